@@ -1,0 +1,18 @@
+"""Settings of an actor host (a section of the settings tree)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Most messages one actor decides before its batch is committed.
+    batch_max: int = 256
+    #: Most actor batches one group commit writes in one transaction.
+    commit_max: int = 1024
+    #: An actor with nothing to do for this long is passivated.
+    idle_timeout_s: float = 300.0
+    #: Partitions this host serves; empty means all of them.
+    partitions: tuple[int, ...] = ()
+    #: Name of this host in logs and health reports; empty means hostname-pid.
+    host_id: str = ""

@@ -1,0 +1,60 @@
+"""What an actor is: a plain class the runtime drives, and the context it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bus.messages import Reply, Request
+from storage.ports import ChangeSet, Ledger
+
+
+@dataclass(frozen=True, order=True)
+class ActorKey:
+    tenant: str
+    kind: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.kind}/{self.key}"
+
+
+@dataclass(frozen=True)
+class ActorContext:
+    """Everything an actor may use; there are no module-level clients."""
+
+    ledger: Ledger
+
+
+@dataclass
+class Decision:
+    """The outcome of one batch: a reply per message, in order, and what to persist."""
+
+    replies: list[Reply] = field(default_factory=list)
+    changes: ChangeSet | None = None
+
+
+class Actor(Protocol):
+    """Constructed as ``Kind(ctx, key)``; the runtime calls the methods below in order.
+
+    ``handle`` gets a batch of requests and must not persist anything itself: it returns
+    a :class:`Decision`, the runtime commits ``changes`` and only then sends ``replies``.
+    If it raises, or the commit fails, the runtime calls ``on_activate`` again to reload
+    state and answers the whole batch with a retryable error.
+    """
+
+    async def on_activate(self) -> None: ...
+
+    async def on_deactivate(self, reason: str) -> None: ...
+
+    async def handle(self, batch: Sequence[Request]) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class ActorKind:
+    """A kind of actor a host can run, and the request bodies it accepts."""
+
+    name: str
+    factory: Callable[[ActorContext, ActorKey], Actor]
+    accepts: tuple[type, ...]

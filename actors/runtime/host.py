@@ -1,0 +1,152 @@
+"""An actor host: subscribes to its tenant partitions and runs the actors they address.
+
+A request arrives on ``pb.rpcp.<partition>.<tenant>.<kind>`` (the server's subject
+mapping put it there). The host checks that the subject's tenant is the envelope's, finds
+or activates the actor (tenant, kind, key) and posts the message to its mailbox. The NATS
+callback never waits on an actor, so one slow actor cannot hold up a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from actors.config import ActorsConfig
+from actors.runtime.activation import Activation, Mail
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind
+from actors.runtime.committer import GroupCommitter
+from actors.runtime.outbox import OutboxRelay
+from bus import subjects
+from bus.client import Bus
+from bus.errors import ErrorCode
+from bus.events import EventPublisher, ensure_streams
+from bus.messages import Err, Reply, encoder, request_decoder
+from bus.messages.system import HostHealth, StoreHealth
+from storage.ports import Ledger
+
+log = logging.getLogger(__name__)
+
+
+class ActorHost:
+    def __init__(
+        self,
+        bus: Bus,
+        ledger: Ledger,
+        kinds: Iterable[ActorKind],
+        config: ActorsConfig,
+        partitions: int,
+        duplicate_window_s: int = 600,
+    ) -> None:
+        self.bus = bus
+        self.ledger = ledger
+        self.kinds = {k.name: k for k in kinds}
+        self.config = config
+        self.partition_count = partitions
+        self.partitions = config.partitions or tuple(range(partitions))
+        self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.context = ActorContext(ledger=ledger)
+        self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
+        self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
+        self.activations: dict[ActorKey, Activation] = {}
+        self._duplicate_window_s = duplicate_window_s
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self) -> None:
+        await self.ledger.migrate()
+        await ensure_streams(self.bus.js, self._duplicate_window_s)
+        self.committer.start()
+        self.relay.start()
+        nc = self.bus.nc
+        for p in self.partitions:
+            if not 0 <= p < self.partition_count:
+                raise ValueError(f"partition {p} is outside 0..{self.partition_count - 1}")
+            self._subscriptions.append(
+                await nc.subscribe(
+                    subjects.partition_subscription(p),
+                    queue="actors",
+                    cb=self._on_request,
+                    pending_msgs_limit=1_000_000,
+                    pending_bytes_limit=512 * 1024 * 1024,
+                )
+            )
+        self._subscriptions.append(
+            await nc.subscribe(subjects.HEALTH, queue="health", cb=self._on_health)
+        )
+        await nc.flush()
+        log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish every queued one, commit, publish, then return."""
+        for sub in self._subscriptions:
+            await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
+        self._subscriptions.clear()
+        await asyncio.gather(*(a.close() for a in list(self.activations.values())))
+        await self.committer.stop()
+        await self.relay.stop()
+
+    async def _on_request(self, msg: Msg) -> None:
+        reply_to = msg.reply
+        if not reply_to:
+            return
+        try:
+            _, tenant, kind = subjects.parse_partitioned(msg.subject)
+            request = request_decoder.decode(msg.data)
+        except (ValueError, msgspec.DecodeError) as e:
+            await self.send(reply_to, Err.of(ErrorCode.INVALID_REQUEST, f"bad request: {e}"))
+            return
+        if request.tenant != tenant:
+            await self.send(reply_to, Err.of(ErrorCode.FORBIDDEN, "tenant does not match"))
+            return
+        actor_kind = self.kinds.get(kind)
+        if actor_kind is None or not isinstance(request.body, actor_kind.accepts):
+            await self.send(
+                reply_to,
+                Err.of(ErrorCode.INVALID_REQUEST, f"{kind} does not take this request"),
+            )
+            return
+        key = ActorKey(tenant, kind, request.body.actor_key)
+        activation = self.activations.get(key)
+        if activation is None:
+            activation = Activation(
+                key,
+                actor_kind.factory(self.context, key),
+                self.committer,
+                self.send,
+                self._forget,
+                self.config.batch_max,
+                self.config.idle_timeout_s,
+            )
+            self.activations[key] = activation
+            activation.start()
+        activation.post(Mail(request, reply_to))
+
+    def _forget(self, activation: Activation) -> None:
+        if self.activations.get(activation.key) is activation:
+            del self.activations[activation.key]
+
+    async def send(self, reply_to: str, reply: Reply) -> None:
+        await self.bus.nc.publish(reply_to, encoder.encode(reply))
+
+    async def health(self) -> HostHealth:
+        try:
+            await asyncio.wait_for(self.ledger.ping(), 2.0)
+            ledger = StoreHealth(self.ledger.name, True)
+        except Exception as e:
+            ledger = StoreHealth(self.ledger.name, False, f"{type(e).__name__}: {e}")
+        return HostHealth(
+            host_id=self.host_id,
+            stores=(ledger,),
+            active_actors=len(self.activations),
+            partitions=len(self.partitions),
+        )
+
+    async def _on_health(self, msg: Msg) -> None:
+        if msg.reply:
+            await self.bus.nc.publish(msg.reply, encoder.encode(await self.health()))

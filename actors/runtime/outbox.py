@@ -1,0 +1,92 @@
+"""The outbox relay: publishes committed events to JetStream, then clears them.
+
+Events are written to the outbox table in the same transaction as the state change they
+describe, so none is lost if the process dies after the commit. The relay publishes what
+the committer hands it; on start, and after any publish failure, it reads the outbox
+table instead. Publishing carries ``Nats-Msg-Id`` = event id, so a second publish of the
+same event (after a crash between publish and clean-up) is dropped by JetStream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from bus.events import EventPublisher, OutboxEvent
+from storage.ports import Ledger
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, ledger: Ledger, publisher: EventPublisher, page: int = 1000) -> None:
+        self._ledger = ledger
+        self._publisher = publisher
+        self._page = page
+        self._queue: list[OutboxEvent] = []
+        self._rescan = True  # the table may hold events from before a crash
+        self._wakeup = asyncio.Event()
+        self._wakeup.set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._max_queue = 100 * page
+        self.published = 0
+
+    def committed(self, events: Sequence[OutboxEvent]) -> None:
+        # Queued even during a rescan: an event may commit after the scan's SELECT.
+        # Publishing one twice is harmless (same Nats-Msg-Id).
+        self._queue.extend(events)
+        if len(self._queue) > self._max_queue:
+            self._queue.clear()
+            self._rescan = True
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Publish what is queued (best effort; the table keeps the rest), then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                await self._drain()
+                backoff = 0.05
+            except Exception as e:
+                if self._stopping:
+                    return
+                log.warning("outbox relay: %s; retrying in %.2fs", e, backoff)
+                self._queue.clear()
+                self._rescan = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wakeup.set()
+                continue
+            if self._stopping:
+                return
+
+    async def _drain(self) -> None:
+        while self._rescan:
+            batch = await self._ledger.pending_events(self._page)
+            if len(batch) < self._page:
+                self._rescan = False
+            await self._send(batch)
+        while self._queue:
+            batch, self._queue = self._queue, []
+            await self._send(batch)
+
+    async def _send(self, batch: list[OutboxEvent]) -> None:
+        if not batch:
+            return
+        await self._publisher.publish(batch)
+        await self._ledger.mark_published([e.event_id for e in batch])
+        self.published += len(batch)

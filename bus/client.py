@@ -1,0 +1,92 @@
+"""The connection to NATS and the request helper every caller uses.
+
+:class:`Bus` owns one NATS connection. :meth:`Bus.request` sends an
+:class:`~bus.messages.common.Envelope` to ``pb.rpc.<tenant>.<kind>`` and waits for the
+reply until the envelope's deadline; a missing responder or an expired deadline become
+:class:`~bus.errors.BusUnavailable` / :class:`~bus.errors.BusTimeout`, both retryable.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+
+from bus import subjects
+from bus.errors import BusTimeout, BusUnavailable
+from bus.messages import Command, Principal, Reply, Request, encoder, reply_decoder
+from bus.messages.system import HealthCheck, HostHealth
+from bus.time import now_ms
+
+_health_decoder = msgspec.msgpack.Decoder(HostHealth)
+
+
+class Bus:
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+
+    @classmethod
+    async def connect(cls, url: str, name: str) -> Bus:
+        nc = await nats.connect(
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            connect_timeout=2,
+            pending_size=64 * 1024 * 1024,
+        )
+        return cls(nc)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            await self.nc.drain()
+
+    async def request(
+        self,
+        tenant: str,
+        kind: str,
+        body: Command,
+        principal: Principal,
+        timeout_s: float,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> Reply:
+        envelope = Request(
+            tenant=tenant,
+            principal=principal,
+            request_id=request_id or uuid.uuid4().hex,
+            deadline_ms=now_ms() + int(timeout_s * 1000),
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+        try:
+            msg = await self.nc.request(
+                subjects.rpc(tenant, kind), encoder.encode(envelope), timeout=timeout_s
+            )
+        except NoRespondersError as e:
+            raise BusUnavailable(f"no actor host serves {kind} requests") from e
+        except NatsTimeout as e:
+            raise BusTimeout(f"no reply within {timeout_s:.3f}s") from e
+        return reply_decoder.decode(msg.data)
+
+    async def host_health(self, timeout_s: float) -> HostHealth:
+        """Ask any actor host about itself and its stores."""
+        try:
+            msg = await self.nc.request(
+                subjects.HEALTH, encoder.encode(HealthCheck()), timeout=timeout_s
+            )
+        except NoRespondersError as e:
+            raise BusUnavailable("no actor host is running") from e
+        except NatsTimeout as e:
+            raise BusTimeout("no actor host answered the health check") from e
+        return _health_decoder.decode(msg.data)

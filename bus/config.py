@@ -1,0 +1,18 @@
+"""Settings of the NATS connection (a section of the settings tree)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``nats://host:port`` of an external server; unset means start the embedded one.
+    url: str | None = None
+    #: Where the embedded server keeps JetStream data.
+    data_dir: str = "var/nats"
+    #: Port of the embedded server; 0 picks a free one.
+    port: int = 0
+    #: Number of tenant partitions; must match the server's subject mapping.
+    partitions: int = 64
+    #: Seconds within which JetStream drops a re-published event with the same id.
+    duplicate_window_s: int = 600

@@ -1,0 +1,47 @@
+"""Errors that cross the bus.
+
+Every failure an actor reports travels as ``Err(code, message, retryable)`` with a stable
+machine code from :class:`ErrorCode`; the edge maps codes to HTTP statuses and GraphQL
+results. Client-side failures of the transport are raised as exceptions::
+
+    BusError                 base of transport failures (always retryable)
+    ├── BusTimeout           no reply before the request's deadline
+    └── BusUnavailable       no responder, or the connection is gone
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable machine codes. Never rename one; add new codes at the end."""
+
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    FORBIDDEN = "forbidden"
+    UNAVAILABLE = "unavailable"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INTERNAL = "internal"
+
+
+#: Codes whose requests may be sent again unchanged.
+RETRYABLE_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED})
+
+
+class BusError(Exception):
+    """A request did not get an answer; the effect is unknown, so retry with the same key."""
+
+    code = ErrorCode.UNAVAILABLE
+    retryable = True
+
+
+class BusTimeout(BusError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+
+
+class BusUnavailable(BusError):
+    code = ErrorCode.UNAVAILABLE

@@ -1,0 +1,107 @@
+"""Domain events: CloudEvents 1.0 in JSON, published to JetStream exactly once per id.
+
+Actors build an :class:`OutboxEvent` together with the state change it describes; the
+storage adapter writes both in one transaction (the outbox). After the commit the
+:class:`EventPublisher` sends the event with a ``Nats-Msg-Id`` header equal to the event
+id, so a re-publish after a crash is dropped by JetStream's de-duplication window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from bus import subjects
+
+_json = msgspec.json.Encoder()
+
+
+class CloudEvent(msgspec.Struct, frozen=True):
+    """The public JSON form of an event (CloudEvents 1.0, structured mode)."""
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: str
+    tenant: str
+    data: msgspec.Raw
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
+
+
+class OutboxEvent(msgspec.Struct, frozen=True):
+    """An event as stored in the outbox and sent on the bus."""
+
+    event_id: str
+    tenant: str
+    subject: str
+    payload: bytes
+    created_ms: int
+
+
+def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any) -> OutboxEvent:
+    event_id = str(uuid.uuid4())
+    now_ms = time.time_ns() // 1_000_000
+    cloud = CloudEvent(
+        id=event_id,
+        source=f"/perkbus/tenants/{tenant}",
+        type=f"perkbus.{aggregate}.{name}",
+        subject=f"{aggregate}/{entity_id}",
+        time=datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds"),
+        tenant=tenant,
+        data=msgspec.Raw(_json.encode(data)),
+    )
+    return OutboxEvent(
+        event_id=event_id,
+        tenant=tenant,
+        subject=subjects.event(tenant, aggregate, name),
+        payload=_json.encode(cloud),
+        created_ms=now_ms,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, duplicate_window_s: int) -> None:
+    """Create (or update) the PB_EVENTS stream: file storage, de-duplication window."""
+    config = StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        subjects=[subjects.all_events()],
+        storage=StorageType.FILE,
+        duplicate_window=float(duplicate_window_s),
+    )
+    try:
+        await js.stream_info(subjects.EVENTS_STREAM)
+    except NotFoundError:
+        await js.add_stream(config)
+    else:
+        await js.update_stream(config)
+
+
+class EventPublisher:
+    """Publishes outbox events and waits for every JetStream ack."""
+
+    def __init__(self, js: JetStreamContext, ack_timeout_s: float = 5.0) -> None:
+        self._js = js
+        self._timeout = ack_timeout_s
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> None:
+        """Raises if any event was not stored; publishing the same ids again is harmless."""
+        acks = [
+            self._js.publish(
+                e.subject,
+                e.payload,
+                timeout=self._timeout,
+                headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
+            )
+            for e in events
+        ]
+        await asyncio.gather(*acks)

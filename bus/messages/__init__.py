@@ -1,0 +1,48 @@
+"""Message contracts: one module per bounded context, gathered into the unions below.
+
+``Command`` is every request body an actor host accepts; ``ReplyValue`` every value an
+``Ok`` reply may carry. One encoder and one decoder per union are built once and reused.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from bus.messages.budget import (
+    BudgetCommand,
+    BudgetView,
+    CreateBudget,
+    DebitBudget,
+    DebitReceipt,
+    GetBudget,
+)
+from bus.messages.common import Envelope, Err, Money, Ok, Principal
+
+Command = BudgetCommand
+ReplyValue = BudgetView | DebitReceipt
+Reply = Ok[ReplyValue] | Err
+Request = Envelope[Command]
+
+encoder = msgspec.msgpack.Encoder()
+request_decoder: msgspec.msgpack.Decoder[Request] = msgspec.msgpack.Decoder(Request)
+reply_decoder: msgspec.msgpack.Decoder[Reply] = msgspec.msgpack.Decoder(Reply)
+
+__all__ = [
+    "BudgetView",
+    "Command",
+    "CreateBudget",
+    "DebitBudget",
+    "DebitReceipt",
+    "Envelope",
+    "Err",
+    "GetBudget",
+    "Money",
+    "Ok",
+    "Principal",
+    "Reply",
+    "ReplyValue",
+    "Request",
+    "encoder",
+    "reply_decoder",
+    "request_decoder",
+]

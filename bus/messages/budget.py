@@ -1,0 +1,86 @@
+"""Budget context: a tenant's spendable programme budget.
+
+A budget is owned by one actor, keyed by (tenant, "budget", budget_id). Amounts are
+:class:`~bus.messages.common.Money`; a debit never takes a balance below zero.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from bus.messages.common import Money
+
+KIND = "budget"
+
+BudgetId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class GetBudget(msgspec.Struct, frozen=True, tag="budget.get"):
+    budget_id: BudgetId
+
+    @property
+    def actor_key(self) -> str:
+        return self.budget_id
+
+
+class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
+    """Open a budget funded with ``initial`` from the tenant's funding account."""
+
+    budget_id: BudgetId
+    name: str
+    initial: Money
+
+    @property
+    def actor_key(self) -> str:
+        return self.budget_id
+
+
+class DebitBudget(msgspec.Struct, frozen=True, tag="budget.debit"):
+    """Take ``amount`` (positive) from the budget; ``debit_id`` names the ledger transaction."""
+
+    budget_id: BudgetId
+    debit_id: str
+    amount: Money
+    memo: str = ""
+
+    @property
+    def actor_key(self) -> str:
+        return self.budget_id
+
+
+BudgetCommand = GetBudget | CreateBudget | DebitBudget
+
+
+class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
+    budget_id: str
+    name: str
+    balance: Money
+    version: int
+
+
+class DebitReceipt(msgspec.Struct, frozen=True, tag="budget.debit_receipt"):
+    debit_id: str
+    budget_id: str
+    amount: Money
+    balance_after: Money
+    created_ms: int
+
+
+class BudgetDebited(msgspec.Struct, frozen=True):
+    """Data of the ``budget.debited`` event."""
+
+    budget_id: str
+    debit_id: str
+    amount: Money
+    balance_after: Money
+    memo: str = ""
+
+
+class BudgetCreated(msgspec.Struct, frozen=True):
+    """Data of the ``budget.created`` event."""
+
+    budget_id: str
+    name: str
+    initial: Money

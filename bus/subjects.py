@@ -1,0 +1,80 @@
+"""Every NATS subject perkbus uses is built here, and only here.
+
+Requests go to ``pb.rpc.<tenant>.<kind>``. The NATS server maps them, by a stable hash of
+the tenant, onto ``pb.rpcp.<partition>.<tenant>.<kind>`` (see :func:`partition_mapping`),
+and each actor host subscribes to the partitions it owns. Splitting tenants over several
+hosts is then a matter of which partitions a host subscribes to.
+
+Events go to ``pb.evt.<tenant>.<aggregate>.<event>`` and are captured by the JetStream
+stream ``PB_EVENTS``; integrators of a tenant may subscribe to ``pb.evt.<tenant>.>`` only.
+"""
+
+from __future__ import annotations
+
+import re
+
+RPC_PREFIX = "pb.rpc"
+PARTITIONED_PREFIX = "pb.rpcp"
+EVENTS_PREFIX = "pb.evt"
+AUDIT_PREFIX = "pb.audit"
+HEALTH = "pb.sys.health"
+
+EVENTS_STREAM = "PB_EVENTS"
+AUDIT_STREAM = "PB_AUDIT"
+
+_TOKEN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class InvalidToken(ValueError):
+    """A tenant id, kind or event name that cannot be a single subject token."""
+
+
+def check_token(value: str, what: str = "token") -> str:
+    """Subject tokens are lowercase ``[a-z0-9_-]``: no dots, wildcards or spaces."""
+    if not _TOKEN.match(value):
+        raise InvalidToken(f"{what} {value!r} must match {_TOKEN.pattern}")
+    return value
+
+
+def rpc(tenant: str, kind: str) -> str:
+    return f"{RPC_PREFIX}.{check_token(tenant, 'tenant')}.{check_token(kind, 'kind')}"
+
+
+def partition_subscription(partition: int) -> str:
+    """What an actor host subscribes to for one partition it owns."""
+    return f"{PARTITIONED_PREFIX}.{partition}.>"
+
+
+def partition_mapping(partitions: int) -> tuple[str, str]:
+    """The NATS subject mapping (source, destination) that partitions requests by tenant."""
+    return (
+        f"{RPC_PREFIX}.*.*",
+        f"{PARTITIONED_PREFIX}.{{{{partition({partitions},1)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}",
+    )
+
+
+def parse_partitioned(subject: str) -> tuple[int, str, str]:
+    """``pb.rpcp.<p>.<tenant>.<kind>`` → (partition, tenant, kind)."""
+    parts = subject.split(".")
+    if len(parts) != 5 or f"{parts[0]}.{parts[1]}" != PARTITIONED_PREFIX:
+        raise InvalidToken(f"not a partitioned request subject: {subject!r}")
+    return int(parts[2]), parts[3], parts[4]
+
+
+def event(tenant: str, aggregate: str, name: str) -> str:
+    return (
+        f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}."
+        f"{check_token(aggregate, 'aggregate')}.{check_token(name, 'event')}"
+    )
+
+
+def events_of_tenant(tenant: str) -> str:
+    return f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}.>"
+
+
+def all_events() -> str:
+    return f"{EVENTS_PREFIX}.>"
+
+
+def audit(tenant: str) -> str:
+    return f"{AUDIT_PREFIX}.{check_token(tenant, 'tenant')}"

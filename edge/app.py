@@ -1,0 +1,90 @@
+"""The edge application: routes, middleware, and the bus connection's lifetime.
+
+Resources live under ``web.AppKey`` and are opened in ``cleanup_ctx``; nothing is global.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from bus.client import Bus
+from edge import budgets, health, openapi
+from edge.auth import TokenVerifier, Unauthenticated
+from edge.config import EdgeConfig
+from edge.http import BUS, CONFIG, IDENTITY, ProblemResponse
+from edge.problems import problem
+
+log = logging.getLogger(__name__)
+
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"})
+PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as problem+json; nothing internal leaks into it."""
+    try:
+        return await handler(request)
+    except ProblemResponse as e:
+        return e.response
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(e.status, "invalid_request")
+        return problem(e.status, code, e.reason, instance=request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal", "an internal error occurred", instance=request.path)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/api/") and request.path not in PUBLIC_PATHS:
+        try:
+            request[IDENTITY] = request.app[VERIFIER].verify(request.headers.get("Authorization"))
+        except Unauthenticated as e:
+            return problem(
+                401,
+                "unauthenticated",
+                str(e),
+                instance=request.path,
+                headers={"WWW-Authenticate": 'Bearer realm="perkbus"'},
+            )
+    return await handler(request)
+
+
+def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> web.Application:
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[problems_middleware, auth_middleware],
+    )
+    app[CONFIG] = config
+    app[VERIFIER] = verifier
+
+    async def bus_context(app: web.Application) -> AsyncIterator[None]:
+        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
+        yield
+        await app[BUS].close()
+
+    app.cleanup_ctx.append(bus_context)
+    app.add_routes(health.routes)
+    app.add_routes(openapi.routes)
+    app.add_routes(budgets.routes)
+    if (PWA_DIR / "index.html").exists():
+        app.router.add_get("/", _index)
+    return app
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PWA_DIR / "index.html")

@@ -1,0 +1,139 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, built from the same Structs that decode the
+requests, so the document cannot drift from what the edge accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from edge.problems import STATUS, Problem
+from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
+
+routes = web.RouteTableDef()
+
+_REF = "#/components/schemas/{name}"
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": _REF.format(name="Problem")}}},
+    }
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name=name)}}},
+    }
+
+
+_COMMON_ERRORS = {
+    "401": _problem("Missing or invalid bearer token"),
+    "403": _problem("The token lacks the required scope"),
+    "503": _problem("No actor host answered; retry (Retry-After)"),
+    "504": _problem("The request did not complete in time; retry"),
+}
+
+_BUDGET_ID = {
+    "name": "budget_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+}
+
+
+def build_document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [BudgetOut, CreateBudgetIn, DebitIn, DebitOut, Problem], ref_template=_REF
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "perkbus API",
+            "version": "1.0.0",
+            "description": (
+                "Multi-tenant rewards platform. Money is always integer minor units plus an "
+                "ISO 4217 currency. Errors are RFC 9457 problem details; `code` is stable "
+                "and `retryable` says whether sending the same request again may succeed. "
+                f"Error codes: {', '.join(sorted(c.value for c in STATUS))}."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/budgets": {
+                "post": {
+                    "operationId": "createBudget",
+                    "summary": "Open a budget funded from the tenant's funding account",
+                    "description": "Needs scope `budgets:admin`.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="CreateBudgetIn")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("BudgetOut", "The budget was opened"),
+                        "409": _problem("A budget with this id exists (`already_exists`)"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("The body is not valid (`invalid_request`)"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/budgets/{budget_id}": {
+                "get": {
+                    "operationId": "getBudget",
+                    "summary": "Read a budget and its balance",
+                    "description": "Needs scope `budgets:read`.",
+                    "parameters": [_BUDGET_ID],
+                    "responses": {
+                        "200": _json("BudgetOut", "The budget"),
+                        "404": _problem("No such budget in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/budgets/{budget_id}/debits": {
+                "post": {
+                    "operationId": "debitBudget",
+                    "summary": "Debit a budget; never takes the balance below zero",
+                    "description": "Needs scope `budgets:debit`.",
+                    "parameters": [_BUDGET_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(name="DebitIn")}}
+                        },
+                    },
+                    "responses": {
+                        "201": _json("DebitOut", "The debit was recorded"),
+                        "404": _problem("No such budget in your tenant"),
+                        "409": _problem("Not enough left in the budget (`insufficient_funds`)"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("Invalid body, or another currency than the budget's"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+_DOCUMENT = msgspec.json.encode(build_document())
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_DOCUMENT, content_type="application/json")

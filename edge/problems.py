@@ -1,0 +1,86 @@
+"""RFC 9457 problem details, and the one table from bus error codes to HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from bus.errors import ErrorCode
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.INSUFFICIENT_FUNDS: 409,
+    ErrorCode.CURRENCY_MISMATCH: 422,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.INTERNAL: 500,
+}
+
+TITLES: dict[str, str] = {
+    "invalid_request": "The request is not valid",
+    "not_found": "Not found",
+    "already_exists": "It exists already",
+    "insufficient_funds": "Insufficient funds",
+    "currency_mismatch": "Currency does not match",
+    "forbidden": "Forbidden",
+    "unavailable": "Service unavailable, retry",
+    "deadline_exceeded": "No answer in time, retry",
+    "internal": "Internal error",
+    "unauthenticated": "Authentication required",
+    "malformed_body": "The body is not valid JSON of the expected shape",
+    "unsupported_media_type": "Send application/json",
+    "payload_too_large": "The body is too large",
+    "method_not_allowed": "Method not allowed",
+}
+
+_json = msgspec.json.Encoder()
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    code: str = ""
+    retryable: bool = False
+    instance: str = ""
+    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str = "",
+    *,
+    retryable: bool = False,
+    instance: str = "",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = Problem(
+        type=f"https://perkbus.dev/problems/{code.replace('_', '-')}",
+        title=TITLES.get(code, code.replace("_", " ").capitalize()),
+        status=status,
+        detail=detail,
+        code=code,
+        retryable=retryable,
+        instance=instance,
+        errors=errors or [],
+    )
+    response = web.Response(
+        body=_json.encode(body), status=status, content_type=PROBLEM_JSON, headers=headers
+    )
+    if retryable and status in (503, 504):
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def from_error(code: ErrorCode, message: str, retryable: bool, instance: str) -> web.Response:
+    return problem(STATUS[code], code.value, message, retryable=retryable, instance=instance)

@@ -1,0 +1,58 @@
+"""The public JSON shapes of the REST API (they also feed the OpenAPI document).
+
+These are deliberately separate from the bus contracts: the wire between edge and actors
+may change freely, the public API only by adding optional fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from bus.messages.budget import BudgetId
+from bus.messages.common import Currency, Money
+
+PositiveMinor = Annotated[
+    int,
+    msgspec.Meta(gt=0, le=2**62, description="Positive integer amount in minor units"),
+]
+NonNegativeMinor = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Memo = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class PositiveMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount_minor: PositiveMinor
+    currency: Currency
+
+
+class FundingMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount_minor: NonNegativeMinor
+    currency: Currency
+
+
+class CreateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: BudgetId
+    name: Name
+    initial: FundingMoney
+
+
+class DebitIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount: PositiveMoney
+    memo: Memo = ""
+
+
+class BudgetOut(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    balance: Money
+    version: int
+
+
+class DebitOut(msgspec.Struct, frozen=True):
+    id: str
+    budget_id: str
+    amount: Money
+    balance_after: Money
+    created_at: str

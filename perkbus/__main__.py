@@ -1,0 +1,3 @@
+from perkbus.cli import main
+
+raise SystemExit(main())

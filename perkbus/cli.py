@@ -1,0 +1,116 @@
+"""The ``perkbus`` command.
+
+perkbus up [--demo]   the whole system on embedded defaults (NATS, SQLite)
+perkbus actors        an actor host, against PERKBUS_NATS_URL
+perkbus edge          an HTTP edge, against PERKBUS_NATS_URL
+perkbus migrate       bring the ledger schema up to date
+perkbus token ...     mint an access token for a tenant (development and operations)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from perkbus import settings as settings_module
+from perkbus.settings import Settings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perkbus", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="TOML settings file (or PERKBUS_CONFIG)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the whole system on embedded defaults")
+    up.add_argument("--demo", action="store_true", help="seed the demo tenant")
+    sub.add_parser("actors", help="run an actor host")
+    sub.add_parser("edge", help="run an HTTP edge")
+    sub.add_parser("migrate", help="migrate the ledger schema")
+    token = sub.add_parser("token", help="mint an access token")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--subject", default="cli")
+    token.add_argument("--scope", action="append", default=[], help="repeatable")
+    token.add_argument("--role", action="append", default=[], help="repeatable")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    return parser
+
+
+def _run_until_signal(
+    main: Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]], settings: Settings
+) -> int:
+    async def wrapper() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(settings, stop)
+
+    import uvloop
+
+    uvloop.run(wrapper())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s [{args.command}] %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_module.load(args.config)
+    except SettingsError as e:
+        print(f"perkbus: {e}", file=sys.stderr)
+        return 2
+    match args.command:
+        case "up":
+            import uvloop
+
+            from perkbus.runner import up
+
+            return uvloop.run(up(settings, args.config, args.demo))
+        case "actors":
+            from perkbus.roles import run_actors
+
+            return _run_until_signal(run_actors, settings)
+        case "edge":
+            from perkbus.roles import run_edge
+
+            return _run_until_signal(run_edge, settings)
+        case "migrate":
+            return asyncio.run(_migrate(settings))
+        case "token":
+            from perkbus import tokens
+
+            tokens.ensure_keypair(settings.auth.signing_key_file, settings.edge.jwt_public_key_file)
+            print(
+                tokens.mint(
+                    settings.auth.signing_key_file,
+                    tenant=args.tenant,
+                    subject=args.subject,
+                    scopes=args.scope,
+                    roles=args.role,
+                    ttl_s=args.ttl,
+                    issuer=settings.edge.jwt_issuer,
+                    audience=settings.edge.jwt_audience,
+                )
+            )
+            return 0
+    return 2
+
+
+async def _migrate(settings: Settings) -> int:
+    from storage.factory import open_ledger
+
+    ledger = open_ledger(settings.mysql, settings.sqlite)
+    try:
+        await ledger.migrate()
+    finally:
+        await ledger.close()
+    print(f"{ledger.name}: schema up to date")
+    return 0

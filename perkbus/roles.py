@@ -1,0 +1,63 @@
+"""The two process roles, each run until ``stop`` is set: an actor host and an edge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from actors.kinds import ALL_KINDS
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from edge.app import create_app
+from edge.auth import TokenVerifier
+from perkbus.settings import Settings
+from storage.factory import open_ledger
+
+log = logging.getLogger(__name__)
+
+
+def require_nats_url(settings: Settings) -> str:
+    if not settings.nats.url:
+        raise SystemExit("set PERKBUS_NATS_URL (or run `perkbus up`, which embeds NATS)")
+    return settings.nats.url
+
+
+async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
+    bus = await Bus.connect(require_nats_url(settings), name="perkbus-actors")
+    ledger = open_ledger(settings.mysql, settings.sqlite)
+    host = ActorHost(
+        bus,
+        ledger,
+        ALL_KINDS,
+        settings.actors,
+        partitions=settings.nats.partitions,
+        duplicate_window_s=settings.nats.duplicate_window_s,
+    )
+    try:
+        await host.start()
+        log.info("actor host ready (%s)", ledger.name)
+        await stop.wait()
+        log.info("actor host stopping")
+        await host.stop()
+    finally:
+        await bus.close()
+        await ledger.close()
+
+
+async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
+    config = settings.edge
+    verifier = TokenVerifier.from_file(
+        config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
+    )
+    app = create_app(config, require_nats_url(settings), verifier)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=True, backlog=1024)
+    await site.start()
+    log.info("edge listening on http://%s:%d", config.host, config.port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

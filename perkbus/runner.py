@@ -1,0 +1,187 @@
+"""``perkbus up``: the whole system on one machine, on embedded defaults.
+
+It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one), then an actor
+host and an edge as child processes — the same ``perkbus actors`` / ``perkbus edge`` that
+run alone in production — waits until ``/readyz`` answers, seeds the demo tenant when
+asked, and prints where everything is. Ctrl-C (or SIGTERM) stops the edge, then the actor
+host (which finishes and commits what it holds), then NATS. Every child is in its own
+session, so a Ctrl-C reaches only this process and the shutdown order holds, and is tied
+to this process with PR_SET_PDEATHSIG, so none outlives it even after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bus.client import Bus
+from bus.embedded import EmbeddedNats, die_with_parent
+from bus.errors import BusError
+from perkbus import demo, tokens
+from perkbus.settings import Settings
+
+log = logging.getLogger("perkbus.up")
+
+
+class StartupFailed(RuntimeError):
+    pass
+
+
+def spawn(role: str, config_path: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "perkbus", role]
+    if config_path:
+        command += ["--config", config_path]
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+        start_new_session=True,
+    )
+
+
+def stop_child(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop in %.0fs; killing it", process.args, timeout_s)
+        process.kill()
+        process.wait()
+
+
+async def wait_for_actor_host(url: str, child: subprocess.Popen[bytes], timeout_s: float) -> None:
+    bus = await Bus.connect(url, name="perkbus-up")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise StartupFailed(f"the actor host exited with {child.returncode}")
+            try:
+                health = await bus.host_health(timeout_s=1.0)
+            except BusError:
+                await asyncio.sleep(0.1)
+                continue
+            if health.ok:
+                return
+            await asyncio.sleep(0.2)
+        raise StartupFailed(f"the actor host was not ready within {timeout_s:.0f}s")
+    finally:
+        await bus.close()
+
+
+async def wait_for_edge(base_url: str, child: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise StartupFailed(f"the edge exited with {child.returncode}")
+        try:
+            status = await asyncio.to_thread(_http_status, f"{base_url}/readyz")
+        except OSError:
+            status = 0
+        if status == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise StartupFailed(f"{base_url}/readyz did not answer 200 within {timeout_s:.0f}s")
+
+
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+async def seed_demo(url: str) -> None:
+    bus = await Bus.connect(url, name="perkbus-demo-seed")
+    try:
+        await demo.seed(bus)
+    finally:
+        await bus.close()
+
+
+def prepare(settings: Settings) -> None:
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    tokens.ensure_keypair(settings.auth.signing_key_file, settings.edge.jwt_public_key_file)
+
+
+async def up(settings: Settings, config_path: str | None, with_demo: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    await asyncio.to_thread(prepare, settings)
+    embedded: EmbeddedNats | None = None
+    actors = edge = None
+    base_url = f"http://{settings.edge.host}:{settings.edge.port}"
+    try:
+        url = settings.nats.url
+        if not url:
+            embedded = EmbeddedNats(
+                settings.nats.data_dir, settings.nats.port, settings.nats.partitions
+            )
+            url = await embedded.astart()
+            log.info("embedded nats-server on %s (data in %s)", url, embedded.data_dir)
+        env = {**os.environ, "PERKBUS_NATS_URL": url}
+        actors = spawn("actors", config_path, env)
+        await wait_for_actor_host(url, actors, timeout_s=60)
+        if with_demo:
+            await seed_demo(url)
+        edge = spawn("edge", config_path, env)
+        await wait_for_edge(base_url, edge, timeout_s=30)
+        credentials = demo.write_credentials(settings, base_url) if with_demo else None
+        _banner(settings, base_url, url, credentials)
+        while not stop.is_set():
+            for name, child in (("actor host", actors), ("edge", edge)):
+                if child.poll() is not None:
+                    raise StartupFailed(f"the {name} exited with {child.returncode}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        log.info("stopping")
+        return 0
+    except StartupFailed as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        await asyncio.to_thread(stop_child, edge, 10)
+        await asyncio.to_thread(stop_child, actors, 30)
+        if embedded is not None:
+            await embedded.astop()
+        log.info("stopped")
+
+
+def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path | None) -> None:
+    store = "MySQL" if settings.mysql.url else f"SQLite {settings.sqlite.path}"
+    lines = [
+        "",
+        "perkbus is up",
+        f"  REST API      {base_url}/api/v1",
+        f"  OpenAPI       {base_url}/api/v1/openapi.json",
+        f"  health        {base_url}/healthz   {base_url}/readyz",
+        f"  NATS          {nats_url}",
+        f"  ledger        {store}",
+    ]
+    if credentials is not None:
+        lines += [
+            f"  demo tenant   {demo.TENANT} (budget {demo.BUDGET_ID}, 10,000.00 EUR)",
+            f"  credentials   {credentials} (bearer token inside)",
+            '  try           TOKEN=$(python3 -c "import json;print(json.load(open('
+            f"'{credentials}'))['token'])\")",
+            f'                curl -s -H "Authorization: Bearer $TOKEN" '
+            f"{base_url}/api/v1/budgets/{demo.BUDGET_ID}",
+        ]
+    lines += ["  Ctrl-C stops everything", ""]
+    print("\n".join(lines), flush=True)

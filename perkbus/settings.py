@@ -1,0 +1,88 @@
+"""Settings: one frozen msgspec Struct tree, loaded once and passed down.
+
+Sources, later ones winning: the defaults below, an optional TOML file (``--config`` or
+``PERKBUS_CONFIG``), then ``PERKBUS_<SECTION>_<FIELD>`` environment variables, e.g.
+``PERKBUS_NATS_URL``, ``PERKBUS_MYSQL_URL``, ``PERKBUS_EDGE_PORT``,
+``PERKBUS_ACTORS_PARTITIONS=0,1,2``. A store whose URL is unset runs embedded.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from actors.config import ActorsConfig
+from bus.config import NatsConfig
+from edge.config import EdgeConfig
+from storage.config import MysqlConfig, SqliteConfig
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Ed25519 private key (PEM) that signs access tokens; created on first start.
+    signing_key_file: str = "var/keys/jwt-signing.pem"
+    token_ttl_s: int = 30 * 24 * 3600
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    var_dir: str = "var"
+    nats: NatsConfig = NatsConfig()
+    edge: EdgeConfig = EdgeConfig()
+    actors: ActorsConfig = ActorsConfig()
+    sqlite: SqliteConfig = SqliteConfig()
+    mysql: MysqlConfig = MysqlConfig()
+    auth: AuthConfig = AuthConfig()
+
+
+class SettingsError(ValueError):
+    pass
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
+}
+#: PERKBUS_* variables that are not settings (test and CI switches).
+_NOT_SETTINGS = frozenset({"config", "require_real"})
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = path or env.get("PERKBUS_CONFIG")
+    tree: dict[str, Any] = {}
+    if path:
+        try:
+            tree = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise SettingsError(f"cannot read settings file {path}: {e}") from e
+    for name, raw in env.items():
+        if name.startswith("PERKBUS_"):
+            _apply_env(tree, name, name.removeprefix("PERKBUS_").lower(), raw)
+    try:
+        return msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        raise SettingsError(f"invalid settings: {e}") from e
+
+
+def _apply_env(tree: dict[str, Any], name: str, key: str, raw: str) -> None:
+    if key in _NOT_SETTINGS or key.startswith("test_"):
+        return
+    if key == "var_dir":
+        tree["var_dir"] = raw
+        return
+    section, _, field = key.partition("_")
+    section_type = _SECTIONS.get(section)
+    if section_type is None or not field:
+        raise SettingsError(f"{name} is not a setting")
+    fields = {f.name: f for f in msgspec.structs.fields(section_type)}
+    if field not in fields:
+        raise SettingsError(f"{name} is not a setting (known: {', '.join(sorted(fields))})")
+    value: Any = raw
+    if isinstance(fields[field].default, tuple):
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+    elif raw == "" and fields[field].default is None:
+        value = None
+    tree.setdefault(section, {})[field] = value

@@ -1,0 +1,60 @@
+"""Signing keys and access tokens, until the OAuth2 server takes over issuing them.
+
+The Ed25519 key pair lives in the var directory (private key mode 0600); the edge is
+given only the public half.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from edge.auth import ALGORITHM
+
+
+def ensure_keypair(private_file: str | Path, public_file: str | Path) -> None:
+    private_path, public_path = Path(private_file), Path(public_file)
+    if private_path.exists():
+        if not public_path.exists():
+            key = OKPKey.import_key(private_path.read_bytes())
+            public_path.write_bytes(key.as_pem(private=False))
+        return
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    key = OKPKey.generate_key("Ed25519")
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.as_pem(private=True))
+    public_path.write_bytes(key.as_pem(private=False))
+
+
+def mint(
+    private_file: str | Path,
+    *,
+    tenant: str,
+    subject: str,
+    scopes: list[str],
+    roles: list[str],
+    ttl_s: int,
+    issuer: str,
+    audience: str,
+) -> str:
+    key = OKPKey.import_key(Path(private_file).read_bytes())
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "tid": tenant,
+        "roles": roles,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode({"alg": ALGORITHM}, claims, key, algorithms=[ALGORITHM])

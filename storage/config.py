@@ -1,0 +1,18 @@
+"""Settings of the stores (sections of the settings tree). Unset URLs mean embedded."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SqliteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str = "var/perkbus.sqlite3"
+    #: FULL fsyncs every commit (group commit amortises it); NORMAL survives process
+    #: crashes but not power loss.
+    synchronous: str = "FULL"
+
+
+class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``mysql://user:password@host:port/database``; set it to use MySQL/MariaDB.
+    url: str | None = None
+    pool_size: int = 8

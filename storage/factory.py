@@ -1,0 +1,16 @@
+"""Choose the ledger adapter from settings: a MySQL URL, or the embedded SQLite file."""
+
+from __future__ import annotations
+
+from storage.config import MysqlConfig, SqliteConfig
+from storage.ports import Ledger
+
+
+def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
+    if mysql.url:
+        from storage.mysql import MysqlLedger
+
+        return MysqlLedger(mysql.url, pool_size=mysql.pool_size)
+    from storage.sqlite import SqliteLedger
+
+    return SqliteLedger(sqlite.path, synchronous=sqlite.synchronous)

@@ -1,0 +1,171 @@
+"""MySQL / MariaDB ledger via asyncmy: the production adapter.
+
+A small connection pool; :meth:`MysqlLedger.apply` writes a whole group commit in one
+transaction on one connection, inserting entries and outbox rows with multi-row INSERTs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncmy
+from asyncmy.errors import IntegrityError, OperationalError
+
+from bus.events import OutboxEvent
+from storage import sql
+from storage.errors import StaleWrite, StoreUnavailable
+from storage.ports import BudgetRecord, ChangeSet, LedgerStats
+
+_st = sql.Statements("%s")
+_MIGRATION_LOCK = "perkbus_schema_migrations"
+
+
+def connect_args(url: str) -> dict[str, Any]:
+    """``mysql://user:password@host:port/database`` → asyncmy keyword arguments."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb", "mysql+asyncmy"):
+        raise ValueError(f"not a MySQL URL: {parts.scheme}://…")
+    database = parts.path.lstrip("/")
+    if not database:
+        raise ValueError("the MySQL URL must name a database")
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+        "db": database,
+    }
+
+
+class MysqlLedger:
+    name = "ledger:mysql"
+
+    def __init__(self, url: str, pool_size: int = 8) -> None:
+        self._args = connect_args(url)
+        self._pool_size = pool_size
+        self._pool: Any = None
+        self.stats = LedgerStats()
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            try:
+                self._pool = await asyncmy.create_pool(
+                    minsize=1,
+                    maxsize=self._pool_size,
+                    autocommit=False,
+                    charset="utf8mb4",
+                    pool_recycle=3600,
+                    **self._args,
+                )
+            except (OperationalError, OSError) as e:
+                raise StoreUnavailable(f"cannot reach MySQL: {e}") from e
+        return self._pool
+
+    @asynccontextmanager
+    async def _cursor(self) -> AsyncIterator[Any]:
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire() as conn, conn.cursor() as cur:
+                yield cur
+        except OperationalError as e:
+            raise StoreUnavailable(f"MySQL: {e}") from e
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        async with self._cursor() as cur:
+            conn = cur.connection
+            await conn.begin()
+            try:
+                yield cur
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+
+    async def _fetchone(self, statement: str, params: tuple[Any, ...]) -> Any:
+        async with self._cursor() as cur:
+            await cur.execute(statement, params)
+            row = await cur.fetchone()
+            await cur.connection.commit()  # end the read snapshot
+            return row
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
+
+    async def migrate(self) -> None:
+        async with self._transaction() as cur:
+            # Several hosts may start at once; a named lock lets one migrate at a time.
+            await cur.execute("SELECT GET_LOCK(%s, 30)", (_MIGRATION_LOCK,))
+            try:
+                await cur.execute(sql.CREATE_MIGRATIONS_TABLE["mysql"])
+                await cur.execute(_st.applied_versions)
+                done = {row[0] for row in await cur.fetchall()}
+                for m in sql.MIGRATIONS:
+                    if m.version in done:
+                        continue
+                    for statement in m.statements("mysql"):
+                        await cur.execute(statement)
+                    await cur.execute(_st.record_migration, (m.version, m.name, sql.now_ms()))
+            finally:
+                await cur.execute("SELECT RELEASE_LOCK(%s)", (_MIGRATION_LOCK,))
+
+    async def ping(self) -> None:
+        await self._fetchone("SELECT 1", ())
+
+    async def load_budget(self, tenant: str, budget_id: str) -> BudgetRecord | None:
+        row = await self._fetchone(_st.select_budget, (tenant, budget_id))
+        return None if row is None else sql.budget_from_row(row)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        batch = list(change_sets)
+        now = sql.now_ms()
+        try:
+            async with self._transaction() as cur:
+                for cs in batch:
+                    for w in sql.writes(_st, cs, now):
+                        try:
+                            changed = await cur.execute(w.sql, w.params)
+                        except IntegrityError as e:
+                            raise StaleWrite(w.what, 0) from e
+                        if w.fenced and changed != 1:
+                            raise StaleWrite(w.what, w.expected_version)
+                entries = sql.entry_rows(batch)
+                if entries:
+                    await cur.executemany(_st.insert_entry, entries)
+                events = sql.event_rows(batch)
+                if events:
+                    await cur.executemany(_st.insert_event, events)
+        except BaseException:
+            self.stats.rollbacks += 1
+            raise
+        self.stats.transactions += 1
+        self.stats.change_sets += len(batch)
+
+    async def pending_events(self, limit: int) -> list[OutboxEvent]:
+        async with self._cursor() as cur:
+            await cur.execute(_st.pending_events, (limit,))
+            rows = await cur.fetchall()
+            await cur.connection.commit()
+        return [OutboxEvent(r[0], r[1], r[2], bytes(r[3]), int(r[4])) for r in rows]
+
+    async def mark_published(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            async with self._transaction() as cur:
+                await cur.executemany(_st.delete_event, [(i,) for i in event_ids])
+
+    async def account_balance(self, tenant: str, account: str) -> int:
+        row = await self._fetchone(_st.account_balance, (tenant, account))
+        return int(row[0])
+
+    async def entries_total(self, tenant: str) -> int:
+        row = await self._fetchone(_st.entries_total, (tenant,))
+        return int(row[0])
+
+    async def has_transaction(self, tenant: str, txn_id: str) -> bool:
+        return await self._fetchone(_st.has_transaction, (tenant, txn_id)) is not None

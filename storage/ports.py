@@ -1,0 +1,94 @@
+"""Storage ports: the Protocols actors program against, and the records they exchange.
+
+The ledger is written only through :meth:`Ledger.apply`, which takes the change sets of
+many actors and writes them in **one transaction** (group commit, ADR 0002). Every budget
+write is fenced: it names the version it expects to replace, and the adapter's
+``UPDATE … WHERE version = ?`` must match exactly one row or the whole transaction fails
+with :class:`~storage.errors.StaleWrite`. A stale actor therefore cannot overwrite newer
+state; the committer then retries the change sets apart so only the stale one fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from bus.events import OutboxEvent
+
+
+class BudgetRecord(msgspec.Struct, frozen=True):
+    tenant: str
+    budget_id: str
+    name: str
+    currency: str
+    balance_minor: int
+    version: int
+
+
+class PutBudget(msgspec.Struct, frozen=True, tag="put_budget"):
+    """Write a budget at ``record.version``; ``expected_version`` 0 means it must be new."""
+
+    record: BudgetRecord
+    expected_version: int
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """One leg of a double-entry transaction; the legs of a transaction sum to zero."""
+
+    txn_id: str
+    account: str
+    amount_minor: int
+    currency: str
+    created_ms: int
+
+
+class ChangeSet(msgspec.Struct, frozen=True):
+    """What one actor batch changes: fenced state writes, ledger entries, outbox events."""
+
+    tenant: str
+    puts: tuple[PutBudget, ...] = ()
+    entries: tuple[Entry, ...] = ()
+    events: tuple[OutboxEvent, ...] = ()
+
+
+class LedgerStats(msgspec.Struct):
+    """Counters an operator (and a test) can read: how writes were grouped."""
+
+    transactions: int = 0
+    change_sets: int = 0
+    rollbacks: int = 0
+
+
+class Ledger(Protocol):
+    """The money store: tenants, budgets, ledger entries and the event outbox."""
+
+    stats: LedgerStats
+    name: str
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest version; safe to run on every start."""
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    async def close(self) -> None: ...
+
+    async def load_budget(self, tenant: str, budget_id: str) -> BudgetRecord | None: ...
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        """Write all change sets in one transaction, or none of them (then raise)."""
+
+    async def pending_events(self, limit: int) -> list[OutboxEvent]:
+        """Outbox events not yet marked published, oldest first."""
+
+    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+
+    async def account_balance(self, tenant: str, account: str) -> int:
+        """Sum of the entries of one account of one tenant."""
+
+    async def entries_total(self, tenant: str) -> int:
+        """Sum of all entries of a tenant: zero when double entry holds."""
+
+    async def has_transaction(self, tenant: str, txn_id: str) -> bool: ...

@@ -1,0 +1,207 @@
+"""SQL shared by the relational ledger adapters (SQLite and MySQL/MariaDB).
+
+Statements are written once with ``{p}`` for a bind parameter; each adapter formats them
+with its driver's placeholder. Migrations are numbered; each has a statement list per
+dialect, and the ``schema_migrations`` table records which have run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from storage.ports import BudgetRecord, ChangeSet
+
+Dialect = Literal["sqlite", "mysql"]
+
+_MYSQL_TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    mysql: tuple[str, ...]
+
+    def statements(self, dialect: Dialect) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.mysql
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "budgets, ledger entries, outbox",
+        sqlite=(
+            """CREATE TABLE budgets (
+                tenant_id TEXT NOT NULL, budget_id TEXT NOT NULL, name TEXT NOT NULL,
+                currency TEXT NOT NULL, balance_minor INTEGER NOT NULL,
+                version INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, budget_id)) WITHOUT ROWID""",
+            """CREATE TABLE ledger_entries (
+                entry_id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+                account TEXT NOT NULL, amount_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                created_ms INTEGER NOT NULL)""",
+            "CREATE INDEX ledger_entries_account ON ledger_entries (tenant_id, account)",
+            "CREATE INDEX ledger_entries_txn ON ledger_entries (tenant_id, txn_id)",
+            """CREATE TABLE outbox (
+                event_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, subject TEXT NOT NULL,
+                payload BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+            "CREATE INDEX outbox_created ON outbox (created_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE budgets (
+                tenant_id VARCHAR(64) NOT NULL, budget_id VARCHAR(64) NOT NULL,
+                name VARCHAR(200) NOT NULL, currency CHAR(3) NOT NULL,
+                balance_minor BIGINT NOT NULL, version BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, budget_id))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE ledger_entries (
+                entry_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                tenant_id VARCHAR(64) NOT NULL, txn_id VARCHAR(64) NOT NULL,
+                account VARCHAR(200) NOT NULL, amount_minor BIGINT NOT NULL,
+                currency CHAR(3) NOT NULL, created_ms BIGINT NOT NULL,
+                KEY ledger_entries_account (tenant_id, account),
+                KEY ledger_entries_txn (tenant_id, txn_id))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE outbox (
+                event_id VARCHAR(64) NOT NULL PRIMARY KEY, tenant_id VARCHAR(64) NOT NULL,
+                subject VARCHAR(255) NOT NULL, payload MEDIUMBLOB NOT NULL,
+                created_ms BIGINT NOT NULL, KEY outbox_created (created_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+CREATE_MIGRATIONS_TABLE = {
+    "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
+    "mysql": """CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL,
+        applied_ms BIGINT NOT NULL)"""
+    + _MYSQL_TABLE,
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Statements:
+    """The ledger's statements with the driver's placeholder filled in."""
+
+    def __init__(self, placeholder: str) -> None:
+        def q(sql: str) -> str:
+            return sql.format(p=placeholder)
+
+        self.applied_versions = "SELECT version FROM schema_migrations"
+        self.record_migration = q(
+            "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ({p}, {p}, {p})"
+        )
+        self.select_budget = q(
+            "SELECT tenant_id, budget_id, name, currency, balance_minor, version"
+            " FROM budgets WHERE tenant_id = {p} AND budget_id = {p}"
+        )
+        self.insert_budget = q(
+            "INSERT INTO budgets (tenant_id, budget_id, name, currency, balance_minor,"
+            " version, updated_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_budget = q(
+            "UPDATE budgets SET name = {p}, currency = {p}, balance_minor = {p},"
+            " version = {p}, updated_ms = {p}"
+            " WHERE tenant_id = {p} AND budget_id = {p} AND version = {p}"
+        )
+        self.insert_entry = q(
+            "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor, currency,"
+            " created_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.insert_event = q(
+            "INSERT INTO outbox (event_id, tenant_id, subject, payload, created_ms)"
+            " VALUES ({p}, {p}, {p}, {p}, {p})"
+        )
+        self.pending_events = q(
+            "SELECT event_id, tenant_id, subject, payload, created_ms FROM outbox"
+            " ORDER BY created_ms, event_id LIMIT {p}"
+        )
+        self.delete_event = q("DELETE FROM outbox WHERE event_id = {p}")
+        self.account_balance = q(
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries"
+            " WHERE tenant_id = {p} AND account = {p}"
+        )
+        self.entries_total = q(
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries WHERE tenant_id = {p}"
+        )
+        self.has_transaction = q(
+            "SELECT 1 FROM ledger_entries WHERE tenant_id = {p} AND txn_id = {p} LIMIT 1"
+        )
+
+
+@dataclass(frozen=True)
+class Write:
+    """One statement of a change set, and whether it must touch exactly one row."""
+
+    sql: str
+    params: tuple[Any, ...]
+    what: str
+    fenced: bool = False
+    expected_version: int = 0
+
+
+def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write]:
+    """The statements of one change set, in order; inserts of entries and events batched."""
+    for put in change_set.puts:
+        r = put.record
+        what = f"budget {r.tenant}/{r.budget_id}"
+        if put.expected_version == 0:
+            yield Write(
+                st.insert_budget,
+                (r.tenant, r.budget_id, r.name, r.currency, r.balance_minor, r.version, now_ms),
+                what,
+            )
+        else:
+            yield Write(
+                st.update_budget,
+                (
+                    r.name,
+                    r.currency,
+                    r.balance_minor,
+                    r.version,
+                    now_ms,
+                    r.tenant,
+                    r.budget_id,
+                    put.expected_version,
+                ),
+                what,
+                fenced=True,
+                expected_version=put.expected_version,
+            )
+
+
+def entry_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (cs.tenant, e.txn_id, e.account, e.amount_minor, e.currency, e.created_ms)
+        for cs in change_sets
+        for e in cs.entries
+    ]
+
+
+def event_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (e.event_id, e.tenant, e.subject, e.payload, e.created_ms)
+        for cs in change_sets
+        for e in cs.events
+    ]
+
+
+def budget_from_row(row: tuple[Any, ...]) -> BudgetRecord:
+    return BudgetRecord(
+        tenant=row[0],
+        budget_id=row[1],
+        name=row[2],
+        currency=row[3],
+        balance_minor=int(row[4]),
+        version=int(row[5]),
+    )
