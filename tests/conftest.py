@@ -1,0 +1,118 @@
+"""Fixtures: a real nats-server per test, real ledgers (SQLite and MariaDB), and an
+in-process cluster (actor host + edge) wired exactly as ``perkbus up`` wires it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from actors.config import ActorsConfig
+from actors.kinds import ALL_KINDS
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from bus.embedded import EmbeddedNats
+from bus.messages.budget import CreateBudget
+from bus.messages.common import Money, Principal
+from edge.app import create_app
+from edge.auth import TokenVerifier
+from edge.config import EdgeConfig
+from storage.mysql import MysqlLedger
+from storage.ports import Ledger
+from storage.sqlite import SqliteLedger
+from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
+
+PARTITIONS = 8
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path / "nats", partitions=PARTITIONS)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
+    connection = await Bus.connect(nats_server.url, name="test")
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """``sqlite:<path>`` or a MySQL URL of a fresh database."""
+    if request.param == "sqlite":
+        yield f"sqlite:{tmp_path / 'ledger.sqlite3'}"
+        return
+    async with mysql_database() as url:
+        yield url
+
+
+def open_test_ledger(url: str) -> Ledger:
+    if url.startswith("sqlite:"):
+        return SqliteLedger(url.removeprefix("sqlite:"))
+    return MysqlLedger(url, pool_size=4)
+
+
+@pytest.fixture
+async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
+    store = open_test_ledger(ledger_url)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return Keys(tmp_path / "keys")
+
+
+@dataclass
+class Cluster:
+    bus: Bus
+    host: ActorHost
+    ledger: Ledger
+    client: TestClient[web.Request, web.Application]
+    keys: Keys
+
+    async def open_budget(
+        self, tenant: str, budget_id: str, amount: int, currency: str = "EUR"
+    ) -> None:
+        reply = await self.bus.request(
+            tenant,
+            "budget",
+            CreateBudget(budget_id, f"Budget {budget_id}", Money(amount, currency)),
+            Principal("test"),
+            timeout_s=5,
+        )
+        assert reply.__class__.__name__ == "Ok", reply
+
+
+async def start_cluster(
+    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys, request_timeout_s: float = 5.0
+) -> AsyncIterator[Cluster]:
+    bus = await Bus.connect(nats_server.url, name="test-cluster")
+    host = ActorHost(bus, ledger, ALL_KINDS, ActorsConfig(idle_timeout_s=30), PARTITIONS)
+    await host.start()
+    verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
+    app = create_app(EdgeConfig(request_timeout_s=request_timeout_s), nats_server.url, verifier)
+    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Cluster(bus, host, ledger, client, keys)
+    finally:
+        await client.close()
+        await host.stop()
+        await bus.close()
+
+
+@pytest.fixture
+async def cluster(nats_server: EmbeddedNats, ledger: Ledger, keys: Keys) -> AsyncIterator[Cluster]:
+    async for c in start_cluster(nats_server, ledger, keys):
+        yield c

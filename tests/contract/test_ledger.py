@@ -1,0 +1,135 @@
+"""The Ledger contract: every adapter (SQLite, MySQL/MariaDB) must pass all of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus.events import make_event
+from storage.errors import StaleWrite
+from storage.ports import BudgetRecord, ChangeSet, Entry, Ledger, PutBudget
+from tests.conftest import open_test_ledger
+
+
+def budget(balance: int, version: int, tenant: str = "acme", budget_id: str = "b1") -> BudgetRecord:
+    return BudgetRecord(tenant, budget_id, "Budget", "EUR", balance, version)
+
+
+def opening(record: BudgetRecord) -> ChangeSet:
+    txn = f"open:{record.budget_id}"
+    return ChangeSet(
+        tenant=record.tenant,
+        puts=(PutBudget(record, expected_version=0),),
+        entries=(
+            Entry(txn, "funding", -record.balance_minor, "EUR", 1),
+            Entry(txn, f"budget:{record.budget_id}", record.balance_minor, "EUR", 1),
+        ),
+    )
+
+
+async def test_migrate_is_idempotent_and_starts_empty(ledger: Ledger, ledger_url: str) -> None:
+    await ledger.migrate()
+    again = open_test_ledger(ledger_url)
+    await again.migrate()
+    await again.close()
+    assert await ledger.load_budget("acme", "b1") is None
+    assert await ledger.pending_events(10) == []
+    await ledger.ping()
+
+
+async def test_open_then_fenced_update(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(500, 1))])
+    assert await ledger.load_budget("acme", "b1") == budget(500, 1)
+
+    await ledger.apply([ChangeSet("acme", puts=(PutBudget(budget(400, 2), expected_version=1),))])
+    assert await ledger.load_budget("acme", "b1") == budget(400, 2)
+
+
+async def test_stale_write_is_refused_and_changes_nothing(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(500, 1))])
+    await ledger.apply([ChangeSet("acme", puts=(PutBudget(budget(400, 2), expected_version=1),))])
+
+    stale = ChangeSet(
+        "acme",
+        puts=(PutBudget(budget(100, 2), expected_version=1),),
+        entries=(Entry("t-stale", "budget:b1", -400, "EUR", 2),),
+    )
+    with pytest.raises(StaleWrite):
+        await ledger.apply([stale])
+    assert await ledger.load_budget("acme", "b1") == budget(400, 2)
+    assert not await ledger.has_transaction("acme", "t-stale")
+
+
+async def test_opening_an_existing_budget_is_a_stale_write(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(500, 1))])
+    with pytest.raises(StaleWrite):
+        await ledger.apply([opening(budget(900, 1))])
+    assert await ledger.load_budget("acme", "b1") == budget(500, 1)
+
+
+async def test_group_is_one_transaction_all_or_nothing(ledger: Ledger) -> None:
+    before = ledger.stats.transactions
+    await ledger.apply([opening(budget(100, 1, budget_id=f"g{i}")) for i in range(25)])
+    assert ledger.stats.transactions == before + 1
+    assert ledger.stats.change_sets >= 25
+
+    good = ChangeSet("acme", puts=(PutBudget(budget(50, 2, budget_id="g0"), expected_version=1),))
+    bad = ChangeSet("acme", puts=(PutBudget(budget(50, 9, budget_id="g1"), expected_version=8),))
+    with pytest.raises(StaleWrite):
+        await ledger.apply([good, bad])
+    assert (await ledger.load_budget("acme", "g0")) == budget(100, 1, budget_id="g0")
+    assert ledger.stats.rollbacks >= 1
+
+
+async def test_entries_balance_per_account_and_sum_to_zero(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(1000, 1))])
+    debit = ChangeSet(
+        "acme",
+        puts=(PutBudget(budget(700, 2), expected_version=1),),
+        entries=(
+            Entry("d1", "budget:b1", -300, "EUR", 2),
+            Entry("d1", "spent:b1", 300, "EUR", 2),
+        ),
+    )
+    await ledger.apply([debit])
+    assert await ledger.account_balance("acme", "budget:b1") == 700
+    assert await ledger.account_balance("acme", "spent:b1") == 300
+    assert await ledger.entries_total("acme") == 0
+    assert await ledger.has_transaction("acme", "d1")
+
+
+async def test_queries_are_scoped_by_tenant(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(1000, 1, tenant="acme"))])
+    await ledger.apply([opening(budget(7, 1, tenant="globex"))])
+    assert (await ledger.load_budget("globex", "b1")) == budget(7, 1, tenant="globex")
+    assert await ledger.account_balance("globex", "budget:b1") == 7
+    assert await ledger.account_balance("acme", "budget:b1") == 1000
+    assert await ledger.load_budget("initech", "b1") is None
+    assert not await ledger.has_transaction("globex", "open:nope")
+
+
+async def test_outbox_events_commit_with_the_change_and_clear_once_published(
+    ledger: Ledger,
+) -> None:
+    events = tuple(make_event("acme", "budget", "debited", "b1", {"n": i}) for i in range(3))
+    change = opening(budget(10, 1))
+    await ledger.apply([ChangeSet("acme", change.puts, change.entries, events)])
+    pending = await ledger.pending_events(10)
+    assert {e.event_id for e in pending} == {e.event_id for e in events}
+    assert {e.payload for e in pending} == {e.payload for e in events}
+
+    await ledger.mark_published([events[0].event_id])
+    assert {e.event_id for e in await ledger.pending_events(10)} == {
+        events[1].event_id,
+        events[2].event_id,
+    }
+    assert len(await ledger.pending_events(1)) == 1
+
+
+async def test_events_of_a_failed_transaction_are_not_in_the_outbox(ledger: Ledger) -> None:
+    await ledger.apply([opening(budget(10, 1))])
+    event = make_event("acme", "budget", "debited", "b1", {})
+    with pytest.raises(StaleWrite):
+        await ledger.apply(
+            [ChangeSet("acme", (PutBudget(budget(5, 5), expected_version=4),), (), (event,))]
+        )
+    assert await ledger.pending_events(10) == []

@@ -1,0 +1,282 @@
+"""Budgets over HTTP, through NATS, an actor and SQL — on SQLite and on MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from tests.conftest import Cluster
+
+DEBIT = "/api/v1/budgets/{}/debits"
+
+
+def debit_body(amount: int = 1, currency: str = "EUR") -> dict[str, Any]:
+    return {"amount": {"amount_minor": amount, "currency": currency}}
+
+
+async def test_burst_of_500_debits_against_300_spends_exactly_300(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "burst", 300)
+    headers = cluster.keys.headers("acme")
+
+    async def one() -> tuple[int, str, dict[str, Any]]:
+        async with cluster.client.post(
+            DEBIT.format("burst"), json=debit_body(), headers=headers
+        ) as r:
+            return r.status, r.content_type, await r.json(content_type=None)
+
+    results = await asyncio.gather(*(one() for _ in range(500)))
+    statuses = Counter(status for status, _, _ in results)
+    assert statuses == {201: 300, 409: 200}
+    refusals = [body for status, _, body in results if status == 409]
+    assert all(body["code"] == "insufficient_funds" for body in refusals)
+    assert {ct for status, ct, _ in results if status == 409} == {"application/problem+json"}
+    debit_ids = {body["id"] for status, _, body in results if status == 201}
+    assert len(debit_ids) == 300
+
+    record = await cluster.ledger.load_budget("acme", "burst")
+    assert record is not None
+    assert record.balance_minor == 0
+    assert await cluster.ledger.account_balance("acme", "budget:burst") == 0
+    assert await cluster.ledger.account_balance("acme", "spent:burst") == 300
+    assert await cluster.ledger.entries_total("acme") == 0
+    for debit_id in list(debit_ids)[:20]:
+        assert await cluster.ledger.has_transaction("acme", debit_id)
+    async with cluster.client.get("/api/v1/budgets/burst", headers=headers) as r:
+        body = await r.json()
+    assert body["balance"] == {"amount_minor": 0, "currency": "EUR"}
+
+
+async def test_create_read_and_debit(cluster: Cluster) -> None:
+    headers = cluster.keys.headers("acme")
+    async with cluster.client.post(
+        "/api/v1/budgets",
+        json={
+            "id": "q4-sales",
+            "name": "Q4 sales",
+            "initial": {"amount_minor": 50_000, "currency": "INR"},
+        },
+        headers=headers,
+    ) as r:
+        assert r.status == 201
+        assert r.headers["Location"] == "/api/v1/budgets/q4-sales"
+        created = await r.json()
+    assert created == {
+        "id": "q4-sales",
+        "name": "Q4 sales",
+        "balance": {"amount_minor": 50_000, "currency": "INR"},
+        "version": 1,
+    }
+    async with cluster.client.post(
+        DEBIT.format("q4-sales"), json={**debit_body(1234, "INR"), "memo": "gift"}, headers=headers
+    ) as r:
+        assert r.status == 201
+        receipt = await r.json()
+    assert receipt["amount"] == {"amount_minor": 1234, "currency": "INR"}
+    assert receipt["balance_after"] == {"amount_minor": 48_766, "currency": "INR"}
+    assert receipt["id"].startswith("dbt_")
+    assert receipt["created_at"].endswith("+00:00")
+    async with cluster.client.get("/api/v1/budgets/q4-sales", headers=headers) as r:
+        assert (await r.json())["balance"]["amount_minor"] == 48_766
+
+    async with cluster.client.post(
+        "/api/v1/budgets",
+        json={"id": "q4-sales", "name": "again", "initial": {"amount_minor": 1, "currency": "INR"}},
+        headers=headers,
+    ) as r:
+        assert r.status == 409
+        assert (await r.json())["code"] == "already_exists"
+
+
+async def problem_of(
+    cluster: Cluster, method: str, path: str, **kwargs: Any
+) -> tuple[int, dict[str, Any]]:
+    async with cluster.client.request(method, path, **kwargs) as r:
+        assert r.content_type == "application/problem+json", await r.text()
+        body = await r.json(content_type=None)
+        assert body["status"] == r.status
+        assert body["type"].startswith("https://")
+        return r.status, body
+
+
+async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    headers = cluster.keys.headers("acme")
+    path = DEBIT.format("b1")
+
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        path,
+        json={"amount": {"amount_minor": "5", "currency": "EUR"}},
+        headers=headers,
+    )
+    assert status == 422
+    assert body["errors"] == [
+        {"pointer": "#/amount/amount_minor", "detail": "Expected `int`, got `str`"}
+    ]
+    status, body = await problem_of(cluster, "POST", path, json=debit_body(0), headers=headers)
+    assert status == 422
+    assert body["errors"][0]["pointer"] == "#/amount/amount_minor"
+    status, body = await problem_of(cluster, "POST", path, json=debit_body(-5), headers=headers)
+    assert status == 422
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        path,
+        json={"amount": {"amount_minor": 1.5, "currency": "EUR"}},
+        headers=headers,
+    )
+    assert status == 422
+    status, body = await problem_of(
+        cluster, "POST", path, json=debit_body(1, "eur"), headers=headers
+    )
+    assert status == 422
+    assert body["errors"][0]["pointer"] == "#/amount/currency"
+    status, body = await problem_of(
+        cluster, "POST", path, json={**debit_body(), "extra": 1}, headers=headers
+    )
+    assert status == 422
+    assert "extra" in body["detail"]
+    status, body = await problem_of(cluster, "POST", path, json={}, headers=headers)
+    assert status == 422
+    assert "amount" in body["detail"]
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        path,
+        data=b"{not json",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert status == 400
+    assert body["code"] == "malformed_body"
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        path,
+        data=b"amount=1",
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 415
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        path,
+        data=b"[" * 70_000,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert status == 413
+    status, body = await problem_of(
+        cluster, "POST", path, json=debit_body(1, "USD"), headers=headers
+    )
+    assert status == 422
+    assert body["code"] == "currency_mismatch"
+    status, body = await problem_of(cluster, "POST", path, json=debit_body(101), headers=headers)
+    assert status == 409
+    assert body["code"] == "insufficient_funds"
+    status, body = await problem_of(
+        cluster, "POST", DEBIT.format("nope"), json=debit_body(), headers=headers
+    )
+    assert status == 404
+    assert body["code"] == "not_found"
+    status, body = await problem_of(cluster, "GET", "/api/v1/budgets/bad%20id", headers=headers)
+    assert status == 404
+    status, body = await problem_of(cluster, "DELETE", "/api/v1/budgets/b1", headers=headers)
+    assert status == 405
+    status, body = await problem_of(cluster, "GET", "/api/v1/nothing-here", headers=headers)
+    assert status == 404
+
+    record = await cluster.ledger.load_budget("acme", "b1")
+    assert record is not None
+    assert (record.balance_minor, record.version) == (100, 1)
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 0
+
+
+async def test_authentication_and_scopes(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    path = "/api/v1/budgets/b1"
+    status, body = await problem_of(cluster, "GET", path)
+    assert status == 401
+    assert body["code"] == "unauthenticated"
+    status, _ = await problem_of(cluster, "GET", path, headers={"Authorization": "Basic eDp5"})
+    assert status == 401
+    status, _ = await problem_of(
+        cluster, "GET", path, headers={"Authorization": "Bearer not.a.jwt"}
+    )
+    assert status == 401
+
+    import tempfile
+    from pathlib import Path
+
+    from tests.support import Keys
+
+    with tempfile.TemporaryDirectory() as other:
+        forged = Keys(Path(other)).headers("acme")
+    status, _ = await problem_of(cluster, "GET", path, headers=forged)
+    assert status == 401
+    expired = {"Authorization": f"Bearer {cluster.keys.token('acme', ttl_s=-120)}"}
+    status, _ = await problem_of(cluster, "GET", path, headers=expired)
+    assert status == 401
+
+    read_only = cluster.keys.headers("acme", ["budgets:read"])
+    async with cluster.client.get(path, headers=read_only) as r:
+        assert r.status == 200
+    status, body = await problem_of(
+        cluster, "POST", DEBIT.format("b1"), json=debit_body(), headers=read_only
+    )
+    assert status == 403
+    assert "budgets:debit" in body["detail"]
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 0
+
+
+async def test_a_tenant_never_sees_or_spends_another_tenants_budget(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "shared-name", 100)
+    globex = cluster.keys.headers("globex")
+    status, body = await problem_of(cluster, "GET", "/api/v1/budgets/shared-name", headers=globex)
+    assert status == 404
+    assert "100" not in str(body)
+    status, _ = await problem_of(
+        cluster, "POST", DEBIT.format("shared-name"), json=debit_body(), headers=globex
+    )
+    assert status == 404
+    record = await cluster.ledger.load_budget("acme", "shared-name")
+    assert record is not None
+    assert record.balance_minor == 100
+
+
+async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
+    async with cluster.client.get("/api/v1/openapi.json") as r:
+        assert r.status == 200
+        doc = await r.json()
+    assert doc["openapi"] == "3.1.0"
+    assert set(doc["paths"]) == {
+        "/api/v1/budgets",
+        "/api/v1/budgets/{budget_id}",
+        "/api/v1/budgets/{budget_id}/debits",
+    }
+    schemas = doc["components"]["schemas"]
+    assert {"BudgetOut", "DebitIn", "DebitOut", "Problem", "CreateBudgetIn"} <= set(schemas)
+    debit_in = schemas["PositiveMoney"]["properties"]["amount_minor"]
+    assert debit_in["type"] == "integer"
+    assert debit_in["exclusiveMinimum"] == 0
+    for path in doc["paths"].values():
+        for operation in path.values():
+            for response in operation["responses"].values():
+                ref = next(iter(response["content"].values()))["schema"]["$ref"]
+                assert ref.removeprefix("#/components/schemas/") in schemas
+
+
+async def test_health_and_readiness(cluster: Cluster) -> None:
+    async with cluster.client.get("/healthz") as r:
+        assert r.status == 200
+    async with cluster.client.get("/readyz") as r:
+        assert r.status == 200
+        body = await r.json()
+    assert body["status"] == "ready"
+    assert body["nats"] == "connected"
+    assert body["stores"][0]["ok"] is True
+
+    await cluster.host.stop()
+    async with cluster.client.get("/readyz") as r:
+        assert r.status == 503
+        assert (await r.json())["status"] == "not ready"

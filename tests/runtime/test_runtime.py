@@ -1,0 +1,318 @@
+"""The actor runtime: one handler at a time, batches in one transaction, failures
+isolated and retryable, passivation, deadlines, and tenant checks on the subject."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import msgspec
+import pytest
+
+from actors.budget import BudgetActor
+from actors.config import ActorsConfig
+from actors.runtime.activation import Activation, Mail
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.runtime.committer import GroupCommitter
+from actors.runtime.host import ActorHost
+from bus import subjects
+from bus.client import Bus
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok, Reply, Request, encoder, reply_decoder
+from bus.messages.budget import BudgetView, CreateBudget, DebitBudget, DebitReceipt, GetBudget
+from bus.messages.common import Money, Principal
+from bus.time import now_ms
+from storage.errors import StaleWrite
+from storage.ports import ChangeSet, Ledger, PutBudget
+from tests.conftest import PARTITIONS
+
+ME = Principal("tester")
+
+
+class ProbeBudget(BudgetActor):
+    """A budget actor that records how many of its handlers run at once, and can fail."""
+
+    running = 0
+    most_at_once = 0
+    batch_sizes: list[int] = []
+    deactivations: list[str] = []
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        cls = ProbeBudget
+        cls.running += 1
+        cls.most_at_once = max(cls.most_at_once, cls.running)
+        cls.batch_sizes.append(len(batch))
+        try:
+            await asyncio.sleep(0.001)  # give the loop every chance to interleave
+            for r in batch:
+                if isinstance(r.body, DebitBudget) and r.body.memo == "explode":
+                    raise RuntimeError("boom")
+            return await super().handle(batch)
+        finally:
+            cls.running -= 1
+
+    async def on_deactivate(self, reason: str) -> None:
+        ProbeBudget.deactivations.append(reason)
+        await super().on_deactivate(reason)
+
+
+@pytest.fixture(autouse=True)
+def _reset_probe() -> None:
+    ProbeBudget.running = ProbeBudget.most_at_once = 0
+    ProbeBudget.batch_sizes = []
+    ProbeBudget.deactivations = []
+
+
+PROBE = ActorKind("budget", ProbeBudget, accepts=(GetBudget, CreateBudget, DebitBudget))
+
+
+async def make_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
+    host = ActorHost(bus, ledger, [PROBE], ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS)
+    await host.start()
+    return host
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger) -> AsyncIterator[ActorHost]:
+    h = await make_host(bus, ledger)
+    yield h
+    await h.stop()
+
+
+async def ask(
+    bus: Bus, body: CreateBudget | DebitBudget | GetBudget, tenant: str = "acme"
+) -> Reply:
+    return await bus.request(tenant, "budget", body, ME, timeout_s=5)
+
+
+def debit(n: int, budget_id: str = "b1", memo: str = "") -> DebitBudget:
+    return DebitBudget(budget_id, f"d{n}", Money(1, "EUR"), memo)
+
+
+async def test_one_actor_never_runs_two_handlers_at_once(bus: Bus, host: ActorHost) -> None:
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(10_000, "EUR"))), Ok)
+    replies = await asyncio.gather(*(ask(bus, debit(i)) for i in range(400)))
+    assert all(isinstance(r, Ok) for r in replies)
+    assert ProbeBudget.most_at_once == 1
+    assert max(ProbeBudget.batch_sizes) > 1, "concurrent requests should have been batched"
+    view = await ask(bus, GetBudget("b1"))
+    assert isinstance(view, Ok)
+    assert isinstance(view.value, BudgetView)
+    assert view.value.balance == Money(10_000 - 400, "EUR")
+
+
+class Replies:
+    def __init__(self) -> None:
+        self.by_subject: dict[str, Reply] = {}
+
+    async def send(self, reply_to: str, reply: Reply) -> None:
+        self.by_subject[reply_to] = reply
+
+
+def request(
+    body: DebitBudget | GetBudget | CreateBudget, deadline_ms: int | None = None
+) -> Request:
+    return Request(
+        tenant="acme",
+        principal=ME,
+        request_id="r",
+        deadline_ms=deadline_ms or now_ms() + 5000,
+        body=body,
+    )
+
+
+async def open_budget(ledger: Ledger, amount: int, budget_id: str = "b1") -> None:
+    actor = BudgetActor(ActorContext(ledger), ActorKey("acme", "budget", budget_id))
+    await actor.on_activate()
+    decision = await actor.handle([request(CreateBudget(budget_id, "B", Money(amount, "EUR")))])
+    assert decision.changes is not None
+    await ledger.apply([decision.changes])
+
+
+async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
+    await open_budget(ledger, 1000)
+    committer = GroupCommitter(ledger)
+    committer.start()
+    replies = Replies()
+    key = ActorKey("acme", "budget", "b1")
+    activation = Activation(
+        key,
+        BudgetActor(ActorContext(ledger), key),
+        committer,
+        replies.send,
+        lambda a: None,
+        batch_max=256,
+        idle_timeout_s=30,
+    )
+    n = 120
+    for i in range(n):  # all queued before the loop first runs
+        activation.post(Mail(request(debit(i)), f"reply.{i}"))
+    before = ledger.stats.transactions
+    activation.start()
+    await activation.close()
+    await committer.stop()
+
+    assert ledger.stats.transactions - before == 1
+    assert activation.batches == 1
+    assert len(replies.by_subject) == n
+    assert all(isinstance(r, Ok) for r in replies.by_subject.values())
+    record = await ledger.load_budget("acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 1000 - n
+    assert record.version == 2
+    assert await ledger.account_balance("acme", "budget:b1") == 1000 - n
+
+
+async def test_expired_requests_are_answered_without_effect(ledger: Ledger) -> None:
+    await open_budget(ledger, 10)
+    committer = GroupCommitter(ledger)
+    committer.start()
+    replies = Replies()
+    key = ActorKey("acme", "budget", "b1")
+    activation = Activation(
+        key,
+        BudgetActor(ActorContext(ledger), key),
+        committer,
+        replies.send,
+        lambda a: None,
+        batch_max=256,
+        idle_timeout_s=30,
+    )
+    activation.post(Mail(request(debit(1), deadline_ms=now_ms() - 1), "late"))
+    activation.post(Mail(request(debit(2)), "on-time"))
+    activation.start()
+    await activation.close()
+    await committer.stop()
+    late = replies.by_subject["late"]
+    assert isinstance(late, Err)
+    assert late.code == ErrorCode.DEADLINE_EXCEEDED
+    assert late.retryable
+    assert isinstance(replies.by_subject["on-time"], Ok)
+    assert not await ledger.has_transaction("acme", "d1")
+    assert await ledger.has_transaction("acme", "d2")
+
+
+async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:
+    for b in ("a", "b", "c"):
+        await open_budget(ledger, 100, budget_id=b)
+    committer = GroupCommitter(ledger)
+    committer.start()
+
+    def change(budget_id: str, balance: int, expected: int) -> ChangeSet:
+        from storage.ports import BudgetRecord
+
+        record = BudgetRecord("acme", budget_id, "B", "EUR", balance, expected + 1)
+        return ChangeSet("acme", puts=(PutBudget(record, expected_version=expected),))
+
+    results = await asyncio.gather(
+        committer.commit(change("a", 90, 1)),
+        committer.commit(change("b", 90, 7)),  # stale: b is at version 1
+        committer.commit(change("c", 90, 1)),
+        return_exceptions=True,
+    )
+    await committer.stop()
+    assert results[0] is None
+    assert results[2] is None
+    assert isinstance(results[1], StaleWrite)
+    assert committer.stats.split_retries == 1
+    for b, balance in (("a", 90), ("b", 100), ("c", 90)):
+        record = await ledger.load_budget("acme", b)
+        assert record is not None
+        assert record.balance_minor == balance
+
+
+async def test_stale_actor_gets_retryable_error_reloads_and_serves(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
+    # Another writer moves the budget on behind the actor's back (a split brain).
+    record = await ledger.load_budget("acme", "b1")
+    assert record is not None
+    newer = msgspec.structs.replace(record, balance_minor=50, version=record.version + 1)
+    await ledger.apply([ChangeSet("acme", puts=(PutBudget(newer, record.version),))])
+
+    first = await ask(bus, debit(1))
+    assert isinstance(first, Err)
+    assert first.code == ErrorCode.UNAVAILABLE
+    assert first.retryable
+    second = await ask(bus, debit(2))
+    assert isinstance(second, Ok)
+    assert isinstance(second.value, DebitReceipt)
+    assert second.value.balance_after == Money(49, "EUR")  # built on the newer state
+    assert not await ledger.has_transaction("acme", "d1")
+
+
+async def test_exception_in_handler_fails_batch_retryably_and_actor_keeps_serving(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
+    boom = await ask(bus, debit(1, memo="explode"))
+    assert isinstance(boom, Err)
+    assert boom.retryable
+    ok = await ask(bus, debit(2))
+    assert isinstance(ok, Ok)
+    assert isinstance(ok.value, DebitReceipt)
+    assert ok.value.balance_after == Money(99, "EUR")
+    assert not await ledger.has_transaction("acme", "d1")
+
+
+async def test_idle_actor_is_passivated_and_reactivates_from_storage(
+    bus: Bus, ledger: Ledger
+) -> None:
+    host = await make_host(bus, ledger, idle_timeout_s=0.2)
+    try:
+        assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
+        assert isinstance(await ask(bus, debit(1)), Ok)
+        assert len(host.activations) == 1
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if not host.activations:
+                break
+        assert host.activations == {}
+        assert ProbeBudget.deactivations == ["idle"]
+        view = await ask(bus, GetBudget("b1"))
+        assert isinstance(view, Ok)
+        assert isinstance(view.value, BudgetView)
+        assert view.value.balance == Money(99, "EUR")
+    finally:
+        await host.stop()
+    assert ProbeBudget.deactivations == ["idle", "shutdown"]
+
+
+async def test_requests_whose_envelope_names_another_tenant_are_refused(
+    bus: Bus, host: ActorHost
+) -> None:
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR")), "globex"), Ok)
+    forged = Request(
+        tenant="globex",
+        principal=ME,
+        request_id="x",
+        deadline_ms=now_ms() + 5000,
+        body=GetBudget("b1"),
+    )
+    msg = await bus.nc.request(subjects.rpc("acme", "budget"), encoder.encode(forged), timeout=5)
+    reply = reply_decoder.decode(msg.data)
+    assert isinstance(reply, Err)
+    assert reply.code == ErrorCode.FORBIDDEN
+
+
+async def test_requests_arrive_by_tenant_partition(bus: Bus, ledger: Ledger) -> None:
+    """A host that serves some partitions gets exactly the tenants hashed onto them."""
+    seen: list[str] = []
+
+    async def spy(msg: object) -> None:
+        seen.append(getattr(msg, "subject", ""))
+
+    sub = await bus.nc.subscribe(subjects.partition_subscription(3), cb=spy)
+    tenants = [f"t{i}" for i in range(40)]
+    for t in tenants:
+        await bus.nc.publish(subjects.rpc(t, "budget"), b"")
+    await bus.nc.flush()
+    await asyncio.sleep(0.2)
+    await sub.unsubscribe()
+    assert seen, "some of 40 tenants should hash onto partition 3 of 8"
+    assert len(seen) < len(tenants)
+    for subject in seen:
+        partition, tenant, kind = subjects.parse_partitioned(subject)
+        assert (partition, kind) == (3, "budget")
+        assert tenant in tenants

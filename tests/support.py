@@ -1,0 +1,74 @@
+"""Helpers the tests share: real servers, real databases, tokens."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import asyncmy
+import pytest
+
+from perkbus import tokens
+
+REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
+MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+ALL_SCOPES = ["budgets:read", "budgets:debit", "budgets:admin"]
+ISSUER = "perkbus"
+AUDIENCE = "perkbus-api"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose real server is missing, or fail when CI demands real servers."""
+    if REQUIRE_REAL:
+        pytest.fail(f"PERKBUS_REQUIRE_REAL=1 but {reason}")
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def mysql_database() -> AsyncIterator[str]:
+    """A fresh database on the MariaDB/MySQL server, dropped afterwards; yields its URL."""
+    from storage.mysql import connect_args
+
+    args = connect_args(MYSQL_ADMIN_URL)
+    try:
+        conn = await asyncmy.connect(**args)
+    except Exception as e:
+        unavailable(f"MySQL at {MYSQL_ADMIN_URL} is not reachable: {e}")
+    name = f"pb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE `{name}`")
+        base = MYSQL_ADMIN_URL.rsplit("/", 1)[0]
+        yield f"{base}/{name}"
+    finally:
+        async with conn.cursor() as cur:
+            await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+class Keys:
+    """A signing key pair in a temp dir, and tokens minted with it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.private = directory / "jwt.pem"
+        self.public = directory / "jwt.pub.pem"
+        tokens.ensure_keypair(self.private, self.public)
+
+    def token(self, tenant: str, scopes: list[str] | None = None, ttl_s: int = 600) -> str:
+        return tokens.mint(
+            self.private,
+            tenant=tenant,
+            subject=f"user@{tenant}",
+            scopes=ALL_SCOPES if scopes is None else scopes,
+            roles=["owner"],
+            ttl_s=ttl_s,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+        )
+
+    def headers(self, tenant: str, scopes: list[str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(tenant, scopes)}"}
