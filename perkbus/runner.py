@@ -138,11 +138,12 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         env = {**os.environ, "PERKBUS_NATS_URL": url}
         actors = spawn("actors", config_path, env)
         await wait_for_actor_host(url, actors, timeout_s=60)
-        if with_demo:
+        credentials = None
+        if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url)
+            credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
         edge = spawn("edge", config_path, env)
         await wait_for_edge(base_url, edge, timeout_s=30)
-        credentials = demo.write_credentials(settings, base_url) if with_demo else None
         _banner(settings, base_url, url, credentials)
         while not stop.is_set():
             for name, child in (("actor host", actors), ("edge", edge)):

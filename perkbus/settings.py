@@ -62,9 +62,32 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
         if name.startswith("PERKBUS_"):
             _apply_env(tree, name, name.removeprefix("PERKBUS_").lower(), raw)
     try:
-        return msgspec.convert(tree, Settings, strict=False)
+        settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as e:
         raise SettingsError(f"invalid settings: {e}") from e
+    return _under_var_dir(settings)
+
+
+#: Paths whose defaults live in ``var/``; they move with ``var_dir`` unless set explicitly.
+_VAR_PATHS = (
+    ("nats", "data_dir"),
+    ("sqlite", "path"),
+    ("auth", "signing_key_file"),
+    ("edge", "jwt_public_key_file"),
+)
+
+
+def _under_var_dir(settings: Settings) -> Settings:
+    if settings.var_dir == "var":
+        return settings
+    changes: dict[str, msgspec.Struct] = {}
+    for section_name, field in _VAR_PATHS:
+        section = changes.get(section_name, getattr(settings, section_name))
+        value: str = getattr(section, field)
+        if value.startswith("var/"):
+            moved = str(Path(settings.var_dir) / value.removeprefix("var/"))
+            changes[section_name] = msgspec.structs.replace(section, **{field: moved})
+    return msgspec.structs.replace(settings, **changes)
 
 
 def _apply_env(tree: dict[str, Any], name: str, key: str, raw: str) -> None:

@@ -1,0 +1,99 @@
+"""Events: committed with the change (outbox), published to PB_EVENTS as CloudEvents,
+de-duplicated by Nats-Msg-Id, and recovered from the outbox after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bus import subjects
+from bus.client import Bus
+from bus.embedded import EmbeddedNats
+from bus.events import EventPublisher, ensure_streams, make_event
+from storage.ports import ChangeSet, Ledger
+from tests.conftest import Cluster, start_cluster
+from tests.support import Keys
+
+
+async def stream_messages(bus: Bus, filter_subject: str) -> list[dict[str, object]]:
+    sub = await bus.js.pull_subscribe(filter_subject, stream=subjects.EVENTS_STREAM)
+    found: list[dict[str, object]] = []
+    try:
+        while True:
+            try:
+                batch = await sub.fetch(100, timeout=0.5)
+            except TimeoutError:
+                return found
+            for msg in batch:
+                found.append(json.loads(msg.data))
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+
+
+async def outbox_drained(ledger: Ledger) -> None:
+    for _ in range(100):
+        if not await ledger.pending_events(10):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox was not drained")
+
+
+async def test_debits_publish_cloudevents_per_tenant(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    await cluster.open_budget("globex", "b1", 100)
+    headers = cluster.keys.headers("acme")
+    ids = []
+    for amount in (10, 20):
+        async with cluster.client.post(
+            "/api/v1/budgets/b1/debits",
+            json={"amount": {"amount_minor": amount, "currency": "EUR"}, "memo": f"m{amount}"},
+            headers=headers,
+        ) as r:
+            ids.append((await r.json())["id"])
+    await outbox_drained(cluster.ledger)
+
+    events = await stream_messages(cluster.bus, subjects.events_of_tenant("acme"))
+    assert [e["type"] for e in events] == [
+        "perkbus.budget.created",
+        "perkbus.budget.debited",
+        "perkbus.budget.debited",
+    ]
+    debited = events[1]
+    assert debited["specversion"] == "1.0"
+    assert debited["tenant"] == "acme"
+    assert debited["source"] == "/perkbus/tenants/acme"
+    assert debited["subject"] == "budget/b1"
+    assert debited["data"] == {
+        "budget_id": "b1",
+        "debit_id": ids[0],
+        "amount": {"amount_minor": 10, "currency": "EUR"},
+        "balance_after": {"amount_minor": 90, "currency": "EUR"},
+        "memo": "m10",
+    }
+    assert len({e["id"] for e in events}) == 3
+    globex = await stream_messages(cluster.bus, subjects.events_of_tenant("globex"))
+    assert [e["tenant"] for e in globex] == ["globex"]
+
+
+async def test_republishing_an_event_is_deduplicated(bus: Bus) -> None:
+    await ensure_streams(bus.js, duplicate_window_s=60)
+    event = make_event("acme", "budget", "debited", "b1", {"n": 1})
+    publisher = EventPublisher(bus.js)
+    await publisher.publish([event])
+    await publisher.publish([event, event])
+    info = await bus.js.stream_info(subjects.EVENTS_STREAM)
+    assert info.state.messages == 1
+
+
+async def test_outbox_left_by_a_crash_is_published_on_start(
+    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys
+) -> None:
+    # Events committed by a host that died before publishing them.
+    stranded = tuple(make_event("acme", "budget", "debited", "b1", {"n": i}) for i in range(5))
+    await ledger.apply([ChangeSet("acme", events=stranded)])
+    assert len(await ledger.pending_events(10)) == 5
+    async for cluster in start_cluster(nats_server, ledger, keys):
+        await outbox_drained(ledger)
+        events = await stream_messages(cluster.bus, subjects.events_of_tenant("acme"))
+        assert sorted(str(e["id"]) for e in events) == sorted(e.event_id for e in stranded)
