@@ -53,6 +53,25 @@ def partition_mapping(partitions: int) -> tuple[str, str]:
     )
 
 
+def partition_of(tenant: str, partitions: int) -> int:
+    """The partition NATS's ``partition()`` transform picks: FNV-1a (32 bit) mod count."""
+    h = 0x811C9DC5
+    for byte in tenant.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def probe(tenant: str) -> str:
+    """Where an actor host sends its start-up probe of the server's partition mapping."""
+    return f"{RPC_PREFIX}.{check_token(tenant, 'tenant')}.probe"
+
+
+def probe_partitioned(tenant: str) -> str:
+    """The mapped probe subject; ``tenant`` may be ``*`` to see every probe."""
+    token = tenant if tenant == "*" else check_token(tenant, "tenant")
+    return f"{PARTITIONED_PREFIX}.*.{token}.probe"
+
+
 def parse_partitioned(subject: str) -> tuple[int, str, str]:
     """``pb.rpcp.<p>.<tenant>.<kind>`` → (partition, tenant, kind)."""
     parts = subject.split(".")

@@ -9,6 +9,7 @@ callback never waits on an actor, so one slow actor cannot hold up a partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeout
 
 from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail
@@ -32,6 +34,10 @@ from bus.messages.system import HostHealth, StoreHealth
 from storage.ports import Ledger
 
 log = logging.getLogger(__name__)
+
+
+class PartitionMappingError(RuntimeError):
+    """The NATS server does not partition requests the way this host expects."""
 
 
 class ActorHost:
@@ -59,6 +65,7 @@ class ActorHost:
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
+        await self.check_partition_mapping()
         await self.ledger.migrate()
         await ensure_streams(self.bus.js, self._duplicate_window_s)
         self.committer.start()
@@ -82,6 +89,43 @@ class ActorHost:
         await nc.flush()
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
 
+    async def check_partition_mapping(self, timeout_s: float = 2.0) -> None:
+        """Fail fast, and say why, if the server lacks the mapping or counts differently.
+
+        Sixteen fixed probe tenants make a wrong partition count all but certain to show.
+        """
+        nc = self.bus.nc
+        probes = {f"perkbus-probe-{i}" for i in range(16)}
+        seen: dict[str, int] = {}
+        sub = await nc.subscribe(subjects.probe_partitioned("*"))
+        try:
+            for tenant in sorted(probes):
+                await nc.publish(subjects.probe(tenant), b"")
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while seen.keys() != probes:
+                remaining = deadline - asyncio.get_running_loop().time()
+                try:
+                    msg = await sub.next_msg(timeout=max(remaining, 0.001))
+                except NatsTimeout:
+                    where = nc.connected_url.netloc if nc.connected_url else "?"
+                    raise PartitionMappingError(
+                        f"the NATS server at {where} does not map pb.rpc.*.* onto tenant "
+                        "partitions; add the mapping of deploy/nomad/nats-server.conf "
+                        "(perkbus up does this for its embedded server)"
+                    ) from None
+                partition, tenant, _ = subjects.parse_partitioned(msg.subject)
+                seen[tenant] = partition
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for tenant, partition in seen.items():
+            expected = subjects.partition_of(tenant, self.partition_count)
+            if partition != expected:
+                raise PartitionMappingError(
+                    f"the NATS mapping and PERKBUS_NATS_PARTITIONS={self.partition_count} "
+                    f"disagree ({tenant} went to partition {partition}, expected {expected})"
+                )
+
     async def stop(self) -> None:
         """Stop taking requests, finish every queued one, commit, publish, then return."""
         for sub in self._subscriptions:
@@ -90,6 +134,17 @@ class ActorHost:
         await asyncio.gather(*(a.close() for a in list(self.activations.values())))
         await self.committer.stop()
         await self.relay.stop()
+        stats = self.committer.stats
+        if stats.groups:
+            log.info(
+                "group commit: %d change sets in %d transactions (%.1f per commit), "
+                "%d split retries, %d events published",
+                stats.change_sets,
+                stats.groups,
+                stats.change_sets / stats.groups,
+                stats.split_retries,
+                self.relay.published,
+            )
 
     async def _on_request(self, msg: Msg) -> None:
         reply_to = msg.reply

@@ -4,6 +4,7 @@ isolated and retryable, passivation, deadlines, and tenant checks on the subject
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 
 import msgspec
@@ -14,7 +15,7 @@ from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.runtime.committer import GroupCommitter
-from actors.runtime.host import ActorHost
+from actors.runtime.host import ActorHost, PartitionMappingError
 from bus import subjects
 from bus.client import Bus
 from bus.errors import ErrorCode
@@ -25,6 +26,7 @@ from bus.time import now_ms
 from storage.errors import StaleWrite
 from storage.ports import ChangeSet, Ledger, PutBudget
 from tests.conftest import PARTITIONS
+from tests.support import unavailable
 
 ME = Principal("tester")
 
@@ -316,3 +318,50 @@ async def test_requests_arrive_by_tenant_partition(bus: Bus, ledger: Ledger) -> 
         partition, tenant, kind = subjects.parse_partitioned(subject)
         assert (partition, kind) == (3, "budget")
         assert tenant in tenants
+
+
+async def test_one_commit_gathers_the_batches_of_many_actors(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """Spread over 100 tenants, debits still share transactions (group commit)."""
+    tenants = [f"t{i}" for i in range(100)]
+    await asyncio.gather(
+        *(ask(bus, CreateBudget("b1", "B", Money(100, "EUR")), t) for t in tenants)
+    )
+    before_tx, before_sets = ledger.stats.transactions, ledger.stats.change_sets
+    replies = await asyncio.gather(*(ask(bus, debit(i), t) for t in tenants for i in range(5)))
+    assert all(isinstance(r, Ok) for r in replies)
+    transactions = ledger.stats.transactions - before_tx
+    change_sets = ledger.stats.change_sets - before_sets
+    assert change_sets >= 100  # at least one batch per tenant
+    assert transactions * 4 <= change_sets, (transactions, change_sets)
+    for t in tenants[:10]:
+        assert await ledger.account_balance(t, "budget:b1") == 95
+
+
+def test_partition_of_matches_the_servers_hash() -> None:
+    # Seen on a real nats-server with partition(64,1): t1 → 22, t2 → 3, demo → 54.
+    assert [subjects.partition_of(t, 64) for t in ("t1", "t2", "demo")] == [22, 3, 54]
+
+
+async def test_host_refuses_a_server_whose_partition_count_differs(
+    nats_server: object, ledger: Ledger, bus: Bus
+) -> None:
+    host = ActorHost(bus, ledger, [PROBE], ActorsConfig(), partitions=PARTITIONS * 2)
+    with pytest.raises(PartitionMappingError, match="disagree"):
+        await host.start()
+
+
+async def test_host_refuses_a_server_without_the_partition_mapping(ledger: Ledger) -> None:
+    """The machine's own NATS (port 4222) has no perkbus mapping."""
+    url = os.environ.get("PERKBUS_TEST_NATS_URL", "nats://127.0.0.1:4222")
+    try:
+        plain = await Bus.connect(url, name="test-plain")
+    except Exception as e:
+        unavailable(f"NATS at {url} is not reachable: {e}")
+    try:
+        host = ActorHost(plain, ledger, [PROBE], ActorsConfig(), PARTITIONS)
+        with pytest.raises(PartitionMappingError, match="does not map"):
+            await host.check_partition_mapping(timeout_s=0.5)
+    finally:
+        await plain.close()
