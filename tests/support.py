@@ -70,5 +70,13 @@ class Keys:
             audience=AUDIENCE,
         )
 
+    def sign(self, claims: dict[str, object]) -> str:
+        """Sign arbitrary claims with the real key (for forgery tests)."""
+        from joserfc import jwt
+        from joserfc.jwk import OKPKey
+
+        key = OKPKey.import_key(self.private.read_bytes())
+        return jwt.encode({"alg": "Ed25519"}, claims, key, algorithms=["Ed25519"])
+
     def headers(self, tenant: str, scopes: list[str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(tenant, scopes)}"}

@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 from collections import Counter
 from typing import Any
 
 from tests.conftest import Cluster
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
+
+
+def hs256_with(secret: bytes, claims: dict[str, Any]) -> str:
+    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
 
 DEBIT = "/api/v1/budgets/{}/debits"
 
@@ -217,6 +244,22 @@ async def test_authentication_and_scopes(cluster: Cluster) -> None:
     expired = {"Authorization": f"Bearer {cluster.keys.token('acme', ttl_s=-120)}"}
     status, _ = await problem_of(cluster, "GET", path, headers=expired)
     assert status == 401
+
+    good = jwt_claims(cluster.keys.token("acme"))
+    forgeries = {
+        "alg none": unsigned({"alg": "none"}, good),
+        "wrong audience": cluster.keys.sign({**good, "aud": "someone-else"}),
+        "wrong issuer": cluster.keys.sign({**good, "iss": "evil"}),
+        "no tenant": cluster.keys.sign({k: v for k, v in good.items() if k != "tid"}),
+        "tenant with wildcard": cluster.keys.sign({**good, "tid": "acme.>"}),
+        "HS256 with the public key as secret": hs256_with(cluster.keys.public.read_bytes(), good),
+    }
+    for name, token in forgeries.items():
+        status, body = await problem_of(
+            cluster, "GET", path, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert status == 401, name
+        assert body["code"] == "unauthenticated", name
 
     read_only = cluster.keys.headers("acme", ["budgets:read"])
     async with cluster.client.get(path, headers=read_only) as r:
