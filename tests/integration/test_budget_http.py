@@ -30,7 +30,8 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 
 def hs256_with(secret: bytes, claims: dict[str, Any]) -> str:
-    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(claims).encode())}"
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{_b64(json.dumps(claims).encode())}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(signature)}"
 
