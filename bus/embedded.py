@@ -67,6 +67,20 @@ def server_config(data_dir: Path, port: int, partitions: int) -> str:
     )
 
 
+def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> bool:
+    """SIGTERM a child and wait; SIGKILL it after ``timeout_s``. True if it had to be killed."""
+    if process is None or process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+    return False
+
+
 class EmbeddedNats:
     def __init__(self, data_dir: str | Path, port: int = 0, partitions: int = 64) -> None:
         self.data_dir = Path(data_dir).resolve()
@@ -114,14 +128,7 @@ class EmbeddedNats:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout_s)
 
     def kill(self) -> None:
         """Stop abruptly (for crash tests)."""

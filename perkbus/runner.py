@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from bus.client import Bus
-from bus.embedded import EmbeddedNats, die_with_parent
+from bus.embedded import EmbeddedNats, die_with_parent, terminate
 from bus.errors import BusError
 from perkbus import demo, tokens
 from perkbus.settings import Settings
@@ -50,15 +50,8 @@ def spawn(role: str, config_path: str | None, env: dict[str, str]) -> subprocess
 
 
 def stop_child(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        log.warning("%s did not stop in %.0fs; killing it", process.args, timeout_s)
-        process.kill()
-        process.wait()
+    if terminate(process, timeout_s):
+        log.warning("%s did not stop in %.0fs and was killed", process and process.args, timeout_s)
 
 
 async def wait_for_actor_host(url: str, child: subprocess.Popen[bytes], timeout_s: float) -> None:

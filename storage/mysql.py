@@ -152,7 +152,7 @@ class MysqlLedger:
             await cur.execute(_st.pending_events, (limit,))
             rows = await cur.fetchall()
             await cur.connection.commit()
-        return [OutboxEvent(r[0], r[1], r[2], bytes(r[3]), int(r[4])) for r in rows]
+        return [sql.event_from_row(r) for r in rows]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         if event_ids:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bus.events import OutboxEvent
 from storage.ports import BudgetRecord, ChangeSet
 
 Dialect = Literal["sqlite", "mysql"]
@@ -194,6 +195,10 @@ def event_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
         for cs in change_sets
         for e in cs.events
     ]
+
+
+def event_from_row(row: tuple[Any, ...]) -> OutboxEvent:
+    return OutboxEvent(row[0], row[1], row[2], bytes(row[3]), int(row[4]))
 
 
 def budget_from_row(row: tuple[Any, ...]) -> BudgetRecord:

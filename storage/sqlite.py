@@ -110,7 +110,7 @@ class SqliteLedger:
 
     async def pending_events(self, limit: int) -> list[OutboxEvent]:
         rows = await self._run(lambda con: con.execute(_st.pending_events, (limit,)).fetchall())
-        return [OutboxEvent(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+        return [sql.event_from_row(r) for r in rows]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         ids = [(i,) for i in event_ids]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from actors.runtime.background import Background
 from bus.events import OutboxEvent
 from storage.ports import ChangeSet, Ledger
 
@@ -31,32 +32,21 @@ class CommitterStats(msgspec.Struct):
     failed_change_sets: int = 0
 
 
-class GroupCommitter:
+class GroupCommitter(Background):
+    name = "group-committer"
+
     def __init__(
         self,
         ledger: Ledger,
         max_change_sets: int = 1024,
         on_committed: Callable[[Sequence[OutboxEvent]], None] | None = None,
     ) -> None:
+        super().__init__()
         self._ledger = ledger
         self._max = max_change_sets
         self._on_committed = on_committed
         self._pending: list[tuple[ChangeSet, asyncio.Future[None]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.stats = CommitterStats()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-committer")
-
-    async def stop(self) -> None:
-        """Write what is pending, then stop."""
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
     async def commit(self, change_set: ChangeSet) -> None:
         """Return once ``change_set`` is durably written; raise if it could not be."""

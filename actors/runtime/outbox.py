@@ -13,23 +13,24 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from actors.runtime.background import Background
 from bus.events import EventPublisher, OutboxEvent
 from storage.ports import Ledger
 
 log = logging.getLogger(__name__)
 
 
-class OutboxRelay:
+class OutboxRelay(Background):
+    name = "outbox-relay"
+
     def __init__(self, ledger: Ledger, publisher: EventPublisher, page: int = 1000) -> None:
+        super().__init__()
         self._ledger = ledger
         self._publisher = publisher
         self._page = page
         self._queue: list[OutboxEvent] = []
         self._rescan = True  # the table may hold events from before a crash
-        self._wakeup = asyncio.Event()
         self._wakeup.set()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._max_queue = 100 * page
         self.published = 0
 
@@ -41,17 +42,6 @@ class OutboxRelay:
             self._queue.clear()
             self._rescan = True
         self._wakeup.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        """Publish what is queued (best effort; the table keeps the rest), then stop."""
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
     async def _run(self) -> None:
         backoff = 0.05

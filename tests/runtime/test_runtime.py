@@ -131,8 +131,8 @@ async def open_budget(ledger: Ledger, amount: int, budget_id: str = "b1") -> Non
     await ledger.apply([decision.changes])
 
 
-async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
-    await open_budget(ledger, 1000)
+def bare_activation(ledger: Ledger) -> tuple[Activation, GroupCommitter, Replies]:
+    """A budget actor's activation with a real committer, but no NATS: replies are kept."""
     committer = GroupCommitter(ledger)
     committer.start()
     replies = Replies()
@@ -146,6 +146,12 @@ async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
         batch_max=256,
         idle_timeout_s=30,
     )
+    return activation, committer, replies
+
+
+async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
+    await open_budget(ledger, 1000)
+    activation, committer, replies = bare_activation(ledger)
     n = 120
     for i in range(n):  # all queued before the loop first runs
         activation.post(Mail(request(debit(i)), f"reply.{i}"))
@@ -167,19 +173,7 @@ async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
 
 async def test_expired_requests_are_answered_without_effect(ledger: Ledger) -> None:
     await open_budget(ledger, 10)
-    committer = GroupCommitter(ledger)
-    committer.start()
-    replies = Replies()
-    key = ActorKey("acme", "budget", "b1")
-    activation = Activation(
-        key,
-        BudgetActor(ActorContext(ledger), key),
-        committer,
-        replies.send,
-        lambda a: None,
-        batch_max=256,
-        idle_timeout_s=30,
-    )
+    activation, committer, replies = bare_activation(ledger)
     activation.post(Mail(request(debit(1), deadline_ms=now_ms() - 1), "late"))
     activation.post(Mail(request(debit(2)), "on-time"))
     activation.start()
