@@ -54,8 +54,15 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(config, require_nats_url(settings), verifier)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=True, backlog=1024)
-    await site.start()
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.reuse_port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise SystemExit(
+            f"perkbus edge: cannot listen on {config.host}:{config.port} ({e.strerror}); "
+            "set PERKBUS_EDGE_PORT to a free port"
+        ) from e
     log.info("edge listening on http://%s:%d", config.host, config.port)
     try:
         await stop.wait()
