@@ -7,6 +7,7 @@ root mints them (``perkbus token``, and the demo credentials of ``perkbus up --d
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from joserfc import jwt
@@ -35,8 +36,20 @@ class Identity:
 
 
 class TokenVerifier:
-    def __init__(self, public_key_pem: bytes, issuer: str, audience: str) -> None:
+    """Verifies bearer tokens; a verified token is remembered until it expires.
+
+    An Ed25519 verification costs tens of microseconds — measured at about half the edge's
+    CPU per request — while a client sends the same token many times. The cache is keyed by
+    the whole token string, so a hit needs the exact signed token; expiry is re-checked on
+    every hit.
+    """
+
+    def __init__(
+        self, public_key_pem: bytes, issuer: str, audience: str, cache_size: int = 10_000
+    ) -> None:
         self._key = OKPKey.import_key(public_key_pem)
+        self._cache: dict[str, tuple[Identity, int]] = {}
+        self._cache_size = cache_size
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
@@ -53,10 +66,24 @@ class TokenVerifier:
         if not authorization:
             raise Unauthenticated("send Authorization: Bearer <token>")
         scheme, _, token = authorization.partition(" ")
+        token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        cached = self._cache.get(token)
+        if cached is not None:
+            identity, expires = cached
+            if time.time() < expires:
+                return identity
+            del self._cache[token]
+        identity, expires = self._verify(token)
+        if len(self._cache) >= self._cache_size:
+            del self._cache[next(iter(self._cache))]  # the oldest entry
+        self._cache[token] = (identity, expires)
+        return identity
+
+    def _verify(self, token: str) -> tuple[Identity, int]:
         try:
-            decoded = jwt.decode(token.strip(), self._key, algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
             self._claims.validate(decoded.claims)
         except (JoseError, ValueError) as e:
             raise Unauthenticated(f"invalid token: {e}") from e
@@ -75,4 +102,8 @@ class TokenVerifier:
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             scopes=tuple(str(scope).split()),
         )
-        return Identity(tenant, principal)
+        try:
+            expires = int(claims["exp"])
+        except (TypeError, ValueError) as e:
+            raise Unauthenticated("invalid token: exp is not a number") from e
+        return Identity(tenant, principal), expires
