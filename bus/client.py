@@ -33,8 +33,9 @@ class Bus:
 
     @classmethod
     async def connect(cls, url: str, name: str) -> Bus:
+        """``url`` may list several servers, comma-separated; the client learns the rest."""
         nc = await nats.connect(
-            url,
+            servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,

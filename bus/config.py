@@ -16,3 +16,5 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     partitions: int = 64
     #: Seconds within which JetStream drops a re-published event with the same id.
     duplicate_window_s: int = 600
+    #: Replicas of the PB_EVENTS stream (3 on a 3-node cluster; 1 for the embedded server).
+    stream_replicas: int = 1

@@ -70,13 +70,14 @@ def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any
     )
 
 
-async def ensure_streams(js: JetStreamContext, duplicate_window_s: int) -> None:
+async def ensure_streams(js: JetStreamContext, duplicate_window_s: int, replicas: int = 1) -> None:
     """Create (or update) the PB_EVENTS stream: file storage, de-duplication window."""
     config = StreamConfig(
         name=subjects.EVENTS_STREAM,
         subjects=[subjects.all_events()],
         storage=StorageType.FILE,
         duplicate_window=float(duplicate_window_s),
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(subjects.EVENTS_STREAM)

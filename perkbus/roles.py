@@ -34,6 +34,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
         settings.actors,
         partitions=settings.nats.partitions,
         duplicate_window_s=settings.nats.duplicate_window_s,
+        stream_replicas=settings.nats.stream_replicas,
     )
     try:
         await host.start()

@@ -49,6 +49,7 @@ class ActorHost:
         config: ActorsConfig,
         partitions: int,
         duplicate_window_s: int = 600,
+        stream_replicas: int = 1,
     ) -> None:
         self.bus = bus
         self.ledger = ledger
@@ -62,12 +63,13 @@ class ActorHost:
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
         self.activations: dict[ActorKey, Activation] = {}
         self._duplicate_window_s = duplicate_window_s
+        self._stream_replicas = stream_replicas
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
         await self.check_partition_mapping()
         await self.ledger.migrate()
-        await ensure_streams(self.bus.js, self._duplicate_window_s)
+        await ensure_streams(self.bus.js, self._duplicate_window_s, self._stream_replicas)
         self.committer.start()
         self.relay.start()
         nc = self.bus.nc

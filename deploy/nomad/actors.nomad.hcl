@@ -80,6 +80,12 @@ variable "nats_partitions" {
   default     = 64
 }
 
+variable "events_replicas" {
+  type        = number
+  default     = 3
+  description = "PERKBUS_NATS_STREAM_REPLICAS: replicas of the PB_EVENTS stream (at most the NATS node count)."
+}
+
 variable "actors_partitions" {
   description = "PERKBUS_ACTORS_PARTITIONS: comma-separated partitions every host of this job serves; empty means all."
   type        = string
@@ -204,6 +210,7 @@ job "perkbus-actors" {
       # Only PERKBUS_<SECTION>_<FIELD> names that are settings: perkbus refuses unknown ones.
       env {
         PERKBUS_NATS_PARTITIONS       = "${var.nats_partitions}"
+        PERKBUS_NATS_STREAM_REPLICAS  = "${var.events_replicas}"
         PERKBUS_ACTORS_PARTITIONS     = var.actors_partitions
         PERKBUS_ACTORS_HOST_ID        = "${node.unique.name}-${NOMAD_SHORT_ALLOC_ID}"
         PERKBUS_ACTORS_BATCH_MAX      = "${var.batch_max}"
