@@ -13,6 +13,7 @@ import uuid
 import msgspec
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -78,6 +79,8 @@ class Bus:
             raise BusUnavailable(f"no actor host serves {kind} requests") from e
         except NatsTimeout as e:
             raise BusTimeout(f"no reply within {timeout_s:.3f}s") from e
+        except NatsError as e:  # closed, reconnecting with a full buffer, …
+            raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
         return reply_decoder.decode(msg.data)
 
     async def host_health(self, timeout_s: float) -> HostHealth:
@@ -90,4 +93,6 @@ class Bus:
             raise BusUnavailable("no actor host is running") from e
         except NatsTimeout as e:
             raise BusTimeout("no actor host answered the health check") from e
+        except NatsError as e:
+            raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
         return _health_decoder.decode(msg.data)

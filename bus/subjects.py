@@ -22,7 +22,7 @@ HEALTH = "pb.sys.health"
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"
 
-_TOKEN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 class InvalidToken(ValueError):
@@ -31,7 +31,7 @@ class InvalidToken(ValueError):
 
 def check_token(value: str, what: str = "token") -> str:
     """Subject tokens are lowercase ``[a-z0-9_-]``: no dots, wildcards or spaces."""
-    if not _TOKEN.match(value):
+    if not _TOKEN.fullmatch(value):
         raise InvalidToken(f"{what} {value!r} must match {_TOKEN.pattern}")
     return value
 

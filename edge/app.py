@@ -42,7 +42,8 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             405: "method_not_allowed",
             413: "payload_too_large",
         }.get(e.status, "invalid_request")
-        return problem(e.status, code, e.reason, instance=request.path)
+        headers = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+        return problem(e.status, code, e.reason, instance=request.path, headers=headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal", "an internal error occurred", instance=request.path)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from bus.messages.budget import BUDGET_ID_PATTERN
 from edge.problems import STATUS, Problem
 from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
 
@@ -41,7 +42,7 @@ _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    "schema": {"type": "string", "pattern": BUDGET_ID_PATTERN},
 }
 
 

@@ -16,3 +16,6 @@ class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: ``mysql://user:password@host:port/database``; set it to use MySQL/MariaDB.
     url: str | None = None
     pool_size: int = 8
+    connect_timeout_s: int = 5
+    #: A query (a whole group commit included) that takes longer fails the connection.
+    read_timeout_s: int = 30

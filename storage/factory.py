@@ -10,7 +10,12 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
     if mysql.url:
         from storage.mysql import MysqlLedger
 
-        return MysqlLedger(mysql.url, pool_size=mysql.pool_size)
+        return MysqlLedger(
+            mysql.url,
+            pool_size=mysql.pool_size,
+            connect_timeout_s=mysql.connect_timeout_s,
+            read_timeout_s=mysql.read_timeout_s,
+        )
     from storage.sqlite import SqliteLedger
 
     return SqliteLedger(sqlite.path, synchronous=sqlite.synchronous)

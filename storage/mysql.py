@@ -43,8 +43,13 @@ def connect_args(url: str) -> dict[str, Any]:
 class MysqlLedger:
     name = "ledger:mysql"
 
-    def __init__(self, url: str, pool_size: int = 8) -> None:
-        self._args = connect_args(url)
+    def __init__(
+        self, url: str, pool_size: int = 8, connect_timeout_s: int = 5, read_timeout_s: int = 30
+    ) -> None:
+        self._args = connect_args(url) | {
+            "connect_timeout": connect_timeout_s,
+            "read_timeout": read_timeout_s,
+        }
         self._pool_size = pool_size
         self._pool: Any = None
         self.stats = LedgerStats()
@@ -70,8 +75,8 @@ class MysqlLedger:
         try:
             async with pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
-        except OperationalError as e:
-            raise StoreUnavailable(f"MySQL: {e}") from e
+        except (OperationalError, OSError, TimeoutError) as e:
+            raise StoreUnavailable(f"MySQL: {e!r}") from e
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Any]:
@@ -101,7 +106,10 @@ class MysqlLedger:
     async def migrate(self) -> None:
         async with self._transaction() as cur:
             # Several hosts may start at once; a named lock lets one migrate at a time.
-            await cur.execute("SELECT GET_LOCK(%s, 30)", (_MIGRATION_LOCK,))
+            await cur.execute("SELECT GET_LOCK(%s, 60)", (_MIGRATION_LOCK,))
+            (locked,) = await cur.fetchone()
+            if locked != 1:
+                raise StoreUnavailable("another process held the schema migration lock for 60 s")
             try:
                 await cur.execute(sql.CREATE_MIGRATIONS_TABLE["mysql"])
                 await cur.execute(_st.applied_versions)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from actors.runtime.actor import Actor, ActorKey
-from actors.runtime.committer import GroupCommitter
+from actors.runtime.committer import CommitExpired, GroupCommitter
 from bus.errors import ErrorCode
 from bus.messages import Err, Reply, Request
 from bus.time import now_ms
@@ -75,13 +75,24 @@ class Activation:
     async def _run(self) -> None:
         try:
             await self.actor.on_activate()
-        except Exception as e:
+        except Exception:
             log.exception("activating %s failed", self.key)
             self._forget(self)
-            await self._fail(list(self._mailbox), e)
+            await self._fail(list(self._mailbox))
             self._mailbox.clear()
             return
-        reason = await self._serve()
+        try:
+            reason = await self._serve()
+        except Exception:
+            # Never leave a dead activation registered: its mail would go unread.
+            self._forget(self)
+            log.exception("actor %s stopped unexpectedly", self.key)
+            await self._fail(list(self._mailbox))
+            self._mailbox.clear()
+            return
+        except BaseException:
+            self._forget(self)
+            raise
         try:
             await self.actor.on_deactivate(reason)
         except Exception:
@@ -105,7 +116,7 @@ class Activation:
                 # State could not be reloaded: leave, and let the next message activate
                 # a fresh instance (which loads state again).
                 self._forget(self)
-                await self._fail(list(self._mailbox), RuntimeError("state reload failed"))
+                await self._fail(list(self._mailbox))
                 self._mailbox.clear()
                 return "reload-failed"
 
@@ -130,19 +141,27 @@ class Activation:
             if len(decision.replies) != len(live):
                 raise RuntimeError("an actor must reply to every message of its batch")
             if decision.changes is not None:
-                await self._committer.commit(decision.changes)
+                latest = max(m.request.deadline_ms for m in live)
+                await self._committer.commit(decision.changes, latest)
+        except CommitExpired:
+            expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
+            for mail in live:
+                await self._send(mail.reply_to, expired)
+            return await self._reload()
         except Exception as e:
             log.warning("batch of %d for %s failed: %r", len(live), self.key, e)
-            await self._fail(live, e)
+            await self._fail(live)
             return await self._reload()
         for mail, reply in zip(live, decision.replies, strict=True):
             await self._send(mail.reply_to, reply)
         return True
 
-    async def _fail(self, batch: list[Mail], error: Exception) -> None:
+    async def _fail(self, batch: list[Mail]) -> None:
+        # The outcome may be unknown (a commit can fail after it reached the store), so the
+        # client is told to retry with the same idempotency key, never that nothing happened.
         reply = Err(
             code=ErrorCode.UNAVAILABLE,
-            message=f"the request was not carried out ({type(error).__name__}); retry it",
+            message="the request could not be completed; retry it with the same Idempotency-Key",
             retryable=True,
         )
         for mail in batch:

@@ -5,7 +5,9 @@ loop takes everything pending (up to ``max_change_sets``) and writes it with one
 ``Ledger.apply`` — while that transaction runs, the next group gathers, so the group size
 follows the load. If the shared transaction fails, the change sets are retried apart,
 each in its own transaction, so that one actor's bad batch (a stale, fenced write, say)
-fails only that actor's requests.
+fails only that actor's requests — unless the store itself is unavailable, which fails the
+whole group at once. A change set whose requests have all passed their deadline while it
+waited is not written at all (:class:`CommitExpired`): its clients have been told to retry.
 
 Committed events go to the outbox relay, which publishes them after the commit.
 """
@@ -15,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import msgspec
 
 from actors.runtime.background import Background
 from bus.events import OutboxEvent
+from bus.time import now_ms
+from storage.errors import StoreUnavailable
 from storage.ports import ChangeSet, Ledger
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,19 @@ class CommitterStats(msgspec.Struct):
     change_sets: int = 0
     split_retries: int = 0
     failed_change_sets: int = 0
+    expired_change_sets: int = 0
+
+
+class CommitExpired(Exception):
+    """Every request of the change set had given up before it could be written; nothing
+    was written, so the requests can be retried safely."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    change_set: ChangeSet
+    future: asyncio.Future[None]
+    deadline_ms: int
 
 
 class GroupCommitter(Background):
@@ -45,15 +63,19 @@ class GroupCommitter(Background):
         self._ledger = ledger
         self._max = max_change_sets
         self._on_committed = on_committed
-        self._pending: list[tuple[ChangeSet, asyncio.Future[None]]] = []
+        self._pending: list[_Pending] = []
         self.stats = CommitterStats()
 
-    async def commit(self, change_set: ChangeSet) -> None:
-        """Return once ``change_set`` is durably written; raise if it could not be."""
+    async def commit(self, change_set: ChangeSet, deadline_ms: int | None = None) -> None:
+        """Return once ``change_set`` is durably written; raise if it could not be.
+
+        If ``deadline_ms`` (the latest deadline of the batch's requests) passes while the
+        change set waits, it is not written and :class:`CommitExpired` is raised.
+        """
         if self._stopping and self._task is None:
             raise RuntimeError("the committer is stopped")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((change_set, future))
+        self._pending.append(_Pending(change_set, future, deadline_ms or 2**62))
         self._wakeup.set()
         await future
 
@@ -64,41 +86,59 @@ class GroupCommitter(Background):
             while self._pending:
                 group = self._pending[: self._max]
                 del self._pending[: self._max]
-                await self._write(group)
+                await self._write(self._unexpired(group))
             if self._stopping:
                 return
 
-    async def _write(self, group: list[tuple[ChangeSet, asyncio.Future[None]]]) -> None:
+    def _unexpired(self, group: list[_Pending]) -> list[_Pending]:
+        now = now_ms()
+        live = []
+        for p in group:
+            if p.deadline_ms > now:
+                live.append(p)
+            else:
+                self.stats.expired_change_sets += 1
+                if not p.future.done():
+                    p.future.set_exception(CommitExpired("the requests expired before commit"))
+        return live
+
+    async def _write(self, group: list[_Pending]) -> None:
+        if not group:
+            return
         try:
-            await self._ledger.apply([cs for cs, _ in group])
+            await self._ledger.apply([p.change_set for p in group])
+        except StoreUnavailable as e:
+            # The store is down: retrying each change set apart would only wait N times.
+            for p in group:
+                self._fail(p, e)
         except Exception as e:
             if len(group) == 1:
-                self._fail(group[0][1], e)
+                self._fail(group[0], e)
                 return
-            log.warning("group of %d failed (%s); retrying apart", len(group), e)
+            log.warning("group of %d failed (%r); retrying apart", len(group), e)
             self.stats.split_retries += 1
-            for change_set, future in group:
+            for p in group:
                 try:
-                    await self._ledger.apply([change_set])
+                    await self._ledger.apply([p.change_set])
                 except Exception as single:
-                    self._fail(future, single)
+                    self._fail(p, single)
                 else:
-                    self._done([(change_set, future)])
+                    self._done([p])
         else:
             self._done(group)
 
-    def _done(self, group: list[tuple[ChangeSet, asyncio.Future[None]]]) -> None:
+    def _done(self, group: list[_Pending]) -> None:
         self.stats.groups += 1
         self.stats.change_sets += len(group)
         events: list[OutboxEvent] = []
-        for change_set, future in group:
-            events.extend(change_set.events)
-            if not future.done():
-                future.set_result(None)
+        for p in group:
+            events.extend(p.change_set.events)
+            if not p.future.done():
+                p.future.set_result(None)
         if events and self._on_committed is not None:
             self._on_committed(events)
 
-    def _fail(self, future: asyncio.Future[None], error: Exception) -> None:
+    def _fail(self, pending: _Pending, error: Exception) -> None:
         self.stats.failed_change_sets += 1
-        if not future.done():
-            future.set_exception(error)
+        if not pending.future.done():
+            pending.future.set_exception(error)

@@ -133,7 +133,12 @@ class ActorHost:
         for sub in self._subscriptions:
             await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
         self._subscriptions.clear()
-        await asyncio.gather(*(a.close() for a in list(self.activations.values())))
+        results = await asyncio.gather(
+            *(a.close() for a in list(self.activations.values())), return_exceptions=True
+        )
+        for error in results:
+            if isinstance(error, BaseException):
+                log.error("an actor failed while stopping: %r", error)
         await self.committer.stop()
         await self.relay.stop()
         stats = self.committer.stats
@@ -189,7 +194,11 @@ class ActorHost:
             del self.activations[activation.key]
 
     async def send(self, reply_to: str, reply: Reply) -> None:
-        await self.bus.nc.publish(reply_to, encoder.encode(reply))
+        """Send a reply; never raises (a lost reply is a client timeout, not a dead actor)."""
+        try:
+            await self.bus.nc.publish(reply_to, encoder.encode(reply))
+        except Exception as e:
+            log.warning("could not send a reply: %r", e)
 
     async def health(self) -> HostHealth:
         try:

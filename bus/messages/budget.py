@@ -10,11 +10,12 @@ from typing import Annotated
 
 import msgspec
 
-from bus.messages.common import Money
+from bus.messages.common import Money, whole
 
 KIND = "budget"
 
-BudgetId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+BUDGET_ID_PATTERN = whole("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BudgetId = Annotated[str, msgspec.Meta(pattern=BUDGET_ID_PATTERN)]
 
 
 class GetBudget(msgspec.Struct, frozen=True, tag="budget.get"):

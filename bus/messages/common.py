@@ -17,7 +17,14 @@ import msgspec
 
 from bus.errors import RETRYABLE_CODES, ErrorCode
 
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+def whole(pattern: str) -> str:
+    """Anchor a pattern to the whole string. Python's ``$`` also matches before a final
+    newline; the lookahead forbids that and means nothing to JSON Schema's ECMA regexes."""
+    return f"^(?:{pattern})$(?!\n)"
+
+
+Currency = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{3}"), description="ISO 4217 code")]
 MinorUnits = Annotated[
     int,
     msgspec.Meta(ge=-(2**62), le=2**62, description="Integer amount in the currency's minor unit"),

@@ -157,6 +157,20 @@ async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster)
     )
     assert status == 422
     status, body = await problem_of(
+        cluster, "POST", path, json=debit_body(1, "EUR\n"), headers=headers
+    )
+    assert status == 422
+    assert body["errors"][0]["pointer"] == "#/amount/currency"
+    status, body = await problem_of(
+        cluster,
+        "POST",
+        "/api/v1/budgets",
+        json={"id": "promo\n", "name": "P", "initial": {"amount_minor": 1, "currency": "EUR"}},
+        headers=headers,
+    )
+    assert status == 422
+    assert body["errors"][0]["pointer"] == "#/id"
+    status, body = await problem_of(
         cluster, "POST", path, json=debit_body(1, "eur"), headers=headers
     )
     assert status == 422
@@ -209,8 +223,10 @@ async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster)
     assert body["code"] == "not_found"
     status, body = await problem_of(cluster, "GET", "/api/v1/budgets/bad%20id", headers=headers)
     assert status == 404
-    status, body = await problem_of(cluster, "DELETE", "/api/v1/budgets/b1", headers=headers)
-    assert status == 405
+    async with cluster.client.delete("/api/v1/budgets/b1", headers=headers) as r:
+        assert r.status == 405
+        assert r.content_type == "application/problem+json"
+        assert set(r.headers["Allow"].split(",")) == {"GET", "HEAD"}
     status, body = await problem_of(cluster, "GET", "/api/v1/nothing-here", headers=headers)
     assert status == 404
 
@@ -253,6 +269,7 @@ async def test_authentication_and_scopes(cluster: Cluster) -> None:
         "wrong issuer": cluster.keys.sign({**good, "iss": "evil"}),
         "no tenant": cluster.keys.sign({k: v for k, v in good.items() if k != "tid"}),
         "tenant with wildcard": cluster.keys.sign({**good, "tid": "acme.>"}),
+        "tenant with a newline": cluster.keys.sign({**good, "tid": "acme\n"}),
         "HS256 with the public key as secret": hs256_with(cluster.keys.public.read_bytes(), good),
     }
     for name, token in forgeries.items():

@@ -21,7 +21,7 @@ def test_subjects_are_built_from_checked_tokens() -> None:
     assert subjects.events_of_tenant("acme") == "pb.evt.acme.>"
     assert subjects.partition_subscription(7) == "pb.rpcp.7.>"
     assert subjects.parse_partitioned("pb.rpcp.7.acme.budget") == (7, "acme", "budget")
-    for bad in ("a.b", "*", ">", "", "Acme", "a b", "x" * 64):
+    for bad in ("a.b", "*", ">", "", "Acme", "a b", "x" * 64, "acme\n"):
         with pytest.raises(subjects.InvalidToken):
             subjects.rpc(bad, "budget")
     with pytest.raises(subjects.InvalidToken):
@@ -68,6 +68,13 @@ def test_contracts_reject_bad_money_and_ids() -> None:
     assert isinstance(decode({"type": "budget.get", "budget_id": "b1"}).body, GetBudget)
     for body in (
         {"type": "budget.get", "budget_id": "../etc"},
+        {"type": "budget.get", "budget_id": "b1\n"},
+        {
+            "type": "budget.debit",
+            "budget_id": "b1",
+            "debit_id": "d",
+            "amount": {"amount_minor": 1, "currency": "EUR\n"},
+        },
         {
             "type": "budget.debit",
             "budget_id": "b1",
