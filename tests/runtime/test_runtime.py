@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,17 +15,18 @@ from actors.budget import BudgetActor
 from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
-from actors.runtime.committer import GroupCommitter
+from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.host import ActorHost, PartitionMappingError
 from bus import subjects
 from bus.client import Bus
-from bus.errors import ErrorCode
+from bus.embedded import EmbeddedNats
+from bus.errors import BusError, ErrorCode
 from bus.messages import Err, Ok, Reply, Request, encoder, reply_decoder
 from bus.messages.budget import BudgetView, CreateBudget, DebitBudget, DebitReceipt, GetBudget
 from bus.messages.common import Money, Principal
 from bus.time import now_ms
-from storage.errors import StaleWrite
-from storage.ports import ChangeSet, Ledger, PutBudget
+from storage.errors import StaleWrite, StoreUnavailable
+from storage.ports import BudgetRecord, ChangeSet, Ledger, PutBudget
 from tests.conftest import PARTITIONS
 from tests.support import unavailable
 
@@ -188,22 +190,21 @@ async def test_expired_requests_are_answered_without_effect(ledger: Ledger) -> N
     assert await ledger.has_transaction("acme", "d2")
 
 
+def change_set(budget_id: str, balance: int, expected: int) -> ChangeSet:
+    record = BudgetRecord("acme", budget_id, "B", "EUR", balance, expected + 1)
+    return ChangeSet("acme", puts=(PutBudget(record, expected_version=expected),))
+
+
 async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:
     for b in ("a", "b", "c"):
         await open_budget(ledger, 100, budget_id=b)
     committer = GroupCommitter(ledger)
     committer.start()
 
-    def change(budget_id: str, balance: int, expected: int) -> ChangeSet:
-        from storage.ports import BudgetRecord
-
-        record = BudgetRecord("acme", budget_id, "B", "EUR", balance, expected + 1)
-        return ChangeSet("acme", puts=(PutBudget(record, expected_version=expected),))
-
     results = await asyncio.gather(
-        committer.commit(change("a", 90, 1)),
-        committer.commit(change("b", 90, 7)),  # stale: b is at version 1
-        committer.commit(change("c", 90, 1)),
+        committer.commit(change_set("a", 90, 1)),
+        committer.commit(change_set("b", 90, 7)),  # stale: b is at version 1
+        committer.commit(change_set("c", 90, 1)),
         return_exceptions=True,
     )
     await committer.stop()
@@ -359,3 +360,80 @@ async def test_host_refuses_a_server_without_the_partition_mapping(ledger: Ledge
             await host.check_partition_mapping(timeout_s=0.5)
     finally:
         await plain.close()
+
+
+async def test_a_failed_reply_does_not_stop_the_actor(
+    nats_server: EmbeddedNats, bus: Bus, host: ActorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await Bus.connect(nats_server.url, name="client")  # the host keeps ``bus``
+    try:
+        assert isinstance(await ask(client, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
+        publish = bus.nc.publish
+        calls = {"n": 0}
+
+        async def flaky_publish(subject: str, payload: bytes = b"", **kwargs: Any) -> None:
+            if subject.startswith("_INBOX."):  # a reply, not an event publish
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise ConnectionError("publish failed once")
+            await publish(subject, payload, **kwargs)
+
+        monkeypatch.setattr(bus.nc, "publish", flaky_publish)
+        with pytest.raises(BusError):  # its reply was lost: the client times out
+            await client.request("acme", "budget", debit(1), ME, timeout_s=0.5)
+        second = await ask(client, debit(2))
+        assert isinstance(second, Ok)
+        assert isinstance(second.value, DebitReceipt)
+        assert second.value.balance_after == Money(98, "EUR")  # the lost reply's debit held
+        assert calls["n"] >= 2
+    finally:
+        await client.close()
+
+
+class DownLedger:
+    """Wraps a real ledger; while ``down`` its writes fail as an unreachable store's do."""
+
+    def __init__(self, inner: Ledger) -> None:
+        self.inner = inner
+        self.down = False
+        self.apply_calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        self.apply_calls += 1
+        if self.down:
+            raise StoreUnavailable("connection refused")
+        await self.inner.apply(change_sets)
+
+
+async def test_an_unavailable_store_fails_the_whole_group_at_once(ledger: Ledger) -> None:
+    for b in ("a", "b", "c"):
+        await open_budget(ledger, 100, budget_id=b)
+    store = DownLedger(ledger)
+    store.down = True
+    committer = GroupCommitter(store)  # type: ignore[arg-type]
+    committer.start()
+    results = await asyncio.gather(
+        *(committer.commit(change_set(b, 90, 1)) for b in ("a", "b", "c")),
+        return_exceptions=True,
+    )
+    await committer.stop()
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert store.apply_calls == 1  # not once more per change set
+    assert committer.stats.split_retries == 0
+
+
+async def test_change_sets_whose_requests_all_expired_are_not_written(ledger: Ledger) -> None:
+    await open_budget(ledger, 100, budget_id="a")
+    committer = GroupCommitter(ledger)
+    committer.start()
+    with pytest.raises(CommitExpired):
+        await committer.commit(change_set("a", 90, 1), deadline_ms=now_ms() - 1)
+    await committer.commit(change_set("a", 80, 1), deadline_ms=now_ms() + 5000)
+    await committer.stop()
+    record = await ledger.load_budget("acme", "a")
+    assert record is not None
+    assert record.balance_minor == 80
+    assert committer.stats.expired_change_sets == 1
