@@ -155,9 +155,9 @@ class MysqlLedger:
         self.stats.transactions += 1
         self.stats.change_sets += len(batch)
 
-    async def pending_events(self, limit: int) -> list[OutboxEvent]:
+    async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
         async with self._cursor() as cur:
-            await cur.execute(_st.pending_events, (limit,))
+            await cur.execute(_st.pending_events, (created_before_ms, limit))
             rows = await cur.fetchall()
             await cur.connection.commit()
         return [sql.event_from_row(r) for r in rows]

@@ -80,8 +80,9 @@ class Ledger(Protocol):
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         """Write all change sets in one transaction, or none of them (then raise)."""
 
-    async def pending_events(self, limit: int) -> list[OutboxEvent]:
-        """Outbox events not yet marked published, oldest first."""
+    async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
+        """Outbox events not yet marked published (created before the given time),
+        oldest first."""
 
     async def mark_published(self, event_ids: Sequence[str]) -> None: ...
 

@@ -125,7 +125,7 @@ class Statements:
         )
         self.pending_events = q(
             "SELECT event_id, tenant_id, subject, payload, created_ms FROM outbox"
-            " ORDER BY created_ms, event_id LIMIT {p}"
+            " WHERE created_ms < {p} ORDER BY created_ms, event_id LIMIT {p}"
         )
         self.delete_event = q("DELETE FROM outbox WHERE event_id = {p}")
         self.account_balance = q(

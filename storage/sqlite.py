@@ -108,8 +108,10 @@ class SqliteLedger:
         self.stats.transactions += 1
         self.stats.change_sets += len(batch)
 
-    async def pending_events(self, limit: int) -> list[OutboxEvent]:
-        rows = await self._run(lambda con: con.execute(_st.pending_events, (limit,)).fetchall())
+    async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
+        rows = await self._run(
+            lambda con: con.execute(_st.pending_events, (created_before_ms, limit)).fetchall()
+        )
         return [sql.event_from_row(r) for r in rows]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:

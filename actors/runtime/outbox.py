@@ -2,8 +2,9 @@
 
 Events are written to the outbox table in the same transaction as the state change they
 describe, so none is lost if the process dies after the commit. The relay publishes what
-the committer hands it; on start, and after any publish failure, it reads the outbox
-table instead. Publishing carries ``Nats-Msg-Id`` = event id, so a second publish of the
+the committer hands it; on start, after any publish failure, and every ``sweep_interval_s``
+(for events stranded by a host that died and never came back), it reads the outbox table.
+Publishing carries ``Nats-Msg-Id`` = event id, so a second publish of the
 same event (after a crash between publish and clean-up) is dropped by JetStream.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 from actors.runtime.background import Background
 from bus.events import EventPublisher, OutboxEvent
+from bus.time import now_ms
 from storage.ports import Ledger
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,16 @@ log = logging.getLogger(__name__)
 class OutboxRelay(Background):
     name = "outbox-relay"
 
-    def __init__(self, ledger: Ledger, publisher: EventPublisher, page: int = 1000) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        publisher: EventPublisher,
+        page: int = 1000,
+        sweep_interval_s: float = 30.0,
+    ) -> None:
         super().__init__()
+        self._sweep_interval_s = sweep_interval_s
+        self._created_before_ms = 2**62
         self._ledger = ledger
         self._publisher = publisher
         self._page = page
@@ -46,7 +56,13 @@ class OutboxRelay(Background):
     async def _run(self) -> None:
         backoff = 0.05
         while True:
-            await self._wakeup.wait()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._sweep_interval_s)
+            except TimeoutError:
+                # Sweep for events another host committed and then died before publishing;
+                # young ones are left to the host that is publishing them right now.
+                self._rescan = True
+                self._created_before_ms = now_ms() - int(self._sweep_interval_s * 1000)
             self._wakeup.clear()
             try:
                 await self._drain()
@@ -66,9 +82,10 @@ class OutboxRelay(Background):
 
     async def _drain(self) -> None:
         while self._rescan:
-            batch = await self._ledger.pending_events(self._page)
+            batch = await self._ledger.pending_events(self._page, self._created_before_ms)
             if len(batch) < self._page:
                 self._rescan = False
+                self._created_before_ms = 2**62
             await self._send(batch)
         while self._queue:
             batch, self._queue = self._queue, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from bus.events import make_event
@@ -133,3 +134,15 @@ async def test_events_of_a_failed_transaction_are_not_in_the_outbox(ledger: Ledg
             [ChangeSet("acme", (PutBudget(budget(5, 5), expected_version=4),), (), (event,))]
         )
     assert await ledger.pending_events(10) == []
+
+
+async def test_pending_events_can_be_limited_to_older_ones(ledger: Ledger) -> None:
+    old = make_event("acme", "budget", "debited", "b1", {})
+    young = make_event("acme", "budget", "debited", "b1", {})
+    old = msgspec.structs.replace(old, created_ms=1_000)
+    young = msgspec.structs.replace(young, created_ms=5_000)
+    await ledger.apply([ChangeSet("acme", events=(old, young))])
+    assert [e.event_id for e in await ledger.pending_events(10, created_before_ms=2_000)] == [
+        old.event_id
+    ]
+    assert len(await ledger.pending_events(10)) == 2

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 
+import msgspec
+
+from actors.runtime.outbox import OutboxRelay
 from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.events import EventPublisher, ensure_streams, make_event
+from bus.time import now_ms
 from storage.ports import ChangeSet, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.support import Keys
@@ -97,3 +101,20 @@ async def test_outbox_left_by_a_crash_is_published_on_start(
         await outbox_drained(ledger)
         events = await stream_messages(cluster.bus, subjects.events_of_tenant("acme"))
         assert sorted(str(e["id"]) for e in events) == sorted(e.event_id for e in stranded)
+
+
+async def test_relay_sweeps_up_events_stranded_by_another_host(bus: Bus, ledger: Ledger) -> None:
+    await ensure_streams(bus.js, duplicate_window_s=60)
+    relay = OutboxRelay(ledger, EventPublisher(bus.js), sweep_interval_s=0.2)
+    relay.start()
+    try:
+        await outbox_drained(ledger)  # the start-up scan found nothing
+        # Another host committed these a while ago and died before publishing them.
+        stranded = make_event("acme", "budget", "debited", "b1", {"n": 1})
+        stranded = msgspec.structs.replace(stranded, created_ms=now_ms() - 60_000)
+        await ledger.apply([ChangeSet("acme", events=(stranded,))])
+        await outbox_drained(ledger)
+    finally:
+        await relay.stop()
+    events = await stream_messages(bus, subjects.events_of_tenant("acme"))
+    assert [e["id"] for e in events] == [stranded.event_id]
