@@ -61,6 +61,10 @@ class BudgetActor:
         self.state = None
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
+        if self.state is None:
+            # "Not found" is only as good as the last look: the budget may have been opened
+            # since (through another host, before partition leases make that impossible).
+            await self.on_activate()
         start = self._batch_start = self.state
         replies: list[Reply] = []
         entries: list[Entry] = []

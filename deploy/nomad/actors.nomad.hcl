@@ -7,13 +7,14 @@
 #
 # Partitions. The NATS server maps each request, by a hash of its tenant, onto one of
 # PERKBUS_NATS_PARTITIONS partitions. A host subscribes to the partitions it serves
-# (PERKBUS_ACTORS_PARTITIONS; empty means all) in the queue group "actors". Today every
-# host serves every partition, so with more than one host the same actor can be active on
-# two hosts at once. That is safe only because every state write is fenced (it names the
-# version it replaces): the stale host's batch fails and is retried by the client, no
-# update is lost. Partition leases (hosts claiming partitions with a TTL in a JetStream KV
-# bucket) will give each partition a single owner; until then expect some retryable
-# conflicts under contention for the same actor, or run actor_count = 1.
+# (PERKBUS_ACTORS_PARTITIONS; empty means all) in the queue group "actors". Until
+# partition leases (hosts claiming partitions with a TTL in a JetStream KV bucket) give
+# each partition a single owner, run ONE host per partition set (the default below). Two
+# hosts on the same partitions never overspend or lose an update — every state write is
+# fenced by version, so the stale host's batch fails with a retryable error — but each
+# host may answer reads from its own, older view, and contended actors see retries.
+# To use more hosts now, split the partitions: run a second copy of this job with
+# actors_partitions = "32,33,…,63" and the first with "0,…,31".
 
 variable "datacenters" {
   description = "Datacenters the actor hosts may run in."
@@ -22,9 +23,9 @@ variable "datacenters" {
 }
 
 variable "actor_count" {
-  description = "Number of actor hosts."
+  description = "Number of actor hosts serving the same partitions (keep 1 until partition leases exist)."
   type        = number
-  default     = 2
+  default     = 1
 }
 
 variable "driver" {

@@ -437,3 +437,22 @@ async def test_change_sets_whose_requests_all_expired_are_not_written(ledger: Le
     assert record is not None
     assert record.balance_minor == 80
     assert committer.stats.expired_change_sets == 1
+
+
+async def test_a_budget_opened_elsewhere_is_found_by_an_actor_that_saw_none(
+    ledger: Ledger,
+) -> None:
+    key = ActorKey("acme", "budget", "b1")
+    actor = BudgetActor(ActorContext(ledger), key)
+    await actor.on_activate()
+    missing = await actor.handle([request(GetBudget("b1"))])
+    assert isinstance(missing.replies[0], Err)
+    assert missing.replies[0].code == ErrorCode.NOT_FOUND
+    await open_budget(ledger, 50)  # by another actor instance
+    found = await actor.handle([request(debit(1))])
+    assert isinstance(found.replies[0], Ok)
+    assert found.changes is not None
+    await ledger.apply([found.changes])
+    record = await ledger.load_budget("acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 49
