@@ -36,6 +36,10 @@ class StartupFailed(RuntimeError):
     pass
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived while starting up."""
+
+
 def spawn(role: str, config_path: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "perkbus", role]
     if config_path:
@@ -54,11 +58,15 @@ def stop_child(process: subprocess.Popen[bytes] | None, timeout_s: float) -> Non
         log.warning("%s did not stop in %.0fs and was killed", process and process.args, timeout_s)
 
 
-async def wait_for_actor_host(url: str, child: subprocess.Popen[bytes], timeout_s: float) -> None:
+async def wait_for_actor_host(
+    url: str, child: subprocess.Popen[bytes], timeout_s: float, stop: asyncio.Event
+) -> None:
     bus = await Bus.connect(url, name="perkbus-up")
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if stop.is_set():
+                raise Interrupted
             if child.poll() is not None:
                 raise StartupFailed(f"the actor host exited with {child.returncode}")
             try:
@@ -74,9 +82,13 @@ async def wait_for_actor_host(url: str, child: subprocess.Popen[bytes], timeout_
         await bus.close()
 
 
-async def wait_for_edge(base_url: str, child: subprocess.Popen[bytes], timeout_s: float) -> None:
+async def wait_for_edge(
+    base_url: str, child: subprocess.Popen[bytes], timeout_s: float, stop: asyncio.Event
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if stop.is_set():
+            raise Interrupted
         if child.poll() is not None:
             raise StartupFailed(f"the edge exited with {child.returncode}")
         try:
@@ -130,13 +142,13 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
             log.info("embedded nats-server on %s (data in %s)", url, embedded.data_dir)
         env = {**os.environ, "PERKBUS_NATS_URL": url}
         actors = spawn("actors", config_path, env)
-        await wait_for_actor_host(url, actors, timeout_s=60)
+        await wait_for_actor_host(url, actors, timeout_s=60, stop=stop)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url)
             credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
         edge = spawn("edge", config_path, env)
-        await wait_for_edge(base_url, edge, timeout_s=30)
+        await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)
         _banner(settings, base_url, url, credentials)
         while not stop.is_set():
             for name, child in (("actor host", actors), ("edge", edge)):
@@ -149,6 +161,9 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
     except StartupFailed as e:
         log.error("%s", e)
         return 1
+    except Interrupted:
+        log.info("interrupted while starting")
+        return 130
     finally:
         await asyncio.to_thread(stop_child, edge, 10)
         await asyncio.to_thread(stop_child, actors, 30)

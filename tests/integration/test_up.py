@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,34 +69,59 @@ def alive(pids: set[int]) -> set[int]:
     return live
 
 
-def start_up(workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
-    env["PERKBUS_EDGE_PORT"] = str(port)
-    return subprocess.Popen(
-        [sys.executable, "-m", "perkbus", "up", "--demo"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+class Up:
+    """``perkbus up --demo`` in a child process; its output is collected as it comes."""
 
+    def __init__(self, workdir: Path, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
+        env["PERKBUS_EDGE_PORT"] = str(port)
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "perkbus", "up", "--demo"],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.process.pid
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def wait_ready(process: subprocess.Popen[bytes], base: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < 60:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        if get(f"{base}/readyz")[0] == 200:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError("/readyz did not answer 200 within 60 s")
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line.decode(errors="replace"))
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_ready(self) -> None:
+        """Until /readyz answers 200 and the banner is printed (60 s at most)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output
+            if "perkbus is up" in self.output and get(f"{self.base}/readyz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"not ready within 60 s:\n{self.output}")
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
 
 
 def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    up = start_up(tmp_path, port)
+    up = Up(tmp_path, port)
     try:
-        wait_ready(up, base)
+        up.wait_ready()
         children = descendants(up.pid)
         credentials = json.loads((tmp_path / "var" / "demo.json").read_text())
         status, budget = get(
@@ -108,24 +134,45 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         assert len(children) >= 3, "nats-server, actor host and edge"
         assert any("nats-server" in Path(f"/proc/{p}/cmdline").read_text() for p in children)
     finally:
-        up.send_signal(signal.SIGINT)
-        output = up.communicate(timeout=60)[0].decode()
-    assert up.returncode == 0, output
+        code = up.stop(signal.SIGINT)
+    output = up.output
+    assert code == 0, output
     assert "perkbus is up" in output
     assert "demo.json" in output
     assert alive(children) == set(), output
 
     # A second start on the same directory finds the demo tenant seeded and keeps its data.
-    again = start_up(tmp_path, port)
+    again = Up(tmp_path, port)
     try:
-        wait_ready(again, base)
+        again.wait_ready()
         token = json.loads((tmp_path / "var" / "demo.json").read_text())["token"]
         assert get(f"{base}/api/v1/budgets/demo-budget", token)[0] == 200
         children = descendants(again.pid)
     finally:
-        again.kill()  # SIGKILL: the children must still not outlive it
-        again.communicate(timeout=30)
+        again.stop(signal.SIGKILL)  # the children must still not outlive it
     deadline = time.monotonic() + 15
     while alive(children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert alive(children) == set()
+
+
+def test_ctrl_c_during_start_up_stops_everything(tmp_path: Path) -> None:
+    up = Up(tmp_path, free_port())
+    deadline = time.monotonic() + 30
+    children: set[int] = set()
+    while time.monotonic() < deadline and not any(
+        "perkbus actors" in _cmdline(p) for p in children
+    ):
+        children |= descendants(up.pid)
+        time.sleep(0.02)
+    code = up.stop(signal.SIGINT)  # the actor host is starting; the edge is not up yet
+    assert code == 130, up.output
+    assert "interrupted while starting" in up.output
+    assert alive(children) == set(), up.output
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
