@@ -8,6 +8,7 @@ reply until the envelope's deadline; a missing responder or an expired deadline 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import msgspec
@@ -49,9 +50,14 @@ class Bus:
     def connected(self) -> bool:
         return bool(self.nc.is_connected)
 
-    async def close(self) -> None:
-        if not self.nc.is_closed:
-            await self.nc.drain()
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Drain (finish in-flight work), or close outright if NATS does not answer."""
+        if self.nc.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self.nc.drain(), timeout_s)
+        except Exception:
+            await self.nc.close()
 
     async def request(
         self,

@@ -131,7 +131,11 @@ class ActorHost:
     async def stop(self) -> None:
         """Stop taking requests, finish every queued one, commit, publish, then return."""
         for sub in self._subscriptions:
-            await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
+            try:
+                # Bounded: with NATS gone, a drain would wait for a reconnect forever.
+                await asyncio.wait_for(sub.drain(), 5.0)  # type: ignore[no-untyped-call]
+            except Exception as e:
+                log.warning("could not drain a subscription: %r", e)
         self._subscriptions.clear()
         results = await asyncio.gather(
             *(a.close() for a in list(self.activations.values())), return_exceptions=True

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -70,32 +69,29 @@ def alive(pids: set[int]) -> set[int]:
 
 
 class Up:
-    """``perkbus up --demo`` in a child process; its output is collected as it comes."""
+    """``perkbus up --demo`` in a child process, its output going to a file.
+
+    (A file, not a pipe: after a SIGKILL the grandchildren may hold a pipe open a while.)
+    """
 
     def __init__(self, workdir: Path, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
         env["PERKBUS_EDGE_PORT"] = str(port)
         self.base = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "perkbus", "up", "--demo"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        self.log = workdir / f"up-{port}-{time.monotonic_ns()}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "perkbus", "up", "--demo"],
+                cwd=workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.pid = self.process.pid
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.append(line.decode(errors="replace"))
 
     @property
     def output(self) -> str:
-        return "".join(self._lines)
+        return self.log.read_text(errors="replace")
 
     def wait_ready(self) -> None:
         """Until /readyz answers 200 and the banner is printed (60 s at most)."""
@@ -109,11 +105,7 @@ class Up:
 
     def stop(self, sig: signal.Signals) -> int:
         self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        self._reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return code
+        return self.process.wait(timeout=60)
 
 
 def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
