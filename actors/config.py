@@ -12,6 +12,8 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     commit_max: int = 1024
     #: An actor with nothing to do for this long is passivated.
     idle_timeout_s: float = 300.0
+    #: How long the reply to a request with an idempotency key is kept (30 days).
+    idempotency_ttl_s: float = 30 * 24 * 3600
     #: Partitions this host serves; empty means all of them.
     partitions: tuple[int, ...] = ()
     #: Name of this host in logs and health reports; empty means hostname-pid.

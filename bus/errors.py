@@ -26,6 +26,7 @@ class ErrorCode(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERNAL = "internal"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
 
 
 #: Codes whose requests may be sent again unchanged.

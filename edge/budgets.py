@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import msgspec
 from aiohttp import web
 
@@ -17,7 +15,15 @@ from bus.messages.budget import (
     GetBudget,
 )
 from bus.messages.common import Money
-from edge.http import ProblemResponse, ask, json_response, read_json, require_scope, rfc3339
+from edge.http import (
+    ProblemResponse,
+    ask,
+    derived_id,
+    json_response,
+    read_json,
+    require_scope,
+    rfc3339,
+)
 from edge.problems import problem
 from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
 
@@ -58,7 +64,7 @@ async def debit_budget(request: web.Request) -> web.Response:
     budget_id = _budget_id(request)
     body = await read_json(request, DebitIn)
     amount = Money(body.amount.amount_minor, body.amount.currency)
-    debit = DebitBudget(budget_id, f"dbt_{uuid.uuid4().hex}", amount, body.memo)
+    debit = DebitBudget(budget_id, derived_id("dbt", request), amount, body.memo)
     value = await ask(request, KIND, debit)
     assert isinstance(value, DebitReceipt)
     out = DebitOut(

@@ -3,7 +3,9 @@ bus request and turning its ``Err`` into a problem response."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -74,6 +76,36 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ProblemResponse(problem(400, "malformed_body", f"invalid JSON: {e}")) from e
 
 
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header: 1 to 255 visible ASCII characters, or absent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ProblemResponse(
+            problem(
+                400,
+                "invalid_request",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                errors=[{"header": "Idempotency-Key", "detail": "1-255 visible ASCII characters"}],
+            )
+        )
+    return key
+
+
+def derived_id(prefix: str, request: web.Request) -> str:
+    """An id for what the request creates: the same for every retry under one
+    Idempotency-Key (so the retry is recognised as the same request), else random."""
+    key = idempotency_key(request)
+    if key is None:
+        return f"{prefix}_{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{request[IDENTITY].tenant}\n{key}".encode()).hexdigest()
+    return f"{prefix}_{digest[:32]}"
+
+
 async def ask(request: web.Request, kind: str, body: Command) -> ReplyValue:
     """Send ``body`` to the tenant's ``kind`` actor as the caller; return the Ok value."""
     identity = request[IDENTITY]
@@ -85,7 +117,7 @@ async def ask(request: web.Request, kind: str, body: Command) -> ReplyValue:
             body,
             identity.principal,
             timeout_s=config.request_timeout_s,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=idempotency_key(request),
         )
     except BusError as e:
         raise ProblemResponse(from_error(e.code, str(e), True, request.path)) from e

@@ -38,6 +38,18 @@ _COMMON_ERRORS = {
     "504": _problem("The request did not complete in time; retry"),
 }
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes the request safe to retry: every request with the same key (per tenant, kept "
+        "30 days) has one effect and gets the first response again. The same key with a "
+        "different request is refused with 422 `idempotency_key_reused`."
+    ),
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -70,6 +82,7 @@ def build_document() -> dict[str, Any]:
                     "operationId": "createBudget",
                     "summary": "Open a budget funded from the tenant's funding account",
                     "description": "Needs scope `budgets:admin`.",
+                    "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -105,7 +118,7 @@ def build_document() -> dict[str, Any]:
                     "operationId": "debitBudget",
                     "summary": "Debit a budget; never takes the balance below zero",
                     "description": "Needs scope `budgets:debit`.",
-                    "parameters": [_BUDGET_ID],
+                    "parameters": [_BUDGET_ID, _IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -117,7 +130,10 @@ def build_document() -> dict[str, Any]:
                         "404": _problem("No such budget in your tenant"),
                         "409": _problem("Not enough left in the budget (`insufficient_funds`)"),
                         "415": _problem("The body is not JSON"),
-                        "422": _problem("Invalid body, or another currency than the budget's"),
+                        "422": _problem(
+                            "Invalid body, another currency than the budget's, or an "
+                            "Idempotency-Key used for another request"
+                        ),
                         **_COMMON_ERRORS,
                     },
                 }

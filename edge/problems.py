@@ -21,6 +21,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.DEADLINE_EXCEEDED: 504,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
 }
 
 TITLES: dict[str, str] = {
@@ -33,6 +34,7 @@ TITLES: dict[str, str] = {
     "unavailable": "Service unavailable, retry",
     "deadline_exceeded": "No answer in time, retry",
     "internal": "Internal error",
+    "idempotency_key_reused": "Idempotency-Key already used for another request",
     "unauthenticated": "Authentication required",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",

@@ -17,7 +17,7 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import BudgetRecord, ChangeSet, LedgerStats
+from storage.ports import BudgetRecord, ChangeSet, LedgerStats, StoredReply
 
 _st = sql.Statements("%s")
 _MIGRATION_LOCK = "perkbus_schema_migrations"
@@ -149,6 +149,12 @@ class MysqlLedger:
                 events = sql.event_rows(batch)
                 if events:
                     await cur.executemany(_st.insert_event, events)
+                replies = sql.reply_rows(batch)
+                if replies:
+                    try:
+                        await cur.executemany(_st.insert_reply, replies)
+                    except IntegrityError as e:
+                        raise StaleWrite("an idempotency key's reply", 0) from e
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -174,6 +180,15 @@ class MysqlLedger:
     async def entries_total(self, tenant: str) -> int:
         row = await self._fetchone(_st.entries_total, (tenant,))
         return int(row[0])
+
+    async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
+        if not key_hashes:
+            return []
+        async with self._cursor() as cur:
+            await cur.execute(_st.select_replies(len(key_hashes)), (tenant, *key_hashes))
+            rows = await cur.fetchall()
+            await cur.connection.commit()
+        return [sql.reply_from_row(r) for r in rows]
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool:
         return await self._fetchone(_st.has_transaction, (tenant, txn_id)) is not None

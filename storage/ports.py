@@ -44,13 +44,32 @@ class Entry(msgspec.Struct, frozen=True):
     created_ms: int
 
 
+class StoredReply(msgspec.Struct, frozen=True):
+    """The reply once given to a request with an idempotency key, kept until it expires.
+
+    ``key_hash`` is the SHA-256 of the key (scoped by tenant); ``fingerprint`` the SHA-256
+    of the request, so a key sent again with another request can be told apart;
+    ``reply`` the encoded reply, given again, byte for byte, to every retry.
+    """
+
+    key_hash: str
+    fingerprint: str
+    reply: bytes
+    created_ms: int
+    expires_ms: int
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
-    """What one actor batch changes: fenced state writes, ledger entries, outbox events."""
+    """What one actor batch changes: fenced state writes, ledger entries, outbox events,
+    and the replies of its requests that carried idempotency keys."""
 
     tenant: str
     puts: tuple[PutBudget, ...] = ()
     entries: tuple[Entry, ...] = ()
     events: tuple[OutboxEvent, ...] = ()
+    replies: tuple[StoredReply, ...] = ()
+    #: Key hashes whose stored replies expired; removed before ``replies`` are written.
+    expired_replies: tuple[str, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -93,3 +112,6 @@ class Ledger(Protocol):
         """Sum of all entries of a tenant: zero when double entry holds."""
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool: ...
+
+    async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
+        """The stored replies among ``key_hashes``, expired ones included (one query)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.events import OutboxEvent
-from storage.ports import BudgetRecord, ChangeSet
+from storage.ports import BudgetRecord, ChangeSet, StoredReply
 
 Dialect = Literal["sqlite", "mysql"]
 
@@ -77,6 +77,29 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        2,
+        "replies kept for idempotency keys",
+        sqlite=(
+            """CREATE TABLE idempotency_replies (
+                tenant_id TEXT NOT NULL, key_hash TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                reply BLOB NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, key_hash)) WITHOUT ROWID""",
+            "CREATE INDEX idempotency_replies_expiry ON idempotency_replies (expires_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE idempotency_replies (
+                tenant_id VARCHAR(64) NOT NULL, key_hash CHAR(64) NOT NULL,
+                fingerprint CHAR(64) NOT NULL, reply BLOB NOT NULL,
+                created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, key_hash),
+                KEY idempotency_replies_expiry (expires_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -128,6 +151,11 @@ class Statements:
             " WHERE created_ms < {p} ORDER BY created_ms, event_id LIMIT {p}"
         )
         self.delete_event = q("DELETE FROM outbox WHERE event_id = {p}")
+        self.insert_reply = q(
+            "INSERT INTO idempotency_replies (tenant_id, key_hash, fingerprint, reply,"
+            " created_ms, expires_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self._placeholder = placeholder
         self.account_balance = q(
             "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries"
             " WHERE tenant_id = {p} AND account = {p}"
@@ -137,6 +165,22 @@ class Statements:
         )
         self.has_transaction = q(
             "SELECT 1 FROM ledger_entries WHERE tenant_id = {p} AND txn_id = {p} LIMIT 1"
+        )
+
+    def select_replies(self, count: int) -> str:
+        marks = ", ".join([self._placeholder] * count)
+        return (
+            "SELECT key_hash, fingerprint, reply, created_ms, expires_ms"
+            f" FROM idempotency_replies WHERE tenant_id = {self._placeholder}"
+            f" AND key_hash IN ({marks})"
+        )
+
+    def delete_expired_replies(self, count: int) -> str:
+        marks = ", ".join([self._placeholder] * count)
+        p = self._placeholder
+        return (
+            f"DELETE FROM idempotency_replies WHERE tenant_id = {p} AND expires_ms <= {p}"
+            f" AND key_hash IN ({marks})"
         )
 
 
@@ -152,7 +196,14 @@ class Write:
 
 
 def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write]:
-    """The statements of one change set, in order; inserts of entries and events batched."""
+    """The statements of one change set, in order; inserts of entries, events and replies
+    are batched apart (see ``entry_rows`` …)."""
+    if change_set.expired_replies:
+        yield Write(
+            st.delete_expired_replies(len(change_set.expired_replies)),
+            (change_set.tenant, now_ms, *change_set.expired_replies),
+            "expired replies",
+        )
     for put in change_set.puts:
         r = put.record
         what = f"budget {r.tenant}/{r.budget_id}"
@@ -199,6 +250,18 @@ def event_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
 
 def event_from_row(row: tuple[Any, ...]) -> OutboxEvent:
     return OutboxEvent(row[0], row[1], row[2], bytes(row[3]), int(row[4]))
+
+
+def reply_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (cs.tenant, r.key_hash, r.fingerprint, r.reply, r.created_ms, r.expires_ms)
+        for cs in change_sets
+        for r in cs.replies
+    ]
+
+
+def reply_from_row(row: tuple[Any, ...]) -> StoredReply:
+    return StoredReply(row[0], row[1], bytes(row[2]), int(row[3]), int(row[4]))
 
 
 def budget_from_row(row: tuple[Any, ...]) -> BudgetRecord:

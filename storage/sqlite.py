@@ -16,7 +16,7 @@ from typing import TypeVar
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import BudgetRecord, ChangeSet, LedgerStats
+from storage.ports import BudgetRecord, ChangeSet, LedgerStats, StoredReply
 
 T = TypeVar("T")
 _st = sql.Statements("?")
@@ -99,6 +99,10 @@ class SqliteLedger:
                         raise StaleWrite(w.what, w.expected_version)
             con.executemany(_st.insert_entry, sql.entry_rows(batch))
             con.executemany(_st.insert_event, sql.event_rows(batch))
+            try:
+                con.executemany(_st.insert_reply, sql.reply_rows(batch))
+            except sqlite3.IntegrityError as e:
+                raise StaleWrite("an idempotency key's reply", 0) from e
 
         try:
             await self._run(_transaction(_apply))
@@ -128,6 +132,14 @@ class SqliteLedger:
     async def entries_total(self, tenant: str) -> int:
         row = await self._run(lambda con: con.execute(_st.entries_total, (tenant,)).fetchone())
         return int(row[0])
+
+    async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
+        if not key_hashes:
+            return []
+        statement = _st.select_replies(len(key_hashes))
+        params = (tenant, *key_hashes)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.reply_from_row(r) for r in rows]
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool:
         row = await self._run(

@@ -1,12 +1,14 @@
 """One live actor: its mailbox and the loop that is its only writer.
 
-The loop waits for mail, drains up to ``batch_max`` messages, answers those whose
-deadline has passed without deciding them, lets the actor decide the rest, waits for the
-group commit of the resulting change set, and then sends every reply. Any exception —
-in ``handle`` or in the commit — reloads the actor's state and answers the batch with a
-retryable error; the actor keeps serving. With an empty mailbox for ``idle_timeout_s``
-the activation passivates: it leaves the registry first (synchronously, so no message can
-slip in between) and then calls ``on_deactivate``.
+The loop waits for mail and drains up to ``batch_max`` messages. It answers those whose
+deadline has passed without deciding them, and those whose idempotency key already has a
+reply (see :mod:`actors.runtime.idempotency`). The actor decides the rest in memory; the
+resulting change set — with the replies to remember — goes to the host's group commit,
+and only after the commit is every reply sent. Any exception, in ``handle`` or in the
+commit, reloads the actor's state and answers the batch with a retryable error; the actor
+keeps serving. With an empty mailbox for ``idle_timeout_s`` the activation passivates:
+it leaves the registry first (synchronously, so no message can slip in between) and then
+calls ``on_deactivate``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from msgspec.structs import replace
+
 from actors.runtime.actor import Actor, ActorKey
 from actors.runtime.committer import CommitExpired, GroupCommitter
+from actors.runtime.idempotency import ReplyMemory, fingerprint, reused
 from bus.errors import ErrorCode
 from bus.messages import Err, Reply, Request
 from bus.time import now_ms
+from storage.ports import ChangeSet, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +40,25 @@ class Mail:
     reply_to: str
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What every activation of a host shares."""
+
+    ledger: Ledger
+    committer: GroupCommitter
+    send: SendReply
+    forget: Callable[[Activation], None]
+    batch_max: int = 256
+    idle_timeout_s: float = 300.0
+    reply_ttl_s: float = 30 * 24 * 3600
+
+
 class Activation:
-    def __init__(
-        self,
-        key: ActorKey,
-        actor: Actor,
-        committer: GroupCommitter,
-        send: SendReply,
-        forget: Callable[[Activation], None],
-        batch_max: int,
-        idle_timeout_s: float,
-    ) -> None:
+    def __init__(self, key: ActorKey, actor: Actor, runtime: Runtime) -> None:
         self.key = key
         self.actor = actor
-        self._committer = committer
-        self._send = send
-        self._forget = forget
-        self._batch_max = batch_max
-        self._idle_timeout_s = idle_timeout_s
+        self._rt = runtime
+        self._replies = ReplyMemory(runtime.ledger, key.tenant, runtime.reply_ttl_s)
         self._mailbox: deque[Mail] = deque()
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -77,52 +84,53 @@ class Activation:
             await self.actor.on_activate()
         except Exception:
             log.exception("activating %s failed", self.key)
-            self._forget(self)
-            await self._fail(list(self._mailbox))
-            self._mailbox.clear()
+            await self._leave_failing()
             return
         try:
             reason = await self._serve()
         except Exception:
             # Never leave a dead activation registered: its mail would go unread.
-            self._forget(self)
             log.exception("actor %s stopped unexpectedly", self.key)
-            await self._fail(list(self._mailbox))
-            self._mailbox.clear()
+            await self._leave_failing()
             return
         except BaseException:
-            self._forget(self)
+            self._rt.forget(self)
             raise
         try:
             await self.actor.on_deactivate(reason)
         except Exception:
             log.exception("deactivating %s failed", self.key)
 
+    async def _leave_failing(self) -> None:
+        """Leave the registry and answer what is still queued with a retryable error."""
+        self._rt.forget(self)
+        queued = list(self._mailbox)
+        self._mailbox.clear()
+        await self._fail(queued)
+
     async def _serve(self) -> str:
         while True:
             if not self._mailbox:
                 if self._closing:
-                    self._forget(self)
+                    self._rt.forget(self)
                     return "shutdown"
                 self._wakeup.clear()
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_timeout_s)
+                    await asyncio.wait_for(self._wakeup.wait(), self._rt.idle_timeout_s)
                 except TimeoutError:
                     if not self._mailbox:
-                        self._forget(self)
+                        self._rt.forget(self)
                         return "idle"
                 continue
             if not await self._process(self._take_batch()):
                 # State could not be reloaded: leave, and let the next message activate
                 # a fresh instance (which loads state again).
-                self._forget(self)
-                await self._fail(list(self._mailbox))
-                self._mailbox.clear()
+                await self._leave_failing()
                 return "reload-failed"
 
     def _take_batch(self) -> list[Mail]:
-        mailbox, batch_max = self._mailbox, self._batch_max
-        return [mailbox.popleft() for _ in range(min(batch_max, len(mailbox)))]
+        mailbox = self._mailbox
+        return [mailbox.popleft() for _ in range(min(self._rt.batch_max, len(mailbox)))]
 
     async def _process(self, batch: list[Mail]) -> bool:
         """Decide, commit and answer one batch; False if the actor lost its state."""
@@ -132,28 +140,49 @@ class Activation:
             expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
             for m in batch:
                 if m.request.deadline_ms <= now:
-                    await self._send(m.reply_to, expired)
+                    await self._rt.send(m.reply_to, expired)
         if not live:
             return True
         self.batches += 1
+        requests = [m.request for m in live]
+        replies: list[Reply | None] = [None] * len(live)
         try:
-            decision = await self.actor.handle([m.request for m in live])
-            if len(decision.replies) != len(live):
-                raise RuntimeError("an actor must reply to every message of its batch")
-            if decision.changes is not None:
-                latest = max(m.request.deadline_ms for m in live)
-                await self._committer.commit(decision.changes, latest)
+            screened = await self._replies.screen(requests, now)
+            for i, reply in screened.answered.items():
+                replies[i] = reply
+            if screened.to_decide:
+                decision = await self.actor.handle([r for r, _ in screened.to_decide])
+                if len(decision.replies) != len(screened.to_decide):
+                    raise RuntimeError("an actor must reply to every message of its batch")
+                records = self._replies.records(screened.to_decide, decision.replies, now)
+                changes = decision.changes
+                if records or screened.expired:
+                    changes = replace(
+                        changes or ChangeSet(self.key.tenant),
+                        replies=records,
+                        expired_replies=tuple(screened.expired),
+                    )
+                if changes is not None:
+                    latest = max(r.deadline_ms for r, _ in screened.to_decide)
+                    await self._rt.committer.commit(changes, latest)
+                self._replies.remember(records)
+                for i, reply in zip(screened.decided_at, decision.replies, strict=True):
+                    replies[i] = reply
         except CommitExpired:
             expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
             for mail in live:
-                await self._send(mail.reply_to, expired)
+                await self._rt.send(mail.reply_to, expired)
             return await self._reload()
         except Exception as e:
             log.warning("batch of %d for %s failed: %r", len(live), self.key, e)
             await self._fail(live)
             return await self._reload()
-        for mail, reply in zip(live, decision.replies, strict=True):
-            await self._send(mail.reply_to, reply)
+        for i, first in screened.repeats.items():
+            same = fingerprint(requests[i]) == fingerprint(requests[first])
+            replies[i] = replies[first] if same else reused(str(requests[i].idempotency_key))
+        for mail, given in zip(live, replies, strict=True):
+            assert given is not None
+            await self._rt.send(mail.reply_to, given)
         return True
 
     async def _fail(self, batch: list[Mail]) -> None:
@@ -165,10 +194,11 @@ class Activation:
             retryable=True,
         )
         for mail in batch:
-            await self._send(mail.reply_to, reply)
+            await self._rt.send(mail.reply_to, reply)
 
     async def _reload(self) -> bool:
         """Throw away in-memory state that may be ahead of storage, and load it again."""
+        self._replies.forget_all()
         try:
             await self.actor.on_activate()
         except Exception:

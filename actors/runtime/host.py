@@ -21,7 +21,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 
 from actors.config import ActorsConfig
-from actors.runtime.activation import Activation, Mail
+from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind
 from actors.runtime.committer import GroupCommitter
 from actors.runtime.outbox import OutboxRelay
@@ -62,6 +62,15 @@ class ActorHost:
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
         self.activations: dict[ActorKey, Activation] = {}
+        self.runtime = Runtime(
+            ledger=ledger,
+            committer=self.committer,
+            send=self.send,
+            forget=self._forget,
+            batch_max=config.batch_max,
+            idle_timeout_s=config.idle_timeout_s,
+            reply_ttl_s=config.idempotency_ttl_s,
+        )
         self._duplicate_window_s = duplicate_window_s
         self._stream_replicas = stream_replicas
         self._subscriptions: list[Subscription] = []
@@ -180,15 +189,7 @@ class ActorHost:
         key = ActorKey(tenant, kind, request.body.actor_key)
         activation = self.activations.get(key)
         if activation is None:
-            activation = Activation(
-                key,
-                actor_kind.factory(self.context, key),
-                self.committer,
-                self.send,
-                self._forget,
-                self.config.batch_max,
-                self.config.idle_timeout_s,
-            )
+            activation = Activation(key, actor_kind.factory(self.context, key), self.runtime)
             self.activations[key] = activation
             activation.start()
         activation.post(Mail(request, reply_to))

@@ -7,7 +7,7 @@ import pytest
 
 from bus.events import make_event
 from storage.errors import StaleWrite
-from storage.ports import BudgetRecord, ChangeSet, Entry, Ledger, PutBudget
+from storage.ports import BudgetRecord, ChangeSet, Entry, Ledger, PutBudget, StoredReply
 from tests.conftest import open_test_ledger
 
 
@@ -146,3 +146,43 @@ async def test_pending_events_can_be_limited_to_older_ones(ledger: Ledger) -> No
         old.event_id
     ]
     assert len(await ledger.pending_events(10)) == 2
+
+
+def stored(key_hash: str, reply: bytes = b"r", expires_ms: int = 10_000) -> StoredReply:
+    return StoredReply(key_hash, "f" * 64, reply, created_ms=1, expires_ms=expires_ms)
+
+
+async def test_replies_are_stored_with_the_change_and_loaded_by_key(ledger: Ledger) -> None:
+    a, b = "a" * 64, "b" * 64
+    await ledger.apply([ChangeSet("acme", replies=(stored(a, b"ra"), stored(b, b"rb")))])
+    await ledger.apply([ChangeSet("globex", replies=(stored(a, b"other tenant"),))])
+    found = {r.key_hash: r for r in await ledger.load_replies("acme", [a, b, "c" * 64])}
+    assert set(found) == {a, b}
+    assert found[a] == stored(a, b"ra")
+    assert [r.reply for r in await ledger.load_replies("globex", [a, b])] == [b"other tenant"]
+    assert await ledger.load_replies("acme", []) == []
+
+
+async def test_a_key_cannot_be_stored_twice(ledger: Ledger) -> None:
+    await ledger.apply([ChangeSet("acme", replies=(stored("a" * 64, b"first"),))])
+    second = ChangeSet(
+        "acme",
+        entries=(Entry("t2", "x", 1, "EUR", 1), Entry("t2", "y", -1, "EUR", 1)),
+        replies=(stored("a" * 64, b"second"),),
+    )
+    with pytest.raises(StaleWrite):
+        await ledger.apply([second])
+    assert [r.reply for r in await ledger.load_replies("acme", ["a" * 64])] == [b"first"]
+    assert not await ledger.has_transaction("acme", "t2")
+
+
+async def test_an_expired_reply_can_be_replaced(ledger: Ledger) -> None:
+    await ledger.apply([ChangeSet("acme", replies=(stored("a" * 64, b"old", expires_ms=5),))])
+    fresh = stored("a" * 64, b"new", expires_ms=2**60)
+    await ledger.apply([ChangeSet("acme", replies=(fresh,), expired_replies=("a" * 64,))])
+    assert [r.reply for r in await ledger.load_replies("acme", ["a" * 64])] == [b"new"]
+    # An unexpired reply is not removed by a stale claim that it expired.
+    with pytest.raises(StaleWrite):
+        await ledger.apply(
+            [ChangeSet("acme", replies=(stored("a" * 64, b"x"),), expired_replies=("a" * 64,))]
+        )

@@ -341,3 +341,43 @@ async def test_health_and_readiness(cluster: Cluster) -> None:
     async with cluster.client.get("/readyz") as r:
         assert r.status == 503
         assert (await r.json())["status"] == "not ready"
+
+
+async def test_idempotency_key_makes_a_debit_safe_to_retry(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    headers = {**cluster.keys.headers("acme"), "Idempotency-Key": "payout-2026-11-25-001"}
+    responses = []
+    for _ in range(3):
+        async with cluster.client.post(
+            DEBIT.format("b1"), json=debit_body(40), headers=headers
+        ) as r:
+            responses.append((r.status, await r.read()))
+    assert responses[0][0] == 201
+    assert responses[1] == responses[0]
+    assert responses[2] == responses[0]
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 40
+
+    status, body = await problem_of(
+        cluster, "POST", DEBIT.format("b1"), json=debit_body(41), headers=headers
+    )
+    assert status == 422
+    assert body["code"] == "idempotency_key_reused"
+
+    # The key belongs to acme: another tenant may use the same string freely.
+    await cluster.open_budget("globex", "b1", 100)
+    globex = {**cluster.keys.headers("globex"), "Idempotency-Key": "payout-2026-11-25-001"}
+    async with cluster.client.post(DEBIT.format("b1"), json=debit_body(41), headers=globex) as r:
+        assert r.status == 201
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 40
+
+    for bad in ("", "x" * 256, "with space", "naïve"):
+        status, body = await problem_of(
+            cluster,
+            "POST",
+            DEBIT.format("b1"),
+            json=debit_body(1),
+            headers={**cluster.keys.headers("acme"), "Idempotency-Key": bad},
+        )
+        assert status == 400, bad
+        assert "Idempotency-Key" in body["detail"]
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 40

@@ -13,7 +13,7 @@ import pytest
 
 from actors.budget import BudgetActor
 from actors.config import ActorsConfig
-from actors.runtime.activation import Activation, Mail
+from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.host import ActorHost, PartitionMappingError
@@ -139,15 +139,8 @@ def bare_activation(ledger: Ledger) -> tuple[Activation, GroupCommitter, Replies
     committer.start()
     replies = Replies()
     key = ActorKey("acme", "budget", "b1")
-    activation = Activation(
-        key,
-        BudgetActor(ActorContext(ledger), key),
-        committer,
-        replies.send,
-        lambda a: None,
-        batch_max=256,
-        idle_timeout_s=30,
-    )
+    runtime = Runtime(ledger, committer, replies.send, lambda a: None, idle_timeout_s=30)
+    activation = Activation(key, BudgetActor(ActorContext(ledger), key), runtime)
     return activation, committer, replies
 
 

@@ -1,0 +1,128 @@
+"""Idempotency keys: one effect per key, and the same reply to every retry.
+
+A request may carry an idempotency key, scoped by tenant. Before an actor sees a batch,
+its activation screens it:
+
+- a key whose reply is stored — in the activation's memory, else in the ledger (one query
+  for the whole batch) — is answered with that reply again, if the request is the same
+  one (same fingerprint); another request under a used key gets
+  ``idempotency_key_reused``;
+- a key that appears twice in one batch is decided once; the repeat gets the same reply;
+- a new key goes to the actor, and its reply — unless it is a retryable error, which had
+  no effect — is written in the **same transaction** as the effect (``ChangeSet.replies``).
+  The store's primary key on (tenant, key) makes a second record impossible, even from
+  another actor that saw the same key at the same moment: that commit fails and its
+  client, retrying, finds the first reply.
+
+Replies are kept for ``ttl_s`` (30 days by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from bus.errors import ErrorCode
+from bus.messages import Err, Reply, Request, encoder, reply_decoder
+from storage.ports import Ledger, StoredReply
+
+#: Replies an activation keeps in memory; older ones are read back from the ledger.
+MEMORY = 4096
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def fingerprint(request: Request) -> str:
+    """What the request asks for: its body (with its type tag), not who or when."""
+    return hashlib.sha256(encoder.encode(request.body)).hexdigest()
+
+
+def reused(key: str) -> Err:
+    return Err.of(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        f"the Idempotency-Key {key!r} was already used for a different request",
+    )
+
+
+@dataclass
+class Screened:
+    """A batch sorted out by :meth:`ReplyMemory.screen`."""
+
+    #: Requests the actor must decide (``None`` key: no idempotency asked).
+    to_decide: list[tuple[Request, str | None]] = field(default_factory=list)
+    #: Index in the batch → the reply to give without deciding.
+    answered: dict[int, Reply] = field(default_factory=dict)
+    #: Index in the batch → index of the earlier request with the same key.
+    repeats: dict[int, int] = field(default_factory=dict)
+    #: Key hashes whose stored replies have expired (to be replaced).
+    expired: list[str] = field(default_factory=list)
+    #: Index in the batch of each request in ``to_decide``.
+    decided_at: list[int] = field(default_factory=list)
+
+
+class ReplyMemory:
+    def __init__(self, ledger: Ledger, tenant: str, ttl_s: float) -> None:
+        self._ledger = ledger
+        self._tenant = tenant
+        self._ttl_ms = int(ttl_s * 1000)
+        self._recent: dict[str, StoredReply] = {}
+
+    async def screen(self, batch: list[Request], now_ms: int) -> Screened:
+        out = Screened()
+        keyed = {key_hash(r.idempotency_key) for r in batch if r.idempotency_key}
+        stored = {h: self._recent[h] for h in keyed if h in self._recent}
+        missing = [h for h in keyed if h not in stored]
+        if missing:
+            for record in await self._ledger.load_replies(self._tenant, missing):
+                if record.expires_ms > now_ms:
+                    stored[record.key_hash] = record
+                else:
+                    out.expired.append(record.key_hash)
+        first_seen: dict[str, int] = {}
+        for i, request in enumerate(batch):
+            key = request.idempotency_key
+            if not key:
+                out.decided_at.append(i)
+                out.to_decide.append((request, None))
+                continue
+            h = key_hash(key)
+            known = stored.get(h)
+            if known is not None:
+                same = known.fingerprint == fingerprint(request)
+                out.answered[i] = reply_decoder.decode(known.reply) if same else reused(key)
+            elif h in first_seen:
+                out.repeats[i] = first_seen[h]
+            else:
+                first_seen[h] = i
+                out.decided_at.append(i)
+                out.to_decide.append((request, h))
+        return out
+
+    def records(
+        self, decided: list[tuple[Request, str | None]], replies: list[Reply], now_ms: int
+    ) -> tuple[StoredReply, ...]:
+        """What to store for the decided requests that carried keys."""
+        return tuple(
+            StoredReply(
+                key_hash=h,
+                fingerprint=fingerprint(request),
+                reply=encoder.encode(reply),
+                created_ms=now_ms,
+                expires_ms=now_ms + self._ttl_ms,
+            )
+            for (request, h), reply in zip(decided, replies, strict=True)
+            if h is not None and not (isinstance(reply, Err) and reply.retryable)
+        )
+
+    def remember(self, records: tuple[StoredReply, ...]) -> None:
+        """Called once ``records`` are committed."""
+        for record in records:
+            self._recent.pop(record.key_hash, None)
+            self._recent[record.key_hash] = record
+        while len(self._recent) > MEMORY:
+            del self._recent[next(iter(self._recent))]
+
+    def forget_all(self) -> None:
+        self._recent.clear()

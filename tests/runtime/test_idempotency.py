@@ -1,0 +1,145 @@
+"""Idempotency keys in the runtime: one effect per key, the same reply to every retry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from actors.config import ActorsConfig
+from actors.kinds import ALL_KINDS
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from bus.embedded import EmbeddedNats
+from bus.errors import BusTimeout, ErrorCode
+from bus.messages import Err, Ok, Principal, Reply
+from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt
+from bus.messages.common import Money
+from storage.ports import ChangeSet, Ledger
+from tests.conftest import PARTITIONS
+
+ME = Principal("tester")
+
+
+async def start_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
+    host = ActorHost(
+        bus, ledger, ALL_KINDS, ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS
+    )
+    await host.start()
+    return host
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger) -> AsyncIterator[ActorHost]:
+    h = await start_host(bus, ledger)
+    yield h
+    await h.stop()
+
+
+async def debit(
+    bus: Bus, amount: int, key: str | None, debit_id: str = "d1", timeout_s: float = 5
+) -> Reply:
+    body = DebitBudget("b1", debit_id, Money(amount, "EUR"))
+    return await bus.request("acme", "budget", body, ME, timeout_s, idempotency_key=key)
+
+
+async def open_b1(bus: Bus, amount: int = 100) -> None:
+    opened = await bus.request(
+        "acme", "budget", CreateBudget("b1", "B", Money(amount, "EUR")), ME, 5
+    )
+    assert isinstance(opened, Ok)
+
+
+async def test_a_retry_gets_the_first_reply_and_has_no_effect(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await open_b1(bus)
+    first = await debit(bus, 30, "key-1")
+    again = await debit(bus, 30, "key-1")
+    assert isinstance(first, Ok)
+    assert again == first
+    assert await ledger.account_balance("acme", "spent:b1") == 30
+
+
+async def test_a_used_key_with_another_request_is_refused(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await open_b1(bus)
+    assert isinstance(await debit(bus, 30, "key-1"), Ok)
+    other = await debit(bus, 31, "key-1")
+    assert isinstance(other, Err)
+    assert other.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
+    assert not other.retryable
+    assert await ledger.account_balance("acme", "spent:b1") == 30
+
+
+async def test_refusals_are_replayed_too(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
+    await open_b1(bus, 10)
+    refused = await debit(bus, 50, "big")
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.INSUFFICIENT_FUNDS
+    assert isinstance(await debit(bus, 5, "small", debit_id="d2"), Ok)
+    assert await debit(bus, 50, "big") == refused  # even though 5 left still is too little
+
+
+async def test_the_same_key_twice_in_one_batch_is_decided_once(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await open_b1(bus)
+    replies = await asyncio.gather(*(debit(bus, 10, "burst-key") for _ in range(50)))
+    assert all(r == replies[0] for r in replies)
+    assert isinstance(replies[0], Ok)
+    assert await ledger.account_balance("acme", "spent:b1") == 10
+
+
+async def test_replies_outlive_passivation_and_restarts(
+    nats_server: EmbeddedNats, bus: Bus, ledger: Ledger
+) -> None:
+    host = await start_host(bus, ledger, idle_timeout_s=0.1)
+    try:
+        await open_b1(bus)
+        first = await debit(bus, 30, "key-1")
+        await asyncio.sleep(0.4)
+        assert host.activations == {}  # passivated: memory is gone
+        assert await debit(bus, 30, "key-1") == first  # from the ledger
+    finally:
+        await host.stop()
+    restarted = await start_host(bus, ledger)
+    try:
+        assert await debit(bus, 30, "key-1") == first
+    finally:
+        await restarted.stop()
+    assert await ledger.account_balance("acme", "spent:b1") == 30
+
+
+class SlowLedger:
+    """A real ledger whose commits take ``delay_s`` (a slow disk, a busy database)."""
+
+    def __init__(self, inner: Ledger, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        await asyncio.sleep(self.delay_s)
+        await self.inner.apply(change_sets)
+
+
+async def test_a_retry_after_a_timeout_does_not_debit_twice(bus: Bus, ledger: Ledger) -> None:
+    slow = SlowLedger(ledger, delay_s=0.6)
+    host = await start_host(bus, slow)  # type: ignore[arg-type]
+    try:
+        await open_b1(bus)
+        with pytest.raises(BusTimeout):  # the client gives up; the commit still lands
+            await debit(bus, 30, "key-1", timeout_s=0.3)
+        await asyncio.sleep(0.6)
+        retry = await debit(bus, 30, "key-1")
+        assert isinstance(retry, Ok)
+        assert isinstance(retry.value, DebitReceipt)
+        assert retry.value.balance_after == Money(70, "EUR")
+    finally:
+        await host.stop()
+    assert await ledger.account_balance("acme", "spent:b1") == 30
