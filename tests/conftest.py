@@ -3,7 +3,7 @@ in-process cluster (actor host + edge) wired exactly as ``perkbus up`` wires it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from actors.config import ActorsConfig
 from actors.kinds import ALL_KINDS
+from actors.runtime.actor import ActorKind
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
@@ -94,12 +95,23 @@ class Cluster:
         assert reply.__class__.__name__ == "Ok", reply
 
 
+async def start_host(
+    bus: Bus,
+    ledger: Ledger,
+    kinds: Sequence[ActorKind] = ALL_KINDS,
+    idle_timeout_s: float = 30,
+) -> ActorHost:
+    """An actor host on the test's NATS, started (its caller stops it)."""
+    host = ActorHost(bus, ledger, kinds, ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS)
+    await host.start()
+    return host
+
+
 async def start_cluster(
     nats_server: EmbeddedNats, ledger: Ledger, keys: Keys, request_timeout_s: float = 5.0
 ) -> AsyncIterator[Cluster]:
     bus = await Bus.connect(nats_server.url, name="test-cluster")
-    host = ActorHost(bus, ledger, ALL_KINDS, ActorsConfig(idle_timeout_s=30), PARTITIONS)
-    await host.start()
+    host = await start_host(bus, ledger)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     app = create_app(EdgeConfig(request_timeout_s=request_timeout_s), nats_server.url, verifier)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))

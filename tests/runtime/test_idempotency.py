@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from actors.config import ActorsConfig
-from actors.kinds import ALL_KINDS
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
@@ -17,17 +15,9 @@ from bus.messages import Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt
 from bus.messages.common import Money
 from storage.ports import ChangeSet, Ledger
-from tests.conftest import PARTITIONS
+from tests.conftest import start_host
 
 ME = Principal("tester")
-
-
-async def start_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
-    host = ActorHost(
-        bus, ledger, ALL_KINDS, ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS
-    )
-    await host.start()
-    return host
 
 
 @pytest.fixture

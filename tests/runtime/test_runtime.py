@@ -27,7 +27,7 @@ from bus.messages.common import Money, Principal
 from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.ports import BudgetRecord, ChangeSet, Ledger, PutBudget
-from tests.conftest import PARTITIONS
+from tests.conftest import PARTITIONS, start_host
 from tests.support import unavailable
 
 ME = Principal("tester")
@@ -71,9 +71,7 @@ PROBE = ActorKind("budget", ProbeBudget, accepts=(GetBudget, CreateBudget, Debit
 
 
 async def make_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
-    host = ActorHost(bus, ledger, [PROBE], ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS)
-    await host.start()
-    return host
+    return await start_host(bus, ledger, [PROBE], idle_timeout_s)
 
 
 @pytest.fixture
