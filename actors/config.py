@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
 class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    #: Most messages one actor decides before its batch is committed.
-    batch_max: int = 256
+    #: Most messages one actor decides before its batch is committed (at most 900: a batch's
+    #: idempotency keys are looked up in one statement, and old SQLite allows 999 values).
+    batch_max: Annotated[int, msgspec.Meta(ge=1, le=900)] = 256
     #: Most actor batches one group commit writes in one transaction.
     commit_max: int = 1024
     #: An actor with nothing to do for this long is passivated.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 from aiohttp import web
 
@@ -18,7 +20,6 @@ from bus.messages.common import Money
 from edge.http import (
     ProblemResponse,
     ask,
-    derived_id,
     json_response,
     read_json,
     require_scope,
@@ -64,7 +65,7 @@ async def debit_budget(request: web.Request) -> web.Response:
     budget_id = _budget_id(request)
     body = await read_json(request, DebitIn)
     amount = Money(body.amount.amount_minor, body.amount.currency)
-    debit = DebitBudget(budget_id, derived_id("dbt", request), amount, body.memo)
+    debit = DebitBudget(budget_id, f"dbt_{uuid.uuid4().hex}", amount, body.memo)
     value = await ask(request, KIND, debit)
     assert isinstance(value, DebitReceipt)
     out = DebitOut(

@@ -3,9 +3,7 @@ bus request and turning its ``Err`` into a problem response."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -96,16 +94,6 @@ def idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def derived_id(prefix: str, request: web.Request) -> str:
-    """An id for what the request creates: the same for every retry under one
-    Idempotency-Key (so the retry is recognised as the same request), else random."""
-    key = idempotency_key(request)
-    if key is None:
-        return f"{prefix}_{uuid.uuid4().hex}"
-    digest = hashlib.sha256(f"{request[IDENTITY].tenant}\n{key}".encode()).hexdigest()
-    return f"{prefix}_{digest[:32]}"
-
-
 async def ask(request: web.Request, kind: str, body: Command) -> ReplyValue:
     """Send ``body`` to the tenant's ``kind`` actor as the caller; return the Ok value."""
     identity = request[IDENTITY]
@@ -117,7 +105,8 @@ async def ask(request: web.Request, kind: str, body: Command) -> ReplyValue:
             body,
             identity.principal,
             timeout_s=config.request_timeout_s,
-            idempotency_key=idempotency_key(request),
+            # Reads are never keyed: a key would store, and replay, an old view.
+            idempotency_key=None if request.method in ("GET", "HEAD") else idempotency_key(request),
         )
     except BusError as e:
         raise ProblemResponse(from_error(e.code, str(e), True, request.path)) from e

@@ -23,7 +23,7 @@ from msgspec.structs import replace
 
 from actors.runtime.actor import Actor, ActorKey
 from actors.runtime.committer import CommitExpired, GroupCommitter
-from actors.runtime.idempotency import ReplyMemory, fingerprint, reused
+from actors.runtime.idempotency import ReplyMemory, Screened, fingerprint, reused
 from bus.errors import ErrorCode
 from bus.messages import Err, Reply, Request
 from bus.time import now_ms
@@ -146,10 +146,12 @@ class Activation:
         self.batches += 1
         requests = [m.request for m in live]
         replies: list[Reply | None] = [None] * len(live)
+        screened: Screened | None = None
         try:
             screened = await self._replies.screen(requests, now)
             for i, reply in screened.answered.items():
-                replies[i] = reply
+                # Already durable: answer now, whatever becomes of the rest of the batch.
+                await self._rt.send(live[i].reply_to, reply)
             if screened.to_decide:
                 decision = await self.actor.handle([r for r, _ in screened.to_decide])
                 if len(decision.replies) != len(screened.to_decide):
@@ -170,20 +172,26 @@ class Activation:
                     replies[i] = reply
         except CommitExpired:
             expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
-            for mail in live:
+            for mail in self._unanswered(live, screened):
                 await self._rt.send(mail.reply_to, expired)
             return await self._reload()
         except Exception as e:
             log.warning("batch of %d for %s failed: %r", len(live), self.key, e)
-            await self._fail(live)
+            await self._fail(self._unanswered(live, screened))
             return await self._reload()
         for i, first in screened.repeats.items():
             same = fingerprint(requests[i]) == fingerprint(requests[first])
             replies[i] = replies[first] if same else reused(str(requests[i].idempotency_key))
-        for mail, given in zip(live, replies, strict=True):
-            assert given is not None
-            await self._rt.send(mail.reply_to, given)
+        for i, (mail, given) in enumerate(zip(live, replies, strict=True)):
+            if i not in screened.answered:
+                assert given is not None
+                await self._rt.send(mail.reply_to, given)
         return True
+
+    @staticmethod
+    def _unanswered(live: list[Mail], screened: Screened | None) -> list[Mail]:
+        answered = screened.answered if screened is not None else {}
+        return [m for i, m in enumerate(live) if i not in answered]
 
     async def _fail(self, batch: list[Mail]) -> None:
         # The outcome may be unknown (a commit can fail after it reached the store), so the

@@ -9,7 +9,8 @@ its activation screens it:
   ``idempotency_key_reused``;
 - a key that appears twice in one batch is decided once; the repeat gets the same reply;
 - a new key goes to the actor, and its reply — unless it is a retryable error, which had
-  no effect — is written in the **same transaction** as the effect (``ChangeSet.replies``).
+  no effect, or ``not_found``, which a retry may no longer get — is written in the
+  **same transaction** as the effect (``ChangeSet.replies``).
   The store's primary key on (tenant, key) makes a second record impossible, even from
   another actor that saw the same key at the same moment: that commit fails and its
   client, retrying, finds the first reply.
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+
+import msgspec
 
 from bus.errors import ErrorCode
 from bus.messages import Err, Reply, Request, encoder, reply_decoder
@@ -35,8 +38,31 @@ def key_hash(key: str) -> str:
 
 
 def fingerprint(request: Request) -> str:
-    """What the request asks for: its body (with its type tag), not who or when."""
-    return hashlib.sha256(encoder.encode(request.body)).hexdigest()
+    """What the request asks for, and who asks: SHA-256 of a canonical form of the body.
+
+    The canonical form leaves out fields still at their default — so adding an optional
+    field to a command (the way contracts evolve) does not change the fingerprint of a
+    retry sent before the deploy — and the ids the edge generates afresh for every attempt
+    (``generated_ids``): the stored reply carries the first attempt's id.
+    """
+    body = request.body
+    skip = getattr(body, "generated_ids", ())
+    canonical: dict[str, object] = {"type": type(body).__struct_config__.tag}
+    for f in msgspec.structs.fields(body):
+        value = getattr(body, f.name)
+        if f.name in skip or (f.default is not msgspec.NODEFAULT and value == f.default):
+            continue
+        canonical[f.encode_name] = value
+    material = encoder.encode([request.principal.subject, canonical])
+    return hashlib.sha256(material).hexdigest()
+
+
+#: Refusals that may not hold on a retry; they are not remembered.
+_NOT_FINAL = frozenset({ErrorCode.NOT_FOUND})
+
+
+def worth_keeping(reply: Reply) -> bool:
+    return not (isinstance(reply, Err) and (reply.retryable or reply.code in _NOT_FINAL))
 
 
 def reused(key: str) -> Err:
@@ -72,7 +98,13 @@ class ReplyMemory:
     async def screen(self, batch: list[Request], now_ms: int) -> Screened:
         out = Screened()
         keyed = {key_hash(r.idempotency_key) for r in batch if r.idempotency_key}
-        stored = {h: self._recent[h] for h in keyed if h in self._recent}
+        stored: dict[str, StoredReply] = {}
+        for h in keyed:
+            remembered = self._recent.get(h)
+            if remembered is not None and remembered.expires_ms > now_ms:
+                stored[h] = remembered
+            elif remembered is not None:
+                del self._recent[h]  # expired: the ledger says what the key means now
         missing = [h for h in keyed if h not in stored]
         if missing:
             for record in await self._ledger.load_replies(self._tenant, missing):
@@ -113,7 +145,7 @@ class ReplyMemory:
                 expires_ms=now_ms + self._ttl_ms,
             )
             for (request, h), reply in zip(decided, replies, strict=True)
-            if h is not None and not (isinstance(reply, Err) and reply.retryable)
+            if h is not None and worth_keeping(reply)
         )
 
     def remember(self, records: tuple[StoredReply, ...]) -> None:

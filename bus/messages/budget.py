@@ -6,7 +6,7 @@ A budget is owned by one actor, keyed by (tenant, "budget", budget_id). Amounts 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -40,6 +40,9 @@ class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
 
 class DebitBudget(msgspec.Struct, frozen=True, tag="budget.debit"):
     """Take ``amount`` (positive) from the budget; ``debit_id`` names the ledger transaction."""
+
+    #: Ids the edge makes afresh for every attempt: not part of what the request asks for.
+    generated_ids: ClassVar[tuple[str, ...]] = ("debit_id",)
 
     budget_id: BudgetId
     debit_id: str

@@ -381,3 +381,14 @@ async def test_idempotency_key_makes_a_debit_safe_to_retry(cluster: Cluster) -> 
         assert status == 400, bad
         assert "Idempotency-Key" in body["detail"]
     assert await cluster.ledger.account_balance("acme", "spent:b1") == 40
+
+
+async def test_reads_ignore_idempotency_keys(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    headers = {**cluster.keys.headers("acme"), "Idempotency-Key": "same-key"}
+    async with cluster.client.get("/api/v1/budgets/b1", headers=headers) as r:
+        assert (await r.json())["balance"]["amount_minor"] == 100
+    async with cluster.client.post(DEBIT.format("b1"), json=debit_body(30), headers=headers) as r:
+        assert r.status == 201  # the key was not spent by the read
+    async with cluster.client.get("/api/v1/budgets/b1", headers=headers) as r:
+        assert (await r.json())["balance"]["amount_minor"] == 70

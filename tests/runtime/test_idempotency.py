@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from actors.config import ActorsConfig
+from actors.kinds import ALL_KINDS
 from actors.runtime.host import ActorHost
+from actors.runtime.idempotency import fingerprint
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, ErrorCode
-from bus.messages import Err, Ok, Principal, Reply
+from bus.messages import Err, Ok, Principal, Reply, Request
 from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt
 from bus.messages.common import Money
 from storage.ports import ChangeSet, Ledger
-from tests.conftest import start_host
+from tests.conftest import PARTITIONS, start_host
 
 ME = Principal("tester")
 
@@ -133,3 +136,65 @@ async def test_a_retry_after_a_timeout_does_not_debit_twice(bus: Bus, ledger: Le
     finally:
         await host.stop()
     assert await ledger.account_balance("acme", "spent:b1") == 30
+
+
+async def test_an_expired_key_means_a_new_request_even_to_a_live_actor(
+    bus: Bus, ledger: Ledger
+) -> None:
+    host = ActorHost(bus, ledger, ALL_KINDS, ActorsConfig(idempotency_ttl_s=0.3), PARTITIONS)
+    await host.start()
+    try:
+        await open_b1(bus)
+        first = await debit(bus, 30, "key-1")
+        assert await debit(bus, 30, "key-1") == first
+        await asyncio.sleep(0.5)
+        later = await debit(bus, 30, "key-1", debit_id="d2")
+        assert isinstance(later, Ok)
+        assert later != first
+    finally:
+        await host.stop()
+    assert await ledger.account_balance("acme", "spent:b1") == 60
+
+
+async def test_a_stored_reply_does_not_wait_for_the_batchs_commit(bus: Bus, ledger: Ledger) -> None:
+    slow = SlowLedger(ledger, delay_s=0.0)
+    host = await start_host(bus, slow)  # type: ignore[arg-type]
+    try:
+        await open_b1(bus)
+        first = await debit(bus, 10, "key-1")
+        slow.delay_s = 1.0
+        # Sent together, so they normally share a batch whose commit takes a second.
+        retry = asyncio.create_task(debit(bus, 10, "key-1", timeout_s=0.5))
+        new = asyncio.create_task(debit(bus, 10, "key-2", debit_id="d2"))
+        assert await retry == first
+        assert isinstance(await new, Ok)
+    finally:
+        await host.stop()
+
+
+async def test_not_found_is_not_remembered(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
+    early = await debit(bus, 10, "key-1")
+    assert isinstance(early, Err)
+    assert early.code == ErrorCode.NOT_FOUND
+    await open_b1(bus)
+    assert isinstance(await debit(bus, 10, "key-1"), Ok)
+
+
+def envelope(body: DebitBudget, subject: str = "svc-a") -> Request:
+    return Request("acme", Principal(subject), "r", 0, body, idempotency_key="k")
+
+
+def test_fingerprint_is_what_is_asked_and_by_whom() -> None:
+    base = envelope(DebitBudget("b1", "dbt_1", Money(5, "EUR")))
+    assert fingerprint(base) == fingerprint(envelope(DebitBudget("b1", "dbt_2", Money(5, "EUR"))))
+    assert fingerprint(base) == fingerprint(
+        envelope(DebitBudget("b1", "dbt_1", Money(5, "EUR"), memo=""))
+    )
+    assert fingerprint(base) != fingerprint(envelope(DebitBudget("b1", "dbt_1", Money(6, "EUR"))))
+    assert fingerprint(base) != fingerprint(
+        envelope(DebitBudget("b1", "dbt_1", Money(5, "EUR"), memo="x"))
+    )
+    assert fingerprint(base) != fingerprint(envelope(DebitBudget("b2", "dbt_1", Money(5, "EUR"))))
+    assert fingerprint(base) != fingerprint(
+        envelope(DebitBudget("b1", "dbt_1", Money(5, "EUR")), subject="svc-b")
+    )
