@@ -10,7 +10,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from tests.conftest import Cluster
+from bus.embedded import EmbeddedNats
+from storage.errors import StoreUnavailable
+from storage.ports import Ledger
+from tests.conftest import Cluster, start_cluster
+from tests.support import Keys
 
 
 def _b64(data: bytes) -> str:
@@ -392,3 +396,37 @@ async def test_reads_ignore_idempotency_keys(cluster: Cluster) -> None:
         assert r.status == 201  # the key was not spent by the read
     async with cluster.client.get("/api/v1/budgets/b1", headers=headers) as r:
         assert (await r.json())["balance"]["amount_minor"] == 70
+
+
+async def test_index_page_is_served(cluster: Cluster) -> None:
+    async with cluster.client.get("/") as r:
+        assert r.status == 200
+        assert r.content_type == "text/html"
+        assert "openapi.json" in await r.text()
+
+
+class UnreachableLedger:
+    """A real ledger whose store has gone away: every ping fails."""
+
+    def __init__(self, inner: Ledger) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def ping(self) -> None:
+        raise StoreUnavailable("connection refused")
+
+
+async def test_readiness_reports_an_unreachable_store(
+    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys
+) -> None:
+    async for cluster in start_cluster(nats_server, UnreachableLedger(ledger), keys):  # type: ignore[arg-type]
+        async with cluster.client.get("/readyz") as r:
+            assert r.status == 503
+            body = await r.json()
+        assert body["status"] == "not ready"
+        assert body["stores"][0]["ok"] is False
+        assert "connection refused" in body["stores"][0]["detail"]
+        async with cluster.client.get("/healthz") as r:
+            assert r.status == 200  # alive, just not ready
