@@ -1,0 +1,50 @@
+"""Turning msgspec validation errors into (detail, JSON Pointer) pairs, for REST problem
+details and GraphQL ``InvalidInput`` results alike."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+_AT = re.compile(r"^(?P<detail>.*?) - at `\$(?P<path>[^`]*)`$")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class Invalid(Exception):
+    """Input that does not fit its schema: what is wrong, and where (a JSON Pointer)."""
+
+    def __init__(self, detail: str, pointer: str = "#") -> None:
+        super().__init__(f"{detail} at {pointer}")
+        self.detail = detail
+        self.pointer = pointer
+
+
+def pointer(path: str) -> str:
+    """msgspec's ``$.amount.amount_minor`` / ``$[0]`` → JSON Pointer ``#/amount/amount_minor``."""
+    tokens = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
+    return "#/" + "/".join(name or index for name, index in tokens) if tokens else "#"
+
+
+def explain(error: msgspec.ValidationError) -> Invalid:
+    match = _AT.match(str(error))
+    if match is None:
+        return Invalid(str(error))
+    return Invalid(match["detail"], pointer(match["path"]))
+
+
+def convert(data: Any, kind: type[T]) -> T:
+    """Validate already-parsed input (a GraphQL input, say) against a public Struct."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as e:
+        raise explain(e) from e
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    return key
