@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bus.client import Bus
-from edge import budgets, health, openapi
+from edge import budgets, graphql, health, openapi
 from edge.auth import TokenVerifier, Unauthenticated
 from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG, IDENTITY, ProblemResponse
@@ -51,7 +51,9 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/") and request.path not in PUBLIC_PATHS:
+    if (request.path.startswith("/api/") or request.path == "/graphql") and (
+        request.path not in PUBLIC_PATHS
+    ):
         try:
             request[IDENTITY] = request.app[VERIFIER].verify(request.headers.get("Authorization"))
         except Unauthenticated as e:
@@ -82,6 +84,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     app.add_routes(budgets.routes)
+    app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)
     return app

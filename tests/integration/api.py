@@ -1,0 +1,205 @@
+"""One client interface over both APIs, so one test suite checks that REST and GraphQL
+give the same results for the same calls."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A value (snake_case keys, whichever API) or an error code."""
+
+    value: dict[str, Any] | None = None
+    code: str | None = None
+    retryable: bool = False
+    pointer: str | None = None
+
+
+class BudgetApi(Protocol):
+    name: str
+
+    async def create(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int,
+        currency: str = "EUR",
+        key: str | None = None,
+    ) -> Outcome: ...
+
+    async def get(self, headers: dict[str, str], budget_id: str) -> Outcome: ...
+
+    async def debit(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int | str,
+        currency: str = "EUR",
+        memo: str = "",
+        key: str | None = None,
+    ) -> Outcome: ...
+
+
+def snake(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): snake(v)
+            for k, v in value.items()
+            if k != "__typename"
+        }
+    return value
+
+
+def rest_pointer(pointer: str | None) -> str | None:
+    """``#/input/amount/amountMinor`` (GraphQL) → ``#/amount/amount_minor`` (REST body)."""
+    if pointer is None:
+        return None
+    tokens = [t for t in pointer.removeprefix("#").split("/") if t][1:]
+    return "#/" + "/".join(re.sub(r"([A-Z])", r"_\1", t).lower() for t in tokens)
+
+
+class Rest:
+    name = "rest"
+
+    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
+        self.client = client
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any = None,
+        key: str | None = None,
+    ) -> Outcome:
+        if key is not None:
+            headers = {**headers, "Idempotency-Key": key}
+        async with self.client.request(method, path, json=body, headers=headers) as r:
+            data = await r.json(content_type=None)
+            if r.status < 300:
+                return Outcome(value=data)
+            assert r.content_type == "application/problem+json"
+            errors = data.get("errors") or [{}]
+            return Outcome(
+                code=data["code"],
+                retryable=data.get("retryable", False),
+                pointer=errors[0].get("pointer"),
+            )
+
+    async def create(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int,
+        currency: str = "EUR",
+        key: str | None = None,
+    ) -> Outcome:
+        body = {
+            "id": budget_id,
+            "name": f"Budget {budget_id}",
+            "initial": {"amount_minor": amount, "currency": currency},
+        }
+        return await self._send("POST", "/api/v1/budgets", headers, body, key)
+
+    async def get(self, headers: dict[str, str], budget_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/budgets/{budget_id}", headers)
+
+    async def debit(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int | str,
+        currency: str = "EUR",
+        memo: str = "",
+        key: str | None = None,
+    ) -> Outcome:
+        body = {"amount": {"amount_minor": amount, "currency": currency}, "memo": memo}
+        return await self._send("POST", f"/api/v1/budgets/{budget_id}/debits", headers, body, key)
+
+
+_ERROR = (
+    "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
+)
+_BUDGET = "... on Budget { id name version balance { amountMinor currency } }"
+_DEBIT = (
+    "... on Debit { id budgetId createdAt amount { amountMinor currency } "
+    "balanceAfter { amountMinor currency } }"
+)
+
+
+class GraphQL:
+    name = "graphql"
+
+    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
+        self.client = client
+
+    async def _send(
+        self, headers: dict[str, str], query: str, variables: dict[str, Any], field: str
+    ) -> Outcome:
+        body = {"query": query, "variables": variables}
+        async with self.client.post("/graphql", json=body, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            data = await r.json()
+        assert "errors" not in data, data["errors"]
+        result = data["data"][field]
+        if "code" in result:
+            fields = result.get("fields") or [{}]
+            return Outcome(
+                code=result["code"],
+                retryable=result["retryable"],
+                pointer=rest_pointer(fields[0].get("pointer")),
+            )
+        return Outcome(value=snake(result))
+
+    async def create(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int,
+        currency: str = "EUR",
+        key: str | None = None,
+    ) -> Outcome:
+        query = (
+            "mutation($input: CreateBudgetInput!, $key: String) {"
+            f" createBudget(input: $input, idempotencyKey: $key) {{ {_BUDGET} {_ERROR} }} }}"
+        )
+        variables = {
+            "input": {
+                "id": budget_id,
+                "name": f"Budget {budget_id}",
+                "initial": {"amountMinor": amount, "currency": currency},
+            },
+            "key": key,
+        }
+        return await self._send(headers, query, variables, "createBudget")
+
+    async def get(self, headers: dict[str, str], budget_id: str) -> Outcome:
+        query = f"query($id: ID!) {{ budget(id: $id) {{ {_BUDGET} {_ERROR} }} }}"
+        return await self._send(headers, query, {"id": budget_id}, "budget")
+
+    async def debit(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        amount: int | str,
+        currency: str = "EUR",
+        memo: str = "",
+        key: str | None = None,
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $input: DebitInput!, $key: String) {"
+            f" debitBudget(budgetId: $id, input: $input, idempotencyKey: $key)"
+            f" {{ {_DEBIT} {_ERROR} }} }}"
+        )
+        variables = {
+            "id": budget_id,
+            "input": {"amount": {"amountMinor": amount, "currency": currency}, "memo": memo},
+            "key": key,
+        }
+        return await self._send(headers, query, variables, "debitBudget")

@@ -1,0 +1,105 @@
+"""One suite over REST and GraphQL: the same calls give the same results."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from tests.conftest import Cluster
+from tests.integration.api import BudgetApi, GraphQL, Rest
+
+
+@pytest.fixture(params=["rest", "graphql"])
+def api(request: pytest.FixtureRequest, cluster: Cluster) -> BudgetApi:
+    return Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
+
+
+async def test_open_read_debit(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    created = await api.create(acme, "q4", 50_000, "INR")
+    assert created.value == {
+        "id": "q4",
+        "name": "Budget q4",
+        "version": 1,
+        "balance": {"amount_minor": 50_000, "currency": "INR"},
+    }
+    receipt = await api.debit(acme, "q4", 1234, "INR", memo="gift")
+    assert receipt.value is not None
+    assert receipt.value["budget_id"] == "q4"
+    assert receipt.value["amount"] == {"amount_minor": 1234, "currency": "INR"}
+    assert receipt.value["balance_after"] == {"amount_minor": 48_766, "currency": "INR"}
+    assert receipt.value["id"].startswith("dbt_")
+    read = await api.get(acme, "q4")
+    assert read.value is not None
+    assert read.value["balance"]["amount_minor"] == 48_766
+    assert (await api.create(acme, "q4", 1, "INR")).code == "already_exists"
+
+
+async def test_amounts_beyond_32_bits(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    big = 5 * 10**12  # 50 billion in minor units: past GraphQL's Int
+    assert (await api.create(acme, "big", big)).value is not None
+    receipt = await api.debit(acme, "big", 2**40)
+    assert receipt.value is not None
+    assert receipt.value["balance_after"]["amount_minor"] == big - 2**40
+
+
+async def test_refusals_are_the_same(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 100)
+    assert (await api.debit(acme, "b1", 101)).code == "insufficient_funds"
+    assert (await api.debit(acme, "b1", 1, "USD")).code == "currency_mismatch"
+    assert (await api.debit(acme, "nope", 1)).code == "not_found"
+    assert (await api.debit(acme, "bad id!", 1)).code == "not_found"
+    assert (await api.get(acme, "nope")).code == "not_found"
+    for amount, pointer in ((0, "#/amount/amount_minor"), (-5, "#/amount/amount_minor")):
+        outcome = await api.debit(acme, "b1", amount)
+        assert outcome.code == "invalid_request"
+        assert outcome.pointer == pointer
+    outcome = await api.debit(acme, "b1", 1, "eur")
+    assert outcome.code == "invalid_request"
+    assert outcome.pointer == "#/amount/currency"
+    reader = cluster.keys.headers("acme", ["budgets:read"])
+    assert (await api.debit(reader, "b1", 1)).code == "forbidden"
+    assert (await api.get(reader, "b1")).value is not None
+    record = await cluster.ledger.load_budget("acme", "b1")
+    assert record is not None
+    assert (record.balance_minor, record.version) == (100, 1)
+
+
+async def test_tenants_are_isolated(api: BudgetApi, cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "shared", 100)
+    globex = cluster.keys.headers("globex")
+    assert (await api.get(globex, "shared")).code == "not_found"
+    assert (await api.debit(globex, "shared", 1)).code == "not_found"
+    assert await cluster.ledger.account_balance("acme", "spent:shared") == 0
+
+
+async def test_idempotent_retries(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 100)
+    first = await api.debit(acme, "b1", 40, key="k-1")
+    assert first.value is not None
+    assert await api.debit(acme, "b1", 40, key="k-1") == first
+    assert (await api.debit(acme, "b1", 41, key="k-1")).code == "idempotency_key_reused"
+    assert (await api.debit(acme, "b1", 1, key="bad key")).code == "invalid_request"
+    assert await cluster.ledger.account_balance("acme", "spent:b1") == 40
+
+
+async def test_burst_never_overspends(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "burst", 150)
+    outcomes = await asyncio.gather(*(api.debit(acme, "burst", 1) for _ in range(250)))
+    assert Counter(o.code for o in outcomes) == {None: 150, "insufficient_funds": 100}
+    record = await cluster.ledger.load_budget("acme", "burst")
+    assert record is not None
+    assert record.balance_minor == 0
+    assert await cluster.ledger.entries_total("acme") == 0
+
+
+async def test_graphql_needs_a_token(cluster: Cluster) -> None:
+    async with cluster.client.post("/graphql", json={"query": "{ __typename }"}) as r:
+        assert r.status == 401
+        assert r.content_type == "application/problem+json"
