@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.budget import BUDGET
 from actors.runtime.actor import ActorKind
+from actors.treasury import TREASURY
 
-ALL_KINDS: tuple[ActorKind, ...] = (BUDGET,)
+ALL_KINDS: tuple[ActorKind, ...] = (TREASURY,)

@@ -22,7 +22,15 @@ from bus.messages import Err
 from edge import operations
 from edge.http import BUS, CONFIG, IDENTITY
 from edge.operations import Caller
-from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
+from edge.schemas import (
+    BudgetOut,
+    CreateBudgetIn,
+    DebitIn,
+    DebitOut,
+    IssuePointsIn,
+    RewardOut,
+    WalletOut,
+)
 from edge.validation import Invalid, check_idempotency_key, convert
 
 
@@ -63,6 +71,25 @@ class Debit:
     amount: Money
     balance_after: Money
     created_at: str
+
+
+@strawberry.type
+class Reward:
+    id: strawberry.ID
+    budget_id: strawberry.ID
+    person_id: strawberry.ID
+    points: MinorUnits
+    cost: Money
+    budget_balance_after: Money
+    wallet_points_after: MinorUnits
+    created_at: str
+
+
+@strawberry.type
+class Wallet:
+    person_id: strawberry.ID
+    points: MinorUnits
+    version: int
 
 
 @strawberry.interface
@@ -122,6 +149,8 @@ _ERROR_TYPES: dict[ErrorCode, type[Error]] = {
 AnyError = NotFound | InsufficientFunds | InvalidInput | Conflict | Forbidden | Unavailable
 BudgetResult = Annotated[Budget | AnyError, strawberry.union("BudgetResult")]
 DebitResult = Annotated[Debit | AnyError, strawberry.union("DebitResult")]
+RewardResult = Annotated[Reward | AnyError, strawberry.union("RewardResult")]
+WalletResult = Annotated[Wallet | AnyError, strawberry.union("WalletResult")]
 
 
 def error(err: Err) -> AnyError:
@@ -166,6 +195,33 @@ def debit(out: DebitOut) -> Debit:
         balance_after=money(out.balance_after),
         created_at=out.created_at,
     )
+
+
+def reward(out: RewardOut) -> Reward:
+    return Reward(
+        id=strawberry.ID(out.id),
+        budget_id=strawberry.ID(out.budget_id),
+        person_id=strawberry.ID(out.person_id),
+        points=MinorUnits(out.points),
+        cost=money(out.cost),
+        budget_balance_after=money(out.budget_balance_after),
+        wallet_points_after=MinorUnits(out.wallet_points_after),
+        created_at=out.created_at,
+    )
+
+
+def wallet(out: WalletOut) -> Wallet:
+    return Wallet(
+        person_id=strawberry.ID(out.person_id), points=MinorUnits(out.points), version=out.version
+    )
+
+
+@strawberry.input
+class IssuePointsInput:
+    budget_id: strawberry.ID
+    person_id: strawberry.ID
+    points: MinorUnits
+    memo: str = ""
 
 
 @strawberry.input
@@ -214,6 +270,13 @@ class Query:
         result = await operations.get_budget(_caller(info), str(id))
         return error(result) if isinstance(result, Err) else budget(result)
 
+    @strawberry.field(description="A person's point wallet (zero points if never rewarded).")
+    async def wallet(
+        self, info: Info[dict[str, Any], None], person_id: strawberry.ID
+    ) -> WalletResult:
+        result = await operations.get_wallet(_caller(info), str(person_id))
+        return error(result) if isinstance(result, Err) else wallet(result)
+
 
 @strawberry.type
 class Mutation:
@@ -253,6 +316,24 @@ class Mutation:
             return invalid(e)
         result = await operations.debit_budget(who, str(budget_id), data)
         return error(result) if isinstance(result, Err) else debit(result)
+
+    @strawberry.mutation(description="Reward a person with points paid from a budget.")
+    async def issue_points(
+        self,
+        info: Info[dict[str, Any], None],
+        input: IssuePointsInput,
+        idempotency_key: str | None = None,
+    ) -> RewardResult:
+        try:
+            who = _caller(info, idempotency_key)
+        except Invalid as e:
+            return invalid(e, "idempotencyKey")
+        try:
+            data = convert(_plain(input), IssuePointsIn)
+        except Invalid as e:
+            return invalid(e)
+        result = await operations.issue_points(who, data)
+        return error(result) if isinstance(result, Err) else reward(result)
 
 
 schema = strawberry.Schema(

@@ -9,8 +9,17 @@ import msgspec
 from aiohttp import web
 
 from bus.messages.budget import BUDGET_ID_PATTERN
+from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.problems import STATUS, Problem
-from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
+from edge.schemas import (
+    BudgetOut,
+    CreateBudgetIn,
+    DebitIn,
+    DebitOut,
+    IssuePointsIn,
+    RewardOut,
+    WalletOut,
+)
 
 routes = web.RouteTableDef()
 
@@ -50,6 +59,13 @@ _IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 
+_PERSON_ID = {
+    "name": "person_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": PERSON_ID_PATTERN},
+}
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -60,7 +76,17 @@ _BUDGET_ID = {
 
 def build_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [BudgetOut, CreateBudgetIn, DebitIn, DebitOut, Problem], ref_template=_REF
+        [
+            BudgetOut,
+            CreateBudgetIn,
+            DebitIn,
+            DebitOut,
+            IssuePointsIn,
+            RewardOut,
+            WalletOut,
+            Problem,
+        ],
+        ref_template=_REF,
     )
     return {
         "openapi": "3.1.0",
@@ -109,6 +135,46 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("BudgetOut", "The budget"),
                         "404": _problem("No such budget in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/rewards": {
+                "post": {
+                    "operationId": "issuePoints",
+                    "summary": "Reward a person with points paid from a budget",
+                    "description": (
+                        "Needs scope `rewards:issue`. One point costs one minor unit of the "
+                        "budget's currency. The person's wallet is created on first reward."
+                    ),
+                    "parameters": [_IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="IssuePointsIn")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("RewardOut", "The points were issued"),
+                        "404": _problem("No such budget in your tenant"),
+                        "409": _problem("Not enough left in the budget (`insufficient_funds`)"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("Invalid body, or an Idempotency-Key used before"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/wallets/{person_id}": {
+                "get": {
+                    "operationId": "getWallet",
+                    "summary": "A person's point wallet (zero points if never rewarded)",
+                    "description": "Needs scope `wallets:read`.",
+                    "parameters": [_PERSON_ID],
+                    "responses": {
+                        "200": _json("WalletOut", "The wallet"),
+                        "404": _problem("The id cannot be a person's"),
                         **_COMMON_ERRORS,
                     },
                 }

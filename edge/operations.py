@@ -28,12 +28,23 @@ from bus.messages.budget import (
     GetBudget,
 )
 from bus.messages.common import Money
+from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from edge.auth import Identity
-from edge.schemas import BudgetOut, CreateBudgetIn, DebitIn, DebitOut
+from edge.schemas import (
+    BudgetOut,
+    CreateBudgetIn,
+    DebitIn,
+    DebitOut,
+    IssuePointsIn,
+    RewardOut,
+    WalletOut,
+)
 
 SCOPE_READ = "budgets:read"
 SCOPE_DEBIT = "budgets:debit"
 SCOPE_ADMIN = "budgets:admin"
+SCOPE_ISSUE = "rewards:issue"
+SCOPE_WALLETS = "wallets:read"
 
 
 @dataclass(frozen=True)
@@ -133,3 +144,47 @@ async def debit_budget(caller: Caller, budget_id: str, data: DebitIn) -> DebitOu
         value.balance_after,
         rfc3339(value.created_ms),
     )
+
+
+def valid_person_id(person_id: str) -> str | None:
+    try:
+        return msgspec.convert(person_id, PersonId)
+    except msgspec.ValidationError:
+        return None
+
+
+async def issue_points(caller: Caller, data: IssuePointsIn) -> RewardOut | Err:
+    if denied := _missing_scope(caller, SCOPE_ISSUE):
+        return denied
+    issue = IssuePoints(
+        data.budget_id, data.person_id, data.points, f"rwd_{uuid.uuid4().hex}", data.memo
+    )
+    value = await call(caller, KIND, issue, keyed=True)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, PointsIssued):
+        return _unexpected(value)
+    return RewardOut(
+        value.reward_id,
+        value.budget_id,
+        value.person_id,
+        value.points,
+        value.cost,
+        value.budget_balance_after,
+        value.wallet_points_after,
+        rfc3339(value.created_ms),
+    )
+
+
+async def get_wallet(caller: Caller, person_id: str) -> WalletOut | Err:
+    if denied := _missing_scope(caller, SCOPE_WALLETS):
+        return denied
+    checked = valid_person_id(person_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no person has that id")
+    value = await call(caller, KIND, GetWallet(checked), keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, WalletView):
+        return _unexpected(value)
+    return WalletOut(value.person_id, value.points, value.version)

@@ -12,6 +12,7 @@ import msgspec
 
 from bus.messages.budget import BudgetId
 from bus.messages.common import Currency, Money
+from bus.messages.wallet import PersonId, Points
 
 PositiveMinor = Annotated[
     int,
@@ -41,6 +42,30 @@ class CreateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class DebitIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: PositiveMoney
     memo: Memo = ""
+
+
+class IssuePointsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    budget_id: BudgetId
+    person_id: PersonId
+    points: Points
+    memo: Memo = ""
+
+
+class RewardOut(msgspec.Struct, frozen=True):
+    id: str
+    budget_id: str
+    person_id: str
+    points: int
+    cost: Money
+    budget_balance_after: Money
+    wallet_points_after: int
+    created_at: str
+
+
+class WalletOut(msgspec.Struct, frozen=True):
+    person_id: str
+    points: int
+    version: int
 
 
 class BudgetOut(msgspec.Struct, frozen=True):

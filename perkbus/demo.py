@@ -15,7 +15,7 @@ from perkbus.settings import Settings
 
 TENANT = "demo"
 BUDGET_ID = "demo-budget"
-SCOPES = ["budgets:read", "budgets:debit", "budgets:admin"]
+SCOPES = ["budgets:read", "budgets:debit", "budgets:admin", "rewards:issue", "wallets:read"]
 
 
 async def seed(bus: Bus) -> None:

@@ -17,7 +17,7 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import BudgetRecord, ChangeSet, LedgerStats, StoredReply
+from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply
 
 _st = sql.Statements("%s")
 _MIGRATION_LOCK = "perkbus_schema_migrations"
@@ -126,9 +126,14 @@ class MysqlLedger:
     async def ping(self) -> None:
         await self._fetchone("SELECT 1", ())
 
-    async def load_budget(self, tenant: str, budget_id: str) -> BudgetRecord | None:
-        row = await self._fetchone(_st.select_budget, (tenant, budget_id))
-        return None if row is None else sql.budget_from_row(row)
+    async def load_accounts(self, tenant: str, account_ids: Sequence[str]) -> list[AccountRecord]:
+        if not account_ids:
+            return []
+        async with self._cursor() as cur:
+            await cur.execute(_st.select_accounts(len(account_ids)), (tenant, *account_ids))
+            rows = await cur.fetchall()
+            await cur.connection.commit()
+        return [sql.account_from_row(r) for r in rows]
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)

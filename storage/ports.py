@@ -1,7 +1,7 @@
 """Storage ports: the Protocols actors program against, and the records they exchange.
 
 The ledger is written only through :meth:`Ledger.apply`, which takes the change sets of
-many actors and writes them in **one transaction** (group commit, ADR 0002). Every budget
+many actors and writes them in **one transaction** (group commit, ADR 0002). Every account
 write is fenced: it names the version it expects to replace, and the adapter's
 ``UPDATE … WHERE version = ?`` must match exactly one row or the whole transaction fails
 with :class:`~storage.errors.StaleWrite`. A stale actor therefore cannot overwrite newer
@@ -18,19 +18,24 @@ import msgspec
 from bus.events import OutboxEvent
 
 
-class BudgetRecord(msgspec.Struct, frozen=True):
+class AccountRecord(msgspec.Struct, frozen=True):
+    """A balance the treasury keeps: a programme budget (``budget:<id>``, in a currency) or
+    a person's point wallet (``wallet:<person>``, unit ``PTS``). Its id is also the name of
+    its ledger account, so the balance always equals the sum of that account's entries."""
+
     tenant: str
-    budget_id: str
+    account_id: str
+    kind: str
     name: str
-    currency: str
+    unit: str
     balance_minor: int
     version: int
 
 
-class PutBudget(msgspec.Struct, frozen=True, tag="put_budget"):
-    """Write a budget at ``record.version``; ``expected_version`` 0 means it must be new."""
+class PutAccount(msgspec.Struct, frozen=True, tag="put_account"):
+    """Write an account at ``record.version``; ``expected_version`` 0 means it must be new."""
 
-    record: BudgetRecord
+    record: AccountRecord
     expected_version: int
 
 
@@ -64,7 +69,7 @@ class ChangeSet(msgspec.Struct, frozen=True):
     and the replies of its requests that carried idempotency keys."""
 
     tenant: str
-    puts: tuple[PutBudget, ...] = ()
+    puts: tuple[PutAccount, ...] = ()
     entries: tuple[Entry, ...] = ()
     events: tuple[OutboxEvent, ...] = ()
     replies: tuple[StoredReply, ...] = ()
@@ -94,7 +99,8 @@ class Ledger(Protocol):
 
     async def close(self) -> None: ...
 
-    async def load_budget(self, tenant: str, budget_id: str) -> BudgetRecord | None: ...
+    async def load_accounts(self, tenant: str, account_ids: Sequence[str]) -> list[AccountRecord]:
+        """Those of ``account_ids`` that exist (one query)."""
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         """Write all change sets in one transaction, or none of them (then raise)."""

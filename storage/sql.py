@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.events import OutboxEvent
-from storage.ports import BudgetRecord, ChangeSet, StoredReply
+from storage.ports import AccountRecord, ChangeSet, StoredReply
 
 Dialect = Literal["sqlite", "mysql"]
 
@@ -100,6 +100,35 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        3,
+        "accounts (budgets and point wallets) replace budgets",
+        sqlite=(
+            """CREATE TABLE accounts (
+                tenant_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
+                name TEXT NOT NULL, unit TEXT NOT NULL, balance_minor INTEGER NOT NULL,
+                version INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, account_id)) WITHOUT ROWID""",
+            """INSERT INTO accounts SELECT tenant_id, 'budget:' || budget_id, 'budget', name,
+                currency, balance_minor, version, updated_ms FROM budgets""",
+            "DROP TABLE budgets",
+        ),
+        mysql=(
+            """CREATE TABLE accounts (
+                tenant_id VARCHAR(64) NOT NULL, account_id VARCHAR(100) NOT NULL,
+                kind VARCHAR(16) NOT NULL, name VARCHAR(200) NOT NULL, unit CHAR(3) NOT NULL,
+                balance_minor BIGINT NOT NULL, version BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, account_id))"""
+            + _MYSQL_TABLE,
+            """INSERT INTO accounts SELECT tenant_id, CONCAT('budget:', budget_id), 'budget',
+                name, currency, balance_minor, version, updated_ms FROM budgets""",
+            "DROP TABLE budgets",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -125,18 +154,13 @@ class Statements:
         self.record_migration = q(
             "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ({p}, {p}, {p})"
         )
-        self.select_budget = q(
-            "SELECT tenant_id, budget_id, name, currency, balance_minor, version"
-            " FROM budgets WHERE tenant_id = {p} AND budget_id = {p}"
+        self.insert_account = q(
+            "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
+            " version, updated_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
-        self.insert_budget = q(
-            "INSERT INTO budgets (tenant_id, budget_id, name, currency, balance_minor,"
-            " version, updated_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
-        )
-        self.update_budget = q(
-            "UPDATE budgets SET name = {p}, currency = {p}, balance_minor = {p},"
-            " version = {p}, updated_ms = {p}"
-            " WHERE tenant_id = {p} AND budget_id = {p} AND version = {p}"
+        self.update_account = q(
+            "UPDATE accounts SET name = {p}, balance_minor = {p}, version = {p},"
+            " updated_ms = {p} WHERE tenant_id = {p} AND account_id = {p} AND version = {p}"
         )
         self.insert_entry = q(
             "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor, currency,"
@@ -165,6 +189,14 @@ class Statements:
         )
         self.has_transaction = q(
             "SELECT 1 FROM ledger_entries WHERE tenant_id = {p} AND txn_id = {p} LIMIT 1"
+        )
+
+    def select_accounts(self, count: int) -> str:
+        marks = ", ".join([self._placeholder] * count)
+        return (
+            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version"
+            f" FROM accounts WHERE tenant_id = {self._placeholder}"
+            f" AND account_id IN ({marks})"
         )
 
     def select_replies(self, count: int) -> str:
@@ -206,24 +238,32 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
         )
     for put in change_set.puts:
         r = put.record
-        what = f"budget {r.tenant}/{r.budget_id}"
+        what = f"account {r.tenant}/{r.account_id}"
         if put.expected_version == 0:
             yield Write(
-                st.insert_budget,
-                (r.tenant, r.budget_id, r.name, r.currency, r.balance_minor, r.version, now_ms),
+                st.insert_account,
+                (
+                    r.tenant,
+                    r.account_id,
+                    r.kind,
+                    r.name,
+                    r.unit,
+                    r.balance_minor,
+                    r.version,
+                    now_ms,
+                ),
                 what,
             )
         else:
             yield Write(
-                st.update_budget,
+                st.update_account,
                 (
                     r.name,
-                    r.currency,
                     r.balance_minor,
                     r.version,
                     now_ms,
                     r.tenant,
-                    r.budget_id,
+                    r.account_id,
                     put.expected_version,
                 ),
                 what,
@@ -264,12 +304,13 @@ def reply_from_row(row: tuple[Any, ...]) -> StoredReply:
     return StoredReply(row[0], row[1], bytes(row[2]), int(row[3]), int(row[4]))
 
 
-def budget_from_row(row: tuple[Any, ...]) -> BudgetRecord:
-    return BudgetRecord(
+def account_from_row(row: tuple[Any, ...]) -> AccountRecord:
+    return AccountRecord(
         tenant=row[0],
-        budget_id=row[1],
-        name=row[2],
-        currency=row[3],
-        balance_minor=int(row[4]),
-        version=int(row[5]),
+        account_id=row[1],
+        kind=row[2],
+        name=row[3],
+        unit=row[4],
+        balance_minor=int(row[5]),
+        version=int(row[6]),
     )

@@ -16,7 +16,7 @@ from typing import TypeVar
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import BudgetRecord, ChangeSet, LedgerStats, StoredReply
+from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply
 
 T = TypeVar("T")
 _st = sql.Statements("?")
@@ -78,11 +78,13 @@ class SqliteLedger:
     async def ping(self) -> None:
         await self._run(lambda con: con.execute("SELECT 1").fetchone())
 
-    async def load_budget(self, tenant: str, budget_id: str) -> BudgetRecord | None:
-        row = await self._run(
-            lambda con: con.execute(_st.select_budget, (tenant, budget_id)).fetchone()
-        )
-        return None if row is None else sql.budget_from_row(row)
+    async def load_accounts(self, tenant: str, account_ids: Sequence[str]) -> list[AccountRecord]:
+        if not account_ids:
+            return []
+        statement = _st.select_accounts(len(account_ids))
+        params = (tenant, *account_ids)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.account_from_row(r) for r in rows]
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)

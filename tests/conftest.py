@@ -87,7 +87,7 @@ class Cluster:
     ) -> None:
         reply = await self.bus.request(
             tenant,
-            "budget",
+            "treasury",
             CreateBudget(budget_id, f"Budget {budget_id}", Money(amount, currency)),
             Principal("test"),
             timeout_s=5,

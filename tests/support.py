@@ -13,10 +13,17 @@ import asyncmy
 import pytest
 
 from perkbus import tokens
+from storage.ports import AccountRecord, Ledger
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-ALL_SCOPES = ["budgets:read", "budgets:debit", "budgets:admin"]
+ALL_SCOPES = [
+    "budgets:read",
+    "budgets:debit",
+    "budgets:admin",
+    "rewards:issue",
+    "wallets:read",
+]
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"
 
@@ -80,3 +87,9 @@ class Keys:
 
     def headers(self, tenant: str, scopes: list[str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(tenant, scopes)}"}
+
+
+async def budget_record(ledger: Ledger, tenant: str, budget_id: str) -> AccountRecord | None:
+    """The stored account of a budget, or None."""
+    found = await ledger.load_accounts(tenant, [f"budget:{budget_id}"])
+    return found[0] if found else None

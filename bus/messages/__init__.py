@@ -17,9 +17,10 @@ from bus.messages.budget import (
     GetBudget,
 )
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
+from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
-Command = BudgetCommand
-ReplyValue = BudgetView | DebitReceipt
+Command = BudgetCommand | WalletCommand
+ReplyValue = BudgetView | DebitReceipt | WalletView | PointsIssued
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]
 
@@ -38,10 +39,12 @@ __all__ = [
     "GetBudget",
     "Money",
     "Ok",
+    "PointsIssued",
     "Principal",
     "Reply",
     "ReplyValue",
     "Request",
+    "WalletView",
     "encoder",
     "reply_decoder",
     "request_decoder",

@@ -1,7 +1,7 @@
-"""Budget context: a tenant's spendable programme budget.
+"""Budget context: a tenant's spendable programme budgets.
 
-A budget is owned by one actor, keyed by (tenant, "budget", budget_id). Amounts are
-:class:`~bus.messages.common.Money`; a debit never takes a balance below zero.
+Budgets belong to the tenant's treasury actor (see :mod:`bus.messages.treasury`). Amounts
+are :class:`~bus.messages.common.Money`; a debit never takes a balance below zero.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from bus.messages.common import Money, whole
+from bus.messages.treasury import KIND, TREASURY_KEY
 
-KIND = "budget"
+__all__ = ["KIND"]
 
 BUDGET_ID_PATTERN = whole("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 BudgetId = Annotated[str, msgspec.Meta(pattern=BUDGET_ID_PATTERN)]
@@ -23,7 +24,7 @@ class GetBudget(msgspec.Struct, frozen=True, tag="budget.get"):
 
     @property
     def actor_key(self) -> str:
-        return self.budget_id
+        return TREASURY_KEY
 
 
 class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
@@ -35,7 +36,7 @@ class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
 
     @property
     def actor_key(self) -> str:
-        return self.budget_id
+        return TREASURY_KEY
 
 
 class DebitBudget(msgspec.Struct, frozen=True, tag="budget.debit"):
@@ -51,7 +52,7 @@ class DebitBudget(msgspec.Struct, frozen=True, tag="budget.debit"):
 
     @property
     def actor_key(self) -> str:
-        return self.budget_id
+        return TREASURY_KEY
 
 
 BudgetCommand = GetBudget | CreateBudget | DebitBudget

@@ -7,22 +7,25 @@ import pytest
 
 from bus.events import make_event
 from storage.errors import StaleWrite
-from storage.ports import BudgetRecord, ChangeSet, Entry, Ledger, PutBudget, StoredReply
+from storage.ports import AccountRecord, ChangeSet, Entry, Ledger, PutAccount, StoredReply
 from tests.conftest import open_test_ledger
+from tests.support import budget_record
 
 
-def budget(balance: int, version: int, tenant: str = "acme", budget_id: str = "b1") -> BudgetRecord:
-    return BudgetRecord(tenant, budget_id, "Budget", "EUR", balance, version)
+def budget(
+    balance: int, version: int, tenant: str = "acme", budget_id: str = "b1"
+) -> AccountRecord:
+    return AccountRecord(tenant, f"budget:{budget_id}", "budget", "Budget", "EUR", balance, version)
 
 
-def opening(record: BudgetRecord) -> ChangeSet:
-    txn = f"open:{record.budget_id}"
+def opening(record: AccountRecord) -> ChangeSet:
+    txn = f"open:{record.account_id}"
     return ChangeSet(
         tenant=record.tenant,
-        puts=(PutBudget(record, expected_version=0),),
+        puts=(PutAccount(record, expected_version=0),),
         entries=(
             Entry(txn, "funding", -record.balance_minor, "EUR", 1),
-            Entry(txn, f"budget:{record.budget_id}", record.balance_minor, "EUR", 1),
+            Entry(txn, record.account_id, record.balance_minor, "EUR", 1),
         ),
     )
 
@@ -32,31 +35,31 @@ async def test_migrate_is_idempotent_and_starts_empty(ledger: Ledger, ledger_url
     again = open_test_ledger(ledger_url)
     await again.migrate()
     await again.close()
-    assert await ledger.load_budget("acme", "b1") is None
+    assert await budget_record(ledger, "acme", "b1") is None
     assert await ledger.pending_events(10) == []
     await ledger.ping()
 
 
 async def test_open_then_fenced_update(ledger: Ledger) -> None:
     await ledger.apply([opening(budget(500, 1))])
-    assert await ledger.load_budget("acme", "b1") == budget(500, 1)
+    assert await budget_record(ledger, "acme", "b1") == budget(500, 1)
 
-    await ledger.apply([ChangeSet("acme", puts=(PutBudget(budget(400, 2), expected_version=1),))])
-    assert await ledger.load_budget("acme", "b1") == budget(400, 2)
+    await ledger.apply([ChangeSet("acme", puts=(PutAccount(budget(400, 2), expected_version=1),))])
+    assert await budget_record(ledger, "acme", "b1") == budget(400, 2)
 
 
 async def test_stale_write_is_refused_and_changes_nothing(ledger: Ledger) -> None:
     await ledger.apply([opening(budget(500, 1))])
-    await ledger.apply([ChangeSet("acme", puts=(PutBudget(budget(400, 2), expected_version=1),))])
+    await ledger.apply([ChangeSet("acme", puts=(PutAccount(budget(400, 2), expected_version=1),))])
 
     stale = ChangeSet(
         "acme",
-        puts=(PutBudget(budget(100, 2), expected_version=1),),
+        puts=(PutAccount(budget(100, 2), expected_version=1),),
         entries=(Entry("t-stale", "budget:b1", -400, "EUR", 2),),
     )
     with pytest.raises(StaleWrite):
         await ledger.apply([stale])
-    assert await ledger.load_budget("acme", "b1") == budget(400, 2)
+    assert await budget_record(ledger, "acme", "b1") == budget(400, 2)
     assert not await ledger.has_transaction("acme", "t-stale")
 
 
@@ -64,7 +67,7 @@ async def test_opening_an_existing_budget_is_a_stale_write(ledger: Ledger) -> No
     await ledger.apply([opening(budget(500, 1))])
     with pytest.raises(StaleWrite):
         await ledger.apply([opening(budget(900, 1))])
-    assert await ledger.load_budget("acme", "b1") == budget(500, 1)
+    assert await budget_record(ledger, "acme", "b1") == budget(500, 1)
 
 
 async def test_group_is_one_transaction_all_or_nothing(ledger: Ledger) -> None:
@@ -73,11 +76,11 @@ async def test_group_is_one_transaction_all_or_nothing(ledger: Ledger) -> None:
     assert ledger.stats.transactions == before + 1
     assert ledger.stats.change_sets >= 25
 
-    good = ChangeSet("acme", puts=(PutBudget(budget(50, 2, budget_id="g0"), expected_version=1),))
-    bad = ChangeSet("acme", puts=(PutBudget(budget(50, 9, budget_id="g1"), expected_version=8),))
+    good = ChangeSet("acme", puts=(PutAccount(budget(50, 2, budget_id="g0"), expected_version=1),))
+    bad = ChangeSet("acme", puts=(PutAccount(budget(50, 9, budget_id="g1"), expected_version=8),))
     with pytest.raises(StaleWrite):
         await ledger.apply([good, bad])
-    assert (await ledger.load_budget("acme", "g0")) == budget(100, 1, budget_id="g0")
+    assert (await budget_record(ledger, "acme", "g0")) == budget(100, 1, budget_id="g0")
     assert ledger.stats.rollbacks >= 1
 
 
@@ -85,7 +88,7 @@ async def test_entries_balance_per_account_and_sum_to_zero(ledger: Ledger) -> No
     await ledger.apply([opening(budget(1000, 1))])
     debit = ChangeSet(
         "acme",
-        puts=(PutBudget(budget(700, 2), expected_version=1),),
+        puts=(PutAccount(budget(700, 2), expected_version=1),),
         entries=(
             Entry("d1", "budget:b1", -300, "EUR", 2),
             Entry("d1", "spent:b1", 300, "EUR", 2),
@@ -101,11 +104,11 @@ async def test_entries_balance_per_account_and_sum_to_zero(ledger: Ledger) -> No
 async def test_queries_are_scoped_by_tenant(ledger: Ledger) -> None:
     await ledger.apply([opening(budget(1000, 1, tenant="acme"))])
     await ledger.apply([opening(budget(7, 1, tenant="globex"))])
-    assert (await ledger.load_budget("globex", "b1")) == budget(7, 1, tenant="globex")
+    assert (await budget_record(ledger, "globex", "b1")) == budget(7, 1, tenant="globex")
     assert await ledger.account_balance("globex", "budget:b1") == 7
     assert await ledger.account_balance("acme", "budget:b1") == 1000
-    assert await ledger.load_budget("initech", "b1") is None
-    assert not await ledger.has_transaction("globex", "open:nope")
+    assert await budget_record(ledger, "initech", "b1") is None
+    assert not await ledger.has_transaction("globex", "open:budget:nope")
 
 
 async def test_outbox_events_commit_with_the_change_and_clear_once_published(
@@ -131,7 +134,7 @@ async def test_events_of_a_failed_transaction_are_not_in_the_outbox(ledger: Ledg
     event = make_event("acme", "budget", "debited", "b1", {})
     with pytest.raises(StaleWrite):
         await ledger.apply(
-            [ChangeSet("acme", (PutBudget(budget(5, 5), expected_version=4),), (), (event,))]
+            [ChangeSet("acme", (PutAccount(budget(5, 5), expected_version=4),), (), (event,))]
         )
     assert await ledger.pending_events(10) == []
 
@@ -186,3 +189,14 @@ async def test_an_expired_reply_can_be_replaced(ledger: Ledger) -> None:
         await ledger.apply(
             [ChangeSet("acme", replies=(stored("a" * 64, b"x"),), expired_replies=("a" * 64,))]
         )
+
+
+async def test_accounts_load_together_and_missing_ones_are_left_out(ledger: Ledger) -> None:
+    wallet = AccountRecord("acme", "wallet:ann@acme.example", "wallet", "ann", "PTS", 250, 1)
+    await ledger.apply(
+        [ChangeSet("acme", puts=(PutAccount(budget(10, 1), 0), PutAccount(wallet, 0)))]
+    )
+    found = await ledger.load_accounts("acme", ["budget:b1", "wallet:ann@acme.example", "x"])
+    assert sorted(found, key=lambda a: a.account_id) == [budget(10, 1), wallet]
+    assert await ledger.load_accounts("globex", ["budget:b1"]) == []
+    assert await ledger.load_accounts("acme", []) == []

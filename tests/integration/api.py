@@ -45,6 +45,17 @@ class BudgetApi(Protocol):
         key: str | None = None,
     ) -> Outcome: ...
 
+    async def issue(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        person_id: str,
+        points: int,
+        key: str | None = None,
+    ) -> Outcome: ...
+
+    async def wallet(self, headers: dict[str, str], person_id: str) -> Outcome: ...
+
 
 def snake(value: Any) -> Any:
     if isinstance(value, dict):
@@ -121,6 +132,20 @@ class Rest:
     ) -> Outcome:
         body = {"amount": {"amount_minor": amount, "currency": currency}, "memo": memo}
         return await self._send("POST", f"/api/v1/budgets/{budget_id}/debits", headers, body, key)
+
+    async def issue(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        person_id: str,
+        points: int,
+        key: str | None = None,
+    ) -> Outcome:
+        body = {"budget_id": budget_id, "person_id": person_id, "points": points}
+        return await self._send("POST", "/api/v1/rewards", headers, body, key)
+
+    async def wallet(self, headers: dict[str, str], person_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/wallets/{person_id}", headers)
 
 
 _ERROR = (
@@ -203,3 +228,31 @@ class GraphQL:
             "key": key,
         }
         return await self._send(headers, query, variables, "debitBudget")
+
+    async def issue(
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        person_id: str,
+        points: int,
+        key: str | None = None,
+    ) -> Outcome:
+        query = (
+            "mutation($input: IssuePointsInput!, $key: String) {"
+            " issuePoints(input: $input, idempotencyKey: $key) {"
+            " ... on Reward { id budgetId personId points createdAt walletPointsAfter"
+            " cost { amountMinor currency } budgetBalanceAfter { amountMinor currency } }"
+            f" {_ERROR} }} }}"
+        )
+        variables = {
+            "input": {"budgetId": budget_id, "personId": person_id, "points": points},
+            "key": key,
+        }
+        return await self._send(headers, query, variables, "issuePoints")
+
+    async def wallet(self, headers: dict[str, str], person_id: str) -> Outcome:
+        query = (
+            "query($id: ID!) { wallet(personId: $id) {"
+            f" ... on Wallet {{ personId points version }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": person_id}, "wallet")

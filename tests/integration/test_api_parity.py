@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import budget_record
 
 
 @pytest.fixture(params=["rest", "graphql"])
@@ -64,7 +65,7 @@ async def test_refusals_are_the_same(api: BudgetApi, cluster: Cluster) -> None:
     reader = cluster.keys.headers("acme", ["budgets:read"])
     assert (await api.debit(reader, "b1", 1)).code == "forbidden"
     assert (await api.get(reader, "b1")).value is not None
-    record = await cluster.ledger.load_budget("acme", "b1")
+    record = await budget_record(cluster.ledger, "acme", "b1")
     assert record is not None
     assert (record.balance_minor, record.version) == (100, 1)
 
@@ -93,7 +94,7 @@ async def test_burst_never_overspends(api: BudgetApi, cluster: Cluster) -> None:
     await cluster.open_budget("acme", "burst", 150)
     outcomes = await asyncio.gather(*(api.debit(acme, "burst", 1) for _ in range(250)))
     assert Counter(o.code for o in outcomes) == {None: 150, "insufficient_funds": 100}
-    record = await cluster.ledger.load_budget("acme", "burst")
+    record = await budget_record(cluster.ledger, "acme", "burst")
     assert record is not None
     assert record.balance_minor == 0
     assert await cluster.ledger.entries_total("acme") == 0
@@ -103,3 +104,67 @@ async def test_graphql_needs_a_token(cluster: Cluster) -> None:
     async with cluster.client.post("/graphql", json={"query": "{ __typename }"}) as r:
         assert r.status == 401
         assert r.content_type == "application/problem+json"
+
+
+async def test_points_issued_from_a_budget(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "spot", 10_000)
+    issued = await api.issue(acme, "spot", "ann@acme.example", 500)
+    assert issued.value is not None
+    assert issued.value["id"].startswith("rwd_")
+    assert issued.value["cost"] == {"amount_minor": 500, "currency": "EUR"}
+    assert issued.value["budget_balance_after"] == {"amount_minor": 9_500, "currency": "EUR"}
+    assert issued.value["wallet_points_after"] == 500
+    again = await api.issue(acme, "spot", "ann@acme.example", 250)
+    assert again.value is not None
+    assert again.value["wallet_points_after"] == 750
+    wallet = await api.wallet(acme, "ann@acme.example")
+    assert wallet.value == {"person_id": "ann@acme.example", "points": 750, "version": 2}
+    assert (await api.wallet(acme, "nobody")).value == {
+        "person_id": "nobody",
+        "points": 0,
+        "version": 0,
+    }
+    ledger = cluster.ledger
+    assert await ledger.account_balance("acme", "budget:spot") == 9_250
+    assert await ledger.account_balance("acme", "points:EUR") == 750
+    assert await ledger.account_balance("acme", "wallet:ann@acme.example") == 750
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_points_refusals(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "small", 100)
+    assert (await api.issue(acme, "small", "ann", 101)).code == "insufficient_funds"
+    assert (await api.issue(acme, "nope", "ann", 1)).code == "not_found"
+    zero = await api.issue(acme, "small", "ann", 0)
+    assert zero.code == "invalid_request"
+    assert zero.pointer == "#/points"
+    assert (await api.issue(acme, "small", "bad person!", 1)).code == "invalid_request"
+    no_scope = cluster.keys.headers("acme", ["budgets:read"])
+    assert (await api.issue(no_scope, "small", "ann", 1)).code == "forbidden"
+    assert (await api.wallet(no_scope, "ann")).code == "forbidden"
+    assert (await api.wallet(cluster.keys.headers("globex"), "ann")).value == {
+        "person_id": "ann",
+        "points": 0,
+        "version": 0,
+    }
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 0
+    first = await api.issue(acme, "small", "ann", 10, key="r-1")
+    assert await api.issue(acme, "small", "ann", 10, key="r-1") == first
+    assert (await api.issue(acme, "small", "bob", 10, key="r-1")).code == "idempotency_key_reused"
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 10
+
+
+async def test_points_burst_never_overspends(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "pool", 200)
+    people = [f"p{i}" for i in range(100)]
+    outcomes = await asyncio.gather(
+        *(api.issue(acme, "pool", people[i % 100], 1) for i in range(300))
+    )
+    assert Counter(o.code for o in outcomes) == {None: 200, "insufficient_funds": 100}
+    wallets = [await cluster.ledger.account_balance("acme", f"wallet:{p}") for p in people]
+    assert sum(wallets) == 200
+    assert await cluster.ledger.account_balance("acme", "budget:pool") == 0
+    assert await cluster.ledger.entries_total("acme") == 0

@@ -14,7 +14,7 @@ from bus.embedded import EmbeddedNats
 from storage.errors import StoreUnavailable
 from storage.ports import Ledger
 from tests.conftest import Cluster, start_cluster
-from tests.support import Keys
+from tests.support import Keys, budget_record
 
 
 def _b64(data: bytes) -> str:
@@ -66,7 +66,7 @@ async def test_burst_of_500_debits_against_300_spends_exactly_300(cluster: Clust
     debit_ids = {body["id"] for status, _, body in results if status == 201}
     assert len(debit_ids) == 300
 
-    record = await cluster.ledger.load_budget("acme", "burst")
+    record = await budget_record(cluster.ledger, "acme", "burst")
     assert record is not None
     assert record.balance_minor == 0
     assert await cluster.ledger.account_balance("acme", "budget:burst") == 0
@@ -234,7 +234,7 @@ async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster)
     status, body = await problem_of(cluster, "GET", "/api/v1/nothing-here", headers=headers)
     assert status == 404
 
-    record = await cluster.ledger.load_budget("acme", "b1")
+    record = await budget_record(cluster.ledger, "acme", "b1")
     assert record is not None
     assert (record.balance_minor, record.version) == (100, 1)
     assert await cluster.ledger.account_balance("acme", "spent:b1") == 0
@@ -304,7 +304,7 @@ async def test_a_tenant_never_sees_or_spends_another_tenants_budget(cluster: Clu
         cluster, "POST", DEBIT.format("shared-name"), json=debit_body(), headers=globex
     )
     assert status == 404
-    record = await cluster.ledger.load_budget("acme", "shared-name")
+    record = await budget_record(cluster.ledger, "acme", "shared-name")
     assert record is not None
     assert record.balance_minor == 100
 
@@ -318,7 +318,18 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/budgets",
         "/api/v1/budgets/{budget_id}",
         "/api/v1/budgets/{budget_id}/debits",
+        "/api/v1/rewards",
+        "/api/v1/wallets/{person_id}",
     }
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in cluster.client.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1/")
+        and route.method != "HEAD"
+    }
+    documented = {(m, path) for path, ops in doc["paths"].items() for m in ops}
+    assert served - {("get", "/api/v1/openapi.json")} == documented
     schemas = doc["components"]["schemas"]
     assert {"BudgetOut", "DebitIn", "DebitOut", "Problem", "CreateBudgetIn"} <= set(schemas)
     debit_in = schemas["PositiveMoney"]["properties"]["amount_minor"]

@@ -26,7 +26,7 @@ from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
 from storage.ports import Ledger
 from tests.conftest import PARTITIONS
-from tests.support import AUDIENCE, ISSUER, Keys
+from tests.support import AUDIENCE, ISSUER, Keys, budget_record
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_debit(
     try:
         opened = await bus.request(
             "acme",
-            "budget",
+            "treasury",
             CreateBudget("crash", "Crash", Money(1_000_000, "EUR")),
             Principal("test"),
             timeout_s=5,
@@ -148,7 +148,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_debit(
     assert len(set(acked)) == len(acked)
     missing = [d for d in acked if not await ledger.has_transaction("acme", d)]
     assert missing == []
-    record = await ledger.load_budget("acme", "crash")
+    record = await budget_record(ledger, "acme", "crash")
     assert record is not None
     spent = await ledger.account_balance("acme", "spent:crash")
     assert spent >= len(acked)  # a debit may commit and lose its reply to the kill

@@ -34,12 +34,12 @@ async def debit(
     bus: Bus, amount: int, key: str | None, debit_id: str = "d1", timeout_s: float = 5
 ) -> Reply:
     body = DebitBudget("b1", debit_id, Money(amount, "EUR"))
-    return await bus.request("acme", "budget", body, ME, timeout_s, idempotency_key=key)
+    return await bus.request("acme", "treasury", body, ME, timeout_s, idempotency_key=key)
 
 
 async def open_b1(bus: Bus, amount: int = 100) -> None:
     opened = await bus.request(
-        "acme", "budget", CreateBudget("b1", "B", Money(amount, "EUR")), ME, 5
+        "acme", "treasury", CreateBudget("b1", "B", Money(amount, "EUR")), ME, 5
     )
     assert isinstance(opened, Ok)
 

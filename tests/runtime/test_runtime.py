@@ -11,12 +11,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from actors.budget import BudgetActor
 from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.host import ActorHost, PartitionMappingError
+from actors.treasury import TreasuryActor
 from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
@@ -26,14 +26,14 @@ from bus.messages.budget import BudgetView, CreateBudget, DebitBudget, DebitRece
 from bus.messages.common import Money, Principal
 from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import BudgetRecord, ChangeSet, Ledger, PutBudget
+from storage.ports import AccountRecord, ChangeSet, Ledger, PutAccount
 from tests.conftest import PARTITIONS, start_host
-from tests.support import unavailable
+from tests.support import budget_record, unavailable
 
 ME = Principal("tester")
 
 
-class ProbeBudget(BudgetActor):
+class ProbeBudget(TreasuryActor):
     """A budget actor that records how many of its handlers run at once, and can fail."""
 
     running = 0
@@ -67,7 +67,7 @@ def _reset_probe() -> None:
     ProbeBudget.deactivations = []
 
 
-PROBE = ActorKind("budget", ProbeBudget, accepts=(GetBudget, CreateBudget, DebitBudget))
+PROBE = ActorKind("treasury", ProbeBudget, accepts=(GetBudget, CreateBudget, DebitBudget))
 
 
 async def make_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
@@ -84,7 +84,7 @@ async def host(bus: Bus, ledger: Ledger) -> AsyncIterator[ActorHost]:
 async def ask(
     bus: Bus, body: CreateBudget | DebitBudget | GetBudget, tenant: str = "acme"
 ) -> Reply:
-    return await bus.request(tenant, "budget", body, ME, timeout_s=5)
+    return await bus.request(tenant, "treasury", body, ME, timeout_s=5)
 
 
 def debit(n: int, budget_id: str = "b1", memo: str = "") -> DebitBudget:
@@ -124,7 +124,7 @@ def request(
 
 
 async def open_budget(ledger: Ledger, amount: int, budget_id: str = "b1") -> None:
-    actor = BudgetActor(ActorContext(ledger), ActorKey("acme", "budget", budget_id))
+    actor = TreasuryActor(ActorContext(ledger), ActorKey("acme", "treasury", "all"))
     await actor.on_activate()
     decision = await actor.handle([request(CreateBudget(budget_id, "B", Money(amount, "EUR")))])
     assert decision.changes is not None
@@ -136,9 +136,9 @@ def bare_activation(ledger: Ledger) -> tuple[Activation, GroupCommitter, Replies
     committer = GroupCommitter(ledger)
     committer.start()
     replies = Replies()
-    key = ActorKey("acme", "budget", "b1")
+    key = ActorKey("acme", "treasury", "all")
     runtime = Runtime(ledger, committer, replies.send, lambda a: None, idle_timeout_s=30)
-    activation = Activation(key, BudgetActor(ActorContext(ledger), key), runtime)
+    activation = Activation(key, TreasuryActor(ActorContext(ledger), key), runtime)
     return activation, committer, replies
 
 
@@ -157,7 +157,7 @@ async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
     assert activation.batches == 1
     assert len(replies.by_subject) == n
     assert all(isinstance(r, Ok) for r in replies.by_subject.values())
-    record = await ledger.load_budget("acme", "b1")
+    record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     assert record.balance_minor == 1000 - n
     assert record.version == 2
@@ -182,8 +182,10 @@ async def test_expired_requests_are_answered_without_effect(ledger: Ledger) -> N
 
 
 def change_set(budget_id: str, balance: int, expected: int) -> ChangeSet:
-    record = BudgetRecord("acme", budget_id, "B", "EUR", balance, expected + 1)
-    return ChangeSet("acme", puts=(PutBudget(record, expected_version=expected),))
+    record = AccountRecord(
+        "acme", f"budget:{budget_id}", "budget", "B", "EUR", balance, expected + 1
+    )
+    return ChangeSet("acme", puts=(PutAccount(record, expected_version=expected),))
 
 
 async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:
@@ -204,7 +206,7 @@ async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> No
     assert isinstance(results[1], StaleWrite)
     assert committer.stats.split_retries == 1
     for b, balance in (("a", 90), ("b", 100), ("c", 90)):
-        record = await ledger.load_budget("acme", b)
+        record = await budget_record(ledger, "acme", b)
         assert record is not None
         assert record.balance_minor == balance
 
@@ -214,10 +216,10 @@ async def test_stale_actor_gets_retryable_error_reloads_and_serves(
 ) -> None:
     assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
     # Another writer moves the budget on behind the actor's back (a split brain).
-    record = await ledger.load_budget("acme", "b1")
+    record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     newer = msgspec.structs.replace(record, balance_minor=50, version=record.version + 1)
-    await ledger.apply([ChangeSet("acme", puts=(PutBudget(newer, record.version),))])
+    await ledger.apply([ChangeSet("acme", puts=(PutAccount(newer, record.version),))])
 
     first = await ask(bus, debit(1))
     assert isinstance(first, Err)
@@ -278,7 +280,7 @@ async def test_requests_whose_envelope_names_another_tenant_are_refused(
         deadline_ms=now_ms() + 5000,
         body=GetBudget("b1"),
     )
-    msg = await bus.nc.request(subjects.rpc("acme", "budget"), encoder.encode(forged), timeout=5)
+    msg = await bus.nc.request(subjects.rpc("acme", "treasury"), encoder.encode(forged), timeout=5)
     reply = reply_decoder.decode(msg.data)
     assert isinstance(reply, Err)
     assert reply.code == ErrorCode.FORBIDDEN
@@ -371,7 +373,7 @@ async def test_a_failed_reply_does_not_stop_the_actor(
 
         monkeypatch.setattr(bus.nc, "publish", flaky_publish)
         with pytest.raises(BusError):  # its reply was lost: the client times out
-            await client.request("acme", "budget", debit(1), ME, timeout_s=0.5)
+            await client.request("acme", "treasury", debit(1), ME, timeout_s=0.5)
         second = await ask(client, debit(2))
         assert isinstance(second, Ok)
         assert isinstance(second.value, DebitReceipt)
@@ -424,7 +426,7 @@ async def test_change_sets_whose_requests_all_expired_are_not_written(ledger: Le
         await committer.commit(change_set("a", 90, 1), deadline_ms=now_ms() - 1)
     await committer.commit(change_set("a", 80, 1), deadline_ms=now_ms() + 5000)
     await committer.stop()
-    record = await ledger.load_budget("acme", "a")
+    record = await budget_record(ledger, "acme", "a")
     assert record is not None
     assert record.balance_minor == 80
     assert committer.stats.expired_change_sets == 1
@@ -433,8 +435,8 @@ async def test_change_sets_whose_requests_all_expired_are_not_written(ledger: Le
 async def test_a_budget_opened_elsewhere_is_found_by_an_actor_that_saw_none(
     ledger: Ledger,
 ) -> None:
-    key = ActorKey("acme", "budget", "b1")
-    actor = BudgetActor(ActorContext(ledger), key)
+    key = ActorKey("acme", "treasury", "all")
+    actor = TreasuryActor(ActorContext(ledger), key)
     await actor.on_activate()
     missing = await actor.handle([request(GetBudget("b1"))])
     assert isinstance(missing.replies[0], Err)
@@ -444,6 +446,6 @@ async def test_a_budget_opened_elsewhere_is_found_by_an_actor_that_saw_none(
     assert isinstance(found.replies[0], Ok)
     assert found.changes is not None
     await ledger.apply([found.changes])
-    record = await ledger.load_budget("acme", "b1")
+    record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     assert record.balance_minor == 49

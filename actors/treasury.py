@@ -1,0 +1,276 @@
+"""The treasury actor: sole writer of a tenant's balances — budgets and point wallets.
+
+One actor per tenant (ADR 9). Its state is the accounts its requests have touched, loaded
+on demand (one query per batch for the ones it has not seen, or saw missing — "not found"
+is only as good as the last look). A batch is decided in memory, in arrival order; every
+account it changed is written once, fenced at its version + 1.
+
+Double entry, every transaction summing to zero in each unit:
+
+- opening a budget: ``funding`` → ``budget:<id>`` (money);
+- a debit: ``budget:<id>`` → ``spent:<id>`` (money);
+- points issued: ``budget:<id>`` → ``points:<currency>`` (money set aside for points) and
+  ``points:issued`` → ``wallet:<person>`` (points), one point costing one minor unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from msgspec.structs import replace
+
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus.errors import ErrorCode
+from bus.events import OutboxEvent, make_event
+from bus.messages import Err, Ok, Reply, Request
+from bus.messages.budget import (
+    BudgetCreated,
+    BudgetDebited,
+    BudgetView,
+    CreateBudget,
+    DebitBudget,
+    DebitReceipt,
+    GetBudget,
+)
+from bus.messages.common import Money
+from bus.messages.treasury import KIND, POINTS
+from bus.messages.wallet import GetWallet, IssuePoints, PointsIssued, RewardIssued, WalletView
+from bus.time import now_ms
+from storage.ports import AccountRecord, ChangeSet, Entry, PutAccount
+
+FUNDING_ACCOUNT = "funding"
+POINTS_ISSUED = "points:issued"
+#: Accounts kept in memory at most; past it, the untouched ones are dropped after a batch.
+MEMORY = 100_000
+
+
+def budget_account(budget_id: str) -> str:
+    return f"budget:{budget_id}"
+
+
+def spent_account(budget_id: str) -> str:
+    return f"spent:{budget_id}"
+
+
+def wallet_account(person_id: str) -> str:
+    return f"wallet:{person_id}"
+
+
+def points_pool(currency: str) -> str:
+    return f"points:{currency}"
+
+
+def accounts_of(body: object) -> Iterable[str]:
+    match body:
+        case GetBudget(budget_id=b) | CreateBudget(budget_id=b) | DebitBudget(budget_id=b):
+            yield budget_account(b)
+        case IssuePoints(budget_id=b, person_id=p):
+            yield budget_account(b)
+            yield wallet_account(p)
+        case GetWallet(person_id=p):
+            yield wallet_account(p)
+
+
+class _Batch:
+    """What one batch writes: entries, events, and the accounts it changed."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.now = now_ms()
+        self.entries: list[Entry] = []
+        self.events: list[OutboxEvent] = []
+
+    def move(self, txn: str, source: str, target: str, amount: int, unit: str) -> None:
+        self.entries.append(Entry(txn, source, -amount, unit, self.now))
+        self.entries.append(Entry(txn, target, amount, unit, self.now))
+
+    def event(self, aggregate: str, name: str, entity: str, data: object) -> None:
+        self.events.append(make_event(self.tenant, aggregate, name, entity, data))
+
+
+class TreasuryActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.key = key
+        self.tenant = key.tenant
+        #: Account id → its record as last committed, or None if it was looked for and
+        #: did not exist.
+        self.accounts: dict[str, AccountRecord | None] = {}
+        self._changed: dict[str, AccountRecord | None] = {}
+
+    async def on_activate(self) -> None:
+        self.accounts.clear()  # loaded on demand
+
+    async def on_deactivate(self, reason: str) -> None:
+        self.accounts.clear()
+
+    async def _load(self, batch: Sequence[Request]) -> None:
+        wanted = {a for r in batch for a in accounts_of(r.body)}
+        missing = [a for a in wanted if self.accounts.get(a) is None]
+        if not missing:
+            return
+        for account in missing:
+            self.accounts[account] = None
+        for record in await self.ctx.ledger.load_accounts(self.tenant, missing):
+            self.accounts[record.account_id] = record
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        await self._load(batch)
+        self._changed = {}  # account id → its record before this batch
+        work = _Batch(self.tenant)
+        replies = [self._decide(request.body, work) for request in batch]
+        puts = []
+        for account_id, before in self._changed.items():
+            after = self.accounts[account_id]
+            assert after is not None
+            expected = before.version if before is not None else 0
+            self.accounts[account_id] = after = replace(after, version=expected + 1)
+            puts.append(PutAccount(after, expected_version=expected))
+        self._forget_untouched(batch)
+        if not puts:
+            return Decision(replies)
+        return Decision(
+            replies,
+            ChangeSet(
+                self.tenant,
+                puts=tuple(puts),
+                entries=tuple(work.entries),
+                events=tuple(work.events),
+            ),
+        )
+
+    def _forget_untouched(self, batch: Sequence[Request]) -> None:
+        if len(self.accounts) > MEMORY:
+            keep = {a for r in batch for a in accounts_of(r.body)}
+            self.accounts = {a: r for a, r in self.accounts.items() if a in keep}
+
+    def _set(self, record: AccountRecord) -> None:
+        if record.account_id not in self._changed:
+            self._changed[record.account_id] = self.accounts.get(record.account_id)
+        self.accounts[record.account_id] = record
+
+    def _version(self, record: AccountRecord) -> int:
+        """Replies go out after the commit: a view of a changed account names the version
+        being written."""
+        return record.version + (1 if record.account_id in self._changed else 0)
+
+    def _decide(self, body: object, work: _Batch) -> Reply:
+        match body:
+            case GetBudget(budget_id=budget_id):
+                budget = self._budget(budget_id)
+                return budget if isinstance(budget, Err) else Ok(self._budget_view(budget))
+            case DebitBudget() as debit:
+                return self._debit(debit, work)
+            case CreateBudget() as create:
+                return self._create(create, work)
+            case IssuePoints() as issue:
+                return self._issue(issue, work)
+            case GetWallet(person_id=person_id):
+                wallet = self.accounts.get(wallet_account(person_id))
+                points = wallet.balance_minor if wallet else 0
+                version = self._version(wallet) if wallet else 0
+                return Ok(WalletView(person_id, points, version))
+        return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
+
+    def _budget(self, budget_id: str) -> AccountRecord | Err:
+        record = self.accounts.get(budget_account(budget_id))
+        if record is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"budget {budget_id} does not exist")
+        return record
+
+    def _budget_view(self, b: AccountRecord) -> BudgetView:
+        budget_id = b.account_id.removeprefix("budget:")
+        return BudgetView(budget_id, b.name, Money(b.balance_minor, b.unit), self._version(b))
+
+    def _create(self, cmd: CreateBudget, work: _Batch) -> Reply:
+        account = budget_account(cmd.budget_id)
+        if self.accounts.get(account) is not None:
+            return Err.of(ErrorCode.ALREADY_EXISTS, f"budget {cmd.budget_id} already exists")
+        if cmd.initial.amount_minor < 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, "initial funding cannot be negative")
+        amount, currency = cmd.initial.amount_minor, cmd.initial.currency
+        record = AccountRecord(self.tenant, account, "budget", cmd.name, currency, amount, 0)
+        self._set(record)
+        work.move(f"open:{cmd.budget_id}", FUNDING_ACCOUNT, account, amount, currency)
+        work.event(
+            "budget", "created", cmd.budget_id, BudgetCreated(cmd.budget_id, cmd.name, cmd.initial)
+        )
+        return Ok(self._budget_view(record))
+
+    def _spend(self, budget_id: str, amount: Money) -> AccountRecord | Err:
+        """The budget after taking ``amount`` from it, or why that cannot be."""
+        b = self._budget(budget_id)
+        if isinstance(b, Err):
+            return b
+        if amount.currency != b.unit:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"budget {budget_id} is in {b.unit}, not {amount.currency}",
+            )
+        if amount.amount_minor <= 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, "an amount must be positive")
+        if amount.amount_minor > b.balance_minor:
+            return Err.of(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                f"budget {budget_id} has {b.balance_minor} {b.unit} minor units left",
+            )
+        return replace(b, balance_minor=b.balance_minor - amount.amount_minor)
+
+    def _debit(self, cmd: DebitBudget, work: _Batch) -> Reply:
+        after = self._spend(cmd.budget_id, cmd.amount)
+        if isinstance(after, Err):
+            return after
+        self._set(after)
+        amount, unit = cmd.amount.amount_minor, after.unit
+        work.move(cmd.debit_id, after.account_id, spent_account(cmd.budget_id), amount, unit)
+        balance = Money(after.balance_minor, unit)
+        work.event(
+            "budget",
+            "debited",
+            cmd.budget_id,
+            BudgetDebited(cmd.budget_id, cmd.debit_id, cmd.amount, balance, cmd.memo),
+        )
+        return Ok(DebitReceipt(cmd.debit_id, cmd.budget_id, cmd.amount, balance, work.now))
+
+    def _issue(self, cmd: IssuePoints, work: _Batch) -> Reply:
+        budget = self._budget(cmd.budget_id)
+        if isinstance(budget, Err):
+            return budget
+        cost = Money(cmd.points, budget.unit)  # one point = one minor unit
+        after = self._spend(cmd.budget_id, cost)
+        if isinstance(after, Err):
+            return after
+        account = wallet_account(cmd.person_id)
+        wallet = self.accounts.get(account) or AccountRecord(
+            self.tenant, account, "wallet", cmd.person_id, POINTS, 0, 0
+        )
+        wallet = replace(wallet, balance_minor=wallet.balance_minor + cmd.points)
+        self._set(after)
+        self._set(wallet)
+        work.move(cmd.reward_id, after.account_id, points_pool(after.unit), cmd.points, after.unit)
+        work.move(cmd.reward_id, POINTS_ISSUED, account, cmd.points, POINTS)
+        work.event(
+            "reward",
+            "issued",
+            cmd.reward_id,
+            RewardIssued(cmd.reward_id, cmd.budget_id, cmd.person_id, cmd.points, cost, cmd.memo),
+        )
+        return Ok(
+            PointsIssued(
+                cmd.reward_id,
+                cmd.budget_id,
+                cmd.person_id,
+                cmd.points,
+                cost,
+                Money(after.balance_minor, after.unit),
+                wallet.balance_minor,
+                work.now,
+            )
+        )
+
+
+TREASURY = ActorKind(
+    KIND,
+    TreasuryActor,
+    accepts=(GetBudget, CreateBudget, DebitBudget, IssuePoints, GetWallet),
+)
