@@ -6,19 +6,16 @@ to that thread, and a group commit of many change sets is one hop and one transa
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from bus.events import OutboxEvent
 from storage import sql
-from storage.errors import StaleWrite, StoreUnavailable
+from storage.errors import StaleWrite
 from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply
+from storage.sqlite_db import SqliteDatabase, transaction
 
-T = TypeVar("T")
 _st = sql.Statements("?")
 
 
@@ -26,57 +23,19 @@ class SqliteLedger:
     name = "ledger:sqlite"
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
-        self.path = Path(path)
-        self.synchronous = synchronous
+        self.db = SqliteDatabase(path, synchronous, "sqlite-ledger")
+        self.path = self.db.path
         self.stats = LedgerStats()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
-        self._con: sqlite3.Connection | None = None
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._call, fn)
-
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._con is None:
-            self._con = self._open()
-        return fn(self._con)
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute(f"PRAGMA synchronous={self.synchronous}")
-        con.execute("PRAGMA busy_timeout=5000")
-        return con
+        self._run = self.db.run
 
     async def close(self) -> None:
-        def _close(con: sqlite3.Connection) -> None:
-            con.close()
-            self._con = None
-
-        if self._con is not None:
-            await self._run(_close)
-        self._thread.shutdown(wait=True)
+        await self.db.close()
 
     async def migrate(self) -> None:
-        def _migrate(con: sqlite3.Connection) -> None:
-            con.execute(sql.CREATE_MIGRATIONS_TABLE["sqlite"])
-            done = {row[0] for row in con.execute(_st.applied_versions)}
-            for m in sql.MIGRATIONS:
-                if m.version in done:
-                    continue
-                for statement in m.statements("sqlite"):
-                    con.execute(statement)
-                con.execute(_st.record_migration, (m.version, m.name, sql.now_ms()))
-
-        await self._run(_transaction(_migrate))
+        await self.db.migrate(sql.MIGRATIONS)
 
     async def ping(self) -> None:
-        await self._run(lambda con: con.execute("SELECT 1").fetchone())
+        await self.db.ping()
 
     async def load_accounts(self, tenant: str, account_ids: Sequence[str]) -> list[AccountRecord]:
         if not account_ids:
@@ -107,7 +66,7 @@ class SqliteLedger:
                 raise StaleWrite("an idempotency key's reply", 0) from e
 
         try:
-            await self._run(_transaction(_apply))
+            await self._run(transaction(_apply))
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -123,7 +82,7 @@ class SqliteLedger:
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         ids = [(i,) for i in event_ids]
 
-        await self._run(_transaction(lambda con: con.executemany(_st.delete_event, ids)))
+        await self._run(transaction(lambda con: con.executemany(_st.delete_event, ids)))
 
     async def account_balance(self, tenant: str, account: str) -> int:
         row = await self._run(
@@ -148,20 +107,3 @@ class SqliteLedger:
             lambda con: con.execute(_st.has_transaction, (tenant, txn_id)).fetchone()
         )
         return row is not None
-
-
-def _transaction(
-    fn: Callable[[sqlite3.Connection], object],
-) -> Callable[[sqlite3.Connection], None]:
-    """Run ``fn`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back on any error."""
-
-    def run(con: sqlite3.Connection) -> None:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            fn(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-
-    return run

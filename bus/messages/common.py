@@ -46,6 +46,9 @@ class Principal(msgspec.Struct, frozen=True):
     scopes: tuple[str, ...] = ()
 
 
+#: The key of the actors a tenant has exactly one of (its treasury, its catalogue).
+TENANT_WIDE = "all"
+
 B = TypeVar("B")
 
 

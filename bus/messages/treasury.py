@@ -8,8 +8,10 @@ in :mod:`bus.messages.budget` and :mod:`bus.messages.wallet`.
 
 from __future__ import annotations
 
+from bus.messages.common import TENANT_WIDE
+
 KIND = "treasury"
-TREASURY_KEY = "all"
+TREASURY_KEY = TENANT_WIDE
 
 #: The unit of point wallets (not an ISO 4217 code).
 POINTS = "PTS"

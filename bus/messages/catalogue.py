@@ -1,0 +1,146 @@
+"""Catalogue context: the rewards people can choose, as each tenant curates them.
+
+A product is a gift card, voucher or item from a brand, sold in one currency, in some
+countries, at fixed denominations or any amount in a range. Texts are per locale (English
+always present). The platform's catalogue is shared by every tenant; each tenant enables
+or disables products, sets a markup, and may add products of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from bus.messages.common import TENANT_WIDE, Currency, whole
+
+KIND = "catalogue"
+
+PRODUCT_ID_PATTERN = whole("[a-z0-9][a-z0-9_.-]{0,63}")
+ProductId = Annotated[str, msgspec.Meta(pattern=PRODUCT_ID_PATTERN)]
+Country = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{2}"), description="ISO 3166-1")]
+Locale = Annotated[str, msgspec.Meta(pattern=whole("[a-z]{2}(-[A-Z]{2})?"))]
+MarkupBps = Annotated[int, msgspec.Meta(ge=0, le=10_000, description="basis points")]
+ProductKind = Literal["gift_card", "voucher", "merchandise", "experience"]
+Status = Literal["active", "inactive"]
+
+
+class Texts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a person reads, in one locale."""
+
+    name: str
+    description: str = ""
+    terms: str = ""
+
+
+class Range(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    min_minor: Annotated[int, msgspec.Meta(ge=1)]
+    max_minor: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: ProductId
+    brand: str
+    kind: ProductKind
+    category: str
+    currency: Currency
+    countries: tuple[Country, ...]
+    texts: dict[Locale, Texts]
+    #: Fixed face values in minor units; empty when ``range`` is set.
+    denominations: tuple[int, ...] = ()
+    range: Range | None = None
+    image_url: str = ""
+    status: Status = "active"
+    #: The tenant that owns a custom product; empty for the platform's catalogue.
+    tenant: str = ""
+
+    def text(self, locale: str) -> Texts:
+        return self.texts.get(locale) or self.texts.get(locale[:2]) or self.texts["en"]
+
+
+class Curation(msgspec.Struct, frozen=True):
+    """A tenant's choices: disabled products and markups (basis points) per product."""
+
+    disabled: frozenset[str] = frozenset()
+    markup_bps: dict[str, int] = msgspec.field(default_factory=dict)
+    default_markup_bps: int = 0
+    version: int = 0
+
+
+class ProductFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    country: Country | None = None
+    currency: Currency | None = None
+    category: str | None = None
+    #: Face value bounds in minor units: a product matches if any of its values is inside.
+    min_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ListProducts(msgspec.Struct, frozen=True, tag="catalogue.list"):
+    filter: ProductFilter = ProductFilter()
+    locale: Locale = "en"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+    #: Opaque: the ``next_cursor`` of the previous page.
+    cursor: str | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class GetProduct(msgspec.Struct, frozen=True, tag="catalogue.get"):
+    product_id: ProductId
+    locale: Locale = "en"
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class CurateProduct(msgspec.Struct, frozen=True, tag="catalogue.curate"):
+    product_id: ProductId
+    enabled: bool
+    markup_bps: MarkupBps | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class AddCustomProduct(msgspec.Struct, frozen=True, tag="catalogue.add_custom"):
+    product: Product
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+CatalogueCommand = ListProducts | GetProduct | CurateProduct | AddCustomProduct
+
+
+class ProductView(msgspec.Struct, frozen=True, tag="catalogue.product"):
+    """A product as a tenant shows it, in one locale."""
+
+    id: str
+    brand: str
+    kind: str
+    category: str
+    name: str
+    description: str
+    terms: str
+    image_url: str
+    countries: tuple[str, ...]
+    currency: str
+    denominations: tuple[int, ...]
+    range: Range | None
+    markup_bps: int
+    enabled: bool
+    custom: bool
+    locales: tuple[str, ...]
+
+
+class ProductPage(msgspec.Struct, frozen=True, tag="catalogue.page"):
+    products: tuple[ProductView, ...]
+    next_cursor: str | None
+    total: int

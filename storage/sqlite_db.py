@@ -1,0 +1,92 @@
+"""One SQLite database driven from one dedicated thread (shared by the SQLite adapters).
+
+WAL mode; every call is a single hop to the database's thread, and :func:`transaction`
+wraps a function in ``BEGIN IMMEDIATE`` … ``COMMIT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from storage import sql
+from storage.errors import StoreUnavailable
+
+T = TypeVar("T")
+
+
+class SqliteDatabase:
+    def __init__(self, path: str | Path, synchronous: str, thread_name: str) -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._con: sqlite3.Connection | None = None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._con is None:
+            self._con = self._open()
+        return fn(self._con)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA synchronous={self.synchronous}")
+        con.execute("PRAGMA busy_timeout=5000")
+        return con
+
+    async def close(self) -> None:
+        def _close(con: sqlite3.Connection) -> None:
+            con.close()
+            self._con = None
+
+        if self._con is not None:
+            await self.run(_close)
+        self._thread.shutdown(wait=True)
+
+    async def migrate(self, migrations: tuple[sql.Migration, ...]) -> None:
+        def _migrate(con: sqlite3.Connection) -> None:
+            con.execute(sql.CREATE_MIGRATIONS_TABLE["sqlite"])
+            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
+            for m in migrations:
+                if m.version in done:
+                    continue
+                for statement in m.statements("sqlite"):
+                    con.execute(statement)
+                con.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)",
+                    (m.version, m.name, sql.now_ms()),
+                )
+
+        await self.run(transaction(_migrate))
+
+    async def ping(self) -> None:
+        await self.run(lambda con: con.execute("SELECT 1").fetchone())
+
+
+def transaction(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """Run ``fn`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back on any error."""
+
+    def run(con: sqlite3.Connection) -> T:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return result
+
+    return run
