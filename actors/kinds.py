@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from actors.catalogue import CATALOGUE
 from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
 
-ALL_KINDS: tuple[ActorKind, ...] = (TREASURY,)
+ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE)

@@ -8,12 +8,14 @@ import logging
 from aiohttp import web
 
 from actors.kinds import ALL_KINDS
+from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from perkbus.settings import Settings
-from storage.factory import open_ledger
+from storage.catalogue_cache import PlatformCatalogue
+from storage.factory import open_catalogue, open_ledger
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,10 @@ def require_nats_url(settings: Settings) -> str:
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     bus = await Bus.connect(require_nats_url(settings), name="perkbus-actors")
     ledger = open_ledger(settings.mysql, settings.sqlite)
+    catalogue = open_catalogue(settings.catalogue)
     host = ActorHost(
         bus,
-        ledger,
+        ActorContext(ledger, catalogue, PlatformCatalogue(catalogue)),
         ALL_KINDS,
         settings.actors,
         partitions=settings.nats.partitions,
@@ -45,6 +48,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await bus.close()
         await ledger.close()
+        await catalogue.close()
 
 
 async def run_edge(settings: Settings, stop: asyncio.Event) -> None:

@@ -19,7 +19,7 @@ import msgspec
 from actors.config import ActorsConfig
 from bus.config import NatsConfig
 from edge.config import EdgeConfig
-from storage.config import MysqlConfig, SqliteConfig
+from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
 
 
 class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     actors: ActorsConfig = ActorsConfig()
     sqlite: SqliteConfig = SqliteConfig()
     mysql: MysqlConfig = MysqlConfig()
+    catalogue: CatalogueConfig = CatalogueConfig()
     auth: AuthConfig = AuthConfig()
 
 
@@ -72,6 +73,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
 _VAR_PATHS = (
     ("nats", "data_dir"),
     ("sqlite", "path"),
+    ("catalogue", "path"),
     ("auth", "signing_key_file"),
     ("edge", "jwt_public_key_file"),
 )

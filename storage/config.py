@@ -19,3 +19,8 @@ class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     connect_timeout_s: int = 5
     #: A query (a whole group commit included) that takes longer fails the connection.
     read_timeout_s: int = 30
+
+
+class CatalogueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Embedded catalogue documents (SQLite); a MongoDB URL setting comes with its adapter.
+    path: str = "var/catalogue.sqlite3"

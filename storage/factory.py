@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storage.config import MysqlConfig, SqliteConfig
-from storage.ports import Ledger
+from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
+from storage.ports import CatalogueStore, Ledger
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -19,3 +19,9 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
     from storage.sqlite import SqliteLedger
 
     return SqliteLedger(sqlite.path, synchronous=sqlite.synchronous)
+
+
+def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
+    from storage.sqlite_catalogue import SqliteCatalogue
+
+    return SqliteCatalogue(config.path)

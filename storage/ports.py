@@ -16,6 +16,7 @@ from typing import Protocol
 import msgspec
 
 from bus.events import OutboxEvent
+from bus.messages.catalogue import Curation, Product
 
 
 class AccountRecord(msgspec.Struct, frozen=True):
@@ -121,3 +122,35 @@ class Ledger(Protocol):
 
     async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
         """The stored replies among ``key_hashes``, expired ones included (one query)."""
+
+
+class CatalogueStore(Protocol):
+    """Catalogue documents: the platform's products, tenants' own products and curations.
+
+    A product is keyed by (tenant, id), the platform's own under tenant ``""``. A curation
+    is written fenced by its version, like every other piece of actor state.
+    """
+
+    name: str
+
+    async def migrate(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put_products(self, products: Sequence[Product]) -> None:
+        """Insert or replace products (each under its own ``tenant``)."""
+
+    async def products(self, tenant: str) -> list[Product]:
+        """The products owned by ``tenant`` (``""``: the platform's catalogue), by id."""
+
+    async def revision(self) -> int:
+        """A number that grows whenever the platform's catalogue changes."""
+
+    async def curation(self, tenant: str) -> Curation:
+        """The tenant's curation; version 0 if it has none yet."""
+
+    async def save_curation(self, tenant: str, curation: Curation) -> None:
+        """Store ``curation`` (at ``curation.version``) if the stored one is at
+        ``curation.version - 1``; else raise :class:`~storage.errors.StaleWrite`."""

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from actors.config import ActorsConfig
 from actors.kinds import ALL_KINDS
-from actors.runtime.actor import ActorKind
+from actors.runtime.actor import ActorContext, ActorKind
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
@@ -22,9 +22,11 @@ from bus.messages.common import Money, Principal
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
+from storage.catalogue_cache import PlatformCatalogue
 from storage.mysql import MysqlLedger
-from storage.ports import Ledger
+from storage.ports import CatalogueStore, Ledger
 from storage.sqlite import SqliteLedger
+from storage.sqlite_catalogue import SqliteCatalogue
 from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 
 PARTITIONS = 8
@@ -70,6 +72,20 @@ async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
 
 
 @pytest.fixture
+async def catalogue(tmp_path: Path) -> AsyncIterator[CatalogueStore]:
+    store = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+def context(ledger: Ledger, catalogue: CatalogueStore | None = None) -> ActorContext:
+    """What actors get; without a catalogue store, an in-memory SQLite one (opened on use)."""
+    store = catalogue or SqliteCatalogue(":memory:")
+    return ActorContext(ledger, store, PlatformCatalogue(store, refresh_s=0))
+
+
+@pytest.fixture
 def keys(tmp_path: Path) -> Keys:
     return Keys(tmp_path / "keys")
 
@@ -98,20 +114,27 @@ class Cluster:
 async def start_host(
     bus: Bus,
     ledger: Ledger,
+    catalogue: CatalogueStore,
     kinds: Sequence[ActorKind] = ALL_KINDS,
     idle_timeout_s: float = 30,
+    config: ActorsConfig | None = None,
 ) -> ActorHost:
     """An actor host on the test's NATS, started (its caller stops it)."""
-    host = ActorHost(bus, ledger, kinds, ActorsConfig(idle_timeout_s=idle_timeout_s), PARTITIONS)
+    config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
+    host = ActorHost(bus, context(ledger, catalogue), kinds, config, PARTITIONS)
     await host.start()
     return host
 
 
 async def start_cluster(
-    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys, request_timeout_s: float = 5.0
+    nats_server: EmbeddedNats,
+    ledger: Ledger,
+    catalogue: CatalogueStore,
+    keys: Keys,
+    request_timeout_s: float = 5.0,
 ) -> AsyncIterator[Cluster]:
     bus = await Bus.connect(nats_server.url, name="test-cluster")
-    host = await start_host(bus, ledger)
+    host = await start_host(bus, ledger, catalogue)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     app = create_app(EdgeConfig(request_timeout_s=request_timeout_s), nats_server.url, verifier)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
@@ -125,6 +148,8 @@ async def start_cluster(
 
 
 @pytest.fixture
-async def cluster(nats_server: EmbeddedNats, ledger: Ledger, keys: Keys) -> AsyncIterator[Cluster]:
-    async for c in start_cluster(nats_server, ledger, keys):
+async def cluster(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> AsyncIterator[Cluster]:
+    async for c in start_cluster(nats_server, ledger, catalogue, keys):
         yield c

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bus.messages import Reply, Request
-from storage.ports import ChangeSet, Ledger
+from storage.catalogue_cache import PlatformCatalogue
+from storage.ports import CatalogueStore, ChangeSet, Ledger
 
 
 @dataclass(frozen=True, order=True)
@@ -25,6 +26,8 @@ class ActorContext:
     """Everything an actor may use; there are no module-level clients."""
 
     ledger: Ledger
+    catalogue: CatalogueStore
+    platform: PlatformCatalogue
 
 
 @dataclass

@@ -31,7 +31,6 @@ from bus.errors import ErrorCode
 from bus.events import EventPublisher, ensure_streams
 from bus.messages import Err, Reply, encoder, request_decoder
 from bus.messages.system import HostHealth, StoreHealth
-from storage.ports import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class ActorHost:
     def __init__(
         self,
         bus: Bus,
-        ledger: Ledger,
+        context: ActorContext,
         kinds: Iterable[ActorKind],
         config: ActorsConfig,
         partitions: int,
@@ -52,13 +51,13 @@ class ActorHost:
         stream_replicas: int = 1,
     ) -> None:
         self.bus = bus
-        self.ledger = ledger
+        self.context = context
+        self.ledger = ledger = context.ledger
         self.kinds = {k.name: k for k in kinds}
         self.config = config
         self.partition_count = partitions
         self.partitions = config.partitions or tuple(range(partitions))
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.context = ActorContext(ledger=ledger)
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
         self.activations: dict[ActorKey, Activation] = {}
@@ -78,6 +77,7 @@ class ActorHost:
     async def start(self) -> None:
         await self.check_partition_mapping()
         await self.ledger.migrate()
+        await self.context.catalogue.migrate()
         await ensure_streams(self.bus.js, self._duplicate_window_s, self._stream_replicas)
         self.committer.start()
         self.relay.start()
@@ -206,14 +206,16 @@ class ActorHost:
             log.warning("could not send a reply: %r", e)
 
     async def health(self) -> HostHealth:
-        try:
-            await asyncio.wait_for(self.ledger.ping(), 2.0)
-            ledger = StoreHealth(self.ledger.name, True)
-        except Exception as e:
-            ledger = StoreHealth(self.ledger.name, False, f"{type(e).__name__}: {e}")
+        stores = []
+        for store in (self.ledger, self.context.catalogue):
+            try:
+                await asyncio.wait_for(store.ping(), 2.0)
+                stores.append(StoreHealth(store.name, True))
+            except Exception as e:
+                stores.append(StoreHealth(store.name, False, f"{type(e).__name__}: {e}"))
         return HostHealth(
             host_id=self.host_id,
-            stores=(ledger,),
+            stores=tuple(stores),
             active_actors=len(self.activations),
             partitions=len(self.partitions),
         )

@@ -16,11 +16,12 @@ from bus.messages.budget import (
     DebitReceipt,
     GetBudget,
 )
+from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
-Command = BudgetCommand | WalletCommand
-ReplyValue = BudgetView | DebitReceipt | WalletView | PointsIssued
+Command = BudgetCommand | WalletCommand | CatalogueCommand
+ReplyValue = BudgetView | DebitReceipt | WalletView | PointsIssued | ProductView | ProductPage
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]
 

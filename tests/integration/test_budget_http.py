@@ -12,7 +12,7 @@ from typing import Any
 
 from bus.embedded import EmbeddedNats
 from storage.errors import StoreUnavailable
-from storage.ports import Ledger
+from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.support import Keys, budget_record
 
@@ -430,9 +430,9 @@ class UnreachableLedger:
 
 
 async def test_readiness_reports_an_unreachable_store(
-    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
 ) -> None:
-    async for cluster in start_cluster(nats_server, UnreachableLedger(ledger), keys):  # type: ignore[arg-type]
+    async for cluster in start_cluster(nats_server, UnreachableLedger(ledger), catalogue, keys):  # type: ignore[arg-type]
         async with cluster.client.get("/readyz") as r:
             assert r.status == 503
             body = await r.json()

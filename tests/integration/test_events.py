@@ -14,7 +14,7 @@ from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.events import EventPublisher, ensure_streams, make_event
 from bus.time import now_ms
-from storage.ports import ChangeSet, Ledger
+from storage.ports import CatalogueStore, ChangeSet, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.support import Keys
 
@@ -91,13 +91,13 @@ async def test_republishing_an_event_is_deduplicated(bus: Bus) -> None:
 
 
 async def test_outbox_left_by_a_crash_is_published_on_start(
-    nats_server: EmbeddedNats, ledger: Ledger, keys: Keys
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
 ) -> None:
     # Events committed by a host that died before publishing them.
     stranded = tuple(make_event("acme", "budget", "debited", "b1", {"n": i}) for i in range(5))
     await ledger.apply([ChangeSet("acme", events=stranded)])
     assert len(await ledger.pending_events(10)) == 5
-    async for cluster in start_cluster(nats_server, ledger, keys):
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys):
         await outbox_drained(ledger)
         events = await stream_messages(cluster.bus, subjects.events_of_tenant("acme"))
         assert sorted(str(e["id"]) for e in events) == sorted(e.event_id for e in stranded)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from actors.config import ActorsConfig
-from actors.kinds import ALL_KINDS
 from actors.runtime.host import ActorHost
 from actors.runtime.idempotency import fingerprint
 from bus.client import Bus
@@ -17,15 +16,15 @@ from bus.errors import BusTimeout, ErrorCode
 from bus.messages import Err, Ok, Principal, Reply, Request
 from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt
 from bus.messages.common import Money
-from storage.ports import ChangeSet, Ledger
-from tests.conftest import PARTITIONS, start_host
+from storage.ports import CatalogueStore, ChangeSet, Ledger
+from tests.conftest import start_host
 
 ME = Principal("tester")
 
 
 @pytest.fixture
-async def host(bus: Bus, ledger: Ledger) -> AsyncIterator[ActorHost]:
-    h = await start_host(bus, ledger)
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    h = await start_host(bus, ledger, catalogue)
     yield h
     await h.stop()
 
@@ -87,9 +86,9 @@ async def test_the_same_key_twice_in_one_batch_is_decided_once(
 
 
 async def test_replies_outlive_passivation_and_restarts(
-    nats_server: EmbeddedNats, bus: Bus, ledger: Ledger
+    nats_server: EmbeddedNats, bus: Bus, ledger: Ledger, catalogue: CatalogueStore
 ) -> None:
-    host = await start_host(bus, ledger, idle_timeout_s=0.1)
+    host = await start_host(bus, ledger, catalogue, idle_timeout_s=0.1)
     try:
         await open_b1(bus)
         first = await debit(bus, 30, "key-1")
@@ -98,7 +97,7 @@ async def test_replies_outlive_passivation_and_restarts(
         assert await debit(bus, 30, "key-1") == first  # from the ledger
     finally:
         await host.stop()
-    restarted = await start_host(bus, ledger)
+    restarted = await start_host(bus, ledger, catalogue)
     try:
         assert await debit(bus, 30, "key-1") == first
     finally:
@@ -121,9 +120,11 @@ class SlowLedger:
         await self.inner.apply(change_sets)
 
 
-async def test_a_retry_after_a_timeout_does_not_debit_twice(bus: Bus, ledger: Ledger) -> None:
+async def test_a_retry_after_a_timeout_does_not_debit_twice(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
     slow = SlowLedger(ledger, delay_s=0.6)
-    host = await start_host(bus, slow)  # type: ignore[arg-type]
+    host = await start_host(bus, slow, catalogue)  # type: ignore[arg-type]
     try:
         await open_b1(bus)
         with pytest.raises(BusTimeout):  # the client gives up; the commit still lands
@@ -139,10 +140,9 @@ async def test_a_retry_after_a_timeout_does_not_debit_twice(bus: Bus, ledger: Le
 
 
 async def test_an_expired_key_means_a_new_request_even_to_a_live_actor(
-    bus: Bus, ledger: Ledger
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
 ) -> None:
-    host = ActorHost(bus, ledger, ALL_KINDS, ActorsConfig(idempotency_ttl_s=0.3), PARTITIONS)
-    await host.start()
+    host = await start_host(bus, ledger, catalogue, config=ActorsConfig(idempotency_ttl_s=0.3))
     try:
         await open_b1(bus)
         first = await debit(bus, 30, "key-1")
@@ -156,9 +156,11 @@ async def test_an_expired_key_means_a_new_request_even_to_a_live_actor(
     assert await ledger.account_balance("acme", "spent:b1") == 60
 
 
-async def test_a_stored_reply_does_not_wait_for_the_batchs_commit(bus: Bus, ledger: Ledger) -> None:
+async def test_a_stored_reply_does_not_wait_for_the_batchs_commit(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
     slow = SlowLedger(ledger, delay_s=0.0)
-    host = await start_host(bus, slow)  # type: ignore[arg-type]
+    host = await start_host(bus, slow, catalogue)  # type: ignore[arg-type]
     try:
         await open_b1(bus)
         first = await debit(bus, 10, "key-1")

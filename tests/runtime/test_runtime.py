@@ -13,7 +13,7 @@ import pytest
 
 from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail, Runtime
-from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.runtime.actor import ActorKey, ActorKind, Decision
 from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.host import ActorHost, PartitionMappingError
 from actors.treasury import TreasuryActor
@@ -26,8 +26,8 @@ from bus.messages.budget import BudgetView, CreateBudget, DebitBudget, DebitRece
 from bus.messages.common import Money, Principal
 from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import AccountRecord, ChangeSet, Ledger, PutAccount
-from tests.conftest import PARTITIONS, start_host
+from storage.ports import AccountRecord, CatalogueStore, ChangeSet, Ledger, PutAccount
+from tests.conftest import PARTITIONS, context, start_host
 from tests.support import budget_record, unavailable
 
 ME = Principal("tester")
@@ -70,13 +70,15 @@ def _reset_probe() -> None:
 PROBE = ActorKind("treasury", ProbeBudget, accepts=(GetBudget, CreateBudget, DebitBudget))
 
 
-async def make_host(bus: Bus, ledger: Ledger, idle_timeout_s: float = 30) -> ActorHost:
-    return await start_host(bus, ledger, [PROBE], idle_timeout_s)
+async def make_host(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore, idle_timeout_s: float = 30
+) -> ActorHost:
+    return await start_host(bus, ledger, catalogue, [PROBE], idle_timeout_s)
 
 
 @pytest.fixture
-async def host(bus: Bus, ledger: Ledger) -> AsyncIterator[ActorHost]:
-    h = await make_host(bus, ledger)
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    h = await make_host(bus, ledger, catalogue)
     yield h
     await h.stop()
 
@@ -124,7 +126,7 @@ def request(
 
 
 async def open_budget(ledger: Ledger, amount: int, budget_id: str = "b1") -> None:
-    actor = TreasuryActor(ActorContext(ledger), ActorKey("acme", "treasury", "all"))
+    actor = TreasuryActor(context(ledger), ActorKey("acme", "treasury", "all"))
     await actor.on_activate()
     decision = await actor.handle([request(CreateBudget(budget_id, "B", Money(amount, "EUR")))])
     assert decision.changes is not None
@@ -138,7 +140,7 @@ def bare_activation(ledger: Ledger) -> tuple[Activation, GroupCommitter, Replies
     replies = Replies()
     key = ActorKey("acme", "treasury", "all")
     runtime = Runtime(ledger, committer, replies.send, lambda a: None, idle_timeout_s=30)
-    activation = Activation(key, TreasuryActor(ActorContext(ledger), key), runtime)
+    activation = Activation(key, TreasuryActor(context(ledger), key), runtime)
     return activation, committer, replies
 
 
@@ -247,9 +249,9 @@ async def test_exception_in_handler_fails_batch_retryably_and_actor_keeps_servin
 
 
 async def test_idle_actor_is_passivated_and_reactivates_from_storage(
-    bus: Bus, ledger: Ledger
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
 ) -> None:
-    host = await make_host(bus, ledger, idle_timeout_s=0.2)
+    host = await make_host(bus, ledger, catalogue, idle_timeout_s=0.2)
     try:
         assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
         assert isinstance(await ask(bus, debit(1)), Ok)
@@ -333,14 +335,18 @@ def test_partition_of_matches_the_servers_hash() -> None:
 
 
 async def test_host_refuses_a_server_whose_partition_count_differs(
-    nats_server: object, ledger: Ledger, bus: Bus
+    nats_server: object, ledger: Ledger, catalogue: CatalogueStore, bus: Bus
 ) -> None:
-    host = ActorHost(bus, ledger, [PROBE], ActorsConfig(), partitions=PARTITIONS * 2)
+    host = ActorHost(
+        bus, context(ledger, catalogue), [PROBE], ActorsConfig(), partitions=PARTITIONS * 2
+    )
     with pytest.raises(PartitionMappingError, match="disagree"):
         await host.start()
 
 
-async def test_host_refuses_a_server_without_the_partition_mapping(ledger: Ledger) -> None:
+async def test_host_refuses_a_server_without_the_partition_mapping(
+    ledger: Ledger, catalogue: CatalogueStore
+) -> None:
     """The machine's own NATS (port 4222) has no perkbus mapping."""
     url = os.environ.get("PERKBUS_TEST_NATS_URL", "nats://127.0.0.1:4222")
     try:
@@ -348,7 +354,7 @@ async def test_host_refuses_a_server_without_the_partition_mapping(ledger: Ledge
     except Exception as e:
         unavailable(f"NATS at {url} is not reachable: {e}")
     try:
-        host = ActorHost(plain, ledger, [PROBE], ActorsConfig(), PARTITIONS)
+        host = ActorHost(plain, context(ledger, catalogue), [PROBE], ActorsConfig(), PARTITIONS)
         with pytest.raises(PartitionMappingError, match="does not map"):
             await host.check_partition_mapping(timeout_s=0.5)
     finally:
@@ -436,7 +442,7 @@ async def test_a_budget_opened_elsewhere_is_found_by_an_actor_that_saw_none(
     ledger: Ledger,
 ) -> None:
     key = ActorKey("acme", "treasury", "all")
-    actor = TreasuryActor(ActorContext(ledger), key)
+    actor = TreasuryActor(context(ledger), key)
     await actor.on_activate()
     missing = await actor.handle([request(GetBudget("b1"))])
     assert isinstance(missing.replies[0], Err)

@@ -1,0 +1,29 @@
+"""The platform's catalogue, read once per host and shared by every tenant's actor."""
+
+from __future__ import annotations
+
+import time
+
+from bus.messages.catalogue import Product
+from storage.ports import CatalogueStore
+
+
+class PlatformCatalogue:
+    """The platform's products, shared by all catalogue actors of a host."""
+
+    def __init__(self, store: CatalogueStore, refresh_s: float = 5.0) -> None:
+        self.store = store
+        self._refresh_s = refresh_s
+        self._products: dict[str, Product] = {}
+        self._revision = -1
+        self._checked = 0.0
+
+    async def products(self) -> dict[str, Product]:
+        now = time.monotonic()
+        if now - self._checked >= self._refresh_s:
+            revision = await self.store.revision()
+            if revision != self._revision:
+                self._products = {p.id: p for p in await self.store.products("")}
+                self._revision = revision
+            self._checked = now
+        return self._products

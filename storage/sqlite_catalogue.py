@@ -1,0 +1,100 @@
+"""SQLite catalogue documents: the embedded default (products and curations as JSON)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from bus.messages.catalogue import Curation, Product
+from storage.errors import StaleWrite
+from storage.sql import Migration, now_ms
+from storage.sqlite_db import SqliteDatabase, transaction
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "products, curations",
+        sqlite=(
+            """CREATE TABLE products (
+                tenant_id TEXT NOT NULL, product_id TEXT NOT NULL, doc BLOB NOT NULL,
+                updated_ms INTEGER NOT NULL, PRIMARY KEY (tenant_id, product_id))""",
+            """CREATE TABLE curations (
+                tenant_id TEXT PRIMARY KEY, doc BLOB NOT NULL, version INTEGER NOT NULL)""",
+            "CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+            "INSERT INTO revision VALUES (1, 0)",
+        ),
+        mysql=(),
+    ),
+)
+
+_product = msgspec.json.Decoder(Product)
+_curation = msgspec.json.Decoder(Curation)
+_json = msgspec.json.Encoder()
+
+
+class SqliteCatalogue:
+    name = "catalogue:sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = SqliteDatabase(path, "NORMAL", "sqlite-catalogue")
+
+    async def migrate(self) -> None:
+        await self.db.migrate(MIGRATIONS)
+
+    async def ping(self) -> None:
+        await self.db.ping()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def put_products(self, products: Sequence[Product]) -> None:
+        rows = [(p.tenant, p.id, _json.encode(p), now_ms()) for p in products]
+        platform = any(not p.tenant for p in products)
+
+        def _put(con: sqlite3.Connection) -> None:
+            con.executemany("INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?)", rows)
+            if platform:
+                con.execute("UPDATE revision SET n = n + 1")
+
+        await self.db.run(transaction(_put))
+
+    async def products(self, tenant: str) -> list[Product]:
+        rows = await self.db.run(
+            lambda con: con.execute(
+                "SELECT doc FROM products WHERE tenant_id = ? ORDER BY product_id", (tenant,)
+            ).fetchall()
+        )
+        return [_product.decode(r[0]) for r in rows]
+
+    async def revision(self) -> int:
+        row = await self.db.run(lambda con: con.execute("SELECT n FROM revision").fetchone())
+        return int(row[0])
+
+    async def curation(self, tenant: str) -> Curation:
+        row = await self.db.run(
+            lambda con: con.execute(
+                "SELECT doc FROM curations WHERE tenant_id = ?", (tenant,)
+            ).fetchone()
+        )
+        return Curation() if row is None else _curation.decode(row[0])
+
+    async def save_curation(self, tenant: str, curation: Curation) -> None:
+        doc = _json.encode(curation)
+
+        def _save(con: sqlite3.Connection) -> None:
+            if curation.version == 1:
+                cursor = con.execute(
+                    "INSERT OR IGNORE INTO curations VALUES (?, ?, 1)", (tenant, doc)
+                )
+            else:
+                cursor = con.execute(
+                    "UPDATE curations SET doc = ?, version = ? WHERE tenant_id = ? AND version = ?",
+                    (doc, curation.version, tenant, curation.version - 1),
+                )
+            if cursor.rowcount != 1:
+                raise StaleWrite(f"curation of {tenant}", curation.version - 1)
+
+        await self.db.run(transaction(_save))
