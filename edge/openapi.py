@@ -9,14 +9,19 @@ import msgspec
 from aiohttp import web
 
 from bus.messages.budget import BUDGET_ID_PATTERN
+from bus.messages.catalogue import PRODUCT_ID_PATTERN, Product
 from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.problems import STATUS, Problem
 from edge.schemas import (
     BudgetOut,
     CreateBudgetIn,
+    CurationIn,
     DebitIn,
     DebitOut,
     IssuePointsIn,
+    ProductOut,
+    ProductPageOut,
+    ProductQuery,
     RewardOut,
     WalletOut,
 )
@@ -66,6 +71,24 @@ _PERSON_ID = {
     "schema": {"type": "string", "pattern": PERSON_ID_PATTERN},
 }
 
+_PRODUCT_ID = {
+    "name": "product_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": PRODUCT_ID_PATTERN},
+}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """One query parameter per field of ProductQuery, with its JSON Schema."""
+    _, components = msgspec.json.schema_components([ProductQuery], ref_template=_REF)
+    properties = components["ProductQuery"]["properties"]
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in properties.items()
+    ]
+
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -84,6 +107,10 @@ def build_document() -> dict[str, Any]:
             IssuePointsIn,
             RewardOut,
             WalletOut,
+            ProductPageOut,
+            ProductOut,
+            CurationIn,
+            Product,
             Problem,
         ],
         ref_template=_REF,
@@ -175,6 +202,80 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("WalletOut", "The wallet"),
                         "404": _problem("The id cannot be a person's"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/catalogue/products": {
+                "get": {
+                    "operationId": "listProducts",
+                    "summary": "The tenant's catalogue: filter, search, page",
+                    "description": (
+                        "Needs scope `catalogue:read`. Disabled products are left out. "
+                        "`q` matches the start of words of name, description, brand and "
+                        "category in `locale` or English, ignoring case and accents. Pages "
+                        "are ordered by name; pass `next_cursor` as `cursor` for the next."
+                    ),
+                    "parameters": _query_parameters(),
+                    "responses": {
+                        "200": _json("ProductPageOut", "A page of products"),
+                        "422": _problem("A query parameter is not valid (named in `errors`)"),
+                        **_COMMON_ERRORS,
+                    },
+                },
+                "post": {
+                    "operationId": "addCustomProduct",
+                    "summary": "Add a product of the tenant's own",
+                    "description": "Needs scope `catalogue:admin`.",
+                    "parameters": [_IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(name="Product")}}
+                        },
+                    },
+                    "responses": {
+                        "201": _json("ProductOut", "The product was added"),
+                        "409": _problem("A product with this id exists"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("The body is not valid"),
+                        **_COMMON_ERRORS,
+                    },
+                },
+            },
+            "/api/v1/catalogue/products/{product_id}": {
+                "get": {
+                    "operationId": "getProduct",
+                    "summary": "One product, in a locale",
+                    "description": "Needs scope `catalogue:read`.",
+                    "parameters": [
+                        _PRODUCT_ID,
+                        {"name": "locale", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json("ProductOut", "The product"),
+                        "404": _problem("No such product in the tenant's catalogue"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/catalogue/products/{product_id}/curation": {
+                "put": {
+                    "operationId": "curateProduct",
+                    "summary": "Enable or disable a product, set its markup",
+                    "description": "Needs scope `catalogue:admin`.",
+                    "parameters": [_PRODUCT_ID, _IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(name="CurationIn")}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json("ProductOut", "The product as curated"),
+                        "404": _problem("No such product"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("The body is not valid"),
                         **_COMMON_ERRORS,
                     },
                 }

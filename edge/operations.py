@@ -17,7 +17,7 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
-from bus.messages import Command, Err, Ok, ReplyValue
+from bus.messages import Command, Err, Ok, ReplyValue, catalogue
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -27,15 +27,30 @@ from bus.messages.budget import (
     DebitReceipt,
     GetBudget,
 )
+from bus.messages.catalogue import (
+    AddCustomProduct,
+    CurateProduct,
+    GetProduct,
+    ListProducts,
+    Product,
+    ProductFilter,
+    ProductId,
+    ProductPage,
+    ProductView,
+)
 from bus.messages.common import Money
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from edge.auth import Identity
 from edge.schemas import (
     BudgetOut,
     CreateBudgetIn,
+    CurationIn,
     DebitIn,
     DebitOut,
     IssuePointsIn,
+    ProductOut,
+    ProductPageOut,
+    ProductQuery,
     RewardOut,
     WalletOut,
 )
@@ -45,6 +60,8 @@ SCOPE_DEBIT = "budgets:debit"
 SCOPE_ADMIN = "budgets:admin"
 SCOPE_ISSUE = "rewards:issue"
 SCOPE_WALLETS = "wallets:read"
+SCOPE_CATALOGUE = "catalogue:read"
+SCOPE_CATALOGUE_ADMIN = "catalogue:admin"
 
 
 @dataclass(frozen=True)
@@ -188,3 +205,69 @@ async def get_wallet(caller: Caller, person_id: str) -> WalletOut | Err:
     if not isinstance(value, WalletView):
         return _unexpected(value)
     return WalletOut(value.person_id, value.points, value.version)
+
+
+def product_out(view: ProductView) -> ProductOut:
+    return ProductOut(**msgspec.structs.asdict(view))
+
+
+def valid_product_id(product_id: str) -> str | None:
+    try:
+        return msgspec.convert(product_id, ProductId)
+    except msgspec.ValidationError:
+        return None
+
+
+async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut | Err:
+    if denied := _missing_scope(caller, SCOPE_CATALOGUE):
+        return denied
+    wanted = ProductFilter(
+        country=query.country,
+        currency=query.currency,
+        category=query.category,
+        min_price=query.min_price,
+        max_price=query.max_price,
+        q=query.q,
+    )
+    command = ListProducts(wanted, query.locale, query.limit, query.cursor)
+    value = await call(caller, catalogue.KIND, command, keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, ProductPage):
+        return _unexpected(value)
+    products = tuple(product_out(p) for p in value.products)
+    return ProductPageOut(products, value.next_cursor, value.total)
+
+
+async def get_product(caller: Caller, product_id: str, locale: str = "en") -> ProductOut | Err:
+    if denied := _missing_scope(caller, SCOPE_CATALOGUE):
+        return denied
+    checked = valid_product_id(product_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no product has that id")
+    value = await call(caller, catalogue.KIND, GetProduct(checked, locale), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
+
+
+async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> ProductOut | Err:
+    if denied := _missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+        return denied
+    checked = valid_product_id(product_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no product has that id")
+    command = CurateProduct(checked, data.enabled, data.markup_bps)
+    value = await call(caller, catalogue.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
+
+
+async def add_custom_product(caller: Caller, product: Product) -> ProductOut | Err:
+    if denied := _missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+        return denied
+    value = await call(caller, catalogue.KIND, AddCustomProduct(product), keyed=True)
+    if isinstance(value, Err):
+        return value
+    return product_out(value) if isinstance(value, ProductView) else _unexpected(value)

@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 
 from bus.messages.budget import BudgetId
+from bus.messages.catalogue import Country, Locale, MarkupBps, Range
 from bus.messages.common import Currency, Money
 from bus.messages.wallet import PersonId, Points
 
@@ -81,3 +82,47 @@ class DebitOut(msgspec.Struct, frozen=True):
     amount: Money
     balance_after: Money
     created_at: str
+
+
+class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The query string of ``GET /api/v1/catalogue/products``."""
+
+    country: Country | None = None
+    currency: Currency | None = None
+    category: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    min_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    locale: Locale = "en"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+    cursor: Annotated[str, msgspec.Meta(max_length=400)] | None = None
+
+
+class CurationIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    enabled: bool
+    markup_bps: MarkupBps | None = None
+
+
+class ProductOut(msgspec.Struct, frozen=True):
+    id: str
+    brand: str
+    kind: str
+    category: str
+    name: str
+    description: str
+    terms: str
+    image_url: str
+    countries: tuple[str, ...]
+    currency: str
+    denominations: tuple[int, ...]
+    range: Range | None
+    markup_bps: int
+    enabled: bool
+    custom: bool
+    locales: tuple[str, ...]
+
+
+class ProductPageOut(msgspec.Struct, frozen=True):
+    products: tuple[ProductOut, ...]
+    next_cursor: str | None
+    total: int

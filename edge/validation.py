@@ -36,10 +36,11 @@ def explain(error: msgspec.ValidationError) -> Invalid:
     return Invalid(match["detail"], pointer(match["path"]))
 
 
-def convert(data: Any, kind: type[T]) -> T:
-    """Validate already-parsed input (a GraphQL input, say) against a public Struct."""
+def convert(data: Any, kind: type[T], strict: bool = True) -> T:
+    """Validate already-parsed input (a GraphQL input, a query string) against a public
+    Struct; ``strict=False`` accepts numbers and booleans written as strings."""
     try:
-        return msgspec.convert(data, kind)
+        return msgspec.convert(data, kind, strict=strict)
     except msgspec.ValidationError as e:
         raise explain(e) from e
 

@@ -10,12 +10,21 @@ from bus.errors import ErrorCode
 from bus.messages import Err, Principal
 from bus.messages.budget import KIND, CreateBudget
 from bus.messages.common import Money
-from perkbus import tokens
+from perkbus import demo_catalogue, tokens
 from perkbus.settings import Settings
+from storage.factory import open_catalogue
 
 TENANT = "demo"
 BUDGET_ID = "demo-budget"
-SCOPES = ["budgets:read", "budgets:debit", "budgets:admin", "rewards:issue", "wallets:read"]
+SCOPES = [
+    "budgets:read",
+    "budgets:debit",
+    "budgets:admin",
+    "rewards:issue",
+    "wallets:read",
+    "catalogue:read",
+    "catalogue:admin",
+]
 
 
 async def seed(bus: Bus) -> None:
@@ -29,6 +38,20 @@ async def seed(bus: Bus) -> None:
     )
     if isinstance(reply, Err) and reply.code != ErrorCode.ALREADY_EXISTS:
         raise RuntimeError(f"seeding the demo tenant failed: {reply.message}")
+
+
+async def seed_catalogue(settings: Settings) -> int:
+    """Fill an empty platform catalogue with the generated demo products."""
+    store = open_catalogue(settings.catalogue)
+    try:
+        await store.migrate()
+        if await store.products(""):
+            return 0
+        products = demo_catalogue.generate()
+        await store.put_products(products)
+        return len(products)
+    finally:
+        await store.close()
 
 
 def write_credentials(settings: Settings, base_url: str) -> Path:

@@ -146,6 +146,9 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url)
+            added = await demo.seed_catalogue(settings)
+            if added:
+                log.info("demo catalogue: %d products", added)
             credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
         edge = spawn("edge", config_path, env)
         await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)

@@ -23,6 +23,8 @@ ALL_SCOPES = [
     "budgets:admin",
     "rewards:issue",
     "wallets:read",
+    "catalogue:read",
+    "catalogue:admin",
 ]
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"

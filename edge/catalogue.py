@@ -1,0 +1,50 @@
+"""REST resources for the catalogue: list and search, product detail, curation, custom
+products (operations in :mod:`edge.operations`, shared with GraphQL)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bus.messages import Err
+from bus.messages.catalogue import Product
+from edge import operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.schemas import CurationIn, ProductQuery
+from edge.validation import Invalid, convert
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/catalogue/products")
+async def list_products(request: web.Request) -> web.Response:
+    who = caller(request)
+    try:
+        query = convert(dict(request.query), ProductQuery, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    return answer(request, await operations.list_products(who, query))
+
+
+@routes.get("/api/v1/catalogue/products/{product_id}")
+async def get_product(request: web.Request) -> web.Response:
+    locale = request.query.get("locale", "en")
+    result = await operations.get_product(caller(request), request.match_info["product_id"], locale)
+    return answer(request, result)
+
+
+@routes.put("/api/v1/catalogue/products/{product_id}/curation")
+async def curate_product(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await read_json(request, CurationIn)
+    result = await operations.curate_product(who, request.match_info["product_id"], body)
+    return answer(request, result)
+
+
+@routes.post("/api/v1/catalogue/products")
+async def add_custom_product(request: web.Request) -> web.Response:
+    who = caller(request)
+    result = await operations.add_custom_product(who, await read_json(request, Product))
+    response = answer(request, result, status=201)
+    if not isinstance(result, Err):
+        response.headers["Location"] = f"/api/v1/catalogue/products/{result.id}"
+    return response
