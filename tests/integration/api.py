@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -56,8 +57,22 @@ class BudgetApi(Protocol):
 
     async def wallet(self, headers: dict[str, str], person_id: str) -> Outcome: ...
 
+    async def products(self, headers: dict[str, str], **params: Any) -> Outcome: ...
+
+    async def product(
+        self, headers: dict[str, str], product_id: str, locale: str = "en"
+    ) -> Outcome: ...
+
+    async def curate(
+        self, headers: dict[str, str], product_id: str, enabled: bool, markup_bps: int | None = None
+    ) -> Outcome: ...
+
+    async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome: ...
+
 
 def snake(value: Any) -> Any:
+    if isinstance(value, list):
+        return [snake(v) for v in value]
     if isinstance(value, dict):
         return {
             re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): snake(v)
@@ -147,6 +162,28 @@ class Rest:
     async def wallet(self, headers: dict[str, str], person_id: str) -> Outcome:
         return await self._send("GET", f"/api/v1/wallets/{person_id}", headers)
 
+    async def products(self, headers: dict[str, str], **params: Any) -> Outcome:
+        query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
+        return await self._send("GET", f"/api/v1/catalogue/products?{query}", headers)
+
+    async def product(
+        self, headers: dict[str, str], product_id: str, locale: str = "en"
+    ) -> Outcome:
+        path = f"/api/v1/catalogue/products/{quote(product_id)}?locale={locale}"
+        return await self._send("GET", path, headers)
+
+    async def curate(
+        self, headers: dict[str, str], product_id: str, enabled: bool, markup_bps: int | None = None
+    ) -> Outcome:
+        body: dict[str, Any] = {"enabled": enabled}
+        if markup_bps is not None:
+            body["markup_bps"] = markup_bps
+        path = f"/api/v1/catalogue/products/{product_id}/curation"
+        return await self._send("PUT", path, headers, body)
+
+    async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome:
+        return await self._send("POST", "/api/v1/catalogue/products", headers, product)
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -156,6 +193,17 @@ _DEBIT = (
     "... on Debit { id budgetId createdAt amount { amountMinor currency } "
     "balanceAfter { amountMinor currency } }"
 )
+
+
+_PRODUCT = (
+    "id brand kind category name description terms imageUrl countries currency"
+    " denominations range { minMinor maxMinor } markupBps enabled custom locales"
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 class GraphQL:
@@ -256,3 +304,50 @@ class GraphQL:
             f" ... on Wallet {{ personId points version }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"id": person_id}, "wallet")
+
+    async def products(self, headers: dict[str, str], **params: Any) -> Outcome:
+        filters = {
+            _camel(k): v
+            for k, v in params.items()
+            if k in ("country", "currency", "category", "min_price", "max_price", "q")
+        }
+        variables: dict[str, Any] = {"filter": filters or None}
+        variables["locale"] = params.get("locale", "en")
+        variables["first"] = params.get("limit", 20)
+        variables["after"] = params.get("cursor")
+        query = (
+            "query($filter: ProductFilterInput, $locale: String!, $first: Int!, $after: String) {"
+            " products(filter: $filter, locale: $locale, first: $first, after: $after) {"
+            f" ... on ProductPage {{ total nextCursor products {{ {_PRODUCT} }} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, variables, "products")
+
+    async def product(self, headers: dict[str, str], pid: str, locale: str = "en") -> Outcome:
+        query = (
+            "query($id: ID!, $locale: String!) { product(id: $id, locale: $locale) {"
+            f" ... on Product {{ {_PRODUCT} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": pid, "locale": locale}, "product")
+
+    async def curate(
+        self, headers: dict[str, str], product_id: str, enabled: bool, markup_bps: int | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $input: CurationInput!) {"
+            " curateProduct(productId: $id, input: $input) {"
+            f" ... on Product {{ {_PRODUCT} }} {_ERROR} }} }}"
+        )
+        variables = {"id": product_id, "input": {"enabled": enabled, "markupBps": markup_bps}}
+        return await self._send(headers, query, variables, "curateProduct")
+
+    async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome:
+        doc = {_camel(k): v for k, v in product.items() if k != "texts"}
+        doc["texts"] = [
+            {"locale": locale, **{_camel(k): v for k, v in text.items()}}
+            for locale, text in product["texts"].items()
+        ]
+        query = (
+            "mutation($input: CustomProductInput!) { addCustomProduct(input: $input) {"
+            f" ... on Product {{ {_PRODUCT} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"input": doc}, "addCustomProduct")

@@ -1,0 +1,79 @@
+"""GraphQL at ``/graphql`` (strawberry): the same operations as REST.
+
+Expected failures are results, not exceptions: every field returns a union of its
+success type and the error types, all of which implement the ``Error`` interface
+(``code``, ``message``, ``retryable``) with the same stable codes as the REST problem
+details. Money amounts use the ``MinorUnits`` scalar: integers beyond GraphQL's 32-bit
+``Int``, never floats. The resolvers live beside their types (``money``, ``catalogue``);
+this module assembles them into one schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.schema.config import StrawberryConfig
+
+from edge.graphql import catalogue, money
+from edge.graphql.common import MINOR_UNITS, MinorUnits
+
+
+@strawberry.type
+class Query:
+    budget: money.BudgetResult = strawberry.field(
+        resolver=money.get_budget, description="A budget of the caller's tenant."
+    )
+    wallet: money.WalletResult = strawberry.field(
+        resolver=money.get_wallet,
+        description="A person's point wallet (zero points if never rewarded).",
+    )
+    products: catalogue.ProductPageResult = strawberry.field(
+        resolver=catalogue.list_products,
+        description="The tenant's catalogue: filter, search (prefix words), pages by name.",
+    )
+    product: catalogue.ProductResult = strawberry.field(
+        resolver=catalogue.get_product, description="One product, in a locale."
+    )
+
+
+@strawberry.type
+class Mutation:
+    create_budget: money.BudgetResult = strawberry.mutation(
+        resolver=money.create_budget,
+        description="Open a budget funded from the tenant's funding account.",
+    )
+    debit_budget: money.DebitResult = strawberry.mutation(
+        resolver=money.debit_budget,
+        description="Debit a budget; never takes the balance below zero.",
+    )
+    issue_points: money.RewardResult = strawberry.mutation(
+        resolver=money.issue_points, description="Reward a person with points paid from a budget."
+    )
+    curate_product: catalogue.ProductResult = strawberry.mutation(
+        resolver=catalogue.curate_product,
+        description="Enable or disable a product for the tenant, set its markup.",
+    )
+    add_custom_product: catalogue.ProductResult = strawberry.mutation(
+        resolver=catalogue.add_custom_product, description="Add a product of the tenant's own."
+    )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(scalar_map={MinorUnits: MINOR_UNITS}),
+)
+
+
+class View(GraphQLView[dict[str, Any], None]):
+    async def get_context(
+        self, request: web.Request, response: web.Response | web.WebSocketResponse
+    ) -> dict[str, Any]:
+        return {"request": request, "response": response}
+
+
+def view() -> View:
+    return View(schema=schema, graphql_ide=None, allow_queries_via_get=False)

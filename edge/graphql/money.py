@@ -1,0 +1,169 @@
+"""GraphQL for budgets, rewards and wallets (operations shared with REST)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from bus.messages import Err
+from edge import operations
+from edge.graphql.common import (
+    AnyError,
+    GqlInfo,
+    MinorUnits,
+    Money,
+    MoneyInput,
+    caller,
+    error,
+    money,
+    mutate,
+)
+from edge.schemas import (
+    BudgetOut,
+    CreateBudgetIn,
+    DebitIn,
+    DebitOut,
+    IssuePointsIn,
+    RewardOut,
+    WalletOut,
+)
+
+
+@strawberry.type
+class Budget:
+    id: strawberry.ID
+    name: str
+    balance: Money
+    version: int
+
+
+@strawberry.type
+class Debit:
+    id: strawberry.ID
+    budget_id: strawberry.ID
+    amount: Money
+    balance_after: Money
+    created_at: str
+
+
+@strawberry.type
+class Reward:
+    id: strawberry.ID
+    budget_id: strawberry.ID
+    person_id: strawberry.ID
+    points: MinorUnits
+    cost: Money
+    budget_balance_after: Money
+    wallet_points_after: MinorUnits
+    created_at: str
+
+
+@strawberry.type
+class Wallet:
+    person_id: strawberry.ID
+    points: MinorUnits
+    version: int
+
+
+BudgetResult = Annotated[Budget | AnyError, strawberry.union("BudgetResult")]
+DebitResult = Annotated[Debit | AnyError, strawberry.union("DebitResult")]
+RewardResult = Annotated[Reward | AnyError, strawberry.union("RewardResult")]
+WalletResult = Annotated[Wallet | AnyError, strawberry.union("WalletResult")]
+
+
+@strawberry.input
+class CreateBudgetInput:
+    id: strawberry.ID
+    name: str
+    initial: MoneyInput
+
+
+@strawberry.input
+class DebitInput:
+    amount: MoneyInput
+    memo: str = ""
+
+
+@strawberry.input
+class IssuePointsInput:
+    budget_id: strawberry.ID
+    person_id: strawberry.ID
+    points: MinorUnits
+    memo: str = ""
+
+
+def budget(out: BudgetOut) -> Budget:
+    return Budget(
+        id=strawberry.ID(out.id), name=out.name, balance=money(out.balance), version=out.version
+    )
+
+
+def debit(out: DebitOut) -> Debit:
+    return Debit(
+        id=strawberry.ID(out.id),
+        budget_id=strawberry.ID(out.budget_id),
+        amount=money(out.amount),
+        balance_after=money(out.balance_after),
+        created_at=out.created_at,
+    )
+
+
+def reward(out: RewardOut) -> Reward:
+    return Reward(
+        id=strawberry.ID(out.id),
+        budget_id=strawberry.ID(out.budget_id),
+        person_id=strawberry.ID(out.person_id),
+        points=MinorUnits(out.points),
+        cost=money(out.cost),
+        budget_balance_after=money(out.budget_balance_after),
+        wallet_points_after=MinorUnits(out.wallet_points_after),
+        created_at=out.created_at,
+    )
+
+
+def wallet(out: WalletOut) -> Wallet:
+    return Wallet(
+        person_id=strawberry.ID(out.person_id), points=MinorUnits(out.points), version=out.version
+    )
+
+
+async def get_budget(info: GqlInfo, id: strawberry.ID) -> BudgetResult:
+    result = await operations.get_budget(caller(info), str(id))
+    return error(result) if isinstance(result, Err) else budget(result)
+
+
+async def get_wallet(info: GqlInfo, person_id: strawberry.ID) -> WalletResult:
+    result = await operations.get_wallet(caller(info), str(person_id))
+    return error(result) if isinstance(result, Err) else wallet(result)
+
+
+async def create_budget(
+    info: GqlInfo, input: CreateBudgetInput, idempotency_key: str | None = None
+) -> BudgetResult:
+    result: BudgetResult = await mutate(
+        info, idempotency_key, input, CreateBudgetIn, operations.create_budget, budget
+    )
+    return result
+
+
+async def debit_budget(
+    info: GqlInfo,
+    budget_id: strawberry.ID,
+    input: DebitInput,
+    idempotency_key: str | None = None,
+) -> DebitResult:
+    async def operation(who: operations.Caller, data: DebitIn) -> DebitOut | Err:
+        return await operations.debit_budget(who, str(budget_id), data)
+
+    result: DebitResult = await mutate(info, idempotency_key, input, DebitIn, operation, debit)
+    return result
+
+
+async def issue_points(
+    info: GqlInfo, input: IssuePointsInput, idempotency_key: str | None = None
+) -> RewardResult:
+    result: RewardResult = await mutate(
+        info, idempotency_key, input, IssuePointsIn, operations.issue_points, reward
+    )
+    return result
