@@ -17,7 +17,7 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply
+from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply, VoucherCode
 
 _st = sql.Statements("%s")
 _MIGRATION_LOCK = "perkbus_schema_migrations"
@@ -160,6 +160,12 @@ class MysqlLedger:
                         await cur.executemany(_st.insert_reply, replies)
                     except IntegrityError as e:
                         raise StaleWrite("an idempotency key's reply", 0) from e
+                codes = sql.code_rows(batch)
+                if codes:
+                    try:
+                        await cur.executemany(_st.insert_code, codes)
+                    except IntegrityError as e:
+                        raise StaleWrite("a voucher code that exists", 0) from e
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -197,3 +203,38 @@ class MysqlLedger:
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool:
         return await self._fetchone(_st.has_transaction, (tenant, txn_id)) is not None
+
+    async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        async with self._cursor() as cur:
+            await cur.execute(statement, params)
+            rows = list(await cur.fetchall())
+            await cur.connection.commit()
+        return rows
+
+    async def load_tenant_key(self, tenant: str) -> bytes | None:
+        row = await self._fetchone(_st.select_tenant_key, (tenant,))
+        return None if row is None else bytes(row[0])
+
+    async def known_code_hashes(self, tenant: str, code_hashes: Sequence[str]) -> set[str]:
+        if not code_hashes:
+            return set()
+        rows = await self._fetchall(_st.known_code_hashes(len(code_hashes)), (tenant, *code_hashes))
+        return {r[0] for r in rows}
+
+    async def available_codes(
+        self, tenant: str, product_id: str, face_value_minor: int, limit: int
+    ) -> list[str]:
+        params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
+        return [r[0] for r in await self._fetchall(_st.available_codes, params)]
+
+    async def pool_counts(
+        self, tenant: str, product_id: str, face_value_minor: int
+    ) -> dict[str, int]:
+        rows = await self._fetchall(_st.pool_counts, (tenant, product_id, face_value_minor))
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
+        if not code_ids:
+            return []
+        rows = await self._fetchall(_st.select_codes(len(code_ids)), (tenant, *code_ids))
+        return [sql.code_from_row(r) for r in rows]

@@ -65,6 +65,41 @@ class StoredReply(msgspec.Struct, frozen=True):
     expires_ms: int
 
 
+class VoucherCode(msgspec.Struct, frozen=True):
+    """One voucher code of a tenant's pool (product and face value). The code and PIN are
+    stored sealed (AES-256-GCM, see ``actors.sealing``); ``code_hash`` (SHA-256 of tenant
+    and code) lets the store refuse the same code twice without ever holding it in clear."""
+
+    tenant: str
+    code_id: str
+    product_id: str
+    face_value_minor: int
+    currency: str
+    code_hash: str
+    code_sealed: bytes
+    pin_sealed: bytes
+    url: str
+    expires_ms: int
+    source: str
+    status: str
+    order_id: str
+    created_ms: int
+
+
+class Allocation(msgspec.Struct, frozen=True):
+    """Give an available code to an order; fenced: the code must still be available."""
+
+    code_id: str
+    order_id: str
+
+
+class TenantKey(msgspec.Struct, frozen=True):
+    """A tenant's data key, wrapped by the master key; written once."""
+
+    tenant: str
+    wrapped: bytes
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -76,6 +111,9 @@ class ChangeSet(msgspec.Struct, frozen=True):
     replies: tuple[StoredReply, ...] = ()
     #: Key hashes whose stored replies expired; removed before ``replies`` are written.
     expired_replies: tuple[str, ...] = ()
+    new_codes: tuple[VoucherCode, ...] = ()
+    allocations: tuple[Allocation, ...] = ()
+    tenant_key: TenantKey | None = None
 
 
 class LedgerStats(msgspec.Struct):
@@ -122,6 +160,24 @@ class Ledger(Protocol):
 
     async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
         """The stored replies among ``key_hashes``, expired ones included (one query)."""
+
+    async def load_tenant_key(self, tenant: str) -> bytes | None:
+        """The tenant's wrapped data key, if it has one."""
+
+    async def known_code_hashes(self, tenant: str, code_hashes: Sequence[str]) -> set[str]:
+        """Those of ``code_hashes`` the tenant already has (one query)."""
+
+    async def available_codes(
+        self, tenant: str, product_id: str, face_value_minor: int, limit: int
+    ) -> list[str]:
+        """Ids of available, unexpired codes of a pool, soonest expiry first."""
+
+    async def pool_counts(
+        self, tenant: str, product_id: str, face_value_minor: int
+    ) -> dict[str, int]:
+        """Codes of a pool by status (``available``, ``allocated`` …)."""
+
+    async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]: ...
 
 
 class CatalogueStore(Protocol):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.events import OutboxEvent
-from storage.ports import AccountRecord, ChangeSet, StoredReply
+from storage.ports import AccountRecord, ChangeSet, StoredReply, VoucherCode
 
 Dialect = Literal["sqlite", "mysql"]
 
@@ -129,6 +129,48 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "voucher codes (sealed) and tenants' wrapped data keys",
+        sqlite=(
+            """CREATE TABLE tenant_keys (
+                tenant_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+            """CREATE TABLE voucher_codes (
+                tenant_id TEXT NOT NULL, code_id TEXT NOT NULL, product_id TEXT NOT NULL,
+                face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                code_hash TEXT NOT NULL, code_sealed BLOB NOT NULL, pin_sealed BLOB NOT NULL,
+                url TEXT NOT NULL, expires_ms INTEGER NOT NULL, source TEXT NOT NULL,
+                status TEXT NOT NULL, order_id TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                allocated_ms INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, code_id)) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX voucher_codes_hash ON voucher_codes (tenant_id, code_hash)",
+            """CREATE INDEX voucher_codes_pool ON voucher_codes
+                (tenant_id, product_id, face_value_minor, status, expires_ms)""",
+        ),
+        mysql=(
+            """CREATE TABLE tenant_keys (
+                tenant_id VARCHAR(64) NOT NULL PRIMARY KEY, wrapped VARBINARY(128) NOT NULL,
+                created_ms BIGINT NOT NULL)"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE voucher_codes (
+                tenant_id VARCHAR(64) NOT NULL, code_id VARCHAR(64) NOT NULL,
+                product_id VARCHAR(64) NOT NULL, face_value_minor BIGINT NOT NULL,
+                currency CHAR(3) NOT NULL, code_hash CHAR(64) NOT NULL,
+                code_sealed VARBINARY(600) NOT NULL, pin_sealed VARBINARY(300) NOT NULL,
+                url VARCHAR(1000) NOT NULL, expires_ms BIGINT NOT NULL,
+                source VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL,
+                order_id VARCHAR(64) NOT NULL, created_ms BIGINT NOT NULL,
+                allocated_ms BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, code_id),
+                UNIQUE KEY voucher_codes_hash (tenant_id, code_hash),
+                KEY voucher_codes_pool
+                    (tenant_id, product_id, face_value_minor, status, expires_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -179,6 +221,31 @@ class Statements:
             "INSERT INTO idempotency_replies (tenant_id, key_hash, fingerprint, reply,"
             " created_ms, expires_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
         )
+        self.insert_tenant_key = q(
+            "INSERT INTO tenant_keys (tenant_id, wrapped, created_ms) VALUES ({p}, {p}, {p})"
+        )
+        self.select_tenant_key = q("SELECT wrapped FROM tenant_keys WHERE tenant_id = {p}")
+        self.insert_code = q(
+            "INSERT INTO voucher_codes (tenant_id, code_id, product_id, face_value_minor,"
+            " currency, code_hash, code_sealed, pin_sealed, url, expires_ms, source, status,"
+            " order_id, created_ms)"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.allocate_code = q(
+            "UPDATE voucher_codes SET status = 'allocated', order_id = {p}, allocated_ms = {p}"
+            " WHERE tenant_id = {p} AND code_id = {p} AND status = 'available'"
+        )
+        self.available_codes = q(
+            "SELECT code_id FROM voucher_codes WHERE tenant_id = {p} AND product_id = {p}"
+            " AND face_value_minor = {p} AND status = 'available'"
+            " AND (expires_ms = 0 OR expires_ms > {p})"
+            " ORDER BY CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
+            " LIMIT {p}"
+        )
+        self.pool_counts = q(
+            "SELECT status, COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id = {p} AND face_value_minor = {p} GROUP BY status"
+        )
         self._placeholder = placeholder
         self.account_balance = q(
             "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries"
@@ -197,6 +264,24 @@ class Statements:
             "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version"
             f" FROM accounts WHERE tenant_id = {self._placeholder}"
             f" AND account_id IN ({marks})"
+        )
+
+    def _in(self, count: int) -> str:
+        return ", ".join([self._placeholder] * count)
+
+    def known_code_hashes(self, count: int) -> str:
+        p = self._placeholder
+        return (
+            f"SELECT code_hash FROM voucher_codes WHERE tenant_id = {p}"
+            f" AND code_hash IN ({self._in(count)})"
+        )
+
+    def select_codes(self, count: int) -> str:
+        p = self._placeholder
+        return (
+            "SELECT tenant_id, code_id, product_id, face_value_minor, currency, code_hash,"
+            " code_sealed, pin_sealed, url, expires_ms, source, status, order_id, created_ms"
+            f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
         )
 
     def select_replies(self, count: int) -> str:
@@ -235,6 +320,16 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
             st.delete_expired_replies(len(change_set.expired_replies)),
             (change_set.tenant, now_ms, *change_set.expired_replies),
             "expired replies",
+        )
+    if change_set.tenant_key is not None:
+        k = change_set.tenant_key
+        yield Write(st.insert_tenant_key, (k.tenant, k.wrapped, now_ms), f"data key of {k.tenant}")
+    for a in change_set.allocations:
+        yield Write(
+            st.allocate_code,
+            (a.order_id, now_ms, change_set.tenant, a.code_id),
+            f"voucher code {change_set.tenant}/{a.code_id}",
+            fenced=True,
         )
     for put in change_set.puts:
         r = put.record
@@ -298,6 +393,48 @@ def reply_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
         for cs in change_sets
         for r in cs.replies
     ]
+
+
+def code_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            c.tenant,
+            c.code_id,
+            c.product_id,
+            c.face_value_minor,
+            c.currency,
+            c.code_hash,
+            c.code_sealed,
+            c.pin_sealed,
+            c.url,
+            c.expires_ms,
+            c.source,
+            c.status,
+            c.order_id,
+            c.created_ms,
+        )
+        for cs in change_sets
+        for c in cs.new_codes
+    ]
+
+
+def code_from_row(row: tuple[Any, ...]) -> VoucherCode:
+    return VoucherCode(
+        row[0],
+        row[1],
+        row[2],
+        int(row[3]),
+        row[4],
+        row[5],
+        bytes(row[6]),
+        bytes(row[7]),
+        row[8],
+        int(row[9]),
+        row[10],
+        row[11],
+        row[12],
+        int(row[13]),
+    )
 
 
 def reply_from_row(row: tuple[Any, ...]) -> StoredReply:

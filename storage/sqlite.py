@@ -13,7 +13,7 @@ from pathlib import Path
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite
-from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply
+from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply, VoucherCode
 from storage.sqlite_db import SqliteDatabase, transaction
 
 _st = sql.Statements("?")
@@ -64,6 +64,10 @@ class SqliteLedger:
                 con.executemany(_st.insert_reply, sql.reply_rows(batch))
             except sqlite3.IntegrityError as e:
                 raise StaleWrite("an idempotency key's reply", 0) from e
+            try:
+                con.executemany(_st.insert_code, sql.code_rows(batch))
+            except sqlite3.IntegrityError as e:
+                raise StaleWrite("a voucher code that exists", 0) from e
 
         try:
             await self._run(transaction(_apply))
@@ -107,3 +111,35 @@ class SqliteLedger:
             lambda con: con.execute(_st.has_transaction, (tenant, txn_id)).fetchone()
         )
         return row is not None
+
+    async def load_tenant_key(self, tenant: str) -> bytes | None:
+        row = await self._run(lambda con: con.execute(_st.select_tenant_key, (tenant,)).fetchone())
+        return None if row is None else bytes(row[0])
+
+    async def known_code_hashes(self, tenant: str, code_hashes: Sequence[str]) -> set[str]:
+        if not code_hashes:
+            return set()
+        statement, params = _st.known_code_hashes(len(code_hashes)), (tenant, *code_hashes)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return {r[0] for r in rows}
+
+    async def available_codes(
+        self, tenant: str, product_id: str, face_value_minor: int, limit: int
+    ) -> list[str]:
+        params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
+        rows = await self._run(lambda con: con.execute(_st.available_codes, params).fetchall())
+        return [r[0] for r in rows]
+
+    async def pool_counts(
+        self, tenant: str, product_id: str, face_value_minor: int
+    ) -> dict[str, int]:
+        params = (tenant, product_id, face_value_minor)
+        rows = await self._run(lambda con: con.execute(_st.pool_counts, params).fetchall())
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
+        if not code_ids:
+            return []
+        statement, params = _st.select_codes(len(code_ids)), (tenant, *code_ids)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.code_from_row(r) for r in rows]

@@ -7,7 +7,17 @@ import pytest
 
 from bus.events import make_event
 from storage.errors import StaleWrite
-from storage.ports import AccountRecord, ChangeSet, Entry, Ledger, PutAccount, StoredReply
+from storage.ports import (
+    AccountRecord,
+    Allocation,
+    ChangeSet,
+    Entry,
+    Ledger,
+    PutAccount,
+    StoredReply,
+    TenantKey,
+    VoucherCode,
+)
 from tests.conftest import open_test_ledger
 from tests.support import budget_record
 
@@ -200,3 +210,61 @@ async def test_accounts_load_together_and_missing_ones_are_left_out(ledger: Ledg
     assert sorted(found, key=lambda a: a.account_id) == [budget(10, 1), wallet]
     assert await ledger.load_accounts("globex", ["budget:b1"]) == []
     assert await ledger.load_accounts("acme", []) == []
+
+
+def code(
+    code_id: str, code_hash: str, expires_ms: int = 0, product: str = "p1", tenant: str = "acme"
+) -> VoucherCode:
+    return VoucherCode(
+        tenant,
+        code_id,
+        product,
+        2500,
+        "EUR",
+        code_hash,
+        b"sealed-" + code_id.encode(),
+        b"",
+        "",
+        expires_ms,
+        "imported",
+        "available",
+        "",
+        1,
+    )
+
+
+async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> None:
+    far = 2**60
+    codes = (code("c1", "h1", far), code("c2", "h2", 0), code("c3", "h3", far - 1))
+    await ledger.apply([ChangeSet("acme", new_codes=codes)])
+    assert await ledger.known_code_hashes("acme", ["h1", "h9"]) == {"h1"}
+    assert await ledger.known_code_hashes("globex", ["h1"]) == set()
+    # Soonest expiry first; codes without expiry last.
+    assert await ledger.available_codes("acme", "p1", 2500, 10) == ["c3", "c1", "c2"]
+    assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 3}
+
+    with pytest.raises(StaleWrite):  # the same code again, even under another id
+        await ledger.apply([ChangeSet("acme", new_codes=(code("c9", "h1"),))])
+
+    await ledger.apply([ChangeSet("acme", allocations=(Allocation("c3", "ord-1"),))])
+    with pytest.raises(StaleWrite):  # never twice
+        await ledger.apply([ChangeSet("acme", allocations=(Allocation("c3", "ord-2"),))])
+    assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 2, "allocated": 1}
+    (loaded,) = await ledger.load_codes("acme", ["c3"])
+    assert (loaded.status, loaded.order_id) == ("allocated", "ord-1")
+    assert loaded.code_sealed == b"sealed-c3"
+    assert await ledger.load_codes("globex", ["c3"]) == []
+
+
+async def test_expired_codes_are_not_available(ledger: Ledger) -> None:
+    await ledger.apply([ChangeSet("acme", new_codes=(code("old", "h-old", expires_ms=5),))])
+    assert await ledger.available_codes("acme", "p1", 2500, 10) == []
+
+
+async def test_a_tenant_key_is_written_once(ledger: Ledger) -> None:
+    assert await ledger.load_tenant_key("acme") is None
+    await ledger.apply([ChangeSet("acme", tenant_key=TenantKey("acme", b"wrapped-1"))])
+    assert await ledger.load_tenant_key("acme") == b"wrapped-1"
+    with pytest.raises(StaleWrite):
+        await ledger.apply([ChangeSet("acme", tenant_key=TenantKey("acme", b"wrapped-2"))])
+    assert await ledger.load_tenant_key("acme") == b"wrapped-1"
