@@ -5,5 +5,6 @@ from __future__ import annotations
 from actors.catalogue import CATALOGUE
 from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
+from actors.vouchers import VOUCHERS
 
-ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE)
+ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS)

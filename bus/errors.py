@@ -27,6 +27,7 @@ class ErrorCode(enum.StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERNAL = "internal"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    OUT_OF_STOCK = "out_of_stock"
 
 
 #: Codes whose requests may be sent again unchanged.

@@ -22,6 +22,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEADLINE_EXCEEDED: 504,
     ErrorCode.INTERNAL: 500,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.OUT_OF_STOCK: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -35,6 +36,7 @@ TITLES: dict[str, str] = {
     "deadline_exceeded": "No answer in time, retry",
     "internal": "Internal error",
     "idempotency_key_reused": "Idempotency-Key already used for another request",
+    "out_of_stock": "No voucher code left in the pool",
     "unauthenticated": "Authentication required",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",

@@ -10,10 +10,12 @@ from aiohttp import web
 from actors.kinds import ALL_KINDS
 from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
+from actors.sealing import MasterKey
 from bus.client import Bus
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from perkbus.settings import Settings
+from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
 from storage.factory import open_catalogue, open_ledger
 
@@ -32,7 +34,12 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     catalogue = open_catalogue(settings.catalogue)
     host = ActorHost(
         bus,
-        ActorContext(ledger, catalogue, PlatformCatalogue(catalogue)),
+        ActorContext(
+            ledger,
+            catalogue,
+            PlatformCatalogue(catalogue),
+            MasterKey(master_key(settings.security.master_key, settings.security.master_key_file)),
+        ),
         ALL_KINDS,
         settings.actors,
         partitions=settings.nats.partitions,

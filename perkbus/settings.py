@@ -28,6 +28,13 @@ class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token_ttl_s: int = 30 * 24 * 3600
 
 
+class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: The master key (32 bytes, base64) that wraps tenants' data keys. Prefer the file.
+    master_key: str = ""
+    #: Where the master key is kept when ``master_key`` is empty; created on first start.
+    master_key_file: str = "var/keys/master.key"
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     var_dir: str = "var"
     nats: NatsConfig = NatsConfig()
@@ -37,6 +44,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mysql: MysqlConfig = MysqlConfig()
     catalogue: CatalogueConfig = CatalogueConfig()
     auth: AuthConfig = AuthConfig()
+    security: SecurityConfig = SecurityConfig()
 
 
 class SettingsError(ValueError):
@@ -76,6 +84,7 @@ _VAR_PATHS = (
     ("catalogue", "path"),
     ("auth", "signing_key_file"),
     ("edge", "jwt_public_key_file"),
+    ("security", "master_key_file"),
 )
 
 

@@ -6,6 +6,8 @@ given only the public half.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import time
 import uuid
@@ -58,3 +60,21 @@ def mint(
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode({"alg": ALGORITHM}, claims, key, algorithms=[ALGORITHM])
+
+
+def master_key(inline_base64: str, key_file: str | Path) -> bytes:
+    """The master key from settings, or from its file (created, mode 0600, if missing)."""
+    if inline_base64:
+        key = base64.b64decode(inline_base64)
+    else:
+        path = Path(key_file)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(base64.b64encode(os.urandom(32)) + b"\n")
+        key = base64.b64decode(path.read_bytes().strip())
+    if len(key) != 32:
+        raise ValueError("the master key must be 32 bytes, base64-encoded")
+    return key

@@ -223,9 +223,9 @@ class MysqlLedger:
 
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
-    ) -> list[str]:
+    ) -> list[tuple[str, int]]:
         params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
-        return [r[0] for r in await self._fetchall(_st.available_codes, params)]
+        return [(r[0], int(r[1])) for r in await self._fetchall(_st.available_codes, params)]
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int

@@ -66,8 +66,8 @@ class StoredReply(msgspec.Struct, frozen=True):
 
 
 class VoucherCode(msgspec.Struct, frozen=True):
-    """One voucher code of a tenant's pool (product and face value). The code and PIN are
-    stored sealed (AES-256-GCM, see ``actors.sealing``); ``code_hash`` (SHA-256 of tenant
+    """One voucher code of a tenant's pool (product and face value). The code, PIN and URL
+    are stored sealed (AES-256-GCM, see ``actors.sealing``); ``code_hash`` (SHA-256 of tenant
     and code) lets the store refuse the same code twice without ever holding it in clear."""
 
     tenant: str
@@ -78,7 +78,8 @@ class VoucherCode(msgspec.Struct, frozen=True):
     code_hash: str
     code_sealed: bytes
     pin_sealed: bytes
-    url: str
+    #: Redemption links often carry the code, so they are sealed too.
+    url_sealed: bytes
     expires_ms: int
     source: str
     status: str
@@ -169,8 +170,8 @@ class Ledger(Protocol):
 
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
-    ) -> list[str]:
-        """Ids of available, unexpired codes of a pool, soonest expiry first."""
+    ) -> list[tuple[str, int]]:
+        """(id, expiry) of available, unexpired codes of a pool, soonest expiry first."""
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int

@@ -140,7 +140,7 @@ MIGRATIONS += (
                 tenant_id TEXT NOT NULL, code_id TEXT NOT NULL, product_id TEXT NOT NULL,
                 face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
                 code_hash TEXT NOT NULL, code_sealed BLOB NOT NULL, pin_sealed BLOB NOT NULL,
-                url TEXT NOT NULL, expires_ms INTEGER NOT NULL, source TEXT NOT NULL,
+                url_sealed BLOB NOT NULL, expires_ms INTEGER NOT NULL, source TEXT NOT NULL,
                 status TEXT NOT NULL, order_id TEXT NOT NULL, created_ms INTEGER NOT NULL,
                 allocated_ms INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (tenant_id, code_id)) WITHOUT ROWID""",
@@ -158,7 +158,7 @@ MIGRATIONS += (
                 product_id VARCHAR(64) NOT NULL, face_value_minor BIGINT NOT NULL,
                 currency CHAR(3) NOT NULL, code_hash CHAR(64) NOT NULL,
                 code_sealed VARBINARY(600) NOT NULL, pin_sealed VARBINARY(300) NOT NULL,
-                url VARCHAR(1000) NOT NULL, expires_ms BIGINT NOT NULL,
+                url_sealed VARBINARY(1100) NOT NULL, expires_ms BIGINT NOT NULL,
                 source VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL,
                 order_id VARCHAR(64) NOT NULL, created_ms BIGINT NOT NULL,
                 allocated_ms BIGINT NOT NULL DEFAULT 0,
@@ -227,7 +227,7 @@ class Statements:
         self.select_tenant_key = q("SELECT wrapped FROM tenant_keys WHERE tenant_id = {p}")
         self.insert_code = q(
             "INSERT INTO voucher_codes (tenant_id, code_id, product_id, face_value_minor,"
-            " currency, code_hash, code_sealed, pin_sealed, url, expires_ms, source, status,"
+            " currency, code_hash, code_sealed, pin_sealed, url_sealed, expires_ms, source, status,"
             " order_id, created_ms)"
             " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
@@ -236,7 +236,8 @@ class Statements:
             " WHERE tenant_id = {p} AND code_id = {p} AND status = 'available'"
         )
         self.available_codes = q(
-            "SELECT code_id FROM voucher_codes WHERE tenant_id = {p} AND product_id = {p}"
+            "SELECT code_id, expires_ms FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id = {p}"
             " AND face_value_minor = {p} AND status = 'available'"
             " AND (expires_ms = 0 OR expires_ms > {p})"
             " ORDER BY CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
@@ -280,7 +281,7 @@ class Statements:
         p = self._placeholder
         return (
             "SELECT tenant_id, code_id, product_id, face_value_minor, currency, code_hash,"
-            " code_sealed, pin_sealed, url, expires_ms, source, status, order_id, created_ms"
+            " code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id, created_ms"
             f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
         )
 
@@ -406,7 +407,7 @@ def code_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tupl
             c.code_hash,
             c.code_sealed,
             c.pin_sealed,
-            c.url,
+            c.url_sealed,
             c.expires_ms,
             c.source,
             c.status,

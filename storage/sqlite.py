@@ -125,10 +125,10 @@ class SqliteLedger:
 
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
-    ) -> list[str]:
+    ) -> list[tuple[str, int]]:
         params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
         rows = await self._run(lambda con: con.execute(_st.available_codes, params).fetchall())
-        return [r[0] for r in rows]
+        return [(r[0], int(r[1])) for r in rows]
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int

@@ -3,6 +3,7 @@ in-process cluster (actor host + edge) wired exactly as ``perkbus up`` wires it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from actors.config import ActorsConfig
 from actors.kinds import ALL_KINDS
 from actors.runtime.actor import ActorContext, ActorKind
 from actors.runtime.host import ActorHost
+from actors.sealing import MasterKey
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages.budget import CreateBudget
@@ -82,7 +84,9 @@ async def catalogue(tmp_path: Path) -> AsyncIterator[CatalogueStore]:
 def context(ledger: Ledger, catalogue: CatalogueStore | None = None) -> ActorContext:
     """What actors get; without a catalogue store, an in-memory SQLite one (opened on use)."""
     store = catalogue or SqliteCatalogue(":memory:")
-    return ActorContext(ledger, store, PlatformCatalogue(store, refresh_s=0))
+    return ActorContext(
+        ledger, store, PlatformCatalogue(store, refresh_s=0), MasterKey(os.urandom(32))
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +14,8 @@ from typing import NoReturn
 import asyncmy
 import pytest
 
+from bus import subjects
+from bus.client import Bus
 from perkbus import tokens
 from storage.ports import AccountRecord, Ledger
 
@@ -95,3 +99,27 @@ async def budget_record(ledger: Ledger, tenant: str, budget_id: str) -> AccountR
     """The stored account of a budget, or None."""
     found = await ledger.load_accounts(tenant, [f"budget:{budget_id}"])
     return found[0] if found else None
+
+
+async def stream_messages(bus: Bus, filter_subject: str) -> list[dict[str, object]]:
+    sub = await bus.js.pull_subscribe(filter_subject, stream=subjects.EVENTS_STREAM)
+    found: list[dict[str, object]] = []
+    try:
+        while True:
+            try:
+                batch = await sub.fetch(100, timeout=0.5)
+            except TimeoutError:
+                return found
+            for msg in batch:
+                found.append(json.loads(msg.data))
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+
+
+async def outbox_drained(ledger: Ledger) -> None:
+    for _ in range(100):
+        if not await ledger.pending_events(10):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox was not drained")

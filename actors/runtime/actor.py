@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from actors.sealing import MasterKey
 from bus.messages import Reply, Request
 from storage.catalogue_cache import PlatformCatalogue
 from storage.ports import CatalogueStore, ChangeSet, Ledger
@@ -28,6 +29,7 @@ class ActorContext:
     ledger: Ledger
     catalogue: CatalogueStore
     platform: PlatformCatalogue
+    master_key: MasterKey
 
 
 @dataclass

@@ -18,10 +18,22 @@ from bus.messages.budget import (
 )
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
+from bus.messages.vouchers import Allocated, ImportReport, PoolView, Revealed, VoucherCommand
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
-Command = BudgetCommand | WalletCommand | CatalogueCommand
-ReplyValue = BudgetView | DebitReceipt | WalletView | PointsIssued | ProductView | ProductPage
+Command = BudgetCommand | WalletCommand | CatalogueCommand | VoucherCommand
+ReplyValue = (
+    BudgetView
+    | DebitReceipt
+    | WalletView
+    | PointsIssued
+    | ProductView
+    | ProductPage
+    | ImportReport
+    | PoolView
+    | Allocated
+    | Revealed
+)
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]
 

@@ -224,7 +224,7 @@ def code(
         code_hash,
         b"sealed-" + code_id.encode(),
         b"",
-        "",
+        b"",
         expires_ms,
         "imported",
         "available",
@@ -240,7 +240,11 @@ async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> No
     assert await ledger.known_code_hashes("acme", ["h1", "h9"]) == {"h1"}
     assert await ledger.known_code_hashes("globex", ["h1"]) == set()
     # Soonest expiry first; codes without expiry last.
-    assert await ledger.available_codes("acme", "p1", 2500, 10) == ["c3", "c1", "c2"]
+    assert await ledger.available_codes("acme", "p1", 2500, 10) == [
+        ("c3", far - 1),
+        ("c1", far),
+        ("c2", 0),
+    ]
     assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 3}
 
     with pytest.raises(StaleWrite):  # the same code again, even under another id

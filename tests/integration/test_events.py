@@ -3,9 +3,6 @@ de-duplicated by Nats-Msg-Id, and recovered from the outbox after a crash."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import msgspec
 
 from actors.runtime.outbox import OutboxRelay
@@ -16,31 +13,7 @@ from bus.events import EventPublisher, ensure_streams, make_event
 from bus.time import now_ms
 from storage.ports import CatalogueStore, ChangeSet, Ledger
 from tests.conftest import Cluster, start_cluster
-from tests.support import Keys
-
-
-async def stream_messages(bus: Bus, filter_subject: str) -> list[dict[str, object]]:
-    sub = await bus.js.pull_subscribe(filter_subject, stream=subjects.EVENTS_STREAM)
-    found: list[dict[str, object]] = []
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(100, timeout=0.5)
-            except TimeoutError:
-                return found
-            for msg in batch:
-                found.append(json.loads(msg.data))
-                await msg.ack()
-    finally:
-        await sub.unsubscribe()
-
-
-async def outbox_drained(ledger: Ledger) -> None:
-    for _ in range(100):
-        if not await ledger.pending_events(10):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the outbox was not drained")
+from tests.support import Keys, outbox_drained, stream_messages
 
 
 async def test_debits_publish_cloudevents_per_tenant(cluster: Cluster) -> None:

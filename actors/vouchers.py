@@ -1,0 +1,272 @@
+"""The vouchers actor: one per tenant, sole allocator of the tenant's voucher codes.
+
+Pools are (product, face value). The actor keeps, per pool it has touched, a queue of
+available code ids (soonest expiry first, refilled from storage when empty) and its
+counts. Allocation pops the queue and writes a fenced update (the code must still be
+``available``), so no code is ever given twice — not even by a second, stale actor.
+
+Codes, PINs and URLs are sealed with the tenant's data key (``actors.sealing``), created on
+first use and stored wrapped by the master key. ``code_hash`` is an HMAC of the code under
+that data key: the store can refuse duplicates, yet a stolen database gives no way to test
+guesses of short supplier codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.sealing import seal, unseal
+from bus.errors import ErrorCode
+from bus.events import OutboxEvent, make_event
+from bus.messages import Err, Ok, Reply, Request
+from bus.messages.vouchers import (
+    KIND,
+    AllocateCode,
+    Allocated,
+    CodeRow,
+    GenerateCodes,
+    GetPool,
+    ImportCodes,
+    ImportReport,
+    PoolLow,
+    PoolView,
+    RevealCodes,
+    Revealed,
+    RevealedCode,
+    RowProblem,
+)
+from bus.time import now_ms
+from storage.ports import Allocation, ChangeSet, TenantKey, VoucherCode
+
+#: Generated codes: 20 symbols of 32 (no 0/O, 1/I) = 100 bits, shown in groups of 4.
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+GENERATED_SYMBOLS = 20
+REFILL = 500
+LOW_STOCK = 10
+#: Roles that may see codes in clear (besides an order's owner, with orders).
+REVEALERS = frozenset({"owner", "admin", "finance"})
+
+Pool = tuple[str, int]
+
+
+def generated_code() -> str:
+    symbols = "".join(secrets.choice(ALPHABET) for _ in range(GENERATED_SYMBOLS))
+    return "-".join(symbols[i : i + 4] for i in range(0, GENERATED_SYMBOLS, 4))
+
+
+@dataclass
+class PoolState:
+    available: int
+    allocated: int
+    queue: deque[tuple[str, int]] = field(default_factory=deque)
+
+
+@dataclass
+class _Work:
+    tenant_key: TenantKey | None = None
+    codes: list[VoucherCode] = field(default_factory=list)
+    allocations: list[Allocation] = field(default_factory=list)
+    events: list[OutboxEvent] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+    taken: set[str] = field(default_factory=set)
+
+
+class VouchersActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+        self.data_key: bytes | None = None
+        self.pools: dict[Pool, PoolState] = {}
+
+    async def on_activate(self) -> None:
+        self.data_key = None
+        self.pools = {}
+
+    async def on_deactivate(self, reason: str) -> None:
+        self.data_key = None
+        self.pools = {}
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        work = _Work()
+        now = now_ms()
+        replies: list[Reply] = []
+        for request in batch:
+            match request.body:
+                case ImportCodes() as cmd:
+                    replies.append(await self._import(cmd, cmd.rows, "imported", work, now))
+                case GenerateCodes() as gen:
+                    rows = tuple(
+                        CodeRow(generated_code(), expires_ms=gen.expires_ms)
+                        for _ in range(gen.count)
+                    )
+                    cmd = ImportCodes(gen.product_id, gen.face_value_minor, gen.currency, rows)
+                    replies.append(await self._import(cmd, rows, "generated", work, now))
+                case GetPool(product_id=pid, face_value_minor=fv):
+                    replies.append(Ok(self._view((pid, fv), await self._pool((pid, fv)))))
+                case AllocateCode() as allocate:
+                    replies.append(await self._allocate(allocate, work, now))
+                case RevealCodes(code_ids=code_ids):
+                    replies.append(await self._reveal(request, code_ids))
+                case _:
+                    replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a vouchers request"))
+        if not (work.codes or work.allocations or work.tenant_key):
+            return Decision(replies)
+        return Decision(
+            replies,
+            ChangeSet(
+                self.tenant,
+                events=tuple(work.events),
+                new_codes=tuple(work.codes),
+                allocations=tuple(work.allocations),
+                tenant_key=work.tenant_key,
+            ),
+        )
+
+    async def _key(self, work: _Work) -> bytes:
+        if self.data_key is None:
+            wrapped = await self.ctx.ledger.load_tenant_key(self.tenant)
+            if wrapped is not None:
+                self.data_key = self.ctx.master_key.unwrap(self.tenant, wrapped)
+            else:
+                self.data_key, wrapped = self.ctx.master_key.new_data_key(self.tenant)
+                work.tenant_key = TenantKey(self.tenant, wrapped)
+        return self.data_key
+
+    async def _pool(self, pool: Pool) -> PoolState:
+        state = self.pools.get(pool)
+        if state is None:
+            counts = await self.ctx.ledger.pool_counts(self.tenant, *pool)
+            state = PoolState(counts.get("available", 0), counts.get("allocated", 0))
+            self.pools[pool] = state
+        return state
+
+    def _view(self, pool: Pool, state: PoolState) -> PoolView:
+        return PoolView(pool[0], pool[1], state.available, state.allocated)
+
+    async def _import(
+        self, cmd: ImportCodes, rows: Sequence[CodeRow], source: str, work: _Work, now: int
+    ) -> Reply:
+        key = await self._key(work)
+        hashed: list[tuple[int, CodeRow, str]] = []
+        rejected: list[RowProblem] = []
+        for i, row in enumerate(rows):
+            code = row.code.strip()
+            if not 4 <= len(code) <= 128 or any(c.isspace() or not c.isprintable() for c in code):
+                rejected.append(RowProblem(i, "invalid code: 4 to 128 visible characters"))
+            elif len(row.pin) > 64 or len(row.url) > 1000:
+                rejected.append(RowProblem(i, "PIN or URL too long"))
+            elif 0 < row.expires_ms <= now:
+                rejected.append(RowProblem(i, "expired"))
+            else:
+                digest = hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+                hashed.append((i, row, digest))
+        known = await self.ctx.ledger.known_code_hashes(self.tenant, [h for _, _, h in hashed])
+        pool = (cmd.product_id, cmd.face_value_minor)
+        state = await self._pool(pool)
+        imported = 0
+        for i, row, digest in hashed:
+            if digest in known or digest in work.hashes:
+                rejected.append(RowProblem(i, "duplicate"))
+                continue
+            work.hashes.add(digest)
+            code_id = f"vch_{uuid.uuid4().hex}"
+            context = f"voucher:{self.tenant}:{code_id}"
+            work.codes.append(
+                VoucherCode(
+                    tenant=self.tenant,
+                    code_id=code_id,
+                    product_id=cmd.product_id,
+                    face_value_minor=cmd.face_value_minor,
+                    currency=cmd.currency,
+                    code_hash=digest,
+                    code_sealed=seal(key, row.code.strip().encode(), f"{context}:code"),
+                    pin_sealed=seal(key, row.pin.encode(), f"{context}:pin") if row.pin else b"",
+                    url_sealed=seal(key, row.url.encode(), f"{context}:url") if row.url else b"",
+                    expires_ms=row.expires_ms,
+                    source=source,
+                    status="available",
+                    order_id="",
+                    created_ms=now,
+                )
+            )
+            imported += 1
+        state.available += imported
+        rejected.sort(key=lambda p: p.row)
+        return Ok(ImportReport(imported, tuple(rejected), self._view(pool, state)))
+
+    async def _allocate(self, cmd: AllocateCode, work: _Work, now: int) -> Reply:
+        pool = (cmd.product_id, cmd.face_value_minor)
+        state = await self._pool(pool)
+        code = await self._next_code(pool, state, work, now)
+        if code is None:
+            return Err.of(
+                ErrorCode.OUT_OF_STOCK,
+                f"no code left for {cmd.product_id} at {cmd.face_value_minor}",
+            )
+        code_id, expires_ms = code
+        work.taken.add(code_id)
+        work.allocations.append(Allocation(code_id, cmd.order_id))
+        state.available = max(state.available - 1, 0)
+        state.allocated += 1
+        if state.available == LOW_STOCK - 1:
+            work.events.append(
+                make_event(
+                    self.tenant,
+                    "voucher",
+                    "pool_low",
+                    f"{pool[0]}:{pool[1]}",
+                    PoolLow(pool[0], pool[1], state.available, LOW_STOCK),
+                )
+            )
+        return Ok(Allocated(code_id, cmd.order_id, expires_ms))
+
+    async def _next_code(
+        self, pool: Pool, state: PoolState, work: _Work, now: int
+    ) -> tuple[str, int] | None:
+        for attempt in range(2):
+            while state.queue:
+                code_id, expires_ms = state.queue.popleft()
+                if code_id in work.taken or (expires_ms and expires_ms <= now):
+                    continue
+                return code_id, expires_ms
+            if attempt == 0:
+                fresh = await self.ctx.ledger.available_codes(self.tenant, *pool, REFILL)
+                state.queue.extend(c for c in fresh if c[0] not in work.taken)
+        return None
+
+    async def _reveal(self, request: Request, code_ids: Sequence[str]) -> Reply:
+        if not REVEALERS & set(request.principal.roles):
+            return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance see codes")
+        work = _Work()
+        key = await self._key(work)
+        if work.tenant_key is not None:  # no key yet: the tenant has no codes either
+            self.data_key = None
+            return Ok(Revealed(()))
+        shown = []
+        for c in await self.ctx.ledger.load_codes(self.tenant, list(code_ids)):
+            context = f"voucher:{self.tenant}:{c.code_id}"
+            pin = unseal(key, c.pin_sealed, f"{context}:pin").decode() if c.pin_sealed else ""
+            url = unseal(key, c.url_sealed, f"{context}:url").decode() if c.url_sealed else ""
+            shown.append(
+                RevealedCode(
+                    c.code_id,
+                    unseal(key, c.code_sealed, f"{context}:code").decode(),
+                    pin,
+                    url,
+                    c.expires_ms,
+                    c.order_id,
+                )
+            )
+        return Ok(Revealed(tuple(shown)))
+
+
+VOUCHERS = ActorKind(
+    KIND, VouchersActor, accepts=(ImportCodes, GenerateCodes, GetPool, AllocateCode, RevealCodes)
+)

@@ -1,0 +1,136 @@
+"""Vouchers context: a tenant's pools of codes, one pool per product and face value.
+
+Codes come from a supplier's CSV (code, PIN, URL, expiry) or are issued by the tenant
+itself (closed-loop: generated, unguessable). They are stored sealed and handed to orders
+one at a time, each code at most once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from bus.messages.catalogue import ProductId
+from bus.messages.common import TENANT_WIDE, Currency, whole
+
+KIND = "vouchers"
+
+CodeText = Annotated[str, msgspec.Meta(pattern=whole("[\\x21-\\x7e]{4,128}"))]
+FaceValue = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+
+
+class CodeRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: str
+    pin: str = ""
+    url: str = ""
+    #: Unix epoch milliseconds; 0 for none.
+    expires_ms: int = 0
+
+
+class ImportCodes(msgspec.Struct, frozen=True, tag="vouchers.import"):
+    """Add a supplier's codes to a pool; rows are checked one by one (see ImportReport)."""
+
+    product_id: ProductId
+    face_value_minor: FaceValue
+    currency: Currency
+    rows: tuple[CodeRow, ...]
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class GenerateCodes(msgspec.Struct, frozen=True, tag="vouchers.generate"):
+    """Issue ``count`` closed-loop codes of the tenant's own."""
+
+    product_id: ProductId
+    face_value_minor: FaceValue
+    currency: Currency
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    expires_ms: int = 0
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class GetPool(msgspec.Struct, frozen=True, tag="vouchers.pool"):
+    product_id: ProductId
+    face_value_minor: FaceValue
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class AllocateCode(msgspec.Struct, frozen=True, tag="vouchers.allocate"):
+    """Give the pool's next code (soonest expiry first) to an order."""
+
+    product_id: ProductId
+    face_value_minor: FaceValue
+    order_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class RevealCodes(msgspec.Struct, frozen=True, tag="vouchers.reveal"):
+    """The codes in clear, for those allowed to see them."""
+
+    code_ids: tuple[str, ...]
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+VoucherCommand = ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes
+
+
+class RowProblem(msgspec.Struct, frozen=True):
+    row: int
+    reason: str
+
+
+class ImportReport(msgspec.Struct, frozen=True, tag="vouchers.import_report"):
+    imported: int
+    #: Rows not imported, with why (``duplicate``, ``invalid code`` …), by 0-based index.
+    rejected: tuple[RowProblem, ...]
+    pool: PoolView
+
+
+class PoolView(msgspec.Struct, frozen=True, tag="vouchers.pool_view"):
+    product_id: str
+    face_value_minor: int
+    available: int
+    allocated: int
+
+
+class Allocated(msgspec.Struct, frozen=True, tag="vouchers.allocated"):
+    code_id: str
+    order_id: str
+    expires_ms: int
+
+
+class RevealedCode(msgspec.Struct, frozen=True):
+    code_id: str
+    code: str
+    pin: str
+    url: str
+    expires_ms: int
+    order_id: str
+
+
+class Revealed(msgspec.Struct, frozen=True, tag="vouchers.revealed"):
+    codes: tuple[RevealedCode, ...]
+
+
+class PoolLow(msgspec.Struct, frozen=True):
+    """Data of the ``voucher.pool_low`` event."""
+
+    product_id: str
+    face_value_minor: int
+    available: int
+    threshold: int

@@ -1,0 +1,153 @@
+"""Voucher pools: imports, generated codes, allocation at most once, sealed at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from actors.runtime.host import ActorHost
+from bus import subjects
+from bus.client import Bus
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok, Principal, Reply
+from bus.messages.vouchers import (
+    AllocateCode,
+    Allocated,
+    CodeRow,
+    GenerateCodes,
+    GetPool,
+    ImportCodes,
+    ImportReport,
+    PoolView,
+    RevealCodes,
+    Revealed,
+    VoucherCommand,
+)
+from bus.time import now_ms
+from storage.ports import CatalogueStore, Ledger
+from tests.conftest import start_host
+from tests.support import outbox_drained, stream_messages
+
+ADMIN = Principal("admin@acme", roles=("admin",))
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    h = await start_host(bus, ledger, catalogue)
+    yield h
+    await h.stop()
+
+
+async def ask(bus: Bus, body: VoucherCommand, who: Principal = ADMIN) -> Reply:
+    return await bus.request("acme", "vouchers", body, who, timeout_s=10)
+
+
+def rows(*codes: str) -> tuple[CodeRow, ...]:
+    return tuple(CodeRow(c, pin=f"pin-{c[-3:]}", url=f"https://redeem.example/{c}") for c in codes)
+
+
+async def test_import_rejects_duplicates_and_bad_rows(bus: Bus, host: ActorHost) -> None:
+    first = await ask(bus, ImportCodes("card-de", 2500, "EUR", rows("AAAA-1111", "BBBB-2222")))
+    assert isinstance(first, Ok)
+    assert isinstance(first.value, ImportReport)
+    assert first.value.imported == 2
+    batch = (
+        *rows("AAAA-1111", "CCCC-3333", "CCCC-3333"),
+        CodeRow("no"),
+        CodeRow("has space"),
+        CodeRow("DDDD-4444", expires_ms=now_ms() - 1000),
+    )
+    second = await ask(bus, ImportCodes("card-de", 2500, "EUR", batch))
+    assert isinstance(second, Ok)
+    assert isinstance(second.value, ImportReport)
+    assert second.value.imported == 1
+    assert [(p.row, p.reason.split(":")[0]) for p in second.value.rejected] == [
+        (0, "duplicate"),
+        (2, "duplicate"),
+        (3, "invalid code"),
+        (4, "invalid code"),
+        (5, "expired"),
+    ]
+    assert second.value.pool == PoolView("card-de", 2500, 3, 0)
+
+
+async def test_generated_codes_are_long_unique_and_unguessable(bus: Bus, host: ActorHost) -> None:
+    made = await ask(bus, GenerateCodes("own-voucher", 1000, "EUR", 200))
+    assert isinstance(made, Ok)
+    assert isinstance(made.value, ImportReport)
+    assert made.value.imported == 200
+    allocated = [await ask(bus, AllocateCode("own-voucher", 1000, f"o{i}")) for i in range(200)]
+    ids = [
+        r.value.code_id for r in allocated if isinstance(r, Ok) and isinstance(r.value, Allocated)
+    ]
+    shown = await ask(bus, RevealCodes(tuple(ids)))
+    assert isinstance(shown, Ok)
+    assert isinstance(shown.value, Revealed)
+    codes = [c.code for c in shown.value.codes]
+    assert len(codes) == len(set(codes)) == 200
+    assert all(re.fullmatch(r"([A-HJ-NP-Z2-9]{4}-){4}[A-HJ-NP-Z2-9]{4}", c) for c in codes)
+
+
+async def test_a_burst_never_gives_a_code_twice(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
+    codes = [f"BURST-{i:05d}" for i in range(200)]
+    assert isinstance(await ask(bus, ImportCodes("card-us", 5000, "USD", rows(*codes))), Ok)
+    replies = await asyncio.gather(
+        *(ask(bus, AllocateCode("card-us", 5000, f"order-{i}")) for i in range(300))
+    )
+    outcomes = Counter("ok" if isinstance(r, Ok) else r.code for r in replies)
+    assert outcomes == {"ok": 200, ErrorCode.OUT_OF_STOCK: 100}
+    given = [r.value for r in replies if isinstance(r, Ok) and isinstance(r.value, Allocated)]
+    assert len({a.code_id for a in given}) == 200
+    assert len({a.order_id for a in given}) == 200
+    assert await ledger.pool_counts("acme", "card-us", 5000) == {"allocated": 200}
+    pool = await ask(bus, GetPool("card-us", 5000))
+    assert isinstance(pool, Ok)
+    assert pool.value == PoolView("card-us", 5000, 0, 200)
+
+
+async def test_codes_are_sealed_at_rest(
+    bus: Bus, ledger: Ledger, host: ActorHost, ledger_url: str, tmp_path: Path
+) -> None:
+    secret = "SECRET-CODE-9876543210"
+    imported = await ask(bus, ImportCodes("card-fr", 2000, "EUR", rows(secret)))
+    assert isinstance(imported, Ok)
+    allocated = await ask(bus, AllocateCode("card-fr", 2000, "order-1"))
+    assert isinstance(allocated, Ok)
+    assert isinstance(allocated.value, Allocated)
+    (stored,) = await ledger.load_codes("acme", [allocated.value.code_id])
+    assert secret.encode() not in stored.code_sealed
+    assert b"pin-210" not in stored.pin_sealed
+    assert secret.encode() not in stored.url_sealed
+    if ledger_url.startswith("sqlite:"):
+        await host.stop()  # checkpoint nothing in clear: look at every byte on disk
+        for f in Path(ledger_url.removeprefix("sqlite:")).parent.glob("ledger.sqlite3*"):
+            assert secret.encode() not in f.read_bytes(), f
+        await host.start()
+    shown = await ask(bus, RevealCodes((allocated.value.code_id,)))
+    assert isinstance(shown, Ok)
+    assert isinstance(shown.value, Revealed)
+    (code,) = shown.value.codes
+    assert (code.code, code.pin, code.order_id) == (secret, "pin-210", "order-1")
+    assert code.url == f"https://redeem.example/{secret}"
+    clerk = Principal("clerk@acme", roles=("programme_manager",))
+    refused = await ask(bus, RevealCodes((allocated.value.code_id,)), clerk)
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.FORBIDDEN
+
+
+async def test_pool_low_event_when_stock_runs_down(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await ask(bus, ImportCodes("card-gb", 1000, "GBP", rows(*[f"LOW-{i:03d}" for i in range(12)])))
+    for i in range(5):  # 12 → 7 available: the pool crosses 10 once, at 9
+        assert isinstance(await ask(bus, AllocateCode("card-gb", 1000, f"o{i}")), Ok)
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "pool_low"))
+    assert [e["data"] for e in events] == [
+        {"product_id": "card-gb", "face_value_minor": 1000, "available": 9, "threshold": 10}
+    ]
