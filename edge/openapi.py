@@ -18,7 +18,11 @@ from edge.schemas import (
     CurationIn,
     DebitIn,
     DebitOut,
+    GenerateCodesIn,
+    ImportCodesIn,
+    ImportReportOut,
     IssuePointsIn,
+    PoolOut,
     ProductOut,
     ProductPageOut,
     ProductQuery,
@@ -89,6 +93,17 @@ def _query_parameters() -> list[dict[str, Any]]:
     ]
 
 
+_POOL_PARAMETERS = [
+    _PRODUCT_ID,
+    {
+        "name": "face_value",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Face value in minor units",
+    },
+]
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -111,6 +126,10 @@ def build_document() -> dict[str, Any]:
             ProductOut,
             CurationIn,
             Product,
+            ImportCodesIn,
+            GenerateCodesIn,
+            ImportReportOut,
+            PoolOut,
             Problem,
         ],
         ref_template=_REF,
@@ -275,6 +294,72 @@ def build_document() -> dict[str, Any]:
                         "200": _json("ProductOut", "The product as curated"),
                         "404": _problem("No such product"),
                         "415": _problem("The body is not JSON"),
+                        "422": _problem("The body is not valid"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/vouchers/pools/{product_id}/{face_value}": {
+                "get": {
+                    "operationId": "getVoucherPool",
+                    "summary": "The stock of a voucher pool (product and face value)",
+                    "description": "Needs scope `vouchers:read`.",
+                    "parameters": _POOL_PARAMETERS,
+                    "responses": {
+                        "200": _json("PoolOut", "Codes available and allocated"),
+                        "404": _problem("The product id or face value cannot be a pool's"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/vouchers/pools/{product_id}/{face_value}/codes": {
+                "post": {
+                    "operationId": "importVoucherCodes",
+                    "summary": "Add a supplier's codes to a pool, each row reported on",
+                    "description": (
+                        "Needs scope `vouchers:admin`. Send `text/csv` (header row; columns "
+                        "`code` and optionally `pin`, `url`, `expires_at`; `?currency=`) or "
+                        "JSON. Codes, PINs and URLs are stored sealed (AES-256-GCM). Rows "
+                        "that are duplicates, invalid or expired are listed in `rejected`."
+                    ),
+                    "parameters": [
+                        *_POOL_PARAMETERS,
+                        {"name": "currency", "in": "query", "schema": {"type": "string"}},
+                        _IDEMPOTENCY_KEY,
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="ImportCodesIn")}
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "200": _json("ImportReportOut", "What was imported and what was not"),
+                        "413": _problem("More than 4 MiB of CSV"),
+                        "422": _problem("The body is not valid (named in `errors`)"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/vouchers/pools/{product_id}/{face_value}/generate": {
+                "post": {
+                    "operationId": "generateVoucherCodes",
+                    "summary": "Issue closed-loop codes of the tenant's own into a pool",
+                    "description": "Needs scope `vouchers:admin`. Codes carry 100 random bits.",
+                    "parameters": [*_POOL_PARAMETERS, _IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="GenerateCodesIn")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("ImportReportOut", "The codes were issued"),
                         "422": _problem("The body is not valid"),
                         **_COMMON_ERRORS,
                     },

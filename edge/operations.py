@@ -17,7 +17,7 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
-from bus.messages import Command, Err, Ok, ReplyValue, catalogue
+from bus.messages import Command, Err, Ok, ReplyValue, catalogue, vouchers
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -39,6 +39,14 @@ from bus.messages.catalogue import (
     ProductView,
 )
 from bus.messages.common import Money
+from bus.messages.vouchers import (
+    CodeRow,
+    GenerateCodes,
+    GetPool,
+    ImportCodes,
+    ImportReport,
+    PoolView,
+)
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from edge.auth import Identity
 from edge.schemas import (
@@ -47,11 +55,16 @@ from edge.schemas import (
     CurationIn,
     DebitIn,
     DebitOut,
+    GenerateCodesIn,
+    ImportCodesIn,
+    ImportReportOut,
     IssuePointsIn,
+    PoolOut,
     ProductOut,
     ProductPageOut,
     ProductQuery,
     RewardOut,
+    RowProblemOut,
     WalletOut,
 )
 
@@ -62,6 +75,8 @@ SCOPE_ISSUE = "rewards:issue"
 SCOPE_WALLETS = "wallets:read"
 SCOPE_CATALOGUE = "catalogue:read"
 SCOPE_CATALOGUE_ADMIN = "catalogue:admin"
+SCOPE_VOUCHERS = "vouchers:read"
+SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
 
 
 @dataclass(frozen=True)
@@ -271,3 +286,62 @@ async def add_custom_product(caller: Caller, product: Product) -> ProductOut | E
     if isinstance(value, Err):
         return value
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
+
+
+def _ms(moment: datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1000)
+
+
+def _pool_out(view: PoolView) -> PoolOut:
+    return PoolOut(view.product_id, view.face_value_minor, view.available, view.allocated)
+
+
+def _pool_target(product_id: str, face_value: str) -> tuple[str, int] | Err:
+    checked = valid_product_id(product_id)
+    if checked is None or not face_value.isdigit() or not 0 < int(face_value) <= 2**53:
+        return Err.of(ErrorCode.NOT_FOUND, "no pool has that product and face value")
+    return checked, int(face_value)
+
+
+async def _import(caller: Caller, command: ImportCodes | GenerateCodes) -> ImportReportOut | Err:
+    if denied := _missing_scope(caller, SCOPE_VOUCHERS_ADMIN):
+        return denied
+    value = await call(caller, vouchers.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, ImportReport):
+        return _unexpected(value)
+    rejected = [RowProblemOut(p.row, p.reason) for p in value.rejected]
+    return ImportReportOut(value.imported, rejected, _pool_out(value.pool))
+
+
+async def import_codes(
+    caller: Caller, product_id: str, face_value: str, data: ImportCodesIn
+) -> ImportReportOut | Err:
+    target = _pool_target(product_id, face_value)
+    if isinstance(target, Err):
+        return target
+    rows = tuple(CodeRow(c.code, c.pin, c.url, _ms(c.expires_at)) for c in data.codes)
+    return await _import(caller, ImportCodes(*target, data.currency, rows))
+
+
+async def generate_codes(
+    caller: Caller, product_id: str, face_value: str, data: GenerateCodesIn
+) -> ImportReportOut | Err:
+    target = _pool_target(product_id, face_value)
+    if isinstance(target, Err):
+        return target
+    command = GenerateCodes(*target, data.currency, data.count, _ms(data.expires_at))
+    return await _import(caller, command)
+
+
+async def get_pool(caller: Caller, product_id: str, face_value: str) -> PoolOut | Err:
+    if denied := _missing_scope(caller, SCOPE_VOUCHERS):
+        return denied
+    target = _pool_target(product_id, face_value)
+    if isinstance(target, Err):
+        return target
+    value = await call(caller, vouchers.KIND, GetPool(*target), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return _pool_out(value) if isinstance(value, PoolView) else _unexpected(value)

@@ -6,6 +6,7 @@ may change freely, the public API only by adding optional fields.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -126,3 +127,39 @@ class ProductPageOut(msgspec.Struct, frozen=True):
     products: tuple[ProductOut, ...]
     next_cursor: str | None
     total: int
+
+
+class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    pin: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    url: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    expires_at: datetime | None = None
+
+
+class ImportCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    currency: Currency
+    codes: Annotated[list[CodeIn], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+class GenerateCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    currency: Currency
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    expires_at: datetime | None = None
+
+
+class PoolOut(msgspec.Struct, frozen=True):
+    product_id: str
+    face_value_minor: int
+    available: int
+    allocated: int
+
+
+class RowProblemOut(msgspec.Struct, frozen=True):
+    row: int
+    reason: str
+
+
+class ImportReportOut(msgspec.Struct, frozen=True):
+    imported: int
+    rejected: list[RowProblemOut]
+    pool: PoolOut

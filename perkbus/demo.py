@@ -24,6 +24,8 @@ SCOPES = [
     "wallets:read",
     "catalogue:read",
     "catalogue:admin",
+    "vouchers:read",
+    "vouchers:admin",
 ]
 
 

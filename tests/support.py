@@ -29,6 +29,8 @@ ALL_SCOPES = [
     "wallets:read",
     "catalogue:read",
     "catalogue:admin",
+    "vouchers:read",
+    "vouchers:admin",
 ]
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"

@@ -17,7 +17,7 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import catalogue, money
+from edge.graphql import catalogue, money, vouchers
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 
 
@@ -36,6 +36,9 @@ class Query:
     )
     product: catalogue.ProductResult = strawberry.field(
         resolver=catalogue.get_product, description="One product, in a locale."
+    )
+    voucher_pool: vouchers.PoolResult = strawberry.field(
+        resolver=vouchers.get_pool, description="The stock of a pool (product, face value)."
     )
 
 
@@ -58,6 +61,14 @@ class Mutation:
     )
     add_custom_product: catalogue.ProductResult = strawberry.mutation(
         resolver=catalogue.add_custom_product, description="Add a product of the tenant's own."
+    )
+    import_voucher_codes: vouchers.ImportResult = strawberry.mutation(
+        resolver=vouchers.import_codes,
+        description="Add a supplier's codes (CSV) to a pool; each row is reported on.",
+    )
+    generate_voucher_codes: vouchers.ImportResult = strawberry.mutation(
+        resolver=vouchers.generate_codes,
+        description="Issue closed-loop codes of the tenant's own into a pool.",
     )
 
 

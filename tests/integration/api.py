@@ -69,6 +69,16 @@ class BudgetApi(Protocol):
 
     async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome: ...
 
+    async def import_csv(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str
+    ) -> Outcome: ...
+
+    async def generate(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, count: int
+    ) -> Outcome: ...
+
+    async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome: ...
+
 
 def snake(value: Any) -> Any:
     if isinstance(value, list):
@@ -184,6 +194,27 @@ class Rest:
     async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome:
         return await self._send("POST", "/api/v1/catalogue/products", headers, product)
 
+    async def import_csv(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str
+    ) -> Outcome:
+        path = f"/api/v1/vouchers/pools/{product_id}/{face}/codes?currency={currency}"
+        headers = {**headers, "Content-Type": "text/csv"}
+        async with self.client.post(path, data=text.encode(), headers=headers) as r:
+            data = await r.json(content_type=None)
+            if r.status < 300:
+                return Outcome(value=data)
+            errors = data.get("errors") or [{}]
+            return Outcome(code=data["code"], pointer=errors[0].get("pointer"))
+
+    async def generate(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, count: int
+    ) -> Outcome:
+        path = f"/api/v1/vouchers/pools/{product_id}/{face}/generate"
+        return await self._send("POST", path, headers, {"currency": currency, "count": count})
+
+    async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome:
+        return await self._send("GET", f"/api/v1/vouchers/pools/{product_id}/{face}", headers)
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -199,6 +230,10 @@ _PRODUCT = (
     "id brand kind category name description terms imageUrl countries currency"
     " denominations range { minMinor maxMinor } markupBps enabled custom locales"
 )
+
+
+_POOL = "productId faceValueMinor available allocated"
+_REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
 
 
 def _camel(name: str) -> str:
@@ -351,3 +386,32 @@ class GraphQL:
             f" ... on Product {{ {_PRODUCT} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"input": doc}, "addCustomProduct")
+
+    async def import_csv(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str
+    ) -> Outcome:
+        query = (
+            "mutation($p: ID!, $f: MinorUnits!, $input: ImportCodesInput!) {"
+            " importVoucherCodes(productId: $p, faceValue: $f, input: $input) {"
+            f" ... on ImportReport {{ {_REPORT} }} {_ERROR} }} }}"
+        )
+        variables = {"p": product_id, "f": face, "input": {"currency": currency, "csv": text}}
+        return await self._send(headers, query, variables, "importVoucherCodes")
+
+    async def generate(
+        self, headers: dict[str, str], product_id: str, face: int, currency: str, count: int
+    ) -> Outcome:
+        query = (
+            "mutation($p: ID!, $f: MinorUnits!, $input: GenerateCodesInput!) {"
+            " generateVoucherCodes(productId: $p, faceValue: $f, input: $input) {"
+            f" ... on ImportReport {{ {_REPORT} }} {_ERROR} }} }}"
+        )
+        variables = {"p": product_id, "f": face, "input": {"currency": currency, "count": count}}
+        return await self._send(headers, query, variables, "generateVoucherCodes")
+
+    async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome:
+        query = (
+            "query($p: ID!, $f: MinorUnits!) { voucherPool(productId: $p, faceValue: $f) {"
+            f" ... on Pool {{ {_POOL} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"p": product_id, "f": face}, "voucherPool")

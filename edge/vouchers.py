@@ -1,0 +1,74 @@
+"""REST resources for voucher pools: import codes (CSV or JSON), generate closed-loop
+codes, read a pool's stock (operations in :mod:`edge.operations`, shared with GraphQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from aiohttp import web
+
+from edge import operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.problems import problem
+from edge.schemas import GenerateCodesIn, ImportCodesIn
+from edge.validation import Invalid, convert
+
+routes = web.RouteTableDef()
+
+POOL = "/api/v1/vouchers/pools/{product_id}/{face_value}"
+#: A CSV of 10,000 codes with PINs and URLs; larger imports go in several requests.
+MAX_CSV_BYTES = 4 * 1024 * 1024
+CSV_COLUMNS = ("code", "pin", "url", "expires_at")
+
+
+def parse_csv(text: str, currency: str | None) -> ImportCodesIn:
+    """``code[,pin][,url][,expires_at]`` with a header row → the same shape as JSON."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if "code" not in header or not set(header) <= set(CSV_COLUMNS):
+        raise Invalid(f"the CSV header must be some of {', '.join(CSV_COLUMNS)}, with code")
+    codes: list[dict[str, Any]] = []
+    for row in reader:
+        codes.append({k: v for k, v in row.items() if v not in (None, "")})
+    return convert({"currency": currency, "codes": codes}, ImportCodesIn)
+
+
+async def read_import(request: web.Request) -> ImportCodesIn:
+    if request.content_type != "text/csv":
+        return await read_json(request, ImportCodesIn)
+    body = await request.content.read(MAX_CSV_BYTES + 1)
+    if len(body) > MAX_CSV_BYTES:
+        raise ProblemResponse(problem(413, "payload_too_large", "import at most 4 MiB at once"))
+    try:
+        return parse_csv(body.decode("utf-8-sig"), request.query.get("currency"))
+    except UnicodeDecodeError as e:
+        raise ProblemResponse(problem(400, "malformed_body", "the CSV is not UTF-8")) from e
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+
+
+@routes.post(f"{POOL}/codes")
+async def import_codes(request: web.Request) -> web.Response:
+    who = caller(request)
+    data = await read_import(request)
+    info = request.match_info
+    result = await operations.import_codes(who, info["product_id"], info["face_value"], data)
+    return answer(request, result)
+
+
+@routes.post(f"{POOL}/generate")
+async def generate_codes(request: web.Request) -> web.Response:
+    who = caller(request)
+    data = await read_json(request, GenerateCodesIn)
+    info = request.match_info
+    result = await operations.generate_codes(who, info["product_id"], info["face_value"], data)
+    return answer(request, result)
+
+
+@routes.get(POOL)
+async def get_pool(request: web.Request) -> web.Response:
+    info = request.match_info
+    result = await operations.get_pool(caller(request), info["product_id"], info["face_value"])
+    return answer(request, result)
