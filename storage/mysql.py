@@ -17,7 +17,14 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
-from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply, VoucherCode
+from storage.ports import (
+    AccountRecord,
+    ChangeSet,
+    LedgerStats,
+    OrderRecord,
+    StoredReply,
+    VoucherCode,
+)
 
 _st = sql.Statements("%s")
 _MIGRATION_LOCK = "perkbus_schema_migrations"
@@ -238,3 +245,17 @@ class MysqlLedger:
             return []
         rows = await self._fetchall(_st.select_codes(len(code_ids)), (tenant, *code_ids))
         return [sql.code_from_row(r) for r in rows]
+
+    async def load_orders(self, tenant: str, order_ids: Sequence[str]) -> list[OrderRecord]:
+        if not order_ids:
+            return []
+        rows = await self._fetchall(_st.select_orders(len(order_ids)), (tenant, *order_ids))
+        return [sql.order_from_row(r) for r in rows]
+
+    async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None:
+        row = await self._fetchone(_st.order_by_external_id, (tenant, external_id))
+        return None if row is None else sql.order_from_row(row)
+
+    async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
+        rows = await self._fetchall(_st.unfinished_orders, (tenant, limit))
+        return [sql.order_from_row(r) for r in rows]

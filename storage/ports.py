@@ -101,6 +101,32 @@ class TenantKey(msgspec.Struct, frozen=True):
     wrapped: bytes
 
 
+class OrderRecord(msgspec.Struct, frozen=True):
+    """An order as stored: where its saga stands (see ``bus.messages.orders``)."""
+
+    tenant: str
+    order_id: str
+    status: str
+    recipient: str
+    payer: str
+    product_id: str
+    face_value_minor: int
+    currency: str
+    price_minor: int
+    price_unit: str
+    code_id: str
+    reason: str
+    external_id: str
+    created_ms: int
+    updated_ms: int
+    version: int
+
+
+class PutOrder(msgspec.Struct, frozen=True):
+    record: OrderRecord
+    expected_version: int
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -115,6 +141,7 @@ class ChangeSet(msgspec.Struct, frozen=True):
     new_codes: tuple[VoucherCode, ...] = ()
     allocations: tuple[Allocation, ...] = ()
     tenant_key: TenantKey | None = None
+    orders: tuple[PutOrder, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -179,6 +206,13 @@ class Ledger(Protocol):
         """Codes of a pool by status (``available``, ``allocated`` …)."""
 
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]: ...
+
+    async def load_orders(self, tenant: str, order_ids: Sequence[str]) -> list[OrderRecord]: ...
+
+    async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None: ...
+
+    async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
+        """Orders whose saga has not ended (accepted or paid), oldest first."""
 
 
 class CatalogueStore(Protocol):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.events import OutboxEvent
-from storage.ports import AccountRecord, ChangeSet, StoredReply, VoucherCode
+from storage.ports import AccountRecord, ChangeSet, OrderRecord, StoredReply, VoucherCode
 
 Dialect = Literal["sqlite", "mysql"]
 
@@ -171,6 +171,45 @@ MIGRATIONS += (
     ),
 )
 
+_ORDER_COLUMNS = (
+    "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
+    " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version"
+)
+
+MIGRATIONS += (
+    Migration(
+        5,
+        "orders",
+        sqlite=(
+            """CREATE TABLE orders (
+                tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, status TEXT NOT NULL,
+                recipient TEXT NOT NULL, payer TEXT NOT NULL, product_id TEXT NOT NULL,
+                face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                price_minor INTEGER NOT NULL, price_unit TEXT NOT NULL, code_id TEXT NOT NULL,
+                reason TEXT NOT NULL, external_id TEXT, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, version INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, order_id)) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX orders_external ON orders (tenant_id, external_id)",
+            "CREATE INDEX orders_status ON orders (tenant_id, status, created_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE orders (
+                tenant_id VARCHAR(64) NOT NULL, order_id VARCHAR(64) NOT NULL,
+                status VARCHAR(16) NOT NULL, recipient VARCHAR(100) NOT NULL,
+                payer VARCHAR(100) NOT NULL, product_id VARCHAR(64) NOT NULL,
+                face_value_minor BIGINT NOT NULL, currency CHAR(3) NOT NULL,
+                price_minor BIGINT NOT NULL, price_unit CHAR(3) NOT NULL,
+                code_id VARCHAR(64) NOT NULL, reason VARCHAR(300) NOT NULL,
+                external_id VARCHAR(100) NULL, created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL, version BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, order_id),
+                UNIQUE KEY orders_external (tenant_id, external_id),
+                KEY orders_status (tenant_id, status, created_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -247,6 +286,22 @@ class Statements:
             "SELECT status, COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
             " AND product_id = {p} AND face_value_minor = {p} GROUP BY status"
         )
+        self.insert_order = q(
+            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+            " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_order = q(
+            "UPDATE orders SET status = {p}, price_minor = {p}, price_unit = {p}, code_id = {p},"
+            " reason = {p}, updated_ms = {p}, version = {p}"
+            " WHERE tenant_id = {p} AND order_id = {p} AND version = {p}"
+        )
+        self.order_by_external_id = q(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}} AND external_id = {{p}}"
+        )
+        self.unfinished_orders = q(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
+            " AND status IN ('accepted', 'paid') ORDER BY created_ms LIMIT {p}"
+        )
         self._placeholder = placeholder
         self.account_balance = q(
             "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries"
@@ -283,6 +338,13 @@ class Statements:
             "SELECT tenant_id, code_id, product_id, face_value_minor, currency, code_hash,"
             " code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id, created_ms"
             f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
+        )
+
+    def select_orders(self, count: int) -> str:
+        p = self._placeholder
+        return (
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {p}"
+            f" AND order_id IN ({self._in(count)})"
         )
 
     def select_replies(self, count: int) -> str:
@@ -332,6 +394,51 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
             f"voucher code {change_set.tenant}/{a.code_id}",
             fenced=True,
         )
+    for order in change_set.orders:
+        o = order.record
+        what = f"order {o.tenant}/{o.order_id}"
+        if order.expected_version == 0:
+            yield Write(
+                st.insert_order,
+                (
+                    o.tenant,
+                    o.order_id,
+                    o.status,
+                    o.recipient,
+                    o.payer,
+                    o.product_id,
+                    o.face_value_minor,
+                    o.currency,
+                    o.price_minor,
+                    o.price_unit,
+                    o.code_id,
+                    o.reason,
+                    o.external_id or None,
+                    o.created_ms,
+                    o.updated_ms,
+                    o.version,
+                ),
+                what,
+            )
+        else:
+            yield Write(
+                st.update_order,
+                (
+                    o.status,
+                    o.price_minor,
+                    o.price_unit,
+                    o.code_id,
+                    o.reason,
+                    o.updated_ms,
+                    o.version,
+                    o.tenant,
+                    o.order_id,
+                    order.expected_version,
+                ),
+                what,
+                fenced=True,
+                expected_version=order.expected_version,
+            )
     for put in change_set.puts:
         r = put.record
         what = f"account {r.tenant}/{r.account_id}"
@@ -435,6 +542,27 @@ def code_from_row(row: tuple[Any, ...]) -> VoucherCode:
         row[11],
         row[12],
         int(row[13]),
+    )
+
+
+def order_from_row(row: tuple[Any, ...]) -> OrderRecord:
+    return OrderRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        int(row[6]),
+        row[7],
+        int(row[8]),
+        row[9],
+        row[10],
+        row[11],
+        row[12] or "",
+        int(row[13]),
+        int(row[14]),
+        int(row[15]),
     )
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite
-from storage.ports import AccountRecord, ChangeSet, LedgerStats, StoredReply, VoucherCode
+from storage.ports import (
+    AccountRecord,
+    ChangeSet,
+    LedgerStats,
+    OrderRecord,
+    StoredReply,
+    VoucherCode,
+)
 from storage.sqlite_db import SqliteDatabase, transaction
 
 _st = sql.Statements("?")
@@ -143,3 +150,21 @@ class SqliteLedger:
         statement, params = _st.select_codes(len(code_ids)), (tenant, *code_ids)
         rows = await self._run(lambda con: con.execute(statement, params).fetchall())
         return [sql.code_from_row(r) for r in rows]
+
+    async def load_orders(self, tenant: str, order_ids: Sequence[str]) -> list[OrderRecord]:
+        if not order_ids:
+            return []
+        statement, params = _st.select_orders(len(order_ids)), (tenant, *order_ids)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.order_from_row(r) for r in rows]
+
+    async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None:
+        params = (tenant, external_id)
+        row = await self._run(lambda con: con.execute(_st.order_by_external_id, params).fetchone())
+        return None if row is None else sql.order_from_row(row)
+
+    async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
+        rows = await self._run(
+            lambda con: con.execute(_st.unfinished_orders, (tenant, limit)).fetchall()
+        )
+        return [sql.order_from_row(r) for r in rows]

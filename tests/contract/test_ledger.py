@@ -13,7 +13,9 @@ from storage.ports import (
     ChangeSet,
     Entry,
     Ledger,
+    OrderRecord,
     PutAccount,
+    PutOrder,
     StoredReply,
     TenantKey,
     VoucherCode,
@@ -272,3 +274,47 @@ async def test_a_tenant_key_is_written_once(ledger: Ledger) -> None:
     with pytest.raises(StaleWrite):
         await ledger.apply([ChangeSet("acme", tenant_key=TenantKey("acme", b"wrapped-2"))])
     assert await ledger.load_tenant_key("acme") == b"wrapped-1"
+
+
+def order(
+    order_id: str, status: str = "accepted", version: int = 1, external: str = ""
+) -> OrderRecord:
+    return OrderRecord(
+        "acme",
+        order_id,
+        status,
+        "ann",
+        "budget:b1",
+        "card-de",
+        2500,
+        "EUR",
+        2500,
+        "EUR",
+        "",
+        "",
+        external,
+        1,
+        1,
+        version,
+    )
+
+
+async def test_orders_are_fenced_and_found_by_external_id(ledger: Ledger) -> None:
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order("o1", external="crm-7"), 0),))])
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order("o2"), 0),))])
+    with pytest.raises(StaleWrite):  # the same external id twice
+        await ledger.apply(
+            [ChangeSet("acme", orders=(PutOrder(order("o3", external="crm-7"), 0),))]
+        )
+    found = await ledger.order_by_external_id("acme", "crm-7")
+    assert found is not None
+    assert found.order_id == "o1"
+    assert await ledger.order_by_external_id("globex", "crm-7") is None
+
+    done = msgspec.structs.replace(order("o1", external="crm-7"), status="fulfilled", version=2)
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(done, 1),))])
+    with pytest.raises(StaleWrite):
+        await ledger.apply([ChangeSet("acme", orders=(PutOrder(done, 1),))])
+    assert [o.order_id for o in await ledger.unfinished_orders("acme", 10)] == ["o2"]
+    (loaded,) = await ledger.load_orders("acme", ["o1"])
+    assert (loaded.status, loaded.version) == ("fulfilled", 2)

@@ -1,0 +1,92 @@
+"""Orders context: redemptions and gift-card orders, carried out as a saga.
+
+An order is accepted (recorded), paid (points from a person's wallet, or money from a
+budget), then fulfilled with a voucher code from the pool of its product and face value.
+If a step fails after payment, payment is refunded and the order ends ``failed`` with a
+reason. Every step is sent with an idempotency key derived from the order id, so a step
+repeated after a crash has no second effect.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+from bus.messages.budget import BudgetId
+from bus.messages.catalogue import ProductId
+from bus.messages.common import TENANT_WIDE, Money
+from bus.messages.vouchers import FaceValue
+from bus.messages.wallet import PersonId
+
+KIND = "orders"
+
+OrderStatus = Literal["accepted", "paid", "fulfilled", "failed"]
+ExternalId = Annotated[str, msgspec.Meta(pattern="^[\\x21-\\x7e]{1,100}$(?!\\n)")]
+
+
+class PlaceOrder(msgspec.Struct, frozen=True, tag="orders.place"):
+    """Redeem points (``person_id`` pays from its wallet) or order a gift card for a
+    recipient paid from ``budget_id``; exactly one of the two payers."""
+
+    generated_ids: ClassVar[tuple[str, ...]] = ("order_id",)
+
+    order_id: str
+    product_id: ProductId
+    face_value_minor: FaceValue
+    recipient: PersonId
+    budget_id: BudgetId | None = None
+    external_id: ExternalId | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class GetOrder(msgspec.Struct, frozen=True, tag="orders.get"):
+    order_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class OrderCodes(msgspec.Struct, frozen=True, tag="orders.codes"):
+    """The voucher code of an order, in clear: for its recipient, owners, admins, finance."""
+
+    order_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+OrderCommand = PlaceOrder | GetOrder | OrderCodes
+
+
+class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
+    order_id: str
+    status: str
+    recipient: str
+    payer: str
+    product_id: str
+    face_value: Money
+    price: Money
+    code_id: str
+    reason: str
+    external_id: str
+    created_ms: int
+    updated_ms: int
+
+
+class OrderEvent(msgspec.Struct, frozen=True):
+    """Data of the ``order.fulfilled`` and ``order.failed`` events."""
+
+    order_id: str
+    status: str
+    recipient: str
+    payer: str
+    product_id: str
+    face_value: Money
+    price: Money
+    reason: str = ""
