@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from actors.catalogue import CATALOGUE
+from actors.orders import ORDERS
 from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
 
-ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS)
+ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS, ORDERS)

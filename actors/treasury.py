@@ -10,7 +10,11 @@ Double entry, every transaction summing to zero in each unit:
 - opening a budget: ``funding`` → ``budget:<id>`` (money);
 - a debit: ``budget:<id>`` → ``spent:<id>`` (money);
 - points issued: ``budget:<id>`` → ``points:<currency>`` (money set aside for points) and
-  ``points:issued`` → ``wallet:<person>`` (points), one point costing one minor unit.
+  ``points:issued`` → ``wallet:<person>`` (points), one point costing one minor unit of
+  the points currency;
+- points spent on an order: ``wallet:<person>`` → ``points:redeemed`` and
+  ``points:<currency>`` → ``redeemed:<currency>``; a refund moves both back;
+- a budget refund: ``spent:<id>`` → ``budget:<id>``.
 """
 
 from __future__ import annotations
@@ -31,15 +35,25 @@ from bus.messages.budget import (
     DebitBudget,
     DebitReceipt,
     GetBudget,
+    RefundBudget,
 )
 from bus.messages.common import Money
 from bus.messages.treasury import KIND, POINTS
-from bus.messages.wallet import GetWallet, IssuePoints, PointsIssued, RewardIssued, WalletView
+from bus.messages.wallet import (
+    DebitWallet,
+    GetWallet,
+    IssuePoints,
+    PointsIssued,
+    RefundWallet,
+    RewardIssued,
+    WalletView,
+)
 from bus.time import now_ms
 from storage.ports import AccountRecord, ChangeSet, Entry, PutAccount
 
 FUNDING_ACCOUNT = "funding"
 POINTS_ISSUED = "points:issued"
+POINTS_REDEEMED = "points:redeemed"
 #: Accounts kept in memory at most; past it, the untouched ones are dropped after a batch.
 MEMORY = 100_000
 
@@ -67,8 +81,10 @@ def accounts_of(body: object) -> Iterable[str]:
         case IssuePoints(budget_id=b, person_id=p):
             yield budget_account(b)
             yield wallet_account(p)
-        case GetWallet(person_id=p):
+        case GetWallet(person_id=p) | DebitWallet(person_id=p) | RefundWallet(person_id=p):
             yield wallet_account(p)
+        case RefundBudget(budget_id=b):
+            yield budget_account(b)
 
 
 class _Batch:
@@ -118,7 +134,7 @@ class TreasuryActor:
         await self._load(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
-        replies = [self._decide(request.body, work) for request in batch]
+        replies = [self._decide(request, work) for request in batch]
         puts = []
         for account_id, before in self._changed.items():
             after = self.accounts[account_id]
@@ -154,7 +170,10 @@ class TreasuryActor:
         being written."""
         return record.version + (1 if record.account_id in self._changed else 0)
 
-    def _decide(self, body: object, work: _Batch) -> Reply:
+    def _decide(self, request: Request, work: _Batch) -> Reply:
+        body = request.body
+        if isinstance(body, SYSTEM_ONLY) and "system" not in request.principal.roles:
+            return Err.of(ErrorCode.FORBIDDEN, "only the system moves money back or spends points")
         match body:
             case GetBudget(budget_id=budget_id):
                 budget = self._budget(budget_id)
@@ -166,11 +185,54 @@ class TreasuryActor:
             case IssuePoints() as issue:
                 return self._issue(issue, work)
             case GetWallet(person_id=person_id):
-                wallet = self.accounts.get(wallet_account(person_id))
-                points = wallet.balance_minor if wallet else 0
-                version = self._version(wallet) if wallet else 0
-                return Ok(WalletView(person_id, points, version))
+                return Ok(self._wallet_view(person_id))
+            case DebitWallet() as spend:
+                return self._spend_points(spend.person_id, spend.points, spend.txn_id, work)
+            case RefundWallet() as back:
+                return self._spend_points(back.person_id, -back.points, back.txn_id, work)
+            case RefundBudget() as refund:
+                return self._refund(refund, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
+
+    def _wallet_view(self, person_id: str) -> WalletView:
+        wallet = self.accounts.get(wallet_account(person_id))
+        points = wallet.balance_minor if wallet else 0
+        version = self._version(wallet) if wallet else 0
+        return WalletView(person_id, points, version)
+
+    def _spend_points(self, person_id: str, points: int, txn: str, work: _Batch) -> Reply:
+        """Points out of a wallet (negative ``points``: back in), with the money they
+        stand for leaving (or returning to) the points pool."""
+        account = wallet_account(person_id)
+        wallet = self.accounts.get(account)
+        balance = wallet.balance_minor if wallet else 0
+        if points > balance:
+            return Err.of(
+                ErrorCode.INSUFFICIENT_FUNDS, f"{person_id} has {balance} points, not {points}"
+            )
+        wallet = wallet or AccountRecord(self.tenant, account, "wallet", person_id, POINTS, 0, 0)
+        self._set(replace(wallet, balance_minor=balance - points))
+        currency = self.ctx.points_currency
+        work.move(txn, account, POINTS_REDEEMED, points, POINTS)
+        work.move(txn, points_pool(currency), f"redeemed:{currency}", points, currency)
+        return Ok(self._wallet_view(person_id))
+
+    def _refund(self, cmd: RefundBudget, work: _Batch) -> Reply:
+        b = self._budget(cmd.budget_id)
+        if isinstance(b, Err):
+            return b
+        if cmd.amount.currency != b.unit or cmd.amount.amount_minor <= 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, "a refund is a positive budget amount")
+        after = replace(b, balance_minor=b.balance_minor + cmd.amount.amount_minor)
+        self._set(after)
+        work.move(
+            cmd.txn_id,
+            spent_account(cmd.budget_id),
+            after.account_id,
+            cmd.amount.amount_minor,
+            b.unit,
+        )
+        return Ok(self._budget_view(after))
 
     def _budget(self, budget_id: str) -> AccountRecord | Err:
         record = self.accounts.get(budget_account(budget_id))
@@ -236,6 +298,12 @@ class TreasuryActor:
         budget = self._budget(cmd.budget_id)
         if isinstance(budget, Err):
             return budget
+        if budget.unit != self.ctx.points_currency:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"points are bought in {self.ctx.points_currency}; budget {cmd.budget_id}"
+                f" is in {budget.unit}",
+            )
         cost = Money(cmd.points, budget.unit)  # one point = one minor unit
         after = self._spend(cmd.budget_id, cost)
         if isinstance(after, Err):
@@ -269,8 +337,11 @@ class TreasuryActor:
         )
 
 
+#: Commands only other actors (as the system) may send.
+SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget)
+
 TREASURY = ActorKind(
     KIND,
     TreasuryActor,
-    accepts=(GetBudget, CreateBudget, DebitBudget, IssuePoints, GetWallet),
+    accepts=(GetBudget, CreateBudget, DebitBudget, IssuePoints, GetWallet, *SYSTEM_ONLY),
 )

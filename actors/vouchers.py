@@ -51,7 +51,7 @@ GENERATED_SYMBOLS = 20
 REFILL = 500
 LOW_STOCK = 10
 #: Roles that may see codes in clear (besides an order's owner, with orders).
-REVEALERS = frozenset({"owner", "admin", "finance"})
+REVEALERS = frozenset({"owner", "admin", "finance", "system"})
 
 Pool = tuple[str, int]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from actors.sealing import MasterKey
-from bus.messages import Reply, Request
+from bus.messages import Command, Reply, Request
 from storage.catalogue_cache import PlatformCatalogue
 from storage.ports import CatalogueStore, ChangeSet, Ledger
 
@@ -22,6 +22,10 @@ class ActorKey:
         return f"{self.tenant}/{self.kind}/{self.key}"
 
 
+async def _not_wired(*args: object) -> Any:
+    raise RuntimeError("this context was not given to an actor host")
+
+
 @dataclass(frozen=True)
 class ActorContext:
     """Everything an actor may use; there are no module-level clients."""
@@ -30,6 +34,13 @@ class ActorContext:
     catalogue: CatalogueStore
     platform: PlatformCatalogue
     master_key: MasterKey
+    #: Points are bought and spent in this currency (one point = one minor unit).
+    points_currency: str = "EUR"
+    #: Wired by the host: a group commit in the middle of a batch (for sagas that must
+    #: record a step before taking the next).
+    commit: Callable[[ChangeSet], Awaitable[None]] = field(default=_not_wired)
+    #: Wired by the host: a request to another actor, as the system, with a key.
+    ask: Callable[[str, str, Command, str | None], Awaitable[Reply]] = field(default=_not_wired)
 
 
 @dataclass

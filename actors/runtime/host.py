@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
+from dataclasses import replace
 
 import msgspec
 from nats.aio.msg import Msg
@@ -27,12 +28,15 @@ from actors.runtime.committer import GroupCommitter
 from actors.runtime.outbox import OutboxRelay
 from bus import subjects
 from bus.client import Bus
-from bus.errors import ErrorCode
+from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
-from bus.messages import Err, Reply, encoder, request_decoder
+from bus.messages import Command, Err, Principal, Reply, encoder, request_decoder
 from bus.messages.system import HostHealth, StoreHealth
 
 log = logging.getLogger(__name__)
+
+#: Who actors are when they ask other actors (the edge never sends this role).
+SYSTEM = Principal("perkbus:system", roles=("system",))
 
 
 class PartitionMappingError(RuntimeError):
@@ -60,6 +64,7 @@ class ActorHost:
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
+        self.context = replace(context, commit=self.committer.commit, ask=self.ask)
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
             ledger=ledger,
@@ -197,6 +202,17 @@ class ActorHost:
     def _forget(self, activation: Activation) -> None:
         if self.activations.get(activation.key) is activation:
             del self.activations[activation.key]
+
+    async def ask(
+        self, tenant: str, kind: str, body: Command, idempotency_key: str | None
+    ) -> Reply:
+        """A request from one actor to another, as the system (sagas' steps)."""
+        try:
+            return await self.bus.request(
+                tenant, kind, body, SYSTEM, timeout_s=10.0, idempotency_key=idempotency_key
+            )
+        except BusError as e:
+            return Err(code=e.code, message=str(e), retryable=True)
 
     async def send(self, reply_to: str, reply: Reply) -> None:
         """Send a reply; never raises (a lost reply is a client timeout, not a dead actor)."""

@@ -18,10 +18,11 @@ from bus.messages.budget import (
 )
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
+from bus.messages.orders import OrderCommand, OrderView
 from bus.messages.vouchers import Allocated, ImportReport, PoolView, Revealed, VoucherCommand
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
-Command = BudgetCommand | WalletCommand | CatalogueCommand | VoucherCommand
+Command = BudgetCommand | WalletCommand | CatalogueCommand | VoucherCommand | OrderCommand
 ReplyValue = (
     BudgetView
     | DebitReceipt
@@ -33,6 +34,7 @@ ReplyValue = (
     | PoolView
     | Allocated
     | Revealed
+    | OrderView
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

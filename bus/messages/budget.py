@@ -55,7 +55,19 @@ class DebitBudget(msgspec.Struct, frozen=True, tag="budget.debit"):
         return TREASURY_KEY
 
 
-BudgetCommand = GetBudget | CreateBudget | DebitBudget
+class RefundBudget(msgspec.Struct, frozen=True, tag="budget.refund"):
+    """Give back an amount taken by a debit (system only: sagas compensating)."""
+
+    budget_id: BudgetId
+    amount: Money
+    txn_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+BudgetCommand = GetBudget | CreateBudget | DebitBudget | RefundBudget
 
 
 class BudgetView(msgspec.Struct, frozen=True, tag="budget"):

@@ -44,7 +44,31 @@ class GetWallet(msgspec.Struct, frozen=True, tag="wallet.get"):
         return TREASURY_KEY
 
 
-WalletCommand = IssuePoints | GetWallet
+class DebitWallet(msgspec.Struct, frozen=True, tag="wallet.debit"):
+    """Take points from a wallet (to pay an order); ``txn_id`` names the transaction."""
+
+    person_id: PersonId
+    points: Points
+    txn_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class RefundWallet(msgspec.Struct, frozen=True, tag="wallet.refund"):
+    """Give back points taken by ``DebitWallet`` (system only: sagas compensating)."""
+
+    person_id: PersonId
+    points: Points
+    txn_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+WalletCommand = IssuePoints | GetWallet | DebitWallet | RefundWallet
 
 
 class WalletView(msgspec.Struct, frozen=True, tag="wallet"):

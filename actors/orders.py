@@ -1,0 +1,296 @@
+"""The orders actor: one per tenant, it carries each order through its saga.
+
+    accepted ──pay──▶ paid ──allocate a code──▶ fulfilled
+        │                 │
+        └─refused─▶ failed ◀─refund─┘ (no code: the payment goes back)
+
+Every step is a request to the actor that owns the thing — the treasury (points or
+budget), the vouchers (a code) — sent with an idempotency key made of the order id and
+the step. A step repeated after a crash, or a retry, therefore has exactly one effect and
+gets the first reply again. The order is recorded as ``accepted`` (one group commit for a
+whole batch) before its first step and as ``fulfilled``/``failed`` after its last, so an
+order that was acknowledged is never lost, and one interrupted half-way is resumed: on
+the actor's next activation, and whenever it is asked for.
+
+An order's id comes from the client's idempotency key (or ``external_id``) when it sends
+one, so that a retry finds the order its first attempt started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import Sequence
+
+from msgspec.structs import replace
+
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus.errors import ErrorCode
+from bus.events import OutboxEvent, make_event
+from bus.messages import Err, Ok, Reply, Request, catalogue, treasury, vouchers
+from bus.messages.budget import DebitBudget, RefundBudget
+from bus.messages.catalogue import GetProduct, ProductView
+from bus.messages.common import Money
+from bus.messages.orders import KIND, GetOrder, OrderCodes, OrderEvent, OrderView, PlaceOrder
+from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes
+from bus.messages.wallet import DebitWallet, RefundWallet
+from bus.time import now_ms
+from storage.ports import ChangeSet, OrderRecord, PutOrder
+
+FINAL = frozenset({"fulfilled", "failed"})
+#: Roles that may act for others: order points on a person's behalf, see their codes.
+STAFF = frozenset({"owner", "admin", "finance"})
+RESUME_BATCH = 100
+
+
+def order_id_for(tenant: str, subject: str, key: str) -> str:
+    digest = hashlib.sha256(f"{tenant}\n{subject}\n{key}".encode()).hexdigest()
+    return f"ord_{digest[:32]}"
+
+
+def view(o: OrderRecord) -> OrderView:
+    return OrderView(
+        o.order_id,
+        o.status,
+        o.recipient,
+        o.payer,
+        o.product_id,
+        Money(o.face_value_minor, o.currency),
+        Money(o.price_minor, o.price_unit),
+        o.code_id,
+        o.reason,
+        o.external_id,
+        o.created_ms,
+        o.updated_ms,
+    )
+
+
+def price(face_value: int, markup_bps: int) -> int:
+    """Face value plus markup, rounded up to a whole minor unit (never in our favour less)."""
+    return math.ceil(face_value * (10_000 + markup_bps) / 10_000)
+
+
+class OrdersActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+        self.orders: dict[str, OrderRecord] = {}
+        self._resumed = False
+
+    async def on_activate(self) -> None:
+        self.orders = {}
+        self._resumed = False
+
+    async def on_deactivate(self, reason: str) -> None:
+        self.orders = {}
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        replies: list[Reply | None] = [None] * len(batch)
+        accepted: list[OrderRecord] = []
+        placing: dict[str, list[int]] = {}
+        to_run: dict[str, OrderRecord] = {}
+        if not self._resumed:
+            self._resumed = True
+            for o in await self.ctx.ledger.unfinished_orders(self.tenant, RESUME_BATCH):
+                self.orders[o.order_id] = o
+                to_run[o.order_id] = o
+        for i, request in enumerate(batch):
+            match request.body:
+                case PlaceOrder() as place:
+                    outcome = await self._accept(request, place, accepted)
+                    if isinstance(outcome, OrderRecord):
+                        placing.setdefault(outcome.order_id, []).append(i)
+                        if outcome.status not in FINAL:
+                            to_run[outcome.order_id] = outcome
+                    else:
+                        replies[i] = outcome
+                case GetOrder(order_id=order_id):
+                    found = await self._load(order_id)
+                    if found is None:
+                        replies[i] = Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
+                    else:
+                        placing.setdefault(found.order_id, []).append(i)
+                        if found.status not in FINAL:
+                            to_run[found.order_id] = found
+                case OrderCodes(order_id=order_id):
+                    replies[i] = await self._codes(request, order_id)
+                case _:
+                    replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
+        if accepted:
+            await self.ctx.commit(
+                ChangeSet(self.tenant, orders=tuple(PutOrder(o, 0) for o in accepted))
+            )
+            for o in accepted:
+                self.orders[o.order_id] = o
+        finished = await asyncio.gather(*(self._run(o) for o in to_run.values()))
+        puts: list[PutOrder] = []
+        events: list[OutboxEvent] = []
+        for before, after in zip(to_run.values(), finished, strict=True):
+            if after == before:
+                continue
+            after = replace(after, updated_ms=now_ms(), version=before.version + 1)
+            puts.append(PutOrder(after, before.version))
+            self.orders[after.order_id] = after
+            if after.status in FINAL:
+                events.append(self._event(after))
+        for order_id, indexes in placing.items():
+            for i in indexes:
+                replies[i] = Ok(view(self.orders[order_id]))
+        decided: list[Reply] = [r for r in replies if r is not None]
+        assert len(decided) == len(batch)
+        if not puts:
+            return Decision(decided)
+        return Decision(decided, ChangeSet(self.tenant, events=tuple(events), orders=tuple(puts)))
+
+    async def _load(self, order_id: str) -> OrderRecord | None:
+        known = self.orders.get(order_id)
+        if known is None:
+            found = await self.ctx.ledger.load_orders(self.tenant, [order_id])
+            known = found[0] if found else None
+            if known is not None:
+                self.orders[order_id] = known
+        return known
+
+    async def _accept(
+        self, request: Request, cmd: PlaceOrder, accepted: list[OrderRecord]
+    ) -> OrderRecord | Err:
+        principal = request.principal
+        spending_others = cmd.budget_id is None and principal.subject != cmd.recipient
+        if spending_others and not STAFF & set(principal.roles):
+            return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
+        order_id = cmd.order_id
+        if request.idempotency_key:
+            order_id = order_id_for(self.tenant, principal.subject, request.idempotency_key)
+        existing = await self._load(order_id) or next(
+            (o for o in accepted if o.order_id == order_id), None
+        )
+        if existing is None and cmd.external_id:
+            existing = next((o for o in accepted if o.external_id == cmd.external_id), None)
+            existing = existing or await self.ctx.ledger.order_by_external_id(
+                self.tenant, cmd.external_id
+            )
+        payer = f"budget:{cmd.budget_id}" if cmd.budget_id else f"wallet:{cmd.recipient}"
+        if existing is not None:
+            same = (
+                existing.product_id,
+                existing.face_value_minor,
+                existing.recipient,
+                existing.payer,
+            ) == (cmd.product_id, cmd.face_value_minor, cmd.recipient, payer)
+            if not same:
+                return Err.of(
+                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                    "this key or external id already placed a different order",
+                )
+            self.orders[existing.order_id] = existing
+            return existing
+        product = await self.ctx.ask(self.tenant, catalogue.KIND, GetProduct(cmd.product_id), None)
+        if isinstance(product, Err):
+            return product
+        if not isinstance(product.value, ProductView) or not product.value.enabled:
+            return Err.of(ErrorCode.NOT_FOUND, f"no product {cmd.product_id}")
+        p = product.value
+        fixed_ok = cmd.face_value_minor in p.denominations
+        in_range = p.range is not None and (
+            p.range.min_minor <= cmd.face_value_minor <= p.range.max_minor
+        )
+        if not (fixed_ok or in_range):
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"{cmd.product_id} is not sold at {cmd.face_value_minor} minor units",
+            )
+        if cmd.budget_id is None and p.currency != self.ctx.points_currency:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"points buy products in {self.ctx.points_currency}, not {p.currency}",
+            )
+        now = now_ms()
+        unit = p.currency if cmd.budget_id else "PTS"
+        record = OrderRecord(
+            self.tenant,
+            order_id,
+            "accepted",
+            cmd.recipient,
+            payer,
+            cmd.product_id,
+            cmd.face_value_minor,
+            p.currency,
+            price(cmd.face_value_minor, p.markup_bps),
+            unit,
+            "",
+            "",
+            cmd.external_id or "",
+            now,
+            now,
+            1,
+        )
+        accepted.append(record)
+        return record
+
+    async def _run(self, o: OrderRecord) -> OrderRecord:
+        """Take the order as far as it goes now; the caller records where it got."""
+        ask, tenant, oid = self.ctx.ask, self.tenant, o.order_id
+        if o.status == "accepted":
+            pay: DebitBudget | DebitWallet
+            if o.payer.startswith("budget:"):
+                amount = Money(o.price_minor, o.price_unit)
+                pay = DebitBudget(
+                    o.payer.removeprefix("budget:"), f"{oid}:pay", amount, f"order {oid}"
+                )
+            else:
+                pay = DebitWallet(o.recipient, o.price_minor, f"{oid}:pay")
+            paid = await ask(tenant, treasury.KIND, pay, f"{oid}:pay")
+            if isinstance(paid, Err):
+                return o if paid.retryable else replace(o, status="failed", reason=paid.code)
+            o = replace(o, status="paid")
+        allocated = await ask(
+            tenant,
+            vouchers.KIND,
+            AllocateCode(o.product_id, o.face_value_minor, oid),
+            f"{oid}:allocate",
+        )
+        if isinstance(allocated, Ok) and isinstance(allocated.value, Allocated):
+            return replace(o, status="fulfilled", code_id=allocated.value.code_id)
+        if isinstance(allocated, Err) and allocated.retryable:
+            return o
+        reason = allocated.code if isinstance(allocated, Err) else "internal"
+        refund: RefundBudget | RefundWallet
+        if o.payer.startswith("budget:"):
+            refund = RefundBudget(
+                o.payer.removeprefix("budget:"), Money(o.price_minor, o.price_unit), f"{oid}:refund"
+            )
+        else:
+            refund = RefundWallet(o.recipient, o.price_minor, f"{oid}:refund")
+        refunded = await ask(tenant, treasury.KIND, refund, f"{oid}:refund")
+        if isinstance(refunded, Err):
+            return o  # still paid: the refund is retried when the order resumes
+        return replace(o, status="failed", reason=reason)
+
+    def _event(self, o: OrderRecord) -> OutboxEvent:
+        data = OrderEvent(
+            o.order_id,
+            o.status,
+            o.recipient,
+            o.payer,
+            o.product_id,
+            Money(o.face_value_minor, o.currency),
+            Money(o.price_minor, o.price_unit),
+            o.reason,
+        )
+        return make_event(self.tenant, "order", o.status, o.order_id, data)
+
+    async def _codes(self, request: Request, order_id: str) -> Reply:
+        o = await self._load(order_id)
+        principal = request.principal
+        allowed = o is not None and (
+            principal.subject == o.recipient or bool(STAFF & set(principal.roles))
+        )
+        if o is None or not allowed:
+            return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
+        if o.status != "fulfilled":
+            return Err.of(ErrorCode.NOT_FOUND, f"order {order_id} has no code (it is {o.status})")
+        return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
+
+
+ORDERS = ActorKind(KIND, OrdersActor, accepts=(PlaceOrder, GetOrder, OrderCodes))

@@ -1,0 +1,218 @@
+"""Orders: the saga pays, allocates a code or refunds; exactly once per key; resumable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from bus.errors import ErrorCode
+from bus.messages import Command, Err, Ok, Principal, Reply
+from bus.messages.budget import CreateBudget
+from bus.messages.catalogue import Product, Texts
+from bus.messages.common import Money
+from bus.messages.orders import GetOrder, OrderCodes, OrderView, PlaceOrder
+from bus.messages.vouchers import CodeRow, ImportCodes, Revealed
+from bus.messages.wallet import IssuePoints
+from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
+from tests.conftest import start_host
+from tests.support import budget_record
+
+ADMIN = Principal("admin@acme", roles=("admin",))
+
+
+def person(name: str) -> Principal:
+    return Principal(name, roles=("end_user",))
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    card = Product(
+        id="card-de",
+        brand="Brand",
+        kind="gift_card",
+        category="shopping",
+        currency="EUR",
+        countries=("DE",),
+        texts={"en": Texts("Card")},
+        denominations=(1000, 2500),
+    )
+    yen = Product(
+        id="card-jp",
+        brand="Brand",
+        kind="gift_card",
+        category="shopping",
+        currency="JPY",
+        countries=("JP",),
+        texts={"en": Texts("Card")},
+        denominations=(1000,),
+    )
+    await catalogue.put_products([card, yen])
+    h = await start_host(bus, ledger, catalogue)
+    yield h
+    await h.stop()
+
+
+async def ask(
+    bus: Bus, kind: str, body: Command, who: Principal = ADMIN, key: str | None = None
+) -> Reply:
+    return await bus.request("acme", kind, body, who, timeout_s=10, idempotency_key=key)
+
+
+async def stock(bus: Bus, codes: int, face: int = 2500) -> None:
+    rows = tuple(CodeRow(f"CODE-{face}-{i:05d}") for i in range(codes))
+    assert isinstance(await ask(bus, "vouchers", ImportCodes("card-de", face, "EUR", rows)), Ok)
+
+
+async def fund(bus: Bus, budget: int = 100_000) -> None:
+    opened = await ask(bus, "treasury", CreateBudget("b1", "Programme", Money(budget, "EUR")))
+    assert isinstance(opened, Ok)
+
+
+def order(
+    n: int,
+    recipient: str = "ann",
+    budget: str | None = "b1",
+    face: int = 2500,
+    product: str = "card-de",
+    external: str | None = None,
+) -> PlaceOrder:
+    return PlaceOrder(f"ord-{n}", product, face, recipient, budget, external)
+
+
+def placed(reply: Reply) -> OrderView:
+    assert isinstance(reply, Ok), reply
+    assert isinstance(reply.value, OrderView)
+    return reply.value
+
+
+async def test_a_gift_card_paid_from_a_budget(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
+    await fund(bus)
+    await stock(bus, 2)
+    o = placed(await ask(bus, "orders", order(1)))
+    assert o.status == "fulfilled"
+    assert o.price == Money(2500, "EUR")
+    assert o.code_id.startswith("vch_")
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2500
+    codes = await ask(bus, "orders", OrderCodes(o.order_id))
+    assert isinstance(codes, Ok)
+    assert isinstance(codes.value, Revealed)
+    assert codes.value.codes[0].code.startswith("CODE-2500-")
+    # The recipient sees it too; someone else does not even learn the order exists.
+    assert isinstance(await ask(bus, "orders", OrderCodes(o.order_id), person("ann")), Ok)
+    stranger = await ask(bus, "orders", OrderCodes(o.order_id), person("bob"))
+    assert isinstance(stranger, Err)
+    assert stranger.code == ErrorCode.NOT_FOUND
+
+
+async def test_points_redemption_and_refund_when_out_of_stock(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    issued = await ask(bus, "treasury", IssuePoints("b1", "ann", 6000, "rwd-1"))
+    assert isinstance(issued, Ok)
+    first = placed(await ask(bus, "orders", order(1, budget=None), person("ann")))
+    assert (first.status, first.price) == ("fulfilled", Money(2500, "PTS"))
+    second = placed(await ask(bus, "orders", order(2, budget=None), person("ann")))
+    assert (second.status, second.reason) == ("failed", "out_of_stock")
+    assert await ledger.account_balance("acme", "wallet:ann") == 6000 - 2500  # refunded
+    third = await ask(bus, "orders", order(3, budget=None, face=1000), person("ann"))
+    assert placed(third).reason == "out_of_stock"
+    poor = await ask(bus, "orders", order(4, budget=None, recipient="bob"), person("bob"))
+    assert (placed(poor).status, placed(poor).reason) == ("failed", "insufficient_funds")
+    others = await ask(bus, "orders", order(5, budget=None), person("bob"))
+    assert isinstance(others, Err)
+    assert others.code == ErrorCode.FORBIDDEN
+    yen = await ask(
+        bus, "orders", order(6, budget=None, product="card-jp", face=1000), person("ann")
+    )
+    assert isinstance(yen, Err)
+    assert yen.code == ErrorCode.CURRENCY_MISMATCH
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_one_order_per_key_and_per_external_id(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 5)
+    first = placed(await ask(bus, "orders", order(1), key="k-1"))
+    again = placed(await ask(bus, "orders", order(2), key="k-1"))  # a retry: new attempt id
+    assert again == first
+    other = await ask(bus, "orders", order(3, face=1000), key="k-1")
+    assert isinstance(other, Err)
+    assert other.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
+    crm = placed(await ask(bus, "orders", order(4, external="crm-42")))
+    assert placed(await ask(bus, "orders", order(5, external="crm-42"))) == crm
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2 * 2500
+
+
+async def test_an_interrupted_order_is_resumed(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    # The actor host died right after recording the order, before paying for it.
+    stranded = OrderRecord(
+        "acme",
+        "ord-crashed",
+        "accepted",
+        "ann",
+        "budget:b1",
+        "card-de",
+        2500,
+        "EUR",
+        2500,
+        "EUR",
+        "",
+        "",
+        "",
+        1,
+        1,
+        1,
+    )
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(stranded, 0),))])
+    resumed = placed(await ask(bus, "orders", GetOrder("ord-crashed")))
+    assert resumed.status == "fulfilled"
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2500
+    assert (await ledger.unfinished_orders("acme", 10)) == []
+
+
+async def test_burst_of_redemptions_keeps_every_invariant(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus, budget=1_000_000)
+    await stock(bus, 150)
+    people = [f"p{i}" for i in range(100)]
+    for p in people:  # enough for one card each, and a second for some
+        assert isinstance(await ask(bus, "treasury", IssuePoints("b1", p, 4000, f"r-{p}")), Ok)
+    replies = await asyncio.gather(
+        *(
+            ask(
+                bus,
+                "orders",
+                order(i, recipient=people[i % 100], budget=None),
+                person(people[i % 100]),
+            )
+            for i in range(400)
+        )
+    )
+    views = [placed(r) for r in replies]
+    outcome = Counter((v.status, v.reason) for v in views)
+    assert outcome[("fulfilled", "")] == 100  # each person can afford exactly one
+    assert outcome[("failed", "insufficient_funds")] == 300
+    codes = [v.code_id for v in views if v.status == "fulfilled"]
+    assert len(set(codes)) == len(codes)
+    for p in people:
+        assert await ledger.account_balance("acme", f"wallet:{p}") == 4000 - 2500
+    assert await ledger.entries_total("acme") == 0
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {"available": 50, "allocated": 100}
