@@ -22,6 +22,9 @@ from edge.schemas import (
     ImportCodesIn,
     ImportReportOut,
     IssuePointsIn,
+    OrderCodesOut,
+    OrderOut,
+    PlaceOrderIn,
     PoolOut,
     ProductOut,
     ProductPageOut,
@@ -104,6 +107,13 @@ _POOL_PARAMETERS = [
     },
 ]
 
+_ORDER_ID = {
+    "name": "order_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -130,6 +140,9 @@ def build_document() -> dict[str, Any]:
             GenerateCodesIn,
             ImportReportOut,
             PoolOut,
+            PlaceOrderIn,
+            OrderOut,
+            OrderCodesOut,
             Problem,
         ],
         ref_template=_REF,
@@ -361,6 +374,66 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("ImportReportOut", "The codes were issued"),
                         "422": _problem("The body is not valid"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/orders": {
+                "post": {
+                    "operationId": "placeOrder",
+                    "summary": "Redeem points, or order a gift card paid from a budget",
+                    "description": (
+                        "Needs scope `orders:write`. Without `budget_id` the recipient pays "
+                        "in points (only the recipient, or staff). The order is paid, then "
+                        "given a voucher code; if none is left, the payment is refunded and "
+                        "the order is `failed` with a reason. 201 when it ended, 202 while a "
+                        "step waits to be retried. Send an Idempotency-Key: a retry finds "
+                        "the same order, never a second one."
+                    ),
+                    "parameters": [_IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="PlaceOrderIn")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("OrderOut", "The order, fulfilled or failed"),
+                        "202": _json("OrderOut", "The order, still being carried out"),
+                        "404": _problem("No such product in the tenant's catalogue"),
+                        "415": _problem("The body is not JSON"),
+                        "422": _problem("Invalid body, a face value the product is not sold at"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/orders/{order_id}": {
+                "get": {
+                    "operationId": "getOrder",
+                    "summary": "An order and where its saga stands",
+                    "description": "Needs scope `orders:read`. Resumes an interrupted order.",
+                    "parameters": [_ORDER_ID],
+                    "responses": {
+                        "200": _json("OrderOut", "The order"),
+                        "404": _problem("No such order in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/orders/{order_id}/vouchers": {
+                "get": {
+                    "operationId": "getOrderVouchers",
+                    "summary": "An order's voucher codes, in clear",
+                    "description": (
+                        "Needs scope `orders:read`; only the recipient and staff (owner, "
+                        "admin, finance) see them, anyone else gets 404. Not cached."
+                    ),
+                    "parameters": [_ORDER_ID],
+                    "responses": {
+                        "200": _json("OrderCodesOut", "The codes"),
+                        "404": _problem("No such order, not yours, or not fulfilled"),
                         **_COMMON_ERRORS,
                     },
                 }

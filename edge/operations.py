@@ -17,7 +17,7 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
-from bus.messages import Command, Err, Ok, ReplyValue, catalogue, vouchers
+from bus.messages import Command, Err, Ok, ReplyValue, catalogue, orders, vouchers
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -39,6 +39,7 @@ from bus.messages.catalogue import (
     ProductView,
 )
 from bus.messages.common import Money
+from bus.messages.orders import GetOrder, OrderCodes, OrderView, PlaceOrder
 from bus.messages.vouchers import (
     CodeRow,
     GenerateCodes,
@@ -46,6 +47,7 @@ from bus.messages.vouchers import (
     ImportCodes,
     ImportReport,
     PoolView,
+    Revealed,
 )
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from edge.auth import Identity
@@ -59,12 +61,16 @@ from edge.schemas import (
     ImportCodesIn,
     ImportReportOut,
     IssuePointsIn,
+    OrderCodesOut,
+    OrderOut,
+    PlaceOrderIn,
     PoolOut,
     ProductOut,
     ProductPageOut,
     ProductQuery,
     RewardOut,
     RowProblemOut,
+    VoucherOut,
     WalletOut,
 )
 
@@ -77,6 +83,8 @@ SCOPE_CATALOGUE = "catalogue:read"
 SCOPE_CATALOGUE_ADMIN = "catalogue:admin"
 SCOPE_VOUCHERS = "vouchers:read"
 SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
+SCOPE_ORDERS = "orders:write"
+SCOPE_ORDERS_READ = "orders:read"
 
 
 @dataclass(frozen=True)
@@ -345,3 +353,61 @@ async def get_pool(caller: Caller, product_id: str, face_value: str) -> PoolOut 
     if isinstance(value, Err):
         return value
     return _pool_out(value) if isinstance(value, PoolView) else _unexpected(value)
+
+
+def order_out(v: OrderView) -> OrderOut:
+    return OrderOut(
+        v.order_id,
+        v.status,
+        v.recipient,
+        v.payer,
+        v.product_id,
+        v.face_value,
+        v.price,
+        v.code_id,
+        v.reason,
+        v.external_id,
+        rfc3339(v.created_ms),
+        rfc3339(v.updated_ms),
+    )
+
+
+async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
+    if denied := _missing_scope(caller, SCOPE_ORDERS):
+        return denied
+    command = PlaceOrder(
+        f"ord_{uuid.uuid4().hex}",
+        data.product_id,
+        data.face_value_minor,
+        data.recipient,
+        data.budget_id,
+        data.external_id,
+    )
+    value = await call(caller, orders.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
+
+
+async def get_order(caller: Caller, order_id: str) -> OrderOut | Err:
+    if denied := _missing_scope(caller, SCOPE_ORDERS_READ):
+        return denied
+    value = await call(caller, orders.KIND, GetOrder(order_id[:64]), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
+
+
+async def order_codes(caller: Caller, order_id: str) -> OrderCodesOut | Err:
+    if denied := _missing_scope(caller, SCOPE_ORDERS_READ):
+        return denied
+    value = await call(caller, orders.KIND, OrderCodes(order_id[:64]), keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, Revealed):
+        return _unexpected(value)
+    shown = [
+        VoucherOut(c.code_id, c.code, c.pin, c.url, rfc3339(c.expires_ms) if c.expires_ms else None)
+        for c in value.codes
+    ]
+    return OrderCodesOut(order_id, shown)

@@ -12,8 +12,10 @@ from typing import Annotated
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.catalogue import Country, Locale, MarkupBps, Range
+from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
 from bus.messages.common import Currency, Money
+from bus.messages.orders import ExternalId
+from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
 
 PositiveMinor = Annotated[
@@ -163,3 +165,42 @@ class ImportReportOut(msgspec.Struct, frozen=True):
     imported: int
     rejected: list[RowProblemOut]
     pool: PoolOut
+
+
+class PlaceOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Redeem points (no ``budget_id``: the recipient pays from their wallet) or order a
+    gift card for ``recipient`` paid from ``budget_id``."""
+
+    product_id: ProductId
+    face_value_minor: FaceValue
+    recipient: PersonId
+    budget_id: BudgetId | None = None
+    external_id: ExternalId | None = None
+
+
+class OrderOut(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    recipient: str
+    payer: str
+    product_id: str
+    face_value: Money
+    price: Money
+    voucher_id: str
+    failure_reason: str
+    external_id: str
+    created_at: str
+    updated_at: str
+
+
+class VoucherOut(msgspec.Struct, frozen=True):
+    id: str
+    code: str
+    pin: str
+    url: str
+    expires_at: str | None
+
+
+class OrderCodesOut(msgspec.Struct, frozen=True):
+    order_id: str
+    vouchers: list[VoucherOut]

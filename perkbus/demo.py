@@ -26,6 +26,8 @@ SCOPES = [
     "catalogue:admin",
     "vouchers:read",
     "vouchers:admin",
+    "orders:write",
+    "orders:read",
 ]
 
 

@@ -31,6 +31,8 @@ ALL_SCOPES = [
     "catalogue:admin",
     "vouchers:read",
     "vouchers:admin",
+    "orders:write",
+    "orders:read",
 ]
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"

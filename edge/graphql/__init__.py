@@ -17,7 +17,7 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import catalogue, money, vouchers
+from edge.graphql import catalogue, money, orders, vouchers
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 
 
@@ -36,6 +36,13 @@ class Query:
     )
     product: catalogue.ProductResult = strawberry.field(
         resolver=catalogue.get_product, description="One product, in a locale."
+    )
+    order: orders.OrderResult = strawberry.field(
+        resolver=orders.get_order, description="An order and where its saga stands."
+    )
+    order_vouchers: orders.OrderVouchersResult = strawberry.field(
+        resolver=orders.get_order_vouchers,
+        description="An order's voucher codes in clear: for its recipient and staff only.",
     )
     voucher_pool: vouchers.PoolResult = strawberry.field(
         resolver=vouchers.get_pool, description="The stock of a pool (product, face value)."
@@ -61,6 +68,13 @@ class Mutation:
     )
     add_custom_product: catalogue.ProductResult = strawberry.mutation(
         resolver=catalogue.add_custom_product, description="Add a product of the tenant's own."
+    )
+    place_order: orders.OrderResult = strawberry.mutation(
+        resolver=orders.place_order,
+        description=(
+            "Redeem points (no budgetId: the recipient pays) or order a gift card for a "
+            "recipient from a budget. Send an idempotencyKey: a retry finds the same order."
+        ),
     )
     import_voucher_codes: vouchers.ImportResult = strawberry.mutation(
         resolver=vouchers.import_codes,

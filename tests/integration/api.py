@@ -79,6 +79,14 @@ class BudgetApi(Protocol):
 
     async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome: ...
 
+    async def place(
+        self, headers: dict[str, str], order: dict[str, Any], key: str | None = None
+    ) -> Outcome: ...
+
+    async def order(self, headers: dict[str, str], order_id: str) -> Outcome: ...
+
+    async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome: ...
+
 
 def snake(value: Any) -> Any:
     if isinstance(value, list):
@@ -215,6 +223,17 @@ class Rest:
     async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome:
         return await self._send("GET", f"/api/v1/vouchers/pools/{product_id}/{face}", headers)
 
+    async def place(
+        self, headers: dict[str, str], order: dict[str, Any], key: str | None = None
+    ) -> Outcome:
+        return await self._send("POST", "/api/v1/orders", headers, order, key)
+
+    async def order(self, headers: dict[str, str], order_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/orders/{order_id}", headers)
+
+    async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/orders/{order_id}/vouchers", headers)
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -233,6 +252,10 @@ _PRODUCT = (
 
 
 _POOL = "productId faceValueMinor available allocated"
+_ORDER = (
+    "id status recipient payer productId voucherId failureReason externalId createdAt"
+    " updatedAt faceValue { amountMinor currency } price { amountMinor currency }"
+)
 _REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
 
 
@@ -415,3 +438,25 @@ class GraphQL:
             f" ... on Pool {{ {_POOL} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"p": product_id, "f": face}, "voucherPool")
+
+    async def place(
+        self, headers: dict[str, str], order: dict[str, Any], key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($input: PlaceOrderInput!, $key: String) {"
+            f" placeOrder(input: $input, idempotencyKey: $key) {{ ... on Order {{ {_ORDER} }}"
+            f" {_ERROR} }} }}"
+        )
+        variables = {"input": {_camel(k): v for k, v in order.items()}, "key": key}
+        return await self._send(headers, query, variables, "placeOrder")
+
+    async def order(self, headers: dict[str, str], order_id: str) -> Outcome:
+        query = f"query($id: ID!) {{ order(id: $id) {{ ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
+        return await self._send(headers, query, {"id": order_id}, "order")
+
+    async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome:
+        query = (
+            "query($id: ID!) { orderVouchers(orderId: $id) { ... on OrderVouchers {"
+            f" orderId vouchers {{ id code pin url expiresAt }} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": order_id}, "orderVouchers")

@@ -326,6 +326,9 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/vouchers/pools/{product_id}/{face_value}",
         "/api/v1/vouchers/pools/{product_id}/{face_value}/codes",
         "/api/v1/vouchers/pools/{product_id}/{face_value}/generate",
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/{order_id}/vouchers",
     }
     served = {
         (route.method.lower(), route.resource.canonical)

@@ -1,0 +1,39 @@
+"""REST resources for orders: place (redeem points or order a gift card), read, and see
+the voucher code (operations in :mod:`edge.operations`, shared with GraphQL)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bus.messages import Err
+from edge import operations
+from edge.http import answer, caller, read_json
+from edge.schemas import PlaceOrderIn
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/orders")
+async def place_order(request: web.Request) -> web.Response:
+    who = caller(request)
+    result = await operations.place_order(who, await read_json(request, PlaceOrderIn))
+    # 201 once fulfilled or failed; 202 while a step waits to be retried.
+    status = 202 if not isinstance(result, Err) and result.status in ("accepted", "paid") else 201
+    response = answer(request, result, status=status)
+    if not isinstance(result, Err):
+        response.headers["Location"] = f"/api/v1/orders/{result.id}"
+    return response
+
+
+@routes.get("/api/v1/orders/{order_id}")
+async def get_order(request: web.Request) -> web.Response:
+    result = await operations.get_order(caller(request), request.match_info["order_id"])
+    return answer(request, result)
+
+
+@routes.get("/api/v1/orders/{order_id}/vouchers")
+async def order_codes(request: web.Request) -> web.Response:
+    result = await operations.order_codes(caller(request), request.match_info["order_id"])
+    response = answer(request, result)
+    response.headers["Cache-Control"] = "no-store"
+    return response
