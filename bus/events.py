@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from bus import subjects
@@ -106,3 +106,39 @@ class EventPublisher:
             for e in events
         ]
         await asyncio.gather(*acks)
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    """An event as read back from the stream: its stream sequence and its JSON."""
+
+    sequence: int
+    payload: msgspec.Raw
+
+
+async def read_events(
+    js: JetStreamContext, tenant: str, after: int, limit: int, wait_s: float = 0.3
+) -> list[StoredEvent]:
+    """Up to ``limit`` events of ``tenant`` with stream sequence above ``after``, in order:
+    replay from any point. Sequences are the stream's, so a tenant's are not contiguous."""
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=after + 1,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=30.0,
+    )
+    sub = await js.pull_subscribe(
+        subjects.events_of_tenant(tenant), stream=subjects.EVENTS_STREAM, config=config
+    )
+    found: list[StoredEvent] = []
+    try:
+        while len(found) < limit:
+            try:
+                batch = await sub.fetch(limit - len(found), timeout=wait_s)
+            except TimeoutError:
+                break
+            found.extend(
+                StoredEvent(m.metadata.sequence.stream, msgspec.Raw(m.data)) for m in batch
+            )
+    finally:
+        await sub.unsubscribe()
+    return found

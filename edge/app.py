@@ -12,7 +12,17 @@ from pathlib import Path
 from aiohttp import web
 
 from bus.client import Bus
-from edge import budgets, catalogue, graphql, health, openapi, orders, rewards, vouchers
+from edge import (
+    budgets,
+    catalogue,
+    events,
+    graphql,
+    health,
+    openapi,
+    orders,
+    rewards,
+    vouchers,
+)
 from edge.auth import TokenVerifier, Unauthenticated
 from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG, IDENTITY, ProblemResponse
@@ -88,6 +98,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(catalogue.routes)
     app.add_routes(vouchers.routes)
     app.add_routes(orders.routes)
+    app.add_routes(events.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -438,6 +438,60 @@ def build_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/events": {
+                "get": {
+                    "operationId": "replayEvents",
+                    "summary": "The tenant's events, from any point of the stream",
+                    "description": (
+                        "Needs scope `events:read`. CloudEvents 1.0 JSON in stream order; "
+                        "pass `next_after` as `after` for the next page. The same events "
+                        "are on NATS subjects `pb.evt.<tenant>.<aggregate>.<event>`."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "A page of events, with their sequences"},
+                        "422": _problem("A query parameter is not valid"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/events/schemas": {
+                "get": {
+                    "operationId": "listEventSchemas",
+                    "summary": "Every event type and where its JSON Schema is",
+                    "responses": {"200": {"description": "type → schema URL"}, **_COMMON_ERRORS},
+                }
+            },
+            "/api/v1/events/schemas/{event_type}": {
+                "get": {
+                    "operationId": "getEventSchema",
+                    "summary": "The JSON Schema (2020-12) of one event type",
+                    "parameters": [
+                        {
+                            "name": "event_type",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "application/schema+json"},
+                        "404": _problem("No event has that type"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
             "/api/v1/budgets/{budget_id}/debits": {
                 "post": {
                     "operationId": "debitBudget",

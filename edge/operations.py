@@ -116,7 +116,7 @@ async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyVa
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _missing_scope(caller: Caller, scope: str) -> Err | None:
+def missing_scope(caller: Caller, scope: str) -> Err | None:
     if caller.identity.has_scope(scope):
         return None
     return Err.of(ErrorCode.FORBIDDEN, f"the token lacks the scope {scope}")
@@ -143,7 +143,7 @@ def valid_budget_id(budget_id: str) -> str | None:
 
 
 async def create_budget(caller: Caller, data: CreateBudgetIn) -> BudgetOut | Err:
-    if denied := _missing_scope(caller, SCOPE_ADMIN):
+    if denied := missing_scope(caller, SCOPE_ADMIN):
         return denied
     initial = Money(data.initial.amount_minor, data.initial.currency)
     value = await call(caller, KIND, CreateBudget(data.id, data.name, initial), keyed=True)
@@ -153,7 +153,7 @@ async def create_budget(caller: Caller, data: CreateBudgetIn) -> BudgetOut | Err
 
 
 async def get_budget(caller: Caller, budget_id: str) -> BudgetOut | Err:
-    if denied := _missing_scope(caller, SCOPE_READ):
+    if denied := missing_scope(caller, SCOPE_READ):
         return denied
     checked = valid_budget_id(budget_id)
     if checked is None:
@@ -165,7 +165,7 @@ async def get_budget(caller: Caller, budget_id: str) -> BudgetOut | Err:
 
 
 async def debit_budget(caller: Caller, budget_id: str, data: DebitIn) -> DebitOut | Err:
-    if denied := _missing_scope(caller, SCOPE_DEBIT):
+    if denied := missing_scope(caller, SCOPE_DEBIT):
         return denied
     checked = valid_budget_id(budget_id)
     if checked is None:
@@ -194,7 +194,7 @@ def valid_person_id(person_id: str) -> str | None:
 
 
 async def issue_points(caller: Caller, data: IssuePointsIn) -> RewardOut | Err:
-    if denied := _missing_scope(caller, SCOPE_ISSUE):
+    if denied := missing_scope(caller, SCOPE_ISSUE):
         return denied
     issue = IssuePoints(
         data.budget_id, data.person_id, data.points, f"rwd_{uuid.uuid4().hex}", data.memo
@@ -217,7 +217,7 @@ async def issue_points(caller: Caller, data: IssuePointsIn) -> RewardOut | Err:
 
 
 async def get_wallet(caller: Caller, person_id: str) -> WalletOut | Err:
-    if denied := _missing_scope(caller, SCOPE_WALLETS):
+    if denied := missing_scope(caller, SCOPE_WALLETS):
         return denied
     checked = valid_person_id(person_id)
     if checked is None:
@@ -242,7 +242,7 @@ def valid_product_id(product_id: str) -> str | None:
 
 
 async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut | Err:
-    if denied := _missing_scope(caller, SCOPE_CATALOGUE):
+    if denied := missing_scope(caller, SCOPE_CATALOGUE):
         return denied
     wanted = ProductFilter(
         country=query.country,
@@ -263,7 +263,7 @@ async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut |
 
 
 async def get_product(caller: Caller, product_id: str, locale: str = "en") -> ProductOut | Err:
-    if denied := _missing_scope(caller, SCOPE_CATALOGUE):
+    if denied := missing_scope(caller, SCOPE_CATALOGUE):
         return denied
     checked = valid_product_id(product_id)
     if checked is None:
@@ -275,7 +275,7 @@ async def get_product(caller: Caller, product_id: str, locale: str = "en") -> Pr
 
 
 async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> ProductOut | Err:
-    if denied := _missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+    if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
         return denied
     checked = valid_product_id(product_id)
     if checked is None:
@@ -288,7 +288,7 @@ async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> P
 
 
 async def add_custom_product(caller: Caller, product: Product) -> ProductOut | Err:
-    if denied := _missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+    if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
         return denied
     value = await call(caller, catalogue.KIND, AddCustomProduct(product), keyed=True)
     if isinstance(value, Err):
@@ -312,7 +312,7 @@ def _pool_target(product_id: str, face_value: str) -> tuple[str, int] | Err:
 
 
 async def _import(caller: Caller, command: ImportCodes | GenerateCodes) -> ImportReportOut | Err:
-    if denied := _missing_scope(caller, SCOPE_VOUCHERS_ADMIN):
+    if denied := missing_scope(caller, SCOPE_VOUCHERS_ADMIN):
         return denied
     value = await call(caller, vouchers.KIND, command, keyed=True)
     if isinstance(value, Err):
@@ -344,7 +344,7 @@ async def generate_codes(
 
 
 async def get_pool(caller: Caller, product_id: str, face_value: str) -> PoolOut | Err:
-    if denied := _missing_scope(caller, SCOPE_VOUCHERS):
+    if denied := missing_scope(caller, SCOPE_VOUCHERS):
         return denied
     target = _pool_target(product_id, face_value)
     if isinstance(target, Err):
@@ -373,7 +373,7 @@ def order_out(v: OrderView) -> OrderOut:
 
 
 async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
-    if denied := _missing_scope(caller, SCOPE_ORDERS):
+    if denied := missing_scope(caller, SCOPE_ORDERS):
         return denied
     command = PlaceOrder(
         f"ord_{uuid.uuid4().hex}",
@@ -390,7 +390,7 @@ async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
 
 
 async def get_order(caller: Caller, order_id: str) -> OrderOut | Err:
-    if denied := _missing_scope(caller, SCOPE_ORDERS_READ):
+    if denied := missing_scope(caller, SCOPE_ORDERS_READ):
         return denied
     value = await call(caller, orders.KIND, GetOrder(order_id[:64]), keyed=False)
     if isinstance(value, Err):
@@ -399,7 +399,7 @@ async def get_order(caller: Caller, order_id: str) -> OrderOut | Err:
 
 
 async def order_codes(caller: Caller, order_id: str) -> OrderCodesOut | Err:
-    if denied := _missing_scope(caller, SCOPE_ORDERS_READ):
+    if denied := missing_scope(caller, SCOPE_ORDERS_READ):
         return denied
     value = await call(caller, orders.KIND, OrderCodes(order_id[:64]), keyed=False)
     if isinstance(value, Err):

@@ -28,6 +28,7 @@ SCOPES = [
     "vouchers:admin",
     "orders:write",
     "orders:read",
+    "events:read",
 ]
 
 

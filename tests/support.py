@@ -33,6 +33,7 @@ ALL_SCOPES = [
     "vouchers:admin",
     "orders:write",
     "orders:read",
+    "events:read",
 ]
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"

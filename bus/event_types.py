@@ -1,0 +1,48 @@
+"""Every public event type, with the Struct of its ``data`` — the source of the JSON
+Schemas the edge publishes for integrators (``/api/v1/events/schemas``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from bus.events import CloudEvent
+from bus.messages.budget import BudgetCreated, BudgetDebited
+from bus.messages.orders import OrderEvent
+from bus.messages.vouchers import PoolLow
+from bus.messages.wallet import RewardIssued
+
+#: CloudEvents ``type`` → the Struct of its ``data``.
+EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
+    "perkbus.budget.created": BudgetCreated,
+    "perkbus.budget.debited": BudgetDebited,
+    "perkbus.reward.issued": RewardIssued,
+    "perkbus.voucher.pool_low": PoolLow,
+    "perkbus.order.fulfilled": OrderEvent,
+    "perkbus.order.failed": OrderEvent,
+}
+
+
+def schema(event_type: str) -> dict[str, Any] | None:
+    """JSON Schema (2020-12) of a whole event of ``event_type``: the CloudEvents envelope
+    with its ``data`` described."""
+    data = EVENT_TYPES.get(event_type)
+    if data is None:
+        return None
+    (_, data_schema), components = msgspec.json.schema_components(
+        [CloudEvent, data], ref_template="#/$defs/{name}"
+    )
+    envelope_def = components[CloudEvent.__name__]
+    properties = dict(envelope_def["properties"])
+    properties["data"] = data_schema
+    properties["type"] = {"const": event_type}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"/api/v1/events/schemas/{event_type}",
+        "title": event_type,
+        "type": "object",
+        "properties": properties,
+        "required": [*envelope_def.get("required", []), "data"],
+        "$defs": {k: v for k, v in components.items() if k != CloudEvent.__name__},
+    }
