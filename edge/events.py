@@ -14,13 +14,11 @@ from bus.event_types import EVENT_TYPES, schema
 from bus.events import read_events
 from bus.messages import Err
 from edge.http import BUS, IDENTITY, ProblemResponse, answer, caller, invalid, json_response
-from edge.operations import missing_scope
+from edge.operations import SCOPE_EVENTS, missing_scope
 from edge.problems import problem
 from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
-
-SCOPE_EVENTS = "events:read"
 
 
 class ReplayQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -85,6 +85,23 @@ SCOPE_VOUCHERS = "vouchers:read"
 SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
 SCOPE_ORDERS = "orders:write"
 SCOPE_ORDERS_READ = "orders:read"
+SCOPE_EVENTS = "events:read"
+
+#: Every scope a token may carry, for tools that mint tokens for everything (the demo).
+ALL_SCOPES = (
+    SCOPE_READ,
+    SCOPE_DEBIT,
+    SCOPE_ADMIN,
+    SCOPE_ISSUE,
+    SCOPE_WALLETS,
+    SCOPE_CATALOGUE,
+    SCOPE_CATALOGUE_ADMIN,
+    SCOPE_VOUCHERS,
+    SCOPE_VOUCHERS_ADMIN,
+    SCOPE_ORDERS,
+    SCOPE_ORDERS_READ,
+    SCOPE_EVENTS,
+)
 
 
 @dataclass(frozen=True)

@@ -10,26 +10,14 @@ from bus.errors import ErrorCode
 from bus.messages import Err, Principal
 from bus.messages.budget import KIND, CreateBudget
 from bus.messages.common import Money
+from edge.operations import ALL_SCOPES
 from perkbus import demo_catalogue, tokens
 from perkbus.settings import Settings
 from storage.factory import open_catalogue
 
 TENANT = "demo"
 BUDGET_ID = "demo-budget"
-SCOPES = [
-    "budgets:read",
-    "budgets:debit",
-    "budgets:admin",
-    "rewards:issue",
-    "wallets:read",
-    "catalogue:read",
-    "catalogue:admin",
-    "vouchers:read",
-    "vouchers:admin",
-    "orders:write",
-    "orders:read",
-    "events:read",
-]
+SCOPES = list(ALL_SCOPES)
 
 
 async def seed(bus: Bus) -> None:

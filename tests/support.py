@@ -16,25 +16,13 @@ import pytest
 
 from bus import subjects
 from bus.client import Bus
+from edge.operations import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
 from storage.ports import AccountRecord, Ledger
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-ALL_SCOPES = [
-    "budgets:read",
-    "budgets:debit",
-    "budgets:admin",
-    "rewards:issue",
-    "wallets:read",
-    "catalogue:read",
-    "catalogue:admin",
-    "vouchers:read",
-    "vouchers:admin",
-    "orders:write",
-    "orders:read",
-    "events:read",
-]
+ALL_SCOPES = list(EDGE_SCOPES)
 ISSUER = "perkbus"
 AUDIENCE = "perkbus-api"
 
