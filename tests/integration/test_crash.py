@@ -20,11 +20,15 @@ from bus.embedded import EmbeddedNats
 from bus.errors import BusError
 from bus.messages import Ok
 from bus.messages.budget import CreateBudget
+from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money, Principal
+from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.wallet import IssuePoints
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
 from storage.ports import Ledger
+from storage.sqlite_catalogue import SqliteCatalogue
 from tests.conftest import PARTITIONS
 from tests.support import AUDIENCE, ISSUER, Keys, budget_record
 
@@ -154,4 +158,112 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_debit(
     assert spent >= len(acked)  # a debit may commit and lose its reply to the kill
     assert record.balance_minor == 1_000_000 - spent
     assert await ledger.account_balance("acme", "budget:crash") == record.balance_minor
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_sigkill_mid_redemption_burst_keeps_every_acknowledged_order(
+    nats_server: EmbeddedNats,
+    bus: Bus,
+    ledger: Ledger,
+    ledger_url: str,
+    keys: Keys,
+    edge_client: TestClient[web.Request, web.Application],
+    tmp_path: Path,
+) -> None:
+    var = tmp_path / "var"
+    products = SqliteCatalogue(var / "catalogue.sqlite3")
+    await products.migrate()
+    await products.put_products(
+        [
+            Product(
+                id="card-de",
+                brand="Brand",
+                kind="gift_card",
+                category="shopping",
+                currency="EUR",
+                countries=("DE",),
+                texts={"en": Texts("Card")},
+                denominations=(1000,),
+            )
+        ]
+    )
+    await products.close()
+    host = HostProcess(nats_server.url, ledger_url, var)
+    await host.start(bus)
+    admin = Principal("admin", roles=("admin",))
+    people = [f"p{i}" for i in range(100)]
+    try:
+        assert isinstance(
+            await bus.request(
+                "acme", "treasury", CreateBudget("pts", "Points", Money(10**9, "EUR")), admin, 10
+            ),
+            Ok,
+        )
+        for p in people:  # five cards each
+            issued = await bus.request(
+                "acme", "treasury", IssuePoints("pts", p, 5000, f"r-{p}"), admin, 10
+            )
+            assert isinstance(issued, Ok)
+        rows = tuple(CodeRow(f"KILL-{i:05d}") for i in range(450))
+        imported = await bus.request(
+            "acme", "vouchers", ImportCodes("card-de", 1000, "EUR", rows), admin, 10
+        )
+        assert isinstance(imported, Ok)
+
+        acked: dict[str, dict[str, object]] = {}
+        retries = 0
+        stop = asyncio.Event()
+        counter = iter(range(10**6))
+
+        async def worker() -> None:
+            nonlocal retries
+            while not stop.is_set():
+                n = next(counter)
+                person = people[n % len(people)]
+                body = {"product_id": "card-de", "face_value_minor": 1000, "recipient": person}
+                headers = {**keys.headers("acme"), "Idempotency-Key": f"redeem-{n}"}
+                while True:  # a good client retries the same key until it gets an answer
+                    async with edge_client.post("/api/v1/orders", json=body, headers=headers) as r:
+                        answer = await r.json(content_type=None)
+                    if r.status in (201, 202):
+                        acked[answer["id"]] = answer
+                        break
+                    assert r.status in (503, 504), answer
+                    retries += 1
+                    await asyncio.sleep(0.05)
+
+        workers = [asyncio.create_task(worker()) for _ in range(24)]
+        await asyncio.sleep(1.0)
+        host.kill()
+        await asyncio.sleep(0.3)
+        await host.start(bus)
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.gather(*workers)
+        # Orders caught by the kill half-way are resumed when asked for.
+        for order_id in [o for o, a in acked.items() if a["status"] in ("accepted", "paid")]:
+            async with edge_client.get(
+                f"/api/v1/orders/{order_id}", headers=keys.headers("acme")
+            ) as r:
+                acked[order_id] = await r.json()
+    finally:
+        host.stop()
+
+    assert retries > 0, "the kill should have interrupted some requests"
+    fulfilled = {o: a for o, a in acked.items() if a["status"] == "fulfilled"}
+    assert len(fulfilled) > 50
+    stored = {o.order_id: o for o in await ledger.load_orders("acme", list(acked))}
+    assert set(stored) == set(acked)  # no acknowledged order lost
+    for order_id, answer in fulfilled.items():
+        assert stored[order_id].status == "fulfilled"
+        assert stored[order_id].code_id == answer["voucher_id"]
+    codes = [o.code_id for o in stored.values() if o.status == "fulfilled"]
+    assert len(codes) == len(set(codes))
+    counts = await ledger.pool_counts("acme", "card-de", 1000)
+    assert counts.get("allocated", 0) == len(codes)
+    balances = [await ledger.account_balance("acme", f"wallet:{p}") for p in people]
+    assert min(balances) >= 0
+    spent = sum(5000 - b for b in balances)
+    assert spent == 1000 * len(codes)  # every point spent bought a delivered code
+    assert await ledger.unfinished_orders("acme", 10) == []
     assert await ledger.entries_total("acme") == 0
