@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
@@ -37,6 +38,7 @@ from bus.messages.budget import (
     GetBudget,
     RefundBudget,
 )
+from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.common import Money
 from bus.messages.treasury import KIND, POINTS
 from bus.messages.wallet import (
@@ -81,6 +83,10 @@ def accounts_of(body: object) -> Iterable[str]:
         case IssuePoints(budget_id=b, person_id=p):
             yield budget_account(b)
             yield wallet_account(p)
+        case IssuePointsMany(budget_id=b, items=items):
+            yield budget_account(b)
+            for item in items:
+                yield wallet_account(item.person_id)
         case GetWallet(person_id=p) | DebitWallet(person_id=p) | RefundWallet(person_id=p):
             yield wallet_account(p)
         case RefundBudget(budget_id=b):
@@ -184,6 +190,8 @@ class TreasuryActor:
                 return self._create(create, work)
             case IssuePoints() as issue:
                 return self._issue(issue, work)
+            case IssuePointsMany(budget_id=budget_id, items=items):
+                return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
             case GetWallet(person_id=person_id):
                 return Ok(self._wallet_view(person_id))
             case DebitWallet() as spend:
@@ -294,6 +302,17 @@ class TreasuryActor:
         )
         return Ok(DebitReceipt(cmd.debit_id, cmd.budget_id, cmd.amount, balance, work.now))
 
+    def _issue_item(self, budget_id: str, item: IssueItem, work: _Batch) -> ItemResult:
+        """One item of a bulk issue, checked like a request of its own (items are not
+        checked on the way in)."""
+        one = IssuePoints(budget_id, item.person_id, item.points, item.reward_id, item.memo)
+        try:
+            msgspec.convert(msgspec.to_builtins(one), IssuePoints)
+        except msgspec.ValidationError:
+            return ItemResult(False, ErrorCode.INVALID_REQUEST.value)
+        reply = self._issue(one, work)
+        return ItemResult(True) if isinstance(reply, Ok) else ItemResult(False, reply.code)
+
     def _issue(self, cmd: IssuePoints, work: _Batch) -> Reply:
         budget = self._budget(cmd.budget_id)
         if isinstance(budget, Err):
@@ -338,7 +357,7 @@ class TreasuryActor:
 
 
 #: Commands only other actors (as the system) may send.
-SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget)
+SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget, IssuePointsMany)
 
 TREASURY = ActorKind(
     KIND,

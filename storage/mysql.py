@@ -19,6 +19,8 @@ from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.ports import (
     AccountRecord,
+    BulkJobRecord,
+    BulkRowRecord,
     ChangeSet,
     LedgerStats,
     OrderRecord,
@@ -173,6 +175,15 @@ class MysqlLedger:
                         await cur.executemany(_st.insert_code, codes)
                     except IntegrityError as e:
                         raise StaleWrite("a voucher code that exists", 0) from e
+                bulk_rows = sql.bulk_row_rows(batch)
+                if bulk_rows:
+                    try:
+                        await cur.executemany(_st.insert_bulk_row, bulk_rows)
+                    except IntegrityError as e:
+                        raise StaleWrite("a bulk row that exists", 0) from e
+                results = sql.bulk_result_rows(batch)
+                if results:
+                    await cur.executemany(_st.update_bulk_row, results)
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -259,3 +270,16 @@ class MysqlLedger:
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         rows = await self._fetchall(_st.unfinished_orders, (tenant, limit))
         return [sql.order_from_row(r) for r in rows]
+
+    async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None:
+        row = await self._fetchone(_st.select_bulk_job, (tenant, job_id))
+        return None if row is None else sql.bulk_job_from_row(row)
+
+    async def bulk_rows(
+        self, tenant: str, job_id: str, start: int, limit: int
+    ) -> list[BulkRowRecord]:
+        rows = await self._fetchall(_st.select_bulk_rows, (tenant, job_id, start, limit))
+        return [sql.bulk_record_from_row(r) for r in rows]
+
+    async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in await self._fetchall(_st.running_bulk_jobs, (limit,))]

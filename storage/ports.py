@@ -127,6 +127,38 @@ class PutOrder(msgspec.Struct, frozen=True):
     expected_version: int
 
 
+class BulkJobRecord(msgspec.Struct, frozen=True):
+    tenant: str
+    job_id: str
+    budget_id: str
+    status: str
+    total: int
+    next_row: int
+    succeeded: int
+    failed: int
+    created_ms: int
+    updated_ms: int
+    version: int
+
+
+class PutBulkJob(msgspec.Struct, frozen=True):
+    record: BulkJobRecord
+    expected_version: int
+
+
+class BulkRowRecord(msgspec.Struct, frozen=True, array_like=True):
+    """One row of a bulk job, as loaded and, once carried out, with its result."""
+
+    job_id: str
+    row: int
+    person_id: str
+    points: int
+    memo: str = ""
+    status: str = "pending"
+    reason: str = ""
+    reward_id: str = ""
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -142,6 +174,11 @@ class ChangeSet(msgspec.Struct, frozen=True):
     allocations: tuple[Allocation, ...] = ()
     tenant_key: TenantKey | None = None
     orders: tuple[PutOrder, ...] = ()
+    bulk_jobs: tuple[PutBulkJob, ...] = ()
+    #: New rows of a bulk job.
+    bulk_rows: tuple[BulkRowRecord, ...] = ()
+    #: Rows carried out: their status, reason and reward id are written.
+    bulk_results: tuple[BulkRowRecord, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -213,6 +250,16 @@ class Ledger(Protocol):
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         """Orders whose saga has not ended (accepted or paid), oldest first."""
+
+    async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None: ...
+
+    async def bulk_rows(
+        self, tenant: str, job_id: str, start: int, limit: int
+    ) -> list[BulkRowRecord]:
+        """Rows ``start`` … ``start + limit - 1`` of a job, in order, with their results."""
+
+    async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
+        """(tenant, job id) of jobs started and not done, of every tenant (recovery)."""
 
 
 class CatalogueStore(Protocol):

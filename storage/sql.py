@@ -8,12 +8,20 @@ dialect, and the ``schema_migrations`` table records which have run.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.events import OutboxEvent
-from storage.ports import AccountRecord, ChangeSet, OrderRecord, StoredReply, VoucherCode
+from storage.ports import (
+    AccountRecord,
+    BulkJobRecord,
+    BulkRowRecord,
+    ChangeSet,
+    OrderRecord,
+    StoredReply,
+    VoucherCode,
+)
 
 Dialect = Literal["sqlite", "mysql"]
 
@@ -210,6 +218,44 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        6,
+        "bulk reward jobs and their rows",
+        sqlite=(
+            """CREATE TABLE bulk_jobs (
+                tenant_id TEXT NOT NULL, job_id TEXT NOT NULL, budget_id TEXT NOT NULL,
+                status TEXT NOT NULL, total INTEGER NOT NULL, next_row INTEGER NOT NULL,
+                succeeded INTEGER NOT NULL, failed INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                version INTEGER NOT NULL, PRIMARY KEY (tenant_id, job_id)) WITHOUT ROWID""",
+            "CREATE INDEX bulk_jobs_status ON bulk_jobs (status)",
+            """CREATE TABLE bulk_rows (
+                tenant_id TEXT NOT NULL, job_id TEXT NOT NULL, row_no INTEGER NOT NULL,
+                person_id TEXT NOT NULL, points INTEGER NOT NULL, memo TEXT NOT NULL,
+                status TEXT NOT NULL, reason TEXT NOT NULL, reward_id TEXT NOT NULL,
+                PRIMARY KEY (tenant_id, job_id, row_no)) WITHOUT ROWID""",
+        ),
+        mysql=(
+            """CREATE TABLE bulk_jobs (
+                tenant_id VARCHAR(64) NOT NULL, job_id VARCHAR(64) NOT NULL,
+                budget_id VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL,
+                total INT NOT NULL, next_row INT NOT NULL, succeeded INT NOT NULL,
+                failed INT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+                version BIGINT NOT NULL, PRIMARY KEY (tenant_id, job_id),
+                KEY bulk_jobs_status (status))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE bulk_rows (
+                tenant_id VARCHAR(64) NOT NULL, job_id VARCHAR(64) NOT NULL,
+                row_no INT NOT NULL, person_id VARCHAR(100) NOT NULL, points BIGINT NOT NULL,
+                memo VARCHAR(500) NOT NULL, status VARCHAR(16) NOT NULL,
+                reason VARCHAR(100) NOT NULL, reward_id VARCHAR(100) NOT NULL,
+                PRIMARY KEY (tenant_id, job_id, row_no))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -301,6 +347,37 @@ class Statements:
         self.unfinished_orders = q(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
             " AND status IN ('accepted', 'paid') ORDER BY created_ms LIMIT {p}"
+        )
+        self.insert_bulk_job = q(
+            "INSERT INTO bulk_jobs (tenant_id, job_id, budget_id, status, total, next_row,"
+            " succeeded, failed, created_ms, updated_ms, version)"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_bulk_job = q(
+            "UPDATE bulk_jobs SET status = {p}, total = {p}, next_row = {p}, succeeded = {p},"
+            " failed = {p}, updated_ms = {p}, version = {p}"
+            " WHERE tenant_id = {p} AND job_id = {p} AND version = {p}"
+        )
+        self.select_bulk_job = q(
+            "SELECT tenant_id, job_id, budget_id, status, total, next_row, succeeded, failed,"
+            " created_ms, updated_ms, version FROM bulk_jobs"
+            " WHERE tenant_id = {p} AND job_id = {p}"
+        )
+        self.insert_bulk_row = q(
+            "INSERT INTO bulk_rows (tenant_id, job_id, row_no, person_id, points, memo,"
+            " status, reason, reward_id) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_bulk_row = q(
+            "UPDATE bulk_rows SET status = {p}, reason = {p}, reward_id = {p}"
+            " WHERE tenant_id = {p} AND job_id = {p} AND row_no = {p}"
+        )
+        self.select_bulk_rows = q(
+            "SELECT job_id, row_no, person_id, points, memo, status, reason, reward_id"
+            " FROM bulk_rows WHERE tenant_id = {p} AND job_id = {p} AND row_no >= {p}"
+            " ORDER BY row_no LIMIT {p}"
+        )
+        self.running_bulk_jobs = q(
+            "SELECT tenant_id, job_id FROM bulk_jobs WHERE status = 'running' LIMIT {p}"
         )
         self._placeholder = placeholder
         self.account_balance = q(
@@ -394,6 +471,46 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
             f"voucher code {change_set.tenant}/{a.code_id}",
             fenced=True,
         )
+    for job in change_set.bulk_jobs:
+        j = job.record
+        what = f"bulk job {j.tenant}/{j.job_id}"
+        if job.expected_version == 0:
+            yield Write(
+                st.insert_bulk_job,
+                (
+                    j.tenant,
+                    j.job_id,
+                    j.budget_id,
+                    j.status,
+                    j.total,
+                    j.next_row,
+                    j.succeeded,
+                    j.failed,
+                    j.created_ms,
+                    j.updated_ms,
+                    j.version,
+                ),
+                what,
+            )
+        else:
+            yield Write(
+                st.update_bulk_job,
+                (
+                    j.status,
+                    j.total,
+                    j.next_row,
+                    j.succeeded,
+                    j.failed,
+                    j.updated_ms,
+                    j.version,
+                    j.tenant,
+                    j.job_id,
+                    job.expected_version,
+                ),
+                what,
+                fenced=True,
+                expected_version=job.expected_version,
+            )
     for order in change_set.orders:
         o = order.record
         what = f"order {o.tenant}/{o.order_id}"
@@ -543,6 +660,42 @@ def code_from_row(row: tuple[Any, ...]) -> VoucherCode:
         row[12],
         int(row[13]),
     )
+
+
+def bulk_row_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (cs.tenant, r.job_id, r.row, r.person_id, r.points, r.memo, r.status, r.reason, r.reward_id)
+        for cs in change_sets
+        for r in cs.bulk_rows
+    ]
+
+
+def bulk_result_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (r.status, r.reason, r.reward_id, cs.tenant, r.job_id, r.row)
+        for cs in change_sets
+        for r in cs.bulk_results
+    ]
+
+
+def bulk_job_from_row(row: tuple[Any, ...]) -> BulkJobRecord:
+    return BulkJobRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        int(row[4]),
+        int(row[5]),
+        int(row[6]),
+        int(row[7]),
+        int(row[8]),
+        int(row[9]),
+        int(row[10]),
+    )
+
+
+def bulk_record_from_row(row: tuple[Any, ...]) -> BulkRowRecord:
+    return BulkRowRecord(row[0], int(row[1]), row[2], int(row[3]), row[4], row[5], row[6], row[7])
 
 
 def order_from_row(row: tuple[Any, ...]) -> OrderRecord:

@@ -15,6 +15,8 @@ from storage import sql
 from storage.errors import StaleWrite
 from storage.ports import (
     AccountRecord,
+    BulkJobRecord,
+    BulkRowRecord,
     ChangeSet,
     LedgerStats,
     OrderRecord,
@@ -73,8 +75,10 @@ class SqliteLedger:
                 raise StaleWrite("an idempotency key's reply", 0) from e
             try:
                 con.executemany(_st.insert_code, sql.code_rows(batch))
+                con.executemany(_st.insert_bulk_row, sql.bulk_row_rows(batch))
             except sqlite3.IntegrityError as e:
-                raise StaleWrite("a voucher code that exists", 0) from e
+                raise StaleWrite("a voucher code or bulk row that exists", 0) from e
+            con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
 
         try:
             await self._run(transaction(_apply))
@@ -168,3 +172,20 @@ class SqliteLedger:
             lambda con: con.execute(_st.unfinished_orders, (tenant, limit)).fetchall()
         )
         return [sql.order_from_row(r) for r in rows]
+
+    async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None:
+        row = await self._run(
+            lambda con: con.execute(_st.select_bulk_job, (tenant, job_id)).fetchone()
+        )
+        return None if row is None else sql.bulk_job_from_row(row)
+
+    async def bulk_rows(
+        self, tenant: str, job_id: str, start: int, limit: int
+    ) -> list[BulkRowRecord]:
+        params = (tenant, job_id, start, limit)
+        rows = await self._run(lambda con: con.execute(_st.select_bulk_rows, params).fetchall())
+        return [sql.bulk_record_from_row(r) for r in rows]
+
+    async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self._run(lambda con: con.execute(_st.running_bulk_jobs, (limit,)).fetchall())
+        return [(r[0], r[1]) for r in rows]

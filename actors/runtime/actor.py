@@ -41,6 +41,8 @@ class ActorContext:
     commit: Callable[[ChangeSet], Awaitable[None]] = field(default=_not_wired)
     #: Wired by the host: a request to another actor, as the system, with a key.
     ask: Callable[[str, str, Command, str | None], Awaitable[Reply]] = field(default=_not_wired)
+    #: Wired by the host: a message to an actor, as the system, with no reply awaited.
+    tell: Callable[[str, str, Command], Awaitable[None]] = field(default=_not_wired)
 
 
 @dataclass
@@ -74,3 +76,5 @@ class ActorKind:
     name: str
     factory: Callable[[ActorContext, ActorKey], Actor]
     accepts: tuple[type, ...]
+    #: Messages (tenant, body) a starting host sends to wake work a dead host left.
+    resume: Callable[[Ledger], Awaitable[list[tuple[str, Command]]]] | None = None

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -30,8 +31,17 @@ from bus import subjects
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
-from bus.messages import Command, Err, Principal, Reply, encoder, request_decoder
+from bus.messages import (
+    Command,
+    Err,
+    Principal,
+    Reply,
+    Request,
+    encoder,
+    request_decoder,
+)
 from bus.messages.system import HostHealth, StoreHealth
+from bus.time import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +74,7 @@ class ActorHost:
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
-        self.context = replace(context, commit=self.committer.commit, ask=self.ask)
+        self.context = replace(context, commit=self.committer.commit, ask=self.ask, tell=self.tell)
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
             ledger=ledger,
@@ -104,6 +114,10 @@ class ActorHost:
         )
         await nc.flush()
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
+        for kind in self.kinds.values():
+            if kind.resume is not None:  # wake work a host that died left behind
+                for tenant, body in await kind.resume(self.ledger):
+                    await self.tell(tenant, kind.name, body)
 
     async def check_partition_mapping(self, timeout_s: float = 2.0) -> None:
         """Fail fast, and say why, if the server lacks the mapping or counts differently.
@@ -172,9 +186,7 @@ class ActorHost:
             )
 
     async def _on_request(self, msg: Msg) -> None:
-        reply_to = msg.reply
-        if not reply_to:
-            return
+        reply_to = msg.reply  # empty for told messages: handled, never answered
         try:
             _, tenant, kind = subjects.parse_partitioned(msg.subject)
             request = request_decoder.decode(msg.data)
@@ -214,8 +226,15 @@ class ActorHost:
         except BusError as e:
             return Err(code=e.code, message=str(e), retryable=True)
 
+    async def tell(self, tenant: str, kind: str, body: Command) -> None:
+        """A message to another actor (or to oneself), as the system; nobody waits."""
+        envelope = Request(tenant, SYSTEM, uuid.uuid4().hex, now_ms() + 600_000, body)
+        await self.bus.nc.publish(subjects.rpc(tenant, kind), encoder.encode(envelope))
+
     async def send(self, reply_to: str, reply: Reply) -> None:
         """Send a reply; never raises (a lost reply is a client timeout, not a dead actor)."""
+        if not reply_to:  # a told message: nobody waits
+            return
         try:
             await self.bus.nc.publish(reply_to, encoder.encode(reply))
         except Exception as e:

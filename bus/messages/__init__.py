@@ -16,13 +16,28 @@ from bus.messages.budget import (
     DebitReceipt,
     GetBudget,
 )
+from bus.messages.bulk import (
+    BulkCommand,
+    BulkResultPage,
+    BulkView,
+    IssuePointsMany,
+    ManyIssued,
+)
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.orders import OrderCommand, OrderView
 from bus.messages.vouchers import Allocated, ImportReport, PoolView, Revealed, VoucherCommand
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
-Command = BudgetCommand | WalletCommand | CatalogueCommand | VoucherCommand | OrderCommand
+Command = (
+    BudgetCommand
+    | WalletCommand
+    | CatalogueCommand
+    | VoucherCommand
+    | OrderCommand
+    | BulkCommand
+    | IssuePointsMany
+)
 ReplyValue = (
     BudgetView
     | DebitReceipt
@@ -35,6 +50,9 @@ ReplyValue = (
     | Allocated
     | Revealed
     | OrderView
+    | BulkView
+    | BulkResultPage
+    | ManyIssued
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

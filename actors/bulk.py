@@ -1,0 +1,212 @@
+"""The bulk actor: one per job, it issues up to 100,000 rewards in the background.
+
+A job is loaded in slices (``LoadBulkRows``, stored as ``bulk_rows``), then started. The
+actor then works in chunks: it reads the next ``CHUNK`` pending rows, asks the treasury to
+issue them all in one decision (``IssuePointsMany``, idempotency key = job and chunk, so a
+chunk repeated after a crash has no second effect and gets the same per-row results),
+writes the rows' results and the job's progress in one commit, and tells itself to go
+on. Status and results can be read between chunks. A host that starts tells every
+running job to go on, so a job survives a crash of its host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from msgspec.structs import replace
+
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus.errors import ErrorCode
+from bus.messages import Command, Err, Ok, Reply, Request, treasury
+from bus.messages.bulk import (
+    KIND,
+    BulkResultPage,
+    BulkResults,
+    BulkView,
+    ContinueBulk,
+    GetBulk,
+    IssueItem,
+    IssuePointsMany,
+    LoadBulkRows,
+    ManyIssued,
+    RowResult,
+    StartBulk,
+)
+from bus.time import now_ms
+from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, Ledger, PutBulkJob
+
+CHUNK = 1000
+
+
+def view(job: BulkJobRecord) -> BulkView:
+    return BulkView(
+        job.job_id,
+        job.budget_id,
+        job.status,
+        job.total,
+        job.next_row,
+        job.succeeded,
+        job.failed,
+        job.created_ms,
+        job.updated_ms,
+    )
+
+
+class BulkActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+        self.job_id = key.key
+        self.job: BulkJobRecord | None = None
+
+    async def on_activate(self) -> None:
+        self.job = await self.ctx.ledger.load_bulk_job(self.tenant, self.job_id)
+
+    async def on_deactivate(self, reason: str) -> None:
+        self.job = None
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        before = self.job
+        rows: list[BulkRowRecord] = []
+        results: list[BulkRowRecord] = []
+        replies: list[Reply] = []
+        go_on = False
+        for request in batch:
+            match request.body:
+                case LoadBulkRows() as load:
+                    replies.append(self._load(load, rows))
+                case StartBulk(total=total):
+                    replies.append(self._start(total))
+                    go_on = self.job is not None and self.job.status == "running"
+                case ContinueBulk():
+                    replies.append(await self._chunk(results))
+                    go_on = self.job is not None and self.job.status == "running"
+                case GetBulk():
+                    replies.append(self._view())
+                    go_on = go_on or (self.job is not None and self.job.status == "running")
+                case BulkResults(offset=offset, limit=limit):
+                    replies.append(await self._results(offset, limit))
+                case _:
+                    replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a bulk request"))
+        changes = None
+        if self.job is not None and self.job != before:
+            expected = before.version if before is not None else 0
+            self.job = replace(self.job, version=expected + 1, updated_ms=now_ms())
+            changes = ChangeSet(
+                self.tenant,
+                bulk_jobs=(PutBulkJob(self.job, expected),),
+                bulk_rows=tuple(rows),
+                bulk_results=tuple(results),
+            )
+        if go_on:
+            # Sent now, handled after this batch commits: the mailbox is worked in order.
+            await self.ctx.tell(self.tenant, KIND, ContinueBulk(self.job_id))
+        return Decision(replies, changes)
+
+    def _view(self) -> Reply:
+        if self.job is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        return Ok(view(self.job))
+
+    def _load(self, cmd: LoadBulkRows, rows: list[BulkRowRecord]) -> Reply:
+        if self.job is None:
+            now = now_ms()
+            self.job = BulkJobRecord(
+                self.tenant, self.job_id, cmd.budget_id, "loading", 0, 0, 0, 0, now, now, 0
+            )
+        job = self.job
+        if job.status != "loading" or job.budget_id != cmd.budget_id:
+            return Err.of(ErrorCode.ALREADY_EXISTS, f"bulk job {self.job_id} is {job.status}")
+        if cmd.offset != job.total:
+            # Slices arrive in order; a repeated slice (a retry) is not loaded twice.
+            if cmd.offset + len(cmd.rows) <= job.total:
+                return Ok(view(job))
+            return Err.of(ErrorCode.INVALID_REQUEST, f"expected rows from {job.total}")
+        for i, row in enumerate(cmd.rows):
+            rows.append(
+                BulkRowRecord(self.job_id, cmd.offset + i, row.person_id, row.points, row.memo)
+            )
+        self.job = replace(job, total=job.total + len(cmd.rows))
+        return Ok(view(self.job))
+
+    def _start(self, total: int) -> Reply:
+        if self.job is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        if self.job.status == "loading":
+            if self.job.total != total:
+                return Err.of(
+                    ErrorCode.INVALID_REQUEST,
+                    f"{self.job.total} rows were loaded, not {total}",
+                )
+            self.job = replace(self.job, status="running")
+        return Ok(view(self.job))
+
+    async def _chunk(self, results: list[BulkRowRecord]) -> Reply:
+        job = self.job
+        if job is None or job.status != "running":
+            return self._view()
+        rows = await self.ctx.ledger.bulk_rows(self.tenant, self.job_id, job.next_row, CHUNK)
+        if not rows:
+            self.job = replace(job, status="done")
+            return Ok(view(self.job))
+        items = tuple(
+            IssueItem(r.person_id, r.points, f"{self.job_id}:{r.row}", r.memo) for r in rows
+        )
+        chunk_key = f"bulk:{self.job_id}:{job.next_row}"
+        issued = await self.ctx.ask(
+            self.tenant, treasury.KIND, IssuePointsMany(job.budget_id, items), chunk_key
+        )
+        if isinstance(issued, Err):
+            if issued.retryable:
+                return Ok(view(job))  # tried again on the next ContinueBulk
+            outcomes: list[tuple[bool, str]] = [(False, str(issued.code))] * len(rows)
+        elif isinstance(issued.value, ManyIssued):
+            outcomes = [(r.ok, r.reason) for r in issued.value.results]
+        else:
+            return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
+        ok = 0
+        for row, (success, reason) in zip(rows, outcomes, strict=True):
+            ok += success
+            results.append(
+                replace(
+                    row,
+                    status="ok" if success else "failed",
+                    reason=reason,
+                    reward_id=f"{self.job_id}:{row.row}" if success else "",
+                )
+            )
+        next_row = job.next_row + len(rows)
+        self.job = replace(
+            job,
+            next_row=next_row,
+            succeeded=job.succeeded + ok,
+            failed=job.failed + len(rows) - ok,
+            status="done" if next_row >= job.total else "running",
+        )
+        return Ok(view(self.job))
+
+    async def _results(self, offset: int, limit: int) -> Reply:
+        if self.job is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        rows = await self.ctx.ledger.bulk_rows(self.tenant, self.job_id, offset, limit)
+        return Ok(
+            BulkResultPage(
+                tuple(
+                    RowResult(r.row, r.person_id, r.points, r.status, r.reason, r.reward_id)
+                    for r in rows
+                )
+            )
+        )
+
+
+async def running_jobs(ledger: Ledger) -> list[tuple[str, Command]]:
+    """What a starting host sends so that jobs whose host died go on."""
+    return [(t, ContinueBulk(job)) for t, job in await ledger.running_bulk_jobs(10_000)]
+
+
+BULK = ActorKind(
+    KIND,
+    BulkActor,
+    accepts=(LoadBulkRows, StartBulk, ContinueBulk, GetBulk, BulkResults),
+    resume=running_jobs,
+)

@@ -1,0 +1,146 @@
+"""Bulk rewards: a job loads, runs in chunks, survives its host, and its per-row results
+match the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from bus.errors import ErrorCode
+from bus.messages import Command, Err, Ok, Principal, Reply
+from bus.messages.budget import CreateBudget
+from bus.messages.bulk import (
+    LOAD_CHUNK,
+    BulkResultPage,
+    BulkResults,
+    BulkRow,
+    BulkView,
+    GetBulk,
+    LoadBulkRows,
+    StartBulk,
+)
+from bus.messages.common import Money
+from storage.ports import CatalogueStore, Ledger
+from tests.conftest import start_host
+
+ADMIN = Principal("admin@acme", roles=("admin",))
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    h = await start_host(bus, ledger, catalogue)
+    yield h
+    await h.stop()
+
+
+async def ask(bus: Bus, body: Command, kind: str = "bulk") -> Reply:
+    return await bus.request("acme", kind, body, ADMIN, timeout_s=30)
+
+
+async def load(bus: Bus, job: str, rows: list[BulkRow]) -> None:
+    for offset in range(0, len(rows), LOAD_CHUNK):
+        loaded = await ask(bus, LoadBulkRows(job, "b1", offset, tuple(rows[offset:][:LOAD_CHUNK])))
+        assert isinstance(loaded, Ok), loaded
+    started = await ask(bus, StartBulk(job, len(rows)))
+    assert isinstance(started, Ok), started
+
+
+async def wait_done(bus: Bus, job: str, timeout_s: float = 120) -> BulkView:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = await ask(bus, GetBulk(job))
+        assert isinstance(status, Ok)
+        assert isinstance(status.value, BulkView)
+        if status.value.status == "done":
+            return status.value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job} did not finish")
+
+
+async def results(bus: Bus, job: str) -> list[tuple[int, str, int, str, str, str]]:
+    found: list[tuple[int, str, int, str, str, str]] = []
+    while True:
+        page = await ask(bus, BulkResults(job, offset=len(found)))
+        assert isinstance(page, Ok)
+        assert isinstance(page.value, BulkResultPage)
+        if not page.value.rows:
+            return found
+        found += [
+            (r.row, r.person_id, r.points, r.status, r.reason, r.reward_id) for r in page.value.rows
+        ]
+
+
+async def check_against_ledger(
+    ledger: Ledger, rows: list[tuple[int, str, int, str, str, str]], budget: int
+) -> None:
+    per_person: dict[str, int] = {}
+    for _, person, points, status, _, _ in rows:
+        if status == "ok":
+            per_person[person] = per_person.get(person, 0) + points
+    for person, points in list(per_person.items())[:200]:
+        assert await ledger.account_balance("acme", f"wallet:{person}") == points
+    spent = sum(per_person.values())
+    assert await ledger.account_balance("acme", "budget:b1") == budget - spent
+    assert await ledger.entries_total("acme") == 0
+    ok_ids = [reward for *_, status, _, reward in rows if status == "ok"]
+    for reward in ok_ids[:50]:
+        assert await ledger.has_transaction("acme", reward)
+
+
+async def test_a_job_issues_every_row_once_and_reports_each(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    budget = 25_000
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(budget, "EUR")), "treasury"), Ok)
+    rows = [BulkRow(f"p{i % 3000}", 2 + i % 3) for i in range(10_000)]
+    rows[5] = BulkRow("bad person!", 1)
+    await load(bus, "job-1", rows)
+    done = await wait_done(bus, "job-1")
+    assert done.total == done.done == 10_000
+    found = await results(bus, "job-1")
+    assert len(found) == 10_000
+    assert [r[0] for r in found] == list(range(10_000))
+    assert found[5][3:5] == ("failed", "invalid_request")
+    assert done.succeeded + done.failed == 10_000
+    # The budget runs out part-way: later rows fail with insufficient funds.
+    reasons = {r[4] for r in found if r[3] == "failed"}
+    assert "insufficient_funds" in reasons
+    assert done.succeeded == sum(1 for r in found if r[3] == "ok")
+    await check_against_ledger(ledger, found, budget)
+    again = await ask(bus, StartBulk("job-1", 10_000))
+    assert isinstance(again, Ok)  # starting a finished job again changes nothing
+    reload = await ask(bus, LoadBulkRows("job-1", "b1", 0, (BulkRow("x", 1),)))
+    assert isinstance(reload, Err)
+    assert reload.code == ErrorCode.ALREADY_EXISTS
+
+
+async def test_a_job_survives_the_death_of_its_host(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
+    host = await start_host(bus, ledger, catalogue)
+    budget = 10**9
+    try:
+        opened = await ask(bus, CreateBudget("b1", "B", Money(budget, "EUR")), "treasury")
+        assert isinstance(opened, Ok)
+        rows = [BulkRow(f"p{i}", 7) for i in range(20_000)]
+        await load(bus, "job-2", rows)
+        await asyncio.sleep(0.3)
+    finally:
+        await host.stop()  # mid-job: the chunk in hand is finished, the rest waits
+    status = await ledger.load_bulk_job("acme", "job-2")
+    assert status is not None
+    assert status.status == "running"
+    assert status.next_row < 20_000
+    second = await start_host(bus, ledger, catalogue)  # tells running jobs to go on
+    try:
+        done = await wait_done(bus, "job-2")
+        found = await results(bus, "job-2")
+    finally:
+        await second.stop()
+    assert (done.succeeded, done.failed) == (20_000, 0)
+    await check_against_ledger(ledger, found, budget)
