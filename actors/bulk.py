@@ -115,12 +115,13 @@ class BulkActor:
                 self.tenant, self.job_id, cmd.budget_id, "loading", 0, 0, 0, 0, now, now, 0
             )
         job = self.job
-        if job.status != "loading" or job.budget_id != cmd.budget_id:
+        if job.budget_id != cmd.budget_id:
+            return Err.of(ErrorCode.ALREADY_EXISTS, f"bulk job {self.job_id} exists")
+        if cmd.offset + len(cmd.rows) <= job.total:
+            return Ok(view(job))  # a slice sent again (a retried upload): loaded already
+        if job.status != "loading":
             return Err.of(ErrorCode.ALREADY_EXISTS, f"bulk job {self.job_id} is {job.status}")
-        if cmd.offset != job.total:
-            # Slices arrive in order; a repeated slice (a retry) is not loaded twice.
-            if cmd.offset + len(cmd.rows) <= job.total:
-                return Ok(view(job))
+        if cmd.offset != job.total:  # slices arrive in order
             return Err.of(ErrorCode.INVALID_REQUEST, f"expected rows from {job.total}")
         for i, row in enumerate(cmd.rows):
             rows.append(

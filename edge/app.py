@@ -14,6 +14,7 @@ from aiohttp import web
 from bus.client import Bus
 from edge import (
     budgets,
+    bulk,
     catalogue,
     events,
     graphql,
@@ -99,6 +100,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(vouchers.routes)
     app.add_routes(orders.routes)
     app.add_routes(events.routes)
+    app.add_routes(bulk.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -65,6 +65,21 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ProblemResponse(problem(400, "malformed_body", f"invalid JSON: {e}")) from e
 
 
+async def read_large(request: web.Request, limit: int) -> bytes:
+    """The whole body of an upload allowed to exceed the app's body limit, up to ``limit``
+    bytes (a problem 413 beyond)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ProblemResponse(
+                problem(413, "payload_too_large", f"{limit // (1024 * 1024)} MiB at most")
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def caller(request: web.Request) -> Caller:
     """Who asks, and with which ``Idempotency-Key`` (1 to 255 visible ASCII characters)."""
     try:

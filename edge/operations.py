@@ -9,7 +9,9 @@ member of an error union; neither decides anything itself.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,7 +19,7 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
-from bus.messages import Command, Err, Ok, ReplyValue, catalogue, orders, vouchers
+from bus.messages import Command, Err, Ok, ReplyValue, bulk, catalogue, orders, vouchers
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -26,6 +28,16 @@ from bus.messages.budget import (
     DebitBudget,
     DebitReceipt,
     GetBudget,
+)
+from bus.messages.bulk import (
+    LOAD_CHUNK,
+    BulkResultPage,
+    BulkResults,
+    BulkRow,
+    BulkView,
+    GetBulk,
+    LoadBulkRows,
+    StartBulk,
 )
 from bus.messages.catalogue import (
     AddCustomProduct,
@@ -53,6 +65,7 @@ from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, 
 from edge.auth import Identity
 from edge.schemas import (
     BudgetOut,
+    BulkJobOut,
     CreateBudgetIn,
     CurationIn,
     DebitIn,
@@ -86,6 +99,7 @@ SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
 SCOPE_ORDERS = "orders:write"
 SCOPE_ORDERS_READ = "orders:read"
 SCOPE_EVENTS = "events:read"
+SCOPE_BULK = "rewards:bulk"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -101,6 +115,7 @@ ALL_SCOPES = (
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
     SCOPE_EVENTS,
+    SCOPE_BULK,
 )
 
 
@@ -428,3 +443,67 @@ async def order_codes(caller: Caller, order_id: str) -> OrderCodesOut | Err:
         for c in value.codes
     ]
     return OrderCodesOut(order_id, shown)
+
+
+def bulk_job_id(caller: Caller, nonce: str) -> str:
+    """A job's id: from the Idempotency-Key when there is one, so a retried upload finds
+    the job its first attempt made."""
+    key = caller.idempotency_key
+    if key is None:
+        return f"bulk_{nonce}"
+    digest = hashlib.sha256(f"{caller.identity.tenant}\n{key}".encode()).hexdigest()
+    return f"bulk_{digest[:32]}"
+
+
+def bulk_out(v: BulkView) -> BulkJobOut:
+    return BulkJobOut(
+        v.job_id,
+        v.budget_id,
+        v.status,
+        v.total,
+        v.done,
+        v.succeeded,
+        v.failed,
+        rfc3339(v.created_ms),
+        rfc3339(v.updated_ms),
+    )
+
+
+async def start_bulk(
+    caller: Caller, job_id: str, budget_id: str, rows: Sequence[BulkRow]
+) -> BulkJobOut | Err:
+    if denied := missing_scope(caller, SCOPE_BULK):
+        return denied
+    if valid_budget_id(budget_id) is None:
+        return Err.of(ErrorCode.INVALID_REQUEST, "name the budget: ?budget_id=")
+    for offset in range(0, len(rows), LOAD_CHUNK):
+        load = LoadBulkRows(job_id, budget_id, offset, tuple(rows[offset : offset + LOAD_CHUNK]))
+        value = await call(caller, bulk.KIND, load, keyed=False)
+        if isinstance(value, Err):
+            return value
+    value = await call(caller, bulk.KIND, StartBulk(job_id, len(rows)), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return bulk_out(value) if isinstance(value, BulkView) else _unexpected(value)
+
+
+async def get_bulk(caller: Caller, job_id: str) -> BulkJobOut | Err:
+    if denied := missing_scope(caller, SCOPE_BULK):
+        return denied
+    value = await call(caller, bulk.KIND, GetBulk(job_id[:64]), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return bulk_out(value) if isinstance(value, BulkView) else _unexpected(value)
+
+
+async def bulk_results(
+    caller: Caller, job_id: str, offset: int
+) -> list[tuple[int, str, int, str, str, str]] | Err:
+    if denied := missing_scope(caller, SCOPE_BULK):
+        return denied
+    value = await call(caller, bulk.KIND, BulkResults(job_id[:64], offset), keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, BulkResultPage):
+        return _unexpected(value)
+    return [(r.row, r.person_id, r.points, r.status, r.reason, r.reward_id) for r in value.rows]

@@ -204,3 +204,15 @@ class VoucherOut(msgspec.Struct, frozen=True):
 class OrderCodesOut(msgspec.Struct, frozen=True):
     order_id: str
     vouchers: list[VoucherOut]
+
+
+class BulkJobOut(msgspec.Struct, frozen=True):
+    id: str
+    budget_id: str
+    status: str
+    total: int
+    done: int
+    succeeded: int
+    failed: int
+    created_at: str
+    updated_at: str

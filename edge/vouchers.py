@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from edge import operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.http import ProblemResponse, answer, caller, invalid, read_json, read_large
 from edge.problems import problem
 from edge.schemas import GenerateCodesIn, ImportCodesIn
 from edge.validation import Invalid, convert
@@ -38,9 +38,7 @@ def parse_csv(text: str, currency: str | None) -> ImportCodesIn:
 async def read_import(request: web.Request) -> ImportCodesIn:
     if request.content_type != "text/csv":
         return await read_json(request, ImportCodesIn)
-    body = await request.content.read(MAX_CSV_BYTES + 1)
-    if len(body) > MAX_CSV_BYTES:
-        raise ProblemResponse(problem(413, "payload_too_large", "import at most 4 MiB at once"))
+    body = await read_large(request, MAX_CSV_BYTES)
     try:
         return parse_csv(body.decode("utf-8-sig"), request.query.get("currency"))
     except UnicodeDecodeError as e:

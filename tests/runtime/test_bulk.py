@@ -115,8 +115,10 @@ async def test_a_job_issues_every_row_once_and_reports_each(
     again = await ask(bus, StartBulk("job-1", 10_000))
     assert isinstance(again, Ok)  # starting a finished job again changes nothing
     reload = await ask(bus, LoadBulkRows("job-1", "b1", 0, (BulkRow("x", 1),)))
-    assert isinstance(reload, Err)
-    assert reload.code == ErrorCode.ALREADY_EXISTS
+    assert isinstance(reload, Ok)  # a retried slice: nothing loaded twice
+    more = await ask(bus, LoadBulkRows("job-1", "b1", 10_000, (BulkRow("x", 1),)))
+    assert isinstance(more, Err)
+    assert more.code == ErrorCode.ALREADY_EXISTS
 
 
 async def test_a_job_survives_the_death_of_its_host(

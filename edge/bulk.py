@@ -1,0 +1,98 @@
+"""REST resources for bulk rewards: upload a CSV (``person_id,points[,memo]``), follow the
+job, download the per-row result as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from bus.messages import Err
+from bus.messages.bulk import MAX_ROWS, BulkRow
+from edge import operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_large
+from edge.problems import problem
+from edge.validation import Invalid
+
+routes = web.RouteTableDef()
+
+#: 100,000 rows with memos; a larger file is refused before it is read.
+MAX_CSV_BYTES = 16 * 1024 * 1024
+
+
+def parse_rows(text: str) -> list[BulkRow]:
+    """``person_id,points[,memo]`` with a header row. Rows are checked when they are
+    carried out (each gets its own result); here only the shape of the file is."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if not {"person_id", "points"} <= set(header) <= {"person_id", "points", "memo"}:
+        raise Invalid("the CSV header must be person_id,points and optionally memo")
+    rows: list[BulkRow] = []
+    for n, row in enumerate(reader):
+        if len(rows) == MAX_ROWS:
+            raise Invalid(f"at most {MAX_ROWS} rows in one job")
+        points = (row.get("points") or "").strip()
+        if not points.isdigit():
+            raise Invalid(f"row {n}: points must be a whole number", f"#/{n}/points")
+        rows.append(BulkRow(row.get("person_id") or "", int(points), row.get("memo") or ""))
+    if not rows:
+        raise Invalid("the CSV has no rows")
+    return rows
+
+
+@routes.post("/api/v1/rewards/bulk")
+async def start_bulk(request: web.Request) -> web.Response:
+    who = caller(request)
+    if request.content_type != "text/csv":
+        raise ProblemResponse(problem(415, "unsupported_media_type", "send text/csv"))
+    body = await read_large(request, MAX_CSV_BYTES)
+    budget_id = request.query.get("budget_id", "")
+    try:
+        rows = parse_rows(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise ProblemResponse(problem(400, "malformed_body", "the CSV is not UTF-8")) from e
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    job_id = operations.bulk_job_id(who, uuid.uuid4().hex)
+    result = await operations.start_bulk(who, job_id, budget_id, rows)
+    response = answer(request, result, status=202)
+    if not isinstance(result, Err):
+        response.headers["Location"] = f"/api/v1/rewards/bulk/{result.id}"
+    return response
+
+
+@routes.get("/api/v1/rewards/bulk/{job_id}")
+async def get_bulk(request: web.Request) -> web.Response:
+    return answer(request, await operations.get_bulk(caller(request), request.match_info["job_id"]))
+
+
+@routes.get("/api/v1/rewards/bulk/{job_id}/results")
+async def bulk_results(request: web.Request) -> web.StreamResponse:
+    who = caller(request)
+    job_id = request.match_info["job_id"]
+    first = await operations.bulk_results(who, job_id, 0)
+    if isinstance(first, Err):
+        return answer(request, first)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{job_id}-results.csv"',
+        }
+    )
+    await response.prepare(request)
+    await response.write(b"row,person_id,points,status,reason,reward_id\r\n")
+    page: Any = first
+    offset = 0
+    while page:
+        out = io.StringIO()
+        csv.writer(out).writerows(page)
+        await response.write(out.getvalue().encode())
+        offset += len(page)
+        page = await operations.bulk_results(who, job_id, offset)
+        if isinstance(page, Err):  # a failure half-way: end the body; the client retries
+            raise ConnectionResetError(page.message)
+    await response.write_eof()
+    return response
