@@ -20,6 +20,7 @@ from bus.embedded import EmbeddedNats
 from bus.errors import BusError
 from bus.messages import Ok
 from bus.messages.budget import CreateBudget
+from bus.messages.bulk import LOAD_CHUNK, BulkRow, LoadBulkRows, StartBulk
 from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money, Principal
 from bus.messages.vouchers import CodeRow, ImportCodes
@@ -266,4 +267,47 @@ async def test_sigkill_mid_redemption_burst_keeps_every_acknowledged_order(
     spent = sum(5000 - b for b in balances)
     assert spent == 1000 * len(codes)  # every point spent bought a delivered code
     assert await ledger.unfinished_orders("acme", 10) == []
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_sigkill_mid_bulk_job_resumes_and_issues_each_row_once(
+    nats_server: EmbeddedNats, bus: Bus, ledger: Ledger, ledger_url: str, tmp_path: Path
+) -> None:
+    host = HostProcess(nats_server.url, ledger_url, tmp_path / "var")
+    await host.start(bus)
+    admin = Principal("admin", roles=("admin",))
+    try:
+        opened = await bus.request(
+            "acme", "treasury", CreateBudget("b1", "B", Money(10**9, "EUR")), admin, 10
+        )
+        assert isinstance(opened, Ok)
+        rows = [BulkRow(f"p{i % 1000}", 3) for i in range(30_000)]
+        for offset in range(0, len(rows), LOAD_CHUNK):
+            part = tuple(rows[offset : offset + LOAD_CHUNK])
+            loaded = await bus.request(
+                "acme", "bulk", LoadBulkRows("job", "b1", offset, part), admin, 10
+            )
+            assert isinstance(loaded, Ok)
+        assert isinstance(
+            await bus.request("acme", "bulk", StartBulk("job", len(rows)), admin, 10), Ok
+        )
+        await asyncio.sleep(0.4)
+        host.kill()
+        interrupted = await ledger.load_bulk_job("acme", "job")
+        assert interrupted is not None
+        assert interrupted.status == "running"
+        await host.start(bus)  # the new host tells the job to go on
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = await ledger.load_bulk_job("acme", "job")
+            if job is not None and job.status == "done":
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        host.stop()
+    assert job is not None
+    assert (job.status, job.succeeded, job.failed) == ("done", 30_000, 0)
+    for p in ("p0", "p1", "p999"):
+        assert await ledger.account_balance("acme", f"wallet:{p}") == 30 * 3
+    assert await ledger.account_balance("acme", "budget:b1") == 10**9 - 90_000
     assert await ledger.entries_total("acme") == 0
