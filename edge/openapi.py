@@ -14,6 +14,7 @@ from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.problems import STATUS, Problem
 from edge.schemas import (
     BudgetOut,
+    BulkJobOut,
     CreateBudgetIn,
     CurationIn,
     DebitIn,
@@ -114,6 +115,13 @@ _ORDER_ID = {
     "schema": {"type": "string", "maxLength": 64},
 }
 
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -143,6 +151,7 @@ def build_document() -> dict[str, Any]:
             PlaceOrderIn,
             OrderOut,
             OrderCodesOut,
+            BulkJobOut,
             Problem,
         ],
         ref_template=_REF,
@@ -488,6 +497,63 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "application/schema+json"},
                         "404": _problem("No event has that type"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/rewards/bulk": {
+                "post": {
+                    "operationId": "startBulkRewards",
+                    "summary": "Reward up to 100,000 people from a budget, in the background",
+                    "description": (
+                        "Needs scope `rewards:bulk`. Body: `text/csv` with a header row "
+                        "`person_id,points[,memo]` (16 MiB at most); `?budget_id=`. Each row "
+                        "is issued exactly once and gets its own result; follow the job at "
+                        "`Location`. With an Idempotency-Key a retried upload finds its job."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "budget_id",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        _IDEMPOTENCY_KEY,
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "responses": {
+                        "202": _json("BulkJobOut", "The job, started"),
+                        "413": _problem("More than 16 MiB"),
+                        "415": _problem("Not text/csv"),
+                        "422": _problem("The file is not of the expected shape"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/rewards/bulk/{job_id}": {
+                "get": {
+                    "operationId": "getBulkRewards",
+                    "summary": "A bulk job's progress",
+                    "parameters": [_JOB_ID],
+                    "responses": {
+                        "200": _json("BulkJobOut", "The job"),
+                        "404": _problem("No such job in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/rewards/bulk/{job_id}/results": {
+                "get": {
+                    "operationId": "getBulkRewardResults",
+                    "summary": "The result of every row, as CSV",
+                    "description": "`row,person_id,points,status,reason,reward_id`",
+                    "parameters": [_JOB_ID],
+                    "responses": {
+                        "200": {"description": "text/csv"},
+                        "404": _problem("No such job in your tenant"),
                         **_COMMON_ERRORS,
                     },
                 }

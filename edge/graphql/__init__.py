@@ -17,7 +17,7 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import catalogue, money, orders, vouchers
+from edge.graphql import bulk, catalogue, money, orders, vouchers
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 
 
@@ -43,6 +43,13 @@ class Query:
     order_vouchers: orders.OrderVouchersResult = strawberry.field(
         resolver=orders.get_order_vouchers,
         description="An order's voucher codes in clear: for its recipient and staff only.",
+    )
+    bulk_job: bulk.BulkJobResult = strawberry.field(
+        resolver=bulk.get_bulk, description="A bulk rewards job and its progress."
+    )
+    bulk_results: bulk.BulkResultsResult = strawberry.field(
+        resolver=bulk.get_bulk_results,
+        description="Per-row results of a bulk job, 10,000 rows a page from offset.",
     )
     voucher_pool: vouchers.PoolResult = strawberry.field(
         resolver=vouchers.get_pool, description="The stock of a pool (product, face value)."
@@ -75,6 +82,10 @@ class Mutation:
             "Redeem points (no budgetId: the recipient pays) or order a gift card for a "
             "recipient from a budget. Send an idempotencyKey: a retry finds the same order."
         ),
+    )
+    start_bulk_rewards: bulk.BulkJobResult = strawberry.mutation(
+        resolver=bulk.start_bulk,
+        description="Reward up to 100,000 people from a budget (CSV person_id,points[,memo]).",
     )
     import_voucher_codes: vouchers.ImportResult = strawberry.mutation(
         resolver=vouchers.import_codes,

@@ -3,6 +3,8 @@ give the same results for the same calls."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,6 +88,14 @@ class BudgetApi(Protocol):
     async def order(self, headers: dict[str, str], order_id: str) -> Outcome: ...
 
     async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome: ...
+
+    async def bulk_start(
+        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+    ) -> Outcome: ...
+
+    async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome: ...
+
+    async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]: ...
 
 
 def snake(value: Any) -> Any:
@@ -234,6 +244,37 @@ class Rest:
     async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome:
         return await self._send("GET", f"/api/v1/orders/{order_id}/vouchers", headers)
 
+    async def bulk_start(
+        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+    ) -> Outcome:
+        headers = {**headers, "Content-Type": "text/csv"}
+        if key:
+            headers["Idempotency-Key"] = key
+        path = f"/api/v1/rewards/bulk?budget_id={budget_id}"
+        async with self.client.post(path, data=io.BytesIO(text.encode()), headers=headers) as r:
+            data = await r.json(content_type=None)
+            if r.status < 300:
+                return Outcome(value=data)
+            return Outcome(code=data["code"])
+
+    async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/rewards/bulk/{job_id}", headers)
+
+    async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]:
+        async with self.client.get(f"/api/v1/rewards/bulk/{job_id}/results", headers=headers) as r:
+            rows = list(csv.DictReader(io.StringIO(await r.text())))
+        return [
+            (
+                int(r["row"]),
+                r["person_id"],
+                int(r["points"]),
+                r["status"],
+                r["reason"],
+                r["reward_id"],
+            )
+            for r in rows
+        ]
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -252,6 +293,7 @@ _PRODUCT = (
 
 
 _POOL = "productId faceValueMinor available allocated"
+_BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
 _ORDER = (
     "id status recipient payer productId voucherId failureReason externalId createdAt"
     " updatedAt faceValue { amountMinor currency } price { amountMinor currency }"
@@ -460,3 +502,38 @@ class GraphQL:
             f" orderId vouchers {{ id code pin url expiresAt }} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"id": order_id}, "orderVouchers")
+
+    async def bulk_start(
+        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($b: ID!, $csv: String!, $key: String) {"
+            " startBulkRewards(budgetId: $b, csv: $csv, idempotencyKey: $key) {"
+            f" ... on BulkJob {{ {_BULK} }} {_ERROR} }} }}"
+        )
+        variables = {"b": budget_id, "csv": text, "key": key}
+        return await self._send(headers, query, variables, "startBulkRewards")
+
+    async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome:
+        query = (
+            f"query($id: ID!) {{ bulkJob(id: $id) {{ ... on BulkJob {{ {_BULK} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": job_id}, "bulkJob")
+
+    async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        offset: int | None = 0
+        while offset is not None:
+            query = (
+                "query($id: ID!, $o: Int!) { bulkResults(id: $id, offset: $o) {"
+                " ... on BulkResultPage { nextOffset rows { row personId points status reason"
+                f" rewardId }} }} {_ERROR} }} }}"
+            )
+            page = await self._send(headers, query, {"id": job_id, "o": offset}, "bulkResults")
+            assert page.value is not None
+            found += [
+                (r["row"], r["person_id"], r["points"], r["status"], r["reason"], r["reward_id"])
+                for r in page.value["rows"]
+            ]
+            offset = page.value["next_offset"]
+        return found

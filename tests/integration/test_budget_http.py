@@ -332,6 +332,9 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/events",
         "/api/v1/events/schemas",
         "/api/v1/events/schemas/{event_type}",
+        "/api/v1/rewards/bulk",
+        "/api/v1/rewards/bulk/{job_id}",
+        "/api/v1/rewards/bulk/{job_id}/results",
     }
     served = {
         (route.method.lower(), route.resource.canonical)
