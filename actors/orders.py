@@ -32,13 +32,22 @@ from bus.messages import Err, Ok, Reply, Request, catalogue, treasury, vouchers
 from bus.messages.budget import DebitBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.common import Money
-from bus.messages.orders import KIND, GetOrder, OrderCodes, OrderEvent, OrderView, PlaceOrder
-from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes
+from bus.messages.orders import (
+    KIND,
+    CancelOrder,
+    GetOrder,
+    OrderCodes,
+    OrderEvent,
+    OrderView,
+    PlaceOrder,
+    ResendOrder,
+)
+from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import DebitWallet, RefundWallet
 from bus.time import now_ms
 from storage.ports import ChangeSet, OrderRecord, PutOrder
 
-FINAL = frozenset({"fulfilled", "failed"})
+FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 #: Roles that may act for others: order points on a person's behalf, see their codes.
 STAFF = frozenset({"owner", "admin", "finance"})
 RESUME_BATCH = 100
@@ -88,6 +97,8 @@ class OrdersActor:
     async def handle(self, batch: Sequence[Request]) -> Decision:
         replies: list[Reply | None] = [None] * len(batch)
         accepted: list[OrderRecord] = []
+        cancelling: list[PutOrder] = []
+        resent: list[OutboxEvent] = []
         placing: dict[str, list[int]] = {}
         to_run: dict[str, OrderRecord] = {}
         if not self._resumed:
@@ -115,14 +126,28 @@ class OrdersActor:
                             to_run[found.order_id] = found
                 case OrderCodes(order_id=order_id):
                     replies[i] = await self._codes(request, order_id)
+                case CancelOrder(order_id=order_id, reason=reason):
+                    outcome = await self._cancel(request, order_id, reason, cancelling)
+                    if isinstance(outcome, OrderRecord):
+                        placing.setdefault(outcome.order_id, []).append(i)
+                        if outcome.status not in FINAL:
+                            to_run[outcome.order_id] = outcome
+                    else:
+                        replies[i] = outcome
+                case ResendOrder(order_id=order_id):
+                    found = await self._load(order_id)
+                    if found is None or found.status != "fulfilled":
+                        replies[i] = Err.of(ErrorCode.NOT_FOUND, f"no fulfilled order {order_id}")
+                    else:
+                        resent.append(self._event(found, "resent"))
+                        replies[i] = Ok(view(found))
                 case _:
                     replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
-        if accepted:
-            await self.ctx.commit(
-                ChangeSet(self.tenant, orders=tuple(PutOrder(o, 0) for o in accepted))
-            )
-            for o in accepted:
-                self.orders[o.order_id] = o
+        if accepted or cancelling:  # recorded before their first step is taken
+            new = tuple(PutOrder(o, 0) for o in accepted)
+            await self.ctx.commit(ChangeSet(self.tenant, orders=new + tuple(cancelling)))
+            for put in (*new, *cancelling):
+                self.orders[put.record.order_id] = put.record
         finished = await asyncio.gather(*(self._run(o) for o in to_run.values()))
         puts: list[PutOrder] = []
         events: list[OutboxEvent] = []
@@ -139,7 +164,8 @@ class OrdersActor:
                 replies[i] = Ok(view(self.orders[order_id]))
         decided: list[Reply] = [r for r in replies if r is not None]
         assert len(decided) == len(batch)
-        if not puts:
+        events.extend(resent)
+        if not (puts or events):
             return Decision(decided)
         return Decision(decided, ChangeSet(self.tenant, events=tuple(events), orders=tuple(puts)))
 
@@ -228,9 +254,38 @@ class OrdersActor:
         accepted.append(record)
         return record
 
+    async def _cancel(
+        self, request: Request, order_id: str, reason: str, cancelling: list[PutOrder]
+    ) -> OrderRecord | Err:
+        o = await self._load(order_id)
+        if o is None or not STAFF & set(request.principal.roles):
+            return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
+        if o.status in ("cancelling", "cancelled"):
+            return o
+        if o.status != "fulfilled":
+            return Err.of(ErrorCode.INVALID_REQUEST, f"order {order_id} is {o.status}")
+        if now_ms() - o.updated_ms > self.ctx.cancel_window_s * 1000:
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"orders can be cancelled for {self.ctx.cancel_window_s:.0f} s after delivery",
+            )
+        after = replace(
+            o,
+            status="cancelling",
+            reason=reason or "cancelled",
+            updated_ms=now_ms(),
+            version=o.version + 1,
+        )
+        cancelling.append(PutOrder(after, o.version))
+        return after
+
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""
         ask, tenant, oid = self.ctx.ask, self.tenant, o.order_id
+        if o.status in FINAL:
+            return o
+        if o.status == "cancelling":
+            return await self._run_cancel(o)
         if o.status == "accepted":
             pay: DebitBudget | DebitWallet
             if o.payer.startswith("budget:"):
@@ -255,19 +310,30 @@ class OrdersActor:
         if isinstance(allocated, Err) and allocated.retryable:
             return o
         reason = allocated.code if isinstance(allocated, Err) else "internal"
-        refund: RefundBudget | RefundWallet
-        if o.payer.startswith("budget:"):
-            refund = RefundBudget(
-                o.payer.removeprefix("budget:"), Money(o.price_minor, o.price_unit), f"{oid}:refund"
-            )
-        else:
-            refund = RefundWallet(o.recipient, o.price_minor, f"{oid}:refund")
+        refund = self._refund(o, f"{oid}:refund")
         refunded = await ask(tenant, treasury.KIND, refund, f"{oid}:refund")
         if isinstance(refunded, Err):
             return o  # still paid: the refund is retried when the order resumes
         return replace(o, status="failed", reason=reason)
 
-    def _event(self, o: OrderRecord) -> OutboxEvent:
+    async def _run_cancel(self, o: OrderRecord) -> OrderRecord:
+        ask, tenant, oid = self.ctx.ask, self.tenant, o.order_id
+        voided = await ask(tenant, vouchers.KIND, VoidCode(o.code_id, oid), f"{oid}:void")
+        if isinstance(voided, Err):
+            return o  # tried again when the order resumes
+        refund = self._refund(o, f"{oid}:cancel-refund")
+        refunded = await ask(tenant, treasury.KIND, refund, f"{oid}:cancel-refund")
+        if isinstance(refunded, Err):
+            return o
+        return replace(o, status="cancelled")
+
+    def _refund(self, o: OrderRecord, txn: str) -> RefundBudget | RefundWallet:
+        if o.payer.startswith("budget:"):
+            amount = Money(o.price_minor, o.price_unit)
+            return RefundBudget(o.payer.removeprefix("budget:"), amount, txn)
+        return RefundWallet(o.recipient, o.price_minor, txn)
+
+    def _event(self, o: OrderRecord, name: str | None = None) -> OutboxEvent:
         data = OrderEvent(
             o.order_id,
             o.status,
@@ -278,7 +344,7 @@ class OrdersActor:
             Money(o.price_minor, o.price_unit),
             o.reason,
         )
-        return make_event(self.tenant, "order", o.status, o.order_id, data)
+        return make_event(self.tenant, "order", name or o.status, o.order_id, data)
 
     async def _codes(self, request: Request, order_id: str) -> Reply:
         o = await self._load(order_id)
@@ -293,4 +359,6 @@ class OrdersActor:
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
 
 
-ORDERS = ActorKind(KIND, OrdersActor, accepts=(PlaceOrder, GetOrder, OrderCodes))
+ORDERS = ActorKind(
+    KIND, OrdersActor, accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder)
+)

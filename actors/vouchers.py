@@ -41,6 +41,8 @@ from bus.messages.vouchers import (
     Revealed,
     RevealedCode,
     RowProblem,
+    VoidCode,
+    Voided,
 )
 from bus.time import now_ms
 from storage.ports import Allocation, ChangeSet, TenantKey, VoucherCode
@@ -73,6 +75,7 @@ class _Work:
     tenant_key: TenantKey | None = None
     codes: list[VoucherCode] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
+    voids: list[Allocation] = field(default_factory=list)
     events: list[OutboxEvent] = field(default_factory=list)
     hashes: set[str] = field(default_factory=set)
     taken: set[str] = field(default_factory=set)
@@ -114,9 +117,15 @@ class VouchersActor:
                     replies.append(await self._allocate(allocate, work, now))
                 case RevealCodes(code_ids=code_ids):
                     replies.append(await self._reveal(request, code_ids))
+                case VoidCode() if "system" not in request.principal.roles:
+                    replies.append(Err.of(ErrorCode.FORBIDDEN, "only orders void codes"))
+                case VoidCode(code_id=code_id, order_id=order_id):
+                    work.voids.append(Allocation(code_id, order_id))
+                    self.pools.clear()  # counts are read again when next asked for
+                    replies.append(Ok(Voided(code_id, order_id)))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a vouchers request"))
-        if not (work.codes or work.allocations or work.tenant_key):
+        if not (work.codes or work.allocations or work.tenant_key or work.voids):
             return Decision(replies)
         return Decision(
             replies,
@@ -125,6 +134,7 @@ class VouchersActor:
                 events=tuple(work.events),
                 new_codes=tuple(work.codes),
                 allocations=tuple(work.allocations),
+                voids=tuple(work.voids),
                 tenant_key=work.tenant_key,
             ),
         )
@@ -268,5 +278,7 @@ class VouchersActor:
 
 
 VOUCHERS = ActorKind(
-    KIND, VouchersActor, accepts=(ImportCodes, GenerateCodes, GetPool, AllocateCode, RevealCodes)
+    KIND,
+    VouchersActor,
+    accepts=(ImportCodes, GenerateCodes, GetPool, AllocateCode, RevealCodes, VoidCode),
 )

@@ -21,6 +21,8 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.voucher.pool_low": PoolLow,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,
+    "perkbus.order.cancelled": OrderEvent,
+    "perkbus.order.resent": OrderEvent,
 }
 
 

@@ -15,6 +15,7 @@ from edge.problems import STATUS, Problem
 from edge.schemas import (
     BudgetOut,
     BulkJobOut,
+    CancelOrderIn,
     CreateBudgetIn,
     CurationIn,
     DebitIn,
@@ -152,6 +153,7 @@ def build_document() -> dict[str, Any]:
             OrderOut,
             OrderCodesOut,
             BulkJobOut,
+            CancelOrderIn,
             Problem,
         ],
         ref_template=_REF,
@@ -427,6 +429,42 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("OrderOut", "The order"),
                         "404": _problem("No such order in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/orders/{order_id}/cancel": {
+                "post": {
+                    "operationId": "cancelOrder",
+                    "summary": "Cancel a delivered order: void its code, refund its payment",
+                    "description": (
+                        "Needs scope `orders:write` and a staff role (owner, admin, finance);"
+                        " within the tenant's window after delivery (30 minutes by default)."
+                    ),
+                    "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="CancelOrderIn")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("OrderOut", "The order, cancelled"),
+                        "404": _problem("No such order (or not staff)"),
+                        "422": _problem("Not delivered, or past the window"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/orders/{order_id}/resend": {
+                "post": {
+                    "operationId": "resendOrder",
+                    "summary": "Send a delivered order again (an order.resent event)",
+                    "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+                    "responses": {
+                        "200": _json("OrderOut", "The order"),
+                        "404": _problem("No such delivered order"),
                         **_COMMON_ERRORS,
                     },
                 }

@@ -51,7 +51,14 @@ from bus.messages.catalogue import (
     ProductView,
 )
 from bus.messages.common import Money
-from bus.messages.orders import GetOrder, OrderCodes, OrderView, PlaceOrder
+from bus.messages.orders import (
+    CancelOrder,
+    GetOrder,
+    OrderCodes,
+    OrderView,
+    PlaceOrder,
+    ResendOrder,
+)
 from bus.messages.vouchers import (
     CodeRow,
     GenerateCodes,
@@ -507,3 +514,21 @@ async def bulk_results(
     if not isinstance(value, BulkResultPage):
         return _unexpected(value)
     return [(r.row, r.person_id, r.points, r.status, r.reason, r.reward_id) for r in value.rows]
+
+
+async def cancel_order(caller: Caller, order_id: str, reason: str) -> OrderOut | Err:
+    if denied := missing_scope(caller, SCOPE_ORDERS):
+        return denied
+    value = await call(caller, orders.KIND, CancelOrder(order_id[:64], reason), keyed=True)
+    if isinstance(value, Err):
+        return value
+    return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
+
+
+async def resend_order(caller: Caller, order_id: str) -> OrderOut | Err:
+    if denied := missing_scope(caller, SCOPE_ORDERS):
+        return denied
+    value = await call(caller, orders.KIND, ResendOrder(order_id[:64]), keyed=True)
+    if isinstance(value, Err):
+        return value
+    return order_out(value) if isinstance(value, OrderView) else _unexpected(value)

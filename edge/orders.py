@@ -8,7 +8,7 @@ from aiohttp import web
 from bus.messages import Err
 from edge import operations
 from edge.http import answer, caller, read_json
-from edge.schemas import PlaceOrderIn
+from edge.schemas import CancelOrderIn, PlaceOrderIn
 
 routes = web.RouteTableDef()
 
@@ -37,3 +37,17 @@ async def order_codes(request: web.Request) -> web.Response:
     response = answer(request, result)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@routes.post("/api/v1/orders/{order_id}/cancel")
+async def cancel_order(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await read_json(request, CancelOrderIn)
+    result = await operations.cancel_order(who, request.match_info["order_id"], body.reason)
+    return answer(request, result)
+
+
+@routes.post("/api/v1/orders/{order_id}/resend")
+async def resend_order(request: web.Request) -> web.Response:
+    result = await operations.resend_order(caller(request), request.match_info["order_id"])
+    return answer(request, result)

@@ -216,3 +216,7 @@ class BulkJobOut(msgspec.Struct, frozen=True):
     failed: int
     created_at: str
     updated_at: str
+
+
+class CancelOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""

@@ -39,6 +39,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             catalogue,
             PlatformCatalogue(catalogue),
             MasterKey(master_key(settings.security.master_key, settings.security.master_key_file)),
+            points_currency=settings.actors.points_currency,
+            cancel_window_s=settings.actors.order_cancel_window_s,
         ),
         ALL_KINDS,
         settings.actors,

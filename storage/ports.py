@@ -172,6 +172,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     expired_replies: tuple[str, ...] = ()
     new_codes: tuple[VoucherCode, ...] = ()
     allocations: tuple[Allocation, ...] = ()
+    #: Codes taken back from their orders: never given again (the code may have been seen).
+    voids: tuple[Allocation, ...] = ()
     tenant_key: TenantKey | None = None
     orders: tuple[PutOrder, ...] = ()
     bulk_jobs: tuple[PutBulkJob, ...] = ()

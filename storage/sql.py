@@ -320,6 +320,10 @@ class Statements:
             "UPDATE voucher_codes SET status = 'allocated', order_id = {p}, allocated_ms = {p}"
             " WHERE tenant_id = {p} AND code_id = {p} AND status = 'available'"
         )
+        self.void_code = q(
+            "UPDATE voucher_codes SET status = 'void'"
+            " WHERE tenant_id = {p} AND code_id = {p} AND status = 'allocated' AND order_id = {p}"
+        )
         self.available_codes = q(
             "SELECT code_id, expires_ms FROM voucher_codes WHERE tenant_id = {p}"
             " AND product_id = {p}"
@@ -346,7 +350,7 @@ class Statements:
         )
         self.unfinished_orders = q(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
-            " AND status IN ('accepted', 'paid') ORDER BY created_ms LIMIT {p}"
+            " AND status IN ('accepted', 'paid', 'cancelling') ORDER BY created_ms LIMIT {p}"
         )
         self.insert_bulk_job = q(
             "INSERT INTO bulk_jobs (tenant_id, job_id, budget_id, status, total, next_row,"
@@ -556,6 +560,13 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 fenced=True,
                 expected_version=order.expected_version,
             )
+    for v in change_set.voids:
+        yield Write(
+            st.void_code,
+            (change_set.tenant, v.code_id, v.order_id),
+            f"voucher code {change_set.tenant}/{v.code_id} of {v.order_id}",
+            fenced=True,
+        )
     for put in change_set.puts:
         r = put.record
         what = f"account {r.tenant}/{r.account_id}"

@@ -36,6 +36,8 @@ class ActorContext:
     master_key: MasterKey
     #: Points are bought and spent in this currency (one point = one minor unit).
     points_currency: str = "EUR"
+    #: How long after delivery staff may cancel an order (void its code, refund it).
+    cancel_window_s: float = 1800.0
     #: Wired by the host: a group commit in the middle of a batch (for sagas that must
     #: record a step before taking the next).
     commit: Callable[[ChangeSet], Awaitable[None]] = field(default=_not_wired)

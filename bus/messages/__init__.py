@@ -26,7 +26,14 @@ from bus.messages.bulk import (
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.orders import OrderCommand, OrderView
-from bus.messages.vouchers import Allocated, ImportReport, PoolView, Revealed, VoucherCommand
+from bus.messages.vouchers import (
+    Allocated,
+    ImportReport,
+    PoolView,
+    Revealed,
+    Voided,
+    VoucherCommand,
+)
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
 
 Command = (
@@ -49,6 +56,7 @@ ReplyValue = (
     | PoolView
     | Allocated
     | Revealed
+    | Voided
     | OrderView
     | BulkView
     | BulkResultPage

@@ -21,7 +21,7 @@ from bus.messages.wallet import PersonId
 
 KIND = "orders"
 
-OrderStatus = Literal["accepted", "paid", "fulfilled", "failed"]
+OrderStatus = Literal["accepted", "paid", "fulfilled", "failed", "cancelling", "cancelled"]
 ExternalId = Annotated[str, msgspec.Meta(pattern="^[\\x21-\\x7e]{1,100}$(?!\\n)")]
 
 
@@ -61,7 +61,29 @@ class OrderCodes(msgspec.Struct, frozen=True, tag="orders.codes"):
         return TENANT_WIDE
 
 
-OrderCommand = PlaceOrder | GetOrder | OrderCodes
+class CancelOrder(msgspec.Struct, frozen=True, tag="orders.cancel"):
+    """Void a fulfilled order within the tenant's window: its code is voided and its
+    payment refunded."""
+
+    order_id: str
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class ResendOrder(msgspec.Struct, frozen=True, tag="orders.resend"):
+    """Send a fulfilled order's delivery again (an ``order.resent`` event for notifiers)."""
+
+    order_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+OrderCommand = PlaceOrder | GetOrder | OrderCodes | CancelOrder | ResendOrder
 
 
 class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):

@@ -86,7 +86,18 @@ class RevealCodes(msgspec.Struct, frozen=True, tag="vouchers.reveal"):
         return TENANT_WIDE
 
 
-VoucherCommand = ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes
+class VoidCode(msgspec.Struct, frozen=True, tag="vouchers.void"):
+    """Take a code back from its order (cancelled): it is never given again."""
+
+    code_id: str
+    order_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+VoucherCommand = ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes | VoidCode
 
 
 class RowProblem(msgspec.Struct, frozen=True):
@@ -112,6 +123,11 @@ class Allocated(msgspec.Struct, frozen=True, tag="vouchers.allocated"):
     code_id: str
     order_id: str
     expires_ms: int
+
+
+class Voided(msgspec.Struct, frozen=True, tag="vouchers.voided"):
+    code_id: str
+    order_id: str
 
 
 class RevealedCode(msgspec.Struct, frozen=True):

@@ -87,6 +87,13 @@ class Mutation:
         resolver=bulk.start_bulk,
         description="Reward up to 100,000 people from a budget (CSV person_id,points[,memo]).",
     )
+    cancel_order: orders.OrderResult = strawberry.mutation(
+        resolver=orders.cancel_order,
+        description="Staff: within the window, void an order's code and refund it.",
+    )
+    resend_order: orders.OrderResult = strawberry.mutation(
+        resolver=orders.resend_order, description="Send a fulfilled order's delivery again."
+    )
     import_voucher_codes: vouchers.ImportResult = strawberry.mutation(
         resolver=vouchers.import_codes,
         description="Add a supplier's codes (CSV) to a pool; each row is reported on.",

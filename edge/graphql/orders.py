@@ -8,8 +8,19 @@ import strawberry
 
 from bus.messages import Err
 from edge import operations
-from edge.graphql.common import AnyError, GqlInfo, MinorUnits, Money, caller, error, money, mutate
+from edge.graphql.common import (
+    AnyError,
+    GqlInfo,
+    MinorUnits,
+    Money,
+    caller,
+    error,
+    invalid,
+    money,
+    mutate,
+)
 from edge.schemas import OrderCodesOut, OrderOut, PlaceOrderIn
+from edge.validation import Invalid
 
 
 @strawberry.type
@@ -102,3 +113,25 @@ async def place_order(
         info, idempotency_key, input, PlaceOrderIn, operations.place_order, order
     )
     return result
+
+
+async def cancel_order(
+    info: GqlInfo, order_id: strawberry.ID, reason: str = "", idempotency_key: str | None = None
+) -> OrderResult:
+    try:
+        who = caller(info, idempotency_key)
+    except Invalid as e:
+        return invalid(e, "idempotencyKey")
+    result = await operations.cancel_order(who, str(order_id), reason[:200])
+    return error(result) if isinstance(result, Err) else order(result)
+
+
+async def resend_order(
+    info: GqlInfo, order_id: strawberry.ID, idempotency_key: str | None = None
+) -> OrderResult:
+    try:
+        who = caller(info, idempotency_key)
+    except Invalid as e:
+        return invalid(e, "idempotencyKey")
+    result = await operations.resend_order(who, str(order_id))
+    return error(result) if isinstance(result, Err) else order(result)

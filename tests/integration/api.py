@@ -89,6 +89,8 @@ class BudgetApi(Protocol):
 
     async def order_vouchers(self, headers: dict[str, str], order_id: str) -> Outcome: ...
 
+    async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome: ...
+
     async def bulk_start(
         self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
     ) -> Outcome: ...
@@ -274,6 +276,10 @@ class Rest:
             )
             for r in rows
         ]
+
+    async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome:
+        path = f"/api/v1/orders/{order_id}/cancel"
+        return await self._send("POST", path, headers, {"reason": reason})
 
 
 _ERROR = (
@@ -537,3 +543,10 @@ class GraphQL:
             ]
             offset = page.value["next_offset"]
         return found
+
+    async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome:
+        query = (
+            "mutation($id: ID!, $reason: String!) { cancelOrder(orderId: $id, reason: $reason) {"
+            f" ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": order_id, "reason": reason}, "cancelOrder")

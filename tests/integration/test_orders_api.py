@@ -98,3 +98,18 @@ async def test_bad_orders_are_refused(api: BudgetApi, cluster: Cluster) -> None:
     assert (await api.order(acme, "ord_unknown")).code == "not_found"
     record = await cluster.ledger.account_balance("acme", "budget:b1")
     assert record == 100_000
+
+
+async def test_cancel_voids_and_refunds(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    placed = (await api.place(acme, gift(), key="order-9")).value
+    assert placed is not None
+    cancelled = (await api.cancel(acme, placed["id"], "sent to the wrong person")).value
+    assert cancelled is not None
+    assert (cancelled["status"], cancelled["failure_reason"]) == (
+        "cancelled",
+        "sent to the wrong person",
+    )
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 100_000
+    assert (await api.order_vouchers(acme, placed["id"])).code == "not_found"
+    assert (await api.cancel(acme, "ord_unknown", "")).code == "not_found"

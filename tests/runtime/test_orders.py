@@ -6,21 +6,30 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from actors.runtime.host import ActorHost
+from bus import subjects
 from bus.client import Bus
 from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget
 from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
-from bus.messages.orders import GetOrder, OrderCodes, OrderView, PlaceOrder
+from bus.messages.orders import (
+    CancelOrder,
+    GetOrder,
+    OrderCodes,
+    OrderView,
+    PlaceOrder,
+    ResendOrder,
+)
 from bus.messages.vouchers import CodeRow, ImportCodes, Revealed
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
 from tests.conftest import start_host
-from tests.support import budget_record
+from tests.support import budget_record, outbox_drained, stream_messages
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 
@@ -216,3 +225,48 @@ async def test_burst_of_redemptions_keeps_every_invariant(
         assert await ledger.account_balance("acme", f"wallet:{p}") == 4000 - 2500
     assert await ledger.entries_total("acme") == 0
     assert await ledger.pool_counts("acme", "card-de", 2500) == {"available": 50, "allocated": 100}
+
+
+async def test_staff_cancel_within_the_window_voids_and_refunds(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 2)
+    o = placed(await ask(bus, "orders", order(1)))
+    refused = await ask(bus, "orders", CancelOrder(o.order_id), person("ann"))
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.NOT_FOUND  # not staff: not even told it exists
+    cancelled = placed(await ask(bus, "orders", CancelOrder(o.order_id, "wrong recipient")))
+    assert (cancelled.status, cancelled.reason) == ("cancelled", "wrong recipient")
+    assert placed(await ask(bus, "orders", CancelOrder(o.order_id))) == cancelled
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000  # refunded
+    (code,) = await ledger.load_codes("acme", [o.code_id])
+    assert code.status == "void"  # never given again
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {"available": 1, "void": 1}
+    gone = await ask(bus, "orders", OrderCodes(o.order_id))
+    assert isinstance(gone, Err)
+    failed = placed(await ask(bus, "orders", order(2, face=1000)))
+    assert failed.status == "failed"
+    not_fulfilled = await ask(bus, "orders", CancelOrder(failed.order_id))
+    assert isinstance(not_fulfilled, Err)
+    assert not_fulfilled.code == ErrorCode.INVALID_REQUEST
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_resend_publishes_the_delivery_again(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    o = placed(await ask(bus, "orders", order(1)))
+    assert placed(await ask(bus, "orders", ResendOrder(o.order_id))) == o
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "order", "resent"))
+    assert [e["data"] for e in events] == [
+        {**msgspec.to_builtins(events[0]["data"]), "order_id": o.order_id}
+    ]
+    data = events[0]["data"]
+    assert isinstance(data, dict)
+    assert data["status"] == "fulfilled"
