@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 
 from bus import subjects
 from bus.errors import BusTimeout, BusUnavailable
-from bus.messages import Command, Principal, Reply, Request, encoder, reply_decoder
+from bus.messages import Command, Envelope, Principal, Reply, encoder, reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
 from bus.time import now_ms
 
@@ -69,7 +69,9 @@ class Bus:
         idempotency_key: str | None = None,
         request_id: str | None = None,
     ) -> Reply:
-        envelope = Request(
+        # Envelope, not the alias Request = Envelope[Command]: calling a parametrised
+        # generic goes through typing's machinery (measured: 4% of the edge's CPU).
+        envelope = Envelope(
             tenant=tenant,
             principal=principal,
             request_id=request_id or uuid.uuid4().hex,

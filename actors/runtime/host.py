@@ -33,10 +33,10 @@ from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
 from bus.messages import (
     Command,
+    Envelope,
     Err,
     Principal,
     Reply,
-    Request,
     encoder,
     request_decoder,
 )
@@ -228,7 +228,7 @@ class ActorHost:
 
     async def tell(self, tenant: str, kind: str, body: Command) -> None:
         """A message to another actor (or to oneself), as the system; nobody waits."""
-        envelope = Request(tenant, SYSTEM, uuid.uuid4().hex, now_ms() + 600_000, body)
+        envelope = Envelope(tenant, SYSTEM, uuid.uuid4().hex, now_ms() + 600_000, body)
         await self.bus.nc.publish(subjects.rpc(tenant, kind), encoder.encode(envelope))
 
     async def send(self, reply_to: str, reply: Reply) -> None:
