@@ -28,7 +28,7 @@ from msgspec.structs import replace
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
-from bus.messages import Err, Ok, Reply, Request, catalogue, treasury, vouchers
+from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
 from bus.messages.budget import DebitBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.common import Money
@@ -41,16 +41,22 @@ from bus.messages.orders import (
     OrderView,
     PlaceOrder,
     ResendOrder,
+    ResumeOrders,
+    ResumeReport,
 )
 from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import DebitWallet, RefundWallet
 from bus.time import now_ms
-from storage.ports import ChangeSet, OrderRecord, PutOrder
+from storage.ports import ChangeSet, Ledger, OrderRecord, PutOrder
 
 FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 #: Roles that may act for others: order points on a person's behalf, see their codes.
 STAFF = frozenset({"owner", "admin", "finance"})
+#: Roles that may order gift cards paid from a budget.
+BUDGET_SPENDERS = STAFF | {"programme_manager", "integrator"}
 RESUME_BATCH = 100
+#: How soon an order whose step failed (retryably) is tried again.
+RETRY_S = 2.0
 
 
 def order_id_for(tenant: str, subject: str, key: str) -> str:
@@ -86,10 +92,12 @@ class OrdersActor:
         self.tenant = key.tenant
         self.orders: dict[str, OrderRecord] = {}
         self._resumed = False
+        self._retry_pending = False
 
     async def on_activate(self) -> None:
         self.orders = {}
         self._resumed = False
+        self._retry_pending = False
 
     async def on_deactivate(self, reason: str) -> None:
         self.orders = {}
@@ -101,13 +109,21 @@ class OrdersActor:
         resent: list[OutboxEvent] = []
         placing: dict[str, list[int]] = {}
         to_run: dict[str, OrderRecord] = {}
-        if not self._resumed:
+        resuming = any(isinstance(r.body, ResumeOrders) for r in batch)
+        if resuming:
+            self._retry_pending = False
+        if not self._resumed or resuming:
             self._resumed = True
             for o in await self.ctx.ledger.unfinished_orders(self.tenant, RESUME_BATCH):
-                self.orders[o.order_id] = o
+                self.orders.setdefault(o.order_id, o)
+        # Every batch carries unfinished orders a step further (a retryable step failed).
+        for o in self.orders.values():
+            if o.status not in FINAL and len(to_run) < RESUME_BATCH:
                 to_run[o.order_id] = o
         for i, request in enumerate(batch):
             match request.body:
+                case ResumeOrders():
+                    replies[i] = Ok(ResumeReport(len(to_run)))
                 case PlaceOrder() as place:
                     outcome = await self._accept(request, place, accepted)
                     if isinstance(outcome, OrderRecord):
@@ -118,7 +134,7 @@ class OrdersActor:
                         replies[i] = outcome
                 case GetOrder(order_id=order_id):
                     found = await self._load(order_id)
-                    if found is None:
+                    if found is None or not self._may_see(request, found):
                         replies[i] = Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
                     else:
                         placing.setdefault(found.order_id, []).append(i)
@@ -164,6 +180,11 @@ class OrdersActor:
                 replies[i] = Ok(view(self.orders[order_id]))
         decided: list[Reply] = [r for r in replies if r is not None]
         assert len(decided) == len(batch)
+        unfinished = any(o.status not in FINAL for o in self.orders.values())
+        if unfinished and not self._retry_pending:
+            # Some step could not be taken now: come back to it, whatever else arrives.
+            self._retry_pending = True
+            self.ctx.tell_later(RETRY_S, self.tenant, KIND, ResumeOrders())
         events.extend(resent)
         if not (puts or events):
             return Decision(decided)
@@ -182,8 +203,10 @@ class OrdersActor:
         self, request: Request, cmd: PlaceOrder, accepted: list[OrderRecord]
     ) -> OrderRecord | Err:
         principal = request.principal
-        spending_others = cmd.budget_id is None and principal.subject != cmd.recipient
-        if spending_others and not STAFF & set(principal.roles):
+        roles = set(principal.roles)
+        if cmd.budget_id is not None and not BUDGET_SPENDERS & roles:
+            return Err.of(ErrorCode.FORBIDDEN, "ordering from a budget needs a spending role")
+        if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
         order_id = cmd.order_id
         if request.idempotency_key:
@@ -260,6 +283,9 @@ class OrdersActor:
         o = await self._load(order_id)
         if o is None or not STAFF & set(request.principal.roles):
             return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
+        pending = next((c.record for c in cancelling if c.record.order_id == order_id), None)
+        if pending is not None:  # asked twice in one batch: one cancellation
+            return pending
         if o.status in ("cancelling", "cancelled"):
             return o
         if o.status != "fulfilled":
@@ -346,11 +372,15 @@ class OrdersActor:
         )
         return make_event(self.tenant, "order", name or o.status, o.order_id, data)
 
+    @staticmethod
+    def _may_see(request: Request, o: OrderRecord) -> bool:
+        roles = set(request.principal.roles)
+        return request.principal.subject == o.recipient or bool(BUDGET_SPENDERS & roles)
+
     async def _codes(self, request: Request, order_id: str) -> Reply:
         o = await self._load(order_id)
-        principal = request.principal
         allowed = o is not None and (
-            principal.subject == o.recipient or bool(STAFF & set(principal.roles))
+            request.principal.subject == o.recipient or bool(STAFF & set(request.principal.roles))
         )
         if o is None or not allowed:
             return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
@@ -359,6 +389,14 @@ class OrdersActor:
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
 
 
+async def tenants_with_unfinished_orders(ledger: Ledger) -> list[tuple[str, Command]]:
+    """What a starting host sends so that orders a dead host left half-way go on."""
+    return [(t, ResumeOrders()) for t in await ledger.tenants_with_unfinished_orders(10_000)]
+
+
 ORDERS = ActorKind(
-    KIND, OrdersActor, accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder)
+    KIND,
+    OrdersActor,
+    accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder, ResumeOrders),
+    resume=tenants_with_unfinished_orders,
 )

@@ -37,7 +37,10 @@ def parse_rows(text: str) -> list[BulkRow]:
         points = (row.get("points") or "").strip()
         if not points.isdigit():
             raise Invalid(f"row {n}: points must be a whole number", f"#/{n}/points")
-        rows.append(BulkRow(row.get("person_id") or "", int(points), row.get("memo") or ""))
+        person, memo = row.get("person_id") or "", row.get("memo") or ""
+        if len(person) > 90 or len(memo) > 500:
+            raise Invalid(f"row {n}: person_id (90) or memo (500) too long", f"#/{n}")
+        rows.append(BulkRow(person, int(points), memo))
     if not rows:
         raise Invalid("the CSV has no rows")
     return rows
@@ -56,7 +59,7 @@ async def start_bulk(request: web.Request) -> web.Response:
         raise ProblemResponse(problem(400, "malformed_body", "the CSV is not UTF-8")) from e
     except Invalid as e:
         raise ProblemResponse(invalid(e)) from e
-    job_id = operations.bulk_job_id(who, uuid.uuid4().hex)
+    job_id = operations.bulk_job_id(who, uuid.uuid4().hex, rows)
     result = await operations.start_bulk(who, job_id, budget_id, rows)
     response = answer(request, result, status=202)
     if not isinstance(result, Err):

@@ -414,6 +414,8 @@ def order_out(v: OrderView) -> OrderOut:
 async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
     if denied := missing_scope(caller, SCOPE_ORDERS):
         return denied
+    if data.budget_id is not None and (denied := missing_scope(caller, SCOPE_DEBIT)):
+        return denied  # spending a budget takes what debiting it takes
     command = PlaceOrder(
         f"ord_{uuid.uuid4().hex}",
         data.product_id,
@@ -452,14 +454,16 @@ async def order_codes(caller: Caller, order_id: str) -> OrderCodesOut | Err:
     return OrderCodesOut(order_id, shown)
 
 
-def bulk_job_id(caller: Caller, nonce: str) -> str:
-    """A job's id: from the Idempotency-Key when there is one, so a retried upload finds
-    the job its first attempt made."""
+def bulk_job_id(caller: Caller, nonce: str, rows: Sequence[BulkRow]) -> str:
+    """A job's id: with an Idempotency-Key, from the caller, the key and the rows — a
+    retried upload finds the job its first attempt made; another file under the same key
+    is another job, never silently the old one."""
     key = caller.idempotency_key
     if key is None:
         return f"bulk_{nonce}"
-    digest = hashlib.sha256(f"{caller.identity.tenant}\n{key}".encode()).hexdigest()
-    return f"bulk_{digest[:32]}"
+    content = hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()
+    material = f"{caller.identity.tenant}\n{caller.identity.principal.subject}\n{key}\n{content}"
+    return f"bulk_{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
 
 def bulk_out(v: BulkView) -> BulkJobOut:

@@ -283,3 +283,6 @@ class MysqlLedger:
 
     async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in await self._fetchall(_st.running_bulk_jobs, (limit,))]
+
+    async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
+        return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]

@@ -253,6 +253,8 @@ class Ledger(Protocol):
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         """Orders whose saga has not ended (accepted or paid), oldest first."""
 
+    async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
+
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None: ...
 
     async def bulk_rows(

@@ -256,6 +256,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        7,
+        "stored replies up to 16 MiB on MySQL (a voucher import's report can pass 64 KiB)",
+        sqlite=(),
+        mysql=("ALTER TABLE idempotency_replies MODIFY reply MEDIUMBLOB NOT NULL",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
@@ -379,6 +388,10 @@ class Statements:
             "SELECT job_id, row_no, person_id, points, memo, status, reason, reward_id"
             " FROM bulk_rows WHERE tenant_id = {p} AND job_id = {p} AND row_no >= {p}"
             " ORDER BY row_no LIMIT {p}"
+        )
+        self.tenants_with_unfinished_orders = q(
+            "SELECT DISTINCT tenant_id FROM orders"
+            " WHERE status IN ('accepted', 'paid', 'cancelling') LIMIT {p}"
         )
         self.running_bulk_jobs = q(
             "SELECT tenant_id, job_id FROM bulk_jobs WHERE status = 'running' LIMIT {p}"

@@ -189,3 +189,9 @@ class SqliteLedger:
     async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
         rows = await self._run(lambda con: con.execute(_st.running_bulk_jobs, (limit,)).fetchall())
         return [(r[0], r[1]) for r in rows]
+
+    async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
+        rows = await self._run(
+            lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
+        )
+        return [r[0] for r in rows]

@@ -26,6 +26,10 @@ async def _not_wired(*args: object) -> Any:
     raise RuntimeError("this context was not given to an actor host")
 
 
+def _not_wired_sync(*args: object) -> Any:
+    raise RuntimeError("this context was not given to an actor host")
+
+
 @dataclass(frozen=True)
 class ActorContext:
     """Everything an actor may use; there are no module-level clients."""
@@ -45,6 +49,8 @@ class ActorContext:
     ask: Callable[[str, str, Command, str | None], Awaitable[Reply]] = field(default=_not_wired)
     #: Wired by the host: a message to an actor, as the system, with no reply awaited.
     tell: Callable[[str, str, Command], Awaitable[None]] = field(default=_not_wired)
+    #: Wired by the host: ``tell`` after a delay (retries with backoff).
+    tell_later: Callable[[float, str, str, Command], None] = field(default=_not_wired_sync)
 
 
 @dataclass

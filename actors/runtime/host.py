@@ -74,7 +74,14 @@ class ActorHost:
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
-        self.context = replace(context, commit=self.committer.commit, ask=self.ask, tell=self.tell)
+        self.context = replace(
+            context,
+            commit=self.committer.commit,
+            ask=self.ask,
+            tell=self.tell,
+            tell_later=self.tell_later,
+        )
+        self._timers: set[asyncio.Task[None]] = set()
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
             ledger=ledger,
@@ -158,6 +165,8 @@ class ActorHost:
 
     async def stop(self) -> None:
         """Stop taking requests, finish every queued one, commit, publish, then return."""
+        for timer in list(self._timers):  # delayed tells: a restarted host resumes the work
+            timer.cancel()
         for sub in self._subscriptions:
             try:
                 # Bounded: with NATS gone, a drain would wait for a reconnect forever.
@@ -230,6 +239,15 @@ class ActorHost:
         """A message to another actor (or to oneself), as the system; nobody waits."""
         envelope = Envelope(tenant, SYSTEM, uuid.uuid4().hex, now_ms() + 600_000, body)
         await self.bus.nc.publish(subjects.rpc(tenant, kind), encoder.encode(envelope))
+
+    def tell_later(self, delay_s: float, tenant: str, kind: str, body: Command) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            await self.tell(tenant, kind, body)
+
+        task = asyncio.create_task(later())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
 
     async def send(self, reply_to: str, reply: Reply) -> None:
         """Send a reply; never raises (a lost reply is a client timeout, not a dead actor)."""

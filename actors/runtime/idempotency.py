@@ -1,6 +1,6 @@
 """Idempotency keys: one effect per key, and the same reply to every retry.
 
-A request may carry an idempotency key, scoped by tenant. Before an actor sees a batch,
+A request may carry an idempotency key, scoped by tenant and caller. Before an actor sees a batch,
 its activation screens it:
 
 - a key whose reply is stored — in the activation's memory, else in the ledger (one query
@@ -27,15 +27,17 @@ from dataclasses import dataclass, field
 import msgspec
 
 from bus.errors import ErrorCode
-from bus.messages import Err, Reply, Request, encoder, reply_decoder
+from bus.messages import Err, Ok, Reply, Request, encoder, reply_decoder
 from storage.ports import Ledger, StoredReply
 
 #: Replies an activation keeps in memory; older ones are read back from the ledger.
 MEMORY = 4096
 
 
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def key_hash(subject: str, key: str) -> str:
+    """Keys are the caller's own: two callers of a tenant (or a client and the system's
+    saga steps) never share one, whatever strings they pick."""
+    return hashlib.sha256(f"{subject}\n{key}".encode()).hexdigest()
 
 
 def fingerprint(request: Request) -> str:
@@ -74,7 +76,9 @@ _NOT_FINAL = frozenset({ErrorCode.NOT_FOUND})
 
 
 def worth_keeping(reply: Reply) -> bool:
-    return not (isinstance(reply, Err) and (reply.retryable or reply.code in _NOT_FINAL))
+    if isinstance(reply, Ok):
+        return bool(getattr(reply.value, "final", True))  # e.g. an order still on its way
+    return not (reply.retryable or reply.code in _NOT_FINAL)
 
 
 def reused(key: str) -> Err:
@@ -109,7 +113,9 @@ class ReplyMemory:
 
     async def screen(self, batch: list[Request], now_ms: int) -> Screened:
         out = Screened()
-        keyed = {key_hash(r.idempotency_key) for r in batch if r.idempotency_key}
+        keyed = {
+            key_hash(r.principal.subject, r.idempotency_key) for r in batch if r.idempotency_key
+        }
         stored: dict[str, StoredReply] = {}
         for h in keyed:
             remembered = self._recent.get(h)
@@ -131,7 +137,7 @@ class ReplyMemory:
                 out.decided_at.append(i)
                 out.to_decide.append((request, None))
                 continue
-            h = key_hash(key)
+            h = key_hash(request.principal.subject, key)
             known = stored.get(h)
             if known is not None:
                 same = known.fingerprint == fingerprint(request)

@@ -25,7 +25,7 @@ from bus.messages.bulk import (
 )
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
-from bus.messages.orders import OrderCommand, OrderView
+from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.vouchers import (
     Allocated,
     ImportReport,
@@ -58,6 +58,7 @@ ReplyValue = (
     | Revealed
     | Voided
     | OrderView
+    | ResumeReport
     | BulkView
     | BulkResultPage
     | ManyIssued

@@ -83,7 +83,7 @@ class ResendOrder(msgspec.Struct, frozen=True, tag="orders.resend"):
         return TENANT_WIDE
 
 
-OrderCommand = PlaceOrder | GetOrder | OrderCodes | CancelOrder | ResendOrder
+FINAL_STATUSES = frozenset({"fulfilled", "failed", "cancelled"})
 
 
 class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
@@ -100,6 +100,23 @@ class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
     created_ms: int
     updated_ms: int
 
+    @property
+    def final(self) -> bool:
+        """A reply about an order still on its way is not the last word: not kept."""
+        return self.status in FINAL_STATUSES
+
+
+class ResumeOrders(msgspec.Struct, frozen=True, tag="orders.resume"):
+    """Carry on with the tenant's unfinished orders (sent by hosts and by the actor)."""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class ResumeReport(msgspec.Struct, frozen=True, tag="orders.resumed"):
+    orders_in_progress: int
+
 
 class OrderEvent(msgspec.Struct, frozen=True):
     """Data of the ``order.fulfilled`` and ``order.failed`` events."""
@@ -112,3 +129,6 @@ class OrderEvent(msgspec.Struct, frozen=True):
     face_value: Money
     price: Money
     reason: str = ""
+
+
+OrderCommand = PlaceOrder | GetOrder | OrderCodes | CancelOrder | ResendOrder | ResumeOrders

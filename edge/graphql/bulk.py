@@ -74,7 +74,7 @@ async def start_bulk(
     except Invalid as e:
         return invalid(e, "csv")
     who = caller(info, idempotency_key)
-    job_id = operations.bulk_job_id(who, uuid.uuid4().hex)
+    job_id = operations.bulk_job_id(who, uuid.uuid4().hex, rows)
     result = await operations.start_bulk(who, job_id, str(budget_id), rows)
     return error(result) if isinstance(result, Err) else job(result)
 

@@ -48,8 +48,13 @@ async def test_bulk_rewards_row_by_row(api: BudgetApi, cluster: Cluster) -> None
     again = (await api.bulk_start(acme, "b1", CSV, key="upload-1")).value
     assert again is not None
     assert again["id"] == started["id"]
+    other_file = await api.bulk_start(acme, "b1", "person_id,points\ncarl,1\n", key="upload-1")
+    assert other_file.value is not None
+    assert other_file.value["id"] != started["id"]  # another file is another job
+    await finished(api, acme, other_file.value["id"])
     assert await cluster.ledger.account_balance("acme", "wallet:ann") == 300
-    assert await cluster.ledger.account_balance("acme", "budget:b1") == 300
+    assert await cluster.ledger.account_balance("acme", "wallet:carl") == 1
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 299
     assert (await api.bulk_job(cluster.keys.headers("globex"), started["id"])).code == "not_found"
     assert (await api.bulk_start(acme, "b1", "who,what\n1,2\n")).code == "invalid_request"
     reader = cluster.keys.headers("acme", ["budgets:read"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -25,7 +26,7 @@ from bus.messages.orders import (
     PlaceOrder,
     ResendOrder,
 )
-from bus.messages.vouchers import CodeRow, ImportCodes, Revealed
+from bus.messages.vouchers import AllocateCode, CodeRow, ImportCodes, Revealed
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
 from tests.conftest import start_host
@@ -270,3 +271,65 @@ async def test_resend_publishes_the_delivery_again(
     data = events[0]["data"]
     assert isinstance(data, dict)
     assert data["status"] == "fulfilled"
+
+
+async def test_an_order_whose_step_failed_goes_on_by_itself(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    real_ask = host.context.ask
+    failed_once: list[str] = []
+
+    async def flaky(tenant: str, kind: str, body: Command, key: str | None) -> Reply:
+        if isinstance(body, AllocateCode) and not failed_once:
+            failed_once.append(body.order_id)
+            return Err.of(ErrorCode.UNAVAILABLE, "vouchers are restarting")
+        return await real_ask(tenant, kind, body, key)
+
+    host.context = dataclasses.replace(host.context, ask=flaky)
+    o = placed(await ask(bus, "orders", order(1), key="k-flaky"))
+    assert o.status == "paid"  # paid, no code yet: the client is told it is on its way
+    for _ in range(50):  # nobody asks again: the actor retries on its own
+        await asyncio.sleep(0.1)
+        (stored,) = await ledger.load_orders("acme", [o.order_id])
+        if stored.status == "fulfilled":
+            break
+    assert stored.status == "fulfilled"
+    again = placed(await ask(bus, "orders", order(2), key="k-flaky"))  # the client's retry
+    assert (again.order_id, again.status) == (o.order_id, "fulfilled")
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2500  # paid once
+
+
+async def test_spending_a_budget_needs_a_spending_role(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    refused = await ask(bus, "orders", order(1, recipient="ann"), person("ann"))
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.FORBIDDEN
+    o = placed(await ask(bus, "orders", order(2)))
+    stranger = await ask(bus, "orders", GetOrder(o.order_id), person("bob"))
+    assert isinstance(stranger, Err)
+    assert stranger.code == ErrorCode.NOT_FOUND
+    assert placed(await ask(bus, "orders", GetOrder(o.order_id), person("ann"))) == o
+
+
+async def test_a_callers_keys_cannot_block_the_sagas_steps(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    o = placed(await ask(bus, "orders", order(1)))
+    # A user spends the keys the cancellation's steps will use, on requests of their own.
+    for step in ("void", "cancel-refund"):
+        await ask(bus, "orders", GetOrder("x"), person("mallory"), key=f"{o.order_id}:{step}")
+    both = await asyncio.gather(
+        ask(bus, "orders", CancelOrder(o.order_id)), ask(bus, "orders", CancelOrder(o.order_id))
+    )
+    assert [placed(r).status for r in both] == ["cancelled", "cancelled"]
+    (code,) = await ledger.load_codes("acme", [o.code_id])
+    assert code.status == "void"
