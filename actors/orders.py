@@ -360,15 +360,16 @@ class OrdersActor:
         return RefundWallet(o.recipient, o.price_minor, txn)
 
     def _event(self, o: OrderRecord, name: str | None = None) -> OutboxEvent:
+        v = view(o)
         data = OrderEvent(
-            o.order_id,
-            o.status,
-            o.recipient,
-            o.payer,
-            o.product_id,
-            Money(o.face_value_minor, o.currency),
-            Money(o.price_minor, o.price_unit),
-            o.reason,
+            v.order_id,
+            v.status,
+            v.recipient,
+            v.payer,
+            v.product_id,
+            v.face_value,
+            v.price,
+            v.reason,
         )
         return make_event(self.tenant, "order", name or o.status, o.order_id, data)
 
