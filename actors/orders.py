@@ -29,9 +29,9 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
-from bus.messages.budget import DebitBudget, RefundBudget
+from bus.messages.budget import BudgetView, DebitBudget, GetBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
-from bus.messages.common import Money
+from bus.messages.common import Money, convert_minor
 from bus.messages.orders import (
     KIND,
     CancelOrder,
@@ -44,6 +44,7 @@ from bus.messages.orders import (
     ResumeOrders,
     ResumeReport,
 )
+from bus.messages.treasury import POINTS, FxTable, GetFxRates
 from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import DebitWallet, RefundWallet
 from bus.time import now_ms
@@ -78,6 +79,7 @@ def view(o: OrderRecord) -> OrderView:
         o.external_id,
         o.created_ms,
         o.updated_ms,
+        o.fx_rate,
     )
 
 
@@ -249,13 +251,11 @@ class OrdersActor:
                 ErrorCode.INVALID_REQUEST,
                 f"{cmd.product_id} is not sold at {cmd.face_value_minor} minor units",
             )
-        if cmd.budget_id is None and p.currency != self.ctx.points_currency:
-            return Err.of(
-                ErrorCode.CURRENCY_MISMATCH,
-                f"points buy products in {self.ctx.points_currency}, not {p.currency}",
-            )
+        priced = await self._price(cmd, p.currency, price(cmd.face_value_minor, p.markup_bps))
+        if isinstance(priced, Err):
+            return priced
+        amount, unit, rate = priced
         now = now_ms()
-        unit = p.currency if cmd.budget_id else "PTS"
         record = OrderRecord(
             self.tenant,
             order_id,
@@ -265,7 +265,7 @@ class OrdersActor:
             cmd.product_id,
             cmd.face_value_minor,
             p.currency,
-            price(cmd.face_value_minor, p.markup_bps),
+            amount,
             unit,
             "",
             "",
@@ -273,6 +273,7 @@ class OrdersActor:
             now,
             now,
             1,
+            rate,
         )
         accepted.append(record)
         return record
@@ -304,6 +305,38 @@ class OrdersActor:
         )
         cancelling.append(PutOrder(after, o.version))
         return after
+
+    async def _price(
+        self, cmd: PlaceOrder, currency: str, amount: int
+    ) -> tuple[int, str, str] | Err:
+        """What the payer pays: (amount in its unit, the unit, the rate locked in or "").
+
+        A budget pays in its currency, points in the points currency (one point per minor
+        unit); another currency than the product's goes through the tenant's rate."""
+        if cmd.budget_id is not None:
+            budget = await self.ctx.ask(self.tenant, treasury.KIND, GetBudget(cmd.budget_id), None)
+            if isinstance(budget, Err):
+                return budget
+            if not isinstance(budget.value, BudgetView):
+                return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
+            payer_currency = unit = budget.value.balance.currency
+        else:
+            payer_currency, unit = self.ctx.points_currency, POINTS
+        if payer_currency == currency:
+            return amount, unit, ""
+        table = await self.ctx.ask(self.tenant, treasury.KIND, GetFxRates(), None)
+        if isinstance(table, Err):
+            return table
+        rates = table.value.rates if isinstance(table.value, FxTable) else ()
+        rate = next(
+            (r.rate for r in rates if (r.base, r.quote) == (currency, payer_currency)), None
+        )
+        if rate is None:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"no exchange rate from {currency} to {payer_currency}: set one first",
+            )
+        return convert_minor(amount, currency, payer_currency, rate), unit, rate
 
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""

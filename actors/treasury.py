@@ -20,6 +20,7 @@ Double entry, every transaction summing to zero in each unit:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 
 import msgspec
 from msgspec.structs import replace
@@ -40,7 +41,14 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.common import Money
-from bus.messages.treasury import KIND, POINTS
+from bus.messages.treasury import (
+    KIND,
+    POINTS,
+    FxRateView,
+    FxTable,
+    GetFxRates,
+    SetFxRate,
+)
 from bus.messages.wallet import (
     DebitWallet,
     GetWallet,
@@ -51,8 +59,10 @@ from bus.messages.wallet import (
     WalletView,
 )
 from bus.time import now_ms
-from storage.ports import AccountRecord, ChangeSet, Entry, PutAccount
+from storage.ports import AccountRecord, ChangeSet, Entry, FxRate, PutAccount
 
+#: Roles that may set exchange rates.
+FX_SETTERS = frozenset({"owner", "admin", "finance"})
 FUNDING_ACCOUNT = "funding"
 POINTS_ISSUED = "points:issued"
 POINTS_REDEEMED = "points:redeemed"
@@ -119,9 +129,12 @@ class TreasuryActor:
         #: did not exist.
         self.accounts: dict[str, AccountRecord | None] = {}
         self._changed: dict[str, AccountRecord | None] = {}
+        #: (base, quote) → the tenant's exchange rate; loaded on activation.
+        self.fx: dict[tuple[str, str], FxRate] = {}
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
+        self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
@@ -140,7 +153,9 @@ class TreasuryActor:
         await self._load(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
+        fx_before = dict(self.fx)
         replies = [self._decide(request, work) for request in batch]
+        rates = tuple(r for key, r in self.fx.items() if fx_before.get(key) != r)
         puts = []
         for account_id, before in self._changed.items():
             after = self.accounts[account_id]
@@ -149,7 +164,7 @@ class TreasuryActor:
             self.accounts[account_id] = after = replace(after, version=expected + 1)
             puts.append(PutAccount(after, expected_version=expected))
         self._forget_untouched(batch)
-        if not puts:
+        if not (puts or rates):
             return Decision(replies)
         return Decision(
             replies,
@@ -158,6 +173,7 @@ class TreasuryActor:
                 puts=tuple(puts),
                 entries=tuple(work.entries),
                 events=tuple(work.events),
+                fx_rates=rates,
             ),
         )
 
@@ -194,6 +210,15 @@ class TreasuryActor:
                 return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
             case GetWallet(person_id=person_id):
                 return Ok(self._wallet_view(person_id))
+            case SetFxRate(base=base, quote=quote, rate=rate):
+                if not FX_SETTERS & set(request.principal.roles):
+                    return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance set rates")
+                if base == quote or Fraction(rate) <= 0:
+                    return Err.of(ErrorCode.INVALID_REQUEST, "a rate is between two currencies")
+                self.fx[(base, quote)] = FxRate(self.tenant, base, quote, rate, work.now)
+                return Ok(self._fx_table())
+            case GetFxRates():
+                return Ok(self._fx_table())
             case DebitWallet() as spend:
                 return self._spend_points(spend.person_id, spend.points, spend.txn_id, work)
             case RefundWallet() as back:
@@ -201,6 +226,14 @@ class TreasuryActor:
             case RefundBudget() as refund:
                 return self._refund(refund, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
+
+    def _fx_table(self) -> FxTable:
+        return FxTable(
+            tuple(
+                FxRateView(r.base, r.quote, r.rate, r.updated_ms)
+                for _, r in sorted(self.fx.items())
+            )
+        )
 
     def _wallet_view(self, person_id: str) -> WalletView:
         wallet = self.accounts.get(wallet_account(person_id))
@@ -362,5 +395,14 @@ SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget, IssuePointsMany)
 TREASURY = ActorKind(
     KIND,
     TreasuryActor,
-    accepts=(GetBudget, CreateBudget, DebitBudget, IssuePoints, GetWallet, *SYSTEM_ONLY),
+    accepts=(
+        GetBudget,
+        CreateBudget,
+        DebitBudget,
+        IssuePoints,
+        GetWallet,
+        SetFxRate,
+        GetFxRates,
+        *SYSTEM_ONLY,
+    ),
 )

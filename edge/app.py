@@ -17,6 +17,7 @@ from edge import (
     bulk,
     catalogue,
     events,
+    fx,
     graphql,
     health,
     openapi,
@@ -101,6 +102,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(orders.routes)
     app.add_routes(events.routes)
     app.add_routes(bulk.routes)
+    app.add_routes(fx.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -20,6 +20,8 @@ from edge.schemas import (
     CurationIn,
     DebitIn,
     DebitOut,
+    FxRateIn,
+    FxTableOut,
     GenerateCodesIn,
     ImportCodesIn,
     ImportReportOut,
@@ -154,6 +156,8 @@ def build_document() -> dict[str, Any]:
             OrderCodesOut,
             BulkJobOut,
             CancelOrderIn,
+            FxRateIn,
+            FxTableOut,
             Problem,
         ],
         ref_template=_REF,
@@ -592,6 +596,53 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "text/csv"},
                         "404": _problem("No such job in your tenant"),
+                        **_COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/fx": {
+                "get": {
+                    "operationId": "getFxRates",
+                    "summary": "The tenant's exchange rates",
+                    "description": "Needs scope `budgets:read`.",
+                    "responses": {"200": _json("FxTableOut", "The rates"), **_COMMON_ERRORS},
+                }
+            },
+            "/api/v1/fx/{base}/{quote}": {
+                "put": {
+                    "operationId": "setFxRate",
+                    "summary": "Set how many `quote` units one `base` unit buys",
+                    "description": (
+                        "Needs scope `fx:write` and role owner, admin or finance. An order "
+                        "whose product is in another currency than its payer's is priced "
+                        "with the rate of that moment, which is locked into the order "
+                        "(`fx_rate`), rounded up to a whole minor unit."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "base",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        },
+                        {
+                            "name": "quote",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        },
+                        _IDEMPOTENCY_KEY,
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(name="FxRateIn")}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json("FxTableOut", "The rates, with this one set"),
+                        "404": _problem("Not a currency pair"),
+                        "422": _problem("Not a positive decimal rate"),
                         **_COMMON_ERRORS,
                     },
                 }

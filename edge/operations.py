@@ -19,7 +19,17 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
-from bus.messages import Command, Err, Ok, ReplyValue, bulk, catalogue, orders, vouchers
+from bus.messages import (
+    Command,
+    Err,
+    Ok,
+    ReplyValue,
+    bulk,
+    catalogue,
+    orders,
+    treasury,
+    vouchers,
+)
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -59,6 +69,7 @@ from bus.messages.orders import (
     PlaceOrder,
     ResendOrder,
 )
+from bus.messages.treasury import FxTable, GetFxRates, SetFxRate
 from bus.messages.vouchers import (
     CodeRow,
     GenerateCodes,
@@ -77,6 +88,9 @@ from edge.schemas import (
     CurationIn,
     DebitIn,
     DebitOut,
+    FxRateIn,
+    FxRateOut,
+    FxTableOut,
     GenerateCodesIn,
     ImportCodesIn,
     ImportReportOut,
@@ -107,6 +121,7 @@ SCOPE_ORDERS = "orders:write"
 SCOPE_ORDERS_READ = "orders:read"
 SCOPE_EVENTS = "events:read"
 SCOPE_BULK = "rewards:bulk"
+SCOPE_FX = "fx:write"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -123,6 +138,7 @@ ALL_SCOPES = (
     SCOPE_ORDERS_READ,
     SCOPE_EVENTS,
     SCOPE_BULK,
+    SCOPE_FX,
 )
 
 
@@ -408,6 +424,7 @@ def order_out(v: OrderView) -> OrderOut:
         v.external_id,
         rfc3339(v.created_ms),
         rfc3339(v.updated_ms),
+        v.fx_rate,
     )
 
 
@@ -536,3 +553,31 @@ async def resend_order(caller: Caller, order_id: str) -> OrderOut | Err:
     if isinstance(value, Err):
         return value
     return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
+
+
+def fx_table_out(table: FxTable) -> FxTableOut:
+    return FxTableOut(
+        [FxRateOut(r.base, r.quote, r.rate, rfc3339(r.updated_ms)) for r in table.rates]
+    )
+
+
+async def set_fx_rate(caller: Caller, base: str, quote: str, data: FxRateIn) -> FxTableOut | Err:
+    if denied := missing_scope(caller, SCOPE_FX):
+        return denied
+    try:
+        command = msgspec.convert({"base": base, "quote": quote, "rate": data.rate}, SetFxRate)
+    except msgspec.ValidationError:
+        return Err.of(ErrorCode.NOT_FOUND, "no currency pair has that name")
+    value = await call(caller, treasury.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    return fx_table_out(value) if isinstance(value, FxTable) else _unexpected(value)
+
+
+async def get_fx_rates(caller: Caller) -> FxTableOut | Err:
+    if denied := missing_scope(caller, SCOPE_READ):
+        return denied
+    value = await call(caller, treasury.KIND, GetFxRates(), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return fx_table_out(value) if isinstance(value, FxTable) else _unexpected(value)

@@ -13,7 +13,7 @@ import msgspec
 
 from bus.messages.budget import BudgetId
 from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
-from bus.messages.common import Currency, Money
+from bus.messages.common import Currency, Money, Rate
 from bus.messages.orders import ExternalId
 from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
@@ -191,6 +191,7 @@ class OrderOut(msgspec.Struct, frozen=True):
     external_id: str
     created_at: str
     updated_at: str
+    fx_rate: str
 
 
 class VoucherOut(msgspec.Struct, frozen=True):
@@ -220,3 +221,18 @@ class BulkJobOut(msgspec.Struct, frozen=True):
 
 class CancelOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class FxRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    rate: Rate
+
+
+class FxRateOut(msgspec.Struct, frozen=True):
+    base: str
+    quote: str
+    rate: str
+    updated_at: str
+
+
+class FxTableOut(msgspec.Struct, frozen=True):
+    rates: list[FxRateOut]

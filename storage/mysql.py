@@ -22,6 +22,7 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    FxRate,
     LedgerStats,
     OrderRecord,
     StoredReply,
@@ -184,6 +185,9 @@ class MysqlLedger:
                 results = sql.bulk_result_rows(batch)
                 if results:
                     await cur.executemany(_st.update_bulk_row, results)
+                rates = sql.fx_rows(batch)
+                if rates:
+                    await cur.executemany(_st.upsert_fx_rate, rates)
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -286,3 +290,6 @@ class MysqlLedger:
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
+
+    async def load_fx_rates(self, tenant: str) -> list[FxRate]:
+        return [sql.fx_from_row(r) for r in await self._fetchall(_st.select_fx_rates, (tenant,))]

@@ -120,6 +120,7 @@ class OrderRecord(msgspec.Struct, frozen=True):
     created_ms: int
     updated_ms: int
     version: int
+    fx_rate: str = ""
 
 
 class PutOrder(msgspec.Struct, frozen=True):
@@ -159,6 +160,16 @@ class BulkRowRecord(msgspec.Struct, frozen=True, array_like=True):
     reward_id: str = ""
 
 
+class FxRate(msgspec.Struct, frozen=True):
+    """A tenant's exchange rate: one ``base`` buys ``rate`` (a decimal string) ``quote``."""
+
+    tenant: str
+    base: str
+    quote: str
+    rate: str
+    updated_ms: int
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -181,6 +192,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     bulk_rows: tuple[BulkRowRecord, ...] = ()
     #: Rows carried out: their status, reason and reward id are written.
     bulk_results: tuple[BulkRowRecord, ...] = ()
+    #: Exchange rates set (insert or replace).
+    fx_rates: tuple[FxRate, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -254,6 +267,8 @@ class Ledger(Protocol):
         """Orders whose saga has not ended (accepted or paid), oldest first."""
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
+
+    async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
 
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None: ...
 

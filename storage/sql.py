@@ -18,6 +18,7 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    FxRate,
     OrderRecord,
     StoredReply,
     VoucherCode,
@@ -181,7 +182,8 @@ MIGRATIONS += (
 
 _ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
-    " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version"
+    " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
+    " fx_rate"
 )
 
 MIGRATIONS += (
@@ -262,6 +264,28 @@ MIGRATIONS += (
         "stored replies up to 16 MiB on MySQL (a voucher import's report can pass 64 KiB)",
         sqlite=(),
         mysql=("ALTER TABLE idempotency_replies MODIFY reply MEDIUMBLOB NOT NULL",),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        8,
+        "exchange rates per tenant; the rate locked into each order",
+        sqlite=(
+            """CREATE TABLE fx_rates (
+                tenant_id TEXT NOT NULL, base TEXT NOT NULL, quote TEXT NOT NULL,
+                rate TEXT NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, base, quote)) WITHOUT ROWID""",
+            "ALTER TABLE orders ADD COLUMN fx_rate TEXT NOT NULL DEFAULT ''",
+        ),
+        mysql=(
+            """CREATE TABLE fx_rates (
+                tenant_id VARCHAR(64) NOT NULL, base CHAR(3) NOT NULL, quote CHAR(3) NOT NULL,
+                rate VARCHAR(32) NOT NULL, updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, base, quote))"""
+            + _MYSQL_TABLE,
+            "ALTER TABLE orders ADD COLUMN fx_rate VARCHAR(32) NOT NULL DEFAULT ''",
+        ),
     ),
 )
 
@@ -347,7 +371,8 @@ class Statements:
         )
         self.insert_order = q(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
-            " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
+            " {p})"
         )
         self.update_order = q(
             "UPDATE orders SET status = {p}, price_minor = {p}, price_unit = {p}, code_id = {p},"
@@ -360,6 +385,22 @@ class Statements:
         self.unfinished_orders = q(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
             " AND status IN ('accepted', 'paid', 'cancelling') ORDER BY created_ms LIMIT {p}"
+        )
+        self.select_fx_rates = q(
+            "SELECT tenant_id, base, quote, rate, updated_ms FROM fx_rates WHERE tenant_id = {p}"
+        )
+        upsert = (
+            " ON CONFLICT (tenant_id, base, quote) DO UPDATE SET rate = excluded.rate,"
+            " updated_ms = excluded.updated_ms"
+            if placeholder == "?"
+            else " ON DUPLICATE KEY UPDATE rate = VALUES(rate), updated_ms = VALUES(updated_ms)"
+        )
+        self.upsert_fx_rate = (
+            q(
+                "INSERT INTO fx_rates (tenant_id, base, quote, rate, updated_ms)"
+                " VALUES ({p}, {p}, {p}, {p}, {p})"
+            )
+            + upsert
         )
         self.insert_bulk_job = q(
             "INSERT INTO bulk_jobs (tenant_id, job_id, budget_id, status, total, next_row,"
@@ -551,6 +592,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     o.created_ms,
                     o.updated_ms,
                     o.version,
+                    o.fx_rate,
                 ),
                 what,
             )
@@ -740,6 +782,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderRecord:
         int(row[13]),
         int(row[14]),
         int(row[15]),
+        row[16] or "",
     )
 
 
@@ -757,3 +800,13 @@ def account_from_row(row: tuple[Any, ...]) -> AccountRecord:
         balance_minor=int(row[5]),
         version=int(row[6]),
     )
+
+
+def fx_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
+    return [
+        (r.tenant, r.base, r.quote, r.rate, r.updated_ms) for cs in change_sets for r in cs.fx_rates
+    ]
+
+
+def fx_from_row(row: tuple[Any, ...]) -> FxRate:
+    return FxRate(row[0], row[1], row[2], row[3], int(row[4]))

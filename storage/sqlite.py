@@ -18,6 +18,7 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    FxRate,
     LedgerStats,
     OrderRecord,
     StoredReply,
@@ -79,6 +80,7 @@ class SqliteLedger:
             except sqlite3.IntegrityError as e:
                 raise StaleWrite("a voucher code or bulk row that exists", 0) from e
             con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
+            con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
 
         try:
             await self._run(transaction(_apply))
@@ -195,3 +197,7 @@ class SqliteLedger:
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
         )
         return [r[0] for r in rows]
+
+    async def load_fx_rates(self, tenant: str) -> list[FxRate]:
+        rows = await self._run(lambda con: con.execute(_st.select_fx_rates, (tenant,)).fetchall())
+        return [sql.fx_from_row(r) for r in rows]

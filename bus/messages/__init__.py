@@ -26,6 +26,7 @@ from bus.messages.bulk import (
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
+from bus.messages.treasury import FxCommand, FxTable
 from bus.messages.vouchers import (
     Allocated,
     ImportReport,
@@ -44,6 +45,7 @@ Command = (
     | OrderCommand
     | BulkCommand
     | IssuePointsMany
+    | FxCommand
 )
 ReplyValue = (
     BudgetView
@@ -59,6 +61,7 @@ ReplyValue = (
     | Voided
     | OrderView
     | ResumeReport
+    | FxTable
     | BulkView
     | BulkResultPage
     | ManyIssued

@@ -11,6 +11,8 @@ never reordered, renamed or retyped.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
@@ -76,3 +78,42 @@ class Err(msgspec.Struct, frozen=True, tag="err"):
     @classmethod
     def of(cls, code: ErrorCode, message: str) -> Err:
         return cls(code=code, message=message, retryable=code in RETRYABLE_CODES)
+
+
+#: ISO 4217 minor-unit digits that are not 2.
+_MINOR_DIGITS = {
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "VND": 0,
+    "UGX": 0,
+    "XOF": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "LYD": 3,
+    "IQD": 3,
+}
+
+#: An exchange rate written as a decimal: how many units of the quote currency one unit
+#: of the base currency buys.
+RATE_PATTERN = whole("[0-9]{1,9}(\\.[0-9]{1,12})?")
+Rate = Annotated[str, msgspec.Meta(pattern=RATE_PATTERN)]
+
+
+def minor_digits(currency: str) -> int:
+    return _MINOR_DIGITS.get(currency, 2)
+
+
+def convert_minor(amount_minor: int, base: str, quote: str, rate: str) -> int:
+    """``amount_minor`` of ``base`` in minor units of ``quote`` at ``rate``, exactly, rounded
+    up to a whole minor unit (a price is never converted to less than it costs)."""
+    exact = (
+        Fraction(amount_minor)
+        * Fraction(rate)
+        * Fraction(10) ** (minor_digits(quote) - minor_digits(base))
+    )
+    return math.ceil(exact)

@@ -99,6 +99,8 @@ class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
     external_id: str
     created_ms: int
     updated_ms: int
+    #: The exchange rate locked into the order when its price was converted ("" if none).
+    fx_rate: str = ""
 
     @property
     def final(self) -> bool:

@@ -8,10 +8,44 @@ in :mod:`bus.messages.budget` and :mod:`bus.messages.wallet`.
 
 from __future__ import annotations
 
-from bus.messages.common import TENANT_WIDE
+import msgspec
+
+from bus.messages.common import TENANT_WIDE, Currency, Rate
 
 KIND = "treasury"
 TREASURY_KEY = TENANT_WIDE
 
 #: The unit of point wallets (not an ISO 4217 code).
 POINTS = "PTS"
+
+
+class SetFxRate(msgspec.Struct, frozen=True, tag="fx.set"):
+    """One unit of ``base`` buys ``rate`` units of ``quote`` (owner, admin, finance)."""
+
+    base: Currency
+    quote: Currency
+    rate: Rate
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class GetFxRates(msgspec.Struct, frozen=True, tag="fx.get"):
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+FxCommand = SetFxRate | GetFxRates
+
+
+class FxRateView(msgspec.Struct, frozen=True):
+    base: str
+    quote: str
+    rate: str
+    updated_ms: int
+
+
+class FxTable(msgspec.Struct, frozen=True, tag="fx.table"):
+    rates: tuple[FxRateView, ...]

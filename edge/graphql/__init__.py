@@ -30,6 +30,9 @@ class Query:
         resolver=money.get_wallet,
         description="A person's point wallet (zero points if never rewarded).",
     )
+    fx_rates: money.FxResult = strawberry.field(
+        resolver=money.get_fx_rates, description="The tenant's exchange rates."
+    )
     products: catalogue.ProductPageResult = strawberry.field(
         resolver=catalogue.list_products,
         description="The tenant's catalogue: filter, search (prefix words), pages by name.",
@@ -68,6 +71,10 @@ class Mutation:
     )
     issue_points: money.RewardResult = strawberry.mutation(
         resolver=money.issue_points, description="Reward a person with points paid from a budget."
+    )
+    set_fx_rate: money.FxResult = strawberry.mutation(
+        resolver=money.set_fx_rate,
+        description="One base unit buys `rate` quote units; locked into orders that use it.",
     )
     curate_product: catalogue.ProductResult = strawberry.mutation(
         resolver=catalogue.curate_product,

@@ -24,6 +24,8 @@ from edge.schemas import (
     CreateBudgetIn,
     DebitIn,
     DebitOut,
+    FxRateIn,
+    FxTableOut,
     IssuePointsIn,
     RewardOut,
     WalletOut,
@@ -165,5 +167,47 @@ async def issue_points(
 ) -> RewardResult:
     result: RewardResult = await mutate(
         info, idempotency_key, input, IssuePointsIn, operations.issue_points, reward
+    )
+    return result
+
+
+@strawberry.type
+class FxRate:
+    base: str
+    quote: str
+    rate: str
+    updated_at: str
+
+
+@strawberry.type
+class FxTable:
+    rates: list[FxRate]
+
+
+FxResult = Annotated[FxTable | AnyError, strawberry.union("FxResult")]
+
+
+def fx_table(out: FxTableOut) -> FxTable:
+    return FxTable(
+        rates=[
+            FxRate(base=r.base, quote=r.quote, rate=r.rate, updated_at=r.updated_at)
+            for r in out.rates
+        ]
+    )
+
+
+async def get_fx_rates(info: GqlInfo) -> FxResult:
+    result = await operations.get_fx_rates(caller(info))
+    return error(result) if isinstance(result, Err) else fx_table(result)
+
+
+async def set_fx_rate(
+    info: GqlInfo, base: str, quote: str, rate: str, idempotency_key: str | None = None
+) -> FxResult:
+    async def operation(who: operations.Caller, data: FxRateIn) -> FxTableOut | Err:
+        return await operations.set_fx_rate(who, base, quote, data)
+
+    result: FxResult = await mutate(
+        info, idempotency_key, {"rate": rate}, FxRateIn, operation, fx_table
     )
     return result

@@ -37,6 +37,7 @@ class Order:
     external_id: str
     created_at: str
     updated_at: str
+    fx_rate: str
 
 
 @strawberry.type
@@ -81,6 +82,7 @@ def order(out: OrderOut) -> Order:
         external_id=out.external_id,
         created_at=out.created_at,
         updated_at=out.updated_at,
+        fx_rate=out.fx_rate,
     )
 
 

@@ -12,6 +12,7 @@ from storage.ports import (
     Allocation,
     ChangeSet,
     Entry,
+    FxRate,
     Ledger,
     OrderRecord,
     PutAccount,
@@ -318,3 +319,11 @@ async def test_orders_are_fenced_and_found_by_external_id(ledger: Ledger) -> Non
     assert [o.order_id for o in await ledger.unfinished_orders("acme", 10)] == ["o2"]
     (loaded,) = await ledger.load_orders("acme", ["o1"])
     assert (loaded.status, loaded.version) == ("fulfilled", 2)
+
+
+async def test_fx_rates_are_set_and_replaced_per_tenant(ledger: Ledger) -> None:
+    await ledger.apply([ChangeSet("acme", fx_rates=(FxRate("acme", "INR", "EUR", "0.0105", 1),))])
+    await ledger.apply([ChangeSet("acme", fx_rates=(FxRate("acme", "INR", "EUR", "0.011", 2),))])
+    await ledger.apply([ChangeSet("globex", fx_rates=(FxRate("globex", "INR", "EUR", "9", 1),))])
+    assert await ledger.load_fx_rates("acme") == [FxRate("acme", "INR", "EUR", "0.011", 2)]
+    assert [r.rate for r in await ledger.load_fx_rates("globex")] == ["9"]

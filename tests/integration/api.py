@@ -91,6 +91,10 @@ class BudgetApi(Protocol):
 
     async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome: ...
 
+    async def set_rate(
+        self, headers: dict[str, str], base: str, quote: str, rate: str
+    ) -> Outcome: ...
+
     async def bulk_start(
         self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
     ) -> Outcome: ...
@@ -281,6 +285,9 @@ class Rest:
         path = f"/api/v1/orders/{order_id}/cancel"
         return await self._send("POST", path, headers, {"reason": reason})
 
+    async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
+        return await self._send("PUT", f"/api/v1/fx/{base}/{quote}", headers, {"rate": rate})
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -302,7 +309,7 @@ _POOL = "productId faceValueMinor available allocated"
 _BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
 _ORDER = (
     "id status recipient payer productId voucherId failureReason externalId createdAt"
-    " updatedAt faceValue { amountMinor currency } price { amountMinor currency }"
+    " updatedAt fxRate faceValue { amountMinor currency } price { amountMinor currency }"
 )
 _REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
 
@@ -550,3 +557,11 @@ class GraphQL:
             f" ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"id": order_id, "reason": reason}, "cancelOrder")
+
+    async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
+        query = (
+            "mutation($b: String!, $q: String!, $r: String!) {"
+            " setFxRate(base: $b, quote: $q, rate: $r) {"
+            f" ... on FxTable {{ rates {{ base quote rate }} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"b": base, "q": quote, "r": rate}, "setFxRate")

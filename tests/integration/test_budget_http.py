@@ -337,6 +337,8 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/rewards/bulk",
         "/api/v1/rewards/bulk/{job_id}",
         "/api/v1/rewards/bulk/{job_id}/results",
+        "/api/v1/fx",
+        "/api/v1/fx/{base}/{quote}",
     }
     served = {
         (route.method.lower(), route.resource.canonical)

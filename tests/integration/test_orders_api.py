@@ -30,13 +30,28 @@ async def api(
                 countries=("DE",),
                 texts={"en": Texts("Card")},
                 denominations=(2500,),
-            )
+            ),
+            Product(
+                id="card-jp",
+                brand="Brand",
+                kind="gift_card",
+                category="shopping",
+                currency="JPY",
+                countries=("JP",),
+                texts={"en": Texts("Card")},
+                denominations=(3000,),
+            ),
         ]
     )
     await cluster.open_budget("acme", "b1", 100_000)
     rows = tuple(CodeRow(f"SECRET-{i:04d}", pin=f"{i:04d}") for i in range(3))
     imported = await cluster.bus.request(
         "acme", "vouchers", ImportCodes("card-de", 2500, "EUR", rows), ADMIN, 10
+    )
+    assert isinstance(imported, Ok)
+    yen = tuple(CodeRow(f"YEN-{i:04d}") for i in range(2))
+    imported = await cluster.bus.request(
+        "acme", "vouchers", ImportCodes("card-jp", 3000, "JPY", yen), ADMIN, 10
     )
     assert isinstance(imported, Ok)
     return Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
@@ -113,3 +128,26 @@ async def test_cancel_voids_and_refunds(api: BudgetApi, cluster: Cluster) -> Non
     assert await cluster.ledger.account_balance("acme", "budget:b1") == 100_000
     assert (await api.order_vouchers(acme, placed["id"])).code == "not_found"
     assert (await api.cancel(acme, "ord_unknown", "")).code == "not_found"
+
+
+async def test_an_order_in_another_currency_uses_the_tenants_rate(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    yen = gift(product_id="card-jp", face_value_minor=3000)
+    assert (await api.place(acme, yen)).code == "currency_mismatch"
+    rates = (await api.set_rate(acme, "JPY", "EUR", "0.0061")).value
+    assert rates is not None
+    assert [(r["base"], r["quote"], r["rate"]) for r in rates["rates"]] == [
+        ("JPY", "EUR", "0.0061")
+    ]
+    placed = (await api.place(acme, yen)).value
+    assert placed is not None
+    assert (placed["status"], placed["price"], placed["fx_rate"]) == (
+        "fulfilled",
+        {"amount_minor": 1830, "currency": "EUR"},
+        "0.0061",
+    )
+    assert (await api.set_rate(acme, "JPY", "EUR", "-1")).code == "invalid_request"
+    reader = cluster.keys.headers("acme", ["budgets:read"])
+    assert (await api.set_rate(reader, "JPY", "EUR", "1")).code == "forbidden"

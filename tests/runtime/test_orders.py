@@ -26,6 +26,7 @@ from bus.messages.orders import (
     PlaceOrder,
     ResendOrder,
 )
+from bus.messages.treasury import FxTable, GetFxRates, SetFxRate
 from bus.messages.vouchers import AllocateCode, CodeRow, ImportCodes, Revealed
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
@@ -333,3 +334,36 @@ async def test_a_callers_keys_cannot_block_the_sagas_steps(
     assert [placed(r).status for r in both] == ["cancelled", "cancelled"]
     (code,) = await ledger.load_codes("acme", [o.code_id])
     assert code.status == "void"
+
+
+async def test_an_order_in_another_currency_locks_the_tenants_rate(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    rows = tuple(CodeRow(f"YEN-{i}") for i in range(3))
+    assert isinstance(await ask(bus, "vouchers", ImportCodes("card-jp", 1000, "JPY", rows)), Ok)
+    no_rate = await ask(bus, "orders", order(1, product="card-jp", face=1000))
+    assert isinstance(no_rate, Err)
+    assert no_rate.code == ErrorCode.CURRENCY_MISMATCH
+    refused = await ask(bus, "treasury", SetFxRate("JPY", "EUR", "0.0061"), person("ann"))
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.FORBIDDEN
+    assert isinstance(await ask(bus, "treasury", SetFxRate("JPY", "EUR", "0.0061")), Ok)
+    o = placed(await ask(bus, "orders", order(2, product="card-jp", face=1000)))
+    assert (o.status, o.price, o.fx_rate) == ("fulfilled", Money(610, "EUR"), "0.0061")
+    assert isinstance(await ask(bus, "treasury", SetFxRate("JPY", "EUR", "0.0070")), Ok)
+    assert placed(await ask(bus, "orders", GetOrder(o.order_id))).price == Money(610, "EUR")
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 610
+    issued = await ask(bus, "treasury", IssuePoints("b1", "ann", 1000, "rwd-fx"))
+    assert isinstance(issued, Ok)
+    points = placed(
+        await ask(bus, "orders", order(3, product="card-jp", face=1000, budget=None), person("ann"))
+    )
+    assert (points.status, points.price) == ("fulfilled", Money(700, "PTS"))  # new rate
+    rates = await ask(bus, "treasury", GetFxRates())
+    assert isinstance(rates, Ok)
+    assert isinstance(rates.value, FxTable)
+    assert [(r.base, r.quote, r.rate) for r in rates.value.rates] == [("JPY", "EUR", "0.0070")]
+    assert await ledger.entries_total("acme") == 0
