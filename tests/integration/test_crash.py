@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -310,4 +311,125 @@ async def test_sigkill_mid_bulk_job_resumes_and_issues_each_row_once(
     for p in ("p0", "p1", "p999"):
         assert await ledger.account_balance("acme", f"wallet:{p}") == 30 * 3
     assert await ledger.account_balance("acme", "budget:b1") == 10**9 - 90_000
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
+    nats_server: EmbeddedNats,
+    bus: Bus,
+    ledger: Ledger,
+    ledger_url: str,
+    keys: Keys,
+    tmp_path: Path,
+) -> None:
+    """The redemption-core check: 2,000 concurrent redemptions by 500 people against
+    wallets, budgets and a pool that can satisfy only part of them; the actor host is
+    SIGKILLed and restarted in the middle; clients retry with their keys."""
+    var = tmp_path / "var"
+    products = SqliteCatalogue(var / "catalogue.sqlite3")
+    await products.migrate()
+    await products.put_products(
+        [
+            Product(
+                id="card-de",
+                brand="Brand",
+                kind="gift_card",
+                category="shopping",
+                currency="EUR",
+                countries=("DE",),
+                texts={"en": Texts("Card")},
+                denominations=(1000,),
+            )
+        ]
+    )
+    await products.close()
+    host = HostProcess(nats_server.url, ledger_url, var)
+    await host.start(bus)
+    admin = Principal("admin", roles=("admin",))
+    people = [f"person-{i}" for i in range(500)]
+    verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
+    app = create_app(EdgeConfig(request_timeout_s=2.0), nats_server.url, verifier)
+    client: TestClient[web.Request, web.Application] = TestClient(
+        TestServer(app), connector=aiohttp.TCPConnector(limit=0)
+    )
+    await client.start_server()
+    try:
+        for budget, amount in (("points", 10**9), ("gifts", 150_000)):
+            opened = await bus.request(
+                "acme", "treasury", CreateBudget(budget, budget, Money(amount, "EUR")), admin, 10
+            )
+            assert isinstance(opened, Ok)
+        for p in people[:400]:  # 400 people can afford two cards, 100 have no points
+            issued = await bus.request(
+                "acme", "treasury", IssuePoints("points", p, 2000, f"r-{p}"), admin, 10
+            )
+            assert isinstance(issued, Ok)
+        rows = tuple(CodeRow(f"BIG-{i:05d}") for i in range(900))  # fewer than asked for
+        imported = await bus.request(
+            "acme", "vouchers", ImportCodes("card-de", 1000, "EUR", rows), admin, 10
+        )
+        assert isinstance(imported, Ok)
+
+        headers = keys.headers("acme")
+        answers: dict[int, tuple[int, dict[str, object]]] = {}
+
+        async def redeem(n: int) -> None:
+            person = people[n % 500]
+            body: dict[str, object] = {
+                "product_id": "card-de",
+                "face_value_minor": 1000,
+                "recipient": person,
+            }
+            if n % 4 == 3:  # a quarter are gift cards paid from a small budget
+                body["budget_id"] = "gifts"
+            key = {**headers, "Idempotency-Key": f"big-{n}"}
+            while True:
+                async with client.post("/api/v1/orders", json=body, headers=key) as r:
+                    answer = await r.json(content_type=None)
+                    content_type = r.content_type
+                if r.status in (503, 504):
+                    await asyncio.sleep(0.1)
+                    continue
+                assert r.status < 300 or content_type == "application/problem+json", answer
+                answers[n] = (r.status, answer)
+                return
+
+        burst = asyncio.gather(*(redeem(n) for n in range(2000)))
+        await asyncio.sleep(0.8)
+        host.kill()
+        await asyncio.sleep(0.3)
+        await host.start(bus)
+        await asyncio.wait_for(burst, 240)
+        unfinished = [a["id"] for s, a in answers.values() if s == 202]
+        for order_id in unfinished:  # orders caught half-way go on by themselves
+            for _ in range(100):
+                async with client.get(f"/api/v1/orders/{order_id}", headers=headers) as r:
+                    if (await r.json())["status"] in ("fulfilled", "failed"):
+                        break
+                await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+        host.stop()
+
+    assert len(answers) == 2000
+    acked = {str(a["id"]): a for s, a in answers.values() if s in (201, 202)}
+    stored = {o.order_id: o for o in await ledger.load_orders("acme", list(acked))}
+    assert set(stored) == set(acked)  # every acknowledged order is there
+    fulfilled = [o for o in stored.values() if o.status == "fulfilled"]
+    codes = [o.code_id for o in fulfilled]
+    assert len(codes) == len(set(codes))
+    assert 0 < len(fulfilled) <= 900
+    assert await ledger.unfinished_orders("acme", 10) == []
+    balances = [await ledger.account_balance("acme", f"wallet:{p}") for p in people]
+    assert min(balances) >= 0
+    assert await ledger.account_balance("acme", "budget:gifts") >= 0
+    points_spent = sum(2000 for _ in people[:400]) - sum(balances)
+    from_points = sum(1 for o in fulfilled if o.payer.startswith("wallet:"))
+    from_gifts = sum(1 for o in fulfilled if o.payer == "budget:gifts")
+    assert points_spent == 1000 * from_points
+    assert await ledger.account_balance("acme", "budget:gifts") == 150_000 - 1000 * from_gifts
+    assert await ledger.pool_counts("acme", "card-de", 1000) == {
+        "allocated": len(fulfilled),
+        **({"available": 900 - len(fulfilled)} if len(fulfilled) < 900 else {}),
+    }
     assert await ledger.entries_total("acme") == 0
