@@ -17,6 +17,7 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite, StoreUnavailable
+from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
 from storage.ports import (
     AccountRecord,
     BulkJobRecord,
@@ -121,10 +122,10 @@ class MysqlLedger:
             if locked != 1:
                 raise StoreUnavailable("another process held the schema migration lock for 60 s")
             try:
-                await cur.execute(sql.CREATE_MIGRATIONS_TABLE["mysql"])
+                await cur.execute(CREATE_MIGRATIONS_TABLE["mysql"])
                 await cur.execute(_st.applied_versions)
                 done = {row[0] for row in await cur.fetchall()}
-                for m in sql.MIGRATIONS:
+                for m in MIGRATIONS:
                     if m.version in done:
                         continue
                     for statement in m.statements("mysql"):

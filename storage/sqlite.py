@@ -13,6 +13,7 @@ from pathlib import Path
 from bus.events import OutboxEvent
 from storage import sql
 from storage.errors import StaleWrite
+from storage.migrations import MIGRATIONS
 from storage.ports import (
     AccountRecord,
     BulkJobRecord,
@@ -42,7 +43,7 @@ class SqliteLedger:
         await self.db.close()
 
     async def migrate(self) -> None:
-        await self.db.migrate(sql.MIGRATIONS)
+        await self.db.migrate(MIGRATIONS)
 
     async def ping(self) -> None:
         await self.db.ping()

@@ -10,7 +10,8 @@ import msgspec
 
 from bus.messages.catalogue import Curation, Product
 from storage.errors import StaleWrite
-from storage.sql import Migration, now_ms
+from storage.migrations import Migration
+from storage.sql import now_ms
 from storage.sqlite_db import SqliteDatabase, transaction
 
 MIGRATIONS = (

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from storage import sql
 from storage.errors import StoreUnavailable
+from storage.migrations import CREATE_MIGRATIONS_TABLE, Migration
 
 T = TypeVar("T")
 
@@ -56,9 +57,9 @@ class SqliteDatabase:
             await self.run(_close)
         self._thread.shutdown(wait=True)
 
-    async def migrate(self, migrations: tuple[sql.Migration, ...]) -> None:
+    async def migrate(self, migrations: tuple[Migration, ...]) -> None:
         def _migrate(con: sqlite3.Connection) -> None:
-            con.execute(sql.CREATE_MIGRATIONS_TABLE["sqlite"])
+            con.execute(CREATE_MIGRATIONS_TABLE["sqlite"])
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
             for m in migrations:
                 if m.version in done:

@@ -1,0 +1,587 @@
+"""The paths of the OpenAPI document: one entry per route, with the schemas of the
+Structs that decode its requests (see :mod:`edge.openapi`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from bus.messages.budget import BUDGET_ID_PATTERN
+from bus.messages.catalogue import PRODUCT_ID_PATTERN
+from bus.messages.wallet import PERSON_ID_PATTERN
+from edge.schemas import ProductQuery
+
+REF = "#/components/schemas/{name}"
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}},
+    }
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(name=name)}}},
+    }
+
+
+_COMMON_ERRORS = {
+    "401": _problem("Missing or invalid bearer token"),
+    "403": _problem("The token lacks the required scope"),
+    "503": _problem("No actor host answered; retry (Retry-After)"),
+    "504": _problem("The request did not complete in time; retry"),
+}
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes the request safe to retry: every request with the same key (per tenant, kept "
+        "30 days) has one effect and gets the first response again. The same key with a "
+        "different request is refused with 422 `idempotency_key_reused`."
+    ),
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+
+_PERSON_ID = {
+    "name": "person_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": PERSON_ID_PATTERN},
+}
+
+_PRODUCT_ID = {
+    "name": "product_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": PRODUCT_ID_PATTERN},
+}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """One query parameter per field of ProductQuery, with its JSON Schema."""
+    _, components = msgspec.json.schema_components([ProductQuery], ref_template=REF)
+    properties = components["ProductQuery"]["properties"]
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in properties.items()
+    ]
+
+
+_POOL_PARAMETERS = [
+    _PRODUCT_ID,
+    {
+        "name": "face_value",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Face value in minor units",
+    },
+]
+
+_ORDER_ID = {
+    "name": "order_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+_BUDGET_ID = {
+    "name": "budget_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": BUDGET_ID_PATTERN},
+}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/budgets": {
+        "post": {
+            "operationId": "createBudget",
+            "summary": "Open a budget funded from the tenant's funding account",
+            "description": "Needs scope `budgets:admin`.",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="CreateBudgetIn")}}
+                },
+            },
+            "responses": {
+                "201": _json("BudgetOut", "The budget was opened"),
+                "409": _problem("A budget with this id exists (`already_exists`)"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("The body is not valid (`invalid_request`)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/budgets/{budget_id}": {
+        "get": {
+            "operationId": "getBudget",
+            "summary": "Read a budget and its balance",
+            "description": "Needs scope `budgets:read`.",
+            "parameters": [_BUDGET_ID],
+            "responses": {
+                "200": _json("BudgetOut", "The budget"),
+                "404": _problem("No such budget in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/rewards": {
+        "post": {
+            "operationId": "issuePoints",
+            "summary": "Reward a person with points paid from a budget",
+            "description": (
+                "Needs scope `rewards:issue`. One point costs one minor unit of the "
+                "budget's currency. The person's wallet is created on first reward."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="IssuePointsIn")}}
+                },
+            },
+            "responses": {
+                "201": _json("RewardOut", "The points were issued"),
+                "404": _problem("No such budget in your tenant"),
+                "409": _problem("Not enough left in the budget (`insufficient_funds`)"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("Invalid body, or an Idempotency-Key used before"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/wallets/{person_id}": {
+        "get": {
+            "operationId": "getWallet",
+            "summary": "A person's point wallet (zero points if never rewarded)",
+            "description": "Needs scope `wallets:read`.",
+            "parameters": [_PERSON_ID],
+            "responses": {
+                "200": _json("WalletOut", "The wallet"),
+                "404": _problem("The id cannot be a person's"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/catalogue/products": {
+        "get": {
+            "operationId": "listProducts",
+            "summary": "The tenant's catalogue: filter, search, page",
+            "description": (
+                "Needs scope `catalogue:read`. Disabled products are left out. "
+                "`q` matches the start of words of name, description, brand and "
+                "category in `locale` or English, ignoring case and accents. Pages "
+                "are ordered by name; pass `next_cursor` as `cursor` for the next."
+            ),
+            "parameters": _query_parameters(),
+            "responses": {
+                "200": _json("ProductPageOut", "A page of products"),
+                "422": _problem("A query parameter is not valid (named in `errors`)"),
+                **_COMMON_ERRORS,
+            },
+        },
+        "post": {
+            "operationId": "addCustomProduct",
+            "summary": "Add a product of the tenant's own",
+            "description": "Needs scope `catalogue:admin`.",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="Product")}}},
+            },
+            "responses": {
+                "201": _json("ProductOut", "The product was added"),
+                "409": _problem("A product with this id exists"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("The body is not valid"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/v1/catalogue/products/{product_id}": {
+        "get": {
+            "operationId": "getProduct",
+            "summary": "One product, in a locale",
+            "description": "Needs scope `catalogue:read`.",
+            "parameters": [
+                _PRODUCT_ID,
+                {"name": "locale", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json("ProductOut", "The product"),
+                "404": _problem("No such product in the tenant's catalogue"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/catalogue/products/{product_id}/curation": {
+        "put": {
+            "operationId": "curateProduct",
+            "summary": "Enable or disable a product, set its markup",
+            "description": "Needs scope `catalogue:admin`.",
+            "parameters": [_PRODUCT_ID, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="CurationIn")}}
+                },
+            },
+            "responses": {
+                "200": _json("ProductOut", "The product as curated"),
+                "404": _problem("No such product"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("The body is not valid"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/vouchers/pools/{product_id}/{face_value}": {
+        "get": {
+            "operationId": "getVoucherPool",
+            "summary": "The stock of a voucher pool (product and face value)",
+            "description": "Needs scope `vouchers:read`.",
+            "parameters": _POOL_PARAMETERS,
+            "responses": {
+                "200": _json("PoolOut", "Codes available and allocated"),
+                "404": _problem("The product id or face value cannot be a pool's"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/vouchers/pools/{product_id}/{face_value}/codes": {
+        "post": {
+            "operationId": "importVoucherCodes",
+            "summary": "Add a supplier's codes to a pool, each row reported on",
+            "description": (
+                "Needs scope `vouchers:admin`. Send `text/csv` (header row; columns "
+                "`code` and optionally `pin`, `url`, `expires_at`; `?currency=`) or "
+                "JSON. Codes, PINs and URLs are stored sealed (AES-256-GCM). Rows "
+                "that are duplicates, invalid or expired are listed in `rejected`."
+            ),
+            "parameters": [
+                *_POOL_PARAMETERS,
+                {"name": "currency", "in": "query", "schema": {"type": "string"}},
+                _IDEMPOTENCY_KEY,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="ImportCodesIn")}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            "responses": {
+                "200": _json("ImportReportOut", "What was imported and what was not"),
+                "413": _problem("More than 4 MiB of CSV"),
+                "422": _problem("The body is not valid (named in `errors`)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/vouchers/pools/{product_id}/{face_value}/generate": {
+        "post": {
+            "operationId": "generateVoucherCodes",
+            "summary": "Issue closed-loop codes of the tenant's own into a pool",
+            "description": "Needs scope `vouchers:admin`. Codes carry 100 random bits.",
+            "parameters": [*_POOL_PARAMETERS, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="GenerateCodesIn")}}
+                },
+            },
+            "responses": {
+                "200": _json("ImportReportOut", "The codes were issued"),
+                "422": _problem("The body is not valid"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/orders": {
+        "post": {
+            "operationId": "placeOrder",
+            "summary": "Redeem points, or order a gift card paid from a budget",
+            "description": (
+                "Needs scope `orders:write`. Without `budget_id` the recipient pays "
+                "in points (only the recipient, or staff). The order is paid, then "
+                "given a voucher code; if none is left, the payment is refunded and "
+                "the order is `failed` with a reason. 201 when it ended, 202 while a "
+                "step waits to be retried. Send an Idempotency-Key: a retry finds "
+                "the same order, never a second one."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="PlaceOrderIn")}}
+                },
+            },
+            "responses": {
+                "201": _json("OrderOut", "The order, fulfilled or failed"),
+                "202": _json("OrderOut", "The order, still being carried out"),
+                "404": _problem("No such product in the tenant's catalogue"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("Invalid body, a face value the product is not sold at"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/orders/{order_id}": {
+        "get": {
+            "operationId": "getOrder",
+            "summary": "An order and where its saga stands",
+            "description": "Needs scope `orders:read`. Resumes an interrupted order.",
+            "parameters": [_ORDER_ID],
+            "responses": {
+                "200": _json("OrderOut", "The order"),
+                "404": _problem("No such order in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/orders/{order_id}/cancel": {
+        "post": {
+            "operationId": "cancelOrder",
+            "summary": "Cancel a delivered order: void its code, refund its payment",
+            "description": (
+                "Needs scope `orders:write` and a staff role (owner, admin, finance);"
+                " within the tenant's window after delivery (30 minutes by default)."
+            ),
+            "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="CancelOrderIn")}}
+                },
+            },
+            "responses": {
+                "200": _json("OrderOut", "The order, cancelled"),
+                "404": _problem("No such order (or not staff)"),
+                "422": _problem("Not delivered, or past the window"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/orders/{order_id}/resend": {
+        "post": {
+            "operationId": "resendOrder",
+            "summary": "Send a delivered order again (an order.resent event)",
+            "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+            "responses": {
+                "200": _json("OrderOut", "The order"),
+                "404": _problem("No such delivered order"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/orders/{order_id}/vouchers": {
+        "get": {
+            "operationId": "getOrderVouchers",
+            "summary": "An order's voucher codes, in clear",
+            "description": (
+                "Needs scope `orders:read`; only the recipient and staff (owner, "
+                "admin, finance) see them, anyone else gets 404. Not cached."
+            ),
+            "parameters": [_ORDER_ID],
+            "responses": {
+                "200": _json("OrderCodesOut", "The codes"),
+                "404": _problem("No such order, not yours, or not fulfilled"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/events": {
+        "get": {
+            "operationId": "replayEvents",
+            "summary": "The tenant's events, from any point of the stream",
+            "description": (
+                "Needs scope `events:read`. CloudEvents 1.0 JSON in stream order; "
+                "pass `next_after` as `after` for the next page. The same events "
+                "are on NATS subjects `pb.evt.<tenant>.<aggregate>.<event>`."
+            ),
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "responses": {
+                "200": {"description": "A page of events, with their sequences"},
+                "422": _problem("A query parameter is not valid"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/events/schemas": {
+        "get": {
+            "operationId": "listEventSchemas",
+            "summary": "Every event type and where its JSON Schema is",
+            "responses": {"200": {"description": "type → schema URL"}, **_COMMON_ERRORS},
+        }
+    },
+    "/api/v1/events/schemas/{event_type}": {
+        "get": {
+            "operationId": "getEventSchema",
+            "summary": "The JSON Schema (2020-12) of one event type",
+            "parameters": [
+                {
+                    "name": "event_type",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {"description": "application/schema+json"},
+                "404": _problem("No event has that type"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/rewards/bulk": {
+        "post": {
+            "operationId": "startBulkRewards",
+            "summary": "Reward up to 100,000 people from a budget, in the background",
+            "description": (
+                "Needs scope `rewards:bulk`. Body: `text/csv` with a header row "
+                "`person_id,points[,memo]` (16 MiB at most); `?budget_id=`. Each row "
+                "is issued exactly once and gets its own result; follow the job at "
+                "`Location`. With an Idempotency-Key a retried upload finds its job."
+            ),
+            "parameters": [
+                {
+                    "name": "budget_id",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                _IDEMPOTENCY_KEY,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "responses": {
+                "202": _json("BulkJobOut", "The job, started"),
+                "413": _problem("More than 16 MiB"),
+                "415": _problem("Not text/csv"),
+                "422": _problem("The file is not of the expected shape"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/rewards/bulk/{job_id}": {
+        "get": {
+            "operationId": "getBulkRewards",
+            "summary": "A bulk job's progress",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "200": _json("BulkJobOut", "The job"),
+                "404": _problem("No such job in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/rewards/bulk/{job_id}/results": {
+        "get": {
+            "operationId": "getBulkRewardResults",
+            "summary": "The result of every row, as CSV",
+            "description": "`row,person_id,points,status,reason,reward_id`",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "200": {"description": "text/csv"},
+                "404": _problem("No such job in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/fx": {
+        "get": {
+            "operationId": "getFxRates",
+            "summary": "The tenant's exchange rates",
+            "description": "Needs scope `budgets:read`.",
+            "responses": {"200": _json("FxTableOut", "The rates"), **_COMMON_ERRORS},
+        }
+    },
+    "/api/v1/fx/{base}/{quote}": {
+        "put": {
+            "operationId": "setFxRate",
+            "summary": "Set how many `quote` units one `base` unit buys",
+            "description": (
+                "Needs scope `fx:write` and role owner, admin or finance. An order "
+                "whose product is in another currency than its payer's is priced "
+                "with the rate of that moment, which is locked into the order "
+                "(`fx_rate`), rounded up to a whole minor unit."
+            ),
+            "parameters": [
+                {
+                    "name": "base",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                },
+                {
+                    "name": "quote",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                },
+                _IDEMPOTENCY_KEY,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="FxRateIn")}}},
+            },
+            "responses": {
+                "200": _json("FxTableOut", "The rates, with this one set"),
+                "404": _problem("Not a currency pair"),
+                "422": _problem("Not a positive decimal rate"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/budgets/{budget_id}/debits": {
+        "post": {
+            "operationId": "debitBudget",
+            "summary": "Debit a budget; never takes the balance below zero",
+            "description": "Needs scope `budgets:debit`.",
+            "parameters": [_BUDGET_ID, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="DebitIn")}}},
+            },
+            "responses": {
+                "201": _json("DebitOut", "The debit was recorded"),
+                "404": _problem("No such budget in your tenant"),
+                "409": _problem("Not enough left in the budget (`insufficient_funds`)"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem(
+                    "Invalid body, another currency than the budget's, or an "
+                    "Idempotency-Key used for another request"
+                ),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+}

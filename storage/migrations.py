@@ -1,0 +1,276 @@
+"""The ledger's schema, as numbered migrations with a statement list per dialect; the
+``schema_migrations`` table records which have run. Migrations are only ever appended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Dialect = Literal["sqlite", "mysql"]
+
+_MYSQL_TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    mysql: tuple[str, ...]
+
+    def statements(self, dialect: Dialect) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.mysql
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "budgets, ledger entries, outbox",
+        sqlite=(
+            """CREATE TABLE budgets (
+                tenant_id TEXT NOT NULL, budget_id TEXT NOT NULL, name TEXT NOT NULL,
+                currency TEXT NOT NULL, balance_minor INTEGER NOT NULL,
+                version INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, budget_id)) WITHOUT ROWID""",
+            """CREATE TABLE ledger_entries (
+                entry_id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+                account TEXT NOT NULL, amount_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                created_ms INTEGER NOT NULL)""",
+            "CREATE INDEX ledger_entries_account ON ledger_entries (tenant_id, account)",
+            "CREATE INDEX ledger_entries_txn ON ledger_entries (tenant_id, txn_id)",
+            """CREATE TABLE outbox (
+                event_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, subject TEXT NOT NULL,
+                payload BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+            "CREATE INDEX outbox_created ON outbox (created_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE budgets (
+                tenant_id VARCHAR(64) NOT NULL, budget_id VARCHAR(64) NOT NULL,
+                name VARCHAR(200) NOT NULL, currency CHAR(3) NOT NULL,
+                balance_minor BIGINT NOT NULL, version BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, budget_id))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE ledger_entries (
+                entry_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                tenant_id VARCHAR(64) NOT NULL, txn_id VARCHAR(64) NOT NULL,
+                account VARCHAR(200) NOT NULL, amount_minor BIGINT NOT NULL,
+                currency CHAR(3) NOT NULL, created_ms BIGINT NOT NULL,
+                KEY ledger_entries_account (tenant_id, account),
+                KEY ledger_entries_txn (tenant_id, txn_id))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE outbox (
+                event_id VARCHAR(64) NOT NULL PRIMARY KEY, tenant_id VARCHAR(64) NOT NULL,
+                subject VARCHAR(255) NOT NULL, payload MEDIUMBLOB NOT NULL,
+                created_ms BIGINT NOT NULL, KEY outbox_created (created_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        2,
+        "replies kept for idempotency keys",
+        sqlite=(
+            """CREATE TABLE idempotency_replies (
+                tenant_id TEXT NOT NULL, key_hash TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                reply BLOB NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, key_hash)) WITHOUT ROWID""",
+            "CREATE INDEX idempotency_replies_expiry ON idempotency_replies (expires_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE idempotency_replies (
+                tenant_id VARCHAR(64) NOT NULL, key_hash CHAR(64) NOT NULL,
+                fingerprint CHAR(64) NOT NULL, reply BLOB NOT NULL,
+                created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, key_hash),
+                KEY idempotency_replies_expiry (expires_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        3,
+        "accounts (budgets and point wallets) replace budgets",
+        sqlite=(
+            """CREATE TABLE accounts (
+                tenant_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
+                name TEXT NOT NULL, unit TEXT NOT NULL, balance_minor INTEGER NOT NULL,
+                version INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, account_id)) WITHOUT ROWID""",
+            """INSERT INTO accounts SELECT tenant_id, 'budget:' || budget_id, 'budget', name,
+                currency, balance_minor, version, updated_ms FROM budgets""",
+            "DROP TABLE budgets",
+        ),
+        mysql=(
+            """CREATE TABLE accounts (
+                tenant_id VARCHAR(64) NOT NULL, account_id VARCHAR(100) NOT NULL,
+                kind VARCHAR(16) NOT NULL, name VARCHAR(200) NOT NULL, unit CHAR(3) NOT NULL,
+                balance_minor BIGINT NOT NULL, version BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, account_id))"""
+            + _MYSQL_TABLE,
+            """INSERT INTO accounts SELECT tenant_id, CONCAT('budget:', budget_id), 'budget',
+                name, currency, balance_minor, version, updated_ms FROM budgets""",
+            "DROP TABLE budgets",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        4,
+        "voucher codes (sealed) and tenants' wrapped data keys",
+        sqlite=(
+            """CREATE TABLE tenant_keys (
+                tenant_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+            """CREATE TABLE voucher_codes (
+                tenant_id TEXT NOT NULL, code_id TEXT NOT NULL, product_id TEXT NOT NULL,
+                face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                code_hash TEXT NOT NULL, code_sealed BLOB NOT NULL, pin_sealed BLOB NOT NULL,
+                url_sealed BLOB NOT NULL, expires_ms INTEGER NOT NULL, source TEXT NOT NULL,
+                status TEXT NOT NULL, order_id TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                allocated_ms INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, code_id)) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX voucher_codes_hash ON voucher_codes (tenant_id, code_hash)",
+            """CREATE INDEX voucher_codes_pool ON voucher_codes
+                (tenant_id, product_id, face_value_minor, status, expires_ms)""",
+        ),
+        mysql=(
+            """CREATE TABLE tenant_keys (
+                tenant_id VARCHAR(64) NOT NULL PRIMARY KEY, wrapped VARBINARY(128) NOT NULL,
+                created_ms BIGINT NOT NULL)"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE voucher_codes (
+                tenant_id VARCHAR(64) NOT NULL, code_id VARCHAR(64) NOT NULL,
+                product_id VARCHAR(64) NOT NULL, face_value_minor BIGINT NOT NULL,
+                currency CHAR(3) NOT NULL, code_hash CHAR(64) NOT NULL,
+                code_sealed VARBINARY(600) NOT NULL, pin_sealed VARBINARY(300) NOT NULL,
+                url_sealed VARBINARY(1100) NOT NULL, expires_ms BIGINT NOT NULL,
+                source VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL,
+                order_id VARCHAR(64) NOT NULL, created_ms BIGINT NOT NULL,
+                allocated_ms BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, code_id),
+                UNIQUE KEY voucher_codes_hash (tenant_id, code_hash),
+                KEY voucher_codes_pool
+                    (tenant_id, product_id, face_value_minor, status, expires_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+
+MIGRATIONS += (
+    Migration(
+        5,
+        "orders",
+        sqlite=(
+            """CREATE TABLE orders (
+                tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, status TEXT NOT NULL,
+                recipient TEXT NOT NULL, payer TEXT NOT NULL, product_id TEXT NOT NULL,
+                face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+                price_minor INTEGER NOT NULL, price_unit TEXT NOT NULL, code_id TEXT NOT NULL,
+                reason TEXT NOT NULL, external_id TEXT, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, version INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, order_id)) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX orders_external ON orders (tenant_id, external_id)",
+            "CREATE INDEX orders_status ON orders (tenant_id, status, created_ms)",
+        ),
+        mysql=(
+            """CREATE TABLE orders (
+                tenant_id VARCHAR(64) NOT NULL, order_id VARCHAR(64) NOT NULL,
+                status VARCHAR(16) NOT NULL, recipient VARCHAR(100) NOT NULL,
+                payer VARCHAR(100) NOT NULL, product_id VARCHAR(64) NOT NULL,
+                face_value_minor BIGINT NOT NULL, currency CHAR(3) NOT NULL,
+                price_minor BIGINT NOT NULL, price_unit CHAR(3) NOT NULL,
+                code_id VARCHAR(64) NOT NULL, reason VARCHAR(300) NOT NULL,
+                external_id VARCHAR(100) NULL, created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL, version BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, order_id),
+                UNIQUE KEY orders_external (tenant_id, external_id),
+                KEY orders_status (tenant_id, status, created_ms))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        6,
+        "bulk reward jobs and their rows",
+        sqlite=(
+            """CREATE TABLE bulk_jobs (
+                tenant_id TEXT NOT NULL, job_id TEXT NOT NULL, budget_id TEXT NOT NULL,
+                status TEXT NOT NULL, total INTEGER NOT NULL, next_row INTEGER NOT NULL,
+                succeeded INTEGER NOT NULL, failed INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                version INTEGER NOT NULL, PRIMARY KEY (tenant_id, job_id)) WITHOUT ROWID""",
+            "CREATE INDEX bulk_jobs_status ON bulk_jobs (status)",
+            """CREATE TABLE bulk_rows (
+                tenant_id TEXT NOT NULL, job_id TEXT NOT NULL, row_no INTEGER NOT NULL,
+                person_id TEXT NOT NULL, points INTEGER NOT NULL, memo TEXT NOT NULL,
+                status TEXT NOT NULL, reason TEXT NOT NULL, reward_id TEXT NOT NULL,
+                PRIMARY KEY (tenant_id, job_id, row_no)) WITHOUT ROWID""",
+        ),
+        mysql=(
+            """CREATE TABLE bulk_jobs (
+                tenant_id VARCHAR(64) NOT NULL, job_id VARCHAR(64) NOT NULL,
+                budget_id VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL,
+                total INT NOT NULL, next_row INT NOT NULL, succeeded INT NOT NULL,
+                failed INT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+                version BIGINT NOT NULL, PRIMARY KEY (tenant_id, job_id),
+                KEY bulk_jobs_status (status))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE bulk_rows (
+                tenant_id VARCHAR(64) NOT NULL, job_id VARCHAR(64) NOT NULL,
+                row_no INT NOT NULL, person_id VARCHAR(100) NOT NULL, points BIGINT NOT NULL,
+                memo VARCHAR(500) NOT NULL, status VARCHAR(16) NOT NULL,
+                reason VARCHAR(100) NOT NULL, reward_id VARCHAR(100) NOT NULL,
+                PRIMARY KEY (tenant_id, job_id, row_no))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        7,
+        "stored replies up to 16 MiB on MySQL (a voucher import's report can pass 64 KiB)",
+        sqlite=(),
+        mysql=("ALTER TABLE idempotency_replies MODIFY reply MEDIUMBLOB NOT NULL",),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        8,
+        "exchange rates per tenant; the rate locked into each order",
+        sqlite=(
+            """CREATE TABLE fx_rates (
+                tenant_id TEXT NOT NULL, base TEXT NOT NULL, quote TEXT NOT NULL,
+                rate TEXT NOT NULL, updated_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, base, quote)) WITHOUT ROWID""",
+            "ALTER TABLE orders ADD COLUMN fx_rate TEXT NOT NULL DEFAULT ''",
+        ),
+        mysql=(
+            """CREATE TABLE fx_rates (
+                tenant_id VARCHAR(64) NOT NULL, base CHAR(3) NOT NULL, quote CHAR(3) NOT NULL,
+                rate VARCHAR(32) NOT NULL, updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, base, quote))"""
+            + _MYSQL_TABLE,
+            "ALTER TABLE orders ADD COLUMN fx_rate VARCHAR(32) NOT NULL DEFAULT ''",
+        ),
+    ),
+)
+
+CREATE_MIGRATIONS_TABLE = {
+    "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",
+    "mysql": """CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL,
+        applied_ms BIGINT NOT NULL)"""
+    + _MYSQL_TABLE,
+}
