@@ -41,6 +41,8 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.common import Money
+from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
+from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.treasury import (
     KIND,
     POINTS,
@@ -64,6 +66,8 @@ from storage.ports import AccountRecord, ChangeSet, Entry, FxRate, PutAccount
 #: Roles that may set exchange rates.
 FX_SETTERS = frozenset({"owner", "admin", "finance"})
 FUNDING_ACCOUNT = "funding"
+#: Where deposits come from: money paid in from outside the platform.
+DEPOSITS = "external:deposits"
 POINTS_ISSUED = "points:issued"
 POINTS_REDEEMED = "points:redeemed"
 #: Accounts kept in memory at most; past it, the untouched ones are dropped after a batch.
@@ -72,6 +76,10 @@ MEMORY = 100_000
 
 def budget_account(budget_id: str) -> str:
     return f"budget:{budget_id}"
+
+
+def funding_account(account_id: str) -> str:
+    return f"funding:{account_id}"
 
 
 def spent_account(budget_id: str) -> str:
@@ -100,6 +108,11 @@ def accounts_of(body: object) -> Iterable[str]:
         case GetWallet(person_id=p) | DebitWallet(person_id=p) | RefundWallet(person_id=p):
             yield wallet_account(p)
         case RefundBudget(budget_id=b):
+            yield budget_account(b)
+        case OpenFunding(account_id=f) | Deposit(account_id=f) | GetFunding(account_id=f):
+            yield funding_account(f)
+        case Allocate(account_id=f, budget_id=b):
+            yield funding_account(f)
             yield budget_account(b)
 
 
@@ -194,6 +207,7 @@ class TreasuryActor:
 
     def _decide(self, request: Request, work: _Batch) -> Reply:
         body = request.body
+        roles = set(request.principal.roles)
         if isinstance(body, SYSTEM_ONLY) and "system" not in request.principal.roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the system moves money back or spends points")
         match body:
@@ -219,6 +233,17 @@ class TreasuryActor:
                 return Ok(self._fx_table())
             case GetFxRates():
                 return Ok(self._fx_table())
+            case OpenFunding() | Deposit() | Allocate() if not FX_SETTERS & roles:
+                return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance move funds")
+            case OpenFunding() as open_:
+                return self._open_funding(open_)
+            case Deposit() as deposit:
+                return self._deposit(deposit, work)
+            case Allocate() as allocate:
+                return self._allocate(allocate, work)
+            case GetFunding(account_id=account_id):
+                found = self._funding(account_id)
+                return found if isinstance(found, Err) else Ok(self._funding_view(found))
             case DebitWallet() as spend:
                 return self._spend_points(spend.person_id, spend.points, spend.txn_id, work)
             case RefundWallet() as back:
@@ -226,6 +251,87 @@ class TreasuryActor:
             case RefundBudget() as refund:
                 return self._refund(refund, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
+
+    def _funding(self, account_id: str) -> AccountRecord | Err:
+        record = self.accounts.get(funding_account(account_id))
+        if record is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"funding account {account_id} does not exist")
+        return record
+
+    def _funding_view(self, f: AccountRecord) -> FundingView:
+        account_id = f.account_id.removeprefix("funding:")
+        return FundingView(account_id, f.name, Money(f.balance_minor, f.unit), self._version(f))
+
+    def _open_funding(self, cmd: OpenFunding) -> Reply:
+        account = funding_account(cmd.account_id)
+        if self.accounts.get(account) is not None:
+            return Err.of(ErrorCode.ALREADY_EXISTS, f"funding account {cmd.account_id} exists")
+        record = AccountRecord(self.tenant, account, "funding", cmd.name, cmd.currency, 0, 0)
+        self._set(record)
+        return Ok(self._funding_view(record))
+
+    def _deposit(self, cmd: Deposit, work: _Batch) -> Reply:
+        f = self._funding(cmd.account_id)
+        if isinstance(f, Err):
+            return f
+        if cmd.amount.currency != f.unit or cmd.amount.amount_minor <= 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, f"a deposit is a positive {f.unit} amount")
+        after = replace(f, balance_minor=f.balance_minor + cmd.amount.amount_minor)
+        self._set(after)
+        work.move(cmd.deposit_id, DEPOSITS, after.account_id, cmd.amount.amount_minor, f.unit)
+        work.event(
+            "funding",
+            "deposited",
+            cmd.account_id,
+            MoneyMoved(cmd.deposit_id, DEPOSITS, after.account_id, cmd.amount, cmd.reference),
+        )
+        return Ok(self._funding_view(after))
+
+    def _allocate(self, cmd: Allocate, work: _Batch) -> Reply:
+        f, b = self._funding(cmd.account_id), self._budget(cmd.budget_id)
+        if isinstance(f, Err):
+            return f
+        if isinstance(b, Err):
+            return b
+        amount = cmd.amount.amount_minor
+        if not cmd.amount.currency == f.unit == b.unit:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"funding is in {f.unit} and the budget in {b.unit}, not {cmd.amount.currency}",
+            )
+        if amount <= 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, "an allocation is a positive amount")
+        if amount > f.balance_minor:
+            return Err.of(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                f"funding account {cmd.account_id} has {f.balance_minor} {f.unit} minor units",
+            )
+        if b.cap_minor and b.balance_minor + amount > b.cap_minor:
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"budget {cmd.budget_id} is capped at {b.cap_minor} {b.unit} minor units",
+            )
+        f_after = replace(f, balance_minor=f.balance_minor - amount)
+        b_after = replace(b, balance_minor=b.balance_minor + amount)
+        self._set(f_after)
+        self._set(b_after)
+        work.move(cmd.allocation_id, f.account_id, b.account_id, amount, f.unit)
+        work.event(
+            "budget",
+            "allocated",
+            cmd.budget_id,
+            MoneyMoved(cmd.allocation_id, f.account_id, b.account_id, cmd.amount),
+        )
+        return Ok(
+            FundsAllocated(
+                cmd.allocation_id,
+                cmd.account_id,
+                cmd.budget_id,
+                cmd.amount,
+                Money(f_after.balance_minor, f.unit),
+                Money(b_after.balance_minor, b.unit),
+            )
+        )
 
     def _fx_table(self) -> FxTable:
         return FxTable(
@@ -292,7 +398,11 @@ class TreasuryActor:
         if cmd.initial.amount_minor < 0:
             return Err.of(ErrorCode.INVALID_REQUEST, "initial funding cannot be negative")
         amount, currency = cmd.initial.amount_minor, cmd.initial.currency
-        record = AccountRecord(self.tenant, account, "budget", cmd.name, currency, amount, 0)
+        if cmd.cap_minor and amount > cmd.cap_minor:
+            return Err.of(ErrorCode.INVALID_REQUEST, "the initial funding is above the cap")
+        record = AccountRecord(
+            self.tenant, account, "budget", cmd.name, currency, amount, 0, cmd.cap_minor
+        )
         self._set(record)
         work.move(f"open:{cmd.budget_id}", FUNDING_ACCOUNT, account, amount, currency)
         work.event(
@@ -389,6 +499,8 @@ class TreasuryActor:
         )
 
 
+FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding)
+
 #: Commands only other actors (as the system) may send.
 SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget, IssuePointsMany)
 
@@ -403,6 +515,7 @@ TREASURY = ActorKind(
         GetWallet,
         SetFxRate,
         GetFxRates,
+        *FUNDING_COMMANDS,
         *SYSTEM_ONLY,
     ),
 )

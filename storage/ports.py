@@ -31,6 +31,8 @@ class AccountRecord(msgspec.Struct, frozen=True):
     unit: str
     balance_minor: int
     version: int
+    #: A budget's hard cap: its balance never goes above it (0: no cap).
+    cap_minor: int = 0
 
 
 class PutAccount(msgspec.Struct, frozen=True, tag="put_account"):

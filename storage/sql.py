@@ -47,7 +47,7 @@ class Statements:
         )
         self.insert_account = q(
             "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
-            " version, updated_ms) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " version, updated_ms, cap_minor) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_account = q(
             "UPDATE accounts SET name = {p}, balance_minor = {p}, version = {p},"
@@ -183,7 +183,7 @@ class Statements:
     def select_accounts(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)
         return (
-            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version"
+            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor"
             f" FROM accounts WHERE tenant_id = {self._placeholder}"
             f" AND account_id IN ({marks})"
         )
@@ -368,6 +368,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     r.balance_minor,
                     r.version,
                     now_ms,
+                    r.cap_minor,
                 ),
                 what,
             )
@@ -530,6 +531,7 @@ def account_from_row(row: tuple[Any, ...]) -> AccountRecord:
         unit=row[4],
         balance_minor=int(row[5]),
         version=int(row[6]),
+        cap_minor=int(row[7]),
     )
 
 

@@ -25,6 +25,8 @@ from bus.messages.bulk import (
 )
 from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
+from bus.messages.funding import Allocated as FundsAllocated
+from bus.messages.funding import FundingCommand, FundingView
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.treasury import FxCommand, FxTable
 from bus.messages.vouchers import (
@@ -46,6 +48,7 @@ Command = (
     | BulkCommand
     | IssuePointsMany
     | FxCommand
+    | FundingCommand
 )
 ReplyValue = (
     BudgetView
@@ -62,6 +65,8 @@ ReplyValue = (
     | OrderView
     | ResumeReport
     | FxTable
+    | FundingView
+    | FundsAllocated
     | BulkView
     | BulkResultPage
     | ManyIssued

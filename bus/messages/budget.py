@@ -33,6 +33,8 @@ class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
     budget_id: BudgetId
     name: str
     initial: Money
+    #: Hard cap on the balance in minor units (0: none).
+    cap_minor: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
 
     @property
     def actor_key(self) -> str:
