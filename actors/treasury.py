@@ -389,7 +389,8 @@ class TreasuryActor:
 
     def _budget_view(self, b: AccountRecord) -> BudgetView:
         budget_id = b.account_id.removeprefix("budget:")
-        return BudgetView(budget_id, b.name, Money(b.balance_minor, b.unit), self._version(b))
+        balance = Money(b.balance_minor, b.unit)
+        return BudgetView(budget_id, b.name, balance, self._version(b), b.cap_minor)
 
     def _create(self, cmd: CreateBudget, work: _Batch) -> Reply:
         account = budget_account(cmd.budget_id)

@@ -17,6 +17,7 @@ from edge import (
     bulk,
     catalogue,
     events,
+    funding,
     fx,
     graphql,
     health,
@@ -103,6 +104,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(events.routes)
     app.add_routes(bulk.routes)
     app.add_routes(fx.routes)
+    app.add_routes(funding.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

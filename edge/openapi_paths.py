@@ -98,6 +98,21 @@ _JOB_ID = {
     "schema": {"type": "string", "maxLength": 64},
 }
 
+_FUNDING_ID = {
+    "name": "account_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(name=name)}}},
+    }
+
+
 _BUDGET_ID = {
     "name": "budget_id",
     "in": "path",
@@ -512,6 +527,64 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "text/csv"},
                 "404": _problem("No such job in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/funding-accounts": {
+        "post": {
+            "operationId": "openFundingAccount",
+            "summary": "Open a funding account (money the tenant has paid in, per currency)",
+            "description": "Needs scope `funding:write` and role owner, admin or finance.",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("OpenFundingIn"),
+            "responses": {
+                "201": _json("FundingOut", "The account"),
+                "409": _problem("An account with this id exists"),
+                "422": _problem("The body is not valid"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/funding-accounts/{account_id}": {
+        "get": {
+            "operationId": "getFundingAccount",
+            "summary": "A funding account and its balance",
+            "parameters": [_FUNDING_ID],
+            "responses": {
+                "200": _json("FundingOut", "The account"),
+                "404": _problem("No such account"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/funding-accounts/{account_id}/deposits": {
+        "post": {
+            "operationId": "deposit",
+            "summary": "Record money the tenant paid in",
+            "description": "Needs scope `funding:write` and role owner, admin or finance.",
+            "parameters": [_FUNDING_ID, _IDEMPOTENCY_KEY],
+            "requestBody": _body("DepositIn"),
+            "responses": {
+                "201": _json("FundingOut", "The account after the deposit"),
+                "404": _problem("No such account"),
+                "422": _problem("Not a positive amount in the account's currency"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/budgets/{budget_id}/allocations": {
+        "post": {
+            "operationId": "allocateBudget",
+            "summary": "Move money from a funding account to a budget, within its cap",
+            "description": "Needs scope `funding:write` and role owner, admin or finance.",
+            "parameters": [_BUDGET_ID, _IDEMPOTENCY_KEY],
+            "requestBody": _body("AllocateIn"),
+            "responses": {
+                "201": _json("AllocationOut", "The allocation"),
+                "404": _problem("No such budget or funding account"),
+                "409": _problem("Not enough in the funding account (`insufficient_funds`)"),
+                "422": _problem("Another currency, or above the budget's cap"),
                 **_COMMON_ERRORS,
             },
         }

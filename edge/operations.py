@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -61,6 +62,8 @@ from bus.messages.catalogue import (
     ProductView,
 )
 from bus.messages.common import Money
+from bus.messages.funding import Allocate, Deposit, FundingId, FundingView, GetFunding, OpenFunding
+from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.orders import (
     CancelOrder,
     GetOrder,
@@ -82,12 +85,16 @@ from bus.messages.vouchers import (
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from edge.auth import Identity
 from edge.schemas import (
+    AllocateIn,
+    AllocationOut,
     BudgetOut,
     BulkJobOut,
     CreateBudgetIn,
     CurationIn,
     DebitIn,
     DebitOut,
+    DepositIn,
+    FundingOut,
     FxRateIn,
     FxRateOut,
     FxTableOut,
@@ -95,6 +102,7 @@ from edge.schemas import (
     ImportCodesIn,
     ImportReportOut,
     IssuePointsIn,
+    OpenFundingIn,
     OrderCodesOut,
     OrderOut,
     PlaceOrderIn,
@@ -122,6 +130,7 @@ SCOPE_ORDERS_READ = "orders:read"
 SCOPE_EVENTS = "events:read"
 SCOPE_BULK = "rewards:bulk"
 SCOPE_FX = "fx:write"
+SCOPE_FUNDING = "funding:write"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -139,6 +148,7 @@ ALL_SCOPES = (
     SCOPE_EVENTS,
     SCOPE_BULK,
     SCOPE_FX,
+    SCOPE_FUNDING,
 )
 
 
@@ -182,7 +192,8 @@ def _unexpected(value: object) -> Err:
 
 
 def budget_out(view: BudgetView) -> BudgetOut:
-    return BudgetOut(view.budget_id, view.name, view.balance, view.version)
+    cap = view.cap_minor or None
+    return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap)
 
 
 def rfc3339(ms: int) -> str:
@@ -201,7 +212,8 @@ async def create_budget(caller: Caller, data: CreateBudgetIn) -> BudgetOut | Err
     if denied := missing_scope(caller, SCOPE_ADMIN):
         return denied
     initial = Money(data.initial.amount_minor, data.initial.currency)
-    value = await call(caller, KIND, CreateBudget(data.id, data.name, initial), keyed=True)
+    command = CreateBudget(data.id, data.name, initial, data.cap_minor or 0)
+    value = await call(caller, KIND, command, keyed=True)
     if isinstance(value, Err):
         return value
     return budget_out(value) if isinstance(value, BudgetView) else _unexpected(value)
@@ -581,3 +593,68 @@ async def get_fx_rates(caller: Caller) -> FxTableOut | Err:
     if isinstance(value, Err):
         return value
     return fx_table_out(value) if isinstance(value, FxTable) else _unexpected(value)
+
+
+def funding_out(v: FundingView) -> FundingOut:
+    return FundingOut(v.account_id, v.name, v.balance, v.version)
+
+
+async def _funding_call(caller: Caller, command: Command, keyed: bool) -> FundingOut | Err:
+    value = await call(caller, treasury.KIND, command, keyed=keyed)
+    if isinstance(value, Err):
+        return value
+    return funding_out(value) if isinstance(value, FundingView) else _unexpected(value)
+
+
+async def open_funding(caller: Caller, data: OpenFundingIn) -> FundingOut | Err:
+    if denied := missing_scope(caller, SCOPE_FUNDING):
+        return denied
+    return await _funding_call(caller, OpenFunding(data.id, data.name, data.currency), True)
+
+
+async def deposit(caller: Caller, account_id: str, data: DepositIn) -> FundingOut | Err:
+    if denied := missing_scope(caller, SCOPE_FUNDING):
+        return denied
+    if (checked := _valid(account_id, FundingId)) is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no funding account has that id")
+    amount = Money(data.amount.amount_minor, data.amount.currency)
+    command = Deposit(checked, amount, f"dep_{uuid.uuid4().hex}", data.reference)
+    return await _funding_call(caller, command, True)
+
+
+async def get_funding(caller: Caller, account_id: str) -> FundingOut | Err:
+    if denied := missing_scope(caller, SCOPE_READ):
+        return denied
+    if (checked := _valid(account_id, FundingId)) is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no funding account has that id")
+    return await _funding_call(caller, GetFunding(checked), False)
+
+
+async def allocate(caller: Caller, budget_id: str, data: AllocateIn) -> AllocationOut | Err:
+    if denied := missing_scope(caller, SCOPE_FUNDING):
+        return denied
+    if (checked := valid_budget_id(budget_id)) is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no budget has that id")
+    amount = Money(data.amount.amount_minor, data.amount.currency)
+    command = Allocate(data.from_account, checked, amount, f"alc_{uuid.uuid4().hex}")
+    value = await call(caller, treasury.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, FundsAllocated):
+        return _unexpected(value)
+    return AllocationOut(
+        value.allocation_id,
+        value.account_id,
+        value.budget_id,
+        value.amount,
+        value.funding_balance_after,
+        value.budget_balance_after,
+    )
+
+
+def _valid(value: str, kind: Any) -> str | None:
+    try:
+        checked: str = msgspec.convert(value, kind)
+    except msgspec.ValidationError:
+        return None
+    return checked

@@ -14,6 +14,7 @@ import msgspec
 from bus.messages.budget import BudgetId
 from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
 from bus.messages.common import Currency, Money, Rate
+from bus.messages.funding import FundingId
 from bus.messages.orders import ExternalId
 from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
@@ -41,6 +42,8 @@ class CreateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: BudgetId
     name: Name
     initial: FundingMoney
+    #: Hard cap on the balance, in minor units of the budget's currency (none if absent).
+    cap_minor: NonNegativeMinor | None = None
 
 
 class DebitIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -77,6 +80,8 @@ class BudgetOut(msgspec.Struct, frozen=True):
     name: str
     balance: Money
     version: int
+    #: Hard cap on the balance in minor units; null if none.
+    cap_minor: int | None
 
 
 class DebitOut(msgspec.Struct, frozen=True):
@@ -236,3 +241,35 @@ class FxRateOut(msgspec.Struct, frozen=True):
 
 class FxTableOut(msgspec.Struct, frozen=True):
     rates: list[FxRateOut]
+
+
+class OpenFundingIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: FundingId
+    name: Name
+    currency: Currency
+
+
+class DepositIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount: PositiveMoney
+    reference: Memo = ""
+
+
+class AllocateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    from_account: FundingId
+    amount: PositiveMoney
+
+
+class FundingOut(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    balance: Money
+    version: int
+
+
+class AllocationOut(msgspec.Struct, frozen=True):
+    id: str
+    from_account: str
+    budget_id: str
+    amount: Money
+    funding_balance_after: Money
+    budget_balance_after: Money

@@ -77,6 +77,7 @@ class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
     name: str
     balance: Money
     version: int
+    cap_minor: int = 0
 
 
 class DebitReceipt(msgspec.Struct, frozen=True, tag="budget.debit_receipt"):

@@ -30,6 +30,9 @@ class Query:
         resolver=money.get_wallet,
         description="A person's point wallet (zero points if never rewarded).",
     )
+    funding_account: money.FundingResult = strawberry.field(
+        resolver=money.get_funding, description="A funding account of the tenant."
+    )
     fx_rates: money.FxResult = strawberry.field(
         resolver=money.get_fx_rates, description="The tenant's exchange rates."
     )
@@ -71,6 +74,16 @@ class Mutation:
     )
     issue_points: money.RewardResult = strawberry.mutation(
         resolver=money.issue_points, description="Reward a person with points paid from a budget."
+    )
+    open_funding_account: money.FundingResult = strawberry.mutation(
+        resolver=money.open_funding, description="Open a funding account in a currency."
+    )
+    deposit: money.FundingResult = strawberry.mutation(
+        resolver=money.deposit, description="Record money the tenant paid in."
+    )
+    allocate_budget: money.AllocationResult = strawberry.mutation(
+        resolver=money.allocate,
+        description="Move money from a funding account to a budget, within its cap.",
     )
     set_fx_rate: money.FxResult = strawberry.mutation(
         resolver=money.set_fx_rate,

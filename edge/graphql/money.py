@@ -20,13 +20,18 @@ from edge.graphql.common import (
     mutate,
 )
 from edge.schemas import (
+    AllocateIn,
+    AllocationOut,
     BudgetOut,
     CreateBudgetIn,
     DebitIn,
     DebitOut,
+    DepositIn,
+    FundingOut,
     FxRateIn,
     FxTableOut,
     IssuePointsIn,
+    OpenFundingIn,
     RewardOut,
     WalletOut,
 )
@@ -38,6 +43,7 @@ class Budget:
     name: str
     balance: Money
     version: int
+    cap_minor: MinorUnits | None
 
 
 @strawberry.type
@@ -79,6 +85,7 @@ class CreateBudgetInput:
     id: strawberry.ID
     name: str
     initial: MoneyInput
+    cap_minor: MinorUnits | None = None
 
 
 @strawberry.input
@@ -96,8 +103,13 @@ class IssuePointsInput:
 
 
 def budget(out: BudgetOut) -> Budget:
+    cap = MinorUnits(out.cap_minor) if out.cap_minor is not None else None
     return Budget(
-        id=strawberry.ID(out.id), name=out.name, balance=money(out.balance), version=out.version
+        id=strawberry.ID(out.id),
+        name=out.name,
+        balance=money(out.balance),
+        version=out.version,
+        cap_minor=cap,
     )
 
 
@@ -209,5 +221,107 @@ async def set_fx_rate(
 
     result: FxResult = await mutate(
         info, idempotency_key, {"rate": rate}, FxRateIn, operation, fx_table
+    )
+    return result
+
+
+@strawberry.type
+class FundingAccount:
+    id: strawberry.ID
+    name: str
+    balance: Money
+    version: int
+
+
+@strawberry.type
+class Allocation:
+    id: strawberry.ID
+    from_account: strawberry.ID
+    budget_id: strawberry.ID
+    amount: Money
+    funding_balance_after: Money
+    budget_balance_after: Money
+
+
+FundingResult = Annotated[FundingAccount | AnyError, strawberry.union("FundingResult")]
+AllocationResult = Annotated[Allocation | AnyError, strawberry.union("AllocationResult")]
+
+
+@strawberry.input
+class OpenFundingInput:
+    id: strawberry.ID
+    name: str
+    currency: str
+
+
+@strawberry.input
+class DepositInput:
+    amount: MoneyInput
+    reference: str = ""
+
+
+@strawberry.input
+class AllocateInput:
+    from_account: strawberry.ID
+    amount: MoneyInput
+
+
+def funding(out: FundingOut) -> FundingAccount:
+    return FundingAccount(
+        id=strawberry.ID(out.id), name=out.name, balance=money(out.balance), version=out.version
+    )
+
+
+def allocation(out: AllocationOut) -> Allocation:
+    return Allocation(
+        id=strawberry.ID(out.id),
+        from_account=strawberry.ID(out.from_account),
+        budget_id=strawberry.ID(out.budget_id),
+        amount=money(out.amount),
+        funding_balance_after=money(out.funding_balance_after),
+        budget_balance_after=money(out.budget_balance_after),
+    )
+
+
+async def get_funding(info: GqlInfo, id: strawberry.ID) -> FundingResult:
+    result = await operations.get_funding(caller(info), str(id))
+    return error(result) if isinstance(result, Err) else funding(result)
+
+
+async def open_funding(
+    info: GqlInfo, input: OpenFundingInput, idempotency_key: str | None = None
+) -> FundingResult:
+    result: FundingResult = await mutate(
+        info, idempotency_key, input, OpenFundingIn, operations.open_funding, funding
+    )
+    return result
+
+
+async def deposit(
+    info: GqlInfo,
+    account_id: strawberry.ID,
+    input: DepositInput,
+    idempotency_key: str | None = None,
+) -> FundingResult:
+    async def operation(who: operations.Caller, data: DepositIn) -> FundingOut | Err:
+        return await operations.deposit(who, str(account_id), data)
+
+    result: FundingResult = await mutate(
+        info, idempotency_key, input, DepositIn, operation, funding
+    )
+    return result
+
+
+async def allocate(
+    info: GqlInfo,
+    budget_id: strawberry.ID,
+    input: AllocateInput,
+    idempotency_key: str | None = None,
+) -> AllocationResult:
+    async def operation(who: operations.Caller, data: AllocateIn) -> AllocationOut | Err:
+        return await operations.allocate(who, str(budget_id), data)
+
+    result: AllocationResult = await mutate(
+        info, idempotency_key, input, AllocateIn, operation, allocation
     )
     return result

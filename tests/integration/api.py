@@ -95,6 +95,16 @@ class BudgetApi(Protocol):
         self, headers: dict[str, str], base: str, quote: str, rate: str
     ) -> Outcome: ...
 
+    async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome: ...
+
+    async def deposit(self, headers: dict[str, str], account_id: str, amount: int) -> Outcome: ...
+
+    async def allocate(
+        self, headers: dict[str, str], budget_id: str, account_id: str, amount: int
+    ) -> Outcome: ...
+
+    async def create_capped(self, headers: dict[str, str], budget_id: str, cap: int) -> Outcome: ...
+
     async def bulk_start(
         self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
     ) -> Outcome: ...
@@ -288,11 +298,35 @@ class Rest:
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
         return await self._send("PUT", f"/api/v1/fx/{base}/{quote}", headers, {"rate": rate})
 
+    async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome:
+        body = {"id": account_id, "name": "Main", "currency": "EUR"}
+        return await self._send("POST", "/api/v1/funding-accounts", headers, body)
+
+    async def deposit(self, headers: dict[str, str], account_id: str, amount: int) -> Outcome:
+        path = f"/api/v1/funding-accounts/{account_id}/deposits"
+        body = {"amount": {"amount_minor": amount, "currency": "EUR"}, "reference": "wire"}
+        return await self._send("POST", path, headers, body)
+
+    async def allocate(
+        self, headers: dict[str, str], budget_id: str, account_id: str, amount: int
+    ) -> Outcome:
+        body = {"from_account": account_id, "amount": {"amount_minor": amount, "currency": "EUR"}}
+        return await self._send("POST", f"/api/v1/budgets/{budget_id}/allocations", headers, body)
+
+    async def create_capped(self, headers: dict[str, str], budget_id: str, cap: int) -> Outcome:
+        body = {
+            "id": budget_id,
+            "name": budget_id,
+            "cap_minor": cap,
+            "initial": {"amount_minor": 0, "currency": "EUR"},
+        }
+        return await self._send("POST", "/api/v1/budgets", headers, body)
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
 )
-_BUDGET = "... on Budget { id name version balance { amountMinor currency } }"
+_BUDGET = "... on Budget { id name version capMinor balance { amountMinor currency } }"
 _DEBIT = (
     "... on Debit { id budgetId createdAt amount { amountMinor currency } "
     "balanceAfter { amountMinor currency } }"
@@ -307,6 +341,7 @@ _PRODUCT = (
 
 _POOL = "productId faceValueMinor available allocated"
 _BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
+_FUNDING = "id name version balance { amountMinor currency }"
 _ORDER = (
     "id status recipient payer productId voucherId failureReason externalId createdAt"
     " updatedAt fxRate faceValue { amountMinor currency } price { amountMinor currency }"
@@ -565,3 +600,56 @@ class GraphQL:
             f" ... on FxTable {{ rates {{ base quote rate }} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"b": base, "q": quote, "r": rate}, "setFxRate")
+
+    async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome:
+        query = (
+            "mutation($input: OpenFundingInput!) { openFundingAccount(input: $input) {"
+            f" ... on FundingAccount {{ {_FUNDING} }} {_ERROR} }} }}"
+        )
+        variables = {"input": {"id": account_id, "name": "Main", "currency": "EUR"}}
+        return await self._send(headers, query, variables, "openFundingAccount")
+
+    async def deposit(self, headers: dict[str, str], account_id: str, amount: int) -> Outcome:
+        query = (
+            "mutation($id: ID!, $input: DepositInput!) { deposit(accountId: $id, input: $input) {"
+            f" ... on FundingAccount {{ {_FUNDING} }} {_ERROR} }} }}"
+        )
+        variables = {
+            "id": account_id,
+            "input": {"amount": {"amountMinor": amount, "currency": "EUR"}, "reference": "wire"},
+        }
+        return await self._send(headers, query, variables, "deposit")
+
+    async def allocate(
+        self, headers: dict[str, str], budget_id: str, account_id: str, amount: int
+    ) -> Outcome:
+        query = (
+            "mutation($b: ID!, $input: AllocateInput!) {"
+            " allocateBudget(budgetId: $b, input: $input) { ... on Allocation {"
+            " id fromAccount budgetId amount { amountMinor currency }"
+            " fundingBalanceAfter { amountMinor currency } budgetBalanceAfter { amountMinor"
+            f" currency }} }} {_ERROR} }} }}"
+        )
+        variables = {
+            "b": budget_id,
+            "input": {
+                "fromAccount": account_id,
+                "amount": {"amountMinor": amount, "currency": "EUR"},
+            },
+        }
+        return await self._send(headers, query, variables, "allocateBudget")
+
+    async def create_capped(self, headers: dict[str, str], budget_id: str, cap: int) -> Outcome:
+        query = (
+            "mutation($input: CreateBudgetInput!) {"
+            f" createBudget(input: $input) {{ {_BUDGET} {_ERROR} }} }}"
+        )
+        variables = {
+            "input": {
+                "id": budget_id,
+                "name": budget_id,
+                "capMinor": cap,
+                "initial": {"amountMinor": 0, "currency": "EUR"},
+            },
+        }
+        return await self._send(headers, query, variables, "createBudget")

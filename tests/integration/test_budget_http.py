@@ -98,6 +98,7 @@ async def test_create_read_and_debit(cluster: Cluster) -> None:
         "name": "Q4 sales",
         "balance": {"amount_minor": 50_000, "currency": "INR"},
         "version": 1,
+        "cap_minor": None,
     }
     async with cluster.client.post(
         DEBIT.format("q4-sales"), json={**debit_body(1234, "INR"), "memo": "gift"}, headers=headers
@@ -339,6 +340,10 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/rewards/bulk/{job_id}/results",
         "/api/v1/fx",
         "/api/v1/fx/{base}/{quote}",
+        "/api/v1/funding-accounts",
+        "/api/v1/funding-accounts/{account_id}",
+        "/api/v1/funding-accounts/{account_id}/deposits",
+        "/api/v1/budgets/{budget_id}/allocations",
     }
     served = {
         (route.method.lower(), route.resource.canonical)
