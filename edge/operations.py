@@ -20,6 +20,7 @@ import msgspec
 
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
+from bus.events import read_events
 from bus.messages import (
     Command,
     Err,
@@ -110,6 +111,8 @@ from edge.schemas import (
     ProductOut,
     ProductPageOut,
     ProductQuery,
+    ReplayPage,
+    ReplayQuery,
     RewardOut,
     RowProblemOut,
     VoucherOut,
@@ -658,3 +661,16 @@ def _valid(value: str, kind: Any) -> str | None:
     except msgspec.ValidationError:
         return None
     return checked
+
+
+async def replay_events(caller: Caller, query: ReplayQuery) -> ReplayPage | Err:
+    """The tenant's events after a stream sequence (replay from any point)."""
+    if denied := missing_scope(caller, SCOPE_EVENTS):
+        return denied
+    tenant = caller.identity.tenant
+    try:
+        stored = await read_events(caller.bus.js, tenant, query.after, query.limit)
+    except Exception as e:  # the stream is not reachable: retry later
+        return Err.of(ErrorCode.UNAVAILABLE, f"events unavailable: {e}")
+    next_after = stored[-1].sequence if stored else query.after
+    return ReplayPage([e.payload for e in stored], [e.sequence for e in stored], next_after)

@@ -273,3 +273,15 @@ class AllocationOut(msgspec.Struct, frozen=True):
     amount: Money
     funding_balance_after: Money
     budget_balance_after: Money
+
+
+class ReplayQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: The stream sequence to start after (0: from the beginning); a page's ``next_after``.
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class ReplayPage(msgspec.Struct, frozen=True):
+    events: list[msgspec.Raw]
+    sequences: list[int]
+    next_after: int

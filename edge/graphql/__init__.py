@@ -30,6 +30,10 @@ class Query:
         resolver=money.get_wallet,
         description="A person's point wallet (zero points if never rewarded).",
     )
+    events: money.EventPageResult = strawberry.field(
+        resolver=money.get_events,
+        description="The tenant's events after a stream sequence (replay from any point).",
+    )
     funding_account: money.FundingResult = strawberry.field(
         resolver=money.get_funding, description="A funding account of the tenant."
     )

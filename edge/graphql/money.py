@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from bus.messages import Err
 from edge import operations
@@ -16,6 +18,7 @@ from edge.graphql.common import (
     MoneyInput,
     caller,
     error,
+    invalid,
     money,
     mutate,
 )
@@ -32,9 +35,11 @@ from edge.schemas import (
     FxTableOut,
     IssuePointsIn,
     OpenFundingIn,
+    ReplayQuery,
     RewardOut,
     WalletOut,
 )
+from edge.validation import Invalid, convert
 
 
 @strawberry.type
@@ -325,3 +330,25 @@ async def allocate(
         info, idempotency_key, input, AllocateIn, operation, allocation
     )
     return result
+
+
+@strawberry.type
+class EventPage:
+    events: list[JSON]
+    sequences: list[int]
+    next_after: int
+
+
+EventPageResult = Annotated[EventPage | AnyError, strawberry.union("EventPageResult")]
+
+
+async def get_events(info: GqlInfo, after: int = 0, limit: int = 100) -> EventPageResult:
+    try:
+        query = convert({"after": after, "limit": limit}, ReplayQuery)
+    except Invalid as e:
+        return invalid(e, "arguments")
+    result = await operations.replay_events(caller(info), query)
+    if isinstance(result, Err):
+        return error(result)
+    events = [json.loads(bytes(e)) for e in result.events]
+    return EventPage(events=events, sequences=result.sequences, next_after=result.next_after)

@@ -150,3 +150,20 @@ async def test_every_event_type_has_a_schema_that_fits_its_events(cluster: Clust
     assert set(data_schema["required"]) <= set(data)
     async with cluster.client.get("/api/v1/events/schemas/nope", headers=acme) as r:
         assert r.status == 404
+
+
+async def test_graphql_replays_the_same_events_as_rest(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    await outbox_drained(cluster.ledger)
+    acme = cluster.keys.headers("acme")
+    async with cluster.client.get("/api/v1/events", headers=acme) as r:
+        rest = await r.json()
+    query = "{ events(after: 0, limit: 10) { ... on EventPage { events sequences nextAfter } } }"
+    async with cluster.client.post("/graphql", json={"query": query}, headers=acme) as r:
+        graphql = (await r.json())["data"]["events"]
+    assert graphql["events"] == rest["events"]
+    assert graphql["sequences"] == rest["sequences"]
+    assert graphql["nextAfter"] == rest["next_after"]
+    bad = "{ events(limit: 0) { ... on Error { code } } }"
+    async with cluster.client.post("/graphql", json={"query": bad}, headers=acme) as r:
+        assert (await r.json())["data"]["events"]["code"] == "invalid_request"
