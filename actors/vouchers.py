@@ -31,6 +31,7 @@ from bus.messages.vouchers import (
     AllocateCode,
     Allocated,
     CodeRow,
+    CodesExpiring,
     GenerateCodes,
     GetPool,
     ImportCodes,
@@ -52,6 +53,9 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GENERATED_SYMBOLS = 20
 REFILL = 500
 LOW_STOCK = 10
+#: Codes expiring within this many days raise ``voucher.codes_expiring``.
+EXPIRY_WARNING_DAYS = 30
+DAY_MS = 86_400_000
 #: Roles that may see codes in clear (besides an order's owner, with orders).
 REVEALERS = frozenset({"owner", "admin", "finance", "system"})
 
@@ -63,11 +67,22 @@ def generated_code() -> str:
     return "-".join(symbols[i : i + 4] for i in range(0, GENERATED_SYMBOLS, 4))
 
 
+def expires_soon(expires_ms: int, now: int) -> bool:
+    return 0 < expires_ms <= now + EXPIRY_WARNING_DAYS * DAY_MS
+
+
+def codes_expiring(tenant: str, pool: Pool, codes: int, first_expires_ms: int) -> OutboxEvent:
+    data = CodesExpiring(pool[0], pool[1], codes, first_expires_ms, EXPIRY_WARNING_DAYS)
+    return make_event(tenant, "voucher", "codes_expiring", f"{pool[0]}:{pool[1]}", data)
+
+
 @dataclass
 class PoolState:
     available: int
     allocated: int
     queue: deque[tuple[str, int]] = field(default_factory=deque)
+    #: Whether an allocation already raised ``voucher.codes_expiring`` since the pool loaded.
+    expiry_warned: bool = False
 
 
 @dataclass
@@ -181,6 +196,7 @@ class VouchersActor:
         pool = (cmd.product_id, cmd.face_value_minor)
         state = await self._pool(pool)
         imported = 0
+        expiring: list[int] = []
         for i, row, digest in hashed:
             if digest in known or digest in work.hashes:
                 rejected.append(RowProblem(i, "duplicate"))
@@ -207,7 +223,11 @@ class VouchersActor:
                 )
             )
             imported += 1
+            if expires_soon(row.expires_ms, now):
+                expiring.append(row.expires_ms)
         state.available += imported
+        if expiring:
+            work.events.append(codes_expiring(self.tenant, pool, len(expiring), min(expiring)))
         rejected.sort(key=lambda p: p.row)
         return Ok(ImportReport(imported, tuple(rejected), self._view(pool, state)))
 
@@ -235,6 +255,9 @@ class VouchersActor:
                     PoolLow(pool[0], pool[1], state.available, LOW_STOCK),
                 )
             )
+        if expires_soon(expires_ms, now) and not state.expiry_warned:
+            state.expiry_warned = True
+            work.events.append(codes_expiring(self.tenant, pool, 1, expires_ms))
         return Ok(Allocated(code_id, cmd.order_id, expires_ms))
 
     async def _next_code(

@@ -10,7 +10,7 @@ import msgspec
 from bus.events import CloudEvent
 from bus.messages.budget import BudgetCreated, BudgetDebited
 from bus.messages.orders import OrderEvent
-from bus.messages.vouchers import PoolLow
+from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
 
 #: CloudEvents ``type`` → the Struct of its ``data``.
@@ -19,6 +19,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.budget.debited": BudgetDebited,
     "perkbus.reward.issued": RewardIssued,
     "perkbus.voucher.pool_low": PoolLow,
+    "perkbus.voucher.codes_expiring": CodesExpiring,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,
     "perkbus.order.cancelled": OrderEvent,

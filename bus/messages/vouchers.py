@@ -143,6 +143,18 @@ class Revealed(msgspec.Struct, frozen=True, tag="vouchers.revealed"):
     codes: tuple[RevealedCode, ...]
 
 
+class CodesExpiring(msgspec.Struct, frozen=True):
+    """Data of the ``voucher.codes_expiring`` event: a pool holds codes that expire within
+    ``warning_days`` — raised by an import bringing such codes in (``codes`` of them) and
+    by the first allocation of such a code while the pool is loaded (``codes`` = 1)."""
+
+    product_id: str
+    face_value_minor: int
+    codes: int
+    first_expires_ms: int
+    warning_days: int
+
+
 class PoolLow(msgspec.Struct, frozen=True):
     """Data of the ``voucher.pool_low`` event."""
 

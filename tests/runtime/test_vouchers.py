@@ -151,3 +151,36 @@ async def test_pool_low_event_when_stock_runs_down(
     assert [e["data"] for e in events] == [
         {"product_id": "card-gb", "face_value_minor": 1000, "available": 9, "threshold": 10}
     ]
+
+
+async def test_codes_expiring_within_thirty_days_raise_an_event(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    day = 86_400_000
+    now = now_ms()
+    soon, later, far = now + 5 * day, now + 10 * day, now + 200 * day
+    expiring = (
+        CodeRow("EXP-001", expires_ms=later),
+        CodeRow("EXP-002", expires_ms=soon),
+        CodeRow("EXP-003", expires_ms=soon),
+        CodeRow("EXP-004", expires_ms=far),
+        CodeRow("EXP-005"),
+    )
+    assert isinstance(await ask(bus, ImportCodes("card-fr", 2000, "EUR", expiring)), Ok)
+    lasting = (CodeRow("LAST-001", expires_ms=far), CodeRow("LAST-002"))
+    assert isinstance(await ask(bus, ImportCodes("card-de", 2000, "EUR", lasting)), Ok)
+    given = []
+    for i in range(2):  # soonest first: both allocations hand out a code of 5 days
+        got = await ask(bus, AllocateCode("card-fr", 2000, f"x{i}"))
+        assert isinstance(got, Ok)
+        assert isinstance(got.value, Allocated)
+        given.append(got.value.expires_ms)
+        assert isinstance(await ask(bus, AllocateCode("card-de", 2000, f"y{i}")), Ok)
+    assert given == [soon, soon]
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "codes_expiring"))
+    pool = {"product_id": "card-fr", "face_value_minor": 2000, "warning_days": 30}
+    assert [e["data"] for e in events] == [
+        {**pool, "codes": 3, "first_expires_ms": soon},  # the import
+        {**pool, "codes": 1, "first_expires_ms": soon},  # the first allocation only
+    ]
