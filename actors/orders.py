@@ -1,8 +1,12 @@
 """The orders actor: one per tenant, it carries each order through its saga.
 
-    accepted ──pay──▶ paid ──allocate a code──▶ fulfilled
+    accepted ──hold──▶ paid ──allocate a code, commit the hold──▶ fulfilled
         │                 │
-        └─refused─▶ failed ◀─refund─┘ (no code: the payment goes back)
+        └─refused─▶ failed ◀─release─┘ (no code: the held funds go back)
+
+"Paid" means the price is held (reserved) on the budget or wallet: the payer's balance
+already excludes it, but it is spent only once the code is allocated; a failed order
+releases it. A cancelled order's spent price is refunded.
 
 Every step is a request to the actor that owns the thing — the treasury (points or
 budget), the vouchers (a code) — sent with an idempotency key made of the order id and
@@ -29,7 +33,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
-from bus.messages.budget import BudgetView, DebitBudget, GetBudget, RefundBudget
+from bus.messages.budget import BudgetView, GetBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.common import Money, convert_minor
 from bus.messages.orders import (
@@ -44,9 +48,9 @@ from bus.messages.orders import (
     ResumeOrders,
     ResumeReport,
 )
-from bus.messages.treasury import POINTS, FxTable, GetFxRates
+from bus.messages.treasury import POINTS, CommitHold, FxTable, GetFxRates, HoldFunds, ReleaseHold
 from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
-from bus.messages.wallet import DebitWallet, RefundWallet
+from bus.messages.wallet import RefundWallet
 from bus.time import now_ms
 from storage.ports import ChangeSet, Ledger, OrderRecord, PutOrder
 
@@ -346,17 +350,12 @@ class OrdersActor:
         if o.status == "cancelling":
             return await self._run_cancel(o)
         if o.status == "accepted":
-            pay: DebitBudget | DebitWallet
-            if o.payer.startswith("budget:"):
-                amount = Money(o.price_minor, o.price_unit)
-                pay = DebitBudget(
-                    o.payer.removeprefix("budget:"), f"{oid}:pay", amount, f"order {oid}"
-                )
-            else:
-                pay = DebitWallet(o.recipient, o.price_minor, f"{oid}:pay")
-            paid = await ask(tenant, treasury.KIND, pay, f"{oid}:pay")
-            if isinstance(paid, Err):
-                return o if paid.retryable else replace(o, status="failed", reason=paid.code)
+            payer = o.payer if o.payer.startswith("budget:") else f"wallet:{o.recipient}"
+            held = await ask(
+                tenant, treasury.KIND, HoldFunds(oid, payer, o.price_minor), f"{oid}:hold"
+            )
+            if isinstance(held, Err):
+                return o if held.retryable else replace(o, status="failed", reason=held.code)
             o = replace(o, status="paid")
         allocated = await ask(
             tenant,
@@ -365,14 +364,16 @@ class OrdersActor:
             f"{oid}:allocate",
         )
         if isinstance(allocated, Ok) and isinstance(allocated.value, Allocated):
+            committed = await ask(tenant, treasury.KIND, CommitHold(oid), f"{oid}:commit")
+            if isinstance(committed, Err):
+                return o  # still paid: allocating again replays the same code
             return replace(o, status="fulfilled", code_id=allocated.value.code_id)
         if isinstance(allocated, Err) and allocated.retryable:
             return o
         reason = allocated.code if isinstance(allocated, Err) else "internal"
-        refund = self._refund(o, f"{oid}:refund")
-        refunded = await ask(tenant, treasury.KIND, refund, f"{oid}:refund")
-        if isinstance(refunded, Err):
-            return o  # still paid: the refund is retried when the order resumes
+        released = await ask(tenant, treasury.KIND, ReleaseHold(oid), f"{oid}:release")
+        if isinstance(released, Err):
+            return o  # still paid: the release is retried when the order resumes
         return replace(o, status="failed", reason=reason)
 
     async def _run_cancel(self, o: OrderRecord) -> OrderRecord:

@@ -14,7 +14,11 @@ Double entry, every transaction summing to zero in each unit:
   the points currency;
 - points spent on an order: ``wallet:<person>`` → ``points:redeemed`` and
   ``points:<currency>`` → ``redeemed:<currency>``; a refund moves both back;
-- a budget refund: ``spent:<id>`` → ``budget:<id>``.
+- a budget refund: ``spent:<id>`` → ``budget:<id>``;
+- a hold (an order's reservation): ``budget:<id>`` or ``wallet:<person>`` → ``hold:<id>``;
+  committing it moves the amount on as a debit or a points spend would, releasing it
+  moves it back to the payer. A hold account keeps its amount as ``cap_minor`` and its
+  payer (and, once settled, ``#committed`` or ``#released``) as its name.
 """
 
 from __future__ import annotations
@@ -46,9 +50,13 @@ from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.treasury import (
     KIND,
     POINTS,
+    CommitHold,
     FxRateView,
     FxTable,
     GetFxRates,
+    HoldFunds,
+    HoldView,
+    ReleaseHold,
     SetFxRate,
 )
 from bus.messages.wallet import (
@@ -94,6 +102,10 @@ def points_pool(currency: str) -> str:
     return f"points:{currency}"
 
 
+def hold_account(hold_id: str) -> str:
+    return f"hold:{hold_id}"
+
+
 def accounts_of(body: object) -> Iterable[str]:
     match body:
         case GetBudget(budget_id=b) | CreateBudget(budget_id=b) | DebitBudget(budget_id=b):
@@ -114,6 +126,17 @@ def accounts_of(body: object) -> Iterable[str]:
         case Allocate(account_id=f, budget_id=b):
             yield funding_account(f)
             yield budget_account(b)
+        case HoldFunds(hold_id=h, payer=payer):
+            yield hold_account(h)
+            yield payer
+        case CommitHold(hold_id=h) | ReleaseHold(hold_id=h):
+            yield hold_account(h)
+
+
+def hold_state(hold: AccountRecord) -> tuple[str, str]:
+    """A hold account's payer and status."""
+    payer, _, settled = hold.name.partition("#")
+    return payer, settled or "held"
 
 
 class _Batch:
@@ -154,6 +177,12 @@ class TreasuryActor:
 
     async def _load(self, batch: Sequence[Request]) -> None:
         wanted = {a for r in batch for a in accounts_of(r.body)}
+        await self._load_accounts(wanted)
+        # settling a hold also touches its payer, named by the hold account
+        holds = (self.accounts.get(a) for a in wanted if a.startswith("hold:"))
+        await self._load_accounts({hold_state(h)[0] for h in holds if h is not None})
+
+    async def _load_accounts(self, wanted: Iterable[str]) -> None:
         missing = [a for a in wanted if self.accounts.get(a) is None]
         if not missing:
             return
@@ -250,6 +279,12 @@ class TreasuryActor:
                 return self._spend_points(back.person_id, -back.points, back.txn_id, work)
             case RefundBudget() as refund:
                 return self._refund(refund, work)
+            case HoldFunds() as hold:
+                return self._hold(hold, work)
+            case CommitHold(hold_id=hold_id):
+                return self._settle(hold_id, "committed", work)
+            case ReleaseHold(hold_id=hold_id):
+                return self._settle(hold_id, "released", work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
 
     def _funding(self, account_id: str) -> AccountRecord | Err:
@@ -381,6 +416,90 @@ class TreasuryActor:
         )
         return Ok(self._budget_view(after))
 
+    def _hold_view(self, hold: AccountRecord) -> HoldView:
+        payer, status = hold_state(hold)
+        record = self.accounts.get(payer)
+        balance = record.balance_minor if record else 0
+        hold_id = hold.account_id.removeprefix("hold:")
+        return HoldView(hold_id, payer, hold.cap_minor, hold.unit, status, balance)
+
+    def _hold(self, cmd: HoldFunds, work: _Batch) -> Reply:
+        account = hold_account(cmd.hold_id)
+        existing = self.accounts.get(account)
+        if existing is not None:
+            if (hold_state(existing)[0], existing.cap_minor) != (cmd.payer, cmd.amount_minor):
+                return Err.of(ErrorCode.ALREADY_EXISTS, f"hold {cmd.hold_id} holds other funds")
+            return Ok(self._hold_view(existing))
+        payer = self.accounts.get(cmd.payer)
+        if cmd.payer.startswith("wallet:"):
+            balance = payer.balance_minor if payer else 0
+            if cmd.amount_minor > balance:
+                person = cmd.payer.removeprefix("wallet:")
+                return Err.of(
+                    ErrorCode.INSUFFICIENT_FUNDS,
+                    f"{person} has {balance} points, not {cmd.amount_minor}",
+                )
+            person = cmd.payer.removeprefix("wallet:")
+            payer = payer or AccountRecord(self.tenant, cmd.payer, "wallet", person, POINTS, 0, 0)
+            after = replace(payer, balance_minor=balance - cmd.amount_minor)
+        else:
+            budget_id = cmd.payer.removeprefix("budget:")
+            b = self._budget(budget_id)
+            if isinstance(b, Err):
+                return b
+            spent = self._spend(budget_id, Money(cmd.amount_minor, b.unit))
+            if isinstance(spent, Err):
+                return spent
+            after = spent
+        hold = AccountRecord(
+            self.tenant,
+            account,
+            "hold",
+            cmd.payer,
+            after.unit,
+            cmd.amount_minor,
+            0,
+            cap_minor=cmd.amount_minor,
+        )
+        self._set(after)
+        self._set(hold)
+        work.move(f"{cmd.hold_id}:hold", cmd.payer, account, cmd.amount_minor, after.unit)
+        return Ok(self._hold_view(hold))
+
+    def _settle(self, hold_id: str, status: str, work: _Batch) -> Reply:
+        """Commit or release a hold; settling it the same way again answers the same."""
+        hold = self.accounts.get(hold_account(hold_id))
+        if hold is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"hold {hold_id} does not exist")
+        payer_id, current = hold_state(hold)
+        if current != "held":
+            if current != status:
+                return Err.of(ErrorCode.INVALID_REQUEST, f"hold {hold_id} is already {current}")
+            return Ok(self._hold_view(hold))
+        payer = self.accounts.get(payer_id)
+        assert payer is not None  # a hold is only ever placed on an existing payer
+        amount, unit, txn = hold.balance_minor, hold.unit, f"{hold_id}:{status}"
+        settled = replace(hold, name=f"{payer_id}#{status}", balance_minor=0)
+        self._set(settled)
+        if status == "released":
+            self._set(replace(payer, balance_minor=payer.balance_minor + amount))
+            work.move(txn, hold.account_id, payer_id, amount, unit)
+        elif payer_id.startswith("wallet:"):
+            currency = self.ctx.points_currency
+            work.move(txn, hold.account_id, POINTS_REDEEMED, amount, POINTS)
+            work.move(txn, points_pool(currency), f"redeemed:{currency}", amount, currency)
+        else:
+            budget_id = payer_id.removeprefix("budget:")
+            work.move(txn, hold.account_id, spent_account(budget_id), amount, unit)
+            balance = Money(payer.balance_minor, unit)
+            work.event(
+                "budget",
+                "debited",
+                budget_id,
+                BudgetDebited(budget_id, hold_id, Money(amount, unit), balance, f"hold {hold_id}"),
+            )
+        return Ok(self._hold_view(settled))
+
     def _budget(self, budget_id: str) -> AccountRecord | Err:
         record = self.accounts.get(budget_account(budget_id))
         if record is None:
@@ -503,7 +622,15 @@ class TreasuryActor:
 FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding)
 
 #: Commands only other actors (as the system) may send.
-SYSTEM_ONLY = (DebitWallet, RefundWallet, RefundBudget, IssuePointsMany)
+SYSTEM_ONLY = (
+    DebitWallet,
+    RefundWallet,
+    RefundBudget,
+    IssuePointsMany,
+    HoldFunds,
+    CommitHold,
+    ReleaseHold,
+)
 
 TREASURY = ActorKind(
     KIND,

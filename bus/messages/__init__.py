@@ -28,7 +28,7 @@ from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
-from bus.messages.treasury import FxCommand, FxTable
+from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView
 from bus.messages.vouchers import (
     Allocated,
     ImportReport,
@@ -49,6 +49,7 @@ Command = (
     | IssuePointsMany
     | FxCommand
     | FundingCommand
+    | HoldCommand
 )
 ReplyValue = (
     BudgetView
@@ -67,6 +68,7 @@ ReplyValue = (
     | FxTable
     | FundingView
     | FundsAllocated
+    | HoldView
     | BulkView
     | BulkResultPage
     | ManyIssued

@@ -8,9 +8,11 @@ in :mod:`bus.messages.budget` and :mod:`bus.messages.wallet`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Currency, Rate
+from bus.messages.common import TENANT_WIDE, Currency, Rate, whole
 
 KIND = "treasury"
 TREASURY_KEY = TENANT_WIDE
@@ -49,3 +51,56 @@ class FxRateView(msgspec.Struct, frozen=True):
 
 class FxTable(msgspec.Struct, frozen=True, tag="fx.table"):
     rates: tuple[FxRateView, ...]
+
+
+#: ``budget:<id>`` (paying in the budget's currency) or ``wallet:<person>`` (in points).
+Payer = Annotated[str, msgspec.Meta(pattern=whole("(budget|wallet):[\\x21-\\x7e]{1,100}"))]
+HoldId = Annotated[str, msgspec.Meta(pattern=whole("[A-Za-z0-9_.:-]{1,128}"))]
+PositiveMinor = Annotated[int, msgspec.Meta(gt=0, le=2**62)]
+
+
+class HoldFunds(msgspec.Struct, frozen=True, tag="hold.place"):
+    """Set ``amount_minor`` aside from ``payer`` until the hold is committed or released
+    (system only: sagas reserving before a multi-step order)."""
+
+    hold_id: HoldId
+    payer: Payer
+    amount_minor: PositiveMinor
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class CommitHold(msgspec.Struct, frozen=True, tag="hold.commit"):
+    """Spend what a hold set aside (system only)."""
+
+    hold_id: HoldId
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class ReleaseHold(msgspec.Struct, frozen=True, tag="hold.release"):
+    """Give what a hold set aside back to its payer (system only)."""
+
+    hold_id: HoldId
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+HoldCommand = HoldFunds | CommitHold | ReleaseHold
+
+
+class HoldView(msgspec.Struct, frozen=True, tag="hold"):
+    hold_id: str
+    payer: str
+    amount_minor: int
+    unit: str
+    #: ``held``, ``committed`` or ``released``.
+    status: str
+    #: The payer's balance after this step.
+    payer_balance_minor: int
