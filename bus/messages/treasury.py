@@ -54,7 +54,8 @@ class FxTable(msgspec.Struct, frozen=True, tag="fx.table"):
 
 
 #: ``budget:<id>`` (paying in the budget's currency) or ``wallet:<person>`` (in points).
-Payer = Annotated[str, msgspec.Meta(pattern=whole("(budget|wallet):[\\x21-\\x7e]{1,100}"))]
+PAYER_PATTERN = whole("(budget|wallet):[A-Za-z0-9][A-Za-z0-9_.@+-]{0,89}")
+Payer = Annotated[str, msgspec.Meta(pattern=PAYER_PATTERN)]
 HoldId = Annotated[str, msgspec.Meta(pattern=whole("[A-Za-z0-9_.:-]{1,128}"))]
 PositiveMinor = Annotated[int, msgspec.Meta(gt=0, le=2**62)]
 
