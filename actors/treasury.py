@@ -12,8 +12,9 @@ Double entry, every transaction summing to zero in each unit:
 - points issued: ``budget:<id>`` → ``points:<currency>`` (money set aside for points) and
   ``points:issued`` → ``wallet:<person>`` (points), one point costing one minor unit of
   the points currency;
-- points spent on an order: ``wallet:<person>`` → ``points:redeemed`` and
-  ``points:<currency>`` → ``redeemed:<currency>``; a refund moves both back;
+- points spent on an order (its hold committed): ``hold:<order>`` → ``points:redeemed``
+  and ``points:<currency>`` → ``redeemed:<currency>``; a refund moves both back to the
+  wallet and the pool;
 - a budget refund: ``spent:<id>`` → ``budget:<id>``;
 - a hold (an order's reservation): ``budget:<id>`` or ``wallet:<person>`` → ``hold:<id>``;
   committing it moves the amount on as a debit or a points spend would, releasing it
@@ -60,7 +61,6 @@ from bus.messages.treasury import (
     SetFxRate,
 )
 from bus.messages.wallet import (
-    DebitWallet,
     GetWallet,
     IssuePoints,
     PointsIssued,
@@ -117,7 +117,7 @@ def accounts_of(body: object) -> Iterable[str]:
             yield budget_account(b)
             for item in items:
                 yield wallet_account(item.person_id)
-        case GetWallet(person_id=p) | DebitWallet(person_id=p) | RefundWallet(person_id=p):
+        case GetWallet(person_id=p) | RefundWallet(person_id=p):
             yield wallet_account(p)
         case RefundBudget(budget_id=b):
             yield budget_account(b)
@@ -273,10 +273,8 @@ class TreasuryActor:
             case GetFunding(account_id=account_id):
                 found = self._funding(account_id)
                 return found if isinstance(found, Err) else Ok(self._funding_view(found))
-            case DebitWallet() as spend:
-                return self._spend_points(spend.person_id, spend.points, spend.txn_id, work)
             case RefundWallet() as back:
-                return self._spend_points(back.person_id, -back.points, back.txn_id, work)
+                return self._refund_points(back, work)
             case RefundBudget() as refund:
                 return self._refund(refund, work)
             case HoldFunds() as hold:
@@ -382,22 +380,23 @@ class TreasuryActor:
         version = self._version(wallet) if wallet else 0
         return WalletView(person_id, points, version)
 
-    def _spend_points(self, person_id: str, points: int, txn: str, work: _Batch) -> Reply:
-        """Points out of a wallet (negative ``points``: back in), with the money they
+    def _refund_points(self, cmd: RefundWallet, work: _Batch) -> Reply:
+        """Points an order spent back into the wallet, with the money they stand for
+        back into the points pool."""
+        account = wallet_account(cmd.person_id)
+        wallet = self.accounts.get(account) or AccountRecord(
+            self.tenant, account, "wallet", cmd.person_id, POINTS, 0, 0
+        )
+        self._set(replace(wallet, balance_minor=wallet.balance_minor + cmd.points))
+        self._points_redeemed(cmd.txn_id, account, -cmd.points, work)
+        return Ok(self._wallet_view(cmd.person_id))
+
+    def _points_redeemed(self, txn: str, source: str, points: int, work: _Batch) -> None:
+        """``points`` spent from ``source`` (negative: given back), and the money they
         stand for leaving (or returning to) the points pool."""
-        account = wallet_account(person_id)
-        wallet = self.accounts.get(account)
-        balance = wallet.balance_minor if wallet else 0
-        if points > balance:
-            return Err.of(
-                ErrorCode.INSUFFICIENT_FUNDS, f"{person_id} has {balance} points, not {points}"
-            )
-        wallet = wallet or AccountRecord(self.tenant, account, "wallet", person_id, POINTS, 0, 0)
-        self._set(replace(wallet, balance_minor=balance - points))
         currency = self.ctx.points_currency
-        work.move(txn, account, POINTS_REDEEMED, points, POINTS)
+        work.move(txn, source, POINTS_REDEEMED, points, POINTS)
         work.move(txn, points_pool(currency), f"redeemed:{currency}", points, currency)
-        return Ok(self._wallet_view(person_id))
 
     def _refund(self, cmd: RefundBudget, work: _Batch) -> Reply:
         b = self._budget(cmd.budget_id)
@@ -485,9 +484,7 @@ class TreasuryActor:
             self._set(replace(payer, balance_minor=payer.balance_minor + amount))
             work.move(txn, hold.account_id, payer_id, amount, unit)
         elif payer_id.startswith("wallet:"):
-            currency = self.ctx.points_currency
-            work.move(txn, hold.account_id, POINTS_REDEEMED, amount, POINTS)
-            work.move(txn, points_pool(currency), f"redeemed:{currency}", amount, currency)
+            self._points_redeemed(txn, hold.account_id, amount, work)
         else:
             budget_id = payer_id.removeprefix("budget:")
             work.move(txn, hold.account_id, spent_account(budget_id), amount, unit)
@@ -623,7 +620,6 @@ FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding)
 
 #: Commands only other actors (as the system) may send.
 SYSTEM_ONLY = (
-    DebitWallet,
     RefundWallet,
     RefundBudget,
     IssuePointsMany,

@@ -44,20 +44,8 @@ class GetWallet(msgspec.Struct, frozen=True, tag="wallet.get"):
         return TREASURY_KEY
 
 
-class DebitWallet(msgspec.Struct, frozen=True, tag="wallet.debit"):
-    """Take points from a wallet (to pay an order); ``txn_id`` names the transaction."""
-
-    person_id: PersonId
-    points: Points
-    txn_id: str
-
-    @property
-    def actor_key(self) -> str:
-        return TREASURY_KEY
-
-
 class RefundWallet(msgspec.Struct, frozen=True, tag="wallet.refund"):
-    """Give back points taken by ``DebitWallet`` (system only: sagas compensating)."""
+    """Give back points an order spent (system only: sagas compensating a cancel)."""
 
     person_id: PersonId
     points: Points
@@ -68,7 +56,7 @@ class RefundWallet(msgspec.Struct, frozen=True, tag="wallet.refund"):
         return TREASURY_KEY
 
 
-WalletCommand = IssuePoints | GetWallet | DebitWallet | RefundWallet
+WalletCommand = IssuePoints | GetWallet | RefundWallet
 
 
 class WalletView(msgspec.Struct, frozen=True, tag="wallet"):

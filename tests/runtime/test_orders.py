@@ -236,6 +236,24 @@ async def test_burst_of_redemptions_keeps_every_invariant(
     assert await ledger.pool_counts("acme", "card-de", 2500) == {"available": 50, "allocated": 100}
 
 
+async def test_cancelling_a_points_order_gives_the_points_and_their_money_back(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 1)
+    assert isinstance(await ask(bus, "treasury", IssuePoints("b1", "ann", 6000, "rwd-1")), Ok)
+    o = placed(await ask(bus, "orders", order(1, budget=None), person("ann")))
+    assert o.status == "fulfilled"
+    assert await ledger.account_balance("acme", "points:redeemed") == 2500
+    cancelled = placed(await ask(bus, "orders", CancelOrder(o.order_id)))
+    assert cancelled.status == "cancelled"
+    assert await ledger.account_balance("acme", "wallet:ann") == 6000
+    assert await ledger.account_balance("acme", "points:redeemed") == 0
+    assert await ledger.account_balance("acme", "redeemed:EUR") == 0
+    assert await ledger.account_balance("acme", "points:EUR") == 6000
+    assert await ledger.entries_total("acme") == 0
+
+
 async def test_staff_cancel_within_the_window_voids_and_refunds(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
