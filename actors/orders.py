@@ -35,7 +35,7 @@ from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
 from bus.messages.budget import BudgetView, GetBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
-from bus.messages.common import Money, convert_minor
+from bus.messages.common import Money, convert_exact
 from bus.messages.orders import (
     KIND,
     CancelOrder,
@@ -48,7 +48,16 @@ from bus.messages.orders import (
     ResumeOrders,
     ResumeReport,
 )
-from bus.messages.treasury import POINTS, CommitHold, FxTable, GetFxRates, HoldFunds, ReleaseHold
+from bus.messages.treasury import (
+    POINTS,
+    CommitHold,
+    FxTable,
+    GetFxRates,
+    GetPointsRate,
+    HoldFunds,
+    PointsRateView,
+    ReleaseHold,
+)
 from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import RefundWallet
 from bus.time import now_ms
@@ -84,6 +93,7 @@ def view(o: OrderRecord) -> OrderView:
         o.created_ms,
         o.updated_ms,
         o.fx_rate,
+        o.points_rate,
     )
 
 
@@ -258,7 +268,7 @@ class OrdersActor:
         priced = await self._price(cmd, p.currency, price(cmd.face_value_minor, p.markup_bps))
         if isinstance(priced, Err):
             return priced
-        amount, unit, rate = priced
+        amount, unit, rate, points_rate = priced
         now = now_ms()
         record = OrderRecord(
             self.tenant,
@@ -278,6 +288,7 @@ class OrdersActor:
             now,
             1,
             rate,
+            points_rate,
         )
         accepted.append(record)
         return record
@@ -312,35 +323,47 @@ class OrdersActor:
 
     async def _price(
         self, cmd: PlaceOrder, currency: str, amount: int
-    ) -> tuple[int, str, str] | Err:
-        """What the payer pays: (amount in its unit, the unit, the rate locked in or "").
+    ) -> tuple[int, str, str, str] | Err:
+        """What the payer pays: (amount in its unit, the unit, the exchange rate and the
+        points rate locked in, "" where none applies).
 
-        A budget pays in its currency, points in the points currency (one point per minor
-        unit); another currency than the product's goes through the tenant's rate."""
+        A budget pays in its currency; points at the tenant's points rate, in its points
+        currency. Another currency than the product's goes through the tenant's exchange
+        rate. The price is exact until the end, then rounded up once."""
+        ask = self.ctx.ask
+        points_rate = ""
         if cmd.budget_id is not None:
-            budget = await self.ctx.ask(self.tenant, treasury.KIND, GetBudget(cmd.budget_id), None)
+            budget = await ask(self.tenant, treasury.KIND, GetBudget(cmd.budget_id), None)
             if isinstance(budget, Err):
                 return budget
             if not isinstance(budget.value, BudgetView):
                 return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
             payer_currency = unit = budget.value.balance.currency
         else:
-            payer_currency, unit = self.ctx.points_currency, POINTS
-        if payer_currency == currency:
-            return amount, unit, ""
-        table = await self.ctx.ask(self.tenant, treasury.KIND, GetFxRates(), None)
-        if isinstance(table, Err):
-            return table
-        rates = table.value.rates if isinstance(table.value, FxTable) else ()
-        rate = next(
-            (r.rate for r in rates if (r.base, r.quote) == (currency, payer_currency)), None
-        )
-        if rate is None:
-            return Err.of(
-                ErrorCode.CURRENCY_MISMATCH,
-                f"no exchange rate from {currency} to {payer_currency}: set one first",
-            )
-        return convert_minor(amount, currency, payer_currency, rate), unit, rate
+            rated = await ask(self.tenant, treasury.KIND, GetPointsRate(), None)
+            if isinstance(rated, Err):
+                return rated
+            if not isinstance(rated.value, PointsRateView):
+                return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
+            payer_currency, unit = rated.value.currency, POINTS
+            points_rate = rated.value.points_per_unit
+        fx_rate = ""
+        if payer_currency != currency:
+            table = await ask(self.tenant, treasury.KIND, GetFxRates(), None)
+            if isinstance(table, Err):
+                return table
+            rates = table.value.rates if isinstance(table.value, FxTable) else ()
+            pair = (currency, payer_currency)
+            fx_rate = next((r.rate for r in rates if (r.base, r.quote) == pair), "")
+            if not fx_rate:
+                return Err.of(
+                    ErrorCode.CURRENCY_MISMATCH,
+                    f"no exchange rate from {currency} to {payer_currency}: set one first",
+                )
+        exact = convert_exact(amount, currency, payer_currency, fx_rate or "1")
+        if points_rate:
+            exact = convert_exact(exact, payer_currency, POINTS, points_rate)
+        return math.ceil(exact), unit, fx_rate, points_rate
 
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""

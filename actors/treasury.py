@@ -10,11 +10,11 @@ Double entry, every transaction summing to zero in each unit:
 - opening a budget: ``funding`` → ``budget:<id>`` (money);
 - a debit: ``budget:<id>`` → ``spent:<id>`` (money);
 - points issued: ``budget:<id>`` → ``points:<currency>`` (money set aside for points) and
-  ``points:issued`` → ``wallet:<person>`` (points), one point costing one minor unit of
-  the points currency;
+  ``points:issued`` → ``wallet:<person>`` (points), at the tenant's points rate (ADR 13):
+  the cost is rounded up, so the pool always covers the points outstanding;
 - points spent on an order (its hold committed): ``hold:<order>`` → ``points:redeemed``
-  and ``points:<currency>`` → ``redeemed:<currency>``; a refund moves both back to the
-  wallet and the pool;
+  and ``points:<currency>`` → ``redeemed:<currency>`` (their value, rounded down); a
+  refund moves both back to the wallet and the pool;
 - a budget refund: ``spent:<id>`` → ``budget:<id>``;
 - a hold (an order's reservation): ``budget:<id>`` or ``wallet:<person>`` → ``hold:<id>``;
   committing it moves the amount on as a debit or a points spend would, releasing it
@@ -45,7 +45,7 @@ from bus.messages.budget import (
     RefundBudget,
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
-from bus.messages.common import Money
+from bus.messages.common import Money, minor_digits
 from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.treasury import (
@@ -55,10 +55,15 @@ from bus.messages.treasury import (
     FxRateView,
     FxTable,
     GetFxRates,
+    GetPointsRate,
     HoldFunds,
     HoldView,
+    PointsRateView,
     ReleaseHold,
     SetFxRate,
+    SetPointsRate,
+    cost_of_points,
+    value_of_points,
 )
 from bus.messages.wallet import (
     GetWallet,
@@ -165,12 +170,17 @@ class TreasuryActor:
         #: did not exist.
         self.accounts: dict[str, AccountRecord | None] = {}
         self._changed: dict[str, AccountRecord | None] = {}
-        #: (base, quote) → the tenant's exchange rate; loaded on activation.
+        #: (base, quote) → the tenant's exchange rate; loaded on activation. The points
+        #: rate is the row (currency, PTS) with a rate above 0 (a retired one is "0").
         self.fx: dict[tuple[str, str], FxRate] = {}
+        #: Whether points were ever issued: the points rate is fixed from then on.
+        self.points_issued = False
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
-        self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
+        ledger = self.ctx.ledger
+        self.fx = {(r.base, r.quote): r for r in await ledger.load_fx_rates(self.tenant)}
+        self.points_issued = await ledger.account_balance(self.tenant, POINTS_ISSUED) != 0
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
@@ -253,15 +263,21 @@ class TreasuryActor:
                 return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
             case GetWallet(person_id=person_id):
                 return Ok(self._wallet_view(person_id))
+            case SetFxRate() | SetPointsRate() if not FX_SETTERS & roles:
+                return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance set rates")
             case SetFxRate(base=base, quote=quote, rate=rate):
-                if not FX_SETTERS & set(request.principal.roles):
-                    return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance set rates")
+                if POINTS in (base, quote):
+                    return Err.of(ErrorCode.INVALID_REQUEST, "points have a rate of their own")
                 if base == quote or Fraction(rate) <= 0:
                     return Err.of(ErrorCode.INVALID_REQUEST, "a rate is between two currencies")
                 self.fx[(base, quote)] = FxRate(self.tenant, base, quote, rate, work.now)
                 return Ok(self._fx_table())
             case GetFxRates():
                 return Ok(self._fx_table())
+            case SetPointsRate() as points_rate:
+                return self._set_points_rate(points_rate, work)
+            case GetPointsRate():
+                return Ok(self._points_rate_view())
             case OpenFunding() | Deposit() | Allocate() if not FX_SETTERS & roles:
                 return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance move funds")
             case OpenFunding() as open_:
@@ -370,9 +386,42 @@ class TreasuryActor:
         return FxTable(
             tuple(
                 FxRateView(r.base, r.quote, r.rate, r.updated_ms)
-                for _, r in sorted(self.fx.items())
+                for (_, quote), r in sorted(self.fx.items())
+                if quote != POINTS
             )
         )
+
+    def _points_rate(self) -> FxRate:
+        """The tenant's points rate: one unit of ``base`` buys ``rate`` points. Until the
+        tenant sets one, a point is one minor unit of the deployment's points currency."""
+        for (_, quote), r in self.fx.items():
+            if quote == POINTS and Fraction(r.rate) > 0:
+                return r
+        currency = self.ctx.points_currency
+        return FxRate(self.tenant, currency, POINTS, str(10 ** minor_digits(currency)), 0)
+
+    def _points_rate_view(self) -> PointsRateView:
+        r = self._points_rate()
+        return PointsRateView(r.base, r.rate, self.points_issued, r.updated_ms)
+
+    def _set_points_rate(self, cmd: SetPointsRate, work: _Batch) -> Reply:
+        current = self._points_rate()
+        rate = Fraction(cmd.points_per_unit)
+        if rate <= 0:
+            return Err.of(ErrorCode.INVALID_REQUEST, "points_per_unit must be above 0")
+        if (cmd.currency, rate) == (current.base, Fraction(current.rate)):
+            return Ok(self._points_rate_view())
+        if self.points_issued:
+            return Err.of(
+                ErrorCode.RATE_LOCKED,
+                f"points were issued at {current.rate} per {current.base}; the rate is fixed"
+                " (changing it would change what people's points are worth)",
+            )
+        if current.updated_ms and current.base != cmd.currency:  # retire the old row
+            self.fx[(current.base, POINTS)] = replace(current, rate="0", updated_ms=work.now)
+        updated = FxRate(self.tenant, cmd.currency, POINTS, cmd.points_per_unit, work.now)
+        self.fx[(cmd.currency, POINTS)] = updated
+        return Ok(self._points_rate_view())
 
     def _wallet_view(self, person_id: str) -> WalletView:
         wallet = self.accounts.get(wallet_account(person_id))
@@ -394,9 +443,10 @@ class TreasuryActor:
     def _points_redeemed(self, txn: str, source: str, points: int, work: _Batch) -> None:
         """``points`` spent from ``source`` (negative: given back), and the money they
         stand for leaving (or returning to) the points pool."""
-        currency = self.ctx.points_currency
+        rate = self._points_rate()
+        money = value_of_points(abs(points), rate.base, rate.rate) * (1 if points > 0 else -1)
         work.move(txn, source, POINTS_REDEEMED, points, POINTS)
-        work.move(txn, points_pool(currency), f"redeemed:{currency}", points, currency)
+        work.move(txn, points_pool(rate.base), f"redeemed:{rate.base}", money, rate.base)
 
     def _refund(self, cmd: RefundBudget, work: _Batch) -> Reply:
         b = self._budget(cmd.budget_id)
@@ -577,13 +627,13 @@ class TreasuryActor:
         budget = self._budget(cmd.budget_id)
         if isinstance(budget, Err):
             return budget
-        if budget.unit != self.ctx.points_currency:
+        rate = self._points_rate()
+        if budget.unit != rate.base:
             return Err.of(
                 ErrorCode.CURRENCY_MISMATCH,
-                f"points are bought in {self.ctx.points_currency}; budget {cmd.budget_id}"
-                f" is in {budget.unit}",
+                f"points are bought in {rate.base}; budget {cmd.budget_id} is in {budget.unit}",
             )
-        cost = Money(cmd.points, budget.unit)  # one point = one minor unit
+        cost = Money(cost_of_points(cmd.points, rate.base, rate.rate), budget.unit)
         after = self._spend(cmd.budget_id, cost)
         if isinstance(after, Err):
             return after
@@ -594,7 +644,9 @@ class TreasuryActor:
         wallet = replace(wallet, balance_minor=wallet.balance_minor + cmd.points)
         self._set(after)
         self._set(wallet)
-        work.move(cmd.reward_id, after.account_id, points_pool(after.unit), cmd.points, after.unit)
+        self.points_issued = True
+        pool = points_pool(after.unit)
+        work.move(cmd.reward_id, after.account_id, pool, cost.amount_minor, after.unit)
         work.move(cmd.reward_id, POINTS_ISSUED, account, cmd.points, POINTS)
         work.event(
             "reward",
@@ -639,6 +691,8 @@ TREASURY = ActorKind(
         GetWallet,
         SetFxRate,
         GetFxRates,
+        SetPointsRate,
+        GetPointsRate,
         *FUNDING_COMMANDS,
         *SYSTEM_ONLY,
     ),

@@ -28,10 +28,16 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     OUT_OF_STOCK = "out_of_stock"
+    #: The tenant's points rate cannot change once points have been issued.
+    RATE_LOCKED = "rate_locked"
+    #: A request with this Idempotency-Key is still being answered: retry shortly.
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 
 
 #: Codes whose requests may be sent again unchanged.
-RETRYABLE_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED})
+RETRYABLE_CODES = frozenset(
+    {ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.IDEMPOTENCY_KEY_IN_USE}
+)
 
 
 class BusError(Exception):

@@ -28,7 +28,8 @@ from edge import (
 )
 from edge.auth import TokenVerifier, Unauthenticated
 from edge.config import EdgeConfig
-from edge.http import BUS, CONFIG, IDENTITY, ProblemResponse
+from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, ProblemResponse
+from edge.operations import KeysInFlight
 from edge.problems import problem
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     )
     app[CONFIG] = config
     app[VERIFIER] = verifier
+    app[IN_FLIGHT] = KeysInFlight()
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")

@@ -12,7 +12,7 @@ from bus.client import Bus
 from bus.messages import Err
 from edge.auth import Identity
 from edge.config import EdgeConfig
-from edge.operations import Caller
+from edge.operations import Caller, KeysInFlight
 from edge.problems import from_error, problem
 from edge.validation import Invalid, check_idempotency_key, explain
 
@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 BUS = web.AppKey("bus", Bus)
 CONFIG = web.AppKey("config", EdgeConfig)
+IN_FLIGHT = web.AppKey("in_flight", KeysInFlight)
 IDENTITY = web.RequestKey("identity", Identity)
 
 _json = msgspec.json.Encoder()
@@ -93,7 +94,8 @@ def caller(request: web.Request) -> Caller:
                 errors=[{"header": "Idempotency-Key", "detail": e.detail}],
             )
         ) from e
-    return Caller(request.app[BUS], request[IDENTITY], request.app[CONFIG].request_timeout_s, key)
+    app = request.app
+    return Caller(app[BUS], request[IDENTITY], app[CONFIG].request_timeout_s, key, app[IN_FLIGHT])
 
 
 def answer(request: web.Request, result: T | Err, status: int = 200) -> web.Response:

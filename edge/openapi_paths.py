@@ -634,6 +634,36 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/points-rate": {
+        "get": {
+            "operationId": "getPointsRate",
+            "summary": "What the tenant's points are worth",
+            "description": (
+                "Needs scope `budgets:read`. Until the tenant sets a rate, a point is one "
+                "minor unit of the deployment's points currency."
+            ),
+            "responses": {"200": _json("PointsRateOut", "The points rate"), **_COMMON_ERRORS},
+        },
+        "put": {
+            "operationId": "setPointsRate",
+            "summary": "Set how many points one unit of a currency is worth",
+            "description": (
+                "Needs scope `fx:write` and role owner, admin or finance. Issuing points "
+                "costs their value, rounded up; a redemption costs the price in points, "
+                "rounded up, and the rate is locked into the order (`points_rate`). Once "
+                "points have been issued the rate is fixed: changing it would change what "
+                "people's points are worth."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("PointsRateIn"),
+            "responses": {
+                "200": _json("PointsRateOut", "The points rate now"),
+                "409": _problem("Points were issued already (`rate_locked`)"),
+                "422": _problem("Not a currency and a positive decimal rate"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
     "/api/v1/budgets/{budget_id}/debits": {
         "post": {
             "operationId": "debitBudget",

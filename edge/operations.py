@@ -73,7 +73,14 @@ from bus.messages.orders import (
     PlaceOrder,
     ResendOrder,
 )
-from bus.messages.treasury import FxTable, GetFxRates, SetFxRate
+from bus.messages.treasury import (
+    FxTable,
+    GetFxRates,
+    GetPointsRate,
+    PointsRateView,
+    SetFxRate,
+    SetPointsRate,
+)
 from bus.messages.vouchers import (
     CodeRow,
     GenerateCodes,
@@ -107,6 +114,8 @@ from edge.schemas import (
     OrderCodesOut,
     OrderOut,
     PlaceOrderIn,
+    PointsRateIn,
+    PointsRateOut,
     PoolOut,
     ProductOut,
     ProductPageOut,
@@ -155,6 +164,29 @@ ALL_SCOPES = (
 )
 
 
+class KeysInFlight:
+    """The Idempotency-Keys this edge is answering right now, per tenant and caller.
+
+    A second request under a key whose first is still in flight gets 409
+    ``idempotency_key_in_use`` at once (retry shortly), rather than waiting for the
+    first. This is a courtesy of one edge process: across edges, the actor that owns the
+    key still decides it once and answers the later request with the first reply (ADR 8).
+    """
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[str, str, str]] = set()
+
+    def claim(self, tenant: str, subject: str, key: str) -> bool:
+        token = (tenant, subject, key)
+        if token in self._keys:
+            return False
+        self._keys.add(token)
+        return True
+
+    def release(self, tenant: str, subject: str, key: str) -> None:
+        self._keys.discard((tenant, subject, key))
+
+
 @dataclass(frozen=True)
 class Caller:
     bus: Bus
@@ -162,20 +194,32 @@ class Caller:
     timeout_s: float
     #: Only for mutations: reads are never keyed (a key would store, and replay, a view).
     idempotency_key: str | None = None
+    in_flight: KeysInFlight | None = None
 
 
 async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyValue | Err:
+    key = caller.idempotency_key if keyed else None
+    tenant, subject = caller.identity.tenant, caller.identity.principal.subject
+    in_flight = caller.in_flight if key else None
+    if key and in_flight is not None and not in_flight.claim(tenant, subject, key):
+        return Err.of(
+            ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+            f"a request with the Idempotency-Key {key!r} is still in progress",
+        )
     try:
         reply = await caller.bus.request(
-            caller.identity.tenant,
+            tenant,
             kind,
             body,
             caller.identity.principal,
             timeout_s=caller.timeout_s,
-            idempotency_key=caller.idempotency_key if keyed else None,
+            idempotency_key=key,
         )
     except BusError as e:
         return Err(code=e.code, message=str(e), retryable=True)
+    finally:
+        if key and in_flight is not None:
+            in_flight.release(tenant, subject, key)
     match reply:
         case Ok(value=value):
             return value
@@ -440,6 +484,7 @@ def order_out(v: OrderView) -> OrderOut:
         rfc3339(v.created_ms),
         rfc3339(v.updated_ms),
         v.fx_rate,
+        v.points_rate,
     )
 
 
@@ -596,6 +641,30 @@ async def get_fx_rates(caller: Caller) -> FxTableOut | Err:
     if isinstance(value, Err):
         return value
     return fx_table_out(value) if isinstance(value, FxTable) else _unexpected(value)
+
+
+def points_rate_out(v: PointsRateView) -> PointsRateOut:
+    updated = rfc3339(v.updated_ms) if v.updated_ms else None
+    return PointsRateOut(v.currency, v.points_per_unit, v.locked, updated)
+
+
+async def set_points_rate(caller: Caller, data: PointsRateIn) -> PointsRateOut | Err:
+    if denied := missing_scope(caller, SCOPE_FX):
+        return denied
+    command = SetPointsRate(data.currency, data.points_per_unit)
+    value = await call(caller, treasury.KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    return points_rate_out(value) if isinstance(value, PointsRateView) else _unexpected(value)
+
+
+async def get_points_rate(caller: Caller) -> PointsRateOut | Err:
+    if denied := missing_scope(caller, SCOPE_READ):
+        return denied
+    value = await call(caller, treasury.KIND, GetPointsRate(), keyed=False)
+    if isinstance(value, Err):
+        return value
+    return points_rate_out(value) if isinstance(value, PointsRateView) else _unexpected(value)
 
 
 def funding_out(v: FundingView) -> FundingOut:

@@ -23,6 +23,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.OUT_OF_STOCK: 409,
+    ErrorCode.RATE_LOCKED: 409,
+    ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -37,6 +39,8 @@ TITLES: dict[str, str] = {
     "internal": "Internal error",
     "idempotency_key_reused": "Idempotency-Key already used for another request",
     "out_of_stock": "No voucher code left in the pool",
+    "rate_locked": "The points rate is fixed once points are issued",
+    "idempotency_key_in_use": "A request with this Idempotency-Key is in progress, retry",
     "unauthenticated": "Authentication required",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",
@@ -81,7 +85,7 @@ def problem(
     response = web.Response(
         body=_json.encode(body), status=status, content_type=PROBLEM_JSON, headers=headers
     )
-    if retryable and status in (503, 504):
+    if retryable and status in (409, 503, 504):
         response.headers["Retry-After"] = "1"
     return response
 

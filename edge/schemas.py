@@ -197,6 +197,7 @@ class OrderOut(msgspec.Struct, frozen=True):
     created_at: str
     updated_at: str
     fx_rate: str
+    points_rate: str
 
 
 class VoucherOut(msgspec.Struct, frozen=True):
@@ -241,6 +242,23 @@ class FxRateOut(msgspec.Struct, frozen=True):
 
 class FxTableOut(msgspec.Struct, frozen=True):
     rates: list[FxRateOut]
+
+
+class PointsRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``points_per_unit`` points to one unit (not minor unit) of ``currency``: 100 per
+    EUR makes a point worth one cent."""
+
+    currency: Currency
+    points_per_unit: Rate
+
+
+class PointsRateOut(msgspec.Struct, frozen=True):
+    currency: str
+    points_per_unit: str
+    #: Once points have been issued the rate cannot change.
+    locked: bool
+    #: When the tenant set it; null while it is the deployment's default.
+    updated_at: str | None
 
 
 class OpenFundingIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -275,6 +275,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        10,
+        "the points rate locked into each points order",
+        sqlite=("ALTER TABLE orders ADD COLUMN points_rate TEXT NOT NULL DEFAULT ''",),
+        mysql=("ALTER TABLE orders ADD COLUMN points_rate VARCHAR(32) NOT NULL DEFAULT ''",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

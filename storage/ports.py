@@ -123,6 +123,8 @@ class OrderRecord(msgspec.Struct, frozen=True):
     updated_ms: int
     version: int
     fx_rate: str = ""
+    #: Points per unit of the points currency locked into a points order ("" if none).
+    points_rate: str = ""
 
 
 class PutOrder(msgspec.Struct, frozen=True):

@@ -26,7 +26,7 @@ from storage.ports import (
 _ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
-    " fx_rate"
+    " fx_rate, points_rate"
 )
 
 
@@ -103,7 +103,7 @@ class Statements:
         self.insert_order = q(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
-            " {p})"
+            " {p}, {p})"
         )
         self.update_order = q(
             "UPDATE orders SET status = {p}, price_minor = {p}, price_unit = {p}, code_id = {p},"
@@ -324,6 +324,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     o.updated_ms,
                     o.version,
                     o.fx_rate,
+                    o.points_rate,
                 ),
                 what,
             )
@@ -515,6 +516,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderRecord:
         int(row[14]),
         int(row[15]),
         row[16] or "",
+        row[17] or "",
     )
 
 

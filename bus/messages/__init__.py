@@ -28,7 +28,7 @@ from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
-from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView
+from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
 from bus.messages.vouchers import (
     Allocated,
     ImportReport,
@@ -66,6 +66,7 @@ ReplyValue = (
     | OrderView
     | ResumeReport
     | FxTable
+    | PointsRateView
     | FundingView
     | FundsAllocated
     | HoldView

@@ -96,6 +96,8 @@ _MINOR_DIGITS = {
     "TND": 3,
     "LYD": 3,
     "IQD": 3,
+    # not ISO 4217: reward points, counted whole (``bus.messages.treasury.POINTS``)
+    "PTS": 0,
 }
 
 #: An exchange rate written as a decimal: how many units of the quote currency one unit
@@ -108,12 +110,15 @@ def minor_digits(currency: str) -> int:
     return _MINOR_DIGITS.get(currency, 2)
 
 
+def convert_exact(
+    amount_minor: int | Fraction, base: str, quote: str, rate: str | Fraction
+) -> Fraction:
+    """``amount_minor`` of ``base`` in minor units of ``quote`` at ``rate``, exactly."""
+    digits = minor_digits(quote) - minor_digits(base)
+    return Fraction(amount_minor) * Fraction(rate) * Fraction(10) ** digits
+
+
 def convert_minor(amount_minor: int, base: str, quote: str, rate: str) -> int:
-    """``amount_minor`` of ``base`` in minor units of ``quote`` at ``rate``, exactly, rounded
-    up to a whole minor unit (a price is never converted to less than it costs)."""
-    exact = (
-        Fraction(amount_minor)
-        * Fraction(rate)
-        * Fraction(10) ** (minor_digits(quote) - minor_digits(base))
-    )
-    return math.ceil(exact)
+    """``amount_minor`` of ``base`` in minor units of ``quote`` at ``rate``, rounded up to a
+    whole minor unit (a price is never converted to less than it costs)."""
+    return math.ceil(convert_exact(amount_minor, base, quote, rate))

@@ -101,6 +101,8 @@ class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
     updated_ms: int
     #: The exchange rate locked into the order when its price was converted ("" if none).
     fx_rate: str = ""
+    #: For an order paid in points, the tenant's points per unit of its points currency.
+    points_rate: str = ""
 
     @property
     def final(self) -> bool:

@@ -8,11 +8,13 @@ in :mod:`bus.messages.budget` and :mod:`bus.messages.wallet`.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Annotated
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Currency, Rate, whole
+from bus.messages.common import TENANT_WIDE, Currency, Rate, convert_exact, whole
 
 KIND = "treasury"
 TREASURY_KEY = TENANT_WIDE
@@ -39,7 +41,52 @@ class GetFxRates(msgspec.Struct, frozen=True, tag="fx.get"):
         return TREASURY_KEY
 
 
-FxCommand = SetFxRate | GetFxRates
+class SetPointsRate(msgspec.Struct, frozen=True, tag="points.rate.set"):
+    """What the tenant's points are worth: ``points_per_unit`` points to one unit (not
+    minor unit) of ``currency`` — 100 points per EUR makes a point worth one cent. Fixed
+    once points have been issued (owner, admin, finance)."""
+
+    currency: Currency
+    points_per_unit: Rate
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class GetPointsRate(msgspec.Struct, frozen=True, tag="points.rate.get"):
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class PointsRateView(msgspec.Struct, frozen=True, tag="points.rate"):
+    currency: str
+    points_per_unit: str
+    #: True once points have been issued: from then on the rate cannot change.
+    locked: bool
+    #: When the tenant set it; 0 while it is the deployment's default.
+    updated_ms: int = 0
+
+
+def points_for(amount_minor: int, currency: str, points_per_unit: str) -> int:
+    """The points a price of ``amount_minor`` ``currency`` costs, rounded up."""
+    return math.ceil(convert_exact(amount_minor, currency, POINTS, points_per_unit))
+
+
+def cost_of_points(points: int, currency: str, points_per_unit: str) -> int:
+    """What issuing ``points`` costs in minor units of ``currency``, rounded up: the money
+    set aside always covers the points it backs."""
+    return math.ceil(convert_exact(points, POINTS, currency, 1 / Fraction(points_per_unit)))
+
+
+def value_of_points(points: int, currency: str, points_per_unit: str) -> int:
+    """The money ``points`` spent on an order take out of the points pool, rounded down,
+    so that the pool never pays out more than it was given."""
+    return math.floor(convert_exact(points, POINTS, currency, 1 / Fraction(points_per_unit)))
+
+
+FxCommand = SetFxRate | GetFxRates | SetPointsRate | GetPointsRate
 
 
 class FxRateView(msgspec.Struct, frozen=True):

@@ -40,6 +40,9 @@ class Query:
     fx_rates: money.FxResult = strawberry.field(
         resolver=money.get_fx_rates, description="The tenant's exchange rates."
     )
+    points_rate: money.PointsRateResult = strawberry.field(
+        resolver=money.get_points_rate, description="What the tenant's points are worth."
+    )
     products: catalogue.ProductPageResult = strawberry.field(
         resolver=catalogue.list_products,
         description="The tenant's catalogue: filter, search (prefix words), pages by name.",
@@ -92,6 +95,13 @@ class Mutation:
     set_fx_rate: money.FxResult = strawberry.mutation(
         resolver=money.set_fx_rate,
         description="One base unit buys `rate` quote units; locked into orders that use it.",
+    )
+    set_points_rate: money.PointsRateResult = strawberry.mutation(
+        resolver=money.set_points_rate,
+        description=(
+            "pointsPerUnit points to one unit of currency; fixed once points are issued,"
+            " locked into each points order."
+        ),
     )
     curate_product: catalogue.ProductResult = strawberry.mutation(
         resolver=catalogue.curate_product,

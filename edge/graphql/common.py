@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from bus.errors import ErrorCode
 from bus.messages import Err
-from edge.http import BUS, CONFIG, IDENTITY
+from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT
 from edge.operations import Caller
 from edge.validation import Invalid, check_idempotency_key, convert
 
@@ -105,6 +105,9 @@ _ERROR_TYPES: dict[ErrorCode, type[Error]] = {
     ErrorCode.INSUFFICIENT_FUNDS: InsufficientFunds,
     ErrorCode.ALREADY_EXISTS: Conflict,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: Conflict,
+    ErrorCode.IDEMPOTENCY_KEY_IN_USE: Conflict,
+    ErrorCode.RATE_LOCKED: Conflict,
+    ErrorCode.OUT_OF_STOCK: Conflict,
     ErrorCode.FORBIDDEN: Forbidden,
     ErrorCode.UNAVAILABLE: Unavailable,
     ErrorCode.DEADLINE_EXCEEDED: Unavailable,
@@ -143,6 +146,7 @@ def caller(info: GqlInfo, key: str | None = None) -> Caller:
         request[IDENTITY],
         request.app[CONFIG].request_timeout_s,
         check_idempotency_key(key),
+        request.app[IN_FLIGHT],
     )
 
 

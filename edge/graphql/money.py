@@ -35,6 +35,8 @@ from edge.schemas import (
     FxTableOut,
     IssuePointsIn,
     OpenFundingIn,
+    PointsRateIn,
+    PointsRateOut,
     ReplayQuery,
     RewardOut,
     WalletOut,
@@ -226,6 +228,41 @@ async def set_fx_rate(
 
     result: FxResult = await mutate(
         info, idempotency_key, {"rate": rate}, FxRateIn, operation, fx_table
+    )
+    return result
+
+
+@strawberry.type
+class PointsRate:
+    currency: str
+    points_per_unit: str
+    locked: bool
+    updated_at: str | None
+
+
+PointsRateResult = Annotated[PointsRate | AnyError, strawberry.union("PointsRateResult")]
+
+
+def points_rate(out: PointsRateOut) -> PointsRate:
+    return PointsRate(
+        currency=out.currency,
+        points_per_unit=out.points_per_unit,
+        locked=out.locked,
+        updated_at=out.updated_at,
+    )
+
+
+async def get_points_rate(info: GqlInfo) -> PointsRateResult:
+    result = await operations.get_points_rate(caller(info))
+    return error(result) if isinstance(result, Err) else points_rate(result)
+
+
+async def set_points_rate(
+    info: GqlInfo, currency: str, points_per_unit: str, idempotency_key: str | None = None
+) -> PointsRateResult:
+    raw = {"currency": currency, "points_per_unit": points_per_unit}
+    result: PointsRateResult = await mutate(
+        info, idempotency_key, raw, PointsRateIn, operations.set_points_rate, points_rate
     )
     return result
 

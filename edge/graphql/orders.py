@@ -38,6 +38,7 @@ class Order:
     created_at: str
     updated_at: str
     fx_rate: str
+    points_rate: str
 
 
 @strawberry.type
@@ -83,6 +84,7 @@ def order(out: OrderOut) -> Order:
         created_at=out.created_at,
         updated_at=out.updated_at,
         fx_rate=out.fx_rate,
+        points_rate=out.points_rate,
     )
 
 

@@ -95,6 +95,12 @@ class BudgetApi(Protocol):
         self, headers: dict[str, str], base: str, quote: str, rate: str
     ) -> Outcome: ...
 
+    async def points_rate(self, headers: dict[str, str]) -> Outcome: ...
+
+    async def set_points_rate(
+        self, headers: dict[str, str], currency: str, points_per_unit: str
+    ) -> Outcome: ...
+
     async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome: ...
 
     async def deposit(self, headers: dict[str, str], account_id: str, amount: int) -> Outcome: ...
@@ -298,6 +304,15 @@ class Rest:
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
         return await self._send("PUT", f"/api/v1/fx/{base}/{quote}", headers, {"rate": rate})
 
+    async def points_rate(self, headers: dict[str, str]) -> Outcome:
+        return await self._send("GET", "/api/v1/points-rate", headers)
+
+    async def set_points_rate(
+        self, headers: dict[str, str], currency: str, points_per_unit: str
+    ) -> Outcome:
+        body = {"currency": currency, "points_per_unit": points_per_unit}
+        return await self._send("PUT", "/api/v1/points-rate", headers, body)
+
     async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome:
         body = {"id": account_id, "name": "Main", "currency": "EUR"}
         return await self._send("POST", "/api/v1/funding-accounts", headers, body)
@@ -341,10 +356,11 @@ _PRODUCT = (
 
 _POOL = "productId faceValueMinor available allocated"
 _BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
+_POINTS_RATE = "currency pointsPerUnit locked updatedAt"
 _FUNDING = "id name version balance { amountMinor currency }"
 _ORDER = (
     "id status recipient payer productId voucherId failureReason externalId createdAt"
-    " updatedAt fxRate faceValue { amountMinor currency } price { amountMinor currency }"
+    " updatedAt fxRate pointsRate faceValue { amountMinor currency } price { amountMinor currency }"
 )
 _REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
 
@@ -600,6 +616,20 @@ class GraphQL:
             f" ... on FxTable {{ rates {{ base quote rate }} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"b": base, "q": quote, "r": rate}, "setFxRate")
+
+    async def points_rate(self, headers: dict[str, str]) -> Outcome:
+        query = f"{{ pointsRate {{ ... on PointsRate {{ {_POINTS_RATE} }} {_ERROR} }} }}"
+        return await self._send(headers, query, {}, "pointsRate")
+
+    async def set_points_rate(
+        self, headers: dict[str, str], currency: str, points_per_unit: str
+    ) -> Outcome:
+        query = (
+            "mutation($c: String!, $p: String!) { setPointsRate(currency: $c, pointsPerUnit: $p)"
+            f" {{ ... on PointsRate {{ {_POINTS_RATE} }} {_ERROR} }} }}"
+        )
+        variables = {"c": currency, "p": points_per_unit}
+        return await self._send(headers, query, variables, "setPointsRate")
 
     async def open_funding(self, headers: dict[str, str], account_id: str) -> Outcome:
         query = (

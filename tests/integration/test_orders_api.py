@@ -151,3 +151,93 @@ async def test_an_order_in_another_currency_uses_the_tenants_rate(
     assert (await api.set_rate(acme, "JPY", "EUR", "-1")).code == "invalid_request"
     reader = cluster.keys.headers("acme", ["budgets:read"])
     assert (await api.set_rate(reader, "JPY", "EUR", "1")).code == "forbidden"
+
+
+async def test_the_tenants_points_rate_prices_rewards_and_redemptions(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    default = (await api.points_rate(acme)).value
+    assert default == {
+        "currency": "EUR",
+        "points_per_unit": "100",
+        "locked": False,
+        "updated_at": None,
+    }
+    # three points to the euro: a point is worth 33⅓ cents, never a whole number of cents
+    rate = (await api.set_points_rate(acme, "EUR", "3")).value
+    assert rate is not None
+    assert (rate["currency"], rate["points_per_unit"], rate["locked"]) == ("EUR", "3", False)
+    issued = (await api.issue(acme, "b1", "ann", 80, key="reward-80")).value
+    assert issued is not None
+    assert issued["cost"] == {"amount_minor": 2667, "currency": "EUR"}  # 26.66…, rounded up
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 100_000 - 2667
+    assert (await api.points_rate(acme)).value == {**rate, "locked": True}
+    locked = await api.set_points_rate(acme, "EUR", "4")
+    assert (locked.code, locked.retryable) == ("rate_locked", False)
+    assert (await api.set_points_rate(acme, "EUR", "3.0")).value == {**rate, "locked": True}
+    ann = {"Authorization": f"Bearer {cluster.keys.token('acme')}"}
+    placed = (await api.place(ann, gift(budget_id=None), key="r-pts")).value
+    assert placed is not None
+    # 25.00 EUR at 3 points per euro = 75 points; the rate is locked into the order
+    assert (placed["status"], placed["price"], placed["points_rate"]) == (
+        "fulfilled",
+        {"amount_minor": 75, "currency": "PTS"},
+        "3",
+    )
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 5
+    # the pool keeps what the 5 points left are worth (166.67 cents), never less
+    assert await cluster.ledger.account_balance("acme", "points:EUR") == 2667 - 2500
+    assert await cluster.ledger.account_balance("acme", "redeemed:EUR") == 2500
+    assert await cluster.ledger.entries_total("acme") == 0
+
+
+async def test_points_orders_in_another_currency_round_once(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    assert (await api.set_points_rate(acme, "EUR", "1000")).value is not None
+    assert (await api.set_rate(acme, "JPY", "EUR", "0.0061")).value is not None
+    assert (await api.issue(acme, "b1", "ann", 20_000)).value is not None
+    ann = {"Authorization": f"Bearer {cluster.keys.token('acme')}"}
+    yen = gift(product_id="card-jp", face_value_minor=3000, budget_id=None)
+    placed = (await api.place(ann, yen)).value
+    assert placed is not None
+    # 3,000 JPY at 0.0061 = 18.30 EUR, at 1,000 points per euro
+    assert (placed["price"], placed["fx_rate"], placed["points_rate"]) == (
+        {"amount_minor": 18_300, "currency": "PTS"},
+        "0.0061",
+        "1000",
+    )
+    assert await cluster.ledger.account_balance("acme", "redeemed:EUR") == 1830
+
+
+async def test_bad_points_rates_are_refused_and_change_nothing(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    zero = await api.set_points_rate(acme, "EUR", "0")
+    assert zero.code == "invalid_request"
+    bad = await api.set_points_rate(acme, "eur", "100")
+    assert (bad.code, bad.pointer) == ("invalid_request", "#/currency")
+    worse = await api.set_points_rate(acme, "EUR", "1e3")
+    assert (worse.code, worse.pointer) == ("invalid_request", "#/points_per_unit")
+    reader = cluster.keys.headers("acme", ["budgets:read"])
+    assert (await api.set_points_rate(reader, "USD", "1")).code == "forbidden"
+    assert (await api.set_rate(acme, "EUR", "PTS", "100")).code == "invalid_request"
+    unchanged = (await api.points_rate(acme)).value
+    assert unchanged is not None
+    assert (unchanged["currency"], unchanged["points_per_unit"]) == ("EUR", "100")
+    # another currency before any points are issued: the old rate is retired
+    usd = (await api.set_points_rate(acme, "USD", "100")).value
+    assert usd is not None
+    assert (await api.points_rate(acme)).value == usd
+    refused = await api.issue(acme, "b1", "ann", 10)  # b1 is in EUR
+    assert refused.code == "currency_mismatch"
+    other_tenant = (await api.points_rate(cluster.keys.headers("globex"))).value
+    assert other_tenant == {
+        "currency": "EUR",
+        "points_per_unit": "100",
+        "locked": False,
+        "updated_at": None,
+    }
