@@ -1,8 +1,8 @@
 """Point wallets: people's balances of reward points, and the rewards that fill them.
 
-Points are issued from a programme budget. Until tenants configure their own rate, one
-point costs one minor unit of the budget's currency (100 points = 1.00 EUR), so issuing is
-exact integer arithmetic.
+Points are issued from a programme budget in the tenant's points currency, at its points
+rate (ADR 13; by default one point is one minor unit: 100 points = 1.00 EUR); the cost is
+rounded up to a whole minor unit.
 """
 
 from __future__ import annotations
