@@ -33,7 +33,7 @@ from bus.messages.bulk import (
     StartBulk,
 )
 from bus.time import now_ms
-from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, Ledger, PutBulkJob
+from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, PutBulkJob
 
 CHUNK = 1000
 #: Who may run bulk jobs and read their per-person results (and the system, going on).
@@ -212,9 +212,10 @@ class BulkActor:
         )
 
 
-async def running_jobs(ledger: Ledger) -> list[tuple[str, Command]]:
-    """What a starting host sends so that jobs whose host died go on."""
-    return [(t, ContinueBulk(job)) for t, job in await ledger.running_bulk_jobs(10_000)]
+async def running_jobs(ctx: ActorContext) -> list[tuple[str, Command]]:
+    """What a host sends (on start, then on its schedule) so that jobs whose host died go
+    on; a job already going takes the extra nudge as one more chunk."""
+    return [(t, ContinueBulk(job)) for t, job in await ctx.ledger.running_bulk_jobs(10_000)]
 
 
 BULK = ActorKind(

@@ -17,10 +17,15 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idle_timeout_s: float = 300.0
     #: How long the reply to a request with an idempotency key is kept (30 days).
     idempotency_ttl_s: float = 30 * 24 * 3600
-    #: Points are bought and spent in this currency (one point = one minor unit).
+    #: The points currency of tenants that set no points rate (one point = one minor unit).
     points_currency: str = "EUR"
     #: How long after delivery staff may cancel an order.
     order_cancel_window_s: float = 1800.0
+    #: Available codes expiring within this many days raise ``voucher.codes_expiring``.
+    voucher_expiry_warning_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    #: How often a host wakes the work that waits on time: sweeps for expiring codes, and
+    #: orders that could not finish (besides once when it starts).
+    wake_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     #: Partitions this host serves; empty means all of them.
     partitions: tuple[int, ...] = ()
     #: Name of this host in logs and health reports; empty means hostname-pid.

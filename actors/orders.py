@@ -61,7 +61,7 @@ from bus.messages.treasury import (
 from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import RefundWallet
 from bus.time import now_ms
-from storage.ports import ChangeSet, Ledger, OrderRecord, PutOrder
+from storage.ports import ChangeSet, OrderRecord, PutOrder
 
 FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 #: Roles that may act for others: order points on a person's behalf, see their codes.
@@ -447,9 +447,10 @@ class OrdersActor:
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
 
 
-async def tenants_with_unfinished_orders(ledger: Ledger) -> list[tuple[str, Command]]:
-    """What a starting host sends so that orders a dead host left half-way go on."""
-    return [(t, ResumeOrders()) for t in await ledger.tenants_with_unfinished_orders(10_000)]
+async def tenants_with_unfinished_orders(ctx: ActorContext) -> list[tuple[str, Command]]:
+    """What a host sends (on start, then on its schedule) so that orders a dead host left
+    half-way, or whose step keeps failing, go on."""
+    return [(t, ResumeOrders()) for t in await ctx.ledger.tenants_with_unfinished_orders(10_000)]
 
 
 ORDERS = ActorKind(

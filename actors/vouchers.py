@@ -5,6 +5,10 @@ available code ids (soonest expiry first, refilled from storage when empty) and 
 counts. Allocation pops the queue and writes a fenced update (the code must still be
 ``available``), so no code is ever given twice — not even by a second, stale actor.
 
+Every code expiring within the warning window is counted by one ``voucher.codes_expiring``
+event: the import that brings it in, or a later sweep (``SweepExpiring``, sent by hosts on
+a schedule) that finds it has entered the window; the store remembers which it counted.
+
 Codes, PINs and URLs are sealed with the tenant's data key (``actors.sealing``), created on
 first use and stored wrapped by the master key. ``code_hash`` is an HMAC of the code under
 that data key: the store can refuse duplicates, yet a stolen database gives no way to test
@@ -25,7 +29,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.sealing import seal, unseal
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
-from bus.messages import Err, Ok, Reply, Request
+from bus.messages import Command, Err, Ok, Reply, Request
 from bus.messages.vouchers import (
     KIND,
     AllocateCode,
@@ -42,20 +46,22 @@ from bus.messages.vouchers import (
     Revealed,
     RevealedCode,
     RowProblem,
+    SweepExpiring,
+    SweepReport,
     VoidCode,
     Voided,
 )
 from bus.time import now_ms
-from storage.ports import Allocation, ChangeSet, TenantKey, VoucherCode
+from storage.ports import Allocation, ChangeSet, ExpiringCode, TenantKey, VoucherCode
 
 #: Generated codes: 20 symbols of 32 (no 0/O, 1/I) = 100 bits, shown in groups of 4.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GENERATED_SYMBOLS = 20
 REFILL = 500
 LOW_STOCK = 10
-#: Codes expiring within this many days raise ``voucher.codes_expiring``.
-EXPIRY_WARNING_DAYS = 30
 DAY_MS = 86_400_000
+#: Most codes one sweep counts; the next sweep takes the rest.
+SWEEP_MAX = 10_000
 #: Roles that may see codes in clear (besides an order's owner, with orders).
 REVEALERS = frozenset({"owner", "admin", "finance", "system"})
 
@@ -67,12 +73,10 @@ def generated_code() -> str:
     return "-".join(symbols[i : i + 4] for i in range(0, GENERATED_SYMBOLS, 4))
 
 
-def expires_soon(expires_ms: int, now: int) -> bool:
-    return 0 < expires_ms <= now + EXPIRY_WARNING_DAYS * DAY_MS
-
-
-def codes_expiring(tenant: str, pool: Pool, codes: int, first_expires_ms: int) -> OutboxEvent:
-    data = CodesExpiring(pool[0], pool[1], codes, first_expires_ms, EXPIRY_WARNING_DAYS)
+def codes_expiring(
+    tenant: str, pool: Pool, codes: int, first_expires_ms: int, days: int
+) -> OutboxEvent:
+    data = CodesExpiring(pool[0], pool[1], codes, first_expires_ms, days)
     return make_event(tenant, "voucher", "codes_expiring", f"{pool[0]}:{pool[1]}", data)
 
 
@@ -81,8 +85,6 @@ class PoolState:
     available: int
     allocated: int
     queue: deque[tuple[str, int]] = field(default_factory=deque)
-    #: Whether an allocation already raised ``voucher.codes_expiring`` since the pool loaded.
-    expiry_warned: bool = False
 
 
 @dataclass
@@ -94,6 +96,8 @@ class _Work:
     events: list[OutboxEvent] = field(default_factory=list)
     hashes: set[str] = field(default_factory=set)
     taken: set[str] = field(default_factory=set)
+    #: Codes a ``voucher.codes_expiring`` event of this batch counted.
+    warned: list[str] = field(default_factory=list)
 
 
 class VouchersActor:
@@ -132,15 +136,17 @@ class VouchersActor:
                     replies.append(await self._allocate(allocate, work, now))
                 case RevealCodes(code_ids=code_ids):
                     replies.append(await self._reveal(request, code_ids))
-                case VoidCode() if "system" not in request.principal.roles:
-                    replies.append(Err.of(ErrorCode.FORBIDDEN, "only orders void codes"))
+                case VoidCode() | SweepExpiring() if "system" not in request.principal.roles:
+                    replies.append(Err.of(ErrorCode.FORBIDDEN, "only the system does this"))
+                case SweepExpiring():
+                    replies.append(await self._sweep(work, now))
                 case VoidCode(code_id=code_id, order_id=order_id):
                     work.voids.append(Allocation(code_id, order_id))
                     self.pools.clear()  # counts are read again when next asked for
                     replies.append(Ok(Voided(code_id, order_id)))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a vouchers request"))
-        if not (work.codes or work.allocations or work.tenant_key or work.voids):
+        if not (work.codes or work.allocations or work.tenant_key or work.voids or work.warned):
             return Decision(replies)
         return Decision(
             replies,
@@ -151,8 +157,26 @@ class VouchersActor:
                 allocations=tuple(work.allocations),
                 voids=tuple(work.voids),
                 tenant_key=work.tenant_key,
+                expiry_warned=tuple(work.warned),
             ),
         )
+
+    def _expires_soon(self, expires_ms: int, now: int) -> bool:
+        return 0 < expires_ms <= now + self.ctx.expiry_warning_days * DAY_MS
+
+    async def _sweep(self, work: _Work, now: int) -> Reply:
+        horizon = now + self.ctx.expiry_warning_days * DAY_MS
+        found = await self.ctx.ledger.expiring_codes(self.tenant, now, horizon, SWEEP_MAX)
+        pools: dict[Pool, list[ExpiringCode]] = {}
+        for code in found:
+            if code.code_id not in work.warned:  # not counted by this batch already
+                pools.setdefault((code.product_id, code.face_value_minor), []).append(code)
+        for pool, codes in sorted(pools.items()):
+            first = min(c.expires_ms for c in codes)
+            days = self.ctx.expiry_warning_days
+            work.events.append(codes_expiring(self.tenant, pool, len(codes), first, days))
+            work.warned.extend(c.code_id for c in codes)
+        return Ok(SweepReport(len(pools), sum(len(c) for c in pools.values())))
 
     async def _key(self, work: _Work) -> bytes:
         if self.data_key is None:
@@ -197,12 +221,14 @@ class VouchersActor:
         state = await self._pool(pool)
         imported = 0
         expiring: list[int] = []
+        warning_days = self.ctx.expiry_warning_days
         for i, row, digest in hashed:
             if digest in known or digest in work.hashes:
                 rejected.append(RowProblem(i, "duplicate"))
                 continue
             work.hashes.add(digest)
             code_id = f"vch_{uuid.uuid4().hex}"
+            soon = self._expires_soon(row.expires_ms, now)
             context = f"voucher:{self.tenant}:{code_id}"
             work.codes.append(
                 VoucherCode(
@@ -220,14 +246,16 @@ class VouchersActor:
                     status="available",
                     order_id="",
                     created_ms=now,
+                    expiry_warned_ms=now if soon else 0,
                 )
             )
             imported += 1
-            if expires_soon(row.expires_ms, now):
+            if soon:
                 expiring.append(row.expires_ms)
         state.available += imported
         if expiring:
-            work.events.append(codes_expiring(self.tenant, pool, len(expiring), min(expiring)))
+            event = codes_expiring(self.tenant, pool, len(expiring), min(expiring), warning_days)
+            work.events.append(event)
         rejected.sort(key=lambda p: p.row)
         return Ok(ImportReport(imported, tuple(rejected), self._view(pool, state)))
 
@@ -255,9 +283,6 @@ class VouchersActor:
                     PoolLow(pool[0], pool[1], state.available, LOW_STOCK),
                 )
             )
-        if expires_soon(expires_ms, now) and not state.expiry_warned:
-            state.expiry_warned = True
-            work.events.append(codes_expiring(self.tenant, pool, 1, expires_ms))
         return Ok(Allocated(code_id, cmd.order_id, expires_ms))
 
     async def _next_code(
@@ -300,8 +325,25 @@ class VouchersActor:
         return Ok(Revealed(tuple(shown)))
 
 
+async def tenants_with_expiring_codes(ctx: ActorContext) -> list[tuple[str, Command]]:
+    """What a host sends on its schedule: a sweep to each tenant with codes to warn of."""
+    now = now_ms()
+    horizon = now + ctx.expiry_warning_days * DAY_MS
+    tenants = await ctx.ledger.tenants_with_expiring_codes(now, horizon, 10_000)
+    return [(t, SweepExpiring()) for t in tenants]
+
+
 VOUCHERS = ActorKind(
     KIND,
     VouchersActor,
-    accepts=(ImportCodes, GenerateCodes, GetPool, AllocateCode, RevealCodes, VoidCode),
+    accepts=(
+        ImportCodes,
+        GenerateCodes,
+        GetPool,
+        AllocateCode,
+        RevealCodes,
+        VoidCode,
+        SweepExpiring,
+    ),
+    resume=tenants_with_expiring_codes,
 )

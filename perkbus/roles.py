@@ -41,6 +41,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             MasterKey(master_key(settings.security.master_key, settings.security.master_key_file)),
             points_currency=settings.actors.points_currency,
             cancel_window_s=settings.actors.order_cancel_window_s,
+            expiry_warning_days=settings.actors.voucher_expiry_warning_days,
         ),
         ALL_KINDS,
         settings.actors,

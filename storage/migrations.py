@@ -284,6 +284,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        11,
+        "which voucher codes an expiry warning has counted, found by a sweep",
+        sqlite=(
+            "ALTER TABLE voucher_codes ADD COLUMN expiry_warned_ms INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX voucher_codes_expiry ON voucher_codes (expiry_warned_ms, expires_ms)",
+        ),
+        mysql=(
+            "ALTER TABLE voucher_codes ADD COLUMN expiry_warned_ms BIGINT NOT NULL DEFAULT 0,"
+            " ADD INDEX voucher_codes_expiry (expiry_warned_ms, expires_ms)",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -23,6 +23,7 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    ExpiringCode,
     FxRate,
     LedgerStats,
     OrderRecord,
@@ -189,6 +190,9 @@ class MysqlLedger:
                 rates = sql.fx_rows(batch)
                 if rates:
                     await cur.executemany(_st.upsert_fx_rate, rates)
+                warned = sql.expiry_warned_rows(batch, now)
+                if warned:
+                    await cur.executemany(_st.mark_expiry_warned, warned)
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -291,6 +295,18 @@ class MysqlLedger:
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
+
+    async def expiring_codes(
+        self, tenant: str, now_ms: int, before_ms: int, limit: int
+    ) -> list[ExpiringCode]:
+        rows = await self._fetchall(_st.expiring_codes, (now_ms, before_ms, tenant, limit))
+        return [ExpiringCode(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+    async def tenants_with_expiring_codes(
+        self, now_ms: int, before_ms: int, limit: int
+    ) -> list[str]:
+        rows = await self._fetchall(_st.tenants_with_expiring_codes, (now_ms, before_ms, limit))
+        return [r[0] for r in rows]
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]:
         return [sql.fx_from_row(r) for r in await self._fetchall(_st.select_fx_rates, (tenant,))]

@@ -87,6 +87,17 @@ class VoucherCode(msgspec.Struct, frozen=True):
     status: str
     order_id: str
     created_ms: int
+    #: When ``voucher.codes_expiring`` counted this code (0: not yet).
+    expiry_warned_ms: int = 0
+
+
+class ExpiringCode(msgspec.Struct, frozen=True):
+    """An available code that expires soon and no warning has counted yet."""
+
+    code_id: str
+    product_id: str
+    face_value_minor: int
+    expires_ms: int
 
 
 class Allocation(msgspec.Struct, frozen=True):
@@ -198,6 +209,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     bulk_results: tuple[BulkRowRecord, ...] = ()
     #: Exchange rates set (insert or replace).
     fx_rates: tuple[FxRate, ...] = ()
+    #: Codes a ``voucher.codes_expiring`` event has just counted.
+    expiry_warned: tuple[str, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -273,6 +286,19 @@ class Ledger(Protocol):
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
+
+    async def expiring_codes(
+        self, tenant: str, now_ms: int, before_ms: int, limit: int
+    ) -> list[ExpiringCode]:
+        """Available codes expiring after ``now_ms`` and by ``before_ms`` that no warning
+        has counted yet, soonest first."""
+        ...
+
+    async def tenants_with_expiring_codes(
+        self, now_ms: int, before_ms: int, limit: int
+    ) -> list[str]:
+        """Tenants that have codes :meth:`expiring_codes` would return."""
+        ...
 
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None: ...
 

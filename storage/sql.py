@@ -77,8 +77,24 @@ class Statements:
         self.insert_code = q(
             "INSERT INTO voucher_codes (tenant_id, code_id, product_id, face_value_minor,"
             " currency, code_hash, code_sealed, pin_sealed, url_sealed, expires_ms, source, status,"
-            " order_id, created_ms)"
-            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " order_id, created_ms, expiry_warned_ms)"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.mark_expiry_warned = q(
+            "UPDATE voucher_codes SET expiry_warned_ms = {p} WHERE tenant_id = {p}"
+            " AND code_id = {p}"
+        )
+        _expiring = (
+            " FROM voucher_codes WHERE expiry_warned_ms = 0 AND expires_ms > {p}"
+            " AND expires_ms <= {p} AND status = 'available'"
+        )
+        self.expiring_codes = q(
+            "SELECT code_id, product_id, face_value_minor, expires_ms"
+            + _expiring
+            + " AND tenant_id = {p} ORDER BY expires_ms, code_id LIMIT {p}"
+        )
+        self.tenants_with_expiring_codes = q(
+            "SELECT DISTINCT tenant_id" + _expiring + " ORDER BY tenant_id LIMIT {p}"
         )
         self.allocate_code = q(
             "UPDATE voucher_codes SET status = 'allocated', order_id = {p}, allocated_ms = {p}"
@@ -202,7 +218,8 @@ class Statements:
         p = self._placeholder
         return (
             "SELECT tenant_id, code_id, product_id, face_value_minor, currency, code_hash,"
-            " code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id, created_ms"
+            " code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id,"
+            " created_ms, expiry_warned_ms"
             f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
         )
 
@@ -436,10 +453,15 @@ def code_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tupl
             c.status,
             c.order_id,
             c.created_ms,
+            c.expiry_warned_ms,
         )
         for cs in change_sets
         for c in cs.new_codes
     ]
+
+
+def expiry_warned_rows(change_sets: Sequence[ChangeSet], now_ms: int) -> list[tuple[Any, ...]]:
+    return [(now_ms, cs.tenant, code_id) for cs in change_sets for code_id in cs.expiry_warned]
 
 
 def code_from_row(row: tuple[Any, ...]) -> VoucherCode:
@@ -458,6 +480,7 @@ def code_from_row(row: tuple[Any, ...]) -> VoucherCode:
         row[11],
         row[12],
         int(row[13]),
+        int(row[14]),
     )
 
 

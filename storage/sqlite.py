@@ -19,6 +19,7 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    ExpiringCode,
     FxRate,
     LedgerStats,
     OrderRecord,
@@ -82,6 +83,7 @@ class SqliteLedger:
                 raise StaleWrite("a voucher code or bulk row that exists", 0) from e
             con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
             con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
+            con.executemany(_st.mark_expiry_warned, sql.expiry_warned_rows(batch, now))
 
         try:
             await self._run(transaction(_apply))
@@ -196,6 +198,22 @@ class SqliteLedger:
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         rows = await self._run(
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def expiring_codes(
+        self, tenant: str, now_ms: int, before_ms: int, limit: int
+    ) -> list[ExpiringCode]:
+        params = (now_ms, before_ms, tenant, limit)
+        rows = await self._run(lambda con: con.execute(_st.expiring_codes, params).fetchall())
+        return [ExpiringCode(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+    async def tenants_with_expiring_codes(
+        self, now_ms: int, before_ms: int, limit: int
+    ) -> list[str]:
+        params = (now_ms, before_ms, limit)
+        rows = await self._run(
+            lambda con: con.execute(_st.tenants_with_expiring_codes, params).fetchall()
         )
         return [r[0] for r in rows]
 

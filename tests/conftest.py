@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -122,10 +122,12 @@ async def start_host(
     kinds: Sequence[ActorKind] = ALL_KINDS,
     idle_timeout_s: float = 30,
     config: ActorsConfig | None = None,
+    expiry_warning_days: int = 30,
 ) -> ActorHost:
     """An actor host on the test's NATS, started (its caller stops it)."""
     config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
-    host = ActorHost(bus, context(ledger, catalogue), kinds, config, PARTITIONS)
+    ctx = replace(context(ledger, catalogue), expiry_warning_days=expiry_warning_days)
+    host = ActorHost(bus, ctx, kinds, config, PARTITIONS)
     await host.start()
     return host
 

@@ -38,10 +38,12 @@ class ActorContext:
     catalogue: CatalogueStore
     platform: PlatformCatalogue
     master_key: MasterKey
-    #: Points are bought and spent in this currency (one point = one minor unit).
+    #: The points currency of tenants that set no points rate (one point = one minor unit).
     points_currency: str = "EUR"
     #: How long after delivery staff may cancel an order (void its code, refund it).
     cancel_window_s: float = 1800.0
+    #: Available codes expiring within this many days raise ``voucher.codes_expiring``.
+    expiry_warning_days: int = 30
     #: Wired by the host: a group commit in the middle of a batch (for sagas that must
     #: record a step before taking the next).
     commit: Callable[[ChangeSet], Awaitable[None]] = field(default=_not_wired)
@@ -84,5 +86,6 @@ class ActorKind:
     name: str
     factory: Callable[[ActorContext, ActorKey], Actor]
     accepts: tuple[type, ...]
-    #: Messages (tenant, body) a starting host sends to wake work a dead host left.
-    resume: Callable[[Ledger], Awaitable[list[tuple[str, Command]]]] | None = None
+    #: Messages (tenant, body) that wake work waiting: a dead host's, or time's. A host
+    #: sends them when it starts and every ``wake_interval_s``.
+    resume: Callable[[ActorContext], Awaitable[list[tuple[str, Command]]]] | None = None

@@ -82,6 +82,7 @@ class ActorHost:
             tell_later=self.tell_later,
         )
         self._timers: set[asyncio.Task[None]] = set()
+        self._waker: asyncio.Task[None] | None = None
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
             ledger=ledger,
@@ -121,10 +122,26 @@ class ActorHost:
         )
         await nc.flush()
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
+        await self.wake()  # work a host that died left behind, or that time has brought
+        self._waker = asyncio.create_task(self._wake_every(self.config.wake_interval_s))
+
+    async def wake(self) -> int:
+        """Send every kind's wake-up messages; how many were sent."""
+        sent = 0
         for kind in self.kinds.values():
-            if kind.resume is not None:  # wake work a host that died left behind
-                for tenant, body in await kind.resume(self.ledger):
+            if kind.resume is not None:
+                for tenant, body in await kind.resume(self.context):
                     await self.tell(tenant, kind.name, body)
+                    sent += 1
+        return sent
+
+    async def _wake_every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.wake()
+            except Exception:
+                log.exception("could not wake waiting work; trying again in %.0f s", interval_s)
 
     async def check_partition_mapping(self, timeout_s: float = 2.0) -> None:
         """Fail fast, and say why, if the server lacks the mapping or counts differently.
@@ -167,6 +184,9 @@ class ActorHost:
         """Stop taking requests, finish every queued one, commit, publish, then return."""
         for timer in list(self._timers):  # delayed tells: a restarted host resumes the work
             timer.cancel()
+        if self._waker is not None:
+            self._waker.cancel()
+            self._waker = None
         for sub in self._subscriptions:
             try:
                 # Bounded: with NATS gone, a drain would wait for a reconnect forever.

@@ -34,6 +34,7 @@ from bus.messages.vouchers import (
     ImportReport,
     PoolView,
     Revealed,
+    SweepReport,
     Voided,
     VoucherCommand,
 )
@@ -63,6 +64,7 @@ ReplyValue = (
     | Allocated
     | Revealed
     | Voided
+    | SweepReport
     | OrderView
     | ResumeReport
     | FxTable

@@ -97,7 +97,24 @@ class VoidCode(msgspec.Struct, frozen=True, tag="vouchers.void"):
         return TENANT_WIDE
 
 
-VoucherCommand = ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes | VoidCode
+class SweepExpiring(msgspec.Struct, frozen=True, tag="vouchers.sweep_expiring"):
+    """Raise ``voucher.codes_expiring`` for the tenant's pools holding available codes that
+    expire soon and no warning has counted yet (system only: sent by hosts on a schedule)."""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class SweepReport(msgspec.Struct, frozen=True, tag="vouchers.sweep_report"):
+    #: Pools warned about, and the codes those warnings counted.
+    pools: int
+    codes: int
+
+
+VoucherCommand = (
+    ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes | VoidCode | SweepExpiring
+)
 
 
 class RowProblem(msgspec.Struct, frozen=True):
@@ -144,9 +161,10 @@ class Revealed(msgspec.Struct, frozen=True, tag="vouchers.revealed"):
 
 
 class CodesExpiring(msgspec.Struct, frozen=True):
-    """Data of the ``voucher.codes_expiring`` event: a pool holds codes that expire within
-    ``warning_days`` — raised by an import bringing such codes in (``codes`` of them) and
-    by the first allocation of such a code while the pool is loaded (``codes`` = 1)."""
+    """Data of the ``voucher.codes_expiring`` event: a pool holds ``codes`` available codes
+    that expire within ``warning_days``, the first at ``first_expires_ms``. Each code is
+    counted by one warning only: the import that brings it in already inside the window,
+    or the sweep (hourly by default) that finds it has entered the window."""
 
     product_id: str
     face_value_minor: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from bus.events import make_event
 from storage.errors import StaleWrite
@@ -266,6 +267,34 @@ async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> No
 async def test_expired_codes_are_not_available(ledger: Ledger) -> None:
     await ledger.apply([ChangeSet("acme", new_codes=(code("old", "h-old", expires_ms=5),))])
     assert await ledger.available_codes("acme", "p1", 2500, 10) == []
+
+
+async def test_codes_expiring_soon_are_found_until_a_warning_counts_them(
+    ledger: Ledger,
+) -> None:
+    codes = (
+        code("c-soon", "h1", expires_ms=1_000),
+        code("c-sooner", "h2", expires_ms=500),
+        code("c-later", "h3", expires_ms=5_000),
+        code("c-never", "h4"),
+        code("c-gone", "h5", expires_ms=50),
+        replace(code("c-told", "h6", expires_ms=900), expiry_warned_ms=1),
+    )
+    other = code("c-other", "h1", tenant="globex", expires_ms=700)
+    await ledger.apply(
+        [ChangeSet("acme", new_codes=codes), ChangeSet("globex", new_codes=(other,))]
+    )
+    await ledger.apply([ChangeSet("acme", allocations=(Allocation("c-sooner", "o1"),))])
+    found = await ledger.expiring_codes("acme", 100, 2_000, 10)
+    assert [(c.code_id, c.product_id, c.face_value_minor, c.expires_ms) for c in found] == [
+        ("c-soon", "p1", 2500, 1_000)
+    ]
+    assert await ledger.tenants_with_expiring_codes(100, 2_000, 10) == ["acme", "globex"]
+    await ledger.apply([ChangeSet("acme", expiry_warned=("c-soon",))])
+    assert await ledger.expiring_codes("acme", 100, 2_000, 10) == []
+    assert await ledger.tenants_with_expiring_codes(100, 2_000, 10) == ["globex"]
+    (stored,) = await ledger.load_codes("acme", ["c-soon"])
+    assert stored.expiry_warned_ms > 0
 
 
 async def test_a_tenant_key_is_written_once(ledger: Ledger) -> None:

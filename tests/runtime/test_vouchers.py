@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.config import ActorsConfig
 from actors.runtime.host import ActorHost
 from bus import subjects
 from bus.client import Bus
@@ -26,14 +27,17 @@ from bus.messages.vouchers import (
     PoolView,
     RevealCodes,
     Revealed,
+    SweepExpiring,
+    SweepReport,
     VoucherCommand,
 )
 from bus.time import now_ms
-from storage.ports import CatalogueStore, Ledger
+from storage.ports import CatalogueStore, ChangeSet, Ledger, VoucherCode
 from tests.conftest import start_host
 from tests.support import outbox_drained, stream_messages
 
 ADMIN = Principal("admin@acme", roles=("admin",))
+SYSTEM = Principal("system", roles=("system",))
 
 
 @pytest.fixture
@@ -153,8 +157,8 @@ async def test_pool_low_event_when_stock_runs_down(
     ]
 
 
-async def test_codes_expiring_within_thirty_days_raise_an_event(
-    bus: Bus, ledger: Ledger, host: ActorHost
+async def test_each_code_expiring_soon_is_counted_by_one_warning(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore, host: ActorHost
 ) -> None:
     day = 86_400_000
     now = now_ms()
@@ -167,7 +171,11 @@ async def test_codes_expiring_within_thirty_days_raise_an_event(
         CodeRow("EXP-005"),
     )
     assert isinstance(await ask(bus, ImportCodes("card-fr", 2000, "EUR", expiring)), Ok)
-    lasting = (CodeRow("LAST-001", expires_ms=far), CodeRow("LAST-002"))
+    lasting = (
+        CodeRow("LAST-001", expires_ms=far),
+        CodeRow("LAST-002", expires_ms=far + day),
+        CodeRow("LAST-003"),
+    )
     assert isinstance(await ask(bus, ImportCodes("card-de", 2000, "EUR", lasting)), Ok)
     given = []
     for i in range(2):  # soonest first: both allocations hand out a code of 5 days
@@ -177,10 +185,59 @@ async def test_codes_expiring_within_thirty_days_raise_an_event(
         given.append(got.value.expires_ms)
         assert isinstance(await ask(bus, AllocateCode("card-de", 2000, f"y{i}")), Ok)
     assert given == [soon, soon]
+    # a sweep finds nothing new: the import counted the codes inside the window
+    assert await ask(bus, SweepExpiring(), SYSTEM) == Ok(SweepReport(0, 0))
+    denied = await ask(bus, SweepExpiring())
+    assert isinstance(denied, Err)
+    assert denied.code == ErrorCode.FORBIDDEN
+    await host.stop()
+
+    # a year's window: what entered it is found by the sweep of a starting host, once;
+    # allocated codes and codes that never expire are not counted
+    wider = await start_host(bus, ledger, catalogue, expiry_warning_days=365)
+    try:
+        await outbox_drained(ledger)
+        assert await ask(bus, SweepExpiring(), SYSTEM) == Ok(SweepReport(0, 0))  # done
+    finally:
+        await wider.stop()
+    again = await start_host(bus, ledger, catalogue, expiry_warning_days=365)
+    await again.stop()
     await outbox_drained(ledger)
     events = await stream_messages(bus, subjects.event("acme", "voucher", "codes_expiring"))
-    pool = {"product_id": "card-fr", "face_value_minor": 2000, "warning_days": 30}
+    fr = {"product_id": "card-fr", "face_value_minor": 2000}
     assert [e["data"] for e in events] == [
-        {**pool, "codes": 3, "first_expires_ms": soon},  # the import
-        {**pool, "codes": 1, "first_expires_ms": soon},  # the first allocation only
+        {**fr, "codes": 3, "first_expires_ms": soon, "warning_days": 30},  # the import
+        {**fr, "codes": 1, "first_expires_ms": far, "warning_days": 365},  # the sweep
+    ]
+
+
+async def test_hosts_sweep_on_their_schedule(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
+    config = ActorsConfig(wake_interval_s=0.2)
+    host = await start_host(bus, ledger, catalogue, config=config, expiry_warning_days=365)
+    try:
+        # a code that entered the window after the host started (written by another host)
+        expires = now_ms() + 100 * 86_400_000
+        code = VoucherCode(
+            "acme", "vch_late", "card-it", 500, "EUR", "h" * 64, b"x", b"", b"",
+            expires, "imported", "available", "", now_ms(),
+        )  # fmt: skip
+        await ledger.apply([ChangeSet("acme", new_codes=(code,))])
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if not await ledger.expiring_codes("acme", now_ms(), expires, 10):
+                break
+        await outbox_drained(ledger)
+    finally:
+        await host.stop()
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "codes_expiring"))
+    assert [e["data"] for e in events] == [
+        {
+            "product_id": "card-it",
+            "face_value_minor": 500,
+            "codes": 1,
+            "first_expires_ms": expires,
+            "warning_days": 365,
+        }
     ]
