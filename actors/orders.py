@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 from collections.abc import Sequence
 
@@ -62,6 +63,8 @@ from bus.messages.vouchers import AllocateCode, Allocated, RevealCodes, VoidCode
 from bus.messages.wallet import RefundWallet
 from bus.time import now_ms
 from storage.ports import ChangeSet, OrderRecord, PutOrder
+
+log = logging.getLogger(__name__)
 
 FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 #: Roles that may act for others: order points on a person's behalf, see their codes.
@@ -389,6 +392,7 @@ class OrdersActor:
         if isinstance(allocated, Ok) and isinstance(allocated.value, Allocated):
             committed = await ask(tenant, treasury.KIND, CommitHold(oid), f"{oid}:commit")
             if isinstance(committed, Err):
+                _stuck(o, "commit", committed)
                 return o  # still paid: allocating again replays the same code
             return replace(o, status="fulfilled", code_id=allocated.value.code_id)
         if isinstance(allocated, Err) and allocated.retryable:
@@ -396,6 +400,7 @@ class OrdersActor:
         reason = allocated.code if isinstance(allocated, Err) else "internal"
         released = await ask(tenant, treasury.KIND, ReleaseHold(oid), f"{oid}:release")
         if isinstance(released, Err):
+            _stuck(o, "release", released)
             return o  # still paid: the release is retried when the order resumes
         return replace(o, status="failed", reason=reason)
 
@@ -445,6 +450,19 @@ class OrdersActor:
         if o.status != "fulfilled":
             return Err.of(ErrorCode.NOT_FOUND, f"order {order_id} has no code (it is {o.status})")
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
+
+
+def _stuck(o: OrderRecord, step: str, err: Err) -> None:
+    """A step that will not succeed by retrying means the ledger and the order disagree."""
+    if not err.retryable:
+        log.error(
+            "order %s/%s cannot %s its hold (%s: %s); it stays paid and is retried",
+            o.tenant,
+            o.order_id,
+            step,
+            err.code,
+            err.message,
+        )
 
 
 async def tenants_with_unfinished_orders(ctx: ActorContext) -> list[tuple[str, Command]]:

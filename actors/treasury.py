@@ -19,7 +19,9 @@ Double entry, every transaction summing to zero in each unit:
 - a hold (an order's reservation): ``budget:<id>`` or ``wallet:<person>`` → ``hold:<id>``;
   committing it moves the amount on as a debit or a points spend would, releasing it
   moves it back to the payer. A hold account keeps its amount as ``cap_minor`` and its
-  payer (and, once settled, ``#committed`` or ``#released``) as its name.
+  payer (and, once settled, ``#committed`` or ``#released``) as its name; the payer
+  counts what its holds set aside as ``held_minor`` (a budget's cap bounds balance +
+  held).
 """
 
 from __future__ import annotations
@@ -355,10 +357,11 @@ class TreasuryActor:
                 ErrorCode.INSUFFICIENT_FUNDS,
                 f"funding account {cmd.account_id} has {f.balance_minor} {f.unit} minor units",
             )
-        if b.cap_minor and b.balance_minor + amount > b.cap_minor:
+        if b.cap_minor and b.balance_minor + b.held_minor + amount > b.cap_minor:
             return Err.of(
                 ErrorCode.INVALID_REQUEST,
-                f"budget {cmd.budget_id} is capped at {b.cap_minor} {b.unit} minor units",
+                f"budget {cmd.budget_id} is capped at {b.cap_minor} {b.unit} minor units"
+                f" ({b.balance_minor} available, {b.held_minor} held by orders)",
             )
         f_after = replace(f, balance_minor=f.balance_minor - amount)
         b_after = replace(b, balance_minor=b.balance_minor + amount)
@@ -490,7 +493,11 @@ class TreasuryActor:
                 )
             person = cmd.payer.removeprefix("wallet:")
             payer = payer or AccountRecord(self.tenant, cmd.payer, "wallet", person, POINTS, 0, 0)
-            after = replace(payer, balance_minor=balance - cmd.amount_minor)
+            after = replace(
+                payer,
+                balance_minor=balance - cmd.amount_minor,
+                held_minor=payer.held_minor + cmd.amount_minor,
+            )
         else:
             budget_id = cmd.payer.removeprefix("budget:")
             b = self._budget(budget_id)
@@ -499,7 +506,7 @@ class TreasuryActor:
             spent = self._spend(budget_id, Money(cmd.amount_minor, b.unit))
             if isinstance(spent, Err):
                 return spent
-            after = spent
+            after = replace(spent, held_minor=spent.held_minor + cmd.amount_minor)
         hold = AccountRecord(
             self.tenant,
             account,
@@ -530,8 +537,11 @@ class TreasuryActor:
         amount, unit, txn = hold.balance_minor, hold.unit, f"{hold_id}:{status}"
         settled = replace(hold, name=f"{payer_id}#{status}", balance_minor=0)
         self._set(settled)
+        payer = replace(payer, held_minor=max(payer.held_minor - amount, 0))
         if status == "released":
-            self._set(replace(payer, balance_minor=payer.balance_minor + amount))
+            payer = replace(payer, balance_minor=payer.balance_minor + amount)
+        self._set(payer)
+        if status == "released":
             work.move(txn, hold.account_id, payer_id, amount, unit)
         elif payer_id.startswith("wallet:"):
             self._points_redeemed(txn, hold.account_id, amount, work)
@@ -556,7 +566,7 @@ class TreasuryActor:
     def _budget_view(self, b: AccountRecord) -> BudgetView:
         budget_id = b.account_id.removeprefix("budget:")
         balance = Money(b.balance_minor, b.unit)
-        return BudgetView(budget_id, b.name, balance, self._version(b), b.cap_minor)
+        return BudgetView(budget_id, b.name, balance, self._version(b), b.cap_minor, b.held_minor)
 
     def _create(self, cmd: CreateBudget, work: _Batch) -> Reply:
         account = budget_account(cmd.budget_id)

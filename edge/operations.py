@@ -240,7 +240,8 @@ def _unexpected(value: object) -> Err:
 
 def budget_out(view: BudgetView) -> BudgetOut:
     cap = view.cap_minor or None
-    return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap)
+    held = Money(view.held_minor, view.balance.currency)
+    return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap, held)
 
 
 def rfc3339(ms: int) -> str:

@@ -80,8 +80,10 @@ class BudgetOut(msgspec.Struct, frozen=True):
     name: str
     balance: Money
     version: int
-    #: Hard cap on the balance in minor units; null if none.
+    #: Hard cap on balance + held in minor units; null if none.
     cap_minor: int | None
+    #: Set aside by orders in progress: no longer in ``balance``, not spent yet.
+    held: Money
 
 
 class DebitOut(msgspec.Struct, frozen=True):

@@ -299,6 +299,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        12,
+        "what holds set aside from an account, so that a budget's cap bounds balance + held",
+        sqlite=("ALTER TABLE accounts ADD COLUMN held_minor INTEGER NOT NULL DEFAULT 0",),
+        mysql=("ALTER TABLE accounts ADD COLUMN held_minor BIGINT NOT NULL DEFAULT 0",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -31,8 +31,11 @@ class AccountRecord(msgspec.Struct, frozen=True):
     unit: str
     balance_minor: int
     version: int
-    #: A budget's hard cap: its balance never goes above it (0: no cap).
+    #: A budget's hard cap: its balance plus what holds set aside from it never goes
+    #: above it (0: no cap).
     cap_minor: int = 0
+    #: What holds have set aside from this account and not yet committed or released.
+    held_minor: int = 0
 
 
 class PutAccount(msgspec.Struct, frozen=True, tag="put_account"):

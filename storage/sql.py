@@ -47,10 +47,11 @@ class Statements:
         )
         self.insert_account = q(
             "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
-            " version, updated_ms, cap_minor) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " version, updated_ms, cap_minor, held_minor)"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_account = q(
-            "UPDATE accounts SET name = {p}, balance_minor = {p}, version = {p},"
+            "UPDATE accounts SET name = {p}, balance_minor = {p}, held_minor = {p}, version = {p},"
             " updated_ms = {p} WHERE tenant_id = {p} AND account_id = {p} AND version = {p}"
         )
         self.insert_entry = q(
@@ -199,7 +200,8 @@ class Statements:
     def select_accounts(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)
         return (
-            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor"
+            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
+            " held_minor"
             f" FROM accounts WHERE tenant_id = {self._placeholder}"
             f" AND account_id IN ({marks})"
         )
@@ -387,6 +389,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     r.version,
                     now_ms,
                     r.cap_minor,
+                    r.held_minor,
                 ),
                 what,
             )
@@ -396,6 +399,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 (
                     r.name,
                     r.balance_minor,
+                    r.held_minor,
                     r.version,
                     now_ms,
                     r.tenant,
@@ -557,6 +561,7 @@ def account_from_row(row: tuple[Any, ...]) -> AccountRecord:
         balance_minor=int(row[5]),
         version=int(row[6]),
         cap_minor=int(row[7]),
+        held_minor=int(row[8]),
     )
 
 

@@ -78,6 +78,8 @@ class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
     balance: Money
     version: int
     cap_minor: int = 0
+    #: Set aside by orders in progress: not in ``balance``, not spent yet.
+    held_minor: int = 0
 
 
 class DebitReceipt(msgspec.Struct, frozen=True, tag="budget.debit_receipt"):

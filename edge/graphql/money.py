@@ -51,6 +51,7 @@ class Budget:
     balance: Money
     version: int
     cap_minor: MinorUnits | None
+    held: Money
 
 
 @strawberry.type
@@ -117,6 +118,7 @@ def budget(out: BudgetOut) -> Budget:
         balance=money(out.balance),
         version=out.version,
         cap_minor=cap,
+        held=money(out.held),
     )
 
 

@@ -341,7 +341,10 @@ class Rest:
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
 )
-_BUDGET = "... on Budget { id name version capMinor balance { amountMinor currency } }"
+_BUDGET = (
+    "... on Budget { id name version capMinor balance { amountMinor currency }"
+    " held { amountMinor currency } }"
+)
 _DEBIT = (
     "... on Debit { id budgetId createdAt amount { amountMinor currency } "
     "balanceAfter { amountMinor currency } }"

@@ -26,6 +26,7 @@ async def test_open_read_debit(api: BudgetApi, cluster: Cluster) -> None:
         "version": 1,
         "balance": {"amount_minor": 50_000, "currency": "INR"},
         "cap_minor": None,
+        "held": {"amount_minor": 0, "currency": "INR"},
     }
     receipt = await api.debit(acme, "q4", 1234, "INR", memo="gift")
     assert receipt.value is not None

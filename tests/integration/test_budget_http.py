@@ -99,6 +99,7 @@ async def test_create_read_and_debit(cluster: Cluster) -> None:
         "balance": {"amount_minor": 50_000, "currency": "INR"},
         "version": 1,
         "cap_minor": None,
+        "held": {"amount_minor": 0, "currency": "INR"},
     }
     async with cluster.client.post(
         DEBIT.format("q4-sales"), json={**debit_body(1234, "INR"), "memo": "gift"}, headers=headers

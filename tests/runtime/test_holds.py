@@ -12,6 +12,7 @@ from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply
 from bus.messages.budget import BudgetView, CreateBudget, GetBudget
 from bus.messages.common import Money
+from bus.messages.funding import Allocate, Deposit, OpenFunding
 from bus.messages.treasury import CommitHold, HoldFunds, HoldView, ReleaseHold
 from bus.messages.wallet import GetWallet, IssuePoints, WalletView
 from storage.ports import CatalogueStore, Ledger
@@ -138,3 +139,44 @@ async def test_only_the_system_places_or_settles_holds(
         assert refused.code == ErrorCode.FORBIDDEN
     assert await budget_balance(bus) == 1000
     assert await ledger.account_balance("acme", "hold:h1") == 0
+
+
+async def budget_view(bus: Bus, budget_id: str) -> BudgetView:
+    reply = await ask(bus, GetBudget(budget_id), FINANCE)
+    assert isinstance(reply, Ok)
+    assert isinstance(reply.value, BudgetView)
+    return reply.value
+
+
+def eur(amount: int) -> Money:
+    return Money(amount, "EUR")
+
+
+async def test_a_budgets_cap_counts_what_holds_set_aside(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    assert isinstance(await ask(bus, OpenFunding("main", "Main", "EUR"), FINANCE), Ok)
+    assert isinstance(await ask(bus, Deposit("main", eur(10_000), "dep-1", "wire"), FINANCE), Ok)
+    capped = CreateBudget("q4", "Q4", eur(0), cap_minor=1000)
+    assert isinstance(await ask(bus, capped, FINANCE), Ok)
+    assert isinstance(await ask(bus, Allocate("main", "q4", eur(1000), "a-1"), FINANCE), Ok)
+
+    await hold_view(bus, HoldFunds("h-cap", "budget:q4", 400))
+    view = await budget_view(bus, "q4")
+    assert (view.balance.amount_minor, view.held_minor) == (600, 400)
+    refill = await ask(bus, Allocate("main", "q4", eur(300), "a-2"), FINANCE)
+    assert isinstance(refill, Err)  # 600 available + 400 held + 300 > 1000
+    assert refill.code == ErrorCode.INVALID_REQUEST
+    assert "400 held" in refill.message
+
+    await hold_view(bus, ReleaseHold("h-cap"))  # back to the budget: exactly the cap
+    view = await budget_view(bus, "q4")
+    assert (view.balance.amount_minor, view.held_minor) == (1000, 0)
+
+    await hold_view(bus, HoldFunds("h-spent", "budget:q4", 400))
+    await hold_view(bus, CommitHold("h-spent"))  # spent: room under the cap again
+    view = await budget_view(bus, "q4")
+    assert (view.balance.amount_minor, view.held_minor) == (600, 0)
+    assert isinstance(await ask(bus, Allocate("main", "q4", eur(400), "a-3"), FINANCE), Ok)
+    assert (await budget_view(bus, "q4")).balance.amount_minor == 1000
+    assert await ledger.entries_total("acme") == 0
