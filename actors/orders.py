@@ -180,7 +180,10 @@ class OrdersActor:
                     replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
         if accepted or cancelling:  # recorded before their first step is taken
             new = tuple(PutOrder(o, 0) for o in accepted)
-            await self.ctx.commit(ChangeSet(self.tenant, orders=new + tuple(cancelling)))
+            news = tuple(self._event(o) for o in accepted)  # order.accepted
+            await self.ctx.commit(
+                ChangeSet(self.tenant, events=news, orders=new + tuple(cancelling))
+            )
             for put in (*new, *cancelling):
                 self.orders[put.record.order_id] = put.record
         finished = await asyncio.gather(*(self._run(o) for o in to_run.values()))

@@ -39,12 +39,15 @@ from bus.messages import Err, Ok, Reply, Request
 from bus.messages.budget import (
     BudgetCreated,
     BudgetDebited,
+    BudgetLowBalance,
+    BudgetUpdated,
     BudgetView,
     CreateBudget,
     DebitBudget,
     DebitReceipt,
     GetBudget,
     RefundBudget,
+    UpdateBudget,
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.common import Money, minor_digits
@@ -115,7 +118,12 @@ def hold_account(hold_id: str) -> str:
 
 def accounts_of(body: object) -> Iterable[str]:
     match body:
-        case GetBudget(budget_id=b) | CreateBudget(budget_id=b) | DebitBudget(budget_id=b):
+        case (
+            GetBudget(budget_id=b)
+            | CreateBudget(budget_id=b)
+            | DebitBudget(budget_id=b)
+            | UpdateBudget(budget_id=b)
+        ):
             yield budget_account(b)
         case IssuePoints(budget_id=b, person_id=p):
             yield budget_account(b)
@@ -209,6 +217,7 @@ class TreasuryActor:
         work = _Batch(self.tenant)
         fx_before = dict(self.fx)
         replies = [self._decide(request, work) for request in batch]
+        self._low_balances(work)
         rates = tuple(r for key, r in self.fx.items() if fx_before.get(key) != r)
         puts = []
         for account_id, before in self._changed.items():
@@ -230,6 +239,23 @@ class TreasuryActor:
                 fx_rates=rates,
             ),
         )
+
+    def _low_balances(self, work: _Batch) -> None:
+        """``budget.low_balance`` for each budget this batch took from at or above its
+        threshold to below it."""
+        for account_id, before in self._changed.items():
+            after = self.accounts[account_id]
+            if before is None or after is None or after.kind != "budget" or not after.alert_minor:
+                continue
+            if before.balance_minor >= after.alert_minor > after.balance_minor:
+                budget_id, unit = account_id.removeprefix("budget:"), after.unit
+                data = BudgetLowBalance(
+                    budget_id,
+                    Money(after.balance_minor, unit),
+                    Money(after.alert_minor, unit),
+                    Money(after.held_minor, unit),
+                )
+                work.event("budget", "low_balance", budget_id, data)
 
     def _forget_untouched(self, batch: Sequence[Request]) -> None:
         if len(self.accounts) > MEMORY:
@@ -259,6 +285,8 @@ class TreasuryActor:
                 return self._debit(debit, work)
             case CreateBudget() as create:
                 return self._create(create, work)
+            case UpdateBudget() as update:
+                return self._update(update, work)
             case IssuePoints() as issue:
                 return self._issue(issue, work)
             case IssuePointsMany(budget_id=budget_id, items=items):
@@ -566,7 +594,9 @@ class TreasuryActor:
     def _budget_view(self, b: AccountRecord) -> BudgetView:
         budget_id = b.account_id.removeprefix("budget:")
         balance = Money(b.balance_minor, b.unit)
-        return BudgetView(budget_id, b.name, balance, self._version(b), b.cap_minor, b.held_minor)
+        return BudgetView(
+            budget_id, b.name, balance, self._version(b), b.cap_minor, b.held_minor, b.alert_minor
+        )
 
     def _create(self, cmd: CreateBudget, work: _Batch) -> Reply:
         account = budget_account(cmd.budget_id)
@@ -578,7 +608,15 @@ class TreasuryActor:
         if cmd.cap_minor and amount > cmd.cap_minor:
             return Err.of(ErrorCode.INVALID_REQUEST, "the initial funding is above the cap")
         record = AccountRecord(
-            self.tenant, account, "budget", cmd.name, currency, amount, 0, cmd.cap_minor
+            self.tenant,
+            account,
+            "budget",
+            cmd.name,
+            currency,
+            amount,
+            0,
+            cmd.cap_minor,
+            alert_minor=cmd.low_balance_minor,
         )
         self._set(record)
         work.move(f"open:{cmd.budget_id}", FUNDING_ACCOUNT, account, amount, currency)
@@ -586,6 +624,30 @@ class TreasuryActor:
             "budget", "created", cmd.budget_id, BudgetCreated(cmd.budget_id, cmd.name, cmd.initial)
         )
         return Ok(self._budget_view(record))
+
+    def _update(self, cmd: UpdateBudget, work: _Batch) -> Reply:
+        b = self._budget(cmd.budget_id)
+        if isinstance(b, Err):
+            return b
+        cap = b.cap_minor if cmd.cap_minor is None else cmd.cap_minor
+        if cap and b.balance_minor + b.held_minor > cap:
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"budget {cmd.budget_id} holds {b.balance_minor + b.held_minor} {b.unit} minor"
+                " units (balance and held): a cap cannot be below that",
+            )
+        after = replace(
+            b,
+            name=b.name if cmd.name is None else cmd.name,
+            cap_minor=cap,
+            alert_minor=b.alert_minor if cmd.low_balance_minor is None else cmd.low_balance_minor,
+        )
+        if after == b:
+            return Ok(self._budget_view(b))
+        self._set(after)
+        data = BudgetUpdated(cmd.budget_id, after.name, after.cap_minor, after.alert_minor)
+        work.event("budget", "updated", cmd.budget_id, data)
+        return Ok(self._budget_view(after))
 
     def _spend(self, budget_id: str, amount: Money) -> AccountRecord | Err:
         """The budget after taking ``amount`` from it, or why that cannot be."""
@@ -696,6 +758,7 @@ TREASURY = ActorKind(
     accepts=(
         GetBudget,
         CreateBudget,
+        UpdateBudget,
         DebitBudget,
         IssuePoints,
         GetWallet,

@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 
 from bus.events import CloudEvent
-from bus.messages.budget import BudgetCreated, BudgetDebited
+from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, BudgetUpdated
+from bus.messages.funding import MoneyMoved
 from bus.messages.orders import OrderEvent
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
@@ -16,10 +17,15 @@ from bus.messages.wallet import RewardIssued
 #: CloudEvents ``type`` → the Struct of its ``data``.
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.budget.created": BudgetCreated,
+    "perkbus.budget.updated": BudgetUpdated,
     "perkbus.budget.debited": BudgetDebited,
+    "perkbus.budget.low_balance": BudgetLowBalance,
+    "perkbus.budget.allocated": MoneyMoved,
+    "perkbus.funding.deposited": MoneyMoved,
     "perkbus.reward.issued": RewardIssued,
     "perkbus.voucher.pool_low": PoolLow,
     "perkbus.voucher.codes_expiring": CodesExpiring,
+    "perkbus.order.accepted": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,
     "perkbus.order.cancelled": OrderEvent,

@@ -9,6 +9,7 @@ id, so a re-publish after a crash is dropped by JetStream's de-duplication windo
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -49,13 +50,25 @@ class OutboxEvent(msgspec.Struct, frozen=True):
     created_ms: int
 
 
+@functools.cache
+def _event_types() -> dict[str, type]:
+    from bus.event_types import EVENT_TYPES  # imports this module: looked up on first use
+
+    return dict(EVENT_TYPES)
+
+
 def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any) -> OutboxEvent:
+    """A CloudEvent of a public type (``bus.event_types``, which serves its JSON Schema);
+    an unregistered type or a ``data`` of another shape is a programming error."""
+    event_type = f"perkbus.{aggregate}.{name}"
+    if _event_types().get(event_type) is not type(data):
+        raise TypeError(f"{event_type} with {type(data).__name__} data is not a public event")
     event_id = str(uuid.uuid4())
     now_ms = time.time_ns() // 1_000_000
     cloud = CloudEvent(
         id=event_id,
         source=f"/perkbus/tenants/{tenant}",
-        type=f"perkbus.{aggregate}.{name}",
+        type=event_type,
         subject=f"{aggregate}/{entity_id}",
         time=datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds"),
         tenant=tenant,

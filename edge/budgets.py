@@ -8,7 +8,7 @@ from aiohttp import web
 from bus.messages import Err
 from edge import operations
 from edge.http import answer, caller, read_json
-from edge.schemas import CreateBudgetIn, DebitIn
+from edge.schemas import CreateBudgetIn, DebitIn, UpdateBudgetIn
 
 routes = web.RouteTableDef()
 
@@ -26,6 +26,14 @@ async def create_budget(request: web.Request) -> web.Response:
 @routes.get("/api/v1/budgets/{budget_id}")
 async def get_budget(request: web.Request) -> web.Response:
     result = await operations.get_budget(caller(request), request.match_info["budget_id"])
+    return answer(request, result)
+
+
+@routes.patch("/api/v1/budgets/{budget_id}")
+async def update_budget(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await read_json(request, UpdateBudgetIn)
+    result = await operations.update_budget(who, request.match_info["budget_id"], body)
     return answer(request, result)
 
 

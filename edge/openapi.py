@@ -39,6 +39,7 @@ from edge.schemas import (
     ProductOut,
     ProductPageOut,
     RewardOut,
+    UpdateBudgetIn,
     WalletOut,
 )
 
@@ -72,6 +73,7 @@ def build_document() -> dict[str, Any]:
             FxTableOut,
             PointsRateIn,
             PointsRateOut,
+            UpdateBudgetIn,
             OpenFundingIn,
             DepositIn,
             AllocateIn,

@@ -154,15 +154,33 @@ PATHS: dict[str, Any] = {
                 "404": _problem("No such budget in your tenant"),
                 **_COMMON_ERRORS,
             },
-        }
+        },
+        "patch": {
+            "operationId": "updateBudget",
+            "summary": "Rename a budget, change its cap or its low-balance threshold",
+            "description": (
+                "Needs scope `budgets:admin`. Absent fields stay as they are; 0 removes a "
+                "cap or a threshold. A cap below balance + held is refused. A spend that "
+                "takes the balance below the threshold raises `budget.low_balance`."
+            ),
+            "parameters": [_BUDGET_ID, _IDEMPOTENCY_KEY],
+            "requestBody": _body("UpdateBudgetIn"),
+            "responses": {
+                "200": _json("BudgetOut", "The budget now"),
+                "404": _problem("No such budget in your tenant"),
+                "422": _problem("Invalid body, or a cap below balance + held"),
+                **_COMMON_ERRORS,
+            },
+        },
     },
     "/api/v1/rewards": {
         "post": {
             "operationId": "issuePoints",
             "summary": "Reward a person with points paid from a budget",
             "description": (
-                "Needs scope `rewards:issue`. One point costs one minor unit of the "
-                "budget's currency. The person's wallet is created on first reward."
+                "Needs scope `rewards:issue`. Points cost their value at the tenant's "
+                "points rate (`/points-rate`), rounded up; the budget must be in the "
+                "points currency. The person's wallet is created on first reward."
             ),
             "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {

@@ -40,6 +40,7 @@ from bus.messages.budget import (
     DebitBudget,
     DebitReceipt,
     GetBudget,
+    UpdateBudget,
 )
 from bus.messages.bulk import (
     LOAD_CHUNK,
@@ -124,6 +125,7 @@ from edge.schemas import (
     ReplayQuery,
     RewardOut,
     RowProblemOut,
+    UpdateBudgetIn,
     VoucherOut,
     WalletOut,
 )
@@ -241,7 +243,8 @@ def _unexpected(value: object) -> Err:
 def budget_out(view: BudgetView) -> BudgetOut:
     cap = view.cap_minor or None
     held = Money(view.held_minor, view.balance.currency)
-    return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap, held)
+    alert = view.low_balance_minor or None
+    return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap, held, alert)
 
 
 def rfc3339(ms: int) -> str:
@@ -260,7 +263,22 @@ async def create_budget(caller: Caller, data: CreateBudgetIn) -> BudgetOut | Err
     if denied := missing_scope(caller, SCOPE_ADMIN):
         return denied
     initial = Money(data.initial.amount_minor, data.initial.currency)
-    command = CreateBudget(data.id, data.name, initial, data.cap_minor or 0)
+    command = CreateBudget(
+        data.id, data.name, initial, data.cap_minor or 0, data.low_balance_minor or 0
+    )
+    value = await call(caller, KIND, command, keyed=True)
+    if isinstance(value, Err):
+        return value
+    return budget_out(value) if isinstance(value, BudgetView) else _unexpected(value)
+
+
+async def update_budget(caller: Caller, budget_id: str, data: UpdateBudgetIn) -> BudgetOut | Err:
+    if denied := missing_scope(caller, SCOPE_ADMIN):
+        return denied
+    checked = valid_budget_id(budget_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no budget has that id")
+    command = UpdateBudget(checked, data.name, data.cap_minor, data.low_balance_minor)
     value = await call(caller, KIND, command, keyed=True)
     if isinstance(value, Err):
         return value

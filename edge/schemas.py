@@ -44,6 +44,17 @@ class CreateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     initial: FundingMoney
     #: Hard cap on the balance, in minor units of the budget's currency (none if absent).
     cap_minor: NonNegativeMinor | None = None
+    #: Falling below this balance raises ``budget.low_balance`` (never if absent).
+    low_balance_minor: NonNegativeMinor | None = None
+
+
+class UpdateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Fields to change; absent (or null) ones stay as they are, 0 removes a cap or
+    threshold."""
+
+    name: Name | None = None
+    cap_minor: NonNegativeMinor | None = None
+    low_balance_minor: NonNegativeMinor | None = None
 
 
 class DebitIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -84,6 +95,8 @@ class BudgetOut(msgspec.Struct, frozen=True):
     cap_minor: int | None
     #: Set aside by orders in progress: no longer in ``balance``, not spent yet.
     held: Money
+    #: Falling below this balance raises ``budget.low_balance``; null if none.
+    low_balance_minor: int | None
 
 
 class DebitOut(msgspec.Struct, frozen=True):

@@ -308,6 +308,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        13,
+        "budgets' low-balance thresholds",
+        sqlite=("ALTER TABLE accounts ADD COLUMN alert_minor INTEGER NOT NULL DEFAULT 0",),
+        mysql=("ALTER TABLE accounts ADD COLUMN alert_minor BIGINT NOT NULL DEFAULT 0",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

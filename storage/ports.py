@@ -36,6 +36,8 @@ class AccountRecord(msgspec.Struct, frozen=True):
     cap_minor: int = 0
     #: What holds have set aside from this account and not yet committed or released.
     held_minor: int = 0
+    #: A budget's low-balance threshold: falling below it raises ``budget.low_balance``.
+    alert_minor: int = 0
 
 
 class PutAccount(msgspec.Struct, frozen=True, tag="put_account"):

@@ -47,12 +47,13 @@ class Statements:
         )
         self.insert_account = q(
             "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
-            " version, updated_ms, cap_minor, held_minor)"
-            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " version, updated_ms, cap_minor, held_minor, alert_minor)"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_account = q(
-            "UPDATE accounts SET name = {p}, balance_minor = {p}, held_minor = {p}, version = {p},"
-            " updated_ms = {p} WHERE tenant_id = {p} AND account_id = {p} AND version = {p}"
+            "UPDATE accounts SET name = {p}, balance_minor = {p}, held_minor = {p},"
+            " cap_minor = {p}, alert_minor = {p}, version = {p}, updated_ms = {p}"
+            " WHERE tenant_id = {p} AND account_id = {p} AND version = {p}"
         )
         self.insert_entry = q(
             "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor, currency,"
@@ -201,7 +202,7 @@ class Statements:
         marks = ", ".join([self._placeholder] * count)
         return (
             "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
-            " held_minor"
+            " held_minor, alert_minor"
             f" FROM accounts WHERE tenant_id = {self._placeholder}"
             f" AND account_id IN ({marks})"
         )
@@ -390,6 +391,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     now_ms,
                     r.cap_minor,
                     r.held_minor,
+                    r.alert_minor,
                 ),
                 what,
             )
@@ -400,6 +402,8 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     r.name,
                     r.balance_minor,
                     r.held_minor,
+                    r.cap_minor,
+                    r.alert_minor,
                     r.version,
                     now_ms,
                     r.tenant,
@@ -562,6 +566,7 @@ def account_from_row(row: tuple[Any, ...]) -> AccountRecord:
         version=int(row[6]),
         cap_minor=int(row[7]),
         held_minor=int(row[8]),
+        alert_minor=int(row[9]),
     )
 
 

@@ -16,6 +16,9 @@ import pytest
 
 from bus import subjects
 from bus.client import Bus
+from bus.events import OutboxEvent, make_event
+from bus.messages.budget import BudgetDebited
+from bus.messages.common import Money
 from edge.operations import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
 from storage.ports import AccountRecord, Ledger
@@ -116,3 +119,9 @@ async def outbox_drained(ledger: Ledger) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the outbox was not drained")
+
+
+def sample_event(n: int = 0, tenant: str = "acme") -> OutboxEvent:
+    """A real ``budget.debited`` event (the n-th debit of budget b1)."""
+    data = BudgetDebited("b1", f"dbt_{n}", Money(n + 1, "EUR"), Money(0, "EUR"))
+    return make_event(tenant, "budget", "debited", "b1", data)

@@ -35,6 +35,25 @@ class CreateBudget(msgspec.Struct, frozen=True, tag="budget.create"):
     initial: Money
     #: Hard cap on the balance in minor units (0: none).
     cap_minor: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+    #: Falling below this balance raises ``budget.low_balance`` (0: never).
+    low_balance_minor: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+NonNegativeMinor = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+
+
+class UpdateBudget(msgspec.Struct, frozen=True, tag="budget.update"):
+    """Rename a budget, or change its cap or low-balance threshold (``None``: unchanged;
+    0: none). A cap below balance + held is refused."""
+
+    budget_id: BudgetId
+    name: str | None = None
+    cap_minor: NonNegativeMinor | None = None
+    low_balance_minor: NonNegativeMinor | None = None
 
     @property
     def actor_key(self) -> str:
@@ -69,7 +88,7 @@ class RefundBudget(msgspec.Struct, frozen=True, tag="budget.refund"):
         return TREASURY_KEY
 
 
-BudgetCommand = GetBudget | CreateBudget | DebitBudget | RefundBudget
+BudgetCommand = GetBudget | CreateBudget | UpdateBudget | DebitBudget | RefundBudget
 
 
 class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
@@ -80,6 +99,7 @@ class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
     cap_minor: int = 0
     #: Set aside by orders in progress: not in ``balance``, not spent yet.
     held_minor: int = 0
+    low_balance_minor: int = 0
 
 
 class DebitReceipt(msgspec.Struct, frozen=True, tag="budget.debit_receipt"):
@@ -106,3 +126,23 @@ class BudgetCreated(msgspec.Struct, frozen=True):
     budget_id: str
     name: str
     initial: Money
+
+
+class BudgetLowBalance(msgspec.Struct, frozen=True):
+    """Data of the ``budget.low_balance`` event: a spend took the balance below the
+    budget's threshold (raised again only after the balance has been above it)."""
+
+    budget_id: str
+    balance: Money
+    threshold: Money
+    #: Set aside by orders in progress when the balance crossed the threshold.
+    held: Money
+
+
+class BudgetUpdated(msgspec.Struct, frozen=True):
+    """Data of the ``budget.updated`` event."""
+
+    budget_id: str
+    name: str
+    cap_minor: int
+    low_balance_minor: int

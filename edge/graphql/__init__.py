@@ -75,6 +75,12 @@ class Mutation:
         resolver=money.create_budget,
         description="Open a budget funded from the tenant's funding account.",
     )
+    update_budget: money.BudgetResult = strawberry.mutation(
+        resolver=money.update_budget,
+        description=(
+            "Rename a budget, change its cap or low-balance threshold (null: unchanged, 0: none)."
+        ),
+    )
     debit_budget: money.DebitResult = strawberry.mutation(
         resolver=money.debit_budget,
         description="Debit a budget; never takes the balance below zero.",

@@ -39,6 +39,7 @@ from edge.schemas import (
     PointsRateOut,
     ReplayQuery,
     RewardOut,
+    UpdateBudgetIn,
     WalletOut,
 )
 from edge.validation import Invalid, convert
@@ -52,6 +53,7 @@ class Budget:
     version: int
     cap_minor: MinorUnits | None
     held: Money
+    low_balance_minor: MinorUnits | None
 
 
 @strawberry.type
@@ -94,6 +96,14 @@ class CreateBudgetInput:
     name: str
     initial: MoneyInput
     cap_minor: MinorUnits | None = None
+    low_balance_minor: MinorUnits | None = None
+
+
+@strawberry.input
+class UpdateBudgetInput:
+    name: str | None = None
+    cap_minor: MinorUnits | None = None
+    low_balance_minor: MinorUnits | None = None
 
 
 @strawberry.input
@@ -119,6 +129,9 @@ def budget(out: BudgetOut) -> Budget:
         version=out.version,
         cap_minor=cap,
         held=money(out.held),
+        low_balance_minor=(
+            MinorUnits(out.low_balance_minor) if out.low_balance_minor is not None else None
+        ),
     )
 
 
@@ -166,6 +179,21 @@ async def create_budget(
 ) -> BudgetResult:
     result: BudgetResult = await mutate(
         info, idempotency_key, input, CreateBudgetIn, operations.create_budget, budget
+    )
+    return result
+
+
+async def update_budget(
+    info: GqlInfo,
+    budget_id: strawberry.ID,
+    input: UpdateBudgetInput,
+    idempotency_key: str | None = None,
+) -> BudgetResult:
+    async def operation(who: operations.Caller, data: UpdateBudgetIn) -> BudgetOut | Err:
+        return await operations.update_budget(who, str(budget_id), data)
+
+    result: BudgetResult = await mutate(
+        info, idempotency_key, input, UpdateBudgetIn, operation, budget
     )
     return result
 

@@ -6,7 +6,6 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
-from bus.events import make_event
 from storage.errors import StaleWrite
 from storage.ports import (
     AccountRecord,
@@ -23,7 +22,7 @@ from storage.ports import (
     VoucherCode,
 )
 from tests.conftest import open_test_ledger
-from tests.support import budget_record
+from tests.support import budget_record, sample_event
 
 
 def budget(
@@ -128,7 +127,7 @@ async def test_queries_are_scoped_by_tenant(ledger: Ledger) -> None:
 async def test_outbox_events_commit_with_the_change_and_clear_once_published(
     ledger: Ledger,
 ) -> None:
-    events = tuple(make_event("acme", "budget", "debited", "b1", {"n": i}) for i in range(3))
+    events = tuple(sample_event(i) for i in range(3))
     change = opening(budget(10, 1))
     await ledger.apply([ChangeSet("acme", change.puts, change.entries, events)])
     pending = await ledger.pending_events(10)
@@ -145,7 +144,7 @@ async def test_outbox_events_commit_with_the_change_and_clear_once_published(
 
 async def test_events_of_a_failed_transaction_are_not_in_the_outbox(ledger: Ledger) -> None:
     await ledger.apply([opening(budget(10, 1))])
-    event = make_event("acme", "budget", "debited", "b1", {})
+    event = sample_event()
     with pytest.raises(StaleWrite):
         await ledger.apply(
             [ChangeSet("acme", (PutAccount(budget(5, 5), expected_version=4),), (), (event,))]
@@ -154,8 +153,8 @@ async def test_events_of_a_failed_transaction_are_not_in_the_outbox(ledger: Ledg
 
 
 async def test_pending_events_can_be_limited_to_older_ones(ledger: Ledger) -> None:
-    old = make_event("acme", "budget", "debited", "b1", {})
-    young = make_event("acme", "budget", "debited", "b1", {})
+    old = sample_event()
+    young = sample_event()
     old = msgspec.structs.replace(old, created_ms=1_000)
     young = msgspec.structs.replace(young, created_ms=5_000)
     await ledger.apply([ChangeSet("acme", events=(old, young))])

@@ -97,6 +97,10 @@ class BudgetApi(Protocol):
 
     async def points_rate(self, headers: dict[str, str]) -> Outcome: ...
 
+    async def update(
+        self, headers: dict[str, str], budget_id: str, fields: dict[str, Any]
+    ) -> Outcome: ...
+
     async def set_points_rate(
         self, headers: dict[str, str], currency: str, points_per_unit: str
     ) -> Outcome: ...
@@ -307,6 +311,11 @@ class Rest:
     async def points_rate(self, headers: dict[str, str]) -> Outcome:
         return await self._send("GET", "/api/v1/points-rate", headers)
 
+    async def update(
+        self, headers: dict[str, str], budget_id: str, fields: dict[str, Any]
+    ) -> Outcome:
+        return await self._send("PATCH", f"/api/v1/budgets/{budget_id}", headers, fields)
+
     async def set_points_rate(
         self, headers: dict[str, str], currency: str, points_per_unit: str
     ) -> Outcome:
@@ -343,7 +352,7 @@ _ERROR = (
 )
 _BUDGET = (
     "... on Budget { id name version capMinor balance { amountMinor currency }"
-    " held { amountMinor currency } }"
+    " lowBalanceMinor held { amountMinor currency } }"
 )
 _DEBIT = (
     "... on Debit { id budgetId createdAt amount { amountMinor currency } "
@@ -623,6 +632,16 @@ class GraphQL:
     async def points_rate(self, headers: dict[str, str]) -> Outcome:
         query = f"{{ pointsRate {{ ... on PointsRate {{ {_POINTS_RATE} }} {_ERROR} }} }}"
         return await self._send(headers, query, {}, "pointsRate")
+
+    async def update(
+        self, headers: dict[str, str], budget_id: str, fields: dict[str, Any]
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $input: UpdateBudgetInput!) {"
+            f" updateBudget(budgetId: $id, input: $input) {{ {_BUDGET} {_ERROR} }} }}"
+        )
+        variables = {"id": budget_id, "input": {_camel(k): v for k, v in fields.items()}}
+        return await self._send(headers, query, variables, "updateBudget")
 
     async def set_points_rate(
         self, headers: dict[str, str], currency: str, points_per_unit: str

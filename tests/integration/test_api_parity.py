@@ -7,9 +7,10 @@ from collections import Counter
 
 import pytest
 
+from bus import subjects
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
-from tests.support import budget_record
+from tests.support import budget_record, outbox_drained, stream_messages
 
 
 @pytest.fixture(params=["rest", "graphql"])
@@ -27,6 +28,7 @@ async def test_open_read_debit(api: BudgetApi, cluster: Cluster) -> None:
         "balance": {"amount_minor": 50_000, "currency": "INR"},
         "cap_minor": None,
         "held": {"amount_minor": 0, "currency": "INR"},
+        "low_balance_minor": None,
     }
     receipt = await api.debit(acme, "q4", 1234, "INR", memo="gift")
     assert receipt.value is not None
@@ -170,3 +172,50 @@ async def test_points_burst_never_overspends(api: BudgetApi, cluster: Cluster) -
     assert sum(wallets) == 200
     assert await cluster.ledger.account_balance("acme", "budget:pool") == 0
     assert await cluster.ledger.entries_total("acme") == 0
+
+
+async def test_a_budget_below_its_threshold_raises_low_balance_once(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    assert (await api.create(acme, "q1", 1000)).value is not None
+    updated = (await api.update(acme, "q1", {"name": "Q1 bonus", "low_balance_minor": 500})).value
+    assert updated is not None
+    assert (updated["name"], updated["low_balance_minor"], updated["version"]) == (
+        "Q1 bonus",
+        500,
+        2,
+    )
+    for amount in (400, 200, 100):  # 600, then 400 (below 500: the event), then 300
+        assert (await api.debit(acme, "q1", amount)).value is not None
+    too_low = await api.update(acme, "q1", {"cap_minor": 299})
+    assert too_low.code == "invalid_request"
+    bad = await api.update(acme, "q1", {"low_balance_minor": -1})
+    assert (bad.code, bad.pointer) == ("invalid_request", "#/low_balance_minor")
+    assert (await api.update(acme, "nope", {"name": "x"})).code == "not_found"
+    reader = cluster.keys.headers("acme", ["budgets:read"])
+    assert (await api.update(reader, "q1", {"name": "x"})).code == "forbidden"
+    assert (await api.update(cluster.keys.headers("globex"), "q1", {"name": "x"})).code == (
+        "not_found"
+    )
+    read = (await api.get(acme, "q1")).value
+    assert read is not None
+    assert (read["name"], read["balance"]["amount_minor"], read["cap_minor"]) == (
+        "Q1 bonus",
+        300,
+        None,
+    )
+    await outbox_drained(cluster.ledger)
+    low = await stream_messages(cluster.bus, subjects.event("acme", "budget", "low_balance"))
+    assert [e["data"] for e in low] == [
+        {
+            "budget_id": "q1",
+            "balance": {"amount_minor": 400, "currency": "EUR"},
+            "threshold": {"amount_minor": 500, "currency": "EUR"},
+            "held": {"amount_minor": 0, "currency": "EUR"},
+        }
+    ]
+    changes = await stream_messages(cluster.bus, subjects.event("acme", "budget", "updated"))
+    assert [e["data"] for e in changes] == [
+        {"budget_id": "q1", "name": "Q1 bonus", "cap_minor": 0, "low_balance_minor": 500}
+    ]

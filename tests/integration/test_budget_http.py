@@ -100,6 +100,7 @@ async def test_create_read_and_debit(cluster: Cluster) -> None:
         "version": 1,
         "cap_minor": None,
         "held": {"amount_minor": 0, "currency": "INR"},
+        "low_balance_minor": None,
     }
     async with cluster.client.post(
         DEBIT.format("q4-sales"), json={**debit_body(1234, "INR"), "memo": "gift"}, headers=headers
@@ -232,7 +233,7 @@ async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster)
     async with cluster.client.delete("/api/v1/budgets/b1", headers=headers) as r:
         assert r.status == 405
         assert r.content_type == "application/problem+json"
-        assert set(r.headers["Allow"].split(",")) == {"GET", "HEAD"}
+        assert set(r.headers["Allow"].split(",")) == {"GET", "HEAD", "PATCH"}
     status, body = await problem_of(cluster, "GET", "/api/v1/nothing-here", headers=headers)
     assert status == 404
 

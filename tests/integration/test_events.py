@@ -11,11 +11,11 @@ from actors.runtime.outbox import OutboxRelay
 from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
-from bus.events import EventPublisher, ensure_streams, make_event
+from bus.events import EventPublisher, ensure_streams
 from bus.time import now_ms
 from storage.ports import CatalogueStore, ChangeSet, Ledger
 from tests.conftest import Cluster, start_cluster
-from tests.support import Keys, outbox_drained, stream_messages
+from tests.support import Keys, outbox_drained, sample_event, stream_messages
 
 
 async def test_debits_publish_cloudevents_per_tenant(cluster: Cluster) -> None:
@@ -57,7 +57,7 @@ async def test_debits_publish_cloudevents_per_tenant(cluster: Cluster) -> None:
 
 async def test_republishing_an_event_is_deduplicated(bus: Bus) -> None:
     await ensure_streams(bus.js, duplicate_window_s=60)
-    event = make_event("acme", "budget", "debited", "b1", {"n": 1})
+    event = sample_event(1)
     publisher = EventPublisher(bus.js)
     await publisher.publish([event])
     await publisher.publish([event, event])
@@ -69,7 +69,7 @@ async def test_outbox_left_by_a_crash_is_published_on_start(
     nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
 ) -> None:
     # Events committed by a host that died before publishing them.
-    stranded = tuple(make_event("acme", "budget", "debited", "b1", {"n": i}) for i in range(5))
+    stranded = tuple(sample_event(i) for i in range(5))
     await ledger.apply([ChangeSet("acme", events=stranded)])
     assert len(await ledger.pending_events(10)) == 5
     async for cluster in start_cluster(nats_server, ledger, catalogue, keys):
@@ -85,7 +85,7 @@ async def test_relay_sweeps_up_events_stranded_by_another_host(bus: Bus, ledger:
     try:
         await outbox_drained(ledger)  # the start-up scan found nothing
         # Another host committed these a while ago and died before publishing them.
-        stranded = make_event("acme", "budget", "debited", "b1", {"n": 1})
+        stranded = sample_event(1)
         stranded = msgspec.structs.replace(stranded, created_ms=now_ms() - 60_000)
         await ledger.apply([ChangeSet("acme", events=(stranded,))])
         await outbox_drained(ledger)
