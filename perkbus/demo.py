@@ -7,9 +7,11 @@ from pathlib import Path
 
 from bus.client import Bus
 from bus.errors import ErrorCode
-from bus.messages import Err, Principal
-from bus.messages.budget import KIND, CreateBudget
+from bus.messages import Command, Err, Principal, treasury, vouchers
+from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
+from bus.messages.vouchers import GenerateCodes
+from bus.messages.wallet import IssuePoints
 from edge.operations import ALL_SCOPES
 from perkbus import demo_catalogue, tokens
 from perkbus.settings import Settings
@@ -18,19 +20,35 @@ from storage.factory import open_catalogue
 TENANT = "demo"
 BUDGET_ID = "demo-budget"
 SCOPES = list(ALL_SCOPES)
+#: People of the demo tenant with a welcome reward of points.
+PEOPLE = {"ann@demo.example": 5_000, "raj@demo.example": 12_000, "li@demo.example": 2_500}
+#: Voucher pools stocked with closed-loop codes: this many EUR products, codes each.
+STOCKED_PRODUCTS, CODES_PER_POOL = 8, 25
+SEEDER = Principal("perkbus-demo-seed", roles=("owner",))
+
+
+async def _send(bus: Bus, kind: str, body: Command, key: str | None = None) -> None:
+    reply = await bus.request(TENANT, kind, body, SEEDER, timeout_s=30.0, idempotency_key=key)
+    if isinstance(reply, Err) and reply.code != ErrorCode.ALREADY_EXISTS:
+        raise RuntimeError(f"seeding the demo tenant failed: {reply.message}")
 
 
 async def seed(bus: Bus) -> None:
-    """Open the demo budget (10,000.00 EUR) unless it exists already."""
-    reply = await bus.request(
-        TENANT,
-        KIND,
-        CreateBudget(BUDGET_ID, "Demo programme", Money(1_000_000, "EUR")),
-        Principal("perkbus-demo-seed", roles=("owner",)),
-        timeout_s=10.0,
+    """The demo tenant, through the bus like any client, each step once (idempotency keys):
+    a budget of 10,000.00 EUR warning below 1,000.00, welcome points for three people, and
+    pools of closed-loop codes for a few EUR gift cards of the demo catalogue."""
+    budget = CreateBudget(
+        BUDGET_ID, "Demo programme", Money(1_000_000, "EUR"), low_balance_minor=100_000
     )
-    if isinstance(reply, Err) and reply.code != ErrorCode.ALREADY_EXISTS:
-        raise RuntimeError(f"seeding the demo tenant failed: {reply.message}")
+    await _send(bus, treasury.KIND, budget)
+    for person, points in PEOPLE.items():
+        welcome = IssuePoints(BUDGET_ID, person, points, f"welcome-{person}", "Welcome!")
+        await _send(bus, treasury.KIND, welcome, f"demo-welcome-{person}")
+    stocked = [p for p in demo_catalogue.generate() if p.currency == "EUR" and p.denominations]
+    for product in stocked[:STOCKED_PRODUCTS]:
+        face = product.denominations[0]
+        codes = GenerateCodes(product.id, face, "EUR", CODES_PER_POOL)
+        await _send(bus, vouchers.KIND, codes, f"demo-codes-{product.id}-{face}")
 
 
 async def seed_catalogue(settings: Settings) -> int:

@@ -12,8 +12,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from perkbus import demo
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,7 @@ def free_port() -> int:
         return port
 
 
-def get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
+def get(url: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -120,7 +123,19 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
             f"{base}/api/v1/budgets/{credentials['budget_id']}", credentials["token"]
         )
         assert status == 200
-        assert budget["balance"] == {"amount_minor": 1_000_000, "currency": "EUR"}
+        welcome = sum(demo.PEOPLE.values())  # one point is one cent by default
+        assert budget["balance"] == {"amount_minor": 1_000_000 - welcome, "currency": "EUR"}
+        assert budget["low_balance_minor"] == 100_000
+        status, wallet = get(f"{base}/api/v1/wallets/ann@demo.example", credentials["token"])
+        assert (status, wallet["points"]) == (200, demo.PEOPLE["ann@demo.example"])
+        products = get(f"{base}/api/v1/catalogue/products?currency=EUR", credentials["token"])
+        assert products[0] == 200
+        stocked = []
+        for p in products[1]["products"]:
+            if p["denominations"]:
+                pool = f"{base}/api/v1/vouchers/pools/{p['id']}/{p['denominations'][0]}"
+                stocked.append(get(pool, credentials["token"])[1]["available"])
+        assert demo.CODES_PER_POOL in stocked
         assert credentials["tenant"] == "demo"
         assert credentials["api"] == f"{base}/api/v1"
         assert len(children) >= 3, "nats-server, actor host and edge"
@@ -138,7 +153,9 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         again.wait_ready()
         token = json.loads((tmp_path / "var" / "demo.json").read_text())["token"]
-        assert get(f"{base}/api/v1/budgets/demo-budget", token)[0] == 200
+        status, budget = get(f"{base}/api/v1/budgets/demo-budget", token)
+        assert status == 200
+        assert budget["balance"]["amount_minor"] == 1_000_000 - welcome  # seeded once
         children = descendants(again.pid)
     finally:
         again.stop(signal.SIGKILL)  # the children must still not outlive it
