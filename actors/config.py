@@ -23,6 +23,8 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     order_cancel_window_s: float = 1800.0
     #: Available codes expiring within this many days raise ``voucher.codes_expiring``.
     voucher_expiry_warning_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    #: A pool whose available codes fall below this raises ``voucher.pool_low``.
+    voucher_low_stock: Annotated[int, msgspec.Meta(ge=1)] = 10
     #: How often a host wakes the work that waits on time: sweeps for expiring codes, and
     #: orders that could not finish (besides once when it starts).
     wake_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0

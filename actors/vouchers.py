@@ -58,7 +58,6 @@ from storage.ports import Allocation, ChangeSet, ExpiringCode, TenantKey, Vouche
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GENERATED_SYMBOLS = 20
 REFILL = 500
-LOW_STOCK = 10
 DAY_MS = 86_400_000
 #: Most codes one sweep counts; the next sweep takes the rest.
 SWEEP_MAX = 10_000
@@ -273,14 +272,15 @@ class VouchersActor:
         work.allocations.append(Allocation(code_id, cmd.order_id))
         state.available = max(state.available - 1, 0)
         state.allocated += 1
-        if state.available == LOW_STOCK - 1:
+        low_stock = self.ctx.low_stock
+        if state.available == low_stock - 1:
             work.events.append(
                 make_event(
                     self.tenant,
                     "voucher",
                     "pool_low",
                     f"{pool[0]}:{pool[1]}",
-                    PoolLow(pool[0], pool[1], state.available, LOW_STOCK),
+                    PoolLow(pool[0], pool[1], state.available, low_stock),
                 )
             )
         return Ok(Allocated(code_id, cmd.order_id, expires_ms))

@@ -42,6 +42,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             points_currency=settings.actors.points_currency,
             cancel_window_s=settings.actors.order_cancel_window_s,
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
+            low_stock=settings.actors.voucher_low_stock,
         ),
         ALL_KINDS,
         settings.actors,

@@ -44,6 +44,8 @@ class ActorContext:
     cancel_window_s: float = 1800.0
     #: Available codes expiring within this many days raise ``voucher.codes_expiring``.
     expiry_warning_days: int = 30
+    #: A pool whose available codes fall below this raises ``voucher.pool_low``.
+    low_stock: int = 10
     #: Wired by the host: a group commit in the middle of a batch (for sagas that must
     #: record a step before taking the next).
     commit: Callable[[ChangeSet], Awaitable[None]] = field(default=_not_wired)
