@@ -380,9 +380,8 @@ class OrdersActor:
             return await self._run_cancel(o)
         if o.status == "accepted":
             payer = o.payer if o.payer.startswith("budget:") else f"wallet:{o.recipient}"
-            held = await ask(
-                tenant, treasury.KIND, HoldFunds(oid, payer, o.price_minor), f"{oid}:hold"
-            )
+            hold = HoldFunds(oid, payer, o.price_minor, o.points_rate)
+            held = await ask(tenant, treasury.KIND, hold, f"{oid}:hold")
             if isinstance(held, Err):
                 return o if held.retryable else replace(o, status="failed", reason=held.code)
             o = replace(o, status="paid")

@@ -117,6 +117,8 @@ def hold_account(hold_id: str) -> str:
 
 
 def accounts_of(body: object) -> Iterable[str]:
+    if isinstance(body, POINTS_COMMANDS):
+        yield POINTS_ISSUED  # the points programme: its rate, and the points issued
     match body:
         case (
             GetBudget(budget_id=b)
@@ -180,17 +182,12 @@ class TreasuryActor:
         #: did not exist.
         self.accounts: dict[str, AccountRecord | None] = {}
         self._changed: dict[str, AccountRecord | None] = {}
-        #: (base, quote) → the tenant's exchange rate; loaded on activation. The points
-        #: rate is the row (currency, PTS) with a rate above 0 (a retired one is "0").
+        #: (base, quote) → the tenant's exchange rate; loaded on activation.
         self.fx: dict[tuple[str, str], FxRate] = {}
-        #: Whether points were ever issued: the points rate is fixed from then on.
-        self.points_issued = False
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
-        ledger = self.ctx.ledger
-        self.fx = {(r.base, r.quote): r for r in await ledger.load_fx_rates(self.tenant)}
-        self.points_issued = await ledger.account_balance(self.tenant, POINTS_ISSUED) != 0
+        self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
@@ -277,6 +274,8 @@ class TreasuryActor:
         roles = set(request.principal.roles)
         if isinstance(body, SYSTEM_ONLY) and "system" not in request.principal.roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the system moves money back or spends points")
+        if isinstance(body, POINTS_COMMANDS) and not self._has_programme_loaded():
+            return Err.of(ErrorCode.INTERNAL, "the points programme was not loaded")
         match body:
             case GetBudget(budget_id=budget_id):
                 budget = self._budget(budget_id)
@@ -417,41 +416,46 @@ class TreasuryActor:
         return FxTable(
             tuple(
                 FxRateView(r.base, r.quote, r.rate, r.updated_ms)
-                for (_, quote), r in sorted(self.fx.items())
-                if quote != POINTS
+                for _, r in sorted(self.fx.items())
             )
         )
 
-    def _points_rate(self) -> FxRate:
-        """The tenant's points rate: one unit of ``base`` buys ``rate`` points. Until the
-        tenant sets one, a point is one minor unit of the deployment's points currency."""
-        for (_, quote), r in self.fx.items():
-            if quote == POINTS and Fraction(r.rate) > 0:
-                return r
+    def _has_programme_loaded(self) -> bool:
+        return POINTS_ISSUED in self.accounts  # looked for: found, or known missing
+
+    def _programme(self) -> tuple[str, str, AccountRecord | None]:
+        """The tenant's points rate — (currency, points per unit) — and the record that
+        holds it: the ``points:issued`` account (ADR 13). Until the tenant sets a rate or
+        issues points, a point is one minor unit of the deployment's points currency."""
+        record = self.accounts.get(POINTS_ISSUED)
+        if record is not None:
+            currency, _, rate = record.name.partition(" ")
+            return currency, rate, record
         currency = self.ctx.points_currency
-        return FxRate(self.tenant, currency, POINTS, str(10 ** minor_digits(currency)), 0)
+        return currency, str(10 ** minor_digits(currency)), None
 
     def _points_rate_view(self) -> PointsRateView:
-        r = self._points_rate()
-        return PointsRateView(r.base, r.rate, self.points_issued, r.updated_ms)
+        currency, rate, record = self._programme()
+        issued = -record.balance_minor if record else 0
+        return PointsRateView(currency, rate, issued != 0, issued)
 
     def _set_points_rate(self, cmd: SetPointsRate, work: _Batch) -> Reply:
-        current = self._points_rate()
-        rate = Fraction(cmd.points_per_unit)
-        if rate <= 0:
-            return Err.of(ErrorCode.INVALID_REQUEST, "points_per_unit must be above 0")
-        if (cmd.currency, rate) == (current.base, Fraction(current.rate)):
+        currency, rate, record = self._programme()
+        if cmd.currency == POINTS or Fraction(cmd.points_per_unit) <= 0:
+            return Err.of(
+                ErrorCode.INVALID_REQUEST, "points are worth a positive rate of a currency"
+            )
+        same = (cmd.currency, Fraction(cmd.points_per_unit)) == (currency, Fraction(rate))
+        if same and record is not None:
             return Ok(self._points_rate_view())
-        if self.points_issued:
+        if record is not None and record.balance_minor != 0:
             return Err.of(
                 ErrorCode.RATE_LOCKED,
-                f"points were issued at {current.rate} per {current.base}; the rate is fixed"
+                f"points were issued at {rate} per {currency}; the rate is fixed"
                 " (changing it would change what people's points are worth)",
             )
-        if current.updated_ms and current.base != cmd.currency:  # retire the old row
-            self.fx[(current.base, POINTS)] = replace(current, rate="0", updated_ms=work.now)
-        updated = FxRate(self.tenant, cmd.currency, POINTS, cmd.points_per_unit, work.now)
-        self.fx[(cmd.currency, POINTS)] = updated
+        programme = record or AccountRecord(self.tenant, POINTS_ISSUED, "points", "", POINTS, 0, 0)
+        self._set(replace(programme, name=f"{cmd.currency} {cmd.points_per_unit}"))
         return Ok(self._points_rate_view())
 
     def _wallet_view(self, person_id: str) -> WalletView:
@@ -474,10 +478,10 @@ class TreasuryActor:
     def _points_redeemed(self, txn: str, source: str, points: int, work: _Batch) -> None:
         """``points`` spent from ``source`` (negative: given back), and the money they
         stand for leaving (or returning to) the points pool."""
-        rate = self._points_rate()
-        money = value_of_points(abs(points), rate.base, rate.rate) * (1 if points > 0 else -1)
+        currency, rate, _ = self._programme()
+        money = value_of_points(abs(points), currency, rate) * (1 if points > 0 else -1)
         work.move(txn, source, POINTS_REDEEMED, points, POINTS)
-        work.move(txn, points_pool(rate.base), f"redeemed:{rate.base}", money, rate.base)
+        work.move(txn, points_pool(currency), f"redeemed:{currency}", money, currency)
 
     def _refund(self, cmd: RefundBudget, work: _Batch) -> Reply:
         b = self._budget(cmd.budget_id)
@@ -511,6 +515,14 @@ class TreasuryActor:
                 return Err.of(ErrorCode.ALREADY_EXISTS, f"hold {cmd.hold_id} holds other funds")
             return Ok(self._hold_view(existing))
         payer = self.accounts.get(cmd.payer)
+        if cmd.payer.startswith("wallet:") and cmd.points_rate:
+            currency, rate, _ = self._programme()
+            if Fraction(cmd.points_rate) != Fraction(rate):
+                return Err.of(
+                    ErrorCode.RATE_LOCKED,
+                    f"the order was priced at {cmd.points_rate} points per {currency};"
+                    f" the rate is {rate}",
+                )
         if cmd.payer.startswith("wallet:"):
             balance = payer.balance_minor if payer else 0
             if cmd.amount_minor > balance:
@@ -699,13 +711,13 @@ class TreasuryActor:
         budget = self._budget(cmd.budget_id)
         if isinstance(budget, Err):
             return budget
-        rate = self._points_rate()
-        if budget.unit != rate.base:
+        currency, rate, record = self._programme()
+        if budget.unit != currency:
             return Err.of(
                 ErrorCode.CURRENCY_MISMATCH,
-                f"points are bought in {rate.base}; budget {cmd.budget_id} is in {budget.unit}",
+                f"points are bought in {currency}; budget {cmd.budget_id} is in {budget.unit}",
             )
-        cost = Money(cost_of_points(cmd.points, rate.base, rate.rate), budget.unit)
+        cost = Money(cost_of_points(cmd.points, currency, rate), budget.unit)
         after = self._spend(cmd.budget_id, cost)
         if isinstance(after, Err):
             return after
@@ -714,9 +726,13 @@ class TreasuryActor:
             self.tenant, account, "wallet", cmd.person_id, POINTS, 0, 0
         )
         wallet = replace(wallet, balance_minor=wallet.balance_minor + cmd.points)
+        # the programme counts the points issued: from the first, its rate is fixed
+        programme = record or AccountRecord(
+            self.tenant, POINTS_ISSUED, "points", f"{currency} {rate}", POINTS, 0, 0
+        )
         self._set(after)
         self._set(wallet)
-        self.points_issued = True
+        self._set(replace(programme, balance_minor=programme.balance_minor - cmd.points))
         pool = points_pool(after.unit)
         work.move(cmd.reward_id, after.account_id, pool, cost.amount_minor, after.unit)
         work.move(cmd.reward_id, POINTS_ISSUED, account, cmd.points, POINTS)
@@ -741,6 +757,17 @@ class TreasuryActor:
 
 
 FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding)
+
+#: Commands that use the points rate (the ``points:issued`` record).
+POINTS_COMMANDS = (
+    IssuePoints,
+    IssuePointsMany,
+    SetPointsRate,
+    GetPointsRate,
+    RefundWallet,
+    HoldFunds,
+    CommitHold,
+)
 
 #: Commands only other actors (as the system) may send.
 SYSTEM_ONLY = (

@@ -43,7 +43,9 @@ _IDEMPOTENCY_KEY = {
     "description": (
         "Makes the request safe to retry: every request with the same key (per tenant, kept "
         "30 days) has one effect and gets the first response again. The same key with a "
-        "different request is refused with 422 `idempotency_key_reused`."
+        "different request is refused with 422 `idempotency_key_reused`; while the first "
+        "request with the key is still being answered, another gets 409 "
+        "`idempotency_key_in_use` (retry after `Retry-After`)."
     ),
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
@@ -706,3 +708,24 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+_IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"
+
+
+def _document_keys_in_use(paths: dict[str, Any]) -> None:
+    """Every operation that takes an Idempotency-Key may answer 409 while its key is in
+    flight: say so once here rather than in each operation."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if _IDEMPOTENCY_KEY not in operation.get("parameters", []):
+                continue
+            responses = operation["responses"]
+            if "409" in responses:
+                conflict = dict(responses["409"])
+                conflict["description"] = f"{conflict['description']}; or {_IN_USE}"
+                responses["409"] = conflict
+            else:
+                responses["409"] = _problem(_IN_USE.capitalize())
+
+
+_document_keys_in_use(PATHS)

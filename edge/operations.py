@@ -199,29 +199,41 @@ class Caller:
     in_flight: KeysInFlight | None = None
 
 
-async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyValue | Err:
-    key = caller.idempotency_key if keyed else None
+def _claim(caller: Caller) -> Err | None:
+    """Mark the caller's key as in flight, or say that it already is."""
+    key, in_flight = caller.idempotency_key, caller.in_flight
     tenant, subject = caller.identity.tenant, caller.identity.principal.subject
-    in_flight = caller.in_flight if key else None
     if key and in_flight is not None and not in_flight.claim(tenant, subject, key):
         return Err.of(
             ErrorCode.IDEMPOTENCY_KEY_IN_USE,
             f"a request with the Idempotency-Key {key!r} is still in progress",
         )
+    return None
+
+
+def _release(caller: Caller) -> None:
+    key, in_flight = caller.idempotency_key, caller.in_flight
+    if key and in_flight is not None:
+        in_flight.release(caller.identity.tenant, caller.identity.principal.subject, key)
+
+
+async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyValue | Err:
+    if keyed and (busy := _claim(caller)):
+        return busy
     try:
         reply = await caller.bus.request(
-            tenant,
+            caller.identity.tenant,
             kind,
             body,
             caller.identity.principal,
             timeout_s=caller.timeout_s,
-            idempotency_key=key,
+            idempotency_key=caller.idempotency_key if keyed else None,
         )
     except BusError as e:
         return Err(code=e.code, message=str(e), retryable=True)
     finally:
-        if key and in_flight is not None:
-            in_flight.release(tenant, subject, key)
+        if keyed:
+            _release(caller)
     match reply:
         case Ok(value=value):
             return value
@@ -583,12 +595,18 @@ async def start_bulk(
         return denied
     if valid_budget_id(budget_id) is None:
         return Err.of(ErrorCode.INVALID_REQUEST, "name the budget: ?budget_id=")
-    for offset in range(0, len(rows), LOAD_CHUNK):
-        load = LoadBulkRows(job_id, budget_id, offset, tuple(rows[offset : offset + LOAD_CHUNK]))
-        value = await call(caller, bulk.KIND, load, keyed=False)
-        if isinstance(value, Err):
-            return value
-    value = await call(caller, bulk.KIND, StartBulk(job_id, len(rows)), keyed=False)
+    if busy := _claim(caller):  # the job's id comes from the key: one upload at a time
+        return busy
+    try:
+        for offset in range(0, len(rows), LOAD_CHUNK):
+            chunk = tuple(rows[offset : offset + LOAD_CHUNK])
+            load = LoadBulkRows(job_id, budget_id, offset, chunk)
+            value = await call(caller, bulk.KIND, load, keyed=False)
+            if isinstance(value, Err):
+                return value
+        value = await call(caller, bulk.KIND, StartBulk(job_id, len(rows)), keyed=False)
+    finally:
+        _release(caller)
     if isinstance(value, Err):
         return value
     return bulk_out(value) if isinstance(value, BulkView) else _unexpected(value)
@@ -663,8 +681,7 @@ async def get_fx_rates(caller: Caller) -> FxTableOut | Err:
 
 
 def points_rate_out(v: PointsRateView) -> PointsRateOut:
-    updated = rfc3339(v.updated_ms) if v.updated_ms else None
-    return PointsRateOut(v.currency, v.points_per_unit, v.locked, updated)
+    return PointsRateOut(v.currency, v.points_per_unit, v.locked, v.points_issued)
 
 
 async def set_points_rate(caller: Caller, data: PointsRateIn) -> PointsRateOut | Err:

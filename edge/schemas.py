@@ -272,8 +272,8 @@ class PointsRateOut(msgspec.Struct, frozen=True):
     points_per_unit: str
     #: Once points have been issued the rate cannot change.
     locked: bool
-    #: When the tenant set it; null while it is the deployment's default.
-    updated_at: str | None
+    #: Points issued so far (spent or not).
+    points_issued: int
 
 
 class OpenFundingIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

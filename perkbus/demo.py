@@ -7,11 +7,11 @@ from pathlib import Path
 
 from bus.client import Bus
 from bus.errors import ErrorCode
-from bus.messages import Command, Err, Principal, treasury, vouchers
+from bus.messages import Command, Err, Principal, ReplyValue, treasury, vouchers
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
-from bus.messages.vouchers import GenerateCodes
-from bus.messages.wallet import IssuePoints
+from bus.messages.vouchers import GenerateCodes, GetPool, PoolView
+from bus.messages.wallet import GetWallet, IssuePoints, WalletView
 from edge.operations import ALL_SCOPES
 from perkbus import demo_catalogue, tokens
 from perkbus.settings import Settings
@@ -27,28 +27,37 @@ STOCKED_PRODUCTS, CODES_PER_POOL = 8, 25
 SEEDER = Principal("perkbus-demo-seed", roles=("owner",))
 
 
-async def _send(bus: Bus, kind: str, body: Command, key: str | None = None) -> None:
+async def _send(bus: Bus, kind: str, body: Command, key: str | None = None) -> ReplyValue | None:
     reply = await bus.request(TENANT, kind, body, SEEDER, timeout_s=30.0, idempotency_key=key)
-    if isinstance(reply, Err) and reply.code != ErrorCode.ALREADY_EXISTS:
+    if isinstance(reply, Err):
+        if reply.code == ErrorCode.ALREADY_EXISTS:
+            return None
         raise RuntimeError(f"seeding the demo tenant failed: {reply.message}")
+    return reply.value
 
 
-async def seed(bus: Bus) -> None:
-    """The demo tenant, through the bus like any client, each step once (idempotency keys):
-    a budget of 10,000.00 EUR warning below 1,000.00, welcome points for three people, and
-    pools of closed-loop codes for a few EUR gift cards of the demo catalogue."""
+async def seed(bus: Bus, currency: str = "EUR") -> None:
+    """The demo tenant, through the bus like any client, each step once: a budget of
+    10,000.00 (in the points currency) warning below 1,000.00, welcome points for three
+    people, and pools of closed-loop codes for a few gift cards of the demo catalogue.
+    A step is skipped when its result is there already (so a restart, however late,
+    adds nothing)."""
     budget = CreateBudget(
-        BUDGET_ID, "Demo programme", Money(1_000_000, "EUR"), low_balance_minor=100_000
+        BUDGET_ID, "Demo programme", Money(1_000_000, currency), low_balance_minor=100_000
     )
     await _send(bus, treasury.KIND, budget)
     for person, points in PEOPLE.items():
-        welcome = IssuePoints(BUDGET_ID, person, points, f"welcome-{person}", "Welcome!")
-        await _send(bus, treasury.KIND, welcome, f"demo-welcome-{person}")
+        wallet = await _send(bus, treasury.KIND, GetWallet(person))
+        if isinstance(wallet, WalletView) and wallet.version == 0:  # never rewarded
+            welcome = IssuePoints(BUDGET_ID, person, points, f"welcome-{person}", "Welcome!")
+            await _send(bus, treasury.KIND, welcome, f"demo-welcome-{person}")
     stocked = [p for p in demo_catalogue.generate() if p.currency == "EUR" and p.denominations]
     for product in stocked[:STOCKED_PRODUCTS]:
         face = product.denominations[0]
-        codes = GenerateCodes(product.id, face, "EUR", CODES_PER_POOL)
-        await _send(bus, vouchers.KIND, codes, f"demo-codes-{product.id}-{face}")
+        pool = await _send(bus, vouchers.KIND, GetPool(product.id, face))
+        if isinstance(pool, PoolView) and pool.available + pool.allocated == 0:
+            codes = GenerateCodes(product.id, face, "EUR", CODES_PER_POOL)
+            await _send(bus, vouchers.KIND, codes, f"demo-codes-{product.id}-{face}")
 
 
 async def seed_catalogue(settings: Settings) -> int:

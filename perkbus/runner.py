@@ -109,10 +109,10 @@ def _http_status(url: str) -> int:
         return e.code
 
 
-async def seed_demo(url: str) -> None:
+async def seed_demo(url: str, points_currency: str) -> None:
     bus = await Bus.connect(url, name="perkbus-demo-seed")
     try:
-        await demo.seed(bus)
+        await demo.seed(bus, points_currency)
     finally:
         await bus.close()
 
@@ -145,7 +145,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         await wait_for_actor_host(url, actors, timeout_s=60, stop=stop)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
-            await seed_demo(url)
+            await seed_demo(url, settings.actors.points_currency)
             added = await demo.seed_catalogue(settings)
             if added:
                 log.info("demo catalogue: %d products", added)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bus.messages.common import MINOR_DIGITS
+
 Dialect = Literal["sqlite", "mysql"]
 
 _MYSQL_TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -314,6 +316,63 @@ MIGRATIONS += (
         "budgets' low-balance thresholds",
         sqlite=("ALTER TABLE accounts ADD COLUMN alert_minor INTEGER NOT NULL DEFAULT 0",),
         mysql=("ALTER TABLE accounts ADD COLUMN alert_minor BIGINT NOT NULL DEFAULT 0",),
+    ),
+)
+
+_ZERO_DIGITS = ", ".join(f"'{c}'" for c, d in MINOR_DIGITS.items() if d == 0 and c != "PTS")
+_THREE_DIGITS = ", ".join(f"'{c}'" for c, d in MINOR_DIGITS.items() if d == 3)
+
+#: The default points rate of a currency: 10 ** its minor digits (``minor_digits``).
+_DEFAULT_POINTS_RATE = (
+    f"CASE WHEN p.currency IN ({_ZERO_DIGITS}) THEN '1'"
+    f" WHEN p.currency IN ({_THREE_DIGITS}) THEN '1000' ELSE '100' END"
+)
+#: Tenants that issued points before the rate had a record: at the default rate of the
+#: currency their points pool holds.
+_POINTS_PROGRAMME_FROM = (
+    " FROM (SELECT tenant_id, SUM(amount_minor) AS total FROM ledger_entries"
+    " WHERE account = 'points:issued' GROUP BY tenant_id) i"
+    " JOIN (SELECT tenant_id, MIN(currency) AS currency FROM ledger_entries"
+    " WHERE account LIKE 'points:%' AND account NOT IN ('points:issued', 'points:redeemed')"
+    " GROUP BY tenant_id) p ON p.tenant_id = i.tenant_id"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.tenant_id = i.tenant_id"
+    " AND a.account_id = 'points:issued')"
+)
+_POINTS_PROGRAMME_INSERT = (
+    "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor, version,"
+    " updated_ms, cap_minor, held_minor, alert_minor) SELECT i.tenant_id, 'points:issued',"
+    " 'points', {name}, 'PTS', i.total, 1, 0, 0, 0, 0" + _POINTS_PROGRAMME_FROM
+)
+#: Codes that arrived already inside the (default, 30-day) window were warned of on import.
+_EXPIRY_BACKFILL = (
+    "UPDATE voucher_codes SET expiry_warned_ms = created_ms WHERE expiry_warned_ms = 0"
+    " AND expires_ms > 0 AND expires_ms <= created_ms + 2592000000"
+)
+
+MIGRATIONS += (
+    Migration(
+        14,
+        "the points rate on the points:issued account (fenced, fixed once points are"
+        " issued); backfills: held amounts of open holds, codes warned of on import",
+        sqlite=(
+            "DELETE FROM fx_rates WHERE base = 'PTS' OR quote = 'PTS'",
+            _POINTS_PROGRAMME_INSERT.format(name=f"p.currency || ' ' || {_DEFAULT_POINTS_RATE}"),
+            "UPDATE accounts SET held_minor = COALESCE((SELECT SUM(h.balance_minor)"
+            " FROM accounts h WHERE h.tenant_id = accounts.tenant_id AND h.kind = 'hold'"
+            " AND h.name = accounts.account_id), 0) WHERE kind IN ('budget', 'wallet')",
+            _EXPIRY_BACKFILL,
+        ),
+        mysql=(
+            "DELETE FROM fx_rates WHERE base = 'PTS' OR quote = 'PTS'",
+            _POINTS_PROGRAMME_INSERT.format(
+                name=f"CONCAT(p.currency, ' ', {_DEFAULT_POINTS_RATE})"
+            ),
+            "UPDATE accounts a LEFT JOIN (SELECT tenant_id, name, SUM(balance_minor) AS s"
+            " FROM accounts WHERE kind = 'hold' GROUP BY tenant_id, name) h"
+            " ON h.tenant_id = a.tenant_id AND h.name = a.account_id"
+            " SET a.held_minor = COALESCE(h.s, 0) WHERE a.kind IN ('budget', 'wallet')",
+            _EXPIRY_BACKFILL,
+        ),
     ),
 )
 

@@ -115,7 +115,7 @@ class MysqlLedger:
             await self._pool.wait_closed()
             self._pool = None
 
-    async def migrate(self) -> None:
+    async def migrate(self, upto: int | None = None) -> None:
         async with self._transaction() as cur:
             # Several hosts may start at once; a named lock lets one migrate at a time.
             await cur.execute("SELECT GET_LOCK(%s, 60)", (_MIGRATION_LOCK,))
@@ -127,7 +127,7 @@ class MysqlLedger:
                 await cur.execute(_st.applied_versions)
                 done = {row[0] for row in await cur.fetchall()}
                 for m in MIGRATIONS:
-                    if m.version in done:
+                    if m.version in done or (upto is not None and m.version > upto):
                         continue
                     for statement in m.statements("mysql"):
                         await cur.execute(statement)
@@ -190,9 +190,6 @@ class MysqlLedger:
                 rates = sql.fx_rows(batch)
                 if rates:
                     await cur.executemany(_st.upsert_fx_rate, rates)
-                warned = sql.expiry_warned_rows(batch, now)
-                if warned:
-                    await cur.executemany(_st.mark_expiry_warned, warned)
         except BaseException:
             self.stats.rollbacks += 1
             raise

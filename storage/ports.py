@@ -232,8 +232,9 @@ class Ledger(Protocol):
     stats: LedgerStats
     name: str
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest version; safe to run on every start."""
+    async def migrate(self, upto: int | None = None) -> None:
+        """Bring the schema to the newest version (or to ``upto``, for tests of
+        upgrades); safe to run on every start."""
 
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""

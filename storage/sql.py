@@ -84,7 +84,7 @@ class Statements:
         )
         self.mark_expiry_warned = q(
             "UPDATE voucher_codes SET expiry_warned_ms = {p} WHERE tenant_id = {p}"
-            " AND code_id = {p}"
+            " AND code_id = {p} AND expiry_warned_ms = 0"
         )
         _expiring = (
             " FROM voucher_codes WHERE expiry_warned_ms = 0 AND expires_ms > {p}"
@@ -273,6 +273,13 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
     if change_set.tenant_key is not None:
         k = change_set.tenant_key
         yield Write(st.insert_tenant_key, (k.tenant, k.wrapped, now_ms), f"data key of {k.tenant}")
+    for code_id in change_set.expiry_warned:  # fenced: two sweeps never count a code twice
+        yield Write(
+            st.mark_expiry_warned,
+            (now_ms, change_set.tenant, code_id),
+            f"expiry warning of {change_set.tenant}/{code_id}",
+            fenced=True,
+        )
     for a in change_set.allocations:
         yield Write(
             st.allocate_code,
@@ -466,10 +473,6 @@ def code_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tupl
         for cs in change_sets
         for c in cs.new_codes
     ]
-
-
-def expiry_warned_rows(change_sets: Sequence[ChangeSet], now_ms: int) -> list[tuple[Any, ...]]:
-    return [(now_ms, cs.tenant, code_id) for cs in change_sets for code_id in cs.expiry_warned]
 
 
 def code_from_row(row: tuple[Any, ...]) -> VoucherCode:

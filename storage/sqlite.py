@@ -43,8 +43,8 @@ class SqliteLedger:
     async def close(self) -> None:
         await self.db.close()
 
-    async def migrate(self) -> None:
-        await self.db.migrate(MIGRATIONS)
+    async def migrate(self, upto: int | None = None) -> None:
+        await self.db.migrate(tuple(m for m in MIGRATIONS if upto is None or m.version <= upto))
 
     async def ping(self) -> None:
         await self.db.ping()
@@ -83,7 +83,6 @@ class SqliteLedger:
                 raise StaleWrite("a voucher code or bulk row that exists", 0) from e
             con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
             con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
-            con.executemany(_st.mark_expiry_warned, sql.expiry_warned_rows(batch, now))
 
         try:
             await self._run(transaction(_apply))

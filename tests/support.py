@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,10 @@ from bus.messages.budget import BudgetDebited
 from bus.messages.common import Money
 from edge.operations import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
+from storage.mysql import MysqlLedger
 from storage.ports import AccountRecord, Ledger
+from storage.sqlite import SqliteLedger
+from storage.sqlite_db import transaction
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -125,3 +129,19 @@ def sample_event(n: int = 0, tenant: str = "acme") -> OutboxEvent:
     """A real ``budget.debited`` event (the n-th debit of budget b1)."""
     data = BudgetDebited("b1", f"dbt_{n}", Money(n + 1, "EUR"), Money(0, "EUR"))
     return make_event(tenant, "budget", "debited", "b1", data)
+
+
+async def raw_execute(ledger: Ledger, statement: str, params: tuple[object, ...] = ()) -> None:
+    """Run one statement (``?`` placeholders) on a ledger's database, bypassing the
+    adapter: for tests that set up what an older version of perkbus left behind."""
+    if isinstance(ledger, SqliteLedger):
+
+        def run(con: sqlite3.Connection) -> None:
+            con.execute(statement, params)
+
+        await ledger.db.run(transaction(run))
+    elif isinstance(ledger, MysqlLedger):
+        async with ledger._transaction() as cur:  # test set-up only
+            await cur.execute(statement.replace("?", "%s"), params)
+    else:  # pragma: no cover
+        raise TypeError(type(ledger).__name__)

@@ -81,7 +81,7 @@ class Err(msgspec.Struct, frozen=True, tag="err"):
 
 
 #: ISO 4217 minor-unit digits that are not 2.
-_MINOR_DIGITS = {
+MINOR_DIGITS = {
     "JPY": 0,
     "KRW": 0,
     "CLP": 0,
@@ -107,7 +107,7 @@ Rate = Annotated[str, msgspec.Meta(pattern=RATE_PATTERN)]
 
 
 def minor_digits(currency: str) -> int:
-    return _MINOR_DIGITS.get(currency, 2)
+    return MINOR_DIGITS.get(currency, 2)
 
 
 def convert_exact(

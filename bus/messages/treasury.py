@@ -65,8 +65,8 @@ class PointsRateView(msgspec.Struct, frozen=True, tag="points.rate"):
     points_per_unit: str
     #: True once points have been issued: from then on the rate cannot change.
     locked: bool
-    #: When the tenant set it; 0 while it is the deployment's default.
-    updated_ms: int = 0
+    #: Points issued so far (spent or not).
+    points_issued: int = 0
 
 
 def points_for(amount_minor: int, currency: str, points_per_unit: str) -> int:
@@ -114,6 +114,9 @@ class HoldFunds(msgspec.Struct, frozen=True, tag="hold.place"):
     hold_id: HoldId
     payer: Payer
     amount_minor: PositiveMinor
+    #: For a wallet: the points rate the amount was priced at; the hold is refused if
+    #: the tenant's rate is another ("" : not checked).
+    points_rate: str = ""
 
     @property
     def actor_key(self) -> str:

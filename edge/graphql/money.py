@@ -267,7 +267,7 @@ class PointsRate:
     currency: str
     points_per_unit: str
     locked: bool
-    updated_at: str | None
+    points_issued: MinorUnits
 
 
 PointsRateResult = Annotated[PointsRate | AnyError, strawberry.union("PointsRateResult")]
@@ -278,7 +278,7 @@ def points_rate(out: PointsRateOut) -> PointsRate:
         currency=out.currency,
         points_per_unit=out.points_per_unit,
         locked=out.locked,
-        updated_at=out.updated_at,
+        points_issued=MinorUnits(out.points_issued),
     )
 
 

@@ -368,7 +368,7 @@ _PRODUCT = (
 
 _POOL = "productId faceValueMinor available allocated"
 _BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
-_POINTS_RATE = "currency pointsPerUnit locked updatedAt"
+_POINTS_RATE = "currency pointsPerUnit locked pointsIssued"
 _FUNDING = "id name version balance { amountMinor currency }"
 _ORDER = (
     "id status recipient payer productId voucherId failureReason externalId createdAt"

@@ -363,7 +363,11 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
     assert debit_in["type"] == "integer"
     assert debit_in["exclusiveMinimum"] == 0
     for path in doc["paths"].values():
-        for operation in path.values():
+        for method, operation in path.items():
+            if method in ("post", "put", "patch"):  # every mutation takes a key, and says
+                names = {p["name"] for p in operation["parameters"]}  # what in-flight gets
+                assert "Idempotency-Key" in names, operation["operationId"]
+                assert "idempotency_key_in_use" in operation["responses"]["409"]["description"]
             for response in operation["responses"].values():
                 for content in response.get("content", {}).values():
                     ref = content["schema"]["$ref"]

@@ -162,7 +162,7 @@ async def test_the_tenants_points_rate_prices_rewards_and_redemptions(
         "currency": "EUR",
         "points_per_unit": "100",
         "locked": False,
-        "updated_at": None,
+        "points_issued": 0,
     }
     # three points to the euro: a point is worth 33⅓ cents, never a whole number of cents
     rate = (await api.set_points_rate(acme, "EUR", "3")).value
@@ -172,10 +172,11 @@ async def test_the_tenants_points_rate_prices_rewards_and_redemptions(
     assert issued is not None
     assert issued["cost"] == {"amount_minor": 2667, "currency": "EUR"}  # 26.66…, rounded up
     assert await cluster.ledger.account_balance("acme", "budget:b1") == 100_000 - 2667
-    assert (await api.points_rate(acme)).value == {**rate, "locked": True}
+    after_issue = {**rate, "locked": True, "points_issued": 80}
+    assert (await api.points_rate(acme)).value == after_issue
     locked = await api.set_points_rate(acme, "EUR", "4")
     assert (locked.code, locked.retryable) == ("rate_locked", False)
-    assert (await api.set_points_rate(acme, "EUR", "3.0")).value == {**rate, "locked": True}
+    assert (await api.set_points_rate(acme, "EUR", "3.0")).value == after_issue
     ann = {"Authorization": f"Bearer {cluster.keys.token('acme')}"}
     placed = (await api.place(ann, gift(budget_id=None), key="r-pts")).value
     assert placed is not None
@@ -239,5 +240,5 @@ async def test_bad_points_rates_are_refused_and_change_nothing(
         "currency": "EUR",
         "points_per_unit": "100",
         "locked": False,
-        "updated_at": None,
+        "points_issued": 0,
     }

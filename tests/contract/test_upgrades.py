@@ -1,0 +1,94 @@
+"""Upgrades: what an older perkbus left in the ledger is carried into the newer schema."""
+
+from __future__ import annotations
+
+from bus.time import now_ms
+from storage.ports import Ledger
+from tests.conftest import open_test_ledger
+from tests.support import raw_execute
+
+DAY = 86_400_000
+
+
+async def test_migration_14_carries_points_holds_and_expiry_warnings_over(
+    ledger_url: str,
+) -> None:
+    ledger: Ledger = open_test_ledger(ledger_url)
+    try:
+        await ledger.migrate(upto=13)
+        now = now_ms()
+        for statement, params in (
+            # 1,000 points issued at the default rate (one point per cent) …
+            (
+                "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor,"
+                " currency, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                ("acme", "r1", "points:issued", -1000, "PTS", now),
+            ),
+            (
+                "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor,"
+                " currency, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                ("acme", "r1", "points:EUR", 1000, "EUR", now),
+            ),
+            # … and an exchange "rate" to points that /fx used to accept
+            (
+                "INSERT INTO fx_rates (tenant_id, base, quote, rate, updated_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ("acme", "EUR", "PTS", "1", now),
+            ),
+            (
+                "INSERT INTO fx_rates (tenant_id, base, quote, rate, updated_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ("acme", "JPY", "EUR", "0.0061", now),
+            ),
+            # a capped budget with 400 set aside by an open hold, and a settled one
+            (
+                "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
+                " version, updated_ms, cap_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", "budget:q4", "budget", "Q4", "EUR", 600, 2, now, 1000),
+            ),
+            (
+                "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
+                " version, updated_ms, cap_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", "hold:h1", "hold", "budget:q4", "EUR", 400, 1, now, 400),
+            ),
+            (
+                "INSERT INTO accounts (tenant_id, account_id, kind, name, unit, balance_minor,"
+                " version, updated_ms, cap_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", "hold:h0", "hold", "budget:q4#committed", "EUR", 0, 2, now, 300),
+            ),
+        ):
+            await raw_execute(ledger, statement, params)
+        for code_id, created, expires in (
+            ("vch_warned", now - DAY, now + 5 * DAY),  # came in inside the window: warned
+            ("vch_later", now - DAY, now + 90 * DAY),  # came in outside: not yet
+        ):
+            await raw_execute(
+                ledger,
+                "INSERT INTO voucher_codes (tenant_id, code_id, product_id, face_value_minor,"
+                " currency, code_hash, code_sealed, pin_sealed, url_sealed, expires_ms, source,"
+                " status, order_id, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", code_id, "p1", 2500, "EUR", code_id, b"x", b"", b"", expires,
+                 "imported", "available", "", created),
+            )  # fmt: skip
+
+        await ledger.migrate()
+
+        (programme,) = await ledger.load_accounts("acme", ["points:issued"])
+        assert (programme.name, programme.unit, programme.balance_minor) == (
+            "EUR 100",
+            "PTS",
+            -1000,
+        )
+        rates = await ledger.load_fx_rates("acme")
+        assert [(r.base, r.quote) for r in rates] == [("JPY", "EUR")]
+        budget, settled, held = sorted(
+            await ledger.load_accounts("acme", ["budget:q4", "hold:h0", "hold:h1"]),
+            key=lambda a: a.account_id,
+        )
+        assert (budget.held_minor, settled.held_minor, held.held_minor) == (400, 0, 0)
+        codes = {c.code_id: c for c in await ledger.load_codes("acme", ["vch_warned", "vch_later"])}
+        assert codes["vch_warned"].expiry_warned_ms == now - DAY
+        assert codes["vch_later"].expiry_warned_ms == 0
+        await ledger.migrate()  # and again: nothing left to do
+    finally:
+        await ledger.close()
