@@ -26,6 +26,7 @@ Double entry, every transaction summing to zero in each unit:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
@@ -80,6 +81,8 @@ from bus.messages.wallet import (
 )
 from bus.time import now_ms
 from storage.ports import AccountRecord, ChangeSet, Entry, FxRate, PutAccount
+
+log = logging.getLogger(__name__)
 
 #: Roles that may set exchange rates.
 FX_SETTERS = frozenset({"owner", "admin", "finance"})
@@ -577,6 +580,15 @@ class TreasuryActor:
         amount, unit, txn = hold.balance_minor, hold.unit, f"{hold_id}:{status}"
         settled = replace(hold, name=f"{payer_id}#{status}", balance_minor=0)
         self._set(settled)
+        if payer.held_minor < amount:  # the ledger and the payer's record disagree
+            log.error(
+                "%s/%s holds %d, less than hold %s (%d): counted as 0",
+                self.tenant,
+                payer_id,
+                payer.held_minor,
+                hold_id,
+                amount,
+            )
         payer = replace(payer, held_minor=max(payer.held_minor - amount, 0))
         if status == "released":
             payer = replace(payer, balance_minor=payer.balance_minor + amount)

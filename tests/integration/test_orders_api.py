@@ -191,6 +191,14 @@ async def test_the_tenants_points_rate_prices_rewards_and_redemptions(
     assert await cluster.ledger.account_balance("acme", "points:EUR") == 2667 - 2500
     assert await cluster.ledger.account_balance("acme", "redeemed:EUR") == 2500
     assert await cluster.ledger.entries_total("acme") == 0
+    # cancelled: the 75 points and exactly the money they took go back
+    cancelled = (await api.cancel(acme, placed["id"], "wrong card")).value
+    assert cancelled is not None
+    assert cancelled["status"] == "cancelled"
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 80
+    assert await cluster.ledger.account_balance("acme", "points:EUR") == 2667
+    assert await cluster.ledger.account_balance("acme", "redeemed:EUR") == 0
+    assert await cluster.ledger.entries_total("acme") == 0
 
 
 async def test_points_orders_in_another_currency_round_once(
