@@ -376,6 +376,39 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        15,
+        "OAuth2 clients per tenant; the keys that sign access tokens",
+        sqlite=(
+            """CREATE TABLE oauth_clients (
+                tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, name TEXT NOT NULL,
+                secret_hash TEXT NOT NULL, scopes TEXT NOT NULL, roles TEXT NOT NULL,
+                status TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, client_id)) WITHOUT ROWID""",
+            """CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY, algorithm TEXT NOT NULL, private_sealed BLOB NOT NULL,
+                public_pem BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+        ),
+        mysql=(
+            """CREATE TABLE oauth_clients (
+                tenant_id VARCHAR(64) NOT NULL, client_id VARCHAR(128) NOT NULL,
+                name VARCHAR(200) NOT NULL, secret_hash CHAR(64) NOT NULL,
+                scopes VARCHAR(1000) NOT NULL, roles VARCHAR(500) NOT NULL,
+                status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL, version INT NOT NULL,
+                PRIMARY KEY (tenant_id, client_id))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE signing_keys (
+                kid VARCHAR(64) NOT NULL PRIMARY KEY, algorithm VARCHAR(16) NOT NULL,
+                private_sealed BLOB NOT NULL, public_pem BLOB NOT NULL,
+                created_ms BIGINT NOT NULL)"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

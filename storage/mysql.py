@@ -23,10 +23,12 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    ClientRecord,
     ExpiringCode,
     FxRate,
     LedgerStats,
     OrderRecord,
+    SigningKeyRecord,
     StoredReply,
     VoucherCode,
 )
@@ -292,6 +294,24 @@ class MysqlLedger:
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
+
+    async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
+        if client_ids:
+            rows = await self._fetchall(_st.select_clients(len(client_ids)), (tenant, *client_ids))
+        else:
+            rows = await self._fetchall(_st.all_clients, (tenant,))
+        return [sql.client_from_row(r) for r in rows]
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        return [sql.signing_key_from_row(r) for r in await self._fetchall(_st.signing_keys, ())]
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        params = (key.kid, key.algorithm, key.private_sealed, key.public_pem, key.created_ms)
+        try:
+            async with self._transaction() as cur:
+                await cur.execute(_st.insert_signing_key, params)
+        except IntegrityError as e:
+            raise StaleWrite(f"signing key {key.kid}", 0) from e
 
     async def expiring_codes(
         self, tenant: str, now_ms: int, before_ms: int, limit: int

@@ -190,6 +190,40 @@ class FxRate(msgspec.Struct, frozen=True):
     updated_ms: int
 
 
+class ClientRecord(msgspec.Struct, frozen=True):
+    """An OAuth2 client of a tenant (an integrator's system). Its secret is kept only as
+    a SHA-256 hash: secrets are 256 random bits, so a fast hash is as good as a slow one."""
+
+    tenant: str
+    client_id: str
+    name: str
+    secret_hash: str
+    #: Space-separated scopes it may ask for, and the roles its tokens carry.
+    scopes: str
+    roles: str
+    #: ``active`` or ``revoked``.
+    status: str
+    created_ms: int
+    updated_ms: int
+    version: int
+
+
+class PutClient(msgspec.Struct, frozen=True):
+    record: ClientRecord
+    #: 0: the client must be new.
+    expected_version: int
+
+
+class SigningKeyRecord(msgspec.Struct, frozen=True):
+    """A key that signs access tokens: the private half sealed under the master key."""
+
+    kid: str
+    algorithm: str
+    private_sealed: bytes
+    public_pem: bytes
+    created_ms: int
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -216,6 +250,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     fx_rates: tuple[FxRate, ...] = ()
     #: Codes a ``voucher.codes_expiring`` event has just counted.
     expiry_warned: tuple[str, ...] = ()
+    #: OAuth2 clients created or changed (fenced by version).
+    clients: tuple[PutClient, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -292,6 +328,16 @@ class Ledger(Protocol):
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
+
+    async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
+        """The tenant's clients among ``client_ids``; all of them if it is empty."""
+        ...
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every signing key, newest first."""
+        ...
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
 
     async def expiring_codes(
         self, tenant: str, now_ms: int, before_ms: int, limit: int

@@ -17,8 +17,10 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    ClientRecord,
     FxRate,
     OrderRecord,
+    SigningKeyRecord,
     StoredReply,
     VoucherCode,
 )
@@ -135,6 +137,32 @@ class Statements:
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
             " AND status IN ('accepted', 'paid', 'cancelling') ORDER BY created_ms LIMIT {p}"
         )
+        _client_columns = (
+            "tenant_id, client_id, name, secret_hash, scopes, roles, status, created_ms,"
+            " updated_ms, version"
+        )
+        self.insert_client = q(
+            f"INSERT INTO oauth_clients ({_client_columns})"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_client = q(
+            "UPDATE oauth_clients SET name = {p}, secret_hash = {p}, scopes = {p}, roles = {p},"
+            " status = {p}, updated_ms = {p}, version = {p}"
+            " WHERE tenant_id = {p} AND client_id = {p} AND version = {p}"
+        )
+        self.all_clients = q(
+            f"SELECT {_client_columns} FROM oauth_clients WHERE tenant_id = {{p}}"
+            " ORDER BY created_ms, client_id"
+        )
+        self.client_select = f"SELECT {_client_columns} FROM oauth_clients"
+        self.signing_keys = (
+            "SELECT kid, algorithm, private_sealed, public_pem, created_ms FROM signing_keys"
+            " ORDER BY created_ms DESC, kid"
+        )
+        self.insert_signing_key = q(
+            "INSERT INTO signing_keys (kid, algorithm, private_sealed, public_pem, created_ms)"
+            " VALUES ({p}, {p}, {p}, {p}, {p})"
+        )
         self.select_fx_rates = q(
             "SELECT tenant_id, base, quote, rate, updated_ms FROM fx_rates WHERE tenant_id = {p}"
         )
@@ -226,6 +254,10 @@ class Statements:
             f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
         )
 
+    def select_clients(self, count: int) -> str:
+        p = self._placeholder
+        return f"{self.client_select} WHERE tenant_id = {p} AND client_id IN ({self._in(count)})"
+
     def select_orders(self, count: int) -> str:
         p = self._placeholder
         return (
@@ -273,6 +305,45 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
     if change_set.tenant_key is not None:
         k = change_set.tenant_key
         yield Write(st.insert_tenant_key, (k.tenant, k.wrapped, now_ms), f"data key of {k.tenant}")
+    for client in change_set.clients:
+        c = client.record
+        what = f"client {c.tenant}/{c.client_id}"
+        if client.expected_version == 0:
+            yield Write(
+                st.insert_client,
+                (
+                    c.tenant,
+                    c.client_id,
+                    c.name,
+                    c.secret_hash,
+                    c.scopes,
+                    c.roles,
+                    c.status,
+                    c.created_ms,
+                    c.updated_ms,
+                    c.version,
+                ),
+                what,
+            )
+        else:
+            yield Write(
+                st.update_client,
+                (
+                    c.name,
+                    c.secret_hash,
+                    c.scopes,
+                    c.roles,
+                    c.status,
+                    c.updated_ms,
+                    c.version,
+                    c.tenant,
+                    c.client_id,
+                    client.expected_version,
+                ),
+                what,
+                fenced=True,
+                expected_version=client.expected_version,
+            )
     for code_id in change_set.expiry_warned:  # fenced: two sweeps never count a code twice
         yield Write(
             st.mark_expiry_warned,
@@ -577,6 +648,17 @@ def fx_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
     return [
         (r.tenant, r.base, r.quote, r.rate, r.updated_ms) for cs in change_sets for r in cs.fx_rates
     ]
+
+
+def client_from_row(row: tuple[Any, ...]) -> ClientRecord:
+    return ClientRecord(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), int(row[8]),
+        int(row[9]),
+    )  # fmt: skip
+
+
+def signing_key_from_row(row: tuple[Any, ...]) -> SigningKeyRecord:
+    return SigningKeyRecord(row[0], row[1], bytes(row[2]), bytes(row[3]), int(row[4]))
 
 
 def fx_from_row(row: tuple[Any, ...]) -> FxRate:

@@ -19,10 +19,12 @@ from storage.ports import (
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
+    ClientRecord,
     ExpiringCode,
     FxRate,
     LedgerStats,
     OrderRecord,
+    SigningKeyRecord,
     StoredReply,
     VoucherCode,
 )
@@ -199,6 +201,25 @@ class SqliteLedger:
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
         )
         return [r[0] for r in rows]
+
+    async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
+        if client_ids:
+            statement, params = _st.select_clients(len(client_ids)), (tenant, *client_ids)
+        else:
+            statement, params = _st.all_clients, (tenant,)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.client_from_row(r) for r in rows]
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        rows = await self._run(lambda con: con.execute(_st.signing_keys).fetchall())
+        return [sql.signing_key_from_row(r) for r in rows]
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        params = (key.kid, key.algorithm, key.private_sealed, key.public_pem, key.created_ms)
+        try:
+            await self._run(transaction(lambda con: con.execute(_st.insert_signing_key, params)))
+        except sqlite3.IntegrityError as e:
+            raise StaleWrite(f"signing key {key.kid}", 0) from e
 
     async def expiring_codes(
         self, tenant: str, now_ms: int, before_ms: int, limit: int

@@ -11,12 +11,15 @@ from storage.ports import (
     AccountRecord,
     Allocation,
     ChangeSet,
+    ClientRecord,
     Entry,
     FxRate,
     Ledger,
     OrderRecord,
     PutAccount,
+    PutClient,
     PutOrder,
+    SigningKeyRecord,
     StoredReply,
     TenantKey,
     VoucherCode,
@@ -355,3 +358,49 @@ async def test_fx_rates_are_set_and_replaced_per_tenant(ledger: Ledger) -> None:
     await ledger.apply([ChangeSet("globex", fx_rates=(FxRate("globex", "INR", "EUR", "9", 1),))])
     assert await ledger.load_fx_rates("acme") == [FxRate("acme", "INR", "EUR", "0.011", 2)]
     assert [r.rate for r in await ledger.load_fx_rates("globex")] == ["9"]
+
+
+def client(client_id: str, tenant: str = "acme", version: int = 1, **changes: str) -> ClientRecord:
+    record = ClientRecord(
+        tenant,
+        client_id,
+        "HR sync",
+        "0" * 64,
+        "rewards:issue",
+        "integrator",
+        "active",
+        5,
+        5,
+        version,
+    )
+    return replace(record, **changes)
+
+
+async def test_clients_are_fenced_listed_and_scoped_by_tenant(ledger: Ledger) -> None:
+    first, second = client("acme.c1"), client("acme.c2")
+    other = client("globex.c1", tenant="globex")
+    await ledger.apply(
+        [
+            ChangeSet("acme", clients=(PutClient(first, 0), PutClient(second, 0))),
+            ChangeSet("globex", clients=(PutClient(other, 0),)),
+        ]
+    )
+    assert await ledger.load_clients("acme", []) == [first, second]
+    assert await ledger.load_clients("acme", ["acme.c2", "globex.c1"]) == [second]
+    revoked = replace(first, status="revoked", version=2, updated_ms=9)
+    await ledger.apply([ChangeSet("acme", clients=(PutClient(revoked, 1),))])
+    assert await ledger.load_clients("acme", ["acme.c1"]) == [revoked]
+    with pytest.raises(StaleWrite):  # written at version 1 again: stale
+        await ledger.apply([ChangeSet("acme", clients=(PutClient(replace(first, version=2), 1),))])
+    with pytest.raises(StaleWrite):  # created twice
+        await ledger.apply([ChangeSet("acme", clients=(PutClient(second, 0),))])
+
+
+async def test_signing_keys_are_added_once_and_listed_newest_first(ledger: Ledger) -> None:
+    old = SigningKeyRecord("k-old", "Ed25519", b"sealed-1", b"pem-1", 100)
+    new = SigningKeyRecord("k-new", "Ed25519", b"sealed-2", b"pem-2", 200)
+    await ledger.add_signing_key(old)
+    await ledger.add_signing_key(new)
+    assert await ledger.signing_keys() == [new, old]
+    with pytest.raises(StaleWrite):
+        await ledger.add_signing_key(old)
