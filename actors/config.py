@@ -28,6 +28,10 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: How often a host wakes the work that waits on time: sweeps for expiring codes, and
     #: orders that could not finish (besides once when it starts).
     wake_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    #: How long a token signing key signs before a new one takes over (30 days).
+    signing_key_rotation_s: Annotated[float, msgspec.Meta(gt=0)] = 30 * 24 * 3600.0
+    #: Lifetime of the access tokens the token endpoint issues (15 minutes).
+    access_token_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
     #: Partitions this host serves; empty means all of them.
     partitions: tuple[int, ...] = ()
     #: Name of this host in logs and health reports; empty means hostname-pid.

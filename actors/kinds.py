@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from actors.bulk import BULK
 from actors.catalogue import CATALOGUE
+from actors.identity import IDENTITY
 from actors.orders import ORDERS
 from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
 
-ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS, ORDERS, BULK)
+ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS, ORDERS, BULK, IDENTITY)

@@ -52,3 +52,10 @@ class MasterKey:
 
     def unwrap(self, tenant: str, wrapped: bytes) -> bytes:
         return unseal(self._key, wrapped, f"tenant-key:{tenant}")
+
+    def seal(self, value: bytes, context: str) -> bytes:
+        """A platform secret (a token signing key) sealed under the master key itself."""
+        return seal(self._key, value, f"platform:{context}")
+
+    def unseal(self, sealed: bytes, context: str) -> bytes:
+        return unseal(self._key, sealed, f"platform:{context}")

@@ -26,6 +26,7 @@ from bus.messages.system import HealthCheck, HostHealth
 from bus.time import now_ms
 
 _health_decoder = msgspec.msgpack.Decoder(HostHealth)
+_json_decoder = msgspec.json.Decoder()
 
 
 class Bus:
@@ -93,14 +94,23 @@ class Bus:
 
     async def host_health(self, timeout_s: float) -> HostHealth:
         """Ask any actor host about itself and its stores."""
+        data = await self._ask_a_host(subjects.HEALTH, encoder.encode(HealthCheck()), timeout_s)
+        return _health_decoder.decode(data)
+
+    async def published_keys(self, kid: str, timeout_s: float) -> dict[str, object]:
+        """The JWKS of the keys that sign access tokens; naming ``kid``, a key the asking
+        edge has not seen, makes the answering host read its ring again first."""
+        data = await self._ask_a_host(subjects.JWKS, kid.encode(), timeout_s)
+        document = _json_decoder.decode(data)
+        return document if isinstance(document, dict) else {}
+
+    async def _ask_a_host(self, subject: str, payload: bytes, timeout_s: float) -> bytes:
         try:
-            msg = await self.nc.request(
-                subjects.HEALTH, encoder.encode(HealthCheck()), timeout=timeout_s
-            )
+            msg = await self.nc.request(subject, payload, timeout=timeout_s)
         except NoRespondersError as e:
             raise BusUnavailable("no actor host is running") from e
         except NatsTimeout as e:
-            raise BusTimeout("no actor host answered the health check") from e
+            raise BusTimeout(f"no actor host answered on {subject}") from e
         except NatsError as e:
             raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
-        return _health_decoder.decode(msg.data)
+        return bytes(msg.data)

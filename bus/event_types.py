@@ -10,6 +10,7 @@ import msgspec
 from bus.events import CloudEvent
 from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, BudgetUpdated
 from bus.messages.funding import MoneyMoved
+from bus.messages.identity import ClientChanged
 from bus.messages.orders import OrderEvent
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
@@ -25,6 +26,9 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.reward.issued": RewardIssued,
     "perkbus.voucher.pool_low": PoolLow,
     "perkbus.voucher.codes_expiring": CodesExpiring,
+    "perkbus.identity.client_created": ClientChanged,
+    "perkbus.identity.client_secret_rotated": ClientChanged,
+    "perkbus.identity.client_revoked": ClientChanged,
     "perkbus.order.accepted": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,

@@ -18,6 +18,8 @@ PARTITIONED_PREFIX = "pb.rpcp"
 EVENTS_PREFIX = "pb.evt"
 AUDIT_PREFIX = "pb.audit"
 HEALTH = "pb.sys.health"
+#: Actor hosts answer with the public keys that sign access tokens (JWKS).
+JWKS = "pb.sys.jwks"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"

@@ -16,17 +16,19 @@ from edge import (
     budgets,
     bulk,
     catalogue,
+    clients,
     events,
     funding,
     fx,
     graphql,
     health,
+    oauth,
     openapi,
     orders,
     rewards,
     vouchers,
 )
-from edge.auth import TokenVerifier, Unauthenticated
+from edge.auth import TokenVerifier, Unauthenticated, UnknownKey
 from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, ProblemResponse
 from edge.operations import KeysInFlight
@@ -35,7 +37,7 @@ from edge.problems import problem
 log = logging.getLogger(__name__)
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,8 +70,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if (request.path.startswith("/api/") or request.path == "/graphql") and (
         request.path not in PUBLIC_PATHS
     ):
+        authorization = request.headers.get("Authorization")
         try:
-            request[IDENTITY] = request.app[VERIFIER].verify(request.headers.get("Authorization"))
+            try:
+                request[IDENTITY] = request.app[VERIFIER].verify(authorization)
+            except UnknownKey as e:  # a key the hosts made since this edge last looked
+                if not await request.app[oauth.KEYS].refresh(request.app[BUS], e.kid):
+                    raise
+                request[IDENTITY] = request.app[VERIFIER].verify(authorization)
         except Unauthenticated as e:
             return problem(
                 401,
@@ -89,9 +97,11 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app[CONFIG] = config
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
+    app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
+        await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
         yield
         await app[BUS].close()
 
@@ -107,6 +117,8 @@ def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> we
     app.add_routes(bulk.routes)
     app.add_routes(fx.routes)
     app.add_routes(funding.routes)
+    app.add_routes(oauth.routes)
+    app.add_routes(clients.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -1,8 +1,10 @@
 """Bearer tokens: JWTs signed with Ed25519, verified locally without a bus round trip.
 
 The claims name the tenant (``tid``), the subject, roles and space-separated scopes.
-The token endpoint that issues them arrives with the identity work; today the composition
-root mints them (``perkbus token``, and the demo credentials of ``perkbus up --demo``).
+Tokens come from the token endpoint (signed by the actor hosts' rotating keys, ADR 14,
+named by ``kid``) or from the operator's own key file (``perkbus token``, the demo
+credentials). The verifier knows the file key and the hosts' published keys; a token
+naming a key it has not seen makes the edge fetch the keys again (:class:`UnknownKey`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
+from joserfc.jws import extract_compact
 
 from bus import subjects
 from bus.messages import Principal
@@ -22,6 +25,14 @@ ALGORITHM = "Ed25519"
 
 class Unauthenticated(Exception):
     pass
+
+
+class UnknownKey(Unauthenticated):
+    """The token names a key the verifier does not have (yet): fetch the keys, retry."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"invalid token: unknown key {kid!r}")
+        self.kid = kid
 
 
 class Identity:
@@ -48,6 +59,9 @@ class TokenVerifier:
         self, public_key_pem: bytes, issuer: str, audience: str, cache_size: int = 10_000
     ) -> None:
         self._key = OKPKey.import_key(public_key_pem)
+        #: The operator's key, under its RFC 7638 thumbprint, and the hosts' keys.
+        self.file_kid = self._key.thumbprint()
+        self._keys: dict[str, OKPKey] = {self.file_kid: self._key}
         self._cache: dict[str, tuple[Identity, int]] = {}
         self._cache_size = cache_size
         self._claims = jwt.JWTClaimsRegistry(
@@ -61,6 +75,26 @@ class TokenVerifier:
     @classmethod
     def from_file(cls, path: str, issuer: str, audience: str) -> TokenVerifier:
         return cls(Path(path).read_bytes(), issuer, audience)
+
+    def use_published(self, jwks: dict[str, object]) -> None:
+        """Trust the hosts' published keys (a JWKS document) besides the file key."""
+        keys: dict[str, OKPKey] = {self.file_kid: self._key}
+        entries = jwks.get("keys", [])
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("kty") == "OKP" and entry.get("kid"):
+                keys[str(entry["kid"])] = OKPKey.import_key(
+                    {k: v for k, v in entry.items() if k in ("kty", "crv", "x")}
+                )
+        self._keys = keys
+
+    def jwks(self) -> dict[str, object]:
+        """Every key this edge trusts, public halves only."""
+        return {
+            "keys": [
+                {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": ALGORITHM}
+                for kid, key in self._keys.items()
+            ]
+        }
 
     def verify(self, authorization: str | None) -> Identity:
         if not authorization:
@@ -83,7 +117,14 @@ class TokenVerifier:
 
     def _verify(self, token: str) -> tuple[Identity, int]:
         try:
-            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+            kid = str(extract_compact(token.encode()).headers().get("kid") or self.file_kid)
+        except (JoseError, ValueError) as e:
+            raise Unauthenticated(f"invalid token: {e}") from e
+        key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKey(kid)
+        try:
+            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
             self._claims.validate(decoded.claims)
         except (JoseError, ValueError) as e:
             raise Unauthenticated(f"invalid token: {e}") from e

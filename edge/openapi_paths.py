@@ -9,6 +9,7 @@ import msgspec
 
 from bus.messages.budget import BUDGET_ID_PATTERN
 from bus.messages.catalogue import PRODUCT_ID_PATTERN
+from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.schemas import ProductQuery
 
@@ -55,6 +56,13 @@ _PERSON_ID = {
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": PERSON_ID_PATTERN},
+}
+
+_CLIENT_ID = {
+    "name": "client_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": CLIENT_ID_PATTERN},
 }
 
 _PRODUCT_ID = {
@@ -650,6 +658,63 @@ PATHS: dict[str, Any] = {
                 "200": _json("FxTableOut", "The rates, with this one set"),
                 "404": _problem("Not a currency pair"),
                 "422": _problem("Not a positive decimal rate"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/clients": {
+        "get": {
+            "operationId": "listClients",
+            "summary": "The tenant's OAuth2 clients (never their secrets)",
+            "description": "Needs scope `clients:admin` and role owner or admin.",
+            "responses": {"200": _json("ClientListOut", "The clients"), **_COMMON_ERRORS},
+        },
+        "post": {
+            "operationId": "createClient",
+            "summary": "Create an OAuth2 client (client credentials) for a system",
+            "description": (
+                "Needs scope `clients:admin` and role owner or admin. The answer carries "
+                "`client_secret` this once; it is stored only as a hash. The client gets "
+                "tokens at `POST /oauth/token` (`grant_type=client_credentials`, HTTP Basic "
+                "or form credentials), with the scopes and roles given here. A retry with "
+                "the same Idempotency-Key finds the client made and answers 409 "
+                "(`already_exists`): rotate the secret to get a new one."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("CreateClientIn"),
+            "responses": {
+                "201": _json("ClientOut", "The client, with its secret"),
+                "409": _problem("Made already by this key (`already_exists`)"),
+                "422": _problem("Unknown scopes, or roles a client may not have"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/v1/clients/{client_id}/secret": {
+        "post": {
+            "operationId": "rotateClientSecret",
+            "summary": "Give the client a new secret; the old one stops working at once",
+            "description": "Needs scope `clients:admin` and role owner or admin.",
+            "parameters": [_CLIENT_ID, _IDEMPOTENCY_KEY],
+            "responses": {
+                "200": _json("ClientOut", "The client, with its new secret"),
+                "404": _problem("No active client with that id in your tenant"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/clients/{client_id}": {
+        "delete": {
+            "operationId": "revokeClient",
+            "summary": "Revoke a client: it gets no more tokens",
+            "description": (
+                "Needs scope `clients:admin` and role owner or admin. Tokens it already "
+                "holds stay valid until they expire (15 minutes by default)."
+            ),
+            "parameters": [_CLIENT_ID, _IDEMPOTENCY_KEY],
+            "responses": {
+                "200": _json("ClientOut", "The revoked client"),
+                "404": _problem("No client with that id in your tenant"),
                 **_COMMON_ERRORS,
             },
         }

@@ -28,6 +28,7 @@ from bus.messages import (
     ReplyValue,
     bulk,
     catalogue,
+    identity,
     orders,
     treasury,
     vouchers,
@@ -66,6 +67,15 @@ from bus.messages.catalogue import (
 from bus.messages.common import Money
 from bus.messages.funding import Allocate, Deposit, FundingId, FundingView, GetFunding, OpenFunding
 from bus.messages.funding import Allocated as FundsAllocated
+from bus.messages.identity import (
+    ClientId,
+    ClientList,
+    ClientView,
+    CreateClient,
+    ListClients,
+    RevokeClient,
+    RotateClientSecret,
+)
 from bus.messages.orders import (
     CancelOrder,
     GetOrder,
@@ -92,13 +102,34 @@ from bus.messages.vouchers import (
     Revealed,
 )
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
+from bus.scopes import (
+    SCOPE_ADMIN,
+    SCOPE_BULK,
+    SCOPE_CATALOGUE,
+    SCOPE_CATALOGUE_ADMIN,
+    SCOPE_CLIENTS,
+    SCOPE_DEBIT,
+    SCOPE_EVENTS,
+    SCOPE_FUNDING,
+    SCOPE_FX,
+    SCOPE_ISSUE,
+    SCOPE_ORDERS,
+    SCOPE_ORDERS_READ,
+    SCOPE_READ,
+    SCOPE_VOUCHERS,
+    SCOPE_VOUCHERS_ADMIN,
+    SCOPE_WALLETS,
+)
 from edge.auth import Identity
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
     BudgetOut,
     BulkJobOut,
+    ClientListOut,
+    ClientOut,
     CreateBudgetIn,
+    CreateClientIn,
     CurationIn,
     DebitIn,
     DebitOut,
@@ -128,41 +159,6 @@ from edge.schemas import (
     UpdateBudgetIn,
     VoucherOut,
     WalletOut,
-)
-
-SCOPE_READ = "budgets:read"
-SCOPE_DEBIT = "budgets:debit"
-SCOPE_ADMIN = "budgets:admin"
-SCOPE_ISSUE = "rewards:issue"
-SCOPE_WALLETS = "wallets:read"
-SCOPE_CATALOGUE = "catalogue:read"
-SCOPE_CATALOGUE_ADMIN = "catalogue:admin"
-SCOPE_VOUCHERS = "vouchers:read"
-SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
-SCOPE_ORDERS = "orders:write"
-SCOPE_ORDERS_READ = "orders:read"
-SCOPE_EVENTS = "events:read"
-SCOPE_BULK = "rewards:bulk"
-SCOPE_FX = "fx:write"
-SCOPE_FUNDING = "funding:write"
-
-#: Every scope a token may carry, for tools that mint tokens for everything (the demo).
-ALL_SCOPES = (
-    SCOPE_READ,
-    SCOPE_DEBIT,
-    SCOPE_ADMIN,
-    SCOPE_ISSUE,
-    SCOPE_WALLETS,
-    SCOPE_CATALOGUE,
-    SCOPE_CATALOGUE_ADMIN,
-    SCOPE_VOUCHERS,
-    SCOPE_VOUCHERS_ADMIN,
-    SCOPE_ORDERS,
-    SCOPE_ORDERS_READ,
-    SCOPE_EVENTS,
-    SCOPE_BULK,
-    SCOPE_FX,
-    SCOPE_FUNDING,
 )
 
 
@@ -678,6 +674,65 @@ async def get_fx_rates(caller: Caller) -> FxTableOut | Err:
     if isinstance(value, Err):
         return value
     return fx_table_out(value) if isinstance(value, FxTable) else _unexpected(value)
+
+
+def client_out(v: ClientView) -> ClientOut:
+    return ClientOut(
+        v.client_id,
+        v.name,
+        list(v.scopes),
+        list(v.roles),
+        v.status,
+        rfc3339(v.created_ms),
+        rfc3339(v.updated_ms),
+        v.client_secret or None,
+    )
+
+
+async def _client_call(caller: Caller, command: Command, keyed: bool) -> ClientOut | Err:
+    if denied := missing_scope(caller, SCOPE_CLIENTS):
+        return denied
+    value = await call(caller, identity.KIND, command, keyed=keyed)
+    if isinstance(value, Err):
+        return value
+    return client_out(value) if isinstance(value, ClientView) else _unexpected(value)
+
+
+async def create_client(caller: Caller, data: CreateClientIn) -> ClientOut | Err:
+    command = CreateClient(data.name, tuple(data.scopes), tuple(data.roles))
+    return await _client_call(caller, command, keyed=True)
+
+
+def _client_id(client_id: str) -> ClientId | None:
+    try:
+        return msgspec.convert(client_id, ClientId)
+    except msgspec.ValidationError:
+        return None
+
+
+async def rotate_client_secret(caller: Caller, client_id: str) -> ClientOut | Err:
+    checked = _client_id(client_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no client has that id")
+    return await _client_call(caller, RotateClientSecret(checked), keyed=True)
+
+
+async def revoke_client(caller: Caller, client_id: str) -> ClientOut | Err:
+    checked = _client_id(client_id)
+    if checked is None:
+        return Err.of(ErrorCode.NOT_FOUND, "no client has that id")
+    return await _client_call(caller, RevokeClient(checked), keyed=True)
+
+
+async def list_clients(caller: Caller) -> ClientListOut | Err:
+    if denied := missing_scope(caller, SCOPE_CLIENTS):
+        return denied
+    value = await call(caller, identity.KIND, ListClients(), keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, ClientList):
+        return _unexpected(value)
+    return ClientListOut([client_out(c) for c in value.clients])
 
 
 def points_rate_out(v: PointsRateView) -> PointsRateOut:

@@ -15,6 +15,7 @@ from bus.messages.budget import BudgetId
 from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
 from bus.messages.common import Currency, Money, Rate
 from bus.messages.funding import FundingId
+from bus.messages.identity import ClientName, RoleName, Scope
 from bus.messages.orders import ExternalId
 from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
@@ -257,6 +258,35 @@ class FxRateOut(msgspec.Struct, frozen=True):
 
 class FxTableOut(msgspec.Struct, frozen=True):
     rates: list[FxRateOut]
+
+
+class CreateClientIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An API client for a system of the tenant's (an HRIS, a CRM)."""
+
+    name: ClientName
+    #: Scopes its tokens may carry (a token request may ask for fewer).
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=32)]
+    #: Among integrator, programme_manager, finance, auditor.
+    roles: Annotated[list[RoleName], msgspec.Meta(min_length=1, max_length=4)] = msgspec.field(
+        default_factory=lambda: ["integrator"]
+    )
+
+
+class ClientOut(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    scopes: list[str]
+    roles: list[str]
+    #: ``active`` or ``revoked``.
+    status: str
+    created_at: str
+    updated_at: str
+    #: Only when created or rotated: shown this once, never stored in clear.
+    client_secret: str | None
+
+
+class ClientListOut(msgspec.Struct, frozen=True):
+    clients: list[ClientOut]
 
 
 class PointsRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

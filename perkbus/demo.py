@@ -12,7 +12,7 @@ from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
 from bus.messages.vouchers import GenerateCodes, GetPool, PoolView
 from bus.messages.wallet import GetWallet, IssuePoints, WalletView
-from edge.operations import ALL_SCOPES
+from bus.scopes import ALL_SCOPES
 from perkbus import demo_catalogue, tokens
 from perkbus.settings import Settings
 from storage.factory import open_catalogue

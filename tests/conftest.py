@@ -81,12 +81,15 @@ async def catalogue(tmp_path: Path) -> AsyncIterator[CatalogueStore]:
     await store.close()
 
 
+#: One master key for the test run: hosts of one deployment share theirs (data keys and
+#: signing keys are sealed under it), and so do the hosts a test starts one after another.
+MASTER_KEY = MasterKey(os.urandom(32))
+
+
 def context(ledger: Ledger, catalogue: CatalogueStore | None = None) -> ActorContext:
     """What actors get; without a catalogue store, an in-memory SQLite one (opened on use)."""
     store = catalogue or SqliteCatalogue(":memory:")
-    return ActorContext(
-        ledger, store, PlatformCatalogue(store, refresh_s=0), MasterKey(os.urandom(32))
-    )
+    return ActorContext(ledger, store, PlatformCatalogue(store, refresh_s=0), MASTER_KEY)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from bus.client import Bus
 from bus.events import OutboxEvent, make_event
 from bus.messages.budget import BudgetDebited
 from bus.messages.common import Money
-from edge.operations import ALL_SCOPES as EDGE_SCOPES
+from bus.scopes import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
 from storage.mysql import MysqlLedger
 from storage.ports import AccountRecord, Ledger

@@ -53,6 +53,10 @@ class ActorContext:
     ask: Callable[[str, str, Command, str | None], Awaitable[Reply]] = field(default=_not_wired)
     #: Wired by the host: a message to an actor, as the system, with no reply awaited.
     tell: Callable[[str, str, Command], Awaitable[None]] = field(default=_not_wired)
+    #: Lifetime of access tokens the identity actors issue.
+    access_token_ttl_s: int = 900
+    #: Wired by the host: sign the claims of an access token with the current key.
+    sign: Callable[[dict[str, Any]], str] = field(default=_not_wired_sync)
     #: Wired by the host: ``tell`` after a delay (retries with backoff).
     tell_later: Callable[[float, str, str, Command], None] = field(default=_not_wired_sync)
 

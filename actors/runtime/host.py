@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 
 from actors.config import ActorsConfig
+from actors.keyring import KeyRing
 from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind
 from actors.runtime.committer import GroupCommitter
@@ -74,12 +76,17 @@ class ActorHost:
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
+        self.keys = KeyRing(
+            ledger, context.master_key, config.signing_key_rotation_s, config.access_token_ttl_s
+        )
         self.context = replace(
             context,
             commit=self.committer.commit,
             ask=self.ask,
             tell=self.tell,
             tell_later=self.tell_later,
+            sign=self.keys.sign,
+            access_token_ttl_s=config.access_token_ttl_s,
         )
         self._timers: set[asyncio.Task[None]] = set()
         self._waker: asyncio.Task[None] | None = None
@@ -100,6 +107,7 @@ class ActorHost:
     async def start(self) -> None:
         await self.check_partition_mapping()
         await self.ledger.migrate()
+        await self.keys.load()
         await self.context.catalogue.migrate()
         await ensure_streams(self.bus.js, self._duplicate_window_s, self._stream_replicas)
         self.committer.start()
@@ -120,6 +128,9 @@ class ActorHost:
         self._subscriptions.append(
             await nc.subscribe(subjects.HEALTH, queue="health", cb=self._on_health)
         )
+        self._subscriptions.append(
+            await nc.subscribe(subjects.JWKS, queue="jwks", cb=self._on_jwks)
+        )
         await nc.flush()
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
         await self.wake()  # work a host that died left behind, or that time has brought
@@ -139,6 +150,7 @@ class ActorHost:
         while True:
             await asyncio.sleep(interval_s)
             try:
+                await self.keys.load()  # rotates the signing key when it is due
                 await self.wake()
             except Exception:
                 log.exception("could not wake waiting work; trying again in %.0f s", interval_s)
@@ -292,6 +304,20 @@ class ActorHost:
             active_actors=len(self.activations),
             partitions=len(self.partitions),
         )
+
+    async def _on_jwks(self, msg: Msg) -> None:
+        """The published keys; asked for a key it does not know (another host made it),
+        the host reads the ring again first."""
+        wanted = msg.data.decode(errors="replace")
+        try:
+            if wanted and wanted not in self.keys.kids:
+                await self.keys.load()
+            body = json.dumps(self.keys.jwks()).encode()
+        except Exception:
+            log.exception("could not answer a JWKS request")
+            return
+        if msg.reply:
+            await self.bus.nc.publish(msg.reply, body)
 
     async def _on_health(self, msg: Msg) -> None:
         if msg.reply:

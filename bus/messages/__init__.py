@@ -27,6 +27,7 @@ from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
+from bus.messages.identity import ClientList, ClientView, IdentityCommand, TokenReply
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
 from bus.messages.vouchers import (
@@ -51,6 +52,7 @@ Command = (
     | FxCommand
     | FundingCommand
     | HoldCommand
+    | IdentityCommand
 )
 ReplyValue = (
     BudgetView
@@ -69,6 +71,9 @@ ReplyValue = (
     | ResumeReport
     | FxTable
     | PointsRateView
+    | ClientView
+    | ClientList
+    | TokenReply
     | FundingView
     | FundsAllocated
     | HoldView

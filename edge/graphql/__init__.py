@@ -17,7 +17,7 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import bulk, catalogue, money, orders, vouchers
+from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 
 
@@ -39,6 +39,9 @@ class Query:
     )
     fx_rates: money.FxResult = strawberry.field(
         resolver=money.get_fx_rates, description="The tenant's exchange rates."
+    )
+    api_clients: clients.ApiClientsResult = strawberry.field(
+        resolver=clients.list_clients, description="The tenant's OAuth2 clients (no secrets)."
     )
     points_rate: money.PointsRateResult = strawberry.field(
         resolver=money.get_points_rate, description="What the tenant's points are worth."
@@ -101,6 +104,17 @@ class Mutation:
     set_fx_rate: money.FxResult = strawberry.mutation(
         resolver=money.set_fx_rate,
         description="One base unit buys `rate` quote units; locked into orders that use it.",
+    )
+    create_api_client: clients.ApiClientResult = strawberry.mutation(
+        resolver=clients.create_client,
+        description="An OAuth2 client for a system of the tenant's; its secret is shown once.",
+    )
+    rotate_api_client_secret: clients.ApiClientResult = strawberry.mutation(
+        resolver=clients.rotate_secret,
+        description="A new secret for the client (shown once); the old one stops working.",
+    )
+    revoke_api_client: clients.ApiClientResult = strawberry.mutation(
+        resolver=clients.revoke, description="The client gets no more tokens."
     )
     set_points_rate: money.PointsRateResult = strawberry.mutation(
         resolver=money.set_points_rate,

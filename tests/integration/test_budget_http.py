@@ -347,6 +347,9 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/funding-accounts/{account_id}/deposits",
         "/api/v1/budgets/{budget_id}/allocations",
         "/api/v1/points-rate",
+        "/api/v1/clients",
+        "/api/v1/clients/{client_id}",
+        "/api/v1/clients/{client_id}/secret",
     }
     served = {
         (route.method.lower(), route.resource.canonical)
@@ -364,7 +367,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
     assert debit_in["exclusiveMinimum"] == 0
     for path in doc["paths"].values():
         for method, operation in path.items():
-            if method in ("post", "put", "patch"):  # every mutation takes a key, and says
+            if method in ("post", "put", "patch", "delete"):  # every mutation takes a key, says
                 names = {p["name"] for p in operation["parameters"]}  # what in-flight gets
                 assert "Idempotency-Key" in names, operation["operationId"]
                 assert "idempotency_key_in_use" in operation["responses"]["409"]["description"]

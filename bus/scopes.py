@@ -1,0 +1,54 @@
+"""The scopes a token may carry and the roles a principal may have: part of the public
+contract, shared by the edge (which checks scopes) and the actors (which check roles)."""
+
+from __future__ import annotations
+
+SCOPE_READ = "budgets:read"
+SCOPE_DEBIT = "budgets:debit"
+SCOPE_ADMIN = "budgets:admin"
+SCOPE_ISSUE = "rewards:issue"
+SCOPE_WALLETS = "wallets:read"
+SCOPE_CATALOGUE = "catalogue:read"
+SCOPE_CATALOGUE_ADMIN = "catalogue:admin"
+SCOPE_VOUCHERS = "vouchers:read"
+SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
+SCOPE_ORDERS = "orders:write"
+SCOPE_ORDERS_READ = "orders:read"
+SCOPE_EVENTS = "events:read"
+SCOPE_BULK = "rewards:bulk"
+SCOPE_FX = "fx:write"
+SCOPE_FUNDING = "funding:write"
+SCOPE_CLIENTS = "clients:admin"
+
+#: Every scope a token may carry, for tools that mint tokens for everything (the demo).
+ALL_SCOPES = (
+    SCOPE_READ,
+    SCOPE_DEBIT,
+    SCOPE_ADMIN,
+    SCOPE_ISSUE,
+    SCOPE_WALLETS,
+    SCOPE_CATALOGUE,
+    SCOPE_CATALOGUE_ADMIN,
+    SCOPE_VOUCHERS,
+    SCOPE_VOUCHERS_ADMIN,
+    SCOPE_ORDERS,
+    SCOPE_ORDERS_READ,
+    SCOPE_EVENTS,
+    SCOPE_BULK,
+    SCOPE_FX,
+    SCOPE_FUNDING,
+    SCOPE_CLIENTS,
+)
+
+#: Roles of people and clients (each a set of permissions, see docs/adr/0014).
+ROLES = (
+    "owner",
+    "admin",
+    "programme_manager",
+    "finance",
+    "auditor",
+    "integrator",
+    "end_user",
+)
+#: Roles an OAuth2 client (a system, not a person) may be given.
+CLIENT_ROLES = frozenset({"integrator", "programme_manager", "finance", "auditor"})
