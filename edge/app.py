@@ -6,6 +6,7 @@ Resources live under ``web.AppKey`` and are opened in ``cleanup_ctx``; nothing i
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -33,10 +34,12 @@ from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, ProblemResponse
 from edge.operations import KeysInFlight
 from edge.problems import problem
+from edge.ratelimit import RateLimiter, ResilientLimiter
 
 log = logging.getLogger(__name__)
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+LIMITER = web.AppKey("limiter", ResilientLimiter)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
@@ -86,15 +89,79 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 instance=request.path,
                 headers={"WWW-Authenticate": 'Bearer realm="perkbus"'},
             )
+        identity = request[IDENTITY]
+        limited = await _limit(request, f"p:{identity.tenant}:{identity.principal.subject}")
+    elif request.path == oauth.TOKEN_PATH:
+        limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
+    else:
+        limited = None
+    if limited is not None:
+        return limited
     return await handler(request)
 
 
-def create_app(config: EdgeConfig, nats_url: str, verifier: TokenVerifier) -> web.Application:
+async def _limit(
+    request: web.Request, key: str, token_endpoint: bool = False
+) -> web.Response | None:
+    """429 with Retry-After once the caller's bucket is empty (ADR 15)."""
+    config = request.app[CONFIG]
+    rate, burst = (
+        (config.token_rate_per_s, config.token_rate_burst)
+        if token_endpoint
+        else (config.rate_per_s, config.rate_burst)
+    )
+    if rate <= 0:
+        return None
+    wait = await request.app[LIMITER].take(key, rate, burst)
+    if wait <= 0:
+        return None
+    return problem(
+        429,
+        "rate_limited",
+        f"more than {rate:g} requests per second (bursts of {burst}); retry later",
+        retryable=True,
+        instance=request.path,
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_APP_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline';"
+    " connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, errors included: no sniffing, no framing, no referrers; HSTS
+    when the edge serves TLS."""
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/"))
+    response.headers.setdefault("Content-Security-Policy", _API_CSP if is_api else _APP_CSP)
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+
+
+def create_app(
+    config: EdgeConfig,
+    nats_url: str,
+    verifier: TokenVerifier,
+    shared_limiter: RateLimiter | None = None,
+) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[problems_middleware, auth_middleware],
     )
+    app.on_response_prepare.append(_security_headers)
     app[CONFIG] = config
+    app[LIMITER] = ResilientLimiter(shared_limiter)
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)

@@ -18,4 +18,13 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: PEM file of the public key that verifies access tokens.
     jwt_public_key_file: str = "var/keys/jwt-signing.pub.pem"
     jwt_issuer: str = "perkbus"
+    #: Requests per second a principal (person or client) may send, as a token bucket
+    #: that holds ``rate_burst``; 0 turns rate limiting off.
+    rate_per_s: float = 200.0
+    rate_burst: int = 400
+    #: The same per client address for the token endpoint (which guards secrets).
+    token_rate_per_s: float = 5.0
+    token_rate_burst: int = 20
+    #: Deepest nesting of arrays and objects a JSON body may have.
+    max_json_depth: int = 32
     jwt_audience: str = "perkbus-api"

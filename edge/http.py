@@ -55,6 +55,7 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
             problem(415, "unsupported_media_type", f"got {content_type or 'no content type'}")
         )
     body = await request.read()
+    too_deep(body, request.app[CONFIG].max_json_depth)
     decoder = _decoders.get(kind)
     if decoder is None:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
@@ -64,6 +65,38 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ProblemResponse(invalid(explain(e))) from e
     except msgspec.DecodeError as e:
         raise ProblemResponse(problem(400, "malformed_body", f"invalid JSON: {e}")) from e
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not
+    count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def too_deep(body: bytes, limit: int) -> None:
+    """Refuse a body nested deeper than ``limit`` (cheap when it cannot be: fewer
+    brackets than the limit)."""
+    if body.count(b"[") + body.count(b"{") > limit and json_depth(body) > limit:
+        raise ProblemResponse(
+            problem(400, "malformed_body", f"JSON nested deeper than {limit} levels")
+        )
 
 
 async def read_large(request: web.Request, limit: int) -> bytes:

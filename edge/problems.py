@@ -46,6 +46,7 @@ TITLES: dict[str, str] = {
     "unsupported_media_type": "Send application/json",
     "payload_too_large": "The body is too large",
     "method_not_allowed": "Method not allowed",
+    "rate_limited": "Too many requests",
 }
 
 _json = msgspec.json.Encoder()

@@ -18,6 +18,7 @@ from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
 from storage.factory import open_catalogue, open_ledger
+from storage.redis_limiter import RedisLimiter
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     verifier = TokenVerifier.from_file(
         config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
     )
-    app = create_app(config, require_nats_url(settings), verifier)
+    limiter = RedisLimiter(settings.redis.url) if settings.redis.url else None
+    app = create_app(config, require_nats_url(settings), verifier, limiter)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_port=config.reuse_port, backlog=1024)
@@ -84,3 +86,5 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if limiter is not None:
+            await limiter.close()

@@ -19,7 +19,7 @@ import msgspec
 from actors.config import ActorsConfig
 from bus.config import NatsConfig
 from edge.config import EdgeConfig
-from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
+from storage.config import CatalogueConfig, MysqlConfig, RedisConfig, SqliteConfig
 
 
 class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sqlite: SqliteConfig = SqliteConfig()
     mysql: MysqlConfig = MysqlConfig()
     catalogue: CatalogueConfig = CatalogueConfig()
+    redis: RedisConfig = RedisConfig()
     auth: AuthConfig = AuthConfig()
     security: SecurityConfig = SecurityConfig()
 

@@ -24,3 +24,8 @@ class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class CatalogueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Embedded catalogue documents (SQLite); a MongoDB URL setting comes with its adapter.
     path: str = "var/catalogue.sqlite3"
+
+
+class RedisConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``redis://host:port/db``; set it to share rate limits across edge processes.
+    url: str | None = None

@@ -24,6 +24,7 @@ from bus.messages.common import Money, Principal
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
+from edge.ratelimit import RateLimiter
 from storage.catalogue_cache import PlatformCatalogue
 from storage.mysql import MysqlLedger
 from storage.ports import CatalogueStore, Ledger
@@ -141,11 +142,16 @@ async def start_cluster(
     catalogue: CatalogueStore,
     keys: Keys,
     request_timeout_s: float = 5.0,
+    edge: EdgeConfig | None = None,
+    limiter: RateLimiter | None = None,
 ) -> AsyncIterator[Cluster]:
+    """Actor host and edge on the test's NATS. Bursts from one test token stand for many
+    clients, so rate limits are off unless ``edge`` turns them on."""
     bus = await Bus.connect(nats_server.url, name="test-cluster")
     host = await start_host(bus, ledger, catalogue)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=request_timeout_s), nats_server.url, verifier)
+    edge = edge or EdgeConfig(request_timeout_s=request_timeout_s, rate_per_s=0)
+    app = create_app(edge, nats_server.url, verifier, limiter)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:

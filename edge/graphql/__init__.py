@@ -15,6 +15,7 @@ from typing import Any
 import strawberry
 from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
@@ -158,10 +159,19 @@ class Mutation:
     )
 
 
+#: Limits on what one GraphQL document may ask: how deep it nests, how many aliases (each a
+#: repeated field: the usual way to multiply a query's cost) and how many tokens.
+MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 15, 5000
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(scalar_map={MinorUnits: MINOR_UNITS}),
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
 )
 
 

@@ -84,7 +84,7 @@ async def edge_client(
     nats_server: EmbeddedNats, keys: Keys
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=1.0), nats_server.url, verifier)
+    app = create_app(EdgeConfig(request_timeout_s=1.0, rate_per_s=0), nats_server.url, verifier)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     yield client
@@ -348,7 +348,7 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
     admin = Principal("admin", roles=("admin",))
     people = [f"person-{i}" for i in range(500)]
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=2.0), nats_server.url, verifier)
+    app = create_app(EdgeConfig(request_timeout_s=2.0, rate_per_s=0), nats_server.url, verifier)
     client: TestClient[web.Request, web.Application] = TestClient(
         TestServer(app), connector=aiohttp.TCPConnector(limit=0)
     )

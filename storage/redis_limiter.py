@@ -1,0 +1,41 @@
+"""Rate-limit buckets in Redis, shared by every edge process (``edge.ratelimit``).
+
+One Lua script per take, so that reading, refilling and taking are one atomic step;
+Redis's own clock (``TIME``) is used, so edges with skewed clocks agree. A bucket's key
+expires once it would be full again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as redis
+
+_TAKE = """
+local now = redis.call('TIME')
+local now_s = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil then tokens, at = burst, now_s end
+tokens = math.min(burst, tokens + (now_s - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now_s))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RedisLimiter:
+    def __init__(self, url: str, prefix: str = "pb:rl:") -> None:
+        self._client: Any = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._prefix = prefix
+        self._script = self._client.register_script(_TAKE)
+
+    async def take(self, key: str, rate_per_s: float, burst: int) -> float:
+        wait = await self._script(keys=[self._prefix + key], args=[rate_per_s, burst])
+        return float(wait)
+
+    async def close(self) -> None:
+        await self._client.aclose()

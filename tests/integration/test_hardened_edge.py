@@ -1,0 +1,137 @@
+"""The edge's defences: rate limits (local and shared through Redis), body depth,
+security headers, GraphQL depth and alias limits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bus.embedded import EmbeddedNats
+from edge.app import create_app
+from edge.auth import TokenVerifier
+from edge.config import EdgeConfig
+from storage.ports import CatalogueStore, Ledger
+from storage.redis_limiter import RedisLimiter
+from tests.conftest import Cluster, start_cluster
+from tests.contract.test_rate_limiter import REDIS_URL
+from tests.support import AUDIENCE, ISSUER, Keys, unavailable
+
+LIMITED = EdgeConfig(rate_per_s=1, rate_burst=3, token_rate_per_s=1, token_rate_burst=2)
+
+
+@pytest.fixture
+async def limited(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> AsyncIterator[Cluster]:
+    async for c in start_cluster(nats_server, ledger, catalogue, keys, edge=LIMITED):
+        yield c
+
+
+async def test_a_principal_past_its_bucket_gets_429_with_retry_after(limited: Cluster) -> None:
+    await limited.open_budget("acme", "b1", 100)
+    acme = limited.keys.headers("acme")
+    statuses = []
+    for _ in range(4):
+        async with limited.client.get("/api/v1/budgets/b1", headers=acme) as r:
+            statuses.append(r.status)
+            if r.status == 429:
+                body = await r.json(content_type=None)
+                retry_after = int(r.headers["Retry-After"])
+                assert r.content_type == "application/problem+json"
+    assert statuses == [200, 200, 200, 429]
+    assert (body["code"], body["retryable"], retry_after) == ("rate_limited", True, 1)
+    async with limited.client.get(
+        "/api/v1/budgets/b1", headers=limited.keys.headers("globex")
+    ) as r:
+        assert r.status == 404  # another principal has a bucket of its own (and no b1)
+    tokens = []
+    for _ in range(3):  # the token endpoint limits by address: secrets cannot be guessed fast
+        async with limited.client.post("/oauth/token", data={"grant_type": "x"}) as r:
+            tokens.append(r.status)
+    assert tokens == [401, 401, 429]
+
+
+async def test_edges_share_buckets_through_redis(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> None:
+    prefix = f"pb:test:{uuid.uuid4().hex[:8]}:"
+    shared = RedisLimiter(REDIS_URL, prefix=prefix)
+    try:
+        await shared.take("ping", 1, 1)
+    except Exception as e:
+        await shared.close()
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {e}")
+    verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
+    other: TestClient[web.Request, web.Application] = TestClient(
+        TestServer(create_app(LIMITED, nats_server.url, verifier, shared))
+    )
+    await other.start_server()
+    try:
+        async for cluster in start_cluster(
+            nats_server, ledger, catalogue, keys, edge=LIMITED, limiter=shared
+        ):
+            await cluster.open_budget("acme", "b1", 100)
+            acme = keys.headers("acme")
+            statuses = []
+            for client in (cluster.client, other, cluster.client, other):
+                async with client.get("/api/v1/budgets/b1", headers=acme) as r:
+                    statuses.append(r.status)
+            assert statuses == [200, 200, 200, 429]  # one bucket across both edges
+    finally:
+        await other.close()
+        await shared.close()
+
+
+async def test_deep_json_is_refused_before_decoding(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    deep = b'{"amount": ' + b"[" * 100 + b"1" + b"]" * 100 + b"}"
+    async with cluster.client.post(
+        "/api/v1/budgets/b1/debits",
+        data=deep,
+        headers={**cluster.keys.headers("acme"), "Content-Type": "application/json"},
+    ) as r:
+        body = await r.json(content_type=None)
+        assert (r.status, body["code"]) == (400, "malformed_body")
+        assert "nested deeper than 32" in body["detail"]
+    brackets_in_strings = b'{"amount": {"amount_minor": 1, "currency": "EUR"}, "memo": "' + (
+        b"[" * 100
+    ) + b'"}'  # fmt: skip
+    async with cluster.client.post(
+        "/api/v1/budgets/b1/debits",
+        data=brackets_in_strings,
+        headers={**cluster.keys.headers("acme"), "Content-Type": "application/json"},
+    ) as r:
+        assert r.status == 201  # only structure counts, not brackets inside strings
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 99
+
+
+async def test_every_answer_carries_security_headers(cluster: Cluster) -> None:
+    for path, headers in (
+        ("/api/v1/budgets/nope", cluster.keys.headers("acme")),
+        ("/api/v1/budgets/nope", {}),
+        ("/healthz", {}),
+        ("/.well-known/jwks.json", {}),
+    ):
+        async with cluster.client.get(path, headers=headers) as r:
+            assert r.headers["X-Content-Type-Options"] == "nosniff", path
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"], path
+            assert r.headers["Referrer-Policy"] == "no-referrer"
+            assert "Strict-Transport-Security" not in r.headers  # plain HTTP here
+
+
+async def test_graphql_refuses_documents_too_deep_or_too_aliased(cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    nested = '{ a: budget(id: "b") ' + "{ ... on Budget { id " * 12 + "}" * 24 + " }"
+    aliased = "{ " + " ".join(f'b{i}: budget(id: "b") {{ __typename }}' for i in range(20)) + " }"
+    for query, reason in ((nested, "exceeds maximum operation depth"), (aliased, "aliases")):
+        async with cluster.client.post("/graphql", json={"query": query}, headers=acme) as r:
+            body = await r.json()
+        assert body.get("data") is None, query
+        assert reason in body["errors"][0]["message"], body
+    ok = '{ budget(id: "b") { __typename } }'
+    async with cluster.client.post("/graphql", json={"query": ok}, headers=acme) as r:
+        assert (await r.json())["data"]["budget"]["__typename"] == "NotFound"
