@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
@@ -44,6 +43,7 @@ from bus.messages.identity import (
     RotateClientSecret,
     TokenReply,
     TokenRequest,
+    client_named,
     tenant_of_client,
 )
 from bus.scopes import ALL_SCOPES, CLIENT_ROLES
@@ -205,20 +205,6 @@ class _TokenServer(AuthorizationServer):
         return self.ctx.sign(claims)
 
 
-def _client_named(request: TokenRequest) -> str | None:
-    """The client id a token request names, in its form or its Basic credentials."""
-    if request.form.get("client_id"):
-        return request.form["client_id"]
-    scheme, _, encoded = request.authorization.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return unquote(decoded.partition(":")[0]) or None
-
-
 class IdentityActor:
     def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
         self.ctx = ctx
@@ -242,7 +228,7 @@ class IdentityActor:
                 case RotateClientSecret(client_id=c) | RevokeClient(client_id=c):
                     wanted.add(c)
                 case TokenRequest() as token:
-                    named = _client_named(token)
+                    named = client_named(token.form, token.authorization)
                     if named and tenant_of_client(named) == self.tenant:
                         wanted.add(named)
                 case ListClients() | CreateClient():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from actors.audit import AUDIT
 from actors.bulk import BULK
 from actors.catalogue import CATALOGUE
 from actors.identity import IDENTITY
@@ -10,4 +11,12 @@ from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
 
-ALL_KINDS: tuple[ActorKind, ...] = (TREASURY, CATALOGUE, VOUCHERS, ORDERS, BULK, IDENTITY)
+ALL_KINDS: tuple[ActorKind, ...] = (
+    TREASURY,
+    CATALOGUE,
+    VOUCHERS,
+    ORDERS,
+    BULK,
+    IDENTITY,
+    AUDIT,
+)

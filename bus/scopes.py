@@ -19,6 +19,7 @@ SCOPE_BULK = "rewards:bulk"
 SCOPE_FX = "fx:write"
 SCOPE_FUNDING = "funding:write"
 SCOPE_CLIENTS = "clients:admin"
+SCOPE_AUDIT = "audit:read"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -38,6 +39,7 @@ ALL_SCOPES = (
     SCOPE_FX,
     SCOPE_FUNDING,
     SCOPE_CLIENTS,
+    SCOPE_AUDIT,
 )
 
 #: Roles of people and clients (each a set of permissions, see docs/adr/0014).

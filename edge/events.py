@@ -11,7 +11,7 @@ from bus.event_types import EVENT_TYPES, schema
 from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, json_response
 from edge.problems import problem
-from edge.schemas import ReplayQuery
+from edge.schemas import AuditQuery, ReplayQuery
 from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
@@ -28,6 +28,17 @@ async def get_schema(request: web.Request) -> web.Response:
     if found is None:
         raise ProblemResponse(problem(404, "not_found", "no event has that type"))
     return web.Response(body=msgspec.json.encode(found), content_type="application/schema+json")
+
+
+@routes.get("/api/v1/audit")
+async def read_audit(request: web.Request) -> web.Response:
+    """The tenant's audit log (ADR 16): a page of entries after ``after``."""
+    who = caller(request)
+    try:
+        query = convert(dict(request.query), AuditQuery, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    return answer(request, await operations.read_audit(who, query))
 
 
 @routes.get("/api/v1/events")

@@ -9,12 +9,9 @@ answers with the response to send (ADR 14). Errors keep RFC 6749's members (``er
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import time
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -22,7 +19,7 @@ from bus import subjects
 from bus.client import Bus
 from bus.errors import BusError
 from bus.messages import Err, Ok, Principal
-from bus.messages.identity import KIND, TokenReply, TokenRequest, tenant_of_client
+from bus.messages.identity import KIND, TokenReply, TokenRequest, client_named, tenant_of_client
 from bus.scopes import ALL_SCOPES
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
@@ -90,19 +87,6 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
     )
 
 
-def _client_named(form: dict[str, str], authorization: str) -> str:
-    if form.get("client_id"):
-        return form["client_id"]
-    scheme, _, encoded = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        return ""
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return ""
-    return unquote(decoded.partition(":")[0])
-
-
 @routes.post(TOKEN_PATH)
 async def token(request: web.Request) -> web.Response:
     if request.content_type != FORM:
@@ -112,7 +96,7 @@ async def token(request: web.Request) -> web.Response:
     if len(form) != len(posted) or len(set(posted.keys())) != len(list(posted.keys())):
         return _oauth_error(400, "invalid_request", "each parameter once, as text")
     authorization = request.headers.get("Authorization", "")
-    client_id = _client_named(form, authorization)
+    client_id = client_named(form, authorization)
     tenant = tenant_of_client(client_id)
     try:
         subjects.check_token(tenant, "tenant")

@@ -14,6 +14,7 @@ from edge.problems import STATUS, Problem
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
+    AuditPageOut,
     BudgetOut,
     BulkJobOut,
     CancelOrderIn,
@@ -80,6 +81,7 @@ def build_document() -> dict[str, Any]:
             CreateClientIn,
             ClientOut,
             ClientListOut,
+            AuditPageOut,
             OpenFundingIn,
             DepositIn,
             AllocateIn,

@@ -448,6 +448,33 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/audit": {
+        "get": {
+            "operationId": "readAudit",
+            "summary": "The tenant's hash-chained audit log",
+            "description": (
+                "Needs scope `audit:read` and role owner, admin or auditor. Every sign-in "
+                "of a client, credential and permission change, money movement and admin "
+                "action, in order; pass `next_after` as `after` for the next page. "
+                "`perkbus audit verify` checks the chain."
+            ),
+            "parameters": [
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {"name": "action", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                {"name": "actor", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            ],
+            "responses": {
+                "200": _json("AuditPageOut", "A page of entries"),
+                "422": _problem("A query parameter is not valid"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/events": {
         "get": {
             "operationId": "replayEvents",

@@ -26,6 +26,7 @@ from bus.messages import (
     Err,
     Ok,
     ReplyValue,
+    audit,
     bulk,
     catalogue,
     identity,
@@ -33,6 +34,7 @@ from bus.messages import (
     treasury,
     vouchers,
 )
+from bus.messages.audit import AuditPage, ReadAudit
 from bus.messages.budget import (
     KIND,
     BudgetId,
@@ -104,6 +106,7 @@ from bus.messages.vouchers import (
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from bus.scopes import (
     SCOPE_ADMIN,
+    SCOPE_AUDIT,
     SCOPE_BULK,
     SCOPE_CATALOGUE,
     SCOPE_CATALOGUE_ADMIN,
@@ -124,6 +127,9 @@ from edge.auth import Identity
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
+    AuditEntryOut,
+    AuditPageOut,
+    AuditQuery,
     BudgetOut,
     BulkJobOut,
     ClientListOut,
@@ -821,6 +827,25 @@ def _valid(value: str, kind: Any) -> str | None:
     except msgspec.ValidationError:
         return None
     return checked
+
+
+async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
+    """A page of the tenant's hash-chained audit log (owner, admin, auditor)."""
+    if denied := missing_scope(caller, SCOPE_AUDIT):
+        return denied
+    command = ReadAudit(query.after, query.limit, query.action, query.actor)
+    value = await call(caller, audit.KIND, command, keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, AuditPage):
+        return _unexpected(value)
+    entries = [
+        AuditEntryOut(
+            e.seq, rfc3339(e.at_ms), e.actor, e.action, e.target, e.outcome, e.detail, e.hash
+        )
+        for e in value.entries
+    ]
+    return AuditPageOut(entries, entries[-1].seq if entries else query.after)
 
 
 async def replay_events(caller: Caller, query: ReplayQuery) -> ReplayPage | Err:

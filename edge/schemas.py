@@ -344,6 +344,34 @@ class ReplayQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
+class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: The entry number to start after (0: from the first); a page's ``next_after``.
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    #: Only this action (a command's name, e.g. ``budget.debit``) or this actor.
+    action: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    actor: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class AuditEntryOut(msgspec.Struct, frozen=True):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    #: ``ok``, or why it was refused.
+    outcome: str
+    #: The request, as JSON, without secrets or bulk data.
+    detail: str
+    #: SHA-256 over the previous entry's hash and this entry: the chain.
+    hash: str
+
+
+class AuditPageOut(msgspec.Struct, frozen=True):
+    entries: list[AuditEntryOut]
+    next_after: int
+
+
 class ReplayPage(msgspec.Struct, frozen=True):
     events: list[msgspec.Raw]
     sequences: list[int]

@@ -409,6 +409,35 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        16,
+        "per-tenant hash-chained audit log, and each chain's head",
+        sqlite=(
+            """CREATE TABLE audit_log (
+                tenant_id TEXT NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+                outcome TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL, PRIMARY KEY (tenant_id, seq)) WITHOUT ROWID""",
+            """CREATE TABLE audit_heads (
+                tenant_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL)""",
+        ),
+        mysql=(
+            """CREATE TABLE audit_log (
+                tenant_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, at_ms BIGINT NOT NULL,
+                actor VARCHAR(200) NOT NULL, action VARCHAR(64) NOT NULL,
+                target VARCHAR(256) NOT NULL, outcome VARCHAR(64) NOT NULL,
+                detail MEDIUMTEXT NOT NULL, prev_hash CHAR(64) NOT NULL, hash CHAR(64) NOT NULL,
+                PRIMARY KEY (tenant_id, seq))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE audit_heads (
+                tenant_id VARCHAR(64) NOT NULL PRIMARY KEY, seq BIGINT NOT NULL,
+                hash CHAR(64) NOT NULL)"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

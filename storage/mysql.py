@@ -16,10 +16,12 @@ from asyncmy.errors import IntegrityError, OperationalError
 
 from bus.events import OutboxEvent
 from storage import sql
+from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
 from storage.ports import (
     AccountRecord,
+    AuditRecord,
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
@@ -192,6 +194,13 @@ class MysqlLedger:
                 rates = sql.fx_rows(batch)
                 if rates:
                     await cur.executemany(_st.upsert_fx_rate, rates)
+                tenants = sql.audit_tenants(batch)
+                if tenants:
+                    await cur.execute(_st.audit_heads_of(len(tenants)), tenants)
+                    found = await cur.fetchall()
+                    rows, heads = sql.chain_audit(batch, {r[0]: (int(r[1]), r[2]) for r in found})
+                    await cur.executemany(_st.insert_audit, rows)
+                    await cur.executemany(_st.upsert_audit_head, heads)
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -301,6 +310,25 @@ class MysqlLedger:
         else:
             rows = await self._fetchall(_st.all_clients, (tenant,))
         return [sql.client_from_row(r) for r in rows]
+
+    async def audit_log(
+        self,
+        tenant: str,
+        after_seq: int,
+        limit: int,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> list[AuditRecord]:
+        statement = _st.audit_page(action is not None, actor is not None)
+        params = (tenant, after_seq, *(v for v in (action, actor) if v is not None), limit)
+        return [sql.audit_from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def audit_head(self, tenant: str) -> tuple[int, str]:
+        row = await self._fetchone(_st.audit_head, (tenant,))
+        return (int(row[0]), row[1]) if row else (0, GENESIS)
+
+    async def audited_tenants(self) -> list[str]:
+        return [r[0] for r in await self._fetchall(_st.audited_tenants, ())]
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
         return [sql.signing_key_from_row(r) for r in await self._fetchall(_st.signing_keys, ())]

@@ -224,6 +224,34 @@ class SigningKeyRecord(msgspec.Struct, frozen=True):
     created_ms: int
 
 
+class AuditEntry(msgspec.Struct, frozen=True):
+    """Something to record in the tenant's audit log; the store numbers and chains it."""
+
+    at_ms: int
+    actor: str
+    action: str
+    target: str
+    #: ``ok``, or the error code of a refusal.
+    outcome: str
+    #: The command, as JSON, minus secrets and bulk data.
+    detail: str
+
+
+class AuditRecord(msgspec.Struct, frozen=True):
+    """An audit entry as stored: its place in the tenant's chain and the hashes."""
+
+    tenant: str
+    seq: int
+    at_ms: int
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
 class ChangeSet(msgspec.Struct, frozen=True):
     """What one actor batch changes: fenced state writes, ledger entries, outbox events,
     and the replies of its requests that carried idempotency keys."""
@@ -252,6 +280,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     expiry_warned: tuple[str, ...] = ()
     #: OAuth2 clients created or changed (fenced by version).
     clients: tuple[PutClient, ...] = ()
+    #: Appended to the tenant's hash-chained audit log in the same transaction.
+    audit: tuple[AuditEntry, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -332,6 +362,24 @@ class Ledger(Protocol):
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         """The tenant's clients among ``client_ids``; all of them if it is empty."""
         ...
+
+    async def audit_log(
+        self,
+        tenant: str,
+        after_seq: int,
+        limit: int,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> list[AuditRecord]:
+        """The tenant's audit entries after ``after_seq``, in order, optionally only one
+        action or one actor's."""
+        ...
+
+    async def audit_head(self, tenant: str) -> tuple[int, str]:
+        """The number and hash of the tenant's last audit entry ((0, zeros) if none)."""
+        ...
+
+    async def audited_tenants(self) -> list[str]: ...
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
         """Every signing key, newest first."""

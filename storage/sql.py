@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.events import OutboxEvent
+from storage.audit_chain import GENESIS, entry_hash
 from storage.ports import (
     AccountRecord,
+    AuditRecord,
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
@@ -163,6 +165,20 @@ class Statements:
             "INSERT INTO signing_keys (kid, algorithm, private_sealed, public_pem, created_ms)"
             " VALUES ({p}, {p}, {p}, {p}, {p})"
         )
+        self.insert_audit = q(
+            "INSERT INTO audit_log (tenant_id, seq, at_ms, actor, action, target, outcome,"
+            " detail, prev_hash, hash) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.upsert_audit_head = q(
+            "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ({p}, {p}, {p})"
+        ) + (
+            " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"
+            if placeholder == "?"
+            else " ON DUPLICATE KEY UPDATE seq = VALUES(seq), hash = VALUES(hash)"
+        )
+        self.audit_head = q("SELECT seq, hash FROM audit_heads WHERE tenant_id = {p}")
+        self.audited_tenants = "SELECT tenant_id FROM audit_heads ORDER BY tenant_id"
+        self._lock_rows = "" if placeholder == "?" else " FOR UPDATE"
         self.select_fx_rates = q(
             "SELECT tenant_id, base, quote, rate, updated_ms FROM fx_rates WHERE tenant_id = {p}"
         )
@@ -252,6 +268,24 @@ class Statements:
             " code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id,"
             " created_ms, expiry_warned_ms"
             f" FROM voucher_codes WHERE tenant_id = {p} AND code_id IN ({self._in(count)})"
+        )
+
+    def audit_heads_of(self, count: int) -> str:
+        """The chain heads of some tenants, locked until the transaction ends (SQLite has
+        one writer: nothing to lock)."""
+        return (
+            f"SELECT tenant_id, seq, hash FROM audit_heads WHERE tenant_id IN ({self._in(count)})"
+            + self._lock_rows
+        )
+
+    def audit_page(self, action: bool, actor: bool) -> str:
+        p = self._placeholder
+        where = f"tenant_id = {p} AND seq > {p}"
+        where += f" AND action = {p}" if action else ""
+        where += f" AND actor = {p}" if actor else ""
+        return (
+            "SELECT tenant_id, seq, at_ms, actor, action, target, outcome, detail, prev_hash,"
+            f" hash FROM audit_log WHERE {where} ORDER BY seq LIMIT {p}"
         )
 
     def select_clients(self, count: int) -> str:
@@ -648,6 +682,40 @@ def fx_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
     return [
         (r.tenant, r.base, r.quote, r.rate, r.updated_ms) for cs in change_sets for r in cs.fx_rates
     ]
+
+
+def audit_tenants(change_sets: Sequence[ChangeSet]) -> list[str]:
+    return sorted({cs.tenant for cs in change_sets if cs.audit})
+
+
+def chain_audit(
+    change_sets: Sequence[ChangeSet], heads: dict[str, tuple[int, str]]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The audit rows of a group commit, numbered and hash-chained after ``heads`` (the
+    chains as they stand in this transaction), and the new heads."""
+    rows: list[tuple[Any, ...]] = []
+    for cs in change_sets:
+        for e in cs.audit:
+            seq, prev = heads.get(cs.tenant, (0, GENESIS))
+            record = AuditRecord(
+                cs.tenant, seq + 1, e.at_ms, e.actor, e.action, e.target, e.outcome, e.detail,
+                prev, "",
+            )  # fmt: skip
+            digest = entry_hash(prev, record)
+            heads[cs.tenant] = (seq + 1, digest)
+            rows.append(
+                (cs.tenant, seq + 1, e.at_ms, e.actor, e.action, e.target, e.outcome, e.detail,
+                 prev, digest)
+            )  # fmt: skip
+    touched = {cs.tenant for cs in change_sets if cs.audit}
+    return rows, [(t, *heads[t]) for t in sorted(touched)]
+
+
+def audit_from_row(row: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(
+        row[0], int(row[1]), int(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
+        row[9],
+    )  # fmt: skip
 
 
 def client_from_row(row: tuple[Any, ...]) -> ClientRecord:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from bus.events import OutboxEvent
 from storage import sql
+from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite
 from storage.migrations import MIGRATIONS
 from storage.ports import (
     AccountRecord,
+    AuditRecord,
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
@@ -85,6 +87,12 @@ class SqliteLedger:
                 raise StaleWrite("a voucher code or bulk row that exists", 0) from e
             con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
             con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
+            tenants = sql.audit_tenants(batch)
+            if tenants:
+                found = con.execute(_st.audit_heads_of(len(tenants)), tenants).fetchall()
+                rows, heads = sql.chain_audit(batch, {r[0]: (int(r[1]), r[2]) for r in found})
+                con.executemany(_st.insert_audit, rows)
+                con.executemany(_st.upsert_audit_head, heads)
 
         try:
             await self._run(transaction(_apply))
@@ -209,6 +217,27 @@ class SqliteLedger:
             statement, params = _st.all_clients, (tenant,)
         rows = await self._run(lambda con: con.execute(statement, params).fetchall())
         return [sql.client_from_row(r) for r in rows]
+
+    async def audit_log(
+        self,
+        tenant: str,
+        after_seq: int,
+        limit: int,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> list[AuditRecord]:
+        statement = _st.audit_page(action is not None, actor is not None)
+        params = (tenant, after_seq, *(v for v in (action, actor) if v is not None), limit)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.audit_from_row(r) for r in rows]
+
+    async def audit_head(self, tenant: str) -> tuple[int, str]:
+        row = await self._run(lambda con: con.execute(_st.audit_head, (tenant,)).fetchone())
+        return (int(row[0]), row[1]) if row else (0, GENESIS)
+
+    async def audited_tenants(self) -> list[str]:
+        rows = await self._run(lambda con: con.execute(_st.audited_tenants).fetchall())
+        return [r[0] for r in rows]
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
         rows = await self._run(lambda con: con.execute(_st.signing_keys).fetchall())

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from msgspec.structs import replace
 
 from actors.runtime.actor import Actor, ActorKey
+from actors.runtime.audit import audit_entries
 from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.idempotency import ReplyMemory, Screened, fingerprint, reused
 from bus.errors import ErrorCode
@@ -157,12 +158,15 @@ class Activation:
                 if len(decision.replies) != len(screened.to_decide):
                     raise RuntimeError("an actor must reply to every message of its batch")
                 records = self._replies.records(screened.to_decide, decision.replies, now)
+                decided = [r for r, _ in screened.to_decide]
+                audit = audit_entries(decided, decision.replies, now)
                 changes = decision.changes
-                if records or screened.expired:
+                if records or screened.expired or audit:
                     changes = replace(
                         changes or ChangeSet(self.key.tenant),
                         replies=records,
                         expired_replies=tuple(screened.expired),
+                        audit=audit,
                     )
                 if changes is not None:
                     latest = max(r.deadline_ms for r, _ in screened.to_decide)

@@ -20,7 +20,13 @@ class Background:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Start (or, after ``stop``, start again)."""
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self.name)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         """Finish what is pending, then stop."""

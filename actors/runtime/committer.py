@@ -72,7 +72,7 @@ class GroupCommitter(Background):
         If ``deadline_ms`` (the latest deadline of the batch's requests) passes while the
         change set waits, it is not written and :class:`CommitExpired` is raised.
         """
-        if self._stopping and self._task is None:
+        if not self.running:
             raise RuntimeError("the committer is stopped")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(change_set, future, deadline_ms or 2**62))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from bus.messages.audit import AuditCommand, AuditPage
 from bus.messages.budget import (
     BudgetCommand,
     BudgetView,
@@ -53,6 +54,7 @@ Command = (
     | FundingCommand
     | HoldCommand
     | IdentityCommand
+    | AuditCommand
 )
 ReplyValue = (
     BudgetView
@@ -74,6 +76,7 @@ ReplyValue = (
     | ClientView
     | ClientList
     | TokenReply
+    | AuditPage
     | FundingView
     | FundsAllocated
     | HoldView

@@ -8,7 +8,11 @@ rotates them, which is never stored — and kept only as hashes (ADR 14).
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
 from typing import Annotated
+from urllib.parse import unquote
 
 import msgspec
 
@@ -25,6 +29,21 @@ ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 def tenant_of_client(client_id: str) -> str:
     return client_id.partition(".")[0]
+
+
+def client_named(form: Mapping[str, str], authorization: str) -> str:
+    """The client id a token request names: in its form, or its HTTP Basic credentials
+    (RFC 6749 §2.3.1: form-encoded, then base64); "" if none."""
+    if form.get("client_id"):
+        return form["client_id"]
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return ""
+    return unquote(decoded.partition(":")[0])
 
 
 class CreateClient(msgspec.Struct, frozen=True, tag="identity.client.create"):

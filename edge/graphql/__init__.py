@@ -41,6 +41,10 @@ class Query:
     fx_rates: money.FxResult = strawberry.field(
         resolver=money.get_fx_rates, description="The tenant's exchange rates."
     )
+    audit_log: clients.AuditPageResult = strawberry.field(
+        resolver=clients.read_audit,
+        description="The tenant's hash-chained audit log, after an entry number.",
+    )
     api_clients: clients.ApiClientsResult = strawberry.field(
         resolver=clients.list_clients, description="The tenant's OAuth2 clients (no secrets)."
     )

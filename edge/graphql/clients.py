@@ -1,4 +1,4 @@
-"""GraphQL for a tenant's OAuth2 clients (operations shared with REST)."""
+"""GraphQL for a tenant's OAuth2 clients and its audit log (operations shared with REST)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import strawberry
 from bus.messages import Err
 from edge import operations
 from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid, mutate
-from edge.schemas import ClientListOut, ClientOut, CreateClientIn
-from edge.validation import Invalid
+from edge.schemas import AuditQuery, ClientListOut, ClientOut, CreateClientIn
+from edge.validation import Invalid, convert
 
 
 @strawberry.type
@@ -94,3 +94,55 @@ async def revoke(
         return invalid(e, "idempotencyKey")
     result = await operations.revoke_client(who, str(client_id))
     return error(result) if isinstance(result, Err) else api_client(result)
+
+
+@strawberry.type
+class AuditEntry:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    hash: str
+
+
+@strawberry.type
+class AuditPage:
+    entries: list[AuditEntry]
+    next_after: int
+
+
+AuditPageResult = Annotated[AuditPage | AnyError, strawberry.union("AuditPageResult")]
+
+
+async def read_audit(
+    info: GqlInfo,
+    after: int = 0,
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+) -> AuditPageResult:
+    raw = {"after": after, "limit": limit, "action": action, "actor": actor}
+    try:
+        query = convert(raw, AuditQuery)
+    except Invalid as e:
+        return invalid(e, "arguments")
+    result = await operations.read_audit(caller(info), query)
+    if isinstance(result, Err):
+        return error(result)
+    entries = [
+        AuditEntry(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            target=e.target,
+            outcome=e.outcome,
+            detail=e.detail,
+            hash=e.hash,
+        )
+        for e in result.entries
+    ]
+    return AuditPage(entries=entries, next_after=result.next_after)

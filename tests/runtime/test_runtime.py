@@ -190,6 +190,26 @@ def change_set(budget_id: str, balance: int, expected: int) -> ChangeSet:
     return ChangeSet("acme", puts=(PutAccount(record, expected_version=expected),))
 
 
+async def test_a_committer_started_again_keeps_committing(ledger: Ledger) -> None:
+    """A host stopped and started again (its committer with it) serves every commit."""
+    for b in ("a", "b"):
+        await open_budget(ledger, 100, budget_id=b)
+    committer = GroupCommitter(ledger)
+    committer.start()
+    await committer.stop()
+    with pytest.raises(RuntimeError):
+        await committer.commit(change_set("a", 90, 1))
+    committer.start()
+    await asyncio.wait_for(committer.commit(change_set("a", 90, 1)), 5)
+    await asyncio.wait_for(committer.commit(change_set("b", 80, 1)), 5)  # not just the first
+    await committer.stop()
+    records = await ledger.load_accounts("acme", ["budget:a", "budget:b"])
+    assert sorted((r.account_id, r.balance_minor) for r in records) == [
+        ("budget:a", 90),
+        ("budget:b", 80),
+    ]
+
+
 async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:
     for b in ("a", "b", "c"):
         await open_budget(ledger, 100, budget_id=b)

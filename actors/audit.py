@@ -1,0 +1,54 @@
+"""The audit actor: one per tenant, the reader of its audit log (appending happens in
+the store, in the transaction of each audited effect: ADR 16)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok, Reply, Request
+from bus.messages.audit import KIND, AuditEntryView, AuditPage, ReadAudit
+
+#: Roles that may read the audit log.
+READERS = frozenset({"owner", "admin", "auditor"})
+
+
+class AuditActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+
+    async def on_activate(self) -> None:
+        pass
+
+    async def on_deactivate(self, reason: str) -> None:
+        pass
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        return Decision([await self._read(request) for request in batch])
+
+    async def _read(self, request: Request) -> Reply:
+        if not isinstance(request.body, ReadAudit):
+            return Err.of(ErrorCode.INVALID_REQUEST, "not an audit request")
+        if not READERS & set(request.principal.roles):
+            return Err.of(
+                ErrorCode.FORBIDDEN, "only owners, admins and auditors read the audit log"
+            )
+        q = request.body
+        records = await self.ctx.ledger.audit_log(
+            self.tenant, q.after_seq, q.limit, q.action, q.actor
+        )
+        return Ok(
+            AuditPage(
+                tuple(
+                    AuditEntryView(
+                        r.seq, r.at_ms, r.actor, r.action, r.target, r.outcome, r.detail, r.hash
+                    )
+                    for r in records
+                )
+            )
+        )
+
+
+AUDIT = ActorKind(KIND, AuditActor, accepts=(ReadAudit,))

@@ -1,0 +1,111 @@
+"""The audit trail: which requests are recorded, and how (ADR 16).
+
+Every sign-in (a token issued to a client), credential and permission change, money
+movement and admin action is appended, in the transaction of its effect, to the tenant's
+hash-chained audit log. A request is recorded when it succeeded, or was refused as
+forbidden (attempts matter too). What is recorded of it is its command minus the fields
+that carry secrets or bulk data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from bus.messages.budget import CreateBudget, DebitBudget, RefundBudget, UpdateBudget
+from bus.messages.bulk import StartBulk
+from bus.messages.catalogue import AddCustomProduct, CurateProduct
+from bus.messages.common import TENANT_WIDE
+from bus.messages.funding import Allocate, Deposit, OpenFunding
+from bus.messages.identity import (
+    CreateClient,
+    RevokeClient,
+    RotateClientSecret,
+    TokenRequest,
+    client_named,
+)
+from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder
+from bus.messages.treasury import SetFxRate, SetPointsRate
+from bus.messages.vouchers import GenerateCodes, ImportCodes, RevealCodes
+from bus.messages.wallet import IssuePoints
+
+KIND = "audit"
+
+
+@dataclass(frozen=True)
+class Audited:
+    """How a command is recorded: what it acts on, and the fields left out."""
+
+    target: Callable[[Any], str]
+    omit: tuple[str, ...] = ()
+
+
+def _field(name: str) -> Callable[[Any], str]:
+    return lambda body: str(getattr(body, name))
+
+
+def _token_client(body: TokenRequest) -> str:
+    return client_named(body.form, body.authorization) or "(no client)"
+
+
+AUDITED: dict[type, Audited] = {
+    CreateBudget: Audited(_field("budget_id")),
+    UpdateBudget: Audited(_field("budget_id")),
+    DebitBudget: Audited(_field("budget_id")),
+    RefundBudget: Audited(_field("budget_id")),
+    IssuePoints: Audited(_field("person_id")),
+    OpenFunding: Audited(_field("account_id")),
+    Deposit: Audited(_field("account_id")),
+    Allocate: Audited(_field("budget_id")),
+    SetFxRate: Audited(lambda b: f"{b.base}/{b.quote}"),
+    SetPointsRate: Audited(_field("currency")),
+    CreateClient: Audited(lambda b: b.name),
+    RotateClientSecret: Audited(_field("client_id")),
+    RevokeClient: Audited(_field("client_id")),
+    TokenRequest: Audited(_token_client, omit=("form", "authorization")),
+    CurateProduct: Audited(_field("product_id")),
+    AddCustomProduct: Audited(lambda b: b.product.id),
+    ImportCodes: Audited(_field("product_id"), omit=("rows",)),
+    GenerateCodes: Audited(_field("product_id")),
+    RevealCodes: Audited(lambda b: ",".join(b.code_ids)[:200]),
+    PlaceOrder: Audited(_field("product_id")),
+    CancelOrder: Audited(_field("order_id")),
+    ResendOrder: Audited(_field("order_id")),
+    StartBulk: Audited(_field("job_id")),
+}
+
+AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+
+
+class ReadAudit(msgspec.Struct, frozen=True, tag="audit.read"):
+    """A page of the tenant's audit log after ``after_seq`` (owner, admin, auditor)."""
+
+    after_seq: AuditSeq = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    action: str | None = None
+    actor: str | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+AuditCommand = ReadAudit
+
+
+class AuditEntryView(msgspec.Struct, frozen=True):
+    seq: int
+    at_ms: int
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    hash: str
+
+
+class AuditPage(msgspec.Struct, frozen=True, tag="audit.page"):
+    entries: tuple[AuditEntryView, ...]
