@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -147,6 +148,16 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("Content-Security-Policy", _API_CSP if is_api else _APP_CSP)
     if request.secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+
+
+def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
+    """The server TLS context when a certificate is configured (TLS 1.2 at least)."""
+    if not (config.tls_cert_file and config.tls_key_file):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    return context
 
 
 def create_app(

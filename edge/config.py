@@ -27,4 +27,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token_rate_burst: int = 20
     #: Deepest nesting of arrays and objects a JSON body may have.
     max_json_depth: int = 32
+    #: PEM certificate chain and key: set both to serve HTTPS (and send HSTS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     jwt_audience: str = "perkbus-api"

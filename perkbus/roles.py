@@ -12,7 +12,7 @@ from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
 from bus.client import Bus
-from edge.app import create_app
+from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
@@ -72,7 +72,15 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(config, require_nats_url(settings), verifier, limiter)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.reuse_port, backlog=1024)
+    tls = tls_context(config)
+    site = web.TCPSite(
+        runner,
+        config.host,
+        config.port,
+        reuse_port=config.reuse_port,
+        backlog=1024,
+        ssl_context=tls,
+    )
     try:
         await site.start()
     except OSError as e:
@@ -81,7 +89,8 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
             f"perkbus edge: cannot listen on {config.host}:{config.port} ({e.strerror}); "
             "set PERKBUS_EDGE_PORT to a free port"
         ) from e
-    log.info("edge listening on http://%s:%d", config.host, config.port)
+    scheme = "https" if tls else "http"
+    log.info("edge listening on %s://%s:%d", scheme, config.host, config.port)
     try:
         await stop.wait()
     finally:

@@ -3,15 +3,18 @@ security headers, GraphQL depth and alias limits."""
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bus.embedded import EmbeddedNats
-from edge.app import create_app
+from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
 from storage.ports import CatalogueStore, Ledger
@@ -135,3 +138,68 @@ async def test_graphql_refuses_documents_too_deep_or_too_aliased(cluster: Cluste
     ok = '{ budget(id: "b") { __typename } }'
     async with cluster.client.post("/graphql", json={"query": ok}, headers=acme) as r:
         assert (await r.json())["data"]["budget"]["__typename"] == "NotFound"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "edge.pem", directory / "edge.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_the_edge_serves_tls_with_hsts(
+    nats_server: EmbeddedNats, keys: Keys, tmp_path: Path
+) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    config = EdgeConfig(tls_cert_file=str(cert_file), tls_key_file=str(key_file))
+    context = tls_context(config)
+    assert context is not None
+    verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
+    runner = web.AppRunner(create_app(config, nats_server.url, verifier))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    trusted = ssl.create_default_context(cafile=str(cert_file))
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"https://127.0.0.1:{port}/healthz", ssl=trusted) as r:
+                assert r.status == 200
+                assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+            with pytest.raises(aiohttp.ClientError):  # plain HTTP is not spoken there
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    await r.read()
+    finally:
+        await runner.cleanup()
