@@ -54,3 +54,41 @@ ROLES = (
 )
 #: Roles an OAuth2 client (a system, not a person) may be given.
 CLIENT_ROLES = frozenset({"integrator", "programme_manager", "finance", "auditor"})
+
+_READ_ONLY = frozenset(
+    {
+        SCOPE_READ,
+        SCOPE_WALLETS,
+        SCOPE_CATALOGUE,
+        SCOPE_VOUCHERS,
+        SCOPE_ORDERS_READ,
+        SCOPE_EVENTS,
+    }
+)
+
+#: What each role may do, as the scopes its tokens can use (docs/permissions.md). A
+#: token's effective permissions are its scopes that one of its roles allows; the actors
+#: check roles again where the data is (whose wallet, which budget).
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset(ALL_SCOPES),
+    "admin": frozenset(ALL_SCOPES),
+    "programme_manager": _READ_ONLY
+    | {
+        SCOPE_DEBIT,
+        SCOPE_ISSUE,
+        SCOPE_BULK,
+        SCOPE_CATALOGUE_ADMIN,
+        SCOPE_VOUCHERS_ADMIN,
+        SCOPE_ORDERS,
+    },
+    "finance": _READ_ONLY | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT},
+    "auditor": _READ_ONLY | {SCOPE_AUDIT},
+    "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS},
+    "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),
+}
+
+
+def permissions(roles: tuple[str, ...] | list[str], scopes: tuple[str, ...]) -> frozenset[str]:
+    """What a token may do: its scopes that one of its roles allows."""
+    allowed: frozenset[str] = frozenset().union(*(ROLE_PERMISSIONS.get(r, ()) for r in roles))
+    return frozenset(scopes) & allowed

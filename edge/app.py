@@ -33,6 +33,7 @@ from edge import (
 from edge.auth import TokenVerifier, Unauthenticated, UnknownKey
 from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, ProblemResponse
+from edge.openapi_paths import required_scopes
 from edge.operations import KeysInFlight
 from edge.problems import problem
 from edge.ratelimit import RateLimiter, ResilientLimiter
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 LIMITER = web.AppKey("limiter", ResilientLimiter)
+SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
@@ -92,6 +94,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         identity = request[IDENTITY]
         limited = await _limit(request, f"p:{identity.tenant}:{identity.principal.subject}")
+        if limited is not None:
+            return limited
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else request.path
+        scope = request.app[SCOPES].get((request.method, path))
+        if scope is not None and not identity.has_scope(scope):  # before the body is read
+            return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH:
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
     else:
@@ -173,6 +182,7 @@ def create_app(
     app.on_response_prepare.append(_security_headers)
     app[CONFIG] = config
     app[LIMITER] = ResilientLimiter(shared_limiter)
+    app[SCOPES] = required_scopes()
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)

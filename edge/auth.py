@@ -19,6 +19,7 @@ from joserfc.jws import extract_compact
 
 from bus import subjects
 from bus.messages import Principal
+from bus.scopes import permissions
 
 ALGORITHM = "Ed25519"
 
@@ -36,14 +37,22 @@ class UnknownKey(Unauthenticated):
 
 
 class Identity:
-    __slots__ = ("principal", "tenant")
+    __slots__ = ("permissions", "principal", "tenant")
 
     def __init__(self, tenant: str, principal: Principal) -> None:
         self.tenant = tenant
         self.principal = principal
+        #: The token's scopes that one of its roles allows (``bus.scopes``).
+        self.permissions = permissions(principal.roles, principal.scopes)
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.principal.scopes
+        return scope in self.permissions
+
+    def why_not(self, scope: str) -> str:
+        if scope not in self.principal.scopes:
+            return f"the token lacks the scope {scope}"
+        roles = ", ".join(self.principal.roles) or "no role"
+        return f"{roles} may not use the scope {scope}"
 
 
 class TokenVerifier:

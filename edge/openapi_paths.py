@@ -3,6 +3,7 @@ Structs that decode its requests (see :mod:`edge.openapi`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -424,6 +425,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "resendOrder",
             "summary": "Send a delivered order again (an order.resent event)",
+            "description": "Needs scope `orders:write`.",
             "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
             "responses": {
                 "200": _json("OrderOut", "The order"),
@@ -565,6 +567,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getBulkRewards",
             "summary": "A bulk job's progress",
+            "description": "Needs scope `rewards:bulk`.",
             "parameters": [_JOB_ID],
             "responses": {
                 "200": _json("BulkJobOut", "The job"),
@@ -577,7 +580,8 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getBulkRewardResults",
             "summary": "The result of every row, as CSV",
-            "description": "`row,person_id,points,status,reason,reward_id`",
+            "description": "Needs scope `rewards:bulk`. Columns: "
+            "`row,person_id,points,status,reason,reward_id`",
             "parameters": [_JOB_ID],
             "responses": {
                 "200": {"description": "text/csv"},
@@ -605,6 +609,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getFundingAccount",
             "summary": "A funding account and its balance",
+            "description": "Needs scope `budgets:read`.",
             "parameters": [_FUNDING_ID],
             "responses": {
                 "200": _json("FundingOut", "The account"),
@@ -821,3 +826,28 @@ def _document_keys_in_use(paths: dict[str, Any]) -> None:
 
 
 _document_keys_in_use(PATHS)
+
+
+_NEEDS_SCOPE = re.compile(r"Needs scope `([a-z_]+:[a-z_]+)`")
+
+
+def _declare_required_scopes(paths: dict[str, Any]) -> None:
+    """``x-required-scope`` on every operation, from its description: the edge enforces
+    it before reading the body (401, then 403, then 422), and tools can read it."""
+    for operations in paths.values():
+        for operation in operations.values():
+            found = _NEEDS_SCOPE.search(operation.get("description", ""))
+            operation["x-required-scope"] = found.group(1) if found else None
+
+
+_declare_required_scopes(PATHS)
+
+
+def required_scopes() -> dict[tuple[str, str], str]:
+    """(METHOD, path template) → the scope its operation needs."""
+    return {
+        (method.upper(), path): operation["x-required-scope"]
+        for path, operations in PATHS.items()
+        for method, operation in operations.items()
+        if operation["x-required-scope"]
+    }

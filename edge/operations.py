@@ -247,7 +247,7 @@ async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyVa
 def missing_scope(caller: Caller, scope: str) -> Err | None:
     if caller.identity.has_scope(scope):
         return None
-    return Err.of(ErrorCode.FORBIDDEN, f"the token lacks the scope {scope}")
+    return Err.of(ErrorCode.FORBIDDEN, caller.identity.why_not(scope))
 
 
 def _unexpected(value: object) -> Err:

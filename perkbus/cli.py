@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--tenant", required=True)
     token.add_argument("--subject", default="cli")
     token.add_argument("--scope", action="append", default=[], help="repeatable")
-    token.add_argument("--role", action="append", default=[], help="repeatable")
+    token.add_argument(
+        "--role", action="append", default=[], help="repeatable; owner if none (see ROLES)"
+    )
     token.add_argument("--ttl", type=int, default=3600, help="seconds")
     audit = sub.add_parser("audit", help="the tenants' hash-chained audit logs")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     tenant=args.tenant,
                     subject=args.subject,
                     scopes=args.scope,
-                    roles=args.role,
+                    roles=args.role or ["owner"],
                     ttl_s=args.ttl,
                     issuer=settings.edge.jwt_issuer,
                     audience=settings.edge.jwt_audience,

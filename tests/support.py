@@ -71,13 +71,20 @@ class Keys:
         self.public = directory / "jwt.pub.pem"
         tokens.ensure_keypair(self.private, self.public)
 
-    def token(self, tenant: str, scopes: list[str] | None = None, ttl_s: int = 600) -> str:
+    def token(
+        self,
+        tenant: str,
+        scopes: list[str] | None = None,
+        ttl_s: int = 600,
+        roles: list[str] | None = None,
+        subject: str | None = None,
+    ) -> str:
         return tokens.mint(
             self.private,
             tenant=tenant,
-            subject=f"user@{tenant}",
+            subject=subject or f"user@{tenant}",
             scopes=ALL_SCOPES if scopes is None else scopes,
-            roles=["owner"],
+            roles=["owner"] if roles is None else roles,
             ttl_s=ttl_s,
             issuer=ISSUER,
             audience=AUDIENCE,
@@ -91,8 +98,15 @@ class Keys:
         key = OKPKey.import_key(self.private.read_bytes())
         return jwt.encode({"alg": "Ed25519"}, claims, key, algorithms=["Ed25519"])
 
-    def headers(self, tenant: str, scopes: list[str] | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(tenant, scopes)}"}
+    def headers(
+        self,
+        tenant: str,
+        scopes: list[str] | None = None,
+        roles: list[str] | None = None,
+        subject: str | None = None,
+    ) -> dict[str, str]:
+        token = self.token(tenant, scopes, roles=roles, subject=subject)
+        return {"Authorization": f"Bearer {token}"}
 
 
 async def budget_record(ledger: Ledger, tenant: str, budget_id: str) -> AccountRecord | None:

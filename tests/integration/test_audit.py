@@ -26,8 +26,7 @@ async def acme_activity(cluster: Cluster) -> None:
     debit = {"amount": {"amount_minor": 250, "currency": "EUR"}, "memo": "gift"}
     async with cluster.client.post("/api/v1/budgets/q4/debits", json=debit, headers=acme) as r:
         assert r.status == 201
-    # the scope gets past the edge; the integrator role is refused by the identity actor
-    client = {"name": "HR sync", "scopes": ["budgets:read", "clients:admin"]}
+    client = {"name": "HR sync", "scopes": ["budgets:read"]}
     async with cluster.client.post(CLIENTS, json=client, headers=acme) as r:
         made = await r.json()
     basic = base64.b64encode(f"{made['id']}:{made['client_secret']}".encode()).decode()
@@ -37,8 +36,13 @@ async def acme_activity(cluster: Cluster) -> None:
         headers={"Authorization": f"Basic {basic}"},
     ) as r:
         integrator = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
-    async with cluster.client.post(CLIENTS, json=client, headers=integrator) as r:
-        assert r.status == 403  # refused: recorded too
+    async with cluster.client.get("/api/v1/budgets/q4", headers=integrator) as r:
+        assert r.status == 200
+    # a person may spend only their own points: refused by the orders actor, and recorded
+    eve = cluster.keys.headers("acme", roles=["end_user"], subject="eve@acme")
+    order = {"product_id": "card-1", "face_value_minor": 500, "recipient": "bob@acme"}
+    async with cluster.client.post("/api/v1/orders", json=order, headers=eve) as r:
+        assert r.status == 403
 
 
 async def test_audited_actions_form_a_chain_auditors_can_page(cluster: Cluster) -> None:
@@ -54,11 +58,12 @@ async def test_audited_actions_form_a_chain_auditors_can_page(cluster: Cluster) 
         ("budget.debit", "ok"),
         ("identity.client.create", "ok"),
         ("identity.token", "ok"),
-        ("identity.client.create", "forbidden"),
+        ("orders.place", "forbidden"),
     ]
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0]["actor"] == "user@acme"
-    assert entries[3]["actor"] == entries[4]["actor"] != "user@acme"  # the client itself
+    assert entries[3]["actor"].startswith("acme.")  # the client that signed in
+    assert entries[4]["actor"] == "eve@acme"
     assert '"amount_minor":250' in entries[1]["detail"]
     assert "pbs_" not in str(entries)  # no secret, in any entry
     assert page["next_after"] == 5

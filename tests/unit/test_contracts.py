@@ -149,3 +149,17 @@ def test_unreadable_settings_file_is_reported(tmp_path: Path) -> None:
     bad.write_text("[edge\n")
     with pytest.raises(SettingsError, match="cannot read settings file"):
         load(bad, env={})
+
+
+def test_the_documented_permissions_are_the_enforced_ones() -> None:
+    from bus.scopes import ROLE_PERMISSIONS
+
+    table = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+    documented = {}
+    for line in table.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            documented[cells[0].strip("`")] = frozenset(
+                p.strip().strip("`") for p in cells[2].split(",")
+            )
+    assert documented == ROLE_PERMISSIONS
