@@ -709,25 +709,23 @@ async def create_client(caller: Caller, data: CreateClientIn) -> ClientOut | Err
     return await _client_call(caller, command, keyed=True)
 
 
-def _client_id(client_id: str) -> ClientId | None:
+async def _change_client(
+    caller: Caller, client_id: str, command: type[RotateClientSecret] | type[RevokeClient]
+) -> ClientOut | Err:
+    """An id that cannot be a client's is simply not found (and never reaches the bus)."""
     try:
-        return msgspec.convert(client_id, ClientId)
+        checked = msgspec.convert(client_id, ClientId)
     except msgspec.ValidationError:
-        return None
+        return Err.of(ErrorCode.NOT_FOUND, "no client has that id")
+    return await _client_call(caller, command(checked), keyed=True)
 
 
 async def rotate_client_secret(caller: Caller, client_id: str) -> ClientOut | Err:
-    checked = _client_id(client_id)
-    if checked is None:
-        return Err.of(ErrorCode.NOT_FOUND, "no client has that id")
-    return await _client_call(caller, RotateClientSecret(checked), keyed=True)
+    return await _change_client(caller, client_id, RotateClientSecret)
 
 
 async def revoke_client(caller: Caller, client_id: str) -> ClientOut | Err:
-    checked = _client_id(client_id)
-    if checked is None:
-        return Err.of(ErrorCode.NOT_FOUND, "no client has that id")
-    return await _client_call(caller, RevokeClient(checked), keyed=True)
+    return await _change_client(caller, client_id, RevokeClient)
 
 
 async def list_clients(caller: Caller) -> ClientListOut | Err:

@@ -8,7 +8,7 @@ import strawberry
 
 from bus.messages import Err
 from edge import operations
-from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid, mutate
+from edge.graphql.common import AnyError, GqlInfo, act, caller, error, invalid, mutate
 from edge.schemas import AuditQuery, ClientListOut, ClientOut, CreateClientIn
 from edge.validation import Invalid, convert
 
@@ -77,23 +77,21 @@ async def create_client(
 async def rotate_secret(
     info: GqlInfo, client_id: strawberry.ID, idempotency_key: str | None = None
 ) -> ApiClientResult:
-    try:
-        who = caller(info, idempotency_key)
-    except Invalid as e:
-        return invalid(e, "idempotencyKey")
-    result = await operations.rotate_client_secret(who, str(client_id))
-    return error(result) if isinstance(result, Err) else api_client(result)
+    async def operation(who: operations.Caller) -> ClientOut | Err:
+        return await operations.rotate_client_secret(who, str(client_id))
+
+    result: ApiClientResult = await act(info, idempotency_key, operation, api_client)
+    return result
 
 
 async def revoke(
     info: GqlInfo, client_id: strawberry.ID, idempotency_key: str | None = None
 ) -> ApiClientResult:
-    try:
-        who = caller(info, idempotency_key)
-    except Invalid as e:
-        return invalid(e, "idempotencyKey")
-    result = await operations.revoke_client(who, str(client_id))
-    return error(result) if isinstance(result, Err) else api_client(result)
+    async def operation(who: operations.Caller) -> ClientOut | Err:
+        return await operations.revoke_client(who, str(client_id))
+
+    result: ApiClientResult = await act(info, idempotency_key, operation, api_client)
+    return result
 
 
 @strawberry.type

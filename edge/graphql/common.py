@@ -182,3 +182,19 @@ async def mutate(
         return invalid(e)
     result = await operation(who, data)
     return error(result) if isinstance(result, Err) else present(result)
+
+
+async def act(
+    info: GqlInfo,
+    key: str | None,
+    operation: Callable[[Caller], Awaitable[T | Err]],
+    present: Callable[[T], Any],
+) -> Any:
+    """A mutation with no input object: check the key, run the shared operation, and
+    present its result (or its error as an error union member)."""
+    try:
+        who = caller(info, key)
+    except Invalid as e:
+        return invalid(e, "idempotencyKey")
+    result = await operation(who)
+    return error(result) if isinstance(result, Err) else present(result)

@@ -13,14 +13,13 @@ from edge.graphql.common import (
     GqlInfo,
     MinorUnits,
     Money,
+    act,
     caller,
     error,
-    invalid,
     money,
     mutate,
 )
 from edge.schemas import OrderCodesOut, OrderOut, PlaceOrderIn
-from edge.validation import Invalid
 
 
 @strawberry.type
@@ -122,20 +121,18 @@ async def place_order(
 async def cancel_order(
     info: GqlInfo, order_id: strawberry.ID, reason: str = "", idempotency_key: str | None = None
 ) -> OrderResult:
-    try:
-        who = caller(info, idempotency_key)
-    except Invalid as e:
-        return invalid(e, "idempotencyKey")
-    result = await operations.cancel_order(who, str(order_id), reason[:200])
-    return error(result) if isinstance(result, Err) else order(result)
+    async def operation(who: operations.Caller) -> OrderOut | Err:
+        return await operations.cancel_order(who, str(order_id), reason[:200])
+
+    result: OrderResult = await act(info, idempotency_key, operation, order)
+    return result
 
 
 async def resend_order(
     info: GqlInfo, order_id: strawberry.ID, idempotency_key: str | None = None
 ) -> OrderResult:
-    try:
-        who = caller(info, idempotency_key)
-    except Invalid as e:
-        return invalid(e, "idempotencyKey")
-    result = await operations.resend_order(who, str(order_id))
-    return error(result) if isinstance(result, Err) else order(result)
+    async def operation(who: operations.Caller) -> OrderOut | Err:
+        return await operations.resend_order(who, str(order_id))
+
+    result: OrderResult = await act(info, idempotency_key, operation, order)
+    return result
