@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus import acl
 from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Reply, Request, treasury
 from bus.messages.bulk import (
@@ -75,8 +76,8 @@ class BulkActor:
         replies: list[Reply] = []
         go_on = False
         for request in batch:
-            if not OPERATORS & set(request.principal.roles):
-                replies.append(Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}"))
+            if refused := self._refusal(request):
+                replies.append(refused)
                 continue
             match request.body:
                 case LoadBulkRows() as load:
@@ -112,6 +113,19 @@ class BulkActor:
             # Sent now, handled after this batch commits: the mailbox is worked in order.
             await self.ctx.tell(self.tenant, KIND, ContinueBulk(self.job_id))
         return Decision(replies, changes)
+
+    def _refusal(self, request: Request) -> Err | None:
+        """Only operators, whose grants cover the job's budget (or the one it opens on);
+        a job they may not see is not there for them."""
+        principal = request.principal
+        if not OPERATORS & set(principal.roles):
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        if self.job is not None:
+            if acl.may_use_budget(principal, self.job.budget_id):
+                return None
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        why = acl.refusal(principal, request.body)
+        return Err.of(ErrorCode.FORBIDDEN, why) if why else None
 
     def _view(self) -> Reply:
         if self.job is None:

@@ -29,6 +29,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request
@@ -77,6 +78,7 @@ def view(c: ClientRecord, secret: str = "") -> ClientView:
         c.created_ms,
         c.updated_ms,
         secret,
+        tuple(c.grants.split()),
     )
 
 
@@ -198,6 +200,7 @@ class _TokenServer(AuthorizationServer):
             "tid": self.tenant,
             "roles": client.record.roles.split(),
             "scope": scope,
+            "acl": client.record.grants.split(),
             "iat": now,
             "exp": now + self.ctx.access_token_ttl_s,
             "jti": uuid.uuid4().hex,
@@ -288,6 +291,8 @@ class IdentityActor:
         if not roles or not roles <= CLIENT_ROLES:
             allowed = ", ".join(sorted(CLIENT_ROLES))
             return Err.of(ErrorCode.INVALID_REQUEST, f"a client's roles are among {allowed}")
+        if why := acl.beyond(request.principal, cmd.grants):
+            return Err.of(ErrorCode.FORBIDDEN, why)
         client_id = client_id_for(self.tenant, request.principal.subject, request.idempotency_key)
         if self.clients.get(client_id) is not None:
             return Err.of(
@@ -307,6 +312,7 @@ class IdentityActor:
             now,
             now,
             1,
+            " ".join(acl.normalise(cmd.grants)),
         )
         self.clients[client_id] = record
         events.append(self._event(record, "client_created"))
@@ -347,7 +353,12 @@ class IdentityActor:
 
     def _event(self, c: ClientRecord, name: str) -> OutboxEvent:
         data = ClientChanged(
-            c.client_id, c.name, tuple(c.scopes.split()), tuple(c.roles.split()), c.status
+            c.client_id,
+            c.name,
+            tuple(c.scopes.split()),
+            tuple(c.roles.split()),
+            c.status,
+            tuple(c.grants.split()),
         )
         return make_event(self.tenant, "identity", name, c.client_id, data)
 

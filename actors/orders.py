@@ -31,12 +31,13 @@ from collections.abc import Sequence
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
 from bus.messages.budget import BudgetView, GetBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
-from bus.messages.common import Money, convert_exact
+from bus.messages.common import Money, Principal, convert_exact
 from bus.messages.orders import (
     KIND,
     CancelOrder,
@@ -228,6 +229,8 @@ class OrdersActor:
         roles = set(principal.roles)
         if cmd.budget_id is not None and not BUDGET_SPENDERS & roles:
             return Err.of(ErrorCode.FORBIDDEN, "ordering from a budget needs a spending role")
+        if why := acl.refusal(principal, cmd):
+            return Err.of(ErrorCode.FORBIDDEN, why)
         if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
         order_id = cmd.order_id
@@ -303,7 +306,8 @@ class OrdersActor:
         self, request: Request, order_id: str, reason: str, cancelling: list[PutOrder]
     ) -> OrderRecord | Err:
         o = await self._load(order_id)
-        if o is None or not STAFF & set(request.principal.roles):
+        staff = STAFF & set(request.principal.roles)
+        if o is None or not staff or not _may_handle(request.principal, o, STAFF):
             return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
         pending = next((c.record for c in cancelling if c.record.order_id == order_id), None)
         if pending is not None:  # asked twice in one batch: one cancellation
@@ -439,19 +443,28 @@ class OrdersActor:
 
     @staticmethod
     def _may_see(request: Request, o: OrderRecord) -> bool:
-        roles = set(request.principal.roles)
-        return request.principal.subject == o.recipient or bool(BUDGET_SPENDERS & roles)
+        return _may_handle(request.principal, o, BUDGET_SPENDERS)
 
     async def _codes(self, request: Request, order_id: str) -> Reply:
         o = await self._load(order_id)
-        allowed = o is not None and (
-            request.principal.subject == o.recipient or bool(STAFF & set(request.principal.roles))
-        )
-        if o is None or not allowed:
+        if o is None or not _may_handle(request.principal, o, STAFF):
             return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
         if o.status != "fulfilled":
             return Err.of(ErrorCode.NOT_FOUND, f"order {order_id} has no code (it is {o.status})")
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
+
+
+def _may_handle(principal: Principal, o: OrderRecord, roles: frozenset[str]) -> bool:
+    """The recipient may; so may one of ``roles`` — if its grants cover the paying budget
+    (a principal narrowed to budgets handles no order paid from a wallet but its own)."""
+    if principal.subject == o.recipient:
+        return True
+    if not roles & set(principal.roles):
+        return False
+    kind, _, budget_id = o.payer.partition(":")
+    if kind == "budget":
+        return acl.may_use_budget(principal, budget_id)
+    return not principal.grants
 
 
 def _stuck(o: OrderRecord, step: str, err: Err) -> None:

@@ -34,6 +34,7 @@ import msgspec
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request
@@ -277,6 +278,8 @@ class TreasuryActor:
         roles = set(request.principal.roles)
         if isinstance(body, SYSTEM_ONLY) and "system" not in request.principal.roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the system moves money back or spends points")
+        if why := acl.refusal(request.principal, body):  # the edge checked too
+            return Err.of(ErrorCode.FORBIDDEN, why)
         if isinstance(body, POINTS_COMMANDS) and not self._has_programme_loaded():
             return Err.of(ErrorCode.INTERNAL, "the points programme was not loaded")
         match body:

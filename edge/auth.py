@@ -1,6 +1,7 @@
 """Bearer tokens: JWTs signed with Ed25519, verified locally without a bus round trip.
 
-The claims name the tenant (``tid``), the subject, roles and space-separated scopes.
+The claims name the tenant (``tid``), the subject, roles, space-separated scopes and the
+grants (``acl``) that narrow the roles to named resources (``bus.acl``).
 Tokens come from the token endpoint (signed by the actor hosts' rotating keys, ADR 14,
 named by ``kid``) or from the operator's own key file (``perkbus token``, the demo
 credentials). The verifier knows the file key and the hosts' published keys; a token
@@ -147,10 +148,14 @@ class TokenVerifier:
             raise Unauthenticated(f"invalid token: {e}") from e
         roles = claims.get("roles", [])
         scope = claims.get("scope", "")
+        grants = claims.get("acl", [])
+        if not isinstance(grants, list):
+            raise Unauthenticated("invalid token: acl is not a list")
         principal = Principal(
             subject=str(claims["sub"]),
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             scopes=tuple(str(scope).split()),
+            grants=tuple(str(g) for g in grants),
         )
         try:
             expires = int(claims["exp"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from bus import acl
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
 from bus.events import read_events
@@ -220,6 +221,8 @@ def _release(caller: Caller) -> None:
 
 
 async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyValue | Err:
+    if why := acl.refusal(caller.identity.principal, body):  # and again in the actor
+        return Err.of(ErrorCode.FORBIDDEN, why)
     if keyed and (busy := _claim(caller)):
         return busy
     try:
@@ -692,6 +695,7 @@ def client_out(v: ClientView) -> ClientOut:
         rfc3339(v.created_ms),
         rfc3339(v.updated_ms),
         v.client_secret or None,
+        list(v.grants),
     )
 
 
@@ -705,7 +709,7 @@ async def _client_call(caller: Caller, command: Command, keyed: bool) -> ClientO
 
 
 async def create_client(caller: Caller, data: CreateClientIn) -> ClientOut | Err:
-    command = CreateClient(data.name, tuple(data.scopes), tuple(data.roles))
+    command = CreateClient(data.name, tuple(data.scopes), tuple(data.roles), tuple(data.grants))
     return await _client_call(caller, command, keyed=True)
 
 

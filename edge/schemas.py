@@ -15,6 +15,7 @@ from bus.messages.budget import BudgetId
 from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
 from bus.messages.common import Currency, Money, Rate
 from bus.messages.funding import FundingId
+from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
 from bus.messages.orders import ExternalId
 from bus.messages.vouchers import FaceValue
@@ -270,6 +271,10 @@ class CreateClientIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     roles: Annotated[list[RoleName], msgspec.Meta(min_length=1, max_length=4)] = msgspec.field(
         default_factory=lambda: ["integrator"]
     )
+    #: Narrow the roles to these budgets (``budget:<id>``); none: the whole tenant.
+    grants: Annotated[list[Grant], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class ClientOut(msgspec.Struct, frozen=True):
@@ -283,6 +288,8 @@ class ClientOut(msgspec.Struct, frozen=True):
     updated_at: str
     #: Only when created or rotated: shown this once, never stored in clear.
     client_secret: str | None
+    #: The budgets its roles are narrowed to; empty: the whole tenant.
+    grants: list[str]
 
 
 class ClientListOut(msgspec.Struct, frozen=True):

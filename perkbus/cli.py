@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--role", action="append", default=[], help="repeatable; owner if none (see ROLES)"
     )
+    token.add_argument(
+        "--grant", action="append", default=[], help="repeatable, budget:<id>; all if none"
+    )
     token.add_argument("--ttl", type=int, default=3600, help="seconds")
     audit = sub.add_parser("audit", help="the tenants' hash-chained audit logs")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                     ttl_s=args.ttl,
                     issuer=settings.edge.jwt_issuer,
                     audience=settings.edge.jwt_audience,
+                    grants=args.grant,
                 )
             )
             return 0

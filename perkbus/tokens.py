@@ -45,6 +45,7 @@ def mint(
     ttl_s: int,
     issuer: str,
     audience: str,
+    grants: list[str] | None = None,
 ) -> str:
     key = OKPKey.import_key(Path(private_file).read_bytes())
     now = int(time.time())
@@ -55,6 +56,7 @@ def mint(
         "tid": tenant,
         "roles": roles,
         "scope": " ".join(scopes),
+        "acl": grants or [],
         "iat": now,
         "exp": now + ttl_s,
         "jti": uuid.uuid4().hex,

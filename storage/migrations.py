@@ -438,6 +438,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        17,
+        "grants narrowing an OAuth2 client's roles to named resources",
+        sqlite=("ALTER TABLE oauth_clients ADD COLUMN grants TEXT NOT NULL DEFAULT ''",),
+        mysql=("ALTER TABLE oauth_clients ADD COLUMN grants VARCHAR(4000) NOT NULL DEFAULT ''",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -206,6 +206,8 @@ class ClientRecord(msgspec.Struct, frozen=True):
     created_ms: int
     updated_ms: int
     version: int
+    #: Space-separated grants narrowing its roles (``bus.acl``); empty: the whole tenant.
+    grants: str = ""
 
 
 class PutClient(msgspec.Struct, frozen=True):

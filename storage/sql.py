@@ -141,15 +141,15 @@ class Statements:
         )
         _client_columns = (
             "tenant_id, client_id, name, secret_hash, scopes, roles, status, created_ms,"
-            " updated_ms, version"
+            " updated_ms, version, grants"
         )
         self.insert_client = q(
             f"INSERT INTO oauth_clients ({_client_columns})"
-            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_client = q(
             "UPDATE oauth_clients SET name = {p}, secret_hash = {p}, scopes = {p}, roles = {p},"
-            " status = {p}, updated_ms = {p}, version = {p}"
+            " status = {p}, updated_ms = {p}, version = {p}, grants = {p}"
             " WHERE tenant_id = {p} AND client_id = {p} AND version = {p}"
         )
         self.all_clients = q(
@@ -356,6 +356,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     c.created_ms,
                     c.updated_ms,
                     c.version,
+                    c.grants,
                 ),
                 what,
             )
@@ -370,6 +371,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     c.status,
                     c.updated_ms,
                     c.version,
+                    c.grants,
                     c.tenant,
                     c.client_id,
                     client.expected_version,
@@ -721,7 +723,7 @@ def audit_from_row(row: tuple[Any, ...]) -> AuditRecord:
 def client_from_row(row: tuple[Any, ...]) -> ClientRecord:
     return ClientRecord(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), int(row[8]),
-        int(row[9]),
+        int(row[9]), row[10],
     )  # fmt: skip
 
 

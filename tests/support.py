@@ -78,6 +78,7 @@ class Keys:
         ttl_s: int = 600,
         roles: list[str] | None = None,
         subject: str | None = None,
+        grants: list[str] | None = None,
     ) -> str:
         return tokens.mint(
             self.private,
@@ -88,6 +89,7 @@ class Keys:
             ttl_s=ttl_s,
             issuer=ISSUER,
             audience=AUDIENCE,
+            grants=grants,
         )
 
     def sign(self, claims: dict[str, object]) -> str:
@@ -104,8 +106,9 @@ class Keys:
         scopes: list[str] | None = None,
         roles: list[str] | None = None,
         subject: str | None = None,
+        grants: list[str] | None = None,
     ) -> dict[str, str]:
-        token = self.token(tenant, scopes, roles=roles, subject=subject)
+        token = self.token(tenant, scopes, roles=roles, subject=subject, grants=grants)
         return {"Authorization": f"Bearer {token}"}
 
 

@@ -15,7 +15,8 @@ from bus.messages.treasury import KIND, TREASURY_KEY
 
 __all__ = ["KIND"]
 
-BUDGET_ID_PATTERN = whole("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BUDGET_ID_SYNTAX = "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+BUDGET_ID_PATTERN = whole(BUDGET_ID_SYNTAX)
 BudgetId = Annotated[str, msgspec.Meta(pattern=BUDGET_ID_PATTERN)]
 
 

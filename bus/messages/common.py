@@ -41,11 +41,14 @@ class Money(msgspec.Struct, frozen=True):
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who is asking: the token's subject, its roles and its scopes."""
+    """Who is asking: the token's subject, its roles and its scopes, and the grants that
+    narrow its roles to named resources (``budget:<id>``; none: the whole tenant, see
+    :mod:`bus.acl`)."""
 
     subject: str
     roles: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    grants: tuple[str, ...] = ()
 
 
 #: The key of the actors a tenant has exactly one of (its treasury, its catalogue).

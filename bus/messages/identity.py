@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import msgspec
 
 from bus.messages.common import TENANT_WIDE, whole
+from bus.messages.grants import Grant
 
 KIND = "identity"
 
@@ -53,6 +54,8 @@ class CreateClient(msgspec.Struct, frozen=True, tag="identity.client.create"):
     name: ClientName
     scopes: tuple[Scope, ...]
     roles: tuple[RoleName, ...] = ("integrator",)
+    #: Narrow the roles to these resources (``budget:<id>``); none: the whole tenant.
+    grants: tuple[Grant, ...] = ()
 
     @property
     def actor_key(self) -> str:
@@ -114,6 +117,7 @@ class ClientView(msgspec.Struct, frozen=True, tag="identity.client"):
     updated_ms: int
     #: Only in the reply that creates or rotates it; such a reply is never stored.
     client_secret: str = ""
+    grants: tuple[str, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -142,3 +146,4 @@ class ClientChanged(msgspec.Struct, frozen=True):
     scopes: tuple[str, ...]
     roles: tuple[str, ...]
     status: str
+    grants: tuple[str, ...] = ()

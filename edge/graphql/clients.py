@@ -25,6 +25,9 @@ class ApiClient:
     client_secret: str | None = strawberry.field(
         description="Only when created or rotated: shown this once, never stored in clear."
     )
+    grants: list[str] = strawberry.field(
+        description="The budgets its roles are narrowed to (budget:<id>); empty: all."
+    )
 
 
 @strawberry.type
@@ -41,6 +44,7 @@ class CreateApiClientInput:
     name: str
     scopes: list[str]
     roles: list[str] = strawberry.field(default_factory=lambda: ["integrator"])
+    grants: list[str] = strawberry.field(default_factory=list)
 
 
 def api_client(out: ClientOut) -> ApiClient:
@@ -53,6 +57,7 @@ def api_client(out: ClientOut) -> ApiClient:
         created_at=out.created_at,
         updated_at=out.updated_at,
         client_secret=out.client_secret,
+        grants=out.grants,
     )
 
 

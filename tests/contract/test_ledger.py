@@ -377,7 +377,7 @@ def client(client_id: str, tenant: str = "acme", version: int = 1, **changes: st
 
 
 async def test_clients_are_fenced_listed_and_scoped_by_tenant(ledger: Ledger) -> None:
-    first, second = client("acme.c1"), client("acme.c2")
+    first, second = client("acme.c1"), client("acme.c2", grants="budget:eng budget:ops")
     other = client("globex.c1", tenant="globex")
     await ledger.apply(
         [
@@ -387,7 +387,7 @@ async def test_clients_are_fenced_listed_and_scoped_by_tenant(ledger: Ledger) ->
     )
     assert await ledger.load_clients("acme", []) == [first, second]
     assert await ledger.load_clients("acme", ["acme.c2", "globex.c1"]) == [second]
-    revoked = replace(first, status="revoked", version=2, updated_ms=9)
+    revoked = replace(first, status="revoked", version=2, updated_ms=9, grants="budget:x")
     await ledger.apply([ChangeSet("acme", clients=(PutClient(revoked, 1),))])
     assert await ledger.load_clients("acme", ["acme.c1"]) == [revoked]
     with pytest.raises(StaleWrite):  # written at version 1 again: stale

@@ -1,0 +1,165 @@
+"""ACLs: grants narrow a role to named budgets, at the edge and again in the actors."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from bus.errors import ErrorCode
+from bus.messages import Command, Err, Ok, Principal, Reply, bulk, orders, treasury
+from bus.messages.budget import DebitBudget, GetBudget
+from bus.messages.bulk import BulkRow, LoadBulkRows
+from bus.messages.catalogue import Product, Texts
+from bus.messages.common import Money
+from bus.messages.orders import GetOrder, PlaceOrder
+from bus.messages.vouchers import CodeRow, ImportCodes
+from storage.ports import CatalogueStore
+from tests.conftest import Cluster
+from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import budget_record
+
+ADMIN = Principal("admin@acme", roles=("admin",))
+#: A programme manager of budget ``eng`` only.
+ENG_ONLY = ["budget:eng"]
+
+
+@pytest.fixture(params=["rest", "graphql"])
+async def api(
+    request: pytest.FixtureRequest, cluster: Cluster, catalogue: CatalogueStore
+) -> BudgetApi:
+    await catalogue.put_products(
+        [
+            Product(
+                id="card-de",
+                brand="Brand",
+                kind="gift_card",
+                category="shopping",
+                currency="EUR",
+                countries=("DE",),
+                texts={"en": Texts("Card")},
+                denominations=(2500,),
+            )
+        ]
+    )
+    await cluster.open_budget("acme", "eng", 100_000)
+    await cluster.open_budget("acme", "sales", 100_000)
+    rows = tuple(CodeRow(f"SECRET-{i:04d}") for i in range(4))
+    imported = await cluster.bus.request(
+        "acme", "vouchers", ImportCodes("card-de", 2500, "EUR", rows), ADMIN, 10
+    )
+    assert isinstance(imported, Ok)
+    return Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
+
+
+def gift(budget_id: str) -> dict[str, object]:
+    return {
+        "product_id": "card-de",
+        "face_value_minor": 2500,
+        "recipient": "ann",
+        "budget_id": budget_id,
+    }
+
+
+async def test_a_manager_of_one_budget_cannot_use_another(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    manager = cluster.keys.headers("acme", roles=["programme_manager"], grants=ENG_ONLY)
+    assert (await api.debit(manager, "eng", 100)).value is not None
+    assert (await api.get(manager, "eng")).value is not None
+    assert (await api.issue(manager, "eng", "ann", 10)).value is not None
+    placed = await api.place(manager, gift("eng"), key="o-eng")
+    assert placed.value is not None, placed
+
+    for refused in (
+        await api.debit(manager, "sales", 100),
+        await api.get(manager, "sales"),
+        await api.issue(manager, "sales", "ann", 10),
+        await api.place(manager, gift("sales"), key="o-sales"),
+        await api.create(manager, "new-one", 10),
+        await api.bulk_start(manager, "sales", "person_id,points\nann,5\n", key="bulk-sales"),
+    ):
+        assert refused.code == "forbidden", refused
+    sales = await budget_record(cluster.ledger, "acme", "sales")
+    assert sales is not None and sales.balance_minor == 100_000  # nothing moved
+
+    # an order paid from a budget outside the grants is not there for the manager
+    owner = cluster.keys.headers("acme")
+    other = await api.place(owner, gift("sales"), key="o-owner")
+    assert other.value is not None
+    assert (await api.order(manager, other.value["id"])).code == "not_found"
+    assert (await api.order(manager, placed.value["id"])).value is not None
+    # unnarrowed principals are unaffected
+    assert (await api.debit(owner, "sales", 100)).value is not None
+
+
+async def test_the_actors_check_grants_without_the_edge(cluster: Cluster) -> None:
+    """A request that reaches the bus some other way is refused by the owning actor."""
+    await cluster.open_budget("acme", "eng", 10_000)
+    await cluster.open_budget("acme", "sales", 10_000)
+    narrowed = Principal("pm@acme", roles=("programme_manager",), grants=("budget:eng",))
+    eur = Money(100, "EUR")
+
+    async def ask(kind: str, body: Command) -> Reply:
+        return await cluster.bus.request("acme", kind, body, narrowed, 10)
+
+    assert isinstance(await ask(treasury.KIND, DebitBudget("eng", "d1", eur)), Ok)
+    for kind, body in (
+        (treasury.KIND, DebitBudget("sales", "d2", eur)),
+        (treasury.KIND, GetBudget("sales")),
+        (orders.KIND, PlaceOrder("o1", "card-de", 2500, "ann", budget_id="sales")),
+        (bulk.KIND, LoadBulkRows("job-1", "sales", 0, (BulkRow("ann", 1),))),
+    ):
+        reply = await ask(kind, body)
+        assert isinstance(reply, Err) and reply.code == ErrorCode.FORBIDDEN, (kind, reply)
+    assert isinstance(await ask(orders.KIND, GetOrder("o1")), Err)
+
+
+async def test_a_client_with_grants_gets_narrowed_tokens(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "eng", 10_000)
+    await cluster.open_budget("acme", "sales", 10_000)
+    body = {"name": "Eng HRIS", "scopes": ["budgets:read", "budgets:debit"], "grants": ENG_ONLY}
+    async with cluster.client.post(
+        "/api/v1/clients", json=body, headers=cluster.keys.headers("acme")
+    ) as r:
+        created = await r.json()
+        assert r.status == 201, created
+    assert created["grants"] == ENG_ONLY
+    basic = base64.b64encode(f"{created['id']}:{created['client_secret']}".encode()).decode()
+    async with cluster.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    ) as r:
+        bearer = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+    debit = {"amount": {"amount_minor": 5, "currency": "EUR"}}
+    async with cluster.client.post("/api/v1/budgets/eng/debits", json=debit, headers=bearer) as r:
+        assert r.status == 201
+    async with cluster.client.post(
+        "/api/v1/budgets/sales/debits", json=debit, headers=bearer
+    ) as r:
+        problem = await r.json()
+        assert (r.status, r.content_type) == (403, "application/problem+json")
+    assert "budget sales" in problem["detail"]
+
+
+async def test_a_narrowed_admin_cannot_hand_out_wider_grants(cluster: Cluster) -> None:
+    admin = cluster.keys.headers("acme", roles=["admin"], grants=ENG_ONLY)
+    for grants in ([], ["budget:sales"], ["budget:eng", "budget:sales"]):
+        body = {"name": "Wider", "scopes": ["budgets:read"], "grants": grants}
+        async with cluster.client.post("/api/v1/clients", json=body, headers=admin) as r:
+            assert r.status == 403, grants
+    body = {"name": "Same", "scopes": ["budgets:read"], "grants": ENG_ONLY}
+    async with cluster.client.post("/api/v1/clients", json=body, headers=admin) as r:
+        assert r.status == 201
+
+
+async def test_bad_grants_are_refused_by_name(cluster: Cluster) -> None:
+    body = {"name": "Bad", "scopes": ["budgets:read"], "grants": ["wallet:ann"]}
+    async with cluster.client.post(
+        "/api/v1/clients", json=body, headers=cluster.keys.headers("acme")
+    ) as r:
+        problem = await r.json()
+        assert (r.status, r.content_type) == (422, "application/problem+json")
+    assert problem["errors"][0]["pointer"] == "#/grants/0"
+
