@@ -447,6 +447,49 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        18,
+        "people of a tenant (argon2id password hashes) and their sessions' refresh tokens",
+        sqlite=(
+            """CREATE TABLE people (
+                tenant_id TEXT NOT NULL, person_id TEXT NOT NULL, email TEXT NOT NULL,
+                name TEXT NOT NULL, password_hash TEXT NOT NULL, roles TEXT NOT NULL,
+                grants TEXT NOT NULL, status TEXT NOT NULL, failed_signins INTEGER NOT NULL,
+                locked_until_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, version INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, person_id), UNIQUE (tenant_id, email)) WITHOUT ROWID""",
+            """CREATE TABLE person_sessions (
+                tenant_id TEXT NOT NULL, token_hash TEXT NOT NULL, family_id TEXT NOT NULL,
+                person_id TEXT NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                expires_ms INTEGER NOT NULL, version INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, token_hash)) WITHOUT ROWID""",
+            "CREATE INDEX person_sessions_family ON person_sessions (tenant_id, family_id)",
+            "CREATE INDEX person_sessions_person ON person_sessions (tenant_id, person_id)",
+        ),
+        mysql=(
+            """CREATE TABLE people (
+                tenant_id VARCHAR(64) NOT NULL, person_id VARCHAR(90) NOT NULL,
+                email VARCHAR(254) NOT NULL, name VARCHAR(200) NOT NULL,
+                password_hash VARCHAR(200) NOT NULL, roles VARCHAR(500) NOT NULL,
+                grants VARCHAR(4000) NOT NULL, status VARCHAR(16) NOT NULL,
+                failed_signins INT NOT NULL, locked_until_ms BIGINT NOT NULL,
+                created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, version INT NOT NULL,
+                PRIMARY KEY (tenant_id, person_id), UNIQUE KEY people_email (tenant_id, email))"""
+            + _MYSQL_TABLE,
+            """CREATE TABLE person_sessions (
+                tenant_id VARCHAR(64) NOT NULL, token_hash CHAR(64) NOT NULL,
+                family_id VARCHAR(64) NOT NULL, person_id VARCHAR(90) NOT NULL,
+                status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL, version INT NOT NULL,
+                PRIMARY KEY (tenant_id, token_hash),
+                KEY person_sessions_family (tenant_id, family_id),
+                KEY person_sessions_person (tenant_id, person_id))"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

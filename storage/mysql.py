@@ -30,6 +30,8 @@ from storage.ports import (
     FxRate,
     LedgerStats,
     OrderRecord,
+    PersonRecord,
+    SessionRecord,
     SigningKeyRecord,
     StoredReply,
     VoucherCode,
@@ -303,6 +305,24 @@ class MysqlLedger:
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
+
+    async def load_people(
+        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
+    ) -> list[PersonRecord]:
+        statement, params = sql.people_query(_st, tenant, person_ids, email)
+        rows = await self._fetchall(statement, params)
+        return [sql.PEOPLE.from_row(r) for r in rows]
+
+    async def load_sessions(
+        self,
+        tenant: str,
+        token_hashes: Sequence[str] = (),
+        family_id: str | None = None,
+        person_id: str | None = None,
+    ) -> list[SessionRecord]:
+        statement, params = sql.sessions_query(_st, tenant, token_hashes, family_id, person_id)
+        rows = await self._fetchall(statement, params)
+        return [sql.SESSIONS.from_row(r) for r in rows]
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:

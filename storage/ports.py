@@ -210,6 +210,55 @@ class ClientRecord(msgspec.Struct, frozen=True):
     grants: str = ""
 
 
+class PersonRecord(msgspec.Struct, frozen=True):
+    """A person of a tenant (an admin, an end user). The password is kept as an argon2id
+    hash ("" if the person signs in only through the tenant's identity provider)."""
+
+    tenant: str
+    person_id: str
+    #: Lower-cased; unique in the tenant.
+    email: str
+    name: str
+    password_hash: str
+    #: Space-separated roles and grants (``bus.scopes``, ``bus.acl``).
+    roles: str
+    grants: str
+    #: ``active`` or ``disabled``.
+    status: str
+    #: Failed sign-ins in a row, and until when sign-in is refused after too many.
+    failed_signins: int
+    locked_until_ms: int
+    created_ms: int
+    updated_ms: int
+    version: int
+
+
+class PutPerson(msgspec.Struct, frozen=True):
+    record: PersonRecord
+    #: 0: the person must be new.
+    expected_version: int
+
+
+class SessionRecord(msgspec.Struct, frozen=True):
+    """One refresh token of a person's session (its SHA-256: it is 256 random bits).
+    A session is a family of tokens, each used once to get the next."""
+
+    tenant: str
+    token_hash: str
+    family_id: str
+    person_id: str
+    #: ``active`` (may be used), ``used`` (was exchanged), ``revoked`` (session ended).
+    status: str
+    created_ms: int
+    expires_ms: int
+    version: int
+
+
+class PutSession(msgspec.Struct, frozen=True):
+    record: SessionRecord
+    expected_version: int
+
+
 class PutClient(msgspec.Struct, frozen=True):
     record: ClientRecord
     #: 0: the client must be new.
@@ -284,6 +333,9 @@ class ChangeSet(msgspec.Struct, frozen=True):
     clients: tuple[PutClient, ...] = ()
     #: Appended to the tenant's hash-chained audit log in the same transaction.
     audit: tuple[AuditEntry, ...] = ()
+    #: People and session tokens created or changed (fenced by version).
+    people: tuple[PutPerson, ...] = ()
+    sessions: tuple[PutSession, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -360,6 +412,23 @@ class Ledger(Protocol):
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
+
+    async def load_people(
+        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
+    ) -> list[PersonRecord]:
+        """The tenant's people among ``person_ids``, or the one with ``email``; all of
+        them (oldest first) if neither is given."""
+        ...
+
+    async def load_sessions(
+        self,
+        tenant: str,
+        token_hashes: Sequence[str] = (),
+        family_id: str | None = None,
+        person_id: str | None = None,
+    ) -> list[SessionRecord]:
+        """Session tokens by hash, every token of a session, or a person's active tokens."""
+        ...
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         """The tenant's clients among ``client_ids``; all of them if it is empty."""

@@ -7,7 +7,7 @@ with its driver's placeholder. The schema itself is in :mod:`storage.migrations`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +22,13 @@ from storage.ports import (
     ClientRecord,
     FxRate,
     OrderRecord,
+    PersonRecord,
+    SessionRecord,
     SigningKeyRecord,
     StoredReply,
     VoucherCode,
 )
+from storage.versioned import VersionedTable
 
 _ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
@@ -36,6 +39,29 @@ _ORDER_COLUMNS = (
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+PEOPLE = VersionedTable("people", PersonRecord, ("person_id",))
+SESSIONS = VersionedTable("person_sessions", SessionRecord, ("token_hash",))
+
+
+class _VersionedStatements:
+    """A versioned table's insert and fenced update, for one driver."""
+
+    def __init__(self, table: VersionedTable[Any], placeholder: str) -> None:
+        self.table = table
+        self.insert = table.insert(placeholder)
+        self.update = table.update(placeholder)
+
+    def writes(self, puts: Iterable[tuple[Any, int]]) -> Iterator[Write]:
+        """An insert for each new record, a fenced update for each changed one."""
+        for record, expected in puts:
+            what = self.table.describe(record)
+            if expected == 0:
+                yield Write(self.insert, self.table.insert_params(record), what)
+            else:
+                params = self.table.update_params(record, expected)
+                yield Write(self.update, params, what, fenced=True, expected_version=expected)
 
 
 class Statements:
@@ -157,6 +183,16 @@ class Statements:
             " ORDER BY created_ms, client_id"
         )
         self.client_select = f"SELECT {_client_columns} FROM oauth_clients"
+        self.people = _VersionedStatements(PEOPLE, placeholder)
+        self.sessions = _VersionedStatements(SESSIONS, placeholder)
+        self.all_people = PEOPLE.select(placeholder, "tenant_id = {p}", "created_ms, person_id")
+        self.person_by_email = PEOPLE.select(placeholder, "tenant_id = {p} AND email = {p}")
+        self.session_family = SESSIONS.select(
+            placeholder, "tenant_id = {p} AND family_id = {p}", "created_ms"
+        )
+        self.person_sessions = SESSIONS.select(
+            placeholder, "tenant_id = {p} AND person_id = {p} AND status = 'active'"
+        )
         self.signing_keys = (
             "SELECT kid, algorithm, private_sealed, public_pem, created_ms FROM signing_keys"
             " ORDER BY created_ms DESC, kid"
@@ -299,6 +335,14 @@ class Statements:
             f" AND order_id IN ({self._in(count)})"
         )
 
+    def select_people(self, count: int) -> str:
+        where = f"tenant_id = {{p}} AND person_id IN ({self._in(count)})"
+        return PEOPLE.select(self._placeholder, where)
+
+    def select_sessions(self, count: int) -> str:
+        where = f"tenant_id = {{p}} AND token_hash IN ({self._in(count)})"
+        return SESSIONS.select(self._placeholder, where)
+
     def select_replies(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)
         return (
@@ -380,6 +424,8 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 fenced=True,
                 expected_version=client.expected_version,
             )
+    yield from st.people.writes((p.record, p.expected_version) for p in change_set.people)
+    yield from st.sessions.writes((s.record, s.expected_version) for s in change_set.sessions)
     for code_id in change_set.expiry_warned:  # fenced: two sweeps never count a code twice
         yield Write(
             st.mark_expiry_warned,
@@ -718,6 +764,32 @@ def audit_from_row(row: tuple[Any, ...]) -> AuditRecord:
         row[0], int(row[1]), int(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
         row[9],
     )  # fmt: skip
+
+
+def people_query(
+    st: Statements, tenant: str, person_ids: Sequence[str], email: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    if person_ids:
+        return st.select_people(len(person_ids)), (tenant, *person_ids)
+    if email is not None:
+        return st.person_by_email, (tenant, email)
+    return st.all_people, (tenant,)
+
+
+def sessions_query(
+    st: Statements,
+    tenant: str,
+    token_hashes: Sequence[str],
+    family_id: str | None,
+    person_id: str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    if token_hashes:
+        return st.select_sessions(len(token_hashes)), (tenant, *token_hashes)
+    if family_id is not None:
+        return st.session_family, (tenant, family_id)
+    if person_id is not None:
+        return st.person_sessions, (tenant, person_id)
+    raise ValueError("name the session tokens, their session or their person")
 
 
 def client_from_row(row: tuple[Any, ...]) -> ClientRecord:

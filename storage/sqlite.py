@@ -26,6 +26,8 @@ from storage.ports import (
     FxRate,
     LedgerStats,
     OrderRecord,
+    PersonRecord,
+    SessionRecord,
     SigningKeyRecord,
     StoredReply,
     VoucherCode,
@@ -209,6 +211,24 @@ class SqliteLedger:
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
         )
         return [r[0] for r in rows]
+
+    async def load_people(
+        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
+    ) -> list[PersonRecord]:
+        statement, params = sql.people_query(_st, tenant, person_ids, email)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.PEOPLE.from_row(r) for r in rows]
+
+    async def load_sessions(
+        self,
+        tenant: str,
+        token_hashes: Sequence[str] = (),
+        family_id: str | None = None,
+        person_id: str | None = None,
+    ) -> list[SessionRecord]:
+        statement, params = sql.sessions_query(_st, tenant, token_hashes, family_id, person_id)
+        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        return [sql.SESSIONS.from_row(r) for r in rows]
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:

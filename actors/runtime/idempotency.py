@@ -46,7 +46,8 @@ def fingerprint(request: Request) -> str:
     The canonical form leaves out fields still at their default — so adding an optional
     field to a command (the way contracts evolve) does not change the fingerprint of a
     retry sent before the deploy — and the ids the edge generates afresh for every attempt
-    (``generated_ids``): the stored reply carries the first attempt's id.
+    (``generated_ids``): the stored reply carries the first attempt's id. Passwords
+    (``secret_fields``) are left out too: a fast hash of one must never be stored.
     """
     body = request.body
     tag, plan = _fingerprint_plan(type(body))
@@ -62,7 +63,7 @@ def fingerprint(request: Request) -> str:
 @functools.cache
 def _fingerprint_plan(kind: type) -> tuple[object, tuple[tuple[str, str, object], ...]]:
     """(tag, fields to fingerprint) of a command type; ``structs.fields`` is slow."""
-    skip = getattr(kind, "generated_ids", ())
+    skip = (*getattr(kind, "generated_ids", ()), *getattr(kind, "secret_fields", ()))
     fields = tuple(
         (f.name, f.encode_name, f.default)
         for f in msgspec.structs.fields(kind)

@@ -16,9 +16,13 @@ from storage.ports import (
     FxRate,
     Ledger,
     OrderRecord,
+    PersonRecord,
     PutAccount,
     PutClient,
     PutOrder,
+    PutPerson,
+    PutSession,
+    SessionRecord,
     SigningKeyRecord,
     StoredReply,
     TenantKey,
@@ -394,6 +398,60 @@ async def test_clients_are_fenced_listed_and_scoped_by_tenant(ledger: Ledger) ->
         await ledger.apply([ChangeSet("acme", clients=(PutClient(replace(first, version=2), 1),))])
     with pytest.raises(StaleWrite):  # created twice
         await ledger.apply([ChangeSet("acme", clients=(PutClient(second, 0),))])
+
+
+def person(person_id: str, email: str, tenant: str = "acme", version: int = 1) -> PersonRecord:
+    return PersonRecord(
+        tenant, person_id, email, "Ann", "$argon2id$x", "end_user", "", "active", 0, 0, 5, 5,
+        version,
+    )  # fmt: skip
+
+
+async def test_people_are_fenced_unique_by_email_and_scoped_by_tenant(ledger: Ledger) -> None:
+    ann, bob = person("ann", "ann@acme.test"), person("bob", "bob@acme.test")
+    other = person("ann", "ann@acme.test", tenant="globex")
+    await ledger.apply(
+        [
+            ChangeSet("acme", people=(PutPerson(ann, 0), PutPerson(bob, 0))),
+            ChangeSet("globex", people=(PutPerson(other, 0),)),
+        ]
+    )
+    assert await ledger.load_people("acme") == [ann, bob]
+    assert await ledger.load_people("acme", ["bob", "carl"]) == [bob]
+    assert await ledger.load_people("acme", email="bob@acme.test") == [bob]
+    assert await ledger.load_people("globex", email="bob@acme.test") == []
+    locked = replace(ann, failed_signins=5, locked_until_ms=99, grants="budget:eng", version=2)
+    await ledger.apply([ChangeSet("acme", people=(PutPerson(locked, 1),))])
+    assert await ledger.load_people("acme", ["ann"]) == [locked]
+    with pytest.raises(StaleWrite):  # written at version 1 again: stale
+        await ledger.apply([ChangeSet("acme", people=(PutPerson(replace(ann, version=2), 1),))])
+    with pytest.raises(StaleWrite):  # another person with ann's email
+        await ledger.apply([ChangeSet("acme", people=(PutPerson(person("x", ann.email), 0),))])
+
+
+async def test_session_tokens_load_by_hash_session_and_person(ledger: Ledger) -> None:
+    first = SessionRecord("acme", "h1", "f1", "ann", "used", 1, 100, 2)
+    second = SessionRecord("acme", "h2", "f1", "ann", "active", 2, 100, 1)
+    elsewhere = SessionRecord("acme", "h3", "f2", "bob", "active", 3, 100, 1)
+    await ledger.apply(
+        [
+            ChangeSet(
+                "acme",
+                sessions=(
+                    PutSession(replace(first, status="active", version=1), 0),
+                    PutSession(second, 0),
+                    PutSession(elsewhere, 0),
+                ),
+            )
+        ]
+    )
+    await ledger.apply([ChangeSet("acme", sessions=(PutSession(first, 1),))])
+    assert await ledger.load_sessions("acme", ["h1", "h3"]) == [first, elsewhere]
+    assert await ledger.load_sessions("acme", family_id="f1") == [first, second]
+    assert await ledger.load_sessions("acme", person_id="ann") == [second]
+    assert await ledger.load_sessions("globex", ["h1"]) == []
+    with pytest.raises(StaleWrite):  # a token is used once
+        await ledger.apply([ChangeSet("acme", sessions=(PutSession(first, 1),))])
 
 
 async def test_signing_keys_are_added_once_and_listed_newest_first(ledger: Ledger) -> None:

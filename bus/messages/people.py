@@ -1,0 +1,179 @@
+"""People: the admins and end users of a tenant, how they sign in, and their sessions.
+
+One people actor per tenant (key ``all``) owns its people and their sessions (ADR 20).
+A person signs in with an email and a password (kept as an argon2id hash) or through the
+tenant's OpenID Connect provider, and gets a session: a short-lived access token (a JWT
+like a client's) and a refresh token that works once — each use returns a new one, and
+using a spent one again ends the whole session (theft detection, RFC 9700 §4.14.2). A
+refresh token names its tenant (``pbr_<tenant>.<random>``) so that a refresh, which
+carries no access token, can be routed; it is kept only as a hash.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from bus.messages.common import TENANT_WIDE, whole
+from bus.messages.grants import Grant
+from bus.messages.identity import RoleName
+from bus.messages.wallet import PersonId
+
+KIND = "people"
+REFRESH_PREFIX = "pbr_"
+
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=whole("[^@\\s]{1,64}@[^@\\s]{1,190}\\.[^@\\s.]{2,63}"),
+        max_length=254,
+        description="An email address (compared case-insensitively)",
+    ),
+]
+#: Long enough to resist guessing; bounded so that hashing cannot be made expensive.
+Password = Annotated[
+    str,
+    msgspec.Meta(min_length=12, max_length=256, description="12 to 256 characters"),
+]
+PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: ``active`` people sign in; ``disabled`` ones cannot, and their sessions end.
+PersonStatus = Annotated[str, msgspec.Meta(pattern=whole("active|disabled"))]
+RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+def tenant_of_refresh(token: str) -> str:
+    """The tenant a refresh token names; "" if it is not one of ours."""
+    if not token.startswith(REFRESH_PREFIX):
+        return ""
+    return token[len(REFRESH_PREFIX) :].partition(".")[0]
+
+
+class _TenantWide(msgspec.Struct, frozen=True):
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class CreatePerson(_TenantWide, frozen=True, tag="people.create"):
+    """Add a person (owners and admins). Without a password, the person signs in only
+    through the tenant's identity provider until one is set."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+
+    person_id: PersonId
+    email: Email
+    name: PersonName
+    roles: tuple[RoleName, ...] = ("end_user",)
+    grants: tuple[Grant, ...] = ()
+    password: Password | None = None
+
+
+class UpdatePerson(_TenantWide, frozen=True, tag="people.update"):
+    """Change what a person may do (owners and admins); fields left out stay."""
+
+    person_id: PersonId
+    name: PersonName | None = None
+    roles: tuple[RoleName, ...] | None = None
+    grants: tuple[Grant, ...] | None = None
+    status: PersonStatus | None = None
+
+
+class GetPerson(_TenantWide, frozen=True, tag="people.get"):
+    person_id: PersonId
+
+
+class ListPeople(_TenantWide, frozen=True, tag="people.list"):
+    pass
+
+
+class SetPassword(_TenantWide, frozen=True, tag="people.password"):
+    """A new password: the person's own (with the current one), or set by an owner or
+    admin. Every session of the person ends."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("new_password", "current_password")
+
+    person_id: PersonId
+    new_password: Password
+    current_password: str = ""
+
+
+class SignIn(_TenantWide, frozen=True, tag="people.sign_in"):
+    email: Email
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class SignInExternal(_TenantWide, frozen=True, tag="people.sign_in_external"):
+    """A person the tenant's identity provider vouched for (the edge verified its ID
+    token): sent by the edge as the system only."""
+
+    email: Email
+    issuer: str
+
+
+class Refresh(_TenantWide, frozen=True, tag="people.refresh"):
+    refresh_token: RefreshToken
+
+
+class SignOut(_TenantWide, frozen=True, tag="people.sign_out"):
+    """End the session the refresh token belongs to."""
+
+    refresh_token: RefreshToken
+
+
+PeopleCommand = (
+    CreatePerson
+    | UpdatePerson
+    | GetPerson
+    | ListPeople
+    | SetPassword
+    | SignIn
+    | SignInExternal
+    | Refresh
+    | SignOut
+)
+
+
+class PersonView(msgspec.Struct, frozen=True, tag="people.person"):
+    person_id: str
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    grants: tuple[str, ...]
+    status: str
+    has_password: bool
+    created_ms: int
+    updated_ms: int
+
+
+class PeopleList(msgspec.Struct, frozen=True, tag="people.list_reply"):
+    people: tuple[PersonView, ...]
+
+
+class Session(msgspec.Struct, frozen=True, tag="people.session"):
+    """A signed-in person's tokens. Never stored as a reply (it carries them)."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    person: PersonView
+
+    @property
+    def final(self) -> bool:
+        return False
+
+
+class SignedOut(msgspec.Struct, frozen=True, tag="people.signed_out"):
+    sessions_ended: int
+
+
+class PersonChanged(msgspec.Struct, frozen=True):
+    """Data of the ``people.person_created``/``person_updated``/``password_changed``
+    events (never a password or its hash)."""
+
+    person_id: str
+    email: str
+    roles: tuple[str, ...]
+    grants: tuple[str, ...]
+    status: str
