@@ -32,6 +32,8 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     signing_key_rotation_s: Annotated[float, msgspec.Meta(gt=0)] = 30 * 24 * 3600.0
     #: Lifetime of the access tokens the token endpoint issues (15 minutes).
     access_token_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    #: Lifetime of a person's refresh token; a session idle this long ends (14 days).
+    refresh_token_ttl_s: Annotated[int, msgspec.Meta(ge=300, le=90 * 86_400)] = 14 * 86_400
     #: Partitions this host serves; empty means all of them.
     partitions: tuple[int, ...] = ()
     #: Name of this host in logs and health reports; empty means hostname-pid.

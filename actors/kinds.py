@@ -7,6 +7,7 @@ from actors.bulk import BULK
 from actors.catalogue import CATALOGUE
 from actors.identity import IDENTITY
 from actors.orders import ORDERS
+from actors.people import PEOPLE
 from actors.runtime.actor import ActorKind
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
@@ -18,5 +19,6 @@ ALL_KINDS: tuple[ActorKind, ...] = (
     ORDERS,
     BULK,
     IDENTITY,
+    PEOPLE,
     AUDIT,
 )

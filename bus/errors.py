@@ -32,6 +32,8 @@ class ErrorCode(enum.StrEnum):
     RATE_LOCKED = "rate_locked"
     #: A request with this Idempotency-Key is still being answered: retry shortly.
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    #: Wrong credentials, or a refresh token that is spent, revoked or expired.
+    UNAUTHENTICATED = "unauthenticated"
 
 
 #: Codes whose requests may be sent again unchanged.

@@ -12,6 +12,7 @@ from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, 
 from bus.messages.funding import MoneyMoved
 from bus.messages.identity import ClientChanged
 from bus.messages.orders import OrderEvent
+from bus.messages.people import PersonChanged
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
 
@@ -29,6 +30,9 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.identity.client_created": ClientChanged,
     "perkbus.identity.client_secret_rotated": ClientChanged,
     "perkbus.identity.client_revoked": ClientChanged,
+    "perkbus.people.person_created": PersonChanged,
+    "perkbus.people.person_updated": PersonChanged,
+    "perkbus.people.password_changed": PersonChanged,
     "perkbus.order.accepted": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,

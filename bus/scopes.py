@@ -20,6 +20,7 @@ SCOPE_FX = "fx:write"
 SCOPE_FUNDING = "funding:write"
 SCOPE_CLIENTS = "clients:admin"
 SCOPE_AUDIT = "audit:read"
+SCOPE_PEOPLE = "people:admin"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -40,6 +41,7 @@ ALL_SCOPES = (
     SCOPE_FUNDING,
     SCOPE_CLIENTS,
     SCOPE_AUDIT,
+    SCOPE_PEOPLE,
 )
 
 #: Roles of people and clients (each a set of permissions, see docs/adr/0014).

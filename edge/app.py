@@ -27,7 +27,9 @@ from edge import (
     oauth,
     openapi,
     orders,
+    people,
     rewards,
+    sessions,
     vouchers,
 )
 from edge.auth import TokenVerifier, Unauthenticated, UnknownKey
@@ -71,12 +73,19 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem(500, "internal", "an internal error occurred", instance=request.path)
 
 
+def _needs_token(path: str) -> bool:
+    return (path.startswith("/api/") or path in ("/graphql", sessions.ME_PATH)) and (
+        path not in PUBLIC_PATHS
+    )
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if (request.path.startswith("/api/") or request.path == "/graphql") and (
-        request.path not in PUBLIC_PATHS
-    ):
+    if _needs_token(request.path):
         authorization = request.headers.get("Authorization")
+        cookie = None if authorization else sessions.access_cookie(request)
+        if cookie is not None:
+            authorization = f"Bearer {cookie}"
         try:
             try:
                 request[IDENTITY] = request.app[VERIFIER].verify(authorization)
@@ -92,6 +101,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 instance=request.path,
                 headers={"WWW-Authenticate": 'Bearer realm="perkbus"'},
             )
+        if cookie is not None and (refused := sessions.csrf_refusal(request, cookie)):
+            return refused
         identity = request[IDENTITY]
         limited = await _limit(request, f"p:{identity.tenant}:{identity.principal.subject}")
         if limited is not None:
@@ -101,7 +112,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         scope = request.app[SCOPES].get((request.method, path))
         if scope is not None and not identity.has_scope(scope):  # before the body is read
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
-    elif request.path == oauth.TOKEN_PATH:
+    elif request.path == oauth.TOKEN_PATH or request.path in sessions.SESSION_PUBLIC:
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
     else:
         limited = None
@@ -153,7 +164,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     when the edge serves TLS."""
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/"))
+    is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/", "/auth/"))
     response.headers.setdefault("Content-Security-Policy", _API_CSP if is_api else _APP_CSP)
     if request.secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
@@ -207,6 +218,8 @@ def create_app(
     app.add_routes(funding.routes)
     app.add_routes(oauth.routes)
     app.add_routes(clients.routes)
+    app.add_routes(people.routes)
+    app.add_routes(sessions.routes)
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -751,6 +751,134 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/people": {
+        "get": {
+            "operationId": "listPeople",
+            "summary": "The tenant's people (never their passwords)",
+            "description": "Needs scope `people:admin` and role owner or admin.",
+            "responses": {"200": _json("PeopleOut", "The people"), **_COMMON_ERRORS},
+        },
+        "post": {
+            "operationId": "createPerson",
+            "summary": "Add a person: an admin, a programme manager, an end user",
+            "description": (
+                "Needs scope `people:admin` and role owner or admin (only an owner makes "
+                "an owner). The person signs in at `POST /auth/sign-in` with the email and "
+                "password (kept as an argon2id hash), or through the tenant's identity "
+                "provider. `grants` narrow the roles to named budgets."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("CreatePersonIn"),
+            "responses": {
+                "201": _json("PersonOut", "The person"),
+                "409": _problem("The id or the email is taken (`already_exists`)"),
+                "422": _problem("Invalid body: bad email, short password, unknown role"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/v1/people/{person_id}": {
+        "get": {
+            "operationId": "getPerson",
+            "summary": "A person: one's own record, or anyone's for owners and admins",
+            "parameters": [_PERSON_ID],
+            "responses": {
+                "200": _json("PersonOut", "The person"),
+                "404": _problem("No such person in your tenant, or not yours to see"),
+                **_COMMON_ERRORS,
+            },
+        },
+        "patch": {
+            "operationId": "updatePerson",
+            "summary": "Change a person's name, roles, grants or status",
+            "description": (
+                "Needs scope `people:admin` and role owner or admin. `disabled` ends the "
+                "person's sessions at once and refuses sign-in; access tokens already "
+                "issued expire within their lifetime (15 minutes)."
+            ),
+            "parameters": [_PERSON_ID, _IDEMPOTENCY_KEY],
+            "requestBody": _body("UpdatePersonIn"),
+            "responses": {
+                "200": _json("PersonOut", "The person now"),
+                "404": _problem("No such person in your tenant"),
+                "422": _problem("Invalid body"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/v1/people/{person_id}/password": {
+        "put": {
+            "operationId": "setPassword",
+            "summary": "Set a password: one's own (with the current one), or as an admin",
+            "description": "Every session of the person ends.",
+            "parameters": [_PERSON_ID, _IDEMPOTENCY_KEY],
+            "requestBody": _body("PasswordIn"),
+            "responses": {
+                "200": _json("PersonOut", "The person"),
+                "403": _problem("The current password is wrong"),
+                "404": _problem("No such person in your tenant, or not yours to change"),
+                "422": _problem("A password has 12 to 256 characters"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/auth/sign-in": {
+        "post": {
+            "operationId": "signIn",
+            "summary": "Sign a person in with an email and a password",
+            "description": (
+                "`mode: cookie` (browser apps) sets the session cookies (HttpOnly, "
+                "SameSite=Strict) and answers the CSRF token to send as `X-CSRF-Token` "
+                "on every unsafe request; `mode: bearer` answers the access and refresh "
+                "tokens. Ten wrong passwords in a row lock sign-in for 15 minutes. "
+                "Rate limited per client address."
+            ),
+            "security": [],
+            "requestBody": _body("SignInIn"),
+            "responses": {
+                "200": _json("SessionOut", "Signed in"),
+                "401": _problem("The email or the password is wrong"),
+                "422": _problem("Invalid body"),
+                "429": _problem("Too many attempts from this address"),
+            },
+        }
+    },
+    "/auth/refresh": {
+        "post": {
+            "operationId": "refreshSession",
+            "summary": "A new access token for a session; the refresh token works once",
+            "description": (
+                "With `refresh_token` in the body (bearer mode), or the refresh cookie and "
+                "`X-CSRF-Token` (cookie mode). Each refresh answers a new refresh token; "
+                "showing a spent one again ends the session. Also at `POST /oauth/token` "
+                "with `grant_type=refresh_token`."
+            ),
+            "security": [],
+            "responses": {
+                "200": _json("SessionOut", "The session, refreshed"),
+                "401": _problem("The refresh token is spent, revoked or expired"),
+                "403": _problem("Cookie mode without the CSRF header"),
+            },
+        }
+    },
+    "/auth/sign-out": {
+        "post": {
+            "operationId": "signOut",
+            "summary": "End the session (its refresh tokens stop working) and clear cookies",
+            "security": [],
+            "responses": {
+                "204": {"description": "Signed out"},
+                "403": _problem("Cookie mode without the CSRF header"),
+            },
+        }
+    },
+    "/auth/me": {
+        "get": {
+            "operationId": "whoAmI",
+            "summary": "Who the token or the session says the caller is, and may do",
+            "responses": {"200": {"description": "Tenant, subject, roles, permissions"}},
+        }
+    },
     "/api/v1/points-rate": {
         "get": {
             "operationId": "getPointsRate",

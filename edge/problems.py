@@ -25,6 +25,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.OUT_OF_STOCK: 409,
     ErrorCode.RATE_LOCKED: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
+    ErrorCode.UNAUTHENTICATED: 401,
 }
 
 TITLES: dict[str, str] = {

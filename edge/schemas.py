@@ -18,6 +18,7 @@ from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
 from bus.messages.orders import ExternalId
+from bus.messages.people import Email, Password, PersonName, PersonStatus, RefreshToken
 from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
 
@@ -383,3 +384,80 @@ class ReplayPage(msgspec.Struct, frozen=True):
     events: list[msgspec.Raw]
     sequences: list[int]
     next_after: int
+
+
+class CreatePersonIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A person of the tenant: an admin, a programme manager, an end user."""
+
+    id: PersonId
+    email: Email
+    name: PersonName
+    #: Among owner, admin, programme_manager, finance, auditor, integrator, end_user.
+    roles: Annotated[list[RoleName], msgspec.Meta(min_length=1, max_length=7)] = msgspec.field(
+        default_factory=lambda: ["end_user"]
+    )
+    #: Narrow the roles to these budgets (``budget:<id>``); none: the whole tenant.
+    grants: Annotated[list[Grant], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
+    #: Without one, the person signs in through the tenant's identity provider only.
+    password: Password | None = None
+
+
+class UpdatePersonIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What to change; fields left out stay as they are."""
+
+    name: PersonName | None = None
+    roles: Annotated[list[RoleName], msgspec.Meta(min_length=1, max_length=7)] | None = None
+    grants: Annotated[list[Grant], msgspec.Meta(max_length=100)] | None = None
+    #: ``disabled`` ends the person's sessions and refuses sign-in.
+    status: PersonStatus | None = None
+
+
+class PasswordIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    new_password: Password
+    #: Needed when people change their own password.
+    current_password: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+class PersonOut(msgspec.Struct, frozen=True):
+    id: str
+    email: str
+    name: str
+    roles: list[str]
+    grants: list[str]
+    #: ``active`` or ``disabled``.
+    status: str
+    has_password: bool
+    created_at: str
+    updated_at: str
+
+
+class PeopleOut(msgspec.Struct, frozen=True):
+    people: list[PersonOut]
+
+
+class SignInIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tenant: Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9_-]{0,62}$")]
+    email: Email
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+    #: ``cookie`` (browser apps: HttpOnly cookies and a CSRF token) or ``bearer`` (the
+    #: tokens in the answer, for programs).
+    mode: Annotated[str, msgspec.Meta(pattern="^(cookie|bearer)$")] = "cookie"
+
+
+class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: In ``bearer`` mode; in ``cookie`` mode the refresh cookie is used.
+    refresh_token: RefreshToken | None = None
+
+
+class SessionOut(msgspec.Struct, frozen=True):
+    person: PersonOut
+    #: Seconds the access token lives.
+    expires_in: int
+    #: ``cookie`` mode: send it back as ``X-CSRF-Token`` on every unsafe request.
+    csrf_token: str | None = None
+    #: ``bearer`` mode only.
+    access_token: str | None = None
+    refresh_token: str | None = None
+    token_type: str | None = None

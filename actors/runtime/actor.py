@@ -55,6 +55,8 @@ class ActorContext:
     tell: Callable[[str, str, Command], Awaitable[None]] = field(default=_not_wired)
     #: Lifetime of access tokens the identity actors issue.
     access_token_ttl_s: int = 900
+    #: Lifetime of a session's refresh token (each refresh issues a new one).
+    refresh_token_ttl_s: int = 14 * 86_400
     #: Wired by the host: sign the claims of an access token with the current key.
     sign: Callable[[dict[str, Any]], str] = field(default=_not_wired_sync)
     #: Wired by the host: ``tell`` after a delay (retries with backoff).

@@ -25,7 +25,7 @@ def audit_entries(
         spec = AUDITED.get(type(body))
         if spec is None:
             continue
-        outcome = _outcome(body, reply)
+        outcome = _outcome(body, reply, spec.failures)
         if outcome is None:
             continue
         detail = {
@@ -33,17 +33,18 @@ def audit_entries(
         }
         tag = str(type(body).__struct_config__.tag)
         target = spec.target(body)[:256]
-        # a token request comes from no principal: the client that asks is the actor
-        actor = target if isinstance(body, TokenRequest) else request.principal.subject
+        # a token request or a sign-in comes from no principal: who asks is the actor
+        by_target = spec.by_target or isinstance(body, TokenRequest)
+        actor = target if by_target else request.principal.subject
         entries.append(AuditEntry(now_ms, actor, tag, target, outcome, _encode(detail).decode()))
     return tuple(entries)
 
 
-def _outcome(body: object, reply: Reply) -> str | None:
+def _outcome(body: object, reply: Reply, failures: bool) -> str | None:
     if isinstance(reply, Ok):
         if isinstance(body, TokenRequest) and isinstance(reply.value, TokenReply):
             return "ok" if reply.value.status < 400 else f"refused:{reply.value.status}"
         return "ok"
-    if isinstance(reply, Err) and reply.code == ErrorCode.FORBIDDEN:
+    if isinstance(reply, Err) and (failures or reply.code == ErrorCode.FORBIDDEN):
         return str(reply.code)
     return None

@@ -87,6 +87,7 @@ class ActorHost:
             tell_later=self.tell_later,
             sign=self.keys.sign,
             access_token_ttl_s=config.access_token_ttl_s,
+            refresh_token_ttl_s=config.refresh_token_ttl_s,
         )
         self._timers: set[asyncio.Task[None]] = set()
         self._waker: asyncio.Task[None] | None = None

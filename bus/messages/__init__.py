@@ -30,6 +30,7 @@ from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
 from bus.messages.identity import ClientList, ClientView, IdentityCommand, TokenReply
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
+from bus.messages.people import PeopleCommand, PeopleList, PersonView, Session, SignedOut
 from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
 from bus.messages.vouchers import (
     Allocated,
@@ -54,6 +55,7 @@ Command = (
     | FundingCommand
     | HoldCommand
     | IdentityCommand
+    | PeopleCommand
     | AuditCommand
 )
 ReplyValue = (
@@ -83,6 +85,10 @@ ReplyValue = (
     | BulkView
     | BulkResultPage
     | ManyIssued
+    | PersonView
+    | PeopleList
+    | Session
+    | SignedOut
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

@@ -28,6 +28,14 @@ from bus.messages.identity import (
     client_named,
 )
 from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder
+from bus.messages.people import (
+    CreatePerson,
+    SetPassword,
+    SignIn,
+    SignInExternal,
+    SignOut,
+    UpdatePerson,
+)
 from bus.messages.treasury import SetFxRate, SetPointsRate
 from bus.messages.vouchers import GenerateCodes, ImportCodes, RevealCodes
 from bus.messages.wallet import IssuePoints
@@ -41,6 +49,10 @@ class Audited:
 
     target: Callable[[Any], str]
     omit: tuple[str, ...] = ()
+    #: The target is who acts (a sign-in comes from no principal yet).
+    by_target: bool = False
+    #: Refusals of every kind are recorded, not only ``forbidden`` ones.
+    failures: bool = False
 
 
 def _field(name: str) -> Callable[[Any], str]:
@@ -75,6 +87,12 @@ AUDITED: dict[type, Audited] = {
     CancelOrder: Audited(_field("order_id")),
     ResendOrder: Audited(_field("order_id")),
     StartBulk: Audited(_field("job_id")),
+    CreatePerson: Audited(_field("person_id"), omit=("password",)),
+    UpdatePerson: Audited(_field("person_id")),
+    SetPassword: Audited(_field("person_id"), omit=("new_password", "current_password")),
+    SignIn: Audited(_field("email"), omit=("password",), by_target=True, failures=True),
+    SignInExternal: Audited(_field("email"), by_target=True, failures=True),
+    SignOut: Audited(lambda b: "session", omit=("refresh_token",)),
 }
 
 AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

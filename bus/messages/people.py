@@ -99,8 +99,14 @@ class SetPassword(_TenantWide, frozen=True, tag="people.password"):
 
 
 class SignIn(_TenantWide, frozen=True, tag="people.sign_in"):
+    """Email and password; the issuer and audience are the edge's, for the tokens."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+
     email: Email
     password: Annotated[str, msgspec.Meta(max_length=256)]
+    issuer: str = ""
+    audience: str = ""
 
 
 class SignInExternal(_TenantWide, frozen=True, tag="people.sign_in_external"):
@@ -108,15 +114,24 @@ class SignInExternal(_TenantWide, frozen=True, tag="people.sign_in_external"):
     token): sent by the edge as the system only."""
 
     email: Email
-    issuer: str
+    issuer: str = ""
+    audience: str = ""
+    #: The identity provider that vouched (for the audit trail).
+    provider: str = ""
 
 
 class Refresh(_TenantWide, frozen=True, tag="people.refresh"):
+    secret_fields: ClassVar[tuple[str, ...]] = ("refresh_token",)
+
     refresh_token: RefreshToken
+    issuer: str = ""
+    audience: str = ""
 
 
 class SignOut(_TenantWide, frozen=True, tag="people.sign_out"):
     """End the session the refresh token belongs to."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("refresh_token",)
 
     refresh_token: RefreshToken
 
