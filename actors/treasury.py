@@ -80,6 +80,7 @@ from bus.messages.wallet import (
     RewardIssued,
     WalletView,
 )
+from bus.scopes import ROLES
 from bus.time import now_ms
 from storage.ports import AccountRecord, ChangeSet, Entry, FxRate, PutAccount
 
@@ -87,6 +88,8 @@ log = logging.getLogger(__name__)
 
 #: Roles that may set exchange rates.
 FX_SETTERS = frozenset({"owner", "admin", "finance"})
+#: Roles that read anyone's wallet; an end user reads only their own.
+WALLET_READERS = frozenset(ROLES) - {"end_user"} | {"system"}
 FUNDING_ACCOUNT = "funding"
 #: Where deposits come from: money paid in from outside the platform.
 DEPOSITS = "external:deposits"
@@ -297,6 +300,8 @@ class TreasuryActor:
             case IssuePointsMany(budget_id=budget_id, items=items):
                 return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
             case GetWallet(person_id=person_id):
+                if person_id != request.principal.subject and not WALLET_READERS & roles:
+                    return Err.of(ErrorCode.NOT_FOUND, f"no wallet {person_id} of yours")
                 return Ok(self._wallet_view(person_id))
             case SetFxRate() | SetPointsRate() if not FX_SETTERS & roles:
                 return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance set rates")

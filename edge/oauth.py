@@ -20,10 +20,11 @@ from bus.client import Bus
 from bus.errors import BusError
 from bus.messages import Err, Ok, Principal
 from bus.messages.identity import KIND, TokenReply, TokenRequest, client_named, tenant_of_client
-from bus.scopes import ALL_SCOPES
+from bus.scopes import ALL_SCOPES, permissions
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
 from edge.http import BUS, CONFIG
+from edge.people_operations import Anonymous
 from edge.problems import PROBLEM_JSON, TITLES, problem
 
 routes = web.RouteTableDef()
@@ -95,6 +96,8 @@ async def token(request: web.Request) -> web.Response:
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     if len(form) != len(posted) or len(set(posted.keys())) != len(list(posted.keys())):
         return _oauth_error(400, "invalid_request", "each parameter once, as text")
+    if form.get("grant_type") == "refresh_token":
+        return await _refresh_grant(request, form.get("refresh_token", ""))
     authorization = request.headers.get("Authorization", "")
     client_id = client_named(form, authorization)
     tenant = tenant_of_client(client_id)
@@ -127,6 +130,29 @@ async def token(request: web.Request) -> web.Response:
     )
 
 
+async def _refresh_grant(request: web.Request, refresh_token: str) -> web.Response:
+    """A person's session refreshed the standard way (RFC 6749 §6): a new access token
+    and a new refresh token; the one sent is spent."""
+    config = request.app[CONFIG]
+    people = Anonymous(
+        request.app[BUS], config.request_timeout_s, config.jwt_issuer, config.jwt_audience
+    )
+    result = await people.refresh(refresh_token)
+    if isinstance(result, Err):
+        if result.retryable:
+            return problem(503, "unavailable", result.message, retryable=True)
+        return _oauth_error(400, "invalid_grant", result.message)
+    body = {
+        "access_token": result.access_token,
+        "token_type": "Bearer",
+        "expires_in": result.expires_in,
+        "refresh_token": result.refresh_token,
+        "scope": " ".join(sorted(permissions(result.person.roles, ALL_SCOPES))),
+    }
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    return web.json_response(body, headers=headers)
+
+
 @routes.get(JWKS_PATH)
 async def jwks(request: web.Request) -> web.Response:
     keys = request.app[KEYS]
@@ -140,7 +166,7 @@ def metadata(config: EdgeConfig, base: str) -> dict[str, Any]:
         "issuer": config.jwt_issuer,
         "token_endpoint": f"{base}{TOKEN_PATH}",
         "jwks_uri": f"{base}{JWKS_PATH}",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "scopes_supported": list(ALL_SCOPES),

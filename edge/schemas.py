@@ -451,7 +451,7 @@ class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: RefreshToken | None = None
 
 
-class SessionOut(msgspec.Struct, frozen=True):
+class SessionOut(msgspec.Struct, frozen=True, omit_defaults=True):
     person: PersonOut
     #: Seconds the access token lives.
     expires_in: int

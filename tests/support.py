@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import asyncmy
 import pytest
@@ -162,3 +162,14 @@ async def raw_execute(ledger: Ledger, statement: str, params: tuple[object, ...]
             await cur.execute(statement.replace("?", "%s"), params)
     else:  # pragma: no cover
         raise TypeError(type(ledger).__name__)
+
+
+async def raw_fetchall(
+    ledger: Ledger, statement: str, params: tuple[object, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows of one query (``?`` placeholders) read past the adapter: what is really stored."""
+    if isinstance(ledger, SqliteLedger):
+        return await ledger.db.run(lambda con: con.execute(statement, params).fetchall())
+    if isinstance(ledger, MysqlLedger):
+        return [tuple(r) for r in await ledger._fetchall(statement.replace("?", "%s"), params)]
+    raise TypeError(type(ledger).__name__)  # pragma: no cover
