@@ -19,6 +19,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
+from edge.graphql import people as persons
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 
 
@@ -50,6 +51,13 @@ class Query:
     )
     points_rate: money.PointsRateResult = strawberry.field(
         resolver=money.get_points_rate, description="What the tenant's points are worth."
+    )
+    people: persons.PeopleResult = strawberry.field(
+        resolver=persons.list_people, description="The tenant's people (no passwords)."
+    )
+    person: persons.PersonResult = strawberry.field(
+        resolver=persons.get_person,
+        description="A person: one's own record, or anyone's for owners and admins.",
     )
     products: catalogue.ProductPageResult = strawberry.field(
         resolver=catalogue.list_products,
@@ -120,6 +128,14 @@ class Mutation:
     )
     revoke_api_client: clients.ApiClientResult = strawberry.mutation(
         resolver=clients.revoke, description="The client gets no more tokens."
+    )
+    create_person: persons.PersonResult = strawberry.mutation(
+        resolver=persons.create_person,
+        description="Add a person; only an owner makes an owner. Grants narrow the roles.",
+    )
+    update_person: persons.PersonResult = strawberry.mutation(
+        resolver=persons.update_person,
+        description="Change a person's name, roles, grants or status (disabled ends sessions).",
     )
     set_points_rate: money.PointsRateResult = strawberry.mutation(
         resolver=money.set_points_rate,

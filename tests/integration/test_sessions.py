@@ -248,3 +248,51 @@ async def test_the_actor_refuses_a_password_change_for_someone_else(cluster: Clu
     )
     assert isinstance(reply, Err)
     assert (await sign_in(cluster, "ann@acme.test"))[0] == 200
+
+
+async def test_people_over_graphql(cluster: Cluster) -> None:
+    mutation = """mutation($input: CreatePersonInput!) {
+      createPerson(input: $input, idempotencyKey: "p-1") {
+        __typename
+        ... on Person { id email roles grants hasPassword }
+        ... on Error { code message }
+        ... on InvalidInput { fields { pointer } }
+      }
+    }"""
+    person = {
+        "id": "gus",
+        "email": "gus@acme.test",
+        "name": "Gus",
+        "roles": ["programme_manager"],
+        "grants": ["budget:eng"],
+        "password": PASSWORD,
+    }
+
+    async def gql(query: str, variables: dict[str, Any], roles: list[str]) -> dict[str, Any]:
+        headers = cluster.keys.headers("acme", roles=roles)
+        async with cluster.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        ) as r:
+            assert r.status == 200
+            return dict((await r.json())["data"])
+
+    created = (await gql(mutation, {"input": person}, ["admin"]))["createPerson"]
+    assert created == {
+        "__typename": "Person",
+        "id": "gus",
+        "email": "gus@acme.test",
+        "roles": ["programme_manager"],
+        "grants": ["budget:eng"],
+        "hasPassword": True,
+    }
+    refused = (await gql(mutation, {"input": {**person, "id": "x"}}, ["finance"]))["createPerson"]
+    assert (refused["__typename"], refused["code"]) == ("Forbidden", "forbidden")
+    bad = {**person, "id": "y", "email": "not an email"}
+    invalid = (await gql(mutation, {"input": bad}, ["admin"]))["createPerson"]
+    assert invalid["__typename"] == "InvalidInput"
+    assert invalid["fields"][0]["pointer"] == "#/input/email"
+    listed = await gql("{ people { ... on People { people { id status } } } }", {}, ["owner"])
+    assert listed["people"]["people"] == [{"id": "gus", "status": "active"}]
+    update = """mutation { updatePerson(id: "gus", input: {status: "disabled"}) {
+        ... on Person { status } } }"""
+    assert (await gql(update, {}, ["owner"]))["updatePerson"] == {"status": "disabled"}
