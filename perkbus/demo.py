@@ -7,9 +7,10 @@ from pathlib import Path
 
 from bus.client import Bus
 from bus.errors import ErrorCode
-from bus.messages import Command, Err, Principal, ReplyValue, treasury, vouchers
+from bus.messages import Command, Err, Principal, ReplyValue, people, treasury, vouchers
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
+from bus.messages.people import CreatePerson
 from bus.messages.vouchers import GenerateCodes, GetPool, PoolView
 from bus.messages.wallet import GetWallet, IssuePoints, WalletView
 from bus.scopes import ALL_SCOPES
@@ -25,6 +26,9 @@ PEOPLE = {"ann@demo.example": 5_000, "raj@demo.example": 12_000, "li@demo.exampl
 #: Voucher pools stocked with closed-loop codes: this many EUR products, codes each.
 STOCKED_PRODUCTS, CODES_PER_POOL = 8, 25
 SEEDER = Principal("perkbus-demo-seed", roles=("owner",))
+#: Everyone of the demo tenant signs in with this password (a demo: change it).
+DEMO_PASSWORD = "perkbus-demo-2026"
+ADMIN_EMAIL = "admin@demo.example"
 
 
 async def _send(bus: Bus, kind: str, body: Command, key: str | None = None) -> ReplyValue | None:
@@ -46,6 +50,11 @@ async def seed(bus: Bus, currency: str = "EUR") -> None:
         BUDGET_ID, "Demo programme", Money(1_000_000, currency), low_balance_minor=100_000
     )
     await _send(bus, treasury.KIND, budget)
+    admin = CreatePerson(ADMIN_EMAIL, ADMIN_EMAIL, "Demo admin", ("owner",), (), DEMO_PASSWORD)
+    await _send(bus, people.KIND, admin)
+    for person in PEOPLE:
+        name = person.split("@")[0].title()
+        await _send(bus, people.KIND, CreatePerson(person, person, name, password=DEMO_PASSWORD))
     for person, points in PEOPLE.items():
         wallet = await _send(bus, treasury.KIND, GetWallet(person))
         if isinstance(wallet, WalletView) and wallet.version == 0:  # never rewarded
@@ -93,6 +102,12 @@ def write_credentials(settings: Settings, base_url: str) -> Path:
         "budget_id": BUDGET_ID,
         "token": token,
         "scopes": SCOPES,
+        "sign_in": {
+            "url": f"{base_url}/auth/sign-in",
+            "admin": ADMIN_EMAIL,
+            "people": list(PEOPLE),
+            "password": DEMO_PASSWORD,
+        },
         "try": (f"curl -s -H 'Authorization: Bearer $TOKEN' {base_url}/api/v1/budgets/{BUDGET_ID}"),
     }
     path = Path(settings.var_dir) / "demo.json"

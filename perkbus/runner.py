@@ -196,6 +196,8 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         lines += [
             f"  demo tenant   {demo.TENANT} (budget {demo.BUDGET_ID}, 10,000.00 EUR)",
             f"  credentials   {credentials} (bearer token inside)",
+            f"  sign in       {demo.ADMIN_EMAIL} (owner) or {', '.join(demo.PEOPLE)},"
+            f" password {demo.DEMO_PASSWORD}",
             '  try           TOKEN=$(python3 -c "import json;print(json.load(open('
             f"'{credentials}'))['token'])\")",
             f'                curl -s -H "Authorization: Bearer $TOKEN" '

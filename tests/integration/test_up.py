@@ -138,6 +138,19 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         assert demo.CODES_PER_POOL in stocked
         assert credentials["tenant"] == "demo"
         assert credentials["api"] == f"{base}/api/v1"
+        # the demo people sign in with the printed password
+        sign_in = credentials["sign_in"]
+        body = {"tenant": "demo", "email": sign_in["admin"], "password": sign_in["password"]}
+        request = urllib.request.Request(
+            sign_in["url"],
+            data=json.dumps({**body, "mode": "bearer"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            session = json.loads(r.read())
+        assert session["person"]["roles"] == ["owner"]
+        status, me = get(f"{base}/auth/me", session["access_token"])
+        assert (status, me["subject"]) == (200, "admin@demo.example")
         assert len(children) >= 3, "nats-server, actor host and edge"
         assert any("nats-server" in Path(f"/proc/{p}/cmdline").read_text() for p in children)
     finally:
