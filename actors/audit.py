@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
+
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
-from bus.messages.audit import KIND, AuditEntryView, AuditPage, ReadAudit
+from bus.messages.audit import (
+    EDGE_PREFIX,
+    KIND,
+    AuditEntryView,
+    AuditPage,
+    ReadAudit,
+    Recorded,
+    RecordRefusal,
+)
+from bus.time import now_ms
+from storage.ports import AuditEntry, ChangeSet
+
+_encode = msgspec.json.Encoder().encode
 
 #: Roles that may read the audit log.
 READERS = frozenset({"owner", "admin", "auditor"})
@@ -26,7 +40,27 @@ class AuditActor:
         pass
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
-        return Decision([await self._read(request) for request in batch])
+        replies: list[Reply] = []
+        refusals: list[AuditEntry] = []
+        for request in batch:
+            body = request.body
+            if isinstance(body, RecordRefusal):
+                replies.append(self._refusal(request, body, refusals))
+            else:
+                replies.append(await self._read(request))
+        changes = ChangeSet(self.tenant, audit=tuple(refusals)) if refusals else None
+        return Decision(replies, changes)
+
+    @staticmethod
+    def _refusal(request: Request, body: RecordRefusal, into: list[AuditEntry]) -> Reply:
+        if "system" not in request.principal.roles:
+            return Err.of(ErrorCode.FORBIDDEN, "only the edge records its refusals")
+        detail = _encode({"request": body.request, "reason": body.reason}).decode()
+        subject = request.principal.subject.removeprefix(EDGE_PREFIX)
+        into.append(
+            AuditEntry(now_ms(), subject, "edge.refused", body.request[:256], "forbidden", detail)
+        )
+        return Ok(Recorded())
 
     async def _read(self, request: Request) -> Reply:
         if not isinstance(request.body, ReadAudit):
@@ -51,4 +85,4 @@ class AuditActor:
         )
 
 
-AUDIT = ActorKind(KIND, AuditActor, accepts=(ReadAudit,))
+AUDIT = ActorKind(KIND, AuditActor, accepts=(ReadAudit, RecordRefusal))

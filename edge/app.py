@@ -32,13 +32,14 @@ from edge import (
     sessions,
     vouchers,
 )
-from edge.auth import TokenVerifier, Unauthenticated, UnknownKey
+from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
 from edge.config import EdgeConfig
-from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, ProblemResponse
+from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, REFUSALS, ProblemResponse
 from edge.openapi_paths import required_scopes
 from edge.operations import KeysInFlight
 from edge.problems import problem
 from edge.ratelimit import RateLimiter, ResilientLimiter
+from edge.refusals import RefusalRecorder
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 instance=request.path,
                 headers={"WWW-Authenticate": 'Bearer realm="perkbus"'},
             )
-        if cookie is not None and (refused := sessions.csrf_refusal(request, cookie)):
-            return refused
         identity = request[IDENTITY]
+        if cookie is not None and (refused := sessions.csrf_refusal(request, cookie)):
+            _record(request, identity, "no CSRF token on a cookie session")
+            return refused
         limited = await _limit(request, f"p:{identity.tenant}:{identity.principal.subject}")
         if limited is not None:
             return limited
@@ -111,6 +113,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         path = resource.canonical if resource is not None else request.path
         scope = request.app[SCOPES].get((request.method, path))
         if scope is not None and not identity.has_scope(scope):  # before the body is read
+            _record(request, identity, identity.why_not(scope))
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH or request.path in sessions.SESSION_PUBLIC:
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
@@ -119,6 +122,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if limited is not None:
         return limited
     return await handler(request)
+
+
+def _record(request: web.Request, identity: Identity, why: str) -> None:
+    request.app[REFUSALS].record(
+        request.app[BUS],
+        identity.tenant,
+        identity.principal.subject,
+        f"{request.method} {request.path}",
+        why,
+    )
 
 
 async def _limit(
@@ -196,12 +209,14 @@ def create_app(
     app[SCOPES] = required_scopes()
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
+    app[REFUSALS] = RefusalRecorder(config.request_timeout_s)
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
         yield
+        await app[REFUSALS].drain()
         await app[BUS].close()
 
     app.cleanup_ctx.append(bus_context)

@@ -14,6 +14,7 @@ from edge.auth import Identity
 from edge.config import EdgeConfig
 from edge.operations import Caller, KeysInFlight
 from edge.problems import from_error, problem
+from edge.refusals import RefusalRecorder
 from edge.validation import Invalid, check_idempotency_key, explain
 
 T = TypeVar("T")
@@ -22,6 +23,7 @@ BUS = web.AppKey("bus", Bus)
 CONFIG = web.AppKey("config", EdgeConfig)
 IN_FLIGHT = web.AppKey("in_flight", KeysInFlight)
 IDENTITY = web.RequestKey("identity", Identity)
+REFUSALS = web.AppKey("refusals", RefusalRecorder)
 
 _json = msgspec.json.Encoder()
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
@@ -128,7 +130,15 @@ def caller(request: web.Request) -> Caller:
             )
         ) from e
     app = request.app
-    return Caller(app[BUS], request[IDENTITY], app[CONFIG].request_timeout_s, key, app[IN_FLIGHT])
+    return Caller(
+        app[BUS],
+        request[IDENTITY],
+        app[CONFIG].request_timeout_s,
+        key,
+        app[IN_FLIGHT],
+        app[REFUSALS],
+        f"{request.method} {request.path}",
+    )
 
 
 def answer(request: web.Request, result: T | Err, status: int = 200) -> web.Response:

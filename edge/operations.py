@@ -125,6 +125,7 @@ from bus.scopes import (
     SCOPE_WALLETS,
 )
 from edge.auth import Identity
+from edge.refusals import RefusalRecorder
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
@@ -200,6 +201,9 @@ class Caller:
     #: Only for mutations: reads are never keyed (a key would store, and replay, a view).
     idempotency_key: str | None = None
     in_flight: KeysInFlight | None = None
+    refusals: RefusalRecorder | None = None
+    #: What is being asked, for the audit log of a refusal (``METHOD /path``).
+    asking: str = ""
 
 
 def _claim(caller: Caller) -> Err | None:
@@ -222,6 +226,7 @@ def _release(caller: Caller) -> None:
 
 async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyValue | Err:
     if why := acl.refusal(caller.identity.principal, body):  # and again in the actor
+        refused(caller, why)
         return Err.of(ErrorCode.FORBIDDEN, why)
     if keyed and (busy := _claim(caller)):
         return busy
@@ -250,7 +255,18 @@ async def call(caller: Caller, kind: str, body: Command, keyed: bool) -> ReplyVa
 def missing_scope(caller: Caller, scope: str) -> Err | None:
     if caller.identity.has_scope(scope):
         return None
-    return Err.of(ErrorCode.FORBIDDEN, caller.identity.why_not(scope))
+    why = caller.identity.why_not(scope)
+    refused(caller, why)
+    return Err.of(ErrorCode.FORBIDDEN, why)
+
+
+def refused(caller: Caller, why: str) -> None:
+    """Record in the tenant's audit log that the edge refused the caller."""
+    if caller.refusals is not None:
+        identity = caller.identity
+        caller.refusals.record(
+            caller.bus, identity.tenant, identity.principal.subject, caller.asking, why
+        )
 
 
 def _unexpected(value: object) -> Err:

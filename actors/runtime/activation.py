@@ -166,7 +166,7 @@ class Activation:
                         changes or ChangeSet(self.key.tenant),
                         replies=records,
                         expired_replies=tuple(screened.expired),
-                        audit=audit,
+                        audit=(*(changes.audit if changes else ()), *audit),
                     )
                 if changes is not None:
                     latest = max(r.deadline_ms for r, _ in screened.to_decide)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from bus.messages.audit import AuditCommand, AuditPage
+from bus.messages.audit import AuditCommand, AuditPage, Recorded
 from bus.messages.budget import (
     BudgetCommand,
     BudgetView,
@@ -79,6 +79,7 @@ ReplyValue = (
     | ClientList
     | TokenReply
     | AuditPage
+    | Recorded
     | FundingView
     | FundsAllocated
     | HoldView

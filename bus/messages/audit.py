@@ -41,6 +41,8 @@ from bus.messages.vouchers import GenerateCodes, ImportCodes, RevealCodes
 from bus.messages.wallet import IssuePoints
 
 KIND = "audit"
+#: The subject under which the edge records a refusal of ``<subject>`` (as the system).
+EDGE_PREFIX = "perkbus:edge-for:"
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,25 @@ class ReadAudit(msgspec.Struct, frozen=True, tag="audit.read"):
         return TENANT_WIDE
 
 
-AuditCommand = ReadAudit
+class RecordRefusal(msgspec.Struct, frozen=True, tag="audit.refusal"):
+    """The edge refused the principal a request before it reached an actor (a missing
+    permission, grants that do not cover it, a missing CSRF token): recorded as an
+    attempt, like the refusals actors make."""
+
+    #: ``METHOD /path`` (or ``graphql``), and why it was refused.
+    request: Annotated[str, msgspec.Meta(max_length=300)]
+    reason: Annotated[str, msgspec.Meta(max_length=500)]
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class Recorded(msgspec.Struct, frozen=True, tag="audit.recorded"):
+    pass
+
+
+AuditCommand = ReadAudit | RecordRefusal
 
 
 class AuditEntryView(msgspec.Struct, frozen=True):

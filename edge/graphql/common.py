@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from bus.errors import ErrorCode
 from bus.messages import Err
-from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT
+from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, REFUSALS
 from edge.operations import Caller
 from edge.validation import Invalid, check_idempotency_key, convert
 
@@ -147,6 +147,8 @@ def caller(info: GqlInfo, key: str | None = None) -> Caller:
         request.app[CONFIG].request_timeout_s,
         check_idempotency_key(key),
         request.app[IN_FLIGHT],
+        request.app[REFUSALS],
+        f"graphql {info.field_name}",
     )
 
 

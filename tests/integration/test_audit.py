@@ -3,11 +3,13 @@ or removal of a stored entry is found by ``perkbus audit verify``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from storage.audit_chain import verify
 from tests.conftest import Cluster
@@ -159,3 +161,48 @@ def test_perkbus_audit_verify_names_the_tampered_entry(tmp_path: Path) -> None:
     assert tampered.returncode == 1
     assert "TAMPERED acme: entry 2 (budget.debit by someone@else) was altered" in tampered.stdout
     assert "globex: 3 entries, chain intact" in tampered.stdout
+
+
+async def test_refusals_at_the_edge_are_recorded_too(cluster: Cluster) -> None:
+    """A missing permission, grants that do not cover a budget: refused before any actor,
+    and still in the tenant's audit log (never in another tenant's)."""
+    await cluster.open_budget("acme", "eng", 1000)
+    await cluster.open_budget("acme", "sales", 1000)
+    finance = cluster.keys.headers("acme", roles=["finance"], subject="fin@acme")
+    async with cluster.client.get("/api/v1/clients", headers=finance) as r:
+        assert r.status == 403
+    narrowed = cluster.keys.headers(
+        "acme", roles=["programme_manager"], subject="pm@acme", grants=["budget:eng"]
+    )
+    debit = {"amount": {"amount_minor": 5, "currency": "EUR"}}
+    async with cluster.client.post(
+        "/api/v1/budgets/sales/debits", json=debit, headers=narrowed
+    ) as r:
+        assert r.status == 403
+    query = "{ apiClients { __typename } }"
+    async with cluster.client.post("/graphql", json={"query": query}, headers=finance) as r:
+        assert (await r.json())["data"]["apiClients"]["__typename"] == "Forbidden"
+
+    def refusals(page: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (e["actor"], e["target"], e["outcome"])
+            for e in page["entries"]
+            if e["action"] == "edge.refused"
+        ]
+
+    acme = cluster.keys.headers("acme", roles=["auditor"])
+    for _ in range(50):  # recorded in the background: the answers did not wait
+        async with cluster.client.get("/api/v1/audit", headers=acme) as r:
+            found = refusals(await r.json())
+        if len(found) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(found) == [
+        ("fin@acme", "GET /api/v1/clients", "forbidden"),
+        ("fin@acme", "graphql apiClients", "forbidden"),
+        ("pm@acme", "POST /api/v1/budgets/sales/debits", "forbidden"),
+    ]
+    async with cluster.client.get(
+        "/api/v1/audit", headers=cluster.keys.headers("globex", roles=["auditor"])
+    ) as r:
+        assert refusals(await r.json()) == []
