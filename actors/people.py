@@ -37,6 +37,7 @@ from bus.messages.people import (
     PersonView,
     Refresh,
     Session,
+    SessionEnded,
     SetPassword,
     SignedOut,
     SignIn,
@@ -390,7 +391,7 @@ class PeopleActor:
             return Err.of(ErrorCode.UNAUTHENTICATED, INVALID_REFRESH)
         record = self._current(record, work)
         if record.status == "used":  # shown twice: end the session, whoever holds it
-            self._end_family(record.family_id, work)
+            self._end_family(record, "reused", work)
             return Err.of(ErrorCode.UNAUTHENTICATED, INVALID_REFRESH)
         person = self.people.get(record.person_id)
         if record.status != "active" or record.expires_ms <= now_ms() or person is None:
@@ -405,16 +406,22 @@ class PeopleActor:
         record = self._tokens.get(token_hash(token))
         if record is None or tenant_of_refresh(token) != self.tenant:
             return Ok(SignedOut(0))
-        return Ok(SignedOut(self._end_family(record.family_id, work)))
+        return Ok(SignedOut(self._end_family(record, "signed_out", work)))
 
     def _current(self, record: SessionRecord, work: _Work) -> SessionRecord:
         """The token as this batch has left it (a refresh earlier in the batch spent it)."""
         known = work.sessions.get(record.token_hash)
         return known[0] if known else record
 
-    def _end_family(self, family_id: str, work: _Work) -> int:
-        """Revoke every live token of a session (``_load`` read them all)."""
-        return self._end(lambda r: r.family_id == family_id, work)
+    def _end_family(self, token: SessionRecord, reason: str, work: _Work) -> int:
+        """Revoke every live token of a session (``_load`` read them all); the edges
+        refuse its access tokens from the ``people.session_ended`` event."""
+        family_id = token.family_id
+        ended = self._end(lambda r: r.family_id == family_id, work)
+        if ended:
+            data = SessionEnded(token.person_id, family_id, reason)
+            work.events.append(make_event(self.tenant, "people", "session_ended", family_id, data))
+        return ended
 
     def _end_sessions_of(self, person_id: str, work: _Work) -> int:
         return self._end(lambda r: r.person_id == person_id, work)

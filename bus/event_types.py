@@ -12,7 +12,7 @@ from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, 
 from bus.messages.funding import MoneyMoved
 from bus.messages.identity import ClientChanged
 from bus.messages.orders import OrderEvent
-from bus.messages.people import PersonChanged
+from bus.messages.people import PersonChanged, SessionEnded
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
 
@@ -33,6 +33,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.people.person_created": PersonChanged,
     "perkbus.people.person_updated": PersonChanged,
     "perkbus.people.password_changed": PersonChanged,
+    "perkbus.people.session_ended": SessionEnded,
     "perkbus.order.accepted": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,

@@ -89,6 +89,11 @@ def event(tenant: str, aggregate: str, name: str) -> str:
     )
 
 
+def event_of_every_tenant(aggregate: str, name: str) -> str:
+    """One event type, whichever the tenant (for the edges' revocation lists)."""
+    return f"{EVENTS_PREFIX}.*.{check_token(aggregate, 'aggregate')}.{check_token(name, 'event')}"
+
+
 def events_of_tenant(tenant: str) -> str:
     return f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}.>"
 

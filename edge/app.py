@@ -5,6 +5,7 @@ Resources live under ``web.AppKey`` and are opened in ``cleanup_ctx``; nothing i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import ssl
@@ -40,12 +41,14 @@ from edge.operations import KeysInFlight
 from edge.problems import problem
 from edge.ratelimit import RateLimiter, ResilientLimiter
 from edge.refusals import RefusalRecorder
+from edge.revocations import Revocations
 
 log = logging.getLogger(__name__)
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 LIMITER = web.AppKey("limiter", ResilientLimiter)
 SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
+REVOCATIONS = web.AppKey("revocations", Revocations)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
@@ -103,6 +106,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 headers={"WWW-Authenticate": 'Bearer realm="perkbus"'},
             )
         identity = request[IDENTITY]
+        if revoked := request.app[REVOCATIONS].refuses(identity):
+            return problem(
+                401,
+                "unauthenticated",
+                revoked,
+                instance=request.path,
+                headers={"WWW-Authenticate": 'Bearer realm="perkbus", error="invalid_token"'},
+            )
         if cookie is not None and (refused := sessions.csrf_refusal(request, cookie)):
             _record(request, identity, "no CSRF token on a cookie session")
             return refused
@@ -210,12 +221,17 @@ def create_app(
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
     app[REFUSALS] = RefusalRecorder(config.request_timeout_s)
+    app[REVOCATIONS] = Revocations(config.revocation_window_s)
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
+        following = asyncio.create_task(app[REVOCATIONS].keep_following(app[BUS].js))
         yield
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await app[REVOCATIONS].stop()
         await app[REFUSALS].drain()
         await app[BUS].close()
 

@@ -38,11 +38,16 @@ class UnknownKey(Unauthenticated):
 
 
 class Identity:
-    __slots__ = ("permissions", "principal", "tenant")
+    __slots__ = ("issued_at", "permissions", "principal", "session_id", "tenant")
 
-    def __init__(self, tenant: str, principal: Principal) -> None:
+    def __init__(
+        self, tenant: str, principal: Principal, issued_at: int = 0, session_id: str = ""
+    ) -> None:
         self.tenant = tenant
         self.principal = principal
+        #: When the token was issued (``iat``), and the person's session (``sid``).
+        self.issued_at = issued_at
+        self.session_id = session_id
         #: The token's scopes that one of its roles allows (``bus.scopes``).
         self.permissions = permissions(principal.roles, principal.scopes)
 
@@ -159,6 +164,8 @@ class TokenVerifier:
         )
         try:
             expires = int(claims["exp"])
+            issued_at = int(claims.get("iat", 0))
         except (TypeError, ValueError) as e:
-            raise Unauthenticated("invalid token: exp is not a number") from e
-        return Identity(tenant, principal), expires
+            raise Unauthenticated("invalid token: exp or iat is not a number") from e
+        session_id = str(claims.get("sid", ""))
+        return Identity(tenant, principal, issued_at, session_id), expires

@@ -31,3 +31,6 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     jwt_audience: str = "perkbus-api"
+    #: How far back an edge reads the events that revoke tokens when it starts: at least
+    #: the access tokens' lifetime (up to a day).
+    revocation_window_s: float = 86_400.0

@@ -740,8 +740,8 @@ PATHS: dict[str, Any] = {
             "operationId": "revokeClient",
             "summary": "Revoke a client: it gets no more tokens",
             "description": (
-                "Needs scope `clients:admin` and role owner or admin. Tokens it already "
-                "holds stay valid until they expire (15 minutes by default)."
+                "Needs scope `clients:admin` and role owner or admin. The edges refuse the "
+                "tokens it already holds as soon as they hear of it (milliseconds)."
             ),
             "parameters": [_CLIENT_ID, _IDEMPOTENCY_KEY],
             "responses": {
@@ -793,8 +793,8 @@ PATHS: dict[str, Any] = {
             "summary": "Change a person's name, roles, grants or status",
             "description": (
                 "Needs scope `people:admin` and role owner or admin. `disabled` ends the "
-                "person's sessions at once and refuses sign-in; access tokens already "
-                "issued expire within their lifetime (15 minutes)."
+                "person's sessions at once and refuses sign-in; the edges refuse the "
+                "access tokens already issued as soon as they hear of it."
             ),
             "parameters": [_PERSON_ID, _IDEMPOTENCY_KEY],
             "requestBody": _body("UpdatePersonIn"),

@@ -183,6 +183,15 @@ class SignedOut(msgspec.Struct, frozen=True, tag="people.signed_out"):
     sessions_ended: int
 
 
+class SessionEnded(msgspec.Struct, frozen=True):
+    """Data of ``people.session_ended``: signed out, or ended because a spent refresh
+    token was shown again (``reused``). The edges refuse the session's access tokens."""
+
+    person_id: str
+    session_id: str
+    reason: str
+
+
 class PersonChanged(msgspec.Struct, frozen=True):
     """Data of the ``people.person_created``/``person_updated``/``password_changed``
     events (never a password or its hash)."""

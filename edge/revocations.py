@@ -1,0 +1,152 @@
+"""Access tokens of revoked clients, disabled people and ended sessions, refused at once.
+
+Access tokens are verified locally and live up to their expiry (15 minutes by default):
+without more, revoking a client or ending a session would leave its tokens working until
+then. Every edge follows the events that revoke — ``identity.client_revoked``,
+``people.person_updated`` (disabled), ``people.password_changed`` and
+``people.session_ended`` — from the event stream, starting ``window_s`` back so that an
+edge started late knows the revocations its tokens may still meet, and refuses a token
+issued before its subject or session was revoked.
+
+An ended session's tokens are all refused. A revoked client or a disabled person gets no
+new token, so every token issued up to the second of the revocation is refused. After a
+password change the person signs in again at once: token ``iat`` has whole seconds, so
+only tokens of earlier seconds are refused (one issued in the same second just before the
+change survives: a sub-second window, rather than refusing the new sign-in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from bus import subjects
+from edge.auth import Identity
+
+log = logging.getLogger(__name__)
+
+#: (aggregate, event name) of the events that revoke tokens.
+REVOKING = (
+    ("identity", "client_revoked"),
+    ("people", "person_updated"),
+    ("people", "password_changed"),
+    ("people", "session_ended"),
+)
+
+
+class _Event(msgspec.Struct):
+    type: str
+    tenant: str
+    time: str
+    data: dict[str, object]
+
+
+_decode = msgspec.json.Decoder(_Event).decode
+
+
+class Revocations:
+    def __init__(self, window_s: float = 86_400.0) -> None:
+        self.window_s = window_s
+        #: (tenant, subject) → tokens issued before this second are refused.
+        self._subjects: dict[tuple[str, str], float] = {}
+        #: (tenant, session id) → when the session ended.
+        self._sessions: dict[tuple[str, str], float] = {}
+        self._subscriptions: list[object] = []
+        self._last_prune = time.monotonic()
+
+    def refuses(self, identity: Identity) -> str | None:
+        """Why the token is revoked; None if it is not."""
+        if not self._subjects and not self._sessions:
+            return None
+        key = (identity.tenant, identity.principal.subject)
+        before = self._subjects.get(key)
+        if before is not None and identity.issued_at < before:
+            return "the token was revoked (client revoked, person disabled or password changed)"
+        if identity.session_id and (identity.tenant, identity.session_id) in self._sessions:
+            return "the session has ended"
+        return None
+
+    def note(self, payload: bytes) -> None:
+        """Take in one event of the stream."""
+        try:
+            event = _decode(payload)
+            at = datetime.fromisoformat(event.time).timestamp()
+        except (msgspec.DecodeError, ValueError):
+            log.warning("an event the revocations could not read")
+            return
+        data, second = event.data, int(at)
+        match event.type:
+            case "perkbus.identity.client_revoked":
+                self._revoke(event.tenant, data.get("client_id"), second + 1)
+            case "perkbus.people.person_updated" if data.get("status") == "disabled":
+                self._revoke(event.tenant, data.get("person_id"), second + 1)
+            case "perkbus.people.password_changed":
+                self._revoke(event.tenant, data.get("person_id"), second)
+            case "perkbus.people.session_ended":
+                self._sessions[(event.tenant, str(data.get("session_id")))] = at
+        self._prune()
+
+    def _revoke(self, tenant: str, subject: object, before: int) -> None:
+        key = (tenant, str(subject))
+        self._subjects[key] = max(before, self._subjects.get(key, 0))
+
+    def _prune(self) -> None:
+        """Forget revocations older than any token that could still be alive."""
+        if time.monotonic() - self._last_prune < 60:
+            return
+        self._last_prune = time.monotonic()
+        horizon = time.time() - self.window_s
+        for table in (self._subjects, self._sessions):
+            for key in [k for k, at in table.items() if at < horizon]:
+                del table[key]
+
+    async def keep_following(self, js: JetStreamContext, retry_s: float = 1.0) -> None:
+        """:meth:`follow`, retried until the event stream exists (the actor hosts make it,
+        and may start after the edge)."""
+        while True:
+            try:
+                await self.follow(js)
+                return
+            except Exception as e:  # no stream yet, NATS reconnecting
+                await self.stop()
+                log.info("revocations: cannot follow the events yet (%s); retrying", e)
+                await asyncio.sleep(retry_s)
+
+    async def follow(self, js: JetStreamContext) -> None:
+        """Follow the revoking events from ``window_s`` ago (one ordered consumer each)."""
+        start = datetime.fromtimestamp(time.time() - self.window_s, UTC)
+
+        async def on_event(msg: Msg) -> None:
+            self.note(msg.data)
+
+        for aggregate, name in REVOKING:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=start,
+            )
+            subscription = await js.subscribe(
+                subjects.event_of_every_tenant(aggregate, name),
+                stream=subjects.EVENTS_STREAM,
+                cb=on_event,
+                ordered_consumer=True,
+                config=config,
+            )
+            self._subscriptions.append(subscription)
+
+    async def stop(self) -> None:
+        for subscription in self._subscriptions:
+            unsubscribe = getattr(subscription, "unsubscribe", None)
+            if unsubscribe is not None:
+                try:
+                    await unsubscribe()
+                except Exception:  # the connection may be closing already
+                    log.debug("unsubscribe failed", exc_info=True)
+        self._subscriptions = []
+        await asyncio.sleep(0)

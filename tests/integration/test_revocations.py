@@ -1,0 +1,111 @@
+"""Revoking a client, ending a session, disabling a person or changing a password stops
+their access tokens at once, not when the tokens expire."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+from edge.app import VERIFIER
+from edge.auth import Identity
+from edge.revocations import Revocations
+from tests.conftest import Cluster
+from tests.integration.test_sessions import PASSWORD, add_person, sign_in
+
+
+async def refused_soon(cluster: Cluster, headers: dict[str, str], path: str) -> dict[str, Any]:
+    """The edge learns of revocations from the event stream: poll for a moment."""
+    for _ in range(100):
+        async with cluster.client.get(path, headers=headers) as r:
+            if r.status == 401:
+                return dict(await r.json())
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} still answered after the revocation")
+
+
+async def client_token(cluster: Cluster) -> tuple[str, str]:
+    body = {"name": "HR", "scopes": ["budgets:read"]}
+    async with cluster.client.post(
+        "/api/v1/clients", json=body, headers=cluster.keys.headers("acme")
+    ) as r:
+        created = await r.json()
+    basic = base64.b64encode(f"{created['id']}:{created['client_secret']}".encode()).decode()
+    async with cluster.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    ) as r:
+        return created["id"], (await r.json())["access_token"]
+
+
+async def test_a_revoked_clients_tokens_stop_working_at_once(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    client_id, token = await client_token(cluster)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
+        assert r.status == 200
+    async with cluster.client.delete(
+        f"/api/v1/clients/{client_id}", headers=cluster.keys.headers("acme")
+    ) as r:
+        assert r.status == 200
+    problem = await refused_soon(cluster, bearer, "/api/v1/budgets/b1")
+    assert "revoked" in problem["detail"]
+    # other principals are untouched
+    async with cluster.client.get("/api/v1/budgets/b1", headers=cluster.keys.headers("acme")) as r:
+        assert r.status == 200
+
+
+async def test_signing_out_ends_the_sessions_access_tokens(cluster: Cluster) -> None:
+    await add_person(cluster)
+    _, first, _ = await sign_in(cluster, "ann@acme.test", mode="bearer")
+    _, second, _ = await sign_in(cluster, "ann@acme.test", mode="bearer")
+    async with cluster.client.post(
+        "/auth/sign-out", json={"refresh_token": first["refresh_token"]}
+    ) as r:
+        assert r.status == 204
+    ended = {"Authorization": f"Bearer {first['access_token']}"}
+    problem = await refused_soon(cluster, ended, "/auth/me")
+    assert problem["detail"] == "the session has ended"
+    other = {"Authorization": f"Bearer {second['access_token']}"}
+    async with cluster.client.get("/auth/me", headers=other) as r:
+        assert r.status == 200  # another session of the same person goes on
+
+
+async def test_a_password_change_ends_older_tokens_but_not_newer_ones(cluster: Cluster) -> None:
+    await add_person(cluster)
+    _, before, _ = await sign_in(cluster, "ann@acme.test", mode="bearer")
+    old = {"Authorization": f"Bearer {before['access_token']}"}
+    await asyncio.sleep(1.0)  # token times are whole seconds
+    body = {"new_password": "another long secret", "current_password": PASSWORD}
+    async with cluster.client.put("/api/v1/people/ann/password", json=body, headers=old) as r:
+        assert r.status == 200
+    await refused_soon(cluster, old, "/auth/me")
+    await asyncio.sleep(1.0)
+    status, after, _ = await sign_in(cluster, "ann@acme.test", "another long secret", "bearer")
+    assert status == 200
+    async with cluster.client.get(
+        "/auth/me", headers={"Authorization": f"Bearer {after['access_token']}"}
+    ) as r:
+        assert r.status == 200
+
+
+async def test_an_edge_started_later_reads_past_revocations(cluster: Cluster) -> None:
+    client_id, token = await client_token(cluster)
+    async with cluster.client.delete(
+        f"/api/v1/clients/{client_id}", headers=cluster.keys.headers("acme")
+    ) as r:
+        assert r.status == 200
+    identity = cluster.client.app[VERIFIER].verify(f"Bearer {token}")
+    late = Revocations(window_s=3600)
+    await late.follow(cluster.bus.js)
+    try:
+        for _ in range(100):
+            if late.refuses(identity):
+                break
+            await asyncio.sleep(0.05)
+        assert late.refuses(identity)
+        fresh = Identity("acme", identity.principal, issued_at=identity.issued_at + 3600)
+        assert late.refuses(fresh) is None  # a token issued after the revocation
+    finally:
+        await late.stop()
