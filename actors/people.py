@@ -31,24 +31,36 @@ from bus.messages.people import (
     REFRESH_PREFIX,
     CreatePerson,
     GetPerson,
+    GetSsoProvider,
     ListPeople,
     PeopleList,
     PersonChanged,
     PersonView,
     Refresh,
+    RemoveSsoProvider,
     Session,
     SessionEnded,
     SetPassword,
+    SetSsoProvider,
     SignedOut,
     SignIn,
     SignInExternal,
     SignOut,
+    SsoProviderView,
     UpdatePerson,
     tenant_of_refresh,
 )
 from bus.scopes import ROLE_PERMISSIONS, ROLES
 from bus.time import now_ms
-from storage.ports import ChangeSet, PersonRecord, PutPerson, PutSession, SessionRecord
+from storage.ports import (
+    ChangeSet,
+    PersonRecord,
+    PutPerson,
+    PutSession,
+    PutSso,
+    SessionRecord,
+    SsoRecord,
+)
 
 #: Roles that manage a tenant's people; only an owner makes or changes an owner.
 PEOPLE_ADMINS = frozenset({"owner", "admin"})
@@ -93,6 +105,8 @@ class _Work:
     checked: dict[int, passwords.Checked] = field(default_factory=dict)
     #: Batch index → the hash of the new password the request sets.
     hashed: dict[int, str] = field(default_factory=dict)
+    #: The tenant's SSO settings as changed, and the version the batch read.
+    sso: tuple[SsoRecord, int] | None = None
 
     def put_session(self, record: SessionRecord, expected: int) -> None:
         """Write ``record``, fenced on the version the batch first read (0: new)."""
@@ -108,11 +122,13 @@ class PeopleActor:
         self.people: dict[str, PersonRecord | None] = {}
         self.emails: dict[str, str] = {}
         self._all_loaded = False
+        self.sso: SsoRecord | None = None
         #: Session tokens looked up in this batch, by hash.
         self._tokens: dict[str, SessionRecord] = {}
 
     async def on_activate(self) -> None:
         self.people, self.emails, self._all_loaded = {}, {}, False
+        self.sso = await self.ctx.ledger.load_sso(self.tenant)
 
     async def on_deactivate(self, reason: str) -> None:
         self.people, self.emails = {}, {}
@@ -217,10 +233,11 @@ class PeopleActor:
             if record is not None and record != old:
                 puts.append(PutPerson(record, old.version if old is not None else 0))
         sessions = tuple(PutSession(r, expected) for r, expected in work.sessions.values())
-        if not puts and not sessions and not work.events:
+        sso = (PutSso(*work.sso),) if work.sso else ()
+        if not puts and not sessions and not work.events and not sso:
             return Decision(replies)
         change = ChangeSet(
-            self.tenant, events=tuple(work.events), people=tuple(puts), sessions=sessions
+            self.tenant, events=tuple(work.events), people=tuple(puts), sessions=sessions, sso=sso
         )
         return Decision(replies, change)
 
@@ -243,9 +260,17 @@ class PeopleActor:
                 return Ok(view(person))
             case SetPassword() as cmd:
                 return self._set_password(i, principal, cmd, work)
+            case GetSsoProvider() if "system" in principal.roles:
+                return self._sso_view(with_secret=True)
         if not PEOPLE_ADMINS & set(principal.roles):
             return Err.of(ErrorCode.FORBIDDEN, "only owners and admins manage people")
         match body:
+            case GetSsoProvider():
+                return self._sso_view(with_secret=False)
+            case SetSsoProvider() as sso:
+                return self._set_sso(sso, work)
+            case RemoveSsoProvider():
+                return self._remove_sso(work)
             case ListPeople():
                 people = sorted(
                     (p for p in self.people.values() if p is not None),
@@ -257,6 +282,61 @@ class PeopleActor:
             case UpdatePerson() as update:
                 return self._update(principal, update, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a people request")
+
+    # -- single sign-on settings ---------------------------------------------------
+
+    def _sso_view(self, with_secret: bool) -> Reply:
+        sso = self.sso
+        if sso is None or sso.status != "active":
+            return Err.of(ErrorCode.NOT_FOUND, "the tenant has no single sign-on")
+        secret = ""
+        if with_secret:
+            sealed, context = sso.client_secret_sealed, f"sso:{self.tenant}"
+            secret = self.ctx.master_key.unseal(sealed, context).decode()
+        return Ok(
+            SsoProviderView(
+                sso.issuer,
+                sso.client_id,
+                sso.scopes,
+                tuple(sso.allowed_domains.split()),
+                True,
+                sso.updated_ms,
+                secret,
+            )
+        )
+
+    def _set_sso(self, cmd: SetSsoProvider, work: _Work) -> Reply:
+        if "openid" not in cmd.scopes.split():
+            return Err.of(ErrorCode.INVALID_REQUEST, "the scopes must include openid")
+        sealed = self.ctx.master_key.seal(cmd.client_secret.encode(), f"sso:{self.tenant}")
+        before = self.sso
+        record = SsoRecord(
+            self.tenant,
+            cmd.issuer,  # exactly as the provider names itself
+            cmd.client_id,
+            sealed,
+            cmd.scopes,
+            " ".join(sorted(set(cmd.allowed_domains))),
+            "active",
+            now_ms(),
+            (before.version if before else 0) + 1,
+        )
+        read = work.sso[1] if work.sso else (before.version if before else 0)
+        work.sso = (record, read)
+        self.sso = record
+        return self._sso_view(with_secret=False)
+
+    def _remove_sso(self, work: _Work) -> Reply:
+        before = self.sso
+        if before is None or before.status != "active":
+            return Err.of(ErrorCode.NOT_FOUND, "the tenant has no single sign-on")
+        after = replace(before, status="removed", updated_ms=now_ms(), version=before.version + 1)
+        work.sso = (after, work.sso[1] if work.sso else before.version)
+        self.sso = after
+        view_ = SsoProviderView(
+            after.issuer, after.client_id, after.scopes, (), False, after.updated_ms
+        )
+        return Ok(view_)
 
     @staticmethod
     def _may_see(principal: Principal, person: PersonRecord) -> bool:
@@ -501,5 +581,8 @@ PEOPLE = ActorKind(
         SignInExternal,
         Refresh,
         SignOut,
+        SetSsoProvider,
+        GetSsoProvider,
+        RemoveSsoProvider,
     ),
 )

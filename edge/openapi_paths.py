@@ -822,6 +822,47 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/sso": {
+        "get": {
+            "operationId": "getSso",
+            "summary": "The tenant's single sign-on provider (never its client secret)",
+            "description": "Needs scope `people:admin` and role owner or admin.",
+            "responses": {
+                "200": _json("SsoOut", "The provider"),
+                "404": _problem("The tenant has no single sign-on"),
+                **_COMMON_ERRORS,
+            },
+        },
+        "put": {
+            "operationId": "setSso",
+            "summary": "Sign the tenant's people in with an OpenID Connect provider",
+            "description": (
+                "Needs scope `people:admin` and role owner or admin. Register "
+                "`<base URL>/auth/sso/callback` as the redirect URI with the provider; "
+                "people start at `GET /auth/{tenant}/sso/login?return_to=/path`. Only "
+                "people the tenant has (by verified email) sign in. The client secret is "
+                "stored sealed and never shown again."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("SsoIn"),
+            "responses": {
+                "200": _json("SsoOut", "The provider now"),
+                "422": _problem("Invalid body: not a URL, scopes without openid"),
+                **_COMMON_ERRORS,
+            },
+        },
+        "delete": {
+            "operationId": "removeSso",
+            "summary": "Turn single sign-on off",
+            "description": "Needs scope `people:admin` and role owner or admin.",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "responses": {
+                "200": _json("SsoOut", "The provider, disabled"),
+                "404": _problem("The tenant has no single sign-on"),
+                **_COMMON_ERRORS,
+            },
+        },
+    },
     "/auth/sign-in": {
         "post": {
             "operationId": "signIn",

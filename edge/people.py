@@ -8,7 +8,7 @@ from aiohttp import web
 from bus.messages import Err
 from edge import people_operations as ops
 from edge.http import answer, caller, read_json
-from edge.schemas import CreatePersonIn, PasswordIn, UpdatePersonIn
+from edge.schemas import CreatePersonIn, PasswordIn, SsoIn, UpdatePersonIn
 
 routes = web.RouteTableDef()
 
@@ -45,3 +45,19 @@ async def set_password(request: web.Request) -> web.Response:
     who = caller(request)
     data = await read_json(request, PasswordIn)
     return answer(request, await ops.set_password(who, request.match_info["person_id"], data))
+
+
+@routes.put("/api/v1/sso")
+async def set_sso(request: web.Request) -> web.Response:
+    who = caller(request)
+    return answer(request, await ops.set_sso(who, await read_json(request, SsoIn)))
+
+
+@routes.get("/api/v1/sso")
+async def get_sso(request: web.Request) -> web.Response:
+    return answer(request, await ops.get_sso(caller(request)))
+
+
+@routes.delete("/api/v1/sso")
+async def remove_sso(request: web.Request) -> web.Response:
+    return answer(request, await ops.remove_sso(caller(request)))

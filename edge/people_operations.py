@@ -13,23 +13,35 @@ from bus.messages.people import (
     KIND,
     CreatePerson,
     GetPerson,
+    GetSsoProvider,
     ListPeople,
     PeopleList,
     PersonView,
     Refresh,
+    RemoveSsoProvider,
     Session,
     SetPassword,
+    SetSsoProvider,
     SignedOut,
     SignIn,
     SignInExternal,
     SignOut,
+    SsoProviderView,
     UpdatePerson,
     tenant_of_refresh,
 )
 from bus.messages.wallet import PersonId
 from bus.scopes import SCOPE_PEOPLE
 from edge.operations import Caller, call, missing_scope, rfc3339
-from edge.schemas import CreatePersonIn, PasswordIn, PeopleOut, PersonOut, UpdatePersonIn
+from edge.schemas import (
+    CreatePersonIn,
+    PasswordIn,
+    PeopleOut,
+    PersonOut,
+    SsoIn,
+    SsoOut,
+    UpdatePersonIn,
+)
 
 #: Who asks when nobody is signed in yet (a sign-in, a refresh).
 ANONYMOUS = Principal("anonymous")
@@ -114,6 +126,38 @@ async def list_people(caller: Caller) -> PeopleOut | Err:
     if not isinstance(value, PeopleList):
         return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
     return PeopleOut([person_out(p) for p in value.people])
+
+
+def sso_out(v: SsoProviderView) -> SsoOut:
+    return SsoOut(
+        v.issuer, v.client_id, v.scopes, list(v.allowed_domains), v.enabled, rfc3339(v.updated_ms)
+    )
+
+
+async def _sso_call(caller: Caller, command: Command, keyed: bool) -> SsoOut | Err:
+    if denied := missing_scope(caller, SCOPE_PEOPLE):
+        return denied
+    value = await call(caller, KIND, command, keyed=keyed)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, SsoProviderView):
+        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
+    return sso_out(value)
+
+
+async def set_sso(caller: Caller, data: SsoIn) -> SsoOut | Err:
+    command = SetSsoProvider(
+        data.issuer, data.client_id, data.client_secret, data.scopes, tuple(data.allowed_domains)
+    )
+    return await _sso_call(caller, command, keyed=True)
+
+
+async def get_sso(caller: Caller) -> SsoOut | Err:
+    return await _sso_call(caller, GetSsoProvider(), keyed=False)
+
+
+async def remove_sso(caller: Caller) -> SsoOut | Err:
+    return await _sso_call(caller, RemoveSsoProvider(), keyed=True)
 
 
 class Anonymous:

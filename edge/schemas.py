@@ -18,7 +18,15 @@ from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
 from bus.messages.orders import ExternalId
-from bus.messages.people import Email, Password, PersonName, PersonStatus, RefreshToken
+from bus.messages.people import (
+    Domain,
+    Email,
+    HttpsUrl,
+    Password,
+    PersonName,
+    PersonStatus,
+    RefreshToken,
+)
 from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
 
@@ -461,3 +469,28 @@ class SessionOut(msgspec.Struct, frozen=True, omit_defaults=True):
     access_token: str | None = None
     refresh_token: str | None = None
     token_type: str | None = None
+
+
+class SsoIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The tenant's OpenID Connect provider, and this platform's registration with it
+    (register ``<base URL>/auth/sso/callback`` as its redirect URI)."""
+
+    #: Exactly as the provider names itself (its discovery document's ``issuer``).
+    issuer: HttpsUrl
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    #: Stored sealed; never shown again.
+    client_secret: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    scopes: Annotated[str, msgspec.Meta(max_length=500)] = "openid email profile"
+    #: Email domains allowed to sign in; none: any verified email of a person we know.
+    allowed_domains: Annotated[list[Domain], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class SsoOut(msgspec.Struct, frozen=True):
+    issuer: str
+    client_id: str
+    scopes: str
+    allowed_domains: list[str]
+    enabled: bool
+    updated_at: str

@@ -490,6 +490,28 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        19,
+        "each tenant's OpenID Connect provider for single sign-on (client secret sealed)",
+        sqlite=(
+            """CREATE TABLE sso_providers (
+                tenant_id TEXT PRIMARY KEY, issuer TEXT NOT NULL, client_id TEXT NOT NULL,
+                client_secret_sealed BLOB NOT NULL, scopes TEXT NOT NULL,
+                allowed_domains TEXT NOT NULL, status TEXT NOT NULL,
+                updated_ms INTEGER NOT NULL, version INTEGER NOT NULL)""",
+        ),
+        mysql=(
+            """CREATE TABLE sso_providers (
+                tenant_id VARCHAR(64) NOT NULL PRIMARY KEY, issuer VARCHAR(500) NOT NULL,
+                client_id VARCHAR(500) NOT NULL, client_secret_sealed BLOB NOT NULL,
+                scopes VARCHAR(500) NOT NULL, allowed_domains VARCHAR(2000) NOT NULL,
+                status VARCHAR(16) NOT NULL, updated_ms BIGINT NOT NULL, version INT NOT NULL)"""
+            + _MYSQL_TABLE,
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -259,6 +259,28 @@ class PutSession(msgspec.Struct, frozen=True):
     expected_version: int
 
 
+class SsoRecord(msgspec.Struct, frozen=True):
+    """A tenant's OpenID Connect provider (one per tenant). The client secret is sealed
+    under the master key (``sso:<tenant>``)."""
+
+    tenant: str
+    issuer: str
+    client_id: str
+    client_secret_sealed: bytes
+    scopes: str
+    #: Space-separated email domains allowed to sign in; empty: any verified email.
+    allowed_domains: str
+    #: ``active``, or ``removed`` (SSO turned off).
+    status: str
+    updated_ms: int
+    version: int
+
+
+class PutSso(msgspec.Struct, frozen=True):
+    record: SsoRecord
+    expected_version: int
+
+
 class PutClient(msgspec.Struct, frozen=True):
     record: ClientRecord
     #: 0: the client must be new.
@@ -336,6 +358,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     #: People and session tokens created or changed (fenced by version).
     people: tuple[PutPerson, ...] = ()
     sessions: tuple[PutSession, ...] = ()
+    #: The tenant's single sign-on settings, set or changed.
+    sso: tuple[PutSso, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):
@@ -428,6 +452,10 @@ class Ledger(Protocol):
         person_id: str | None = None,
     ) -> list[SessionRecord]:
         """Session tokens by hash, every token of a session, or a person's active tokens."""
+        ...
+
+    async def load_sso(self, tenant: str) -> SsoRecord | None:
+        """The tenant's single sign-on settings, if it ever set them."""
         ...
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:

@@ -25,6 +25,7 @@ from storage.ports import (
     PersonRecord,
     SessionRecord,
     SigningKeyRecord,
+    SsoRecord,
     StoredReply,
     VoucherCode,
 )
@@ -43,6 +44,7 @@ def now_ms() -> int:
 
 PEOPLE = VersionedTable("people", PersonRecord, ("person_id",))
 SESSIONS = VersionedTable("person_sessions", SessionRecord, ("token_hash",))
+SSO = VersionedTable("sso_providers", SsoRecord, ())
 
 
 class _VersionedStatements:
@@ -185,6 +187,8 @@ class Statements:
         self.client_select = f"SELECT {_client_columns} FROM oauth_clients"
         self.people = _VersionedStatements(PEOPLE, placeholder)
         self.sessions = _VersionedStatements(SESSIONS, placeholder)
+        self.sso = _VersionedStatements(SSO, placeholder)
+        self.sso_of = SSO.select(placeholder, "tenant_id = {p}")
         self.all_people = PEOPLE.select(placeholder, "tenant_id = {p}", "created_ms, person_id")
         self.person_by_email = PEOPLE.select(placeholder, "tenant_id = {p} AND email = {p}")
         self.session_family = SESSIONS.select(
@@ -426,6 +430,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
             )
     yield from st.people.writes((p.record, p.expected_version) for p in change_set.people)
     yield from st.sessions.writes((s.record, s.expected_version) for s in change_set.sessions)
+    yield from st.sso.writes((s.record, s.expected_version) for s in change_set.sso)
     for code_id in change_set.expiry_warned:  # fenced: two sweeps never count a code twice
         yield Write(
             st.mark_expiry_warned,
@@ -790,6 +795,12 @@ def sessions_query(
     if person_id is not None:
         return st.person_sessions, (tenant, person_id)
     raise ValueError("name the session tokens, their session or their person")
+
+
+def sso_from_row(row: tuple[Any, ...]) -> SsoRecord:
+    values = list(row)
+    values[3] = bytes(values[3])  # a memoryview or bytearray from some drivers
+    return SSO.from_row(values)
 
 
 def client_from_row(row: tuple[Any, ...]) -> ClientRecord:

@@ -29,6 +29,7 @@ from storage.ports import (
     PersonRecord,
     SessionRecord,
     SigningKeyRecord,
+    SsoRecord,
     StoredReply,
     VoucherCode,
 )
@@ -229,6 +230,10 @@ class SqliteLedger:
         statement, params = sql.sessions_query(_st, tenant, token_hashes, family_id, person_id)
         rows = await self._run(lambda con: con.execute(statement, params).fetchall())
         return [sql.SESSIONS.from_row(r) for r in rows]
+
+    async def load_sso(self, tenant: str) -> SsoRecord | None:
+        rows = await self._run(lambda con: con.execute(_st.sso_of, (tenant,)).fetchall())
+        return sql.sso_from_row(rows[0]) if rows else None
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:

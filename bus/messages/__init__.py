@@ -30,7 +30,14 @@ from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
 from bus.messages.identity import ClientList, ClientView, IdentityCommand, TokenReply
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
-from bus.messages.people import PeopleCommand, PeopleList, PersonView, Session, SignedOut
+from bus.messages.people import (
+    PeopleCommand,
+    PeopleList,
+    PersonView,
+    Session,
+    SignedOut,
+    SsoProviderView,
+)
 from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
 from bus.messages.vouchers import (
     Allocated,
@@ -90,6 +97,7 @@ ReplyValue = (
     | PeopleList
     | Session
     | SignedOut
+    | SsoProviderView
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

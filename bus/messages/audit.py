@@ -30,7 +30,9 @@ from bus.messages.identity import (
 from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder
 from bus.messages.people import (
     CreatePerson,
+    RemoveSsoProvider,
     SetPassword,
+    SetSsoProvider,
     SignIn,
     SignInExternal,
     SignOut,
@@ -95,6 +97,8 @@ AUDITED: dict[type, Audited] = {
     SignIn: Audited(_field("email"), omit=("password",), by_target=True, failures=True),
     SignInExternal: Audited(_field("email"), by_target=True, failures=True),
     SignOut: Audited(lambda b: "session", omit=("refresh_token",)),
+    SetSsoProvider: Audited(_field("issuer"), omit=("client_secret",)),
+    RemoveSsoProvider: Audited(lambda b: "sso"),
 }
 
 AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

@@ -136,6 +136,37 @@ class SignOut(_TenantWide, frozen=True, tag="people.sign_out"):
     refresh_token: RefreshToken
 
 
+HttpsUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^https?://[^\\s]{3,490}$",
+        max_length=500,
+        description="The provider's issuer URL (https; http only for loopback tests)",
+    ),
+]
+Domain = Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9.-]{1,253}"))]
+
+
+class SetSsoProvider(_TenantWide, frozen=True, tag="people.sso.set"):
+    """Sign the tenant's people in with this OpenID Connect provider (owners, admins)."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
+
+    issuer: HttpsUrl
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    client_secret: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    scopes: Annotated[str, msgspec.Meta(max_length=500)] = "openid email profile"
+    allowed_domains: tuple[Domain, ...] = ()
+
+
+class GetSsoProvider(_TenantWide, frozen=True, tag="people.sso.get"):
+    pass
+
+
+class RemoveSsoProvider(_TenantWide, frozen=True, tag="people.sso.remove"):
+    pass
+
+
 PeopleCommand = (
     CreatePerson
     | UpdatePerson
@@ -146,6 +177,9 @@ PeopleCommand = (
     | SignInExternal
     | Refresh
     | SignOut
+    | SetSsoProvider
+    | GetSsoProvider
+    | RemoveSsoProvider
 )
 
 
@@ -177,6 +211,22 @@ class Session(msgspec.Struct, frozen=True, tag="people.session"):
     @property
     def final(self) -> bool:
         return False
+
+
+class SsoProviderView(msgspec.Struct, frozen=True, tag="people.sso"):
+    """A tenant's provider; the client secret only to the edge (the system)."""
+
+    issuer: str
+    client_id: str
+    scopes: str
+    allowed_domains: tuple[str, ...]
+    enabled: bool
+    updated_ms: int
+    client_secret: str = ""
+
+    @property
+    def final(self) -> bool:
+        return not self.client_secret
 
 
 class SignedOut(msgspec.Struct, frozen=True, tag="people.signed_out"):

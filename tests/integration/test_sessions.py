@@ -296,3 +296,37 @@ async def test_people_over_graphql(cluster: Cluster) -> None:
     update = """mutation { updatePerson(id: "gus", input: {status: "disabled"}) {
         ... on Person { status } } }"""
     assert (await gql(update, {}, ["owner"]))["updatePerson"] == {"status": "disabled"}
+
+
+async def test_single_sign_on_settings_keep_the_secret_sealed(cluster: Cluster) -> None:
+    admin = cluster.keys.headers("acme", roles=["admin"])
+    async with cluster.client.get("/api/v1/sso", headers=admin) as r:
+        assert r.status == 404
+    body = {
+        "issuer": "https://login.acme.test",
+        "client_id": "perkbus",
+        "client_secret": "very-secret-value",
+        "allowed_domains": ["acme.test"],
+    }
+    async with cluster.client.put(
+        "/api/v1/sso", json={**body, "scopes": "email"}, headers=admin
+    ) as r:
+        assert r.status == 422  # an OpenID Connect login needs the openid scope
+    async with cluster.client.put("/api/v1/sso", json=body, headers=admin) as r:
+        shown = await r.json()
+        assert r.status == 200, shown
+    assert shown["issuer"] == "https://login.acme.test"
+    assert shown["enabled"] is True
+    assert "very-secret-value" not in str(shown)
+    stored = await raw_fetchall(cluster.ledger, "SELECT client_secret_sealed FROM sso_providers")
+    assert b"very-secret-value" not in bytes(stored[0][0])
+    async with cluster.client.get(
+        "/api/v1/sso", headers=cluster.keys.headers("acme", roles=["finance"])
+    ) as r:
+        assert r.status == 403
+    async with cluster.client.get("/api/v1/sso", headers=cluster.keys.headers("globex")) as r:
+        assert r.status == 404  # another tenant's settings are not there
+    async with cluster.client.delete("/api/v1/sso", headers=admin) as r:
+        assert (r.status, (await r.json())["enabled"]) == (200, False)
+    async with cluster.client.get("/api/v1/sso", headers=admin) as r:
+        assert r.status == 404
