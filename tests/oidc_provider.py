@@ -51,7 +51,11 @@ class Misbehaviour:
     algorithm: Literal["RS256", "ES256", "none", "HS256-public"] = "RS256"
     #: Sign with an RSA key that is not in the JWKS, under the published key's kid.
     foreign_key: bool = False
-    audience: str | None = None
+    audience: str | list[str] | None = None
+    #: The ``azp`` claim (left out when None).
+    azp: str | None = None
+    #: An ``at_hash`` of another access token.
+    wrong_at_hash: bool = False
     issuer: str | None = None
     #: In the discovery document only.
     discovery_issuer: str | None = None
@@ -259,9 +263,11 @@ class OidcTestProvider:
             "iat": now,
             "exp": now + 300,
             "auth_time": now,
-            "at_hash": _half_sha256(access_token),
+            "at_hash": _half_sha256("another" if bad.wrong_at_hash else access_token),
             "name": grant.user.name,
         }
+        if bad.azp is not None:
+            claims["azp"] = bad.azp
         if bad.nonce == "echo" and grant.nonce is not None:
             claims["nonce"] = grant.nonce
         elif bad.nonce == "wrong":

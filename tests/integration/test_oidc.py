@@ -20,7 +20,7 @@ from yarl import URL
 
 from edge.oidc import OidcProvider, RelyingParty, VerifiedLogin
 from edge.sso import CALLBACK_PATH, PLAIN_COOKIE, SECURE_COOKIE, add_sso_routes
-from tests.oidc_provider import OidcTestProvider, TestUser
+from tests.oidc_provider import CLIENT_ID, OidcTestProvider, TestUser
 
 ALICE = TestUser("alice-sub", "Alice@Example.com", "Alice Liddell")
 BOB = TestUser("bob-sub", "bob@example.com", "Bob Unverified", email_verified=False)
@@ -42,6 +42,7 @@ class Directory:
 class Edge:
     client: TestClient[web.Request, web.Application]
     provider: OidcTestProvider
+    directory: Directory
     #: What ``on_login`` was handed, in order.
     logins: list[VerifiedLogin]
     #: The browser's visits to the provider (the edge's test client only reaches the edge).
@@ -83,9 +84,10 @@ async def start_edge(
         allowed_domains=("example.com",),
     )
     app = web.Application()
+    directory = Directory({"acme": tenant_sso})
     add_sso_routes(
         app,
-        Directory({"acme": tenant_sso}),
+        directory,
         on_login,
         state_key=os.urandom(32),
         public_url=public_url,
@@ -94,7 +96,7 @@ async def start_edge(
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     provider.redirect_uris.add(str(client.make_url(CALLBACK_PATH)))
-    return Edge(client, provider, logins, aiohttp.ClientSession())
+    return Edge(client, provider, directory, logins, aiohttp.ClientSession())
 
 
 @pytest.fixture
@@ -371,6 +373,10 @@ async def test_a_denied_authorization_is_refused(edge: Edge) -> None:
         ({"audience": "someone-else"}, "aud is not valid"),
         ({"issuer": "http://127.0.0.1:1"}, "iss is not valid"),
         ({"expired": True}, "has expired"),
+        ({"audience": [CLIENT_ID, "another-app"]}, "issued to another party (azp)"),
+        ({"audience": [CLIENT_ID, "another-app"], "azp": "another-app"}, "another party"),
+        ({"azp": "another-app"}, "issued to another party (azp)"),
+        ({"wrong_at_hash": True}, "at_hash does not match"),
     ],
 )
 async def test_a_bad_id_token_is_refused(
@@ -381,6 +387,20 @@ async def test_a_bad_id_token_is_refused(
     refused(await sign_in(edge), 401, "sso_rejected", detail)
     assert edge.logins == []
     assert edge.provider.token_requests == ["client_secret_basic"]  # it did get a token
+
+
+async def test_several_audiences_are_accepted_when_azp_names_this_client(edge: Edge) -> None:
+    edge.provider.misbehave.audience = [CLIENT_ID, "another-app"]
+    edge.provider.misbehave.azp = CLIENT_ID
+    answer = await sign_in(edge)
+    assert (answer.status, answer.body["subject"]) == (200, "alice-sub")
+
+
+async def test_a_tenant_that_drops_sso_during_a_login_is_refused(edge: Edge) -> None:
+    back = await back_from_provider(edge, await to_provider(edge))
+    edge.directory.providers.clear()
+    refused(await callback(edge, back), 401, "sso_rejected", "no longer signs in")
+    assert edge.logins == []
 
 
 async def test_an_unverified_email_is_refused(edge: Edge) -> None:
