@@ -298,11 +298,8 @@ class RelyingParty:
             provider, metadata, id_token, login.nonce, access_token
         )
         subject = str(claims["sub"])
-        email, verified, name = (
-            claims.get("email"),
-            claims.get("email_verified"),
-            claims.get("name"),
-        )
+        email, verified = claims.get("email"), claims.get("email_verified")
+        name = claims.get("name")
         if not isinstance(email, str) or verified is None:
             if not isinstance(access_token, str):
                 raise SsoRejected("the ID token has no email and there is no access token")
