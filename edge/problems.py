@@ -48,6 +48,9 @@ TITLES: dict[str, str] = {
     "payload_too_large": "The body is too large",
     "method_not_allowed": "Method not allowed",
     "rate_limited": "Too many requests",
+    "sso_invalid_request": "Not a sign-in this site started",
+    "sso_rejected": "The identity provider's answer does not prove who signs in",
+    "sso_unavailable": "The identity provider cannot be reached, retry",
 }
 
 _json = msgspec.json.Encoder()
