@@ -31,6 +31,8 @@ from edge import (
     people,
     rewards,
     sessions,
+    sso,
+    sso_sessions,
     vouchers,
 )
 from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
@@ -126,7 +128,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if scope is not None and not identity.has_scope(scope):  # before the body is read
             _record(request, identity, identity.why_not(scope))
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
-    elif request.path == oauth.TOKEN_PATH or request.path in sessions.SESSION_PUBLIC:
+    elif request.path == oauth.TOKEN_PATH or sessions.signs_in(request.path):
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
     else:
         limited = None
@@ -251,6 +253,13 @@ def create_app(
     app.add_routes(clients.routes)
     app.add_routes(people.routes)
     app.add_routes(sessions.routes)
+    sso.add_sso_routes(
+        app,
+        sso_sessions.BusSsoDirectory(app),
+        sso_sessions.start_session,
+        state_key=sso_sessions.state_key(config.sso_state_key_file),
+        public_url=config.public_url or None,
+    )
     app.router.add_route("POST", "/graphql", graphql.view())
     if (PWA_DIR / "index.html").exists():
         app.router.add_get("/", _index)

@@ -34,3 +34,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: How far back an edge reads the events that revoke tokens when it starts: at least
     #: the access tokens' lifetime (up to a day).
     revocation_window_s: float = 86_400.0
+    #: 32 bytes sealing single sign-on login cookies, the same file for every edge
+    #: replica (made on first use); ``perkbus`` puts it in its ``var/keys``. Empty: a
+    #: key of this process only (one edge).
+    sso_state_key_file: str = ""
+    #: The site's origin as browsers see it (``https://rewards.example.com``) behind a
+    #: proxy that terminates TLS; empty: the request's own scheme and host.
+    public_url: str = ""

@@ -41,6 +41,11 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def signs_in(path: str) -> bool:
+    """A path that makes sessions (password or single sign-on): rate limited per address."""
+    return path in SESSION_PUBLIC or (path.startswith("/auth/") and "/sso/" in path)
+
+
 def csrf_token(access_token: str) -> str:
     digest = hashlib.sha256(b"perkbus-csrf\n" + access_token.encode()).digest()
     return base64.urlsafe_b64encode(digest[:24]).decode()
@@ -73,7 +78,7 @@ def csrf_refusal(request: web.Request, access_token: str) -> web.Response | None
     )
 
 
-def _anonymous(request: web.Request) -> Anonymous:
+def anonymous(request: web.Request) -> Anonymous:
     config = request.app[CONFIG]
     return Anonymous(
         request.app[BUS], config.request_timeout_s, config.jwt_issuer, config.jwt_audience
@@ -98,12 +103,14 @@ def _answer(request: web.Request, session: Session, mode: str) -> web.Response:
     else:
         csrf = csrf_token(session.access_token)
         response = json_response(SessionOut(person, session.expires_in, csrf_token=csrf))
-        _set_cookies(request, response, session, csrf)
+        set_session_cookies(request, response, session, csrf)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _set_cookies(request: web.Request, response: web.Response, session: Session, csrf: str) -> None:
+def set_session_cookies(
+    request: web.Request, response: web.Response, session: Session, csrf: str
+) -> None:
     secure = request.secure
     access, refresh, csrf_name = cookie_names(secure)
     cookies = (
@@ -156,7 +163,7 @@ async def _optional_json(request: web.Request) -> RefreshIn:
 @routes.post(SIGN_IN_PATH)
 async def sign_in(request: web.Request) -> web.Response:
     data = await read_json(request, SignInIn)
-    result = await _anonymous(request).sign_in(data.tenant, data.email, data.password)
+    result = await anonymous(request).sign_in(data.tenant, data.email, data.password)
     if isinstance(result, Err):
         raise _refused(request, result)
     return _answer(request, result, data.mode)
@@ -167,7 +174,7 @@ async def refresh(request: web.Request) -> web.Response:
     data = await _optional_json(request)
     mode = "bearer" if data.refresh_token else "cookie"
     token = data.refresh_token or _cookie_refresh_token(request)
-    result = await _anonymous(request).refresh(token)
+    result = await anonymous(request).refresh(token)
     if isinstance(result, Err):
         response = from_error(result.code, result.message, result.retryable, request.path)
         if mode == "cookie":
@@ -180,7 +187,7 @@ async def refresh(request: web.Request) -> web.Response:
 async def sign_out(request: web.Request) -> web.Response:
     data = await _optional_json(request)
     token = data.refresh_token or _cookie_refresh_token(request)
-    result = await _anonymous(request).sign_out(token)
+    result = await anonymous(request).sign_out(token)
     if isinstance(result, Err):
         raise _refused(request, result)
     response = web.Response(status=204)

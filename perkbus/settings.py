@@ -90,6 +90,10 @@ _VAR_PATHS = (
 
 
 def _under_var_dir(settings: Settings) -> Settings:
+    if not settings.edge.sso_state_key_file:  # shared by the edges of one var_dir
+        key_file = str(Path(settings.var_dir) / "keys" / "sso-state.key")
+        edge = msgspec.structs.replace(settings.edge, sso_state_key_file=key_file)
+        settings = msgspec.structs.replace(settings, edge=edge)
     if settings.var_dir == "var":
         return settings
     changes: dict[str, msgspec.Struct] = {}

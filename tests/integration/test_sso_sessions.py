@@ -1,0 +1,90 @@
+"""Single sign-on through the whole system: the tenant's settings (``PUT /api/v1/sso``),
+a real OpenID Connect provider, and a session for the person with the verified email."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from edge.sso import CALLBACK_PATH
+from tests.conftest import Cluster
+from tests.integration.test_sessions import add_person
+from tests.oidc_provider import OidcTestProvider, TestUser
+
+USERS = {
+    "ann": TestUser("ann-sub", "Ann@Acme.test", "Ann"),
+    "eve": TestUser("eve-sub", "eve@acme.test", "Eve"),  # verified, but not a person of acme
+}
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[OidcTestProvider]:
+    async with OidcTestProvider(dict(USERS)) as p:
+        yield p
+
+
+async def configure(cluster: Cluster, provider: OidcTestProvider) -> None:
+    provider.redirect_uris.add(str(cluster.client.make_url(CALLBACK_PATH)))
+    body = {
+        "issuer": provider.issuer,
+        "client_id": provider.client_id,
+        "client_secret": provider.client_secret,
+        "allowed_domains": ["acme.test"],
+    }
+    async with cluster.client.put(
+        "/api/v1/sso", json=body, headers=cluster.keys.headers("acme")
+    ) as r:
+        assert r.status == 200, await r.text()
+
+
+async def sso(cluster: Cluster, user: str) -> aiohttp.ClientResponse:
+    """The browser's round trip: edge → provider (approves ``user``) → edge callback."""
+    async with cluster.client.get(
+        "/auth/acme/sso/login", params={"return_to": "/rewards"}, allow_redirects=False
+    ) as r:
+        assert r.status == 302, await r.text()
+        authorize = URL(r.headers["Location"]) % {"login_hint": user}
+    async with (
+        aiohttp.ClientSession() as browser,
+        browser.get(authorize, allow_redirects=False) as r,
+    ):
+        assert r.status == 302, await r.text()
+        back = URL(r.headers["Location"])
+    async with cluster.client.get(back.path_qs, allow_redirects=False) as r:
+        await r.read()
+        return r
+
+
+async def test_a_person_signs_in_with_the_tenants_provider(
+    cluster: Cluster, provider: OidcTestProvider
+) -> None:
+    await configure(cluster, provider)
+    await add_person(cluster, "ann", password=None)  # no password: SSO only
+    answer = await sso(cluster, "ann")
+    assert answer.status == 302
+    assert answer.headers["Location"] == "/rewards"
+    assert {"pb_access", "pb_refresh", "pb_csrf"} <= {c.key for c in answer.cookies.values()}
+    async with cluster.client.get("/auth/me") as r:
+        me = await r.json()
+        assert r.status == 200, me
+    assert (me["tenant"], me["subject"], me["roles"]) == ("acme", "ann", ["end_user"])
+
+
+async def test_a_verified_stranger_gets_no_session(
+    cluster: Cluster, provider: OidcTestProvider
+) -> None:
+    await configure(cluster, provider)
+    answer = await sso(cluster, "eve")
+    assert answer.status == 401
+    assert answer.content_type == "application/problem+json"
+    assert "pb_access" not in {c.key for c in answer.cookies.values()}
+    async with cluster.client.get("/auth/me") as r:
+        assert r.status == 401
+
+
+async def test_a_tenant_without_sso_has_no_login(cluster: Cluster) -> None:
+    async with cluster.client.get("/auth/acme/sso/login", allow_redirects=False) as r:
+        assert (r.status, r.content_type) == (404, "application/problem+json")
