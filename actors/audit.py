@@ -19,13 +19,15 @@ from bus.messages.audit import (
     Recorded,
     RecordRefusal,
 )
+from bus.scopes import ROLE_PERMISSIONS, SCOPE_AUDIT
 from bus.time import now_ms
 from storage.ports import AuditEntry, ChangeSet
 
 _encode = msgspec.json.Encoder().encode
 
-#: Roles that may read the audit log.
-READERS = frozenset({"owner", "admin", "auditor"})
+#: Roles that may read the audit log: those the role table lets use ``audit:read``
+#: (docs/permissions.md), so the edge's check and this one cannot disagree.
+READERS = frozenset(role for role, allowed in ROLE_PERMISSIONS.items() if SCOPE_AUDIT in allowed)
 
 
 class AuditActor:
@@ -66,9 +68,8 @@ class AuditActor:
         if not isinstance(request.body, ReadAudit):
             return Err.of(ErrorCode.INVALID_REQUEST, "not an audit request")
         if not READERS & set(request.principal.roles):
-            return Err.of(
-                ErrorCode.FORBIDDEN, "only owners, admins and auditors read the audit log"
-            )
+            readers = ", ".join(sorted(READERS))
+            return Err.of(ErrorCode.FORBIDDEN, f"only {readers} read the audit log")
         q = request.body
         records = await self.ctx.ledger.audit_log(
             self.tenant, q.after_seq, q.limit, q.action, q.actor

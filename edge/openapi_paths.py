@@ -556,6 +556,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "202": _json("BulkJobOut", "The job, started"),
+                "404": _problem("No such budget in your tenant"),
                 "413": _problem("More than 16 MiB"),
                 "415": _problem("Not text/csv"),
                 "422": _problem("The file is not of the expected shape"),

@@ -614,8 +614,13 @@ async def start_bulk(
 ) -> BulkJobOut | Err:
     if denied := missing_scope(caller, SCOPE_BULK):
         return denied
-    if valid_budget_id(budget_id) is None:
+    if (checked := valid_budget_id(budget_id)) is None:
         return Err.of(ErrorCode.INVALID_REQUEST, "name the budget: ?budget_id=")
+    # A budget the tenant lacks (another tenant's) is not found now: never a job of rows
+    # that each fail later.
+    known = await call(caller, KIND, GetBudget(checked), keyed=False)
+    if isinstance(known, Err):
+        return known
     if busy := _claim(caller):  # the job's id comes from the key: one upload at a time
         return busy
     try:

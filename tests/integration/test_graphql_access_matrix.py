@@ -1,0 +1,606 @@
+"""Every field of the GraphQL schema, as the REST access matrix does for every operation:
+no token (or a bad one) → 401; a role without the field's permission → the ``Forbidden``
+member of its union, never data; another tenant's resource → ``NotFound``.
+
+The table below classifies each field of ``Query`` and ``Mutation``: the scopes it needs
+and a minimal valid call. It must match the live schema both ways, so a new field cannot
+ship unclassified; each field also names its REST twin, whose ``x-required-scope`` must be
+the scope the table gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bus.messages.catalogue import Product, Texts
+from bus.scopes import (
+    ROLE_PERMISSIONS,
+    ROLES,
+    SCOPE_ADMIN,
+    SCOPE_AUDIT,
+    SCOPE_BULK,
+    SCOPE_CATALOGUE,
+    SCOPE_CATALOGUE_ADMIN,
+    SCOPE_CLIENTS,
+    SCOPE_DEBIT,
+    SCOPE_EVENTS,
+    SCOPE_FUNDING,
+    SCOPE_FX,
+    SCOPE_ISSUE,
+    SCOPE_ORDERS,
+    SCOPE_ORDERS_READ,
+    SCOPE_PEOPLE,
+    SCOPE_READ,
+    SCOPE_VOUCHERS,
+    SCOPE_VOUCHERS_ADMIN,
+    SCOPE_WALLETS,
+)
+from edge.graphql import schema
+from edge.openapi_paths import PATHS
+from storage.ports import CatalogueStore
+from tests.conftest import Cluster
+from tests.support import Keys
+
+#: Every answer is read through the ``Error`` interface; a success shows as its typename.
+SELECTION = "{ __typename ... on Error { code message } }"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a field: what it needs, how to call it, and its REST twin."""
+
+    operation: Literal["query", "mutation"]
+    field: str
+    arguments: str
+    needs: tuple[str, ...]
+    rest: tuple[str, str]  # (METHOD, path template) of the same operation
+
+    def document(self) -> str:
+        return f"{self.operation} {{ {asked(self.field, self.arguments)} {SELECTION} }}"
+
+
+def asked(field: str, arguments: str) -> str:
+    return f"{field}({arguments})" if arguments else field
+
+
+def query(field: str, arguments: str, needs: tuple[str, ...], rest: tuple[str, str]) -> Case:
+    return Case("query", field, arguments, needs, rest)
+
+
+def mutation(field: str, arguments: str, needs: tuple[str, ...], rest: tuple[str, str]) -> Case:
+    return Case("mutation", field, arguments, needs, rest)
+
+
+EUR1 = '{amountMinor: 1, currency: "EUR"}'
+CLIENT = '"acme.AAAAAAAAAAAAAAAAAAAAAAAA"'
+
+#: Every field, and for some a second call that needs more (spending a budget).
+CASES = [
+    query("budget", 'id: "b1"', (SCOPE_READ,), ("GET", "/api/v1/budgets/{budget_id}")),
+    query("wallet", 'personId: "ann"', (SCOPE_WALLETS,), ("GET", "/api/v1/wallets/{person_id}")),
+    query("events", "limit: 1", (SCOPE_EVENTS,), ("GET", "/api/v1/events")),
+    query(
+        "fundingAccount",
+        'id: "f1"',
+        (SCOPE_READ,),
+        ("GET", "/api/v1/funding-accounts/{account_id}"),
+    ),
+    query("fxRates", "", (SCOPE_READ,), ("GET", "/api/v1/fx")),
+    query("auditLog", "limit: 1", (SCOPE_AUDIT,), ("GET", "/api/v1/audit")),
+    query("apiClients", "", (SCOPE_CLIENTS,), ("GET", "/api/v1/clients")),
+    query("pointsRate", "", (SCOPE_READ,), ("GET", "/api/v1/points-rate")),
+    query("people", "", (SCOPE_PEOPLE,), ("GET", "/api/v1/people")),
+    # One's own record needs no scope; the people actor shows others' only to admins.
+    query("person", 'id: "ann"', (), ("GET", "/api/v1/people/{person_id}")),
+    query("products", "first: 1", (SCOPE_CATALOGUE,), ("GET", "/api/v1/catalogue/products")),
+    query(
+        "product",
+        'id: "p1"',
+        (SCOPE_CATALOGUE,),
+        ("GET", "/api/v1/catalogue/products/{product_id}"),
+    ),
+    query("order", 'id: "ord_x"', (SCOPE_ORDERS_READ,), ("GET", "/api/v1/orders/{order_id}")),
+    query(
+        "orderVouchers",
+        'orderId: "ord_x"',
+        (SCOPE_ORDERS_READ,),
+        ("GET", "/api/v1/orders/{order_id}/vouchers"),
+    ),
+    query("bulkJob", 'id: "bulk_x"', (SCOPE_BULK,), ("GET", "/api/v1/rewards/bulk/{job_id}")),
+    query(
+        "bulkResults",
+        'id: "bulk_x"',
+        (SCOPE_BULK,),
+        ("GET", "/api/v1/rewards/bulk/{job_id}/results"),
+    ),
+    query(
+        "voucherPool",
+        'productId: "p1", faceValue: 500',
+        (SCOPE_VOUCHERS,),
+        ("GET", "/api/v1/vouchers/pools/{product_id}/{face_value}"),
+    ),
+    mutation(
+        "createBudget",
+        f'input: {{id: "b2", name: "Two", initial: {EUR1}}}',
+        (SCOPE_ADMIN,),
+        ("POST", "/api/v1/budgets"),
+    ),
+    mutation(
+        "updateBudget",
+        'budgetId: "b1", input: {name: "One"}',
+        (SCOPE_ADMIN,),
+        ("PATCH", "/api/v1/budgets/{budget_id}"),
+    ),
+    mutation(
+        "debitBudget",
+        f'budgetId: "b1", input: {{amount: {EUR1}}}',
+        (SCOPE_DEBIT,),
+        ("POST", "/api/v1/budgets/{budget_id}/debits"),
+    ),
+    mutation(
+        "issuePoints",
+        'input: {budgetId: "b1", personId: "ann", points: 1}',
+        (SCOPE_ISSUE,),
+        ("POST", "/api/v1/rewards"),
+    ),
+    mutation(
+        "openFundingAccount",
+        'input: {id: "f2", name: "Two", currency: "EUR"}',
+        (SCOPE_FUNDING,),
+        ("POST", "/api/v1/funding-accounts"),
+    ),
+    mutation(
+        "deposit",
+        f'accountId: "f1", input: {{amount: {EUR1}}}',
+        (SCOPE_FUNDING,),
+        ("POST", "/api/v1/funding-accounts/{account_id}/deposits"),
+    ),
+    mutation(
+        "allocateBudget",
+        f'budgetId: "b1", input: {{fromAccount: "f1", amount: {EUR1}}}',
+        (SCOPE_FUNDING,),
+        ("POST", "/api/v1/budgets/{budget_id}/allocations"),
+    ),
+    mutation(
+        "setFxRate",
+        'base: "EUR", quote: "USD", rate: "1.1"',
+        (SCOPE_FX,),
+        ("PUT", "/api/v1/fx/{base}/{quote}"),
+    ),
+    mutation(
+        "createApiClient",
+        'input: {name: "HR", scopes: ["budgets:read"]}',
+        (SCOPE_CLIENTS,),
+        ("POST", "/api/v1/clients"),
+    ),
+    mutation(
+        "rotateApiClientSecret",
+        f"clientId: {CLIENT}",
+        (SCOPE_CLIENTS,),
+        ("POST", "/api/v1/clients/{client_id}/secret"),
+    ),
+    mutation(
+        "revokeApiClient",
+        f"clientId: {CLIENT}",
+        (SCOPE_CLIENTS,),
+        ("DELETE", "/api/v1/clients/{client_id}"),
+    ),
+    mutation(
+        "createPerson",
+        'input: {id: "zoe", email: "zoe@acme.test", name: "Zoe"}',
+        (SCOPE_PEOPLE,),
+        ("POST", "/api/v1/people"),
+    ),
+    mutation(
+        "updatePerson",
+        'id: "ann", input: {name: "Ann"}',
+        (SCOPE_PEOPLE,),
+        ("PATCH", "/api/v1/people/{person_id}"),
+    ),
+    mutation(
+        "setPointsRate",
+        'currency: "EUR", pointsPerUnit: "100"',
+        (SCOPE_FX,),
+        ("PUT", "/api/v1/points-rate"),
+    ),
+    mutation(
+        "curateProduct",
+        'productId: "p1", input: {enabled: true}',
+        (SCOPE_CATALOGUE_ADMIN,),
+        ("PUT", "/api/v1/catalogue/products/{product_id}/curation"),
+    ),
+    mutation(
+        "addCustomProduct",
+        'input: {id: "mug", brand: "Acme", kind: "merchandise", category: "home",'
+        ' currency: "EUR", countries: ["DE"], texts: [{locale: "en", name: "Mug"}],'
+        " denominations: [500]}",
+        (SCOPE_CATALOGUE_ADMIN,),
+        ("POST", "/api/v1/catalogue/products"),
+    ),
+    # Redeeming one's own points (the token's subject): ordering is all it takes.
+    mutation(
+        "placeOrder",
+        'input: {productId: "p1", faceValueMinor: 500, recipient: "user@acme"}',
+        (SCOPE_ORDERS,),
+        ("POST", "/api/v1/orders"),
+    ),
+    # Spending a budget takes what debiting it takes, on top of ordering.
+    mutation(
+        "placeOrder",
+        'input: {productId: "p1", faceValueMinor: 500, recipient: "ann", budgetId: "b1"}',
+        (SCOPE_ORDERS, SCOPE_DEBIT),
+        ("POST", "/api/v1/orders"),
+    ),
+    mutation(
+        "startBulkRewards",
+        'budgetId: "b1", csv: "person_id,points\\nann,1\\n"',
+        (SCOPE_BULK,),
+        ("POST", "/api/v1/rewards/bulk"),
+    ),
+    mutation(
+        "cancelOrder",
+        'orderId: "ord_x"',
+        (SCOPE_ORDERS,),
+        ("POST", "/api/v1/orders/{order_id}/cancel"),
+    ),
+    mutation(
+        "resendOrder",
+        'orderId: "ord_x"',
+        (SCOPE_ORDERS,),
+        ("POST", "/api/v1/orders/{order_id}/resend"),
+    ),
+    mutation(
+        "importVoucherCodes",
+        'productId: "p1", faceValue: 500, input: {currency: "EUR", csv: "code\\nABC-123\\n"}',
+        (SCOPE_VOUCHERS_ADMIN,),
+        ("POST", "/api/v1/vouchers/pools/{product_id}/{face_value}/codes"),
+    ),
+    mutation(
+        "generateVoucherCodes",
+        'productId: "p1", faceValue: 500, input: {currency: "EUR", count: 1}',
+        (SCOPE_VOUCHERS_ADMIN,),
+        ("POST", "/api/v1/vouchers/pools/{product_id}/{face_value}/generate"),
+    ),
+]
+
+
+#: A platform product the table's calls name.
+P1 = Product(
+    id="p1",
+    brand="Brand",
+    kind="gift_card",
+    category="shopping",
+    currency="EUR",
+    countries=("DE",),
+    texts={"en": Texts("Card")},
+    denominations=(500,),
+)
+ROOTS = {"query": "Query", "mutation": "Mutation"}
+
+
+@functools.cache
+def types() -> dict[str, Any]:
+    """The live schema's types by name, as introspection describes them."""
+    return {t["name"]: t for t in schema.introspect()["__schema"]["types"]}
+
+
+def schema_fields() -> set[tuple[str, str]]:
+    """(operation, field) for every field of Query and Mutation in the live schema."""
+    return {
+        (operation, field["name"])
+        for operation, root in ROOTS.items()
+        for field in types()[root]["fields"]
+    }
+
+
+def unwrapped(of: dict[str, Any]) -> dict[str, Any]:
+    while of["kind"] in ("NON_NULL", "LIST"):
+        of = of["ofType"]
+    return of
+
+
+def fields_naming_a_resource() -> set[str]:
+    """Root fields with an ``ID`` argument: each names something of a tenant's."""
+    return {
+        field["name"]
+        for root in ROOTS.values()
+        for field in types()[root]["fields"]
+        if any(unwrapped(a["type"])["name"] == "ID" for a in field["args"])
+    }
+
+
+def everything(type_name: str, depth: int = 3) -> str:
+    """A selection of every field of a result type (each member of a union, each nested
+    object to ``depth``), so whatever an answer holds is in the response to inspect."""
+    kind = types()[type_name]
+    if kind["kind"] == "UNION":
+        members = " ".join(
+            f"... on {m['name']} {everything(m['name'], depth)}" for m in kind["possibleTypes"]
+        )
+        return f"{{ __typename {members} }}"
+    parts = []
+    for field in kind["fields"]:
+        of = unwrapped(field["type"])
+        if of["kind"] in ("SCALAR", "ENUM"):
+            parts.append(field["name"])
+        elif depth > 0:
+            parts.append(f"{field['name']} {everything(of['name'], depth - 1)}")
+    return f"{{ {' '.join(parts)} }}"
+
+
+def result_type(operation: str, field: str) -> str:
+    """The union a root field answers with."""
+    fields = types()[ROOTS[operation]]["fields"]
+    name: str = unwrapped(next(f for f in fields if f["name"] == field)["type"])["name"]
+    return name
+
+
+async def ask(
+    cluster: Cluster, document: str, headers: dict[str, str]
+) -> tuple[int, dict[str, Any], str]:
+    """POST a document to /graphql: the status, the decoded body and its content type."""
+    async with cluster.client.post("/graphql", json={"query": document}, headers=headers) as r:
+        return r.status, json.loads(await r.text()), r.content_type
+
+
+def answer(body: dict[str, Any], field: str) -> dict[str, Any]:
+    """The field's union member, after checking there were no top-level errors."""
+    assert "errors" not in body, (field, body)
+    member: dict[str, Any] = body["data"][field]
+    return member
+
+
+async def call(
+    cluster: Cluster, headers: dict[str, str], operation: str, field: str, arguments: str
+) -> tuple[dict[str, Any], str]:
+    """Call one field selecting everything its answer may hold: the member, the body text."""
+    document = (
+        f"{operation} {{ {asked(field, arguments)} {everything(result_type(operation, field))} }}"
+    )
+    async with cluster.client.post("/graphql", json={"query": document}, headers=headers) as r:
+        text = await r.text()
+        assert r.status == 200, text
+    return answer(json.loads(text), field), text
+
+
+async def made(
+    cluster: Cluster, headers: dict[str, str], operation: str, field: str, arguments: str
+) -> dict[str, Any]:
+    """The success member of a call that must succeed."""
+    member, _ = await call(cluster, headers, operation, field, arguments)
+    assert "code" not in member, (field, member)
+    return member
+
+
+def test_the_table_classifies_every_field_of_the_schema() -> None:
+    tabled = {(c.operation, c.field) for c in CASES}
+    live = schema_fields()
+    assert live - tabled == set(), "classify these fields in CASES"
+    assert tabled - live == set(), "these fields are no longer in the schema"
+
+
+def test_each_field_needs_what_its_rest_twin_needs() -> None:
+    for case in CASES:
+        method, path = case.rest
+        required = PATHS[path][method.lower()]["x-required-scope"]
+        assert case.needs[:1] == ((required,) if required else ()), case.field
+
+
+async def test_every_field_needs_a_valid_token(cluster: Cluster, tmp_path: Path) -> None:
+    stranger = Keys(tmp_path / "stranger")  # a well-formed token from a key nobody trusts
+    credentials = {
+        "none": {},
+        "garbage": {"Authorization": "Bearer not-a-token"},
+        "expired": {"Authorization": f"Bearer {cluster.keys.token('acme', ttl_s=-120)}"},
+        "foreign": stranger.headers("acme"),
+    }
+    for name, headers in credentials.items():
+        for case in CASES:
+            status, body, content_type = await ask(cluster, case.document(), headers)
+            assert (status, body["code"], content_type) == (
+                401,
+                "unauthenticated",
+                "application/problem+json",
+            ), (name, case.field)
+            assert "data" not in body
+
+
+async def test_every_field_refuses_the_roles_without_its_permission(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    # What the table's calls name, so that the allowed ones reach real resources.
+    await catalogue.put_products([P1])
+    await cluster.open_budget("acme", "b1", 100_000)
+    owner = cluster.keys.headers("acme")
+    await made(cluster, owner, "mutation", "openFundingAccount", OPEN_F1)
+    await made(cluster, owner, "mutation", "createPerson", CREATE_ANN)
+    await made(cluster, owner, "mutation", "generateVoucherCodes", P1_CODES)
+    refused = 0
+    for role in ROLES:
+        headers = cluster.keys.headers("acme", roles=[role])  # every scope, this one role
+        for case in CASES:
+            status, body, _ = await ask(cluster, case.document(), headers)
+            assert status == 200, (role, case.field, body)
+            member = answer(body, case.field)
+            if not set(case.needs) <= ROLE_PERMISSIONS[role]:
+                assert (member["__typename"], member["code"]) == ("Forbidden", "forbidden"), (
+                    role,
+                    case.document(),
+                    member,
+                )
+                assert role in member["message"]
+                refused += 1
+            else:  # allowed: the actors agree with the role table, and nothing breaks
+                assert member["__typename"] not in ("Forbidden", "Unavailable"), (
+                    role,
+                    case.document(),
+                    member,
+                )
+    assert refused > 50
+
+
+OPEN_F1 = 'input: {id: "f1", name: "Main", currency: "EUR"}'
+CREATE_ANN = 'input: {id: "ann", email: "ann@acme.test", name: "Ann"}'
+P1_CODES = 'productId: "p1", faceValue: 500, input: {currency: "EUR", count: 20}'
+BULK_CSV = "person_id,points\\nzed.acme,7\\n"
+MUG_POOL = 'productId: "acme-mug", faceValue: 500'
+#: Fields whose ids are the caller's tenant's own names, whoever else uses them: a wallet
+#: exists (at zero) for any person id, a pool for any product and face value.
+OWN_NAMES = {"wallet", "voucherPool", "importVoucherCodes", "generateVoucherCodes"}
+
+
+async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+
+    async def make(operation: str, field: str, arguments: str) -> dict[str, Any]:
+        return await made(cluster, acme, operation, field, arguments)
+
+    # acme's resources, each with something only acme may see
+    await cluster.open_budget("acme", "acme-bonus", 123457)
+    await make("mutation", "updateBudget", 'budgetId: "acme-bonus", input: {name: "Acme Bonus"}')
+    await make(
+        "mutation",
+        "openFundingAccount",
+        'input: {id: "acme-treasury", name: "Acme Treasury", currency: "EUR"}',
+    )
+    await make(
+        "mutation",
+        "deposit",
+        'accountId: "acme-treasury", input: {amount: {amountMinor: 765431, currency: "EUR"}}',
+    )
+    client = await make(
+        "mutation", "createApiClient", 'input: {name: "Acme HR Link", scopes: ["budgets:read"]}'
+    )
+    await make(
+        "mutation",
+        "createPerson",
+        'input: {id: "zed.acme", email: "zed@acme.test", name: "Zed Acmeson"}',
+    )
+    await make(
+        "mutation",
+        "issuePoints",
+        'input: {budgetId: "acme-bonus", personId: "zed.acme", points: 4242}',
+    )
+    await make(
+        "mutation",
+        "addCustomProduct",
+        'input: {id: "acme-mug", brand: "AcmeBrandX", kind: "merchandise", category: "home",'
+        ' currency: "EUR", countries: ["DE"], texts: [{locale: "en", name: "Acme Mug"}],'
+        " denominations: [500]}",
+    )
+    await make(
+        "mutation",
+        "generateVoucherCodes",
+        f'{MUG_POOL}, input: {{currency: "EUR", count: 2}}',
+    )
+    mug_order = (
+        'input: {productId: "acme-mug", faceValueMinor: 500, recipient: "zed.acme",'
+        ' budgetId: "acme-bonus"}'
+    )
+    order = await make("mutation", "placeOrder", mug_order)
+    o = order["id"]
+    codes = await make("query", "orderVouchers", f'orderId: "{o}"')
+    job = await make("mutation", "startBulkRewards", f'budgetId: "acme-bonus", csv: "{BULK_CSV}"')
+    j, c = job["id"], client["id"]
+    while job["status"] != "done":  # its row paid, so acme's balance below is settled
+        await asyncio.sleep(0.02)
+        job = await make("query", "bulkJob", f'id: "{j}"')
+    secrets = [
+        "Acme Bonus",
+        "123457",
+        "Acme Treasury",
+        "765431",
+        "Acme HR Link",
+        client["clientSecret"],
+        "zed@acme.test",
+        "Zed Acmeson",
+        "4242",
+        "AcmeBrandX",
+        "Acme Mug",
+        *(v["code"] for v in codes["vouchers"]),
+    ]
+    ids = ["acme-bonus", "acme-treasury", c, "zed.acme", "acme-mug", o, j]
+
+    def leaks(text: str, arguments: str) -> list[str]:
+        """acme's secrets in an answer, and its ids but for those the caller named."""
+        return [s for s in secrets if s in text] + [
+            i for i in ids if i in text and i not in arguments
+        ]
+
+    # globex's owner names each of them: not found, and nothing of acme's in the answer
+    globex = cluster.keys.headers("globex")
+    probes = [
+        ("query", "budget", 'id: "acme-bonus"'),
+        ("query", "fundingAccount", 'id: "acme-treasury"'),
+        ("query", "person", 'id: "zed.acme"'),
+        ("query", "product", 'id: "acme-mug"'),
+        ("query", "order", f'id: "{o}"'),
+        ("query", "orderVouchers", f'orderId: "{o}"'),
+        ("query", "bulkJob", f'id: "{j}"'),
+        ("query", "bulkResults", f'id: "{j}"'),
+        ("mutation", "updateBudget", 'budgetId: "acme-bonus", input: {name: "Mine"}'),
+        ("mutation", "debitBudget", f'budgetId: "acme-bonus", input: {{amount: {EUR1}}}'),
+        ("mutation", "issuePoints", 'input: {budgetId: "acme-bonus", personId: "x", points: 1}'),
+        (
+            "mutation",
+            "allocateBudget",
+            f'budgetId: "acme-bonus", input: {{fromAccount: "acme-treasury", amount: {EUR1}}}',
+        ),
+        ("mutation", "deposit", f'accountId: "acme-treasury", input: {{amount: {EUR1}}}'),
+        ("mutation", "startBulkRewards", f'budgetId: "acme-bonus", csv: "{BULK_CSV}"'),
+        ("mutation", "rotateApiClientSecret", f'clientId: "{c}"'),
+        ("mutation", "revokeApiClient", f'clientId: "{c}"'),
+        ("mutation", "updatePerson", 'id: "zed.acme", input: {name: "Mine"}'),
+        ("mutation", "curateProduct", 'productId: "acme-mug", input: {enabled: false}'),
+        ("mutation", "placeOrder", mug_order),
+        ("mutation", "cancelOrder", f'orderId: "{o}"'),
+        ("mutation", "resendOrder", f'orderId: "{o}"'),
+    ]
+    probed = {field for _, field, _ in probes}
+    assert fields_naming_a_resource() - OWN_NAMES - probed == set(), "probe these across tenants"
+    for operation, field, arguments in probes:
+        member, text = await call(cluster, globex, operation, field, arguments)
+        assert (member["__typename"], member.get("code")) == ("NotFound", "not_found"), (
+            field,
+            member,
+        )
+        assert leaks(text, arguments) == [], (field, text)
+
+    # globex's own names: a wallet at zero, an empty pool it may stock (acme's untouched)
+    wallet, text = await call(cluster, globex, "query", "wallet", 'personId: "zed.acme"')
+    assert (wallet["__typename"], wallet["points"], wallet["version"]) == ("Wallet", 0, 0)
+    assert leaks(text, "zed.acme") == [], text
+    pool, text = await call(cluster, globex, "query", "voucherPool", MUG_POOL)
+    assert (pool["__typename"], pool["available"], pool["allocated"]) == ("Pool", 0, 0)
+    assert leaks(text, MUG_POOL) == [], text
+    stocked, text = await call(
+        cluster,
+        globex,
+        "mutation",
+        "generateVoucherCodes",
+        f'{MUG_POOL}, input: {{currency: "EUR", count: 3}}',
+    )
+    assert (stocked["pool"]["available"], stocked["pool"]["allocated"]) == (3, 0)
+    assert leaks(text, MUG_POOL) == [], text
+
+    # and acme's are as they were
+    budget, _ = await call(cluster, acme, "query", "budget", 'id: "acme-bonus"')
+    assert budget["name"] == "Acme Bonus"
+    assert budget["balance"]["amountMinor"] == 123457 - 4242 - 500 - 7  # points, mug, bulk
+    funding, _ = await call(cluster, acme, "query", "fundingAccount", 'id: "acme-treasury"')
+    assert funding["balance"]["amountMinor"] == 765431
+    person, _ = await call(cluster, acme, "query", "person", 'id: "zed.acme"')
+    assert person["name"] == "Zed Acmeson"
+    clients, _ = await call(cluster, acme, "query", "apiClients", "")
+    assert [x["status"] for x in clients["clients"]] == ["active"]
+    placed, _ = await call(cluster, acme, "query", "order", f'id: "{o}"')
+    assert placed["status"] == "fulfilled"
+    mugs, _ = await call(cluster, acme, "query", "voucherPool", MUG_POOL)
+    assert (mugs["available"], mugs["allocated"]) == (1, 1)
+    product, _ = await call(cluster, acme, "query", "product", 'id: "acme-mug"')
+    assert product["enabled"] is True
