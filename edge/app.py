@@ -174,6 +174,7 @@ def create_app(
     nats_url: str,
     verifier: TokenVerifier,
     shared_limiter: RateLimiter | None = None,
+    nats_credentials: str | Path | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -188,7 +189,7 @@ def create_app(
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
-        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
+        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge", credentials=nats_credentials)
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
         yield
         await app[BUS].close()

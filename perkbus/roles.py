@@ -30,7 +30,8 @@ def require_nats_url(settings: Settings) -> str:
 
 
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
-    bus = await Bus.connect(require_nats_url(settings), name="perkbus-actors")
+    credentials = settings.nats.credentials_file
+    bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials)
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
     host = ActorHost(
@@ -69,7 +70,13 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
     )
     limiter = RedisLimiter(settings.redis.url) if settings.redis.url else None
-    app = create_app(config, require_nats_url(settings), verifier, limiter)
+    app = create_app(
+        config,
+        require_nats_url(settings),
+        verifier,
+        limiter,
+        nats_credentials=settings.nats.credentials_file,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     tls = tls_context(config)

@@ -45,7 +45,7 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 @pytest.fixture
 async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
-    connection = await Bus.connect(nats_server.url, name="test")
+    connection = await Bus.connect(nats_server.url, "test", nats_server.credentials)
     yield connection
     await connection.close()
 
@@ -147,11 +147,11 @@ async def start_cluster(
 ) -> AsyncIterator[Cluster]:
     """Actor host and edge on the test's NATS. Bursts from one test token stand for many
     clients, so rate limits are off unless ``edge`` turns them on."""
-    bus = await Bus.connect(nats_server.url, name="test-cluster")
+    bus = await Bus.connect(nats_server.url, "test-cluster", nats_server.credentials)
     host = await start_host(bus, ledger, catalogue)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     edge = edge or EdgeConfig(request_timeout_s=request_timeout_s, rate_per_s=0)
-    app = create_app(edge, nats_server.url, verifier, limiter)
+    app = create_app(edge, nats_server.url, verifier, limiter, nats_server.credentials)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:
