@@ -15,6 +15,8 @@ may only subscribe to ``pb.evt.<tenant>.>`` and publish nothing, and expires. Th
 server learns of neither: it checks the user JWT's signature chain on connect and
 enforces the permissions inside it, so a new tenant's credentials need no server change.
 A user gets them as a ``.creds`` file (its JWT and seed), which nats clients read.
+Minting needs the account's key only (:class:`UserIssuer`, what actor hosts hold to
+answer tenant admins); configuring the server needs all three (:class:`NatsAuthority`).
 """
 
 from __future__ import annotations
@@ -103,12 +105,59 @@ def _load_or_create_seed(path: Path, role: Role) -> NKey:
     return NKey.from_seed(path.read_text(), role)
 
 
-class NatsAuthority:
-    """The operator and account keys: what configures the server and mints users."""
+class UserIssuer:
+    """The account's key: mints the account's users."""
+
+    def __init__(self, account: NKey) -> None:
+        self.account = account
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> UserIssuer | None:
+        """The account key in ``directory``, if there is one (never creates it: a key the
+        server does not trust would mint credentials it refuses)."""
+        path = Path(directory) / _SEED_FILES["account"][0]
+        if not path.exists():
+            return None
+        return cls(NKey.from_seed(path.read_text(), Role.ACCOUNT))
+
+    def user_credentials(
+        self,
+        name: str,
+        now: int,
+        publish: SubjectRules = ANY_SUBJECT,
+        subscribe: SubjectRules = ANY_SUBJECT,
+        expires_at: int | None = None,
+    ) -> str:
+        """A new user of the account, as ``.creds`` text."""
+        user = NKey.generate(Role.USER)
+        nats = UserNats(pub=publish, sub=subscribe)
+        claims = Claims(sub=user.public, name=name, nats=nats, exp=expires_at)
+        return creds_file(nats_jwt.encode(claims, self.account, now), user.seed)
+
+    def service_credentials(self, now: int) -> str:
+        """perkbus's own processes: every subject of the account, no expiry."""
+        return self.user_credentials(SERVICE_USER, now)
+
+    def tenant_credentials(self, tenant: str, now: int, ttl_s: int) -> str:
+        """A tenant's integrator: subscribe to its own events only, until ``now + ttl_s``."""
+        if ttl_s <= 0:
+            raise ValueError("integrator credentials must expire (ttl_s > 0)")
+        publish, subscribe = integrator_permissions(tenant)
+        return self.user_credentials(
+            f"integrator@{subjects.check_token(tenant, 'tenant')}",
+            now,
+            publish=publish,
+            subscribe=subscribe,
+            expires_at=now + ttl_s,
+        )
+
+
+class NatsAuthority(UserIssuer):
+    """The operator and account keys: what configures the server, and mints users."""
 
     def __init__(self, operator: NKey, account: NKey, system_account: NKey) -> None:
+        super().__init__(account)
         self.operator = operator
-        self.account = account
         self.system_account = system_account
 
     @classmethod
@@ -157,34 +206,3 @@ class NatsAuthority:
             *(f"  {public}: {json.dumps(jwt)}" for public, jwt in preload.items()),
             "}",
         ]
-
-    def user_credentials(
-        self,
-        name: str,
-        now: int,
-        publish: SubjectRules = ANY_SUBJECT,
-        subscribe: SubjectRules = ANY_SUBJECT,
-        expires_at: int | None = None,
-    ) -> str:
-        """A new user of the account, as ``.creds`` text."""
-        user = NKey.generate(Role.USER)
-        nats = UserNats(pub=publish, sub=subscribe)
-        claims = Claims(sub=user.public, name=name, nats=nats, exp=expires_at)
-        return creds_file(nats_jwt.encode(claims, self.account, now), user.seed)
-
-    def service_credentials(self, now: int) -> str:
-        """perkbus's own processes: every subject of the account, no expiry."""
-        return self.user_credentials(SERVICE_USER, now)
-
-    def tenant_credentials(self, tenant: str, now: int, ttl_s: int) -> str:
-        """A tenant's integrator: subscribe to its own events only, until ``now + ttl_s``."""
-        if ttl_s <= 0:
-            raise ValueError("integrator credentials must expire (ttl_s > 0)")
-        publish, subscribe = integrator_permissions(tenant)
-        return self.user_credentials(
-            f"integrator@{subjects.check_token(tenant, 'tenant')}",
-            now,
-            publish=publish,
-            subscribe=subscribe,
-            expires_at=now + ttl_s,
-        )

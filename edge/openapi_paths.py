@@ -751,6 +751,26 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/nats-credentials": {
+        "post": {
+            "operationId": "issueNatsCredentials",
+            "summary": "NATS credentials for an integrator: the tenant's events, live",
+            "description": (
+                "Needs scope `clients:admin` and role owner or admin. The answer carries a "
+                "`.creds` file (a NATS user JWT and its seed) this once; it is kept "
+                "nowhere. With it a NATS client may subscribe to `pb.evt.<tenant>.>` and "
+                "nothing else, publish nothing, until `expires_at`. 503 where the actor "
+                "hosts hold no NATS account key."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("NatsCredentialsIn"),
+            "responses": {
+                "201": _json("NatsCredentialsOut", "The credentials"),
+                "422": _problem("`ttl_days` not within 1..365"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/points-rate": {
         "get": {
             "operationId": "getPointsRate",

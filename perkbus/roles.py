@@ -12,6 +12,7 @@ from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
 from bus.client import Bus
+from bus.nats_auth import UserIssuer
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.settings import Settings
@@ -45,6 +46,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             cancel_window_s=settings.actors.order_cancel_window_s,
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
             low_stock=settings.actors.voucher_low_stock,
+            nats_users=UserIssuer.from_directory(settings.nats.auth_dir),
         ),
         ALL_KINDS,
         settings.actors,

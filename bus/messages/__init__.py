@@ -28,7 +28,13 @@ from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
-from bus.messages.identity import ClientList, ClientView, IdentityCommand, TokenReply
+from bus.messages.identity import (
+    ClientList,
+    ClientView,
+    IdentityCommand,
+    NatsCredentials,
+    TokenReply,
+)
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
 from bus.messages.vouchers import (
@@ -83,6 +89,7 @@ ReplyValue = (
     | BulkView
     | BulkResultPage
     | ManyIssued
+    | NatsCredentials
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

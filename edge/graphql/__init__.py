@@ -121,6 +121,13 @@ class Mutation:
     revoke_api_client: clients.ApiClientResult = strawberry.mutation(
         resolver=clients.revoke, description="The client gets no more tokens."
     )
+    issue_nats_credentials: clients.NatsCredentialsResult = strawberry.mutation(
+        resolver=clients.issue_nats_credentials,
+        description=(
+            "NATS credentials (shown once) that may subscribe to the tenant's events only,"
+            " publish nothing, and expire."
+        ),
+    )
     set_points_rate: money.PointsRateResult = strawberry.mutation(
         resolver=money.set_points_rate,
         description=(

@@ -1,5 +1,6 @@
 """Integrators on NATS (ADR 17): a tenant's credentials reach its own events and nothing
-else, on the real embedded nats-server, with events published by a real actor host."""
+else, on the real embedded nats-server, with events published by a real actor host; an
+operator mints them with the CLI, a tenant admin through the API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nats
@@ -19,12 +21,15 @@ from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages.budget import CreateBudget
-from bus.messages.common import Money, Ok, Principal
-from bus.nats_auth import NatsAuthority, integrator_permissions, write_secret
+from bus.messages.common import Err, Money, Ok, Principal
+from bus.messages.identity import IssueNatsCredentials
+from bus.nats_auth import NatsAuthority, integrator_permissions, user_jwt_of, write_secret
+from bus.nats_jwt import UserNats
+from bus.nats_jwt import decode as decode_jwt
 from perkbus import cli
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
-from tests.conftest import start_host
+from tests.conftest import Cluster, start_host
 
 #: Subjects a tenant's integrator must not subscribe to: another tenant's events, all
 #: events, everything, requests to actors, replies, the tenant's own audit subject.
@@ -93,6 +98,22 @@ async def acme(nats_server: EmbeddedNats, acme_creds: Path) -> AsyncIterator[Int
     await integrator.nc.close()
 
 
+@asynccontextmanager
+async def sqlite_host(bus: Bus, tmp_path: Path) -> AsyncIterator[None]:
+    """A real actor host on an SQLite ledger, holding no NATS account key."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+    catalogue = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
+    await ledger.migrate()
+    await catalogue.migrate()
+    host = await start_host(bus, ledger, catalogue)
+    try:
+        yield
+    finally:
+        await host.stop()
+        await ledger.close()
+        await catalogue.close()
+
+
 async def test_an_integrator_gets_its_tenants_events_and_no_other_subject(
     bus: Bus, acme: Integrator, tmp_path: Path
 ) -> None:
@@ -111,12 +132,7 @@ async def test_an_integrator_gets_its_tenants_events_and_no_other_subject(
         await acme.nc.subscribe(subject, cb=leak)
     await acme.nc.flush()
 
-    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
-    catalogue = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
-    await ledger.migrate()
-    await catalogue.migrate()
-    host = await start_host(bus, ledger, catalogue)
-    try:
+    async with sqlite_host(bus, tmp_path):
         for tenant in ("globex", "acme"):  # the system publishes both tenants' events
             reply = await bus.request(
                 tenant,
@@ -127,10 +143,6 @@ async def test_an_integrator_gets_its_tenants_events_and_no_other_subject(
             )
             assert isinstance(reply, Ok), reply
         msg = await asyncio.wait_for(own.get(), 5)
-    finally:
-        await host.stop()
-        await ledger.close()
-        await catalogue.close()
 
     assert msg.subject == subjects.event("acme", "budget", "created")
     event = json.loads(msg.data)
@@ -253,3 +265,67 @@ async def test_the_cli_mints_credentials_the_embedded_server_accepts(
         await integrator.nc.close()
     assert cli.main(["nats-creds", "--tenant", "acme", "--ttl-days", "0"]) == 2
     assert cli.main(["nats-creds", "--tenant", "Acme.>"]) == 2
+
+
+async def test_a_tenant_admin_gets_nats_credentials_over_rest_and_graphql(
+    nats_server: EmbeddedNats, cluster: Cluster, tmp_path: Path
+) -> None:
+    owner = cluster.keys.headers("acme")
+    async with cluster.client.post(
+        "/api/v1/nats-credentials", json={"ttl_days": 7}, headers=owner
+    ) as r:
+        assert r.status == 201, await r.text()
+        assert r.headers["Cache-Control"] == "no-store"
+        issued = await r.json()
+    assert issued["subject"] == "pb.evt.acme.>"
+    user = decode_jwt(user_jwt_of(issued["creds"]), UserNats)
+    assert user.nats.sub.allow == ["pb.evt.acme.>"]
+    assert user.exp is not None
+    assert abs(user.exp - time.time() - 7 * 86_400) < 60
+
+    integrator = Integrator()
+    await integrator.connect(nats_server.url, write_secret(tmp_path / "a.creds", issued["creds"]))
+    try:
+        own = await integrator.nc.subscribe("pb.evt.acme.>")
+        await integrator.nc.subscribe("pb.evt.globex.>")
+        await integrator.nc.flush()
+        await cluster.open_budget("acme", "b1", 100)
+        assert (await own.next_msg(5)).subject == "pb.evt.acme.budget.created"
+        assert len(integrator.violations()) == 1
+    finally:
+        await integrator.nc.close()
+
+    query = (
+        "mutation { issueNatsCredentials(input: {ttlDays: 1}) {"
+        " ... on NatsCredentials { subject expiresAt creds } ... on Error { code } } }"
+    )
+    async with cluster.client.post("/graphql", json={"query": query}, headers=owner) as r:
+        by_graphql = (await r.json())["data"]["issueNatsCredentials"]
+    assert by_graphql["subject"] == "pb.evt.acme.>"
+    assert decode_jwt(user_jwt_of(by_graphql["creds"]), UserNats).sub != user.sub
+
+    async with cluster.client.post(
+        "/api/v1/nats-credentials", json={"ttl_days": 0}, headers=owner
+    ) as r:
+        assert r.status == 422
+    async with cluster.client.get("/api/v1/audit", headers=owner) as r:
+        actions = [e["action"] for e in (await r.json())["entries"]]
+    assert actions.count("identity.nats_credentials.issue") == 2
+
+
+async def test_hosts_without_the_account_key_mint_nothing(bus: Bus, tmp_path: Path) -> None:
+    async with sqlite_host(bus, tmp_path):
+        reply = await bus.request(
+            "acme",
+            "identity",
+            IssueNatsCredentials(),
+            Principal("admin", roles=("admin",)),
+            timeout_s=5,
+        )
+        assert isinstance(reply, Err)
+        assert reply.code == "unavailable"
+        refused = await bus.request(
+            "acme", "identity", IssueNatsCredentials(), Principal("p", roles=("finance",)), 5
+        )
+        assert isinstance(refused, Err)
+        assert refused.code == "forbidden"
