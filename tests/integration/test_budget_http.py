@@ -350,6 +350,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/clients",
         "/api/v1/clients/{client_id}",
         "/api/v1/clients/{client_id}/secret",
+        "/api/v1/nats-credentials",
         "/api/v1/audit",
     }
     served = {
