@@ -1,5 +1,5 @@
 """The identity actor: one per tenant, owner of its OAuth2 clients and issuer of their
-access tokens (ADR 14).
+access tokens (ADR 14), and of its integrators' NATS credentials (ADR 17).
 
 The token endpoint is authlib's: the edge forwards the HTTP request (form and
 Authorization header) as a :class:`~bus.messages.identity.TokenRequest`; this actor loads
@@ -29,7 +29,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
-from bus import acl
+from bus import acl, subjects
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request
@@ -39,7 +39,9 @@ from bus.messages.identity import (
     ClientList,
     ClientView,
     CreateClient,
+    IssueNatsCredentials,
     ListClients,
+    NatsCredentials,
     RevokeClient,
     RotateClientSecret,
     TokenReply,
@@ -281,6 +283,8 @@ class IdentityActor:
                 return self._rotate(client_id, events)
             case RevokeClient(client_id=client_id):
                 return self._revoke(client_id, events)
+            case IssueNatsCredentials(ttl_days=days):
+                return self._issue_nats_credentials(days)
         return Err.of(ErrorCode.INVALID_REQUEST, "not an identity request")
 
     def _create(self, request: Request, cmd: CreateClient, events: list[OutboxEvent]) -> Reply:
@@ -346,6 +350,20 @@ class IdentityActor:
         events.append(self._event(after, "client_revoked"))
         return Ok(view(after))
 
+    def _issue_nats_credentials(self, ttl_days: int) -> Reply:
+        """A new NATS user that may subscribe to this tenant's events only (ADR 17). Only
+        the audit log remembers it: the reply, with its seed, is not stored."""
+        if self.ctx.nats_users is None:
+            return Err.of(
+                ErrorCode.UNAVAILABLE,
+                "this deployment's actor hosts hold no NATS account key (PERKBUS_NATS_AUTH_DIR)",
+            )
+        now = int(time.time())
+        ttl_s = ttl_days * 86_400
+        creds = self.ctx.nats_users.tenant_credentials(self.tenant, now, ttl_s)
+        subject = subjects.events_of_tenant(self.tenant)
+        return Ok(NatsCredentials(subject, (now + ttl_s) * 1000, creds))
+
     def _next_version(self, client_id: str) -> int:
         record = self.clients[client_id]
         assert record is not None
@@ -366,5 +384,12 @@ class IdentityActor:
 IDENTITY = ActorKind(
     KIND,
     IdentityActor,
-    accepts=(CreateClient, ListClients, RotateClientSecret, RevokeClient, TokenRequest),
+    accepts=(
+        CreateClient,
+        ListClients,
+        RotateClientSecret,
+        RevokeClient,
+        TokenRequest,
+        IssueNatsCredentials,
+    ),
 )

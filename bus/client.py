@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import msgspec
 import nats
@@ -35,8 +36,9 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream()
 
     @classmethod
-    async def connect(cls, url: str, name: str) -> Bus:
-        """``url`` may list several servers, comma-separated; the client learns the rest."""
+    async def connect(cls, url: str, name: str, credentials: str | Path | None = None) -> Bus:
+        """``url`` may list several servers, comma-separated; the client learns the rest.
+        ``credentials`` is a ``.creds`` file (a user JWT and its seed, ADR 17)."""
         nc = await nats.connect(
             servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
@@ -44,6 +46,7 @@ class Bus:
             reconnect_time_wait=0.25,
             connect_timeout=2,
             pending_size=64 * 1024 * 1024,
+            user_credentials=str(credentials) if credentials else None,
         )
         return cls(nc)
 

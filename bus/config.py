@@ -8,6 +8,12 @@ import msgspec
 class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: ``nats://host:port`` of an external server; unset means start the embedded one.
     url: str | None = None
+    #: The ``.creds`` file this process connects with (a user JWT and its seed, ADR 17);
+    #: ``perkbus up`` sets it for its children to the embedded server's service user.
+    credentials_file: str | None = None
+    #: The operator and account keys (nkey seeds) that the embedded server trusts and
+    #: ``perkbus nats-creds`` signs users with; created on first use.
+    auth_dir: str = "var/keys/nats"
     #: Where the embedded server keeps JetStream data.
     data_dir: str = "var/nats"
     #: Port of the embedded server; 0 picks a free one.

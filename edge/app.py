@@ -211,6 +211,7 @@ def create_app(
     nats_url: str,
     verifier: TokenVerifier,
     shared_limiter: RateLimiter | None = None,
+    nats_credentials: str | Path | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -227,7 +228,7 @@ def create_app(
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
-        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge")
+        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge", credentials=nats_credentials)
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
         following = asyncio.create_task(app[REVOCATIONS].keep_following(app[BUS].js))
         yield

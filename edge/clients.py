@@ -1,7 +1,8 @@
-"""REST resources for a tenant's OAuth2 clients (owner and admin, scope ``clients:admin``).
+"""REST resources for a tenant's OAuth2 clients and its integrators' NATS credentials
+(owner and admin, scope ``clients:admin``).
 
-A client's secret appears once, in the answer that creates or rotates it; those answers
-are marked ``Cache-Control: no-store``."""
+A client's secret appears once, in the answer that creates or rotates it, and so do NATS
+credentials; those answers are marked ``Cache-Control: no-store``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from aiohttp import web
 from bus.messages import Err
 from edge import operations
 from edge.http import answer, caller, read_json
-from edge.schemas import ClientOut, CreateClientIn
+from edge.schemas import ClientOut, CreateClientIn, NatsCredentialsIn, NatsCredentialsOut
 
 routes = web.RouteTableDef()
 
 
-def _secret_answer(request: web.Request, result: ClientOut | Err, status: int) -> web.Response:
+def _secret_answer(
+    request: web.Request, result: ClientOut | NatsCredentialsOut | Err, status: int
+) -> web.Response:
     response = answer(request, result, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -47,3 +50,10 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     client_id = request.match_info["client_id"]
     return answer(request, await operations.revoke_client(caller(request), client_id))
+
+
+@routes.post("/api/v1/nats-credentials")
+async def issue_nats_credentials(request: web.Request) -> web.Response:
+    data = await read_json(request, NatsCredentialsIn)
+    result = await operations.issue_nats_credentials(caller(request), data)
+    return _secret_answer(request, result, 201)

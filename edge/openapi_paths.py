@@ -823,6 +823,26 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/nats-credentials": {
+        "post": {
+            "operationId": "issueNatsCredentials",
+            "summary": "NATS credentials for an integrator: the tenant's events, live",
+            "description": (
+                "Needs scope `clients:admin` and role owner or admin. The answer carries a "
+                "`.creds` file (a NATS user JWT and its seed) this once; it is kept "
+                "nowhere. With it a NATS client may subscribe to `pb.evt.<tenant>.>` and "
+                "nothing else, publish nothing, until `expires_at`. 503 where the actor "
+                "hosts hold no NATS account key."
+            ),
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _body("NatsCredentialsIn"),
+            "responses": {
+                "201": _json("NatsCredentialsOut", "The credentials"),
+                "422": _problem("`ttl_days` not within 1..365"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/sso": {
         "get": {
             "operationId": "getSso",
@@ -911,6 +931,38 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "204": {"description": "Signed out"},
                 "403": _problem("Cookie mode without the CSRF header"),
+            },
+        }
+    },
+    "/auth/{tenant}/sso/login": {
+        "get": {
+            "operationId": "startSingleSignOn",
+            "summary": "Sign in with the tenant's OpenID Connect provider (a browser redirect)",
+            "description": (
+                "302 to the provider (authorization code with PKCE); it sends the browser "
+                "back to `/auth/sso/callback`, which sets the session cookies and goes on "
+                "to `return_to` (a path of this site). Rate limited per client address."
+            ),
+            "security": [],
+            "parameters": [
+                {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "return_to", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "302": {"description": "To the provider"},
+                "404": _problem("The tenant has no single sign-on"),
+            },
+        }
+    },
+    "/auth/sso/callback": {
+        "get": {
+            "operationId": "finishSingleSignOn",
+            "summary": "Where the provider sends the browser back",
+            "security": [],
+            "responses": {
+                "302": {"description": "Signed in: session cookies, then to `return_to`"},
+                "400": _problem("Not a login this browser started"),
+                "401": _problem("The provider's answer was refused, or no such person"),
             },
         }
     },

@@ -75,7 +75,9 @@ from bus.messages.identity import (
     ClientList,
     ClientView,
     CreateClient,
+    IssueNatsCredentials,
     ListClients,
+    NatsCredentials,
     RevokeClient,
     RotateClientSecret,
 )
@@ -150,6 +152,8 @@ from edge.schemas import (
     ImportCodesIn,
     ImportReportOut,
     IssuePointsIn,
+    NatsCredentialsIn,
+    NatsCredentialsOut,
     OpenFundingIn,
     OrderCodesOut,
     OrderOut,
@@ -762,6 +766,20 @@ async def list_clients(caller: Caller) -> ClientListOut | Err:
     if not isinstance(value, ClientList):
         return _unexpected(value)
     return ClientListOut([client_out(c) for c in value.clients])
+
+
+async def issue_nats_credentials(
+    caller: Caller, data: NatsCredentialsIn
+) -> NatsCredentialsOut | Err:
+    """A ``.creds`` file for an integrator's NATS subscriber: the tenant's events only."""
+    if denied := missing_scope(caller, SCOPE_CLIENTS):
+        return denied
+    value = await call(caller, identity.KIND, IssueNatsCredentials(data.ttl_days), keyed=True)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, NatsCredentials):
+        return _unexpected(value)
+    return NatsCredentialsOut(value.subject, rfc3339(value.expires_ms), value.creds)
 
 
 def points_rate_out(v: PointsRateView) -> PointsRateOut:

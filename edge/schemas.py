@@ -305,6 +305,21 @@ class ClientListOut(msgspec.Struct, frozen=True):
     clients: list[ClientOut]
 
 
+class NatsCredentialsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """NATS credentials for an integrator's subscriber (ADR 17)."""
+
+    #: Days until they expire.
+    ttl_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+
+
+class NatsCredentialsOut(msgspec.Struct, frozen=True):
+    #: The only subjects they may subscribe to; they may publish nothing.
+    subject: str
+    expires_at: str
+    #: A ``.creds`` file (user JWT and seed): shown this once, kept nowhere.
+    creds: str
+
+
 class PointsRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``points_per_unit`` points to one unit (not minor unit) of ``currency``: 100 per
     EUR makes a point worth one cent."""

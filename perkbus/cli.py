@@ -5,6 +5,8 @@ perkbus actors        an actor host, against PERKBUS_NATS_URL
 perkbus edge          an HTTP edge, against PERKBUS_NATS_URL
 perkbus migrate       bring the ledger schema up to date
 perkbus token ...     mint an access token for a tenant (development and operations)
+perkbus nats-creds    mint NATS credentials: a tenant's integrator (its events only), or
+                      perkbus's service user; or print the server's operator-mode block
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ def _parser() -> argparse.ArgumentParser:
         "--grant", action="append", default=[], help="repeatable, budget:<id>; all if none"
     )
     token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    nats_creds = sub.add_parser(
+        "nats-creds", help="mint NATS credentials (a .creds file, on stdout)"
+    )
+    who = nats_creds.add_mutually_exclusive_group(required=True)
+    who.add_argument("--tenant", help="an integrator: may subscribe to pb.evt.<tenant>.> only")
+    who.add_argument(
+        "--service", action="store_true", help="perkbus's own processes: every subject"
+    )
+    who.add_argument(
+        "--server-config",
+        action="store_true",
+        help="print the operator-mode block of an external nats-server's config instead",
+    )
+    nats_creds.add_argument(
+        "--ttl-days", type=int, default=30, help="integrator credentials expire (default 30)"
+    )
     audit = sub.add_parser("audit", help="the tenants' hash-chained audit logs")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check every entry of the chains")
@@ -95,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         case "audit":
             return asyncio.run(_verify_audit(settings, args.tenant))
+        case "nats-creds":
+            return _nats_creds(settings, args)
         case "token":
             from perkbus import tokens
 
@@ -114,6 +134,33 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
     return 2
+
+
+def _nats_creds(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a ``.creds`` file (or the server block) signed with the keys in
+    ``PERKBUS_NATS_AUTH_DIR`` — the ones the embedded server trusts (ADR 17)."""
+    import time
+
+    from bus.nats_auth import NatsAuthority
+    from bus.subjects import InvalidToken
+
+    authority = NatsAuthority.load_or_create(settings.nats.auth_dir)
+    now = int(time.time())
+    if args.server_config:
+        print("\n".join(authority.server_config(settings.nats.partitions, now)))
+    elif args.service:
+        print(authority.service_credentials(now), end="")
+    else:
+        if args.ttl_days <= 0:
+            print("perkbus: --ttl-days must be at least 1", file=sys.stderr)
+            return 2
+        try:
+            creds = authority.tenant_credentials(args.tenant, now, args.ttl_days * 86_400)
+        except InvalidToken as e:
+            print(f"perkbus: {e}", file=sys.stderr)
+            return 2
+        print(creds, end="")
+    return 0
 
 
 async def _verify_audit(settings: Settings, tenants: list[str]) -> int:

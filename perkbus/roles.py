@@ -12,6 +12,7 @@ from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
 from bus.client import Bus
+from bus.nats_auth import UserIssuer
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.settings import Settings
@@ -30,7 +31,8 @@ def require_nats_url(settings: Settings) -> str:
 
 
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
-    bus = await Bus.connect(require_nats_url(settings), name="perkbus-actors")
+    credentials = settings.nats.credentials_file
+    bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials)
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
     host = ActorHost(
@@ -44,6 +46,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             cancel_window_s=settings.actors.order_cancel_window_s,
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
             low_stock=settings.actors.voucher_low_stock,
+            nats_users=UserIssuer.from_directory(settings.nats.auth_dir),
         ),
         ALL_KINDS,
         settings.actors,
@@ -69,7 +72,13 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
     )
     limiter = RedisLimiter(settings.redis.url) if settings.redis.url else None
-    app = create_app(config, require_nats_url(settings), verifier, limiter)
+    app = create_app(
+        config,
+        require_nats_url(settings),
+        verifier,
+        limiter,
+        nats_credentials=settings.nats.credentials_file,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     tls = tls_context(config)

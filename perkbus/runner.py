@@ -1,6 +1,7 @@
 """``perkbus up``: the whole system on one machine, on embedded defaults.
 
-It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one), then an actor
+It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one; it requires
+credentials, and the children get the service user's, ADR 17), then an actor
 host and an edge as child processes — the same ``perkbus actors`` / ``perkbus edge`` that
 run alone in production — waits until ``/readyz`` answers, seeds the demo tenant when
 asked, and prints where everything is. Ctrl-C (or SIGTERM) stops the edge, then the actor
@@ -60,9 +61,13 @@ def stop_child(process: subprocess.Popen[bytes] | None, timeout_s: float) -> Non
 
 
 async def wait_for_actor_host(
-    url: str, child: subprocess.Popen[bytes], timeout_s: float, stop: asyncio.Event
+    url: str,
+    credentials: str | None,
+    child: subprocess.Popen[bytes],
+    timeout_s: float,
+    stop: asyncio.Event,
 ) -> None:
-    bus = await Bus.connect(url, name="perkbus-up")
+    bus = await Bus.connect(url, name="perkbus-up", credentials=credentials)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -114,8 +119,8 @@ def _http_status(url: str) -> int:
         return e.code
 
 
-async def seed_demo(url: str, points_currency: str) -> None:
-    bus = await Bus.connect(url, name="perkbus-demo-seed")
+async def seed_demo(url: str, credentials: str | None, points_currency: str) -> None:
+    bus = await Bus.connect(url, name="perkbus-demo-seed", credentials=credentials)
     try:
         await demo.seed(bus, points_currency)
     finally:
@@ -139,19 +144,25 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
     scheme = "https" if settings.edge.tls_cert_file and settings.edge.tls_key_file else "http"
     base_url = f"{scheme}://{settings.edge.host}:{settings.edge.port}"
     try:
-        url = settings.nats.url
+        url, nats_credentials = settings.nats.url, settings.nats.credentials_file
         if not url:
             embedded = EmbeddedNats(
-                settings.nats.data_dir, settings.nats.port, settings.nats.partitions
+                settings.nats.data_dir,
+                settings.nats.port,
+                settings.nats.partitions,
+                auth_dir=settings.nats.auth_dir,
             )
             url = await embedded.astart()
+            nats_credentials = str(embedded.credentials)
             log.info("embedded nats-server on %s (data in %s)", url, embedded.data_dir)
         env = {**os.environ, "PERKBUS_NATS_URL": url}
+        if nats_credentials:
+            env["PERKBUS_NATS_CREDENTIALS_FILE"] = nats_credentials
         actors = spawn("actors", config_path, env)
-        await wait_for_actor_host(url, actors, timeout_s=60, stop=stop)
+        await wait_for_actor_host(url, nats_credentials, actors, timeout_s=60, stop=stop)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
-            await seed_demo(url, settings.actors.points_currency)
+            await seed_demo(url, nats_credentials, settings.actors.points_currency)
             added = await demo.seed_catalogue(settings)
             if added:
                 log.info("demo catalogue: %d products", added)
@@ -190,6 +201,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  OpenAPI       {base_url}/api/v1/openapi.json",
         f"  health        {base_url}/healthz   {base_url}/readyz",
         f"  NATS          {nats_url}",
+        "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
     ]
     if credentials is not None:

@@ -81,6 +81,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
 #: Paths whose defaults live in ``var/``; they move with ``var_dir`` unless set explicitly.
 _VAR_PATHS = (
     ("nats", "data_dir"),
+    ("nats", "auth_dir"),
     ("sqlite", "path"),
     ("catalogue", "path"),
     ("auth", "signing_key_file"),

@@ -21,6 +21,7 @@ from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money, Principal
+from bus.nats_auth import UserIssuer
 from edge.app import create_app
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
@@ -45,7 +46,7 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 @pytest.fixture
 async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
-    connection = await Bus.connect(nats_server.url, name="test")
+    connection = await Bus.connect(nats_server.url, "test", nats_server.credentials)
     yield connection
     await connection.close()
 
@@ -127,10 +128,14 @@ async def start_host(
     idle_timeout_s: float = 30,
     config: ActorsConfig | None = None,
     expiry_warning_days: int = 30,
+    nats_users: UserIssuer | None = None,
 ) -> ActorHost:
-    """An actor host on the test's NATS, started (its caller stops it)."""
+    """An actor host on the test's NATS, started (its caller stops it); with
+    ``nats_users`` it mints integrators' NATS credentials."""
     config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
-    ctx = replace(context(ledger, catalogue), expiry_warning_days=expiry_warning_days)
+    ctx = replace(
+        context(ledger, catalogue), expiry_warning_days=expiry_warning_days, nats_users=nats_users
+    )
     host = ActorHost(bus, ctx, kinds, config, PARTITIONS)
     await host.start()
     return host
@@ -147,11 +152,12 @@ async def start_cluster(
 ) -> AsyncIterator[Cluster]:
     """Actor host and edge on the test's NATS. Bursts from one test token stand for many
     clients, so rate limits are off unless ``edge`` turns them on."""
-    bus = await Bus.connect(nats_server.url, name="test-cluster")
-    host = await start_host(bus, ledger, catalogue)
+    bus = await Bus.connect(nats_server.url, "test-cluster", nats_server.credentials)
+    nats_users = UserIssuer.from_directory(nats_server.auth_dir)
+    host = await start_host(bus, ledger, catalogue, nats_users=nats_users)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     edge = edge or EdgeConfig(request_timeout_s=request_timeout_s, rate_per_s=0)
-    app = create_app(edge, nats_server.url, verifier, limiter)
+    app = create_app(edge, nats_server.url, verifier, limiter, nats_server.credentials)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from actors.sealing import MasterKey
 from bus.messages import Command, Reply, Request
+from bus.nats_auth import UserIssuer
 from storage.catalogue_cache import PlatformCatalogue
 from storage.ports import CatalogueStore, ChangeSet, Ledger
 
@@ -59,6 +60,8 @@ class ActorContext:
     refresh_token_ttl_s: int = 14 * 86_400
     #: Wired by the host: sign the claims of an access token with the current key.
     sign: Callable[[dict[str, Any]], str] = field(default=_not_wired_sync)
+    #: Mints NATS users with the account's key (ADR 17); None where the host has no key.
+    nats_users: UserIssuer | None = None
     #: Wired by the host: ``tell`` after a delay (retries with backoff).
     tell_later: Callable[[float, str, str, Command], None] = field(default=_not_wired_sync)
 

@@ -28,7 +28,13 @@ from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
-from bus.messages.identity import ClientList, ClientView, IdentityCommand, TokenReply
+from bus.messages.identity import (
+    ClientList,
+    ClientView,
+    IdentityCommand,
+    NatsCredentials,
+    TokenReply,
+)
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.people import (
     PeopleCommand,
@@ -98,6 +104,7 @@ ReplyValue = (
     | Session
     | SignedOut
     | SsoProviderView
+    | NatsCredentials
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

@@ -22,6 +22,7 @@ from bus.messages.common import TENANT_WIDE
 from bus.messages.funding import Allocate, Deposit, OpenFunding
 from bus.messages.identity import (
     CreateClient,
+    IssueNatsCredentials,
     RevokeClient,
     RotateClientSecret,
     TokenRequest,
@@ -82,6 +83,7 @@ AUDITED: dict[type, Audited] = {
     RotateClientSecret: Audited(_field("client_id")),
     RevokeClient: Audited(_field("client_id")),
     TokenRequest: Audited(_token_client, omit=("form", "authorization")),
+    IssueNatsCredentials: Audited(lambda b: "nats-credentials"),
     CurateProduct: Audited(_field("product_id")),
     AddCustomProduct: Audited(lambda b: b.product.id),
     ImportCodes: Audited(_field("product_id"), omit=("rows",)),

@@ -104,7 +104,25 @@ class TokenRequest(msgspec.Struct, frozen=True, tag="identity.token"):
         return TENANT_WIDE
 
 
-IdentityCommand = CreateClient | ListClients | RotateClientSecret | RevokeClient | TokenRequest
+class IssueNatsCredentials(msgspec.Struct, frozen=True, tag="identity.nats_credentials.issue"):
+    """NATS credentials for an integrator's subscriber: the tenant's events only, until
+    they expire (ADR 17; owner and admin only)."""
+
+    ttl_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+IdentityCommand = (
+    CreateClient
+    | ListClients
+    | RotateClientSecret
+    | RevokeClient
+    | TokenRequest
+    | IssueNatsCredentials
+)
 
 
 class ClientView(msgspec.Struct, frozen=True, tag="identity.client"):
@@ -135,6 +153,19 @@ class TokenReply(msgspec.Struct, frozen=True, tag="identity.token_reply"):
     status: int
     body: str
     headers: tuple[tuple[str, str], ...] = ()
+
+
+class NatsCredentials(msgspec.Struct, frozen=True, tag="identity.nats_credentials"):
+    """A ``.creds`` file (user JWT and seed) that may subscribe to ``subject`` only."""
+
+    subject: str
+    expires_ms: int
+    creds: str
+
+    @property
+    def final(self) -> bool:
+        """Never kept for replays: it carries the user's seed."""
+        return False
 
 
 class ClientChanged(msgspec.Struct, frozen=True):

@@ -137,6 +137,13 @@ class Mutation:
         resolver=persons.update_person,
         description="Change a person's name, roles, grants or status (disabled ends sessions).",
     )
+    issue_nats_credentials: clients.NatsCredentialsResult = strawberry.mutation(
+        resolver=clients.issue_nats_credentials,
+        description=(
+            "NATS credentials (shown once) that may subscribe to the tenant's events only,"
+            " publish nothing, and expire."
+        ),
+    )
     set_points_rate: money.PointsRateResult = strawberry.mutation(
         resolver=money.set_points_rate,
         description=(

@@ -1,4 +1,5 @@
-"""GraphQL for a tenant's OAuth2 clients and its audit log (operations shared with REST)."""
+"""GraphQL for a tenant's OAuth2 clients, its integrators' NATS credentials and its audit
+log (operations shared with REST)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import strawberry
 from bus.messages import Err
 from edge import operations
 from edge.graphql.common import AnyError, GqlInfo, act, caller, error, invalid, mutate
-from edge.schemas import AuditQuery, ClientListOut, ClientOut, CreateClientIn
+from edge.schemas import (
+    AuditQuery,
+    ClientListOut,
+    ClientOut,
+    CreateClientIn,
+    NatsCredentialsIn,
+    NatsCredentialsOut,
+)
 from edge.validation import Invalid, convert
 
 
@@ -96,6 +104,43 @@ async def revoke(
         return await operations.revoke_client(who, str(client_id))
 
     result: ApiClientResult = await act(info, idempotency_key, operation, api_client)
+    return result
+
+
+@strawberry.type
+class NatsCredentials:
+    subject: str = strawberry.field(description="The only subjects they may subscribe to.")
+    expires_at: str
+    creds: str = strawberry.field(
+        description="A .creds file (NATS user JWT and seed): shown this once, kept nowhere."
+    )
+
+
+NatsCredentialsResult = Annotated[
+    NatsCredentials | AnyError, strawberry.union("NatsCredentialsResult")
+]
+
+
+@strawberry.input
+class NatsCredentialsInput:
+    ttl_days: int = 30
+
+
+def nats_credentials(out: NatsCredentialsOut) -> NatsCredentials:
+    return NatsCredentials(subject=out.subject, expires_at=out.expires_at, creds=out.creds)
+
+
+async def issue_nats_credentials(
+    info: GqlInfo, input: NatsCredentialsInput | None = None, idempotency_key: str | None = None
+) -> NatsCredentialsResult:
+    result: NatsCredentialsResult = await mutate(
+        info,
+        idempotency_key,
+        input or NatsCredentialsInput(),
+        NatsCredentialsIn,
+        operations.issue_nats_credentials,
+        nats_credentials,
+    )
     return result
 
 

@@ -40,10 +40,11 @@ pytestmark = pytest.mark.slow
 class HostProcess:
     """``perkbus actors`` in a child process, as in production."""
 
-    def __init__(self, nats_url: str, ledger_url: str, var_dir: Path) -> None:
+    def __init__(self, nats_server: EmbeddedNats, ledger_url: str, var_dir: Path) -> None:
         self.env = {
             **os.environ,
-            "PERKBUS_NATS_URL": nats_url,
+            "PERKBUS_NATS_URL": nats_server.url,
+            "PERKBUS_NATS_CREDENTIALS_FILE": str(nats_server.credentials),
             "PERKBUS_NATS_PARTITIONS": str(PARTITIONS),
             "PERKBUS_VAR_DIR": str(var_dir),
         }
@@ -84,7 +85,12 @@ async def edge_client(
     nats_server: EmbeddedNats, keys: Keys
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=1.0, rate_per_s=0), nats_server.url, verifier)
+    app = create_app(
+        EdgeConfig(request_timeout_s=1.0, rate_per_s=0),
+        nats_server.url,
+        verifier,
+        nats_credentials=nats_server.credentials,
+    )
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     yield client
@@ -100,7 +106,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_debit(
     edge_client: TestClient[web.Request, web.Application],
     tmp_path: Path,
 ) -> None:
-    host = HostProcess(nats_server.url, ledger_url, tmp_path / "var")
+    host = HostProcess(nats_server, ledger_url, tmp_path / "var")
     await host.start(bus)
     try:
         opened = await bus.request(
@@ -190,7 +196,7 @@ async def test_sigkill_mid_redemption_burst_keeps_every_acknowledged_order(
         ]
     )
     await products.close()
-    host = HostProcess(nats_server.url, ledger_url, var)
+    host = HostProcess(nats_server, ledger_url, var)
     await host.start(bus)
     admin = Principal("admin", roles=("admin",))
     people = [f"p{i}" for i in range(100)]
@@ -274,7 +280,7 @@ async def test_sigkill_mid_redemption_burst_keeps_every_acknowledged_order(
 async def test_sigkill_mid_bulk_job_resumes_and_issues_each_row_once(
     nats_server: EmbeddedNats, bus: Bus, ledger: Ledger, ledger_url: str, tmp_path: Path
 ) -> None:
-    host = HostProcess(nats_server.url, ledger_url, tmp_path / "var")
+    host = HostProcess(nats_server, ledger_url, tmp_path / "var")
     await host.start(bus)
     admin = Principal("admin", roles=("admin",))
     try:
@@ -343,12 +349,17 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
         ]
     )
     await products.close()
-    host = HostProcess(nats_server.url, ledger_url, var)
+    host = HostProcess(nats_server, ledger_url, var)
     await host.start(bus)
     admin = Principal("admin", roles=("admin",))
     people = [f"person-{i}" for i in range(500)]
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=2.0, rate_per_s=0), nats_server.url, verifier)
+    app = create_app(
+        EdgeConfig(request_timeout_s=2.0, rate_per_s=0),
+        nats_server.url,
+        verifier,
+        nats_credentials=nats_server.credentials,
+    )
     client: TestClient[web.Request, web.Application] = TestClient(
         TestServer(app), connector=aiohttp.TCPConnector(limit=0)
     )

@@ -190,6 +190,7 @@ CASES = [
         (SCOPE_CLIENTS,),
         ("DELETE", "/api/v1/clients/{client_id}"),
     ),
+    mutation("issueNatsCredentials", "", (SCOPE_CLIENTS,), ("POST", "/api/v1/nats-credentials")),
     mutation(
         "createPerson",
         'input: {id: "zoe", email: "zoe@acme.test", name: "Zoe"}',

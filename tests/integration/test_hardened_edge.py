@@ -70,7 +70,7 @@ async def test_edges_share_buckets_through_redis(
         unavailable(f"Redis at {REDIS_URL} is not reachable: {e}")
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     other: TestClient[web.Request, web.Application] = TestClient(
-        TestServer(create_app(LIMITED, nats_server.url, verifier, shared))
+        TestServer(create_app(LIMITED, nats_server.url, verifier, shared, nats_server.credentials))
     )
     await other.start_server()
     try:
@@ -187,7 +187,9 @@ async def test_the_edge_serves_tls_with_hsts(
     context = tls_context(config)
     assert context is not None
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    runner = web.AppRunner(create_app(config, nats_server.url, verifier))
+    runner = web.AppRunner(
+        create_app(config, nats_server.url, verifier, nats_credentials=nats_server.credentials)
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()

@@ -61,9 +61,14 @@ async def edge(
     nats_server: EmbeddedNats, keys: Keys
 ) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], HeldActor]]:
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
-    app = create_app(EdgeConfig(request_timeout_s=2.0), nats_server.url, verifier)
+    app = create_app(
+        EdgeConfig(request_timeout_s=2.0),
+        nats_server.url,
+        verifier,
+        nats_credentials=nats_server.credentials,
+    )
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-    bus = await Bus.connect(nats_server.url, name="held-actor")
+    bus = await Bus.connect(nats_server.url, "held-actor", nats_server.credentials)
     actor = HeldActor()
     await bus.nc.subscribe("pb.rpcp.*.*.treasury", cb=actor.take)
     await bus.nc.flush()

@@ -1,9 +1,12 @@
-"""``perkbus up --demo`` from an empty directory: ready, seeded, and leaves no orphans."""
+"""``perkbus up --demo`` from an empty directory: ready, seeded, NATS closed to all but
+credentials, and leaves no orphans."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,10 +14,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 
 from perkbus import demo
 
@@ -71,6 +79,57 @@ def alive(pids: set[int]) -> set[int]:
     return live
 
 
+def post(url: str, token: str, body: dict[str, Any]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return int(r.status)
+
+
+async def integrator_sees_only_its_events(
+    nats_url: str, creds: Path, debit: Callable[[], object]
+) -> tuple[list[str], list[str]]:
+    """Connect with a tenant's credentials, try its events and another tenant's, then
+    ``debit()``; (subjects received, errors reported)."""
+    errors: list[str] = []
+    received: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e))
+
+    async def on_event(msg: Msg) -> None:
+        await received.put(msg)
+
+    nc = await nats.connect(
+        nats_url, user_credentials=str(creds), error_cb=on_error, allow_reconnect=False
+    )
+    try:
+        await nc.subscribe(f"pb.evt.{demo.TENANT}.>", cb=on_event)
+        await nc.subscribe("pb.evt.globex.>", cb=on_event)
+        await nc.flush()
+        await asyncio.to_thread(debit)
+        first = await asyncio.wait_for(received.get(), 10)
+        await asyncio.sleep(0.1)
+        return [first.subject], errors
+    finally:
+        await nc.close()
+
+
+async def refused_without_credentials(nats_url: str) -> str:
+    async def quietly(e: Exception) -> None:
+        pass
+
+    nc = NatsClient()
+    try:
+        await nc.connect(nats_url, allow_reconnect=False, error_cb=quietly)
+    except NatsError as e:
+        return str(e)
+    finally:
+        await nc.close()
+    return "connected"
+
+
 class Up:
     """``perkbus up --demo`` in a child process, its output going to a file.
 
@@ -80,6 +139,7 @@ class Up:
     def __init__(self, workdir: Path, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
         env["PERKBUS_EDGE_PORT"] = str(port)
+        self.env = env
         self.base = f"http://127.0.0.1:{port}"
         self.log = workdir / f"up-{port}-{time.monotonic_ns()}.log"
         with self.log.open("wb") as out:
@@ -153,6 +213,29 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         assert (status, me["subject"]) == (200, "admin@demo.example")
         assert len(children) >= 3, "nats-server, actor host and edge"
         assert any("nats-server" in Path(f"/proc/{p}/cmdline").read_text() for p in children)
+
+        # NATS: the embedded server wants credentials; a tenant's reach its events only
+        nats_url = re.findall(r"NATS +(nats://\S+)", up.output)[0]
+        refusal = asyncio.run(refused_without_credentials(nats_url))
+        assert "authorization violation" in refusal.lower()
+        minted = subprocess.run(
+            [sys.executable, "-m", "perkbus", "nats-creds", "--tenant", demo.TENANT],
+            cwd=tmp_path,
+            env=up.env,
+            capture_output=True,
+            check=True,
+        )
+        creds = tmp_path / "demo.creds"
+        creds.write_bytes(minted.stdout)
+        debits = f"{base}/api/v1/budgets/{credentials['budget_id']}/debits"
+        amount = {"amount": {"amount_minor": 1, "currency": "EUR"}, "memo": "seen on NATS"}
+        subjects, errors = asyncio.run(
+            integrator_sees_only_its_events(
+                nats_url, creds, lambda: post(debits, credentials["token"], amount)
+            )
+        )
+        assert subjects == [f"pb.evt.{demo.TENANT}.budget.debited"]
+        assert errors == ['nats: permissions violation for subscription to "pb.evt.globex.>"']
     finally:
         code = up.stop(signal.SIGINT)
     output = up.output
@@ -168,7 +251,9 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         token = json.loads((tmp_path / "var" / "demo.json").read_text())["token"]
         status, budget = get(f"{base}/api/v1/budgets/demo-budget", token)
         assert status == 200
-        assert budget["balance"]["amount_minor"] == 1_000_000 - welcome  # seeded once
+        seen_on_nats = 1  # the debit above
+        # seeded once: the second start adds no welcome points
+        assert budget["balance"]["amount_minor"] == 1_000_000 - welcome - seen_on_nats
         children = descendants(again.pid)
     finally:
         again.stop(signal.SIGKILL)  # the children must still not outlive it

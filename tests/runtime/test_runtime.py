@@ -384,7 +384,8 @@ async def test_host_refuses_a_server_without_the_partition_mapping(
 async def test_a_failed_reply_does_not_stop_the_actor(
     nats_server: EmbeddedNats, bus: Bus, host: ActorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = await Bus.connect(nats_server.url, name="client")  # the host keeps ``bus``
+    # the host keeps ``bus``
+    client = await Bus.connect(nats_server.url, "client", nats_server.credentials)
     try:
         assert isinstance(await ask(client, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
         publish = bus.nc.publish
