@@ -9,6 +9,7 @@ reply until the envelope's deadline; a missing responder or an expired deadline 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from pathlib import Path
 
@@ -36,9 +37,16 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream()
 
     @classmethod
-    async def connect(cls, url: str, name: str, credentials: str | Path | None = None) -> Bus:
+    async def connect(
+        cls,
+        url: str,
+        name: str,
+        credentials: str | Path | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> Bus:
         """``url`` may list several servers, comma-separated; the client learns the rest.
-        ``credentials`` is a ``.creds`` file (a user JWT and its seed, ADR 17)."""
+        ``credentials`` is a ``.creds`` file (a user JWT and its seed, ADR 17); ``tls``
+        the context of a server that requires TLS (``bus/tls.py``)."""
         nc = await nats.connect(
             servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
@@ -47,6 +55,7 @@ class Bus:
             connect_timeout=2,
             pending_size=64 * 1024 * 1024,
             user_credentials=str(credentials) if credentials else None,
+            tls=tls,
         )
         return cls(nc)
 

@@ -14,6 +14,11 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The operator and account keys (nkey seeds) that the embedded server trusts and
     #: ``perkbus nats-creds`` signs users with; created on first use.
     auth_dir: str = "var/keys/nats"
+    #: TLS to an external server (``bus/tls.py``): the CA that signed its certificate
+    #: and, when it asks for one, this process's certificate and key.
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     #: Where the embedded server keeps JetStream data.
     data_dir: str = "var/nats"
     #: Port of the embedded server; 0 picks a free one.

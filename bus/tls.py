@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ssl
 
+from bus.config import NatsConfig
+
 
 def client_context(
     ca_file: str = "", cert_file: str = "", key_file: str = ""
@@ -24,3 +26,7 @@ def client_context(
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def for_config(config: NatsConfig) -> ssl.SSLContext | None:
+    return client_context(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)

@@ -212,6 +212,7 @@ def create_app(
     verifier: TokenVerifier,
     shared_limiter: RateLimiter | None = None,
     nats_credentials: str | Path | None = None,
+    nats_tls: ssl.SSLContext | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -228,7 +229,7 @@ def create_app(
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
-        app[BUS] = await Bus.connect(nats_url, name="perkbus-edge", credentials=nats_credentials)
+        app[BUS] = await Bus.connect(nats_url, "perkbus-edge", nats_credentials, nats_tls)
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
         following = asyncio.create_task(app[REVOCATIONS].keep_following(app[BUS].js))
         yield

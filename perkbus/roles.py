@@ -11,6 +11,7 @@ from actors.kinds import ALL_KINDS
 from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
+from bus import tls as nats_tls
 from bus.client import Bus
 from bus.nats_auth import UserIssuer
 from edge.app import create_app, tls_context
@@ -32,7 +33,8 @@ def require_nats_url(settings: Settings) -> str:
 
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     credentials = settings.nats.credentials_file
-    bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials)
+    tls = nats_tls.for_config(settings.nats)
+    bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials, tls)
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
     host = ActorHost(
@@ -78,6 +80,7 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         verifier,
         limiter,
         nats_credentials=settings.nats.credentials_file,
+        nats_tls=nats_tls.for_config(settings.nats),
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bus import tls as nats_tls
 from bus.client import Bus
 from bus.embedded import EmbeddedNats, die_with_parent, terminate
 from bus.errors import BusError
@@ -63,11 +64,12 @@ def stop_child(process: subprocess.Popen[bytes] | None, timeout_s: float) -> Non
 async def wait_for_actor_host(
     url: str,
     credentials: str | None,
+    tls: ssl.SSLContext | None,
     child: subprocess.Popen[bytes],
     timeout_s: float,
     stop: asyncio.Event,
 ) -> None:
-    bus = await Bus.connect(url, name="perkbus-up", credentials=credentials)
+    bus = await Bus.connect(url, "perkbus-up", credentials, tls)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -119,8 +121,10 @@ def _http_status(url: str) -> int:
         return e.code
 
 
-async def seed_demo(url: str, credentials: str | None, points_currency: str) -> None:
-    bus = await Bus.connect(url, name="perkbus-demo-seed", credentials=credentials)
+async def seed_demo(
+    url: str, credentials: str | None, tls: ssl.SSLContext | None, points_currency: str
+) -> None:
+    bus = await Bus.connect(url, "perkbus-demo-seed", credentials, tls)
     try:
         await demo.seed(bus, points_currency)
     finally:
@@ -159,10 +163,11 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         if nats_credentials:
             env["PERKBUS_NATS_CREDENTIALS_FILE"] = nats_credentials
         actors = spawn("actors", config_path, env)
-        await wait_for_actor_host(url, nats_credentials, actors, timeout_s=60, stop=stop)
+        tls = nats_tls.for_config(settings.nats)
+        await wait_for_actor_host(url, nats_credentials, tls, actors, timeout_s=60, stop=stop)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
-            await seed_demo(url, nats_credentials, settings.actors.points_currency)
+            await seed_demo(url, nats_credentials, tls, settings.actors.points_currency)
             added = await demo.seed_catalogue(settings)
             if added:
                 log.info("demo catalogue: %d products", added)

@@ -21,7 +21,7 @@ from storage.ports import CatalogueStore, Ledger
 from storage.redis_limiter import RedisLimiter
 from tests.conftest import Cluster, start_cluster
 from tests.contract.test_rate_limiter import REDIS_URL
-from tests.support import AUDIENCE, ISSUER, Keys, unavailable
+from tests.support import AUDIENCE, ISSUER, Keys, self_signed, unavailable
 
 LIMITED = EdgeConfig(rate_per_s=1, rate_burst=3, token_rate_per_s=1, token_rate_burst=2)
 
@@ -138,45 +138,6 @@ async def test_graphql_refuses_documents_too_deep_or_too_aliased(cluster: Cluste
     ok = '{ budget(id: "b") { __typename } }'
     async with cluster.client.post("/graphql", json={"query": ok}, headers=acme) as r:
         assert (await r.json())["data"]["budget"]["__typename"] == "NotFound"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "edge.pem", directory / "edge.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 async def test_the_edge_serves_tls_with_hsts(
