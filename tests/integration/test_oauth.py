@@ -88,7 +88,7 @@ async def test_a_client_gets_scoped_tokens_that_the_api_accepts(cluster: Cluster
     async with cluster.client.get("/.well-known/openid-configuration") as r:
         meta = await r.json()
     assert meta["token_endpoint"].endswith("/oauth/token")
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["grant_types_supported"] == ["client_credentials", "refresh_token"]
 
 
 async def test_bad_credentials_get_rfc6749_errors_as_problem_details(cluster: Cluster) -> None:
