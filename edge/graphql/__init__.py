@@ -202,11 +202,14 @@ class View(GraphQLView[dict[str, Any], None]):
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return json.loads(data)
+            decoded = json.loads(data)
         except ValueError as e:
             # Not only JSONDecodeError: an integer of more than 4,300 digits is a plain
             # ValueError, which strawberry would let through as an internal error.
             raise HTTPException(400, "Unable to parse request body as JSON") from e
+        if not isinstance(decoded, dict | list):  # strawberry would call .get on it
+            raise HTTPException(400, "A GraphQL request is a JSON object")
+        return decoded
 
 
 def view() -> View:

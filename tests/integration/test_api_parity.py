@@ -111,14 +111,17 @@ async def test_graphql_needs_a_token(cluster: Cluster) -> None:
 
 
 async def test_graphql_bodies_it_cannot_read_get_problem_details(cluster: Cluster) -> None:
-    """Found by fuzzing /graphql: strawberry answered these in plain text, and a number
-    of 5,000 digits (a ValueError, not a JSONDecodeError) was an internal error."""
+    """Found by fuzzing /graphql: strawberry answered these in plain text; a number of
+    5,000 digits (a ValueError, not a JSONDecodeError) and a body that is JSON but not
+    an object or a list were internal errors."""
     headers = cluster.keys.headers("acme")
     query = b'{"query": "{ fxRates { __typename } }", "variables": '
     for body, content_type, status, code in (
         (b"{not json", "application/json", 400, "malformed_body"),
         (b"", "application/json", 400, "malformed_body"),
         (b"[]", "application/json", 400, "malformed_body"),
+        (b"null", "application/json", 400, "malformed_body"),
+        (b'"{ fxRates { __typename } }"', "application/json", 400, "malformed_body"),
         (b'{"query": 5}', "application/json", 400, "malformed_body"),
         (query + b"[]}", "application/json", 400, "malformed_body"),
         (query + b'{"a": ' + b"9" * 5_000 + b"}}", "application/json", 400, "malformed_body"),
