@@ -11,6 +11,8 @@ Every answer must be:
   HTTP status);
 - documented: its status and content type are in the operation's responses, and a
   success matches the operation's response schema (schemathesis's conformance checks);
+- a refusal when the request breaks the document's schema (the edge accepts nothing
+  the document says it refuses);
 - free of the other tenant's data.
 
 A refused request to an operation that writes changes nothing: every business table of
@@ -35,6 +37,7 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode, Response
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -51,7 +54,12 @@ OPERATIONS = [
 #: Requests per operation; PERKBUS_FUZZ_EXAMPLES asks for a deeper (slower) run.
 EXAMPLES = int(os.environ.get("PERKBUS_FUZZ_EXAMPLES", "30"))
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "retryable", "instance", "errors"}
 
 Operation = APIOperation[Any, Any, Any, Any]
