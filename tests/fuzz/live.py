@@ -5,8 +5,8 @@ background thread.
 The fuzzers are Hypothesis tests, which are synchronous: they send a request and block
 until it is answered, so the system must run on a loop that is not the test's. The
 system is the one the integration tests start (:func:`tests.conftest.start_cluster`),
-seeded with a demo tenant that has data (budgets, wallets, voucher pools, a product,
-an order, a funding account, an API client, rates) and a second tenant whose data must
+seeded with a demo tenant that has data (budgets, wallets, voucher pools, a custom
+product, an order, a funding account, an API client, rates) and a second tenant whose data must
 never show in the first one's answers.
 
 :meth:`LiveSystem.snapshot` reads every business table of both databases, so a test can
@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import Future
-from contextlib import closing, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,7 +78,7 @@ class LiveSystem:
         self._nats = EmbeddedNats(directory / "nats", partitions=PARTITIONS)
         self._ledger = SqliteLedger(directory / "ledger.sqlite3")
         self._catalogue = SqliteCatalogue(directory / "catalogue.sqlite3")
-        self._clusters: AsyncIterator[Cluster] | None = None
+        self._resources = AsyncExitStack()
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
         self.owner = self.keys.headers(TENANT)
@@ -97,12 +97,16 @@ class LiveSystem:
         await self._ledger.migrate()
         await self._catalogue.migrate()
         await self._catalogue.put_products(demo_catalogue.generate())
-        self._clusters = start_cluster(self._nats, self._ledger, self._catalogue, self.keys)
-        cluster = await anext(self._clusters)
+        cluster = await self._resources.enter_async_context(self._cluster())
         self.base_url = str(cluster.client.make_url("")).rstrip("/")
-        self._session = aiohttp.ClientSession()
+        self._session = await self._resources.enter_async_context(aiohttp.ClientSession())
         await demo.seed(cluster.bus)
         await self._seed(cluster)
+
+    @asynccontextmanager
+    async def _cluster(self) -> AsyncIterator[Cluster]:
+        async for cluster in start_cluster(self._nats, self._ledger, self._catalogue, self.keys):
+            yield cluster
 
     async def _seed(self, cluster: Cluster) -> None:
         """What demo.seed does not make: a custom product, an order, a funding account and
@@ -149,10 +153,7 @@ class LiveSystem:
             self._nats.stop()
 
     async def _stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._clusters is not None:
-            await self._clusters.aclose()  # type: ignore[attr-defined]
+        await self._resources.aclose()
         await self._catalogue.close()
         await self._ledger.close()
 

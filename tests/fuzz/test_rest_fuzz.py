@@ -101,7 +101,7 @@ def test_fuzzed_requests_get_documented_answers_and_refusals_change_nothing(
 ) -> None:
     operation = schema[path][method]
     writes = method in WRITES
-    quiet: list[Snapshot] = [live.settled()] if writes else []
+    quiet: list[Snapshot] = []  # the state after the last write, when it passed
 
     @settings(
         max_examples=EXAMPLES,
@@ -116,7 +116,8 @@ def test_fuzzed_requests_get_documented_answers_and_refusals_change_nothing(
         headers = dict(live.owner)
         if "Idempotency-Key" not in (case.headers or {}):
             headers["Idempotency-Key"] = f"fuzz-{next(_keys)}"
-        before = quiet.pop() if quiet else None
+        # A failed example (shrinking) left none: then read it.
+        before = (quiet.pop() if quiet else live.settled()) if writes else None
         response = case.call(base_url=live.base_url, headers=headers)
         status = response.status_code
         assert status < 500, describe(case, response)
@@ -128,7 +129,7 @@ def test_fuzzed_requests_get_documented_answers_and_refusals_change_nothing(
         if writes:
             after = live.settled()
             if status >= 400:
-                assert before is not None
+                assert before is not None  # (writes)
                 assert not changed(before, after), describe(case, response)
             quiet.append(after)
 
@@ -148,3 +149,17 @@ def check_problem(case: FuzzCase, response: Response) -> None:
 
 def describe(case: FuzzCase, response: Response) -> str:
     return f"{case.as_curl_command()}\n→ {response.status_code} {response.text[:500]}"
+
+
+def test_the_snapshot_sees_a_write_and_not_a_refusal(live: LiveSystem) -> None:
+    """The check the fuzzer relies on: a refused debit leaves every table as it was, a
+    debit that is carried out changes the budget's account."""
+    before = live.settled()
+    debits = "/api/v1/budgets/demo-budget/debits"
+    for amount, status in ((-1, 422), (10**12, 409)):
+        body = {"amount": {"amount_minor": amount, "currency": "EUR"}}
+        assert live.send("POST", debits, live.owner, body).status == status
+        assert not changed(before, live.settled())
+    body = {"amount": {"amount_minor": 1, "currency": "EUR"}}
+    assert live.send("POST", debits, live.owner, body).status == 201
+    assert "ledger.sqlite3:accounts" in changed(before, live.settled())
