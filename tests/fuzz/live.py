@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import Future
-from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,7 +57,8 @@ UNWATCHED_TABLES = frozenset(
     {"outbox", "idempotency_replies", "signing_keys", "schema_migrations", "sqlite_sequence"}
 )
 
-Snapshot = dict[str, list[tuple[Any, ...]]]
+#: Per table: how many rows, and a hash of all of them in storage order.
+Snapshot = dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class LiveSystem:
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
         self.owner = self.keys.headers(TENANT)
+        self._readers: dict[str, sqlite3.Connection] = {}
+        self._read: dict[str, tuple[int, Snapshot]] = {}
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
         """Run a coroutine on the system's loop and wait for its result."""
@@ -151,6 +154,8 @@ class LiveSystem:
             self._thread.join(10)
             self.loop.close()
             self._nats.stop()
+            for reader in self._readers.values():
+                reader.close()
 
     async def _stop(self) -> None:
         await self._resources.aclose()
@@ -196,20 +201,38 @@ class LiveSystem:
         raise AssertionError("the system kept changing its data with no request")
 
     def snapshot(self) -> Snapshot:
-        """Every row of every watched table of the ledger and the catalogue, sorted."""
+        """Every row of every watched table of the ledger and the catalogue, hashed.
+
+        A table scan reads rows in key order (rowid, or the primary key of a table
+        WITHOUT ROWID), so the same rows hash the same. Reading them all is slow once a
+        fuzzer has generated tens of thousands of voucher codes, so they are read again
+        only when a database has had a commit since the last read (``PRAGMA
+        data_version`` of a connection kept open changes with any other's commit)."""
         found: Snapshot = {}
         for name in ("ledger.sqlite3", "catalogue.sqlite3"):
-            uri = f"file:{self.directory / name}?mode=ro"
-            with closing(sqlite3.connect(uri, uri=True)) as con:
-                tables = [
-                    row[0]
-                    for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                    if row[0] not in UNWATCHED_TABLES
-                ]
-                for table in tables:
-                    rows = con.execute(f"SELECT * FROM {table}").fetchall()
-                    found[f"{name}:{table}"] = sorted(rows, key=repr)
+            if name not in self._readers:
+                uri = f"file:{self.directory / name}?mode=ro"
+                self._readers[name] = sqlite3.connect(uri, uri=True)
+            con = self._readers[name]
+            [(version,)] = con.execute("PRAGMA data_version")
+            cached = self._read.get(name)
+            if cached is None or cached[0] != version:
+                cached = self._read[name] = (version, _tables(con))
+            found |= {f"{name}:{table}": digest for table, digest in cached[1].items()}
         return found
+
+
+def _tables(con: sqlite3.Connection) -> Snapshot:
+    tables = [
+        row[0]
+        for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if row[0] not in UNWATCHED_TABLES
+    ]
+    found: Snapshot = {}
+    for table in tables:
+        rows = tuple(con.execute(f"SELECT * FROM {table}"))
+        found[table] = (len(rows), hash(rows))
+    return found
 
 
 def _funding(account: str) -> dict[str, Any]:
@@ -248,8 +271,9 @@ def leaked(sent: str, received: str) -> list[str]:
 
 def changed(before: Snapshot, after: Snapshot) -> dict[str, tuple[int, int]]:
     """The tables whose rows differ: name → (rows before, rows after)."""
+    nothing = (0, 0)
     return {
-        table: (len(before.get(table, [])), len(after.get(table, [])))
+        table: (before.get(table, nothing)[0], after.get(table, nothing)[0])
         for table in sorted(before.keys() | after.keys())
         if before.get(table) != after.get(table)
     }
