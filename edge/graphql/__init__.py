@@ -182,6 +182,11 @@ schema = strawberry.Schema(
 )
 
 
+#: strawberry's refusals, as problem codes (it answers 404 and 405 only for GET, which
+#: the route does not take, but should that change they keep their meaning).
+_CODES = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}
+
+
 class View(GraphQLView[dict[str, Any], None]):
     async def get_context(
         self, request: web.Request, response: web.Response | web.WebSocketResponse
@@ -197,7 +202,7 @@ class View(GraphQLView[dict[str, Any], None]):
             if e.reason == "Unsupported content type":
                 detail = "send application/json"
                 return problem(415, "unsupported_media_type", detail, instance=request.path)
-            code = "malformed_body" if e.status_code == 400 else "invalid_request"
+            code = _CODES.get(e.status_code, "invalid_request")
             return problem(e.status_code, code, e.reason, instance=request.path)
 
     def decode_json(self, data: str | bytes) -> object:
