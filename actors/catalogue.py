@@ -186,6 +186,10 @@ class CatalogueActor:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"product {product.id} exists")
         if "en" not in product.texts:
             return Err.of(ErrorCode.INVALID_REQUEST, "a product needs English texts")
+        if bool(product.denominations) == (product.range is not None):
+            return Err.of(ErrorCode.INVALID_REQUEST, "a product has denominations or a range")
+        if product.range is not None and product.range.min_minor > product.range.max_minor:
+            return Err.of(ErrorCode.INVALID_REQUEST, "a range's min_minor is above its max_minor")
         own = replace(product, tenant=self.tenant)
         await self.ctx.catalogue.put_products([own])
         self.custom[own.id] = own

@@ -59,7 +59,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as problem+json; nothing internal leaks into it."""
+    """Every error leaves as problem+json; nothing internal leaks into it.
+
+    Bytes that aiohttp's HTTP parser cannot read as a request at all (a header line
+    without a colon, a line over 8 KiB, a broken chunk size) never reach the app:
+    aiohttp answers them with a plain-text 400 and closes the connection. There is no
+    request to give problem details for, and changing that answer would mean replacing
+    aiohttp's connection handler, which is not a public API."""
     try:
         return await handler(request)
     except ProblemResponse as e:

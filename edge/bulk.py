@@ -15,7 +15,7 @@ from bus.messages.bulk import MAX_ROWS, BulkRow
 from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_large
 from edge.problems import problem
-from edge.validation import Invalid
+from edge.validation import Invalid, read_csv
 
 routes = web.RouteTableDef()
 
@@ -26,7 +26,10 @@ MAX_CSV_BYTES = 16 * 1024 * 1024
 def parse_rows(text: str) -> list[BulkRow]:
     """``person_id,points[,memo]`` with a header row. Rows are checked when they are
     carried out (each gets its own result); here only the shape of the file is."""
-    reader = csv.DictReader(io.StringIO(text))
+    return read_csv(text, _rows)
+
+
+def _rows(reader: csv.DictReader[str]) -> list[BulkRow]:
     header = reader.fieldnames or []
     if not {"person_id", "points"} <= set(header) <= {"person_id", "points", "memo"}:
         raise Invalid("the CSV header must be person_id,points and optionally memo")

@@ -34,6 +34,7 @@ def _json(name: str, description: str) -> dict[str, Any]:
 _COMMON_ERRORS = {
     "401": _problem("Missing or invalid bearer token"),
     "403": _problem("The token lacks the required scope"),
+    "429": _problem("Too many requests from this principal; retry after `Retry-After`"),
     "503": _problem("No actor host answered; retry (Retry-After)"),
     "504": _problem("The request did not complete in time; retry"),
 }
@@ -332,6 +333,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json("ImportReportOut", "What was imported and what was not"),
+                "404": _problem("The product id or face value cannot be a pool's"),
                 "413": _problem("More than 4 MiB of CSV"),
                 "422": _problem("The body is not valid (named in `errors`)"),
                 **_COMMON_ERRORS,
@@ -352,6 +354,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json("ImportReportOut", "The codes were issued"),
+                "404": _problem("The product id or face value cannot be a pool's"),
                 "422": _problem("The body is not valid"),
                 **_COMMON_ERRORS,
             },
@@ -1048,6 +1051,42 @@ def _document_keys_in_use(paths: dict[str, Any]) -> None:
 
 
 _document_keys_in_use(PATHS)
+
+_REUSED = "The Idempotency-Key was used for another request (`idempotency_key_reused`)"
+_MALFORMED = (
+    "The body is not JSON (`malformed_body`), or the Idempotency-Key header is not 1 to "
+    "255 visible ASCII characters (`invalid_request`)"
+)
+
+
+def _document_bad_input(paths: dict[str, Any]) -> None:
+    """What the edge answers for input it cannot read, on every operation that takes
+    such input: 400 for a body that is not JSON or a malformed Idempotency-Key, 415 for
+    a body of another media type, 422 for a body or query that does not fit its schema
+    or a key used before for another request.
+    An operation's own description of the status, when it has one, stays."""
+    for operations in paths.values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            parameters = operation.get("parameters", [])
+            body = operation.get("requestBody", {}).get("content", {})
+            if body or _IDEMPOTENCY_KEY in parameters:
+                responses.setdefault("400", _problem(_MALFORMED))
+            if "application/json" in body:
+                responses.setdefault("415", _problem("The body is not `application/json`"))
+            if body or any(p["in"] == "query" for p in parameters):
+                responses.setdefault("422", _problem("The input is not valid (`invalid_request`)"))
+            if _IDEMPOTENCY_KEY in parameters and "422" not in responses:
+                responses["422"] = _problem(_REUSED)
+            elif _IDEMPOTENCY_KEY in parameters and "Idempotency-Key" not in str(responses["422"]):
+                refused = dict(responses["422"])
+                refused["description"] = (
+                    f"{refused['description']}; or {_REUSED[0].lower()}{_REUSED[1:]}"
+                )
+                responses["422"] = refused
+
+
+_document_bad_input(PATHS)
 
 
 _NEEDS_SCOPE = re.compile(r"Needs scope `([a-z_]+:[a-z_]+)`")

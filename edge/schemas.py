@@ -11,8 +11,17 @@ from typing import Annotated
 
 import msgspec
 
+from bus.messages.audit import AuditSeq
 from bus.messages.budget import BudgetId
-from bus.messages.catalogue import Country, Locale, MarkupBps, ProductId, Range
+from bus.messages.catalogue import (
+    Country,
+    FaceValue,
+    Locale,
+    MarkupBps,
+    PriceBound,
+    ProductId,
+    Range,
+)
 from bus.messages.common import Currency, Money, Rate
 from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
@@ -27,7 +36,6 @@ from bus.messages.people import (
     PersonStatus,
     RefreshToken,
 )
-from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId, Points
 
 PositiveMinor = Annotated[
@@ -124,8 +132,8 @@ class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     country: Country | None = None
     currency: Currency | None = None
     category: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    min_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    max_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    min_price: PriceBound | None = None
+    max_price: PriceBound | None = None
     q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     locale: Locale = "en"
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
@@ -371,13 +379,13 @@ class AllocationOut(msgspec.Struct, frozen=True):
 
 class ReplayQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The stream sequence to start after (0: from the beginning); a page's ``next_after``.
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
 class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The entry number to start after (0: from the first); a page's ``next_after``.
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: AuditSeq = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     #: Only this action (a command's name, e.g. ``budget.debit``) or this actor.
     action: Annotated[str, msgspec.Meta(max_length=64)] | None = None

@@ -3,7 +3,10 @@ details and GraphQL ``InvalidInput`` results alike."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -43,6 +46,16 @@ def convert(data: Any, kind: type[T], strict: bool = True) -> T:
         return msgspec.convert(data, kind, strict=strict)
     except msgspec.ValidationError as e:
         raise explain(e) from e
+
+
+def read_csv(text: str, parse: Callable[[csv.DictReader[str]], T]) -> T:
+    """``parse`` over the rows of a CSV text with a header row. A text that is not CSV
+    (a line break in an unquoted field, say) is :class:`Invalid`, not an internal error;
+    the reader is lazy, so ``parse`` meets such a row while it reads."""
+    try:
+        return parse(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:  # "new-line character seen in unquoted field - do you ...?"
+        raise Invalid(f"not CSV: {str(e).split(' - ')[0]}") from e
 
 
 def check_idempotency_key(key: str | None) -> str | None:

@@ -4,7 +4,6 @@ codes, read a pool's stock (operations in :mod:`edge.operations`, shared with Gr
 from __future__ import annotations
 
 import csv
-import io
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_json, read_large
 from edge.problems import problem
 from edge.schemas import GenerateCodesIn, ImportCodesIn
-from edge.validation import Invalid, convert
+from edge.validation import Invalid, convert, read_csv
 
 routes = web.RouteTableDef()
 
@@ -25,14 +24,20 @@ CSV_COLUMNS = ("code", "pin", "url", "expires_at")
 
 def parse_csv(text: str, currency: str | None) -> ImportCodesIn:
     """``code[,pin][,url][,expires_at]`` with a header row → the same shape as JSON."""
-    reader = csv.DictReader(io.StringIO(text))
+    codes = read_csv(text, _codes)
+    return convert({"currency": currency, "codes": codes}, ImportCodesIn)
+
+
+def _codes(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     header = reader.fieldnames or []
     if "code" not in header or not set(header) <= set(CSV_COLUMNS):
         raise Invalid(f"the CSV header must be some of {', '.join(CSV_COLUMNS)}, with code")
     codes: list[dict[str, Any]] = []
-    for row in reader:
+    for n, row in enumerate(reader):
+        if None in row:  # DictReader keeps the surplus under the key None
+            raise Invalid(f"row {n}: more fields than the header names", f"#/codes/{n}")
         codes.append({k: v for k, v in row.items() if v not in (None, "")})
-    return convert({"currency": currency, "codes": codes}, ImportCodesIn)
+    return codes
 
 
 async def read_import(request: web.Request) -> ImportCodesIn:

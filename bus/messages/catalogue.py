@@ -21,6 +21,10 @@ ProductId = Annotated[str, msgspec.Meta(pattern=PRODUCT_ID_PATTERN)]
 Country = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{2}"), description="ISO 3166-1")]
 Locale = Annotated[str, msgspec.Meta(pattern=whole("[a-z]{2}(-[A-Z]{2})?"))]
 MarkupBps = Annotated[int, msgspec.Meta(ge=0, le=10_000, description="basis points")]
+#: A face value in minor units (2**53 at most: exact in every JSON reader).
+FaceValue = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+#: A price bound of a filter, in minor units.
+PriceBound = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 ProductKind = Literal["gift_card", "voucher", "merchandise", "experience"]
 Status = Literal["active", "inactive"]
 
@@ -34,8 +38,8 @@ class Texts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Range(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    min_minor: Annotated[int, msgspec.Meta(ge=1)]
-    max_minor: Annotated[int, msgspec.Meta(ge=1)]
+    min_minor: FaceValue
+    max_minor: FaceValue
 
 
 class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -47,7 +51,7 @@ class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     countries: tuple[Country, ...]
     texts: dict[Locale, Texts]
     #: Fixed face values in minor units; empty when ``range`` is set.
-    denominations: tuple[int, ...] = ()
+    denominations: tuple[FaceValue, ...] = ()
     range: Range | None = None
     image_url: str = ""
     status: Status = "active"
@@ -72,8 +76,8 @@ class ProductFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     currency: Currency | None = None
     category: str | None = None
     #: Face value bounds in minor units: a product matches if any of its values is inside.
-    min_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    max_price: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    min_price: PriceBound | None = None
+    max_price: PriceBound | None = None
     q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 

@@ -14,9 +14,8 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.catalogue import ProductId
+from bus.messages.catalogue import FaceValue, ProductId
 from bus.messages.common import TENANT_WIDE, Money
-from bus.messages.vouchers import FaceValue
 from bus.messages.wallet import PersonId
 
 KIND = "orders"

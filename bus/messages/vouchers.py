@@ -11,13 +11,12 @@ from typing import Annotated
 
 import msgspec
 
-from bus.messages.catalogue import ProductId
+from bus.messages.catalogue import FaceValue, ProductId
 from bus.messages.common import TENANT_WIDE, Currency, whole
 
 KIND = "vouchers"
 
 CodeText = Annotated[str, msgspec.Meta(pattern=whole("[\\x21-\\x7e]{4,128}"))]
-FaceValue = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 
 
 class CodeRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

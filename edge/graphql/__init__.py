@@ -10,10 +10,12 @@ this module assembles them into one schema.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import strawberry
 from aiohttp import web
+from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
@@ -21,6 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
 from edge.graphql import people as persons
 from edge.graphql.common import MINOR_UNITS, MinorUnits
+from edge.problems import problem
 
 
 @strawberry.type
@@ -202,11 +205,39 @@ schema = strawberry.Schema(
 )
 
 
+#: strawberry's refusals, as problem codes (it answers 404 and 405 only for GET, which
+#: the route does not take, but should that change they keep their meaning).
+_CODES = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}
+
+
 class View(GraphQLView[dict[str, Any], None]):
     async def get_context(
         self, request: web.Request, response: web.Response | web.WebSocketResponse
     ) -> dict[str, Any]:
         return {"request": request, "response": response}
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        """A request strawberry cannot read (not JSON, not an object, a batch, another
+        media type) is refused with problem details like any other, not plain text."""
+        try:
+            return await self.run(request=request)
+        except HTTPException as e:  # strawberry's own, from its cross-web dependency
+            if e.reason == "Unsupported content type":
+                detail = "send application/json"
+                return problem(415, "unsupported_media_type", detail, instance=request.path)
+            code = _CODES.get(e.status_code, "invalid_request")
+            return problem(e.status_code, code, e.reason, instance=request.path)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = json.loads(data)
+        except ValueError as e:
+            # Not only JSONDecodeError: an integer of more than 4,300 digits is a plain
+            # ValueError, which strawberry would let through as an internal error.
+            raise HTTPException(400, "Unable to parse request body as JSON") from e
+        if not isinstance(decoded, dict | list):  # strawberry would call .get on it
+            raise HTTPException(400, "A GraphQL request is a JSON object")
+        return decoded
 
 
 def view() -> View:

@@ -4,6 +4,7 @@ builds the :class:`~edge.operations.Caller`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NewType, TypeVar
 
@@ -23,10 +24,17 @@ D = TypeVar("D")
 GqlInfo = Info[dict[str, Any], None]
 
 
+#: A string MinorUnits: ASCII digits only (int() would also take "1_000", " 12 " and
+#: other scripts' digits), and no more than any amount can have (2**62 has 19).
+_DIGITS = re.compile(r"-?[0-9]{1,20}")
+
+
 def _parse_minor(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("MinorUnits is an integer (or a string of digits)")
-    return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    raise ValueError("MinorUnits is an integer (or a string of at most 20 ASCII digits)")
 
 
 MinorUnits = NewType("MinorUnits", int)

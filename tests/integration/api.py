@@ -518,6 +518,8 @@ class GraphQL:
 
     async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome:
         doc = {_camel(k): v for k, v in product.items() if k != "texts"}
+        if isinstance(doc.get("range"), dict):
+            doc["range"] = {_camel(k): v for k, v in doc["range"].items()}
         doc["texts"] = [
             {"locale": locale, **{_camel(k): v for k, v in text.items()}}
             for locale, text in product["texts"].items()

@@ -97,3 +97,18 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     assert await cluster.ledger.account_balance("acme", "budget:b1") == 1000
     async with cluster.client.get("/api/v1/clients", headers=acme) as r:
         assert [c["status"] for c in (await r.json())["clients"]] == ["active"]
+
+
+def test_every_operation_documents_the_answers_to_bad_input() -> None:
+    """Found by the fuzzer: 400 (malformed body or key), 415, 422 (key reused) and 429
+    were answered but not documented on most operations."""
+    for path, operations in PATHS.items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            parameters = [p["name"] for p in operation.get("parameters", [])]
+            body = operation.get("requestBody", {}).get("content", {})
+            assert {"401", "403", "429", "503", "504"} <= documented, (method, path)
+            if "Idempotency-Key" in parameters:
+                assert {"400", "409", "422"} <= documented, (method, path)
+            if "application/json" in body:
+                assert {"400", "415", "422"} <= documented, (method, path)

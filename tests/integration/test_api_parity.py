@@ -110,6 +110,58 @@ async def test_graphql_needs_a_token(cluster: Cluster) -> None:
         assert r.content_type == "application/problem+json"
 
 
+async def test_graphql_bodies_it_cannot_read_get_problem_details(cluster: Cluster) -> None:
+    """Found by fuzzing /graphql: strawberry answered these in plain text; a number of
+    5,000 digits (a ValueError, not a JSONDecodeError) and a body that is JSON but not
+    an object or a list were internal errors."""
+    headers = cluster.keys.headers("acme")
+    query = b'{"query": "{ fxRates { __typename } }", "variables": '
+    for body, content_type, status, code in (
+        (b"{not json", "application/json", 400, "malformed_body"),
+        (b"", "application/json", 400, "malformed_body"),
+        (b"[]", "application/json", 400, "malformed_body"),
+        (b"null", "application/json", 400, "malformed_body"),
+        (b'"{ fxRates { __typename } }"', "application/json", 400, "malformed_body"),
+        (b'{"query": 5}', "application/json", 400, "malformed_body"),
+        (query + b"[]}", "application/json", 400, "malformed_body"),
+        (query + b'{"a": ' + b"9" * 5_000 + b"}}", "application/json", 400, "malformed_body"),
+        (b"query=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (query + b"{}}", "text/plain", 415, "unsupported_media_type"),
+    ):
+        sent = {**headers, "Content-Type": content_type}
+        async with cluster.client.post("/graphql", data=body, headers=sent) as r:
+            answer = await r.json(content_type=None)
+            assert (r.status, r.content_type) == (status, "application/problem+json"), body
+            assert (answer["status"], answer["code"]) == (status, code), body
+            assert answer["instance"] == "/graphql"
+
+
+async def test_graphql_minor_units_are_ascii_digits(cluster: Cluster) -> None:
+    """Found by the GraphQL fuzzer: ``MinorUnits`` took whatever Python's int() takes
+    ("1_000", " 12 ", Arabic-Indic digits), and refused 5,000 digits with Python's own
+    advice (sys.set_int_max_str_digits) in the message."""
+    await cluster.open_budget("acme", "b1", 100)
+    query = (
+        'mutation($a: MinorUnits!) { debitBudget(budgetId: "b1", input: {amount:'
+        ' {amountMinor: $a, currency: "EUR"}}) { __typename } }'
+    )
+    headers = cluster.keys.headers("acme")
+    for amount in ("1_0", " 12 ", "\u0661\u0662", "9" * 5_000, "1.5", 1.5, True, "", "-"):
+        body = {"query": query, "variables": {"a": amount}}
+        async with cluster.client.post("/graphql", json=body, headers=headers) as r:
+            answer = await r.json()
+        assert r.status == 200
+        assert answer["data"] is None, amount
+        [error] = answer["errors"]
+        assert "MinorUnits is an integer" in error["message"], error
+        assert "sys." not in error["message"]
+    for amount in ("12", 10):
+        body = {"query": query, "variables": {"a": amount}}
+        async with cluster.client.post("/graphql", json=body, headers=headers) as r:
+            assert (await r.json())["data"] == {"debitBudget": {"__typename": "Debit"}}
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 78
+
+
 async def test_points_issued_from_a_budget(api: BudgetApi, cluster: Cluster) -> None:
     acme = cluster.keys.headers("acme")
     await cluster.open_budget("acme", "spot", 10_000)

@@ -59,3 +59,13 @@ async def test_bulk_rewards_row_by_row(api: BudgetApi, cluster: Cluster) -> None
     assert (await api.bulk_start(acme, "b1", "who,what\n1,2\n")).code == "invalid_request"
     reader = cluster.keys.headers("acme", ["budgets:read"])
     assert (await api.bulk_start(reader, "b1", CSV)).code == "forbidden"
+
+
+async def test_a_file_that_is_not_csv_is_refused(api: BudgetApi, cluster: Cluster) -> None:
+    """Found by the fuzzer: a line break inside an unquoted field made the CSV reader
+    raise, which left the edge as an internal error."""
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 1_000)
+    refused = await api.bulk_start(acme, "b1", "person_id,points\nann,1\rbob,2\n")
+    assert refused.code == "invalid_request"
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 1_000

@@ -3,6 +3,8 @@ products — one suite over both APIs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from perkbus.demo_catalogue import generate
@@ -136,3 +138,58 @@ async def test_custom_products_belong_to_their_tenant(api: BudgetApi, cluster: C
     bad = await api.add_custom(acme, {**custom, "id": "x2", "currency": "euro"})
     assert bad.code == "invalid_request"
     assert bad.pointer == "#/currency"
+
+
+async def test_numbers_past_64_bits_are_refused_not_failed(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    """Found by the fuzzer: a price filter or a face value past 64 bits reached the bus,
+    whose encoder could not carry it (500)."""
+    acme = cluster.keys.headers("acme")
+    huge = 2**64
+    for params, pointer in (({"max_price": huge}, "#/max_price"), ({"min_price": -1}, None)):
+        outcome = await api.products(acme, **params)
+        assert outcome.code == "invalid_request", params
+        assert pointer is None or outcome.pointer == pointer
+    custom = {
+        "id": "acme-huge",
+        "brand": "Acme",
+        "kind": "voucher",
+        "category": "misc",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Huge"}},
+        "denominations": [huge],
+    }
+    refused = await api.add_custom(acme, custom)
+    assert (refused.code, refused.pointer) == ("invalid_request", "#/denominations/0")
+
+
+async def test_a_custom_product_has_denominations_or_a_sane_range(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    """Found by the fuzzer: a product that could never be ordered was accepted."""
+    acme = cluster.keys.headers("acme")
+    product: dict[str, Any] = {
+        "id": "acme-gift",
+        "brand": "Acme",
+        "kind": "gift_card",
+        "category": "misc",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Gift"}},
+    }
+    for shape in (
+        {},
+        {"denominations": [500], "range": {"min_minor": 100, "max_minor": 900}},
+        {"range": {"min_minor": 900, "max_minor": 100}},
+        {"denominations": [0]},
+    ):
+        assert (await api.add_custom(acme, {**product, **shape})).code == "invalid_request", shape
+    assert (await api.products(acme, q="gift acme")).value == {
+        "products": [],
+        "next_cursor": None,
+        "total": 0,
+    }
+    ranged = {**product, "range": {"min_minor": 100, "max_minor": 900}}
+    assert (await api.add_custom(acme, ranged)).value is not None

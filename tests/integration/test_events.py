@@ -167,3 +167,21 @@ async def test_graphql_replays_the_same_events_as_rest(cluster: Cluster) -> None
     bad = "{ events(limit: 0) { ... on Error { code } } }"
     async with cluster.client.post("/graphql", json={"query": bad}, headers=acme) as r:
         assert (await r.json())["data"]["events"]["code"] == "invalid_request"
+
+
+async def test_a_start_past_64_bits_is_refused_and_the_last_one_allowed_is_empty(
+    cluster: Cluster,
+) -> None:
+    """Found by the fuzzer: ``after`` was unbounded, and one past 64 bits failed (500)."""
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 100)
+    for path in ("/api/v1/events", "/api/v1/audit"):
+        params = {"after": str(2**64)}
+        async with cluster.client.get(path, params=params, headers=acme) as r:
+            body = await r.json()
+            assert (r.status, body["code"]) == (422, "invalid_request"), (path, body)
+            assert body["errors"][0]["pointer"] == "#/after"
+        async with cluster.client.get(path, params={"after": str(2**62)}, headers=acme) as r:
+            assert r.status == 200, (path, await r.text())
+            page = await r.json()
+            assert page.get("events", page.get("entries")) == [], (path, page)

@@ -71,3 +71,17 @@ async def test_bad_imports_are_refused(api: BudgetApi, cluster: Cluster) -> None
     reader = cluster.keys.headers("acme", ["vouchers:read"])
     assert (await api.generate(reader, "card-de", 2500, "EUR", 1)).code == "forbidden"
     assert (await api.pool(reader, "card-de", 2500)).value is not None
+
+
+async def test_a_file_that_is_not_csv_is_refused(api: BudgetApi, cluster: Cluster) -> None:
+    """Found by the fuzzer: a line break inside an unquoted field made the CSV reader
+    raise (an internal error); and a row longer than the header was named by the
+    reader's stand-in key, not by its number."""
+    acme = cluster.keys.headers("acme")
+    broken = await api.import_csv(acme, "card-de", 2500, "EUR", "code\nGIFT-0001\rGIFT-2\n")
+    assert broken.code == "invalid_request"
+    long_row = await api.import_csv(acme, "card-de", 2500, "EUR", "code\nGIFT-0001,1111\n")
+    assert (long_row.code, long_row.pointer) == ("invalid_request", "#/codes/0")
+    pool = (await api.pool(acme, "card-de", 2500)).value
+    assert pool is not None
+    assert (pool["available"], pool["allocated"]) == (0, 0)
