@@ -919,6 +919,10 @@ PATHS: dict[str, Any] = {
                 "with `grant_type=refresh_token`."
             ),
             "security": [],
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="RefreshIn")}}},
+            },
             "responses": {
                 "200": _json("SessionOut", "The session, refreshed"),
                 "401": _problem("The refresh token is spent, revoked or expired"),
@@ -931,8 +935,13 @@ PATHS: dict[str, Any] = {
             "operationId": "signOut",
             "summary": "End the session (its refresh tokens stop working) and clear cookies",
             "security": [],
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="RefreshIn")}}},
+            },
             "responses": {
                 "204": {"description": "Signed out"},
+                "401": _problem("No session: no refresh token sent, nor a refresh cookie"),
                 "403": _problem("Cookie mode without the CSRF header"),
             },
         }
@@ -1087,6 +1096,23 @@ def _document_bad_input(paths: dict[str, Any]) -> None:
 
 
 _document_bad_input(PATHS)
+
+
+def _document_sign_in_limits(paths: dict[str, Any]) -> None:
+    """The operations that make sessions need no token, and are limited per client
+    address (ADR 15); like any operation, they may find no actor host to answer."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("security") == []:
+                responses = operation["responses"]
+                responses.setdefault(
+                    "429", _problem("Too many attempts from this address; retry later")
+                )
+                responses.setdefault("503", _COMMON_ERRORS["503"])
+                responses.setdefault("504", _COMMON_ERRORS["504"])
+
+
+_document_sign_in_limits(PATHS)
 
 
 _NEEDS_SCOPE = re.compile(r"Needs scope `([a-z_]+:[a-z_]+)`")

@@ -52,10 +52,29 @@ OTHER_SECRETS = (OTHER_MARKER, str(OTHER_BALANCE), "0.8512")
 #: ``idempotency_replies``: a keyed request's reply, refusals included, is kept so that a
 #: retry with the key gets the same answer (the API documents it): a record of the
 #: answer, not a change of the tenant's data. ``signing_keys``: rotated on a schedule.
-#: ``schema_migrations``: never changes after start.
+#: ``schema_migrations``: never changes after start. ``audit_heads``: follows the audit
+#: log, whose chain ``perkbus audit verify`` checks elsewhere.
 UNWATCHED_TABLES = frozenset(
-    {"outbox", "idempotency_replies", "signing_keys", "schema_migrations", "sqlite_sequence"}
+    {
+        "outbox",
+        "idempotency_replies",
+        "signing_keys",
+        "schema_migrations",
+        "sqlite_sequence",
+        "audit_heads",
+    }
 )
+#: Tables of which only part is watched. A refused attempt is recorded in the audit log
+#: by design (a failed sign-in, a forbidden request): only entries of effects (``ok``)
+#: must not appear. A failed sign-in counts towards the person's lockout: everything of a
+#: person but that counter (and the version that fences it) must stay.
+WATCHED_PART = {
+    "audit_log": "SELECT * FROM audit_log WHERE outcome = 'ok'",
+    "people": (
+        "SELECT tenant_id, person_id, email, name, password_hash, roles, grants, status,"
+        " created_ms, updated_ms FROM people"
+    ),
+}
 
 #: Per table: how many rows, and a hash of all of them in storage order.
 Snapshot = dict[str, tuple[int, int]]
@@ -230,7 +249,7 @@ def _tables(con: sqlite3.Connection) -> Snapshot:
     ]
     found: Snapshot = {}
     for table in tables:
-        rows = tuple(con.execute(f"SELECT * FROM {table}"))
+        rows = tuple(con.execute(WATCHED_PART.get(table, f"SELECT * FROM {table}")))
         found[table] = (len(rows), hash(rows))
     return found
 
