@@ -982,7 +982,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "whoAmI",
             "summary": "Who the token or the session says the caller is, and may do",
-            "responses": {"200": {"description": "Tenant, subject, roles, permissions"}},
+            "responses": {
+                "200": {"description": "Tenant, subject, roles, permissions"},
+                **_COMMON_ERRORS,
+            },
         }
     },
     "/api/v1/points-rate": {
