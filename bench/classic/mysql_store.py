@@ -95,11 +95,13 @@ class MysqlStore:
     async def create_schema(self, reset: bool = False) -> None:
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute("SET SESSION sql_notes = 0")  # "already exists" is expected
             if reset:
                 for table in TABLES:
                     await cur.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in schema_statements("mysql"):
                 await cur.execute(statement)
+            await cur.execute("SET SESSION sql_notes = 1")
             await conn.commit()
 
     async def place(self, d: Draft) -> Outcome:
