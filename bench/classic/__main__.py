@@ -39,6 +39,12 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     p.add_argument("--pool-size", type=int, default=32, help="MariaDB connections per worker")
     p.add_argument("--sqlite-synchronous", default="FULL", choices=["FULL", "NORMAL", "OFF"])
+    p.add_argument(
+        "--mysql-statements",
+        default="batched",
+        choices=["batched", "plain"],
+        help="MariaDB: an order in 4 round trips (multi-statement) or one per statement",
+    )
     p.add_argument("--reset", action="store_true", help="drop the tables and create them")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -98,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool_size=a.pool_size,
         reset=a.reset,
         sqlite_synchronous=a.sqlite_synchronous,
+        batched=a.mysql_statements == "batched",
         host=a.host,
     )
     if a.worker:

@@ -29,6 +29,8 @@ class ServeConfig(msgspec.Struct, frozen=True):
     pool_size: int = 32
     reset: bool = False
     sqlite_synchronous: str = "FULL"
+    #: MariaDB: an order's statements in 4 round trips (multi-statement) rather than 12.
+    batched: bool = True
     host: str = "127.0.0.1"
 
 
@@ -70,6 +72,8 @@ def worker_command(config: ServeConfig) -> list[str]:
         config.sqlite_synchronous,
         "--host",
         config.host,
+        "--mysql-statements",
+        "batched" if config.batched else "plain",
         "--worker",
     ]
 
@@ -80,7 +84,7 @@ def serve_worker(config: ServeConfig) -> None:
 
 
 async def _create_schema(config: ServeConfig) -> None:
-    store = open_store(config.db, config.pool_size, config.sqlite_synchronous)
+    store = open_store(config.db, config.pool_size, config.sqlite_synchronous, config.batched)
     try:
         await store.create_schema(reset=config.reset)
     finally:
@@ -90,7 +94,7 @@ async def _create_schema(config: ServeConfig) -> None:
 async def _serve(config: ServeConfig, create_schema: bool, reuse_port: bool) -> None:
     if create_schema and config.reset:
         await _create_schema(config)
-    store = open_store(config.db, config.pool_size, config.sqlite_synchronous)
+    store = open_store(config.db, config.pool_size, config.sqlite_synchronous, config.batched)
     verifier = TokenVerifier.from_file(config.public_key, config.issuer, config.audience)
     app = create_app(store, verifier, create_schema=create_schema)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -48,7 +48,9 @@ def schema_statements(dialect: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def open_store(url: str, pool_size: int = 32, sqlite_synchronous: str = "FULL") -> OrderStore:
+def open_store(
+    url: str, pool_size: int = 32, sqlite_synchronous: str = "FULL", batched: bool = True
+) -> OrderStore:
     if url.startswith("sqlite:"):
         from bench.classic.sqlite_store import SqliteStore
 
@@ -56,5 +58,5 @@ def open_store(url: str, pool_size: int = 32, sqlite_synchronous: str = "FULL") 
     if url.startswith(("mysql://", "mariadb://")):
         from bench.classic.mysql_store import MysqlStore
 
-        return MysqlStore(url, pool_size)
+        return MysqlStore(url, pool_size, batched)
     raise ValueError(f"--db must be sqlite:PATH or mysql://…, not {url!r}")

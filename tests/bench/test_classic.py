@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import msgspec
@@ -32,24 +32,36 @@ TENANT = "bench-0"
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """``sqlite:<path>`` or the URL of a fresh MariaDB database (dropped afterwards)."""
+class Db(NamedTuple):
+    url: str
+    #: MariaDB: an order's statements batched into four round trips (the default).
+    batched: bool = True
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("mysql-plain", marks=pytest.mark.mysql),
+    ]
+)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
+    """SQLite, or a fresh MariaDB database (dropped afterwards) in either statement mode."""
     if request.param == "sqlite":
-        yield f"sqlite:{tmp_path / 'classic.sqlite3'}"
+        yield Db(f"sqlite:{tmp_path / 'classic.sqlite3'}")
         return
     async with mysql_database() as url:
-        yield url
+        yield Db(url, batched=request.param == "mysql")
 
 
 @asynccontextmanager
 async def classic(
-    db: str, keys: Keys, balance: int, codes: int, master_key: MasterKey | None = None
+    db: Db, keys: Keys, balance: int, codes: int, master_key: MasterKey | None = None
 ) -> AsyncIterator[tuple[Client, SeedReport]]:
     """The service on a freshly seeded database (one tenant), over a real socket."""
-    seeded = await seed(db, tenants=1, codes=codes, balance_minor=balance, master_key=master_key)
+    seeded = await seed(db.url, 1, codes, balance_minor=balance, master_key=master_key)
     verifier = TokenVerifier.from_file(str(keys.public), ISSUER, AUDIENCE)
-    app = create_app(open_store(db, pool_size=8), verifier)
+    app = create_app(open_store(db.url, pool_size=8, batched=db.batched), verifier)
     async with TestClient(TestServer(app)) as client:
         yield client, seeded
 
@@ -88,7 +100,7 @@ async def state(store: OrderStore) -> dict[str, int]:
     return {k: int(v) for k, v in counts.items()}
 
 
-async def test_an_order_end_to_end(db: str, keys: Keys) -> None:
+async def test_an_order_end_to_end(db: Db, keys: Keys) -> None:
     master = MasterKey(os.urandom(32))
     async with classic(db, keys, balance=5000, codes=3, master_key=master) as (client, _):
         status, body = await post(client, keys, "k-1", order())
@@ -121,11 +133,11 @@ async def test_an_order_end_to_end(db: str, keys: Keys) -> None:
         async with client.post("/api/v1/orders", json=order(), headers=no_debit) as r:
             assert r.status == 403
             assert (await r.json(content_type=None))["code"] == "forbidden"
-    report = await check_invariants(db, successes=1)
+    report = await check_invariants(db.url, successes=1)
     assert report.ok, report.violations
 
 
-async def test_the_same_key_twice_is_one_order(db: str, keys: Keys) -> None:
+async def test_the_same_key_twice_is_one_order(db: Db, keys: Keys) -> None:
     async with classic(db, keys, balance=5000, codes=3) as (client, _):
         first = await post(client, keys, "same", order())
         again = await post(client, keys, "same", order())
@@ -135,15 +147,22 @@ async def test_the_same_key_twice_is_one_order(db: str, keys: Keys) -> None:
         assert other[0] == 422
         assert other[1]["code"] == "idempotency_key_reused"
         # Sent at the same moment: still one order.
-        both = await asyncio.gather(*(post(client, keys, "race", order()) for _ in range(2)))
-        assert [s for s, _ in both] == [201, 201]
-        assert both[0][1] == both[1][1]
-        assert (await state(client.app[STORE]))["orders"] == 2
-    report = await check_invariants(db, successes=2)
+        racing = await asyncio.gather(*(post(client, keys, "race", order()) for _ in range(5)))
+        assert {s for s, _ in racing} == {201}
+        assert len({b["id"] for _, b in racing}) == 1
+        # An external id is the order's too: other keys, same external id, one order.
+        external = order(external_id="crm-42")
+        same = await asyncio.gather(*(post(client, keys, f"e{i}", external) for i in range(3)))
+        assert {s for s, _ in same} == {201}
+        assert len({b["id"] for _, b in same}) == 1
+        other = await post(client, keys, "e9", order(recipient="bob", external_id="crm-42"))
+        assert (other[0], other[1]["code"]) == (422, "idempotency_key_reused")
+        assert (await state(client.app[STORE]))["orders"] == 3
+    report = await check_invariants(db.url, successes=3)
     assert report.ok, report.violations
 
 
-async def test_refused_orders_change_nothing(db: str, keys: Keys) -> None:
+async def test_refused_orders_change_nothing(db: Db, keys: Keys) -> None:
     async with classic(db, keys, balance=5000, codes=1) as (client, _):
         store = client.app[STORE]
         assert (await post(client, keys, "first", order()))[0] == 201
@@ -153,7 +172,7 @@ async def test_refused_orders_change_nothing(db: str, keys: Keys) -> None:
         assert await state(store) == before
         # The first order's key still gets its answer from the now empty pool.
         assert (await post(client, keys, "first", order()))[0] == 201
-    report = await check_invariants(db, successes=1)
+    report = await check_invariants(db.url, successes=1)
     assert report.ok, report.violations
     async with classic(db, keys, balance=500, codes=5) as (client, _):
         store = client.app[STORE]
@@ -165,11 +184,11 @@ async def test_refused_orders_change_nothing(db: str, keys: Keys) -> None:
         status, problem = await post(client, keys, "odd", order(face_value_minor=999))
         assert (status, problem["code"]) == (422, "invalid_request")
         assert await state(store) == before
-    report = await check_invariants(db, successes=0)
+    report = await check_invariants(db.url, successes=0)
     assert report.ok, report.violations
 
 
-async def test_a_burst_spends_the_budget_exactly(db: str, keys: Keys) -> None:
+async def test_a_burst_spends_the_budget_exactly(db: Db, keys: Keys) -> None:
     async with classic(db, keys, balance=150 * 1000, codes=200) as (client, _):
         answers = await asyncio.gather(
             *(post(client, keys, f"burst-{i}", order(recipient=f"p{i}")) for i in range(200))
@@ -181,7 +200,7 @@ async def test_a_burst_spends_the_budget_exactly(db: str, keys: Keys) -> None:
         codes = {b["voucher_id"] for s, b in answers if s == 201}
         assert len(codes) == 150
         assert (await state(client.app[STORE]))["balance"] == 0
-    report = await check_invariants(db, successes=150)
+    report = await check_invariants(db.url, successes=150)
     assert report.ok, report.violations
     assert (report.orders, report.negative_balances, report.codes_given_twice) == (150, 0, 0)
 
