@@ -53,7 +53,8 @@ async def place_order(request: web.Request) -> web.Response:
             return problem(403, "forbidden", identity.why_not(scope), instance=ORDERS_PATH)
     principal = identity.principal
     if not BUDGET_SPENDERS.intersection(principal.roles):
-        return problem(403, "forbidden", "ordering from a budget needs a spending role")
+        needs = "ordering from a budget needs a spending role"
+        return problem(403, "forbidden", needs, instance=ORDERS_PATH)
     try:
         key = check_idempotency_key(request.headers.get("Idempotency-Key"))
     except Invalid as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -92,6 +93,29 @@ end
     )
 
 
+def cpu_seconds(server: int) -> dict[str, float]:
+    """CPU time (user + system) so far of the service (its processes together) and of the
+    database server, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {"service": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, parent = int(entry.name), int(fields[1])
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        if server in (pid, parent):
+            totals["service"] += used
+        elif name in ("mariadbd", "mysqld"):
+            totals["mariadbd"] = used
+    return totals
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--db", required=True)
@@ -143,6 +167,7 @@ def main() -> None:
         try:
             assert server.stdout is not None
             server.stdout.readline()  # "serving on …"
+            before = cpu_seconds(server.pid)
             wrk = subprocess.run(
                 [
                     *("wrk", f"-t{args.threads}", f"-c{args.connections}"),
@@ -152,6 +177,7 @@ def main() -> None:
                 capture_output=True,
                 text=True,
             )
+            after = cpu_seconds(server.pid)
             if wrk.returncode != 0:
                 raise SystemExit(f"wrk failed: {wrk.stdout}{wrk.stderr}")
         finally:
@@ -160,7 +186,12 @@ def main() -> None:
             if server.stdout is not None:
                 server.stdout.close()
     out = wrk.stdout
-    statuses: dict[str, int] = json.loads(re.search(r"STATUSES (\{.*\})", out)[1])  # type: ignore[index]
+    counted = re.search(r"STATUSES (\{.*\})", out)
+    lasted = re.search(r"requests in ([\d.]+)s", out)
+    if counted is None or lasted is None:
+        raise SystemExit(f"wrk's output is not what the script prints:\n{out}")
+    statuses: dict[str, int] = json.loads(counted[1])
+    seconds = float(lasted[1])
     latency = dict(re.findall(r"(p\d+)=(\d+)", out))
     ok = statuses.get("201", 0)
     # wrk stops with requests in flight; the service still completes them. So the orders
@@ -178,10 +209,11 @@ def main() -> None:
         "workers": args.workers,
         "mysql_statements": args.mysql_statements,
         "connections": args.connections,
-        "seconds": args.duration,
-        "orders_per_s": round(ok / args.duration, 1),
+        "seconds": seconds,
+        "orders_per_s": round(ok / seconds, 1),
         "answers": statuses,
         "latency_ms": {k: int(v) / 1000 for k, v in latency.items()},
+        "cpu_s": {k: round(after[k] - before.get(k, 0.0), 2) for k in after},
         "orders": report.orders,
         "unanswered_at_stop": unanswered,
         "invariants_ok": not violations,

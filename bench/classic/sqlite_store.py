@@ -68,13 +68,14 @@ class SqliteStore:
         con.execute("BEGIN IMMEDIATE")
         try:
             outcome = self._steps(con, d)
+            if isinstance(outcome, Placed) and not outcome.replayed:
+                con.execute("COMMIT")
+                return outcome
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.execute("ROLLBACK")
             raise
-        if isinstance(outcome, Placed) and not outcome.replayed:
-            con.execute("COMMIT")
-        else:
-            con.execute("ROLLBACK")
+        con.execute("ROLLBACK")
         return outcome
 
     @staticmethod
