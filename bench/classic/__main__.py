@@ -2,7 +2,7 @@
 
     python -m bench.classic --db sqlite:var/classic.sqlite3 --port 8090 \\
         --public-key var/keys/jwt.pub.pem [--issuer perkbus] [--audience perkbus-api] \\
-        [--workers 1] [--pool-size 32] [--reset]
+        [--workers 1] [--pool-size 16] [--reset]
     python -m bench.classic seed --db sqlite:var/classic.sqlite3 --tenants 1000 \\
         --codes 100 --balance 100000000
     python -m bench.classic check --db sqlite:var/classic.sqlite3 [--successes N]
@@ -37,7 +37,7 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--issuer", default="perkbus")
     p.add_argument("--audience", default="perkbus-api")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
-    p.add_argument("--pool-size", type=int, default=32, help="MariaDB connections per worker")
+    p.add_argument("--pool-size", type=int, default=16, help="MariaDB connections per worker")
     p.add_argument("--sqlite-synchronous", default="FULL", choices=["FULL", "NORMAL", "OFF"])
     p.add_argument(
         "--mysql-statements",

@@ -128,6 +128,7 @@ def create_app(
     app[VERIFIER] = verifier
 
     async def store_context(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
         if create_schema:
             await store.create_schema()
         yield

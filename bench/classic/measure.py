@@ -3,7 +3,7 @@ side with perkbus: seed, start the service, burst it with wrk, stop it, check in
 
     python -m bench.classic.measure --db sqlite:/tmp/classic.sqlite3 --scenario hot
     python -m bench.classic.measure --db mysql://root@127.0.0.1:3306/classic_bench \\
-        --scenario spread --pool-size 32
+        --scenario spread --pool-size 16
 
 ``hot``: one tenant, one budget; ``spread``: 1,000 tenants, a budget each, a random one
 per request. Every request carries its own Idempotency-Key (as perkbus's keyed bench).
@@ -123,7 +123,7 @@ def main() -> None:
     p.add_argument("--duration", type=int, default=10, help="seconds")
     p.add_argument("--connections", type=int, default=256)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--pool-size", type=int, default=32)
+    p.add_argument("--pool-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--mysql-statements", default="batched", choices=["batched", "plain"])
     p.add_argument("--codes", type=int, default=0, help="per tenant (default: enough)")
@@ -201,6 +201,8 @@ def main() -> None:
     violations = list(report.violations)
     if not 0 <= unanswered <= args.connections:
         violations.append(f"{report.orders} orders but {ok} successful responses")
+    if ok == 0:
+        violations.append("no order succeeded")
     print(out, file=sys.stderr)
     summary = {
         "scenario": args.scenario,

@@ -14,6 +14,7 @@ retried a few times as any production service would.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,23 +85,30 @@ class MysqlStore:
     (multi-statement packets, every value escaped by the driver); the same statements in
     the same order, in the same transaction."""
 
-    def __init__(self, url: str, pool_size: int = 32, batched: bool = True) -> None:
+    def __init__(self, url: str, pool_size: int = 16, batched: bool = True) -> None:
         self._args = connect_args(url)
         self.pool_size = pool_size
         self.batched = batched
         self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        await self._get_pool()
 
     async def _get_pool(self) -> Any:
-        if self._pool is None:
-            self._pool = await asyncmy.create_pool(
-                minsize=self.pool_size,  # all connections open before the first order
-                maxsize=self.pool_size,
-                autocommit=False,
-                charset="utf8mb4",
-                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                client_flag=CLIENT.MULTI_STATEMENTS if self.batched else 0,
-                **self._args,
-            )
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:  # one pool, however many requests arrive first
+            if self._pool is None:
+                self._pool = await asyncmy.create_pool(
+                    minsize=self.pool_size,  # all connections open before the first order
+                    maxsize=self.pool_size,
+                    autocommit=False,
+                    charset="utf8mb4",
+                    init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                    client_flag=CLIENT.MULTI_STATEMENTS if self.batched else 0,
+                    **self._args,
+                )
         return self._pool
 
     async def create_schema(self, reset: bool = False) -> None:

@@ -26,7 +26,7 @@ class ServeConfig(msgspec.Struct, frozen=True):
     audience: str = "perkbus-api"
     workers: int = 1
     #: MariaDB connections per worker process.
-    pool_size: int = 32
+    pool_size: int = 16
     reset: bool = False
     sqlite_synchronous: str = "FULL"
     #: MariaDB: an order's statements in 4 round trips (multi-statement) rather than 12.

@@ -48,6 +48,9 @@ class SqliteStore:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
+    async def open(self) -> None:
+        await self._run(self._connection)
+
     async def create_schema(self, reset: bool = False) -> None:
         def create() -> None:
             con = self._connection()

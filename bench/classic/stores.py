@@ -26,6 +26,10 @@ TABLES = (
 class OrderStore(Protocol):
     """A database holding budgets, codes and orders. Statements use ``?`` placeholders."""
 
+    async def open(self) -> None:
+        """Connect (all of a pool's connections) before the first order."""
+        ...
+
     async def create_schema(self, reset: bool = False) -> None: ...
 
     async def place(self, d: Draft) -> Outcome:
@@ -49,7 +53,7 @@ def schema_statements(dialect: str) -> list[str]:
 
 
 def open_store(
-    url: str, pool_size: int = 32, sqlite_synchronous: str = "FULL", batched: bool = True
+    url: str, pool_size: int = 16, sqlite_synchronous: str = "FULL", batched: bool = True
 ) -> OrderStore:
     if url.startswith("sqlite:"):
         from bench.classic.sqlite_store import SqliteStore

@@ -212,45 +212,37 @@ def free_port() -> int:
         return port
 
 
-async def test_the_command_line(tmp_path: Path, keys: Keys) -> None:
-    """What the harness runs: seed, serve, check — as processes."""
-    db = f"sqlite:{tmp_path / 'cli.sqlite3'}"
+async def test_the_command_line(db: Db, keys: Keys) -> None:
+    """What the harness runs: seed, serve (two processes sharing the port), check."""
     run = [sys.executable, "-m", "bench.classic"]
-    seeded = subprocess.run(
-        [*run, "seed", "--db", db, "--tenants", "2", "--codes", "2", "--balance", "3000"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    )
+    seeding = ["seed", "--db", db.url, "--tenants", "2", "--codes", "30", "--balance", "30000"]
+    seeded = subprocess.run([*run, *seeding], cwd=REPO, capture_output=True, check=True)
     assert msgspec.json.decode(seeded.stdout)["tenants"] == ["bench-0", "bench-1"]
     port = free_port()
-    server = subprocess.Popen(
-        [*run, "--db", db, "--port", str(port), "--public-key", str(keys.public)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-    )
+    serving = ["--db", db.url, "--port", str(port), "--public-key", str(keys.public)]
+    statements = "batched" if db.batched else "plain"
+    options = ["--workers", "2", "--pool-size", "4", "--mysql-statements", statements]
+    server = subprocess.Popen([*run, *serving, *options], cwd=REPO, stdout=subprocess.PIPE)
     try:
         assert server.stdout is not None
-        ready = await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 20)
-        assert b"serving on" in ready
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"http://127.0.0.1:{port}/api/v1/orders", json=order(), headers=headers(keys, "c")
-            ) as r,
-        ):
-            assert r.status == 201
+        for _ in range(2):  # one line per process
+            ready = await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 20)
+            assert b"serving on" in ready
+        url = f"http://127.0.0.1:{port}/api/v1/orders"
+        async with aiohttp.ClientSession() as session:
+
+            async def one(i: int) -> int:
+                async with session.post(url, json=order(), headers=headers(keys, f"c{i}")) as r:
+                    return r.status
+
+            assert await asyncio.gather(*(one(i) for i in range(20))) == [201] * 20
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
         if server.stdout is not None:
             server.stdout.close()
-    checked = subprocess.run(
-        [*run, "check", "--db", db, "--successes", "1"], cwd=REPO, capture_output=True
-    )
+    check = [*run, "check", "--db", db.url, "--successes"]
+    checked = subprocess.run([*check, "20"], cwd=REPO, capture_output=True)
     assert checked.returncode == 0, checked.stdout
     assert msgspec.json.decode(checked.stdout)["ok"] is True
-    wrong = subprocess.run(
-        [*run, "check", "--db", db, "--successes", "2"], cwd=REPO, capture_output=True
-    )
-    assert wrong.returncode == 1
+    assert subprocess.run([*check, "21"], cwd=REPO, capture_output=True).returncode == 1
