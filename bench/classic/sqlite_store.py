@@ -83,7 +83,9 @@ class SqliteStore:
 
     @staticmethod
     def _steps(con: sqlite3.Connection, d: Draft) -> Outcome:
-        """The order's statements, in the order the MariaDB store runs them."""
+        """The order's statements. The write lock is held from the first, so unlike the
+        MariaDB store there is no lock worth taking late: the reads come first (a used key
+        answers before anything is looked up), then the writes."""
         t = d.tenant
         if d.key_hash:
             stored = con.execute(o.SELECT_REPLY, (t, d.key_hash)).fetchone()
