@@ -5,11 +5,18 @@ Sessions run at READ COMMITTED (no gap locks: concurrent orders inserting into t
 tables do not block each other) with autocommit off. The order's statements are arranged
 so that the one lock every order of a budget waits for — the budget row, taken with
 ``SELECT … FOR UPDATE`` — is taken last and held only for the debit and the commit:
-first the product is read, a code is locked with ``FOR UPDATE SKIP LOCKED`` (concurrent
-orders each get another one, nobody waits), and the reply, the order, the code's
-allocation, the ledger entries and the outbox event are written. A refusal rolls all of
-it back. A deadlock or a lock wait timeout, which the arrangement should not produce, is
-retried a few times as any production service would.
+
+1. the order's claims (its Idempotency-Key, its external id) are inserted first: a twin
+   sent at the same moment waits on the unique key until this transaction ends, then
+   replays its reply — so twins never race each other for codes;
+2. the product is read and a code locked with ``FOR UPDATE SKIP LOCKED`` (concurrent
+   orders each get another one, nobody waits);
+3. the order, the code's allocation, the ledger entries, the outbox event and the replies
+   are written;
+4. the budget row is locked, checked and debited; commit.
+
+A refusal rolls all of it back. A deadlock or a lock wait timeout, which this order of
+locks should not produce, is retried a few times as any production service would.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from asyncmy.constants import CLIENT
 from asyncmy.errors import IntegrityError, OperationalError
 
 from bench.classic import orders as o
-from bench.classic.orders import Draft, Outcome, Placed
+from bench.classic.orders import REPLY_TTL_MS, Claim, Draft, Outcome, Placed
 from bench.classic.stores import TABLES, schema_statements
 from storage.mysql import connect_args
 
@@ -36,21 +43,18 @@ def dialect(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+_INSERT_CLAIM = dialect(o.INSERT_REPLY)
 _SELECT_PRODUCT = dialect(o.SELECT_PRODUCT)
 _SELECT_CODE = dialect(
     "SELECT code_id FROM voucher_codes WHERE tenant_id = ? AND product_id = ?"
     " AND face_value_minor = ? AND status = 'available' AND expires_ms > ?"
     " ORDER BY expires_ms, code_id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
-#: The batched mode's first round trip (see :meth:`MysqlStore._steps_batched`).
-_READS = f"{_SELECT_PRODUCT}; {_SELECT_CODE}"
 _SELECT_BUDGET = dialect(
     "SELECT currency, balance_minor FROM budgets WHERE tenant_id = ? AND budget_id = ? FOR UPDATE"
 )
 _SELECT_REPLY = dialect(o.SELECT_REPLY)
-_SHARED = " LOCK IN SHARE MODE"
-_SELECT_BY_EXTERNAL_ID = dialect(o.SELECT_BY_EXTERNAL_ID)
-_INSERT_REPLY = dialect(o.INSERT_REPLY)
+_UPDATE_REPLY = dialect(o.UPDATE_REPLY)
 _INSERT_ORDER = dialect(o.INSERT_ORDER)
 _ALLOCATE_CODE = dialect(o.ALLOCATE_CODE)
 _INSERT_ENTRIES = dialect(o.INSERT_ENTRIES)
@@ -59,31 +63,21 @@ _DEBIT_BUDGET = dialect(o.DEBIT_BUDGET)
 
 
 class _Duplicate(Exception):
-    """An INSERT met a row another transaction committed under the same key."""
+    """A claim was taken by a transaction that committed: replay its reply."""
 
-    def __init__(self, lookup: str, params: tuple[object, ...], external: bool) -> None:
-        self.lookup, self.params, self.external = lookup, params, external
+    def __init__(self, claim: Claim) -> None:
+        self.claim = claim
 
 
-async def _unless_done(cur: Any, d: Draft, refusal: Outcome) -> Outcome:
-    """A refusal, unless the key or external id placed this order — before, or right now
-    in a transaction still open: the locking read waits for it (the pool may be empty
-    now, the first answer stands). Refusals are rare: the common path does not ask."""
-    if d.key_hash:
-        await cur.execute(_SELECT_REPLY + _SHARED, (d.tenant, d.key_hash))
-        if (row := await cur.fetchone()) is not None:
-            return o.replay(d, row)
-    if d.external_id is not None:
-        await cur.execute(_SELECT_BY_EXTERNAL_ID + _SHARED, (d.tenant, d.external_id))
-        if (row := await cur.fetchone()) is not None:
-            return o.replay_external(d, row)
-    return refusal
+def _claim_row(d: Draft, claim: Claim) -> tuple[object, ...]:
+    """A claim is inserted with an empty reply, filled in before the commit."""
+    return (d.tenant, claim.key_hash, claim.fingerprint, 0, b"", d.now_ms, d.now_ms + REPLY_TTL_MS)
 
 
 class MysqlStore:
-    """``batched``: send the order's statements in four round trips instead of twelve
-    (multi-statement packets, every value escaped by the driver); the same statements in
-    the same order, in the same transaction."""
+    """``batched``: send the order's statements in four round trips instead of one per
+    statement (multi-statement packets, every value escaped by the driver); the same
+    statements in the same order, in the same transaction."""
 
     def __init__(self, url: str, pool_size: int = 16, batched: bool = True) -> None:
         self._args = connect_args(url)
@@ -131,18 +125,18 @@ class MysqlStore:
                 try:
                     async with conn.cursor() as cur:
                         outcome = await steps(cur, d)  # committed if placed
-                    if not isinstance(outcome, Placed) or outcome.replayed:
+                    if not isinstance(outcome, Placed):
                         await conn.rollback()
                     return outcome
                 except _Duplicate as dup:
                     await conn.rollback()
                     async with conn.cursor() as cur:
-                        await cur.execute(dup.lookup, dup.params)
+                        await cur.execute(_SELECT_REPLY, (d.tenant, dup.claim.key_hash))
                         row = await cur.fetchone()
                     await conn.rollback()  # ends the read
-                    if row is None:  # the other transaction's row is gone again: retry
-                        continue
-                    return o.replay_external(d, row) if dup.external else o.replay(d, row)
+                    if row is not None:
+                        return o.replay(dup.claim, row)
+                    # the claim's transaction is gone again: try again
                 except OperationalError as e:
                     await conn.rollback()
                     if e.args[0] not in _RETRYABLE or attempt == ATTEMPTS - 1:
@@ -150,102 +144,93 @@ class MysqlStore:
                 except BaseException:
                     await conn.rollback()
                     raise
-        raise RuntimeError("unreachable: the last attempt returns or raises")
+        raise RuntimeError(f"order {d.order_id}: its claims kept changing hands")
 
     @staticmethod
     async def _steps(cur: Any, d: Draft) -> Outcome:
         t = d.tenant
-        await cur.execute(_SELECT_PRODUCT, (t, d.product_id))
-        row = await cur.fetchone()
-        if row is None:
-            return await _unless_done(cur, d, o.no_product(d))
-        product = o.product_from_row(row)
-        if refused := product.refusal(d):
-            return await _unless_done(cur, d, refused)
-        await cur.execute(_SELECT_CODE, (t, d.product_id, d.face_value_minor, d.now_ms))
-        code = await cur.fetchone()
-        if code is None:
-            return await _unless_done(cur, d, o.out_of_stock(d))
-        f = o.fulfil(d, product, code[0])
-        if f.reply is not None:
+        for claim in d.claims:
             try:
-                await cur.execute(_INSERT_REPLY, f.reply)
+                await cur.execute(_INSERT_CLAIM, _claim_row(d, claim))
             except IntegrityError as e:
                 if e.args[0] != _DUPLICATE:
                     raise
-                raise _Duplicate(_SELECT_REPLY, (t, d.key_hash), external=False) from e
-        try:
-            await cur.execute(_INSERT_ORDER, f.order)
-        except IntegrityError as e:
-            if e.args[0] != _DUPLICATE or d.external_id is None:
-                raise
-            raise _Duplicate(_SELECT_BY_EXTERNAL_ID, (t, d.external_id), external=True) from e
+                raise _Duplicate(claim) from e
+        await cur.execute(_SELECT_PRODUCT, (t, d.product_id))
+        row = await cur.fetchone()
+        if row is None:
+            return o.no_product(d)
+        product = o.product_from_row(row)
+        if refused := product.refusal(d):
+            return refused
+        await cur.execute(_SELECT_CODE, (t, d.product_id, d.face_value_minor, d.now_ms))
+        code = await cur.fetchone()
+        if code is None:
+            return o.out_of_stock(d)
+        f = o.fulfil(d, product, code[0])
+        await cur.execute(_INSERT_ORDER, f.order)
         await cur.execute(_ALLOCATE_CODE, f.code)
         await cur.execute(_INSERT_ENTRIES, f.entries)
         await cur.execute(_INSERT_EVENT, f.event)
+        for claim in d.claims:
+            await cur.execute(_UPDATE_REPLY, (201, f.body, t, claim.key_hash))
         # The budget last: its lock is held from here to the commit only.
         await cur.execute(_SELECT_BUDGET, (t, d.budget_id))
         budget = await cur.fetchone()
-        if budget is None:
-            return o.no_budget(d)
-        currency, balance = budget
-        if currency != product.currency:
-            return o.currency_mismatch(d, product.currency, currency)
-        if balance < f.price_minor:
-            return o.insufficient(d, balance, f.price_minor)
+        if (refused := o.budget_refusal(d, product, budget, f.price_minor)) is not None:
+            return refused
         await cur.execute(_DEBIT_BUDGET, (f.price_minor, d.now_ms, t, d.budget_id))
         await cur.connection.commit()
         return Placed(201, f.body, d.order_id)
 
     @staticmethod
     async def _steps_batched(cur: Any, d: Draft) -> Outcome:
-        """:meth:`_steps` in four round trips: the two reads; the writes up to and
-        including the budget's ``SELECT … FOR UPDATE``; the debit; the commit. The
+        """:meth:`_steps` in four round trips: the claims and the two reads; the writes up
+        to and including the budget's ``SELECT … FOR UPDATE``; the debit; the commit. The
         server runs a packet's statements in order and stops at the first error, so a
-        duplicate key is known by how many results came back before it."""
+        taken claim is known by how many results came back before the error."""
         t = d.tenant
-        await cur.execute(_READS, (t, d.product_id, t, d.product_id, d.face_value_minor, d.now_ms))
+        first = [_INSERT_CLAIM] * len(d.claims) + [_SELECT_PRODUCT, _SELECT_CODE]
+        params: tuple[object, ...] = ()
+        for claim in d.claims:
+            params += _claim_row(d, claim)
+        params += (t, d.product_id, t, d.product_id, d.face_value_minor, d.now_ms)
+        reading = 0  # the statement whose result is read next
+        try:
+            await cur.execute("; ".join(first), params)
+            while reading < len(d.claims):
+                reading += 1
+                await cur.nextset()
+        except IntegrityError as e:
+            if e.args[0] != _DUPLICATE or reading >= len(d.claims):
+                raise
+            raise _Duplicate(d.claims[reading]) from e
         row = await cur.fetchone()
         await cur.nextset()
         code = await cur.fetchone()
         await cur.nextset()
         if row is None:
-            return await _unless_done(cur, d, o.no_product(d))
+            return o.no_product(d)
         product = o.product_from_row(row)
         if refused := product.refusal(d):
-            return await _unless_done(cur, d, refused)
+            return refused
         if code is None:
-            return await _unless_done(cur, d, o.out_of_stock(d))
+            return o.out_of_stock(d)
         f = o.fulfil(d, product, code[0])
-        statements = [_INSERT_ORDER, _ALLOCATE_CODE, _INSERT_ENTRIES, _INSERT_EVENT]
-        params = f.order + f.code + f.entries + f.event + (t, d.budget_id)
-        if f.reply is not None:
-            statements.insert(0, _INSERT_REPLY)
-            params = f.reply + params
-        statements.append(_SELECT_BUDGET)
-        reading = 0  # the statement whose result is read next
-        try:
-            await cur.execute("; ".join(statements), params)
-            while reading < len(statements) - 1:
-                reading += 1
-                await cur.nextset()
-        except IntegrityError as e:
-            if e.args[0] != _DUPLICATE:
-                raise
-            if statements[reading] is _INSERT_REPLY:
-                raise _Duplicate(_SELECT_REPLY, (t, d.key_hash), external=False) from e
-            if statements[reading] is _INSERT_ORDER and d.external_id is not None:
-                raise _Duplicate(_SELECT_BY_EXTERNAL_ID, (t, d.external_id), external=True) from e
-            raise
+        writes = [_INSERT_ORDER, _ALLOCATE_CODE, _INSERT_ENTRIES, _INSERT_EVENT]
+        params = f.order + f.code + f.entries + f.event
+        for claim in d.claims:
+            writes.append(_UPDATE_REPLY)
+            params += (201, f.body, t, claim.key_hash)
+        writes.append(_SELECT_BUDGET)
+        params += (t, d.budget_id)
+        await cur.execute("; ".join(writes), params)
+        for _ in writes[1:]:
+            await cur.nextset()
         budget = await cur.fetchone()
         await cur.nextset()
-        if budget is None:
-            return o.no_budget(d)
-        currency, balance = budget
-        if currency != product.currency:
-            return o.currency_mismatch(d, product.currency, currency)
-        if balance < f.price_minor:
-            return o.insufficient(d, balance, f.price_minor)
+        if (refused := o.budget_refusal(d, product, budget, f.price_minor)) is not None:
+            return refused
         await cur.execute(_DEBIT_BUDGET, (f.price_minor, d.now_ms, t, d.budget_id))
         # Not "…; COMMIT" in the same packet: asyncmy would not see the transaction end
         # and its pool would close the connection.

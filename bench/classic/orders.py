@@ -32,16 +32,23 @@ REPLY_TTL_MS = 30 * 24 * 3600 * 1000
 _json = msgspec.json.Encoder()
 
 
+class Claim(msgspec.Struct, frozen=True):
+    """A row of ``idempotency_replies`` an order takes: one for its Idempotency-Key (scoped
+    by tenant and subject, hashed as perkbus hashes it), one for its ``external_id``
+    (tenant-wide, as in perkbus). A second request under a claimed row gets the stored
+    reply if it asks for the same (``fingerprint``), else ``idempotency_key_reused``."""
+
+    key_hash: str
+    fingerprint: str
+
+
 class Draft(msgspec.Struct, frozen=True):
     """A validated, authorised request to order a gift card paid from a budget."""
 
     tenant: str
     subject: str
     order_id: str
-    #: SHA-256 of (subject, Idempotency-Key), or "" when the request carries no key.
-    key_hash: str
-    #: SHA-256 of what the request asks for: a reused key must ask for the same.
-    fingerprint: str
+    claims: tuple[Claim, ...]
     product_id: str
     face_value_minor: int
     recipient: str
@@ -54,6 +61,15 @@ class Draft(msgspec.Struct, frozen=True):
         return f"budget:{self.budget_id}"
 
 
+def _sha256(value: object) -> str:
+    return hashlib.sha256(_json.encode(value)).hexdigest()
+
+
+def external_id_hash(external_id: str) -> str:
+    """The claim of an external id: 64 characters that no key hash (hex) can equal."""
+    return "x:" + hashlib.sha256(external_id.encode()).hexdigest()[:62]
+
+
 def draft(
     tenant: str,
     subject: str,
@@ -64,18 +80,20 @@ def draft(
     budget_id: str,
     external_id: str | None,
 ) -> Draft:
-    asked = _json.encode([subject, product_id, face_value_minor, recipient, budget_id, external_id])
+    order_id = f"ord_{uuid.uuid4().hex}"
+    claims: list[Claim] = []
     if idempotency_key:
         order_id = order_id_for(tenant, subject, idempotency_key)
-        hashed = key_hash(subject, idempotency_key)
-    else:
-        order_id, hashed = f"ord_{uuid.uuid4().hex}", ""
+        asked = [subject, product_id, face_value_minor, recipient, budget_id, external_id]
+        claims.append(Claim(key_hash(subject, idempotency_key), _sha256(asked)))
+    if external_id:
+        same_order = [product_id, face_value_minor, recipient, budget_id]
+        claims.append(Claim(external_id_hash(external_id), _sha256(same_order)))
     return Draft(
         tenant,
         subject,
         order_id,
-        hashed,
-        hashlib.sha256(asked).hexdigest(),
+        tuple(claims),
         product_id,
         face_value_minor,
         recipient,
@@ -168,6 +186,20 @@ def currency_mismatch(d: Draft, product_currency: str, budget_currency: str) -> 
     )
 
 
+def budget_refusal(
+    d: Draft, product: Product, budget: tuple[Any, ...] | None, price: int
+) -> Refused | None:
+    """Why the budget (its row's currency and balance, locked) cannot pay, if it cannot."""
+    if budget is None:
+        return no_budget(d)
+    currency, balance = budget
+    if currency != product.currency:
+        return currency_mismatch(d, product.currency, currency)
+    if balance < price:
+        return insufficient(d, balance, price)
+    return None
+
+
 def key_reused() -> Refused:
     return Refused(
         422,
@@ -185,7 +217,8 @@ class Fulfilment(msgspec.Struct, frozen=True):
     order: tuple[object, ...]
     entries: tuple[object, ...]
     event: tuple[object, ...]
-    reply: tuple[object, ...] | None
+    #: One ``INSERT_REPLY`` row per claim.
+    replies: tuple[tuple[object, ...], ...]
     body: bytes
 
 
@@ -219,12 +252,8 @@ DEBIT_BUDGET = (
     "UPDATE budgets SET balance_minor = balance_minor - ?, version = version + 1,"
     " updated_ms = ? WHERE tenant_id = ? AND budget_id = ?"
 )
-ORDER_COLUMNS = (
-    "order_id, recipient, payer, product_id, face_value_minor, currency, price_minor,"
-    " price_unit, code_id, external_id, created_ms, updated_ms"
-)
-SELECT_BY_EXTERNAL_ID = (
-    f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = ? AND external_id = ?"
+UPDATE_REPLY = (
+    "UPDATE idempotency_replies SET status = ?, reply = ? WHERE tenant_id = ? AND key_hash = ?"
 )
 
 
@@ -275,48 +304,25 @@ def fulfil(d: Draft, product: Product, code_id: str) -> Fulfilment:
         ),
         (t, o, d.payer, -amount, unit, now, t, o, f"spent:{d.budget_id}", amount, unit, now),
         (event.event_id, t, event.subject, event.payload, now),
-        (t, d.key_hash, d.fingerprint, 201, body, now, now + REPLY_TTL_MS) if d.key_hash else None,
+        tuple((t, c.key_hash, c.fingerprint, 201, body, now, now + REPLY_TTL_MS) for c in d.claims),
         body,
     )
 
 
-def replay(d: Draft, row: tuple[Any, ...]) -> Outcome:
-    """The answer to a key already used: (fingerprint, status, reply) as stored."""
+class _Id(msgspec.Struct):
+    id: str
+
+
+_order_id = msgspec.json.Decoder(_Id).decode
+
+
+def replay(claim: Claim, row: tuple[Any, ...]) -> Outcome:
+    """The answer to a claim already taken: (fingerprint, status, reply) as stored."""
     fingerprint, status, reply = row
-    if fingerprint != d.fingerprint:
+    if fingerprint != claim.fingerprint:
         return key_reused()
-    return Placed(int(status), bytes(reply), d.order_id, replayed=True)
-
-
-def replay_external(d: Draft, row: tuple[Any, ...]) -> Outcome:
-    """The answer to an external id already used (``ORDER_COLUMNS`` of its order): the
-    order again if it is the same order, else a refusal — as perkbus does."""
-    order_id, recipient, payer, product_id, face, currency, amount, unit, code_id = row[:9]
-    external_id, created_ms, updated_ms = row[9:]
-    if (product_id, face, recipient, payer) != (
-        d.product_id,
-        d.face_value_minor,
-        d.recipient,
-        d.payer,
-    ):
-        return key_reused()
-    out = OrderOut(
-        str(order_id),
-        "fulfilled",
-        str(recipient),
-        str(payer),
-        str(product_id),
-        Money(face, str(currency)),
-        Money(amount, str(unit)),
-        str(code_id),
-        "",
-        str(external_id or ""),
-        rfc3339(created_ms),
-        rfc3339(updated_ms),
-        "",
-        "",
-    )
-    return Placed(201, _json.encode(out), str(order_id), replayed=True)
+    body = bytes(reply)
+    return Placed(int(status), body, _order_id(body).id, replayed=True)
 
 
 def rfc3339(ms: int) -> str:

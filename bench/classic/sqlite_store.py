@@ -87,14 +87,10 @@ class SqliteStore:
         MariaDB store there is no lock worth taking late: the reads come first (a used key
         answers before anything is looked up), then the writes."""
         t = d.tenant
-        if d.key_hash:
-            stored = con.execute(o.SELECT_REPLY, (t, d.key_hash)).fetchone()
+        for claim in d.claims:
+            stored = con.execute(o.SELECT_REPLY, (t, claim.key_hash)).fetchone()
             if stored is not None:
-                return o.replay(d, stored)
-        if d.external_id is not None:
-            known = con.execute(o.SELECT_BY_EXTERNAL_ID, (t, d.external_id)).fetchone()
-            if known is not None:
-                return o.replay_external(d, known)
+                return o.replay(claim, stored)
         row = con.execute(o.SELECT_PRODUCT, (t, d.product_id)).fetchone()
         if row is None:
             return o.no_product(d)
@@ -106,19 +102,14 @@ class SqliteStore:
             return o.out_of_stock(d)
         f = o.fulfil(d, product, code[0])
         budget = con.execute(_SELECT_BUDGET, (t, d.budget_id)).fetchone()
-        if budget is None:
-            return o.no_budget(d)
-        currency, balance = budget
-        if currency != product.currency:
-            return o.currency_mismatch(d, product.currency, currency)
-        if balance < f.price_minor:
-            return o.insufficient(d, balance, f.price_minor)
+        if (refused := o.budget_refusal(d, product, budget, f.price_minor)) is not None:
+            return refused
         con.execute(o.ALLOCATE_CODE, f.code)
         con.execute(o.INSERT_ORDER, f.order)
         con.execute(o.INSERT_ENTRIES, f.entries)
         con.execute(o.INSERT_EVENT, f.event)
-        if f.reply is not None:
-            con.execute(o.INSERT_REPLY, f.reply)
+        for reply in f.replies:
+            con.execute(o.INSERT_REPLY, reply)
         con.execute(o.DEBIT_BUDGET, (f.price_minor, d.now_ms, t, d.budget_id))
         return Placed(201, f.body, d.order_id)
 
