@@ -43,7 +43,7 @@ def serve_parser() -> argparse.ArgumentParser:
         "--mysql-statements",
         default="batched",
         choices=["batched", "plain"],
-        help="MariaDB: an order in 4 round trips (multi-statement) or one per statement",
+        help="MariaDB: an order in 4 round trips (multi-statement) or 1 per statement",
     )
     p.add_argument("--reset", action="store_true", help="drop the tables and create them")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

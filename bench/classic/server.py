@@ -29,7 +29,7 @@ class ServeConfig(msgspec.Struct, frozen=True):
     pool_size: int = 16
     reset: bool = False
     sqlite_synchronous: str = "FULL"
-    #: MariaDB: an order's statements in 4 round trips (multi-statement) rather than 12.
+    #: MariaDB: an order's statements in 4 round trips (multi-statement), not 1 each.
     batched: bool = True
     host: str = "127.0.0.1"
 
