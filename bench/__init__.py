@@ -1,0 +1,1 @@
+"""Benchmarks: perkbus against the design a team would build instead (issue 5)."""

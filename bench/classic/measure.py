@@ -1,0 +1,229 @@
+"""A short measurement of the classic baseline alone, until ``perkbus bench`` runs it side by
+side with perkbus: seed, start the service, burst it with wrk, stop it, check invariants.
+
+    python -m bench.classic.measure --db sqlite:/tmp/classic.sqlite3 --scenario hot
+    python -m bench.classic.measure --db mysql://root@127.0.0.1:3306/classic_bench \\
+        --scenario spread --pool-size 16
+
+``hot``: one tenant, one budget; ``spread``: 1,000 tenants, a budget each, a random one
+per request. Every request carries its own Idempotency-Key (as perkbus's keyed bench).
+wrk, the service and the database share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from bench.classic.invariants import check_invariants
+from bench.classic.seed import seed, tenant_ids
+from perkbus import tokens
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = {"hot": 1, "spread": 1000}
+
+
+def wrk_script(bearer: list[str], body: bytes) -> str:
+    """A wrk script: each request a random token of ``bearer``, a fresh Idempotency-Key;
+    the answers counted by status and problem code (printed as JSON when done)."""
+    listed = ",".join(json.dumps(t) for t in bearer)
+    return (
+        "local tokens = {" + listed + "}\n"
+        "local body = "
+        + json.dumps(body.decode())
+        + "\n"
+        + """
+-- thread_id and seen are globals: setup() sets the one, done() reads the other.
+local threads = {}
+local counter = 0
+local next_id = 0
+thread_id = 0
+seen = {}
+
+setup = function(thread)
+  thread:set("thread_id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+init = function(args)
+  math.randomseed(thread_id * 7919 + os.time())
+end
+
+request = function()
+  counter = counter + 1
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
+    ["Idempotency-Key"] = "w" .. thread_id .. "-" .. counter,
+  }
+  return wrk.format("POST", "/api/v1/orders", headers, body)
+end
+
+response = function(status, headers, body)
+  local kind = tostring(status)
+  if status ~= 201 then
+    kind = kind .. ":" .. (string.match(body, '"code":"([%w_]+)"') or "?")
+  end
+  seen[kind] = (seen[kind] or 0) + 1
+end
+
+done = function(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for kind, n in pairs(thread:get("seen")) do total[kind] = (total[kind] or 0) + n end
+  end
+  local parts = {}
+  for kind, n in pairs(total) do table.insert(parts, '"' .. kind .. '":' .. n) end
+  io.write("STATUSES {" .. table.concat(parts, ",") .. "}\\n")
+  io.write(string.format("LATENCY_US p50=%d p95=%d p99=%d\\n",
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+    )
+
+
+def cpu_seconds(server: int) -> dict[str, float]:
+    """CPU time (user + system) so far of the service (its processes together) and of the
+    database server, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {"service": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, parent = int(entry.name), int(fields[1])
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        if server in (pid, parent):
+            totals["service"] += used
+        elif name in ("mariadbd", "mysqld"):
+            totals["mariadbd"] = used
+    return totals
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--db", required=True)
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="hot")
+    p.add_argument("--duration", type=int, default=10, help="seconds")
+    p.add_argument("--connections", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--pool-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--mysql-statements", default="batched", choices=["batched", "plain"])
+    p.add_argument("--codes", type=int, default=0, help="per tenant (default: enough)")
+    p.add_argument("--port", type=int, default=18990)
+    args = p.parse_args()
+    tenants = SCENARIOS[args.scenario]
+    codes = args.codes or (60_000 if tenants == 1 else 150)
+    with tempfile.TemporaryDirectory(prefix="classic-measure-") as tmp:
+        private, public = Path(tmp) / "jwt.pem", Path(tmp) / "jwt.pub.pem"
+        tokens.ensure_keypair(private, public)
+        bearer = [
+            tokens.mint(
+                private,
+                tenant=t,
+                subject="bench",
+                scopes=["orders:write", "budgets:debit"],
+                roles=["integrator"],
+                ttl_s=3600,
+                issuer="perkbus",
+                audience="perkbus-api",
+            )
+            for t in tenant_ids(tenants)
+        ]
+        seeded = asyncio.run(seed(args.db, tenants, codes, balance_minor=10**15))
+        body = msgspec.json.encode(
+            {"product_id": seeded.product_id, "face_value_minor": 1000, "recipient": "p1"}
+            | {"budget_id": seeded.budget_id}
+        )
+        script = Path(tmp) / "orders.lua"
+        script.write_text(wrk_script(bearer, body))
+        server = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.classic", "--db", args.db),
+                *("--port", str(args.port), "--public-key", str(public)),
+                *("--pool-size", str(args.pool_size), "--workers", str(args.workers)),
+                *("--mysql-statements", args.mysql_statements),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()  # "serving on …"
+            before = cpu_seconds(server.pid)
+            wrk = subprocess.run(
+                [
+                    *("wrk", f"-t{args.threads}", f"-c{args.connections}"),
+                    *(f"-d{args.duration}s", "--timeout", "10s", "-s", str(script)),
+                    f"http://127.0.0.1:{args.port}",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            after = cpu_seconds(server.pid)
+            if wrk.returncode != 0:
+                raise SystemExit(f"wrk failed: {wrk.stdout}{wrk.stderr}")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            if server.stdout is not None:
+                server.stdout.close()
+    out = wrk.stdout
+    counted = re.search(r"STATUSES (\{.*\})", out)
+    lasted = re.search(r"requests in ([\d.]+)s", out)
+    if counted is None or lasted is None:
+        raise SystemExit(f"wrk's output is not what the script prints:\n{out}")
+    statuses: dict[str, int] = json.loads(counted[1])
+    seconds = float(lasted[1])
+    latency = dict(re.findall(r"(p\d+)=(\d+)", out))
+    ok = statuses.get("201", 0)
+    # wrk stops with requests in flight; the service still completes them. So the orders
+    # may exceed the 201s wrk saw by at most one per connection, never fall short.
+    report = asyncio.run(check_invariants(args.db))
+    unanswered = report.orders - ok
+    violations = list(report.violations)
+    if not 0 <= unanswered <= args.connections:
+        violations.append(f"{report.orders} orders but {ok} successful responses")
+    if ok == 0:
+        violations.append("no order succeeded")
+    print(out, file=sys.stderr)
+    summary = {
+        "scenario": args.scenario,
+        "store": args.db.split(":")[0],
+        "pool_size": args.pool_size,
+        "workers": args.workers,
+        "mysql_statements": args.mysql_statements,
+        "connections": args.connections,
+        "seconds": seconds,
+        "orders_per_s": round(ok / seconds, 1),
+        "answers": statuses,
+        "latency_ms": {k: int(v) / 1000 for k, v in latency.items()},
+        "cpu_s": {k: round(after[k] - before.get(k, 0.0), 2) for k in after},
+        "orders": report.orders,
+        "unanswered_at_stop": unanswered,
+        "invariants_ok": not violations,
+        "violations": violations,
+    }
+    print(json.dumps(summary))
+    sys.exit(0 if not violations else 1)
+
+
+if __name__ == "__main__":
+    main()
