@@ -30,10 +30,7 @@ from storage.ports import (
     FxRate,
     LedgerStats,
     OrderRecord,
-    PersonRecord,
-    SessionRecord,
     SigningKeyRecord,
-    SsoRecord,
     StoredReply,
     VoucherCode,
 )
@@ -59,8 +56,10 @@ def connect_args(url: str) -> dict[str, Any]:
     }
 
 
-class MysqlLedger:
+class MysqlLedger(sql.IdentityLoads):
     name = "ledger:mysql"
+
+    _statements = _st
 
     def __init__(
         self, url: str, pool_size: int = 8, connect_timeout_s: int = 5, read_timeout_s: int = 30
@@ -306,28 +305,6 @@ class MysqlLedger:
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
-
-    async def load_people(
-        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
-    ) -> list[PersonRecord]:
-        statement, params = sql.people_query(_st, tenant, person_ids, email)
-        rows = await self._fetchall(statement, params)
-        return [sql.PEOPLE.from_row(r) for r in rows]
-
-    async def load_sessions(
-        self,
-        tenant: str,
-        token_hashes: Sequence[str] = (),
-        family_id: str | None = None,
-        person_id: str | None = None,
-    ) -> list[SessionRecord]:
-        statement, params = sql.sessions_query(_st, tenant, token_hashes, family_id, person_id)
-        rows = await self._fetchall(statement, params)
-        return [sql.SESSIONS.from_row(r) for r in rows]
-
-    async def load_sso(self, tenant: str) -> SsoRecord | None:
-        rows = await self._fetchall(_st.sso_of, (tenant,))
-        return sql.sso_from_row(rows[0]) if rows else None
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:

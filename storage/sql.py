@@ -771,6 +771,37 @@ def audit_from_row(row: tuple[Any, ...]) -> AuditRecord:
     )  # fmt: skip
 
 
+class IdentityLoads:
+    """How both adapters load people, session tokens and SSO settings: the same SQL,
+    run by the adapter's ``_fetchall`` with its driver's ``_statements``."""
+
+    _statements: Statements
+
+    async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    async def load_people(
+        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
+    ) -> list[PersonRecord]:
+        statement, params = people_query(self._statements, tenant, person_ids, email)
+        return [PEOPLE.from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def load_sessions(
+        self,
+        tenant: str,
+        token_hashes: Sequence[str] = (),
+        family_id: str | None = None,
+        person_id: str | None = None,
+    ) -> list[SessionRecord]:
+        st = self._statements
+        statement, params = sessions_query(st, tenant, token_hashes, family_id, person_id)
+        return [SESSIONS.from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def load_sso(self, tenant: str) -> SsoRecord | None:
+        rows = await self._fetchall(self._statements.sso_of, (tenant,))
+        return sso_from_row(rows[0]) if rows else None
+
+
 def people_query(
     st: Statements, tenant: str, person_ids: Sequence[str], email: str | None
 ) -> tuple[str, tuple[Any, ...]]:

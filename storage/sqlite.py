@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bus.events import OutboxEvent
 from storage import sql
@@ -26,10 +27,7 @@ from storage.ports import (
     FxRate,
     LedgerStats,
     OrderRecord,
-    PersonRecord,
-    SessionRecord,
     SigningKeyRecord,
-    SsoRecord,
     StoredReply,
     VoucherCode,
 )
@@ -38,8 +36,10 @@ from storage.sqlite_db import SqliteDatabase, transaction
 _st = sql.Statements("?")
 
 
-class SqliteLedger:
+class SqliteLedger(sql.IdentityLoads):
     name = "ledger:sqlite"
+
+    _statements = _st
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         self.db = SqliteDatabase(path, synchronous, "sqlite-ledger")
@@ -213,27 +213,8 @@ class SqliteLedger:
         )
         return [r[0] for r in rows]
 
-    async def load_people(
-        self, tenant: str, person_ids: Sequence[str] = (), email: str | None = None
-    ) -> list[PersonRecord]:
-        statement, params = sql.people_query(_st, tenant, person_ids, email)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
-        return [sql.PEOPLE.from_row(r) for r in rows]
-
-    async def load_sessions(
-        self,
-        tenant: str,
-        token_hashes: Sequence[str] = (),
-        family_id: str | None = None,
-        person_id: str | None = None,
-    ) -> list[SessionRecord]:
-        statement, params = sql.sessions_query(_st, tenant, token_hashes, family_id, person_id)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
-        return [sql.SESSIONS.from_row(r) for r in rows]
-
-    async def load_sso(self, tenant: str) -> SsoRecord | None:
-        rows = await self._run(lambda con: con.execute(_st.sso_of, (tenant,)).fetchall())
-        return sql.sso_from_row(rows[0]) if rows else None
+    async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        return await self._run(lambda con: con.execute(statement, params).fetchall())
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:

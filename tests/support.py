@@ -19,6 +19,7 @@ from bus import subjects
 from bus.client import Bus
 from bus.events import OutboxEvent, make_event
 from bus.messages.budget import BudgetDebited
+from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
 from bus.scopes import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
@@ -212,3 +213,22 @@ def self_signed(directory: Path, stem: str = "edge") -> tuple[Path, Path]:
         )
     )
     return cert_file, key_file
+
+
+def gift_card(
+    product_id: str = "card-de",
+    currency: str = "EUR",
+    country: str = "DE",
+    denominations: tuple[int, ...] = (2500,),
+) -> Product:
+    """A gift card of the catalogue, sold at fixed face values."""
+    return Product(
+        id=product_id,
+        brand="Brand",
+        kind="gift_card",
+        category="shopping",
+        currency=currency,
+        countries=(country,),
+        texts={"en": Texts("Card")},
+        denominations=denominations,
+    )

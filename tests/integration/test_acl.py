@@ -10,14 +10,13 @@ from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply, bulk, orders, treasury
 from bus.messages.budget import DebitBudget, GetBudget
 from bus.messages.bulk import BulkRow, LoadBulkRows
-from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
 from bus.messages.orders import GetOrder, PlaceOrder
 from bus.messages.vouchers import CodeRow, ImportCodes
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
-from tests.support import budget_record
+from tests.support import budget_record, gift_card
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 #: A programme manager of budget ``eng`` only.
@@ -28,20 +27,7 @@ ENG_ONLY = ["budget:eng"]
 async def api(
     request: pytest.FixtureRequest, cluster: Cluster, catalogue: CatalogueStore
 ) -> BudgetApi:
-    await catalogue.put_products(
-        [
-            Product(
-                id="card-de",
-                brand="Brand",
-                kind="gift_card",
-                category="shopping",
-                currency="EUR",
-                countries=("DE",),
-                texts={"en": Texts("Card")},
-                denominations=(2500,),
-            )
-        ]
-    )
+    await catalogue.put_products([gift_card()])
     await cluster.open_budget("acme", "eng", 100_000)
     await cluster.open_budget("acme", "sales", 100_000)
     rows = tuple(CodeRow(f"SECRET-{i:04d}") for i in range(4))

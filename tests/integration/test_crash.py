@@ -22,7 +22,6 @@ from bus.errors import BusError
 from bus.messages import Ok
 from bus.messages.budget import CreateBudget
 from bus.messages.bulk import LOAD_CHUNK, BulkRow, LoadBulkRows, StartBulk
-from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money, Principal
 from bus.messages.vouchers import CodeRow, ImportCodes
 from bus.messages.wallet import IssuePoints
@@ -32,7 +31,7 @@ from edge.config import EdgeConfig
 from storage.ports import Ledger
 from storage.sqlite_catalogue import SqliteCatalogue
 from tests.conftest import PARTITIONS
-from tests.support import AUDIENCE, ISSUER, Keys, budget_record
+from tests.support import AUDIENCE, ISSUER, Keys, budget_record, gift_card
 
 pytestmark = pytest.mark.slow
 
@@ -181,20 +180,7 @@ async def test_sigkill_mid_redemption_burst_keeps_every_acknowledged_order(
     var = tmp_path / "var"
     products = SqliteCatalogue(var / "catalogue.sqlite3")
     await products.migrate()
-    await products.put_products(
-        [
-            Product(
-                id="card-de",
-                brand="Brand",
-                kind="gift_card",
-                category="shopping",
-                currency="EUR",
-                countries=("DE",),
-                texts={"en": Texts("Card")},
-                denominations=(1000,),
-            )
-        ]
-    )
+    await products.put_products([gift_card(denominations=(1000,))])
     await products.close()
     host = HostProcess(nats_server, ledger_url, var)
     await host.start(bus)
@@ -334,20 +320,7 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
     var = tmp_path / "var"
     products = SqliteCatalogue(var / "catalogue.sqlite3")
     await products.migrate()
-    await products.put_products(
-        [
-            Product(
-                id="card-de",
-                brand="Brand",
-                kind="gift_card",
-                category="shopping",
-                currency="EUR",
-                countries=("DE",),
-                texts={"en": Texts("Card")},
-                denominations=(1000,),
-            )
-        ]
-    )
+    await products.put_products([gift_card(denominations=(1000,))])
     await products.close()
     host = HostProcess(nats_server, ledger_url, var)
     await host.start(bus)

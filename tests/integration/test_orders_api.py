@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bus.messages import Ok, Principal
-from bus.messages.catalogue import Product, Texts
 from bus.messages.vouchers import CodeRow, ImportCodes
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import gift_card
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 
@@ -21,26 +21,8 @@ async def api(
 ) -> BudgetApi:
     await catalogue.put_products(
         [
-            Product(
-                id="card-de",
-                brand="Brand",
-                kind="gift_card",
-                category="shopping",
-                currency="EUR",
-                countries=("DE",),
-                texts={"en": Texts("Card")},
-                denominations=(2500,),
-            ),
-            Product(
-                id="card-jp",
-                brand="Brand",
-                kind="gift_card",
-                category="shopping",
-                currency="JPY",
-                countries=("JP",),
-                texts={"en": Texts("Card")},
-                denominations=(3000,),
-            ),
+            gift_card(),
+            gift_card("card-jp", currency="JPY", country="JP", denominations=(3000,)),
         ]
     )
     await cluster.open_budget("acme", "b1", 100_000)

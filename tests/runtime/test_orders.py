@@ -16,7 +16,6 @@ from bus.client import Bus
 from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget
-from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
 from bus.messages.orders import (
     CancelOrder,
@@ -31,7 +30,7 @@ from bus.messages.vouchers import AllocateCode, CodeRow, ImportCodes, Revealed
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
 from tests.conftest import start_host
-from tests.support import budget_record, outbox_drained, stream_messages
+from tests.support import budget_record, gift_card, outbox_drained, stream_messages
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 
@@ -42,26 +41,8 @@ def person(name: str) -> Principal:
 
 @pytest.fixture
 async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
-    card = Product(
-        id="card-de",
-        brand="Brand",
-        kind="gift_card",
-        category="shopping",
-        currency="EUR",
-        countries=("DE",),
-        texts={"en": Texts("Card")},
-        denominations=(1000, 2500),
-    )
-    yen = Product(
-        id="card-jp",
-        brand="Brand",
-        kind="gift_card",
-        category="shopping",
-        currency="JPY",
-        countries=("JP",),
-        texts={"en": Texts("Card")},
-        denominations=(1000,),
-    )
+    card = gift_card(denominations=(1000, 2500))
+    yen = gift_card("card-jp", currency="JPY", country="JP", denominations=(1000,))
     await catalogue.put_products([card, yen])
     h = await start_host(bus, ledger, catalogue)
     yield h
