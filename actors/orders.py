@@ -40,6 +40,7 @@ from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.common import Money, Principal, convert_exact
 from bus.messages.orders import (
     KIND,
+    ORDER_SHARDS,
     CancelOrder,
     GetOrder,
     OrderCodes,
@@ -49,6 +50,7 @@ from bus.messages.orders import (
     ResendOrder,
     ResumeOrders,
     ResumeReport,
+    shard_of,
 )
 from bus.messages.treasury import (
     POINTS,
@@ -82,6 +84,13 @@ def order_id_for(tenant: str, subject: str, key: str) -> str:
     return f"ord_{digest[:32]}"
 
 
+def placed_order_id(request: Request, cmd: PlaceOrder) -> str:
+    """The id of the order a request places: from its idempotency key when it has one, so
+    that a retry finds the order its first attempt started."""
+    key = request.idempotency_key
+    return order_id_for(request.tenant, request.principal.subject, key) if key else cmd.order_id
+
+
 def view(o: OrderRecord) -> OrderView:
     return OrderView(
         o.order_id,
@@ -110,19 +119,27 @@ class OrdersActor:
     def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
         self.ctx = ctx
         self.tenant = key.tenant
-        self.orders: dict[str, OrderRecord] = {}
+        self.shard = key.key
+        self.orders = KnownOrders()
         self._resumed = False
         self._retry_pending = False
+        self._lookups = BatchLookups(ctx, self.tenant)
+        self._absent: set[str] = set()  # of this batch's orders, those storage has not
 
     async def on_activate(self) -> None:
-        self.orders = {}
+        self.orders = KnownOrders()
         self._resumed = False
         self._retry_pending = False
 
     async def on_deactivate(self, reason: str) -> None:
-        self.orders = {}
+        self.orders = KnownOrders()
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
+        self._lookups = BatchLookups(self.ctx, self.tenant)
+        for request in batch:  # what pricing needs, asked once per batch and at once
+            if isinstance(request.body, PlaceOrder):
+                self._prefetch(request.body)
+        await self._preload(batch)
         replies: list[Reply | None] = [None] * len(batch)
         accepted: list[OrderRecord] = []
         cancelling: list[PutOrder] = []
@@ -134,12 +151,17 @@ class OrdersActor:
             self._retry_pending = False
         if not self._resumed or resuming:
             self._resumed = True
-            for o in await self.ctx.ledger.unfinished_orders(self.tenant, RESUME_BATCH):
-                self.orders.setdefault(o.order_id, o)
+            waiting = await self.ctx.ledger.unfinished_orders(
+                self.tenant, RESUME_BATCH * ORDER_SHARDS
+            )
+            for o in waiting:
+                if shard_of(o.order_id) == self.shard and self.orders.get(o.order_id) is None:
+                    self.orders.put(o)
         # Every batch carries unfinished orders a step further (a retryable step failed).
-        for o in self.orders.values():
-            if o.status not in FINAL and len(to_run) < RESUME_BATCH:
-                to_run[o.order_id] = o
+        for o in self.orders.unfinished():
+            if len(to_run) >= RESUME_BATCH:
+                break
+            to_run[o.order_id] = o
         for i, request in enumerate(batch):
             match request.body:
                 case ResumeOrders():
@@ -186,7 +208,7 @@ class OrdersActor:
                 ChangeSet(self.tenant, events=news, orders=new + tuple(cancelling))
             )
             for put in (*new, *cancelling):
-                self.orders[put.record.order_id] = put.record
+                self.orders.put(put.record)
         finished = await asyncio.gather(*(self._run(o) for o in to_run.values()))
         puts: list[PutOrder] = []
         events: list[OutboxEvent] = []
@@ -195,31 +217,52 @@ class OrdersActor:
                 continue
             after = replace(after, updated_ms=now_ms(), version=before.version + 1)
             puts.append(PutOrder(after, before.version))
-            self.orders[after.order_id] = after
+            self.orders.put(after)
             if after.status in FINAL:
                 events.append(self._event(after))
         for order_id, indexes in placing.items():
             for i in indexes:
-                replies[i] = Ok(view(self.orders[order_id]))
+                replies[i] = Ok(view(self.orders.known(order_id)))
         decided: list[Reply] = [r for r in replies if r is not None]
         assert len(decided) == len(batch)
-        unfinished = any(o.status not in FINAL for o in self.orders.values())
+        unfinished = self.orders.any_unfinished()
         if unfinished and not self._retry_pending:
             # Some step could not be taken now: come back to it, whatever else arrives.
             self._retry_pending = True
-            self.ctx.tell_later(RETRY_S, self.tenant, KIND, ResumeOrders())
+            self.ctx.tell_later(RETRY_S, self.tenant, KIND, ResumeOrders(self.shard))
         events.extend(resent)
         if not (puts or events):
             return Decision(decided)
         return Decision(decided, ChangeSet(self.tenant, events=tuple(events), orders=tuple(puts)))
 
+    def _prefetch(self, cmd: PlaceOrder) -> None:
+        self._lookups.start(catalogue.KIND, GetProduct(cmd.product_id))
+        if cmd.budget_id is not None:
+            self._lookups.start(treasury.KIND, GetBudget(cmd.budget_id))
+        else:
+            self._lookups.start(treasury.KIND, GetPointsRate())
+
+    async def _preload(self, batch: Sequence[Request]) -> None:
+        """Read the batch's orders not in memory with one query, not one each."""
+        self._absent = set()
+        wanted = {
+            placed_order_id(r, r.body) if isinstance(r.body, PlaceOrder) else r.body.order_id
+            for r in batch
+            if isinstance(r.body, (PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder))
+        }
+        missing = [i for i in wanted if self.orders.get(i) is None]
+        if missing:
+            for o in await self.ctx.ledger.load_orders(self.tenant, missing):
+                self.orders.put(o)
+            self._absent = {i for i in missing if self.orders.get(i) is None}
+
     async def _load(self, order_id: str) -> OrderRecord | None:
         known = self.orders.get(order_id)
-        if known is None:
+        if known is None and order_id not in self._absent:
             found = await self.ctx.ledger.load_orders(self.tenant, [order_id])
             known = found[0] if found else None
             if known is not None:
-                self.orders[order_id] = known
+                self.orders.put(known)
         return known
 
     async def _accept(
@@ -233,9 +276,7 @@ class OrdersActor:
             return Err.of(ErrorCode.FORBIDDEN, why)
         if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
             return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
-        order_id = cmd.order_id
-        if request.idempotency_key:
-            order_id = order_id_for(self.tenant, principal.subject, request.idempotency_key)
+        order_id = placed_order_id(request, cmd)
         existing = await self._load(order_id) or next(
             (o for o in accepted if o.order_id == order_id), None
         )
@@ -257,9 +298,9 @@ class OrdersActor:
                     ErrorCode.IDEMPOTENCY_KEY_REUSED,
                     "this key or external id already placed a different order",
                 )
-            self.orders[existing.order_id] = existing
+            self.orders.put(existing)
             return existing
-        product = await self.ctx.ask(self.tenant, catalogue.KIND, GetProduct(cmd.product_id), None)
+        product = await self._lookups.ask(catalogue.KIND, GetProduct(cmd.product_id))
         if isinstance(product, Err):
             return product
         if not isinstance(product.value, ProductView) or not product.value.enabled:
@@ -340,17 +381,17 @@ class OrdersActor:
         A budget pays in its currency; points at the tenant's points rate, in its points
         currency. Another currency than the product's goes through the tenant's exchange
         rate. The price is exact until the end, then rounded up once."""
-        ask = self.ctx.ask
+        ask = self._lookups.ask
         points_rate = ""
         if cmd.budget_id is not None:
-            budget = await ask(self.tenant, treasury.KIND, GetBudget(cmd.budget_id), None)
+            budget = await ask(treasury.KIND, GetBudget(cmd.budget_id))
             if isinstance(budget, Err):
                 return budget
             if not isinstance(budget.value, BudgetView):
                 return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
             payer_currency = unit = budget.value.balance.currency
         else:
-            rated = await ask(self.tenant, treasury.KIND, GetPointsRate(), None)
+            rated = await ask(treasury.KIND, GetPointsRate())
             if isinstance(rated, Err):
                 return rated
             if not isinstance(rated.value, PointsRateView):
@@ -359,7 +400,7 @@ class OrdersActor:
             points_rate = rated.value.points_per_unit
         fx_rate = ""
         if payer_currency != currency:
-            table = await ask(self.tenant, treasury.KIND, GetFxRates(), None)
+            table = await ask(treasury.KIND, GetFxRates())
             if isinstance(table, Err):
                 return table
             rates = table.value.rates if isinstance(table.value, FxTable) else ()
@@ -454,6 +495,61 @@ class OrdersActor:
         return await self.ctx.ask(self.tenant, vouchers.KIND, RevealCodes((o.code_id,)), None)
 
 
+class KnownOrders:
+    """The orders an actor holds in memory: every unfinished one (it carries them on),
+    and the most recent finished ones (answers to retries and reads), at most ``keep``."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._keep = keep
+        self._recent: dict[str, OrderRecord] = {}
+        self._unfinished: dict[str, OrderRecord] = {}
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        return self._unfinished.get(order_id) or self._recent.get(order_id)
+
+    def known(self, order_id: str) -> OrderRecord:
+        found = self.get(order_id)
+        assert found is not None, order_id
+        return found
+
+    def put(self, o: OrderRecord) -> None:
+        if o.status in FINAL:
+            self._unfinished.pop(o.order_id, None)
+            self._recent.pop(o.order_id, None)  # keep the newest last
+            self._recent[o.order_id] = o
+            if len(self._recent) > self._keep:
+                del self._recent[next(iter(self._recent))]
+        else:
+            self._recent.pop(o.order_id, None)
+            self._unfinished[o.order_id] = o
+
+    def unfinished(self) -> list[OrderRecord]:
+        return list(self._unfinished.values())
+
+    def any_unfinished(self) -> bool:
+        return bool(self._unfinished)
+
+
+class BatchLookups:
+    """Reads one batch's orders share (a product, a budget's currency, rates): each asked
+    once, all at once, instead of one request after another for every order."""
+
+    def __init__(self, ctx: ActorContext, tenant: str) -> None:
+        self._ctx = ctx
+        self._tenant = tenant
+        self._asked: dict[tuple[str, Command], asyncio.Task[Reply]] = {}
+
+    def start(self, kind: str, body: Command) -> asyncio.Task[Reply]:
+        task = self._asked.get((kind, body))
+        if task is None:
+            task = asyncio.ensure_future(self._ctx.ask(self._tenant, kind, body, None))
+            self._asked[(kind, body)] = task
+        return task
+
+    async def ask(self, kind: str, body: Command) -> Reply:
+        return await self.start(kind, body)
+
+
 def _may_handle(principal: Principal, o: OrderRecord, roles: frozenset[str]) -> bool:
     """The recipient may; so may one of ``roles`` — if its grants cover the paying budget
     (a principal narrowed to budgets handles no order paid from a wallet but its own)."""
@@ -483,7 +579,17 @@ def _stuck(o: OrderRecord, step: str, err: Err) -> None:
 async def tenants_with_unfinished_orders(ctx: ActorContext) -> list[tuple[str, Command]]:
     """What a host sends (on start, then on its schedule) so that orders a dead host left
     half-way, or whose step keeps failing, go on."""
-    return [(t, ResumeOrders()) for t in await ctx.ledger.tenants_with_unfinished_orders(10_000)]
+    tenants = await ctx.ledger.tenants_with_unfinished_orders(10_000)
+    return [(t, ResumeOrders(str(shard))) for t in tenants for shard in range(ORDER_SHARDS)]
+
+
+def route(request: Request) -> str:
+    """The shard of the order a request is about (a placed order's id may come from the
+    request's idempotency key, so it is read from the request, not only the body)."""
+    body = request.body
+    if isinstance(body, PlaceOrder):
+        return shard_of(placed_order_id(request, body))
+    return body.actor_key
 
 
 ORDERS = ActorKind(
@@ -491,4 +597,5 @@ ORDERS = ActorKind(
     OrdersActor,
     accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder, ResumeOrders),
     resume=tenants_with_unfinished_orders,
+    route=route,
 )

@@ -9,6 +9,7 @@ reply until the envelope's deadline; a missing responder or an expired deadline 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import ssl
 import uuid
 from pathlib import Path
@@ -31,8 +32,21 @@ _health_decoder = msgspec.msgpack.Decoder(HostHealth)
 _json_decoder = msgspec.json.Decoder()
 
 
+class RequestIds:
+    """Unique request ids without a system call each (``uuid4`` reads the kernel's random
+    source every time): a random prefix per process, then a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
 class Bus:
     def __init__(self, nc: NatsClient) -> None:
+        self._request_ids = RequestIds()
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
 
@@ -87,7 +101,7 @@ class Bus:
         envelope = Envelope(
             tenant=tenant,
             principal=principal,
-            request_id=request_id or uuid.uuid4().hex,
+            request_id=request_id or self._request_ids.next(),
             deadline_ms=now_ms() + int(timeout_s * 1000),
             body=body,
             idempotency_key=idempotency_key,

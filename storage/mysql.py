@@ -172,6 +172,9 @@ class MysqlLedger(sql.IdentityLoads):
                 events = sql.event_rows(batch)
                 if events:
                     await cur.executemany(_st.insert_event, events)
+                published = sql.published_rows(batch)
+                if published:
+                    await cur.executemany(_st.delete_event, published)
                 replies = sql.reply_rows(batch)
                 if replies:
                     try:

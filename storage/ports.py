@@ -360,6 +360,9 @@ class ChangeSet(msgspec.Struct, frozen=True):
     sessions: tuple[PutSession, ...] = ()
     #: The tenant's single sign-on settings, set or changed.
     sso: tuple[PutSso, ...] = ()
+    #: Outbox events (of any tenant) published to the stream: their rows are deleted.
+    #: The outbox relay hands these to the group commit instead of a transaction of its own.
+    published: tuple[str, ...] = ()
 
 
 class LedgerStats(msgspec.Struct):

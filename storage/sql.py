@@ -589,6 +589,10 @@ def entry_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
     ]
 
 
+def published_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[str]]:
+    return [(event_id,) for cs in change_sets for event_id in cs.published]
+
+
 def event_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
     return [
         (e.event_id, e.tenant, e.subject, e.payload, e.created_ms)

@@ -46,6 +46,7 @@ class SqliteLedger(sql.IdentityLoads):
         self.path = self.db.path
         self.stats = LedgerStats()
         self._run = self.db.run
+        self._read = self.db.read
 
     async def close(self) -> None:
         await self.db.close()
@@ -61,7 +62,7 @@ class SqliteLedger(sql.IdentityLoads):
             return []
         statement = _st.select_accounts(len(account_ids))
         params = (tenant, *account_ids)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.account_from_row(r) for r in rows]
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
@@ -79,6 +80,7 @@ class SqliteLedger(sql.IdentityLoads):
                         raise StaleWrite(w.what, w.expected_version)
             con.executemany(_st.insert_entry, sql.entry_rows(batch))
             con.executemany(_st.insert_event, sql.event_rows(batch))
+            con.executemany(_st.delete_event, sql.published_rows(batch))
             try:
                 con.executemany(_st.insert_reply, sql.reply_rows(batch))
             except sqlite3.IntegrityError as e:
@@ -106,7 +108,7 @@ class SqliteLedger(sql.IdentityLoads):
         self.stats.change_sets += len(batch)
 
     async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
-        rows = await self._run(
+        rows = await self._read(
             lambda con: con.execute(_st.pending_events, (created_before_ms, limit)).fetchall()
         )
         return [sql.event_from_row(r) for r in rows]
@@ -117,13 +119,13 @@ class SqliteLedger(sql.IdentityLoads):
         await self._run(transaction(lambda con: con.executemany(_st.delete_event, ids)))
 
     async def account_balance(self, tenant: str, account: str) -> int:
-        row = await self._run(
+        row = await self._read(
             lambda con: con.execute(_st.account_balance, (tenant, account)).fetchone()
         )
         return int(row[0])
 
     async def entries_total(self, tenant: str) -> int:
-        row = await self._run(lambda con: con.execute(_st.entries_total, (tenant,)).fetchone())
+        row = await self._read(lambda con: con.execute(_st.entries_total, (tenant,)).fetchone())
         return int(row[0])
 
     async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
@@ -131,67 +133,67 @@ class SqliteLedger(sql.IdentityLoads):
             return []
         statement = _st.select_replies(len(key_hashes))
         params = (tenant, *key_hashes)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.reply_from_row(r) for r in rows]
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool:
-        row = await self._run(
+        row = await self._read(
             lambda con: con.execute(_st.has_transaction, (tenant, txn_id)).fetchone()
         )
         return row is not None
 
     async def load_tenant_key(self, tenant: str) -> bytes | None:
-        row = await self._run(lambda con: con.execute(_st.select_tenant_key, (tenant,)).fetchone())
+        row = await self._read(lambda con: con.execute(_st.select_tenant_key, (tenant,)).fetchone())
         return None if row is None else bytes(row[0])
 
     async def known_code_hashes(self, tenant: str, code_hashes: Sequence[str]) -> set[str]:
         if not code_hashes:
             return set()
         statement, params = _st.known_code_hashes(len(code_hashes)), (tenant, *code_hashes)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return {r[0] for r in rows}
 
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
     ) -> list[tuple[str, int]]:
         params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
-        rows = await self._run(lambda con: con.execute(_st.available_codes, params).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.available_codes, params).fetchall())
         return [(r[0], int(r[1])) for r in rows]
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
         params = (tenant, product_id, face_value_minor)
-        rows = await self._run(lambda con: con.execute(_st.pool_counts, params).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.pool_counts, params).fetchall())
         return {r[0]: int(r[1]) for r in rows}
 
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
         if not code_ids:
             return []
         statement, params = _st.select_codes(len(code_ids)), (tenant, *code_ids)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.code_from_row(r) for r in rows]
 
     async def load_orders(self, tenant: str, order_ids: Sequence[str]) -> list[OrderRecord]:
         if not order_ids:
             return []
         statement, params = _st.select_orders(len(order_ids)), (tenant, *order_ids)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.order_from_row(r) for r in rows]
 
     async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None:
         params = (tenant, external_id)
-        row = await self._run(lambda con: con.execute(_st.order_by_external_id, params).fetchone())
+        row = await self._read(lambda con: con.execute(_st.order_by_external_id, params).fetchone())
         return None if row is None else sql.order_from_row(row)
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
-        rows = await self._run(
+        rows = await self._read(
             lambda con: con.execute(_st.unfinished_orders, (tenant, limit)).fetchall()
         )
         return [sql.order_from_row(r) for r in rows]
 
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None:
-        row = await self._run(
+        row = await self._read(
             lambda con: con.execute(_st.select_bulk_job, (tenant, job_id)).fetchone()
         )
         return None if row is None else sql.bulk_job_from_row(row)
@@ -200,28 +202,28 @@ class SqliteLedger(sql.IdentityLoads):
         self, tenant: str, job_id: str, start: int, limit: int
     ) -> list[BulkRowRecord]:
         params = (tenant, job_id, start, limit)
-        rows = await self._run(lambda con: con.execute(_st.select_bulk_rows, params).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.select_bulk_rows, params).fetchall())
         return [sql.bulk_record_from_row(r) for r in rows]
 
     async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
-        rows = await self._run(lambda con: con.execute(_st.running_bulk_jobs, (limit,)).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.running_bulk_jobs, (limit,)).fetchall())
         return [(r[0], r[1]) for r in rows]
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
-        rows = await self._run(
+        rows = await self._read(
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()
         )
         return [r[0] for r in rows]
 
     async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
-        return await self._run(lambda con: con.execute(statement, params).fetchall())
+        return await self._read(lambda con: con.execute(statement, params).fetchall())
 
     async def load_clients(self, tenant: str, client_ids: Sequence[str]) -> list[ClientRecord]:
         if client_ids:
             statement, params = _st.select_clients(len(client_ids)), (tenant, *client_ids)
         else:
             statement, params = _st.all_clients, (tenant,)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.client_from_row(r) for r in rows]
 
     async def audit_log(
@@ -234,19 +236,19 @@ class SqliteLedger(sql.IdentityLoads):
     ) -> list[AuditRecord]:
         statement = _st.audit_page(action is not None, actor is not None)
         params = (tenant, after_seq, *(v for v in (action, actor) if v is not None), limit)
-        rows = await self._run(lambda con: con.execute(statement, params).fetchall())
+        rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.audit_from_row(r) for r in rows]
 
     async def audit_head(self, tenant: str) -> tuple[int, str]:
-        row = await self._run(lambda con: con.execute(_st.audit_head, (tenant,)).fetchone())
+        row = await self._read(lambda con: con.execute(_st.audit_head, (tenant,)).fetchone())
         return (int(row[0]), row[1]) if row else (0, GENESIS)
 
     async def audited_tenants(self) -> list[str]:
-        rows = await self._run(lambda con: con.execute(_st.audited_tenants).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.audited_tenants).fetchall())
         return [r[0] for r in rows]
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
-        rows = await self._run(lambda con: con.execute(_st.signing_keys).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.signing_keys).fetchall())
         return [sql.signing_key_from_row(r) for r in rows]
 
     async def add_signing_key(self, key: SigningKeyRecord) -> None:
@@ -260,18 +262,18 @@ class SqliteLedger(sql.IdentityLoads):
         self, tenant: str, now_ms: int, before_ms: int, limit: int
     ) -> list[ExpiringCode]:
         params = (now_ms, before_ms, tenant, limit)
-        rows = await self._run(lambda con: con.execute(_st.expiring_codes, params).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.expiring_codes, params).fetchall())
         return [ExpiringCode(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
     async def tenants_with_expiring_codes(
         self, now_ms: int, before_ms: int, limit: int
     ) -> list[str]:
         params = (now_ms, before_ms, limit)
-        rows = await self._run(
+        rows = await self._read(
             lambda con: con.execute(_st.tenants_with_expiring_codes, params).fetchall()
         )
         return [r[0] for r in rows]
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]:
-        rows = await self._run(lambda con: con.execute(_st.select_fx_rates, (tenant,)).fetchall())
+        rows = await self._read(lambda con: con.execute(_st.select_fx_rates, (tenant,)).fetchall())
         return [sql.fx_from_row(r) for r in rows]

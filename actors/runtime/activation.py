@@ -38,7 +38,10 @@ SendReply = Callable[[str, Reply], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class Mail:
     request: Request
+    #: The NATS subject the reply goes to ("" for a told message: nobody waits) …
     reply_to: str
+    #: … or, for a request from an actor of the same host, the future it waits on.
+    local: asyncio.Future[Reply] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class Activation:
             expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
             for m in batch:
                 if m.request.deadline_ms <= now:
-                    await self._rt.send(m.reply_to, expired)
+                    await self._answer(m, expired)
         if not live:
             return True
         self.batches += 1
@@ -152,7 +155,7 @@ class Activation:
             screened = await self._replies.screen(requests, now)
             for i, reply in screened.answered.items():
                 # Already durable: answer now, whatever becomes of the rest of the batch.
-                await self._rt.send(live[i].reply_to, reply)
+                await self._answer(live[i], reply)
             if screened.to_decide:
                 decision = await self.actor.handle([r for r, _ in screened.to_decide])
                 if len(decision.replies) != len(screened.to_decide):
@@ -177,7 +180,7 @@ class Activation:
         except CommitExpired:
             expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
             for mail in self._unanswered(live, screened):
-                await self._rt.send(mail.reply_to, expired)
+                await self._answer(mail, expired)
             return await self._reload()
         except Exception as e:
             log.warning("batch of %d for %s failed: %r", len(live), self.key, e)
@@ -189,8 +192,14 @@ class Activation:
         for i, (mail, given) in enumerate(zip(live, replies, strict=True)):
             if i not in screened.answered:
                 assert given is not None
-                await self._rt.send(mail.reply_to, given)
+                await self._answer(mail, given)
         return True
+
+    async def _answer(self, mail: Mail, reply: Reply) -> None:
+        if mail.local is None:
+            await self._rt.send(mail.reply_to, reply)
+        elif not mail.local.done():  # its asker may have given up waiting
+            mail.local.set_result(reply)
 
     @staticmethod
     def _unanswered(live: list[Mail], screened: Screened | None) -> list[Mail]:
@@ -206,7 +215,7 @@ class Activation:
             retryable=True,
         )
         for mail in batch:
-            await self._rt.send(mail.reply_to, reply)
+            await self._answer(mail, reply)
 
     async def _reload(self) -> bool:
         """Throw away in-memory state that may be ahead of storage, and load it again."""

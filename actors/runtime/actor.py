@@ -100,3 +100,5 @@ class ActorKind:
     #: Messages (tenant, body) that wake work waiting: a dead host's, or time's. A host
     #: sends them when it starts and every ``wake_interval_s``.
     resume: Callable[[ActorContext], Awaitable[list[tuple[str, Command]]]] | None = None
+    #: The key of the actor a request goes to, where the body's ``actor_key`` cannot say.
+    route: Callable[[Request], str] | None = None

@@ -9,7 +9,9 @@ fails only that actor's requests — unless the store itself is unavailable, whi
 whole group at once. A change set whose requests have all passed their deadline while it
 waited is not written at all (:class:`CommitExpired`): its clients have been told to retry.
 
-Committed events go to the outbox relay, which publishes them after the commit.
+Committed events go to the outbox relay, which publishes them after the commit; the ids
+of those it has published come back (:meth:`GroupCommitter.clear_published`) and their
+outbox rows are deleted in the next group's transaction rather than in one of their own.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class GroupCommitter(Background):
         self._max = max_change_sets
         self._on_committed = on_committed
         self._pending: list[_Pending] = []
+        self._published: list[str] = []
         self.stats = CommitterStats()
 
     async def commit(self, change_set: ChangeSet, deadline_ms: int | None = None) -> None:
@@ -79,16 +82,35 @@ class GroupCommitter(Background):
         self._wakeup.set()
         await future
 
+    def clear_published(self, event_ids: Sequence[str]) -> bool:
+        """Delete these published events' outbox rows with the next group (nobody waits:
+        rows left by a failed group are published again, harmlessly, and cleared then).
+        False if the committer is not running."""
+        if not self.running:
+            return False
+        self._published.extend(event_ids)
+        self._wakeup.set()
+        return True
+
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
+            while self._pending or self._published:
                 group = self._pending[: self._max]
                 del self._pending[: self._max]
-                await self._write(self._unexpired(group))
+                group = self._unexpired(group)
+                if self._published:
+                    group.append(self._clearing())
+                await self._write(group)
             if self._stopping:
                 return
+
+    def _clearing(self) -> _Pending:
+        ids, self._published = tuple(self._published), []
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)  # a failure only leaves rows to publish again
+        return _Pending(ChangeSet("", published=ids), future, 2**62)
 
     def _unexpired(self, group: list[_Pending]) -> list[_Pending]:
         now = now_ms()
@@ -128,8 +150,9 @@ class GroupCommitter(Background):
             self._done(group)
 
     def _done(self, group: list[_Pending]) -> None:
-        self.stats.groups += 1
-        self.stats.change_sets += len(group)
+        actors = sum(1 for p in group if not p.change_set.published)  # not the relay's
+        self.stats.groups += 1 if actors else 0
+        self.stats.change_sets += actors
         events: list[OutboxEvent] = []
         for p in group:
             events.extend(p.change_set.events)
@@ -142,3 +165,8 @@ class GroupCommitter(Background):
         self.stats.failed_change_sets += 1
         if not pending.future.done():
             pending.future.set_exception(error)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

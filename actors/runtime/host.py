@@ -30,7 +30,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind
 from actors.runtime.committer import GroupCommitter
 from actors.runtime.outbox import OutboxRelay
 from bus import subjects
-from bus.client import Bus
+from bus.client import Bus, RequestIds
 from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
 from bus.messages import (
@@ -47,6 +47,8 @@ from bus.time import now_ms
 
 log = logging.getLogger(__name__)
 
+#: How long an actor waits for another's reply (a saga's step is retried after it).
+ASK_TIMEOUT_S = 10.0
 #: Who actors are when they ask other actors (the edge never sends this role).
 SYSTEM = Principal("perkbus:system", roles=("system",))
 
@@ -76,6 +78,7 @@ class ActorHost:
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
+        self.relay.clear = self.committer.clear_published
         self.keys = KeyRing(
             ledger, context.master_key, config.signing_key_rotation_s, config.access_token_ttl_s
         )
@@ -104,6 +107,10 @@ class ActorHost:
         self._duplicate_window_s = duplicate_window_s
         self._stream_replicas = stream_replicas
         self._subscriptions: list[Subscription] = []
+        self._own = frozenset(self.partitions)
+        self._own_tenants: dict[str, bool] = {}
+        self._serving = False  # requests between actors go straight to mailboxes
+        self._request_ids = RequestIds()
 
     async def start(self) -> None:
         await self.check_partition_mapping()
@@ -133,6 +140,7 @@ class ActorHost:
             await nc.subscribe(subjects.JWKS, queue="jwks", cb=self._on_jwks)
         )
         await nc.flush()
+        self._serving = True
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
         await self.wake()  # work a host that died left behind, or that time has brought
         self._waker = asyncio.create_task(self._wake_every(self.config.wake_interval_s))
@@ -195,6 +203,7 @@ class ActorHost:
 
     async def stop(self) -> None:
         """Stop taking requests, finish every queued one, commit, publish, then return."""
+        self._serving = False
         for timer in list(self._timers):  # delayed tells: a restarted host resumes the work
             timer.cancel()
         if self._waker is not None:
@@ -238,20 +247,28 @@ class ActorHost:
         if request.tenant != tenant:
             await self.send(reply_to, Err.of(ErrorCode.FORBIDDEN, "tenant does not match"))
             return
+        refused = self._post(kind, Mail(request, reply_to))
+        if refused is not None:
+            await self.send(reply_to, refused)
+
+    def _post(self, kind: str, mail: Mail) -> Err | None:
+        """Put ``mail`` in the mailbox of the actor it addresses, activating it if need be;
+        the error to answer instead if no actor of ``kind`` takes such a request."""
         actor_kind = self.kinds.get(kind)
-        if actor_kind is None or not isinstance(request.body, actor_kind.accepts):
-            await self.send(
-                reply_to,
-                Err.of(ErrorCode.INVALID_REQUEST, f"{kind} does not take this request"),
-            )
-            return
-        key = ActorKey(tenant, kind, request.body.actor_key)
+        body = mail.request.body
+        if actor_kind is None or not isinstance(body, actor_kind.accepts):
+            return Err.of(ErrorCode.INVALID_REQUEST, f"{kind} does not take this request")
+        route = actor_kind.route
+        key = ActorKey(
+            mail.request.tenant, kind, body.actor_key if route is None else route(mail.request)
+        )
         activation = self.activations.get(key)
         if activation is None:
             activation = Activation(key, actor_kind.factory(self.context, key), self.runtime)
             self.activations[key] = activation
             activation.start()
-        activation.post(Mail(request, reply_to))
+        activation.post(mail)
+        return None
 
     def _forget(self, activation: Activation) -> None:
         if self.activations.get(activation.key) is activation:
@@ -260,13 +277,50 @@ class ActorHost:
     async def ask(
         self, tenant: str, kind: str, body: Command, idempotency_key: str | None
     ) -> Reply:
-        """A request from one actor to another, as the system (sagas' steps)."""
+        """A request from one actor to another, as the system (sagas' steps).
+
+        When this host serves the tenant's partition the request goes straight to the
+        actor's mailbox — the same mailbox, batching, idempotency and commit as a request
+        from NATS, without encoding it, the round trip through the server, or decoding it
+        (ADR 21). Otherwise, and while the host stops, it goes over NATS."""
+        if self._serving and self._is_own(tenant):
+            return await self._ask_here(tenant, kind, body, idempotency_key)
         try:
             return await self.bus.request(
-                tenant, kind, body, SYSTEM, timeout_s=10.0, idempotency_key=idempotency_key
+                tenant,
+                kind,
+                body,
+                SYSTEM,
+                timeout_s=ASK_TIMEOUT_S,
+                idempotency_key=idempotency_key,
             )
         except BusError as e:
             return Err(code=e.code, message=str(e), retryable=True)
+
+    def _is_own(self, tenant: str) -> bool:
+        own = self._own_tenants.get(tenant)
+        if own is None:
+            if len(self._own_tenants) > 100_000:
+                self._own_tenants.clear()
+            own = subjects.partition_of(tenant, self.partition_count) in self._own
+            self._own_tenants[tenant] = own
+        return own
+
+    async def _ask_here(
+        self, tenant: str, kind: str, body: Command, idempotency_key: str | None
+    ) -> Reply:
+        deadline = now_ms() + int(ASK_TIMEOUT_S * 1000)
+        rid = self._request_ids.next()
+        request = Envelope(tenant, SYSTEM, rid, deadline, body, idempotency_key)
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        refused = self._post(kind, Mail(request, "", answer))
+        if refused is not None:
+            return refused
+        try:
+            return await asyncio.wait_for(answer, ASK_TIMEOUT_S)
+        except TimeoutError:
+            late = f"no reply within {ASK_TIMEOUT_S:.0f} s"
+            return Err(code=ErrorCode.DEADLINE_EXCEEDED, message=late, retryable=True)
 
     async def tell(self, tenant: str, kind: str, body: Command) -> None:
         """A message to another actor (or to oneself), as the system; nobody waits."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from actors.runtime.background import Background
 from bus.events import EventPublisher, OutboxEvent
@@ -31,8 +31,12 @@ class OutboxRelay(Background):
         publisher: EventPublisher,
         page: int = 1000,
         sweep_interval_s: float = 30.0,
+        clear: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
         super().__init__()
+        #: Hands published ids to the group commit; when it declines, the relay deletes
+        #: their rows in a transaction of its own.
+        self.clear = clear
         self._sweep_interval_s = sweep_interval_s
         self._created_before_ms = 2**62
         self._ledger = ledger
@@ -95,5 +99,7 @@ class OutboxRelay(Background):
         if not batch:
             return
         await self._publisher.publish(batch)
-        await self._ledger.mark_published([e.event_id for e in batch])
+        ids = [e.event_id for e in batch]
+        if self.clear is None or not self.clear(ids):
+            await self._ledger.mark_published(ids)
         self.published += len(batch)
