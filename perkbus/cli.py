@@ -104,7 +104,10 @@ def _bench(args: argparse.Namespace) -> int:
             mysql=args.mysql,
             json_path=args.json,
             short=args.short,
-            **{k: v for k, v in (defaults | {k: v for k, v in given.items() if v is not None}).items()},
+            **{
+                k: v
+                for k, v in (defaults | {k: v for k, v in given.items() if v is not None}).items()
+            },
         )
     except ValueError as e:
         print(f"perkbus bench: {e}", file=sys.stderr)

@@ -72,11 +72,17 @@ def label(pid: int, name: str) -> str:
     except OSError:
         return name
     words = [a.decode(errors="replace") for a in argv if a]
-    if "-m" in words:
-        module = words[words.index("-m") + 1 : words.index("-m") + 3]
-        role = [w for w in module[1:] if not w.startswith("-")]
-        return " ".join([module[0].removeprefix("bench."), *role]) if module else name
-    return name
+    if "-m" not in words[:-1]:
+        return name
+    module, *rest = words[words.index("-m") + 1 :]
+    role, skip = "", False
+    for word in rest:  # the first word that is neither an option nor an option's value
+        if skip or word.startswith("-"):
+            skip = word.startswith("--") and "=" not in word and not skip
+            continue
+        role = word
+        break
+    return " ".join(w for w in (module.removeprefix("bench."), role) if w)
 
 
 def cpu_by_process(roots: Sequence[int], extra_names: Sequence[str] = ()) -> dict[str, float]:
