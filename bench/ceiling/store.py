@@ -87,11 +87,12 @@ class MysqlStore:
         self._args = connect_args(url)
         self._con: asyncmy.Connection | None = None
 
-    async def open(self) -> None:
+    async def open(self, create: bool = True) -> None:
         self._con = await asyncmy.connect(**self._args, autocommit=False)
-        async with self._con.cursor() as cur:
-            await cur.execute(_MYSQL_TABLE)
-        await self._con.commit()
+        if create:  # only once: IF NOT EXISTS on an existing table is a server warning
+            async with self._con.cursor() as cur:
+                await cur.execute(_MYSQL_TABLE)
+            await self._con.commit()
 
     async def write(self, rows: list[Row]) -> None:
         assert self._con is not None
@@ -112,14 +113,16 @@ class MysqlStore:
             self._con.close()
 
 
-async def open_store(db: str) -> SqliteStore | MysqlStore:
-    """``sqlite:PATH`` or ``mysql://user@host:port/database`` (which must exist)."""
+async def open_store(db: str, create: bool = True) -> SqliteStore | MysqlStore:
+    """``sqlite:PATH`` or ``mysql://user@host:port/database`` (which must exist); with
+    ``create`` the table is made if missing (the actor does; a checker does not)."""
     store: SqliteStore | MysqlStore
     if db.startswith("sqlite:"):
         store = SqliteStore(db.removeprefix("sqlite:"))
+        await store.open()
     elif db.startswith("mysql://"):
         store = MysqlStore(db)
+        await store.open(create)
     else:
         raise ValueError(f"unknown store {db!r}: sqlite:PATH or mysql://…")
-    await store.open()
     return store

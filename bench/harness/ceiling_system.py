@@ -59,7 +59,7 @@ async def ceiling(
                 stop(p)
 
         async def check(successes: int, allowance: int) -> Invariants:
-            store = await open_store(db)
+            store = await open_store(db, create=False)
             try:
                 rows, distinct = await store.count()
             finally:
