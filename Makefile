@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test bench lint typecheck unit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: $(STAMP)
 ## test: install dev tools, then lint, type-check and run the whole suite
 test: $(DEV) lint typecheck
 	$(BIN)/python -m pytest
+
+## bench: a short `perkbus bench` (perkbus, classic, ceiling; hot and spread), under 2 minutes
+bench: $(STAMP) /usr/bin/wrk
+	$(BIN)/perkbus bench --short --scenario hot,spread
+
+/usr/bin/wrk:
+	apt-get install -y wrk
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ perkbus actors        an actor host, against PERKBUS_NATS_URL
 perkbus edge          an HTTP edge, against PERKBUS_NATS_URL
 perkbus migrate       bring the ledger schema up to date
 perkbus token ...     mint an access token for a tenant (development and operations)
+perkbus bench         the same burst against perkbus, a classic service and a ceiling
 perkbus nats-creds    mint NATS credentials: a tenant's integrator (its events only), or
                       perkbus's service user; or print the server's operator-mode block
 """
@@ -60,11 +61,58 @@ def _parser() -> argparse.ArgumentParser:
     nats_creds.add_argument(
         "--ttl-days", type=int, default=30, help="integrator credentials expire (default 30)"
     )
+    _bench_parser(sub)
     audit = sub.add_parser("audit", help="the tenants' hash-chained audit logs")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check every entry of the chains")
     verify.add_argument("--tenant", action="append", default=[], help="repeatable; all if none")
     return parser
+
+
+def _bench_parser(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench", help="perkbus against a classic service and a ceiling (bench/README.md)"
+    )
+    bench.add_argument("--scenario", default="hot,spread,bulk", help="hot,spread,bulk")
+    bench.add_argument("--systems", default="perkbus,classic,ceiling")
+    bench.add_argument("--duration", type=float, help="seconds per burst (10; --short 4)")
+    bench.add_argument("--connections", type=int, default=256)
+    bench.add_argument("--tenants", type=int, help="of spread (1000; --short 100)")
+    bench.add_argument("--bulk-rewards", type=int, help="rows of the bulk job (100000)")
+    bench.add_argument("--warmup", type=float, help="seconds before each burst (3; --short 2)")
+    bench.add_argument("--mysql", action="store_true", help="MariaDB at 127.0.0.1:3306 (root)")
+    bench.add_argument("--json", default="", help="default var/bench/bench-<timestamp>.json")
+    bench.add_argument("--short", action="store_true", help="make bench: shorter, fewer tenants")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.harness.options import SCENARIOS, SHORT, SYSTEMS, BenchOptions, split
+    from bench.harness.run import main as run_bench
+
+    given = {
+        "duration_s": args.duration,
+        "tenants": args.tenants,
+        "bulk_rewards": args.bulk_rewards,
+        "warmup_s": args.warmup,
+    }
+    defaults = SHORT if args.short else {}
+    try:
+        options = BenchOptions(
+            scenarios=split(args.scenario, SCENARIOS),
+            systems=split(args.systems, SYSTEMS),
+            connections=args.connections,
+            mysql=args.mysql,
+            json_path=args.json,
+            short=args.short,
+            **{
+                k: v
+                for k, v in (defaults | {k: v for k, v in given.items() if v is not None}).items()
+            },
+        )
+    except ValueError as e:
+        print(f"perkbus bench: {e}", file=sys.stderr)
+        return 2
+    return run_bench(options)
 
 
 def _run_until_signal(
@@ -113,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         case "audit":
             return asyncio.run(_verify_audit(settings, args.tenant))
+        case "bench":
+            return _bench(args)
         case "nats-creds":
             return _nats_creds(settings, args)
         case "token":

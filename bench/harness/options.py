@@ -1,0 +1,39 @@
+"""What ``perkbus bench`` is asked to do (parsed by ``perkbus/cli.py``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+SCENARIOS = ("hot", "spread", "bulk")
+SYSTEMS = ("perkbus", "classic", "ceiling")
+
+
+class BenchOptions(msgspec.Struct, frozen=True):
+    scenarios: tuple[str, ...] = ("hot", "spread", "bulk")
+    systems: tuple[str, ...] = SYSTEMS
+    #: Seconds of each measured burst.
+    duration_s: float = 10.0
+    connections: int = 256
+    #: Tenants of the ``spread`` scenario.
+    tenants: int = 1000
+    bulk_rewards: int = 100_000
+    #: Seconds of the burst before each measured one (not counted).
+    warmup_s: float = 3.0
+    mysql: bool = False
+    #: Where the JSON goes; empty: ``var/bench/bench-<timestamp>.json``.
+    json_path: str = ""
+    short: bool = False
+    wrk_threads: int = 2
+
+
+#: What ``--short`` changes (unless the option is given explicitly): ``make bench``.
+SHORT = {"duration_s": 4.0, "warmup_s": 2.0, "tenants": 100, "bulk_rewards": 10_000}
+
+
+def split(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """``"hot,spread"`` → ``("hot", "spread")``; unknown names raise ValueError."""
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise ValueError(f"choose from {', '.join(allowed)} (got {value!r})")
+    return names

@@ -1,0 +1,89 @@
+"""``perkbus bench``: every scenario against every system, one after another on this
+machine, then the table, the ratios, the targets and the JSON file. The exit status is 1
+when an invariant broke or a system failed, 0 otherwise (targets are only reported)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from bench.harness.bulk import bulk
+from bench.harness.bursts import measure
+from bench.harness.options import BenchOptions
+from bench.harness.report import (
+    BenchReport,
+    BulkRun,
+    BurstRun,
+    ratios,
+    render,
+    targets,
+    to_json,
+)
+from bench.harness.system import COUNT_RULE
+
+log = logging.getLogger("bench")
+
+
+async def run_bench(options: BenchOptions) -> BenchReport:
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    runs: list[BurstRun] = []
+    bulks: list[BulkRun] = []
+    for name in options.scenarios:
+        if name == "bulk":
+            bulks.append(await bulk(options))
+            continue
+        for system in options.systems:
+            log.info("%s/%s: starting", name, system)
+            runs.append(await measure(name, system, options))
+    notes = [
+        "wrk, the system and its database share this machine's cores; the CPU figures"
+        " say how they were shared",
+    ]
+    if options.short:
+        notes.append(
+            f"short run: {options.duration_s:.0f} s bursts, {options.tenants} tenants in spread"
+            f" (the full run: 10 s, 1,000 tenants)"
+        )
+    if "bulk" in options.scenarios:
+        notes.append("bulk: perkbus only (the classic service has no bulk endpoint)")
+    return BenchReport(
+        started_at=started_at,
+        command=shlex.join(["perkbus", *sys.argv[1:]]),
+        machine={"cores": os.cpu_count() or 0, "python": platform.python_version()},
+        options=msgspec.to_builtins(options),
+        count_rule=COUNT_RULE,
+        runs=runs,
+        bulk=bulks,
+        ratios=ratios(runs),
+        targets=targets(runs, bulks),
+        notes=notes,
+        ok=all(r.ok for r in runs) and all(b.ok for b in bulks),
+    )
+
+
+def json_path(options: BenchOptions) -> Path:
+    if options.json_path:
+        return Path(options.json_path)
+    return Path("var") / "bench" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+
+def main(options: BenchOptions) -> int:
+    if not Path("/usr/bin/wrk").exists():
+        print("perkbus bench: wrk is missing (apt-get install wrk)", file=sys.stderr)
+        return 2
+    import uvloop
+
+    report = uvloop.run(run_bench(options))
+    print(render(report), flush=True)
+    path = json_path(options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(to_json(report) + b"\n")
+    print(f"results: {path}")
+    return 0 if report.ok else 1

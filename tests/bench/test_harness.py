@@ -1,0 +1,147 @@
+"""``perkbus bench``'s own parts, on real parts: wrk's result as the generated Lua script
+prints it, the ceiling system end to end, perkbus's invariant checker against a real
+ledger with real orders, and the report rendered from a real (tiny) measurement. No test
+asserts a timing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from bench.harness import wrk
+from bench.harness.ceiling_system import ceiling
+from bench.harness.perkbus_invariants import check_orders, open_query
+from bench.harness.processes import cpu_by_process, cpu_delta
+from bench.harness.report import BenchReport, BurstRun, ratios, render, targets, to_json
+from bench.harness.system import Scenario
+from bus.messages import Ok, Principal
+from bus.messages.vouchers import GenerateCodes
+from storage.ports import CatalogueStore
+from tests.conftest import Cluster
+from tests.support import gift_card, raw_execute
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+
+def test_the_result_line_is_read_back() -> None:
+    line = (
+        'WRK_RESULT {"answers":{"ok":90,"201:insufficient_funds":3,"409:out_of_stock":2},'
+        '"socket_errors":{"connect":0,"read":1,"write":0,"status":5,"timeout":4},'
+        '"requests":100,"duration_us":2000000,"p50_us":1500,"p95_us":9000,"p99_us":12000}'
+    )
+    result = wrk.parse(f"Running 2s test\n{line}\n  100 requests in 2.00s\n", cpu_s=0.5)
+    assert result.successes == 90
+    assert result.seconds == 2.0
+    assert result.latency_ms == {"p50": 1.5, "p95": 9.0, "p99": 12.0}
+    # non-2xx answers are counted by kind already; wrk's "status" errors would count them twice
+    assert result.errors == {
+        "201:insufficient_funds": 3,
+        "409:out_of_stock": 2,
+        "socket:read": 1,
+        "socket:timeout": 4,
+    }
+
+
+def test_output_without_the_result_line_is_an_error() -> None:
+    with pytest.raises(wrk.WrkOutputError):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+@needs_wrk
+async def test_the_ceiling_end_to_end_and_its_report(tmp_path: Path) -> None:
+    """A tiny burst against the real ceiling (nats-server, actor, edge) through the real
+    Lua script; the rows in its database match the successes wrk counted; the report
+    renders the measurement."""
+    scenario = Scenario("spread", tenants=3)
+    async with ceiling(scenario, tmp_path, mysql=False, seconds=1) as started:
+        script = tmp_path / "orders.lua"
+        script.write_text(wrk.script(started.targets, started.body, started.fulfilled_marker))
+        before = cpu_by_process(started.pids)
+        result = await wrk.burst(script, started.url, "t", 1, connections=8, threads=1)
+        after = cpu_by_process(started.pids)
+        await started.stop()
+        checked = await started.check(result.successes, 8)
+        assert checked.ok, checked.violations
+        assert checked.facts["orders"] >= result.successes > 0
+        assert result.errors == {}
+        too_many = await started.check(result.successes + 9, 8)
+        assert not too_many.ok
+    cpu = cpu_delta(before, after)
+    assert {"nats-server", "ceiling actor", "ceiling edge"} <= set(cpu)
+
+    run = BurstRun(
+        "spread", "ceiling", "sqlite", result.successes, result.seconds,
+        round(result.successes / result.seconds, 1), result.latency_ms, result.errors,
+        cpu, {k: 50.0 for k in cpu}, 0, checked,
+    )  # fmt: skip
+    slower = msgspec.structs.replace(
+        run, system="perkbus", successes_per_s=run.successes_per_s / 2, errors={"503:?": 1}
+    )
+    runs = [slower, run]
+    report = BenchReport(
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", runs, [], ratios(runs),
+        targets(runs, []), ["a note"], ok=True,
+    )  # fmt: skip
+    assert report.ratios == {"spread: perkbus/ceiling": 0.5}
+    met = {t.name: t.met for t in report.targets}
+    assert met["spread: perkbus/ceiling"] is False
+    assert met["hot: perkbus/classic"] is None
+    text = render(report)
+    assert f"{run.successes_per_s:,.0f}" in text
+    assert "spread: perkbus/ceiling = 0.50" in text
+    assert "503:?=1" in text
+    assert "ceiling edge 50%" in text
+    decoded = msgspec.json.decode(to_json(report), type=BenchReport)
+    assert decoded.runs[1].invariants == checked
+
+
+async def test_perkbus_invariants_on_a_real_ledger(
+    cluster: Cluster, catalogue: CatalogueStore, ledger_url: str
+) -> None:
+    await catalogue.put_products([gift_card()])
+    await cluster.open_budget("acme", "b1", 10_000)
+    admin = Principal("admin@acme", roles=("admin",))
+    generated = await cluster.bus.request(
+        "acme", "vouchers", GenerateCodes("card-de", 2500, "EUR", 10), admin, 10
+    )
+    assert isinstance(generated, Ok)
+    headers = cluster.keys.headers("acme")
+    order = {"product_id": "card-de", "face_value_minor": 2500, "recipient": "ann"}
+    order["budget_id"] = "b1"
+    statuses = []
+    for n in range(5):  # the fifth is refused: 4 x 2500 spent the budget
+        headers["Idempotency-Key"] = f"k{n}"
+        async with cluster.client.post("/api/v1/orders", json=order, headers=headers) as r:
+            assert r.status == 201
+            statuses.append((await r.json())["status"])
+    assert statuses == ["fulfilled"] * 4 + ["failed"]
+    query = open_query(ledger_url)
+
+    checked = await check_orders(query, successes=4, allowance=0)
+    assert checked.ok, checked.violations
+    assert checked.facts["orders_fulfilled"] == 4
+    assert checked.facts["orders_failed"] == 1
+    assert checked.facts["codes_allocated"] == 4
+    assert not (await check_orders(query, successes=5, allowance=0)).ok
+    assert not (await check_orders(query, successes=2, allowance=1)).ok
+    assert (await check_orders(query, successes=2, allowance=2)).ok
+
+    # books that do not balance are caught
+    await raw_execute(
+        cluster.ledger,
+        "INSERT INTO ledger_entries (tenant_id, txn_id, account, amount_minor, currency,"
+        " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        ("acme", "forged", "budget:b1", -20_000, "EUR", 0),
+    )
+    await raw_execute(
+        cluster.ledger,
+        "UPDATE accounts SET balance_minor = -10000 WHERE tenant_id = ? AND account_id = ?",
+        ("acme", "budget:b1"),
+    )
+    broken = await check_orders(query, successes=4, allowance=0)
+    assert broken.facts["negative_balances"] == 1
+    assert broken.facts["unbalanced_transactions"] == 1
+    assert len(broken.violations) == 3, broken.violations
