@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from msgspec.structs import replace
@@ -55,10 +56,12 @@ from bus.messages.orders import (
 from bus.messages.treasury import (
     POINTS,
     CommitHold,
+    FulfilOrder,
     FxTable,
     GetFxRates,
     GetPointsRate,
     HoldFunds,
+    OrderSettled,
     PointsRateView,
     ReleaseHold,
 )
@@ -108,6 +111,15 @@ def view(o: OrderRecord) -> OrderView:
         o.fx_rate,
         o.points_rate,
     )
+
+
+def order_event(o: OrderRecord, name: str | None = None) -> OutboxEvent:
+    """``order.<status>`` (or ``order.<name>``) of an order as it stands."""
+    v = view(o)
+    data = OrderEvent(
+        v.order_id, v.status, v.recipient, v.payer, v.product_id, v.face_value, v.price, v.reason
+    )
+    return make_event(o.tenant, "order", name or o.status, o.order_id, data)
 
 
 def price(face_value: int, markup_bps: int) -> int:
@@ -201,15 +213,22 @@ class OrdersActor:
                         replies[i] = Ok(view(found))
                 case _:
                     replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
-        if accepted or cancelling:  # recorded before their first step is taken
-            new = tuple(PutOrder(o, 0) for o in accepted)
-            news = tuple(self._event(o) for o in accepted)  # order.accepted
-            await self.ctx.commit(
-                ChangeSet(self.tenant, events=news, orders=new + tuple(cancelling))
-            )
-            for put in (*new, *cancelling):
+        for o in accepted:  # new orders are carried out by the treasury, in one step
+            to_run.pop(o.order_id, None)
+        if cancelling:  # recorded before their first step is taken
+            await self.ctx.commit(ChangeSet(self.tenant, orders=tuple(cancelling)))
+            for put in cancelling:
                 self.orders.put(put.record)
-        finished = await asyncio.gather(*(self._run(o) for o in to_run.values()))
+        settled, finished = await asyncio.gather(
+            asyncio.gather(*(self._fulfil(o) for o in accepted)),
+            asyncio.gather(*(self._run(o) for o in to_run.values())),
+        )
+        refused: dict[str, Err] = {}
+        for o, outcome in zip(accepted, settled, strict=True):
+            if isinstance(outcome, Err):
+                refused[o.order_id] = outcome
+            else:
+                self.orders.put(outcome)  # written by the treasury
         puts: list[PutOrder] = []
         events: list[OutboxEvent] = []
         for before, after in zip(to_run.values(), finished, strict=True):
@@ -222,7 +241,8 @@ class OrdersActor:
                 events.append(self._event(after))
         for order_id, indexes in placing.items():
             for i in indexes:
-                replies[i] = Ok(view(self.orders.known(order_id)))
+                err = refused.get(order_id)
+                replies[i] = err or Ok(view(self.orders.known(order_id)))
         decided: list[Reply] = [r for r in replies if r is not None]
         assert len(decided) == len(batch)
         unfinished = self.orders.any_unfinished()
@@ -416,6 +436,41 @@ class OrdersActor:
             exact = convert_exact(exact, payer_currency, POINTS, points_rate)
         return math.ceil(exact), unit, fx_rate, points_rate
 
+    async def _fulfil(self, o: OrderRecord) -> OrderRecord | Err:
+        """Have the treasury carry out a new order whole — payment, code and the order
+        written as it ended, in one commit (ADR 21) — so there is nothing to resume: an
+        error that may pass (the client is told to retry with the same key) left nothing
+        behind, or the order is done and the retry finds it."""
+        payer = o.payer if o.payer.startswith("budget:") else f"wallet:{o.recipient}"
+        cmd = FulfilOrder(
+            order_id=o.order_id,
+            recipient=o.recipient,
+            payer=payer,
+            product_id=o.product_id,
+            face_value_minor=o.face_value_minor,
+            currency=o.currency,
+            price_minor=o.price_minor,
+            price_unit=o.price_unit,
+            external_id=o.external_id,
+            created_ms=o.created_ms,
+            fx_rate=o.fx_rate,
+            points_rate=o.points_rate,
+        )
+        reply = await self.ctx.ask(self.tenant, treasury.KIND, cmd, f"{o.order_id}:fulfil")
+        if isinstance(reply, Err):
+            return reply
+        if not isinstance(reply.value, OrderSettled):
+            return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
+        s = reply.value
+        return replace(
+            o,
+            status=s.status,
+            code_id=s.code_id,
+            reason=s.reason,
+            version=s.version,
+            updated_ms=s.updated_ms,
+        )
+
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""
         ask, tenant, oid = self.ctx.ask, self.tenant, o.order_id
@@ -469,18 +524,7 @@ class OrdersActor:
         return RefundWallet(o.recipient, o.price_minor, txn)
 
     def _event(self, o: OrderRecord, name: str | None = None) -> OutboxEvent:
-        v = view(o)
-        data = OrderEvent(
-            v.order_id,
-            v.status,
-            v.recipient,
-            v.payer,
-            v.product_id,
-            v.face_value,
-            v.price,
-            v.reason,
-        )
-        return make_event(self.tenant, "order", name or o.status, o.order_id, data)
+        return order_event(o, name)
 
     @staticmethod
     def _may_see(request: Request, o: OrderRecord) -> bool:
@@ -501,7 +545,7 @@ class KnownOrders:
 
     def __init__(self, keep: int = 10_000) -> None:
         self._keep = keep
-        self._recent: dict[str, OrderRecord] = {}
+        self._recent: OrderedDict[str, OrderRecord] = OrderedDict()  # oldest first
         self._unfinished: dict[str, OrderRecord] = {}
 
     def get(self, order_id: str) -> OrderRecord | None:
@@ -518,7 +562,7 @@ class KnownOrders:
             self._recent.pop(o.order_id, None)  # keep the newest last
             self._recent[o.order_id] = o
             if len(self._recent) > self._keep:
-                del self._recent[next(iter(self._recent))]
+                self._recent.popitem(last=False)
         else:
             self._recent.pop(o.order_id, None)
             self._unfinished[o.order_id] = o

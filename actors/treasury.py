@@ -26,18 +26,22 @@ Double entry, every transaction summing to zero in each unit:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
 import msgspec
 from msgspec.structs import replace
 
+from actors.leased_codes import LeasedCodes, Pool
+from actors.orders import order_event
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
-from bus.messages import Err, Ok, Reply, Request
+from bus.messages import Err, Ok, Reply, Request, vouchers
 from bus.messages.budget import (
     BudgetCreated,
     BudgetDebited,
@@ -59,12 +63,14 @@ from bus.messages.treasury import (
     KIND,
     POINTS,
     CommitHold,
+    FulfilOrder,
     FxRateView,
     FxTable,
     GetFxRates,
     GetPointsRate,
     HoldFunds,
     HoldView,
+    OrderSettled,
     PointsRateView,
     ReleaseHold,
     SetFxRate,
@@ -72,6 +78,7 @@ from bus.messages.treasury import (
     cost_of_points,
     value_of_points,
 )
+from bus.messages.vouchers import LeaseCodes, Leased
 from bus.messages.wallet import (
     GetWallet,
     IssuePoints,
@@ -82,7 +89,16 @@ from bus.messages.wallet import (
 )
 from bus.scopes import ROLES
 from bus.time import now_ms
-from storage.ports import AccountRecord, ChangeSet, Entry, FxRate, PutAccount
+from storage.ports import (
+    AccountRecord,
+    Allocation,
+    ChangeSet,
+    Entry,
+    FxRate,
+    OrderRecord,
+    PutAccount,
+    PutOrder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +166,7 @@ def accounts_of(body: object) -> Iterable[str]:
         case Allocate(account_id=f, budget_id=b):
             yield funding_account(f)
             yield budget_account(b)
-        case HoldFunds(hold_id=h, payer=payer):
+        case HoldFunds(hold_id=h, payer=payer) | FulfilOrder(order_id=h, payer=payer):
             yield hold_account(h)
             yield payer
         case CommitHold(hold_id=h) | ReleaseHold(hold_id=h):
@@ -171,6 +187,9 @@ class _Batch:
         self.now = now_ms()
         self.entries: list[Entry] = []
         self.events: list[OutboxEvent] = []
+        self.orders: list[PutOrder] = []
+        self.allocations: list[Allocation] = []
+        self.external_ids: set[str] = set()
 
     def move(self, txn: str, source: str, target: str, amount: int, unit: str) -> None:
         self.entries.append(Entry(txn, source, -amount, unit, self.now))
@@ -191,13 +210,16 @@ class TreasuryActor:
         self._changed: dict[str, AccountRecord | None] = {}
         #: (base, quote) → the tenant's exchange rate; loaded on activation.
         self.fx: dict[tuple[str, str], FxRate] = {}
+        self.codes = LeasedCodes()
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
         self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
+        self.codes.load(await self.ctx.ledger.leased_codes(self.tenant))
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
+        self.codes.clear()
 
     async def _load(self, batch: Sequence[Request]) -> None:
         wanted = {a for r in batch for a in accounts_of(r.body)}
@@ -215,8 +237,32 @@ class TreasuryActor:
         for record in await self.ctx.ledger.load_accounts(self.tenant, missing):
             self.accounts[record.account_id] = record
 
+    async def _lease(self, batch: Sequence[Request]) -> None:
+        """Lease the codes this batch's orders need and the treasury lacks, at once."""
+        needed: Counter[Pool] = Counter(
+            (r.body.product_id, r.body.face_value_minor)
+            for r in batch
+            if isinstance(r.body, FulfilOrder)
+        )
+        self.codes.unsure = set()
+        asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
+        asks = {p: n for p, n in asks.items() if n}
+        replies = await asyncio.gather(
+            *(
+                self.ctx.ask(self.tenant, vouchers.KIND, LeaseCodes(p[0], p[1], n), None)
+                for p, n in asks.items()
+            )
+        )
+        for pool, reply in zip(asks, replies, strict=True):
+            if isinstance(reply, Ok) and isinstance(reply.value, Leased):
+                self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
+            else:
+                self.codes.unsure.add(pool)
+                log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
+
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
+        await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
         fx_before = dict(self.fx)
@@ -231,7 +277,7 @@ class TreasuryActor:
             self.accounts[account_id] = after = replace(after, version=expected + 1)
             puts.append(PutAccount(after, expected_version=expected))
         self._forget_untouched(batch)
-        if not (puts or rates):
+        if not (puts or rates or work.orders):
             return Decision(replies)
         return Decision(
             replies,
@@ -241,6 +287,8 @@ class TreasuryActor:
                 entries=tuple(work.entries),
                 events=tuple(work.events),
                 fx_rates=rates,
+                orders=tuple(work.orders),
+                allocations=tuple(work.allocations),
             ),
         )
 
@@ -333,6 +381,8 @@ class TreasuryActor:
                 return self._refund_points(back, work)
             case RefundBudget() as refund:
                 return self._refund(refund, work)
+            case FulfilOrder() as order:
+                return self._fulfil(order, work)
             case HoldFunds() as hold:
                 return self._hold(hold, work)
             case CommitHold(hold_id=hold_id):
@@ -573,6 +623,73 @@ class TreasuryActor:
         work.move(f"{cmd.hold_id}:hold", cmd.payer, account, cmd.amount_minor, after.unit)
         return Ok(self._hold_view(hold))
 
+    def _fulfil(self, cmd: FulfilOrder, work: _Batch) -> Reply:
+        """A whole order in this one decision: a leased code, the price held and spent
+        (the same ledger entries as a hold committed), the order written as it ended."""
+        if self.accounts.get(hold_account(cmd.order_id)) is not None:
+            return Err.of(ErrorCode.ALREADY_EXISTS, f"order {cmd.order_id} was carried out")
+        if cmd.external_id and cmd.external_id in work.external_ids:
+            return Err.of(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                f"another order with external id {cmd.external_id} is being placed",
+            )
+        pool = (cmd.product_id, cmd.face_value_minor)
+        code = self.codes.take(pool, work.now)
+        if code is None and pool in self.codes.unsure:
+            return Err(
+                code=ErrorCode.UNAVAILABLE,
+                message="the voucher pool could not be reached; retry with the same key",
+                retryable=True,
+            )
+        # Paid first, as a saga would: an order both unaffordable and out of stock fails
+        # for want of funds; one out of stock has its hold released (both in the ledger).
+        held = self._hold(
+            HoldFunds(cmd.order_id, cmd.payer, cmd.price_minor, cmd.points_rate), work
+        )
+        if isinstance(held, Err):
+            if code is not None:
+                self.codes.give_back(pool, code)
+            if held.retryable:
+                return held
+            return self._order_ended(cmd, "failed", "", held.code, work)
+        if code is None:
+            released = self._settle(cmd.order_id, "released", work)
+            assert isinstance(released, Ok), released  # placed just now: it releases
+            return self._order_ended(cmd, "failed", "", ErrorCode.OUT_OF_STOCK, work)
+        spent = self._settle(cmd.order_id, "committed", work)
+        assert isinstance(spent, Ok), spent  # placed just now: it commits
+        work.allocations.append(Allocation(code[0], cmd.order_id))
+        return self._order_ended(cmd, "fulfilled", code[0], "", work)
+
+    def _order_ended(
+        self, cmd: FulfilOrder, status: str, code_id: str, reason: str, work: _Batch
+    ) -> Reply:
+        record = OrderRecord(
+            tenant=self.tenant,
+            order_id=cmd.order_id,
+            status=status,
+            recipient=cmd.recipient,
+            payer=cmd.payer,
+            product_id=cmd.product_id,
+            face_value_minor=cmd.face_value_minor,
+            currency=cmd.currency,
+            price_minor=cmd.price_minor,
+            price_unit=cmd.price_unit,
+            code_id=code_id,
+            reason=reason,
+            external_id=cmd.external_id,
+            created_ms=cmd.created_ms,
+            updated_ms=work.now,
+            version=cmd.version + 1,
+            fx_rate=cmd.fx_rate,
+            points_rate=cmd.points_rate,
+        )
+        work.orders.append(PutOrder(record, cmd.version))
+        work.events.append(order_event(record))
+        if cmd.external_id:
+            work.external_ids.add(cmd.external_id)
+        return Ok(OrderSettled(status, code_id, reason, record.version, work.now))
+
     def _settle(self, hold_id: str, status: str, work: _Batch) -> Reply:
         """Commit or release a hold; settling it the same way again answers the same."""
         hold = self.accounts.get(hold_account(hold_id))
@@ -787,6 +904,7 @@ POINTS_COMMANDS = (
     RefundWallet,
     HoldFunds,
     CommitHold,
+    FulfilOrder,
 )
 
 #: Commands only other actors (as the system) may send.
@@ -797,6 +915,7 @@ SYSTEM_ONLY = (
     HoldFunds,
     CommitHold,
     ReleaseHold,
+    FulfilOrder,
 )
 
 TREASURY = ActorKind(

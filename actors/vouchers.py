@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +40,9 @@ from bus.messages.vouchers import (
     GetPool,
     ImportCodes,
     ImportReport,
+    LeaseCodes,
+    Leased,
+    LeasedCode,
     PoolLow,
     PoolView,
     RevealCodes,
@@ -91,6 +94,9 @@ class _Work:
     tenant_key: TenantKey | None = None
     codes: list[VoucherCode] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
+    leased: list[str] = field(default_factory=list)
+    #: Codes this batch allocated, by pool.
+    allocated_from: Counter[Pool] = field(default_factory=Counter)
     voids: list[Allocation] = field(default_factory=list)
     events: list[OutboxEvent] = field(default_factory=list)
     hashes: set[str] = field(default_factory=set)
@@ -130,22 +136,33 @@ class VouchersActor:
                     cmd = ImportCodes(gen.product_id, gen.face_value_minor, gen.currency, rows)
                     replies.append(await self._import(cmd, rows, "generated", work, now))
                 case GetPool(product_id=pid, face_value_minor=fv):
-                    replies.append(Ok(self._view((pid, fv), await self._pool((pid, fv)))))
+                    replies.append(Ok(await self._view((pid, fv), work)))
                 case AllocateCode() as allocate:
                     replies.append(await self._allocate(allocate, work, now))
                 case RevealCodes(code_ids=code_ids):
                     replies.append(await self._reveal(request, code_ids))
-                case VoidCode() | SweepExpiring() if "system" not in request.principal.roles:
+                case VoidCode() | SweepExpiring() | LeaseCodes() if (
+                    "system" not in request.principal.roles
+                ):
                     replies.append(Err.of(ErrorCode.FORBIDDEN, "only the system does this"))
                 case SweepExpiring():
                     replies.append(await self._sweep(work, now))
+                case LeaseCodes() as lease:
+                    replies.append(await self._lease(lease, work, now))
                 case VoidCode(code_id=code_id, order_id=order_id):
                     work.voids.append(Allocation(code_id, order_id))
                     self.pools.clear()  # counts are read again when next asked for
                     replies.append(Ok(Voided(code_id, order_id)))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a vouchers request"))
-        if not (work.codes or work.allocations or work.tenant_key or work.voids or work.warned):
+        if not (
+            work.codes
+            or work.allocations
+            or work.leased
+            or work.tenant_key
+            or work.voids
+            or work.warned
+        ):
             return Decision(replies)
         return Decision(
             replies,
@@ -154,6 +171,7 @@ class VouchersActor:
                 events=tuple(work.events),
                 new_codes=tuple(work.codes),
                 allocations=tuple(work.allocations),
+                leased=tuple(work.leased),
                 voids=tuple(work.voids),
                 tenant_key=work.tenant_key,
                 expiry_warned=tuple(work.warned),
@@ -195,8 +213,14 @@ class VouchersActor:
             self.pools[pool] = state
         return state
 
-    def _view(self, pool: Pool, state: PoolState) -> PoolView:
-        return PoolView(pool[0], pool[1], state.available, state.allocated)
+    async def _view(self, pool: Pool, work: _Work) -> PoolView:
+        """The pool's figures as stored, with this batch's imports and allocations: codes
+        leased to the treasury count as available until it gives them to orders."""
+        counts = await self.ctx.ledger.pool_counts(self.tenant, *pool)
+        added = sum(1 for c in work.codes if (c.product_id, c.face_value_minor) == pool)
+        given = work.allocated_from[pool]
+        available = counts.get("available", 0) + counts.get("leased", 0) + added - given
+        return PoolView(pool[0], pool[1], available, counts.get("allocated", 0) + given)
 
     async def _import(
         self, cmd: ImportCodes, rows: Sequence[CodeRow], source: str, work: _Work, now: int
@@ -256,7 +280,7 @@ class VouchersActor:
             event = codes_expiring(self.tenant, pool, len(expiring), min(expiring), warning_days)
             work.events.append(event)
         rejected.sort(key=lambda p: p.row)
-        return Ok(ImportReport(imported, tuple(rejected), self._view(pool, state)))
+        return Ok(ImportReport(imported, tuple(rejected), await self._view(pool, work)))
 
     async def _allocate(self, cmd: AllocateCode, work: _Work, now: int) -> Reply:
         pool = (cmd.product_id, cmd.face_value_minor)
@@ -270,6 +294,28 @@ class VouchersActor:
         code_id, expires_ms = code
         work.taken.add(code_id)
         work.allocations.append(Allocation(code_id, cmd.order_id))
+        work.allocated_from[pool] += 1
+        self._given(pool, state, work)
+        return Ok(Allocated(code_id, cmd.order_id, expires_ms))
+
+    async def _lease(self, cmd: LeaseCodes, work: _Work, now: int) -> Reply:
+        """Codes for the treasury to give to orders itself (ADR 21); as many as are left."""
+        pool = (cmd.product_id, cmd.face_value_minor)
+        state = await self._pool(pool)
+        leased: list[LeasedCode] = []
+        while len(leased) < cmd.count:
+            code = await self._next_code(pool, state, work, now)
+            if code is None:
+                break
+            work.taken.add(code[0])
+            work.leased.append(code[0])
+            leased.append(LeasedCode(*code))
+            self._given(pool, state, work)
+        return Ok(Leased(tuple(leased)))
+
+    def _given(self, pool: Pool, state: PoolState, work: _Work) -> None:
+        """One code left the pool's available ones (allocated, or leased to the treasury):
+        count it, and say so when the pool runs low."""
         state.available = max(state.available - 1, 0)
         state.allocated += 1
         low_stock = self.ctx.low_stock
@@ -283,7 +329,6 @@ class VouchersActor:
                     PoolLow(pool[0], pool[1], state.available, low_stock),
                 )
             )
-        return Ok(Allocated(code_id, cmd.order_id, expires_ms))
 
     async def _next_code(
         self, pool: Pool, state: PoolState, work: _Work, now: int
@@ -340,6 +385,7 @@ VOUCHERS = ActorKind(
         ImportCodes,
         GenerateCodes,
         GetPool,
+        LeaseCodes,
         AllocateCode,
         RevealCodes,
         VoidCode,

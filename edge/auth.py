@@ -11,6 +11,7 @@ naming a key it has not seen makes the edge fetch the keys again (:class:`Unknow
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from joserfc import jwt
@@ -77,7 +78,9 @@ class TokenVerifier:
         #: The operator's key, under its RFC 7638 thumbprint, and the hosts' keys.
         self.file_kid = self._key.thumbprint()
         self._keys: dict[str, OKPKey] = {self.file_kid: self._key}
-        self._cache: dict[str, tuple[Identity, int]] = {}
+        # OrderedDict: dropping the oldest entry is O(1); a dict's next(iter()) walks
+        # over every slot deleted before it, and slows down the longer it runs.
+        self._cache: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
         self._cache_size = cache_size
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
@@ -126,7 +129,7 @@ class TokenVerifier:
             del self._cache[token]
         identity, expires = self._verify(token)
         if len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]  # the oldest entry
+            self._cache.popitem(last=False)  # the oldest entry
         self._cache[token] = (identity, expires)
         return identity
 

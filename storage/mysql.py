@@ -273,6 +273,10 @@ class MysqlLedger(sql.IdentityLoads):
         rows = await self._fetchall(_st.pool_counts, (tenant, product_id, face_value_minor))
         return {r[0]: int(r[1]) for r in rows}
 
+    async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
+        rows = await self._fetchall(_st.leased_codes, (tenant,))
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
         if not code_ids:
             return []

@@ -340,6 +340,8 @@ class ChangeSet(msgspec.Struct, frozen=True):
     allocations: tuple[Allocation, ...] = ()
     #: Codes taken back from their orders: never given again (the code may have been seen).
     voids: tuple[Allocation, ...] = ()
+    #: Available codes set aside for the treasury (ADR 21): ``leased``, then allocated.
+    leased: tuple[str, ...] = ()
     tenant_key: TenantKey | None = None
     orders: tuple[PutOrder, ...] = ()
     bulk_jobs: tuple[PutBulkJob, ...] = ()
@@ -425,7 +427,11 @@ class Ledger(Protocol):
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
-        """Codes of a pool by status (``available``, ``allocated`` …)."""
+        """Codes of a pool by status (``available``, ``leased``, ``allocated`` …)."""
+
+    async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
+        """(product, face value, id, expiry) of the tenant's leased codes, soonest expiry
+        first within each pool."""
 
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]: ...
 

@@ -132,7 +132,17 @@ class Statements:
         )
         self.allocate_code = q(
             "UPDATE voucher_codes SET status = 'allocated', order_id = {p}, allocated_ms = {p}"
+            " WHERE tenant_id = {p} AND code_id = {p} AND status IN ('available', 'leased')"
+        )
+        self.lease_code = q(
+            "UPDATE voucher_codes SET status = 'leased'"
             " WHERE tenant_id = {p} AND code_id = {p} AND status = 'available'"
+        )
+        self.leased_codes = q(
+            "SELECT product_id, face_value_minor, code_id, expires_ms FROM voucher_codes"
+            " WHERE tenant_id = {p} AND status = 'leased'"
+            " ORDER BY product_id, face_value_minor,"
+            " CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
         )
         self.void_code = q(
             "UPDATE voucher_codes SET status = 'void'"
@@ -532,6 +542,13 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 fenced=True,
                 expected_version=order.expected_version,
             )
+    for code_id in change_set.leased:
+        yield Write(
+            st.lease_code,
+            (change_set.tenant, code_id),
+            f"voucher code {change_set.tenant}/{code_id} to lease",
+            fenced=True,
+        )
     for v in change_set.voids:
         yield Write(
             st.void_code,

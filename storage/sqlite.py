@@ -167,6 +167,10 @@ class SqliteLedger(sql.IdentityLoads):
         rows = await self._read(lambda con: con.execute(_st.pool_counts, params).fetchall())
         return {r[0]: int(r[1]) for r in rows}
 
+    async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
+        rows = await self._read(lambda con: con.execute(_st.leased_codes, (tenant,)).fetchall())
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
         if not code_ids:
             return []

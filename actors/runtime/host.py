@@ -76,7 +76,7 @@ class ActorHost:
         self.partition_count = partitions
         self.partitions = config.partitions or tuple(range(partitions))
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.relay = OutboxRelay(ledger, EventPublisher(bus.js))
+        self.relay = OutboxRelay(ledger, EventPublisher(bus.nc))
         self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
         self.relay.clear = self.committer.clear_published
         self.keys = KeyRing(

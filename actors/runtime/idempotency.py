@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import msgspec
@@ -110,7 +111,7 @@ class ReplyMemory:
         self._ledger = ledger
         self._tenant = tenant
         self._ttl_ms = int(ttl_s * 1000)
-        self._recent: dict[str, StoredReply] = {}
+        self._recent: OrderedDict[str, StoredReply] = OrderedDict()  # oldest first
 
     async def screen(self, batch: list[Request], now_ms: int) -> Screened:
         out = Screened()
@@ -173,7 +174,7 @@ class ReplyMemory:
             self._recent.pop(record.key_hash, None)
             self._recent[record.key_hash] = record
         while len(self._recent) > MEMORY:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
 
     def forget_all(self) -> None:
         self._recent.clear()

@@ -44,10 +44,18 @@ from bus.messages.people import (
     SignedOut,
     SsoProviderView,
 )
-from bus.messages.treasury import FxCommand, FxTable, HoldCommand, HoldView, PointsRateView
+from bus.messages.treasury import (
+    FxCommand,
+    FxTable,
+    HoldCommand,
+    HoldView,
+    OrderSettled,
+    PointsRateView,
+)
 from bus.messages.vouchers import (
     Allocated,
     ImportReport,
+    Leased,
     PoolView,
     Revealed,
     SweepReport,
@@ -96,6 +104,8 @@ ReplyValue = (
     | FundingView
     | FundsAllocated
     | HoldView
+    | OrderSettled
+    | Leased
     | BulkView
     | BulkResultPage
     | ManyIssued

@@ -143,7 +143,44 @@ class ReleaseHold(msgspec.Struct, frozen=True, tag="hold.release"):
         return TREASURY_KEY
 
 
-HoldCommand = HoldFunds | CommitHold | ReleaseHold
+class FulfilOrder(msgspec.Struct, frozen=True, tag="order.fulfil"):
+    """Carry out a priced order in one decision (system only: the orders actors): hold the
+    price on the payer, give the order one of the codes the treasury has leased from the
+    product's pool, spend the hold — or release it, without a code — and write the order
+    in its final state, all in one commit (ADR 21)."""
+
+    order_id: HoldId
+    recipient: str
+    payer: Payer
+    product_id: str
+    face_value_minor: int
+    currency: str
+    price_minor: PositiveMinor
+    price_unit: str
+    external_id: str
+    created_ms: int
+    fx_rate: str = ""
+    points_rate: str = ""
+    #: The version of the order as stored (0: not stored yet).
+    version: int = 0
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+class OrderSettled(msgspec.Struct, frozen=True, tag="order.settled"):
+    """How a :class:`FulfilOrder` ended, as written: ``fulfilled`` with a code, or
+    ``failed`` with a reason (nothing spent)."""
+
+    status: str
+    code_id: str
+    reason: str
+    version: int
+    updated_ms: int
+
+
+HoldCommand = HoldFunds | CommitHold | ReleaseHold | FulfilOrder
 
 
 class HoldView(msgspec.Struct, frozen=True, tag="hold"):

@@ -111,8 +111,29 @@ class SweepReport(msgspec.Struct, frozen=True, tag="vouchers.sweep_report"):
     codes: int
 
 
+class LeaseCodes(msgspec.Struct, frozen=True, tag="vouchers.lease"):
+    """Set up to ``count`` available codes of a pool aside for the treasury, which gives
+    them to orders itself (system only; ADR 21). Leased codes count as available in the
+    pool's figures and are never allocated by the vouchers actor."""
+
+    product_id: ProductId
+    face_value_minor: FaceValue
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
 VoucherCommand = (
-    ImportCodes | GenerateCodes | GetPool | AllocateCode | RevealCodes | VoidCode | SweepExpiring
+    ImportCodes
+    | GenerateCodes
+    | GetPool
+    | AllocateCode
+    | LeaseCodes
+    | RevealCodes
+    | VoidCode
+    | SweepExpiring
 )
 
 
@@ -139,6 +160,17 @@ class Allocated(msgspec.Struct, frozen=True, tag="vouchers.allocated"):
     code_id: str
     order_id: str
     expires_ms: int
+
+
+class LeasedCode(msgspec.Struct, frozen=True, array_like=True):
+    code_id: str
+    expires_ms: int
+
+
+class Leased(msgspec.Struct, frozen=True, tag="vouchers.leased"):
+    """The codes leased (fewer than asked for when the pool runs out; none: it is out)."""
+
+    codes: tuple[LeasedCode, ...]
 
 
 class Voided(msgspec.Struct, frozen=True, tag="vouchers.voided"):

@@ -270,6 +270,29 @@ async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> No
     assert await ledger.load_codes("globex", ["c3"]) == []
 
 
+async def test_leased_codes_are_set_aside_then_allocated_once(ledger: Ledger) -> None:
+    far = 2**60
+    codes = (code("c1", "h1", far), code("c2", "h2", 0), code("c3", "h3", far - 1))
+    other = code("c1", "h1", tenant="globex")
+    await ledger.apply(
+        [ChangeSet("acme", new_codes=codes), ChangeSet("globex", new_codes=(other,))]
+    )
+    await ledger.apply([ChangeSet("acme", leased=("c1", "c2"))])
+    with pytest.raises(StaleWrite):  # a leased code is not available to lease again
+        await ledger.apply([ChangeSet("acme", leased=("c2",))])
+    assert await ledger.available_codes("acme", "p1", 2500, 10) == [("c3", far - 1)]
+    assert await ledger.leased_codes("acme") == [("p1", 2500, "c1", far), ("p1", 2500, "c2", 0)]
+    assert await ledger.leased_codes("globex") == []
+    assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 1, "leased": 2}
+
+    await ledger.apply([ChangeSet("acme", allocations=(Allocation("c2", "ord-1"),))])
+    with pytest.raises(StaleWrite):  # allocated once, leased or not
+        await ledger.apply([ChangeSet("acme", allocations=(Allocation("c2", "ord-2"),))])
+    assert await ledger.leased_codes("acme") == [("p1", 2500, "c1", far)]
+    (loaded,) = await ledger.load_codes("acme", ["c2"])
+    assert (loaded.status, loaded.order_id) == ("allocated", "ord-1")
+
+
 async def test_expired_codes_are_not_available(ledger: Ledger) -> None:
     await ledger.apply([ChangeSet("acme", new_codes=(code("old", "h-old", expires_ms=5),))])
     assert await ledger.available_codes("acme", "p1", 2500, 10) == []

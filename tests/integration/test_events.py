@@ -58,7 +58,7 @@ async def test_debits_publish_cloudevents_per_tenant(cluster: Cluster) -> None:
 async def test_republishing_an_event_is_deduplicated(bus: Bus) -> None:
     await ensure_streams(bus.js, duplicate_window_s=60)
     event = sample_event(1)
-    publisher = EventPublisher(bus.js)
+    publisher = EventPublisher(bus.nc)
     await publisher.publish([event])
     await publisher.publish([event, event])
     info = await bus.js.stream_info(subjects.EVENTS_STREAM)
@@ -80,7 +80,7 @@ async def test_outbox_left_by_a_crash_is_published_on_start(
 
 async def test_relay_sweeps_up_events_stranded_by_another_host(bus: Bus, ledger: Ledger) -> None:
     await ensure_streams(bus.js, duplicate_window_s=60)
-    relay = OutboxRelay(ledger, EventPublisher(bus.js), sweep_interval_s=0.2)
+    relay = OutboxRelay(ledger, EventPublisher(bus.nc), sweep_interval_s=0.2)
     relay.start()
     try:
         await outbox_drained(ledger)  # the start-up scan found nothing
