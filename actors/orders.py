@@ -456,7 +456,9 @@ class OrdersActor:
             fx_rate=o.fx_rate,
             points_rate=o.points_rate,
         )
-        reply = await self.ctx.ask(self.tenant, treasury.KIND, cmd, f"{o.order_id}:fulfil")
+        # No idempotency key: the treasury writes the order with its hold, in one commit,
+        # and answers a second ask from what it wrote (the runtime need not keep a reply).
+        reply = await self.ctx.ask(self.tenant, treasury.KIND, cmd, None)
         if isinstance(reply, Err):
             return reply
         if not isinstance(reply.value, OrderSettled):

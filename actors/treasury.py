@@ -211,6 +211,7 @@ class TreasuryActor:
         #: (base, quote) → the tenant's exchange rate; loaded on activation.
         self.fx: dict[tuple[str, str], FxRate] = {}
         self.codes = LeasedCodes()
+        self._carried_out: dict[str, OrderRecord] = {}
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
@@ -260,8 +261,20 @@ class TreasuryActor:
                 self.codes.unsure.add(pool)
                 log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
 
+    async def _load_carried_out(self, batch: Sequence[Request]) -> None:
+        """Orders of this batch carried out already (their hold exists), as stored."""
+        carried = [
+            r.body.order_id
+            for r in batch
+            if isinstance(r.body, FulfilOrder)
+            and self.accounts.get(hold_account(r.body.order_id)) is not None
+        ]
+        found = await self.ctx.ledger.load_orders(self.tenant, carried) if carried else []
+        self._carried_out = {o.order_id: o for o in found}
+
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
+        await self._load_carried_out(batch)
         await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
@@ -627,7 +640,11 @@ class TreasuryActor:
         """A whole order in this one decision: a leased code, the price held and spent
         (the same ledger entries as a hold committed), the order written as it ended."""
         if self.accounts.get(hold_account(cmd.order_id)) is not None:
-            return Err.of(ErrorCode.ALREADY_EXISTS, f"order {cmd.order_id} was carried out")
+            # Asked again (the order and its hold are written in one commit): as it ended.
+            o = self._carried_out.get(cmd.order_id)
+            if o is None or o.status not in ("fulfilled", "failed"):
+                return Err.of(ErrorCode.ALREADY_EXISTS, f"order {cmd.order_id} has a hold")
+            return Ok(OrderSettled(o.status, o.code_id, o.reason, o.version, o.updated_ms))
         if cmd.external_id and cmd.external_id in work.external_ids:
             return Err.of(
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,10 @@ from nats.js.errors import NotFoundError
 from bus import subjects
 
 _json = msgspec.json.Encoder()
+#: Event ids are random version-4 UUIDs; they need to be unique, not unguessable, so they
+#: come from a generator seeded once from the system's random source, not one system
+#: call (``uuid4``) per event.
+_ids = random.Random()
 
 
 class CloudEvent(msgspec.Struct, frozen=True):
@@ -67,7 +72,7 @@ def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any
     event_type = f"perkbus.{aggregate}.{name}"
     if _event_types().get(event_type) is not type(data):
         raise TypeError(f"{event_type} with {type(data).__name__} data is not a public event")
-    event_id = str(uuid.uuid4())
+    event_id = str(uuid.UUID(int=_ids.getrandbits(128), version=4))
     now_ms = time.time_ns() // 1_000_000
     cloud = CloudEvent(
         id=event_id,

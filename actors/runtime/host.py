@@ -316,11 +316,12 @@ class ActorHost:
         refused = self._post(kind, Mail(request, "", answer))
         if refused is not None:
             return refused
+        # A timer, not ``wait_for`` (which wraps every ask in a task of its own).
+        timer = asyncio.get_running_loop().call_later(ASK_TIMEOUT_S, _too_late, answer)
         try:
-            return await asyncio.wait_for(answer, ASK_TIMEOUT_S)
-        except TimeoutError:
-            late = f"no reply within {ASK_TIMEOUT_S:.0f} s"
-            return Err(code=ErrorCode.DEADLINE_EXCEEDED, message=late, retryable=True)
+            return await answer
+        finally:
+            timer.cancel()
 
     async def tell(self, tenant: str, kind: str, body: Command) -> None:
         """A message to another actor (or to oneself), as the system; nobody waits."""
@@ -377,3 +378,9 @@ class ActorHost:
     async def _on_health(self, msg: Msg) -> None:
         if msg.reply:
             await self.bus.nc.publish(msg.reply, encoder.encode(await self.health()))
+
+
+def _too_late(answer: asyncio.Future[Reply]) -> None:
+    if not answer.done():
+        late = f"no reply within {ASK_TIMEOUT_S:.0f} s"
+        answer.set_result(Err(code=ErrorCode.DEADLINE_EXCEEDED, message=late, retryable=True))

@@ -117,6 +117,8 @@ def convert_exact(
     amount_minor: int | Fraction, base: str, quote: str, rate: str | Fraction
 ) -> Fraction:
     """``amount_minor`` of ``base`` in minor units of ``quote`` at ``rate``, exactly."""
+    if base == quote and rate in ("1", 1):  # the common case: nothing to convert
+        return Fraction(amount_minor)
     digits = minor_digits(quote) - minor_digits(base)
     return Fraction(amount_minor) * Fraction(rate) * Fraction(10) ** digits
 

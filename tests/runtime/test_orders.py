@@ -25,7 +25,7 @@ from bus.messages.orders import (
     PlaceOrder,
     ResendOrder,
 )
-from bus.messages.treasury import FxTable, GetFxRates, SetFxRate
+from bus.messages.treasury import FulfilOrder, FxTable, GetFxRates, OrderSettled, SetFxRate
 from bus.messages.vouchers import (
     AllocateCode,
     CodeRow,
@@ -426,4 +426,40 @@ async def test_an_order_in_another_currency_locks_the_tenants_rate(
     assert isinstance(rates, Ok)
     assert isinstance(rates.value, FxTable)
     assert [(r.base, r.quote, r.rate) for r in rates.value.rates] == [("JPY", "EUR", "0.0070")]
+    assert await ledger.entries_total("acme") == 0
+
+
+async def test_the_treasury_carries_an_order_out_once_and_only_for_the_system(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 3)
+    fulfil = FulfilOrder(
+        order_id="ord-direct",
+        recipient="ann",
+        payer="budget:b1",
+        product_id="card-de",
+        face_value_minor=2500,
+        currency="EUR",
+        price_minor=2500,
+        price_unit="EUR",
+        external_id="",
+        created_ms=1,
+    )
+    refused = await ask(bus, "treasury", fulfil)  # an admin is not the system
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.FORBIDDEN
+    system = Principal("perkbus:system", roles=("system",))
+    first = await ask(bus, "treasury", fulfil, system)
+    again = await ask(bus, "treasury", fulfil, system)  # no idempotency key: asked again
+    assert isinstance(first, Ok)
+    assert isinstance(first.value, OrderSettled)
+    assert first.value.status == "fulfilled"
+    assert again == first  # answered from what was written, not carried out twice
+    (stored,) = await ledger.load_orders("acme", ["ord-direct"])
+    assert (stored.status, stored.code_id, stored.version) == ("fulfilled", first.value.code_id, 1)
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2500
+    assert await pool_figures(bus, "card-de", 2500) == (2, 1)
     assert await ledger.entries_total("acme") == 0
