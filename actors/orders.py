@@ -137,6 +137,8 @@ class OrdersActor:
         self._retry_pending = False
         self._lookups = BatchLookups(ctx, self.tenant)
         self._absent: set[str] = set()  # of this batch's orders, those storage has not
+        #: Budget id → its currency, which never changes (one question per budget).
+        self._currencies: dict[str, str] = {}
 
     async def on_activate(self) -> None:
         self.orders = KnownOrders()
@@ -258,7 +260,8 @@ class OrdersActor:
     def _prefetch(self, cmd: PlaceOrder) -> None:
         self._lookups.start(catalogue.KIND, GetProduct(cmd.product_id))
         if cmd.budget_id is not None:
-            self._lookups.start(treasury.KIND, GetBudget(cmd.budget_id))
+            if cmd.budget_id not in self._currencies:
+                self._lookups.start(treasury.KIND, GetBudget(cmd.budget_id))
         else:
             self._lookups.start(treasury.KIND, GetPointsRate())
 
@@ -404,12 +407,15 @@ class OrdersActor:
         ask = self._lookups.ask
         points_rate = ""
         if cmd.budget_id is not None:
-            budget = await ask(treasury.KIND, GetBudget(cmd.budget_id))
-            if isinstance(budget, Err):
-                return budget
-            if not isinstance(budget.value, BudgetView):
-                return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
-            payer_currency = unit = budget.value.balance.currency
+            known = self._currencies.get(cmd.budget_id)
+            if known is None:
+                budget = await ask(treasury.KIND, GetBudget(cmd.budget_id))
+                if isinstance(budget, Err):
+                    return budget
+                if not isinstance(budget.value, BudgetView):
+                    return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
+                known = self._currencies[cmd.budget_id] = budget.value.balance.currency
+            payer_currency = unit = known
         else:
             rated = await ask(treasury.KIND, GetPointsRate())
             if isinstance(rated, Err):

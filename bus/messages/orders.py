@@ -27,7 +27,7 @@ ExternalId = Annotated[str, msgspec.Meta(pattern="^[\\x21-\\x7e]{1,100}$(?!\\n)"
 
 #: A tenant's orders are spread over this many actors (ADR 21), so that one shard's saga
 #: steps overlap another's and their commits share transactions.
-ORDER_SHARDS = 8
+ORDER_SHARDS = 2
 
 
 def shard_of(order_id: str) -> str:
