@@ -166,9 +166,14 @@ def accounts_of(body: object) -> Iterable[str]:
         case Allocate(account_id=f, budget_id=b):
             yield funding_account(f)
             yield budget_account(b)
-        case HoldFunds(hold_id=h, payer=payer) | FulfilOrder(order_id=h, payer=payer):
+        case HoldFunds(hold_id=h, payer=payer):
             yield hold_account(h)
             yield payer
+        case FulfilOrder(order_id=h, payer=payer):
+            yield hold_account(h)
+            yield payer
+            if payer.startswith("wallet:"):  # paid in points: the programme's rate
+                yield POINTS_ISSUED
         case CommitHold(hold_id=h) | ReleaseHold(hold_id=h):
             yield hold_account(h)
 
@@ -928,7 +933,6 @@ POINTS_COMMANDS = (
     RefundWallet,
     HoldFunds,
     CommitHold,
-    FulfilOrder,
 )
 
 #: Commands only other actors (as the system) may send.
