@@ -6,6 +6,7 @@ to that thread, and a group commit of many change sets is one hop and one transa
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,14 +71,22 @@ class SqliteLedger(sql.IdentityLoads):
 
         def _apply(con: sqlite3.Connection) -> None:
             now = sql.now_ms()
-            for cs in batch:
-                for w in sql.writes(_st, cs, now):
-                    try:
-                        cursor = con.execute(w.sql, w.params)
-                    except sqlite3.IntegrityError as e:
-                        raise StaleWrite(w.what, 0) from e
-                    if w.fenced and cursor.rowcount != 1:
-                        raise StaleWrite(w.what, w.expected_version)
+            writes = [w for cs in batch for w in sql.writes(_st, cs, now)]
+            # Consecutive writes of one statement go in one executemany (a bulk chunk's
+            # thousand new wallets); a fenced run must change exactly one row each.
+            for _, run in itertools.groupby(writes, key=lambda w: (w.sql, w.fenced)):
+                same = list(run)
+                first = same[0]
+                try:
+                    if len(same) == 1:
+                        cursor = con.execute(first.sql, first.params)
+                    else:
+                        cursor = con.executemany(first.sql, [w.params for w in same])
+                except sqlite3.IntegrityError as e:
+                    raise StaleWrite(first.what if len(same) == 1 else _some(same), 0) from e
+                if first.fenced and cursor.rowcount != len(same):
+                    what = first.what if len(same) == 1 else _some(same)
+                    raise StaleWrite(what, first.expected_version)
             con.executemany(_st.insert_entry, sql.entry_rows(batch))
             con.executemany(_st.insert_event, sql.event_rows(batch))
             con.executemany(_st.delete_event, sql.published_rows(batch))
@@ -281,3 +290,7 @@ class SqliteLedger(sql.IdentityLoads):
     async def load_fx_rates(self, tenant: str) -> list[FxRate]:
         rows = await self._read(lambda con: con.execute(_st.select_fx_rates, (tenant,)).fetchall())
         return [sql.fx_from_row(r) for r in rows]
+
+
+def _some(writes: list[sql.Write]) -> str:
+    return f"one of {len(writes)} writes ({writes[0].what} …)"

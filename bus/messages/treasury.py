@@ -8,6 +8,7 @@ in :mod:`bus.messages.budget` and :mod:`bus.messages.wallet`.
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Annotated
@@ -74,6 +75,7 @@ def points_for(amount_minor: int, currency: str, points_per_unit: str) -> int:
     return math.ceil(convert_exact(amount_minor, currency, POINTS, points_per_unit))
 
 
+@functools.lru_cache(maxsize=4096)  # exact fractions are slow; a bulk job repeats amounts
 def cost_of_points(points: int, currency: str, points_per_unit: str) -> int:
     """What issuing ``points`` costs in minor units of ``currency``, rounded up: the money
     set aside always covers the points it backs."""
