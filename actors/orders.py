@@ -8,13 +8,19 @@
 already excludes it, but it is spent only once the code is allocated; a failed order
 releases it. A cancelled order's spent price is refunded.
 
-Every step is a request to the actor that owns the thing — the treasury (points or
-budget), the vouchers (a code) — sent with an idempotency key made of the order id and
-the step. A step repeated after a crash, or a retry, therefore has exactly one effect and
-gets the first reply again. The order is recorded as ``accepted`` (one group commit for a
-whole batch) before its first step and as ``fulfilled``/``failed`` after its last, so an
-order that was acknowledged is never lost, and one interrupted half-way is resumed: on
-the actor's next activation, and whenever it is asked for.
+A new order is checked and priced here, then carried out whole by the treasury
+(``FulfilOrder``, ADR 21): the hold, a code the treasury leased from the vouchers actor,
+the spend (or release), and the order written as it ended — one decision, one commit.
+Nothing is written before it, so nothing is left to resume; an error that may pass is
+answered as such, and the client's retry with the same key finds the order or places it.
+
+Cancellations, and orders an earlier version left ``accepted`` or ``paid``, still go step
+by step: every step is a request to the actor that owns the thing — the treasury (points
+or budget), the vouchers (a code) — sent with an idempotency key made of the order id and
+the step, so a step repeated after a crash, or a retry, has exactly one effect and gets
+the first reply again; such an order is resumed on the actor's next activation, and
+whenever it is asked for. A tenant's orders are spread over ``ORDER_SHARDS`` actors by
+order id.
 
 An order's id comes from the client's idempotency key (or ``external_id``) when it sends
 one, so that a retry finds the order its first attempt started.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
@@ -169,8 +169,7 @@ def accounts_of(body: object) -> Iterable[str]:
         case HoldFunds(hold_id=h, payer=payer):
             yield hold_account(h)
             yield payer
-        case FulfilOrder(order_id=h, payer=payer):
-            yield hold_account(h)
+        case FulfilOrder(payer=payer):
             yield payer
             if payer.startswith("wallet:"):  # paid in points: the programme's rate
                 yield POINTS_ISSUED
@@ -195,6 +194,7 @@ class _Batch:
         self.orders: list[PutOrder] = []
         self.allocations: list[Allocation] = []
         self.external_ids: set[str] = set()
+        self.settled: list[tuple[str, OrderSettled]] = []
 
     def move(self, txn: str, source: str, target: str, amount: int, unit: str) -> None:
         self.entries.append(Entry(txn, source, -amount, unit, self.now))
@@ -216,26 +216,23 @@ class TreasuryActor:
         #: (base, quote) → the tenant's exchange rate; loaded on activation.
         self.fx: dict[tuple[str, str], FxRate] = {}
         self.codes = LeasedCodes()
-        self._carried_out: dict[str, OrderRecord] = {}
+        #: Orders this activation carried out, as they ended: asked again (a lost reply),
+        #: it answers the same. (An order is written in the commit that carries it out,
+        #: and the orders actor asks only about orders it could not find stored.)
+        self._settled: OrderedDict[str, OrderSettled] = OrderedDict()
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
         self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
         self.codes.load(await self.ctx.ledger.leased_codes(self.tenant))
+        self._settled.clear()
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
         self.codes.clear()
 
     async def _load(self, batch: Sequence[Request]) -> None:
-        # A new order's hold is written with the order, and the orders actor found no
-        # order: there is no hold to read (a read per batch, under spread load).
-        new_holds = {
-            hold_account(r.body.order_id)
-            for r in batch
-            if isinstance(r.body, FulfilOrder) and r.body.version == 0
-        }
-        wanted = {a for r in batch for a in accounts_of(r.body)} - new_holds
+        wanted = {a for r in batch for a in accounts_of(r.body)}
         await self._load_accounts(wanted)
         # settling a hold also touches its payer, named by the hold account
         holds = (self.accounts.get(a) for a in wanted if a.startswith("hold:"))
@@ -273,20 +270,8 @@ class TreasuryActor:
                 self.codes.unsure.add(pool)
                 log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
 
-    async def _load_carried_out(self, batch: Sequence[Request]) -> None:
-        """Orders of this batch carried out already (their hold exists), as stored."""
-        carried = [
-            r.body.order_id
-            for r in batch
-            if isinstance(r.body, FulfilOrder)
-            and self.accounts.get(hold_account(r.body.order_id)) is not None
-        ]
-        found = await self.ctx.ledger.load_orders(self.tenant, carried) if carried else []
-        self._carried_out = {o.order_id: o for o in found}
-
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
-        await self._load_carried_out(batch)
         await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
@@ -302,6 +287,10 @@ class TreasuryActor:
             self.accounts[account_id] = after = replace(after, version=expected + 1)
             puts.append(PutAccount(after, expected_version=expected))
         self._forget_untouched(batch)
+        for order_id, settled in work.settled:  # forgotten again if the commit fails
+            self._settled[order_id] = settled
+            if len(self._settled) > MEMORY:
+                self._settled.popitem(last=False)
         if not (puts or rates or work.orders):
             return Decision(replies)
         return Decision(
@@ -593,6 +582,34 @@ class TreasuryActor:
         hold_id = hold.account_id.removeprefix("hold:")
         return HoldView(hold_id, payer, hold.cap_minor, hold.unit, status, balance)
 
+    def _taken(self, payer_id: str, amount: int, points_rate: str) -> AccountRecord | Err:
+        """The payer (``budget:…`` or ``wallet:…``) with ``amount`` taken from its balance,
+        not written yet; or why it cannot pay. Points priced at another rate than the
+        tenant's are refused."""
+        payer = self.accounts.get(payer_id)
+        if payer_id.startswith("wallet:"):
+            if points_rate:
+                currency, rate, _ = self._programme()
+                if Fraction(points_rate) != Fraction(rate):
+                    return Err.of(
+                        ErrorCode.RATE_LOCKED,
+                        f"the order was priced at {points_rate} points per {currency};"
+                        f" the rate is {rate}",
+                    )
+            person = payer_id.removeprefix("wallet:")
+            balance = payer.balance_minor if payer else 0
+            if amount > balance:
+                return Err.of(
+                    ErrorCode.INSUFFICIENT_FUNDS, f"{person} has {balance} points, not {amount}"
+                )
+            payer = payer or AccountRecord(self.tenant, payer_id, "wallet", person, POINTS, 0, 0)
+            return replace(payer, balance_minor=balance - amount)
+        budget_id = payer_id.removeprefix("budget:")
+        b = self._budget(budget_id)
+        if isinstance(b, Err):
+            return b
+        return self._spend(budget_id, Money(amount, b.unit))
+
     def _hold(self, cmd: HoldFunds, work: _Batch) -> Reply:
         account = hold_account(cmd.hold_id)
         existing = self.accounts.get(account)
@@ -600,39 +617,10 @@ class TreasuryActor:
             if (hold_state(existing)[0], existing.cap_minor) != (cmd.payer, cmd.amount_minor):
                 return Err.of(ErrorCode.ALREADY_EXISTS, f"hold {cmd.hold_id} holds other funds")
             return Ok(self._hold_view(existing))
-        payer = self.accounts.get(cmd.payer)
-        if cmd.payer.startswith("wallet:") and cmd.points_rate:
-            currency, rate, _ = self._programme()
-            if Fraction(cmd.points_rate) != Fraction(rate):
-                return Err.of(
-                    ErrorCode.RATE_LOCKED,
-                    f"the order was priced at {cmd.points_rate} points per {currency};"
-                    f" the rate is {rate}",
-                )
-        if cmd.payer.startswith("wallet:"):
-            balance = payer.balance_minor if payer else 0
-            if cmd.amount_minor > balance:
-                person = cmd.payer.removeprefix("wallet:")
-                return Err.of(
-                    ErrorCode.INSUFFICIENT_FUNDS,
-                    f"{person} has {balance} points, not {cmd.amount_minor}",
-                )
-            person = cmd.payer.removeprefix("wallet:")
-            payer = payer or AccountRecord(self.tenant, cmd.payer, "wallet", person, POINTS, 0, 0)
-            after = replace(
-                payer,
-                balance_minor=balance - cmd.amount_minor,
-                held_minor=payer.held_minor + cmd.amount_minor,
-            )
-        else:
-            budget_id = cmd.payer.removeprefix("budget:")
-            b = self._budget(budget_id)
-            if isinstance(b, Err):
-                return b
-            spent = self._spend(budget_id, Money(cmd.amount_minor, b.unit))
-            if isinstance(spent, Err):
-                return spent
-            after = replace(spent, held_minor=spent.held_minor + cmd.amount_minor)
+        taken = self._taken(cmd.payer, cmd.amount_minor, cmd.points_rate)
+        if isinstance(taken, Err):
+            return taken
+        after = replace(taken, held_minor=taken.held_minor + cmd.amount_minor)
         hold = AccountRecord(
             self.tenant,
             account,
@@ -649,14 +637,13 @@ class TreasuryActor:
         return Ok(self._hold_view(hold))
 
     def _fulfil(self, cmd: FulfilOrder, work: _Batch) -> Reply:
-        """A whole order in this one decision: a leased code, the price held and spent
-        (the same ledger entries as a hold committed), the order written as it ended."""
-        if self.accounts.get(hold_account(cmd.order_id)) is not None:
-            # Asked again (the order and its hold are written in one commit): as it ended.
-            o = self._carried_out.get(cmd.order_id)
-            if o is None or o.status not in ("fulfilled", "failed"):
-                return Err.of(ErrorCode.ALREADY_EXISTS, f"order {cmd.order_id} has a hold")
-            return Ok(OrderSettled(o.status, o.code_id, o.reason, o.version, o.updated_ms))
+        """A whole order in this one decision: the price taken from the payer and spent
+        (budget → ``spent:``, or points redeemed), a leased code, the order written as it
+        ended — or, short of funds or of codes, the order written as failed and nothing
+        taken."""
+        settled = self._settled.get(cmd.order_id)
+        if settled is not None:  # asked again: as it ended
+            return Ok(settled)
         if cmd.external_id and cmd.external_id in work.external_ids:
             return Err.of(
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -670,23 +657,34 @@ class TreasuryActor:
                 message="the voucher pool could not be reached; retry with the same key",
                 retryable=True,
             )
-        # Paid first, as a saga would: an order both unaffordable and out of stock fails
-        # for want of funds; one out of stock has its hold released (both in the ledger).
-        held = self._hold(
-            HoldFunds(cmd.order_id, cmd.payer, cmd.price_minor, cmd.points_rate), work
-        )
-        if isinstance(held, Err):
+        taken = self._taken(cmd.payer, cmd.price_minor, cmd.points_rate)
+        if isinstance(taken, Err):  # want of funds first, as the order is paid first
             if code is not None:
                 self.codes.give_back(pool, code)
-            if held.retryable:
-                return held
-            return self._order_ended(cmd, "failed", "", held.code, work)
+            if taken.retryable:
+                return taken
+            return self._order_ended(cmd, "failed", "", taken.code, work)
         if code is None:
-            released = self._settle(cmd.order_id, "released", work)
-            assert isinstance(released, Ok), released  # placed just now: it releases
             return self._order_ended(cmd, "failed", "", ErrorCode.OUT_OF_STOCK, work)
-        spent = self._settle(cmd.order_id, "committed", work)
-        assert isinstance(spent, Ok), spent  # placed just now: it commits
+        self._set(taken)
+        amount, txn = cmd.price_minor, f"{cmd.order_id}:committed"
+        if cmd.payer.startswith("wallet:"):
+            self._points_redeemed(txn, cmd.payer, amount, work)
+        else:
+            budget_id = cmd.payer.removeprefix("budget:")
+            work.move(txn, cmd.payer, spent_account(budget_id), amount, taken.unit)
+            work.event(
+                "budget",
+                "debited",
+                budget_id,
+                BudgetDebited(
+                    budget_id,
+                    cmd.order_id,
+                    Money(amount, taken.unit),
+                    Money(taken.balance_minor, taken.unit),
+                    f"order {cmd.order_id}",
+                ),
+            )
         work.allocations.append(Allocation(code[0], cmd.order_id))
         return self._order_ended(cmd, "fulfilled", code[0], "", work)
 
@@ -717,7 +715,9 @@ class TreasuryActor:
         work.events.append(order_event(record))
         if cmd.external_id:
             work.external_ids.add(cmd.external_id)
-        return Ok(OrderSettled(status, code_id, reason, record.version, work.now))
+        settled = OrderSettled(status, code_id, reason, record.version, work.now)
+        work.settled.append((cmd.order_id, settled))
+        return Ok(settled)
 
     def _settle(self, hold_id: str, status: str, work: _Batch) -> Reply:
         """Commit or release a hold; settling it the same way again answers the same."""
