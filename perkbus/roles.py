@@ -16,6 +16,7 @@ from bus.client import Bus
 from bus.nats_auth import UserIssuer
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
+from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
@@ -58,6 +59,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     )
     try:
         await host.start()
+        tune_gc()
         log.info("actor host ready (%s)", ledger.name)
         await stop.wait()
         log.info("actor host stopping")
@@ -102,6 +104,7 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
             "set PERKBUS_EDGE_PORT to a free port"
         ) from e
     scheme = "https" if tls else "http"
+    tune_gc()
     log.info("edge listening on %s://%s:%d", scheme, config.host, config.port)
     try:
         await stop.wait()

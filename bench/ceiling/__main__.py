@@ -18,6 +18,8 @@ from typing import Any
 
 import uvloop
 
+from perkbus.gc_tuning import tune_gc
+
 
 def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     async def wrapper() -> None:
@@ -25,6 +27,7 @@ def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) ->
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        tune_gc()  # as perkbus's processes do
         await main(stop)
 
     uvloop.run(wrapper())

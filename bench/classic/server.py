@@ -15,6 +15,7 @@ from aiohttp import web
 from bench.classic.app import create_app
 from bench.classic.stores import open_store
 from edge.auth import TokenVerifier
+from perkbus.gc_tuning import tune_gc
 
 
 class ServeConfig(msgspec.Struct, frozen=True):
@@ -101,6 +102,7 @@ async def _serve(config: ServeConfig, create_schema: bool, reuse_port: bool) -> 
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port, backlog=2048)
     await site.start()
+    tune_gc()  # as perkbus's processes do: same runtime tuning for both designs
     print(
         f"classic: serving on http://{config.host}:{config.port} ({config.db.split(':')[0]},"
         f" pool {config.pool_size}, workers {config.workers})",
