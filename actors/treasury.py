@@ -667,26 +667,34 @@ class TreasuryActor:
         if code is None:
             return self._order_ended(cmd, "failed", "", ErrorCode.OUT_OF_STOCK, work)
         self._set(taken)
-        amount, txn = cmd.price_minor, f"{cmd.order_id}:committed"
-        if cmd.payer.startswith("wallet:"):
-            self._points_redeemed(txn, cmd.payer, amount, work)
-        else:
-            budget_id = cmd.payer.removeprefix("budget:")
-            work.move(txn, cmd.payer, spent_account(budget_id), amount, taken.unit)
-            work.event(
-                "budget",
-                "debited",
-                budget_id,
-                BudgetDebited(
-                    budget_id,
-                    cmd.order_id,
-                    Money(amount, taken.unit),
-                    Money(taken.balance_minor, taken.unit),
-                    f"order {cmd.order_id}",
-                ),
-            )
+        oid = cmd.order_id
+        self._spent(
+            f"{oid}:committed", cmd.payer, taken, cmd.price_minor, oid, f"order {oid}", work
+        )
         work.allocations.append(Allocation(code[0], cmd.order_id))
         return self._order_ended(cmd, "fulfilled", code[0], "", work)
+
+    def _spent(
+        self,
+        txn: str,
+        source: str,
+        payer: AccountRecord,
+        amount: int,
+        ref: str,
+        memo: str,
+        work: _Batch,
+    ) -> None:
+        """``amount`` leaves ``source`` spent by ``payer`` (as it stands after paying):
+        points redeemed, or a budget's spending and its ``budget.debited`` event."""
+        if payer.account_id.startswith("wallet:"):
+            self._points_redeemed(txn, source, amount, work)
+            return
+        budget_id = payer.account_id.removeprefix("budget:")
+        unit = payer.unit
+        work.move(txn, source, spent_account(budget_id), amount, unit)
+        balance = Money(payer.balance_minor, unit)
+        data = BudgetDebited(budget_id, ref, Money(amount, unit), balance, memo)
+        work.event("budget", "debited", budget_id, data)
 
     def _order_ended(
         self, cmd: FulfilOrder, status: str, code_id: str, reason: str, work: _Batch
@@ -749,18 +757,8 @@ class TreasuryActor:
         self._set(payer)
         if status == "released":
             work.move(txn, hold.account_id, payer_id, amount, unit)
-        elif payer_id.startswith("wallet:"):
-            self._points_redeemed(txn, hold.account_id, amount, work)
         else:
-            budget_id = payer_id.removeprefix("budget:")
-            work.move(txn, hold.account_id, spent_account(budget_id), amount, unit)
-            balance = Money(payer.balance_minor, unit)
-            work.event(
-                "budget",
-                "debited",
-                budget_id,
-                BudgetDebited(budget_id, hold_id, Money(amount, unit), balance, f"hold {hold_id}"),
-            )
+            self._spent(txn, hold.account_id, payer, amount, hold_id, f"hold {hold_id}", work)
         return Ok(self._hold_view(settled))
 
     def _budget(self, budget_id: str) -> AccountRecord | Err:

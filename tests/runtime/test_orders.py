@@ -461,3 +461,29 @@ async def test_the_treasury_carries_an_order_out_once_and_only_for_the_system(
     assert record.balance_minor == 100_000 - 2500
     assert await pool_figures(bus, "card-de", 2500) == (2, 1)
     assert await ledger.entries_total("acme") == 0
+
+
+async def test_codes_leased_before_a_restart_are_given_after_it_and_never_twice(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 6)
+    first = placed(await ask(bus, "orders", order(1), key="k-1"))
+    assert first.status == "fulfilled"
+    counts = await ledger.pool_counts("acme", "card-de", 2500)
+    assert counts == {"allocated": 1, "leased": 1, "available": 4}  # a batch ahead
+    await host.stop()
+    fresh = await start_host(bus, ledger, catalogue)  # the lease comes from storage
+    try:
+        views = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(2, 8)]
+    finally:
+        await fresh.stop()
+    outcome = Counter((v.status, v.reason) for v in views)
+    assert outcome == {("fulfilled", ""): 5, ("failed", "out_of_stock"): 1}
+    codes = [first.code_id, *(v.code_id for v in views if v.status == "fulfilled")]
+    assert len(set(codes)) == 6  # the leased code too, once
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {"allocated": 6}
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 6 * 2500
+    assert await ledger.entries_total("acme") == 0
