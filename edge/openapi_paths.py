@@ -366,11 +366,12 @@ PATHS: dict[str, Any] = {
             "summary": "Redeem points, or order a gift card paid from a budget",
             "description": (
                 "Needs scope `orders:write`. Without `budget_id` the recipient pays "
-                "in points (only the recipient, or staff). The order is paid, then "
-                "given a voucher code; if none is left, the payment is refunded and "
-                "the order is `failed` with a reason. 201 when it ended, 202 while a "
-                "step waits to be retried. Send an Idempotency-Key: a retry finds "
-                "the same order, never a second one."
+                "in points (only the recipient, or staff). The order is paid and "
+                "given a voucher code in one step; short of funds or of codes, "
+                "nothing is taken and the order is `failed` with a reason. 201 when "
+                "it ended; 503 if it could not be carried out now (nothing was "
+                "taken: retry); 202 for an order still being carried out. Send an "
+                "Idempotency-Key: a retry finds the same order, never a second one."
             ),
             "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {

@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 async def place_order(request: web.Request) -> web.Response:
     who = caller(request)
     result = await operations.place_order(who, await read_json(request, PlaceOrderIn))
-    # 201 once fulfilled or failed; 202 while a step waits to be retried.
+    # 201 once fulfilled or failed; 202 while an order of an earlier version is carried on.
     status = 202 if not isinstance(result, Err) and result.status in ("accepted", "paid") else 201
     response = answer(request, result, status=status)
     if not isinstance(result, Err):
