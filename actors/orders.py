@@ -33,7 +33,7 @@ import hashlib
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from msgspec.structs import replace
 
@@ -131,6 +131,141 @@ def order_event(o: OrderRecord, name: str | None = None) -> OutboxEvent:
 def price(face_value: int, markup_bps: int) -> int:
     """Face value plus markup, rounded up to a whole minor unit (never in our favour less)."""
     return math.ceil(face_value * (10_000 + markup_bps) / 10_000)
+
+
+#: (amount in the payer's unit, the unit, the exchange rate and the points rate locked
+#: in, "" where none applies).
+Priced = tuple[int, str, str, str]
+
+
+def refusal(principal: Principal, cmd: PlaceOrder) -> Err | None:
+    """Why ``principal`` may not place ``cmd``; None if it may."""
+    roles = set(principal.roles)
+    if cmd.budget_id is not None and not BUDGET_SPENDERS & roles:
+        return Err.of(ErrorCode.FORBIDDEN, "ordering from a budget needs a spending role")
+    if why := acl.refusal(principal, cmd):
+        return Err.of(ErrorCode.FORBIDDEN, why)
+    if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
+        return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
+    return None
+
+
+def payer_of(cmd: PlaceOrder) -> str:
+    return f"budget:{cmd.budget_id}" if cmd.budget_id else f"wallet:{cmd.recipient}"
+
+
+def other_order(existing: OrderRecord, cmd: PlaceOrder) -> Err | None:
+    """The error for a key or external id that already placed a different order."""
+    same = (existing.product_id, existing.face_value_minor, existing.recipient, existing.payer)
+    if same == (cmd.product_id, cmd.face_value_minor, cmd.recipient, payer_of(cmd)):
+        return None
+    return Err.of(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "this key or external id already placed a different order",
+    )
+
+
+def sellable(product: Reply, cmd: PlaceOrder) -> ProductView | Err:
+    """The product, if it is enabled and sold at the order's face value."""
+    if isinstance(product, Err):
+        return product
+    if not isinstance(product.value, ProductView) or not product.value.enabled:
+        return Err.of(ErrorCode.NOT_FOUND, f"no product {cmd.product_id}")
+    p = product.value
+    fixed_ok = cmd.face_value_minor in p.denominations
+    in_range = p.range is not None and (
+        p.range.min_minor <= cmd.face_value_minor <= p.range.max_minor
+    )
+    if not (fixed_ok or in_range):
+        return Err.of(
+            ErrorCode.INVALID_REQUEST,
+            f"{cmd.product_id} is not sold at {cmd.face_value_minor} minor units",
+        )
+    return p
+
+
+def final_price(
+    product: ProductView,
+    cmd: PlaceOrder,
+    payer_currency: str,
+    unit: str,
+    points_rate: str,
+    fx_rates: Mapping[tuple[str, str], str],
+) -> Priced | Err:
+    """What the payer pays. A budget pays in its currency; points at the tenant's points
+    rate, in its points currency. Another currency than the product's goes through the
+    tenant's exchange rate. The price is exact until the end, then rounded up once."""
+    amount = price(cmd.face_value_minor, product.markup_bps)
+    currency = product.currency
+    fx_rate = ""
+    if payer_currency != currency:
+        fx_rate = fx_rates.get((currency, payer_currency), "")
+        if not fx_rate:
+            return Err.of(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"no exchange rate from {currency} to {payer_currency}: set one first",
+            )
+    exact = convert_exact(amount, currency, payer_currency, fx_rate or "1")
+    if points_rate:
+        exact = convert_exact(exact, payer_currency, POINTS, points_rate)
+    return math.ceil(exact), unit, fx_rate, points_rate
+
+
+def new_order(
+    tenant: str, order_id: str, cmd: PlaceOrder, product: ProductView, priced: Priced
+) -> OrderRecord:
+    """An order checked and priced, not carried out yet."""
+    amount, unit, rate, points_rate = priced
+    now = now_ms()
+    return OrderRecord(
+        tenant=tenant,
+        order_id=order_id,
+        status="accepted",
+        recipient=cmd.recipient,
+        payer=payer_of(cmd),
+        product_id=cmd.product_id,
+        face_value_minor=cmd.face_value_minor,
+        currency=product.currency,
+        price_minor=amount,
+        price_unit=unit,
+        code_id="",
+        reason="",
+        external_id=cmd.external_id or "",
+        created_ms=now,
+        updated_ms=now,
+        version=1,
+        fx_rate=rate,
+        points_rate=points_rate,
+    )
+
+
+def fulfil_command(o: OrderRecord) -> FulfilOrder:
+    """What the treasury is asked to carry out a new order whole (ADR 21)."""
+    return FulfilOrder(
+        order_id=o.order_id,
+        recipient=o.recipient,
+        payer=o.payer,
+        product_id=o.product_id,
+        face_value_minor=o.face_value_minor,
+        currency=o.currency,
+        price_minor=o.price_minor,
+        price_unit=o.price_unit,
+        external_id=o.external_id,
+        created_ms=o.created_ms,
+        fx_rate=o.fx_rate,
+        points_rate=o.points_rate,
+    )
+
+
+def settled_order(o: OrderRecord, s: OrderSettled) -> OrderRecord:
+    return replace(
+        o,
+        status=s.status,
+        code_id=s.code_id,
+        reason=s.reason,
+        version=s.version,
+        updated_ms=s.updated_ms,
+    )
 
 
 class OrdersActor:
@@ -297,14 +432,8 @@ class OrdersActor:
     async def _accept(
         self, request: Request, cmd: PlaceOrder, accepted: list[OrderRecord]
     ) -> OrderRecord | Err:
-        principal = request.principal
-        roles = set(principal.roles)
-        if cmd.budget_id is not None and not BUDGET_SPENDERS & roles:
-            return Err.of(ErrorCode.FORBIDDEN, "ordering from a budget needs a spending role")
-        if why := acl.refusal(principal, cmd):
-            return Err.of(ErrorCode.FORBIDDEN, why)
-        if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
-            return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
+        if denied := refusal(request.principal, cmd):
+            return denied
         order_id = placed_order_id(request, cmd)
         existing = await self._load(order_id) or next(
             (o for o in accepted if o.order_id == order_id), None
@@ -314,61 +443,18 @@ class OrdersActor:
             existing = existing or await self.ctx.ledger.order_by_external_id(
                 self.tenant, cmd.external_id
             )
-        payer = f"budget:{cmd.budget_id}" if cmd.budget_id else f"wallet:{cmd.recipient}"
         if existing is not None:
-            same = (
-                existing.product_id,
-                existing.face_value_minor,
-                existing.recipient,
-                existing.payer,
-            ) == (cmd.product_id, cmd.face_value_minor, cmd.recipient, payer)
-            if not same:
-                return Err.of(
-                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                    "this key or external id already placed a different order",
-                )
+            if reused := other_order(existing, cmd):
+                return reused
             self.orders.put(existing)
             return existing
-        product = await self._lookups.ask(catalogue.KIND, GetProduct(cmd.product_id))
+        product = sellable(await self._lookups.ask(catalogue.KIND, GetProduct(cmd.product_id)), cmd)
         if isinstance(product, Err):
             return product
-        if not isinstance(product.value, ProductView) or not product.value.enabled:
-            return Err.of(ErrorCode.NOT_FOUND, f"no product {cmd.product_id}")
-        p = product.value
-        fixed_ok = cmd.face_value_minor in p.denominations
-        in_range = p.range is not None and (
-            p.range.min_minor <= cmd.face_value_minor <= p.range.max_minor
-        )
-        if not (fixed_ok or in_range):
-            return Err.of(
-                ErrorCode.INVALID_REQUEST,
-                f"{cmd.product_id} is not sold at {cmd.face_value_minor} minor units",
-            )
-        priced = await self._price(cmd, p.currency, price(cmd.face_value_minor, p.markup_bps))
+        priced = await self._price(cmd, product)
         if isinstance(priced, Err):
             return priced
-        amount, unit, rate, points_rate = priced
-        now = now_ms()
-        record = OrderRecord(
-            self.tenant,
-            order_id,
-            "accepted",
-            cmd.recipient,
-            payer,
-            cmd.product_id,
-            cmd.face_value_minor,
-            p.currency,
-            amount,
-            unit,
-            "",
-            "",
-            cmd.external_id or "",
-            now,
-            now,
-            1,
-            rate,
-            points_rate,
-        )
+        record = new_order(self.tenant, order_id, cmd, product, priced)
         accepted.append(record)
         return record
 
@@ -401,15 +487,9 @@ class OrdersActor:
         cancelling.append(PutOrder(after, o.version))
         return after
 
-    async def _price(
-        self, cmd: PlaceOrder, currency: str, amount: int
-    ) -> tuple[int, str, str, str] | Err:
-        """What the payer pays: (amount in its unit, the unit, the exchange rate and the
-        points rate locked in, "" where none applies).
-
-        A budget pays in its currency; points at the tenant's points rate, in its points
-        currency. Another currency than the product's goes through the tenant's exchange
-        rate. The price is exact until the end, then rounded up once."""
+    async def _price(self, cmd: PlaceOrder, product: ProductView) -> Priced | Err:
+        """What the payer pays (see :func:`final_price`), with the budget's currency, the
+        points rate and the exchange rates asked of the treasury."""
         ask = self._lookups.ask
         points_rate = ""
         if cmd.budget_id is not None:
@@ -430,44 +510,21 @@ class OrdersActor:
                 return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
             payer_currency, unit = rated.value.currency, POINTS
             points_rate = rated.value.points_per_unit
-        fx_rate = ""
-        if payer_currency != currency:
+        rates: dict[tuple[str, str], str] = {}
+        if payer_currency != product.currency:
             table = await ask(treasury.KIND, GetFxRates())
             if isinstance(table, Err):
                 return table
-            rates = table.value.rates if isinstance(table.value, FxTable) else ()
-            pair = (currency, payer_currency)
-            fx_rate = next((r.rate for r in rates if (r.base, r.quote) == pair), "")
-            if not fx_rate:
-                return Err.of(
-                    ErrorCode.CURRENCY_MISMATCH,
-                    f"no exchange rate from {currency} to {payer_currency}: set one first",
-                )
-        exact = convert_exact(amount, currency, payer_currency, fx_rate or "1")
-        if points_rate:
-            exact = convert_exact(exact, payer_currency, POINTS, points_rate)
-        return math.ceil(exact), unit, fx_rate, points_rate
+            found = table.value.rates if isinstance(table.value, FxTable) else ()
+            rates = {(r.base, r.quote): r.rate for r in found}
+        return final_price(product, cmd, payer_currency, unit, points_rate, rates)
 
     async def _fulfil(self, o: OrderRecord) -> OrderRecord | Err:
         """Have the treasury carry out a new order whole — payment, code and the order
         written as it ended, in one commit (ADR 21) — so there is nothing to resume: an
         error that may pass (the client is told to retry with the same key) left nothing
         behind, or the order is done and the retry finds it."""
-        payer = o.payer if o.payer.startswith("budget:") else f"wallet:{o.recipient}"
-        cmd = FulfilOrder(
-            order_id=o.order_id,
-            recipient=o.recipient,
-            payer=payer,
-            product_id=o.product_id,
-            face_value_minor=o.face_value_minor,
-            currency=o.currency,
-            price_minor=o.price_minor,
-            price_unit=o.price_unit,
-            external_id=o.external_id,
-            created_ms=o.created_ms,
-            fx_rate=o.fx_rate,
-            points_rate=o.points_rate,
-        )
+        cmd = fulfil_command(o)
         # No idempotency key: the treasury writes the order with its hold, in one commit,
         # and answers a second ask from what it wrote (the runtime need not keep a reply).
         reply = await self.ctx.ask(self.tenant, treasury.KIND, cmd, None)
@@ -475,15 +532,7 @@ class OrdersActor:
             return reply
         if not isinstance(reply.value, OrderSettled):
             return Err.of(ErrorCode.INTERNAL, "unexpected reply from the treasury")
-        s = reply.value
-        return replace(
-            o,
-            status=s.status,
-            code_id=s.code_id,
-            reason=s.reason,
-            version=s.version,
-            updated_ms=s.updated_ms,
-        )
+        return settled_order(o, reply.value)
 
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""
