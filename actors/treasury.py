@@ -29,19 +29,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 
 import msgspec
 from msgspec.structs import replace
 
 from actors.leased_codes import LeasedCodes, Pool
-from actors.orders import order_event
+from actors.orders import (
+    final_price,
+    fulfil_command,
+    new_order,
+    order_event,
+    other_order,
+    placed_order_id,
+    refusal,
+    sellable,
+    settled_order,
+    view,
+)
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
-from bus.messages import Err, Ok, Reply, Request, vouchers
+from bus.messages import Err, Ok, Reply, Request, catalogue, vouchers
 from bus.messages.budget import (
     BudgetCreated,
     BudgetDebited,
@@ -56,9 +67,11 @@ from bus.messages.budget import (
     UpdateBudget,
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
+from bus.messages.catalogue import GetProduct
 from bus.messages.common import Money, minor_digits
 from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
 from bus.messages.funding import Allocated as FundsAllocated
+from bus.messages.orders import PlaceOrder
 from bus.messages.treasury import (
     KIND,
     POINTS,
@@ -173,6 +186,11 @@ def accounts_of(body: object) -> Iterable[str]:
             yield payer
             if payer.startswith("wallet:"):  # paid in points: the programme's rate
                 yield POINTS_ISSUED
+        case PlaceOrder(budget_id=b, recipient=p):
+            payer = budget_account(b) if b is not None else wallet_account(p)
+            yield payer
+            if payer.startswith("wallet:"):  # paid in points: the programme's rate
+                yield POINTS_ISSUED
         case CommitHold(hold_id=h) | ReleaseHold(hold_id=h):
             yield hold_account(h)
 
@@ -195,6 +213,8 @@ class _Batch:
         self.allocations: list[Allocation] = []
         self.external_ids: set[str] = set()
         self.settled: list[tuple[str, OrderSettled]] = []
+        #: Orders placed in this batch, by id and by ``ext:<external id>``.
+        self.placed: dict[str, OrderRecord] = {}
 
     def move(self, txn: str, source: str, target: str, amount: int, unit: str) -> None:
         self.entries.append(Entry(txn, source, -amount, unit, self.now))
@@ -220,6 +240,9 @@ class TreasuryActor:
         #: it answers the same. (An order is written in the commit that carries it out,
         #: and the orders actor asks only about orders it could not find stored.)
         self._settled: OrderedDict[str, OrderSettled] = OrderedDict()
+        #: This batch's orders as stored (by id, and by ``ext:<external id>``) and products.
+        self._stored_orders: dict[str, OrderRecord] = {}
+        self._products: dict[str, Reply] = {}
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
@@ -249,10 +272,15 @@ class TreasuryActor:
 
     async def _lease(self, batch: Sequence[Request]) -> None:
         """Lease the codes this batch's orders need and the treasury lacks, at once."""
+        # Only for orders that will be carried out: a refused one must change nothing.
         needed: Counter[Pool] = Counter(
             (r.body.product_id, r.body.face_value_minor)
             for r in batch
             if isinstance(r.body, FulfilOrder)
+            or (
+                isinstance(r.body, PlaceOrder)
+                and isinstance(self._checked(r, r.body, {}), OrderRecord)
+            )
         )
         self.codes.unsure = set()
         asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
@@ -270,8 +298,34 @@ class TreasuryActor:
                 self.codes.unsure.add(pool)
                 log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
 
+    async def _prepare_placing(self, batch: Sequence[Request]) -> None:
+        """For the batch's ``PlaceOrder``: the orders stored under their ids or external
+        ids, and their products, read at once."""
+        places = [(r, r.body) for r in batch if isinstance(r.body, PlaceOrder)]
+        self._stored_orders = {}
+        self._products = {}
+        if not places:
+            return
+        ledger, tenant = self.ctx.ledger, self.tenant
+        ids = list({placed_order_id(r, b) for r, b in places})
+        externals = list({b.external_id for _, b in places if b.external_id})
+        products = list({b.product_id for _, b in places})
+        found, by_external, asked = await asyncio.gather(
+            ledger.load_orders(tenant, ids),
+            asyncio.gather(*(ledger.order_by_external_id(tenant, e) for e in externals)),
+            asyncio.gather(
+                *(self.ctx.ask(tenant, catalogue.KIND, GetProduct(p), None) for p in products)
+            ),
+        )
+        self._stored_orders = {o.order_id: o for o in found}
+        for external_id, o in zip(externals, by_external, strict=True):
+            if o is not None:
+                self._stored_orders[f"ext:{external_id}"] = o
+        self._products = dict(zip(products, asked, strict=True))
+
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
+        await self._prepare_placing(batch)
         await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
@@ -397,6 +451,8 @@ class TreasuryActor:
                 return self._refund(refund, work)
             case FulfilOrder() as order:
                 return self._fulfil(order, work)
+            case PlaceOrder() as place:
+                return self._place(request, place, work)
             case HoldFunds() as hold:
                 return self._hold(hold, work)
             case CommitHold(hold_id=hold_id):
@@ -696,6 +752,52 @@ class TreasuryActor:
         data = BudgetDebited(budget_id, ref, Money(amount, unit), balance, memo)
         work.event("budget", "debited", budget_id, data)
 
+    def _place(self, request: Request, cmd: PlaceOrder, work: _Batch) -> Reply:
+        """An order straight from the edge: checked and priced as the orders actors do,
+        with this actor's own budgets and rates, then carried out (ADR 21)."""
+        checked = self._checked(request, cmd, work.placed)
+        if not isinstance(checked, OrderRecord):
+            return checked
+        settled = self._fulfil(fulfil_command(checked), work)
+        if isinstance(settled, Err) or not isinstance(settled.value, OrderSettled):
+            return settled
+        record = settled_order(checked, settled.value)
+        work.placed[record.order_id] = record
+        if cmd.external_id:
+            work.placed[f"ext:{cmd.external_id}"] = record
+        return Ok(view(record))
+
+    def _checked(
+        self, request: Request, cmd: PlaceOrder, placed: Mapping[str, OrderRecord]
+    ) -> OrderRecord | Reply:
+        """The new order ``cmd`` places, priced; or the answer without one (a refusal, or
+        the order its key or external id placed before)."""
+        if denied := refusal(request.principal, cmd):
+            return denied
+        order_id = placed_order_id(request, cmd)
+        known = placed.get(order_id) or self._stored_orders.get(order_id)
+        if known is None and cmd.external_id:
+            key = f"ext:{cmd.external_id}"
+            known = placed.get(key) or self._stored_orders.get(key)
+        if known is not None:
+            return other_order(known, cmd) or Ok(view(known))
+        product = sellable(self._products[cmd.product_id], cmd)
+        if isinstance(product, Err):
+            return product
+        if cmd.budget_id is not None:
+            budget = self._budget(cmd.budget_id)
+            if isinstance(budget, Err):
+                return budget
+            payer_currency, unit, points_rate = budget.unit, budget.unit, ""
+        else:
+            payer_currency, points_rate, _ = self._programme()
+            unit = POINTS
+        rates = {pair: r.rate for pair, r in self.fx.items()}
+        priced = final_price(product, cmd, payer_currency, unit, points_rate, rates)
+        if isinstance(priced, Err):
+            return priced
+        return new_order(self.tenant, order_id, cmd, product, priced)
+
     def _order_ended(
         self, cmd: FulfilOrder, status: str, code_id: str, reason: str, work: _Batch
     ) -> Reply:
@@ -958,6 +1060,7 @@ TREASURY = ActorKind(
         GetFxRates,
         SetPointsRate,
         GetPointsRate,
+        PlaceOrder,
         *FUNDING_COMMANDS,
         *SYSTEM_ONLY,
     ),

@@ -557,7 +557,9 @@ async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
         data.budget_id,
         data.external_id,
     )
-    value = await call(caller, orders.KIND, command, keyed=True)
+    # Straight to the treasury, which checks, prices and carries out the order in one
+    # decision (ADR 21); the orders actors keep reads, codes and cancellations.
+    value = await call(caller, treasury.KIND, command, keyed=True)
     if isinstance(value, Err):
         return value
     return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
