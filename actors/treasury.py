@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
 import msgspec
@@ -243,6 +243,8 @@ class TreasuryActor:
         #: This batch's orders as stored (by id, and by ``ext:<external id>``) and products.
         self._stored_orders: dict[str, OrderRecord] = {}
         self._products: dict[str, Reply] = {}
+        #: This batch's ``PlaceOrder`` (by the request object), checked and priced.
+        self._checks: dict[int, OrderRecord | Reply] = {}
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
@@ -273,15 +275,14 @@ class TreasuryActor:
     async def _lease(self, batch: Sequence[Request]) -> None:
         """Lease the codes this batch's orders need and the treasury lacks, at once."""
         # Only for orders that will be carried out: a refused one must change nothing.
-        needed: Counter[Pool] = Counter(
-            (r.body.product_id, r.body.face_value_minor)
-            for r in batch
-            if isinstance(r.body, FulfilOrder)
-            or (
-                isinstance(r.body, PlaceOrder)
-                and isinstance(self._checked(r, r.body, {}), OrderRecord)
-            )
-        )
+        needed: Counter[Pool] = Counter()
+        for r in batch:
+            body = r.body
+            if isinstance(body, FulfilOrder):
+                needed[(body.product_id, body.face_value_minor)] += 1
+        for new in self._checks.values():
+            if isinstance(new, OrderRecord):
+                needed[(new.product_id, new.face_value_minor)] += 1
         self.codes.unsure = set()
         asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
         asks = {p: n for p, n in asks.items() if n}
@@ -304,6 +305,7 @@ class TreasuryActor:
         places = [(r, r.body) for r in batch if isinstance(r.body, PlaceOrder)]
         self._stored_orders = {}
         self._products = {}
+        self._checks = {}
         if not places:
             return
         ledger, tenant = self.ctx.ledger, self.tenant
@@ -322,6 +324,7 @@ class TreasuryActor:
             if o is not None:
                 self._stored_orders[f"ext:{external_id}"] = o
         self._products = dict(zip(products, asked, strict=True))
+        self._checks = {id(r): self._checked(r, b) for r, b in places}
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
@@ -755,9 +758,15 @@ class TreasuryActor:
     def _place(self, request: Request, cmd: PlaceOrder, work: _Batch) -> Reply:
         """An order straight from the edge: checked and priced as the orders actors do,
         with this actor's own budgets and rates, then carried out (ADR 21)."""
-        checked = self._checked(request, cmd, work.placed)
+        checked = self._checks.get(id(request)) or self._checked(request, cmd)
         if not isinstance(checked, OrderRecord):
             return checked
+        # the same key or external id twice in this batch: the first placed the order
+        twin = work.placed.get(checked.order_id) or (
+            work.placed.get(f"ext:{cmd.external_id}") if cmd.external_id else None
+        )
+        if twin is not None:
+            return other_order(twin, cmd) or Ok(view(twin))
         settled = self._fulfil(fulfil_command(checked), work)
         if isinstance(settled, Err) or not isinstance(settled.value, OrderSettled):
             return settled
@@ -767,18 +776,15 @@ class TreasuryActor:
             work.placed[f"ext:{cmd.external_id}"] = record
         return Ok(view(record))
 
-    def _checked(
-        self, request: Request, cmd: PlaceOrder, placed: Mapping[str, OrderRecord]
-    ) -> OrderRecord | Reply:
+    def _checked(self, request: Request, cmd: PlaceOrder) -> OrderRecord | Reply:
         """The new order ``cmd`` places, priced; or the answer without one (a refusal, or
-        the order its key or external id placed before)."""
+        the order its key or external id placed before this batch)."""
         if denied := refusal(request.principal, cmd):
             return denied
         order_id = placed_order_id(request, cmd)
-        known = placed.get(order_id) or self._stored_orders.get(order_id)
+        known = self._stored_orders.get(order_id)
         if known is None and cmd.external_id:
-            key = f"ext:{cmd.external_id}"
-            known = placed.get(key) or self._stored_orders.get(key)
+            known = self._stored_orders.get(f"ext:{cmd.external_id}")
         if known is not None:
             return other_order(known, cmd) or Ok(view(known))
         product = sellable(self._products[cmd.product_id], cmd)

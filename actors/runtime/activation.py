@@ -68,13 +68,36 @@ class Activation:
         self._closing = False
         self.task: asyncio.Task[None] | None = None
         self.batches = 0
+        # Passivation: one timer per idle period, not one per wait (``wait_for`` on every
+        # empty mailbox made a task and a timer per batch: a few % of a busy host).
+        self._last_mail = 0.0
+        self._idle = False
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     def post(self, mail: Mail) -> None:
         self._mailbox.append(mail)
+        self._last_mail = asyncio.get_running_loop().time()
+        self._idle = False
+        if self._idle_timer is None and self.task is not None:
+            self._arm_idle_timer(self._rt.idle_timeout_s)
         self._wakeup.set()
 
     def start(self) -> None:
+        self._last_mail = asyncio.get_running_loop().time()
         self.task = asyncio.create_task(self._run(), name=f"actor {self.key}")
+        self._arm_idle_timer(self._rt.idle_timeout_s)
+
+    def _arm_idle_timer(self, delay_s: float) -> None:
+        self._idle_timer = asyncio.get_running_loop().call_later(delay_s, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        quiet = asyncio.get_running_loop().time() - self._last_mail
+        if quiet < self._rt.idle_timeout_s:
+            self._arm_idle_timer(self._rt.idle_timeout_s - quiet)
+        elif not self._mailbox:
+            self._idle = True
+            self._wakeup.set()
 
     async def close(self) -> None:
         """Finish the mail already queued, then deactivate."""
@@ -84,6 +107,14 @@ class Activation:
             await self.task
 
     async def _run(self) -> None:
+        try:
+            await self._live()
+        finally:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+
+    async def _live(self) -> None:
         try:
             await self.actor.on_activate()
         except Exception:
@@ -118,13 +149,11 @@ class Activation:
                 if self._closing:
                     self._rt.forget(self)
                     return "shutdown"
+                if self._idle:
+                    self._rt.forget(self)
+                    return "idle"
                 self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._rt.idle_timeout_s)
-                except TimeoutError:
-                    if not self._mailbox:
-                        self._rt.forget(self)
-                        return "idle"
+                await self._wakeup.wait()
                 continue
             if not await self._process(self._take_batch()):
                 # State could not be reloaded: leave, and let the next message activate
