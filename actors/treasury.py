@@ -1070,4 +1070,7 @@ TREASURY = ActorKind(
         *FUNDING_COMMANDS,
         *SYSTEM_ONLY,
     ),
+    # Balances live in memory; accounts are read from storage only when not held, and an
+    # account is dropped from memory only after a batch that did not touch it.
+    pipelined=True,
 )

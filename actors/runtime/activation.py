@@ -28,7 +28,7 @@ from actors.runtime.idempotency import ReplyMemory, Screened, fingerprint, reuse
 from bus.errors import ErrorCode
 from bus.messages import Err, Reply, Request
 from bus.time import now_ms
-from storage.ports import ChangeSet, Ledger
+from storage.ports import ChangeSet, Ledger, StoredReply
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,13 @@ class Runtime:
 
 
 class Activation:
-    def __init__(self, key: ActorKey, actor: Actor, runtime: Runtime) -> None:
+    def __init__(
+        self, key: ActorKey, actor: Actor, runtime: Runtime, pipelined: bool = False
+    ) -> None:
         self.key = key
+        #: Decide the next batch while the last one commits (see :meth:`_process`): only
+        #: for actors that never read back from storage what they have just written.
+        self.pipelined = pipelined
         self.actor = actor
         self._rt = runtime
         self._replies = ReplyMemory(runtime.ledger, key.tenant, runtime.reply_ttl_s)
@@ -73,6 +78,8 @@ class Activation:
         self._last_mail = 0.0
         self._idle = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        #: The last batch, while its commit is under way (it answers when that is done).
+        self._previous: asyncio.Task[bool] | None = None
 
     def post(self, mail: Mail) -> None:
         self._mailbox.append(mail)
@@ -138,6 +145,7 @@ class Activation:
 
     async def _leave_failing(self) -> None:
         """Leave the registry and answer what is still queued with a retryable error."""
+        await self._settle_previous()
         self._rt.forget(self)
         queued = list(self._mailbox)
         self._mailbox.clear()
@@ -146,12 +154,12 @@ class Activation:
     async def _serve(self) -> str:
         while True:
             if not self._mailbox:
-                if self._closing:
+                if self._closing or self._idle:
+                    await self._settle_previous()
+                    if self._mailbox:  # mail came while the last batch was answered
+                        continue
                     self._rt.forget(self)
-                    return "shutdown"
-                if self._idle:
-                    self._rt.forget(self)
-                    return "idle"
+                    return "shutdown" if self._closing else "idle"
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -166,7 +174,14 @@ class Activation:
         return [mailbox.popleft() for _ in range(min(self._rt.batch_max, len(mailbox)))]
 
     async def _process(self, batch: list[Mail]) -> bool:
-        """Decide, commit and answer one batch; False if the actor lost its state."""
+        """Decide one batch and hand its changes to the group commit; False if the actor
+        lost its state.
+
+        For a pipelined actor (ADR 21), while a batch's changes are being committed, the
+        next batch is decided on the state they leave — but its own changes go to the
+        committer, and any of its replies go out, only once that commit has succeeded.
+        If it failed, the next batch is answered with a retryable error and the actor
+        loads its state again. A batch's replies are sent only after its own commit."""
         now = now_ms()
         live = [m for m in batch if m.request.deadline_ms > now]
         if len(live) < len(batch):
@@ -176,15 +191,19 @@ class Activation:
                     await self._answer(m, expired)
         if not live:
             return True
+        if self._previous is not None and self._previous.done():
+            failed = not self._previous.result()
+            self._previous = None
+            if failed and not await self._reload():  # decided on what was not written
+                return False
         self.batches += 1
         requests = [m.request for m in live]
         replies: list[Reply | None] = [None] * len(live)
         screened: Screened | None = None
+        changes: ChangeSet | None = None
+        records: tuple[StoredReply, ...] = ()
         try:
             screened = await self._replies.screen(requests, now)
-            for i, reply in screened.answered.items():
-                # Already durable: answer now, whatever becomes of the rest of the batch.
-                await self._answer(live[i], reply)
             if screened.to_decide:
                 decision = await self.actor.handle([r for r, _ in screened.to_decide])
                 if len(decision.replies) != len(screened.to_decide):
@@ -200,29 +219,67 @@ class Activation:
                         expired_replies=tuple(screened.expired),
                         audit=(*(changes.audit if changes else ()), *audit),
                     )
-                if changes is not None:
-                    latest = max(r.deadline_ms for r, _ in screened.to_decide)
-                    await self._rt.committer.commit(changes, latest)
-                self._replies.remember(records)
                 for i, reply in zip(screened.decided_at, decision.replies, strict=True):
                     replies[i] = reply
-        except CommitExpired:
-            expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
-            for mail in self._unanswered(live, screened):
-                await self._answer(mail, expired)
-            return await self._reload()
         except Exception as e:
             log.warning("batch of %d for %s failed: %r", len(live), self.key, e)
-            await self._fail(self._unanswered(live, screened))
+            if await self._settle_previous() and screened is not None:
+                for i, reply in screened.answered.items():
+                    await self._answer(live[i], reply)
+                await self._fail(self._unanswered(live, screened))
+            else:
+                await self._fail(live)
             return await self._reload()
+        if not await self._settle_previous():
+            await self._fail(live)  # decided on changes that were not written
+            return await self._reload()
+        for i, reply in screened.answered.items():  # durable now, whatever comes next
+            await self._answer(live[i], reply)
         for i, first in screened.repeats.items():
             same = fingerprint(requests[i]) == fingerprint(requests[first])
             replies[i] = replies[first] if same else reused(str(requests[i].idempotency_key))
+        commit: asyncio.Future[None] | None = None
+        if changes is not None:
+            latest = max(r.deadline_ms for r, _ in screened.to_decide)
+            commit = asyncio.ensure_future(self._rt.committer.commit(changes, latest))
+        self._replies.remember(records)  # the next batch's screen sees them; sent later
+        self._previous = asyncio.create_task(self._complete(commit, live, screened, replies))
+        if not self.pipelined and not await self._settle_previous():
+            return await self._reload()
+        return True
+
+    async def _complete(
+        self,
+        commit: asyncio.Future[None] | None,
+        live: list[Mail],
+        screened: Screened,
+        replies: list[Reply | None],
+    ) -> bool:
+        """Wait for a batch's commit, then answer it; False if the commit failed."""
+        if commit is not None:
+            try:
+                await commit
+            except CommitExpired:
+                expired = Err.of(ErrorCode.DEADLINE_EXCEEDED, "the request expired before it ran")
+                for mail in self._unanswered(live, screened):
+                    await self._answer(mail, expired)
+                self._replies.forget_all()
+                return False
+            except Exception as e:
+                log.warning("commit of a batch of %d for %s failed: %r", len(live), self.key, e)
+                await self._fail(self._unanswered(live, screened))
+                self._replies.forget_all()
+                return False
         for i, (mail, given) in enumerate(zip(live, replies, strict=True)):
             if i not in screened.answered:
                 assert given is not None
                 await self._answer(mail, given)
         return True
+
+    async def _settle_previous(self) -> bool:
+        """Wait for the batch before to be committed and answered; False if it failed."""
+        previous, self._previous = self._previous, None
+        return True if previous is None else await previous
 
     async def _answer(self, mail: Mail, reply: Reply) -> None:
         if mail.local is None:

@@ -102,3 +102,7 @@ class ActorKind:
     resume: Callable[[ActorContext], Awaitable[list[tuple[str, Command]]]] | None = None
     #: The key of the actor a request goes to, where the body's ``actor_key`` cannot say.
     route: Callable[[Request], str] | None = None
+    #: Decide the next batch while the last one commits. Only for actors that keep what
+    #: they write in memory and never read it back from storage before it is committed
+    #: (the vouchers actor refills its queue from storage: it is not pipelined).
+    pipelined: bool = False

@@ -264,7 +264,8 @@ class ActorHost:
         )
         activation = self.activations.get(key)
         if activation is None:
-            activation = Activation(key, actor_kind.factory(self.context, key), self.runtime)
+            actor = actor_kind.factory(self.context, key)
+            activation = Activation(key, actor, self.runtime, actor_kind.pipelined)
             self.activations[key] = activation
             activation.start()
         activation.post(mail)

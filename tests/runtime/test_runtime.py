@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -133,15 +133,90 @@ async def open_budget(ledger: Ledger, amount: int, budget_id: str = "b1") -> Non
     await ledger.apply([decision.changes])
 
 
-def bare_activation(ledger: Ledger) -> tuple[Activation, GroupCommitter, Replies]:
+def bare_activation(
+    ledger: Ledger, pipelined: bool = False, commits_to: Ledger | None = None
+) -> tuple[Activation, GroupCommitter, Replies]:
     """A budget actor's activation with a real committer, but no NATS: replies are kept."""
-    committer = GroupCommitter(ledger)
+    committer = GroupCommitter(commits_to or ledger)
     committer.start()
     replies = Replies()
     key = ActorKey("acme", "treasury", "all")
     runtime = Runtime(ledger, committer, replies.send, lambda a: None, idle_timeout_s=30)
-    activation = Activation(key, TreasuryActor(context(ledger), key), runtime)
+    activation = Activation(key, TreasuryActor(context(ledger), key), runtime, pipelined)
     return activation, committer, replies
+
+
+class SlowFirstCommit:
+    """The ledger, but its first group commit takes a while and then fails."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        if not self.failed:
+            self.failed = True
+            await asyncio.sleep(0.3)
+            raise StoreUnavailable("the disk went away for a moment")
+        await self._ledger.apply(change_sets)
+
+
+async def test_a_pipelined_batch_decided_on_a_failed_commit_is_refused_and_reloaded(
+    ledger: Ledger,
+) -> None:
+    await open_budget(ledger, 1000)
+    flaky = SlowFirstCommit(ledger)
+    activation, committer, replies = bare_activation(
+        ledger, pipelined=True, commits_to=cast(Ledger, flaky)
+    )
+    activation.post(Mail(request(debit(1)), "reply.1"))
+    activation.start()
+    await asyncio.sleep(0.1)  # the first batch is committing (slowly) …
+    activation.post(Mail(request(debit(2)), "reply.2"))  # … when this one is decided
+    await asyncio.sleep(0.5)
+    activation.post(Mail(request(debit(3)), "reply.3"))
+    await activation.close()
+    await committer.stop()
+
+    for first_two in ("reply.1", "reply.2"):  # nothing was written: retry
+        reply = replies.by_subject[first_two]
+        assert isinstance(reply, Err)
+        assert reply.retryable
+    third = replies.by_subject["reply.3"]
+    assert isinstance(third, Ok)
+    assert isinstance(third.value, DebitReceipt)
+    assert third.value.balance_after == Money(999, "EUR")  # decided on the reloaded state
+    assert not await ledger.has_transaction("acme", "d1")
+    assert not await ledger.has_transaction("acme", "d2")
+    assert await ledger.account_balance("acme", "budget:b1") == 999
+
+
+async def test_pipelined_batches_are_each_answered_after_their_own_commit(
+    ledger: Ledger,
+) -> None:
+    await open_budget(ledger, 1000)
+    activation, committer, replies = bare_activation(ledger, pipelined=True)
+    activation.start()
+    for i in range(300):
+        activation.post(Mail(request(debit(i)), f"reply.{i}"))
+        if i % 50 == 0:
+            await asyncio.sleep(0)  # let batches form while others commit
+    await activation.close()
+    await committer.stop()
+
+    assert activation.batches > 1
+    assert len(replies.by_subject) == 300
+    after = [
+        r.value.balance_after.amount_minor
+        for r in replies.by_subject.values()
+        if isinstance(r, Ok) and isinstance(r.value, DebitReceipt)
+    ]
+    assert sorted(after) == list(range(700, 1000))
+    assert await ledger.account_balance("acme", "budget:b1") == 700
+    assert await ledger.entries_total("acme") == 0
 
 
 async def test_a_batch_of_n_debits_is_one_transaction(ledger: Ledger) -> None:
