@@ -120,7 +120,7 @@ class Statements:
         )
         _expiring = (
             " FROM voucher_codes WHERE expiry_warned_ms = 0 AND expires_ms > {p}"
-            " AND expires_ms <= {p} AND status = 'available'"
+            " AND expires_ms <= {p} AND status IN ('available', 'leased')"  # not given yet
         )
         self.expiring_codes = q(
             "SELECT code_id, product_id, face_value_minor, expires_ms"

@@ -291,6 +291,9 @@ async def test_leased_codes_are_set_aside_then_allocated_once(ledger: Ledger) ->
     assert await ledger.leased_codes("acme") == [("p1", 2500, "c1", far)]
     (loaded,) = await ledger.load_codes("acme", ["c2"])
     assert (loaded.status, loaded.order_id) == ("allocated", "ord-1")
+    # a leased code is stock not given yet: its coming expiry is still counted
+    found = await ledger.expiring_codes("acme", 0, far, 10)
+    assert [c.code_id for c in found] == ["c3", "c1"]
 
 
 async def test_expired_codes_are_not_available(ledger: Ledger) -> None:
