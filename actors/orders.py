@@ -1,21 +1,21 @@
-"""The orders actor: one per tenant, it carries each order through its saga.
+"""The orders actors (``ORDER_SHARDS`` per tenant): orders' reads, codes, cancellations
+— and the checks and prices of placing one, as functions the treasury uses too.
+
+A new order is carried out whole by the treasury (ADR 21): the price taken from the payer
+and spent, a code the treasury leased from the vouchers actor, and the order written as it
+ended — one decision, one commit. Orders from the edge go to the treasury directly
+(``PlaceOrder``); one sent here on NATS is checked and priced here and sent whole
+(``FulfilOrder``). Nothing is written before that commit, so nothing is left to resume; an
+error that may pass is answered as such, and the client's retry with the same key finds
+the order or places it.
+
+Cancellations, and orders an earlier version left ``accepted`` (recorded) or ``paid``
+(price held), still go step by step:
 
     accepted ──hold──▶ paid ──allocate a code, commit the hold──▶ fulfilled
         │                 │
         └─refused─▶ failed ◀─release─┘ (no code: the held funds go back)
-
-"Paid" means the price is held (reserved) on the budget or wallet: the payer's balance
-already excludes it, but it is spent only once the code is allocated; a failed order
-releases it. A cancelled order's spent price is refunded.
-
-A new order is checked and priced here, then carried out whole by the treasury
-(``FulfilOrder``, ADR 21): the hold, a code the treasury leased from the vouchers actor,
-the spend (or release), and the order written as it ended — one decision, one commit.
-Nothing is written before it, so nothing is left to resume; an error that may pass is
-answered as such, and the client's retry with the same key finds the order or places it.
-
-Cancellations, and orders an earlier version left ``accepted`` or ``paid``, still go step
-by step: every step is a request to the actor that owns the thing — the treasury (points
+ every step is a request to the actor that owns the thing — the treasury (points
 or budget), the vouchers (a code) — sent with an idempotency key made of the order id and
 the step, so a step repeated after a crash, or a retry, has exactly one effect and gets
 the first reply again; such an order is resumed on the actor's next activation, and

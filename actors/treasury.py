@@ -12,6 +12,9 @@ Double entry, every transaction summing to zero in each unit:
 - points issued: ``budget:<id>`` → ``points:<currency>`` (money set aside for points) and
   ``points:issued`` → ``wallet:<person>`` (points), at the tenant's points rate (ADR 13):
   the cost is rounded up, so the pool always covers the points outstanding;
+- an order carried out here (ADR 21): ``budget:<id>`` → ``spent:<id>``, or points
+  ``wallet:<person>`` → ``points:redeemed`` with their value as below; the order's code is
+  one the treasury leased from the vouchers actor (``actors.leased_codes``);
 - points spent on an order (its hold committed): ``hold:<order>`` → ``points:redeemed``
   and ``points:<currency>`` → ``redeemed:<currency>`` (their value, rounded down); a
   refund moves both back to the wallet and the pool;
