@@ -15,7 +15,8 @@ Cancellations, and orders an earlier version left ``accepted`` (recorded) or ``p
     accepted ──hold──▶ paid ──allocate a code, commit the hold──▶ fulfilled
         │                 │
         └─refused─▶ failed ◀─release─┘ (no code: the held funds go back)
- every step is a request to the actor that owns the thing — the treasury (points
+
+Every step is a request to the actor that owns the thing — the treasury (points
 or budget), the vouchers (a code) — sent with an idempotency key made of the order id and
 the step, so a step repeated after a crash, or a retry, has exactly one effect and gets
 the first reply again; such an order is resumed on the actor's next activation, and
