@@ -24,7 +24,7 @@ from bus.messages.common import Money
 from bus.scopes import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
 from storage.mysql import MysqlLedger
-from storage.ports import AccountRecord, Ledger
+from storage.ports import AccountRecord, Ledger, OrderRecord
 from storage.sqlite import SqliteLedger
 from storage.sqlite_db import transaction
 
@@ -231,4 +231,29 @@ def gift_card(
         countries=(country,),
         texts={"en": Texts("Card")},
         denominations=denominations,
+    )
+
+
+def order_record(
+    order_id: str, status: str = "accepted", version: int = 1, external: str = ""
+) -> OrderRecord:
+    """An order of acme's budget b1 (card-de at 2,500 EUR), as stored by an earlier
+    version's saga or a test."""
+    return OrderRecord(
+        "acme",
+        order_id,
+        status,
+        "ann",
+        "budget:b1",
+        "card-de",
+        2500,
+        "EUR",
+        2500,
+        "EUR",
+        "",
+        "",
+        external,
+        1,
+        1,
+        version,
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from bench.classic.invariants import check_invariants
-from bench.classic.seed import seed, tenant_ids
+from bench.classic.seed import order_token, seed, tenant_ids
 from perkbus import tokens
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,19 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="classic-measure-") as tmp:
         private, public = Path(tmp) / "jwt.pem", Path(tmp) / "jwt.pub.pem"
         tokens.ensure_keypair(private, public)
-        bearer = [
-            tokens.mint(
-                private,
-                tenant=t,
-                subject="bench",
-                scopes=["orders:write", "budgets:debit"],
-                roles=["integrator"],
-                ttl_s=3600,
-                issuer="perkbus",
-                audience="perkbus-api",
-            )
-            for t in tenant_ids(tenants)
-        ]
+        bearer = [order_token(private, t) for t in tenant_ids(tenants)]
         seeded = asyncio.run(seed(args.db, tenants, codes, balance_minor=10**15))
         body = msgspec.json.encode(
             {"product_id": seeded.product_id, "face_value_minor": 1000, "recipient": "p1"}

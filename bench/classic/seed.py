@@ -17,6 +17,7 @@ import os
 import secrets
 import time
 import uuid
+from pathlib import Path
 
 import msgspec
 
@@ -24,6 +25,7 @@ from actors.orders import price
 from actors.sealing import MasterKey, seal
 from bench.classic.orders import NEVER
 from bench.classic.stores import OrderStore, open_store
+from perkbus import tokens
 
 TENANT_PREFIX = "bench-"
 BUDGET_ID = "b"
@@ -46,6 +48,21 @@ class SeedReport(msgspec.Struct, frozen=True):
     balance_minor: int
     codes_per_tenant: int
     seconds: float
+
+
+def order_token(private_key: Path, tenant: str) -> str:
+    """A bearer token that may place orders paid from the tenant's budgets (an integrator
+    client's), signed with ``private_key``."""
+    return tokens.mint(
+        private_key,
+        tenant=tenant,
+        subject="bench",
+        scopes=["orders:write", "budgets:debit"],
+        roles=["integrator"],
+        ttl_s=3600,
+        issuer="perkbus",
+        audience="perkbus-api",
+    )
 
 
 def tenant_ids(count: int) -> list[str]:

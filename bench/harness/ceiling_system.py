@@ -16,8 +16,8 @@ from bench.harness.system import (
     Scenario,
     Started,
     count_rule,
+    database,
     line_in,
-    mysql_database,
     port_open,
     wait_until,
 )
@@ -31,10 +31,7 @@ async def ceiling(
 ) -> AsyncIterator[Started]:
     """``seconds`` is unused: the ceiling needs no stock."""
     async with AsyncExitStack() as stack:
-        if mysql:
-            db = await stack.enter_async_context(mysql_database("ceiling"))
-        else:
-            db = f"sqlite:{workdir / 'ceiling.sqlite3'}"
+        db = await database(stack, "ceiling", workdir, mysql)
         nats_port, edge_port = free_port(), free_port()
         nats_url = f"nats://127.0.0.1:{nats_port}"
         processes: list[subprocess.Popen[bytes]] = []

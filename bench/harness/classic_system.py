@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from bench.classic import check_invariants, seed
-from bench.classic.seed import tenant_ids
+from bench.classic.seed import order_token, tenant_ids
 from bench.harness.processes import all_stopped, free_port, spawn, stop
 from bench.harness.system import (
     BALANCE_MINOR,
@@ -21,7 +21,7 @@ from bench.harness.system import (
     Scenario,
     Started,
     count_rule,
-    mysql_database,
+    database,
     port_open,
     wait_until,
 )
@@ -46,30 +46,12 @@ async def classic(
     scenario: Scenario, workdir: Path, mysql: bool, seconds: float
 ) -> AsyncIterator[Started]:
     async with AsyncExitStack() as stack:
-        if mysql:
-            db = await stack.enter_async_context(mysql_database("classic"))
-        else:
-            db = f"sqlite:{workdir / 'classic.sqlite3'}"
+        db = await database(stack, "classic", workdir, mysql)
         private, public = workdir / "jwt.pem", workdir / "jwt.pub.pem"
         tokens.ensure_keypair(private, public)
         codes = scenario.codes_per_tenant(seconds)
         seeded = await seed(db, scenario.tenants, codes, BALANCE_MINOR)
-        targets = [
-            Target(
-                t,
-                tokens.mint(
-                    private,
-                    tenant=t,
-                    subject="bench",
-                    scopes=["orders:write", "budgets:debit"],
-                    roles=["integrator"],
-                    ttl_s=3600,
-                    issuer="perkbus",
-                    audience="perkbus-api",
-                ),
-            )
-            for t in tenant_ids(scenario.tenants)
-        ]
+        targets = [Target(t, order_token(private, t)) for t in tenant_ids(scenario.tenants)]
         port = free_port()
         command = [
             *(sys.executable, "-m", "bench.classic", "--db", db, "--port", str(port)),

@@ -10,7 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,15 @@ async def wait_until(
 
 def line_in(log: Path, text: str) -> Callable[[], bool]:
     return lambda: log.exists() and text in log.read_text(errors="replace")
+
+
+async def database(stack: AsyncExitStack, name: str, workdir: Path, mysql: bool) -> str:
+    """The URL of a system's own database: a fresh MariaDB database dropped when
+    ``stack`` closes, or a SQLite file in ``workdir``."""
+    if mysql:
+        url: str = await stack.enter_async_context(mysql_database(name))
+        return url
+    return f"sqlite:{workdir / f'{name}.sqlite3'}"
 
 
 @asynccontextmanager

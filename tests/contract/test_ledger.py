@@ -15,7 +15,6 @@ from storage.ports import (
     Entry,
     FxRate,
     Ledger,
-    OrderRecord,
     PersonRecord,
     PutAccount,
     PutClient,
@@ -29,7 +28,7 @@ from storage.ports import (
     VoucherCode,
 )
 from tests.conftest import open_test_ledger
-from tests.support import budget_record, sample_event
+from tests.support import budget_record, order_record, sample_event
 
 
 def budget(
@@ -338,42 +337,23 @@ async def test_a_tenant_key_is_written_once(ledger: Ledger) -> None:
     assert await ledger.load_tenant_key("acme") == b"wrapped-1"
 
 
-def order(
-    order_id: str, status: str = "accepted", version: int = 1, external: str = ""
-) -> OrderRecord:
-    return OrderRecord(
-        "acme",
-        order_id,
-        status,
-        "ann",
-        "budget:b1",
-        "card-de",
-        2500,
-        "EUR",
-        2500,
-        "EUR",
-        "",
-        "",
-        external,
-        1,
-        1,
-        version,
-    )
-
-
 async def test_orders_are_fenced_and_found_by_external_id(ledger: Ledger) -> None:
-    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order("o1", external="crm-7"), 0),))])
-    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order("o2"), 0),))])
+    await ledger.apply(
+        [ChangeSet("acme", orders=(PutOrder(order_record("o1", external="crm-7"), 0),))]
+    )
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order_record("o2"), 0),))])
     with pytest.raises(StaleWrite):  # the same external id twice
         await ledger.apply(
-            [ChangeSet("acme", orders=(PutOrder(order("o3", external="crm-7"), 0),))]
+            [ChangeSet("acme", orders=(PutOrder(order_record("o3", external="crm-7"), 0),))]
         )
     found = await ledger.order_by_external_id("acme", "crm-7")
     assert found is not None
     assert found.order_id == "o1"
     assert await ledger.order_by_external_id("globex", "crm-7") is None
 
-    done = msgspec.structs.replace(order("o1", external="crm-7"), status="fulfilled", version=2)
+    done = msgspec.structs.replace(
+        order_record("o1", external="crm-7"), status="fulfilled", version=2
+    )
     await ledger.apply([ChangeSet("acme", orders=(PutOrder(done, 1),))])
     with pytest.raises(StaleWrite):
         await ledger.apply([ChangeSet("acme", orders=(PutOrder(done, 1),))])

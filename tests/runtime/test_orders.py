@@ -36,9 +36,15 @@ from bus.messages.vouchers import (
     Revealed,
 )
 from bus.messages.wallet import IssuePoints
-from storage.ports import CatalogueStore, ChangeSet, Ledger, OrderRecord, PutOrder
+from storage.ports import CatalogueStore, ChangeSet, Ledger, PutOrder
 from tests.conftest import start_host
-from tests.support import budget_record, gift_card, outbox_drained, stream_messages
+from tests.support import (
+    budget_record,
+    gift_card,
+    order_record,
+    outbox_drained,
+    stream_messages,
+)
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 
@@ -88,29 +94,6 @@ def placed(reply: Reply) -> OrderView:
     assert isinstance(reply, Ok), reply
     assert isinstance(reply.value, OrderView)
     return reply.value
-
-
-def stranded(order_id: str) -> OrderRecord:
-    """An order recorded as accepted by an earlier version, which carried orders out step
-    by step, and left there by a crash."""
-    return OrderRecord(
-        "acme",
-        order_id,
-        "accepted",
-        "ann",
-        "budget:b1",
-        "card-de",
-        2500,
-        "EUR",
-        2500,
-        "EUR",
-        "",
-        "",
-        "",
-        1,
-        1,
-        1,
-    )
 
 
 async def pool_figures(bus: Bus, product_id: str, face_value: int) -> tuple[int, int]:
@@ -196,7 +179,7 @@ async def test_an_interrupted_order_is_resumed(bus: Bus, ledger: Ledger, host: A
     await fund(bus)
     await stock(bus, 1)
     # The actor host died right after recording the order, before paying for it.
-    await ledger.apply([ChangeSet("acme", orders=(PutOrder(stranded("ord-crashed"), 0),))])
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order_record("ord-crashed"), 0),))])
     resumed = placed(await ask(bus, "orders", GetOrder("ord-crashed")))
     assert resumed.status == "fulfilled"
     record = await budget_record(ledger, "acme", "b1")
@@ -348,7 +331,7 @@ async def test_a_stranded_order_whose_step_failed_goes_on_by_itself(
 
     host.context = dataclasses.replace(host.context, ask=flaky)
     # Recorded by an earlier version, which carried orders step by step, before a crash.
-    await ledger.apply([ChangeSet("acme", orders=(PutOrder(stranded("ord-stranded"), 0),))])
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order_record("ord-stranded"), 0),))])
     o = placed(await ask(bus, "orders", GetOrder("ord-stranded")))
     assert o.status == "paid"  # paid, no code yet: the client is told it is on its way
     for _ in range(50):  # nobody asks again: the actor retries on its own
