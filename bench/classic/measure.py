@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,70 +26,12 @@ import msgspec
 
 from bench.classic.invariants import check_invariants
 from bench.classic.seed import order_token, seed, tenant_ids
+from bench.harness import wrk
+from bench.harness.wrk import Target
 from perkbus import tokens
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = {"hot": 1, "spread": 1000}
-
-
-def wrk_script(bearer: list[str], body: bytes) -> str:
-    """A wrk script: each request a random token of ``bearer``, a fresh Idempotency-Key;
-    the answers counted by status and problem code (printed as JSON when done)."""
-    listed = ",".join(json.dumps(t) for t in bearer)
-    return (
-        "local tokens = {" + listed + "}\n"
-        "local body = "
-        + json.dumps(body.decode())
-        + "\n"
-        + """
--- thread_id and seen are globals: setup() sets the one, done() reads the other.
-local threads = {}
-local counter = 0
-local next_id = 0
-thread_id = 0
-seen = {}
-
-setup = function(thread)
-  thread:set("thread_id", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
-
-init = function(args)
-  math.randomseed(thread_id * 7919 + os.time())
-end
-
-request = function()
-  counter = counter + 1
-  local headers = {
-    ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
-    ["Idempotency-Key"] = "w" .. thread_id .. "-" .. counter,
-  }
-  return wrk.format("POST", "/api/v1/orders", headers, body)
-end
-
-response = function(status, headers, body)
-  local kind = tostring(status)
-  if status ~= 201 then
-    kind = kind .. ":" .. (string.match(body, '"code":"([%w_]+)"') or "?")
-  end
-  seen[kind] = (seen[kind] or 0) + 1
-end
-
-done = function(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for kind, n in pairs(thread:get("seen")) do total[kind] = (total[kind] or 0) + n end
-  end
-  local parts = {}
-  for kind, n in pairs(total) do table.insert(parts, '"' .. kind .. '":' .. n) end
-  io.write("STATUSES {" .. table.concat(parts, ",") .. "}\\n")
-  io.write(string.format("LATENCY_US p50=%d p95=%d p99=%d\\n",
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-"""
-    )
 
 
 def cpu_seconds(server: int) -> dict[str, float]:
@@ -134,14 +75,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="classic-measure-") as tmp:
         private, public = Path(tmp) / "jwt.pem", Path(tmp) / "jwt.pub.pem"
         tokens.ensure_keypair(private, public)
-        bearer = [order_token(private, t) for t in tenant_ids(tenants)]
+        targets = [Target(t, order_token(private, t)) for t in tenant_ids(tenants)]
         seeded = asyncio.run(seed(args.db, tenants, codes, balance_minor=10**15))
         body = msgspec.json.encode(
             {"product_id": seeded.product_id, "face_value_minor": 1000, "recipient": "p1"}
             | {"budget_id": seeded.budget_id}
         )
         script = Path(tmp) / "orders.lua"
-        script.write_text(wrk_script(bearer, body))
+        script.write_text(wrk.script(targets, body, fulfilled_marker=False))
         server = subprocess.Popen(
             [
                 *(sys.executable, "-m", "bench.classic", "--db", args.db),
@@ -156,32 +97,16 @@ def main() -> None:
             assert server.stdout is not None
             server.stdout.readline()  # "serving on …"
             before = cpu_seconds(server.pid)
-            wrk = subprocess.run(
-                [
-                    *("wrk", f"-t{args.threads}", f"-c{args.connections}"),
-                    *(f"-d{args.duration}s", "--timeout", "10s", "-s", str(script)),
-                    f"http://127.0.0.1:{args.port}",
-                ],
-                capture_output=True,
-                text=True,
-            )
+            url = f"http://127.0.0.1:{args.port}"
+            burst = wrk.burst(script, url, "run", args.duration, args.connections, args.threads)
+            result = asyncio.run(burst)
             after = cpu_seconds(server.pid)
-            if wrk.returncode != 0:
-                raise SystemExit(f"wrk failed: {wrk.stdout}{wrk.stderr}")
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
             if server.stdout is not None:
                 server.stdout.close()
-    out = wrk.stdout
-    counted = re.search(r"STATUSES (\{.*\})", out)
-    lasted = re.search(r"requests in ([\d.]+)s", out)
-    if counted is None or lasted is None:
-        raise SystemExit(f"wrk's output is not what the script prints:\n{out}")
-    statuses: dict[str, int] = json.loads(counted[1])
-    seconds = float(lasted[1])
-    latency = dict(re.findall(r"(p\d+)=(\d+)", out))
-    ok = statuses.get("201", 0)
+    ok = result.successes
     # wrk stops with requests in flight; the service still completes them. So the orders
     # may exceed the 201s wrk saw by at most one per connection, never fall short.
     report = asyncio.run(check_invariants(args.db))
@@ -191,7 +116,6 @@ def main() -> None:
         violations.append(f"{report.orders} orders but {ok} successful responses")
     if ok == 0:
         violations.append("no order succeeded")
-    print(out, file=sys.stderr)
     summary = {
         "scenario": args.scenario,
         "store": args.db.split(":")[0],
@@ -199,10 +123,11 @@ def main() -> None:
         "workers": args.workers,
         "mysql_statements": args.mysql_statements,
         "connections": args.connections,
-        "seconds": seconds,
-        "orders_per_s": round(ok / seconds, 1),
-        "answers": statuses,
-        "latency_ms": {k: int(v) / 1000 for k, v in latency.items()},
+        "seconds": result.seconds,
+        "orders_per_s": round(ok / result.seconds, 1),
+        "answers": result.answers,
+        "errors": result.errors,
+        "latency_ms": result.latency_ms,
         "cpu_s": {k: round(after[k] - before.get(k, 0.0), 2) for k in after},
         "orders": report.orders,
         "unanswered_at_stop": unanswered,
