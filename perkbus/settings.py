@@ -19,7 +19,15 @@ import msgspec
 from actors.config import ActorsConfig
 from bus.config import NatsConfig
 from edge.config import EdgeConfig
-from storage.config import CatalogueConfig, MysqlConfig, RedisConfig, SqliteConfig
+from storage.config import (
+    CatalogueConfig,
+    MysqlConfig,
+    RedisConfig,
+    SearchConfig,
+    SqliteConfig,
+    TenantDocsConfig,
+    WarehouseConfig,
+)
 
 
 class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -44,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mysql: MysqlConfig = MysqlConfig()
     catalogue: CatalogueConfig = CatalogueConfig()
     redis: RedisConfig = RedisConfig()
+    search: SearchConfig = SearchConfig()
+    tenantdocs: TenantDocsConfig = TenantDocsConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
     auth: AuthConfig = AuthConfig()
     security: SecurityConfig = SecurityConfig()
 
@@ -84,6 +95,9 @@ _VAR_PATHS = (
     ("nats", "auth_dir"),
     ("sqlite", "path"),
     ("catalogue", "path"),
+    ("search", "path"),
+    ("tenantdocs", "path"),
+    ("warehouse", "path"),
     ("auth", "signing_key_file"),
     ("edge", "jwt_public_key_file"),
     ("security", "master_key_file"),

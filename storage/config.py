@@ -22,10 +22,37 @@ class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CatalogueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    #: Embedded catalogue documents (SQLite); a MongoDB URL setting comes with its adapter.
+    #: ``mongodb://host:port/database``; set it to keep catalogue documents in MongoDB.
+    url: str | None = None
+    #: The embedded catalogue documents (SQLite JSON) when ``url`` is unset.
     path: str = "var/catalogue.sqlite3"
 
 
 class RedisConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    #: ``redis://host:port/db``; set it to share rate limits across edge processes.
+    #: ``redis://host:port/db``; set it to share the cache, counters and rate limits of
+    #: every process (unset: each process keeps its own, in memory).
     url: str | None = None
+
+
+class SearchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``http://host:9200`` of Elasticsearch (or an OpenSearch-API server); set it to
+    #: search the catalogue and the audit log there.
+    url: str | None = None
+    #: The embedded search index (SQLite FTS5) when ``url`` is unset.
+    path: str = "var/search.sqlite3"
+
+
+class TenantDocsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``http://user:password@host:5984`` of CouchDB; set it to keep tenants'
+    #: configuration documents (branding, locales, programme settings) there.
+    url: str | None = None
+    #: The embedded tenant documents (SQLite) when ``url`` is unset.
+    path: str = "var/tenant-docs.sqlite3"
+
+
+class WarehouseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: ``postgresql://user@host:5432/database`` (PostgreSQL or Redshift wire); set it to
+    #: load the reporting star schema there.
+    url: str | None = None
+    #: The embedded warehouse (DuckDB) when ``url`` is unset.
+    path: str = "var/warehouse.duckdb"

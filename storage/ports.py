@@ -519,6 +519,16 @@ class Ledger(Protocol):
         """(tenant, job id) of jobs started and not done, of every tenant (recovery)."""
 
 
+class Store(Protocol):
+    """What every store adapter is: named, pinged by ``/readyz``, closed on shutdown."""
+
+    name: str
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class CatalogueStore(Protocol):
     """Catalogue documents: the platform's products, tenants' own products and curations.
 

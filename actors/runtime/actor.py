@@ -10,7 +10,7 @@ from actors.sealing import MasterKey
 from bus.messages import Command, Reply, Request
 from bus.nats_auth import UserIssuer
 from storage.catalogue_cache import PlatformCatalogue
-from storage.ports import CatalogueStore, ChangeSet, Ledger
+from storage.ports import CatalogueStore, ChangeSet, Ledger, Store
 
 
 @dataclass(frozen=True, order=True)
@@ -54,6 +54,9 @@ class ActorContext:
     ask: Callable[[str, str, Command, str | None], Awaitable[Reply]] = field(default=_not_wired)
     #: Wired by the host: a message to an actor, as the system, with no reply awaited.
     tell: Callable[[str, str, Command], Awaitable[None]] = field(default=_not_wired)
+    #: The host's other stores (search, tenant documents, warehouse …), reported by
+    #: ``/readyz``; the ledger and the catalogue are reported always.
+    stores: tuple[Store, ...] = ()
     #: Lifetime of access tokens the identity actors issue.
     access_token_ttl_s: int = 900
     #: Lifetime of a session's refresh token (each refresh issues a new one).

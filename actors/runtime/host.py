@@ -44,6 +44,7 @@ from bus.messages import (
 )
 from bus.messages.system import HostHealth, StoreHealth
 from bus.time import now_ms
+from storage.ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,8 @@ class ActorHost:
 
     async def health(self) -> HostHealth:
         stores = []
-        for store in (self.ledger, self.context.catalogue):
+        every: tuple[Store, ...] = (self.ledger, self.context.catalogue, *self.context.stores)
+        for store in every:
             try:
                 await asyncio.wait_for(store.ping(), 2.0)
                 stores.append(StoreHealth(store.name, True))

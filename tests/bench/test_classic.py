@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from bench.classic.app import STORE, create_app
 from bench.classic.seed import SeedReport
 from bench.classic.stores import OrderStore, open_store
 from edge.auth import TokenVerifier
+from tests.servers import free_port
 from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,13 +203,6 @@ async def test_a_burst_spends_the_budget_exactly(db: Db, keys: Keys) -> None:
     report = await check_invariants(db.url, successes=150)
     assert report.ok, report.violations
     assert (report.orders, report.negative_balances, report.codes_given_twice) == (150, 0, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_the_command_line(db: Db, keys: Keys) -> None:

@@ -17,13 +17,8 @@ import pytest
 from bus.client import Bus
 from bus.embedded import nats_server_binary, terminate
 from bus.tls import client_context
+from tests.servers import free_port
 from tests.support import self_signed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

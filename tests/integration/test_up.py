@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,9 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from perkbus import demo
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
