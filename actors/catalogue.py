@@ -21,11 +21,13 @@ import msgspec
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from bus import subjects
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
 from bus.messages.catalogue import (
     KIND,
     AddCustomProduct,
+    CatalogueChanged,
     CurateProduct,
     Curation,
     GetProduct,
@@ -73,6 +75,7 @@ def _matches(product: Product, f: ProductFilter, locale: str) -> bool:
 
 
 _cursor = msgspec.json.Decoder(tuple[str, str])
+_changes = msgspec.msgpack.Encoder()
 
 
 def encode_cursor(sort_key: str, product_id: str) -> str:
@@ -104,6 +107,8 @@ class CatalogueActor:
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
         platform = await self.ctx.platform.products()
+        if (revision := self.ctx.platform.news()) is not None:
+            await self._changed(CatalogueChanged("", revision))
         replies: list[Reply] = []
         for request in batch:
             match request.body:
@@ -168,6 +173,12 @@ class CatalogueActor:
     async def _save(self, curation: Curation) -> None:
         await self.ctx.catalogue.save_curation(self.tenant, curation)
         self.curation = curation
+        await self._changed(CatalogueChanged(self.tenant))
+
+    async def _changed(self, change: CatalogueChanged) -> None:
+        """Tell the edges their cached pages are stale (after the store has the change,
+        before the reply: an edge's own cache is bumped by the edge itself)."""
+        await self.ctx.notify(subjects.CATALOGUE_CHANGED, _changes.encode(change))
 
     async def _curate(self, platform: dict[str, Product], cmd: CurateProduct) -> Reply:
         product = self.custom.get(cmd.product_id) or platform.get(cmd.product_id)
@@ -193,6 +204,7 @@ class CatalogueActor:
         own = replace(product, tenant=self.tenant)
         await self.ctx.catalogue.put_products([own])
         self.custom[own.id] = own
+        await self._changed(CatalogueChanged(self.tenant))
         return Ok(self._view(own, "en"))
 
 

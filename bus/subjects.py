@@ -20,6 +20,9 @@ AUDIT_PREFIX = "pb.audit"
 HEALTH = "pb.sys.health"
 #: Actor hosts answer with the public keys that sign access tokens (JWKS).
 JWKS = "pb.sys.jwks"
+#: Catalogue hosts tell every edge which tenant's catalogue pages changed (core NATS,
+#: no stream: ``bus.messages.catalogue.CatalogueChanged``).
+CATALOGUE_CHANGED = "pb.sys.catalogue.changed"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"

@@ -9,12 +9,11 @@ looser (per process) for a while, never refusing because of the outage.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from typing import Protocol
 
-log = logging.getLogger(__name__)
+from edge.fallback import Fallback
 
 
 class RateLimiter(Protocol):
@@ -48,24 +47,30 @@ class LocalLimiter:
 
 
 class ResilientLimiter:
-    """A shared limiter (Redis) with this process's buckets to fall back on."""
+    """A shared limiter (Redis) with this process's buckets to fall back on
+    (:mod:`edge.fallback`)."""
 
     def __init__(self, shared: RateLimiter | None) -> None:
         self.shared = shared
         self.local = LocalLimiter()
-        self._failing_since = 0.0
+        self.fallback = Fallback("shared rate limits")
+
+    @property
+    def status(self) -> str:
+        """For ``/readyz``: where the buckets are, and whether that is degraded."""
+        if self.shared is None:
+            return "in-process"
+        if self.fallback.degraded:
+            return f"degraded: {self.fallback.reason}; using in-process buckets"
+        return "redis ok"
 
     async def take(self, key: str, rate_per_s: float, burst: int) -> float:
-        if self.shared is not None:
+        if self.shared is not None and self.fallback.use_shared():
             try:
                 wait = await self.shared.take(key, rate_per_s, burst)
             except Exception as e:  # any failure of the shared store: degrade, do not fail
-                if not self._failing_since:
-                    log.warning("shared rate limits unavailable (%r); using local ones", e)
-                self._failing_since = time.monotonic()
+                self.fallback.failed(e)
             else:
-                if self._failing_since:
-                    log.info("shared rate limits are back")
-                    self._failing_since = 0.0
+                self.fallback.succeeded()
                 return wait
         return await self.local.take(key, rate_per_s, burst)

@@ -17,6 +17,7 @@ class PlatformCatalogue:
         self._products: dict[str, Product] = {}
         self._revision = -1
         self._checked = 0.0
+        self._unannounced = False
 
     async def products(self) -> dict[str, Product]:
         now = time.monotonic()
@@ -25,5 +26,14 @@ class PlatformCatalogue:
             if revision != self._revision:
                 self._products = {p.id: p for p in await self.store.products("")}
                 self._revision = revision
+                self._unannounced = True
             self._checked = now
         return self._products
+
+    def news(self) -> int | None:
+        """The revision loaded since the last call, once (to tell the edges that every
+        tenant's catalogue pages are stale); None if nothing changed."""
+        if not self._unannounced:
+            return None
+        self._unannounced = False
+        return self._revision

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as redis
+from storage.redis_cache import open_redis
 
 _TAKE = """
 local now = redis.call('TIME')
@@ -28,8 +28,12 @@ return tostring(wait)
 
 
 class RedisLimiter:
-    def __init__(self, url: str, prefix: str = "pb:rl:") -> None:
-        self._client: Any = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    """Buckets on the process's Redis client (``storage.redis_cache.open_redis``), or
+    on a client of its own when given a URL."""
+
+    def __init__(self, redis_or_url: Any, prefix: str = "pb:rl:") -> None:
+        self._owns_client = isinstance(redis_or_url, str)
+        self._client: Any = open_redis(redis_or_url) if self._owns_client else redis_or_url
         self._prefix = prefix
         self._script = self._client.register_script(_TAKE)
 
@@ -38,4 +42,5 @@ class RedisLimiter:
         return float(wait)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()

@@ -31,6 +31,10 @@ def _not_wired_sync(*args: object) -> Any:
     raise RuntimeError("this context was not given to an actor host")
 
 
+async def _nobody_listens(subject: str, payload: bytes) -> None:
+    """Outside a host, hints have no one to go to."""
+
+
 @dataclass(frozen=True)
 class ActorContext:
     """Everything an actor may use; there are no module-level clients."""
@@ -67,6 +71,9 @@ class ActorContext:
     nats_users: UserIssuer | None = None
     #: Wired by the host: ``tell`` after a delay (retries with backoff).
     tell_later: Callable[[float, str, str, Command], None] = field(default=_not_wired_sync)
+    #: Wired by the host: a core NATS message to ``subject`` (no stream, no reply) — a
+    #: hint to the edges, such as "this tenant's catalogue pages are stale".
+    notify: Callable[[str, bytes], Awaitable[None]] = field(default=_nobody_listens)
 
 
 @dataclass

@@ -89,6 +89,7 @@ class ActorHost:
             ask=self.ask,
             tell=self.tell,
             tell_later=self.tell_later,
+            notify=self.notify,
             sign=self.keys.sign,
             access_token_ttl_s=config.access_token_ttl_s,
             refresh_token_ttl_s=config.refresh_token_ttl_s,
@@ -329,6 +330,10 @@ class ActorHost:
         """A message to another actor (or to oneself), as the system; nobody waits."""
         envelope = Envelope(tenant, SYSTEM, uuid.uuid4().hex, now_ms() + 600_000, body)
         await self.bus.nc.publish(subjects.rpc(tenant, kind), encoder.encode(envelope))
+
+    async def notify(self, subject: str, payload: bytes) -> None:
+        """A hint to whoever listens (the edges), on core NATS: at most once."""
+        await self.bus.nc.publish(subject, payload)
 
     def tell_later(self, delay_s: float, tenant: str, kind: str, body: Command) -> None:
         async def later() -> None:

@@ -148,3 +148,14 @@ class ProductPage(msgspec.Struct, frozen=True, tag="catalogue.page"):
     products: tuple[ProductView, ...]
     next_cursor: str | None
     total: int
+
+
+class CatalogueChanged(msgspec.Struct, frozen=True, tag="catalogue.changed"):
+    """A core-NATS hint to every edge (``subjects.CATALOGUE_CHANGED``) that catalogue
+    pages it cached are stale: one tenant's (its curation, its custom products), or —
+    with ``tenant`` empty — every tenant's, when the platform catalogue's ``revision``
+    moved. Not a domain event: nothing replays it; a lost one is covered by the pages'
+    short time to live."""
+
+    tenant: str = ""
+    revision: int = 0
