@@ -34,11 +34,19 @@ class ErrorCode(enum.StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     #: Wrong credentials, or a refresh token that is spent, revoked or expired.
     UNAUTHENTICATED = "unauthenticated"
+    #: More orders by one principal in the last hour than the edge allows (fraud
+    #: velocity): retry after the ``Retry-After`` the edge gives.
+    VELOCITY_LIMITED = "velocity_limited"
 
 
 #: Codes whose requests may be sent again unchanged.
 RETRYABLE_CODES = frozenset(
-    {ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.IDEMPOTENCY_KEY_IN_USE}
+    {
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.DEADLINE_EXCEEDED,
+        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        ErrorCode.VELOCITY_LIMITED,
+    }
 )
 
 

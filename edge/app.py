@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from nats.aio.msg import Msg
 
+from bus import subjects
 from bus.client import Bus
 from edge import (
     budgets,
@@ -36,8 +38,19 @@ from edge import (
     vouchers,
 )
 from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
+from edge.cache import Cache
+from edge.caches import EdgeCaches
 from edge.config import EdgeConfig
-from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, REFUSALS, ProblemResponse
+from edge.http import (
+    BUS,
+    CACHES,
+    CONFIG,
+    IDENTITY,
+    IN_FLIGHT,
+    LIMITER,
+    REFUSALS,
+    ProblemResponse,
+)
 from edge.openapi_paths import required_scopes
 from edge.operations import KeysInFlight
 from edge.problems import problem
@@ -48,7 +61,6 @@ from edge.revocations import Revocations
 log = logging.getLogger(__name__)
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
-LIMITER = web.AppKey("limiter", ResilientLimiter)
 SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
 REVOCATIONS = web.AppKey("revocations", Revocations)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
@@ -219,7 +231,10 @@ def create_app(
     shared_limiter: RateLimiter | None = None,
     nats_credentials: str | Path | None = None,
     nats_tls: ssl.SSLContext | None = None,
+    shared_cache: Cache | None = None,
 ) -> web.Application:
+    """The edge; ``shared_limiter`` and ``shared_cache`` are Redis's (given by the
+    composition root) or None for this process's own."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[problems_middleware, auth_middleware],
@@ -227,6 +242,7 @@ def create_app(
     app.on_response_prepare.append(_security_headers)
     app[CONFIG] = config
     app[LIMITER] = ResilientLimiter(shared_limiter)
+    app[CACHES] = EdgeCaches.build(config, shared_cache)
     app[SCOPES] = required_scopes()
     app[VERIFIER] = verifier
     app[IN_FLIGHT] = KeysInFlight()
@@ -237,6 +253,12 @@ def create_app(
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, "perkbus-edge", nats_credentials, nats_tls)
         await app[oauth.KEYS].refresh(app[BUS])  # no host yet: fetched on first need
+        pages = app[CACHES].pages
+
+        async def catalogue_changed(msg: Msg) -> None:
+            await pages.heard(msg.data)
+
+        await app[BUS].nc.subscribe(subjects.CATALOGUE_CHANGED, cb=catalogue_changed)
         following = asyncio.create_task(app[REVOCATIONS].keep_following(app[BUS].js))
         yield
         following.cancel()
@@ -244,6 +266,7 @@ def create_app(
         await app[REVOCATIONS].stop()
         await app[REFUSALS].drain()
         await app[BUS].close()
+        await app[CACHES].cache.close()
 
     app.cleanup_ctx.append(bus_context)
     app.add_routes(health.routes)

@@ -167,9 +167,11 @@ class ResilientCache:
             return f"degraded: {self.fallback.reason}; using the in-process cache"
         return f"{self.shared.name.removeprefix('cache:')} ok"
 
-    async def _either(
+    async def either(
         self, on_shared: Callable[[Cache], Awaitable[T]], on_local: Callable[[], Awaitable[T]]
     ) -> T:
+        """``on_shared`` on the shared cache if it is in use, else (or if it fails)
+        ``on_local``."""
         shared = self.shared
         if shared is not None and self.fallback.use_shared():
             try:
@@ -184,36 +186,36 @@ class ResilientCache:
     async def get(self, key: str) -> bytes | None:
         if self.shared is None:
             return await self.local.get(key)
-        return await self._either(lambda c: c.get(key), lambda: self.local.get(key))
+        return await self.either(lambda c: c.get(key), lambda: self.local.get(key))
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if self.shared is None:
             return await self.local.get_many(keys)
-        return await self._either(lambda c: c.get_many(keys), lambda: self.local.get_many(keys))
+        return await self.either(lambda c: c.get_many(keys), lambda: self.local.get_many(keys))
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         if self.shared is None:
             return await self.local.set(key, value, ttl_s)
-        return await self._either(
+        return await self.either(
             lambda c: c.set(key, value, ttl_s), lambda: self.local.set(key, value, ttl_s)
         )
 
     async def delete(self, key: str) -> None:
         if self.shared is None:
             return await self.local.delete(key)
-        return await self._either(lambda c: c.delete(key), lambda: self.local.delete(key))
+        return await self.either(lambda c: c.delete(key), lambda: self.local.delete(key))
 
     async def incr(self, key: str, by: int = 1, ttl_s: float | None = None) -> int:
         if self.shared is None:
             return await self.local.incr(key, by, ttl_s)
-        return await self._either(
+        return await self.either(
             lambda c: c.incr(key, by, ttl_s), lambda: self.local.incr(key, by, ttl_s)
         )
 
     async def lock(self, key: str, token: str, ttl_s: float) -> bool:
         if self.shared is None:
             return await self.local.lock(key, token, ttl_s)
-        return await self._either(
+        return await self.either(
             lambda c: c.lock(key, token, ttl_s), lambda: self.local.lock(key, token, ttl_s)
         )
 
@@ -221,7 +223,7 @@ class ResilientCache:
         if self.shared is None:
             return await self.local.unlock(key, token)
         # A lock taken before an outage (or during one) may be in either store.
-        freed = await self._either(lambda c: c.unlock(key, token), lambda: self._false())
+        freed = await self.either(lambda c: c.unlock(key, token), lambda: self._false())
         return await self.local.unlock(key, token) or freed
 
     @staticmethod

@@ -41,3 +41,15 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The site's origin as browsers see it (``https://rewards.example.com``) behind a
     #: proxy that terminates TLS; empty: the request's own scheme and host.
     public_url: str = ""
+    #: How long a catalogue page stays cached at the edge at most (a change the edges
+    #: hear of ends it sooner, ADR 23); 0 turns the page cache off.
+    catalogue_cache_ttl_s: float = 30.0
+    #: Orders one principal of a tenant may place in an hour (fraud velocity, counted
+    #: across edges when Redis is configured); more get 429 ``velocity_limited``. 0: off.
+    velocity_orders_per_hour: int = 1000
+    #: How long a request waits for an order in flight under the same Idempotency-Key
+    #: before it gets 409 ``idempotency_key_in_use``.
+    idempotency_wait_s: float = 2.0
+    #: How long the edge answers a retried order from its cache (the actor's durable
+    #: record answers after that); 0: always ask the actor.
+    idempotency_reply_ttl_s: float = 300.0

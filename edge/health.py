@@ -1,5 +1,9 @@
 """Liveness (``/healthz``: the process answers) and readiness (``/readyz``: NATS is
-connected and an actor host answers with all its stores reachable)."""
+connected and an actor host answers with all its stores reachable).
+
+The edge's own stores (its cache and rate-limit buckets, in Redis when configured) are
+reported under ``edge_stores``, but a degraded one does not make the edge unready: it
+answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from bus.errors import BusError
-from edge.http import BUS, json_response
+from edge.http import BUS, CACHES, LIMITER, json_response
 
 routes = web.RouteTableDef()
 
@@ -21,6 +25,10 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     bus = request.app[BUS]
     report: dict[str, object] = {"nats": "connected" if bus.connected else "disconnected"}
+    report["edge_stores"] = {
+        "cache": request.app[CACHES].cache.status,
+        "rate_limits": request.app[LIMITER].status,
+    }
     ready = bus.connected
     if ready:
         try:

@@ -11,9 +11,11 @@ from aiohttp import web
 from bus.client import Bus
 from bus.messages import Err
 from edge.auth import Identity
+from edge.caches import EdgeCaches
 from edge.config import EdgeConfig
 from edge.operations import Caller, KeysInFlight
-from edge.problems import from_error, problem
+from edge.problems import Throttled, from_error, problem
+from edge.ratelimit import ResilientLimiter
 from edge.refusals import RefusalRecorder
 from edge.validation import Invalid, check_idempotency_key, explain
 
@@ -24,6 +26,8 @@ CONFIG = web.AppKey("config", EdgeConfig)
 IN_FLIGHT = web.AppKey("in_flight", KeysInFlight)
 IDENTITY = web.RequestKey("identity", Identity)
 REFUSALS = web.AppKey("refusals", RefusalRecorder)
+CACHES = web.AppKey("caches", EdgeCaches)
+LIMITER = web.AppKey("limiter", ResilientLimiter)
 
 _json = msgspec.json.Encoder()
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
@@ -138,12 +142,14 @@ def caller(request: web.Request) -> Caller:
         app[IN_FLIGHT],
         app[REFUSALS],
         f"{request.method} {request.path}",
+        app[CACHES],
     )
 
 
 def answer(request: web.Request, result: T | Err, status: int = 200) -> web.Response:
     if isinstance(result, Err):
+        wait = result.retry_after_s if isinstance(result, Throttled) else 0
         raise ProblemResponse(
-            from_error(result.code, result.message, result.retryable, request.path)
+            from_error(result.code, result.message, result.retryable, request.path, wait)
         )
     return json_response(result, status)

@@ -127,6 +127,7 @@ from bus.scopes import (
     SCOPE_WALLETS,
 )
 from edge.auth import Identity
+from edge.caches import EdgeCaches
 from edge.refusals import RefusalRecorder
 from edge.schemas import (
     AllocateIn,
@@ -208,6 +209,8 @@ class Caller:
     refusals: RefusalRecorder | None = None
     #: What is being asked, for the audit log of a refusal (``METHOD /path``).
     asking: str = ""
+    #: Catalogue pages, velocity counters, keyed orders in flight (none: ask actors).
+    caches: EdgeCaches | None = None
 
 
 def _claim(caller: Caller) -> Err | None:
@@ -423,13 +426,26 @@ async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut |
         q=query.q,
     )
     command = ListProducts(wanted, query.locale, query.limit, query.cursor)
+    pages = caller.caches.pages if caller.caches else None
+    slot = await pages.slot(caller.identity.tenant, command) if pages else None
+    if pages and slot and (cached := await pages.get(slot)) is not None:
+        return cached
     value = await call(caller, catalogue.KIND, command, keyed=False)
     if isinstance(value, Err):
         return value
     if not isinstance(value, ProductPage):
         return _unexpected(value)
     products = tuple(product_out(p) for p in value.products)
-    return ProductPageOut(products, value.next_cursor, value.total)
+    page = ProductPageOut(products, value.next_cursor, value.total)
+    if pages and slot:
+        await pages.put(slot, page)
+    return page
+
+
+async def _catalogue_changed(caller: Caller) -> None:
+    """Before this edge answers a change, its catalogue pages of the tenant are stale."""
+    if caller.caches is not None:
+        await caller.caches.pages.changed(caller.identity.tenant)
 
 
 async def get_product(caller: Caller, product_id: str, locale: str = "en") -> ProductOut | Err:
@@ -454,6 +470,7 @@ async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> P
     value = await call(caller, catalogue.KIND, command, keyed=True)
     if isinstance(value, Err):
         return value
+    await _catalogue_changed(caller)
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
 
 
@@ -463,6 +480,7 @@ async def add_custom_product(caller: Caller, product: Product) -> ProductOut | E
     value = await call(caller, catalogue.KIND, AddCustomProduct(product), keyed=True)
     if isinstance(value, Err):
         return value
+    await _catalogue_changed(caller)
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
 
 
@@ -559,7 +577,18 @@ async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
     )
     # Straight to the treasury, which checks, prices and carries out the order in one
     # decision (ADR 21); the orders actors keep reads, codes and cancellations.
-    value = await call(caller, treasury.KIND, command, keyed=True)
+    if caller.caches is None:
+        value = await call(caller, treasury.KIND, command, keyed=True)
+    else:  # kept replies, one request per key in flight, velocity (ADR 23)
+        identity = caller.identity
+        value = await caller.caches.place_order(
+            identity.tenant,
+            identity.principal.subject,
+            caller.idempotency_key,
+            data,
+            command,
+            lambda: call(caller, treasury.KIND, command, keyed=True),
+        )
     if isinstance(value, Err):
         return value
     return order_out(value) if isinstance(value, OrderView) else _unexpected(value)

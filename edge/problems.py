@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 
 from bus.errors import ErrorCode
+from bus.messages import Err
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -26,6 +27,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LOCKED: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.VELOCITY_LIMITED: 429,
 }
 
 TITLES: dict[str, str] = {
@@ -48,12 +50,20 @@ TITLES: dict[str, str] = {
     "payload_too_large": "The body is too large",
     "method_not_allowed": "Method not allowed",
     "rate_limited": "Too many requests",
+    "velocity_limited": "Too many orders in the last hour",
     "sso_invalid_request": "Not a sign-in this site started",
     "sso_rejected": "The identity provider's answer does not prove who signs in",
     "sso_unavailable": "The identity provider cannot be reached, retry",
 }
 
 _json = msgspec.json.Encoder()
+
+
+class Throttled(Err, frozen=True, tag="err.throttled"):
+    """A refusal the edge makes itself, with how long to wait before trying again
+    (``Retry-After``); never sent over the bus."""
+
+    retry_after_s: int = 1
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -91,9 +101,15 @@ def problem(
         body=_json.encode(body), status=status, content_type=PROBLEM_JSON, headers=headers
     )
     if retryable and status in (409, 503, 504):
-        response.headers["Retry-After"] = "1"
+        response.headers.setdefault("Retry-After", "1")
     return response
 
 
-def from_error(code: ErrorCode, message: str, retryable: bool, instance: str) -> web.Response:
-    return problem(STATUS[code], code.value, message, retryable=retryable, instance=instance)
+def from_error(
+    code: ErrorCode, message: str, retryable: bool, instance: str, retry_after_s: int = 0
+) -> web.Response:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s else None
+    status = STATUS[code]
+    return problem(
+        status, code.value, message, retryable=retryable, instance=instance, headers=headers
+    )

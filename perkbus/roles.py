@@ -21,6 +21,7 @@ from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
 from storage.factory import open_catalogue, open_ledger
+from storage.redis_cache import RedisCache, open_redis
 from storage.redis_limiter import RedisLimiter
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,16 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     verifier = TokenVerifier.from_file(
         config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
     )
-    limiter = RedisLimiter(settings.redis.url) if settings.redis.url else None
+    # One Redis client for the process: rate-limit buckets and the cache share it.
+    redis = open_redis(settings.redis.url) if settings.redis.url else None
     app = create_app(
         config,
         require_nats_url(settings),
         verifier,
-        limiter,
+        RedisLimiter(redis) if redis is not None else None,
         nats_credentials=settings.nats.credentials_file,
         nats_tls=nats_tls.for_config(settings.nats),
+        shared_cache=RedisCache(redis) if redis is not None else None,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -110,5 +113,5 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
-        if limiter is not None:
-            await limiter.close()
+        if redis is not None:
+            await redis.aclose()

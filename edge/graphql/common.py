@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from bus.errors import ErrorCode
 from bus.messages import Err
-from edge.http import BUS, CONFIG, IDENTITY, IN_FLIGHT, REFUSALS
+from edge.http import BUS, CACHES, CONFIG, IDENTITY, IN_FLIGHT, REFUSALS
 from edge.operations import Caller
 from edge.validation import Invalid, check_idempotency_key, convert
 
@@ -157,6 +157,7 @@ def caller(info: GqlInfo, key: str | None = None) -> Caller:
         request.app[IN_FLIGHT],
         request.app[REFUSALS],
         f"graphql {info.field_name}",
+        request.app[CACHES],
     )
 
 

@@ -1,0 +1,95 @@
+"""What the edge keeps to answer sooner, and the order path that uses it.
+
+One :class:`~edge.cache.ResilientCache` (Redis shared by every edge when configured,
+this process's memory otherwise or while Redis is away) holds the catalogue pages
+(:mod:`edge.catalogue_pages`), the fraud velocity counters (:mod:`edge.velocity`) and
+the locks and replies of keyed orders (:mod:`edge.keyed_orders`). None of it is the
+truth: the actors are (ADR 23).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bus.errors import ErrorCode
+from bus.messages import Err, ReplyValue
+from bus.messages.orders import OrderView, PlaceOrder
+from edge.cache import Cache, ResilientCache
+from edge.catalogue_pages import CataloguePages
+from edge.config import EdgeConfig
+from edge.keyed_orders import Busy, KeyedOrders, fingerprint
+from edge.schemas import PlaceOrderIn
+from edge.velocity import Counted, Velocity
+
+
+@dataclass(frozen=True)
+class EdgeCaches:
+    cache: ResilientCache
+    pages: CataloguePages
+    velocity: Velocity
+    orders: KeyedOrders
+
+    @classmethod
+    def build(cls, config: EdgeConfig, shared: Cache | None) -> EdgeCaches:
+        cache = ResilientCache(shared)
+        return cls(
+            cache,
+            CataloguePages(cache, config.catalogue_cache_ttl_s),
+            Velocity(cache, config.velocity_orders_per_hour),
+            KeyedOrders(
+                cache,
+                lock_ttl_s=config.request_timeout_s + 1.0,
+                wait_s=config.idempotency_wait_s,
+                reply_ttl_s=config.idempotency_reply_ttl_s,
+            ),
+        )
+
+    async def place_order(
+        self,
+        tenant: str,
+        subject: str,
+        key: str | None,
+        body: PlaceOrderIn,
+        command: PlaceOrder,
+        send: Callable[[], Awaitable[ReplyValue | Err]],
+    ) -> ReplyValue | Err:
+        """``send`` the order unless a kept reply answers it; at most one in flight per
+        key; counted for velocity if the actor took it as a new order."""
+        if not key:
+            return await self._counted(tenant, subject, command, send)
+        orders = self.orders
+        slot, print_ = orders.slot(tenant, subject, key), fingerprint(body)
+        if orders.reply_ttl_s > 0 and (kept := await orders.replay(slot, print_)) is not None:
+            return kept
+        held = await orders.hold(slot, print_)
+        if isinstance(held, OrderView):
+            return held
+        if isinstance(held, Busy):
+            return Err.of(
+                ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+                f"a request with the Idempotency-Key {key!r} is still in progress",
+            )
+        try:
+            value = await self._counted(tenant, subject, command, send)
+            if orders.reply_ttl_s > 0 and isinstance(value, OrderView):
+                await orders.keep(slot, print_, value)
+            return value
+        finally:
+            await orders.release(slot, held)
+
+    async def _counted(
+        self,
+        tenant: str,
+        subject: str,
+        command: PlaceOrder,
+        send: Callable[[], Awaitable[ReplyValue | Err]],
+    ) -> ReplyValue | Err:
+        counted = await self.velocity.count(tenant, subject)
+        if isinstance(counted, Err):
+            return counted
+        value = await send()
+        new = isinstance(value, OrderView) and value.order_id == command.order_id
+        if isinstance(counted, Counted) and not new:  # refused, lost, or a replay
+            await self.velocity.give_back(counted)
+        return value
