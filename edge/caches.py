@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bus.errors import ErrorCode
 from bus.messages import Err, ReplyValue
-from bus.messages.orders import OrderView, PlaceOrder
+from bus.messages.orders import OrderView
 from edge.cache import Cache, ResilientCache
 from edge.catalogue_pages import CataloguePages
 from edge.config import EdgeConfig
@@ -51,13 +51,12 @@ class EdgeCaches:
         subject: str,
         key: str | None,
         body: PlaceOrderIn,
-        command: PlaceOrder,
         send: Callable[[], Awaitable[ReplyValue | Err]],
     ) -> ReplyValue | Err:
         """``send`` the order unless a kept reply answers it; at most one in flight per
         key; counted for velocity if the actor took it as a new order."""
         if not key:
-            return await self._counted(tenant, subject, command, send)
+            return await self._counted(tenant, subject, None, send)
         orders = self.orders
         slot, print_ = orders.slot(tenant, subject, key), fingerprint(body)
         if orders.reply_ttl_s > 0 and (kept := await orders.replay(slot, print_)) is not None:
@@ -71,7 +70,7 @@ class EdgeCaches:
                 f"a request with the Idempotency-Key {key!r} is still in progress",
             )
         try:
-            value = await self._counted(tenant, subject, command, send)
+            value = await self._counted(tenant, subject, slot, send)
             if orders.reply_ttl_s > 0 and isinstance(value, OrderView):
                 await orders.keep(slot, print_, value)
             return value
@@ -82,14 +81,20 @@ class EdgeCaches:
         self,
         tenant: str,
         subject: str,
-        command: PlaceOrder,
+        slot: str | None,
         send: Callable[[], Awaitable[ReplyValue | Err]],
     ) -> ReplyValue | Err:
-        counted = await self.velocity.count(tenant, subject)
+        """Send the order, counted for velocity unless it is a replay of a keyed order
+        counted before (``slot`` names the key)."""
+        velocity = self.velocity
+        if slot is not None and await velocity.counted_before(slot):
+            return await send()  # the actor answers with the order it has
+        counted = await velocity.count(tenant, subject)
         if isinstance(counted, Err):
             return counted
         value = await send()
-        new = isinstance(value, OrderView) and value.order_id == command.order_id
-        if isinstance(counted, Counted) and not new:  # refused, lost, or a replay
-            await self.velocity.give_back(counted)
+        if isinstance(counted, Counted) and not (
+            isinstance(value, OrderView) and (slot is None or await velocity.mark(slot))
+        ):  # refused, lost, or counted by a concurrent duplicate
+            await velocity.give_back(counted)
         return value

@@ -387,6 +387,11 @@ PATHS: dict[str, Any] = {
                 "415": _problem("The body is not JSON"),
                 "422": _problem("Invalid body, a face value the product is not sold at"),
                 **_COMMON_ERRORS,
+                "429": _problem(
+                    "Too many requests (`rate_limited`), or more orders by this principal "
+                    "in the last hour than the edge allows (`velocity_limited`); retry "
+                    "after `Retry-After`"
+                ),
             },
         }
     },

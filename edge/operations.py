@@ -586,7 +586,6 @@ async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
             identity.principal.subject,
             caller.idempotency_key,
             data,
-            command,
             lambda: call(caller, treasury.KIND, command, keyed=True),
         )
     if isinstance(value, Err):

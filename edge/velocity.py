@@ -7,7 +7,8 @@ last hour's, weighted by how much of it still lies within the window — so it c
 increment and one read, and no list of timestamps. The order is counted *before* it is
 sent (so concurrent orders cannot all slip under the limit) and given back if it was
 not accepted as a new order: refused, failed to reach an actor, or a replay of an
-earlier order under the same Idempotency-Key (whose reply names that earlier order).
+earlier order under the same Idempotency-Key (each key whose order was counted is
+marked, and its retries are not counted again).
 
 The counters live in the shared cache (every edge counts together); while Redis is
 away, each edge counts on its own — looser, never refusing because of the outage.
@@ -71,6 +72,18 @@ class Velocity:
         # This window is full by itself: wait for it to become the last one and fade.
         needed = 1 - (self.per_window - 1) / current if current else 0.0
         return (1 - elapsed + max(0.0, needed)) * self.window_s
+
+    async def counted_before(self, slot: str) -> bool:
+        """Whether an order under this Idempotency-Key (``KeyedOrders.slot``) was
+        counted already: its retries are not new orders."""
+        if self.per_window <= 0:
+            return False
+        return await self.cache.get(f"velk:{slot}") is not None
+
+    async def mark(self, slot: str) -> bool:
+        """Mark the key's order as counted (for as long as it could count); False if a
+        concurrent request under the key marked it first."""
+        return await self.cache.lock(f"velk:{slot}", "1", 2 * self.window_s)
 
     async def give_back(self, counted: Counted) -> None:
         await self.cache.incr(counted.key, by=-1, ttl_s=2 * self.window_s)

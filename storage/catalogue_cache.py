@@ -25,8 +25,10 @@ class PlatformCatalogue:
             revision = await self.store.revision()
             if revision != self._revision:
                 self._products = {p.id: p for p in await self.store.products("")}
+                # The first load is no news: pages older than a host's start live their
+                # time to live at most.
+                self._unannounced = self._revision != -1
                 self._revision = revision
-                self._unannounced = True
             self._checked = now
         return self._products
 
