@@ -46,7 +46,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     catalogue_cache_ttl_s: float = 30.0
     #: Orders one principal of a tenant may place in an hour (fraud velocity, counted
     #: across edges when Redis is configured); more get 429 ``velocity_limited``. 0: off.
-    velocity_orders_per_hour: int = 1000
+    velocity_orders_per_hour: int = 10_000
     #: How long a request waits for an order in flight under the same Idempotency-Key
     #: before it gets 409 ``idempotency_key_in_use``.
     idempotency_wait_s: float = 2.0

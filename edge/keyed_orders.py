@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import os
 import time
-import uuid
 
 import msgspec
 
@@ -34,6 +35,9 @@ from edge.schemas import PlaceOrderIn
 _view = msgspec.msgpack.Decoder(OrderView)
 _encoder = msgspec.msgpack.Encoder()
 _FINGERPRINT = 32  # bytes of SHA-256 before the reply
+#: Lock tokens: unique across processes (a random prefix) and cheap (a counter).
+_PROCESS = os.urandom(8).hex()
+_TOKENS = itertools.count()
 
 
 def fingerprint(body: PlaceOrderIn) -> bytes:
@@ -72,7 +76,7 @@ class KeyedOrders:
     async def hold(self, slot: str, fingerprint: bytes) -> str | OrderView | Busy:
         """Lock the key (the token to release it with), or the reply of the request
         that held it, or :class:`Busy` after ``wait_s``."""
-        token = uuid.uuid4().hex
+        token = f"{_PROCESS}.{next(_TOKENS)}"
         deadline = time.monotonic() + self.wait_s
         pause = 0.005
         while not await self.cache.lock(f"ordl:{slot}", token, self.lock_ttl_s):

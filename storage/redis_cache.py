@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 #: INCRBY, and an expiry on a counter that has none yet (a fixed window from its first
 #: increment), in one step.
@@ -31,8 +33,16 @@ return 0
 
 
 def open_redis(url: str, timeout_s: float = 0.5) -> Any:
-    """The process's Redis client (a connection pool) for ``redis://host:port/db``."""
-    return redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    """The process's Redis client (a connection pool) for ``redis://host:port/db``.
+
+    No command is retried: a retried ``INCRBY`` whose first attempt did arrive would
+    count twice; a failure goes to the in-process fallback instead."""
+    return redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 class RedisCache:

@@ -332,8 +332,13 @@ class ActorHost:
         await self.bus.nc.publish(subjects.rpc(tenant, kind), encoder.encode(envelope))
 
     async def notify(self, subject: str, payload: bytes) -> None:
-        """A hint to whoever listens (the edges), on core NATS: at most once."""
-        await self.bus.nc.publish(subject, payload)
+        """A hint to whoever listens (the edges), on core NATS: at most once. A hint
+        that cannot be sent is logged, never the actor's failure (what it hints at is
+        done already)."""
+        try:
+            await self.bus.nc.publish(subject, payload)
+        except Exception as e:
+            log.warning("hint on %s not sent: %r", subject, e)
 
     def tell_later(self, delay_s: float, tenant: str, kind: str, body: Command) -> None:
         async def later() -> None:

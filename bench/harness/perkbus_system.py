@@ -60,6 +60,9 @@ class Perkbus:
             "PERKBUS_VAR_DIR": str(self.var),
             "PERKBUS_EDGE_PORT": str(self.port),
             "PERKBUS_EDGE_RATE_PER_S": "0",
+            # One bench token places every order of a burst: as an integrator would,
+            # far past what one person redeems (fraud velocity, ADR 23).
+            "PERKBUS_EDGE_VELOCITY_ORDERS_PER_HOUR": "0",
         }
         if mysql_url:
             self.env["PERKBUS_MYSQL_URL"] = mysql_url
