@@ -443,7 +443,8 @@ async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut |
 
 
 async def _catalogue_changed(caller: Caller) -> None:
-    """Before this edge answers a change, its catalogue pages of the tenant are stale."""
+    """Before this edge answers a change, its catalogue pages of the tenant are stale
+    (after an error too: one that left the effect unknown may hide a change)."""
     if caller.caches is not None:
         await caller.caches.pages.changed(caller.identity.tenant)
 
@@ -468,9 +469,9 @@ async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> P
         return Err.of(ErrorCode.NOT_FOUND, "no product has that id")
     command = CurateProduct(checked, data.enabled, data.markup_bps)
     value = await call(caller, catalogue.KIND, command, keyed=True)
+    await _catalogue_changed(caller)
     if isinstance(value, Err):
         return value
-    await _catalogue_changed(caller)
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
 
 
@@ -478,9 +479,9 @@ async def add_custom_product(caller: Caller, product: Product) -> ProductOut | E
     if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
         return denied
     value = await call(caller, catalogue.KIND, AddCustomProduct(product), keyed=True)
+    await _catalogue_changed(caller)
     if isinstance(value, Err):
         return value
-    await _catalogue_changed(caller)
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
 
 
