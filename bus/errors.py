@@ -34,6 +34,8 @@ class ErrorCode(enum.StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     #: Wrong credentials, or a refresh token that is spent, revoked or expired.
     UNAUTHENTICATED = "unauthenticated"
+    #: A write named a revision that is no longer the current one: read again, then write.
+    STALE_REVISION = "stale_revision"
 
 
 #: Codes whose requests may be sent again unchanged.
