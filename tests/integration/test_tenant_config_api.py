@@ -66,7 +66,7 @@ async def test_create_read_update_with_etags(cluster: Cluster) -> None:
     status, history, _ = await get(cluster, f"{BRANDING}/revisions", acme)
     assert status == 200
     assert [r["revision"] for r in history["revisions"]] == [
-        second.strip('"'),  # type: ignore[union-attr]
+        second.strip('"'),
         first.strip('"'),
     ]
     status, old, etag = await get(cluster, f"{BRANDING}?revision={first.strip(chr(34))}", acme)
