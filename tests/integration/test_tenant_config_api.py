@@ -72,6 +72,10 @@ async def test_create_read_update_with_etags(cluster: Cluster) -> None:
     status, old, etag = await get(cluster, f"{BRANDING}?revision={first.strip(chr(34))}", acme)
     assert (status, old, etag) == (200, created, first)
 
+    status, audit, _ = await get(cluster, "/api/v1/audit?action=tenant_config.put", acme)
+    assert status == 200
+    assert [(e["target"], e["outcome"]) for e in audit["entries"]] == [("branding", "ok")] * 2
+
 
 async def test_a_stale_or_blind_write_is_refused_and_changes_nothing(cluster: Cluster) -> None:
     acme = cluster.keys.headers("acme")
