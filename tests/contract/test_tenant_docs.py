@@ -11,9 +11,10 @@ import msgspec
 import pytest
 
 from storage.couch_tenant_docs import CouchTenantDocuments
-from storage.errors import StaleWrite
+from storage.errors import StaleWrite, StoreUnavailable
 from storage.sqlite_tenant_docs import SqliteTenantDocuments
 from storage.tenant_docs_ports import TenantDocuments, revision_number
+from tests.servers import free_port
 from tests.servers.couch import couch_server, drop_databases, unique_prefix
 
 assert couch_server  # the session's CouchDB-API server fixture, ``couch_url``
@@ -168,3 +169,16 @@ async def test_a_body_that_is_not_a_json_object_is_refused(docs: TenantDocuments
 async def test_the_store_answers_a_ping(docs: TenantDocuments) -> None:
     await docs.ping()
     assert docs.name.startswith("tenantdocs:")
+
+
+async def test_an_unreachable_couchdb_is_unavailable_not_an_error() -> None:
+    gone = CouchTenantDocuments(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await gone.ping()
+        with pytest.raises(StoreUnavailable):
+            await gone.get("acme", "branding")
+        with pytest.raises(StoreUnavailable):
+            await gone.put("acme", "branding", b"{}", None)
+    finally:
+        await gone.close()

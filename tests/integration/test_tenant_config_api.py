@@ -317,3 +317,11 @@ async def test_graphql_writing_needs_config_write(cluster: Cluster) -> None:
     auditor = cluster.keys.headers("acme", roles=["auditor"])
     refused = (await graphql(cluster, auditor, PUT, name="locales", doc={}))["putTenantConfig"]
     assert (refused["__typename"], refused["code"]) == ("Forbidden", "forbidden")
+
+
+async def test_readiness_reports_the_tenant_documents_store(cluster: Cluster) -> None:
+    async with cluster.client.get("/readyz") as r:
+        assert r.status == 200
+        body = await r.json()
+    stores = {s["name"]: s["ok"] for s in body["stores"]}
+    assert stores["tenantdocs:sqlite"] is True
