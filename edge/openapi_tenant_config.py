@@ -129,6 +129,7 @@ def config_paths(
                 "responses": {
                     "200": _document(ref, schema, "The document as stored, at its new revision"),
                     "201": _document(ref, schema, "The document was created"),
+                    "400": _problem(ref, "`If-None-Match` other than `*`, or sent with `If-Match`"),
                     "412": _problem(ref, "The document is no longer at that revision"),
                     "428": _problem(ref, "Neither `If-Match` nor `If-None-Match: *` was sent"),
                     **common_errors,

@@ -51,9 +51,21 @@ def expected_revision(request: web.Request) -> str | None:
     """The revision a write replaces (``If-Match``), or None to create (``If-None-Match:
     *``); a write that names neither is refused: it would overwrite blindly."""
     if_match = request.headers.get("If-Match", "").strip()
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and (if_match or if_none_match.strip() != "*"):
+        detail = "a write sends If-Match with one revision, or If-None-Match: * to create"
+        raise ProblemResponse(
+            problem(
+                400,
+                "invalid_request",
+                detail,
+                instance=request.path,
+                errors=[{"header": "If-None-Match", "detail": detail}],
+            )
+        )
     if if_match and if_match != "*" and "," not in if_match:
         return _unquote(if_match)
-    if not if_match and request.headers.get("If-None-Match", "").strip() == "*":
+    if if_none_match is not None:
         return None
     raise ProblemResponse(
         problem(

@@ -98,6 +98,8 @@ async def test_a_stale_or_blind_write_is_refused_and_changes_nothing(cluster: Cl
     assert status == 428
     status, problem, _ = await put(cluster, LOCALES, body, acme, create=True)  # exists
     assert (status, problem["code"]) == (412, "stale_revision")
+    status, problem, _ = await put(cluster, LOCALES, body, acme, if_match=second, create=True)
+    assert (status, problem["code"]) == (400, "invalid_request")  # which one is meant?
 
     status, now, etag = await get(cluster, LOCALES, acme)
     assert (status, now, etag) == (200, body, second)
