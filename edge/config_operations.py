@@ -26,6 +26,7 @@ from bus.messages.tenant_config import (
     ListRevisions,
     PublicProfile,
     PutDocument,
+    Revision,
     RevisionList,
 )
 from bus.scopes import SCOPE_CONFIG, SCOPE_CONFIG_ADMIN
@@ -86,6 +87,15 @@ def public_out(p: PublicProfile) -> PublicProfileOut:
     )
 
 
+def _revision(revision: str) -> bool:
+    """Could this be a revision? One that cannot never reaches the bus."""
+    try:
+        msgspec.convert(revision, Revision)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def _unexpected(value: object) -> Err:
     return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
 
@@ -95,6 +105,8 @@ async def get_document(
 ) -> DocumentView | Err:
     if denied := missing_scope(caller, SCOPE_CONFIG):
         return denied
+    if revision is not None and not _revision(revision):
+        return Err.of(ErrorCode.NOT_FOUND, f"no {name} document at that revision")
     value = await call(caller, KIND, GetDocument(name, revision), keyed=False)
     if isinstance(value, Err):
         return value
@@ -107,6 +119,8 @@ async def put_document(
     """``body`` is the document's JSON, already validated by the caller."""
     if denied := missing_scope(caller, SCOPE_CONFIG_ADMIN):
         return denied
+    if expected_revision is not None and not _revision(expected_revision):
+        return Err.of(ErrorCode.STALE_REVISION, f"{name} was never at that revision")
     value = await call(caller, KIND, PutDocument(name, body, expected_revision), keyed=True)
     if isinstance(value, Err):
         return value

@@ -101,6 +101,11 @@ async def test_a_stale_or_blind_write_is_refused_and_changes_nothing(cluster: Cl
     status, problem, _ = await put(cluster, LOCALES, body, acme, if_match=second, create=True)
     assert (status, problem["code"]) == (400, "invalid_request")  # which one is meant?
 
+    status, problem, _ = await put(cluster, LOCALES, body, acme, if_match='"' + "9" * 300 + '"')
+    assert (status, problem["code"]) == (412, "stale_revision")
+    status, problem, _ = await get(cluster, f"{LOCALES}?revision={'9' * 300}", acme)
+    assert (status, problem["code"]) == (404, "not_found")
+
     status, now, etag = await get(cluster, LOCALES, acme)
     assert (status, now, etag) == (200, body, second)
 
