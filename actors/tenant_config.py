@@ -3,7 +3,8 @@
 It reads each document from the tenant documents store once and keeps it (with its
 revision) until it is passivated, so the PWA's reads of branding and locales cost no
 store round trip. A write is validated again here (the edge validated it too: an actor
-trusts no caller), then written with the revision the writer read; the store refuses a
+trusts no caller) and refused to a principal narrowed to some budgets (the settings are
+the whole tenant's, ADR 19), then written with the revision the writer read; the store refuses a
 stale one (``StaleWrite``), and the actor answers ``stale_revision`` after reloading the
 document — its cache may itself be what was stale, if another host wrote it. Nothing is
 cached that the store did not accept.
@@ -88,6 +89,9 @@ class TenantConfigActor:
                     replies.append(await self._get(store, get))
                 case ListRevisions(name=name) if _may(request.principal, SCOPE_CONFIG):
                     replies.append(await self._revisions(store, name))
+                case PutDocument() if request.principal.grants:
+                    why = "a principal narrowed to some budgets may not change tenant settings"
+                    replies.append(Err.of(ErrorCode.FORBIDDEN, why))
                 case PutDocument() as put if _may(request.principal, SCOPE_CONFIG_ADMIN):
                     replies.append(await self._put(store, put))
                 case GetDocument() | ListRevisions() | PutDocument():

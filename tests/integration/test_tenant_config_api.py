@@ -190,6 +190,9 @@ async def test_reading_needs_config_read_and_writing_config_write(cluster: Clust
     assert status == 404  # allowed to read; nothing there yet
     status, problem, _ = await put(cluster, BRANDING, {"display_name": "X"}, auditor, create=True)
     assert (status, problem["code"]) == (403, "forbidden")
+    narrowed = cluster.keys.headers("acme", roles=["programme_manager"], grants=["budget:eng"])
+    status, problem, _ = await put(cluster, BRANDING, {"display_name": "X"}, narrowed, create=True)
+    assert (status, problem["code"]) == (403, "forbidden")
     manager = cluster.keys.headers("acme", roles=["programme_manager"])
     status, _, _ = await put(cluster, BRANDING, {"display_name": "X"}, manager, create=True)
     assert status == 201
