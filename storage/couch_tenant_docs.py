@@ -37,9 +37,10 @@ DEFAULT_PREFIX = "perkbus-config-"
 ARCHIVE = "@"
 
 
-async def _json_identity(
+async def couch_headers(
     request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
 ) -> aiohttp.ClientResponse:
+    """aiohttp client middleware: JSON answers, uncompressed (see the module's docstring)."""
     request.headers["Accept"] = "application/json"
     request.headers["Accept-Encoding"] = "identity"
     return await handler(request)
@@ -70,7 +71,7 @@ class CouchTenantDocuments:
             server,
             user=parsed.user,
             password=parsed.password,
-            middlewares=(_json_identity,),
+            middlewares=(couch_headers,),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         )
         self._created: set[str] = set()

@@ -50,9 +50,9 @@ def unique_prefix() -> str:
 
 async def drop_databases(url: str, prefix: str) -> None:
     """Remove every database whose name starts with ``prefix``."""
-    from storage.couch_tenant_docs import _json_identity
+    from storage.couch_tenant_docs import couch_headers
 
-    async with CouchDB(url, middlewares=(_json_identity,)) as couch:
+    async with CouchDB(url, middlewares=(couch_headers,)) as couch:
         for name in await couch.keys():
             if name.startswith(prefix):
                 await (await couch[name]).delete()
