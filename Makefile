@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck unit clean
+.PHONY: run test bench lint typecheck unit clean couch-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,16 @@ run: $(STAMP)
 	$(BIN)/perkbus up --demo
 
 ## test: install dev tools, then lint, type-check and run the whole suite
-test: $(DEV) lint typecheck
+test: $(DEV) lint typecheck couch-server
 	$(BIN)/python -m pytest
+
+COUCH := tests/servers/couch
+
+## couch-server: the CouchDB-API server the tenant documents tests start (npm, pinned)
+couch-server: $(COUCH)/node_modules/.package-lock.json
+
+$(COUCH)/node_modules/.package-lock.json: $(COUCH)/package-lock.json
+	cd $(COUCH) && npm ci --no-audit --no-fund
 
 ## bench: a short `perkbus bench` (perkbus, classic, ceiling; hot and spread), under 2 minutes
 bench: $(STAMP) /usr/bin/wrk

@@ -9,6 +9,7 @@ from actors.identity import IDENTITY
 from actors.orders import ORDERS
 from actors.people import PEOPLE
 from actors.runtime.actor import ActorKind
+from actors.tenant_config import TENANT_CONFIG
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
 
@@ -21,4 +22,5 @@ ALL_KINDS: tuple[ActorKind, ...] = (
     IDENTITY,
     PEOPLE,
     AUDIT,
+    TENANT_CONFIG,
 )

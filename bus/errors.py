@@ -37,6 +37,8 @@ class ErrorCode(enum.StrEnum):
     #: More orders by one principal in the last hour than the edge allows (fraud
     #: velocity): retry after the ``Retry-After`` the edge gives.
     VELOCITY_LIMITED = "velocity_limited"
+    #: A write named a revision that is no longer the current one: read again, then write.
+    STALE_REVISION = "stale_revision"
 
 
 #: Codes whose requests may be sent again unchanged.

@@ -35,6 +35,7 @@ from edge import (
     sessions,
     sso,
     sso_sessions,
+    tenant_config,
     vouchers,
 )
 from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
@@ -99,7 +100,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
 
 def _needs_token(path: str) -> bool:
     return (path.startswith("/api/") or path in ("/graphql", sessions.ME_PATH)) and (
-        path not in PUBLIC_PATHS
+        path not in PUBLIC_PATHS and not tenant_config.is_public(path)
     )
 
 
@@ -148,6 +149,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH or sessions.signs_in(request.path):
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
+    elif tenant_config.is_public(request.path):
+        limited = await _limit(request, f"ip:{request.remote}")
     else:
         limited = None
     if limited is not None:
@@ -284,6 +287,7 @@ def create_app(
     app.add_routes(clients.routes)
     app.add_routes(people.routes)
     app.add_routes(sessions.routes)
+    app.add_routes(tenant_config.routes)
     sso.add_sso_routes(
         app,
         sso_sessions.BusSsoDirectory(app),

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bus.messages.catalogue import Product
 from edge.openapi_paths import PATHS, REF
+from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
 from edge.problems import STATUS, Problem
 from edge.schemas import (
     AllocateIn,
@@ -111,6 +112,7 @@ def build_document() -> dict[str, Any]:
             AllocateIn,
             FundingOut,
             AllocationOut,
+            *CONFIG_SCHEMAS,
             Problem,
         ],
         ref_template=REF,

@@ -12,6 +12,7 @@ from bus.messages.budget import BUDGET_ID_PATTERN
 from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
+from edge.openapi_tenant_config import config_paths
 from edge.schemas import ProductQuery
 
 REF = "#/components/schemas/{name}"
@@ -1048,6 +1049,7 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+PATHS.update(config_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY))
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"
 

@@ -28,6 +28,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.VELOCITY_LIMITED: 429,
+    ErrorCode.STALE_REVISION: 412,
 }
 
 TITLES: dict[str, str] = {
@@ -45,6 +46,8 @@ TITLES: dict[str, str] = {
     "rate_locked": "The points rate is fixed once points are issued",
     "idempotency_key_in_use": "A request with this Idempotency-Key is in progress, retry",
     "unauthenticated": "Authentication required",
+    "stale_revision": "The document changed since it was read",
+    "precondition_required": "Send If-Match with the revision read (If-None-Match: * to create)",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",
     "payload_too_large": "The body is too large",

@@ -20,7 +20,7 @@ from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
-from storage.factory import open_catalogue, open_ledger
+from storage.factory import open_catalogue, open_ledger, open_tenant_docs
 from storage.redis_cache import RedisCache, open_redis
 from storage.redis_limiter import RedisLimiter
 
@@ -39,6 +39,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials, tls)
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
+    tenant_docs = open_tenant_docs(settings.tenantdocs)
     host = ActorHost(
         bus,
         ActorContext(
@@ -51,6 +52,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
             low_stock=settings.actors.voucher_low_stock,
             nats_users=UserIssuer.from_directory(settings.nats.auth_dir),
+            stores=(tenant_docs,),
+            tenant_docs=tenant_docs,
         ),
         ALL_KINDS,
         settings.actors,
@@ -69,6 +72,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
         await bus.close()
         await ledger.close()
         await catalogue.close()
+        await tenant_docs.close()
 
 
 async def run_edge(settings: Settings, stop: asyncio.Event) -> None:

@@ -1,7 +1,8 @@
 """Storage errors.
 
 StorageError              base; the transaction was rolled back
-├── StaleWrite            a fenced write found a newer version: the writer's state is old
+├── StaleWrite            a fenced write found a newer version (or revision): the writer's
+│                         state is old
 └── StoreUnavailable      the backend cannot be reached
 """
 
@@ -13,7 +14,7 @@ class StorageError(Exception):
 
 
 class StaleWrite(StorageError):
-    def __init__(self, what: str, expected_version: int) -> None:
+    def __init__(self, what: str, expected_version: int | str) -> None:
         super().__init__(f"{what} is no longer at version {expected_version}")
         self.what = what
         self.expected_version = expected_version

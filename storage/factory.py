@@ -1,9 +1,10 @@
-"""Choose the ledger adapter from settings: a MySQL URL, or the embedded SQLite file."""
+"""Choose each store's adapter from settings: a server URL, or the embedded file."""
 
 from __future__ import annotations
 
-from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
+from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig, TenantDocsConfig
 from storage.ports import CatalogueStore, Ledger
+from storage.tenant_docs_ports import TenantDocuments
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -25,3 +26,13 @@ def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)
+
+
+def open_tenant_docs(config: TenantDocsConfig) -> TenantDocuments:
+    if config.url:
+        from storage.couch_tenant_docs import CouchTenantDocuments
+
+        return CouchTenantDocuments(config.url)
+    from storage.sqlite_tenant_docs import SqliteTenantDocuments
+
+    return SqliteTenantDocuments(config.path)

@@ -31,6 +31,7 @@ from storage.mysql import MysqlLedger
 from storage.ports import CatalogueStore, Ledger
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
+from storage.sqlite_tenant_docs import SqliteTenantDocuments
 from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 
 PARTITIONS = 8
@@ -89,9 +90,18 @@ MASTER_KEY = MasterKey(os.urandom(32))
 
 
 def context(ledger: Ledger, catalogue: CatalogueStore | None = None) -> ActorContext:
-    """What actors get; without a catalogue store, an in-memory SQLite one (opened on use)."""
+    """What actors get; without a catalogue store, an in-memory SQLite one (opened on use),
+    and in-memory SQLite tenant documents."""
     store = catalogue or SqliteCatalogue(":memory:")
-    return ActorContext(ledger, store, PlatformCatalogue(store, refresh_s=0), MASTER_KEY)
+    tenant_docs = SqliteTenantDocuments(":memory:")
+    return ActorContext(
+        ledger,
+        store,
+        PlatformCatalogue(store, refresh_s=0),
+        MASTER_KEY,
+        stores=(tenant_docs,),
+        tenant_docs=tenant_docs,
+    )
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from bus.messages import Command, Reply, Request
 from bus.nats_auth import UserIssuer
 from storage.catalogue_cache import PlatformCatalogue
 from storage.ports import CatalogueStore, ChangeSet, Ledger, Store
+from storage.tenant_docs_ports import TenantDocuments
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +62,9 @@ class ActorContext:
     #: The host's other stores (search, tenant documents, warehouse …), reported by
     #: ``/readyz``; the ledger and the catalogue are reported always.
     stores: tuple[Store, ...] = ()
+    #: Tenants' configuration documents (branding, locales, programme, email templates);
+    #: None where the host has none (its tenant config actors answer ``unavailable``).
+    tenant_docs: TenantDocuments | None = None
     #: Lifetime of access tokens the identity actors issue.
     access_token_ttl_s: int = 900
     #: Lifetime of a session's refresh token (each refresh issues a new one).

@@ -44,6 +44,12 @@ from bus.messages.people import (
     SignedOut,
     SsoProviderView,
 )
+from bus.messages.tenant_config import (
+    DocumentView,
+    PublicProfile,
+    RevisionList,
+    TenantConfigCommand,
+)
 from bus.messages.treasury import (
     FxCommand,
     FxTable,
@@ -78,6 +84,7 @@ Command = (
     | IdentityCommand
     | PeopleCommand
     | AuditCommand
+    | TenantConfigCommand
 )
 ReplyValue = (
     BudgetView
@@ -115,6 +122,9 @@ ReplyValue = (
     | SignedOut
     | SsoProviderView
     | NatsCredentials
+    | DocumentView
+    | RevisionList
+    | PublicProfile
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

@@ -39,6 +39,7 @@ from bus.messages.people import (
     SignOut,
     UpdatePerson,
 )
+from bus.messages.tenant_config import PutDocument
 from bus.messages.treasury import SetFxRate, SetPointsRate
 from bus.messages.vouchers import GenerateCodes, ImportCodes, RevealCodes
 from bus.messages.wallet import IssuePoints
@@ -101,6 +102,8 @@ AUDITED: dict[type, Audited] = {
     SignOut: Audited(lambda b: "session", omit=("refresh_token",)),
     SetSsoProvider: Audited(_field("issuer"), omit=("client_secret",)),
     RemoveSsoProvider: Audited(lambda b: "sso"),
+    # the document itself is in the tenant documents' history, revision by revision
+    PutDocument: Audited(_field("name"), omit=("body",)),
 }
 
 AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
 from edge.graphql import people as persons
+from edge.graphql import tenant_config as config
 from edge.graphql.common import MINOR_UNITS, MinorUnits
 from edge.problems import problem
 
@@ -85,6 +86,17 @@ class Query:
     )
     voucher_pool: vouchers.PoolResult = strawberry.field(
         resolver=vouchers.get_pool, description="The stock of a pool (product, face value)."
+    )
+    tenant_config: config.TenantConfigResult = strawberry.field(
+        resolver=config.get_tenant_config,
+        description=(
+            "A configuration document (branding, locales, programme, email-templates) and "
+            "its revision; a past one with `revision`."
+        ),
+    )
+    tenant_config_revisions: config.TenantConfigRevisionsResult = strawberry.field(
+        resolver=config.list_tenant_config_revisions,
+        description="Every revision of a configuration document, newest first.",
     )
 
 
@@ -186,6 +198,14 @@ class Mutation:
     generate_voucher_codes: vouchers.ImportResult = strawberry.mutation(
         resolver=vouchers.generate_codes,
         description="Issue closed-loop codes of the tenant's own into a pool.",
+    )
+    put_tenant_config: config.TenantConfigResult = strawberry.mutation(
+        resolver=config.put_tenant_config,
+        description=(
+            "Replace a configuration document over the revision read (expectedRevision; "
+            "null creates it). A stale revision is a Conflict (stale_revision): nothing "
+            "changes."
+        ),
     )
 
 

@@ -116,6 +116,7 @@ _ERROR_TYPES: dict[ErrorCode, type[Error]] = {
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: Conflict,
     ErrorCode.RATE_LOCKED: Conflict,
     ErrorCode.OUT_OF_STOCK: Conflict,
+    ErrorCode.STALE_REVISION: Conflict,
     ErrorCode.FORBIDDEN: Forbidden,
     ErrorCode.UNAVAILABLE: Unavailable,
     ErrorCode.DEADLINE_EXCEEDED: Unavailable,

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from bus.embedded import EmbeddedNats
+from bus.messages.tenant_config import DOCUMENT_NAMES
 from storage.errors import StoreUnavailable
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
@@ -356,6 +357,9 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/people/{person_id}",
         "/api/v1/people/{person_id}/password",
         "/api/v1/sso",
+        *(f"/api/v1/tenant/config/{name}" for name in DOCUMENT_NAMES),
+        *(f"/api/v1/tenant/config/{name}/revisions" for name in DOCUMENT_NAMES),
+        "/api/v1/tenants/{tenant}/branding",
         "/auth/sign-in",
         "/auth/refresh",
         "/auth/sign-out",

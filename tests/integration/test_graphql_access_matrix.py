@@ -27,6 +27,8 @@ from bus.scopes import (
     SCOPE_CATALOGUE,
     SCOPE_CATALOGUE_ADMIN,
     SCOPE_CLIENTS,
+    SCOPE_CONFIG,
+    SCOPE_CONFIG_ADMIN,
     SCOPE_DEBIT,
     SCOPE_EVENTS,
     SCOPE_FUNDING,
@@ -266,6 +268,24 @@ CASES = [
         'productId: "p1", faceValue: 500, input: {currency: "EUR", count: 1}',
         (SCOPE_VOUCHERS_ADMIN,),
         ("POST", "/api/v1/vouchers/pools/{product_id}/{face_value}/generate"),
+    ),
+    query(
+        "tenantConfig",
+        'name: "branding"',
+        (SCOPE_CONFIG,),
+        ("GET", "/api/v1/tenant/config/branding"),
+    ),
+    query(
+        "tenantConfigRevisions",
+        'name: "branding"',
+        (SCOPE_CONFIG,),
+        ("GET", "/api/v1/tenant/config/branding/revisions"),
+    ),
+    mutation(
+        "putTenantConfig",
+        'name: "locales", document: {default: "en", enabled: ["en"]}',
+        (SCOPE_CONFIG_ADMIN,),
+        ("PUT", "/api/v1/tenant/config/locales"),
     ),
 ]
 

@@ -1,0 +1,263 @@
+"""Tenant configuration: the documents a tenant's admins edit and its PWA reads.
+
+A tenant has four configuration documents, each stored whole with a **revision**:
+
+* ``branding``: the name, logo and colours the PWA and the embeddable storefront show
+  (colours become CSS custom properties, see :meth:`Colours.css_properties`);
+* ``locales``: the default locale and the locales offered (BCP 47 tags);
+* ``programme``: what points are called, per-person order velocity limits, the order value
+  from which an order is held for review, and the origins allowed to embed the storefront
+  (CSP ``frame-ancestors`` and CORS);
+* ``email-templates``: per template and locale, a subject and body with ``{{named}}``
+  placeholders from the template's known set.
+
+A write names the revision it replaces (none to create): a writer who read an older
+revision is refused (``stale_revision``) and changes nothing, so two admins editing at
+once cannot silently overwrite each other (ADR 0025). Every document is validated
+strictly on decoding: unknown fields, malformed colours, tags, origins or placeholders
+are refused with the place they were found.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+from bus.messages.common import TENANT_WIDE, Money, whole
+
+KIND = "tenant_config"
+
+DocumentName = Literal["branding", "locales", "programme", "email-templates"]
+DOCUMENT_NAMES: tuple[DocumentName, ...] = ("branding", "locales", "programme", "email-templates")
+
+#: ``#rrggbb`` or ``#rrggbbaa``: what every browser accepts in a CSS custom property.
+HexColour = Annotated[str, msgspec.Meta(pattern=whole("#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?"))]
+#: An absolute https URL, or a path on the perkbus site itself (``/static/logo.svg``; not
+#: ``//host/…``, which a browser reads as another site).
+LOGO_URL_PATTERN = whole(
+    "https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\\s\"'<>\\\\]{0,2000})?|/(?!/)[^\\s\"'<>\\\\]{0,2000}"
+)
+LogoUrl = Annotated[str, msgspec.Meta(pattern=LOGO_URL_PATTERN, max_length=2048)]
+#: A BCP 47 language tag in its canonical case: language, optional script and region
+#: (``en``, ``en-GB``, ``pt-BR``, ``zh-Hant-TW``, ``es-419``).
+LANGUAGE_TAG_PATTERN = whole("[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?")
+LanguageTag = Annotated[
+    str, msgspec.Meta(pattern=LANGUAGE_TAG_PATTERN, description="BCP 47 language tag")
+]
+#: A web origin that may embed the storefront: scheme, host and optional port, no path
+#: (``https://intranet.example.com``; plain http only for localhost).
+ORIGIN_PATTERN = whole(
+    "https://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+    "(:[0-9]{1,5})?|http://(localhost|127\\.0\\.0\\.1)(:[0-9]{1,5})?"
+)
+Origin = Annotated[str, msgspec.Meta(pattern=ORIGIN_PATTERN, max_length=255)]
+DisplayName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=80, pattern=whole("[^\\n\\r\\t<>]+"))
+]
+TemplateId = Annotated[str, msgspec.Meta(pattern=whole("[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*"))]
+#: The revision of a stored document: opaque to clients (CouchDB's ``_rev`` form).
+Revision = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+_CSS_PREFIX = "--pb-"
+
+
+class Colours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The palette of the PWA; ``on_*`` colours are for text drawn over their base."""
+
+    primary: HexColour = "#1f5fbf"
+    on_primary: HexColour = "#ffffff"
+    background: HexColour = "#ffffff"
+    surface: HexColour = "#f4f6f8"
+    text: HexColour = "#1b1f24"
+    accent: HexColour = "#e8a317"
+    on_accent: HexColour = "#1b1f24"
+    error: HexColour = "#b3261e"
+
+    def css_properties(self) -> dict[str, str]:
+        """``--pb-primary: #1f5fbf`` and so on, for a ``:root`` rule (``_`` becomes ``-``)."""
+        return {_CSS_PREFIX + f.replace("_", "-"): getattr(self, f) for f in self.__struct_fields__}
+
+
+class Branding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    display_name: DisplayName
+    logo_url: LogoUrl | None = None
+    colours: Colours = Colours()
+
+
+class Locales(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    default: LanguageTag = "en"
+    enabled: Annotated[tuple[LanguageTag, ...], msgspec.Meta(min_length=1, max_length=64)] = ("en",)
+
+    def __post_init__(self) -> None:
+        if len(set(self.enabled)) != len(self.enabled):
+            raise ValueError("enabled locales must each be listed once")
+        if self.default not in self.enabled:
+            raise ValueError(f"the default locale {self.default} must be one of the enabled")
+
+
+class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: What the programme calls its points ("Kudos", "Stars").
+    points_name: DisplayName = "points"
+    #: Most orders one person may place in a day (UTC); None: no limit.
+    max_orders_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    #: Most orders one person may place in a week; None: no limit.
+    max_orders_per_week: Annotated[int, msgspec.Meta(ge=1, le=70_000)] | None = None
+    #: Orders of at least this value are held for review; None: none are.
+    review_threshold: Money | None = None
+    #: Origins that may embed the storefront (CSP ``frame-ancestors``, CORS).
+    allowed_origins: Annotated[tuple[Origin, ...], msgspec.Meta(max_length=50)] = ()
+
+    def __post_init__(self) -> None:
+        if len(set(self.allowed_origins)) != len(self.allowed_origins):
+            raise ValueError("allowed origins must each be listed once")
+        if self.review_threshold is not None and self.review_threshold.amount_minor < 1:
+            raise ValueError("a review threshold is at least one minor unit")
+        day, week = self.max_orders_per_day, self.max_orders_per_week
+        if day is not None and week is not None and week < day:
+            raise ValueError("max_orders_per_week cannot be below max_orders_per_day")
+
+
+#: The emails perkbus sends, and the placeholders each one's templates may use.
+TEMPLATE_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "welcome": frozenset({"person_name", "programme_name", "sign_in_url"}),
+    "points.issued": frozenset(
+        {"person_name", "programme_name", "points", "points_name", "reason", "balance"}
+    ),
+    "order.placed": frozenset({"person_name", "programme_name", "product_name", "order_id"}),
+    "order.fulfilled": frozenset(
+        {"person_name", "programme_name", "product_name", "order_id", "code_url"}
+    ),
+    "order.failed": frozenset(
+        {"person_name", "programme_name", "product_name", "order_id", "reason"}
+    ),
+}
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{{name}}`` placeholders of a text; a stray ``{{`` or ``}}`` is an error."""
+    rest = _PLACEHOLDER.sub("", text)
+    if "{{" in rest or "}}" in rest:
+        raise ValueError("a placeholder is written {{name}}: lower case letters, digits, _")
+    return set(_PLACEHOLDER.findall(text))
+
+
+class EmailTemplate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    subject: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=whole("[^\\n\\r]+"))]
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]
+
+
+class EmailTemplates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Template id → locale → template.
+    templates: dict[TemplateId, dict[LanguageTag, EmailTemplate]] = msgspec.field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for template_id, by_locale in self.templates.items():
+            known = TEMPLATE_PLACEHOLDERS.get(template_id)
+            if known is None:
+                ids = ", ".join(sorted(TEMPLATE_PLACEHOLDERS))
+                raise ValueError(f"no email template {template_id!r} (there are {ids})")
+            for locale, template in by_locale.items():
+                where = f"{template_id} ({locale})"
+                try:
+                    used = placeholders(template.subject) | placeholders(template.body)
+                except ValueError as e:
+                    raise ValueError(f"{where}: {e}") from None
+                if unknown := used - known:
+                    allowed = ", ".join(sorted(known))
+                    raise ValueError(
+                        f"{where} uses {', '.join(sorted(unknown))}; it may use {allowed}"
+                    )
+
+
+TenantDocument = Branding | Locales | Programme | EmailTemplates
+DOCUMENT_TYPES: dict[DocumentName, type[TenantDocument]] = {
+    "branding": Branding,
+    "locales": Locales,
+    "programme": Programme,
+    "email-templates": EmailTemplates,
+}
+_DECODERS = {name: msgspec.json.Decoder(kind) for name, kind in DOCUMENT_TYPES.items()}
+
+
+def decode_document(name: DocumentName, body: bytes) -> TenantDocument:
+    """A document from its JSON, strictly (raises ``msgspec.ValidationError``/``DecodeError``)."""
+    document: TenantDocument = _DECODERS[name].decode(body)
+    return document
+
+
+class GetDocument(msgspec.Struct, frozen=True, tag="tenant_config.get"):
+    """A document as it is now, or at a past ``revision``."""
+
+    name: DocumentName
+    revision: Revision | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class PutDocument(msgspec.Struct, frozen=True, tag="tenant_config.put"):
+    """Replace a document. ``body`` is its JSON (validated again by the actor);
+    ``expected_revision`` the revision read before, None to create it."""
+
+    name: DocumentName
+    body: bytes
+    expected_revision: Revision | None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class ListRevisions(msgspec.Struct, frozen=True, tag="tenant_config.revisions"):
+    name: DocumentName
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class GetPublicProfile(msgspec.Struct, frozen=True, tag="tenant_config.public"):
+    """What anyone may read, unauthenticated: branding, locales, embedding origins."""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+TenantConfigCommand = GetDocument | PutDocument | ListRevisions | GetPublicProfile
+
+
+class DocumentView(msgspec.Struct, frozen=True, tag="tenant_config.document"):
+    name: str
+    revision: str
+    saved_ms: int
+    #: The document's JSON.
+    body: bytes
+
+
+class RevisionInfo(msgspec.Struct, frozen=True):
+    revision: str
+    saved_ms: int
+
+
+class RevisionList(msgspec.Struct, frozen=True, tag="tenant_config.revision_list"):
+    name: str
+    #: Newest first; the first is the current revision.
+    revisions: tuple[RevisionInfo, ...]
+
+
+class PublicProfile(msgspec.Struct, frozen=True, tag="tenant_config.public_profile"):
+    """A tenant's look and languages for the PWA; defaults where nothing is configured."""
+
+    tenant: str
+    branding: Branding
+    locales: Locales
+    allowed_origins: tuple[str, ...]
+    points_name: str
