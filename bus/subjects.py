@@ -17,6 +17,8 @@ RPC_PREFIX = "pb.rpc"
 PARTITIONED_PREFIX = "pb.rpcp"
 EVENTS_PREFIX = "pb.evt"
 AUDIT_PREFIX = "pb.audit"
+#: Reports from the warehouse: ``pb.rpt.<tenant>``, answered by ``perkbus warehouse``.
+REPORTS_PREFIX = "pb.rpt"
 HEALTH = "pb.sys.health"
 #: Actor hosts answer with the public keys that sign access tokens (JWKS).
 JWKS = "pb.sys.jwks"
@@ -104,3 +106,21 @@ def all_events() -> str:
 
 def audit(tenant: str) -> str:
     return f"{AUDIT_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def reports(tenant: str) -> str:
+    """Where report requests about ``tenant`` go (ADR 26)."""
+    return f"{REPORTS_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def all_reports() -> str:
+    """What the warehouse process answers: report requests of every tenant."""
+    return f"{REPORTS_PREFIX}.*"
+
+
+def parse_reports(subject: str) -> str:
+    """``pb.rpt.<tenant>`` → tenant."""
+    prefix, _, tenant = subject.rpartition(".")
+    if prefix != REPORTS_PREFIX:
+        raise InvalidToken(f"not a report subject: {subject!r}")
+    return check_token(tenant, "tenant")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
+from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig, WarehouseConfig
 from storage.ports import CatalogueStore, Ledger
+from storage.warehouse_ports import Warehouse
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -25,3 +26,14 @@ def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)
+
+
+def open_warehouse(config: WarehouseConfig) -> Warehouse:
+    """PostgreSQL/Redshift wire when ``url`` is set, else DuckDB at ``path`` (ADR 26)."""
+    if config.url:
+        from storage.postgres_warehouse import PostgresWarehouse
+
+        return PostgresWarehouse(config.url)
+    from storage.duckdb_warehouse import DuckdbWarehouse
+
+    return DuckdbWarehouse(config.path)

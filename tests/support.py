@@ -257,3 +257,26 @@ def order_record(
         1,
         version,
     )
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PERKBUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh database on the PostgreSQL server, dropped afterwards; yields its URL."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except Exception as e:
+        unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {e}")
+    name = f"pb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
