@@ -10,7 +10,7 @@ is relied on.
 Star schema (``storage/warehouse_sql.py``): dimensions ``dim_tenant``, ``dim_day``,
 ``dim_budget``, ``dim_product``; facts ``fact_order`` (one row per order, its latest
 status), ``fact_reward`` (one row per reward issued) and ``fact_ledger_day`` (debit and
-credit sums per day × tenant × account × currency). Adapters: DuckDB (embedded,
+credit sums per day, tenant, account and currency). Adapters: DuckDB (embedded,
 ``storage/duckdb_warehouse.py``) and PostgreSQL/Redshift wire (asyncpg,
 ``storage/postgres_warehouse.py``).
 """

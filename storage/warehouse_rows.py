@@ -1,6 +1,6 @@
 """What a batch of public events means for the star schema, worked out once for every
 adapter: the dimension rows it names, the orders and rewards it records, and its ledger
-movements summed per day × tenant × account × currency.
+movements summed per day, tenant, account and currency.
 
 Which events move money (ADR 26): ``budget.created`` credits the budget with its initial
 amount; ``budget.allocated`` and ``funding.deposited`` debit their source and credit their
@@ -26,7 +26,7 @@ from storage.warehouse_ports import SequencedEvent
 
 #: Accounts whose movements the warehouse keeps (``<kind>:<id>`` in the ledger).
 KEPT_ACCOUNTS = frozenset({"budget", "funding"})
-#: Free text is cut to this many characters (Redshift's VARCHAR counts bytes: 4 × 256).
+#: Free text is cut to this many characters: 1,024 bytes in Redshift's VARCHAR(1024).
 TEXT_MAX = 256
 
 

@@ -178,8 +178,16 @@ def steps(rows: Rows) -> list[Step]:
         (
             _REWARD,
             [
-                (r.tenant, r.reward_id, r.day, r.budget_id, r.person_id, r.points)
-                + (r.cost_minor, r.currency)
+                (
+                    r.tenant,
+                    r.reward_id,
+                    r.day,
+                    r.budget_id,
+                    r.person_id,
+                    r.points,
+                    r.cost_minor,
+                    r.currency,
+                )
                 for r in rows.rewards.values()
             ],
         ),
