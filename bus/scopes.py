@@ -21,6 +21,8 @@ SCOPE_FUNDING = "funding:write"
 SCOPE_CLIENTS = "clients:admin"
 SCOPE_AUDIT = "audit:read"
 SCOPE_PEOPLE = "people:admin"
+#: Reports from the warehouse: the whole tenant's orders, rewards and money movements.
+SCOPE_REPORTS = "reports:read"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -42,6 +44,7 @@ ALL_SCOPES = (
     SCOPE_CLIENTS,
     SCOPE_AUDIT,
     SCOPE_PEOPLE,
+    SCOPE_REPORTS,
 )
 
 #: Roles of people and clients (each a set of permissions, see docs/adr/0014).
@@ -82,9 +85,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         SCOPE_CATALOGUE_ADMIN,
         SCOPE_VOUCHERS_ADMIN,
         SCOPE_ORDERS,
+        SCOPE_REPORTS,
     },
-    "finance": _READ_ONLY | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT},
-    "auditor": _READ_ONLY | {SCOPE_AUDIT},
+    "finance": _READ_ONLY | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT, SCOPE_REPORTS},
+    "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_REPORTS},
     "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS},
     "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),
 }

@@ -22,6 +22,8 @@ REPORTS_PREFIX = "pb.rpt"
 HEALTH = "pb.sys.health"
 #: Actor hosts answer with the public keys that sign access tokens (JWKS).
 JWKS = "pb.sys.jwks"
+#: The warehouse process answers with the health of its store (ADR 26).
+WAREHOUSE_HEALTH = "pb.sys.warehouse_health"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"

@@ -1,11 +1,15 @@
 """Liveness (``/healthz``: the process answers) and readiness (``/readyz``: NATS is
-connected and an actor host answers with all its stores reachable)."""
+connected and an actor host answers with all its stores reachable).
+
+The warehouse's store is reported too, but does not make the edge unready: no request
+but a report needs it, and its loader catches up when it is back (ADR 26)."""
 
 from __future__ import annotations
 
 import msgspec
 from aiohttp import web
 
+from bus.client import Bus
 from bus.errors import BusError
 from edge.http import BUS, json_response
 
@@ -32,5 +36,14 @@ async def readyz(request: web.Request) -> web.Response:
             report["actor_host"] = host.host_id
             report["stores"] = msgspec.to_builtins(host.stores)
             ready = host.ok
+        report["warehouse"] = await _warehouse(bus)
     report["status"] = "ready" if ready else "not ready"
     return json_response(report, status=200 if ready else 503)
+
+
+async def _warehouse(bus: Bus) -> object:
+    try:
+        health = await bus.warehouse_health(timeout_s=1.0)
+    except BusError as e:
+        return f"unavailable: {e}"
+    return msgspec.to_builtins(health.stores)

@@ -11,6 +11,7 @@ from aiohttp import web
 from bus.messages.catalogue import Product
 from edge.openapi_paths import PATHS, REF
 from edge.problems import STATUS, Problem
+from edge.reports import DailyReportOut, TopProductsOut
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
@@ -111,6 +112,8 @@ def build_document() -> dict[str, Any]:
             AllocateIn,
             FundingOut,
             AllocationOut,
+            DailyReportOut,
+            TopProductsOut,
             Problem,
         ],
         ref_template=REF,

@@ -40,7 +40,7 @@ class PostgresWarehouse:
                     max_size=self._pool_size,
                     timeout=self._timeout,
                 )
-            except _UNAVAILABLE as e:
+            except (*_UNAVAILABLE, asyncpg.PostgresError) as e:  # no database, no login …
                 raise StoreUnavailable(f"warehouse unreachable: {e}") from e
         return self._pool
 

@@ -10,10 +10,12 @@ currency and never converted.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import msgspec
 
+from bus.errors import ErrorCode
 from bus.messages.common import Envelope, Err, Ok, whole
 
 KIND = "reports"
@@ -39,6 +41,19 @@ class TopProducts(msgspec.Struct, frozen=True, tag="reports.top_products"):
 
 
 ReportCommand = DailyReport | TopProducts
+
+
+def report_days(first: str, last: str) -> tuple[date, date] | Err:
+    """The range a report covers, or why it cannot be one."""
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as e:
+        return Err.of(ErrorCode.INVALID_REQUEST, f"not a calendar day: {e}")
+    if end < start:
+        return Err.of(ErrorCode.INVALID_REQUEST, f"{last} is before {first}")
+    if (end - start).days >= MAX_DAYS:
+        return Err.of(ErrorCode.INVALID_REQUEST, f"a report covers {MAX_DAYS} days at most")
+    return start, end
 
 
 class OrderTotal(msgspec.Struct, frozen=True):
