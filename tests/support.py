@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import asyncmy
 import pytest
@@ -27,6 +27,10 @@ from storage.mysql import MysqlLedger
 from storage.ports import AccountRecord, Ledger, OrderRecord
 from storage.sqlite import SqliteLedger
 from storage.sqlite_db import transaction
+from storage.warehouse_ports import Warehouse
+
+if TYPE_CHECKING:
+    from actors.runtime.warehouse_loader import WarehouseLoader
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -280,3 +284,22 @@ async def postgres_database() -> AsyncIterator[str]:
     finally:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+@asynccontextmanager
+async def warehouse_process(bus: Bus, store: Warehouse) -> AsyncIterator[WarehouseLoader]:
+    """What ``perkbus warehouse`` runs (its loader and its report service), on ``bus``;
+    the store is migrated here and closed by its owner."""
+    from actors.reports import ReportService
+    from actors.runtime.warehouse_loader import WarehouseLoader
+
+    await store.migrate()
+    loader = WarehouseLoader(bus.js, store, batch_max=50)
+    service = ReportService(bus.nc, store)
+    await service.start()
+    loader.start()
+    try:
+        yield loader
+    finally:
+        await loader.stop()
+        await service.stop()

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from actors.reports import ReportService
-from actors.runtime.warehouse_loader import WarehouseLoader
 from storage.duckdb_warehouse import DuckdbWarehouse
 from tests.conftest import Cluster
+from tests.support import warehouse_process
 
 TODAY = datetime.now(UTC).date()
 RANGE = f"from={TODAY - timedelta(days=1)}&to={TODAY + timedelta(days=1)}"
@@ -24,14 +23,8 @@ RANGE = f"from={TODAY - timedelta(days=1)}&to={TODAY + timedelta(days=1)}"
 async def warehouse(cluster: Cluster, tmp_path: Path) -> AsyncIterator[DuckdbWarehouse]:
     """The warehouse process's two parts, on the cluster's NATS."""
     store = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
-    await store.migrate()
-    loader = WarehouseLoader(cluster.bus.js, store, batch_max=50)
-    service = ReportService(cluster.bus.nc, store)
-    await service.start()
-    loader.start()
-    yield store
-    await loader.stop()
-    await service.stop()
+    async with warehouse_process(cluster.bus, store):
+        yield store
     await store.close()
 
 
