@@ -78,8 +78,12 @@ class DuckdbWarehouse:
                 if not fresh:
                     con.execute("ROLLBACK")
                     return stored
-                for statement, args in q.steps(rows_of(fresh)):
-                    con.executemany(statement, args)
+                for statement in q.STAGING:
+                    con.execute(statement)
+                for statement, args in q.staged(rows_of(fresh)):
+                    con.execute(statement, args)
+                for statement in q.MERGE:
+                    con.execute(statement)
                 top = max(e.sequence for e in fresh)
                 changed = con.execute(q.ADVANCE, [top, STREAM, stored]).fetchall()
                 if changed[0][0] != 1:

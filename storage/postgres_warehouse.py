@@ -82,8 +82,12 @@ class PostgresWarehouse:
                 fresh = [e for e in batch if e.sequence > stored]
                 if not fresh:
                     return stored
-                for statement, args in q.steps(rows_of(fresh)):
-                    await con.executemany(statement, args)
+                for statement in q.STAGING:
+                    await con.execute(statement)
+                for statement, args in q.staged(rows_of(fresh)):
+                    await con.execute(statement, *args)
+                for statement in q.MERGE:
+                    await con.execute(statement)
                 top = max(e.sequence for e in fresh)
                 status = await con.execute(q.ADVANCE, top, STREAM, stored)
                 if status != "UPDATE 1":

@@ -34,7 +34,10 @@ TEXT_MAX = 256
 class OrderRow:
     tenant: str
     order_id: str
+    #: the day the batch first mentions the order (its placing, unless it was placed
+    #: in an earlier batch), and the day of its latest event
     day: date
+    updated: date
     status: str
     product_id: str
     budget_id: str
@@ -179,6 +182,7 @@ def _order(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -
         tenant,
         d.order_id,
         earlier.day if earlier else day,
+        day,
         d.status,
         d.product_id,
         budget_id,

@@ -86,75 +86,148 @@ LAST_SEQUENCE = "SELECT last_sequence FROM wh_loaded WHERE stream = $1"
 #: another loader got there first.
 ADVANCE = "UPDATE wh_loaded SET last_sequence = $1 WHERE stream = $2 AND last_sequence = $3"
 
-_TENANT = """INSERT INTO dim_tenant (tenant, first_day)
-    SELECT CAST($1 AS VARCHAR(64)), CAST($2 AS DATE)
-    WHERE NOT EXISTS (SELECT 1 FROM dim_tenant WHERE tenant = $1)"""
-_DAY = """INSERT INTO dim_day (day, year, month, day_of_month, iso_weekday)
-    SELECT CAST($1 AS DATE), CAST($2 AS INTEGER), CAST($3 AS INTEGER), CAST($4 AS INTEGER),
-        CAST($5 AS INTEGER)
-    WHERE NOT EXISTS (SELECT 1 FROM dim_day WHERE day = $1)"""
-_BUDGET = """INSERT INTO dim_budget (tenant, budget_id, name, currency)
-    SELECT CAST($1 AS VARCHAR(64)), CAST($2 AS VARCHAR(64)), CAST($3 AS VARCHAR(1024)),
-        CAST($4 AS VARCHAR(8))
-    WHERE NOT EXISTS (SELECT 1 FROM dim_budget WHERE tenant = $1 AND budget_id = $2)"""
-_BUDGET_NAME = "UPDATE dim_budget SET name = $3 WHERE tenant = $1 AND budget_id = $2"
-_BUDGET_CURRENCY = """UPDATE dim_budget SET currency = $3
-    WHERE tenant = $1 AND budget_id = $2 AND currency = ''"""
-_PRODUCT = """INSERT INTO dim_product (tenant, product_id, currency)
-    SELECT CAST($1 AS VARCHAR(64)), CAST($2 AS VARCHAR(128)), CAST($3 AS VARCHAR(8))
-    WHERE NOT EXISTS (SELECT 1 FROM dim_product WHERE tenant = $1 AND product_id = $2)"""
-_ORDER = """INSERT INTO fact_order (tenant, order_id, placed_day, updated_day, status,
-        product_id, budget_id, payer, face_minor, currency, price_minor, price_unit, reason)
-    SELECT CAST($1 AS VARCHAR(64)), CAST($2 AS VARCHAR(256)), CAST($3 AS DATE),
-        CAST($3 AS DATE), CAST($4 AS VARCHAR(16)), CAST($5 AS VARCHAR(128)),
-        CAST($6 AS VARCHAR(64)), CAST($7 AS VARCHAR(1024)), CAST($8 AS BIGINT),
-        CAST($9 AS VARCHAR(8)), CAST($10 AS BIGINT), CAST($11 AS VARCHAR(8)),
-        CAST($12 AS VARCHAR(1024))
-    WHERE NOT EXISTS (SELECT 1 FROM fact_order WHERE tenant = $1 AND order_id = $2)"""
-_ORDER_STATUS = """UPDATE fact_order SET status = $3, updated_day = $4, price_minor = $5,
-        price_unit = $6, reason = $7
-    WHERE tenant = $1 AND order_id = $2"""
-_REWARD = """INSERT INTO fact_reward (tenant, reward_id, day, budget_id, person_id, points,
+#: Each batch is written in two moves: its rows into temporary staging tables (multi-row
+#: inserts, a few statements per batch), then set-based statements from the staging
+#: tables into the star. Row-by-row upserts ran at ~1,100 events/s on DuckDB, behind a
+#: burst's event rate; Redshift is slower still at single rows.
+_STAGES = {
+    "stage_tenant": ("tenant VARCHAR(64)", "first_day DATE"),
+    "stage_day": (
+        "day DATE",
+        "year INTEGER",
+        "month INTEGER",
+        "day_of_month INTEGER",
+        "iso_weekday INTEGER",
+    ),
+    "stage_budget": (
+        "tenant VARCHAR(64)",
+        "budget_id VARCHAR(64)",
+        "name VARCHAR(1024)",
+        "currency VARCHAR(8)",
+    ),
+    "stage_product": ("tenant VARCHAR(64)", "product_id VARCHAR(128)", "currency VARCHAR(8)"),
+    "stage_order": (
+        "tenant VARCHAR(64)",
+        "order_id VARCHAR(256)",
+        "placed_day DATE",
+        "updated_day DATE",
+        "status VARCHAR(16)",
+        "product_id VARCHAR(128)",
+        "budget_id VARCHAR(64)",
+        "payer VARCHAR(1024)",
+        "face_minor BIGINT",
+        "currency VARCHAR(8)",
+        "price_minor BIGINT",
+        "price_unit VARCHAR(8)",
+        "reason VARCHAR(1024)",
+    ),
+    "stage_reward": (
+        "tenant VARCHAR(64)",
+        "reward_id VARCHAR(256)",
+        "day DATE",
+        "budget_id VARCHAR(64)",
+        "person_id VARCHAR(128)",
+        "points BIGINT",
+        "cost_minor BIGINT",
+        "currency VARCHAR(8)",
+    ),
+    "stage_movement": (
+        "day DATE",
+        "tenant VARCHAR(64)",
+        "account_kind VARCHAR(16)",
+        "account_id VARCHAR(128)",
+        "currency VARCHAR(8)",
+        "debit_minor BIGINT",
+        "credit_minor BIGINT",
+        "entries BIGINT",
+    ),
+}
+#: Run at the start of every batch: the staging tables exist (per connection) and are empty.
+STAGING = tuple(
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({', '.join(columns)})"
+    for name, columns in _STAGES.items()
+) + tuple(f"DELETE FROM {name}" for name in _STAGES)
+
+#: From the staging tables into the star, dimensions first.
+MERGE = (
+    """INSERT INTO dim_tenant (tenant, first_day)
+    SELECT s.tenant, s.first_day FROM stage_tenant s
+    WHERE NOT EXISTS (SELECT 1 FROM dim_tenant d WHERE d.tenant = s.tenant)""",
+    """INSERT INTO dim_day (day, year, month, day_of_month, iso_weekday)
+    SELECT s.day, s.year, s.month, s.day_of_month, s.iso_weekday FROM stage_day s
+    WHERE NOT EXISTS (SELECT 1 FROM dim_day d WHERE d.day = s.day)""",
+    """INSERT INTO dim_budget (tenant, budget_id, name, currency)
+    SELECT s.tenant, s.budget_id, s.name, s.currency FROM stage_budget s
+    WHERE NOT EXISTS (SELECT 1 FROM dim_budget d
+        WHERE d.tenant = s.tenant AND d.budget_id = s.budget_id)""",
+    """UPDATE dim_budget SET name = s.name FROM stage_budget s
+    WHERE dim_budget.tenant = s.tenant AND dim_budget.budget_id = s.budget_id
+        AND s.name <> ''""",
+    """UPDATE dim_budget SET currency = s.currency FROM stage_budget s
+    WHERE dim_budget.tenant = s.tenant AND dim_budget.budget_id = s.budget_id
+        AND dim_budget.currency = '' AND s.currency <> ''""",
+    """INSERT INTO dim_product (tenant, product_id, currency)
+    SELECT s.tenant, s.product_id, s.currency FROM stage_product s
+    WHERE NOT EXISTS (SELECT 1 FROM dim_product d
+        WHERE d.tenant = s.tenant AND d.product_id = s.product_id)""",
+    """INSERT INTO fact_order (tenant, order_id, placed_day, updated_day, status, product_id,
+        budget_id, payer, face_minor, currency, price_minor, price_unit, reason)
+    SELECT s.tenant, s.order_id, s.placed_day, s.updated_day, s.status, s.product_id,
+        s.budget_id, s.payer, s.face_minor, s.currency, s.price_minor, s.price_unit, s.reason
+    FROM stage_order s
+    WHERE NOT EXISTS (SELECT 1 FROM fact_order f
+        WHERE f.tenant = s.tenant AND f.order_id = s.order_id)""",
+    """UPDATE fact_order SET status = s.status, updated_day = s.updated_day,
+        price_minor = s.price_minor, price_unit = s.price_unit, reason = s.reason
+    FROM stage_order s
+    WHERE fact_order.tenant = s.tenant AND fact_order.order_id = s.order_id""",
+    """INSERT INTO fact_reward (tenant, reward_id, day, budget_id, person_id, points,
         cost_minor, currency)
-    SELECT CAST($1 AS VARCHAR(64)), CAST($2 AS VARCHAR(256)), CAST($3 AS DATE),
-        CAST($4 AS VARCHAR(64)), CAST($5 AS VARCHAR(128)), CAST($6 AS BIGINT),
-        CAST($7 AS BIGINT), CAST($8 AS VARCHAR(8))
-    WHERE NOT EXISTS (SELECT 1 FROM fact_reward WHERE tenant = $1 AND reward_id = $2)"""
-_MOVEMENT_ROW = """INSERT INTO fact_ledger_day (day, tenant, account_kind, account_id, currency,
+    SELECT s.tenant, s.reward_id, s.day, s.budget_id, s.person_id, s.points, s.cost_minor,
+        s.currency
+    FROM stage_reward s
+    WHERE NOT EXISTS (SELECT 1 FROM fact_reward f
+        WHERE f.tenant = s.tenant AND f.reward_id = s.reward_id)""",
+    """INSERT INTO fact_ledger_day (day, tenant, account_kind, account_id, currency,
         debit_minor, credit_minor, entries)
-    SELECT CAST($1 AS DATE), CAST($2 AS VARCHAR(64)), CAST($3 AS VARCHAR(16)),
-        CAST($4 AS VARCHAR(128)), CAST($5 AS VARCHAR(8)), CAST(0 AS BIGINT), CAST(0 AS BIGINT),
-        CAST(0 AS BIGINT)
-    WHERE NOT EXISTS (SELECT 1 FROM fact_ledger_day WHERE day = $1 AND tenant = $2
-        AND account_kind = $3 AND account_id = $4 AND currency = $5)"""
-_MOVEMENT_ADD = """UPDATE fact_ledger_day SET debit_minor = debit_minor + $6,
-        credit_minor = credit_minor + $7, entries = entries + $8
-    WHERE day = $1 AND tenant = $2 AND account_kind = $3 AND account_id = $4
-        AND currency = $5"""
+    SELECT s.day, s.tenant, s.account_kind, s.account_id, s.currency, 0, 0, 0
+    FROM stage_movement s
+    WHERE NOT EXISTS (SELECT 1 FROM fact_ledger_day f
+        WHERE f.day = s.day AND f.tenant = s.tenant AND f.account_kind = s.account_kind
+            AND f.account_id = s.account_id AND f.currency = s.currency)""",
+    """UPDATE fact_ledger_day SET debit_minor = fact_ledger_day.debit_minor + s.debit_minor,
+        credit_minor = fact_ledger_day.credit_minor + s.credit_minor,
+        entries = fact_ledger_day.entries + s.entries
+    FROM stage_movement s
+    WHERE fact_ledger_day.day = s.day AND fact_ledger_day.tenant = s.tenant
+        AND fact_ledger_day.account_kind = s.account_kind
+        AND fact_ledger_day.account_id = s.account_id
+        AND fact_ledger_day.currency = s.currency""",
+)
 
-#: A statement and the argument tuples it runs with, in order.
-Step = tuple[str, list[tuple[Any, ...]]]
+#: Parameters per multi-row insert stay well under PostgreSQL's 32,767.
+_MAX_PARAMETERS = 8000
+
+#: An ``INSERT`` and its arguments, flat.
+Statement = tuple[str, list[Any]]
 
 
-def steps(rows: Rows) -> list[Step]:
-    """The statements that write ``rows``, dimensions first; each ``executemany``-able."""
-    orders = list(rows.orders.values())
-    movements = sorted(rows.movements.items())
+def staged(rows: Rows) -> list[Statement]:
+    """The multi-row inserts that put ``rows`` into the staging tables."""
     budgets = sorted(rows.budgets.items())
-    plan: list[Step] = [
-        (_TENANT, [(t, d) for t, d in sorted(rows.tenants.items())]),
-        (_DAY, [(d, d.year, d.month, d.day, d.isoweekday()) for d in sorted(rows.days)]),
-        (_BUDGET, [(t, b, name, cur) for (t, b), (name, cur) in budgets]),
-        (_BUDGET_NAME, [(t, b, name) for (t, b), (name, _) in budgets if name]),
-        (_BUDGET_CURRENCY, [(t, b, cur) for (t, b), (_, cur) in budgets if cur]),
-        (_PRODUCT, [(t, p, cur) for (t, p), cur in sorted(rows.products.items())]),
+    tables: list[tuple[str, list[tuple[Any, ...]]]] = [
+        ("stage_tenant", sorted(rows.tenants.items())),
+        ("stage_day", [(d, d.year, d.month, d.day, d.isoweekday()) for d in sorted(rows.days)]),
+        ("stage_budget", [(t, b, name, cur) for (t, b), (name, cur) in budgets]),
+        ("stage_product", [(t, p, cur) for (t, p), cur in sorted(rows.products.items())]),
         (
-            _ORDER,
+            "stage_order",
             [
                 (
                     o.tenant,
                     o.order_id,
                     o.day,
+                    o.updated,
                     o.status,
                     o.product_id,
                     o.budget_id,
@@ -165,18 +238,11 @@ def steps(rows: Rows) -> list[Step]:
                     o.price_unit,
                     o.reason,
                 )
-                for o in orders
+                for o in rows.orders.values()
             ],
         ),
         (
-            _ORDER_STATUS,
-            [
-                (o.tenant, o.order_id, o.status, o.day, o.price_minor, o.price_unit, o.reason)
-                for o in orders
-            ],
-        ),
-        (
-            _REWARD,
+            "stage_reward",
             [
                 (
                     r.tenant,
@@ -191,13 +257,29 @@ def steps(rows: Rows) -> list[Step]:
                 for r in rows.rewards.values()
             ],
         ),
-        (_MOVEMENT_ROW, [key for key, _ in movements]),
         (
-            _MOVEMENT_ADD,
-            [(*key, m.debit_minor, m.credit_minor, m.entries) for key, m in movements],
+            "stage_movement",
+            [
+                (*key, m.debit_minor, m.credit_minor, m.entries)
+                for key, m in sorted(rows.movements.items())
+            ],
         ),
     ]
-    return [(sql, args) for sql, args in plan if args]
+    statements: list[Statement] = []
+    for table, values in tables:
+        if not values:
+            continue
+        width = len(_STAGES[table])
+        per_insert = _MAX_PARAMETERS // width
+        for start in range(0, len(values), per_insert):
+            chunk = values[start : start + per_insert]
+            groups = (
+                "(" + ", ".join(f"${i * width + c + 1}" for c in range(width)) + ")"
+                for i in range(len(chunk))
+            )
+            sql = f"INSERT INTO {table} VALUES {', '.join(groups)}"
+            statements.append((sql, [v for row in chunk for v in row]))
+    return statements
 
 
 ORDERS_BY_DAY = """SELECT placed_day, status, currency, COUNT(*), SUM(face_minor)
