@@ -85,6 +85,23 @@ async def test_debits_reach_the_daily_report_of_their_tenant_only(
     status, top, _ = await get(cluster, f"/api/v1/reports/top-products?{RANGE}", acme)
     assert (status, top["products"]) == (200, [])
 
+    # GraphQL answers the same, from the same warehouse
+    first, last = (part.split("=")[1] for part in RANGE.split("&"))
+    document = (
+        f'{{ dailyReport(from: "{first}", to: "{last}") {{ ... on DailyReport {{ days {{ day '
+        "movements { accountId debitMinor creditMinor entries } } } ... on Error { code } } }"
+    )
+    async with cluster.client.post("/graphql", json={"query": document}, headers=acme) as r:
+        answered = (await r.json())["data"]["dailyReport"]
+    assert answered["days"] == [
+        {
+            "day": TODAY.isoformat(),
+            "movements": [
+                {"accountId": "b1", "debitMinor": 1_254, "creditMinor": 10_000, "entries": 4}
+            ],
+        }
+    ]
+
 
 @pytest.mark.parametrize(
     "query",
