@@ -12,6 +12,7 @@ type names dimensions at most, or nothing: it only advances the loaded sequence.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,6 +24,8 @@ from bus.messages.funding import MoneyMoved
 from bus.messages.orders import OrderEvent
 from bus.messages.wallet import RewardIssued
 from storage.warehouse_ports import SequencedEvent
+
+log = logging.getLogger(__name__)
 
 #: Accounts whose movements the warehouse keeps (``<kind>:<id>`` in the ledger).
 KEPT_ACCOUNTS = frozenset({"budget", "funding"})
@@ -120,10 +123,15 @@ def _add(rows: Rows, item: SequencedEvent) -> None:
     handler = _HANDLERS.get(kind)
     if handler is None:
         return
-    day, tenant = day_of(e.time), e.tenant
+    try:
+        day, tenant = day_of(e.time), e.tenant
+        handler(rows, day, tenant, e.subject.partition("/")[2], e.data)
+    except (msgspec.DecodeError, ValueError) as error:
+        # Never a reason to stop loading: one unreadable event would hold up every later one.
+        log.error("warehouse: event %s at %d skipped: %s", e.id, item.sequence, error)
+        return
     rows.tenants.setdefault(tenant, day)
     rows.days.add(day)
-    handler(rows, day, tenant, e.subject.partition("/")[2], e.data)
 
 
 def _budget_created(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -> None:

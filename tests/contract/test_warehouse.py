@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bus.messages.common import Money
@@ -131,6 +132,15 @@ async def test_events_it_does_not_use_only_advance_the_sequence(warehouse: Wareh
     await warehouse.apply(numbered(41, [person_created("acme", on(D1))]))
     assert await warehouse.last_sequence() == 41
     assert await warehouse.daily_summary("acme", FIRST, LAST) == []
+
+
+async def test_an_event_it_cannot_read_is_skipped_not_retried(warehouse: Warehouse) -> None:
+    good = debited("acme", "b1", 5, "EUR", on(D1))
+    unreadable = msgspec.structs.replace(good, data=msgspec.Raw(b'{"budget_id": 7}'))
+    undated = msgspec.structs.replace(good, time="yesterday")
+    assert await warehouse.apply(numbered(1, [unreadable, undated, good])) == 3
+    [day] = await warehouse.daily_summary("acme", FIRST, LAST)
+    assert day.movements == (MovementTotal("budget", "b1", "EUR", 5, 0, 1),)
 
 
 async def test_the_loaded_sequence_survives_a_restart(opener: Opener) -> None:
