@@ -12,7 +12,9 @@ import pytest
 
 from bus.messages.common import Money
 from bus.messages.reports import DaySummary, MovementTotal, OrderTotal, ProductSales, RewardTotal
+from storage.config import WarehouseConfig
 from storage.duckdb_warehouse import DuckdbWarehouse
+from storage.factory import open_warehouse
 from storage.postgres_warehouse import PostgresWarehouse
 from storage.warehouse_ports import SequencedEvent, Warehouse
 from tests.support import postgres_database
@@ -221,3 +223,10 @@ async def test_amounts_past_32_bits_stay_exact(warehouse: Warehouse) -> None:
     )
     [day] = await warehouse.daily_summary("acme", FIRST, LAST)
     assert day.movements == (MovementTotal("budget", "b1", "INR", big - 2, big, 2),)
+
+
+def test_one_url_chooses_the_adapter(tmp_path: Path) -> None:
+    embedded = open_warehouse(WarehouseConfig(path=str(tmp_path / "w.duckdb")))
+    assert embedded.name == "warehouse:duckdb"
+    production = open_warehouse(WarehouseConfig(url="postgresql://pb@127.0.0.1:5432/pb"))
+    assert production.name == "warehouse:postgres"

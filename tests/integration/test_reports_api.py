@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from actors.reports import ReportService
 from storage.duckdb_warehouse import DuckdbWarehouse
+from storage.postgres_warehouse import PostgresWarehouse
 from tests.conftest import Cluster
-from tests.support import warehouse_process
+from tests.support import postgres_database, warehouse_process
 
 TODAY = datetime.now(UTC).date()
 RANGE = f"from={TODAY - timedelta(days=1)}&to={TODAY + timedelta(days=1)}"
@@ -162,3 +164,26 @@ async def test_readyz_shows_the_warehouse_store(
         ready = await r.json()
     assert r.status == 200
     assert ready["warehouse"] == [{"name": "warehouse:duckdb", "ok": True, "detail": ""}]
+
+
+@pytest.mark.postgres
+async def test_a_warehouse_that_is_down_shows_in_readyz_and_reports_say_unavailable(
+    cluster: Cluster,
+) -> None:
+    async with postgres_database() as url:
+        store = PostgresWarehouse(f"{url}_missing")  # a database nobody made: down
+        service = ReportService(cluster.bus.nc, store)
+        await service.start()
+        try:
+            async with cluster.client.get("/readyz") as r:
+                ready = await r.json()
+            assert r.status == 200  # the edge serves all else without the warehouse
+            [health] = ready["warehouse"]
+            assert (health["name"], health["ok"]) == ("warehouse:postgres", False)
+            status, body, _ = await get(
+                cluster, f"/api/v1/reports/daily?{RANGE}", cluster.keys.headers("acme")
+            )
+            assert (status, body["code"], body["retryable"]) == (503, "unavailable", True)
+        finally:
+            await service.stop()
+            await store.close()
