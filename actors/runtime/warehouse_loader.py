@@ -30,6 +30,7 @@ from storage.warehouse_ports import SequencedEvent, Warehouse
 
 log = logging.getLogger(__name__)
 
+_FIRST_BACKOFF_S = 0.05
 _decoder = msgspec.json.Decoder(CloudEvent)
 #: What stands for a message that is not a CloudEvent: of no type, so it only counts.
 _UNREADABLE = CloudEvent("", "", "", "", "", "", msgspec.Raw(b"null"))
@@ -53,24 +54,25 @@ class WarehouseLoader(Background):
         self._fetch_wait_s = fetch_wait_s
         self._max_backoff_s = max_backoff_s
         self._migrated = False
+        #: How long to wait before starting over: doubles per failure, reset by progress.
+        self._backoff = _FIRST_BACKOFF_S
         #: Events applied by this loader, and attempts that failed (for tests and logs).
         self.loaded = 0
         self.failures = 0
 
     async def _run(self) -> None:
-        backoff = 0.05
+        self._wakeup.clear()  # set by an earlier stop(): only a new stop() may cut waits
         while not self._stopping:
             try:
                 await self._load()
             except Exception as e:
                 self.failures += 1
-                log.warning("warehouse loader: %s; starting over in %.2fs", e, backoff)
-                self._wakeup.clear()
+                if self._stopping:
+                    return
+                log.warning("warehouse loader: %s; starting over in %.2fs", e, self._backoff)
                 with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
-                    await asyncio.wait_for(self._wakeup.wait(), backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
-            else:
-                backoff = 0.05
+                    await asyncio.wait_for(self._wakeup.wait(), self._backoff)
+                self._backoff = min(self._backoff * 2, self._max_backoff_s)
 
     async def _load(self) -> None:
         """Read from the warehouse's sequence on and apply batch by batch, until stopped."""
@@ -100,6 +102,7 @@ class WarehouseLoader(Background):
                     continue
                 await self._warehouse.apply(batch)
                 self.loaded += len(batch)
+                self._backoff = _FIRST_BACKOFF_S
         finally:
             try:
                 await sub.unsubscribe()
