@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from bus import subjects
 from bus.errors import BusTimeout, BusUnavailable
 from bus.messages import Command, Envelope, Principal, Reply, encoder, reply_decoder
+from bus.messages.reports import ReportCommand, ReportReply, report_reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
 from bus.time import now_ms
 
@@ -117,6 +118,43 @@ class Bus:
         except NatsError as e:  # closed, reconnecting with a full buffer, …
             raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
         return reply_decoder.decode(msg.data)
+
+    async def report(
+        self, tenant: str, body: ReportCommand, principal: Principal, timeout_s: float
+    ) -> ReportReply:
+        """Ask the warehouse (``perkbus warehouse``) a report about ``tenant`` (ADR 26)."""
+        envelope = Envelope(
+            tenant=tenant,
+            principal=principal,
+            request_id=self._request_ids.next(),
+            deadline_ms=now_ms() + int(timeout_s * 1000),
+            body=body,
+        )
+        try:
+            msg = await self.nc.request(
+                subjects.reports(tenant), encoder.encode(envelope), timeout=timeout_s
+            )
+        except NoRespondersError as e:
+            raise BusUnavailable("no warehouse answers report requests") from e
+        except NatsTimeout as e:
+            raise BusTimeout(f"no report within {timeout_s:.3f}s") from e
+        except NatsError as e:
+            raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
+        return report_reply_decoder.decode(msg.data)
+
+    async def warehouse_health(self, timeout_s: float) -> HostHealth:
+        """Ask the warehouse process about itself and its store."""
+        try:
+            msg = await self.nc.request(
+                subjects.WAREHOUSE_HEALTH, encoder.encode(HealthCheck()), timeout=timeout_s
+            )
+        except NoRespondersError as e:
+            raise BusUnavailable("no warehouse process is running") from e
+        except NatsTimeout as e:
+            raise BusTimeout("the warehouse process did not answer") from e
+        except NatsError as e:
+            raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
+        return _health_decoder.decode(msg.data)
 
     async def host_health(self, timeout_s: float) -> HostHealth:
         """Ask any actor host about itself and its stores."""

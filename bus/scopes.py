@@ -23,6 +23,8 @@ SCOPE_AUDIT = "audit:read"
 SCOPE_PEOPLE = "people:admin"
 SCOPE_CONFIG = "config:read"
 SCOPE_CONFIG_ADMIN = "config:write"
+#: Reports from the warehouse: the whole tenant's orders, rewards and money movements.
+SCOPE_REPORTS = "reports:read"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -46,6 +48,7 @@ ALL_SCOPES = (
     SCOPE_PEOPLE,
     SCOPE_CONFIG,
     SCOPE_CONFIG_ADMIN,
+    SCOPE_REPORTS,
 )
 
 #: Roles of people and clients (each a set of permissions, see docs/adr/0014).
@@ -88,9 +91,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         SCOPE_ORDERS,
         SCOPE_CONFIG,
         SCOPE_CONFIG_ADMIN,
+        SCOPE_REPORTS,
     },
-    "finance": _READ_ONLY | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT, SCOPE_CONFIG},
-    "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG},
+    "finance": _READ_ONLY
+    | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
+    "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
     "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS},
     "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),
 }

@@ -17,12 +17,16 @@ RPC_PREFIX = "pb.rpc"
 PARTITIONED_PREFIX = "pb.rpcp"
 EVENTS_PREFIX = "pb.evt"
 AUDIT_PREFIX = "pb.audit"
+#: Reports from the warehouse: ``pb.rpt.<tenant>``, answered by ``perkbus warehouse``.
+REPORTS_PREFIX = "pb.rpt"
 HEALTH = "pb.sys.health"
 #: Actor hosts answer with the public keys that sign access tokens (JWKS).
 JWKS = "pb.sys.jwks"
 #: Catalogue hosts tell every edge which tenant's catalogue pages changed (core NATS,
 #: no stream: ``bus.messages.catalogue.CatalogueChanged``).
 CATALOGUE_CHANGED = "pb.sys.catalogue.changed"
+#: The warehouse process answers with the health of its store (ADR 26).
+WAREHOUSE_HEALTH = "pb.sys.warehouse_health"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"
@@ -107,3 +111,21 @@ def all_events() -> str:
 
 def audit(tenant: str) -> str:
     return f"{AUDIT_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def reports(tenant: str) -> str:
+    """Where report requests about ``tenant`` go (ADR 26)."""
+    return f"{REPORTS_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def all_reports() -> str:
+    """What the warehouse process answers: report requests of every tenant."""
+    return f"{REPORTS_PREFIX}.*"
+
+
+def parse_reports(subject: str) -> str:
+    """``pb.rpt.<tenant>`` → tenant."""
+    prefix, _, tenant = subject.rpartition(".")
+    if prefix != REPORTS_PREFIX:
+        raise InvalidToken(f"not a report subject: {subject!r}")
+    return check_token(tenant, "tenant")

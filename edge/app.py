@@ -31,6 +31,7 @@ from edge import (
     openapi,
     orders,
     people,
+    reports,
     rewards,
     sessions,
     sso,
@@ -283,6 +284,7 @@ def create_app(
     app.add_routes(bulk.routes)
     app.add_routes(fx.routes)
     app.add_routes(funding.routes)
+    app.add_routes(reports.routes)
     app.add_routes(oauth.routes)
     app.add_routes(clients.routes)
     app.add_routes(people.routes)

@@ -3,13 +3,18 @@ connected and an actor host answers with all its stores reachable).
 
 The edge's own stores (its cache and rate-limit buckets, in Redis when configured) are
 reported under ``edge_stores``, but a degraded one does not make the edge unready: it
-answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23)."""
+answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23).
+
+
+The warehouse's store is reported too, but does not make the edge unready: no request
+but a report needs it, and its loader catches up when it is back (ADR 26)."""
 
 from __future__ import annotations
 
 import msgspec
 from aiohttp import web
 
+from bus.client import Bus
 from bus.errors import BusError
 from edge.http import BUS, CACHES, LIMITER, json_response
 
@@ -40,5 +45,14 @@ async def readyz(request: web.Request) -> web.Response:
             report["actor_host"] = host.host_id
             report["stores"] = msgspec.to_builtins(host.stores)
             ready = host.ok
+        report["warehouse"] = await _warehouse(bus)
     report["status"] = "ready" if ready else "not ready"
     return json_response(report, status=200 if ready else 503)
+
+
+async def _warehouse(bus: Bus) -> object:
+    try:
+        health = await bus.warehouse_health(timeout_s=1.0)
+    except BusError as e:
+        return f"unavailable: {e}"
+    return msgspec.to_builtins(health.stores)

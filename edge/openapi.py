@@ -12,6 +12,7 @@ from bus.messages.catalogue import Product
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
 from edge.problems import STATUS, Problem
+from edge.reports import DailyReportOut, TopProductsOut
 from edge.schemas import (
     AllocateIn,
     AllocationOut,
@@ -113,6 +114,8 @@ def build_document() -> dict[str, Any]:
             FundingOut,
             AllocationOut,
             *CONFIG_SCHEMAS,
+            DailyReportOut,
+            TopProductsOut,
             Problem,
         ],
         ref_template=REF,

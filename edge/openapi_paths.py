@@ -1126,6 +1126,70 @@ def _document_sign_in_limits(paths: dict[str, Any]) -> None:
 _document_sign_in_limits(PATHS)
 
 
+_REPORT_RANGE = [
+    {
+        "name": "from",
+        "in": "query",
+        "required": True,
+        "description": "First day (UTC), inclusive",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "required": True,
+        "description": "Last day (UTC), inclusive; at most 367 days after `from`",
+        "schema": {"type": "string", "format": "date"},
+    },
+]
+
+#: Reports from the warehouse (ADR 26).
+PATHS["/api/v1/reports/daily"] = {
+    "get": {
+        "operationId": "dailyReport",
+        "summary": "The tenant's orders, rewards and money movements, day by day",
+        "description": (
+            "Needs scope `reports:read` and role owner, admin, finance, auditor or "
+            "programme_manager, without grants. From the warehouse, which loads the event "
+            "stream: `loaded_sequence` says how far (later events are not counted yet). "
+            "Per day: orders placed that day by their current status and face-value "
+            "currency, rewards issued, and each budget's and funding account's debits and "
+            "credits, in minor units per currency."
+        ),
+        "parameters": _REPORT_RANGE,
+        "responses": {
+            "200": _json("DailyReportOut", "The days with anything in them"),
+            "422": _problem("`from` or `to` is missing, not a date, or the range is wrong"),
+            **_COMMON_ERRORS,
+        },
+    }
+}
+PATHS["/api/v1/reports/top-products"] = {
+    "get": {
+        "operationId": "topProducts",
+        "summary": "The products most ordered in a range of days",
+        "description": (
+            "Needs scope `reports:read` and role owner, admin, finance, auditor or "
+            "programme_manager, without grants. Fulfilled orders placed in the range, by "
+            "product and face-value currency: most orders first."
+        ),
+        "parameters": [
+            *_REPORT_RANGE,
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+        ],
+        "responses": {
+            "200": _json("TopProductsOut", "Products, most ordered first"),
+            "422": _problem("A query parameter is missing or not valid"),
+            **_COMMON_ERRORS,
+        },
+    }
+}
+
+
 _NEEDS_SCOPE = re.compile(r"Needs scope `([a-z_]+:[a-z_]+)`")
 
 

@@ -3,6 +3,7 @@
 perkbus up [--demo]   the whole system on embedded defaults (NATS, SQLite)
 perkbus actors        an actor host, against PERKBUS_NATS_URL
 perkbus edge          an HTTP edge, against PERKBUS_NATS_URL
+perkbus warehouse     load PB_EVENTS into the reporting warehouse and answer reports
 perkbus migrate       bring the ledger schema up to date
 perkbus token ...     mint an access token for a tenant (development and operations)
 perkbus bench         the same burst against perkbus, a classic service and a ceiling
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="seed the demo tenant")
     sub.add_parser("actors", help="run an actor host")
     sub.add_parser("edge", help="run an HTTP edge")
+    sub.add_parser("warehouse", help="load the reporting warehouse and answer reports")
     sub.add_parser("migrate", help="migrate the ledger schema")
     token = sub.add_parser("token", help="mint an access token")
     token.add_argument("--tenant", required=True)
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             from perkbus.roles import run_edge
 
             return _run_until_signal(run_edge, settings)
+        case "warehouse":
+            from perkbus.roles import run_warehouse
+
+            return _run_until_signal(run_warehouse, settings)
         case "migrate":
             return asyncio.run(_migrate(settings))
         case "audit":

@@ -1,4 +1,5 @@
-"""The two process roles, each run until ``stop`` is set: an actor host and an edge."""
+"""The process roles, each run until ``stop`` is set: an actor host, an edge, and the
+warehouse (its loader and its reports, one process: ADR 26)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import logging
 from aiohttp import web
 
 from actors.kinds import ALL_KINDS
+from actors.reports import ReportService
 from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
+from actors.runtime.warehouse_loader import WarehouseLoader
 from actors.sealing import MasterKey
 from bus import tls as nats_tls
 from bus.client import Bus
@@ -20,7 +23,7 @@ from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
-from storage.factory import open_catalogue, open_ledger, open_tenant_docs
+from storage.factory import open_catalogue, open_ledger, open_tenant_docs, open_warehouse
 from storage.redis_cache import RedisCache, open_redis
 from storage.redis_limiter import RedisLimiter
 
@@ -119,3 +122,26 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         await runner.cleanup()
         if redis is not None:
             await redis.aclose()
+
+
+async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
+    """The warehouse's one writer (DuckDB allows one process; a second loader would only
+    lose the race for each batch) and the answers to report requests. A warehouse that
+    is down at start is waited for: the loader retries, the reports say unavailable."""
+    tls = nats_tls.for_config(settings.nats)
+    credentials = settings.nats.credentials_file
+    bus = await Bus.connect(require_nats_url(settings), "perkbus-warehouse", credentials, tls)
+    warehouse = open_warehouse(settings.warehouse)
+    loader = WarehouseLoader(bus.js, warehouse)
+    reports = ReportService(bus.nc, warehouse)
+    try:
+        await reports.start()
+        loader.start()
+        log.info("warehouse ready (%s)", warehouse.name)
+        await stop.wait()
+        log.info("warehouse stopping")
+        await reports.stop()
+        await loader.stop()
+    finally:
+        await bus.close()
+        await warehouse.close()

@@ -2,10 +2,11 @@
 
 It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one; it requires
 credentials, and the children get the service user's, ADR 17), then an actor
-host and an edge as child processes — the same ``perkbus actors`` / ``perkbus edge`` that
-run alone in production — waits until ``/readyz`` answers, seeds the demo tenant when
-asked, and prints where everything is. Ctrl-C (or SIGTERM) stops the edge, then the actor
-host (which finishes and commits what it holds), then NATS. Every child is in its own
+host, the warehouse and an edge as child processes — the same ``perkbus actors`` /
+``perkbus warehouse`` / ``perkbus edge`` that run alone in production — waits until
+``/readyz`` answers, seeds the demo tenant when asked, and prints where everything is.
+Ctrl-C (or SIGTERM) stops the edge, then the warehouse, then the
+actor host (which finishes and commits what it holds), then NATS. Every child is in its own
 session, so a Ctrl-C reaches only this process and the shutdown order holds, and is tied
 to this process with PR_SET_PDEATHSIG, so none outlives it even after a SIGKILL.
 """
@@ -144,7 +145,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
 
     await asyncio.to_thread(prepare, settings)
     embedded: EmbeddedNats | None = None
-    actors = edge = None
+    actors = edge = warehouse = None
     scheme = "https" if settings.edge.tls_cert_file and settings.edge.tls_key_file else "http"
     base_url = f"{scheme}://{settings.edge.host}:{settings.edge.port}"
     try:
@@ -165,6 +166,8 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         actors = spawn("actors", config_path, env)
         tls = nats_tls.for_config(settings.nats)
         await wait_for_actor_host(url, nats_credentials, tls, actors, timeout_s=60, stop=stop)
+        # after the host: it has made the event stream the warehouse loads (ADR 26)
+        warehouse = spawn("warehouse", config_path, env)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url, nats_credentials, tls, settings.actors.points_currency)
@@ -176,7 +179,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)
         _banner(settings, base_url, url, credentials)
         while not stop.is_set():
-            for name, child in (("actor host", actors), ("edge", edge)):
+            for name, child in (("actor host", actors), ("warehouse", warehouse), ("edge", edge)):
                 if child.poll() is not None:
                     raise StartupFailed(f"the {name} exited with {child.returncode}")
             with contextlib.suppress(TimeoutError):
@@ -191,6 +194,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         return 130
     finally:
         await asyncio.to_thread(stop_child, edge, 10)
+        await asyncio.to_thread(stop_child, warehouse, 10)
         await asyncio.to_thread(stop_child, actors, 30)
         if embedded is not None:
             await embedded.astop()
@@ -208,6 +212,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  NATS          {nats_url}",
         "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
+        f"  warehouse     {warehouse_of(settings)}   reports at {base_url}/api/v1/reports/daily",
     ]
     if credentials is not None:
         lines += [
@@ -222,3 +227,9 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         ]
     lines += ["  Ctrl-C stops everything", ""]
     print("\n".join(lines), flush=True)
+
+
+def warehouse_of(settings: Settings) -> str:
+    if settings.warehouse.url:
+        return "PostgreSQL " + settings.warehouse.url.rpartition("@")[2]  # no password
+    return f"DuckDB {settings.warehouse.path}"

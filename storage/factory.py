@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig, TenantDocsConfig
+from storage.config import (
+    CatalogueConfig,
+    MysqlConfig,
+    SqliteConfig,
+    TenantDocsConfig,
+    WarehouseConfig,
+)
 from storage.ports import CatalogueStore, Ledger
 from storage.tenant_docs_ports import TenantDocuments
+from storage.warehouse_ports import Warehouse
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -36,3 +43,14 @@ def open_tenant_docs(config: TenantDocsConfig) -> TenantDocuments:
     from storage.sqlite_tenant_docs import SqliteTenantDocuments
 
     return SqliteTenantDocuments(config.path)
+
+
+def open_warehouse(config: WarehouseConfig) -> Warehouse:
+    """PostgreSQL/Redshift wire when ``url`` is set, else DuckDB at ``path`` (ADR 26)."""
+    if config.url:
+        from storage.postgres_warehouse import PostgresWarehouse
+
+        return PostgresWarehouse(config.url)
+    from storage.duckdb_warehouse import DuckdbWarehouse
+
+    return DuckdbWarehouse(config.path)

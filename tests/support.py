@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import asyncmy
 import pytest
@@ -27,6 +27,10 @@ from storage.mysql import MysqlLedger
 from storage.ports import AccountRecord, Ledger, OrderRecord
 from storage.sqlite import SqliteLedger
 from storage.sqlite_db import transaction
+from storage.warehouse_ports import Warehouse
+
+if TYPE_CHECKING:
+    from actors.runtime.warehouse_loader import WarehouseLoader
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -257,3 +261,45 @@ def order_record(
         1,
         version,
     )
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PERKBUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh database on the PostgreSQL server, dropped afterwards; yields its URL."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except Exception as e:
+        unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {e}")
+    name = f"pb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@asynccontextmanager
+async def warehouse_process(bus: Bus, store: Warehouse) -> AsyncIterator[WarehouseLoader]:
+    """What ``perkbus warehouse`` runs (its loader and its report service), on ``bus``;
+    the store is migrated here and closed by its owner."""
+    from actors.reports import ReportService
+    from actors.runtime.warehouse_loader import WarehouseLoader
+
+    await store.migrate()
+    loader = WarehouseLoader(bus.js, store, batch_max=50)
+    service = ReportService(bus.nc, store)
+    await service.start()
+    loader.start()
+    try:
+        yield loader
+    finally:
+        await loader.stop()
+        await service.stop()

@@ -20,7 +20,7 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import bulk, catalogue, clients, money, orders, vouchers
+from edge.graphql import bulk, catalogue, clients, money, orders, reports, vouchers
 from edge.graphql import people as persons
 from edge.graphql import tenant_config as config
 from edge.graphql.common import MINOR_UNITS, MinorUnits
@@ -49,6 +49,14 @@ class Query:
     audit_log: clients.AuditPageResult = strawberry.field(
         resolver=clients.read_audit,
         description="The tenant's hash-chained audit log, after an entry number.",
+    )
+    daily_report: reports.DailyReportResult = strawberry.field(
+        resolver=reports.daily_report,
+        description="The tenant's orders, rewards and money movements per UTC day (warehouse).",
+    )
+    top_products: reports.TopProductsResult = strawberry.field(
+        resolver=reports.top_products,
+        description="The products most ordered (fulfilled) in a range of days (warehouse).",
     )
     api_clients: clients.ApiClientsResult = strawberry.field(
         resolver=clients.list_clients, description="The tenant's OAuth2 clients (no secrets)."

@@ -30,10 +30,11 @@ import aiohttp
 
 from bus.embedded import EmbeddedNats
 from perkbus import demo, demo_catalogue
+from storage.duckdb_warehouse import DuckdbWarehouse
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
 from tests.conftest import PARTITIONS, Cluster, start_cluster
-from tests.support import Keys
+from tests.support import Keys, warehouse_process
 
 T = TypeVar("T")
 
@@ -98,6 +99,7 @@ class LiveSystem:
         self._nats = EmbeddedNats(directory / "nats", partitions=PARTITIONS)
         self._ledger = SqliteLedger(directory / "ledger.sqlite3")
         self._catalogue = SqliteCatalogue(directory / "catalogue.sqlite3")
+        self._warehouse = DuckdbWarehouse(directory / "warehouse.duckdb")
         self._resources = AsyncExitStack()
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
@@ -120,6 +122,8 @@ class LiveSystem:
         await self._catalogue.migrate()
         await self._catalogue.put_products(demo_catalogue.generate())
         cluster = await self._resources.enter_async_context(self._cluster())
+        self._resources.push_async_callback(self._warehouse.close)
+        await self._resources.enter_async_context(warehouse_process(cluster.bus, self._warehouse))
         self.base_url = str(cluster.client.make_url("")).rstrip("/")
         self._session = await self._resources.enter_async_context(aiohttp.ClientSession())
         await demo.seed(cluster.bus)

@@ -353,6 +353,8 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/clients/{client_id}/secret",
         "/api/v1/nats-credentials",
         "/api/v1/audit",
+        "/api/v1/reports/daily",
+        "/api/v1/reports/top-products",
         "/api/v1/people",
         "/api/v1/people/{person_id}",
         "/api/v1/people/{person_id}/password",

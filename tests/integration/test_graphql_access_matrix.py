@@ -38,6 +38,7 @@ from bus.scopes import (
     SCOPE_ORDERS_READ,
     SCOPE_PEOPLE,
     SCOPE_READ,
+    SCOPE_REPORTS,
     SCOPE_VOUCHERS,
     SCOPE_VOUCHERS_ADMIN,
     SCOPE_WALLETS,
@@ -94,6 +95,19 @@ CASES = [
     ),
     query("fxRates", "", (SCOPE_READ,), ("GET", "/api/v1/fx")),
     query("auditLog", "limit: 1", (SCOPE_AUDIT,), ("GET", "/api/v1/audit")),
+    # a range that ends before it starts: refused or invalid, without needing a warehouse
+    query(
+        "dailyReport",
+        'from: "2026-03-02", to: "2026-03-01"',
+        (SCOPE_REPORTS,),
+        ("GET", "/api/v1/reports/daily"),
+    ),
+    query(
+        "topProducts",
+        'from: "2026-03-02", to: "2026-03-01"',
+        (SCOPE_REPORTS,),
+        ("GET", "/api/v1/reports/top-products"),
+    ),
     query("apiClients", "", (SCOPE_CLIENTS,), ("GET", "/api/v1/clients")),
     query("pointsRate", "", (SCOPE_READ,), ("GET", "/api/v1/points-rate")),
     query("people", "", (SCOPE_PEOPLE,), ("GET", "/api/v1/people")),

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,25 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         assert session["person"]["roles"] == ["owner"]
         status, me = get(f"{base}/auth/me", session["access_token"])
         assert (status, me["subject"]) == (200, "admin@demo.example")
-        assert len(children) >= 3, "nats-server, actor host and edge"
+        assert len(children) >= 4, "nats-server, actor host, warehouse and edge"
+        assert any("perkbus warehouse" in _cmdline(p) for p in children)
+        # the warehouse has loaded the demo's events: its budget's opening is in the report
+        today = datetime.now(UTC).date().isoformat()
+        report = f"{base}/api/v1/reports/daily?from={today}&to={today}"
+        opened: list[Any] = []
+        for _ in range(600):
+            status, daily = get(report, credentials["token"])
+            assert status == 200, daily
+            opened = [
+                m
+                for d in daily["days"]
+                for m in d["movements"]
+                if m["account_id"] == demo.BUDGET_ID
+            ]
+            if opened:
+                break
+            time.sleep(0.05)
+        assert opened[0]["credit_minor"] == 1_000_000
         assert any("nats-server" in Path(f"/proc/{p}/cmdline").read_text() for p in children)
 
         # NATS: the embedded server wants credentials; a tenant's reach its events only

@@ -1,0 +1,118 @@
+"""The warehouse loader: ``PB_EVENTS`` → the reporting star schema, each event once.
+
+The warehouse itself remembers how far it has loaded (the stream sequence of the last
+event applied, advanced in the same transaction as the rows: ``storage.warehouse_ports``).
+So the loader keeps no state of its own and acknowledges nothing: on every (re)start it
+asks the warehouse for that sequence and reads the stream from the next one, with a
+consumer that exists only while it reads. Killed between two batches, or in the middle
+of one, it starts again where the last committed batch ended; a batch applied whose
+commit it never heard about is skipped by the warehouse on the second try.
+
+Events the warehouse has no use for (and any it cannot read) are applied all the same:
+they only advance the sequence. When the warehouse (or NATS) is unreachable the loader
+backs off and starts over; JetStream keeps the events meanwhile (ADR 26).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from actors.runtime.background import Background
+from bus import subjects
+from bus.events import CloudEvent
+from storage.warehouse_ports import SequencedEvent, Warehouse
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF_S = 0.05
+_decoder = msgspec.json.Decoder(CloudEvent)
+#: What stands for a message that is not a CloudEvent: of no type, so it only counts.
+_UNREADABLE = CloudEvent("", "", "", "", "", "", msgspec.Raw(b"null"))
+
+
+class WarehouseLoader(Background):
+    name = "warehouse-loader"
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        warehouse: Warehouse,
+        batch_max: int = 1000,
+        fetch_wait_s: float = 0.5,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self._js = js
+        self._warehouse = warehouse
+        self._batch_max = batch_max
+        self._fetch_wait_s = fetch_wait_s
+        self._max_backoff_s = max_backoff_s
+        self._migrated = False
+        #: How long to wait before starting over: doubles per failure, reset by progress.
+        self._backoff = _FIRST_BACKOFF_S
+        #: Events applied by this loader, and attempts that failed (for tests and logs).
+        self.loaded = 0
+        self.failures = 0
+
+    async def _run(self) -> None:
+        self._wakeup.clear()  # set by an earlier stop(): only a new stop() may cut waits
+        while not self._stopping:
+            try:
+                await self._load()
+            except Exception as e:
+                self.failures += 1
+                if self._stopping:
+                    return
+                log.warning("warehouse loader: %s; starting over in %.2fs", e, self._backoff)
+                with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
+                    await asyncio.wait_for(self._wakeup.wait(), self._backoff)
+                self._backoff = min(self._backoff * 2, self._max_backoff_s)
+
+    async def _load(self) -> None:
+        """Read from the warehouse's sequence on and apply batch by batch, until stopped."""
+        if not self._migrated:
+            await self._warehouse.migrate()
+            self._migrated = True
+        after = await self._warehouse.last_sequence()
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=after + 1,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=30.0,
+        )
+        sub = await self._js.pull_subscribe(
+            subjects.all_events(), stream=subjects.EVENTS_STREAM, config=config
+        )
+        try:
+            while not self._stopping:
+                try:
+                    messages = await sub.fetch(self._batch_max, timeout=self._fetch_wait_s)
+                except TimeoutError:
+                    continue
+                batch = [
+                    SequencedEvent(m.metadata.sequence.stream, _read(m.data)) for m in messages
+                ]
+                if not batch:
+                    continue
+                await self._warehouse.apply(batch)
+                self.loaded += len(batch)
+                self._backoff = _FIRST_BACKOFF_S
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception as e:  # the connection is gone: the consumer lapses by itself
+                log.debug("warehouse loader: unsubscribe: %s", e)
+
+
+def _read(data: bytes) -> CloudEvent:
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError:
+        log.error("warehouse loader: a message of PB_EVENTS is not a CloudEvent")
+        return _UNREADABLE

@@ -1,0 +1,148 @@
+"""The warehouse loader on a real nats-server: events published to ``PB_EVENTS`` reach
+the warehouse once each, across stops, restarts and a warehouse that is down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from actors.runtime.warehouse_loader import WarehouseLoader
+from bus.client import Bus
+from bus.events import EventPublisher, OutboxEvent, ensure_streams, make_event
+from bus.messages.budget import BudgetCreated, BudgetDebited
+from bus.messages.common import Money
+from bus.messages.people import PersonChanged
+from bus.messages.reports import MovementTotal
+from storage.duckdb_warehouse import DuckdbWarehouse
+from storage.postgres_warehouse import PostgresWarehouse
+from storage.warehouse_ports import Warehouse
+from tests.support import POSTGRES_ADMIN_URL, postgres_database
+
+
+def opened(tenant: str, minor: int) -> OutboxEvent:
+    return make_event(
+        tenant, "budget", "created", "b1", BudgetCreated("b1", "B1", Money(minor, "EUR"))
+    )
+
+
+def debit(tenant: str, n: int) -> OutboxEvent:
+    data = BudgetDebited("b1", f"dbt_{n}", Money(n, "EUR"), Money(0, "EUR"))
+    return make_event(tenant, "budget", "debited", "b1", data)
+
+
+def someone(tenant: str, n: int) -> OutboxEvent:
+    data = PersonChanged(f"p{n}@example.com", f"p{n}@example.com", ("end_user",), (), "active")
+    return make_event(tenant, "people", "person_created", f"p{n}", data)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait for ``check`` (a generous bound: only a hang fails, never slowness)."""
+    for _ in range(600):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def budget_b1(warehouse: Warehouse, tenant: str) -> MovementTotal:
+    today = datetime.now(UTC).date()
+    days = await warehouse.daily_summary(tenant, today.replace(day=1), today)
+    [movement] = [m for d in days for m in d.movements]  # events of one day, one budget
+    return movement
+
+
+@pytest.fixture
+async def publisher(bus: Bus) -> EventPublisher:
+    await ensure_streams(bus.js, duplicate_window_s=120)
+    return EventPublisher(bus.nc)
+
+
+async def test_stopped_and_restarted_it_loads_every_event_once(
+    bus: Bus, publisher: EventPublisher, tmp_path: Path
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    first_part = [opened("acme", 10_000), *(debit("acme", n) for n in range(1, 31))]
+    await publisher.publish(first_part)
+    await publisher.publish([someone("acme", n) for n in range(5)])
+
+    warehouse = DuckdbWarehouse(path)
+    await warehouse.migrate()
+    loader = WarehouseLoader(bus.js, warehouse, batch_max=4)
+    loader.start()
+
+    async def some_loaded() -> bool:
+        return await warehouse.last_sequence() >= 12
+
+    await until(some_loaded, "the first loader loads some events")
+    await loader.stop()
+    await warehouse.close()
+    await publisher.publish([debit("acme", n) for n in range(31, 41)])
+    # the same events again, as an outbox relay does after a crash: JetStream drops them
+    await publisher.publish(first_part[:3])
+
+    again = DuckdbWarehouse(path)
+    restarted = WarehouseLoader(bus.js, again, batch_max=7)
+    restarted.start()
+    try:
+
+        async def all_loaded() -> bool:
+            return await again.last_sequence() == 46
+
+        await until(all_loaded, "the restarted loader loads the rest")
+        b1 = await budget_b1(again, "acme")
+        assert (b1.credit_minor, b1.debit_minor, b1.entries) == (10_000, sum(range(1, 41)), 41)
+        assert loader.loaded + restarted.loaded >= 46
+    finally:
+        await restarted.stop()
+        await again.close()
+
+
+async def test_while_the_warehouse_is_down_it_waits_and_loses_nothing(
+    bus: Bus, publisher: EventPublisher
+) -> None:
+    async with postgres_database() as url:
+        # a database that does not exist yet stands for a warehouse that is down
+        missing = f"{url}_later"
+        warehouse = PostgresWarehouse(missing)
+        loader = WarehouseLoader(bus.js, warehouse, batch_max=5, max_backoff_s=0.2)
+        loader.start()
+        try:
+            await publisher.publish(
+                [opened("acme", 500), *(debit("acme", n) for n in range(1, 11))]
+            )
+
+            async def failing() -> bool:
+                return loader.failures >= 2
+
+            await until(failing, "the loader notices the warehouse is down")
+            admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+            try:
+                await admin.execute(f'CREATE DATABASE "{missing.rsplit("/", 1)[1]}"')
+
+                async def loaded() -> bool:
+                    try:
+                        return await warehouse.last_sequence() == 11
+                    except Exception:
+                        return False
+
+                await until(loaded, "the loader catches up once the warehouse is back")
+                b1 = await budget_b1(warehouse, "acme")
+                assert (b1.credit_minor, b1.debit_minor, b1.entries) == (500, 55, 11)
+            finally:
+                await loader.stop()
+                await warehouse.close()
+                name = missing.rsplit("/", 1)[1]
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
+        finally:
+            await loader.stop()
+
+
+test_while_the_warehouse_is_down_it_waits_and_loses_nothing = pytest.mark.postgres(
+    test_while_the_warehouse_is_down_it_waits_and_loses_nothing
+)
