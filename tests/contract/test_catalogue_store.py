@@ -1,25 +1,36 @@
-"""The CatalogueStore contract (today: the SQLite adapter; MongoDB joins it later)."""
+"""The CatalogueStore contract, over the SQLite adapter and the MongoDB one (a real
+MongoDB-wire server, one per session; a database per test)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
 from bus.messages.catalogue import Curation, Product, Range, Texts
 from storage.errors import StaleWrite
-from storage.ports import CatalogueStore
+from storage.mongo_catalogue import MongoCatalogue
+from storage.ports import CatalogueStore, CuratedProduct
 from storage.sqlite_catalogue import SqliteCatalogue
+from tests.servers.mongo import MongoServer, mongo_database, run_mongo
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CatalogueStore]:
-    adapter = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
-    await adapter.migrate()
-    await adapter.migrate()  # idempotent
-    yield adapter
-    await adapter.close()
+    async with AsyncExitStack() as stack:
+        adapter: CatalogueStore
+        if request.param == "mongo":
+            server: MongoServer = request.getfixturevalue("mongo_server")
+            adapter = MongoCatalogue(await stack.enter_async_context(mongo_database(server)))
+        else:
+            adapter = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
+        await adapter.migrate()
+        await adapter.migrate()  # idempotent
+        yield adapter
+        await adapter.close()
 
 
 def product(pid: str, tenant: str = "", name: str = "Card") -> Product:
@@ -77,3 +88,87 @@ async def test_curation_writes_are_fenced(store: CatalogueStore) -> None:
         await store.save_curation("acme", Curation(version=2))
     assert await store.curation("acme") == second
     assert await store.curation("globex") == Curation()
+
+
+async def test_the_tenants_catalogue_is_merged_by_the_store(store: CatalogueStore) -> None:
+    await store.put_products([product("a"), product("b"), product("c.1"), product("x")])
+    await store.put_products([product("own", tenant="acme"), product("x", "acme", "Mine")])
+    await store.put_products([product("theirs", tenant="globex")])
+
+    plain = await store.effective_catalogue("acme")  # no curation yet: all on, no markup
+    assert [(c.product.id, c.product.tenant, c.enabled, c.markup_bps) for c in plain] == [
+        ("a", "", True, 0),
+        ("b", "", True, 0),
+        ("c.1", "", True, 0),
+        ("own", "acme", True, 0),
+        ("x", "acme", True, 0),  # its own product hides the platform's of the same id
+    ]
+    assert plain[4].product == product("x", "acme", "Mine")
+
+    curation = Curation(
+        disabled=frozenset({"b", "own"}),
+        markup_bps={"c.1": 250, "own": 75},
+        default_markup_bps=100,
+        version=1,
+    )
+    await store.save_curation("acme", curation)
+    merged = await store.effective_catalogue("acme")
+    assert [(c.product.id, c.enabled, c.markup_bps) for c in merged] == [
+        ("a", True, 100),
+        ("b", False, 100),
+        ("c.1", True, 250),
+        ("own", False, 75),
+        ("x", True, 100),
+    ]
+    assert merged[0] == CuratedProduct(product("a"), True, 100)
+
+    other = await store.effective_catalogue("globex")  # acme's curation is not globex's
+    assert [(c.product.id, c.enabled, c.markup_bps) for c in other] == [
+        ("a", True, 0),
+        ("b", True, 0),
+        ("c.1", True, 0),
+        ("theirs", True, 0),
+        ("x", True, 0),
+    ]
+    assert other[4].product.tenant == ""
+
+
+async def test_watch_reports_changes_of_the_platform_catalogue(store: CatalogueStore) -> None:
+    changes = store.watch()
+    try:
+        first = await anext(changes)
+        assert first == await store.revision()
+        await store.put_products([product("new")])
+        changed = await asyncio.wait_for(anext(changes), 10)
+        assert changed > first
+        assert changed == await store.revision()
+        assert [p.id for p in await store.products("")] == ["new"]
+    finally:
+        await changes.aclose()  # type: ignore[attr-defined]
+
+
+@pytest.mark.mongo
+@pytest.mark.slow
+async def test_mongo_keeps_the_catalogue_across_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "mongo"
+    with run_mongo(data) as server:
+        await _fill(server)
+    with run_mongo(data, server.port) as again:
+        store = MongoCatalogue(again.url("perkbus"))
+        try:
+            await store.migrate()
+            assert [p.id for p in await store.products("")] == ["kept"]
+            assert await store.revision() == 1
+            assert (await store.curation("acme")).markup_bps == {"kept": 50}
+        finally:
+            await store.close()
+
+
+async def _fill(server: MongoServer) -> None:
+    store = MongoCatalogue(server.url("perkbus"))
+    try:
+        await store.migrate()
+        await store.put_products([product("kept")])
+        await store.save_curation("acme", Curation(markup_bps={"kept": 50}, version=1))
+    finally:
+        await store.close()
