@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import msgspec
@@ -176,7 +176,7 @@ class MongoCatalogue:
             found.append(CuratedProduct(_product(doc), enabled, markup))
         return found
 
-    async def watch(self) -> AsyncIterator[int]:
+    async def watch(self) -> AsyncGenerator[int, None]:
         stream = self.db.revision.watch([{"$match": {"documentKey._id": "platform"}}])
         try:
             # Opens the stream before the current revision is read, so no change falls
@@ -201,7 +201,7 @@ class MongoCatalogue:
         finally:
             await stream.close()
 
-    async def _poll(self) -> AsyncIterator[int]:
+    async def _poll(self) -> AsyncGenerator[int, None]:
         seen = await self.revision()
         yield seen
         while True:

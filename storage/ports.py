@@ -10,7 +10,7 @@ state; the committer then retries the change sets apart so only the stale one fa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 import msgspec
@@ -575,7 +575,7 @@ class CatalogueStore(Protocol):
         store in one query (MongoDB: an aggregation), not by the caller."""
         ...
 
-    def watch(self) -> AsyncIterator[int]:
+    def watch(self) -> AsyncGenerator[int, None]:
         """The platform catalogue's revisions: first the current one, once watching has
         begun (so no change between the two is missed), then each new one soon after it
         happens. Several changes close together may be reported once. Runs until the

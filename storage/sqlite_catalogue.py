@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -113,7 +113,7 @@ class SqliteCatalogue:
         rows = await self.db.run(lambda con: con.execute(_EFFECTIVE, (tenant,)).fetchall())
         return [CuratedProduct(_product.decode(doc), bool(on), int(bps)) for doc, on, bps in rows]
 
-    async def watch(self) -> AsyncIterator[int]:
+    async def watch(self) -> AsyncGenerator[int, None]:
         seen = await self.revision()
         yield seen
         while True:

@@ -118,6 +118,7 @@ class ActorHost:
         await self.ledger.migrate()
         await self.keys.load()
         await self.context.catalogue.migrate()
+        self.context.platform.start()  # platform catalogue changes reach actors promptly
         await ensure_streams(self.bus.js, self._duplicate_window_s, self._stream_replicas)
         self.committer.start()
         self.relay.start()
@@ -225,6 +226,7 @@ class ActorHost:
                 log.error("an actor failed while stopping: %r", error)
         await self.committer.stop()
         await self.relay.stop()
+        await self.context.platform.stop()
         stats = self.committer.stats
         if stats.groups:
             log.info(

@@ -4,13 +4,14 @@ MongoDB-wire server, one per session; a database per test)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 
 import pytest
 
 from bus.messages.catalogue import Curation, Product, Range, Texts
+from storage.catalogue_cache import PlatformCatalogue
 from storage.errors import StaleWrite
 from storage.mongo_catalogue import MongoCatalogue
 from storage.ports import CatalogueStore, CuratedProduct
@@ -134,17 +135,44 @@ async def test_the_tenants_catalogue_is_merged_by_the_store(store: CatalogueStor
 
 
 async def test_watch_reports_changes_of_the_platform_catalogue(store: CatalogueStore) -> None:
-    changes = store.watch()
-    try:
+    async with aclosing(store.watch()) as changes:
         first = await anext(changes)
         assert first == await store.revision()
+        await store.put_products([product("own", tenant="acme")])  # not the platform's
         await store.put_products([product("new")])
         changed = await asyncio.wait_for(anext(changes), 10)
         assert changed > first
         assert changed == await store.revision()
         assert [p.id for p in await store.products("")] == ["new"]
+
+
+async def test_the_shared_cache_follows_changes_without_polling(store: CatalogueStore) -> None:
+    platform = PlatformCatalogue(store, refresh_s=3600)  # the backstop poll never comes
+    await store.put_products([product("a")])
+    assert list(await platform.products()) == ["a"]
+    platform.start()
+    try:
+        await until(lambda: platform.live)
+        await store.put_products([product("b"), product("a", name="Renamed")])
+        for _ in range(1000):  # bounded: fails, never hangs
+            if "b" in await platform.products():
+                break
+            await asyncio.sleep(0.01)
+        seen = await platform.products()
+        assert sorted(seen) == ["a", "b"]
+        assert seen["a"].text("en").name == "Renamed"
     finally:
-        await changes.aclose()  # type: ignore[attr-defined]
+        await platform.stop()
+    assert not platform.live
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition`` (a bounded wait: a test fails, never hangs)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true in 10 s")
 
 
 @pytest.mark.mongo
