@@ -1,4 +1,4 @@
-"""Choose the ledger adapter from settings: a MySQL URL, or the embedded SQLite file."""
+"""Choose the store adapters from settings: a server's URL, or the embedded SQLite file."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
 
 
 def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
+    if config.url:
+        from storage.mongo_catalogue import MongoCatalogue
+
+        return MongoCatalogue(config.url)
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)
