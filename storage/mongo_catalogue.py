@@ -46,10 +46,11 @@ def database_name(url: str) -> str:
     return parse_uri(url).get("database") or DEFAULT_DATABASE
 
 
-def effective_pipeline(tenant: str) -> list[Document]:
-    """The platform's products and the tenant's own (its own wins on the same id), with
-    the tenant's curation looked up and applied: ``enabled`` unless its id is disabled,
-    ``markup_bps`` the product's own markup, else the default one."""
+def effective_pipeline(tenant: str, after: str, limit: int) -> list[Document]:
+    """The platform's products and the tenant's own (its own wins on the same id), a
+    page of them by id, with the tenant's curation looked up and applied: ``enabled``
+    unless its id is disabled, ``markup_bps`` the product's own markup, else the default
+    one."""
     markup_of_this = {
         "$filter": {
             "input": {"$ifNull": ["$c.markups", []]},
@@ -58,10 +59,12 @@ def effective_pipeline(tenant: str) -> list[Document]:
         }
     }
     return [
-        {"$match": {"tenant": {"$in": ["", tenant]}}},
+        {"$match": {"tenant": {"$in": ["", tenant]}, "id": {"$gt": after}}},
         {"$sort": {"id": 1, "tenant": -1}},  # the tenant's own first: "" sorts last
         {"$group": {"_id": "$id", "product": {"$first": "$$ROOT"}}},
         {"$replaceRoot": {"newRoot": "$product"}},
+        {"$sort": {"id": 1}},
+        {"$limit": limit},
         {"$lookup": {"from": "curations", "pipeline": [{"$match": {"_id": tenant}}], "as": "c"}},
         {"$set": {"c": {"$ifNull": [{"$arrayElemAt": ["$c", 0]}, {}]}}},
         {
@@ -81,7 +84,6 @@ def effective_pipeline(tenant: str) -> list[Document]:
             }
         },
         {"$project": {"_id": 0, "c": 0}},
-        {"$sort": {"id": 1}},
     ]
 
 
@@ -169,9 +171,11 @@ class MongoCatalogue:
         if done.matched_count != 1:
             raise StaleWrite(f"curation of {tenant}", expected)
 
-    async def effective_catalogue(self, tenant: str) -> list[CuratedProduct]:
+    async def effective_catalogue(
+        self, tenant: str, after: str = "", limit: int = 1000
+    ) -> list[CuratedProduct]:
         found: list[CuratedProduct] = []
-        async for doc in self.db.products.aggregate(effective_pipeline(tenant)):
+        async for doc in self.db.products.aggregate(effective_pipeline(tenant, after, limit)):
             enabled, markup = bool(doc.pop("_enabled")), int(doc.pop("_markup_bps"))
             found.append(CuratedProduct(_product(doc), enabled, markup))
         return found

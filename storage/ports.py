@@ -568,11 +568,14 @@ class CatalogueStore(Protocol):
         """Store ``curation`` (at ``curation.version``) if the stored one is at
         ``curation.version - 1``; else raise :class:`~storage.errors.StaleWrite`."""
 
-    async def effective_catalogue(self, tenant: str) -> list[CuratedProduct]:
+    async def effective_catalogue(
+        self, tenant: str, after: str = "", limit: int = 1000
+    ) -> list[CuratedProduct]:
         """The platform's products and ``tenant``'s own, by id, each with the tenant's
-        curation applied (enabled unless disabled; its markup, else the default markup).
-        A tenant's own product hides a platform product of the same id. Merged by the
-        store in one query (MongoDB: an aggregation), not by the caller."""
+        curation applied (enabled unless disabled; its markup, else the default markup):
+        the first ``limit`` with ids after ``after``. A tenant's own product hides a
+        platform product of the same id. Merged by the store in one query (MongoDB: an
+        aggregation), not by the caller."""
         ...
 
     def watch(self) -> AsyncGenerator[int, None]:

@@ -109,8 +109,11 @@ class SqliteCatalogue:
 
         await self.db.run(transaction(_save))
 
-    async def effective_catalogue(self, tenant: str) -> list[CuratedProduct]:
-        rows = await self.db.run(lambda con: con.execute(_EFFECTIVE, (tenant,)).fetchall())
+    async def effective_catalogue(
+        self, tenant: str, after: str = "", limit: int = 1000
+    ) -> list[CuratedProduct]:
+        params = (tenant, after, limit)
+        rows = await self.db.run(lambda con: con.execute(_EFFECTIVE, params).fetchall())
         return [CuratedProduct(_product.decode(doc), bool(on), int(bps)) for doc, on, bps in rows]
 
     async def watch(self) -> AsyncGenerator[int, None]:
@@ -135,8 +138,10 @@ SELECT p.doc,
                  WHERE m.key = p.product_id),
                 json_extract(CAST(c.doc AS TEXT), '$.default_markup_bps'), 0)
 FROM products p LEFT JOIN curations c ON c.tenant_id = ?1
-WHERE p.tenant_id = ?1
-   OR (p.tenant_id = '' AND NOT EXISTS (
-        SELECT 1 FROM products o WHERE o.tenant_id = ?1 AND o.product_id = p.product_id))
+WHERE p.product_id > ?2
+  AND (p.tenant_id = ?1
+       OR (p.tenant_id = '' AND NOT EXISTS (
+            SELECT 1 FROM products o WHERE o.tenant_id = ?1 AND o.product_id = p.product_id)))
 ORDER BY p.product_id
+LIMIT ?3
 """

@@ -133,6 +133,12 @@ async def test_the_tenants_catalogue_is_merged_by_the_store(store: CatalogueStor
     ]
     assert other[4].product.tenant == ""
 
+    pages = [await store.effective_catalogue("acme", limit=2)]
+    while len(pages[-1]) == 2:
+        pages.append(await store.effective_catalogue("acme", pages[-1][-1].product.id, 2))
+    assert [[c.product.id for c in page] for page in pages] == [["a", "b"], ["c.1", "own"], ["x"]]
+    assert [c for page in pages for c in page] == merged
+
 
 async def test_watch_reports_changes_of_the_platform_catalogue(store: CatalogueStore) -> None:
     async with aclosing(store.watch()) as changes:
