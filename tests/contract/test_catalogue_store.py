@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, aclosing
+from contextlib import aclosing
 from pathlib import Path
 
 import pytest
@@ -15,23 +15,15 @@ from storage.catalogue_cache import PlatformCatalogue
 from storage.errors import StaleWrite
 from storage.mongo_catalogue import MongoCatalogue
 from storage.ports import CatalogueStore, CuratedProduct
-from storage.sqlite_catalogue import SqliteCatalogue
-from tests.servers.mongo import MongoServer, mongo_database, run_mongo
+from tests.servers.mongo import MongoServer, run_mongo
+from tests.support import CATALOGUE_STORES, catalogue_store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
+@pytest.fixture(params=CATALOGUE_STORES)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CatalogueStore]:
-    async with AsyncExitStack() as stack:
-        adapter: CatalogueStore
-        if request.param == "mongo":
-            server: MongoServer = request.getfixturevalue("mongo_server")
-            adapter = MongoCatalogue(await stack.enter_async_context(mongo_database(server)))
-        else:
-            adapter = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
-        await adapter.migrate()
+    async with catalogue_store(request, tmp_path) as adapter:
         await adapter.migrate()  # idempotent
         yield adapter
-        await adapter.close()
 
 
 def product(pid: str, tenant: str = "", name: str = "Card") -> Product:

@@ -3,6 +3,8 @@ products — one suite over both APIs."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,16 @@ from perkbus.demo_catalogue import generate
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import CATALOGUE_STORES, catalogue_store
+
+
+@pytest.fixture(params=CATALOGUE_STORES)
+async def catalogue(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[CatalogueStore]:
+    """The cluster's catalogue store: this suite runs over each adapter."""
+    async with catalogue_store(request, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(params=["rest", "graphql"])
