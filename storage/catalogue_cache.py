@@ -68,6 +68,7 @@ class PlatformCatalogue:
         self._revision = revision
 
     async def _watch(self) -> None:
+        pause = self._retry_s
         while True:
             try:
                 async with contextlib.aclosing(self.store.watch()) as changes:
@@ -76,7 +77,9 @@ class PlatformCatalogue:
                             await self._load(revision)
                         self._checked = time.monotonic()
                         self.live = True
+                        pause = self._retry_s
             except Exception as e:
-                self.live = False
-                log.warning("lost the catalogue's changes (%r); watching again", e)
-            await asyncio.sleep(self._retry_s)
+                log.warning("lost the catalogue's changes (%r); watching again in %gs", e, pause)
+            self.live = False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)  # a store that stays down is not hammered

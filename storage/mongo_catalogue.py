@@ -183,18 +183,17 @@ class MongoCatalogue:
     async def watch(self) -> AsyncGenerator[int, None]:
         stream = self.db.revision.watch([{"$match": {"documentKey._id": "platform"}}])
         try:
-            # Opens the stream before the current revision is read, so no change falls
-            # between the two; a change it returns is in the revision read next anyway.
-            await stream.try_next()
-        except OperationFailure as e:
-            await stream.close()
-            if e.code not in _NO_CHANGE_STREAMS:
-                raise
-            log.info("no change streams on this MongoDB (%s): polling the revision", e)
-            async for n in self._poll():
-                yield n
-            return
-        try:
+            try:
+                # Opens the stream before the current revision is read, so no change
+                # falls between the two; a change it returns is in that revision anyway.
+                await stream.try_next()
+            except OperationFailure as e:
+                if e.code not in _NO_CHANGE_STREAMS:
+                    raise
+                log.info("no change streams on this MongoDB (%s): polling the revision", e)
+                async for n in self._poll():
+                    yield n
+                return
             seen = await self.revision()
             yield seen
             async for _ in stream:

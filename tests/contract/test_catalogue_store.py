@@ -190,6 +190,37 @@ async def test_mongo_keeps_the_catalogue_across_a_restart(tmp_path: Path) -> Non
             await store.close()
 
 
+@pytest.mark.mongo
+@pytest.mark.slow
+async def test_the_shared_cache_watches_again_after_a_mongo_restart(tmp_path: Path) -> None:
+    data = tmp_path / "mongo"
+    with run_mongo(data) as server:
+        store = MongoCatalogue(server.url("perkbus"), timeout_ms=1000)
+        await store.migrate()
+        platform = PlatformCatalogue(store, refresh_s=3600, retry_s=0.1)
+        platform.start()
+        try:
+            await until(lambda: platform.live)
+        except BaseException:
+            await platform.stop()
+            await store.close()
+            raise
+    try:
+        await until(lambda: not platform.live)  # the server went away
+        with run_mongo(data, server.port):
+            await store.put_products([product("after")])
+            await until(lambda: platform.live)
+            for _ in range(1000):  # bounded: fails, never hangs
+                if "after" in await platform.products():
+                    break
+                await asyncio.sleep(0.01)
+            assert list(await platform.products()) == ["after"]
+            await platform.stop()
+    finally:
+        await platform.stop()
+        await store.close()
+
+
 async def _fill(server: MongoServer) -> None:
     store = MongoCatalogue(server.url("perkbus"))
     try:
