@@ -114,12 +114,20 @@ def _curation(doc: Document) -> Curation:
 class MongoCatalogue:
     name = "catalogue:mongodb"
 
-    def __init__(self, url: str, timeout_ms: int = 5000, poll_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_ms: int = 5000,
+        poll_interval_s: float = 0.25,
+        change_streams: bool = True,
+    ) -> None:
         self.client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(
             url, serverSelectionTimeoutMS=timeout_ms
         )
         self.db = self.client[database_name(url)]
         self.poll_interval_s = poll_interval_s
+        #: False: :meth:`watch` polls the revision even where change streams exist.
+        self.change_streams = change_streams
 
     async def migrate(self) -> None:
         """Create the indexes and the revision document; safe to run on every start."""
@@ -181,6 +189,10 @@ class MongoCatalogue:
         return found
 
     async def watch(self) -> AsyncGenerator[int, None]:
+        if not self.change_streams:
+            async for n in self._poll():
+                yield n
+            return
         stream = self.db.revision.watch([{"$match": {"documentKey._id": "platform"}}])
         try:
             try:

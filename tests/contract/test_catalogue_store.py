@@ -144,6 +144,19 @@ async def test_watch_reports_changes_of_the_platform_catalogue(store: CatalogueS
         assert [p.id for p in await store.products("")] == ["new"]
 
 
+@pytest.mark.mongo
+async def test_mongo_without_change_streams_polls_the_revision(mongo_url: str) -> None:
+    store = MongoCatalogue(mongo_url, poll_interval_s=0.05, change_streams=False)
+    try:
+        await store.migrate()
+        async with aclosing(store.watch()) as changes:
+            first = await anext(changes)
+            await store.put_products([product("polled")])
+            assert await asyncio.wait_for(anext(changes), 10) == first + 1
+    finally:
+        await store.close()
+
+
 async def test_the_shared_cache_follows_changes_without_polling(store: CatalogueStore) -> None:
     platform = PlatformCatalogue(store, refresh_s=3600)  # the backstop poll never comes
     await store.put_products([product("a")])
