@@ -6,6 +6,11 @@ actor holds only what is the tenant's own — its curation (disabled products, m
 and its custom products. Lists are filtered, searched and paged in memory: a catalogue is
 thousands of products, not millions.
 
+An export (:class:`ExportCatalogue`) is the one read that does not come from memory: the
+store merges the platform's products, the tenant's own and its curation in one query (a
+MongoDB aggregation, ADR 0022), page by page, so a tenant's whole catalogue is read from
+the documents of record without loading it into the actor.
+
 Search matches every word of the query against the start of a word of the product's name,
 description, brand or category in the asked locale (and English), ignoring case and
 accents; typo-tolerant search comes with the search port.
@@ -28,8 +33,10 @@ from bus.messages.catalogue import (
     KIND,
     AddCustomProduct,
     CatalogueChanged,
+    CatalogueExport,
     CurateProduct,
     Curation,
+    ExportCatalogue,
     GetProduct,
     ListProducts,
     Product,
@@ -90,6 +97,29 @@ def decode_cursor(cursor: str) -> tuple[str, str] | None:
         return None
 
 
+def view(p: Product, locale: str, enabled: bool, markup_bps: int) -> ProductView:
+    """A product as a tenant shows it, in one locale."""
+    text = p.text(locale)
+    return ProductView(
+        id=p.id,
+        brand=p.brand,
+        kind=p.kind,
+        category=p.category,
+        name=text.name,
+        description=text.description,
+        terms=text.terms,
+        image_url=p.image_url,
+        countries=p.countries,
+        currency=p.currency,
+        denominations=p.denominations,
+        range=p.range,
+        markup_bps=markup_bps,
+        enabled=enabled,
+        custom=bool(p.tenant),
+        locales=tuple(sorted(p.texts)),
+    )
+
+
 class CatalogueActor:
     def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
         self.ctx = ctx
@@ -124,31 +154,15 @@ class CatalogueActor:
                     replies.append(await self._curate(platform, curate))
                 case AddCustomProduct(product=product):
                     replies.append(await self._add(platform, product))
+                case ExportCatalogue() as export:
+                    replies.append(await self._export(export))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a catalogue request"))
         return Decision(replies)
 
     def _view(self, p: Product, locale: str) -> ProductView:
-        text = p.text(locale)
         markup = self.curation.markup_bps.get(p.id, self.curation.default_markup_bps)
-        return ProductView(
-            id=p.id,
-            brand=p.brand,
-            kind=p.kind,
-            category=p.category,
-            name=text.name,
-            description=text.description,
-            terms=text.terms,
-            image_url=p.image_url,
-            countries=p.countries,
-            currency=p.currency,
-            denominations=p.denominations,
-            range=p.range,
-            markup_bps=markup,
-            enabled=p.id not in self.curation.disabled,
-            custom=bool(p.tenant),
-            locales=tuple(sorted(p.texts)),
-        )
+        return view(p, locale, p.id not in self.curation.disabled, markup)
 
     def _list(self, platform: dict[str, Product], query: ListProducts) -> Reply:
         after = decode_cursor(query.cursor) if query.cursor else None
@@ -169,6 +183,17 @@ class CatalogueActor:
         next_cursor = encode_cursor(page[-1][0], page[-1][1].id) if more and page else None
         views = tuple(self._view(p, locale) for _, p in page)
         return Ok(ProductPage(views, next_cursor, total))
+
+    async def _export(self, export: ExportCatalogue) -> Reply:
+        after = export.cursor or ""
+        page = await self.ctx.catalogue.effective_catalogue(self.tenant, after, export.limit)
+        views = tuple(
+            view(c.product, export.locale, c.enabled, c.markup_bps)
+            for c in page
+            if c.product.status == "active"
+        )
+        more = len(page) == export.limit
+        return Ok(CatalogueExport(views, page[-1].product.id if more else None))
 
     async def _save(self, curation: Curation) -> None:
         await self.ctx.catalogue.save_curation(self.tenant, curation)
@@ -209,5 +234,7 @@ class CatalogueActor:
 
 
 CATALOGUE = ActorKind(
-    KIND, CatalogueActor, accepts=(ListProducts, GetProduct, CurateProduct, AddCustomProduct)
+    KIND,
+    CatalogueActor,
+    accepts=(ListProducts, GetProduct, CurateProduct, AddCustomProduct, ExportCatalogue),
 )

@@ -9,7 +9,7 @@ from bus.messages import Err
 from bus.messages.catalogue import Product
 from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_json
-from edge.schemas import CurationIn, ProductQuery
+from edge.schemas import CurationIn, ExportQuery, ProductQuery
 from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
@@ -23,6 +23,16 @@ async def list_products(request: web.Request) -> web.Response:
     except Invalid as e:
         raise ProblemResponse(invalid(e)) from e
     return answer(request, await operations.list_products(who, query))
+
+
+@routes.get("/api/v1/catalogue/export")
+async def export_catalogue(request: web.Request) -> web.Response:
+    who = caller(request)
+    try:
+        query = convert(dict(request.query), ExportQuery, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    return answer(request, await operations.export_catalogue(who, query))
 
 
 @routes.get("/api/v1/catalogue/products/{product_id}")

@@ -13,7 +13,7 @@ from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.openapi_tenant_config import config_paths
-from edge.schemas import ProductQuery
+from edge.schemas import ExportQuery, ProductQuery
 
 REF = "#/components/schemas/{name}"
 
@@ -76,10 +76,12 @@ _PRODUCT_ID = {
 }
 
 
-def _query_parameters() -> list[dict[str, Any]]:
-    """One query parameter per field of ProductQuery, with its JSON Schema."""
-    _, components = msgspec.json.schema_components([ProductQuery], ref_template=REF)
-    properties = components["ProductQuery"]["properties"]
+def _query_parameters(
+    query: type[msgspec.Struct] = ProductQuery,
+) -> list[dict[str, Any]]:
+    """One query parameter per field of ``query``, with its JSON Schema."""
+    _, components = msgspec.json.schema_components([query], ref_template=REF)
+    properties = components[query.__name__]["properties"]
     return [
         {"name": name, "in": "query", "required": False, "schema": prop}
         for name, prop in properties.items()
@@ -259,6 +261,23 @@ PATHS: dict[str, Any] = {
                 **_COMMON_ERRORS,
             },
         },
+    },
+    "/api/v1/catalogue/export": {
+        "get": {
+            "operationId": "exportCatalogue",
+            "summary": "The tenant's whole catalogue as curated, page by page",
+            "description": (
+                "Needs scope `catalogue:admin`. Every active product the tenant offers "
+                "(the platform's and its own), disabled ones included, with its markup, "
+                "ordered by id; pass `next_cursor` as `cursor` for the next page."
+            ),
+            "parameters": _query_parameters(ExportQuery),
+            "responses": {
+                "200": _json("CatalogueExportOut", "A page of the catalogue"),
+                "422": _problem("A query parameter is not valid (named in `errors`)"),
+                **_COMMON_ERRORS,
+            },
+        }
     },
     "/api/v1/catalogue/products/{product_id}": {
         "get": {

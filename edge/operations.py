@@ -58,7 +58,9 @@ from bus.messages.bulk import (
 )
 from bus.messages.catalogue import (
     AddCustomProduct,
+    CatalogueExport,
     CurateProduct,
+    ExportCatalogue,
     GetProduct,
     ListProducts,
     Product,
@@ -137,6 +139,7 @@ from edge.schemas import (
     AuditQuery,
     BudgetOut,
     BulkJobOut,
+    CatalogueExportOut,
     ClientListOut,
     ClientOut,
     CreateBudgetIn,
@@ -145,6 +148,7 @@ from edge.schemas import (
     DebitIn,
     DebitOut,
     DepositIn,
+    ExportQuery,
     FundingOut,
     FxRateIn,
     FxRateOut,
@@ -473,6 +477,18 @@ async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> P
     if isinstance(value, Err):
         return value
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)
+
+
+async def export_catalogue(caller: Caller, query: ExportQuery) -> CatalogueExportOut | Err:
+    if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+        return denied
+    command = ExportCatalogue(query.locale, query.limit, query.cursor)
+    value = await call(caller, catalogue.KIND, command, keyed=False)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, CatalogueExport):
+        return _unexpected(value)
+    return CatalogueExportOut(tuple(product_out(p) for p in value.products), value.next_cursor)
 
 
 async def add_custom_product(caller: Caller, product: Product) -> ProductOut | Err:

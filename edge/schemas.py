@@ -140,6 +140,14 @@ class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cursor: Annotated[str, msgspec.Meta(max_length=400)] | None = None
 
 
+class ExportQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The query string of ``GET /api/v1/catalogue/export``."""
+
+    locale: Locale = "en"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
+    cursor: ProductId | None = None
+
+
 class CurationIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     enabled: bool
     markup_bps: MarkupBps | None = None
@@ -168,6 +176,13 @@ class ProductPageOut(msgspec.Struct, frozen=True):
     products: tuple[ProductOut, ...]
     next_cursor: str | None
     total: int
+
+
+class CatalogueExportOut(msgspec.Struct, frozen=True):
+    """A page of the tenant's whole catalogue as curated, disabled products included."""
+
+    products: tuple[ProductOut, ...]
+    next_cursor: str | None
 
 
 class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -30,6 +30,10 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
 
 
 def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
+    if config.url:
+        from storage.mongo_catalogue import MongoCatalogue
+
+        return MongoCatalogue(config.url)
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)

@@ -10,7 +10,7 @@ state; the committer then retries the change sets apart so only the stale one fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 import msgspec
@@ -529,6 +529,14 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+class CuratedProduct(msgspec.Struct, frozen=True):
+    """A product as one tenant offers it: the tenant's curation applied to it."""
+
+    product: Product
+    enabled: bool
+    markup_bps: int
+
+
 class CatalogueStore(Protocol):
     """Catalogue documents: the platform's products, tenants' own products and curations.
 
@@ -559,3 +567,20 @@ class CatalogueStore(Protocol):
     async def save_curation(self, tenant: str, curation: Curation) -> None:
         """Store ``curation`` (at ``curation.version``) if the stored one is at
         ``curation.version - 1``; else raise :class:`~storage.errors.StaleWrite`."""
+
+    async def effective_catalogue(
+        self, tenant: str, after: str = "", limit: int = 1000
+    ) -> list[CuratedProduct]:
+        """The platform's products and ``tenant``'s own, by id, each with the tenant's
+        curation applied (enabled unless disabled; its markup, else the default markup):
+        the first ``limit`` with ids after ``after``. A tenant's own product hides a
+        platform product of the same id. Merged by the store in one query (MongoDB: an
+        aggregation), not by the caller."""
+        ...
+
+    def watch(self) -> AsyncGenerator[int, None]:
+        """The platform catalogue's revisions: first the current one, once watching has
+        begun (so no change between the two is missed), then each new one soon after it
+        happens. Several changes close together may be reported once. Runs until the
+        caller stops iterating; raises if the store is lost (the caller watches again)."""
+        ...

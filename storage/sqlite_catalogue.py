@@ -1,9 +1,16 @@
-"""SQLite catalogue documents: the embedded default (products and curations as JSON)."""
+"""SQLite catalogue documents: the embedded default (products and curations as JSON).
+
+The tenant's view of the catalogue is merged in SQL over the JSON documents (``json_each``
+over the curation), like MongoDB's aggregation does it. SQLite has no change feed, so
+:meth:`SqliteCatalogue.watch` reads the one-row revision table every ``watch_interval_s``:
+a primary-key read, cheap enough to do several times a second.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -11,6 +18,7 @@ import msgspec
 from bus.messages.catalogue import Curation, Product
 from storage.errors import StaleWrite
 from storage.migrations import Migration
+from storage.ports import CuratedProduct
 from storage.sql import now_ms
 from storage.sqlite_db import SqliteDatabase, transaction
 
@@ -39,8 +47,9 @@ _json = msgspec.json.Encoder()
 class SqliteCatalogue:
     name = "catalogue:sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, watch_interval_s: float = 0.1) -> None:
         self.db = SqliteDatabase(path, "NORMAL", "sqlite-catalogue")
+        self.watch_interval_s = watch_interval_s
 
     async def migrate(self) -> None:
         await self.db.migrate(MIGRATIONS)
@@ -99,3 +108,40 @@ class SqliteCatalogue:
                 raise StaleWrite(f"curation of {tenant}", curation.version - 1)
 
         await self.db.run(transaction(_save))
+
+    async def effective_catalogue(
+        self, tenant: str, after: str = "", limit: int = 1000
+    ) -> list[CuratedProduct]:
+        params = (tenant, after, limit)
+        rows = await self.db.run(lambda con: con.execute(_EFFECTIVE, params).fetchall())
+        return [CuratedProduct(_product.decode(doc), bool(on), int(bps)) for doc, on, bps in rows]
+
+    async def watch(self) -> AsyncGenerator[int, None]:
+        seen = await self.revision()
+        yield seen
+        while True:
+            await asyncio.sleep(self.watch_interval_s)
+            now = await self.revision()
+            if now != seen:
+                seen = now
+                yield now
+
+
+#: The platform's products and the tenant's own (its own hides a platform one of the same
+#: id), with the tenant's curation applied: disabled ids and per-product markups are read
+#: out of the curation's JSON (cast to text: SQLite reads a BLOB as its binary JSONB).
+_EFFECTIVE = """
+SELECT p.doc,
+       NOT EXISTS (SELECT 1 FROM json_each(CAST(c.doc AS TEXT), '$.disabled') d
+                   WHERE d.value = p.product_id),
+       COALESCE((SELECT m.value FROM json_each(CAST(c.doc AS TEXT), '$.markup_bps') m
+                 WHERE m.key = p.product_id),
+                json_extract(CAST(c.doc AS TEXT), '$.default_markup_bps'), 0)
+FROM products p LEFT JOIN curations c ON c.tenant_id = ?1
+WHERE p.product_id > ?2
+  AND (p.tenant_id = ?1
+       OR (p.tenant_id = '' AND NOT EXISTS (
+            SELECT 1 FROM products o WHERE o.tenant_id = ?1 AND o.product_id = p.product_id)))
+ORDER BY p.product_id
+LIMIT ?3
+"""

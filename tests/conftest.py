@@ -36,6 +36,9 @@ from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 
 PARTITIONS = 8
 
+#: Fixtures of the real servers tests start (each module documents its own).
+pytest_plugins = ["tests.servers.mongo"]
+
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:

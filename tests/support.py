@@ -8,7 +8,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -24,7 +24,7 @@ from bus.messages.common import Money
 from bus.scopes import ALL_SCOPES as EDGE_SCOPES
 from perkbus import tokens
 from storage.mysql import MysqlLedger
-from storage.ports import AccountRecord, Ledger, OrderRecord
+from storage.ports import AccountRecord, CatalogueStore, Ledger, OrderRecord
 from storage.sqlite import SqliteLedger
 from storage.sqlite_db import transaction
 from storage.warehouse_ports import Warehouse
@@ -303,3 +303,31 @@ async def warehouse_process(bus: Bus, store: Warehouse) -> AsyncIterator[Warehou
     finally:
         await loader.stop()
         await service.stop()
+
+
+#: The catalogue stores a test can be parametrised over (``params=CATALOGUE_STORES``).
+CATALOGUE_STORES = ["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)]
+
+
+@asynccontextmanager
+async def catalogue_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[CatalogueStore]:
+    """The migrated catalogue store of the fixture's parameter: a SQLite file, or a fresh
+    database on the session's MongoDB-wire server (dropped afterwards)."""
+    from storage.mongo_catalogue import MongoCatalogue
+    from storage.sqlite_catalogue import SqliteCatalogue
+    from tests.servers.mongo import MongoServer, mongo_database
+
+    async with AsyncExitStack() as stack:
+        store: CatalogueStore
+        if request.param == "mongo":
+            server: MongoServer = request.getfixturevalue("mongo_server")
+            store = MongoCatalogue(await stack.enter_async_context(mongo_database(server)))
+        else:
+            store = SqliteCatalogue(tmp_path / "catalogue.sqlite3")
+        await store.migrate()
+        try:
+            yield store
+        finally:
+            await store.close()

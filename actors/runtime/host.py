@@ -42,6 +42,7 @@ from bus.messages import (
     encoder,
     request_decoder,
 )
+from bus.messages.catalogue import CatalogueChanged
 from bus.messages.system import HostHealth, StoreHealth
 from bus.time import now_ms
 from storage.ports import Store
@@ -119,6 +120,8 @@ class ActorHost:
         await self.ledger.migrate()
         await self.keys.load()
         await self.context.catalogue.migrate()
+        # platform catalogue changes reach actors, and the edges' cached pages, promptly
+        self.context.platform.start(self._platform_news)
         await ensure_streams(self.bus.js, self._duplicate_window_s, self._stream_replicas)
         self.committer.start()
         self.relay.start()
@@ -226,6 +229,7 @@ class ActorHost:
                 log.error("an actor failed while stopping: %r", error)
         await self.committer.stop()
         await self.relay.stop()
+        await self.context.platform.stop()
         stats = self.committer.stats
         if stats.groups:
             log.info(
@@ -339,6 +343,10 @@ class ActorHost:
             await self.bus.nc.publish(subject, payload)
         except Exception as e:
             log.warning("hint on %s not sent: %r", subject, e)
+
+    async def _platform_news(self, revision: int) -> None:
+        change = CatalogueChanged("", revision)
+        await self.notify(subjects.CATALOGUE_CHANGED, encoder.encode(change))
 
     def tell_later(self, delay_s: float, tenant: str, kind: str, body: Command) -> None:
         async def later() -> None:

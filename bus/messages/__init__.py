@@ -24,7 +24,7 @@ from bus.messages.bulk import (
     IssuePointsMany,
     ManyIssued,
 )
-from bus.messages.catalogue import CatalogueCommand, ProductPage, ProductView
+from bus.messages.catalogue import CatalogueCommand, CatalogueExport, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
@@ -93,6 +93,7 @@ ReplyValue = (
     | PointsIssued
     | ProductView
     | ProductPage
+    | CatalogueExport
     | ImportReport
     | PoolView
     | Allocated

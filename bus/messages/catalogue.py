@@ -120,7 +120,21 @@ class AddCustomProduct(msgspec.Struct, frozen=True, tag="catalogue.add_custom"):
         return TENANT_WIDE
 
 
-CatalogueCommand = ListProducts | GetProduct | CurateProduct | AddCustomProduct
+class ExportCatalogue(msgspec.Struct, frozen=True, tag="catalogue.export"):
+    """The tenant's whole catalogue as it curated it, disabled products included, by id:
+    for an admin to review markups or hand the catalogue to another system."""
+
+    locale: Locale = "en"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
+    #: Opaque: the ``next_cursor`` of the previous page.
+    cursor: ProductId | None = None
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+CatalogueCommand = ListProducts | GetProduct | CurateProduct | AddCustomProduct | ExportCatalogue
 
 
 class ProductView(msgspec.Struct, frozen=True, tag="catalogue.product"):
@@ -159,3 +173,10 @@ class CatalogueChanged(msgspec.Struct, frozen=True, tag="catalogue.changed"):
 
     tenant: str = ""
     revision: int = 0
+
+
+class CatalogueExport(msgspec.Struct, frozen=True, tag="catalogue.export_page"):
+    """A page of an export; ``next_cursor`` is None on the last."""
+
+    products: tuple[ProductView, ...]
+    next_cursor: str | None

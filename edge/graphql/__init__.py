@@ -78,6 +78,13 @@ class Query:
     product: catalogue.ProductResult = strawberry.field(
         resolver=catalogue.get_product, description="One product, in a locale."
     )
+    catalogue_export: catalogue.CatalogueExportResult = strawberry.field(
+        resolver=catalogue.export_catalogue,
+        description=(
+            "The tenant's whole catalogue as curated (disabled products included), by id; "
+            "for admins."
+        ),
+    )
     order: orders.OrderResult = strawberry.field(
         resolver=orders.get_order, description="An order and where its saga stands."
     )

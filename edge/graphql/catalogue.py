@@ -10,7 +10,14 @@ from bus.messages import Err
 from bus.messages.catalogue import Product as ProductDocument
 from edge import operations
 from edge.graphql.common import AnyError, GqlInfo, MinorUnits, caller, error, invalid, mutate, plain
-from edge.schemas import CurationIn, ProductOut, ProductPageOut, ProductQuery
+from edge.schemas import (
+    CatalogueExportOut,
+    CurationIn,
+    ExportQuery,
+    ProductOut,
+    ProductPageOut,
+    ProductQuery,
+)
 from edge.validation import Invalid, convert
 
 
@@ -47,8 +54,17 @@ class ProductPage:
     total: int
 
 
+@strawberry.type
+class CatalogueExport:
+    products: list[Product]
+    next_cursor: str | None
+
+
 ProductResult = Annotated[Product | AnyError, strawberry.union("ProductResult")]
 ProductPageResult = Annotated[ProductPage | AnyError, strawberry.union("ProductPageResult")]
+CatalogueExportResult = Annotated[
+    CatalogueExport | AnyError, strawberry.union("CatalogueExportResult")
+]
 
 
 @strawberry.input
@@ -141,6 +157,26 @@ async def list_products(
         return invalid(e, "filter")
     result = await operations.list_products(caller(info), query)
     return error(result) if isinstance(result, Err) else page(result)
+
+
+async def export_catalogue(
+    info: GqlInfo, locale: str = "en", first: int = 200, after: str | None = None
+) -> CatalogueExportResult:
+    raw: dict[str, object] = {"locale": locale, "limit": first}
+    if after is not None:
+        raw["cursor"] = after
+    try:
+        query = convert(raw, ExportQuery)
+    except Invalid as e:
+        return invalid(e, "catalogueExport")
+    result = await operations.export_catalogue(caller(info), query)
+    if isinstance(result, Err):
+        return error(result)
+    return exported(result)
+
+
+def exported(out: CatalogueExportOut) -> CatalogueExport:
+    return CatalogueExport(products=[product(p) for p in out.products], next_cursor=out.next_cursor)
 
 
 async def get_product(info: GqlInfo, id: strawberry.ID, locale: str = "en") -> ProductResult:

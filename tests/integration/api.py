@@ -71,6 +71,8 @@ class BudgetApi(Protocol):
 
     async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome: ...
 
+    async def export(self, headers: dict[str, str], **params: Any) -> Outcome: ...
+
     async def import_csv(
         self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str
     ) -> Outcome: ...
@@ -237,6 +239,10 @@ class Rest:
 
     async def add_custom(self, headers: dict[str, str], product: dict[str, Any]) -> Outcome:
         return await self._send("POST", "/api/v1/catalogue/products", headers, product)
+
+    async def export(self, headers: dict[str, str], **params: Any) -> Outcome:
+        query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
+        return await self._send("GET", f"/api/v1/catalogue/export?{query}", headers)
 
     async def import_csv(
         self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str
@@ -529,6 +535,19 @@ class GraphQL:
             f" ... on Product {{ {_PRODUCT} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"input": doc}, "addCustomProduct")
+
+    async def export(self, headers: dict[str, str], **params: Any) -> Outcome:
+        variables = {
+            "locale": params.get("locale", "en"),
+            "first": params.get("limit", 200),
+            "after": params.get("cursor"),
+        }
+        query = (
+            "query($locale: String!, $first: Int!, $after: String) {"
+            " catalogueExport(locale: $locale, first: $first, after: $after) {"
+            f" ... on CatalogueExport {{ nextCursor products {{ {_PRODUCT} }} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, variables, "catalogueExport")
 
     async def import_csv(
         self, headers: dict[str, str], product_id: str, face: int, currency: str, text: str

@@ -3,6 +3,8 @@ products — one suite over both APIs."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,16 @@ from perkbus.demo_catalogue import generate
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import CATALOGUE_STORES, catalogue_store
+
+
+@pytest.fixture(params=CATALOGUE_STORES)
+async def catalogue(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[CatalogueStore]:
+    """The cluster's catalogue store: this suite runs over each adapter."""
+    async with catalogue_store(request, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(params=["rest", "graphql"])
@@ -138,6 +150,52 @@ async def test_custom_products_belong_to_their_tenant(api: BudgetApi, cluster: C
     bad = await api.add_custom(acme, {**custom, "id": "x2", "currency": "euro"})
     assert bad.code == "invalid_request"
     assert bad.pointer == "#/currency"
+
+
+async def test_the_export_is_the_whole_catalogue_as_curated(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    acme = cluster.keys.headers("acme")
+    platform = sorted(p.id for p in generate() if p.status == "active")
+    off = platform[3]
+    assert (await api.curate(acme, off, enabled=False, markup_bps=250)).value is not None
+    custom = {
+        "id": "acme-team-lunch",
+        "brand": "Acme",
+        "kind": "experience",
+        "category": "food",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Team lunch"}},
+        "denominations": [2000],
+    }
+    assert (await api.add_custom(acme, custom)).value is not None
+
+    async def everything(headers: dict[str, str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = (await api.export(headers, **params)).value
+            assert page is not None
+            found += page["products"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+
+    exported = await everything(acme)
+    assert [p["id"] for p in exported] == sorted([*platform, "acme-team-lunch"])
+    by_id = {p["id"]: p for p in exported}
+    assert (by_id[off]["enabled"], by_id[off]["markup_bps"]) == (False, 250)
+    assert by_id["acme-team-lunch"]["custom"] is True
+    assert all(p["enabled"] for p in exported if p["id"] != off)
+    theirs = await everything(cluster.keys.headers("globex"))
+    assert [p["id"] for p in theirs] == platform
+    assert all(p["enabled"] and p["markup_bps"] == 0 for p in theirs)
+
+    reader = cluster.keys.headers("acme", ["catalogue:read"])
+    assert (await api.export(reader)).code == "forbidden"
+    assert (await api.export(acme, limit=5000)).code == "invalid_request"
 
 
 async def test_numbers_past_64_bits_are_refused_not_failed(

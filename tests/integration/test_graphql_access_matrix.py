@@ -120,6 +120,12 @@ CASES = [
         (SCOPE_CATALOGUE,),
         ("GET", "/api/v1/catalogue/products/{product_id}"),
     ),
+    query(
+        "catalogueExport",
+        "first: 1",
+        (SCOPE_CATALOGUE_ADMIN,),
+        ("GET", "/api/v1/catalogue/export"),
+    ),
     query("order", 'id: "ord_x"', (SCOPE_ORDERS_READ,), ("GET", "/api/v1/orders/{order_id}")),
     query(
         "orderVouchers",
