@@ -11,6 +11,7 @@ from actors.kinds import ALL_KINDS
 from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
+from actors.search_indexer import SearchIndexer
 from bus import tls as nats_tls
 from bus.client import Bus
 from bus.nats_auth import UserIssuer
@@ -20,7 +21,7 @@ from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
-from storage.factory import open_catalogue, open_ledger
+from storage.factory import open_catalogue, open_ledger, open_search
 from storage.redis_limiter import RedisLimiter
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials, tls)
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
+    search = open_search(settings.search)
     host = ActorHost(
         bus,
         ActorContext(
@@ -50,6 +52,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
             low_stock=settings.actors.voucher_low_stock,
             nats_users=UserIssuer.from_directory(settings.nats.auth_dir),
+            search=search,
+            stores=(search,),
         ),
         ALL_KINDS,
         settings.actors,
@@ -57,17 +61,23 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
         duplicate_window_s=settings.nats.duplicate_window_s,
         stream_replicas=settings.nats.stream_replicas,
     )
+    # Keeps the search index in step (ADR 24); it creates the index itself, retrying
+    # while the search server is away (searches are answered in memory meanwhile).
+    indexer = SearchIndexer(search, catalogue, ledger, bus.js)
     try:
         await host.start()
+        indexer.start()
         tune_gc()
-        log.info("actor host ready (%s)", ledger.name)
+        log.info("actor host ready (%s, %s)", ledger.name, search.name)
         await stop.wait()
         log.info("actor host stopping")
+        await indexer.stop()
         await host.stop()
     finally:
         await bus.close()
         await ledger.close()
         await catalogue.close()
+        await search.close()
 
 
 async def run_edge(settings: Settings, stop: asyncio.Event) -> None:

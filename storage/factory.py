@@ -1,9 +1,10 @@
-"""Choose the ledger adapter from settings: a MySQL URL, or the embedded SQLite file."""
+"""Choose the adapters from settings: a server's URL, or the embedded default."""
 
 from __future__ import annotations
 
-from storage.config import CatalogueConfig, MysqlConfig, SqliteConfig
+from storage.config import CatalogueConfig, MysqlConfig, SearchConfig, SqliteConfig
 from storage.ports import CatalogueStore, Ledger
+from storage.search_ports import SearchIndex
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -25,3 +26,14 @@ def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)
+
+
+def open_search(config: SearchConfig) -> SearchIndex:
+    """Elasticsearch (or an OpenSearch-API server) at ``config.url``, else SQLite FTS5."""
+    if config.url:
+        from storage.elastic_search import ElasticSearch
+
+        return ElasticSearch(config.url)
+    from storage.sqlite_search import SqliteSearch
+
+    return SqliteSearch(config.path)

@@ -180,3 +180,14 @@ class ProductPage(msgspec.Struct, frozen=True, tag="catalogue.page"):
     #: True when a search was answered without the search index (it was unreachable):
     #: by prefix, not typo tolerant.
     degraded: bool = False
+
+
+class ProductChanged(msgspec.Struct, frozen=True):
+    """``perkbus.catalogue.product_changed``: a tenant added a product of its own, or
+    curated one (enabled, disabled, marked up). The search indexer re-indexes the tenant's
+    products when it sees one."""
+
+    product_id: str
+    #: ``added`` or ``curated``.
+    change: str
+    enabled: bool = True

@@ -1,0 +1,213 @@
+"""The search index kept in step with the catalogue and the audit log (ADR 24): through a
+real actor host, NATS JetStream and both search adapters; and what happens when the
+search server goes away and comes back empty."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from actors.config import ActorsConfig
+from actors.kinds import ALL_KINDS
+from actors.runtime.host import ActorHost
+from actors.search_indexer import SearchIndexer
+from bus.client import Bus
+from bus.messages import Ok, Reply
+from bus.messages.audit import AuditPage, ReadAudit
+from bus.messages.catalogue import (
+    AddCustomProduct,
+    CurateProduct,
+    ListProducts,
+    Product,
+    ProductFilter,
+    ProductPage,
+    Texts,
+)
+from bus.messages.common import Principal
+from storage.elastic_search import ElasticSearch
+from storage.ports import CatalogueStore, Ledger
+from storage.search_ports import SearchIndex
+from storage.sqlite import SqliteLedger
+from storage.sqlite_search import SqliteSearch
+from tests.conftest import PARTITIONS, context
+from tests.servers import ServerFailed, free_port
+from tests.servers.search import osmem
+from tests.support import unavailable
+
+OWNER = Principal("owner-1", roles=("owner",))
+
+
+def product(pid: str, name: str, brand: str, tenant: str = "") -> Product:
+    return Product(
+        id=pid,
+        brand=brand,
+        kind="gift_card",
+        category="shopping",
+        currency="EUR",
+        countries=("DE",),
+        texts={"en": Texts(name)},
+        denominations=(1000, 2500),
+        tenant=tenant,
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 15) -> None:
+    """Wait until ``check`` holds (the indexer works in the background)."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"never: {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    store = SqliteLedger(tmp_path / "ledger.sqlite3")
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+class Running:
+    def __init__(self, bus: Bus, ledger: Ledger, catalogue: CatalogueStore, index: SearchIndex):
+        self.bus, self.ledger, self.catalogue, self.index = bus, ledger, catalogue, index
+        ctx = replace(context(ledger, catalogue), search=index, stores=(index,))
+        self.host = ActorHost(bus, ctx, ALL_KINDS, ActorsConfig(idle_timeout_s=30), PARTITIONS)
+        self.indexer = self.new_indexer()
+
+    def new_indexer(self) -> SearchIndexer:
+        return SearchIndexer(
+            self.index, self.catalogue, self.ledger, self.bus.js, poll_s=0.05, audit_every_s=0.05
+        )
+
+    async def start(self) -> None:
+        await self.host.start()
+        self.indexer.start()
+
+    async def stop(self) -> None:
+        await self.indexer.stop()
+        await self.host.stop()
+
+    async def ask(self, body: object) -> Reply:
+        return await self.bus.request("acme", _kind(body), body, OWNER, timeout_s=10)  # type: ignore[arg-type]
+
+    async def search(self, q: str) -> ProductPage:
+        reply = await self.ask(ListProducts(ProductFilter(q=q)))
+        assert isinstance(reply, Ok), reply
+        assert isinstance(reply.value, ProductPage)
+        return reply.value
+
+    async def finds(self, q: str, pid: str) -> bool:
+        page = await self.search(q)
+        return not page.degraded and pid in [p.id for p in page.products]
+
+
+def _kind(body: object) -> str:
+    return "audit" if isinstance(body, ReadAudit) else "catalogue"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.search)])
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
+    if request.param == "sqlite":
+        sqlite = SqliteSearch(tmp_path / "search.sqlite3")
+        yield sqlite
+        await sqlite.close()
+        return
+    try:
+        with osmem(tmp_path) as url:
+            elastic = ElasticSearch(url, prefix=f"sync-{uuid.uuid4().hex[:8]}-")
+            yield elastic
+            await elastic.close()
+    except ServerFailed as e:
+        unavailable(f"no Elasticsearch-API server: {e}")
+
+
+async def test_changes_are_found_misspelt_soon_after(
+    bus: Bus, sqlite_ledger: Ledger, catalogue: CatalogueStore, index: SearchIndex
+) -> None:
+    running = Running(bus, sqlite_ledger, catalogue, index)
+    await running.start()
+    try:
+        # The platform's catalogue: indexed when the store's revision moves.
+        await catalogue.put_products([product("amazon", "Amazon gift card", "Amazon")])
+        await eventually(lambda: running.finds("amazn", "amazon"), "the platform product")
+
+        # A tenant's own product: indexed from its product_changed event.
+        own = product("acme-mug", "Espresso mug", "Acme")
+        assert isinstance(await running.ask(AddCustomProduct(own)), Ok)
+        await eventually(lambda: running.finds("expresso", "acme-mug"), "the custom product")
+        page = await running.search("expresso mug")
+        assert [p.id for p in page.products] == ["acme-mug"]
+        assert [(f.value, f.count) for f in page.facets.brand] == [("Acme", 1)]
+
+        # Disabled: left out of searches (the actor's curation, applied by the index).
+        assert isinstance(await running.ask(CurateProduct("amazon", enabled=False)), Ok)
+        assert (await running.search("amazon")).products == ()
+
+        # The audit log: the custom product's addition is found by a misspelt word.
+        async def audited() -> bool:
+            reply = await running.ask(ReadAudit(q="acme-mgu"))
+            assert isinstance(reply, Ok), reply
+            assert isinstance(reply.value, AuditPage)
+            page = reply.value
+            return not page.degraded and any(e.target == "acme-mug" for e in page.entries)
+
+        await eventually(audited, "the audit entry")
+
+        # A restarted indexer resumes from its marks in the index: nothing is lost.
+        await running.indexer.stop()
+        await catalogue.put_products([product("zalando", "Zalando voucher", "Zalando")])
+        running.indexer = running.new_indexer()
+        running.indexer.start()
+        await eventually(lambda: running.finds("zalandoo", "zalando"), "a change made while down")
+        assert running.indexer.rebuilds == 0
+    finally:
+        await running.stop()
+
+
+@pytest.mark.search
+async def test_the_search_server_may_die_and_come_back_empty(
+    bus: Bus, sqlite_ledger: Ledger, catalogue: CatalogueStore, tmp_path: Path
+) -> None:
+    port = free_port()
+    try:
+        server = osmem(tmp_path, port)
+        url = server.__enter__()
+    except ServerFailed as e:
+        unavailable(f"no Elasticsearch-API server: {e}")
+    index = ElasticSearch(url, prefix="outage-", request_timeout_s=1.0)
+    running = Running(bus, sqlite_ledger, catalogue, index)
+    await running.start()
+    try:
+        await catalogue.put_products([product("amazon", "Amazon gift card", "Amazon")])
+        await eventually(lambda: running.finds("amazn", "amazon"), "the platform product")
+
+        server.__exit__(None, None, None)  # killed: its in-memory indices are gone
+        health = await running.host.health()
+        assert [s.ok for s in health.stores if s.name == "search:elasticsearch"] == [False]
+        # Lists still answer, in memory, by prefix, marked degraded.
+        page = await running.search("amaz")
+        assert page.degraded
+        assert [p.id for p in page.products] == ["amazon"]
+        # Changes made meanwhile are not lost.
+        own = product("acme-mug", "Espresso mug", "Acme")
+        assert isinstance(await running.ask(AddCustomProduct(own)), Ok)
+        await catalogue.put_products([product("zalando", "Zalando voucher", "Zalando")])
+
+        server = osmem(tmp_path, port)
+        server.__enter__()  # back, empty: the indexer rebuilds the index
+        await eventually(lambda: running.finds("expresso", "acme-mug"), "the custom product")
+        await eventually(lambda: running.finds("zalandoo", "zalando"), "the platform change")
+        assert await running.finds("amazn", "amazon")
+        health = await running.host.health()
+        assert [s.ok for s in health.stores if s.name == "search:elasticsearch"] == [True]
+        assert running.indexer.rebuilds == 2  # the first index, and the one after the loss
+    finally:
+        await running.stop()
+        await index.close()
+        server.__exit__(None, None, None)
