@@ -158,7 +158,7 @@ def _text_fields(locale: str) -> list[str]:
 def _words_query(text: str, fields: list[str]) -> list[dict[str, Any]]:
     """One clause per query word: it matches fuzzily, or as a prefix, in one of the fields."""
     clauses = []
-    for word in fuzzy.words(text):
+    for word in fuzzy.query_words(text):
         options = [
             {"multi_match": {"query": word, "fields": fields, "fuzziness": "AUTO"}},
             {"multi_match": {"query": word, "fields": fields, "type": "phrase_prefix"}},

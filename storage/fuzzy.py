@@ -9,6 +9,7 @@ distance of each query word, so both adapters forgive the same typos.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from storage.search_ports import fold
@@ -17,8 +18,24 @@ _WORD = re.compile(r"\w+")
 
 
 def words(text: str) -> list[str]:
-    """The folded words of a query (punctuation and FTS syntax dropped)."""
+    """The folded words of a text (punctuation dropped), for matching in memory."""
     return _WORD.findall(fold(text))
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query as typed (no folding: a search server's analysers fold),
+    split at what is neither a letter, a digit nor a mark (vowel signs, viramas)."""
+    found: list[str] = []
+    current: list[str] = []
+    for c in text:
+        if c.isalnum() or unicodedata.category(c).startswith("M"):
+            current.append(c)
+        elif current:
+            found.append("".join(current))
+            current = []
+    if current:
+        found.append("".join(current))
+    return found
 
 
 def allowed_edits(word: str) -> int:

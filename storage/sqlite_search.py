@@ -41,7 +41,10 @@ TEXT_COLUMNS = (
     "category",
     *(f"{kind}_{g}" for g in GROUPS for kind in ("name", "desc")),
 )
-_TOKENIZE = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'"
+#: Marks (M*) are part of words: without them, Hindi words fall apart at every vowel sign.
+_TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
+_TOKENIZE = f"tokenize = \"{_TOKENIZER}\", prefix = '2 3 4'"
+
 
 MIGRATIONS = (
     Migration(
@@ -72,10 +75,23 @@ MIGRATIONS = (
 )
 
 
+def _query_words(con: sqlite3.Connection, text: str) -> list[str]:
+    """The words of a query as the index's tokenizer sees them (so a query is folded and
+    split exactly like the texts), read back from a scratch FTS5 table."""
+    con.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_text USING fts5(t, {_TOKENIZE})")
+    con.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
+        " USING fts5vocab(temp, query_text, instance)"
+    )
+    con.execute("DELETE FROM temp.query_text")
+    con.execute("INSERT INTO temp.query_text (t) VALUES (?)", (text,))
+    return [r[0] for r in con.execute("SELECT term FROM temp.query_words ORDER BY offset")]
+
+
 def _match(text: str, vocab: str, con: sqlite3.Connection, columns: Sequence[str]) -> str | None:
     """The FTS5 expression of a query: every word as a prefix, or as one of the
     vocabulary's words it may be a misspelling of; None if the query has no word."""
-    words = fuzzy.words(text)
+    words = _query_words(con, text) if text.strip() else []
     if not words:
         return None
     longest = max(len(w) for w in words) + 2

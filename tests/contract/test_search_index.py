@@ -204,6 +204,7 @@ async def test_texts_are_searched_in_the_asked_locale_with_accents_folded(
                     "en": Texts("Coffee voucher"),
                     "fr": Texts("Bon pour un café", "Dégustation à la brûlerie"),
                     "de": Texts("Kaffeegutschein"),
+                    "hi": Texts("कॉफ़ी गिफ्ट कार्ड"),
                 },
             )
         ]
@@ -212,6 +213,9 @@ async def test_texts_are_searched_in_the_asked_locale_with_accents_folded(
     assert await ids(index, "degustation", locale="fr") == ["cafe"]
     assert await ids(index, "CAFÉ", locale="fr-CA") == ["cafe"]
     assert await ids(index, "kaffeegutschein", locale="de") == ["cafe"]
+    # Hindi words keep their vowel signs and viramas.
+    assert await ids(index, "गिफ्ट कार्ड", locale="hi") == ["cafe"]
+    assert await ids(index, "गिफ्ट", locale="en") == []
     # English is searched in every locale; another locale's texts are not.
     assert await ids(index, "coffee", locale="de") == ["cafe"]
     assert await ids(index, "kaffeegutschein", locale="fr") == []

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from actors.kinds import ALL_KINDS
 from actors.runtime.host import ActorHost
 from actors.search_indexer import SearchIndexer
 from bus.client import Bus
+from bus.embedded import EmbeddedNats
 from bus.messages import Ok, Reply
 from bus.messages.audit import AuditPage, ReadAudit
 from bus.messages.catalogue import (
@@ -34,10 +36,11 @@ from storage.ports import CatalogueStore, Ledger
 from storage.search_ports import SearchIndex
 from storage.sqlite import SqliteLedger
 from storage.sqlite_search import SqliteSearch
-from tests.conftest import PARTITIONS, context
+from tests.conftest import PARTITIONS, Cluster, context, start_cluster
+from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.servers import ServerFailed, free_port
 from tests.servers.search import osmem
-from tests.support import unavailable
+from tests.support import Keys, unavailable
 
 OWNER = Principal("owner-1", roles=("owner",))
 
@@ -211,3 +214,94 @@ async def test_the_search_server_may_die_and_come_back_empty(
         await running.stop()
         await index.close()
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["rest", "graphql"])
+async def api_cluster(
+    request: pytest.FixtureRequest,
+    nats_server: EmbeddedNats,
+    sqlite_ledger: Ledger,
+    catalogue: CatalogueStore,
+    keys: Keys,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[BudgetApi, Cluster, SearchIndexer]]:
+    index = SqliteSearch(tmp_path / "api-search.sqlite3")
+    async for cluster in start_cluster(nats_server, sqlite_ledger, catalogue, keys, search=index):
+        indexer = SearchIndexer(
+            index, catalogue, sqlite_ledger, cluster.bus.js, poll_s=0.05, audit_every_s=0.05
+        )
+        indexer.start()
+        api = Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
+        yield api, cluster, indexer
+        await indexer.stop()
+    await index.close()
+
+
+async def test_the_api_searches_typo_tolerant_with_facets(
+    api_cluster: tuple[BudgetApi, Cluster, SearchIndexer], catalogue: CatalogueStore
+) -> None:
+    api, cluster, _ = api_cluster
+    acme = cluster.keys.headers("acme")
+    await catalogue.put_products(
+        [
+            product("amazon", "Amazon gift card", "Amazon"),
+            product("amazon-fresh", "Amazon Fresh groceries", "Amazon"),
+            product("zalando", "Zalando voucher", "Zalando"),
+        ]
+    )
+
+    async def found() -> bool:
+        page = (await api.products(acme, q="amazn")).value
+        assert page is not None
+        return bool(page["total"] == 2)
+
+    await eventually(found, "the platform products")
+    page = (await api.products(acme, q="amazn gfit")).value
+    assert page is not None
+    assert [p["id"] for p in page["products"]] == ["amazon"]
+    assert page["degraded"] is False
+    assert page["facets"]["brand"] == [{"value": "Amazon", "count": 1}]
+    assert page["facets"]["price"] == [
+        {"currency": "EUR", "min_minor": 1000, "max_minor": 2500, "count": 1},
+        {"currency": "EUR", "min_minor": 2500, "max_minor": 5000, "count": 1},
+    ]
+    first = (await api.products(acme, q="amazon", limit=1)).value
+    assert first is not None
+    second = (await api.products(acme, q="amazon", limit=1, cursor=first["next_cursor"])).value
+    assert second is not None
+    assert second["next_cursor"] is None
+    ids = {first["products"][0]["id"], second["products"][0]["id"]}
+    assert ids == {"amazon", "amazon-fresh"}
+
+
+async def test_the_audit_log_is_searched_over_http(
+    api_cluster: tuple[BudgetApi, Cluster, SearchIndexer],
+) -> None:
+    api, cluster, _ = api_cluster
+    acme = cluster.keys.headers("acme")
+    body = {
+        "id": "acme-mug",
+        "brand": "Acme",
+        "kind": "merchandise",
+        "category": "office",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Espresso mug"}},
+        "denominations": [1500],
+    }
+    assert (await api.add_custom(acme, body)).value is not None
+
+    async def searched() -> dict[str, Any]:
+        async with cluster.client.get("/api/v1/audit?q=acme-mgu", headers=acme) as r:
+            assert r.status == 200, await r.text()
+            result: dict[str, Any] = await r.json()
+            return result
+
+    async def indexed() -> bool:
+        return bool((await searched())["entries"])
+
+    await eventually(indexed, "the audit entry")
+    result = await searched()
+    assert [e["target"] for e in result["entries"]] == ["acme-mug"]
+    assert result["total"] == 1
+    assert result["degraded"] is False
