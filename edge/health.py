@@ -1,5 +1,6 @@
 """Liveness (``/healthz``: the process answers) and readiness (``/readyz``: NATS is
-connected and an actor host answers with all its stores reachable)."""
+connected and an actor host answers with all its essential stores reachable; ``degraded``,
+still ready, when a store it can do without, such as search, is not)."""
 
 from __future__ import annotations
 
@@ -32,5 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
             report["actor_host"] = host.host_id
             report["stores"] = msgspec.to_builtins(host.stores)
             ready = host.ok
-    report["status"] = "ready" if ready else "not ready"
+            if host.degraded:  # serving, without a store it can do without (search)
+                report["status"] = "degraded"
+    report.setdefault("status", "ready" if ready else "not ready")
     return json_response(report, status=200 if ready else 503)

@@ -5,6 +5,7 @@ search server goes away and comes back empty."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -175,45 +176,96 @@ async def test_changes_are_found_misspelt_soon_after(
 
 @pytest.mark.search
 async def test_the_search_server_may_die_and_come_back_empty(
-    bus: Bus, sqlite_ledger: Ledger, catalogue: CatalogueStore, tmp_path: Path
+    nats_server: EmbeddedNats,
+    sqlite_ledger: Ledger,
+    catalogue: CatalogueStore,
+    keys: Keys,
+    tmp_path: Path,
 ) -> None:
     port = free_port()
+    server: contextlib.AbstractContextManager[str] = osmem(tmp_path, port)
     try:
-        server = osmem(tmp_path, port)
         url = server.__enter__()
     except ServerFailed as e:
         unavailable(f"no Elasticsearch-API server: {e}")
     index = ElasticSearch(url, prefix="outage-", request_timeout_s=1.0)
-    running = Running(bus, sqlite_ledger, catalogue, index)
-    await running.start()
     try:
-        await catalogue.put_products([product("amazon", "Amazon gift card", "Amazon")])
-        await eventually(lambda: running.finds("amazn", "amazon"), "the platform product")
-
-        server.__exit__(None, None, None)  # killed: its in-memory indices are gone
-        health = await running.host.health()
-        assert [s.ok for s in health.stores if s.name == "search:elasticsearch"] == [False]
-        # Lists still answer, in memory, by prefix, marked degraded.
-        page = await running.search("amaz")
-        assert page.degraded
-        assert [p.id for p in page.products] == ["amazon"]
-        # Changes made meanwhile are not lost.
-        own = product("acme-mug", "Espresso mug", "Acme")
-        assert isinstance(await running.ask(AddCustomProduct(own)), Ok)
-        await catalogue.put_products([product("zalando", "Zalando voucher", "Zalando")])
-
-        server = osmem(tmp_path, port)
-        server.__enter__()  # back, empty: the indexer rebuilds the index
-        await eventually(lambda: running.finds("expresso", "acme-mug"), "the custom product")
-        await eventually(lambda: running.finds("zalandoo", "zalando"), "the platform change")
-        assert await running.finds("amazn", "amazon")
-        health = await running.host.health()
-        assert [s.ok for s in health.stores if s.name == "search:elasticsearch"] == [True]
-        assert running.indexer.rebuilds == 2  # the first index, and the one after the loss
+        async for cluster in start_cluster(
+            nats_server, sqlite_ledger, catalogue, keys, search=index
+        ):
+            indexer = SearchIndexer(
+                index, catalogue, sqlite_ledger, cluster.bus.js, poll_s=0.05, audit_every_s=0.05
+            )
+            indexer.start()
+            try:
+                server = await _outage(cluster, indexer, server, tmp_path, port)
+            finally:
+                await indexer.stop()
     finally:
-        await running.stop()
         await index.close()
         server.__exit__(None, None, None)
+
+
+async def _outage(
+    cluster: Cluster,
+    indexer: SearchIndexer,
+    server: contextlib.AbstractContextManager[str],
+    tmp_path: Path,
+    port: int,
+) -> contextlib.AbstractContextManager[str]:
+    api, acme = Rest(cluster.client), cluster.keys.headers("acme")
+
+    async def finds(q: str, pid: str) -> bool:
+        page = (await api.products(acme, q=q)).value
+        assert page is not None
+        return not page["degraded"] and pid in [p["id"] for p in page["products"]]
+
+    async def readiness() -> dict[str, Any]:
+        async with cluster.client.get("/readyz") as r:
+            report: dict[str, Any] = await r.json()
+            assert r.status == 200, report  # ready, degraded or not: never unready
+            return report
+
+    await catalogue_put(cluster, [product("amazon", "Amazon gift card", "Amazon")])
+    await eventually(lambda: finds("amazn", "amazon"), "the platform product")
+    assert (await readiness())["status"] == "ready"
+
+    server.__exit__(None, None, None)  # killed: its in-memory indices are gone
+    report = await readiness()
+    assert report["status"] == "degraded"
+    search = [s for s in report["stores"] if s["name"] == "search:elasticsearch"]
+    assert [(s["ok"], s["essential"]) for s in search] == [(False, False)]
+    # Lists still answer, in memory, by prefix, marked degraded.
+    page = (await api.products(acme, q="amaz")).value
+    assert page is not None
+    assert page["degraded"] is True
+    assert [p["id"] for p in page["products"]] == ["amazon"]
+    # Changes made meanwhile are not lost.
+    own = {
+        "id": "acme-mug",
+        "brand": "Acme",
+        "kind": "merchandise",
+        "category": "office",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Espresso mug"}},
+        "denominations": [1500],
+    }
+    assert (await api.add_custom(acme, own)).value is not None
+    await catalogue_put(cluster, [product("zalando", "Zalando voucher", "Zalando")])
+
+    server = osmem(tmp_path, port)
+    server.__enter__()  # back, empty: the indexer rebuilds the index
+    await eventually(lambda: finds("expresso", "acme-mug"), "the custom product")
+    await eventually(lambda: finds("zalandoo", "zalando"), "the platform change")
+    assert await finds("amazn", "amazon")
+    assert (await readiness())["status"] == "ready"
+    assert indexer.rebuilds == 2  # the first index, and the one after the loss
+    return server
+
+
+async def catalogue_put(cluster: Cluster, products: list[Product]) -> None:
+    await cluster.host.context.catalogue.put_products(products)
 
 
 @pytest.fixture(params=["rest", "graphql"])
