@@ -11,14 +11,22 @@ store merges the platform's products, the tenant's own and its curation in one q
 MongoDB aggregation, ADR 0022), page by page, so a tenant's whole catalogue is read from
 the documents of record without loading it into the actor.
 
-Search matches every word of the query against the start of a word of the product's name,
-description, brand or category in the asked locale (and English), ignoring case and
-accents; typo-tolerant search comes with the search port.
+A list with a query (``q``) is a search: the search port (ADR 24) finds the products,
+typo tolerant and in order of relevance, and counts the facets. When the search index
+cannot be reached the list is answered here, in memory, and marked ``degraded``: every
+word of the query must then be the start of a word of the product's name, description,
+brand or category in the asked locale (and English), ignoring case and accents. A list
+without a query is always answered in memory, ordered by name.
+
+Adding a product and curating one raise ``perkbus.catalogue.product_changed``, which the
+search indexer follows to keep the index in step.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+import time
 import unicodedata
 from collections.abc import Sequence
 
@@ -28,6 +36,7 @@ from msgspec.structs import replace
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import subjects
 from bus.errors import ErrorCode
+from bus.events import OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request
 from bus.messages.catalogue import (
     KIND,
@@ -40,10 +49,19 @@ from bus.messages.catalogue import (
     GetProduct,
     ListProducts,
     Product,
+    ProductChanged,
     ProductFilter,
     ProductPage,
     ProductView,
 )
+from storage.ports import ChangeSet
+from storage.search_ports import ProductQuery, SearchIndex, count_facets
+
+log = logging.getLogger(__name__)
+
+#: After the search index failed, lists are answered in memory for this long before it
+#: is tried again (so an unreachable index does not slow every list down).
+SEARCH_RETRY_S = 2.0
 
 
 def fold(text: str) -> str:
@@ -120,12 +138,30 @@ def view(p: Product, locale: str, enabled: bool, markup_bps: int) -> ProductView
     )
 
 
+_offset = msgspec.json.Decoder(int)
+
+
+def encode_offset(offset: int) -> str:
+    """The cursor of a search's next page: how many hits came before it (relevance
+    order has no key to continue after)."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(offset)).decode().rstrip("=")
+
+
+def decode_offset(cursor: str) -> int | None:
+    try:
+        offset = _offset.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, msgspec.DecodeError):
+        return None
+    return offset if offset >= 0 else None
+
+
 class CatalogueActor:
     def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
         self.ctx = ctx
         self.tenant = key.tenant
         self.curation = Curation()
         self.custom: dict[str, Product] = {}
+        self._search_down_until = 0.0
 
     async def on_activate(self) -> None:
         store = self.ctx.catalogue
@@ -140,10 +176,11 @@ class CatalogueActor:
         if (revision := self.ctx.platform.news()) is not None:
             await self._changed(CatalogueChanged("", revision))
         replies: list[Reply] = []
+        events: list[OutboxEvent] = []
         for request in batch:
             match request.body:
                 case ListProducts() as query:
-                    replies.append(self._list(platform, query))
+                    replies.append(await self._list(platform, query))
                 case GetProduct(product_id=pid, locale=locale):
                     product = self.custom.get(pid) or platform.get(pid)
                     if product is None or product.status != "active":
@@ -151,23 +188,42 @@ class CatalogueActor:
                     else:
                         replies.append(Ok(self._view(product, locale)))
                 case CurateProduct() as curate:
-                    replies.append(await self._curate(platform, curate))
+                    replies.append(await self._curate(platform, curate, events))
                 case AddCustomProduct(product=product):
-                    replies.append(await self._add(platform, product))
+                    replies.append(await self._add(platform, product, events))
                 case ExportCatalogue() as export:
                     replies.append(await self._export(export))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a catalogue request"))
-        return Decision(replies)
+        changes = ChangeSet(self.tenant, events=tuple(events)) if events else None
+        return Decision(replies, changes)
+
+    def _change_event(self, product_id: str, change: str, enabled: bool) -> OutboxEvent:
+        data = ProductChanged(product_id, change, enabled)
+        return make_event(self.tenant, "catalogue", "product_changed", product_id, data)
 
     def _view(self, p: Product, locale: str) -> ProductView:
         markup = self.curation.markup_bps.get(p.id, self.curation.default_markup_bps)
         return view(p, locale, p.id not in self.curation.disabled, markup)
 
-    def _list(self, platform: dict[str, Product], query: ListProducts) -> Reply:
-        after = decode_cursor(query.cursor) if query.cursor else None
-        if query.cursor and after is None:
+    async def _list(self, platform: dict[str, Product], query: ListProducts) -> Reply:
+        if not query.filter.q:
+            return self._list_by_name(platform, query)
+        offset = decode_offset(query.cursor) if query.cursor else 0
+        if offset is None:
             return Err.of(ErrorCode.INVALID_REQUEST, "the cursor is not one this API gave out")
+        search = self.ctx.search
+        if search is not None and time.monotonic() >= self._search_down_until:
+            try:
+                return await self._search(search, platform, query, offset)
+            except Exception as e:
+                self._search_down_until = time.monotonic() + SEARCH_RETRY_S
+                log.warning("search index unreachable, listing in memory: %r", e)
+        return self._search_in_memory(platform, query, offset, degraded=search is not None)
+
+    def _candidates(
+        self, platform: dict[str, Product], query: ListProducts
+    ) -> list[tuple[str, Product]]:
         locale = query.locale
         found = [
             (fold(p.text(locale).name), p)
@@ -175,14 +231,60 @@ class CatalogueActor:
             if p.id not in self.curation.disabled and _matches(p, query.filter, locale)
         ]
         found.sort(key=lambda kp: (kp[0], kp[1].id))
+        return found
+
+    def _list_by_name(self, platform: dict[str, Product], query: ListProducts) -> Reply:
+        after = decode_cursor(query.cursor) if query.cursor else None
+        if query.cursor and after is None:
+            return Err.of(ErrorCode.INVALID_REQUEST, "the cursor is not one this API gave out")
+        found = self._candidates(platform, query)
         total = len(found)
+        facets = count_facets(p for _, p in found)
         if after is not None:
             found = [kp for kp in found if (kp[0], kp[1].id) > after]
         page = found[: query.limit]
         more = len(found) > query.limit
         next_cursor = encode_cursor(page[-1][0], page[-1][1].id) if more and page else None
-        views = tuple(self._view(p, locale) for _, p in page)
-        return Ok(ProductPage(views, next_cursor, total))
+        views = tuple(self._view(p, query.locale) for _, p in page)
+        return Ok(ProductPage(views, next_cursor, total, facets))
+
+    def _search_in_memory(
+        self, platform: dict[str, Product], query: ListProducts, offset: int, degraded: bool
+    ) -> Reply:
+        found = [p for _, p in self._candidates(platform, query)]
+        page = found[offset : offset + query.limit]
+        end = offset + query.limit
+        next_cursor = encode_offset(end) if end < len(found) else None
+        views = tuple(self._view(p, query.locale) for p in page)
+        return Ok(ProductPage(views, next_cursor, len(found), count_facets(found), degraded))
+
+    async def _search(
+        self,
+        search: SearchIndex,
+        platform: dict[str, Product],
+        query: ListProducts,
+        offset: int,
+    ) -> Reply:
+        hits = await search.search_products(
+            ProductQuery(
+                tenant=self.tenant,
+                text=query.filter.q or "",
+                locale=query.locale,
+                filter=query.filter,
+                exclude=self.curation.disabled,
+                limit=query.limit,
+                offset=offset,
+            )
+        )
+        views = []
+        for owner, pid in hits.hits:
+            # The index may lag the store by a moment: what it no longer holds is skipped.
+            product = self.custom.get(pid) if owner else platform.get(pid)
+            if product is not None and product.status == "active":
+                views.append(self._view(product, query.locale))
+        end = offset + query.limit
+        next_cursor = encode_offset(end) if end < hits.total else None
+        return Ok(ProductPage(tuple(views), next_cursor, hits.total, hits.facets))
 
     async def _export(self, export: ExportCatalogue) -> Reply:
         after = export.cursor or ""
@@ -205,7 +307,9 @@ class CatalogueActor:
         before the reply: an edge's own cache is bumped by the edge itself)."""
         await self.ctx.notify(subjects.CATALOGUE_CHANGED, _changes.encode(change))
 
-    async def _curate(self, platform: dict[str, Product], cmd: CurateProduct) -> Reply:
+    async def _curate(
+        self, platform: dict[str, Product], cmd: CurateProduct, events: list[OutboxEvent]
+    ) -> Reply:
         product = self.custom.get(cmd.product_id) or platform.get(cmd.product_id)
         if product is None:
             return Err.of(ErrorCode.NOT_FOUND, f"no product {cmd.product_id}")
@@ -215,9 +319,12 @@ class CatalogueActor:
         if cmd.markup_bps is not None:
             markups[product.id] = cmd.markup_bps
         await self._save(replace(c, disabled=disabled, markup_bps=markups, version=c.version + 1))
+        events.append(self._change_event(product.id, "curated", cmd.enabled))
         return Ok(self._view(product, "en"))
 
-    async def _add(self, platform: dict[str, Product], product: Product) -> Reply:
+    async def _add(
+        self, platform: dict[str, Product], product: Product, events: list[OutboxEvent]
+    ) -> Reply:
         if product.id in platform or product.id in self.custom:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"product {product.id} exists")
         if "en" not in product.texts:
@@ -230,6 +337,7 @@ class CatalogueActor:
         await self.ctx.catalogue.put_products([own])
         self.custom[own.id] = own
         await self._changed(CatalogueChanged(self.tenant))
+        events.append(self._change_event(own.id, "added", True))
         return Ok(self._view(own, "en"))
 
 

@@ -9,6 +9,7 @@ import msgspec
 
 from bus.events import CloudEvent
 from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, BudgetUpdated
+from bus.messages.catalogue import ProductChanged
 from bus.messages.funding import MoneyMoved
 from bus.messages.identity import ClientChanged
 from bus.messages.orders import OrderEvent
@@ -39,6 +40,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.order.failed": OrderEvent,
     "perkbus.order.cancelled": OrderEvent,
     "perkbus.order.resent": OrderEvent,
+    "perkbus.catalogue.product_changed": ProductChanged,
 }
 
 

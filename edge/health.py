@@ -1,10 +1,11 @@
 """Liveness (``/healthz``: the process answers) and readiness (``/readyz``: NATS is
-connected and an actor host answers with all its stores reachable).
+connected and an actor host answers with all its essential stores reachable; ``degraded``,
+still ready, when a store it can do without, such as search, is not).
 
 The edge's own stores (its cache and rate-limit buckets, in Redis when configured) are
 reported under ``edge_stores``, but a degraded one does not make the edge unready: it
-answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23).
-
+answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23);
+``status`` says ``degraded``.
 
 The warehouse's store is reported too, but does not make the edge unready: no request
 but a report needs it, and its loader catches up when it is back (ADR 26)."""
@@ -45,8 +46,17 @@ async def readyz(request: web.Request) -> web.Response:
             report["actor_host"] = host.host_id
             report["stores"] = msgspec.to_builtins(host.stores)
             ready = host.ok
+            if host.degraded:  # serving, without a store it can do without (search)
+                report["status"] = "degraded"
         report["warehouse"] = await _warehouse(bus)
-    report["status"] = "ready" if ready else "not ready"
+    edge_stores = report["edge_stores"]
+    if (
+        ready
+        and isinstance(edge_stores, dict)
+        and any(str(v).startswith("degraded") for v in edge_stores.values())
+    ):
+        report["status"] = "degraded"
+    report.setdefault("status", "ready" if ready else "not ready")
     return json_response(report, status=200 if ready else 503)
 
 

@@ -233,9 +233,13 @@ PATHS: dict[str, Any] = {
             "summary": "The tenant's catalogue: filter, search, page",
             "description": (
                 "Needs scope `catalogue:read`. Disabled products are left out. "
-                "`q` matches the start of words of name, description, brand and "
-                "category in `locale` or English, ignoring case and accents. Pages "
-                "are ordered by name; pass `next_cursor` as `cursor` for the next."
+                "`q` searches words of name, description, brand and category in "
+                "`locale` or English, ignoring case and accents, forgiving typos, most "
+                "relevant first; if the search index is unreachable it matches word "
+                "starts only and the page says `degraded`. Without `q` pages are "
+                "ordered by name. `facets` count every matching product by category, "
+                "brand, country and price band. Pass `next_cursor` as `cursor` for the "
+                "next page."
             ),
             "parameters": _query_parameters(),
             "responses": {
@@ -487,7 +491,10 @@ PATHS: dict[str, Any] = {
                 "Needs scope `audit:read` and role owner, admin or auditor. Every sign-in "
                 "of a client, credential and permission change, money movement and admin "
                 "action, in order; pass `next_after` as `after` for the next page. "
-                "`perkbus audit verify` checks the chain."
+                "`perkbus audit verify` checks the chain. With `q` (words, typo "
+                "tolerant) or `since_ms`/`until_ms` it searches the log instead: most "
+                "relevant entries first (newest first without `q`), with `total`, paged "
+                "by `offset`."
             ),
             "parameters": [
                 {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
@@ -498,6 +505,14 @@ PATHS: dict[str, Any] = {
                 },
                 {"name": "action", "in": "query", "schema": {"type": "string", "maxLength": 64}},
                 {"name": "actor", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                {"name": "since_ms", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "until_ms", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 10000},
+                },
             ],
             "responses": {
                 "200": _json("AuditPageOut", "A page of entries"),

@@ -440,7 +440,7 @@ async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut |
     if not isinstance(value, ProductPage):
         return _unexpected(value)
     products = tuple(product_out(p) for p in value.products)
-    page = ProductPageOut(products, value.next_cursor, value.total)
+    page = ProductPageOut(products, value.next_cursor, value.total, value.facets, value.degraded)
     if pages and slot:
         await pages.put(slot, page)
     return page
@@ -921,7 +921,16 @@ async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
     """A page of the tenant's hash-chained audit log (owner, admin, auditor)."""
     if denied := missing_scope(caller, SCOPE_AUDIT):
         return denied
-    command = ReadAudit(query.after, query.limit, query.action, query.actor)
+    command = ReadAudit(
+        query.after,
+        query.limit,
+        query.action,
+        query.actor,
+        q=query.q,
+        since_ms=query.since_ms,
+        until_ms=query.until_ms,
+        offset=query.offset,
+    )
     value = await call(caller, audit.KIND, command, keyed=False)
     if isinstance(value, Err):
         return value
@@ -933,6 +942,8 @@ async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
         )
         for e in value.entries
     ]
+    if value.total is not None:  # a search: pages go by offset, not by entry number
+        return AuditPageOut(entries, query.after, value.total, value.degraded)
     return AuditPageOut(entries, entries[-1].seq if entries else query.after)
 
 

@@ -15,6 +15,7 @@ from bus.messages.audit import AuditSeq
 from bus.messages.budget import BudgetId
 from bus.messages.catalogue import (
     Country,
+    Facets,
     FaceValue,
     Locale,
     MarkupBps,
@@ -176,6 +177,12 @@ class ProductPageOut(msgspec.Struct, frozen=True):
     products: tuple[ProductOut, ...]
     next_cursor: str | None
     total: int
+    #: Counts by category, brand, country and price band (minor units, per currency)
+    #: over every product the filter matches.
+    facets: Facets = Facets()
+    #: A search (``q``) answered without the search index (it was unreachable): words
+    #: matched by prefix, not typo tolerant.
+    degraded: bool = False
 
 
 class CatalogueExportOut(msgspec.Struct, frozen=True):
@@ -405,6 +412,13 @@ class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Only this action (a command's name, e.g. ``budget.debit``) or this actor.
     action: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     actor: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    #: Search the log: words (typo tolerant), most relevant entries first; ``after`` is
+    #: then not used, pages go by ``offset``.
+    q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    #: Search entries recorded in this time range (milliseconds since the epoch).
+    since_ms: AuditSeq = 0
+    until_ms: AuditSeq = 0
+    offset: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 
 class AuditEntryOut(msgspec.Struct, frozen=True):
@@ -424,6 +438,10 @@ class AuditEntryOut(msgspec.Struct, frozen=True):
 class AuditPageOut(msgspec.Struct, frozen=True):
     entries: list[AuditEntryOut]
     next_after: int
+    #: A search's count of every matching entry (absent for a page of the log).
+    total: int | None = None
+    #: A search answered without the search index: recent entries, words by prefix.
+    degraded: bool = False
 
 
 class ReplayPage(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
 from actors.runtime.warehouse_loader import WarehouseLoader
 from actors.sealing import MasterKey
+from actors.search_indexer import SearchIndexer
 from bus import tls as nats_tls
 from bus.client import Bus
 from bus.nats_auth import UserIssuer
@@ -23,7 +24,13 @@ from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
-from storage.factory import open_catalogue, open_ledger, open_tenant_docs, open_warehouse
+from storage.factory import (
+    open_catalogue,
+    open_ledger,
+    open_search,
+    open_tenant_docs,
+    open_warehouse,
+)
 from storage.redis_cache import RedisCache, open_redis
 from storage.redis_limiter import RedisLimiter
 
@@ -43,6 +50,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     ledger = open_ledger(settings.mysql, settings.sqlite)
     catalogue = open_catalogue(settings.catalogue)
     tenant_docs = open_tenant_docs(settings.tenantdocs)
+    search = open_search(settings.search)
     host = ActorHost(
         bus,
         ActorContext(
@@ -55,7 +63,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,
             low_stock=settings.actors.voucher_low_stock,
             nats_users=UserIssuer.from_directory(settings.nats.auth_dir),
-            stores=(tenant_docs,),
+            search=search,
+            stores=(search, tenant_docs),
             tenant_docs=tenant_docs,
         ),
         ALL_KINDS,
@@ -64,18 +73,24 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
         duplicate_window_s=settings.nats.duplicate_window_s,
         stream_replicas=settings.nats.stream_replicas,
     )
+    # Keeps the search index in step (ADR 24); it creates the index itself, retrying
+    # while the search server is away (searches are answered in memory meanwhile).
+    indexer = SearchIndexer(search, catalogue, ledger, bus.js)
     try:
         await host.start()
+        indexer.start()
         tune_gc()
-        log.info("actor host ready (%s)", ledger.name)
+        log.info("actor host ready (%s, %s)", ledger.name, search.name)
         await stop.wait()
         log.info("actor host stopping")
+        await indexer.stop()
         await host.stop()
     finally:
         await bus.close()
         await ledger.close()
         await catalogue.close()
         await tenant_docs.close()
+        await search.close()
 
 
 async def run_edge(settings: Settings, stop: asyncio.Event) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from storage.config import (
     CatalogueConfig,
     MysqlConfig,
+    SearchConfig,
     SqliteConfig,
     TenantDocsConfig,
     WarehouseConfig,
 )
 from storage.ports import CatalogueStore, Ledger
+from storage.search_ports import SearchIndex
 from storage.tenant_docs_ports import TenantDocuments
 from storage.warehouse_ports import Warehouse
 
@@ -37,6 +39,17 @@ def open_catalogue(config: CatalogueConfig) -> CatalogueStore:
     from storage.sqlite_catalogue import SqliteCatalogue
 
     return SqliteCatalogue(config.path)
+
+
+def open_search(config: SearchConfig) -> SearchIndex:
+    """Elasticsearch (or an OpenSearch-API server) at ``config.url``, else SQLite FTS5."""
+    if config.url:
+        from storage.elastic_search import ElasticSearch
+
+        return ElasticSearch(config.url)
+    from storage.sqlite_search import SqliteSearch
+
+    return SqliteSearch(config.path)
 
 
 def open_tenant_docs(config: TenantDocsConfig) -> TenantDocuments:

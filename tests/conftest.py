@@ -29,6 +29,7 @@ from edge.ratelimit import RateLimiter
 from storage.catalogue_cache import PlatformCatalogue
 from storage.mysql import MysqlLedger
 from storage.ports import CatalogueStore, Ledger
+from storage.search_ports import SearchIndex
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
 from storage.sqlite_tenant_docs import SqliteTenantDocuments
@@ -142,12 +143,18 @@ async def start_host(
     config: ActorsConfig | None = None,
     expiry_warning_days: int = 30,
     nats_users: UserIssuer | None = None,
+    search: SearchIndex | None = None,
 ) -> ActorHost:
     """An actor host on the test's NATS, started (its caller stops it); with
-    ``nats_users`` it mints integrators' NATS credentials."""
+    ``nats_users`` it mints integrators' NATS credentials; with ``search`` its actors
+    search there (nobody indexes it: the test runs a ``SearchIndexer`` if it wants one)."""
     config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
     ctx = replace(
-        context(ledger, catalogue), expiry_warning_days=expiry_warning_days, nats_users=nats_users
+        context(ledger, catalogue),
+        expiry_warning_days=expiry_warning_days,
+        nats_users=nats_users,
+        search=search,
+        stores=(search,) if search is not None else (),
     )
     host = ActorHost(bus, ctx, kinds, config, PARTITIONS)
     await host.start()
@@ -162,12 +169,13 @@ async def start_cluster(
     request_timeout_s: float = 5.0,
     edge: EdgeConfig | None = None,
     limiter: RateLimiter | None = None,
+    search: SearchIndex | None = None,
 ) -> AsyncIterator[Cluster]:
     """Actor host and edge on the test's NATS. Bursts from one test token stand for many
     clients, so rate limits are off unless ``edge`` turns them on."""
     bus = await Bus.connect(nats_server.url, "test-cluster", nats_server.credentials)
     nats_users = UserIssuer.from_directory(nats_server.auth_dir)
-    host = await start_host(bus, ledger, catalogue, nats_users=nats_users)
+    host = await start_host(bus, ledger, catalogue, nats_users=nats_users, search=search)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     edge = edge or EdgeConfig(request_timeout_s=request_timeout_s, rate_per_s=0)
     app = create_app(edge, nats_server.url, verifier, limiter, nats_server.credentials)

@@ -11,6 +11,7 @@ from bus.messages import Command, Reply, Request
 from bus.nats_auth import UserIssuer
 from storage.catalogue_cache import PlatformCatalogue
 from storage.ports import CatalogueStore, ChangeSet, Ledger, Store
+from storage.search_ports import SearchIndex
 from storage.tenant_docs_ports import TenantDocuments
 
 
@@ -73,6 +74,9 @@ class ActorContext:
     sign: Callable[[dict[str, Any]], str] = field(default=_not_wired_sync)
     #: Mints NATS users with the account's key (ADR 17); None where the host has no key.
     nats_users: UserIssuer | None = None
+    #: Catalogue and audit-log search (ADR 24); without it searches are answered in
+    #: memory, by prefix. Also listed in ``stores`` so ``/readyz`` reports it.
+    search: SearchIndex | None = None
     #: Wired by the host: ``tell`` after a delay (retries with backoff).
     tell_later: Callable[[float, str, str, Command], None] = field(default=_not_wired_sync)
     #: Wired by the host: a core NATS message to ``subject`` (no stream, no reply) — a

@@ -369,12 +369,17 @@ class ActorHost:
     async def health(self) -> HostHealth:
         stores = []
         every: tuple[Store, ...] = (self.ledger, self.context.catalogue, *self.context.stores)
+        # The search index is a copy the actors can do without (they list in memory); the
+        # tenant documents (branding, templates) are not on the path of an order.
+        optional = {id(self.context.search), id(self.context.tenant_docs)} - {id(None)}
         for store in every:
+            essential = id(store) not in optional
             try:
                 await asyncio.wait_for(store.ping(), 2.0)
-                stores.append(StoreHealth(store.name, True))
+                stores.append(StoreHealth(store.name, True, essential=essential))
             except Exception as e:
-                stores.append(StoreHealth(store.name, False, f"{type(e).__name__}: {e}"))
+                detail = f"{type(e).__name__}: {e}"
+                stores.append(StoreHealth(store.name, False, detail, essential=essential))
         return HostHealth(
             host_id=self.host_id,
             stores=tuple(stores),

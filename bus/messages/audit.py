@@ -110,12 +110,25 @@ AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
 class ReadAudit(msgspec.Struct, frozen=True, tag="audit.read"):
-    """A page of the tenant's audit log after ``after_seq`` (owner, admin, auditor)."""
+    """A page of the tenant's audit log after ``after_seq`` (owner, admin, auditor).
+
+    With ``q`` (words, typo tolerant) or a time bound it is a search of the log (ADR 24):
+    entries most relevant first (newest first without ``q``), paged by ``offset``, and
+    ``after_seq`` is not used."""
 
     after_seq: AuditSeq = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     action: str | None = None
     actor: str | None = None
+    q: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    #: ``at_ms`` bounds of a search, inclusive (0: unbounded).
+    since_ms: AuditSeq = 0
+    until_ms: AuditSeq = 0
+    offset: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
+
+    @property
+    def is_search(self) -> bool:
+        return bool(self.q) or bool(self.since_ms) or bool(self.until_ms)
 
     @property
     def actor_key(self) -> str:
@@ -156,3 +169,8 @@ class AuditEntryView(msgspec.Struct, frozen=True):
 
 class AuditPage(msgspec.Struct, frozen=True, tag="audit.page"):
     entries: tuple[AuditEntryView, ...]
+    #: A search's count of every matching entry (None for a page of the log).
+    total: int | None = None
+    #: A search answered without the search index (unreachable): recent entries only,
+    #: words matched by prefix.
+    degraded: bool = False

@@ -158,10 +158,53 @@ class ProductView(msgspec.Struct, frozen=True, tag="catalogue.product"):
     locales: tuple[str, ...]
 
 
+class FacetCount(msgspec.Struct, frozen=True):
+    """How many products of a list have this value (a category, brand or country)."""
+
+    value: str
+    count: int
+
+
+class PriceBandCount(msgspec.Struct, frozen=True):
+    """How many products of a list have a face value in ``[min_minor, max_minor)`` of
+    ``currency`` (``max_minor`` 0: no upper bound); bands are ``bus.price_bands``'s."""
+
+    currency: str
+    min_minor: int
+    max_minor: int
+    count: int
+
+
+class Facets(msgspec.Struct, frozen=True):
+    """Counts of the values of a list's products, by most frequent first: what a shopper
+    can narrow the list by."""
+
+    category: tuple[FacetCount, ...] = ()
+    brand: tuple[FacetCount, ...] = ()
+    country: tuple[FacetCount, ...] = ()
+    price: tuple[PriceBandCount, ...] = ()
+
+
 class ProductPage(msgspec.Struct, frozen=True, tag="catalogue.page"):
     products: tuple[ProductView, ...]
     next_cursor: str | None
     total: int
+    #: Counts over every product the filter matches (not only this page's).
+    facets: Facets = Facets()
+    #: True when a search was answered without the search index (it was unreachable):
+    #: by prefix, not typo tolerant.
+    degraded: bool = False
+
+
+class ProductChanged(msgspec.Struct, frozen=True):
+    """``perkbus.catalogue.product_changed``: a tenant added a product of its own, or
+    curated one (enabled, disabled, marked up). The search indexer re-indexes the tenant's
+    products when it sees one."""
+
+    product_id: str
+    #: ``added`` or ``curated``.
+    change: str
+    enabled: bool = True
 
 
 class CatalogueChanged(msgspec.Struct, frozen=True, tag="catalogue.changed"):

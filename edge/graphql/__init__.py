@@ -73,7 +73,9 @@ class Query:
     )
     products: catalogue.ProductPageResult = strawberry.field(
         resolver=catalogue.list_products,
-        description="The tenant's catalogue: filter, search (prefix words), pages by name.",
+        description=(
+            "The tenant's catalogue: filter, search (typo tolerant, by relevance), facets, pages."
+        ),
     )
     product: catalogue.ProductResult = strawberry.field(
         resolver=catalogue.get_product, description="One product, in a locale."

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from bus.messages import Err
+from bus.messages.catalogue import FacetCount as FacetCountOut
 from bus.messages.catalogue import Product as ProductDocument
 from edge import operations
 from edge.graphql.common import AnyError, GqlInfo, MinorUnits, caller, error, invalid, mutate, plain
@@ -48,10 +49,37 @@ class Product:
 
 
 @strawberry.type
+class FacetCount:
+    value: str
+    count: int
+
+
+@strawberry.type
+class PriceBandCount:
+    currency: str
+    min_minor: MinorUnits
+    #: 0: no upper bound.
+    max_minor: MinorUnits
+    count: int
+
+
+@strawberry.type
+class Facets:
+    category: list[FacetCount]
+    brand: list[FacetCount]
+    country: list[FacetCount]
+    price: list[PriceBandCount]
+
+
+@strawberry.type
 class ProductPage:
     products: list[Product]
     next_cursor: str | None
     total: int
+    facets: Facets
+    degraded: bool = strawberry.field(
+        description="A search answered without the search index: word starts only."
+    )
 
 
 @strawberry.type
@@ -136,8 +164,31 @@ def product(out: ProductOut) -> Product:
 
 
 def page(out: ProductPageOut) -> ProductPage:
+    f = out.facets
+
+    def counts(values: tuple[FacetCountOut, ...]) -> list[FacetCount]:
+        return [FacetCount(value=c.value, count=c.count) for c in values]
+
+    facets = Facets(
+        category=counts(f.category),
+        brand=counts(f.brand),
+        country=counts(f.country),
+        price=[
+            PriceBandCount(
+                currency=b.currency,
+                min_minor=MinorUnits(b.min_minor),
+                max_minor=MinorUnits(b.max_minor),
+                count=b.count,
+            )
+            for b in f.price
+        ],
+    )
     return ProductPage(
-        products=[product(p) for p in out.products], next_cursor=out.next_cursor, total=out.total
+        products=[product(p) for p in out.products],
+        next_cursor=out.next_cursor,
+        total=out.total,
+        facets=facets,
+        degraded=out.degraded,
     )
 
 

@@ -160,6 +160,10 @@ class AuditEntry:
 class AuditPage:
     entries: list[AuditEntry]
     next_after: int
+    total: int | None = strawberry.field(description="A search's count of matching entries.")
+    degraded: bool = strawberry.field(
+        description="A search answered without the search index: recent entries only."
+    )
 
 
 AuditPageResult = Annotated[AuditPage | AnyError, strawberry.union("AuditPageResult")]
@@ -171,8 +175,21 @@ async def read_audit(
     limit: int = 100,
     action: str | None = None,
     actor: str | None = None,
+    q: str | None = None,
+    since_ms: int = 0,
+    until_ms: int = 0,
+    offset: int = 0,
 ) -> AuditPageResult:
-    raw = {"after": after, "limit": limit, "action": action, "actor": actor}
+    raw = {
+        "after": after,
+        "limit": limit,
+        "action": action,
+        "actor": actor,
+        "q": q,
+        "since_ms": since_ms,
+        "until_ms": until_ms,
+        "offset": offset,
+    }
     try:
         query = convert(raw, AuditQuery)
     except Invalid as e:
@@ -193,4 +210,6 @@ async def read_audit(
         )
         for e in result.entries
     ]
-    return AuditPage(entries=entries, next_after=result.next_after)
+    return AuditPage(
+        entries=entries, next_after=result.next_after, total=result.total, degraded=result.degraded
+    )

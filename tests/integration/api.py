@@ -366,6 +366,10 @@ _DEBIT = (
 )
 
 
+_FACETS = (
+    "facets { category { value count } brand { value count } country { value count }"
+    " price { currency minMinor maxMinor count } }"
+)
 _PRODUCT = (
     "id brand kind category name description terms imageUrl countries currency"
     " denominations range { minMinor maxMinor } markupBps enabled custom locales"
@@ -500,7 +504,8 @@ class GraphQL:
         query = (
             "query($filter: ProductFilterInput, $locale: String!, $first: Int!, $after: String) {"
             " products(filter: $filter, locale: $locale, first: $first, after: $after) {"
-            f" ... on ProductPage {{ total nextCursor products {{ {_PRODUCT} }} }} {_ERROR} }} }}"
+            f" ... on ProductPage {{ total nextCursor degraded {_FACETS}"
+            f" products {{ {_PRODUCT} }} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, variables, "products")
 

@@ -25,6 +25,9 @@ async def catalogue(
         yield store
 
 
+NO_FACETS: dict[str, list[Any]] = {"category": [], "brand": [], "country": [], "price": []}
+
+
 @pytest.fixture(params=["rest", "graphql"])
 async def api(
     request: pytest.FixtureRequest, cluster: Cluster, catalogue: CatalogueStore
@@ -76,7 +79,13 @@ async def test_filters_and_search(api: BudgetApi, cluster: Cluster) -> None:
     assert hindi["total"] == 320
     assert "गिफ्ट" in hindi["products"][0]["name"]
     nothing = (await api.products(acme, q="zzzzzz")).value
-    assert nothing == {"products": [], "next_cursor": None, "total": 0}
+    assert nothing == {
+        "products": [],
+        "next_cursor": None,
+        "total": 0,
+        "facets": NO_FACETS,
+        "degraded": False,
+    }
 
 
 async def test_bad_queries_are_refused_with_the_field(api: BudgetApi, cluster: Cluster) -> None:
@@ -248,6 +257,34 @@ async def test_a_custom_product_has_denominations_or_a_sane_range(
         "products": [],
         "next_cursor": None,
         "total": 0,
+        "facets": NO_FACETS,
+        "degraded": False,
     }
     ranged = {**product, "range": {"min_minor": 100, "max_minor": 900}}
     assert (await api.add_custom(acme, ranged)).value is not None
+
+
+async def test_pages_carry_facets_of_every_match(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    page = (await api.products(acme, currency="EUR", limit=5)).value
+    assert page is not None
+    assert page["degraded"] is False
+    facets = page["facets"]
+    assert sum(c["count"] for c in facets["category"]) == page["total"]
+    # Brands are many: the 50 most frequent are counted, most frequent first.
+    brand_counts = [c["count"] for c in facets["brand"]]
+    assert sum(brand_counts) <= page["total"]
+    assert brand_counts == sorted(brand_counts, reverse=True)
+    assert {b["currency"] for b in facets["price"]} == {"EUR"}
+    # Each count is what the list narrowed by that value holds.
+    for c in facets["category"][:3]:
+        narrowed = (await api.products(acme, currency="EUR", category=c["value"])).value
+        assert narrowed is not None
+        assert narrowed["total"] == c["count"]
+    for band in facets["price"][:3]:
+        high = band["max_minor"] - 1 if band["max_minor"] else 2**40
+        within = (
+            await api.products(acme, currency="EUR", min_price=band["min_minor"], max_price=high)
+        ).value
+        assert within is not None
+        assert within["total"] == band["count"]
