@@ -62,9 +62,10 @@ class ReportService:
         """The warehouse's store, pinged (for the edge's ``/readyz``)."""
         try:
             await self._warehouse.ping()
-            store = StoreHealth(self._warehouse.name, True)
+            store = StoreHealth(self._warehouse.name, True, essential=False)
         except Exception as e:
-            store = StoreHealth(self._warehouse.name, False, f"{type(e).__name__}: {e}")
+            detail = f"{type(e).__name__}: {e}"
+            store = StoreHealth(self._warehouse.name, False, detail, essential=False)
         return HostHealth(f"warehouse-{os.getpid()}", (store,), 0, 0)
 
     async def _on_health(self, msg: Msg) -> None:

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from nats.js import JetStreamContext
@@ -64,6 +65,7 @@ class SearchIndexer(Background):
         poll_s: float = 0.2,
         audit_every_s: float = 0.5,
         page: int = 500,
+        on_indexed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self.index = index
@@ -73,6 +75,8 @@ class SearchIndexer(Background):
         self._poll_s = poll_s
         self._audit_every_s = audit_every_s
         self._page = page
+        #: Told the tenant (``""``: the platform) whose products the index changed.
+        self._on_indexed = on_indexed
         self._migrated = False
         self._epoch: str | None = None
         self._revision: int | None = None
@@ -154,6 +158,8 @@ class SearchIndexer(Background):
         gone = [pid for pid in indexed if pid not in kept]
         if gone:
             await self.index.remove_products(tenant, gone)
+        if (changed or gone) and self._on_indexed is not None:
+            await self._on_indexed(tenant)
 
     async def _follow_events(self, js: JetStreamContext) -> None:
         if self._subscription is None:

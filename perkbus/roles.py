@@ -75,7 +75,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     )
     # Keeps the search index in step (ADR 24); it creates the index itself, retrying
     # while the search server is away (searches are answered in memory meanwhile).
-    indexer = SearchIndexer(search, catalogue, ledger, bus.js)
+    # Pages of search hits an edge cached before the index caught up are dropped then.
+    indexer = SearchIndexer(search, catalogue, ledger, bus.js, on_indexed=host.catalogue_changed)
     try:
         await host.start()
         indexer.start()

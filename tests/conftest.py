@@ -38,7 +38,8 @@ from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 PARTITIONS = 8
 
 #: Fixtures of the real servers tests start (each module documents its own).
-pytest_plugins = ["tests.servers.mongo"]
+#: The servers tests start once per session: ``mongo_server``, ``couch_url``.
+pytest_plugins = ["tests.servers.mongo", "tests.servers.couch"]
 
 
 @pytest.fixture

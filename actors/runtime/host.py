@@ -345,7 +345,13 @@ class ActorHost:
             log.warning("hint on %s not sent: %r", subject, e)
 
     async def _platform_news(self, revision: int) -> None:
-        change = CatalogueChanged("", revision)
+        await self.catalogue_changed("", revision)
+
+    async def catalogue_changed(self, tenant: str, revision: int = 0) -> None:
+        """Tell the edges their cached catalogue pages of ``tenant`` (``""``: of every
+        tenant) are stale — the platform's products moved, or the search index caught up
+        with a change (a page of search hits cached before it would miss the change)."""
+        change = CatalogueChanged(tenant, revision)
         await self.notify(subjects.CATALOGUE_CHANGED, encoder.encode(change))
 
     def tell_later(self, delay_s: float, tenant: str, kind: str, body: Command) -> None:

@@ -9,14 +9,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as redis
 
 from edge.cache import Cache, LocalCache, ResilientCache
 from storage.redis_cache import RedisCache, open_redis
-from tests.servers import ServerFailed, free_port, serve
+from tests.servers import ServerFailed, free_port
+from tests.servers.redis import redis_server
 from tests.support import unavailable
 
 REDIS_URL = os.environ.get("PERKBUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -126,19 +126,12 @@ async def test_without_a_shared_cache_it_is_in_process() -> None:
     assert cache.status == "in-process"
 
 
-def _redis_server(port: int, directory: Path) -> Any:
-    directory.mkdir(exist_ok=True)
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
-    return serve(command, port, directory / "redis.log")
-
-
 @pytest.mark.redis
 async def test_a_redis_restart_degrades_the_cache_and_it_comes_back(tmp_path: Path) -> None:
     redis_port = free_port()
     url = f"redis://127.0.0.1:{redis_port}/0"
     try:
-        server = _redis_server(redis_port, tmp_path / "redis")
+        server = redis_server(redis_port, tmp_path / "redis")
         server.__enter__()
     except (ServerFailed, FileNotFoundError) as e:
         unavailable(f"cannot start redis-server: {e}")
@@ -159,7 +152,7 @@ async def test_a_redis_restart_degrades_the_cache_and_it_comes_back(tmp_path: Pa
         assert await cache.lock("order:k", "me", ttl_s=60)
         assert cache.status.startswith("degraded: ")
 
-        server = _redis_server(redis_port, tmp_path / "redis")  # back, on the same port
+        server = redis_server(redis_port, tmp_path / "redis")  # back, on the same port
         server.__enter__()
         await direct.aclose()
         direct = redis.from_url(url)

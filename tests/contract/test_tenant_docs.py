@@ -15,9 +15,7 @@ from storage.errors import StaleWrite, StoreUnavailable
 from storage.sqlite_tenant_docs import SqliteTenantDocuments
 from storage.tenant_docs_ports import TenantDocuments, revision_number
 from tests.servers import free_port
-from tests.servers.couch import couch_server, drop_databases, unique_prefix
-
-assert couch_server  # the session's CouchDB-API server fixture, ``couch_url``
+from tests.servers.couch import drop_databases, unique_prefix
 
 
 @pytest.fixture(params=["sqlite", pytest.param("couchdb", marks=pytest.mark.couch)])

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +14,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
-from bus.errors import BusError
 from bus.messages import Ok
 from bus.messages.budget import CreateBudget
 from bus.messages.bulk import LOAD_CHUNK, BulkRow, LoadBulkRows, StartBulk
@@ -30,53 +25,11 @@ from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
 from storage.ports import Ledger
 from storage.sqlite_catalogue import SqliteCatalogue
-from tests.conftest import PARTITIONS
+from tests.integration import burst
+from tests.integration.burst import HostProcess
 from tests.support import AUDIENCE, ISSUER, Keys, budget_record, gift_card
 
 pytestmark = pytest.mark.slow
-
-
-class HostProcess:
-    """``perkbus actors`` in a child process, as in production."""
-
-    def __init__(self, nats_server: EmbeddedNats, ledger_url: str, var_dir: Path) -> None:
-        self.env = {
-            **os.environ,
-            "PERKBUS_NATS_URL": nats_server.url,
-            "PERKBUS_NATS_CREDENTIALS_FILE": str(nats_server.credentials),
-            "PERKBUS_NATS_PARTITIONS": str(PARTITIONS),
-            "PERKBUS_VAR_DIR": str(var_dir),
-        }
-        if ledger_url.startswith("sqlite:"):
-            self.env["PERKBUS_SQLITE_PATH"] = ledger_url.removeprefix("sqlite:")
-        else:
-            self.env["PERKBUS_MYSQL_URL"] = ledger_url
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def start(self, bus: Bus) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "perkbus", "--log-level", "WARNING", "actors"],
-            env=self.env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the actor host died on start"
-            try:
-                if (await bus.host_health(timeout_s=0.5)).ok:
-                    return
-            except BusError:
-                await asyncio.sleep(0.05)
-        raise AssertionError("the actor host did not become ready")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
 
 
 @pytest.fixture
@@ -314,8 +267,7 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
     keys: Keys,
     tmp_path: Path,
 ) -> None:
-    """The redemption-core check: 2,000 concurrent redemptions by 500 people against
-    wallets, budgets and a pool that can satisfy only part of them; the actor host is
+    """The redemption-core check (``tests.integration.burst``): the actor host is
     SIGKILLed and restarted in the middle; clients retry with their keys."""
     var = tmp_path / "var"
     products = SqliteCatalogue(var / "catalogue.sqlite3")
@@ -324,8 +276,6 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
     await products.close()
     host = HostProcess(nats_server, ledger_url, var)
     await host.start(bus)
-    admin = Principal("admin", roles=("admin",))
-    people = [f"person-{i}" for i in range(500)]
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     app = create_app(
         EdgeConfig(request_timeout_s=2.0, rate_per_s=0),
@@ -337,83 +287,17 @@ async def test_two_thousand_redemptions_by_five_hundred_people_through_a_kill(
         TestServer(app), connector=aiohttp.TCPConnector(limit=0)
     )
     await client.start_server()
-    try:
-        for budget, amount in (("points", 10**9), ("gifts", 150_000)):
-            opened = await bus.request(
-                "acme", "treasury", CreateBudget(budget, budget, Money(amount, "EUR")), admin, 10
-            )
-            assert isinstance(opened, Ok)
-        for p in people[:400]:  # 400 people can afford two cards, 100 have no points
-            issued = await bus.request(
-                "acme", "treasury", IssuePoints("points", p, 2000, f"r-{p}"), admin, 10
-            )
-            assert isinstance(issued, Ok)
-        rows = tuple(CodeRow(f"BIG-{i:05d}") for i in range(900))  # fewer than asked for
-        imported = await bus.request(
-            "acme", "vouchers", ImportCodes("card-de", 1000, "EUR", rows), admin, 10
-        )
-        assert isinstance(imported, Ok)
 
-        headers = keys.headers("acme")
-        answers: dict[int, tuple[int, dict[str, object]]] = {}
-
-        async def redeem(n: int) -> None:
-            person = people[n % 500]
-            body: dict[str, object] = {
-                "product_id": "card-de",
-                "face_value_minor": 1000,
-                "recipient": person,
-            }
-            if n % 4 == 3:  # a quarter are gift cards paid from a small budget
-                body["budget_id"] = "gifts"
-            key = {**headers, "Idempotency-Key": f"big-{n}"}
-            while True:
-                async with client.post("/api/v1/orders", json=body, headers=key) as r:
-                    answer = await r.json(content_type=None)
-                    content_type = r.content_type
-                if r.status in (503, 504):
-                    await asyncio.sleep(0.1)
-                    continue
-                assert r.status < 300 or content_type == "application/problem+json", answer
-                answers[n] = (r.status, answer)
-                return
-
-        burst = asyncio.gather(*(redeem(n) for n in range(2000)))
+    async def kill_and_restart() -> None:
         await asyncio.sleep(0.8)
         host.kill()
         await asyncio.sleep(0.3)
         await host.start(bus)
-        await asyncio.wait_for(burst, 240)
-        unfinished = [a["id"] for s, a in answers.values() if s == 202]
-        for order_id in unfinished:  # orders caught half-way go on by themselves
-            for _ in range(100):
-                async with client.get(f"/api/v1/orders/{order_id}", headers=headers) as r:
-                    if (await r.json())["status"] in ("fulfilled", "failed"):
-                        break
-                await asyncio.sleep(0.1)
+
+    try:
+        await burst.prepare(bus, "acme", "card-de")
+        answers = await burst.redeem_all(client, keys.headers("acme"), "card-de", kill_and_restart)
     finally:
         await client.close()
         host.stop()
-
-    assert len(answers) == 2000
-    acked = {str(a["id"]): a for s, a in answers.values() if s in (201, 202)}
-    stored = {o.order_id: o for o in await ledger.load_orders("acme", list(acked))}
-    assert set(stored) == set(acked)  # every acknowledged order is there
-    fulfilled = [o for o in stored.values() if o.status == "fulfilled"]
-    codes = [o.code_id for o in fulfilled]
-    assert len(codes) == len(set(codes))
-    assert 0 < len(fulfilled) <= 900
-    assert await ledger.unfinished_orders("acme", 10) == []
-    balances = [await ledger.account_balance("acme", f"wallet:{p}") for p in people]
-    assert min(balances) >= 0
-    assert await ledger.account_balance("acme", "budget:gifts") >= 0
-    points_spent = sum(2000 for _ in people[:400]) - sum(balances)
-    from_points = sum(1 for o in fulfilled if o.payer.startswith("wallet:"))
-    from_gifts = sum(1 for o in fulfilled if o.payer == "budget:gifts")
-    assert points_spent == 1000 * from_points
-    assert await ledger.account_balance("acme", "budget:gifts") == 150_000 - 1000 * from_gifts
-    counts = await ledger.pool_counts("acme", "card-de", 1000)
-    assert counts.get("allocated", 0) == len(fulfilled)
-    # the rest is in the pool, or leased to the treasury (ADR 21): never given
-    assert counts.get("available", 0) + counts.get("leased", 0) == 900 - len(fulfilled)
-    assert await ledger.entries_total("acme") == 0
+    await burst.check_invariants(ledger, "acme", "card-de", answers)

@@ -40,7 +40,8 @@ from storage.redis_limiter import RedisLimiter
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
 from tests.conftest import start_host
-from tests.servers import ServerFailed, free_port, serve
+from tests.servers import ServerFailed, free_port
+from tests.servers.redis import redis_server
 from tests.support import AUDIENCE, ISSUER, Keys, gift_card, unavailable
 
 REDIS_URL = os.environ.get("PERKBUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -333,20 +334,13 @@ async def test_a_duplicate_that_waits_too_long_gets_409(
         await bus.close()
 
 
-def _redis_server(port: int, directory: Path) -> Any:
-    directory.mkdir(exist_ok=True)
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
-    return serve(command, port, directory / "redis.log")
-
-
 @pytest.mark.redis
 async def test_killing_redis_during_a_burst_loses_no_order_and_readyz_shows_it(
     world: World, tmp_path: Path
 ) -> None:
     port = free_port()
     try:
-        server = _redis_server(port, tmp_path / "redis")
+        server = redis_server(port, tmp_path / "redis")
         process = server.__enter__()
     except (ServerFailed, FileNotFoundError) as e:
         unavailable(f"cannot start redis-server: {e}")
@@ -382,7 +376,7 @@ async def test_killing_redis_during_a_burst_loses_no_order_and_readyz_shows_it(
         assert report["edge_stores"]["cache"].startswith("degraded: ")
         assert report["edge_stores"]["rate_limits"].startswith("degraded: ")
 
-        server = _redis_server(port, tmp_path / "redis")  # Redis is back
+        server = redis_server(port, tmp_path / "redis")  # Redis is back
         server.__enter__()
         direct = redis.from_url(f"redis://127.0.0.1:{port}/0")
         try:

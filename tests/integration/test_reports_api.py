@@ -163,7 +163,9 @@ async def test_readyz_shows_the_warehouse_store(
     async with cluster.client.get("/readyz") as r:
         ready = await r.json()
     assert r.status == 200
-    assert ready["warehouse"] == [{"name": "warehouse:duckdb", "ok": True, "detail": ""}]
+    assert ready["warehouse"] == [
+        {"name": "warehouse:duckdb", "ok": True, "detail": "", "essential": False}
+    ]
 
 
 @pytest.mark.postgres

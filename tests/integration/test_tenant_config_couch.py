@@ -22,10 +22,8 @@ from edge.config import EdgeConfig
 from storage.couch_tenant_docs import CouchTenantDocuments
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import PARTITIONS, context
-from tests.servers.couch import couch_server, drop_databases, unique_prefix
+from tests.servers.couch import drop_databases, unique_prefix
 from tests.support import AUDIENCE, ISSUER, Keys
-
-assert couch_server  # the session's CouchDB-API server fixture, ``couch_url``
 
 pytestmark = pytest.mark.couch
 
