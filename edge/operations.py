@@ -441,7 +441,7 @@ async def list_products(caller: Caller, query: ProductQuery) -> ProductPageOut |
         return _unexpected(value)
     products = tuple(product_out(p) for p in value.products)
     page = ProductPageOut(products, value.next_cursor, value.total, value.facets, value.degraded)
-    if pages and slot:
+    if pages and slot and not value.degraded:  # a page listed without the index is not kept
         await pages.put(slot, page)
     return page
 

@@ -194,7 +194,13 @@ async def test_the_search_server_may_die_and_come_back_empty(
             nats_server, sqlite_ledger, catalogue, keys, search=index
         ):
             indexer = SearchIndexer(
-                index, catalogue, sqlite_ledger, cluster.bus.js, poll_s=0.05, audit_every_s=0.05
+                index,
+                catalogue,
+                sqlite_ledger,
+                cluster.bus.js,
+                poll_s=0.05,
+                audit_every_s=0.05,
+                on_indexed=cluster.host.catalogue_changed,  # as perkbus actors wires it
             )
             indexer.start()
             try:
@@ -280,7 +286,13 @@ async def api_cluster(
     index = SqliteSearch(tmp_path / "api-search.sqlite3")
     async for cluster in start_cluster(nats_server, sqlite_ledger, catalogue, keys, search=index):
         indexer = SearchIndexer(
-            index, catalogue, sqlite_ledger, cluster.bus.js, poll_s=0.05, audit_every_s=0.05
+            index,
+            catalogue,
+            sqlite_ledger,
+            cluster.bus.js,
+            poll_s=0.05,
+            audit_every_s=0.05,
+            on_indexed=cluster.host.catalogue_changed,  # as perkbus actors wires it
         )
         indexer.start()
         api = Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
