@@ -150,12 +150,13 @@ async def start_host(
     ``nats_users`` it mints integrators' NATS credentials; with ``search`` its actors
     search there (nobody indexes it: the test runs a ``SearchIndexer`` if it wants one)."""
     config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
+    base = context(ledger, catalogue)
     ctx = replace(
-        context(ledger, catalogue),
+        base,
         expiry_warning_days=expiry_warning_days,
         nats_users=nats_users,
         search=search,
-        stores=(search,) if search is not None else (),
+        stores=base.stores + ((search,) if search is not None else ()),
     )
     host = ActorHost(bus, ctx, kinds, config, PARTITIONS)
     await host.start()
