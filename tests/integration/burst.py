@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -32,7 +33,8 @@ from bus.messages.wallet import IssuePoints
 from storage.ports import Ledger
 from tests.conftest import PARTITIONS
 
-Client = TestClient[web.Request, web.Application]
+#: The edge in this process (a test client) or in another (a session on its address).
+Client = TestClient[web.Request, web.Application] | aiohttp.ClientSession
 PEOPLE = tuple(f"person-{i}" for i in range(500))
 ORDERS = 2000
 CODES = 900

@@ -1,51 +1,43 @@
-"""Issue 6's check: every store on its own server — ledger on MariaDB, catalogue on a
-MongoDB-wire server, tenant documents on a CouchDB-API server, search on an
-Elasticsearch-API server, cache and counters on Redis, the warehouse on PostgreSQL — and
-the redemption-core burst runs through it unchanged, while Redis and the search server
-are killed and brought back: no acknowledged order or ledger entry is lost, ``/readyz``
-says what is degraded, search finds a misspelt product soon after its change, and the
-warehouse counts what the ledger holds."""
+"""Issue 6's check: ``perkbus up`` with every store on its own server — ledger on
+MariaDB, catalogue on a MongoDB-wire server, tenant documents on a CouchDB-API server,
+search on an Elasticsearch-API server, cache and counters on Redis, the warehouse on
+PostgreSQL — and the redemption-core burst runs through it unchanged, while Redis and
+the search server are killed and brought back: no acknowledged order or ledger entry is
+lost, ``/readyz`` says what is degraded, search finds a misspelt product soon after its
+change, and the warehouse counts what the ledger holds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime
-import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
-from bus.errors import BusError
-from edge.app import create_app
-from edge.auth import TokenVerifier
-from edge.config import EdgeConfig
 from storage.mongo_catalogue import MongoCatalogue
 from storage.mysql import MysqlLedger
-from storage.redis_cache import RedisCache, open_redis
-from storage.redis_limiter import RedisLimiter
+from tests.conftest import PARTITIONS
 from tests.integration import burst
-from tests.integration.burst import Client, HostProcess
+from tests.integration.burst import Client
 from tests.servers import free_port, serve
 from tests.servers import search as search_server
 from tests.servers.couch import drop_databases
 from tests.servers.mongo import MongoServer, mongo_database
 from tests.servers.redis import redis_server
 from tests.support import (
-    AUDIENCE,
-    ISSUER,
     Keys,
     gift_card,
     mysql_database,
@@ -64,15 +56,8 @@ pytestmark = [
 ]
 
 
-class RecordFallbacks(logging.Handler):
-    """The edge's "shared store unavailable" warnings, as they are logged."""
-
-    def __init__(self, records: list[str]) -> None:
-        super().__init__(logging.WARNING)
-        self.records = records
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record.getMessage())
+#: What an edge logs when it goes over to its own memory (``edge.fallback``).
+FALLBACK = re.compile(r"shared .* unavailable")
 
 
 class Restartable:
@@ -108,30 +93,37 @@ def started(server: Restartable) -> Iterator[Restartable]:
         server.kill()
 
 
-@contextlib.asynccontextmanager
-async def warehouse_role(nats_server: EmbeddedNats, bus: Bus, url: str) -> AsyncIterator[None]:
-    """``perkbus warehouse`` in a child process, loading into ``url``."""
-    env = {
-        **os.environ,
-        "PERKBUS_NATS_URL": nats_server.url,
-        "PERKBUS_NATS_CREDENTIALS_FILE": str(nats_server.credentials),
-        "PERKBUS_WAREHOUSE_URL": url,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "perkbus", "--log-level", "WARNING", "warehouse"], env=env
-    )
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                assert process.poll() is None, "the warehouse died on start"
-                with contextlib.suppress(BusError):
-                    if all(s.ok for s in (await bus.warehouse_health(timeout_s=0.5)).stores):
-                        break
+class Up:
+    """``perkbus up`` in a child process with ``settings`` (and nothing else of this
+    process's PERKBUS_ variables), its output going to a file."""
+
+    def __init__(self, workdir: Path, settings: dict[str, str]) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
+        self.log = workdir / "up.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "perkbus", "up"],
+                cwd=workdir,
+                env={**env, **settings},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def ready(self) -> None:
+        """Until the banner is printed (after the edge's ``/readyz`` answered 200)."""
+        async with asyncio.timeout(90):
+            while "perkbus is up" not in self.output:
+                assert self.process.poll() is None, self.output
                 await asyncio.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        process.wait(30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(60)
 
 
 async def readiness(client: Client) -> dict[str, Any]:
@@ -177,38 +169,32 @@ async def test_the_burst_runs_on_every_server_through_redis_and_search_outages(
         await products.migrate()
         await products.put_products([gift_card(denominations=(1000,))])
         await products.close()
-        host = HostProcess(
-            nats_server,
-            ledger_url,
-            tmp_path / "var",
-            env={
+        port = free_port()
+        up = Up(
+            tmp_path,
+            {
+                "PERKBUS_VAR_DIR": str(tmp_path / "var"),
+                "PERKBUS_EDGE_PORT": str(port),
+                "PERKBUS_EDGE_RATE_PER_S": "0",  # one token places the whole burst
+                "PERKBUS_AUTH_SIGNING_KEY_FILE": str(keys.private),
+                "PERKBUS_EDGE_JWT_PUBLIC_KEY_FILE": str(keys.public),
+                "PERKBUS_NATS_URL": nats_server.url,
+                "PERKBUS_NATS_CREDENTIALS_FILE": str(nats_server.credentials),
+                "PERKBUS_NATS_PARTITIONS": str(PARTITIONS),
+                "PERKBUS_MYSQL_URL": ledger_url,
                 "PERKBUS_CATALOGUE_URL": catalogue_url,
                 "PERKBUS_SEARCH_URL": f"http://127.0.0.1:{search_port}",
                 "PERKBUS_TENANTDOCS_URL": couch_url,
+                "PERKBUS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "PERKBUS_WAREHOUSE_URL": warehouse_url,
             },
         )
-        await host.start(bus)
-        stack.callback(host.stop)
-        await stack.enter_async_context(warehouse_role(nats_server, bus, warehouse_url))
-
-        shared = open_redis(f"redis://127.0.0.1:{redis_port}/0")
-        stack.push_async_callback(shared.aclose)
-        app = create_app(
-            EdgeConfig(request_timeout_s=2.0, rate_per_s=0),
-            nats_server.url,
-            TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE),
-            RedisLimiter(shared),
-            nats_credentials=nats_server.credentials,
-            shared_cache=RedisCache(shared),
+        stack.callback(up.stop)
+        client = aiohttp.ClientSession(
+            f"http://127.0.0.1:{port}", connector=aiohttp.TCPConnector(limit=0)
         )
-        client: Client = Client(TestServer(app), connector=aiohttp.TCPConnector(limit=0))
-        await client.start_server()
         stack.push_async_callback(client.close)
-        fallbacks: list[str] = []
-        fallback_log = logging.getLogger("edge.fallback")
-        recorder = RecordFallbacks(fallbacks)
-        fallback_log.addHandler(recorder)
-        stack.callback(fallback_log.removeHandler, recorder)
+        await up.ready()
         before = await readiness(client)
         assert before["http_status"] == 200
         assert before["status"] == "ready", before
@@ -223,7 +209,7 @@ async def test_the_burst_runs_on_every_server_through_redis_and_search_outages(
             await asyncio.sleep(0.8)  # mid-burst
             # Until Redis is killed the burst is served by Redis: a pool that refused
             # connections under load would have sent the edge to its fallback already.
-            assert fallbacks == []
+            assert FALLBACK.search(up.output) is None, up.output
             redis.kill()
             index.kill()
             async with asyncio.timeout(20):  # until /readyz has noticed both
