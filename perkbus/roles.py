@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from aiohttp import web
 
@@ -148,7 +149,11 @@ async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
     credentials = settings.nats.credentials_file
     bus = await Bus.connect(require_nats_url(settings), "perkbus-warehouse", credentials, tls)
     warehouse = open_warehouse(settings.warehouse)
-    loader = WarehouseLoader(bus.js, warehouse)
+    if settings.warehouse.nice > 0:
+        os.nice(settings.warehouse.nice)  # reports wait; redemptions do not
+    loader = WarehouseLoader(
+        bus.js, warehouse, batch_interval_s=settings.warehouse.batch_interval_s
+    )
     reports = ReportService(bus.nc, warehouse)
     try:
         await reports.start()

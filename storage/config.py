@@ -56,3 +56,10 @@ class WarehouseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: str | None = None
     #: The embedded warehouse (DuckDB) when ``url`` is unset.
     path: str = "var/warehouse.duckdb"
+    #: A batch smaller than a full one waits this long before the next is read: fewer,
+    #: larger batches (each costs a transaction) while events trickle in or burst; the
+    #: reports lag by about this much.
+    batch_interval_s: float = 1.0
+    #: The loader's CPU niceness: reporting yields the processor to redemptions on a
+    #: shared machine and catches up when they quiet down (0: no change).
+    nice: int = 10

@@ -45,6 +45,7 @@ class WarehouseLoader(Background):
         warehouse: Warehouse,
         batch_max: int = 1000,
         fetch_wait_s: float = 0.5,
+        batch_interval_s: float = 0.0,
         max_backoff_s: float = 5.0,
     ) -> None:
         super().__init__()
@@ -52,12 +53,16 @@ class WarehouseLoader(Background):
         self._warehouse = warehouse
         self._batch_max = batch_max
         self._fetch_wait_s = fetch_wait_s
+        #: After a batch that was not full: wait for more to gather (fewer transactions).
+        self._batch_interval_s = batch_interval_s
         self._max_backoff_s = max_backoff_s
         self._migrated = False
         #: How long to wait before starting over: doubles per failure, reset by progress.
         self._backoff = _FIRST_BACKOFF_S
         #: Events applied by this loader, and attempts that failed (for tests and logs).
         self.loaded = 0
+        #: Batches applied (each one transaction of the warehouse).
+        self.batches = 0
         self.failures = 0
 
     async def _run(self) -> None:
@@ -102,7 +107,11 @@ class WarehouseLoader(Background):
                     continue
                 await self._warehouse.apply(batch)
                 self.loaded += len(batch)
+                self.batches += 1
                 self._backoff = _FIRST_BACKOFF_S
+                if len(batch) < self._batch_max and self._batch_interval_s > 0:
+                    with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
+                        await asyncio.wait_for(self._wakeup.wait(), self._batch_interval_s)
         finally:
             try:
                 await sub.unsubscribe()

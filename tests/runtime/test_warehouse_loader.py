@@ -146,3 +146,30 @@ async def test_while_the_warehouse_is_down_it_waits_and_loses_nothing(
 test_while_the_warehouse_is_down_it_waits_and_loses_nothing = pytest.mark.postgres(
     test_while_the_warehouse_is_down_it_waits_and_loses_nothing
 )
+
+
+async def test_events_that_trickle_in_are_gathered_into_few_batches(
+    bus: Bus, publisher: EventPublisher, tmp_path: Path
+) -> None:
+    warehouse = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
+    await warehouse.migrate()
+    await publisher.publish([opened("acme", 10_000)])
+    loader = WarehouseLoader(bus.js, warehouse, batch_interval_s=1.0)
+    loader.start()
+    try:
+        await until(lambda: has_loaded(warehouse, 1), "the first event")
+        for group in range(5):  # five trickles within the interval
+            await publisher.publish([debit("acme", 4 * group + n) for n in range(1, 5)])
+            await asyncio.sleep(0.05)
+        await until(lambda: has_loaded(warehouse, 21), "every event")
+        assert loader.loaded == 21
+        assert loader.batches <= 3  # one per trickle without the interval
+        b1 = await budget_b1(warehouse, "acme")
+        assert (b1.debit_minor, b1.entries) == (sum(range(1, 21)), 21)
+    finally:
+        await loader.stop()
+        await warehouse.close()
+
+
+async def has_loaded(warehouse: Warehouse, sequence: int) -> bool:
+    return await warehouse.last_sequence() >= sequence
