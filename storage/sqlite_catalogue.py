@@ -20,7 +20,7 @@ from storage.errors import StaleWrite
 from storage.migrations import Migration
 from storage.ports import CuratedProduct
 from storage.sql import now_ms
-from storage.sqlite_db import SqliteDatabase, transaction
+from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
 
 MIGRATIONS = (
     Migration(
@@ -44,21 +44,13 @@ _curation = msgspec.json.Decoder(Curation)
 _json = msgspec.json.Encoder()
 
 
-class SqliteCatalogue:
+class SqliteCatalogue(SqliteStore):
+    migrations = MIGRATIONS
     name = "catalogue:sqlite"
 
     def __init__(self, path: str | Path, watch_interval_s: float = 0.1) -> None:
         self.db = SqliteDatabase(path, "NORMAL", "sqlite-catalogue")
         self.watch_interval_s = watch_interval_s
-
-    async def migrate(self) -> None:
-        await self.db.migrate(MIGRATIONS)
-
-    async def ping(self) -> None:
-        await self.db.ping()
-
-    async def close(self) -> None:
-        await self.db.close()
 
     async def put_products(self, products: Sequence[Product]) -> None:
         rows = [(p.tenant, p.id, _json.encode(p), now_ms()) for p in products]

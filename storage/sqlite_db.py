@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from storage import sql
 from storage.errors import StoreUnavailable
@@ -127,3 +127,20 @@ def transaction(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Conn
         return result
 
     return run
+
+
+class SqliteStore:
+    """What a store kept in one SQLite file of its own does alike: migrate its schema,
+    answer a ping, close."""
+
+    migrations: ClassVar[tuple[Migration, ...]]
+    db: SqliteDatabase
+
+    async def migrate(self) -> None:
+        await self.db.migrate(self.migrations)
+
+    async def ping(self) -> None:
+        await self.db.ping()
+
+    async def close(self) -> None:
+        await self.db.close()

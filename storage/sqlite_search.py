@@ -33,7 +33,7 @@ from storage.search_ports import (
     product_bands,
     texts_by_group,
 )
-from storage.sqlite_db import SqliteDatabase, transaction
+from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
 
 GROUPS = (*ANALYSED_LOCALES, OTHER)
 TEXT_COLUMNS = (
@@ -122,20 +122,12 @@ def _weights(locale: str) -> list[float]:
     return [weights.get(c, 0.5) for c in TEXT_COLUMNS]
 
 
-class SqliteSearch:
+class SqliteSearch(SqliteStore):
+    migrations = MIGRATIONS
     name = "search:sqlite"
 
     def __init__(self, path: str | Path) -> None:
         self.db = SqliteDatabase(path, "NORMAL", "sqlite-search")
-
-    async def migrate(self) -> None:
-        await self.db.migrate(MIGRATIONS)
-
-    async def ping(self) -> None:
-        await self.db.ping()
-
-    async def close(self) -> None:
-        await self.db.close()
 
     async def put_products(self, products: Sequence[Product]) -> None:
         rows = []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.js import JetStreamContext
 
 from actors.config import ActorsConfig
 from actors.kinds import ALL_KINDS
@@ -77,6 +78,26 @@ async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     await store.close()
 
 
+def quick_indexer(
+    index: SearchIndex,
+    catalogue: CatalogueStore,
+    ledger: Ledger,
+    js: JetStreamContext,
+    host: ActorHost,
+) -> SearchIndexer:
+    """An indexer that looks often (the tests wait less), telling the edges when it has
+    changed the index, as ``perkbus actors`` wires it."""
+    return SearchIndexer(
+        index,
+        catalogue,
+        ledger,
+        js,
+        poll_s=0.05,
+        audit_every_s=0.05,
+        on_indexed=host.catalogue_changed,
+    )
+
+
 class Running:
     def __init__(self, bus: Bus, ledger: Ledger, catalogue: CatalogueStore, index: SearchIndex):
         self.bus, self.ledger, self.catalogue, self.index = bus, ledger, catalogue, index
@@ -85,9 +106,7 @@ class Running:
         self.indexer = self.new_indexer()
 
     def new_indexer(self) -> SearchIndexer:
-        return SearchIndexer(
-            self.index, self.catalogue, self.ledger, self.bus.js, poll_s=0.05, audit_every_s=0.05
-        )
+        return quick_indexer(self.index, self.catalogue, self.ledger, self.bus.js, self.host)
 
     async def start(self) -> None:
         await self.host.start()
@@ -193,15 +212,7 @@ async def test_the_search_server_may_die_and_come_back_empty(
         async for cluster in start_cluster(
             nats_server, sqlite_ledger, catalogue, keys, search=index
         ):
-            indexer = SearchIndexer(
-                index,
-                catalogue,
-                sqlite_ledger,
-                cluster.bus.js,
-                poll_s=0.05,
-                audit_every_s=0.05,
-                on_indexed=cluster.host.catalogue_changed,  # as perkbus actors wires it
-            )
+            indexer = quick_indexer(index, catalogue, sqlite_ledger, cluster.bus.js, cluster.host)
             indexer.start()
             try:
                 server = await _outage(cluster, indexer, server, tmp_path, port)
@@ -285,15 +296,7 @@ async def api_cluster(
 ) -> AsyncIterator[tuple[BudgetApi, Cluster, SearchIndexer]]:
     index = SqliteSearch(tmp_path / "api-search.sqlite3")
     async for cluster in start_cluster(nats_server, sqlite_ledger, catalogue, keys, search=index):
-        indexer = SearchIndexer(
-            index,
-            catalogue,
-            sqlite_ledger,
-            cluster.bus.js,
-            poll_s=0.05,
-            audit_every_s=0.05,
-            on_indexed=cluster.host.catalogue_changed,  # as perkbus actors wires it
-        )
+        indexer = quick_indexer(index, catalogue, sqlite_ledger, cluster.bus.js, cluster.host)
         indexer.start()
         api = Rest(cluster.client) if request.param == "rest" else GraphQL(cluster.client)
         yield api, cluster, indexer
