@@ -36,6 +36,7 @@ from edge import (
     sessions,
     sso,
     sso_sessions,
+    static,
     tenant_config,
     vouchers,
 )
@@ -66,7 +67,6 @@ VERIFIER = web.AppKey("verifier", TokenVerifier)
 SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
 REVOCATIONS = web.AppKey("revocations", Revocations)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
-PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -298,10 +298,5 @@ def create_app(
         public_url=config.public_url or None,
     )
     app.router.add_route("POST", "/graphql", graphql.view())
-    if (PWA_DIR / "index.html").exists():
-        app.router.add_get("/", _index)
+    static.add_routes(app)
     return app
-
-
-async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(PWA_DIR / "index.html")

@@ -88,8 +88,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Chromium for one test: Playwright's sync API runs an event loop of its own while
+    it is started, which must be stopped before the next asyncio test of the session."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
