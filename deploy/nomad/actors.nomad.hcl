@@ -238,16 +238,34 @@ job "perkbus-actors" {
         EOF
       }
 
-      # PERKBUS_MYSQL_URL from the Nomad variable. The task waits until the variable
-      # exists and fails if it lacks mysql_url, so it can never fall back to SQLite.
+      # The shared stores' URLs from the Nomad variable. The task waits until the
+      # variable exists and fails if it lacks one of the stores every host must share
+      # (ledger, catalogue documents, tenant documents), so it can never fall back to a
+      # file of its own.
       template {
-        destination          = "secrets/mysql.env"
+        destination          = "secrets/stores.env"
         env                  = true
         change_mode          = "restart"
         splay                = "30s"
         error_on_missing_key = true
         data                 = <<-EOF
-          {{ with nomadVar "${var.secrets_path}" }}PERKBUS_MYSQL_URL={{ .mysql_url | toJSON }}{{ end }}
+          {{ with nomadVar "${var.secrets_path}" }}
+          PERKBUS_MYSQL_URL={{ .mysql_url | toJSON }}
+          PERKBUS_CATALOGUE_URL={{ .catalogue_url | toJSON }}
+          PERKBUS_TENANTDOCS_URL={{ .tenantdocs_url | toJSON }}
+          {{ end }}
+        EOF
+      }
+
+      # Search (Elasticsearch) is optional: without search_url each host keeps its own
+      # embedded index of everything, rebuilt by its indexer (ADR 24).
+      template {
+        destination = "secrets/search.env"
+        env         = true
+        change_mode = "restart"
+        splay       = "30s"
+        data        = <<-EOF
+          {{ with nomadVar "${var.secrets_path}" }}{{ if .search_url }}PERKBUS_SEARCH_URL={{ .search_url | toJSON }}{{ end }}{{ end }}
         EOF
       }
 

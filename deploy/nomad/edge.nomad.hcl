@@ -235,6 +235,18 @@ job "perkbus-edge" {
         EOF
       }
 
+      # Redis is optional: without redis_url every edge keeps its cache, counters and
+      # rate limits in its own memory (ADR 23).
+      template {
+        destination = "secrets/redis.env"
+        env         = true
+        change_mode = "restart"
+        splay       = "30s"
+        data        = <<-EOF
+          {{ with nomadVar "${var.secrets_path}" }}{{ if .redis_url }}PERKBUS_REDIS_URL={{ .redis_url | toJSON }}{{ end }}{{ end }}
+        EOF
+      }
+
       service {
         name     = "perkbus-edge"
         provider = "nomad"
