@@ -93,20 +93,20 @@ class StaticFiles:
         return wanted if wanted.is_relative_to(base.resolve()) else None
 
     async def load(self, path: Path) -> _Loaded | None:
-        stat = _regular_file(path)
-        if stat is None:
+        info = _regular_file(path)
+        if info is None:
             return None
         kept = self._loaded.get(path)
-        if kept is not None and (kept.mtime_ns, kept.size) == (stat.st_mtime_ns, stat.st_size):
+        if kept is not None and (kept.mtime_ns, kept.size) == (info.st_mtime_ns, info.st_size):
             return kept
         body = await asyncio.to_thread(path.read_bytes)
         kind, charset = content_type(path)
         loaded = _Loaded(
-            stat.st_mtime_ns,
-            stat.st_size,
+            info.st_mtime_ns,
+            info.st_size,
             body,
             f'"{hashlib.sha256(body).hexdigest()[:32]}"',
-            formatdate(stat.st_mtime, usegmt=True),
+            formatdate(info.st_mtime, usegmt=True),
             kind,
             charset,
         )
