@@ -25,6 +25,7 @@ from edge import (
     clients,
     config_operations,
     cors,
+    embed_frame,
     events,
     funding,
     fx,
@@ -338,5 +339,6 @@ def create_app(
         public_url=config.public_url or None,
     )
     app.router.add_route("POST", "/graphql", graphql.view())
+    app.add_routes(embed_frame.routes)
     static.add_routes(app)
     return app

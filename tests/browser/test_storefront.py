@@ -54,9 +54,21 @@ class HostPages:
             content_type="text/html",
         )
 
+    async def framing(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=(
+                "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                "<title>Intranet</title></head><body><h1>Acme intranet</h1>"
+                f"<iframe title='Rewards' src='{self.live.base}/embed/demo'"
+                " width='600' height='500'></iframe></body></html>"
+            ),
+            content_type="text/html",
+        )
+
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/", self.page)
+        app.router.add_get("/framed", self.framing)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -238,3 +250,25 @@ def test_on_an_unlisted_origin_the_browser_refuses_and_the_store_says_so(
     # the browser's refusal: a network error, never an answer the page could read
     assert refused == {"branding": "TypeError", "signIn": "TypeError"}
     page.context.close()
+
+
+def test_the_framed_storefront_shows_on_listed_origins_only(
+    browser: Any, live: Live, host: HostPages
+) -> None:
+    page = _page(browser)
+    page.goto(f"{host.listed}/framed")
+    framed = page.frame_locator("iframe")
+    framed.locator("perkbus-store[state=ready]").wait_for()
+    framed.locator("perkbus-store input[name=email]").wait_for()
+
+    refused = _page(browser)
+    messages: list[str] = []
+    refused.on("console", lambda m: messages.append(m.text))
+    refused.goto(f"{host.unlisted}/framed")
+    refused.wait_for_load_state("load")
+    (child,) = refused.main_frame.child_frames
+    # the browser would not show the page in this frame: nothing of the store in it
+    assert child.locator("perkbus-store").count() == 0
+    assert any("frame-ancestors" in m for m in messages), messages
+    page.context.close()
+    refused.context.close()

@@ -141,3 +141,23 @@ async def test_same_origin_requests_need_no_cors(listed: Cluster) -> None:
     status, headers = await headers_of(listed, "GET", PRODUCTS, {**acme, "Origin": own})
     assert status == 200
     assert "Access-Control-Allow-Origin" not in headers
+
+
+async def test_the_framed_storefront_may_be_framed_by_listed_origins_only(
+    listed: Cluster,
+) -> None:
+    async with listed.client.get("/embed/acme") as r:
+        assert r.status == 200
+        assert r.content_type == "text/html"
+        csp = r.headers["Content-Security-Policy"]
+        page = await r.text()
+    ancestors = csp.split("frame-ancestors ")[1].split(";")[0]
+    assert ancestors == f"{HOST} https://intranet.acme.example"
+    assert 'data-tenant="acme"' in page
+    async with listed.client.get("/embed/globex") as r:  # lists none: framed by none
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    for bad in ("/embed/Acme", "/embed/%3Cscript%3E", "/embed/a%22b"):
+        async with listed.client.get(bad) as r:
+            assert r.status == 404, bad
+    async with listed.client.get("/api/v1/tenants/acme/branding") as r:  # the rest: none
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
