@@ -3,7 +3,8 @@
 // It exists only so that the storefront branch's embed tests have an app to mount. It
 // keeps to the contract the real app implements: mount(root, {apiBase, origin, tenant,
 // embedded, locale}); in embedded mode it signs in with "mode": "bearer" and keeps the
-// tokens in memory. It draws a sign-in form, then the first page of the catalogue;
+// tokens in memory. It draws a sign-in form (labelled like the real app's), then a
+// "Rewards" heading over the first page of the catalogue;
 // when a call fails (the browser refusing a cross-origin answer, say) it says so.
 
 function el(tag, attributes = {}, ...children) {
@@ -57,7 +58,7 @@ export async function mount(root, options) {
       const page = await call(`${apiBase}/catalogue/products?limit=5`);
       const list = el("ul", { "aria-label": "Catalogue" });
       for (const product of page.products) list.append(el("li", {}, product.name || product.id));
-      form.replaceWith(el("h2", {}, "Catalogue"), list);
+      form.replaceWith(el("h2", {}, "Rewards"), list);
     } catch (e) {
       failed(e);
     }

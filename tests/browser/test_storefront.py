@@ -131,6 +131,24 @@ def host(live: Live) -> Iterator[HostPages]:
         yield pages
 
 
+def _first_product(live: Live, email: str, password: str) -> str:
+    """The name of the catalogue's first product (by name) as the person sees it."""
+    sign_in = {"tenant": "demo", "email": email, "password": password, "mode": "bearer"}
+    request = urllib.request.Request(
+        f"{live.base}/auth/sign-in",
+        data=json.dumps(sign_in).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        token = json.loads(r.read())["access_token"]
+    listing = urllib.request.Request(
+        f"{live.base}/api/v1/catalogue/products?limit=1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(listing, timeout=10) as r:
+        return str(json.loads(r.read())["products"][0]["name"])
+
+
 def _page(browser: Any) -> Any:
     context = browser.new_context(viewport=DESKTOP)
     return context.new_page()
@@ -152,23 +170,25 @@ def test_on_a_listed_origin_the_storefront_mounts_and_the_api_answers(
     assert store.count() == 1  # the one embed.js placed after its script tag
 
     # the app is in the shadow root, styled by its own sheet, untouched by the page's
-    heading = page.locator("perkbus-store h2").first
-    heading.wait_for()
+    label = store.get_by_label("Email")
+    label.wait_for()
     host_colour = page.eval_on_selector("body > h2", "e => getComputedStyle(e).color")
-    app_colour = heading.evaluate("e => getComputedStyle(e).color")
+    app_colour = page.locator("perkbus-store label").first.evaluate(
+        "e => getComputedStyle(e).color"
+    )
     assert host_colour == "rgb(255, 0, 0)"
     assert app_colour != host_colour
     sheet = store.evaluate("e => e.shadowRoot.querySelector('link[rel=stylesheet]').href")
     assert sheet == f"{live.base}/app/app.css"
 
     # sign in inside the component and see the catalogue (bearer tokens, in memory)
-    sign_in = live.demo["sign_in"]
-    page.locator("perkbus-store input[name=email]").fill("raj@demo.example")
-    page.locator("perkbus-store input[name=password]").fill(sign_in["password"])
-    page.locator("perkbus-store button[type=submit]").click()
-    catalogue = page.locator("perkbus-store ul li")
-    catalogue.first.wait_for()
-    assert catalogue.count() >= 1
+    password = live.demo["sign_in"]["password"]
+    first = _first_product(live, "raj@demo.example", password)
+    store.get_by_label("Email").fill("raj@demo.example")
+    store.get_by_label("Password").fill(password)
+    store.get_by_role("button", name="Sign in", exact=True).click()
+    store.get_by_role("heading", name="Rewards", exact=True).wait_for()
+    store.get_by_text(first).first.wait_for()
     assert page.context.cookies(live.base) == []  # no session cookie across origins
 
     # the calls the app makes, from the host page's origin: all answered and readable
@@ -204,7 +224,7 @@ def test_on_a_listed_origin_the_storefront_mounts_and_the_api_answers(
                  refreshed: refreshed.status };
         """,
         email="raj@demo.example",
-        password=sign_in["password"],
+        password=password,
         key=f"embed-{uuid.uuid4().hex}",
     )
     assert seen["signIn"] == 200
@@ -259,7 +279,7 @@ def test_the_framed_storefront_shows_on_listed_origins_only(
     page.goto(f"{host.listed}/framed")
     framed = page.frame_locator("iframe")
     framed.locator("perkbus-store[state=ready]").wait_for()
-    framed.locator("perkbus-store input[name=email]").wait_for()
+    framed.locator("perkbus-store").get_by_label("Email").wait_for()
 
     refused = _page(browser)
     messages: list[str] = []
