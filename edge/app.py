@@ -118,16 +118,22 @@ async def _cors_headers(request: web.Request, response: web.StreamResponse) -> N
     """Let an embedding page read the response if the request's tenant lists it."""
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         return  # a preflight: answered whole by the preflight middleware
-    origin = cors.cross_origin(request, request.app[CONFIG].public_url)
+    config = request.app[CONFIG]
+    origin = cors.cross_origin(request, config.public_url)
     if origin is None:
         if cors.is_cross_origin_api(request.path):
-            response.headers.setdefault("Vary", "Origin")
+            cors.vary(response, "Origin")
         return
     identity = request.get(IDENTITY)
-    token_tenant = identity.tenant if identity is not None else None
-    await cors.allow_if_listed(
-        request, response, request.app[cors.EMBED_ORIGINS], origin, token_tenant
-    )
+    tenant, by_header = cors.request_tenant(request, identity.tenant if identity else None)
+    if by_header and config.rate_per_s > 0:
+        # Only a header named it, on a request nothing else limits (no token): each new
+        # name may cost a question to the tenant's actor, so it counts against the
+        # address's bucket, and past it the answer simply stays unreadable.
+        key = f"ip:{request.remote}"
+        if await request.app[LIMITER].take(key, config.rate_per_s, config.rate_burst) > 0:
+            tenant = None
+    await cors.allow_if_listed(response, request.app[cors.EMBED_ORIGINS], origin, tenant)
 
 
 def _needs_token(path: str) -> bool:

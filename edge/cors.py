@@ -34,6 +34,7 @@ there at once, other edges see it within ``ttl_s``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -42,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bus.messages.tenant_config import ORIGIN_PATTERN
+
+log = logging.getLogger(__name__)
 
 TENANT_HEADER = "X-Perkbus-Tenant"
 #: The tenant a handler learnt from the body (sign-in, refresh), for the CORS decision.
@@ -116,7 +119,11 @@ class EmbedOrigins:
         self._known.pop(tenant, None)
 
     async def _learn(self, tenant: str) -> frozenset[str] | None:
-        fetched = await self._fetch(tenant)
+        try:
+            fetched = await self._fetch(tenant)
+        except Exception:  # whatever went wrong, the answer is "not now", never a 500
+            log.exception("could not learn the allowed origins of %s", tenant)
+            return None
         if fetched is None:
             return None
         origins = frozenset(fetched)
@@ -137,7 +144,7 @@ def _own_origin(request: web.Request, public_url: str) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _vary(response: web.StreamResponse, *names: str) -> None:
+def vary(response: web.StreamResponse, *names: str) -> None:
     present = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
     for name in names:
         if name.lower() not in (v.lower() for v in present):
@@ -156,7 +163,7 @@ def cross_origin(request: web.Request, public_url: str) -> str | None:
 async def preflight(request: web.Request, origins: EmbedOrigins, origin: str) -> web.Response:
     """The answer to a preflight: approved (see the module's docstring) or bare."""
     response = web.Response(status=204)
-    _vary(response, "Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
+    vary(response, "Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
     tenant = path_tenant(request.path)
     approved = await origins.allows(tenant, origin) if tenant is not None else embeddable(origin)
     if approved:
@@ -167,27 +174,23 @@ async def preflight(request: web.Request, origins: EmbedOrigins, origin: str) ->
     return response
 
 
-def request_tenant(request: web.Request, token_tenant: str | None) -> str | None:
-    """The tenant whose origins decide an actual request (the order in the docstring)."""
+def request_tenant(request: web.Request, token_tenant: str | None) -> tuple[str | None, bool]:
+    """The tenant whose origins decide an actual request (the order in the docstring),
+    and whether only the ``X-Perkbus-Tenant`` header named it."""
     if token_tenant:
-        return token_tenant
+        return token_tenant, False
     named = path_tenant(request.path) or request.get(BODY_TENANT)
     if named:
-        return named
+        return named, False
     header = request.headers.get(TENANT_HEADER, "").strip()
-    return header if is_valid_tenant(header) else None
+    return (header, True) if is_valid_tenant(header) else (None, False)
 
 
 async def allow_if_listed(
-    request: web.Request,
-    response: web.StreamResponse,
-    origins: EmbedOrigins,
-    origin: str,
-    token_tenant: str | None,
+    response: web.StreamResponse, origins: EmbedOrigins, origin: str, tenant: str | None
 ) -> None:
     """Echo the origin on a response its tenant lets the page read; never credentials."""
-    _vary(response, "Origin")
-    tenant = request_tenant(request, token_tenant)
+    vary(response, "Origin")
     if tenant is None or not await origins.allows(tenant, origin):
         return
     response.headers["Access-Control-Allow-Origin"] = origin
