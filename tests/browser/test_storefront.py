@@ -109,8 +109,9 @@ def _admin(live: Live, method: str, path: str, body: Any = None, **headers: str)
         return r.headers.get("ETag"), json.loads(r.read() or b"null")
 
 
-def list_origin(live: Live, origin: str) -> None:
-    """Add ``origin`` to the demo tenant's programme, keeping what else it says."""
+def set_origin(live: Live, origin: str, listed: bool) -> None:
+    """List ``origin`` in the demo tenant's programme, or take it out, keeping what else
+    the programme says."""
     try:
         etag, programme = _admin(live, "GET", PROGRAMME)
         precondition = {"If-Match": etag}
@@ -118,17 +119,19 @@ def list_origin(live: Live, origin: str) -> None:
         if e.code != 404:
             raise
         programme, precondition = {}, {"If-None-Match": "*"}
-    origins = list(programme.get("allowed_origins", []))
-    if origin not in origins:
-        programme["allowed_origins"] = [*origins, origin]
-        _admin(live, "PUT", PROGRAMME, programme, **precondition)
+    origins = [o for o in programme.get("allowed_origins", []) if o != origin]
+    programme["allowed_origins"] = [*origins, origin] if listed else origins
+    _admin(live, "PUT", PROGRAMME, programme, **precondition)
 
 
 @pytest.fixture
 def host(live: Live) -> Iterator[HostPages]:
     with HostPages(live) as pages:
-        list_origin(live, pages.listed)
-        yield pages
+        set_origin(live, pages.listed, True)
+        try:
+            yield pages
+        finally:  # each test's port is new: leave the demo's list as it was
+            set_origin(live, pages.listed, False)
 
 
 def _first_product(live: Live, email: str, password: str) -> str:
