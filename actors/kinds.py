@@ -5,6 +5,7 @@ from __future__ import annotations
 from actors.audit import AUDIT
 from actors.bulk import BULK
 from actors.catalogue import CATALOGUE
+from actors.history import HISTORY
 from actors.identity import IDENTITY
 from actors.orders import ORDERS
 from actors.people import PEOPLE
@@ -23,4 +24,5 @@ ALL_KINDS: tuple[ActorKind, ...] = (
     PEOPLE,
     AUDIT,
     TENANT_CONFIG,
+    HISTORY,
 )

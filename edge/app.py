@@ -17,11 +17,15 @@ from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.client import Bus
+from bus.messages import Err
 from edge import (
     budgets,
     bulk,
     catalogue,
     clients,
+    config_operations,
+    cors,
+    embed_frame,
     events,
     funding,
     fx,
@@ -97,6 +101,39 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal", "an internal error occurred", instance=request.path)
+
+
+@web.middleware
+async def preflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS preflights of the API are answered here, before any token is asked for (a
+    browser sends none with them): ``edge.cors``."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        origin = cors.cross_origin(request, request.app[CONFIG].public_url)
+        if origin is not None:
+            return await cors.preflight(request, request.app[cors.EMBED_ORIGINS], origin)
+    return await handler(request)
+
+
+async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Let an embedding page read the response if the request's tenant lists it."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return  # a preflight: answered whole by the preflight middleware
+    config = request.app[CONFIG]
+    origin = cors.cross_origin(request, config.public_url)
+    if origin is None:
+        if cors.is_cross_origin_api(request.path):
+            cors.vary(response, "Origin")
+        return
+    identity = request.get(IDENTITY)
+    tenant, by_header = cors.request_tenant(request, identity.tenant if identity else None)
+    if by_header and config.rate_per_s > 0:
+        # Only a header named it, on a request nothing else limits (no token): each new
+        # name may cost a question to the tenant's actor, so it counts against the
+        # address's bucket, and past it the answer simply stays unreadable.
+        key = f"ip:{request.remote}"
+        if await request.app[LIMITER].take(key, config.rate_per_s, config.rate_burst) > 0:
+            tenant = None
+    await cors.allow_if_listed(response, request.app[cors.EMBED_ORIGINS], origin, tenant)
 
 
 def _needs_token(path: str) -> bool:
@@ -241,9 +278,10 @@ def create_app(
     composition root) or None for this process's own."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[problems_middleware, auth_middleware],
+        middlewares=[preflight_middleware, problems_middleware, auth_middleware],
     )
     app.on_response_prepare.append(_security_headers)
+    app.on_response_prepare.append(_cors_headers)
     app[CONFIG] = config
     app[LIMITER] = ResilientLimiter(shared_limiter)
     app[CACHES] = EdgeCaches.build(config, shared_cache)
@@ -253,6 +291,15 @@ def create_app(
     app[REFUSALS] = RefusalRecorder(config.request_timeout_s)
     app[REVOCATIONS] = Revocations(config.revocation_window_s)
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
+
+    async def allowed_origins(tenant: str) -> tuple[str, ...] | None:
+        """A tenant's embed origins, from its public profile (None: ask again later)."""
+        found = await config_operations.public_profile(app[BUS], config.request_timeout_s, tenant)
+        if isinstance(found, Err):
+            return None if found.retryable else ()
+        return tuple(found.allowed_origins)
+
+    app[cors.EMBED_ORIGINS] = cors.EmbedOrigins(allowed_origins, config.embed_origins_ttl_s)
 
     async def bus_context(app: web.Application) -> AsyncIterator[None]:
         app[BUS] = await Bus.connect(nats_url, "perkbus-edge", nats_credentials, nats_tls)
@@ -298,5 +345,6 @@ def create_app(
         public_url=config.public_url or None,
     )
     app.router.add_route("POST", "/graphql", graphql.view())
+    app.add_routes(embed_frame.routes)
     static.add_routes(app)
     return app

@@ -53,3 +53,6 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: How long the edge answers a retried order from its cache (the actor's durable
     #: record answers after that); 0: always ask the actor.
     idempotency_reply_ttl_s: float = 300.0
+    #: How long an edge keeps a tenant's allowed embed origins (CORS, ADR 28); a
+    #: programme written through this edge ends its entry at once. 0: ask every time.
+    embed_origins_ttl_s: float = 30.0

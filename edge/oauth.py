@@ -20,9 +20,11 @@ from bus.client import Bus
 from bus.errors import BusError
 from bus.messages import Err, Ok, Principal
 from bus.messages.identity import KIND, TokenReply, TokenRequest, client_named, tenant_of_client
+from bus.messages.people import tenant_of_refresh
 from bus.scopes import ALL_SCOPES, permissions
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
+from edge.cors import BODY_TENANT
 from edge.http import BUS, CONFIG
 from edge.people_operations import Anonymous
 from edge.problems import PROBLEM_JSON, TITLES, problem
@@ -133,6 +135,7 @@ async def token(request: web.Request) -> web.Response:
 async def _refresh_grant(request: web.Request, refresh_token: str) -> web.Response:
     """A person's session refreshed the standard way (RFC 6749 §6): a new access token
     and a new refresh token; the one sent is spent."""
+    request[BODY_TENANT] = tenant_of_refresh(refresh_token)  # for CORS (edge.cors)
     config = request.app[CONFIG]
     people = Anonymous(
         request.app[BUS], config.request_timeout_s, config.jwt_issuer, config.jwt_audience

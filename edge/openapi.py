@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from bus.messages.catalogue import Product
+from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
 from edge.problems import STATUS, Problem
@@ -116,6 +117,7 @@ def build_document() -> dict[str, Any]:
             FundingOut,
             AllocationOut,
             *CONFIG_SCHEMAS,
+            *HISTORY_SCHEMAS,
             DailyReportOut,
             TopProductsOut,
             Problem,

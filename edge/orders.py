@@ -1,14 +1,16 @@
 """REST resources for orders: place (redeem points or order a gift card), read, and see
-the voucher code (operations in :mod:`edge.operations`, shared with GraphQL)."""
+the voucher code, list a person's orders (operations in :mod:`edge.operations` and
+:mod:`edge.history`, shared with GraphQL)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from bus.messages import Err
-from edge import operations
-from edge.http import answer, caller, read_json
+from edge import history, operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_json
 from edge.schemas import CancelOrderIn, PlaceOrderIn
+from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -22,6 +24,18 @@ async def place_order(request: web.Request) -> web.Response:
     response = answer(request, result, status=status)
     if not isinstance(result, Err):
         response.headers["Location"] = f"/api/v1/orders/{result.id}"
+    return response
+
+
+@routes.get("/api/v1/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    who = caller(request)
+    try:
+        query = convert(dict(request.query), history.OrdersQuery, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    response = answer(request, await history.list_orders(who, query))
+    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

@@ -1,13 +1,15 @@
-"""REST resources for rewards (points issued from a budget) and point wallets."""
+"""REST resources for rewards (points issued from a budget) and point wallets, with
+their history."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from bus.messages import Err
-from edge import operations
-from edge.http import answer, caller, read_json
+from edge import history, operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_json
 from edge.schemas import IssuePointsIn
+from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -26,3 +28,16 @@ async def issue_points(request: web.Request) -> web.Response:
 async def get_wallet(request: web.Request) -> web.Response:
     result = await operations.get_wallet(caller(request), request.match_info["person_id"])
     return answer(request, result)
+
+
+@routes.get("/api/v1/wallets/{person_id}/history")
+async def wallet_history(request: web.Request) -> web.Response:
+    who = caller(request)
+    try:
+        query = convert(dict(request.query), history.HistoryQuery, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    result = await history.wallet_history(who, request.match_info["person_id"], query)
+    response = answer(request, result)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

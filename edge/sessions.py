@@ -23,7 +23,8 @@ import hmac
 from aiohttp import web
 
 from bus.messages import Err
-from bus.messages.people import Session
+from bus.messages.people import Session, tenant_of_refresh
+from edge.cors import BODY_TENANT
 from edge.http import BUS, CONFIG, IDENTITY, ProblemResponse, json_response, read_json
 from edge.people_operations import Anonymous, person_out
 from edge.problems import from_error, problem
@@ -163,6 +164,7 @@ async def _optional_json(request: web.Request) -> RefreshIn:
 @routes.post(SIGN_IN_PATH)
 async def sign_in(request: web.Request) -> web.Response:
     data = await read_json(request, SignInIn)
+    request[BODY_TENANT] = data.tenant  # whose allowed origins may read the answer
     result = await anonymous(request).sign_in(data.tenant, data.email, data.password)
     if isinstance(result, Err):
         raise _refused(request, result)
@@ -174,6 +176,7 @@ async def refresh(request: web.Request) -> web.Response:
     data = await _optional_json(request)
     mode = "bearer" if data.refresh_token else "cookie"
     token = data.refresh_token or _cookie_refresh_token(request)
+    request[BODY_TENANT] = tenant_of_refresh(token)
     result = await anonymous(request).refresh(token)
     if isinstance(result, Err):
         response = from_error(result.code, result.message, result.retryable, request.path)

@@ -19,6 +19,7 @@ from aiohttp import web
 from bus.messages import Err
 from bus.messages.tenant_config import DOCUMENT_NAMES, DOCUMENT_TYPES, DocumentName, DocumentView
 from edge import config_operations as ops
+from edge.cors import EMBED_ORIGINS
 from edge.http import BUS, CONFIG, ProblemResponse, answer, caller, read_json
 from edge.problems import from_error, problem
 
@@ -112,6 +113,8 @@ def _handlers(name: DocumentName) -> None:
         document = await read_json(request, kind)
         body = msgspec.json.encode(document)
         result = await ops.put_document(who, name, body, expected)
+        if name == "programme":  # its allowed origins may have changed (after an error too)
+            request.app[EMBED_ORIGINS].forget(who.identity.tenant)
         if isinstance(result, Err):
             raise _failed(request, result)
         return _document(request, result, 201 if expected is None else 200)
@@ -136,9 +139,9 @@ async def public_profile(request: web.Request) -> web.Response:
     tag = etag(hashlib.sha256(body).hexdigest()[:32])
     headers = {
         "ETag": tag,
-        # public data for any page that embeds the storefront; a minute stale at most
+        # public data; a minute stale at most. Pages of other origins read it only if
+        # the tenant lists them (edge.cors): an embed on another site fails here first.
         "Cache-Control": "public, max-age=60",
-        "Access-Control-Allow-Origin": "*",
     }
     if request.headers.get("If-None-Match", "").strip() == tag:
         return web.Response(status=304, headers=headers)

@@ -512,6 +512,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        20,
+        "orders by recipient and by time, newest first (a person's orders, the tenant's)",
+        sqlite=(
+            "CREATE INDEX orders_recipient ON orders (tenant_id, recipient, created_ms)",
+            "CREATE INDEX orders_created ON orders (tenant_id, created_ms)",
+        ),
+        mysql=(
+            "CREATE INDEX orders_recipient ON orders (tenant_id, recipient, created_ms)",
+            "CREATE INDEX orders_created ON orders (tenant_id, created_ms)",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -57,6 +57,17 @@ class Entry(msgspec.Struct, frozen=True):
     created_ms: int
 
 
+class AccountLine(msgspec.Struct, frozen=True):
+    """One entry of one account, with its position in the ledger (``entry_id`` grows
+    with every entry written, so it orders an account's history)."""
+
+    entry_id: int
+    txn_id: str
+    amount_minor: int
+    currency: str
+    created_ms: int
+
+
 class StoredReply(msgspec.Struct, frozen=True):
     """The reply once given to a request with an idempotency key, kept until it expires.
 
@@ -443,6 +454,26 @@ class Ledger(Protocol):
         """Orders whose saga has not ended (accepted or paid), oldest first."""
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
+
+    async def list_orders(
+        self,
+        tenant: str,
+        limit: int,
+        before: tuple[int, str] | None = None,
+        recipient: str | None = None,
+        status: str | None = None,
+        payers: Sequence[str] | None = None,
+    ) -> list[OrderRecord]:
+        """The tenant's orders newest first (by creation, then id), those placed before
+        ``before`` (created ms, order id) only; optionally of one recipient, one status,
+        or paid by one of ``payers`` (an empty sequence: none)."""
+        ...
+
+    async def account_lines(
+        self, tenant: str, account: str, limit: int, before_entry: int | None = None
+    ) -> list[AccountLine]:
+        """The entries of one account, newest first; those before ``before_entry`` only."""
+        ...
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
 

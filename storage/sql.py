@@ -14,6 +14,7 @@ from typing import Any
 from bus.events import OutboxEvent
 from storage.audit_chain import GENESIS, entry_hash
 from storage.ports import (
+    AccountLine,
     AccountRecord,
     AuditRecord,
     BulkJobRecord,
@@ -31,7 +32,7 @@ from storage.ports import (
 )
 from storage.versioned import VersionedTable
 
-_ORDER_COLUMNS = (
+ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
     " fx_rate, points_rate"
@@ -161,7 +162,7 @@ class Statements:
             " AND product_id = {p} AND face_value_minor = {p} GROUP BY status"
         )
         self.insert_order = q(
-            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+            f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
             " {p}, {p})"
         )
@@ -171,10 +172,10 @@ class Statements:
             " WHERE tenant_id = {p} AND order_id = {p} AND version = {p}"
         )
         self.order_by_external_id = q(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}} AND external_id = {{p}}"
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}} AND external_id = {{p}}"
         )
         self.unfinished_orders = q(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
             " AND status IN ('accepted', 'paid', 'cancelling') ORDER BY created_ms LIMIT {p}"
         )
         _client_columns = (
@@ -345,7 +346,7 @@ class Statements:
     def select_orders(self, count: int) -> str:
         p = self._placeholder
         return (
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = {p}"
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {p}"
             f" AND order_id IN ({self._in(count)})"
         )
 
@@ -708,6 +709,10 @@ def bulk_job_from_row(row: tuple[Any, ...]) -> BulkJobRecord:
 
 def bulk_record_from_row(row: tuple[Any, ...]) -> BulkRowRecord:
     return BulkRowRecord(row[0], int(row[1]), row[2], int(row[3]), row[4], row[5], row[6], row[7])
+
+
+def account_line_from_row(row: tuple[Any, ...]) -> AccountLine:
+    return AccountLine(int(row[0]), row[1], int(row[2]), row[3], int(row[4]))
 
 
 def order_from_row(row: tuple[Any, ...]) -> OrderRecord:

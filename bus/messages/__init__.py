@@ -28,6 +28,7 @@ from bus.messages.catalogue import CatalogueCommand, CatalogueExport, ProductPag
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.funding import FundingCommand, FundingView
+from bus.messages.history import HistoryCommand, OrderPage, WalletPage
 from bus.messages.identity import (
     ClientList,
     ClientView,
@@ -85,6 +86,7 @@ Command = (
     | PeopleCommand
     | AuditCommand
     | TenantConfigCommand
+    | HistoryCommand
 )
 ReplyValue = (
     BudgetView
@@ -126,6 +128,8 @@ ReplyValue = (
     | DocumentView
     | RevisionList
     | PublicProfile
+    | OrderPage
+    | WalletPage
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

@@ -20,7 +20,7 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import bulk, catalogue, clients, money, orders, reports, vouchers
+from edge.graphql import bulk, catalogue, clients, history, money, orders, reports, vouchers
 from edge.graphql import people as persons
 from edge.graphql import tenant_config as config
 from edge.graphql.common import MINOR_UNITS, MinorUnits
@@ -89,6 +89,18 @@ class Query:
     )
     order: orders.OrderResult = strawberry.field(
         resolver=orders.get_order, description="An order and where its saga stands."
+    )
+    order_list: history.OrderListResult = strawberry.field(
+        resolver=history.list_orders,
+        name="orders",
+        description=(
+            "Orders newest first: an end user's own; the tenant's (or one recipient's) "
+            "for staff, narrowed by grants."
+        ),
+    )
+    wallet_history: history.WalletHistoryResult = strawberry.field(
+        resolver=history.wallet_history,
+        description=("A wallet's movements newest first: rewards received, redemptions, refunds."),
     )
     order_vouchers: orders.OrderVouchersResult = strawberry.field(
         resolver=orders.get_order_vouchers,

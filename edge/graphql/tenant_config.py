@@ -19,6 +19,7 @@ from bus.messages import Err
 from bus.messages.tenant_config import DOCUMENT_NAMES, DOCUMENT_TYPES, DocumentName, DocumentView
 from edge import config_operations as ops
 from edge.config_operations import RevisionsOut
+from edge.cors import EMBED_ORIGINS
 from edge.graphql.common import AnyError, FieldError, GqlInfo, InvalidInput, caller, error
 from edge.operations import rfc3339
 from edge.validation import Invalid, convert
@@ -126,4 +127,6 @@ async def put_tenant_config(
         return _invalid(e, "document")
     body = msgspec.json.encode(value)
     result = await ops.put_document(who, checked, body, expected_revision)
+    if checked == "programme":  # its allowed origins may have changed (edge.cors)
+        info.context["request"].app[EMBED_ORIGINS].forget(who.identity.tenant)
     return error(result) if isinstance(result, Err) else tenant_config(result)

@@ -324,6 +324,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/budgets/{budget_id}/debits",
         "/api/v1/rewards",
         "/api/v1/wallets/{person_id}",
+        "/api/v1/wallets/{person_id}/history",
         "/api/v1/catalogue/products",
         "/api/v1/catalogue/products/{product_id}",
         "/api/v1/catalogue/products/{product_id}/curation",

@@ -127,6 +127,14 @@ CASES = [
         ("GET", "/api/v1/catalogue/export"),
     ),
     query("order", 'id: "ord_x"', (SCOPE_ORDERS_READ,), ("GET", "/api/v1/orders/{order_id}")),
+    # the caller's own: allowed to every role that may read orders and wallets at all
+    query("orders", "first: 1", (SCOPE_ORDERS_READ,), ("GET", "/api/v1/orders")),
+    query(
+        "walletHistory",
+        'personId: "user@acme"',
+        (SCOPE_WALLETS,),
+        ("GET", "/api/v1/wallets/{person_id}/history"),
+    ),
     query(
         "orderVouchers",
         'orderId: "ord_x"',
@@ -491,8 +499,16 @@ P1_CODES = 'productId: "p1", faceValue: 500, input: {currency: "EUR", count: 20}
 BULK_CSV = "person_id,points\\nzed.acme,7\\n"
 MUG_POOL = 'productId: "acme-mug", faceValue: 500'
 #: Fields whose ids are the caller's tenant's own names, whoever else uses them: a wallet
-#: exists (at zero) for any person id, a pool for any product and face value.
-OWN_NAMES = {"wallet", "voucherPool", "importVoucherCodes", "generateVoucherCodes"}
+#: exists (at zero) for any person id, a pool for any product and face value; a
+#: recipient's orders and a wallet's history are the caller's tenant's (empty).
+OWN_NAMES = {
+    "wallet",
+    "voucherPool",
+    "importVoucherCodes",
+    "generateVoucherCodes",
+    "orders",
+    "walletHistory",
+}
 
 
 async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None:
@@ -615,6 +631,12 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     # globex's own names: a wallet at zero, an empty pool it may stock (acme's untouched)
     wallet, text = await call(cluster, globex, "query", "wallet", 'personId: "zed.acme"')
     assert (wallet["__typename"], wallet["points"], wallet["version"]) == ("Wallet", 0, 0)
+    assert leaks(text, "zed.acme") == [], text
+    orders, text = await call(cluster, globex, "query", "orders", 'recipient: "zed.acme"')
+    assert (orders["__typename"], orders["orders"]) == ("OrderList", [])
+    assert leaks(text, "zed.acme") == [], text
+    history, text = await call(cluster, globex, "query", "walletHistory", 'personId: "zed.acme"')
+    assert (history["__typename"], history["entries"]) == ("WalletHistory", [])
     assert leaks(text, "zed.acme") == [], text
     pool, text = await call(cluster, globex, "query", "voucherPool", MUG_POOL)
     assert (pool["__typename"], pool["available"], pool["allocated"]) == ("Pool", 0, 0)

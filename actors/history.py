@@ -1,0 +1,161 @@
+"""The history actor: one per tenant, the reader of people's orders and wallet movements.
+
+Reads only: what it answers was committed by the treasury and the orders actors, and
+the ledger is its only source (an order's actors keep nothing that is not committed
+first). It is an actor of its own, not a request to the treasury or an orders shard, so
+that people scrolling their history during a burst never queue behind redemptions.
+
+Who may read what is decided here again, whatever the edge checked: a person reads
+their own orders and wallet; staff who may see others' orders (``OTHERS_ORDERS_READERS``) read
+the tenant's, and those narrowed to some budgets (ADR 19) only what those budgets paid;
+the roles that read anyone's wallet read its history too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+from actors.orders import view
+from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.treasury import wallet_account
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok, Reply, Request
+from bus.messages.grants import BUDGET
+from bus.messages.history import (
+    KIND,
+    OTHERS_ORDERS_READERS,
+    OTHERS_WALLETS_READERS,
+    EntryKind,
+    ListOrders,
+    OrderPage,
+    WalletHistory,
+    WalletMovement,
+    WalletPage,
+)
+from storage.ports import AccountLine
+
+#: The step an order's transaction id ends with (``<order id>:<step>``), and what the
+#: movement it makes in the wallet is.
+_ORDER_STEPS: dict[str, EntryKind] = {
+    "committed": "redemption",
+    "hold": "redemption",
+    "released": "refund",
+    "cancel-refund": "refund",
+}
+
+
+def movement_kind(txn_id: str, points: int) -> tuple[EntryKind, str]:
+    """What a wallet entry was, and the order it belongs to ("" if none), read from its
+    transaction id (``actors.treasury`` names them)."""
+    order_id, _, step = txn_id.rpartition(":")
+    kind = _ORDER_STEPS.get(step)
+    if kind is not None and order_id.startswith("ord_"):
+        return kind, order_id
+    return ("reward" if points > 0 else "adjustment"), ""
+
+
+def encode_cursor(*parts: object) -> str:
+    raw = "\n".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parts: int) -> list[str] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    fields = raw.split("\n")
+    if len(fields) != parts or not fields[0].isdigit():
+        return None
+    return fields
+
+
+_BAD_CURSOR = "the cursor is not one this API gave"
+
+
+class HistoryActor:
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+
+    async def on_activate(self) -> None:
+        pass
+
+    async def on_deactivate(self, reason: str) -> None:
+        pass
+
+    async def handle(self, batch: Sequence[Request]) -> Decision:
+        replies: list[Reply] = []
+        for request in batch:
+            match request.body:
+                case ListOrders() as q:
+                    replies.append(await self._orders(request, q))
+                case WalletHistory() as q:
+                    replies.append(await self._wallet(request, q))
+                case _:
+                    replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a history request"))
+        return Decision(replies)
+
+    async def _orders(self, request: Request, q: ListOrders) -> Reply:
+        principal = request.principal
+        staff = bool(OTHERS_ORDERS_READERS & set(principal.roles))
+        recipient = q.recipient
+        if not staff:
+            if recipient not in (None, principal.subject):
+                return Err.of(ErrorCode.FORBIDDEN, "a person sees only their own orders")
+            recipient = principal.subject
+        payers: tuple[str, ...] | None = None
+        if staff and principal.grants and recipient != principal.subject:
+            payers = tuple(g for g in principal.grants if g.startswith(f"{BUDGET}:"))
+        before: tuple[int, str] | None = None
+        if q.cursor:
+            fields = decode_cursor(q.cursor, 2)
+            if fields is None:
+                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
+            before = (int(fields[0]), fields[1])
+        found = await self.ctx.ledger.list_orders(
+            self.tenant, q.limit + 1, before, recipient, q.status, payers
+        )
+        page = found[: q.limit]
+        more = len(found) > q.limit
+        last = page[-1] if page else None
+        cursor = encode_cursor(last.created_ms, last.order_id) if more and last else ""
+        return Ok(OrderPage(tuple(view(o) for o in page), cursor))
+
+    async def _wallet(self, request: Request, q: WalletHistory) -> Reply:
+        principal = request.principal
+        if q.person_id != principal.subject and not OTHERS_WALLETS_READERS & set(principal.roles):
+            return Err.of(ErrorCode.FORBIDDEN, "a person sees only their own wallet")
+        before: int | None = None
+        if q.cursor:
+            fields = decode_cursor(q.cursor, 1)
+            if fields is None:
+                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
+            before = int(fields[0])
+        account = wallet_account(q.person_id)
+        lines = await self.ctx.ledger.account_lines(self.tenant, account, q.limit + 1, before)
+        page = lines[: q.limit]
+        cursor = encode_cursor(page[-1].entry_id) if len(lines) > q.limit and page else ""
+        return Ok(WalletPage(await self._movements(page), cursor))
+
+    async def _movements(self, lines: Sequence[AccountLine]) -> tuple[WalletMovement, ...]:
+        kinds = [movement_kind(line.txn_id, line.amount_minor) for line in lines]
+        order_ids = sorted({order_id for _, order_id in kinds if order_id})
+        orders = await self.ctx.ledger.load_orders(self.tenant, order_ids) if order_ids else []
+        products = {o.order_id: o.product_id for o in orders}
+        return tuple(
+            WalletMovement(
+                line.txn_id,
+                line.created_ms,
+                line.amount_minor,
+                kind,
+                order_id,
+                products.get(order_id, ""),
+            )
+            for line, (kind, order_id) in zip(lines, kinds, strict=True)
+        )
+
+
+HISTORY = ActorKind(KIND, HistoryActor, accepts=(ListOrders, WalletHistory))

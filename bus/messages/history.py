@@ -1,0 +1,88 @@
+"""History context: the pages of what happened to a person — their orders and their
+wallet's movements — read from the ledger, newest first.
+
+Nothing here decides or writes: the history actor (one per tenant) reads what the
+treasury and the orders actors committed. A page ends with an opaque ``next_cursor``
+(empty when there is no more); the cursor is the position of the page's last row, so
+rows added meanwhile never shift the pages still to come.
+
+Who may read what is checked again by the actor: a person reads their own; staff
+(owner, admin, finance, programme managers, integrators) read the tenant's orders, and
+principals narrowed to some budgets (ADR 19) only the orders those budgets paid.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from bus.messages.common import TENANT_WIDE
+from bus.messages.orders import OrderStatus, OrderView
+from bus.messages.wallet import PersonId
+from bus.scopes import ROLES
+
+KIND = "history"
+
+#: Roles that see the orders of people other than themselves (as reading one order
+#: lets them); anyone else sees only the orders they received.
+OTHERS_ORDERS_READERS = frozenset({"owner", "admin", "finance", "programme_manager", "integrator"})
+#: Roles that read anyone's wallet (and its history); an end user reads only their own.
+OTHERS_WALLETS_READERS = frozenset(ROLES) - {"end_user"} | {"system"}
+
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Cursor = Annotated[str, msgspec.Meta(max_length=200)]
+
+#: What a wallet movement was, from the transaction that made it.
+EntryKind = Literal["reward", "redemption", "refund", "adjustment"]
+
+
+class ListOrders(msgspec.Struct, frozen=True, tag="history.orders"):
+    """Orders of the tenant, newest first: of one recipient, of one status, or both."""
+
+    recipient: PersonId | None = None
+    status: OrderStatus | None = None
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class WalletHistory(msgspec.Struct, frozen=True, tag="history.wallet"):
+    """The movements of a person's point wallet, newest first."""
+
+    person_id: PersonId
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+HistoryCommand = ListOrders | WalletHistory
+
+
+class OrderPage(msgspec.Struct, frozen=True, tag="history.order_page"):
+    orders: tuple[OrderView, ...]
+    next_cursor: str = ""
+
+
+class WalletMovement(msgspec.Struct, frozen=True):
+    """One movement of a wallet: ``points`` in (positive) or out (negative)."""
+
+    txn_id: str
+    at_ms: int
+    points: int
+    kind: EntryKind
+    #: The order the movement belongs to ("" for a reward).
+    order_id: str = ""
+    #: The ordered product, for a redemption or refund ("" when unknown).
+    product_id: str = ""
+
+
+class WalletPage(msgspec.Struct, frozen=True, tag="history.wallet_page"):
+    entries: tuple[WalletMovement, ...]
+    next_cursor: str = ""

@@ -1,0 +1,66 @@
+"""The history queries of the relational ledger adapters: pages of orders and of one
+account's entries, newest first, resumed after a position (keyset pagination, so a page
+costs the same at the end of a long history as at its start).
+
+Each function returns the statement (with the driver's ``placeholder``) and its
+parameters, so SQLite and MySQL run exactly the same query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from storage.sql import ORDER_COLUMNS
+
+
+def order_page(
+    placeholder: str,
+    tenant: str,
+    limit: int,
+    before: tuple[int, str] | None,
+    recipient: str | None,
+    status: str | None,
+    payers: Sequence[str] | None,
+) -> tuple[str, tuple[Any, ...]]:
+    p = placeholder
+    where = [f"tenant_id = {p}"]
+    params: list[Any] = [tenant]
+    if recipient is not None:
+        where.append(f"recipient = {p}")
+        params.append(recipient)
+    if status is not None:
+        where.append(f"status = {p}")
+        params.append(status)
+    if payers is not None:
+        if not payers:
+            where.append("1 = 0")
+        else:
+            where.append(f"payer IN ({', '.join([p] * len(payers))})")
+            params.extend(payers)
+    if before is not None:
+        where.append(f"(created_ms < {p} OR (created_ms = {p} AND order_id < {p}))")
+        params.extend((before[0], before[0], before[1]))
+    params.append(limit)
+    statement = (
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
+        f" ORDER BY created_ms DESC, order_id DESC LIMIT {p}"
+    )
+    return statement, tuple(params)
+
+
+def account_lines(
+    placeholder: str, tenant: str, account: str, limit: int, before_entry: int | None
+) -> tuple[str, tuple[Any, ...]]:
+    p = placeholder
+    where = f"tenant_id = {p} AND account = {p}"
+    params: list[Any] = [tenant, account]
+    if before_entry is not None:
+        where += f" AND entry_id < {p}"
+        params.append(before_entry)
+    params.append(limit)
+    statement = (
+        "SELECT entry_id, txn_id, amount_minor, currency, created_ms FROM ledger_entries"
+        f" WHERE {where} ORDER BY entry_id DESC LIMIT {p}"
+    )
+    return statement, tuple(params)

@@ -1,0 +1,95 @@
+"""The Ledger contract for history pages (orders and one account's entries, newest
+first, resumed after a position): every adapter (SQLite, MySQL/MariaDB) passes it."""
+
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from storage.ports import ChangeSet, Entry, Ledger, OrderRecord, PutOrder
+from tests.support import order_record
+
+
+async def _orders(ledger: Ledger) -> None:
+    placed = [
+        replace(order_record("o1"), created_ms=10, recipient="ann", payer="wallet:ann"),
+        replace(order_record("o2", "fulfilled"), created_ms=20, recipient="raj"),
+        replace(order_record("o3", "fulfilled"), created_ms=20, recipient="ann"),
+        replace(order_record("o4", "failed"), created_ms=30, recipient="li", payer="budget:b2"),
+    ]
+    await ledger.apply([ChangeSet("acme", orders=tuple(PutOrder(o, 0) for o in placed))])
+    other = replace(order_record("o9"), tenant="globex", created_ms=40)
+    await ledger.apply([ChangeSet("globex", orders=(PutOrder(other, 0),))])
+
+
+def _ids(found: list[OrderRecord]) -> list[str]:
+    return [o.order_id for o in found]
+
+
+async def test_orders_are_listed_newest_first_and_scoped_by_tenant(ledger: Ledger) -> None:
+    await _orders(ledger)
+    # equal times are ordered by id, newest (greatest) first, so a page never splits them
+    assert _ids(await ledger.list_orders("acme", 10)) == ["o4", "o3", "o2", "o1"]
+    assert _ids(await ledger.list_orders("globex", 10)) == ["o9"]
+    assert await ledger.list_orders("initech", 10) == []
+
+
+async def test_order_pages_resume_after_a_position(ledger: Ledger) -> None:
+    await _orders(ledger)
+    first = await ledger.list_orders("acme", 2)
+    assert _ids(first) == ["o4", "o3"]
+    last = first[-1]
+    rest = await ledger.list_orders("acme", 2, before=(last.created_ms, last.order_id))
+    assert _ids(rest) == ["o2", "o1"]
+    assert await ledger.list_orders("acme", 2, before=(10, "o1")) == []
+
+
+async def test_orders_filter_by_recipient_status_and_payer(ledger: Ledger) -> None:
+    await _orders(ledger)
+    assert _ids(await ledger.list_orders("acme", 10, recipient="ann")) == ["o3", "o1"]
+    assert _ids(await ledger.list_orders("acme", 10, status="fulfilled")) == ["o3", "o2"]
+    both = await ledger.list_orders("acme", 10, recipient="ann", status="accepted")
+    assert _ids(both) == ["o1"]
+    by_b1 = await ledger.list_orders("acme", 10, payers=["budget:b1"])
+    assert _ids(by_b1) == ["o3", "o2"]
+    by_either = await ledger.list_orders("acme", 10, payers=["budget:b1", "budget:b2"])
+    assert _ids(by_either) == ["o4", "o3", "o2"]
+    assert await ledger.list_orders("acme", 10, payers=[]) == []
+
+
+async def test_account_lines_are_newest_first_and_page_by_entry(ledger: Ledger) -> None:
+    moves = ChangeSet(
+        "acme",
+        entries=(
+            Entry("rwd_1", "points:issued", -500, "PTS", 1),
+            Entry("rwd_1", "wallet:ann", 500, "PTS", 1),
+            Entry("ord_1:committed", "wallet:ann", -200, "PTS", 2),
+            Entry("ord_1:committed", "points:redeemed", 200, "PTS", 2),
+            Entry("rwd_2", "points:issued", -50, "PTS", 3),
+            Entry("rwd_2", "wallet:raj", 50, "PTS", 3),
+        ),
+    )
+    await ledger.apply([moves])
+    await ledger.apply(
+        [
+            ChangeSet(
+                "globex",
+                entries=(
+                    Entry("rwd_9", "points:issued", -1, "PTS", 4),
+                    Entry("rwd_9", "wallet:ann", 1, "PTS", 4),
+                ),
+            )
+        ]
+    )
+    lines = await ledger.account_lines("acme", "wallet:ann", 10)
+    assert [(line.txn_id, line.amount_minor, line.currency) for line in lines] == [
+        ("ord_1:committed", -200, "PTS"),
+        ("rwd_1", 500, "PTS"),
+    ]
+    assert lines[0].entry_id > lines[1].entry_id
+    assert lines[0].created_ms == 2
+    (newest,) = await ledger.account_lines("acme", "wallet:ann", 1)
+    assert newest == lines[0]
+    (older,) = await ledger.account_lines("acme", "wallet:ann", 1, before_entry=newest.entry_id)
+    assert older == lines[1]
+    assert await ledger.account_lines("acme", "wallet:ann", 1, before_entry=older.entry_id) == []
+    assert await ledger.account_lines("acme", "wallet:li", 10) == []
