@@ -5,11 +5,29 @@ import { fill, h, uid } from "./dom.js";
 
 const PAGE = 24;
 
+// the search and filters outlive a reload (a tab's session), so the page reloaded
+// offline asks for the very URL the service worker kept
+const QUERY_KEY = "perkbus:catalogue-query";
+
 function query(app) {
   if (!app.catalogueQuery) {
-    app.catalogueQuery = { q: "", category: "", country: "", currency: "", band: "" };
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(QUERY_KEY) || "null");
+    } catch {
+      saved = null;
+    }
+    app.catalogueQuery = { q: "", category: "", country: "", currency: "", band: "", ...saved };
   }
   return app.catalogueQuery;
+}
+
+function save(state) {
+  try {
+    sessionStorage.setItem(QUERY_KEY, JSON.stringify(state));
+  } catch {
+    /* no storage: a reload starts afresh */
+  }
 }
 
 function select(label, name, value, options, onchange) {
@@ -81,6 +99,7 @@ export async function render(app) {
   });
 
   const load = async (cursor) => {
+    save(state);
     const band = state.band ? state.band.split(":") : [];
     const params = {
       q: state.q,
