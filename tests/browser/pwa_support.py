@@ -79,9 +79,7 @@ def bearer(live: Live, person: Person) -> str:
 
 
 def points(live: Live, person: Person) -> int:
-    status, body = call(
-        live, "GET", f"/api/v1/wallets/{person.email}", token=bearer(live, person)
-    )
+    status, body = call(live, "GET", f"/api/v1/wallets/{person.email}", token=bearer(live, person))
     assert status == 200, body
     return int(body["points"])
 
