@@ -36,12 +36,14 @@ def test_arabic_is_right_to_left(phone: Any, live: Live) -> None:
     assert phone.locator("html").get_attribute("dir") == "rtl"
     assert phone.locator(".pb-app").get_attribute("dir") == "rtl"
     arabic = phone.locator(".pb-brand").bounding_box()
-    assert english is not None and arabic is not None
+    assert english is not None
+    assert arabic is not None
     width = phone.viewport_size["width"]
     assert english["x"] < width / 2 < arabic["x"] + arabic["width"]  # start is now right
     assert arabic["x"] > english["x"]
     heading = phone.get_by_role("heading", name="المكافآت", exact=True).bounding_box()
-    assert heading is not None and heading["x"] + heading["width"] > width - 40
+    assert heading is not None
+    assert heading["x"] + heading["width"] > width - 40
 
 
 def test_the_language_is_remembered_across_a_reload(phone: Any, live: Live) -> None:
