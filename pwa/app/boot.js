@@ -20,7 +20,9 @@ if ("serviceWorker" in navigator) {
   });
 }
 
-mount(document.getElementById("app"), {
+const root = document.getElementById("app");
+root.replaceChildren(); // the page's first paint, shown while the modules load
+mount(root, {
   apiBase: "/api/v1",
   origin: "",
   tenant: tenant(),

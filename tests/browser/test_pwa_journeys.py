@@ -109,3 +109,13 @@ def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
     if status == 200:  # servers that list a person's orders: exactly one
         assert [o["id"] for o in listed["orders"]] == [replay["id"]]
     assert points(live, person) == 5_000 - 1_000  # the replay is the same order
+
+
+def test_out_of_stock_is_said_plainly_and_costs_nothing(phone: Any, live: Live) -> None:
+    person = new_person(live, 5_000)
+    sign_in(phone, person)
+    phone.get_by_role("link", name="Bael Play gift card").click()  # no codes in stock
+    phone.get_by_role("button", name="Redeem").click()
+    phone.get_by_role("button", name="Confirm").click()
+    phone.get_by_text("This reward is out of stock. No points were taken.").wait_for()
+    assert points(live, person) == 5_000
