@@ -20,11 +20,11 @@ if ("serviceWorker" in navigator) {
   });
 }
 
-const root = document.getElementById("app");
-root.replaceChildren(); // the page's first paint, shown while the modules load
-mount(root, {
+// the page's own first paint stays until the app has drawn its first screen
+const firstPaint = document.getElementById("pb-first-paint");
+mount(document.getElementById("app"), {
   apiBase: "/api/v1",
   origin: "",
   tenant: tenant(),
   embedded: false,
-});
+}).finally(() => firstPaint?.remove());

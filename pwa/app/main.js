@@ -57,7 +57,7 @@ class App {
     this.offline = typeof navigator !== "undefined" && navigator.onLine === false;
     this.personKey = `perkbus:${this.tenant}:person`;
     this.localeKey = `perkbus:${this.tenant}:locale`;
-    this.frame = h("div", { class: "pb-app" });
+    this.frame = h("div", { class: "pb-app", hidden: true }); // shown once drawn
     this.bar = h("header", { class: "pb-bar" });
     this.banner = h("p", { class: "pb-offline", role: "status", hidden: true });
     this.main = h("main", { class: "pb-main", tabindex: "-1" });
@@ -82,7 +82,11 @@ class App {
       this.route = parseHash(location.hash);
     }
     this.setOffline(this.offline);
-    await this.render();
+    try {
+      await this.render();
+    } finally {
+      this.frame.hidden = false;
+    }
   }
 
   stop() {
@@ -136,6 +140,12 @@ class App {
       await this.render();
       this.announce(this.t("locale.changed", { language: this.t.language(locale) }));
     }
+  }
+
+  /** A URL the API gave: root-relative ones are on perkbus's origin (the embed's host
+   * page is elsewhere). */
+  asset(url) {
+    return url.startsWith("/") && !url.startsWith("//") ? this.base + url : url;
   }
 
   displayName() {
@@ -208,7 +218,7 @@ class App {
   renderBar() {
     const t = this.t;
     const logo = this.branding?.logo_url
-      ? h("img", { class: "pb-logo", src: this.branding.logo_url, alt: "" })
+      ? h("img", { class: "pb-logo", src: this.asset(this.branding.logo_url), alt: "" })
       : h("span", { class: "pb-logo pb-logo-mark", "aria-hidden": "true" }, "★");
     const brand = h("span", { class: "pb-brand" }, logo, h("span", {}, this.displayName()));
     const select = h(

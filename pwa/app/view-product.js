@@ -138,7 +138,6 @@ export async function render(app, id) {
         : null,
     );
     app.announce(text);
-    app.refreshBalance?.();
   };
 
   const openConfirm = async () => {

@@ -62,8 +62,13 @@ export async function render(app) {
     error,
     submit,
   );
+  if (app.options.embedded) {
+    // single sign-on ends in a cookie session on perkbus's origin, which an embed in
+    // another site's page cannot use: the embed signs in with a password (bearer tokens)
+    return h("section", { class: "pb-narrow" }, form);
+  }
   const tenant = encodeURIComponent(app.tenant);
-  const back = app.options.embedded ? "" : `?return_to=${encodeURIComponent("/?tenant=" + app.tenant)}`;
+  const back = `?return_to=${encodeURIComponent("/?tenant=" + app.tenant)}`;
   const sso = h(
     "p",
     { class: "pb-sso" },
@@ -74,8 +79,6 @@ export async function render(app) {
       {
         class: "pb-button",
         href: `${app.base}/auth/${tenant}/sso/login${back}`,
-        target: app.options.embedded ? "_blank" : undefined,
-        rel: app.options.embedded ? "noopener" : undefined,
       },
       t("signin.sso"),
     ),
