@@ -163,6 +163,9 @@ export async function render(app, id) {
       redeem.focus();
     };
     cancel.addEventListener("click", close);
+    confirmBox.onkeydown = (event) => {
+      if (event.key === "Escape" && !cancel.disabled) close();
+    };
     confirm.addEventListener("click", async () => {
       if (app.offline || navigator.onLine === false) {
         fill(status, h("p", { class: "pb-error" }, t("redeem.offline")));

@@ -3,6 +3,12 @@
 import { ApiError } from "./api.js";
 import { fill, h, uid } from "./dom.js";
 
+function kindText(t, kind) {
+  const key = `wallet.kind.${kind}`;
+  const text = t(key);
+  return text === key ? kind : text;
+}
+
 export async function render(app) {
   const t = app.t;
   const titleId = uid("wallet");
@@ -43,7 +49,7 @@ export async function render(app) {
           "tr",
           {},
           h("td", {}, t.dateTime(entry.at)),
-          h("td", {}, entry.description || t(`wallet.kind.${entry.kind}`)),
+          h("td", {}, entry.description || kindText(t, entry.kind)),
           h("td", { class: entry.points < 0 ? "pb-minus" : "pb-plus" }, (entry.points > 0 ? "+" : "") + t.number(entry.points)),
         ),
       ),

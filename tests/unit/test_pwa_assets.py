@@ -80,3 +80,20 @@ def test_the_service_worker_precaches_every_module() -> None:
     for path in (PWA / "app").rglob("*"):
         if path.suffix in {".js", ".json", ".css"}:
             assert f'"/app/{path.relative_to(PWA / "app").as_posix()}"' in sw, path.name
+
+
+def test_the_manifest_makes_the_app_installable() -> None:
+    manifest = json.loads((PWA / "manifest.webmanifest").read_text())
+    assert manifest["display"] == "standalone"
+    assert manifest["start_url"].startswith("/")
+    assert re.fullmatch(r"#[0-9a-f]{6}", manifest["theme_color"])
+    sizes = {icon["sizes"] for icon in manifest["icons"]}
+    assert {"192x192", "512x512"} <= sizes  # what browsers ask of an installable app
+    for icon in manifest["icons"]:
+        path = PWA / icon["src"].removeprefix("/")
+        head = path.read_bytes()[:24]
+        if icon["type"] == "image/png":
+            width, height = (int.from_bytes(head[16:20]), int.from_bytes(head[20:24]))
+            assert f"{width}x{height}" == icon["sizes"]
+        else:
+            assert head.startswith(b"<svg")
