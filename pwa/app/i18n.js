@@ -57,6 +57,13 @@ export async function translator(base, locale) {
   };
   t.date = (iso) => (iso ? dates.format(new Date(iso)) : "");
   t.dateTime = (iso) => (iso ? dateTimes.format(new Date(iso)) : "");
+  t.list = (items) => {
+    try {
+      return new Intl.ListFormat(locale, { type: "conjunction" }).format(items);
+    } catch {
+      return items.join(", ");
+    }
+  };
   t.country = (code) => {
     try {
       return new Intl.DisplayNames([locale], { type: "region" }).of(code) || code;

@@ -73,7 +73,7 @@ export function productCard(app, product) {
           app.go("product", product.id);
         },
       },
-      h("span", { class: "pb-product-name" }, product.name),
+      h("span", { class: "pb-product-name", dir: "auto" }, product.name),
     ),
     h("span", { class: "pb-muted" }, `${product.brand} · ${t(`category.${product.category}`)}`),
     h("span", { class: "pb-price" }, price),

@@ -233,13 +233,14 @@ export async function render(app, id) {
       ),
     ),
     h("span", { class: "pb-tile pb-tile-large", "aria-hidden": "true", "data-category": product.category }, product.brand.slice(0, 1)),
-    h("h1", { id: titleId }, product.name),
+    // the catalogue's texts may be in another language than the app's (dir=auto)
+    h("h1", { id: titleId, dir: "auto" }, product.name),
     h("p", { class: "pb-muted" }, `${product.brand} · ${t(`category.${product.category}`)}`),
-    h("p", {}, product.description),
+    h("p", { dir: "auto" }, product.description),
     h(
       "p",
       { class: "pb-muted" },
-      t("product.countries", { countries: product.countries.map((c) => t.country(c)).join(", ") }),
+      t("product.countries", { countries: t.list(product.countries.map((c) => t.country(c))) }),
     ),
     picker,
     product.enabled ? null : h("p", { class: "pb-error" }, t("product.unavailable")),
@@ -247,6 +248,6 @@ export async function render(app, id) {
     confirmBox,
     status,
     h("h2", {}, t("product.terms")),
-    h("p", { class: "pb-terms" }, product.terms),
+    h("p", { class: "pb-terms", dir: "auto" }, product.terms),
   );
 }
