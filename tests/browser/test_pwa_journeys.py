@@ -119,3 +119,49 @@ def test_out_of_stock_is_said_plainly_and_costs_nothing(phone: Any, live: Live) 
     phone.get_by_role("button", name="Confirm").click()
     phone.get_by_text("This reward is out of stock. No points were taken.").wait_for()
     assert points(live, person) == 5_000
+
+
+def test_filters_narrow_the_catalogue_as_the_api_does(phone: Any, live: Live) -> None:
+    person = new_person(live, 100)
+    sign_in(phone, person)
+    phone.get_by_label("Category").select_option("wellness")
+    phone.get_by_label("Country").select_option("ES")
+    phone.get_by_label("Currency").select_option("EUR")
+    price = phone.get_by_label("Price")
+    bands = [v for v in price.locator("option").evaluate_all("o => o.map(x => x.value)") if v]
+    assert bands, "the price bands come from the facets"
+    price.select_option(bands[0])
+    _, low, high = bands[0].split(":")
+    query = f"category=wellness&country=ES&currency=EUR&min_price={low}&limit=1"
+    if high != "0":
+        query += f"&max_price={int(high) - 1}"
+    status, page = call(
+        live, "GET", f"/api/v1/catalogue/products?{query}", token=bearer(live, person)
+    )
+    assert status == 200, page
+    assert page["total"] > 0
+    expected = f"{page['total']:,} rewards"
+    phone.locator(".pb-summary").filter(has_text=expected).wait_for()
+    assert phone.locator(".pb-product").count() == min(page["total"], 24)
+
+
+def test_copy_puts_the_code_on_the_clipboard(browser: Any, live: Live) -> None:
+    person = new_person(live, 1_000)
+    context = browser.new_context(viewport=PHONE, base_url=live.base)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base)
+    page = context.new_page()
+    try:
+        sign_in(page, person)
+        page.get_by_label("Search rewards").fill("filuhu")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_role("link", name="See my reward").click()
+        page.get_by_role("button", name="Show code").click()
+        code = page.locator(".pb-code").first.inner_text().strip()
+        page.get_by_role("button", name="Copy code").click()
+        page.get_by_text("Copied", exact=True).wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == code
+    finally:
+        context.close()
