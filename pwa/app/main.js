@@ -195,6 +195,13 @@ class App {
     this.main.focus();
   }
 
+  async sessionEnded() {
+    if (!this.person) return;
+    this.person = null;
+    await this.render();
+    this.announce(this.t("error.unauthenticated"));
+  }
+
   async signOut() {
     await this.api.signOut().catch(() => undefined);
     this.person = null;
@@ -207,6 +214,10 @@ class App {
   /** The message for a failed request, in the reader's language. */
   problem(error) {
     if (error instanceof OfflineError) return this.t("error.offline");
+    if (error instanceof ApiError && error.status === 401 && this.person) {
+      // the session is over (and could not be refreshed): back to signing in
+      setTimeout(() => this.sessionEnded(), 0);
+    }
     if (error instanceof ApiError) {
       const key = `error.${error.code}`;
       const text = this.t(key);

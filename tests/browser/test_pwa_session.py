@@ -37,3 +37,10 @@ def test_sign_out_ends_the_session(phone: Any, live: Live) -> None:
     phone.reload()
     phone.get_by_role("heading", name="Sign in to perkbus").wait_for()
     assert "pb_access" not in {c["name"] for c in phone.context.cookies()}
+
+
+def test_a_session_that_cannot_be_refreshed_returns_to_sign_in(phone: Any, live: Live) -> None:
+    sign_in(phone, new_person(live, 100))
+    phone.context.clear_cookies()  # access and refresh gone: nothing to refresh with
+    phone.get_by_role("link", name="Wallet").click()
+    phone.get_by_role("heading", name="Sign in to perkbus").wait_for()
