@@ -183,7 +183,14 @@ class App {
 
   show(route) {
     this.route = route;
-    this.render().then(() => this.main.focus({ preventScroll: false }));
+    this.render().then(() => this.focusMain());
+  }
+
+  /** After navigating: focus on the new content (screen readers read it from there),
+   * the page at its top; an embed leaves the host page's scrolling alone. */
+  focusMain() {
+    this.main.focus({ preventScroll: true });
+    if (!this.options.embedded) window.scrollTo(0, 0);
   }
 
   async signedIn(person) {
@@ -192,7 +199,7 @@ class App {
     remember(`${this.personKey}:name`, person.name || person.id);
     await this.render();
     this.announce(this.t("signin.welcome", { name: person.name || person.id }));
-    this.main.focus();
+    this.focusMain();
   }
 
   async sessionEnded() {
