@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck unit clean couch-server
+.PHONY: run test bench lint typecheck unit clean couch-server screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ $(COUCH)/node_modules/.package-lock.json: $(COUCH)/package-lock.json
 ## bench: a short `perkbus bench` (perkbus, classic, ceiling; hot and spread), under 2 minutes
 bench: $(STAMP) /usr/bin/wrk
 	$(BIN)/perkbus bench --short --scenario hot,spread
+
+## screenshots: PNGs of the app's main screens (phone and desktop) in var/screenshots
+screenshots: $(DEV)
+	$(BIN)/perkbus screenshots --out var/screenshots
 
 /usr/bin/wrk:
 	apt-get install -y wrk

@@ -7,6 +7,7 @@ perkbus warehouse     load PB_EVENTS into the reporting warehouse and answer rep
 perkbus migrate       bring the ledger schema up to date
 perkbus token ...     mint an access token for a tenant (development and operations)
 perkbus bench         the same burst against perkbus, a classic service and a ceiling
+perkbus screenshots   PNGs of the end-user app's main screens, phone and desktop sizes
 perkbus nats-creds    mint NATS credentials: a tenant's integrator (its events only), or
                       perkbus's service user; or print the server's operator-mode block
 """
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl-days", type=int, default=30, help="integrator credentials expire (default 30)"
     )
     _bench_parser(sub)
+    shots = sub.add_parser("screenshots", help="PNGs of the end-user app's main screens")
+    shots.add_argument("--out", default="var/screenshots", help="folder (var/screenshots)")
+    shots.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium to drive")
     audit = sub.add_parser("audit", help="the tenants' hash-chained audit logs")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check every entry of the chains")
@@ -171,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         case "nats-creds":
             return _nats_creds(settings, args)
+        case "screenshots":
+            from pathlib import Path
+
+            from perkbus import screenshots
+
+            return screenshots.main(Path(args.out), args.chromium)
         case "token":
             from perkbus import tokens
 

@@ -1,67 +1,309 @@
-// STUB — to be replaced at merge by the PWA's real pwa/app/main.js (branch `pwa`).
+// The end-user app: mount(root, options) draws it inside root (an Element, or the shadow
+// root of the <perkbus-store> embed) and never touches app elements outside it.
 //
-// It exists only so that the storefront branch's embed tests have an app to mount. It
-// keeps to the contract the real app implements: mount(root, {apiBase, origin, tenant,
-// embedded, locale}); in embedded mode it signs in with "mode": "bearer" and keeps the
-// tokens in memory. It draws a sign-in form (labelled like the real app's), then a
-// "Rewards" heading over the first page of the catalogue;
-// when a call fails (the browser refusing a cross-origin answer, say) it says so.
+// options = { apiBase, origin, tenant, embedded, locale? }. Navigation is internal state;
+// the standalone app mirrors it in the URL hash (so back/forward and reloads work), the
+// embedded one leaves the host page's URL alone.
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
+import { Api, ApiError, OfflineError } from "./api.js";
+import { fill, h } from "./dom.js";
+import { LOCALES, supported, translator } from "./i18n.js";
+
+const VIEWS = {
+  signin: () => import("./view-signin.js"),
+  catalogue: () => import("./view-catalogue.js"),
+  product: () => import("./view-product.js"),
+  rewards: () => import("./view-rewards.js"),
+  wallet: () => import("./view-wallet.js"),
+};
+const NAV = [
+  ["catalogue", "nav.catalogue"],
+  ["rewards", "nav.rewards"],
+  ["wallet", "nav.wallet"],
+];
+
+function parseHash(hash) {
+  const [name, ...rest] = hash.replace(/^#\/?/, "").split("/");
+  return { name: VIEWS[name] ? name : "catalogue", arg: rest.map(decodeURIComponent).join("/") };
 }
 
-export async function mount(root, options) {
-  const { apiBase, origin, tenant } = options;
-  let accessToken = "";
-  const frame = el("section", { "data-perkbus-stub": "", "aria-label": "Rewards" });
-  const status = el("p", { role: "status" });
-  root.append(frame);
+function remembered(key) {
+  try {
+    return localStorage.getItem(key) || "";
+  } catch {
+    return "";
+  }
+}
 
-  async function call(url, init = {}) {
-    const headers = { Accept: "application/json", ...(init.headers || {}) };
-    if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
-    const response = await fetch(url, { ...init, headers, credentials: "omit" });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
-    return body;
+function remember(key, value) {
+  try {
+    if (value) localStorage.setItem(key, value);
+    else localStorage.removeItem(key);
+  } catch {
+    /* storage may be off (private mode, embeds): the app works without it */
+  }
+}
+
+class App {
+  constructor(root, options) {
+    this.root = root;
+    this.options = { origin: "", embedded: false, ...options };
+    this.base = this.options.origin.replace(/\/$/, "");
+    this.api = new Api(this.options);
+    this.tenant = this.options.tenant;
+    this.person = null;
+    this.branding = null;
+    this.route = { name: "catalogue", arg: "" };
+    this.offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    this.personKey = `perkbus:${this.tenant}:person`;
+    this.localeKey = `perkbus:${this.tenant}:locale`;
+    this.frame = h("div", { class: "pb-app", hidden: true }); // shown once drawn
+    this.bar = h("header", { class: "pb-bar" });
+    this.banner = h("p", { class: "pb-offline", role: "status", hidden: true });
+    this.main = h("main", { class: "pb-main", tabindex: "-1" });
+    this.live = h("div", { class: "pb-visually-hidden", "aria-live": "polite", role: "status" });
+    this.frame.append(this.bar, this.banner, this.main, this.live);
+    root.append(this.frame);
+    this.onHash = () => this.show(parseHash(location.hash));
+    this.onNetwork = () => this.setOffline(!navigator.onLine);
   }
 
-  function failed(e) {
-    status.textContent = `Error: ${e.message || e}`;
-    status.setAttribute("role", "alert");
-    status.className = "pb-error";
-  }
-
-  const email = el("input", { type: "email", name: "email", autocomplete: "username" });
-  const password = el("input", { type: "password", name: "password" });
-  const form = el(
-    "form",
-    {},
-    el("h2", {}, "Sign in"),
-    el("label", {}, "Email ", email),
-    el("label", {}, "Password ", password),
-    el("button", { type: "submit" }, "Sign in"),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const session = await call(`${origin}/auth/sign-in`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ tenant, email: email.value, password: password.value, mode: "bearer" }),
-      });
-      accessToken = session.access_token;
-      const page = await call(`${apiBase}/catalogue/products?limit=5`);
-      const list = el("ul", { "aria-label": "Catalogue" });
-      for (const product of page.products) list.append(el("li", {}, product.name || product.id));
-      form.replaceWith(el("h2", {}, "Rewards"), list);
-    } catch (e) {
-      failed(e);
+  async start() {
+    window.addEventListener("online", this.onNetwork);
+    window.addEventListener("offline", this.onNetwork);
+    this.branding = await this.api.branding().catch(() => null);
+    this.applyBranding();
+    const wanted =
+      this.options.locale || remembered(this.localeKey) || this.branding?.locales?.default;
+    await this.setLocale(supported(wanted || navigator.language), false);
+    this.person = await this.whoAmI();
+    if (!this.options.embedded) {
+      window.addEventListener("hashchange", this.onHash);
+      this.route = parseHash(location.hash);
     }
-  });
-  frame.append(form, status);
+    this.setOffline(this.offline);
+    try {
+      await this.render();
+    } finally {
+      this.frame.hidden = false;
+    }
+  }
+
+  stop() {
+    window.removeEventListener("online", this.onNetwork);
+    window.removeEventListener("offline", this.onNetwork);
+    window.removeEventListener("hashchange", this.onHash);
+    this.frame.remove();
+  }
+
+  /** The signed-in person: asked of the server; offline, the last one seen here. */
+  async whoAmI() {
+    if (this.options.embedded) return null; // bearer tokens are in memory: sign in again
+    try {
+      const me = await this.api.me();
+      const person = { id: me.subject, name: remembered(`${this.personKey}:name`) || me.subject };
+      remember(this.personKey, person.id);
+      return person;
+    } catch (e) {
+      if (e instanceof OfflineError && remembered(this.personKey)) {
+        const id = remembered(this.personKey);
+        return { id, name: remembered(`${this.personKey}:name`) || id };
+      }
+      return null;
+    }
+  }
+
+  applyBranding() {
+    const b = this.branding;
+    if (!b) return;
+    const host = this.frame;
+    for (const [name, value] of Object.entries(b.css_properties || {})) {
+      if (/^--pb-[a-z-]+$/.test(name)) host.style.setProperty(name, String(value));
+    }
+    if (!this.options.embedded && b.colours?.primary) {
+      document.querySelector('meta[name="theme-color"]')?.setAttribute("content", b.colours.primary);
+    }
+  }
+
+  async setLocale(locale, rerender = true) {
+    this.t = await translator(this.base, locale);
+    this.locale = locale;
+    remember(this.localeKey, locale);
+    this.frame.setAttribute("lang", locale);
+    this.frame.setAttribute("dir", this.t.dir);
+    if (!this.options.embedded) {
+      document.documentElement.lang = locale;
+      document.documentElement.dir = this.t.dir;
+      document.title = this.t("app.title", { name: this.displayName() });
+    }
+    if (rerender) {
+      await this.render();
+      this.announce(this.t("locale.changed", { language: this.t.language(locale) }));
+    }
+  }
+
+  /** A URL the API gave: root-relative ones are on perkbus's origin (the embed's host
+   * page is elsewhere). */
+  asset(url) {
+    return url.startsWith("/") && !url.startsWith("//") ? this.base + url : url;
+  }
+
+  displayName() {
+    const name = this.branding?.display_name;
+    return name && name !== this.tenant ? name : "perkbus";
+  }
+
+  setOffline(offline) {
+    this.offline = offline;
+    this.banner.hidden = !offline;
+    fill(this.banner, this.t ? this.t("offline.banner") : "Offline");
+    this.frame.classList.toggle("pb-is-offline", offline);
+  }
+
+  /** Say something to screen readers (results of async work). */
+  announce(message) {
+    this.live.textContent = "";
+    // a new text node in a fresh task so that the same message is announced again
+    setTimeout(() => {
+      this.live.textContent = message;
+    }, 50);
+  }
+
+  go(name, arg = "") {
+    const route = { name, arg };
+    if (!this.options.embedded) {
+      const hash = `#/${name}${arg ? `/${encodeURIComponent(arg)}` : ""}`;
+      if (location.hash !== hash) {
+        location.hash = hash; // hashchange renders
+        return;
+      }
+    }
+    this.show(route);
+  }
+
+  show(route) {
+    this.route = route;
+    this.render().then(() => this.focusMain());
+  }
+
+  /** After navigating: focus on the new content (screen readers read it from there),
+   * the page at its top; an embed leaves the host page's scrolling alone. */
+  focusMain() {
+    this.main.focus({ preventScroll: true });
+    if (!this.options.embedded) window.scrollTo(0, 0);
+  }
+
+  async signedIn(person) {
+    this.person = person;
+    remember(this.personKey, person.id);
+    remember(`${this.personKey}:name`, person.name || person.id);
+    await this.render();
+    this.announce(this.t("signin.welcome", { name: person.name || person.id }));
+    this.focusMain();
+  }
+
+  async sessionEnded() {
+    if (!this.person) return;
+    this.person = null;
+    await this.render();
+    this.announce(this.t("error.unauthenticated"));
+  }
+
+  async signOut() {
+    await this.api.signOut().catch(() => undefined);
+    this.person = null;
+    remember(this.personKey, "");
+    remember(`${this.personKey}:name`, "");
+    if ("caches" in window) await caches.delete("perkbus-api").catch(() => false);
+    await this.render();
+  }
+
+  /** The message for a failed request, in the reader's language. */
+  problem(error) {
+    if (error instanceof OfflineError) return this.t("error.offline");
+    if (error instanceof ApiError && error.status === 401 && this.person) {
+      // the session is over (and could not be refreshed): back to signing in
+      setTimeout(() => this.sessionEnded(), 0);
+    }
+    if (error instanceof ApiError) {
+      const key = `error.${error.code}`;
+      const text = this.t(key);
+      return text === key ? this.t("error.generic", { detail: error.message }) : text;
+    }
+    return this.t("error.generic", { detail: String(error?.message || error) });
+  }
+
+  renderBar() {
+    const t = this.t;
+    const logo = this.branding?.logo_url
+      ? h("img", { class: "pb-logo", src: this.asset(this.branding.logo_url), alt: "" })
+      : h("span", { class: "pb-logo pb-logo-mark", "aria-hidden": "true" }, "★");
+    const brand = h("span", { class: "pb-brand" }, logo, h("span", {}, this.displayName()));
+    const select = h(
+      "select",
+      {
+        class: "pb-locale",
+        "aria-label": t("locale.label"),
+        onchange: (e) => this.setLocale(e.target.value),
+      },
+      LOCALES.map((code) =>
+        h("option", { value: code, selected: code === this.locale }, t.language(code)),
+      ),
+    );
+    const items = [brand];
+    if (this.person) {
+      items.push(
+        h(
+          "nav",
+          { class: "pb-nav", "aria-label": t("nav.label") },
+          NAV.map(([name, key]) =>
+            h(
+              "a",
+              {
+                href: this.options.embedded ? "#" : `#/${name}`,
+                "aria-current": this.route.name === name ? "page" : undefined,
+                onclick: (e) => {
+                  e.preventDefault();
+                  this.go(name);
+                },
+              },
+              t(key),
+            ),
+          ),
+        ),
+      );
+    }
+    const tools = h("div", { class: "pb-tools" }, select);
+    if (this.person) {
+      tools.append(
+        h("button", { type: "button", class: "pb-link", onclick: () => this.signOut() }, t("signout")),
+      );
+    }
+    items.push(tools);
+    fill(this.bar, items);
+  }
+
+  async render() {
+    this.renderBar();
+    this.setOffline(this.offline);
+    const name = this.person ? this.route.name : "signin";
+    const view = await VIEWS[name]();
+    const token = Symbol(name);
+    this.rendering = token;
+    fill(this.main, h("p", { class: "pb-loading" }, this.t("loading")));
+    const content = await view.render(this, this.route.arg);
+    if (this.rendering === token) fill(this.main, content);
+  }
+}
+
+/**
+ * Draw the app inside root.
+ * @param {Element|ShadowRoot} root
+ * @param {{apiBase: string, origin: string, tenant: string, embedded: boolean, locale?: string}} options
+ * @returns {Promise<{unmount: () => void}>}
+ */
+export async function mount(root, options) {
+  const app = new App(root, options);
+  await app.start();
+  return { app, unmount: () => app.stop() };
 }

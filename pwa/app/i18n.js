@@ -1,0 +1,82 @@
+// Strings and formats by locale. Strings live in i18n/<locale>.json (fetched once per
+// locale, cached by the service worker like the rest of the shell); numbers, money and
+// dates go through Intl so that each locale writes them its own way.
+
+export const LOCALES = ["en", "es", "fr", "de", "hi", "ar"];
+const RTL = new Set(["ar", "he", "fa", "ur"]);
+const loaded = new Map();
+
+export function direction(locale) {
+  return RTL.has(locale.split("-")[0]) ? "rtl" : "ltr";
+}
+
+/** The best locale we have strings for: the wanted one, its language, or English. */
+export function supported(locale) {
+  if (!locale) return "en";
+  if (LOCALES.includes(locale)) return locale;
+  const language = locale.split("-")[0];
+  return LOCALES.includes(language) ? language : "en";
+}
+
+async function strings(base, locale) {
+  if (!loaded.has(locale)) {
+    loaded.set(
+      locale,
+      fetch(`${base}/app/i18n/${locale}.json`).then((r) => {
+        if (!r.ok) throw new Error(`no strings for ${locale}`);
+        return r.json();
+      }),
+    );
+  }
+  try {
+    return await loaded.get(locale);
+  } catch (e) {
+    loaded.delete(locale);
+    throw e;
+  }
+}
+
+/** A translator for one locale: t(key, {name: value}) and the Intl formats. */
+export async function translator(base, locale) {
+  const english = await strings(base, "en");
+  const own = locale === "en" ? english : await strings(base, locale).catch(() => english);
+  const numbers = new Intl.NumberFormat(locale);
+  const dates = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
+  const dateTimes = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+  const t = (key, vars) => {
+    const text = own[key] ?? english[key] ?? key;
+    return vars ? text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? "")) : text;
+  };
+  t.locale = locale;
+  t.dir = direction(locale);
+  t.number = (n) => numbers.format(n);
+  t.money = (minor, currency) => {
+    const format = new Intl.NumberFormat(locale, { style: "currency", currency });
+    const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    return format.format(minor / 10 ** digits);
+  };
+  t.date = (iso) => (iso ? dates.format(new Date(iso)) : "");
+  t.dateTime = (iso) => (iso ? dateTimes.format(new Date(iso)) : "");
+  t.list = (items) => {
+    try {
+      return new Intl.ListFormat(locale, { type: "conjunction" }).format(items);
+    } catch {
+      return items.join(", ");
+    }
+  };
+  t.country = (code) => {
+    try {
+      return new Intl.DisplayNames([locale], { type: "region" }).of(code) || code;
+    } catch {
+      return code;
+    }
+  };
+  t.language = (code) => {
+    try {
+      return new Intl.DisplayNames([code], { type: "language" }).of(code) || code;
+    } catch {
+      return code;
+    }
+  };
+  return t;
+}

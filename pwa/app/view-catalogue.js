@@ -1,0 +1,253 @@
+// Browse the catalogue: search (the API forgives typos), narrow by category, country,
+// currency and price band (the API's facets say which values exist), page with a cursor.
+
+import { fill, h, uid } from "./dom.js";
+
+const PAGE = 24;
+
+// the search and filters outlive a reload (a tab's session), so the page reloaded
+// offline asks for the very URL the service worker kept
+const QUERY_KEY = "perkbus:catalogue-query";
+
+function query(app) {
+  if (!app.catalogueQuery) {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(QUERY_KEY) || "null");
+    } catch {
+      saved = null;
+    }
+    app.catalogueQuery = { q: "", category: "", country: "", currency: "", band: "", ...saved };
+  }
+  return app.catalogueQuery;
+}
+
+function save(state) {
+  try {
+    sessionStorage.setItem(QUERY_KEY, JSON.stringify(state));
+  } catch {
+    /* no storage: a reload starts afresh */
+  }
+}
+
+function select(label, name, value, options, onchange) {
+  const id = uid(name);
+  return h(
+    "div",
+    { class: "pb-field" },
+    h("label", { for: id }, label),
+    h(
+      "select",
+      { id, name, onchange },
+      options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)),
+    ),
+  );
+}
+
+export function productCard(app, product) {
+  const t = app.t;
+  const values = product.denominations.length
+    ? product.denominations
+    : product.range
+      ? [product.range.min_minor, product.range.max_minor]
+      : [];
+  const price = values.length
+    ? values.length === 1
+      ? t.money(values[0], product.currency)
+      : t("product.from_to", {
+          from: t.money(Math.min(...values), product.currency),
+          to: t.money(Math.max(...values), product.currency),
+        })
+    : "";
+  return h(
+    "li",
+    { class: "pb-product" },
+    h("span", { class: "pb-tile", "aria-hidden": "true", "data-category": product.category }, product.brand.slice(0, 1)),
+    h(
+      "a",
+      {
+        href: app.options.embedded ? "#" : `#/product/${encodeURIComponent(product.id)}`,
+        onclick: (e) => {
+          e.preventDefault();
+          app.lastProduct = { ...product, locale: app.locale };
+          app.go("product", product.id);
+        },
+      },
+      h("span", { class: "pb-product-name", dir: "auto" }, product.name),
+    ),
+    h("span", { class: "pb-muted" }, `${product.brand} · ${t(`category.${product.category}`)}`),
+    h("span", { class: "pb-price" }, price),
+  );
+}
+
+export async function render(app) {
+  const t = app.t;
+  const state = query(app);
+  const searchId = uid("search");
+  const list = h("ul", { class: "pb-grid", "aria-labelledby": searchId + "-results" });
+  const summary = h("p", { id: searchId + "-results", class: "pb-summary" });
+  const filters = h("div", { class: "pb-filters" });
+  const more = h("div", { class: "pb-more" });
+  const notice = h("p", { class: "pb-notice", hidden: true });
+  const search = h("input", {
+    id: searchId,
+    type: "search",
+    name: "q",
+    value: state.q,
+    autocomplete: "off",
+    placeholder: t("catalogue.search_hint"),
+  });
+
+  const load = async (cursor) => {
+    save(state);
+    const band = state.band ? state.band.split(":") : [];
+    const params = {
+      q: state.q,
+      category: state.category,
+      country: state.country,
+      currency: band[0] || state.currency,
+      min_price: band[1] && band[1] !== "0" ? band[1] : "",
+      max_price: band[2] && band[2] !== "0" ? Number(band[2]) - 1 : "",
+      locale: app.locale,
+      limit: PAGE,
+      cursor,
+    };
+    let page;
+    try {
+      page = await app.api.products(params);
+    } catch (e) {
+      notice.hidden = false;
+      notice.textContent = app.problem(e);
+      app.announce(notice.textContent);
+      return;
+    }
+    notice.hidden = !page.stale && !page.degraded;
+    notice.textContent = page.degraded
+      ? t("catalogue.degraded")
+      : page.stale
+        ? t("catalogue.stale")
+        : "";
+    if (!cursor) {
+      list.replaceChildren();
+      drawFilters(page.facets || {});
+    }
+    list.append(...page.products.map((p) => productCard(app, p)));
+    const text = page.total
+      ? t("catalogue.count", { count: t.number(page.total) })
+      : t("catalogue.none");
+    summary.textContent = text;
+    app.announce(text);
+    fill(
+      more,
+      page.next_cursor
+        ? h(
+            "button",
+            { type: "button", class: "pb-button", onclick: () => load(page.next_cursor) },
+            t("catalogue.more"),
+          )
+        : null,
+    );
+  };
+
+  const change = (name) => (e) => {
+    state[name] = e.target.value;
+    if (name === "currency") state.band = "";
+    load();
+  };
+
+  const drawFilters = (facets) => {
+    const any = [["", t("filter.any")]];
+    const categories = (facets.category || []).map((f) => f.value);
+    if (state.category && !categories.includes(state.category)) categories.push(state.category);
+    const countries = (facets.country || []).map((f) => f.value);
+    if (state.country && !countries.includes(state.country)) countries.push(state.country);
+    const currencies = [...new Set((facets.price || []).map((b) => b.currency))].sort();
+    if (state.currency && !currencies.includes(state.currency)) currencies.push(state.currency);
+    const bands = (facets.price || []).filter((b) => b.currency === state.currency);
+    fill(
+      filters,
+      select(
+        t("filter.category"),
+        "category",
+        state.category,
+        [...any, ...categories.map((c) => [c, t(`category.${c}`)])],
+        change("category"),
+      ),
+      select(
+        t("filter.country"),
+        "country",
+        state.country,
+        [...any, ...countries.map((c) => [c, t.country(c)])],
+        change("country"),
+      ),
+      select(
+        t("filter.currency"),
+        "currency",
+        state.currency,
+        [...any, ...currencies.map((c) => [c, c])],
+        change("currency"),
+      ),
+      state.currency
+        ? select(
+            t("filter.price"),
+            "price",
+            state.band,
+            [
+              ...any,
+              ...bands.map((b) => [
+                `${b.currency}:${b.min_minor}:${b.max_minor}`,
+                b.max_minor
+                  ? `${t.money(b.min_minor, b.currency)} – ${t.money(b.max_minor, b.currency)}`
+                  : t("filter.over", { amount: t.money(b.min_minor, b.currency) }),
+              ]),
+            ],
+            change("band"),
+          )
+        : null,
+    );
+  };
+
+  let timer = 0;
+  const form = h(
+    "form",
+    {
+      role: "search",
+      class: "pb-search",
+      onsubmit: (e) => {
+        e.preventDefault();
+        clearTimeout(timer);
+        state.q = search.value.trim();
+        load();
+      },
+    },
+    h("label", { for: searchId }, t("catalogue.search")),
+    h(
+      "div",
+      { class: "pb-row" },
+      search,
+      h("button", { type: "submit", class: "pb-primary" }, t("catalogue.search_button")),
+    ),
+  );
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (search.value.trim() !== state.q) {
+        state.q = search.value.trim();
+        load();
+      }
+    }, 350);
+  });
+
+  await load();
+  return h(
+    "section",
+    { class: "pb-catalogue", "aria-labelledby": searchId + "-title" },
+    h("h1", { id: searchId + "-title" }, t("catalogue.title")),
+    form,
+    filters,
+    notice,
+    summary,
+    list,
+    more,
+  );
+}

@@ -1,0 +1,167 @@
+"""The end user's journeys in the app, in real Chromium: sign in, search with a typo,
+redeem, see the code; a double tap and a retry after a dropped connection make one order."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import PHONE, Live
+from tests.browser.pwa_support import STOCKED, bearer, call, new_person, points, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_sign_in_search_with_a_typo_redeem_and_see_the_code(phone: Any, live: Live) -> None:
+    person = new_person(live, 5_000)
+    sign_in(phone, person)
+
+    phone.get_by_label("Search rewards").fill("filuhu yoha")  # "yoga", misspelt
+    phone.get_by_role("button", name="Search", exact=True).click()
+    phone.get_by_role("link", name=STOCKED).click()
+    phone.get_by_role("heading", name=STOCKED).wait_for()
+    assert phone.get_by_role("heading", name="Terms").is_visible()
+
+    phone.get_by_role("button", name="Redeem").click()
+    phone.get_by_role("button", name="Confirm").click()
+    phone.get_by_text("Done! Your reward is ready.").wait_for()
+    phone.get_by_role("link", name="See my reward").click()
+    phone.get_by_role("heading", name="My rewards").wait_for()
+    assert phone.locator(".pb-code").count() == 0  # codes are shown only when asked
+
+    phone.get_by_role("button", name="Show code").click()
+    code = phone.locator(".pb-code").first
+    code.wait_for()
+    assert re.fullmatch(r"[A-Z0-9]{4}(-[A-Z0-9]{4}){4}", code.inner_text().strip())
+    assert phone.get_by_role("img", name=re.compile("QR code of")).is_visible()
+    assert phone.get_by_text("Does not expire").is_visible()
+    assert points(live, person) == 5_000 - 1_000  # €10.00 at 100 points a euro
+
+
+def test_wallet_shows_the_balance(phone: Any, live: Live) -> None:
+    person = new_person(live, 4_321)
+    sign_in(phone, person)
+    phone.get_by_role("link", name="Wallet").click()
+    assert phone.locator(".pb-balance-value").inner_text() == "4,321"
+
+
+def test_too_few_points_is_said_plainly_and_costs_nothing(phone: Any, live: Live) -> None:
+    person = new_person(live, 500)
+    sign_in(phone, person)
+    phone.get_by_label("Search rewards").fill("filuhu")
+    phone.get_by_role("button", name="Search", exact=True).click()
+    phone.get_by_role("link", name=STOCKED).click()
+    phone.get_by_role("button", name="Redeem").click()
+    phone.get_by_role("button", name="Confirm").click()
+    phone.get_by_text("You do not have enough points for this reward.").wait_for()
+    assert points(live, person) == 500
+
+
+def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
+    browser: Any, live: Live
+) -> None:
+    person = new_person(live, 5_000)
+    # no service worker here: routing sees every request the page makes
+    context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
+    page = context.new_page()
+    keys: list[str] = []
+    dropped: list[bool] = []
+
+    def drop_the_first_answer(route: Any) -> None:
+        request = route.request
+        if request.method != "POST":
+            route.continue_()
+            return
+        keys.append(request.headers["idempotency-key"])
+        if not dropped:
+            dropped.append(True)
+            route.fetch()  # the server takes the order...
+            route.abort("connectionreset")  # ...but its answer never arrives
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/api/v1/orders", drop_the_first_answer)
+        sign_in(page, person)
+        page.get_by_label("Search rewards").fill("filuhu")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").dblclick()
+        page.get_by_text("The connection dropped before we heard back.", exact=False).wait_for()
+        page.get_by_role("button", name="Try again").click()
+        page.get_by_text("Done! Your reward is ready.").wait_for()
+    finally:
+        context.close()
+
+    assert len(keys) == 2, keys  # the double tap sent once; the retry once more
+    assert keys[0] == keys[1]  # ...with the same key
+    assert points(live, person) == 5_000 - 1_000  # paid once
+    token = bearer(live, person)
+    order = {"product_id": "filuhu-yoga-es", "face_value_minor": 1000, "recipient": person.email}
+    status, replay = call(
+        live, "POST", "/api/v1/orders", order, token, {"Idempotency-Key": keys[0]}
+    )
+    assert status in (200, 201), replay
+    status, listed = call(live, "GET", f"/api/v1/orders?recipient={person.email}", token=token)
+    if status == 200:  # servers that list a person's orders: exactly one
+        assert [o["id"] for o in listed["orders"]] == [replay["id"]]
+    assert points(live, person) == 5_000 - 1_000  # the replay is the same order
+
+
+def test_out_of_stock_is_said_plainly_and_costs_nothing(phone: Any, live: Live) -> None:
+    person = new_person(live, 5_000)
+    sign_in(phone, person)
+    phone.get_by_role("link", name="Bael Play gift card").click()  # no codes in stock
+    phone.get_by_role("button", name="Redeem").click()
+    phone.get_by_role("button", name="Confirm").click()
+    phone.get_by_text("This reward is out of stock. No points were taken.").wait_for()
+    assert points(live, person) == 5_000
+
+
+def test_filters_narrow_the_catalogue_as_the_api_does(phone: Any, live: Live) -> None:
+    person = new_person(live, 100)
+    sign_in(phone, person)
+    phone.get_by_label("Category").select_option("wellness")
+    phone.get_by_label("Country").select_option("ES")
+    phone.get_by_label("Currency").select_option("EUR")
+    price = phone.get_by_label("Price")
+    bands = [v for v in price.locator("option").evaluate_all("o => o.map(x => x.value)") if v]
+    assert bands, "the price bands come from the facets"
+    price.select_option(bands[0])
+    _, low, high = bands[0].split(":")
+    query = f"category=wellness&country=ES&currency=EUR&min_price={low}&limit=1"
+    if high != "0":
+        query += f"&max_price={int(high) - 1}"
+    status, page = call(
+        live, "GET", f"/api/v1/catalogue/products?{query}", token=bearer(live, person)
+    )
+    assert status == 200, page
+    assert page["total"] > 0
+    expected = f"{page['total']:,} rewards"
+    phone.locator(".pb-summary").filter(has_text=expected).wait_for()
+    assert phone.locator(".pb-product").count() == min(page["total"], 24)
+
+
+def test_copy_puts_the_code_on_the_clipboard(browser: Any, live: Live) -> None:
+    person = new_person(live, 1_000)
+    context = browser.new_context(viewport=PHONE, base_url=live.base)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base)
+    page = context.new_page()
+    try:
+        sign_in(page, person)
+        page.get_by_label("Search rewards").fill("filuhu")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_role("link", name="See my reward").click()
+        page.get_by_role("button", name="Show code").click()
+        code = page.locator(".pb-code").first.inner_text().strip()
+        page.get_by_role("button", name="Copy code").click()
+        page.get_by_text("Copied", exact=True).wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == code
+    finally:
+        context.close()
