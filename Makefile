@@ -40,8 +40,12 @@ bench: $(STAMP) /usr/bin/wrk
 	$(BIN)/perkbus bench --short --scenario hot,spread
 
 ## screenshots: PNGs of the app's main screens (phone and desktop) in var/screenshots
-screenshots: $(DEV)
+screenshots: $(DEV) /usr/share/fonts/truetype/noto
 	$(BIN)/perkbus screenshots --out var/screenshots
+
+# Noto's Devanagari and Arabic faces: without them Hindi and Arabic render as boxes
+/usr/share/fonts/truetype/noto:
+	apt-get install -y fonts-noto-core
 
 /usr/bin/wrk:
 	apt-get install -y wrk
