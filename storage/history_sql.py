@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from storage.sql import ORDER_COLUMNS
+from storage.ports import AccountLine, OrderRecord
+from storage.sql import ORDER_COLUMNS, Statements, account_line_from_row, order_from_row
 
 
 def order_page(
@@ -64,3 +65,35 @@ def account_lines(
         f" WHERE {where} ORDER BY entry_id DESC LIMIT {p}"
     )
     return statement, tuple(params)
+
+
+class HistoryReads:
+    """How both adapters read histories: the same queries, run by the adapter's
+    ``_fetchall`` with its driver's placeholder."""
+
+    _statements: Statements
+
+    async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    async def list_orders(
+        self,
+        tenant: str,
+        limit: int,
+        before: tuple[int, str] | None = None,
+        recipient: str | None = None,
+        status: str | None = None,
+        payers: Sequence[str] | None = None,
+    ) -> list[OrderRecord]:
+        statement, params = order_page(
+            self._statements.placeholder, tenant, limit, before, recipient, status, payers
+        )
+        return [order_from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def account_lines(
+        self, tenant: str, account: str, limit: int, before_entry: int | None = None
+    ) -> list[AccountLine]:
+        statement, params = account_lines(
+            self._statements.placeholder, tenant, account, limit, before_entry
+        )
+        return [account_line_from_row(r) for r in await self._fetchall(statement, params)]

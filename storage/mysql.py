@@ -16,12 +16,12 @@ from asyncmy.constants import CLIENT
 from asyncmy.errors import IntegrityError, OperationalError
 
 from bus.events import OutboxEvent
-from storage import history_sql, sql
+from storage import sql
 from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite, StoreUnavailable
+from storage.history_sql import HistoryReads
 from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
 from storage.ports import (
-    AccountLine,
     AccountRecord,
     AuditRecord,
     BulkJobRecord,
@@ -58,7 +58,7 @@ def connect_args(url: str) -> dict[str, Any]:
     }
 
 
-class MysqlLedger(sql.IdentityLoads):
+class MysqlLedger(sql.IdentityLoads, HistoryReads):
     name = "ledger:mysql"
 
     _statements = _st
@@ -293,26 +293,6 @@ class MysqlLedger(sql.IdentityLoads):
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         rows = await self._fetchall(_st.unfinished_orders, (tenant, limit))
         return [sql.order_from_row(r) for r in rows]
-
-    async def list_orders(
-        self,
-        tenant: str,
-        limit: int,
-        before: tuple[int, str] | None = None,
-        recipient: str | None = None,
-        status: str | None = None,
-        payers: Sequence[str] | None = None,
-    ) -> list[OrderRecord]:
-        statement, params = history_sql.order_page(
-            "%s", tenant, limit, before, recipient, status, payers
-        )
-        return [sql.order_from_row(r) for r in await self._fetchall(statement, params)]
-
-    async def account_lines(
-        self, tenant: str, account: str, limit: int, before_entry: int | None = None
-    ) -> list[AccountLine]:
-        statement, params = history_sql.account_lines("%s", tenant, account, limit, before_entry)
-        return [sql.account_line_from_row(r) for r in await self._fetchall(statement, params)]
 
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None:
         row = await self._fetchone(_st.select_bulk_job, (tenant, job_id))

@@ -71,6 +71,8 @@ class Statements:
     """The ledger's statements with the driver's placeholder filled in."""
 
     def __init__(self, placeholder: str) -> None:
+        self.placeholder = placeholder
+
         def q(sql: str) -> str:
             return sql.format(p=placeholder)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from bus.events import OutboxEvent
-from storage import history_sql, sql
+from storage import sql
 from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite
+from storage.history_sql import HistoryReads
 from storage.migrations import MIGRATIONS
 from storage.ports import (
-    AccountLine,
     AccountRecord,
     AuditRecord,
     BulkJobRecord,
@@ -38,7 +38,7 @@ from storage.sqlite_db import SqliteDatabase, transaction
 _st = sql.Statements("?")
 
 
-class SqliteLedger(sql.IdentityLoads):
+class SqliteLedger(sql.IdentityLoads, HistoryReads):
     name = "ledger:sqlite"
 
     _statements = _st
@@ -205,26 +205,6 @@ class SqliteLedger(sql.IdentityLoads):
             lambda con: con.execute(_st.unfinished_orders, (tenant, limit)).fetchall()
         )
         return [sql.order_from_row(r) for r in rows]
-
-    async def list_orders(
-        self,
-        tenant: str,
-        limit: int,
-        before: tuple[int, str] | None = None,
-        recipient: str | None = None,
-        status: str | None = None,
-        payers: Sequence[str] | None = None,
-    ) -> list[OrderRecord]:
-        statement, params = history_sql.order_page(
-            "?", tenant, limit, before, recipient, status, payers
-        )
-        return [sql.order_from_row(r) for r in await self._fetchall(statement, params)]
-
-    async def account_lines(
-        self, tenant: str, account: str, limit: int, before_entry: int | None = None
-    ) -> list[AccountLine]:
-        statement, params = history_sql.account_lines("?", tenant, account, limit, before_entry)
-        return [sql.account_line_from_row(r) for r in await self._fetchall(statement, params)]
 
     async def load_bulk_job(self, tenant: str, job_id: str) -> BulkJobRecord | None:
         row = await self._read(
