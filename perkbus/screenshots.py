@@ -10,6 +10,7 @@ shown, wallet, then the catalogue in Hindi and in Arabic — and writes one PNG 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -146,13 +147,16 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def demo_system(timeout_s: float = 120.0) -> Iterator[str]:
-    """``perkbus up --demo`` in a temporary directory on a free port: its base URL."""
-    with tempfile.TemporaryDirectory(prefix="perkbus-screenshots-") as workdir:
+def demo_system(workdir: Path | None = None, timeout_s: float = 120.0) -> Iterator[str]:
+    """``perkbus up --demo`` on a free port, in ``workdir`` (its ``var/`` ends there) or
+    a temporary directory: its base URL, until the block ends."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perkbus-")))
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
         env["PERKBUS_EDGE_PORT"] = str(port)
-        log = Path(workdir) / "up.log"
+        log = workdir / "up.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "perkbus", "up", "--demo"],

@@ -10,12 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import free_port
+from perkbus.screenshots import demo_system
 from tests.support import unavailable
 
 CHROMIUM = os.environ.get("PERKBUS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -45,47 +39,12 @@ class Live:
         return str(self.demo["sign_in"]["password"])
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return int(r.status) == 200
-    except (OSError, urllib.error.HTTPError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("live")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
-    env["PERKBUS_EDGE_PORT"] = str(port)
-    log = workdir / "up.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "perkbus", "up", "--demo"],
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while "perkbus is up" not in log.read_text(errors="replace") or not _ready(
-            f"{base}/readyz"
-        ):
-            assert process.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.2)
+    with demo_system(workdir) as base:
         demo = json.loads((workdir / "var" / "demo.json").read_text())
-        yield Live(base, workdir / "var", demo, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        yield Live(base, workdir / "var", demo, workdir / "up.log")
 
 
 @pytest.fixture
