@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import re
 from collections.abc import Sequence
 
 from actors.orders import view
@@ -56,6 +58,9 @@ def movement_kind(txn_id: str, points: int) -> tuple[EntryKind, str]:
     return ("reward" if points > 0 else "adjustment"), ""
 
 
+log = logging.getLogger(__name__)
+
+
 def encode_cursor(*parts: object) -> str:
     raw = "\n".join(str(p) for p in parts).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -67,9 +72,17 @@ def decode_cursor(cursor: str, parts: int) -> list[str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     fields = raw.split("\n")
-    if len(fields) != parts or not fields[0].isdigit():
+    # ASCII digits only, below 2**63 (``str.isdigit`` takes "²", which ``int`` refuses,
+    # and a longer number overflows the database's integers); the rest an id's shape.
+    if len(fields) != parts or not _POSITION.fullmatch(fields[0]):
+        return None
+    if not all(_ID.fullmatch(f) for f in fields[1:]):
         return None
     return fields
+
+
+_POSITION = re.compile(r"[0-9]{1,18}")
+_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 
 _BAD_CURSOR = "the cursor is not one this API gave"
@@ -87,16 +100,25 @@ class HistoryActor:
         pass
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
+        """Each read on its own: the actor holds no state, so one request that fails
+        (a store error, a bug) answers for itself and never for its batch's others."""
         replies: list[Reply] = []
         for request in batch:
-            match request.body:
-                case ListOrders() as q:
-                    replies.append(await self._orders(request, q))
-                case WalletHistory() as q:
-                    replies.append(await self._wallet(request, q))
-                case _:
-                    replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a history request"))
+            try:
+                replies.append(await self._one(request))
+            except Exception:
+                log.exception("a history read failed")
+                replies.append(Err.of(ErrorCode.INTERNAL, "the history could not be read"))
         return Decision(replies)
+
+    async def _one(self, request: Request) -> Reply:
+        match request.body:
+            case ListOrders() as q:
+                return await self._orders(request, q)
+            case WalletHistory() as q:
+                return await self._wallet(request, q)
+            case _:
+                return Err.of(ErrorCode.INVALID_REQUEST, "not a history request")
 
     async def _orders(self, request: Request, q: ListOrders) -> Reply:
         principal = request.principal

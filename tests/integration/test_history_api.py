@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from actors.history import encode_cursor
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import CodeRow, ImportCodes
 from bus.messages.wallet import IssuePoints
@@ -106,6 +107,14 @@ async def test_bad_listing_input_is_a_problem(shop: Cluster) -> None:
         status, problem = await get(shop.client, f"/api/v1/orders?{query}", owner)
         assert (status, problem["code"]) == (422, "invalid_request"), query
     status, problem = await get(shop.client, "/api/v1/orders?cursor=not-ours", owner)
+    assert (status, problem["code"]) == (422, "invalid_request")
+    # crafted positions: digits int() refuses, a number past the database's integers
+    for cursor in (encode_cursor("²", "ord_x"), encode_cursor("9" * 140, "ord_x")):
+        status, problem = await get(shop.client, f"/api/v1/orders?cursor={cursor}", owner)
+        assert (status, problem["code"]) == (422, "invalid_request"), cursor
+    status, problem = await get(
+        shop.client, f"/api/v1/wallets/ann/history?cursor={encode_cursor('²')}", owner
+    )
     assert (status, problem["code"]) == (422, "invalid_request")
     no_scope = shop.keys.headers("acme", ["catalogue:read"])
     status, problem = await get(shop.client, "/api/v1/orders", no_scope)

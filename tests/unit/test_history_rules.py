@@ -31,3 +31,8 @@ def test_cursors_round_trip_and_foreign_ones_are_refused() -> None:
     assert decode_cursor("!!", 1) is None
     assert decode_cursor(encode_cursor("x", "y"), 2) is None  # position is a number
     assert decode_cursor(encode_cursor(1, "a", "b"), 2) is None
+    # digits int() refuses, a number the database cannot hold, an id of another shape
+    assert decode_cursor(encode_cursor("²"), 1) is None
+    assert decode_cursor(encode_cursor("١٢", "ord_x"), 2) is None
+    assert decode_cursor(encode_cursor("9" * 140), 1) is None
+    assert decode_cursor(encode_cursor(1, "ord x\u0000"), 2) is None
