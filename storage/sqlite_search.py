@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,19 +89,34 @@ def _query_words(con: sqlite3.Connection, text: str) -> list[str]:
     return [r[0] for r in con.execute("SELECT term FROM temp.query_words ORDER BY offset")]
 
 
+#: Words of a query that count (a longer query is cut), and of those the ones looked up
+#: typo tolerant: each costs an edit distance against the words of its length.
+MAX_WORDS = 12
+FUZZY_WORDS = 6
+
+
 def _match(text: str, vocab: str, con: sqlite3.Connection, columns: Sequence[str]) -> str | None:
     """The FTS5 expression of a query: every word as a prefix, or as one of the
     vocabulary's words it may be a misspelling of; None if the query has no word."""
-    words = _query_words(con, text) if text.strip() else []
+    # A word of nothing but combining marks is folded away to nothing (the vocabulary
+    # gives None for it): it is no word.
+    words = [w for w in _query_words(con, text) if w][:MAX_WORDS] if text.strip() else []
     if not words:
         return None
     longest = max(len(w) for w in words) + 2
-    vocabulary = [
-        r[0] for r in con.execute(f"SELECT term FROM {vocab} WHERE length(term) <= ?", (longest,))
-    ]
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for (term,) in con.execute(f"SELECT term FROM {vocab} WHERE length(term) <= ?", (longest,)):
+        if term:
+            by_length[len(term)].append(term)
     clauses = []
-    for word in words:
-        options = [f'"{word}"*', *(f'"{c}"' for c in fuzzy.candidates(word, vocabulary))]
+    for n, word in enumerate(words):
+        options = [f'"{word}"*']
+        if n < FUZZY_WORDS:  # the edit distance is Python work: bounded per query
+            limit = fuzzy.allowed_edits(word)
+            near = [
+                t for k in range(len(word) - limit, len(word) + limit + 1) for t in by_length[k]
+            ]
+            options += [f'"{c}"' for c in fuzzy.candidates(word, near)]
         clauses.append("(" + " OR ".join(options) + ")")
     return "{" + " ".join(columns) + "} : (" + " AND ".join(clauses) + ")"
 

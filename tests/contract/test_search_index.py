@@ -125,6 +125,15 @@ async def test_a_misspelt_word_is_found(index: SearchIndex) -> None:
     assert await ids(index, "xqzzy") == []
 
 
+async def test_queries_of_odd_words_are_answered(index: SearchIndex) -> None:
+    """A lone combining accent folds to nothing; a very long query is cut, not slow."""
+    await index.put_products(CATALOGUE)
+    found = await ids(index, "\u0301")  # no word, or none of the words: not an error
+    assert found == [] or sorted(found) == sorted(p.id for p in CATALOGUE)
+    long_query = " ".join(["amazn"] + ["xqzzyw"] * 40)
+    assert await ids(index, long_query) == []  # every word must match
+
+
 async def test_relevance_orders_name_matches_first(index: SearchIndex) -> None:
     await index.put_products(
         [
