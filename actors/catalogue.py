@@ -54,6 +54,8 @@ from bus.messages.catalogue import (
     ProductPage,
     ProductView,
 )
+from bus.messages.common import Principal
+from bus.scopes import SCOPE_CATALOGUE_ADMIN, permissions
 from storage.ports import ChangeSet
 from storage.search_ports import ProductQuery, SearchIndex, count_facets
 
@@ -155,6 +157,10 @@ def decode_offset(cursor: str) -> int | None:
     return offset if offset >= 0 else None
 
 
+def _admin(principal: Principal) -> bool:
+    return SCOPE_CATALOGUE_ADMIN in permissions(principal.roles, principal.scopes)
+
+
 class CatalogueActor:
     def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
         self.ctx = ctx
@@ -187,6 +193,11 @@ class CatalogueActor:
                         replies.append(Err.of(ErrorCode.NOT_FOUND, f"no product {pid}"))
                     else:
                         replies.append(Ok(self._view(product, locale)))
+                case CurateProduct() | AddCustomProduct() | ExportCatalogue() if not _admin(
+                    request.principal
+                ):
+                    # the edge checked already; the actor that owns the data checks again
+                    replies.append(Err.of(ErrorCode.FORBIDDEN, "needs catalogue:admin"))
                 case CurateProduct() as curate:
                     replies.append(await self._curate(platform, curate, events))
                 case AddCustomProduct(product=product):

@@ -9,6 +9,16 @@ from typing import Any
 
 import pytest
 
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok
+from bus.messages.catalogue import (
+    AddCustomProduct,
+    CurateProduct,
+    ExportCatalogue,
+    Product,
+    Texts,
+)
+from bus.messages.common import Principal
 from perkbus.demo_catalogue import generate
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
@@ -288,3 +298,24 @@ async def test_pages_carry_facets_of_every_match(api: BudgetApi, cluster: Cluste
         ).value
         assert within is not None
         assert within["total"] == band["count"]
+
+
+async def test_the_catalogue_actor_checks_admin_rights_itself(cluster: Cluster) -> None:
+    """The edge checks ``catalogue:admin``; the actor that owns the data checks again, so
+    a request that reaches it another way is refused too."""
+    reader = Principal("reader", roles=("end_user",), scopes=("catalogue:read",))
+    for body in (
+        CurateProduct("anything", enabled=False),
+        ExportCatalogue("en", 10),
+        AddCustomProduct(
+            Product("own", "B", "gift_card", "shopping", "EUR", ("DE",), {"en": Texts("Own")})
+        ),
+    ):
+        reply = await cluster.bus.request("acme", "catalogue", body, reader, timeout_s=5)
+        assert isinstance(reply, Err), body
+        assert reply.code == ErrorCode.FORBIDDEN
+    admin = Principal("admin", roles=("admin",), scopes=("catalogue:admin",))
+    exported = await cluster.bus.request(
+        "acme", "catalogue", ExportCatalogue("en", 10), admin, timeout_s=5
+    )
+    assert isinstance(exported, Ok)

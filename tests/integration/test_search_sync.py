@@ -42,9 +42,9 @@ from tests.conftest import PARTITIONS, Cluster, context, start_cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.servers import ServerFailed, free_port
 from tests.servers.search import osmem
-from tests.support import Keys, unavailable
+from tests.support import ALL_SCOPES, Keys, unavailable
 
-OWNER = Principal("owner-1", roles=("owner",))
+OWNER = Principal("owner-1", roles=("owner",), scopes=tuple(ALL_SCOPES))
 
 
 def product(pid: str, name: str, brand: str, tenant: str = "") -> Product:
