@@ -110,6 +110,11 @@ async def preflight_middleware(request: web.Request, handler: Handler) -> web.St
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         origin = cors.cross_origin(request, request.app[CONFIG].public_url)
         if origin is not None:
+            # one naming a tenant may wake that tenant's actor: limited by address
+            if cors.path_tenant(request.path) is not None and (
+                limited := await _limit(request, f"ip:{request.remote}")
+            ):
+                return limited
             return await cors.preflight(request, request.app[cors.EMBED_ORIGINS], origin)
     return await handler(request)
 
@@ -187,7 +192,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH or sessions.signs_in(request.path):
         limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
-    elif tenant_config.is_public(request.path):
+    elif tenant_config.is_public(request.path) or request.path.startswith(embed_frame.PREFIX):
+        # no token, a tenant named in the path: each new name may wake an actor
         limited = await _limit(request, f"ip:{request.remote}")
     else:
         limited = None

@@ -16,6 +16,8 @@ from aiohttp import web
 from edge.cors import EMBED_ORIGINS, is_valid_tenant
 
 PATH = "/embed/{tenant}"
+#: Every path of the framed storefront starts so (the edge limits them by address).
+PREFIX = "/embed/"
 
 _CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline';"

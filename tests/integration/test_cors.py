@@ -3,11 +3,15 @@ programme read the API's answers from a browser (ADR 28)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from tests.conftest import Cluster
+from bus.embedded import EmbeddedNats
+from edge.config import EdgeConfig
+from storage.ports import CatalogueStore, Ledger
+from tests.conftest import Cluster, start_cluster
+from tests.support import Keys
 
 HOST = "http://localhost:8123"  # the tenant's intranet, as the test lists it
 STRANGER = "http://127.0.0.1:8123"  # an origin no tenant lists
@@ -161,3 +165,34 @@ async def test_the_framed_storefront_may_be_framed_by_listed_origins_only(
             assert r.status == 404, bad
     async with listed.client.get("/api/v1/tenants/acme/branding") as r:  # the rest: none
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+@pytest.fixture
+async def strict(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> AsyncIterator[Cluster]:
+    """An edge whose per-address bucket holds two requests (one more a second)."""
+    config = EdgeConfig(request_timeout_s=5.0, rate_per_s=1, rate_burst=2)
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=config):
+        yield cluster
+
+
+async def test_naming_tenants_without_a_token_is_limited_by_address(strict: Cluster) -> None:
+    """Each tenant named in a path may wake that tenant's actor: the framed storefront
+    and preflights naming a tenant count against the caller's address, as the public
+    branding does, so nobody wakes actors for made-up tenants without end."""
+    framed = []
+    for n in range(6):
+        async with strict.client.get(f"/embed/made-up-{n}") as r:
+            framed.append(r.status)
+    assert framed[:2] == [200, 200]
+    assert 429 in framed
+    asked = []
+    for n in range(6):
+        headers = {"Origin": STRANGER, "Access-Control-Request-Method": "GET"}
+        async with strict.client.options(
+            f"/api/v1/tenants/made-up-{n}/branding", headers=headers
+        ) as r:
+            asked.append(r.status)
+    assert 429 in asked
+    assert len(strict.host.activations) < 12  # not one actor per name asked
