@@ -206,7 +206,8 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
     lines = [
         "",
         "perkbus is up",
-        f"  app           {base_url}/?tenant={demo.TENANT}   (installable; embed: {base_url}/embed.js)",
+        f"  app           {base_url}/?tenant={demo.TENANT}"
+        f"   (installable; embed: {base_url}/embed.js)",
         f"  REST API      {base_url}/api/v1",
         f"  OpenAPI       {base_url}/api/v1/openapi.json",
         f"  health        {base_url}/healthz   {base_url}/readyz",
