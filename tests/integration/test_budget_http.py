@@ -466,10 +466,13 @@ async def test_reads_ignore_idempotency_keys(cluster: Cluster) -> None:
 
 
 async def test_index_page_is_served(cluster: Cluster) -> None:
+    """``/`` is the app's shell: it loads the app and says it is installable."""
     async with cluster.client.get("/") as r:
         assert r.status == 200
         assert r.content_type == "text/html"
-        assert "openapi.json" in await r.text()
+        shell = await r.text()
+    assert 'src="/app/boot.js"' in shell
+    assert 'rel="manifest"' in shell
 
 
 class UnreachableLedger:
