@@ -94,3 +94,12 @@ def sign_in(page: Any, person: Person, path: str = "/?tenant=demo") -> None:
 
 #: Gift cards the demo stocks with codes (perkbus.demo): EUR, first face value 10.00.
 STOCKED = "Filuhu Yoga gift card"
+
+
+def redeem_stocked(page: Any) -> None:
+    """Find the stocked gift card, open it, redeem it and confirm (one tap each)."""
+    page.get_by_label("Search rewards").fill("filuhu")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("link", name=STOCKED).click()
+    page.get_by_role("button", name="Redeem").click()
+    page.get_by_role("button", name="Confirm").click()

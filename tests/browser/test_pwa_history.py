@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PHONE, Live
-from tests.browser.pwa_support import STOCKED, new_person, sign_in
+from tests.browser.pwa_support import STOCKED, new_person, redeem_stocked, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,11 +53,7 @@ def _json(route: Any, body: object, status: int = 200) -> None:
 def test_wallet_history_and_the_orders_list(phone: Any, live: Live) -> None:
     person = new_person(live, 2_000)
     sign_in(phone, person)
-    phone.get_by_label("Search rewards").fill("filuhu")
-    phone.get_by_role("button", name="Search", exact=True).click()
-    phone.get_by_role("link", name=STOCKED).click()
-    phone.get_by_role("button", name="Redeem").click()
-    phone.get_by_role("button", name="Confirm").click()
+    redeem_stocked(phone)
     phone.get_by_text("Done! Your reward is ready.").wait_for()
 
     phone.get_by_role("link", name="Wallet").click()
@@ -88,9 +84,5 @@ def test_an_order_held_for_review_is_said_so(phone: Any, live: Live) -> None:
 
     phone.route("**/api/v1/orders", place)
     sign_in(phone, person)
-    phone.get_by_label("Search rewards").fill("filuhu")
-    phone.get_by_role("button", name="Search", exact=True).click()
-    phone.get_by_role("link", name=STOCKED).click()
-    phone.get_by_role("button", name="Redeem").click()
-    phone.get_by_role("button", name="Confirm").click()
+    redeem_stocked(phone)
     phone.get_by_text("Your order is held for review.", exact=False).wait_for()

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PHONE, Live
-from tests.browser.pwa_support import STOCKED, bearer, call, new_person, points, sign_in
+from tests.browser.pwa_support import (
+    STOCKED,
+    bearer,
+    call,
+    new_person,
+    points,
+    redeem_stocked,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -50,11 +58,7 @@ def test_wallet_shows_the_balance(phone: Any, live: Live) -> None:
 def test_too_few_points_is_said_plainly_and_costs_nothing(phone: Any, live: Live) -> None:
     person = new_person(live, 500)
     sign_in(phone, person)
-    phone.get_by_label("Search rewards").fill("filuhu")
-    phone.get_by_role("button", name="Search", exact=True).click()
-    phone.get_by_role("link", name=STOCKED).click()
-    phone.get_by_role("button", name="Redeem").click()
-    phone.get_by_role("button", name="Confirm").click()
+    redeem_stocked(phone)
     phone.get_by_text("You do not have enough points for this reward.").wait_for()
     assert points(live, person) == 500
 
@@ -152,11 +156,7 @@ def test_copy_puts_the_code_on_the_clipboard(browser: Any, live: Live) -> None:
     page = context.new_page()
     try:
         sign_in(page, person)
-        page.get_by_label("Search rewards").fill("filuhu")
-        page.get_by_role("button", name="Search", exact=True).click()
-        page.get_by_role("link", name=STOCKED).click()
-        page.get_by_role("button", name="Redeem").click()
-        page.get_by_role("button", name="Confirm").click()
+        redeem_stocked(page)
         page.get_by_role("link", name="See my reward").click()
         page.get_by_role("button", name="Show code").click()
         code = page.locator(".pb-code").first.inner_text().strip()

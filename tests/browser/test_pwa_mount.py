@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Live
-from tests.browser.pwa_support import STOCKED, new_person, points
+from tests.browser.pwa_support import new_person, points, redeem_stocked
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,11 +39,7 @@ def test_mounted_in_a_shadow_root_with_bearer_tokens(phone: Any, live: Live) -> 
     phone.get_by_label("Email").fill(person.email)
     phone.get_by_label("Password").fill(person.password)
     phone.get_by_role("button", name="Sign in", exact=True).click()
-    phone.get_by_label("Search rewards").fill("filuhu")
-    phone.get_by_role("button", name="Search", exact=True).click()
-    phone.get_by_role("link", name=STOCKED).click()
-    phone.get_by_role("button", name="Redeem").click()
-    phone.get_by_role("button", name="Confirm").click()
+    redeem_stocked(phone)
     phone.get_by_text("Done! Your reward is ready.").wait_for()
 
     assert phone.context.cookies() == []  # bearer tokens, held in memory only

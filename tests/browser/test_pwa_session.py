@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Live
-from tests.browser.pwa_support import STOCKED, new_person, points, sign_in
+from tests.browser.pwa_support import new_person, points, redeem_stocked, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,11 +20,7 @@ def test_an_expired_access_cookie_is_refreshed_and_writes_go_on(phone: Any, live
     assert {"pb_access", "pb_refresh", "pb_csrf"} <= names
     phone.context.clear_cookies(name="pb_access")  # as when it expires
 
-    phone.get_by_label("Search rewards").fill("filuhu")
-    phone.get_by_role("button", name="Search", exact=True).click()
-    phone.get_by_role("link", name=STOCKED).click()
-    phone.get_by_role("button", name="Redeem").click()
-    phone.get_by_role("button", name="Confirm").click()
+    redeem_stocked(phone)
     phone.get_by_text("Done! Your reward is ready.").wait_for()
     assert "pb_access" in {c["name"] for c in phone.context.cookies()}
     assert points(live, person) == 1_000
