@@ -132,6 +132,8 @@ def test_filters_narrow_the_catalogue_as_the_api_does(phone: Any, live: Live) ->
     phone.get_by_label("Country").select_option("ES")
     phone.get_by_label("Currency").select_option("EUR")
     price = phone.get_by_label("Price")
+    # the bands come with the page the currency asked for: wait for it to arrive
+    price.locator('option[value*=":"]').first.wait_for(state="attached")
     bands = [v for v in price.locator("option").evaluate_all("o => o.map(x => x.value)") if v]
     assert bands, "the price bands come from the facets"
     price.select_option(bands[0])
