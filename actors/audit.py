@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.runtime.actor import ActorKind, Decision, ReadOnlyActor
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
 from bus.messages.audit import (
@@ -41,17 +41,7 @@ FALLBACK_WINDOW = 20_000
 READERS = frozenset(role for role, allowed in ROLE_PERMISSIONS.items() if SCOPE_AUDIT in allowed)
 
 
-class AuditActor:
-    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
-        self.ctx = ctx
-        self.tenant = key.tenant
-
-    async def on_activate(self) -> None:
-        pass
-
-    async def on_deactivate(self, reason: str) -> None:
-        pass
-
+class AuditActor(ReadOnlyActor):
     async def handle(self, batch: Sequence[Request]) -> Decision:
         replies: list[Reply] = []
         refusals: list[AuditEntry] = []

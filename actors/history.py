@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 from actors.orders import view
-from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.runtime.actor import ActorKind, Decision, ReadOnlyActor
 from actors.treasury import wallet_account
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
@@ -88,17 +88,7 @@ _ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _BAD_CURSOR = "the cursor is not one this API gave"
 
 
-class HistoryActor:
-    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
-        self.ctx = ctx
-        self.tenant = key.tenant
-
-    async def on_activate(self) -> None:
-        pass
-
-    async def on_deactivate(self, reason: str) -> None:
-        pass
-
+class HistoryActor(ReadOnlyActor):
     async def handle(self, batch: Sequence[Request]) -> Decision:
         """Each read on its own: the actor holds no state, so one request that fails
         (a store error, a bug) answers for itself and never for its batch's others."""

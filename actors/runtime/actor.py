@@ -108,6 +108,21 @@ class Actor(Protocol):
     async def handle(self, batch: Sequence[Request]) -> Decision: ...
 
 
+class ReadOnlyActor:
+    """An actor that keeps no state of its own (it reads the stores per request): its
+    tenant and context, nothing to load on activation or to drop on passivation."""
+
+    def __init__(self, ctx: ActorContext, key: ActorKey) -> None:
+        self.ctx = ctx
+        self.tenant = key.tenant
+
+    async def on_activate(self) -> None:
+        pass
+
+    async def on_deactivate(self, reason: str) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class ActorKind:
     """A kind of actor a host can run, and the request bodies it accepts."""

@@ -44,6 +44,18 @@ from tests.servers import ServerFailed, free_port
 from tests.servers.search import osmem
 from tests.support import ALL_SCOPES, Keys, unavailable
 
+#: A tenant's own product, added over the API.
+MUG = {
+    "id": "acme-mug",
+    "brand": "Acme",
+    "kind": "merchandise",
+    "category": "office",
+    "currency": "EUR",
+    "countries": ["DE"],
+    "texts": {"en": {"name": "Espresso mug"}},
+    "denominations": [1500],
+}
+
 OWNER = Principal("owner-1", roles=("owner",), scopes=tuple(ALL_SCOPES))
 
 
@@ -258,17 +270,7 @@ async def _outage(
     assert page["degraded"] is True
     assert [p["id"] for p in page["products"]] == ["amazon"]
     # Changes made meanwhile are not lost.
-    own = {
-        "id": "acme-mug",
-        "brand": "Acme",
-        "kind": "merchandise",
-        "category": "office",
-        "currency": "EUR",
-        "countries": ["DE"],
-        "texts": {"en": {"name": "Espresso mug"}},
-        "denominations": [1500],
-    }
-    assert (await api.add_custom(acme, own)).value is not None
+    assert (await api.add_custom(acme, MUG)).value is not None
     await catalogue_put(cluster, [product("zalando", "Zalando voucher", "Zalando")])
 
     server = osmem(tmp_path, port)
@@ -346,17 +348,7 @@ async def test_the_audit_log_is_searched_over_http(
 ) -> None:
     api, cluster, _ = api_cluster
     acme = cluster.keys.headers("acme")
-    body = {
-        "id": "acme-mug",
-        "brand": "Acme",
-        "kind": "merchandise",
-        "category": "office",
-        "currency": "EUR",
-        "countries": ["DE"],
-        "texts": {"en": {"name": "Espresso mug"}},
-        "denominations": [1500],
-    }
-    assert (await api.add_custom(acme, body)).value is not None
+    assert (await api.add_custom(acme, MUG)).value is not None
 
     async def searched() -> dict[str, Any]:
         async with cluster.client.get("/api/v1/audit?q=acme-mgu", headers=acme) as r:
