@@ -239,6 +239,8 @@ class TreasuryActor:
         #: (base, quote) → the tenant's exchange rate; loaded on activation.
         self.fx: dict[tuple[str, str], FxRate] = {}
         self.codes = LeasedCodes()
+        #: Leases asked for ahead of need, by pool (one at a time each).
+        self._refills: dict[Pool, asyncio.Task[None]] = {}
         #: Orders this activation carried out, as they ended: asked again (a lost reply),
         #: it answers the same. (An order is written in the commit that carries it out,
         #: and the orders actor asks only about orders it could not find stored.)
@@ -251,6 +253,7 @@ class TreasuryActor:
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
+        await self._refilled()  # committed by now: the leased codes read below hold them
         self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
         self.codes.load(await self.ctx.ledger.leased_codes(self.tenant))
         self._settled.clear()
@@ -258,6 +261,7 @@ class TreasuryActor:
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
         self.codes.clear()
+        await self._refilled()
 
     async def _load(self, batch: Sequence[Request]) -> None:
         wanted = {a for r in batch for a in accounts_of(r.body)}
@@ -287,6 +291,8 @@ class TreasuryActor:
             if isinstance(new, OrderRecord):
                 needed[(new.product_id, new.face_value_minor)] += 1
         self.codes.unsure = set()
+        # a refill on its way for a pool this batch is short of: wait for it first
+        await self._refilled([p for p, n in needed.items() if self.codes.held(p) < n])
         asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
         asks = {p: n for p, n in asks.items() if n}
         replies = await asyncio.gather(
@@ -301,6 +307,33 @@ class TreasuryActor:
             else:
                 self.codes.unsure.add(pool)
                 log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
+        for pool, n in needed.items():
+            count = self.codes.to_refill(pool, n)
+            if count and pool not in self._refills:
+                task = asyncio.create_task(self._lease_ahead(pool, count, self.codes.generation))
+                self._refills[pool] = task
+
+    async def _lease_ahead(self, pool: Pool, count: int, generation: int) -> None:
+        """Lease ``count`` codes of ``pool`` in the background, for the batches to come."""
+        try:
+            body = LeaseCodes(pool[0], pool[1], count)
+            reply = await self.ctx.ask(self.tenant, vouchers.KIND, body, None)
+        except Exception as e:  # the next batch short of codes leases and waits
+            log.warning("%s: could not lease codes of %s ahead: %r", self.tenant, pool, e)
+            return
+        finally:
+            del self._refills[pool]
+        if not (isinstance(reply, Ok) and isinstance(reply.value, Leased)):
+            log.warning("%s: could not lease codes of %s ahead: %s", self.tenant, pool, reply)
+        elif generation == self.codes.generation:  # else reloaded since: storage has them
+            self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
+
+    async def _refilled(self, pools: Iterable[Pool] | None = None) -> None:
+        """Wait for the leases under way (of ``pools``, or all)."""
+        wanted = self._refills if pools is None else pools
+        tasks = [t for p in wanted if (t := self._refills.get(p)) is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _prepare_placing(self, batch: Sequence[Request]) -> None:
         """For the batch's ``PlaceOrder``: the orders stored under their ids or external

@@ -152,7 +152,10 @@ async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
     if settings.warehouse.nice > 0:
         os.nice(settings.warehouse.nice)  # reports wait; redemptions do not
     loader = WarehouseLoader(
-        bus.js, warehouse, batch_interval_s=settings.warehouse.batch_interval_s
+        bus.js,
+        warehouse,
+        batch_max=settings.warehouse.batch_max,
+        batch_interval_s=settings.warehouse.batch_interval_s,
     )
     reports = ReportService(bus.nc, warehouse)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -60,6 +62,10 @@ class WarehouseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: larger batches (each costs a transaction) while events trickle in or burst; the
     #: reports lag by about this much.
     batch_interval_s: float = 1.0
+    #: The most events applied in one transaction. Each batch costs about 25 ms whatever
+    #: its size (staging, set-based merges, commit): measured on DuckDB, 34 µs of CPU
+    #: per event in batches of 1,000 and 12 µs in batches of 5,000.
+    batch_max: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 5000
     #: The loader's CPU niceness: reporting yields the processor to redemptions on a
     #: shared machine and catches up when they quiet down (0: no change).
     nice: int = 10

@@ -212,10 +212,14 @@ _MAX_PARAMETERS = 8000
 Statement = tuple[str, list[Any]]
 
 
-def staged(rows: Rows) -> list[Statement]:
-    """The multi-row inserts that put ``rows`` into the staging tables."""
+#: A staging table and its rows.
+Staged = tuple[str, list[tuple[Any, ...]]]
+
+
+def staged_rows(rows: Rows) -> list[Staged]:
+    """The rows of each staging table (tables without rows left out)."""
     budgets = sorted(rows.budgets.items())
-    tables: list[tuple[str, list[tuple[Any, ...]]]] = [
+    tables: list[Staged] = [
         ("stage_tenant", sorted(rows.tenants.items())),
         ("stage_day", [(d, d.year, d.month, d.day, d.isoweekday()) for d in sorted(rows.days)]),
         ("stage_budget", [(t, b, name, cur) for (t, b), (name, cur) in budgets]),
@@ -265,10 +269,13 @@ def staged(rows: Rows) -> list[Statement]:
             ],
         ),
     ]
+    return [(table, values) for table, values in tables if values]
+
+
+def staged(rows: Rows) -> list[Statement]:
+    """The multi-row inserts that put ``rows`` into the staging tables."""
     statements: list[Statement] = []
-    for table, values in tables:
-        if not values:
-            continue
+    for table, values in staged_rows(rows):
         width = len(_STAGES[table])
         per_insert = _MAX_PARAMETERS // width
         for start in range(0, len(values), per_insert):

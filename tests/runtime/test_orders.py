@@ -446,6 +446,35 @@ async def test_the_treasury_carries_an_order_out_once_and_only_for_the_system(
     assert await ledger.entries_total("acme") == 0
 
 
+async def test_the_treasury_leases_ahead_of_need_in_the_background(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    await fund(bus)
+    await stock(bus, 20)
+    views = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(1, 4)]
+    assert [v.status for v in views] == ["fulfilled"] * 3
+    # 5 leased by the first order (1 + REFILL); 2 left after the third: still LOW_WATER
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {
+        "allocated": 3,
+        "leased": 2,
+        "available": 15,
+    }
+    fourth = placed(await ask(bus, "orders", order(4), key="k-4"))
+    assert fourth.status == "fulfilled"  # from what was held, with 1 left: a refill goes out
+    want = {"allocated": 4, "leased": 5, "available": 11}
+    for _ in range(100):
+        if await ledger.pool_counts("acme", "card-de", 2500) == want:
+            break
+        await asyncio.sleep(0.02)
+    assert await ledger.pool_counts("acme", "card-de", 2500) == want
+    later = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(5, 9)]
+    codes = {v.code_id for v in [*views, fourth, *later]}
+    assert len(codes) == 8
+    counts = await ledger.pool_counts("acme", "card-de", 2500)
+    assert counts["allocated"] == 8  # the rest leased or available (a refill may be on its way)
+    assert counts["leased"] + counts["available"] == 12
+
+
 async def test_codes_leased_before_a_restart_are_given_after_it_and_never_twice(
     bus: Bus, ledger: Ledger, catalogue: CatalogueStore, host: ActorHost
 ) -> None:
@@ -454,7 +483,8 @@ async def test_codes_leased_before_a_restart_are_given_after_it_and_never_twice(
     first = placed(await ask(bus, "orders", order(1), key="k-1"))
     assert first.status == "fulfilled"
     counts = await ledger.pool_counts("acme", "card-de", 2500)
-    assert counts == {"allocated": 1, "leased": 1, "available": 4}  # a batch ahead
+    # the batch's one code and four batches' worth ahead (REFILL)
+    assert counts == {"allocated": 1, "leased": 4, "available": 1}
     await host.stop()
     fresh = await start_host(bus, ledger, catalogue)  # the lease comes from storage
     try:
