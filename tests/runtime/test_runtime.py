@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from actors.config import ActorsConfig
 from actors.runtime.activation import Activation, Mail, Runtime
@@ -21,8 +22,16 @@ from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusError, ErrorCode
+from bus.events import make_event
 from bus.messages import Err, Ok, Reply, Request, encoder, reply_decoder
-from bus.messages.budget import BudgetView, CreateBudget, DebitBudget, DebitReceipt, GetBudget
+from bus.messages.budget import (
+    BudgetDebited,
+    BudgetView,
+    CreateBudget,
+    DebitBudget,
+    DebitReceipt,
+    GetBudget,
+)
 from bus.messages.common import Money, Principal
 from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
@@ -263,6 +272,55 @@ def change_set(budget_id: str, balance: int, expected: int) -> ChangeSet:
         "acme", f"budget:{budget_id}", "budget", "B", "EUR", balance, expected + 1
     )
     return ChangeSet("acme", puts=(PutAccount(record, expected_version=expected),))
+
+
+def debited(budget_id: str, amount: int, after: int) -> BudgetDebited:
+    return BudgetDebited(budget_id, f"d-{amount}", Money(amount, "EUR"), Money(after, "EUR"))
+
+
+class CountedCommits:
+    """The ledger, counting its transactions."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        self.transactions += 1
+        await self._ledger.apply(change_sets)
+
+
+async def test_published_events_are_cleared_with_the_next_commit_or_after_a_while(
+    ledger: Ledger,
+) -> None:
+    for b in ("a", "b"):
+        await open_budget(ledger, 100, budget_id=b)
+    counted = CountedCommits(ledger)
+    committer = GroupCommitter(cast(Ledger, counted), clear_after_s=0.3)
+    committer.start()
+    event = make_event("acme", "budget", "debited", "a", debited("a", 10, 90))
+    await committer.commit(replace(change_set("a", 90, 1), events=(event,)))
+    published = [e.event_id for e in await ledger.pending_events(10)]  # with the budgets'
+    assert event.event_id in published
+    assert committer.clear_published(published)
+    await asyncio.sleep(0.1)
+    assert counted.transactions == 1  # no transaction only to delete an outbox row …
+    await committer.commit(change_set("b", 80, 1))  # … it rides with the next one
+    assert counted.transactions == 2
+    assert await ledger.pending_events(10) == []
+    later = make_event("acme", "budget", "debited", "a", debited("a", 20, 70))
+    await committer.commit(replace(change_set("a", 70, 2), events=(later,)))
+    committer.clear_published([later.event_id])
+    for _ in range(100):  # nothing else comes: cleared on its own after clear_after_s
+        if not await ledger.pending_events(10):
+            break
+        await asyncio.sleep(0.02)
+    assert await ledger.pending_events(10) == []
+    assert counted.transactions == 4
+    await committer.stop()
 
 
 async def test_a_committer_started_again_keeps_committing(ledger: Ledger) -> None:
