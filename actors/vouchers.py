@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.sealing import seal, unseal
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
+from bus.ids import time_ordered_hex
 from bus.messages import Command, Err, Ok, Reply, Request
 from bus.messages.vouchers import (
     KIND,
@@ -250,7 +250,7 @@ class VouchersActor:
                 rejected.append(RowProblem(i, "duplicate"))
                 continue
             work.hashes.add(digest)
-            code_id = f"vch_{uuid.uuid4().hex}"
+            code_id = f"vch_{time_ordered_hex()}"
             soon = self._expires_soon(row.expires_ms, now)
             context = f"voucher:{self.tenant}:{code_id}"
             work.codes.append(

@@ -261,8 +261,13 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
     ) -> list[tuple[str, int]]:
-        params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
-        return [(r[0], int(r[1])) for r in await self._fetchall(_st.available_codes, params)]
+        pool = (tenant, product_id, face_value_minor)
+        expiring = await self._fetchall(_st.available_expiring_codes, (*pool, sql.now_ms(), limit))
+        rows = [(r[0], int(r[1])) for r in expiring]
+        if len(rows) < limit:
+            lasting = await self._fetchall(_st.available_lasting_codes, (*pool, limit - len(rows)))
+            rows.extend((r[0], int(r[1])) for r in lasting)
+        return rows
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int

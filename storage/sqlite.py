@@ -166,9 +166,17 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
     async def available_codes(
         self, tenant: str, product_id: str, face_value_minor: int, limit: int
     ) -> list[tuple[str, int]]:
-        params = (tenant, product_id, face_value_minor, sql.now_ms(), limit)
-        rows = await self._read(lambda con: con.execute(_st.available_codes, params).fetchall())
-        return [(r[0], int(r[1])) for r in rows]
+        pool = (tenant, product_id, face_value_minor)
+
+        def read(con: sqlite3.Connection) -> list[tuple[str, int]]:
+            expiring = con.execute(_st.available_expiring_codes, (*pool, sql.now_ms(), limit))
+            rows = [(r[0], int(r[1])) for r in expiring.fetchall()]
+            if len(rows) < limit:
+                lasting = con.execute(_st.available_lasting_codes, (*pool, limit - len(rows)))
+                rows.extend((r[0], int(r[1])) for r in lasting.fetchall())
+            return rows
+
+        return await self._read(read)
 
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int

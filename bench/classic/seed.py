@@ -16,7 +16,6 @@ import hmac
 import os
 import secrets
 import time
-import uuid
 from pathlib import Path
 
 import msgspec
@@ -25,6 +24,7 @@ from actors.orders import price
 from actors.sealing import MasterKey, seal
 from bench.classic.orders import NEVER
 from bench.classic.stores import OrderStore, open_store
+from bus.ids import time_ordered_hex
 from perkbus import tokens
 
 TENANT_PREFIX = "bench-"
@@ -181,7 +181,7 @@ def _codes(
     rows: list[tuple[object, ...]] = []
     for _ in range(count):
         code = secrets.token_hex(8).upper()
-        code_id = f"vch_{uuid.uuid4().hex}"
+        code_id = f"vch_{time_ordered_hex()}"
         digest = hmac.new(data_key, code.encode(), hashlib.sha256).hexdigest()
         sealed = seal(data_key, code.encode(), f"voucher:{tenant}:{code_id}:code")
         pool = (PRODUCT_ID, face_value_minor, currency)

@@ -242,6 +242,25 @@ def code(
     )
 
 
+async def test_available_codes_come_soonest_expiry_first_up_to_the_limit(
+    ledger: Ledger,
+) -> None:
+    far = 2**60
+    codes = (
+        code("c5", "h5", 0),
+        code("c1", "h1", far),
+        code("c2", "h2", 0),
+        code("c9", "h9", 1),  # expired long ago: never offered
+        code("c3", "h3", far - 1),
+        code("c4", "h4", far - 1),
+    )
+    await ledger.apply([ChangeSet("acme", new_codes=codes)])
+    expected = [("c3", far - 1), ("c4", far - 1), ("c1", far), ("c2", 0), ("c5", 0)]
+    for limit in range(1, 7):
+        assert await ledger.available_codes("acme", "p1", 2500, limit) == expected[:limit]
+    assert await ledger.available_codes("acme", "p2", 2500, 5) == []
+
+
 async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> None:
     far = 2**60
     codes = (code("c1", "h1", far), code("c2", "h2", 0), code("c3", "h3", far - 1))
