@@ -169,9 +169,8 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                 events = sql.event_rows(batch)
                 if events:
                     await cur.executemany(_st.insert_event, events)
-                published = sql.published_rows(batch)
-                if published:
-                    await cur.executemany(_st.delete_event, published)
+                for chunk in sql.published_chunks(sql.published_ids(batch)):
+                    await cur.execute(_st.delete_events(len(chunk)), chunk)
                 replies = sql.reply_rows(batch)
                 if replies:
                     try:
@@ -214,12 +213,13 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
             await cur.execute(_st.pending_events, (created_before_ms, limit))
             rows = await cur.fetchall()
             await cur.connection.commit()
-        return [sql.event_from_row(r) for r in rows]
+        return [e for r in rows for e in sql.events_from_row(r)]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         if event_ids:
             async with self._transaction() as cur:
-                await cur.executemany(_st.delete_event, [(i,) for i in event_ids])
+                for chunk in sql.published_chunks(event_ids):
+                    await cur.execute(_st.delete_events(len(chunk)), chunk)
 
     async def account_balance(self, tenant: str, account: str) -> int:
         row = await self._fetchone(_st.account_balance, (tenant, account))

@@ -409,9 +409,13 @@ class Ledger(Protocol):
 
     async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
         """Outbox events not yet marked published (created before the given time),
-        oldest first."""
+        oldest first: those of at most ``limit`` transactions, each transaction's events
+        whole and in the order they were written."""
 
-    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+    async def mark_published(self, event_ids: Sequence[str]) -> None:
+        """Forget published events. The events one transaction wrote are kept together
+        and forgotten together: the first one's id forgets them all (publishers publish
+        a transaction's events whole — the relay does)."""
 
     async def account_balance(self, tenant: str, account: str) -> int:
         """Sum of the entries of one account of one tenant."""

@@ -90,7 +90,8 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
                     raise StaleWrite(what, first.expected_version)
             con.executemany(_st.insert_entry, sql.entry_rows(batch))
             con.executemany(_st.insert_event, sql.event_rows(batch))
-            con.executemany(_st.delete_event, sql.published_rows(batch))
+            for chunk in sql.published_chunks(sql.published_ids(batch)):
+                con.execute(_st.delete_events(len(chunk)), chunk)
             try:
                 con.executemany(_st.insert_reply, sql.reply_rows(batch))
             except sqlite3.IntegrityError as e:
@@ -121,12 +122,14 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         rows = await self._read(
             lambda con: con.execute(_st.pending_events, (created_before_ms, limit)).fetchall()
         )
-        return [sql.event_from_row(r) for r in rows]
+        return [e for r in rows for e in sql.events_from_row(r)]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
-        ids = [(i,) for i in event_ids]
+        def delete(con: sqlite3.Connection) -> None:
+            for chunk in sql.published_chunks(event_ids):
+                con.execute(_st.delete_events(len(chunk)), chunk)
 
-        await self._run(transaction(lambda con: con.executemany(_st.delete_event, ids)))
+        await self._run(transaction(delete))
 
     async def account_balance(self, tenant: str, account: str) -> int:
         row = await self._read(

@@ -90,16 +90,17 @@ class OutboxRelay(Background):
             if len(batch) < self._page:
                 self._rescan = False
                 self._created_before_ms = 2**62
-            await self._send(batch)
+            # deleted before the next page is read, or it would read them again
+            await self._send(batch, deferred=False)
         while self._queue:
             batch, self._queue = self._queue, []
             await self._send(batch)
 
-    async def _send(self, batch: list[OutboxEvent]) -> None:
+    async def _send(self, batch: list[OutboxEvent], deferred: bool = True) -> None:
         if not batch:
             return
         await self._publisher.publish(batch)
         ids = [e.event_id for e in batch]
-        if self.clear is None or not self.clear(ids):
+        if not (deferred and self.clear is not None and self.clear(ids)):
             await self._ledger.mark_published(ids)
         self.published += len(batch)
