@@ -156,6 +156,8 @@ async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
         warehouse,
         batch_max=settings.warehouse.batch_max,
         batch_interval_s=settings.warehouse.batch_interval_s,
+        burst_events_per_s=settings.warehouse.burst_events_per_s,
+        burst_lag_s=settings.warehouse.burst_lag_s,
     )
     reports = ReportService(bus.nc, warehouse)
     try:

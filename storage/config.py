@@ -66,6 +66,11 @@ class WarehouseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: its size (staging, set-based merges, commit): measured on DuckDB, 34 µs of CPU
     #: per event in batches of 1,000 and 12 µs in batches of 5,000.
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 5000
+    #: While events arrive faster than this (a redemption burst), the loader waits …
+    burst_events_per_s: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    #: … for at most this long after it last caught up (0: never waits); reports lag by
+    #: up to this much during a burst. On its own node, set it to 0.
+    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     #: The loader's CPU niceness: reporting yields the processor to redemptions on a
     #: shared machine and catches up when they quiet down (0: no change).
     nice: int = 10

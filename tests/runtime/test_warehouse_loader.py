@@ -173,3 +173,57 @@ async def test_events_that_trickle_in_are_gathered_into_few_batches(
 
 async def has_loaded(warehouse: Warehouse, sequence: int) -> bool:
     return await warehouse.last_sequence() >= sequence
+
+
+async def publish_for(publisher: EventPublisher, seconds: float) -> int:
+    """Debits at about 1,000 a second for ``seconds``; how many were published."""
+    sent = 0
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        await publisher.publish([debit("acme", sent + n) for n in range(1, 51)])
+        sent += 50
+        await asyncio.sleep(0.05)
+    return sent
+
+
+async def test_it_waits_out_a_burst_then_loads_all_of_it(
+    bus: Bus, publisher: EventPublisher, tmp_path: Path
+) -> None:
+    warehouse = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
+    await warehouse.migrate()
+    await publisher.publish([opened("acme", 10_000)])
+    loader = WarehouseLoader(
+        bus.js, warehouse, burst_events_per_s=200, burst_lag_s=30, probe_s=0.2
+    )
+    loader.start()
+    try:
+        await until(lambda: has_loaded(warehouse, 1), "the first event")
+        sent = await publish_for(publisher, 2.0)
+        assert loader.deferrals > 0
+        assert loader.loaded <= 1 + 100  # at most what came before the burst was seen
+        await until(lambda: has_loaded(warehouse, 1 + sent), "the burst, once it passed")
+        b1 = await budget_b1(warehouse, "acme")
+        assert (b1.debit_minor, b1.entries) == (sum(range(1, sent + 1)), sent + 1)  # and opened
+    finally:
+        await loader.stop()
+        await warehouse.close()
+
+
+async def test_a_burst_longer_than_the_lag_bound_is_loaded_during_it(
+    bus: Bus, publisher: EventPublisher, tmp_path: Path
+) -> None:
+    warehouse = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
+    await warehouse.migrate()
+    loader = WarehouseLoader(
+        bus.js, warehouse, burst_events_per_s=200, burst_lag_s=0.8, probe_s=0.2
+    )
+    loader.start()
+    try:
+        sent = await publish_for(publisher, 2.5)
+        assert loader.deferrals > 0
+        assert loader.loaded > 0  # behind for longer than 0.8 s: it loaded anyway
+        await until(lambda: has_loaded(warehouse, sent), "every event")
+    finally:
+        await loader.stop()
+        await warehouse.close()
