@@ -193,9 +193,7 @@ async def test_it_waits_out_a_burst_then_loads_all_of_it(
     warehouse = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
     await warehouse.migrate()
     await publisher.publish([opened("acme", 10_000)])
-    loader = WarehouseLoader(
-        bus.js, warehouse, burst_events_per_s=200, burst_lag_s=30, probe_s=0.2
-    )
+    loader = WarehouseLoader(bus.js, warehouse, burst_events_per_s=200, burst_lag_s=30, probe_s=0.2)
     loader.start()
     try:
         await until(lambda: has_loaded(warehouse, 1), "the first event")
