@@ -11,25 +11,30 @@ import pytest
 from edge.oidc import BadSsoRequest, LoginState, OidcProvider, safe_return_to
 from edge.sso import StateSeal
 
-LOGIN = LoginState(
-    tenant="acme",
-    issuer="https://login.example.com",
-    state="s" * 43,
-    nonce="n" * 43,
-    code_verifier="v" * 64,
-    return_to="/wallet",
-    expires_at=int(time.time()) + 600,
-)
+
+def login() -> LoginState:
+    """A login started now (it expires ten minutes from when the test runs, not from when
+    the module was imported: a long suite reaches this test more than ten minutes later)."""
+    return LoginState(
+        tenant="acme",
+        issuer="https://login.example.com",
+        state="s" * 43,
+        nonce="n" * 43,
+        code_verifier="v" * 64,
+        return_to="/wallet",
+        expires_at=int(time.time()) + 600,
+    )
 
 
 def test_a_sealed_login_opens_with_the_same_key_only() -> None:
+    started = login()
     key = os.urandom(32)
-    sealed = StateSeal(key).seal(LOGIN)
-    assert StateSeal(key).open(sealed) == LOGIN
+    sealed = StateSeal(key).seal(started)
+    assert StateSeal(key).open(sealed) == started
     raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
     assert b"acme" not in raw  # encrypted, not merely encoded
-    assert LOGIN.code_verifier.encode() not in raw
-    assert StateSeal(key).seal(LOGIN) != sealed  # a fresh nonce each time
+    assert started.code_verifier.encode() not in raw
+    assert StateSeal(key).seal(started) != sealed  # a fresh nonce each time
     with pytest.raises(BadSsoRequest, match="cookie is not valid"):
         StateSeal(os.urandom(32)).open(sealed)
 
@@ -48,10 +53,11 @@ def test_garbage_is_not_a_login(value: str) -> None:
 
 def test_a_login_expires_after_ten_minutes() -> None:
     seal = StateSeal(os.urandom(32))
-    sealed = seal.seal(LOGIN)
-    assert seal.open(sealed, now=LOGIN.expires_at - 1) == LOGIN
+    started = login()
+    sealed = seal.seal(started)
+    assert seal.open(sealed, now=started.expires_at - 1) == started
     with pytest.raises(BadSsoRequest, match="longer than 10 minutes"):
-        seal.open(sealed, now=LOGIN.expires_at)
+        seal.open(sealed, now=started.expires_at)
 
 
 def test_the_key_is_256_bits() -> None:
