@@ -261,7 +261,10 @@ class TreasuryActor:
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
         self.codes.clear()
-        await self._refilled()
+        # Not waited for: while the host stops, the vouchers actor may be gone already.
+        # A lease it committed is in storage, and the next activation reads it there.
+        for task in list(self._refills.values()):
+            task.cancel()
 
     async def _load(self, batch: Sequence[Request]) -> None:
         wanted = {a for r in batch for a in accounts_of(r.body)}
