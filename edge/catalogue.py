@@ -8,9 +8,8 @@ from aiohttp import web
 from bus.messages import Err
 from bus.messages.catalogue import Product
 from edge import operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.http import answer, caller, read_json, read_query
 from edge.schemas import CurationIn, ExportQuery, ProductQuery
-from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -18,20 +17,14 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/catalogue/products")
 async def list_products(request: web.Request) -> web.Response:
     who = caller(request)
-    try:
-        query = convert(dict(request.query), ProductQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, ProductQuery)
     return answer(request, await operations.list_products(who, query))
 
 
 @routes.get("/api/v1/catalogue/export")
 async def export_catalogue(request: web.Request) -> web.Response:
     who = caller(request)
-    try:
-        query = convert(dict(request.query), ExportQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, ExportQuery)
     return answer(request, await operations.export_catalogue(who, query))
 
 

@@ -9,10 +9,9 @@ from aiohttp import web
 
 from bus.event_types import EVENT_TYPES, schema
 from edge import operations
-from edge.http import ProblemResponse, answer, caller, invalid, json_response
+from edge.http import ProblemResponse, answer, caller, json_response, read_query
 from edge.problems import problem
 from edge.schemas import AuditQuery, ReplayQuery
-from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -34,18 +33,12 @@ async def get_schema(request: web.Request) -> web.Response:
 async def read_audit(request: web.Request) -> web.Response:
     """The tenant's audit log (ADR 16): a page of entries after ``after``."""
     who = caller(request)
-    try:
-        query = convert(dict(request.query), AuditQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, AuditQuery)
     return answer(request, await operations.read_audit(who, query))
 
 
 @routes.get("/api/v1/events")
 async def replay(request: web.Request) -> web.Response:
     who = caller(request)
-    try:
-        query = convert(dict(request.query), ReplayQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, ReplayQuery)
     return answer(request, await operations.replay_events(who, query))

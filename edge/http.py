@@ -1,4 +1,4 @@
-"""What the REST handlers share: reading a JSON body, building the :class:`Caller`,
+"""What the REST handlers share: reading a JSON body or a query, building the :class:`Caller`,
 and answering with JSON or, for an ``Err``, with problem details."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from edge.operations import Caller, KeysInFlight
 from edge.problems import Throttled, from_error, problem
 from edge.ratelimit import ResilientLimiter
 from edge.refusals import RefusalRecorder
-from edge.validation import Invalid, check_idempotency_key, explain
+from edge.validation import Invalid, check_idempotency_key, convert, explain
 
 T = TypeVar("T")
 
@@ -52,6 +52,14 @@ def invalid(error: Invalid, status: int = 422) -> web.Response:
         f"{error.detail} at {error.pointer}",
         errors=[{"pointer": error.pointer, "detail": error.detail}],
     )
+
+
+def read_query(request: web.Request, kind: type[T]) -> T:
+    """The query string as ``kind`` (strings converted to its field types), or a 422."""
+    try:
+        return convert(dict(request.query), kind, strict=False)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
 
 
 async def read_json(request: web.Request, kind: type[T]) -> T:

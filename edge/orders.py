@@ -8,9 +8,8 @@ from aiohttp import web
 
 from bus.messages import Err
 from edge import history, operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.http import answer, caller, read_json, read_query
 from edge.schemas import CancelOrderIn, PlaceOrderIn
-from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -30,10 +29,7 @@ async def place_order(request: web.Request) -> web.Response:
 @routes.get("/api/v1/orders")
 async def list_orders(request: web.Request) -> web.Response:
     who = caller(request)
-    try:
-        query = convert(dict(request.query), history.OrdersQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, history.OrdersQuery)
     response = answer(request, await history.list_orders(who, query))
     response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -28,9 +28,8 @@ from bus.messages.reports import (
     report_days,
 )
 from bus.scopes import SCOPE_REPORTS
-from edge.http import ProblemResponse, answer, caller, invalid
+from edge.http import answer, caller, read_query
 from edge.operations import Caller, missing_scope
-from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -98,24 +97,15 @@ async def top_products(caller: Caller, query: TopProductsQuery) -> TopProductsOu
     return TopProductsOut(query.first, query.last, value.loaded_sequence, value.products)
 
 
-def _query(request: web.Request, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    try:
-        return convert(dict(request.query), kind, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
-
-
 @routes.get("/api/v1/reports/daily")
 async def get_daily_report(request: web.Request) -> web.Response:
     who = caller(request)
-    query = _query(request, ReportQuery)
-    assert isinstance(query, ReportQuery)
+    query = read_query(request, ReportQuery)
     return answer(request, await daily_report(who, query))
 
 
 @routes.get("/api/v1/reports/top-products")
 async def get_top_products(request: web.Request) -> web.Response:
     who = caller(request)
-    query = _query(request, TopProductsQuery)
-    assert isinstance(query, TopProductsQuery)
+    query = read_query(request, TopProductsQuery)
     return answer(request, await top_products(who, query))

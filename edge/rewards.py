@@ -7,9 +7,8 @@ from aiohttp import web
 
 from bus.messages import Err
 from edge import history, operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_json
+from edge.http import answer, caller, read_json, read_query
 from edge.schemas import IssuePointsIn
-from edge.validation import Invalid, convert
 
 routes = web.RouteTableDef()
 
@@ -33,10 +32,7 @@ async def get_wallet(request: web.Request) -> web.Response:
 @routes.get("/api/v1/wallets/{person_id}/history")
 async def wallet_history(request: web.Request) -> web.Response:
     who = caller(request)
-    try:
-        query = convert(dict(request.query), history.HistoryQuery, strict=False)
-    except Invalid as e:
-        raise ProblemResponse(invalid(e)) from e
+    query = read_query(request, history.HistoryQuery)
     result = await history.wallet_history(who, request.match_info["person_id"], query)
     response = answer(request, result)
     response.headers["Cache-Control"] = "private, no-cache"
