@@ -23,8 +23,10 @@ the first reply again; such an order is resumed on the actor's next activation, 
 whenever it is asked for. A tenant's orders are spread over ``ORDER_SHARDS`` actors by
 order id.
 
-An order's id comes from the client's idempotency key (or ``external_id``) when it sends
-one, so that a retry finds the order its first attempt started.
+An order placed here (step by step) takes its id from the client's idempotency key when it
+sends one, so that a retry finds the order its first attempt started. The treasury, which
+places new orders in one decision (ADR 21), keeps the id the edge made — one that grows
+with time — and still finds an order placed here under the same key.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ def order_id_for(tenant: str, subject: str, key: str) -> str:
 
 
 def placed_order_id(request: Request, cmd: PlaceOrder) -> str:
-    """The id of the order a request places: from its idempotency key when it has one, so
-    that a retry finds the order its first attempt started."""
+    """The id of the order a request places step by step: from its idempotency key when it
+    has one, so that a retry finds the order its first attempt started (a retry of an
+    order still on its way has no stored reply to answer it)."""
     key = request.idempotency_key
     return order_id_for(request.tenant, request.principal.subject, key) if key else cmd.order_id
 

@@ -348,7 +348,8 @@ class TreasuryActor:
         if not places:
             return
         ledger, tenant = self.ctx.ledger, self.tenant
-        ids = list({placed_order_id(r, b) for r, b in places})
+        # a new order's own id, and the id the step-by-step path gives a keyed order
+        ids = list({i for r, b in places for i in (b.order_id, placed_order_id(r, b))})
         externals = list({b.external_id for _, b in places if b.external_id})
         products = list({b.product_id for _, b in places})
         found, by_external, asked = await asyncio.gather(
@@ -820,8 +821,12 @@ class TreasuryActor:
         the order its key or external id placed before this batch)."""
         if denied := refusal(request.principal, cmd):
             return denied
-        order_id = placed_order_id(request, cmd)
-        known = self._stored_orders.get(order_id)
+        # A retry of an order placed here was answered from its stored reply (ADR 8); an
+        # order under the same key placed step by step (by an earlier version, or sent to
+        # the orders kind) has none while it is on its way, and is found by its key's id.
+        known = self._stored_orders.get(placed_order_id(request, cmd))
+        order_id = cmd.order_id  # made by the edge, growing with time: rows stay together
+        known = known or self._stored_orders.get(order_id)
         if known is None and cmd.external_id:
             known = self._stored_orders.get(f"ext:{cmd.external_id}")
         if known is not None:

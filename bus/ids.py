@@ -3,9 +3,11 @@
 A row inserted under a random key lands on a random page of its table's B-tree, so every
 insert (and every later update of the row and of its index entries) writes a page of its
 own. Voucher codes are created in batches and leased and allocated in the order of their
-ids: ids that grow with time keep a batch's rows on neighbouring pages, and a group
-commit of a hundred allocations writes a few pages instead of hundreds (ADR 21).
-They are not secrets (a code is; its id is not) and reveal only when they were made.
+ids, and orders (with their ledger transactions) are written in the order they are
+placed: ids that grow with time keep a batch's rows on neighbouring pages, and a group
+commit of a hundred orders writes a few pages instead of hundreds (ADR 21).
+They are not secrets (a code is; its id is not) and reveal only when they were made;
+reading an order takes the caller's tenant and permissions, whatever its id.
 """
 
 from __future__ import annotations

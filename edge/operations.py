@@ -10,7 +10,6 @@ member of an error union; neither decides anything itself.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from bus import acl
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
 from bus.events import read_events
+from bus.ids import time_ordered_hex
 from bus.messages import (
     Command,
     Err,
@@ -348,7 +348,7 @@ async def debit_budget(caller: Caller, budget_id: str, data: DebitIn) -> DebitOu
     if checked is None:
         return Err.of(ErrorCode.NOT_FOUND, "no budget has that id")
     amount = Money(data.amount.amount_minor, data.amount.currency)
-    debit = DebitBudget(checked, f"dbt_{uuid.uuid4().hex}", amount, data.memo)
+    debit = DebitBudget(checked, f"dbt_{time_ordered_hex()}", amount, data.memo)
     value = await call(caller, KIND, debit, keyed=True)
     if isinstance(value, Err):
         return value
@@ -374,7 +374,7 @@ async def issue_points(caller: Caller, data: IssuePointsIn) -> RewardOut | Err:
     if denied := missing_scope(caller, SCOPE_ISSUE):
         return denied
     issue = IssuePoints(
-        data.budget_id, data.person_id, data.points, f"rwd_{uuid.uuid4().hex}", data.memo
+        data.budget_id, data.person_id, data.points, f"rwd_{time_ordered_hex()}", data.memo
     )
     value = await call(caller, KIND, issue, keyed=True)
     if isinstance(value, Err):
@@ -585,7 +585,7 @@ async def place_order(caller: Caller, data: PlaceOrderIn) -> OrderOut | Err:
     if data.budget_id is not None and (denied := missing_scope(caller, SCOPE_DEBIT)):
         return denied  # spending a budget takes what debiting it takes
     command = PlaceOrder(
-        f"ord_{uuid.uuid4().hex}",
+        f"ord_{time_ordered_hex()}",
         data.product_id,
         data.face_value_minor,
         data.recipient,
@@ -875,7 +875,7 @@ async def deposit(caller: Caller, account_id: str, data: DepositIn) -> FundingOu
     if (checked := _valid(account_id, FundingId)) is None:
         return Err.of(ErrorCode.NOT_FOUND, "no funding account has that id")
     amount = Money(data.amount.amount_minor, data.amount.currency)
-    command = Deposit(checked, amount, f"dep_{uuid.uuid4().hex}", data.reference)
+    command = Deposit(checked, amount, f"dep_{time_ordered_hex()}", data.reference)
     return await _funding_call(caller, command, True)
 
 
@@ -893,7 +893,7 @@ async def allocate(caller: Caller, budget_id: str, data: AllocateIn) -> Allocati
     if (checked := valid_budget_id(budget_id)) is None:
         return Err.of(ErrorCode.NOT_FOUND, "no budget has that id")
     amount = Money(data.amount.amount_minor, data.amount.currency)
-    command = Allocate(data.from_account, checked, amount, f"alc_{uuid.uuid4().hex}")
+    command = Allocate(data.from_account, checked, amount, f"alc_{time_ordered_hex()}")
     value = await call(caller, treasury.KIND, command, keyed=True)
     if isinstance(value, Err):
         return value

@@ -1,8 +1,8 @@
 """One gift-card order, apart from any store: what the handler asks for (:class:`Draft`),
 what a transaction ends in (:data:`Outcome`), and the rows a fulfilled order writes.
 
-The shapes and rules are perkbus's own, imported rather than copied: the order id derived
-from the idempotency key, the price (face value plus markup, rounded up), the public
+The shapes and rules are perkbus's own, imported rather than copied: order ids that grow
+with time, the idempotency key's hash, the price (face value plus markup, rounded up), the public
 ``OrderOut`` JSON and the ``order.fulfilled`` CloudEvent. Both stores run the same steps;
 only their SQL and their locking differ.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from actors.orders import order_id_for, price
+from actors.orders import price
 from actors.runtime.idempotency import key_hash
 from bus.events import OutboxEvent, make_event
+from bus.ids import time_ordered_hex
 from bus.messages.common import Money
 from bus.messages.orders import OrderEvent
 from edge.schemas import OrderOut
@@ -80,10 +80,9 @@ def draft(
     budget_id: str,
     external_id: str | None,
 ) -> Draft:
-    order_id = f"ord_{uuid.uuid4().hex}"
+    order_id = f"ord_{time_ordered_hex()}"  # as perkbus's edge makes them
     claims: list[Claim] = []
     if idempotency_key:
-        order_id = order_id_for(tenant, subject, idempotency_key)
         asked = [subject, product_id, face_value_minor, recipient, budget_id, external_id]
         claims.append(Claim(key_hash(subject, idempotency_key), _sha256(asked)))
     if external_id:

@@ -66,6 +66,23 @@ async def test_order_a_gift_card_and_see_its_code(api: BudgetApi, cluster: Clust
     assert (await api.order(cluster.keys.headers("globex"), placed["id"])).code == "not_found"
 
 
+async def test_order_ids_grow_in_the_order_orders_are_placed(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    # they keep a burst's rows on neighbouring pages of the ledger (ADR 21)
+    acme = cluster.keys.headers("acme")
+    ids = []
+    for n in range(3):
+        placed = (await api.place(acme, gift(f"p{n}"), key=f"grow-{n}")).value
+        assert placed is not None, n
+        ids.append(str(placed["id"]))
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
+    again = (await api.place(acme, gift("p0"), key="grow-0")).value  # a retry: the first id
+    assert again is not None
+    assert again["id"] == ids[0]
+
+
 async def test_redeem_points(api: BudgetApi, cluster: Cluster) -> None:
     issued = await cluster.bus.request(
         "acme", "treasury", IssuePoints("b1", "ann", 3000, "rwd-1"), ADMIN, 10

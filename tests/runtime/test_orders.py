@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
+from actors.orders import order_id_for
 from actors.runtime.host import ActorHost
 from bus import subjects
 from bus.client import Bus
@@ -173,6 +174,23 @@ async def test_one_order_per_key_and_per_external_id(
     record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     assert record.balance_minor == 100_000 - 2 * 2500
+
+
+async def test_a_retry_finds_the_order_its_key_placed_step_by_step(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    # An order placed step by step (by an earlier version) took its id from the key and
+    # has no stored reply while it is on its way: the treasury, which places new orders
+    # under the id the edge made, must find it rather than place a second one.
+    await fund(bus)
+    await stock(bus, 2)
+    earlier = order_id_for("acme", ADMIN.subject, "k-saga")
+    await ledger.apply([ChangeSet("acme", orders=(PutOrder(order_record(earlier), 0),))])
+    again = placed(await ask(bus, "treasury", order(7), key="k-saga"))
+    assert again.order_id == earlier
+    assert await ledger.load_orders("acme", ["ord-7"]) == []
+    new = placed(await ask(bus, "treasury", order(8), key="k-new"))
+    assert new.order_id == "ord-8"  # a new order keeps the id it was sent with
 
 
 async def test_an_interrupted_order_is_resumed(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
