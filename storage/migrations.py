@@ -527,6 +527,37 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        21,
+        "replies kept in the order they are written, found through an index on their key",
+        # A key's hash is random: clustered by it, every reply (half a kilobyte) went to a
+        # random page of a deep tree, and a group commit of a hundred orders wrote two
+        # hundred pages of replies alone. Now rows are appended, and only a small index
+        # entry lands at random (ADR 21, amendment of 2026-11-27).
+        sqlite=(
+            """CREATE TABLE idempotency_replies_by_time (
+                reply_id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, key_hash TEXT NOT NULL,
+                fingerprint TEXT NOT NULL, reply BLOB NOT NULL, created_ms INTEGER NOT NULL,
+                expires_ms INTEGER NOT NULL)""",
+            """INSERT INTO idempotency_replies_by_time
+                (tenant_id, key_hash, fingerprint, reply, created_ms, expires_ms)
+                SELECT tenant_id, key_hash, fingerprint, reply, created_ms, expires_ms
+                FROM idempotency_replies ORDER BY created_ms""",
+            "DROP TABLE idempotency_replies",
+            "ALTER TABLE idempotency_replies_by_time RENAME TO idempotency_replies",
+            """CREATE UNIQUE INDEX idempotency_replies_key
+                ON idempotency_replies (tenant_id, key_hash)""",
+            "CREATE INDEX idempotency_replies_expiry ON idempotency_replies (expires_ms)",
+        ),
+        mysql=(
+            """ALTER TABLE idempotency_replies DROP PRIMARY KEY,
+                ADD COLUMN reply_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY FIRST,
+                ADD UNIQUE KEY idempotency_replies_key (tenant_id, key_hash)""",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

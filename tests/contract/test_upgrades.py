@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bus.time import now_ms
-from storage.ports import Ledger
+from storage.errors import StaleWrite
+from storage.ports import ChangeSet, Ledger, StoredReply
 from tests.conftest import open_test_ledger
 from tests.support import raw_execute
 
@@ -89,6 +92,35 @@ async def test_migration_14_carries_points_holds_and_expiry_warnings_over(
         codes = {c.code_id: c for c in await ledger.load_codes("acme", ["vch_warned", "vch_later"])}
         assert codes["vch_warned"].expiry_warned_ms == now - DAY
         assert codes["vch_later"].expiry_warned_ms == 0
+        await ledger.migrate()  # and again: nothing left to do
+    finally:
+        await ledger.close()
+
+
+async def test_migration_21_keeps_the_replies_of_used_keys(ledger_url: str) -> None:
+    ledger: Ledger = open_test_ledger(ledger_url)
+    try:
+        await ledger.migrate(upto=20)
+        now = now_ms()
+        for key, reply in (("k1", b"first"), ("k2", b"second")):
+            await raw_execute(
+                ledger,
+                "INSERT INTO idempotency_replies (tenant_id, key_hash, fingerprint, reply,"
+                " created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                ("acme", key, f"fp-{key}", reply, now, now + DAY),
+            )
+        await ledger.migrate()
+
+        found = {r.key_hash: r for r in await ledger.load_replies("acme", ["k1", "k2", "k3"])}
+        assert {k: (r.fingerprint, r.reply) for k, r in found.items()} == {
+            "k1": ("fp-k1", b"first"),
+            "k2": ("fp-k2", b"second"),
+        }
+        # the key is still unique: a second reply under it cannot be written
+        with pytest.raises(StaleWrite):
+            await ledger.apply(
+                [ChangeSet("acme", replies=(StoredReply("k1", "fp-x", b"x", now, now + DAY),))]
+            )
         await ledger.migrate()  # and again: nothing left to do
     finally:
         await ledger.close()
