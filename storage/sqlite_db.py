@@ -24,6 +24,12 @@ T = TypeVar("T")
 
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 1024 * 1024 * 1024
+#: Pages the write-ahead log may hold before a commit copies them into the database file
+#: (SQLite's default is 1,000). A page changed by many commits in a row — an account, a
+#: tenant's newest orders, an index's upper levels — is copied once per checkpoint, not
+#: once per few commits: the writer's CPU per order fell by 8 to 15% (ADR 21). The log
+#: grows to about 40 MiB between checkpoints.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class SqliteDatabase:
@@ -75,6 +81,7 @@ class SqliteDatabase:
         # 20 s of a burst). 64 MiB per connection, and reads through a memory map.
         con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        con.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         return con
 
     async def close(self) -> None:
