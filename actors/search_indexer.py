@@ -7,7 +7,10 @@ It follows three sources, every ``poll_s``:
   products are compared with the index (by digest) and what changed is re-indexed;
 * ``perkbus.catalogue.product_changed`` events on ``PB_EVENTS`` (a tenant added or
   curated a product): the tenant's own products are compared and re-indexed alike;
-* each tenant's audit log, after the last entry indexed.
+* each tenant's audit log, after the last entry indexed — except during a redemption
+  burst (events arriving faster than ``burst_events_per_s``), when it waits, for at most
+  ``burst_lag_s`` after it last caught up (:mod:`actors.runtime.bursts`): every order is
+  audited, and indexing its entry cost the burst about a twentieth of its processor.
 
 Everything it has done is recorded in the index itself (:meth:`SearchIndex.set_meta`):
 the stream sequence of the last event handled and each tenant's last audit entry, written
@@ -32,6 +35,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors.runtime.background import Background
+from actors.runtime.bursts import BurstWatch
 from bus import subjects
 from storage.ports import CatalogueStore, Ledger
 from storage.search_ports import SearchIndex, digest
@@ -66,6 +70,9 @@ class SearchIndexer(Background):
         audit_every_s: float = 0.5,
         page: int = 500,
         on_indexed: Callable[[str], Awaitable[None]] | None = None,
+        burst_events_per_s: int = 0,
+        burst_lag_s: float = 0.0,
+        probe_s: float = 0.5,
     ) -> None:
         super().__init__()
         self.index = index
@@ -83,6 +90,13 @@ class SearchIndexer(Background):
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._audit: dict[str, int] = {}
         self._audit_due = 0.0
+        self._bursts = (
+            None if js is None else BurstWatch(js, burst_events_per_s, burst_lag_s, probe_s)
+        )
+        #: Loop time when the audit log was last indexed to its end.
+        self._audit_caught_up_at = 0.0
+        #: Rounds of the audit log put off because a burst was under way.
+        self.audit_deferrals = 0
         #: Whether the last cycle reached the index (for logs and tests).
         self.healthy = False
         self.rebuilds = 0
@@ -122,8 +136,14 @@ class SearchIndexer(Background):
         if self._js is not None:
             await self._follow_events(self._js)
         if time.monotonic() >= self._audit_due:
-            for tenant in await self._ledger.audited_tenants():
-                await self._index_audit(tenant)
+            if self._bursts is not None and await self._bursts.under_way(
+                self._audit_caught_up_at, self._sleep
+            ):
+                self.audit_deferrals += 1
+            else:
+                for tenant in await self._ledger.audited_tenants():
+                    await self._index_audit(tenant)
+                self._audit_caught_up_at = asyncio.get_running_loop().time()
             self._audit_due = time.monotonic() + self._audit_every_s
 
     async def _check_epoch(self) -> None:

@@ -77,7 +77,15 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     # Keeps the search index in step (ADR 24); it creates the index itself, retrying
     # while the search server is away (searches are answered in memory meanwhile).
     # Pages of search hits an edge cached before the index caught up are dropped then.
-    indexer = SearchIndexer(search, catalogue, ledger, bus.js, on_indexed=host.catalogue_changed)
+    indexer = SearchIndexer(
+        search,
+        catalogue,
+        ledger,
+        bus.js,
+        on_indexed=host.catalogue_changed,
+        burst_events_per_s=settings.search.burst_events_per_s,
+        burst_lag_s=settings.search.burst_lag_s,
+    )
     try:
         await host.start()
         indexer.start()

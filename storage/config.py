@@ -42,6 +42,12 @@ class SearchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: str | None = None
     #: The embedded search index (SQLite FTS5) when ``url`` is unset.
     path: str = "var/search.sqlite3"
+    #: While events arrive faster than this (a redemption burst), the audit log's new
+    #: entries wait to be indexed …
+    burst_events_per_s: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    #: … for at most this long after the index last caught up (0: never wait); audit
+    #: searches miss up to this much of a burst's entries meanwhile.
+    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 class TenantDocsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -17,7 +17,7 @@ import pytest
 
 from bus import subjects
 from bus.client import Bus
-from bus.events import OutboxEvent, make_event
+from bus.events import EventPublisher, OutboxEvent, make_event
 from bus.messages.budget import BudgetDebited
 from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
@@ -151,6 +151,21 @@ def sample_event(n: int = 0, tenant: str = "acme") -> OutboxEvent:
     """A real ``budget.debited`` event (the n-th debit of budget b1)."""
     data = BudgetDebited("b1", f"dbt_{n}", Money(n + 1, "EUR"), Money(0, "EUR"))
     return make_event(tenant, "budget", "debited", "b1", data)
+
+
+async def publish_burst(
+    publisher: EventPublisher, seconds: float, event: Callable[[int], OutboxEvent] = sample_event
+) -> int:
+    """Events 1, 2, 3 … to ``PB_EVENTS`` at about 1,000 a second for ``seconds`` (a
+    redemption burst, as followers of the stream see it); how many were sent."""
+    sent = 0
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        await publisher.publish([event(sent + n) for n in range(1, 51)])
+        sent += 50
+        await asyncio.sleep(0.05)
+    return sent
 
 
 async def raw_execute(ledger: Ledger, statement: str, params: tuple[object, ...] = ()) -> None:

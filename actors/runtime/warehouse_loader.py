@@ -30,6 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors.runtime.background import Background
+from actors.runtime.bursts import BurstWatch
 from bus import subjects
 from bus.events import CloudEvent
 from storage.warehouse_ports import SequencedEvent, Warehouse
@@ -66,11 +67,7 @@ class WarehouseLoader(Background):
         self._batch_interval_s = batch_interval_s
         self._max_backoff_s = max_backoff_s
         #: Waiting out bursts: off unless both are set.
-        self._burst_rate = burst_events_per_s
-        self._burst_lag_s = burst_lag_s
-        self._probe_s = probe_s
-        #: (loop time, the stream's last sequence) when last looked at.
-        self._probe: tuple[float, int] | None = None
+        self._bursts = BurstWatch(js, burst_events_per_s, burst_lag_s, probe_s)
         #: Loop time when the loader last had nothing left to read.
         self._caught_up_at = 0.0
         self._migrated = False
@@ -144,21 +141,9 @@ class WarehouseLoader(Background):
     async def _wait_out_burst(self) -> None:
         """Wait while events arrive faster than the burst rate, unless the loader has
         been behind for ``burst_lag_s`` already."""
-        if self._burst_rate <= 0 or self._burst_lag_s <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            info = await self._js.stream_info(subjects.EVENTS_STREAM)
-            now, last = loop.time(), int(info.state.last_seq)
-            before, self._probe = self._probe, (now, last)
-            if before is None or now - before[0] > 10 * self._probe_s:
-                await self._pause(self._probe_s)  # no recent look: look again shortly
-                continue
-            rate = (last - before[1]) / max(now - before[0], 1e-3)
-            if rate < self._burst_rate or now - self._caught_up_at >= self._burst_lag_s:
-                return
+        while not self._stopping and await self._bursts.under_way(self._caught_up_at, self._pause):
             self.deferrals += 1
-            await self._pause(self._probe_s)
+            await self._pause(self._bursts.probe_s)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):  # stop() cuts the wait short

@@ -21,7 +21,7 @@ from bus.messages.reports import MovementTotal
 from storage.duckdb_warehouse import DuckdbWarehouse
 from storage.postgres_warehouse import PostgresWarehouse
 from storage.warehouse_ports import Warehouse
-from tests.support import POSTGRES_ADMIN_URL, postgres_database
+from tests.support import POSTGRES_ADMIN_URL, postgres_database, publish_burst
 
 
 def opened(tenant: str, minor: int) -> OutboxEvent:
@@ -176,15 +176,8 @@ async def has_loaded(warehouse: Warehouse, sequence: int) -> bool:
 
 
 async def publish_for(publisher: EventPublisher, seconds: float) -> int:
-    """Debits at about 1,000 a second for ``seconds``; how many were published."""
-    sent = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while loop.time() < end:
-        await publisher.publish([debit("acme", sent + n) for n in range(1, 51)])
-        sent += 50
-        await asyncio.sleep(0.05)
-    return sent
+    """Debits 1, 2, 3 … at about 1,000 a second for ``seconds``; how many were sent."""
+    return await publish_burst(publisher, seconds, lambda n: debit("acme", n))
 
 
 async def test_it_waits_out_a_burst_then_loads_all_of_it(
