@@ -349,7 +349,8 @@ class TreasuryActor:
             return
         ledger, tenant = self.ctx.ledger, self.tenant
         # a new order's own id, and the id the step-by-step path gives a keyed order
-        ids = list({i for r, b in places for i in (b.order_id, placed_order_id(r, b))})
+        earlier = {id(r): placed_order_id(r, b) for r, b in places}
+        ids = list({*earlier.values(), *(b.order_id for _, b in places)})
         externals = list({b.external_id for _, b in places if b.external_id})
         products = list({b.product_id for _, b in places})
         found, by_external, asked = await asyncio.gather(
@@ -364,7 +365,7 @@ class TreasuryActor:
             if o is not None:
                 self._stored_orders[f"ext:{external_id}"] = o
         self._products = dict(zip(products, asked, strict=True))
-        self._checks = {id(r): self._checked(r, b) for r, b in places}
+        self._checks = {id(r): self._checked(r, b, earlier[id(r)]) for r, b in places}
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
@@ -816,7 +817,9 @@ class TreasuryActor:
             work.placed[f"ext:{cmd.external_id}"] = record
         return Ok(view(record))
 
-    def _checked(self, request: Request, cmd: PlaceOrder) -> OrderRecord | Reply:
+    def _checked(
+        self, request: Request, cmd: PlaceOrder, earlier: str | None = None
+    ) -> OrderRecord | Reply:
         """The new order ``cmd`` places, priced; or the answer without one (a refusal, or
         the order its key or external id placed before this batch)."""
         if denied := refusal(request.principal, cmd):
@@ -824,7 +827,7 @@ class TreasuryActor:
         # A retry of an order placed here was answered from its stored reply (ADR 8); an
         # order under the same key placed step by step (by an earlier version, or sent to
         # the orders kind) has none while it is on its way, and is found by its key's id.
-        known = self._stored_orders.get(placed_order_id(request, cmd))
+        known = self._stored_orders.get(earlier or placed_order_id(request, cmd))
         order_id = cmd.order_id  # made by the edge, growing with time: rows stay together
         known = known or self._stored_orders.get(order_id)
         if known is None and cmd.external_id:

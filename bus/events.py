@@ -13,7 +13,6 @@ import functools
 import itertools
 import random
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +32,21 @@ _json = msgspec.json.Encoder()
 #: come from a generator seeded once from the system's random source, not one system
 #: call (``uuid4``) per event.
 _ids = random.Random()
+#: The version (4) and variant (RFC 4122) bits of a UUID, set in 128 random bits.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _event_id() -> str:
+    """A random version-4 UUID, as ``str(uuid.UUID(int=…, version=4))`` spells it."""
+    h = f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339(ms: int) -> str:
+    """An event's time; the events of one batch share their millisecond."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 class CloudEvent(msgspec.Struct, frozen=True):
@@ -72,14 +86,14 @@ def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any
     event_type = f"perkbus.{aggregate}.{name}"
     if _event_types().get(event_type) is not type(data):
         raise TypeError(f"{event_type} with {type(data).__name__} data is not a public event")
-    event_id = str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+    event_id = _event_id()
     now_ms = time.time_ns() // 1_000_000
     cloud = CloudEvent(
         id=event_id,
         source=f"/perkbus/tenants/{tenant}",
         type=event_type,
         subject=f"{aggregate}/{entity_id}",
-        time=datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds"),
+        time=_rfc3339(now_ms),
         tenant=tenant,
         data=msgspec.Raw(_json.encode(data)),
     )
@@ -127,21 +141,32 @@ class EventNotStored(Exception):
     """JetStream did not store an event (no stream, or the stream refused it)."""
 
 
+class _Acks:
+    """The acks a batch of events still waits for, and the future they complete."""
+
+    __slots__ = ("done", "missing")
+
+    def __init__(self, count: int, done: asyncio.Future[None]) -> None:
+        self.missing = set(range(count))
+        self.done = done
+
+
 class EventPublisher:
     """Publishes outbox events and waits for every JetStream ack.
 
     All events of a batch are sent at once and their acks come back on one subscription
-    of the publisher's, under one timeout for the batch. (``JetStreamContext.publish``
-    makes each event a request of its own — a timer, a future wrapper and fresh random
-    bytes per event — which was a fifth of the actor host's CPU in a burst; ADR 21.)
+    of the publisher's (reply subject ``<inbox>.<batch>-<event>``), under one timeout
+    and one future for the batch. (``JetStreamContext.publish`` makes each event a
+    request of its own — a timer, a future wrapper and fresh random bytes per event —
+    which was a fifth of the actor host's CPU in a burst; ADR 21.)
     """
 
     def __init__(self, nc: NatsClient, ack_timeout_s: float = 5.0) -> None:
         self._nc = nc
         self._timeout = ack_timeout_s
         self._inbox = ""
-        self._tokens = itertools.count()
-        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._batches = itertools.count()
+        self._waiting: dict[str, _Acks] = {}
 
     async def publish(self, events: Sequence[OutboxEvent]) -> None:
         """Raises if any event was not stored; publishing the same ids again is harmless."""
@@ -151,44 +176,43 @@ class EventPublisher:
             inbox = self._nc.new_inbox()
             await self._nc.subscribe(f"{inbox}.*", cb=self._on_ack)
             self._inbox = inbox
-        loop = asyncio.get_running_loop()
-        tokens: list[str] = []
+        batch = str(next(self._batches))
+        acks = self._waiting[batch] = _Acks(len(events), asyncio.get_running_loop().create_future())
+        reply = f"{self._inbox}.{batch}-"
         try:
-            for e in events:
-                token = str(next(self._tokens))
-                self._waiting[token] = loop.create_future()
-                tokens.append(token)
+            for i, e in enumerate(events):
                 await self._nc.publish(
                     e.subject,
                     e.payload,
-                    reply=f"{self._inbox}.{token}",
+                    reply=f"{reply}{i}",
                     headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
                 )
-            acks = asyncio.gather(*(self._waiting[t] for t in tokens))
             try:
-                await asyncio.wait_for(acks, self._timeout)
+                await asyncio.wait_for(acks.done, self._timeout)
             except TimeoutError:
                 raise EventNotStored(f"no ack within {self._timeout:.1f} s") from None
         finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
+            del self._waiting[batch]
 
     async def _on_ack(self, msg: Msg) -> None:
-        waiting = self._waiting.get(msg.subject.rpartition(".")[2])
-        if waiting is None or waiting.done():
+        batch, _, event = msg.subject.rpartition(".")[2].partition("-")
+        acks = self._waiting.get(batch)
+        if acks is None or acks.done.done():
             return
         if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
-            waiting.set_exception(EventNotStored(f"no stream takes {msg.subject}"))
+            acks.done.set_exception(EventNotStored(f"no stream takes {msg.subject}"))
             return
         try:
             ack = _ack_decoder.decode(msg.data)
         except msgspec.DecodeError as e:
-            waiting.set_exception(EventNotStored(f"unreadable ack: {e}"))
+            acks.done.set_exception(EventNotStored(f"unreadable ack: {e}"))
             return
         if ack.error is not None:
-            waiting.set_exception(EventNotStored(f"{ack.error.code}: {ack.error.description}"))
-        else:
-            waiting.set_result(None)
+            acks.done.set_exception(EventNotStored(f"{ack.error.code}: {ack.error.description}"))
+            return
+        acks.missing.discard(int(event) if event.isdigit() else -1)
+        if not acks.missing:
+            acks.done.set_result(None)
 
 
 class StoredEvent(msgspec.Struct, frozen=True):

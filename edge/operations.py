@@ -9,6 +9,7 @@ member of an error union; neither decides anything itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -291,7 +292,9 @@ def budget_out(view: BudgetView) -> BudgetOut:
     return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap, held, alert)
 
 
+@functools.lru_cache(maxsize=256)
 def rfc3339(ms: int) -> str:
+    """A time as JSON carries it (the orders of one actor batch share their millisecond)."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
