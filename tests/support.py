@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -151,6 +151,15 @@ def sample_event(n: int = 0, tenant: str = "acme") -> OutboxEvent:
     """A real ``budget.debited`` event (the n-th debit of budget b1)."""
     data = BudgetDebited("b1", f"dbt_{n}", Money(n + 1, "EUR"), Money(0, "EUR"))
     return make_event(tenant, "budget", "debited", "b1", data)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait for ``check`` (a generous bound: only a hang fails, never slowness)."""
+    for _ in range(600):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
 
 
 async def publish_burst(

@@ -4,7 +4,7 @@ way (events arriving on ``PB_EVENTS`` faster than its rate), within its lag boun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from storage.search_ports import AuditQuery, SearchIndex
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
 from storage.sqlite_search import SqliteSearch
-from tests.support import publish_burst
+from tests.support import publish_burst, until
 
 
 class Stores:
@@ -61,15 +61,6 @@ async def audit(ledger: Ledger, target: str) -> None:
 async def indexed(index: SearchIndex) -> list[str]:
     hits = await index.search_audit(AuditQuery("acme"))
     return sorted(r.target for r in hits.records)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait for ``check`` (a generous bound: only a hang fails, never slowness)."""
-    for _ in range(600):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 async def test_audit_entries_wait_out_a_burst_then_are_indexed(bus: Bus, stores: Stores) -> None:

@@ -4,7 +4,6 @@ the warehouse once each, across stops, restarts and a warehouse that is down."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bus.messages.reports import MovementTotal
 from storage.duckdb_warehouse import DuckdbWarehouse
 from storage.postgres_warehouse import PostgresWarehouse
 from storage.warehouse_ports import Warehouse
-from tests.support import POSTGRES_ADMIN_URL, postgres_database, publish_burst
+from tests.support import POSTGRES_ADMIN_URL, postgres_database, publish_burst, until
 
 
 def opened(tenant: str, minor: int) -> OutboxEvent:
@@ -38,15 +37,6 @@ def debit(tenant: str, n: int) -> OutboxEvent:
 def someone(tenant: str, n: int) -> OutboxEvent:
     data = PersonChanged(f"p{n}@example.com", f"p{n}@example.com", ("end_user",), (), "active")
     return make_event(tenant, "people", "person_created", f"p{n}", data)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait for ``check`` (a generous bound: only a hang fails, never slowness)."""
-    for _ in range(600):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 async def budget_b1(warehouse: Warehouse, tenant: str) -> MovementTotal:
