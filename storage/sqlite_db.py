@@ -64,7 +64,14 @@ class SqliteDatabase:
 
     def _send_reads(self, loop: asyncio.AbstractEventLoop) -> None:
         reads, self._reads = self._reads, []
-        hop = asyncio.wrap_future(self._reader.submit(self._run_reads, reads), loop=loop)
+        try:
+            sent = self._reader.submit(self._run_reads, reads)
+        except RuntimeError as e:  # closed: its thread takes no more work
+            for _, done in reads:
+                if not done.done():
+                    done.set_exception(StoreUnavailable(f"{self.path} is closed: {e}"))
+            return
+        hop = asyncio.wrap_future(sent, loop=loop)
         hop.add_done_callback(lambda h: _settle(reads, h))
 
     def _run_reads(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.errors import StoreUnavailable
 from storage.sqlite_db import SqliteDatabase, transaction
 
 
@@ -40,3 +41,5 @@ async def test_reads_asked_together_each_get_their_own_answer(tmp_path: Path) ->
             await slow
     finally:
         await db.close()
+    with pytest.raises(StoreUnavailable):  # after close: refused, never left waiting
+        await asyncio.wait_for(db.read(value(1)), 5)
