@@ -14,7 +14,6 @@ import itertools
 import random
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -26,6 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header, Storag
 from nats.js.errors import NotFoundError
 
 from bus import subjects
+from bus.time import rfc3339
 
 _json = msgspec.json.Encoder()
 #: Event ids are random version-4 UUIDs; they need to be unique, not unguessable, so they
@@ -41,12 +41,6 @@ def _event_id() -> str:
     """A random version-4 UUID, as ``str(uuid.UUID(int=…, version=4))`` spells it."""
     h = f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-@functools.lru_cache(maxsize=64)
-def _rfc3339(ms: int) -> str:
-    """An event's time; the events of one batch share their millisecond."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 class CloudEvent(msgspec.Struct, frozen=True):
@@ -93,7 +87,7 @@ def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any
         source=f"/perkbus/tenants/{tenant}",
         type=event_type,
         subject=f"{aggregate}/{entity_id}",
-        time=_rfc3339(now_ms),
+        time=rfc3339(now_ms),
         tenant=tenant,
         data=msgspec.Raw(_json.encode(data)),
     )

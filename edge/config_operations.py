@@ -30,7 +30,8 @@ from bus.messages.tenant_config import (
     RevisionList,
 )
 from bus.scopes import SCOPE_CONFIG, SCOPE_CONFIG_ADMIN
-from edge.operations import Caller, call, missing_scope, rfc3339
+from bus.time import rfc3339
+from edge.operations import Caller, call, missing_scope
 from edge.people_operations import ANONYMOUS
 
 

@@ -29,13 +29,13 @@ from bus.messages.history import (
 from bus.messages.orders import OrderStatus
 from bus.messages.wallet import PersonId
 from bus.scopes import SCOPE_ORDERS_READ, SCOPE_WALLETS
+from bus.time import rfc3339
 from edge.operations import (
     Caller,
     call,
     missing_scope,
     order_out,
     refused,
-    rfc3339,
     valid_person_id,
 )
 from edge.schemas import OrderOut

@@ -9,11 +9,10 @@ member of an error union; neither decides anything itself.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -129,6 +128,7 @@ from bus.scopes import (
     SCOPE_VOUCHERS_ADMIN,
     SCOPE_WALLETS,
 )
+from bus.time import rfc3339
 from edge.auth import Identity
 from edge.caches import EdgeCaches
 from edge.refusals import RefusalRecorder
@@ -290,12 +290,6 @@ def budget_out(view: BudgetView) -> BudgetOut:
     held = Money(view.held_minor, view.balance.currency)
     alert = view.low_balance_minor or None
     return BudgetOut(view.budget_id, view.name, view.balance, view.version, cap, held, alert)
-
-
-@functools.lru_cache(maxsize=256)
-def rfc3339(ms: int) -> str:
-    """A time as JSON carries it (the orders of one actor batch share their millisecond)."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 def valid_budget_id(budget_id: str) -> str | None:

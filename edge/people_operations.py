@@ -32,7 +32,8 @@ from bus.messages.people import (
 )
 from bus.messages.wallet import PersonId
 from bus.scopes import SCOPE_PEOPLE
-from edge.operations import Caller, call, missing_scope, rfc3339
+from bus.time import rfc3339
+from edge.operations import Caller, call, missing_scope
 from edge.schemas import (
     CreatePersonIn,
     PasswordIn,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -22,6 +21,7 @@ from bus.events import OutboxEvent, make_event
 from bus.ids import time_ordered_hex
 from bus.messages.common import Money
 from bus.messages.orders import OrderEvent
+from bus.time import rfc3339
 from edge.schemas import OrderOut
 
 #: ``expires_ms`` of a code that never expires: "soonest expiry first" is index order.
@@ -322,7 +322,3 @@ def replay(claim: Claim, row: tuple[Any, ...]) -> Outcome:
         return key_reused()
     body = bytes(reply)
     return Placed(int(status), body, _order_id(body).id, replayed=True)
-
-
-def rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")

@@ -17,11 +17,11 @@ from strawberry.scalars import JSON
 from bus.errors import ErrorCode
 from bus.messages import Err
 from bus.messages.tenant_config import DOCUMENT_NAMES, DOCUMENT_TYPES, DocumentName, DocumentView
+from bus.time import rfc3339
 from edge import config_operations as ops
 from edge.config_operations import RevisionsOut
 from edge.cors import EMBED_ORIGINS
 from edge.graphql.common import AnyError, FieldError, GqlInfo, InvalidInput, caller, error
-from edge.operations import rfc3339
 from edge.validation import Invalid, convert
 
 
