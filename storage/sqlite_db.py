@@ -46,6 +46,7 @@ class SqliteDatabase:
         self._read_con: sqlite3.Connection | None = None
         #: Reads asked for in this turn of the event loop, sent together at its end.
         self._reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._reads_loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -57,7 +58,9 @@ class SqliteDatabase:
             return await self.run(fn)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
-        if not self._reads:
+        if not self._reads or self._reads_loop is not loop:
+            # (reads left by a loop that stopped before sending them had no one waiting)
+            self._reads, self._reads_loop = [], loop
             loop.call_soon(self._send_reads, loop)
         self._reads.append((fn, done))
         return await done

@@ -43,3 +43,22 @@ async def test_reads_asked_together_each_get_their_own_answer(tmp_path: Path) ->
         await db.close()
     with pytest.raises(StoreUnavailable):  # after close: refused, never left waiting
         await asyncio.wait_for(db.read(value(1)), 5)
+
+
+def test_reads_left_by_a_stopped_event_loop_do_not_stall_the_next_one(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "t.sqlite3", "FULL", "test")
+    stale = asyncio.new_event_loop()
+    # a loop that stopped after a read was asked for and before it was sent
+    db._reads = [(lambda c: 0, stale.create_future())]
+    db._reads_loop = stale
+    stale.close()
+
+    async def read_one() -> int:
+        return await asyncio.wait_for(
+            db.read(lambda c: int(c.execute("SELECT 1").fetchone()[0])), 5
+        )
+
+    try:
+        assert asyncio.run(read_one()) == 1
+    finally:
+        asyncio.run(db.close())
