@@ -5,7 +5,6 @@ Resources live under ``web.AppKey`` and are opened in ``cleanup_ctx``; nothing i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import ssl
@@ -316,10 +315,8 @@ def create_app(
             await pages.heard(msg.data)
 
         await app[BUS].nc.subscribe(subjects.CATALOGUE_CHANGED, cb=catalogue_changed)
-        following = asyncio.create_task(app[REVOCATIONS].keep_following(app[BUS].js))
+        app[REVOCATIONS].start(app[BUS].js)
         yield
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
         await app[REVOCATIONS].stop()
         await app[REFUSALS].drain()
         await app[BUS].close()

@@ -27,7 +27,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from bus import subjects
+from bus import subjects, tasks
 from edge.auth import Identity
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class Revocations:
         self._sessions: dict[tuple[str, str], float] = {}
         self._subscriptions: list[object] = []
         self._last_prune = time.monotonic()
+        self._following: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def refuses(self, identity: Identity) -> str | None:
         """Why the token is revoked; None if it is not."""
@@ -107,15 +109,20 @@ class Revocations:
             for key in [k for k, at in table.items() if at < horizon]:
                 del table[key]
 
+    def start(self, js: JetStreamContext, retry_s: float = 1.0) -> None:
+        """Follow the revoking events in the background until :meth:`stop`."""
+        self._stopping = False
+        self._following = asyncio.create_task(self.keep_following(js, retry_s))
+
     async def keep_following(self, js: JetStreamContext, retry_s: float = 1.0) -> None:
         """:meth:`follow`, retried until the event stream exists (the actor hosts make it,
         and may start after the edge)."""
-        while True:
+        while not self._stopping:
             try:
                 await self.follow(js)
                 return
             except Exception as e:  # no stream yet, NATS reconnecting
-                await self.stop()
+                await self._unsubscribe()
                 log.info("revocations: cannot follow the events yet (%s); retrying", e)
                 await asyncio.sleep(retry_s)
 
@@ -127,6 +134,8 @@ class Revocations:
             self.note(msg.data)
 
         for aggregate, name in REVOKING:
+            if self._stopping:
+                return
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_TIME,
                 opt_start_time=start,
@@ -141,6 +150,13 @@ class Revocations:
             self._subscriptions.append(subscription)
 
     async def stop(self) -> None:
+        """Stop following (for sure: see :mod:`bus.tasks`) and unsubscribe."""
+        self._stopping = True
+        following, self._following = self._following, None
+        await tasks.stop(following)
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
         for subscription in self._subscriptions:
             unsubscribe = getattr(subscription, "unsubscribe", None)
             if unsubscribe is not None:

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bus import tasks
 from bus.messages.catalogue import Product
 from storage.ports import CatalogueStore
 
@@ -68,10 +69,7 @@ class PlatformCatalogue:
     async def stop(self) -> None:
         task, self._watcher = self._watcher, None
         self.live = False
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop(task)  # for sure, see bus.tasks
 
     async def _load(self, revision: int) -> None:
         # Read after the revision: products at least as new as it (a later change comes

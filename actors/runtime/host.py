@@ -29,7 +29,7 @@ from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind
 from actors.runtime.committer import GroupCommitter
 from actors.runtime.outbox import OutboxRelay
-from bus import subjects
+from bus import subjects, tasks
 from bus.client import Bus, RequestIds
 from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
@@ -211,9 +211,8 @@ class ActorHost:
         self._serving = False
         for timer in list(self._timers):  # delayed tells: a restarted host resumes the work
             timer.cancel()
-        if self._waker is not None:
-            self._waker.cancel()
-            self._waker = None
+        waker, self._waker = self._waker, None
+        await tasks.stop(waker)  # for sure, see bus.tasks
         for sub in self._subscriptions:
             try:
                 # Bounded: with NATS gone, a drain would wait for a reconnect forever.

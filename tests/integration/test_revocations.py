@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 from typing import Any
 
+from bus.client import Bus
+from bus.embedded import EmbeddedNats
 from edge.app import VERIFIER
 from edge.auth import Identity
 from edge.revocations import Revocations
@@ -109,3 +112,23 @@ async def test_an_edge_started_later_reads_past_revocations(cluster: Cluster) ->
         assert late.refuses(fresh) is None  # a token issued after the revocation
     finally:
         await late.stop()
+
+
+async def test_an_edge_waiting_for_the_event_stream_stops_whenever_it_is_stopped(
+    nats_server: EmbeddedNats,
+) -> None:
+    # No actor host has made the stream: the edge retries every retry_s. Stopping it in
+    # the same turn as a JetStream API reply arrives once left it retrying forever (the
+    # 3.11 wait_for race, bus.tasks), so stop it at many moments.
+    bus = await Bus.connect(nats_server.url, "edge", nats_server.credentials)
+    try:
+        for _ in range(150):
+            revocations = Revocations()
+            revocations.start(bus.js, retry_s=0.005)
+            await asyncio.sleep(random.uniform(0, 0.03))
+            async with asyncio.timeout(5):
+                await revocations.stop()
+            assert revocations._following is None
+            assert not revocations._subscriptions
+    finally:
+        await bus.close()
