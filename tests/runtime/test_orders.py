@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
+from actors.leased_codes import LEASE_MIN, LOW_WATER
 from actors.orders import order_id_for
 from actors.runtime.host import ActorHost
 from bus import subjects
@@ -467,54 +468,60 @@ async def test_the_treasury_carries_an_order_out_once_and_only_for_the_system(
 async def test_the_treasury_leases_ahead_of_need_in_the_background(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
-    await fund(bus)
-    await stock(bus, 20)
-    views = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(1, 4)]
-    assert [v.status for v in views] == ["fulfilled"] * 3
-    # 5 leased by the first order (1 + REFILL); 2 left after the third: still LOW_WATER
+    await fund(bus, 1_000_000)
+    await stock(bus, 100)
+    first = range(1, LEASE_MIN)
+    views = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in first]
+    assert {v.status for v in views} == {"fulfilled"}
+    # 1 + LEASE_MIN leased by the first order (one at a time: the minimum lease); 2 left
+    # after the others: still LOW_WATER batches' worth, no refill yet
     assert await ledger.pool_counts("acme", "card-de", 2500) == {
-        "allocated": 3,
-        "leased": 2,
-        "available": 15,
+        "allocated": LEASE_MIN - 1,
+        "leased": LOW_WATER,
+        "available": 100 - 1 - LEASE_MIN,
     }
-    fourth = placed(await ask(bus, "orders", order(4), key="k-4"))
-    assert fourth.status == "fulfilled"  # from what was held, with 1 left: a refill goes out
-    want = {"allocated": 4, "leased": 5, "available": 11}
+    next_one = placed(await ask(bus, "orders", order(LEASE_MIN), key=f"k-{LEASE_MIN}"))
+    assert next_one.status == "fulfilled"  # from what was held, with 1 left: a refill goes out
+    want = {"allocated": LEASE_MIN, "leased": 1 + LEASE_MIN, "available": 100 - 1 - 2 * LEASE_MIN}
     for _ in range(100):
         if await ledger.pool_counts("acme", "card-de", 2500) == want:
             break
         await asyncio.sleep(0.02)
     assert await ledger.pool_counts("acme", "card-de", 2500) == want
-    later = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(5, 9)]
-    codes = {v.code_id for v in [*views, fourth, *later]}
-    assert len(codes) == 8
+    more = range(LEASE_MIN + 1, LEASE_MIN + 5)
+    later = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in more]
+    codes = {v.code_id for v in [*views, next_one, *later]}
+    assert len(codes) == LEASE_MIN + 4
     counts = await ledger.pool_counts("acme", "card-de", 2500)
-    assert counts["allocated"] == 8  # the rest leased or available (a refill may be on its way)
-    assert counts["leased"] + counts["available"] == 12
+    assert counts["allocated"] == LEASE_MIN + 4  # the rest leased or available
+    assert counts["leased"] + counts["available"] == 100 - LEASE_MIN - 4
 
 
 async def test_codes_leased_before_a_restart_are_given_after_it_and_never_twice(
     bus: Bus, ledger: Ledger, catalogue: CatalogueStore, host: ActorHost
 ) -> None:
-    await fund(bus)
-    await stock(bus, 6)
+    await fund(bus, 1_000_000)
+    stocked = LEASE_MIN + 3
+    await stock(bus, stocked)
     first = placed(await ask(bus, "orders", order(1), key="k-1"))
     assert first.status == "fulfilled"
     counts = await ledger.pool_counts("acme", "card-de", 2500)
-    # the batch's one code and four batches' worth ahead (REFILL)
-    assert counts == {"allocated": 1, "leased": 4, "available": 1}
+    # the batch's one code and the minimum lease ahead
+    assert counts == {"allocated": 1, "leased": LEASE_MIN, "available": 2}
     await host.stop()
     fresh = await start_host(bus, ledger, catalogue)  # the lease comes from storage
     try:
-        views = [placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(2, 8)]
+        views = [
+            placed(await ask(bus, "orders", order(i), key=f"k-{i}")) for i in range(2, stocked + 2)
+        ]
     finally:
         await fresh.stop()
     outcome = Counter((v.status, v.reason) for v in views)
-    assert outcome == {("fulfilled", ""): 5, ("failed", "out_of_stock"): 1}
+    assert outcome == {("fulfilled", ""): stocked - 1, ("failed", "out_of_stock"): 1}
     codes = [first.code_id, *(v.code_id for v in views if v.status == "fulfilled")]
-    assert len(set(codes)) == 6  # the leased code too, once
-    assert await ledger.pool_counts("acme", "card-de", 2500) == {"allocated": 6}
+    assert len(set(codes)) == stocked  # the leased codes too, once each
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {"allocated": stocked}
     record = await budget_record(ledger, "acme", "b1")
     assert record is not None
-    assert record.balance_minor == 100_000 - 6 * 2500
+    assert record.balance_minor == 1_000_000 - stocked * 2500
     assert await ledger.entries_total("acme") == 0

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from actors.leased_codes import LEASE_MAX, LOW_WATER, REFILL, LeasedCodes
+from actors.leased_codes import LEASE_MAX, LEASE_MIN, LOW_WATER, REFILL, LeasedCodes
 
 POOL = ("card-de", 2500)
 
@@ -16,15 +16,24 @@ def test_a_batch_short_of_codes_asks_for_the_shortfall_and_a_refill() -> None:
     held = LeasedCodes()
     held.add(POOL, codes("a", "b"))
     assert held.to_lease(POOL, 2) == 0
-    assert held.to_lease(POOL, 5) == 3 + REFILL * 5
+    assert held.to_lease(POOL, 10) == 8 + REFILL * 10
     assert held.to_lease(POOL, 900) == LEASE_MAX
+
+
+def test_orders_one_at_a_time_lease_at_least_the_minimum() -> None:
+    held = LeasedCodes()
+    assert REFILL < LEASE_MIN
+    assert held.to_lease(POOL, 1) == 1 + LEASE_MIN
+    held.add(POOL, codes("a", "b"))
+    assert held.to_refill(POOL, 1) == LEASE_MIN  # one left: under two batches of one
 
 
 def test_a_refill_is_asked_for_only_below_the_low_water_mark() -> None:
     held = LeasedCodes()
     held.add(POOL, codes(*(str(i) for i in range(10))))
     assert held.to_refill(POOL, 10 // (LOW_WATER + 1)) == 0  # enough left after it
-    assert held.to_refill(POOL, 4) == REFILL * 4  # 6 left, under two batches of 4
+    held.add(POOL, codes(*(str(i) for i in range(10, 30))))
+    assert held.to_refill(POOL, 12) == REFILL * 12  # 18 left, under two batches of 12
     assert held.to_refill(POOL, 400) == LEASE_MAX
 
 
