@@ -298,9 +298,15 @@ class TreasuryActor:
         await self._refilled([p for p, n in needed.items() if self.codes.held(p) < n])
         asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
         asks = {p: n for p, n in asks.items() if n}
+        short = {p: max(needed[p] - self.codes.held(p), 0) for p in asks}
         replies = await asyncio.gather(
             *(
-                self.ctx.ask(self.tenant, vouchers.KIND, LeaseCodes(p[0], p[1], n), None)
+                self.ctx.ask(
+                    self.tenant,
+                    vouchers.KIND,
+                    LeaseCodes(p[0], p[1], n, max(n - short[p], 0)),
+                    None,
+                )
                 for p, n in asks.items()
             )
         )
@@ -319,7 +325,7 @@ class TreasuryActor:
     async def _lease_ahead(self, pool: Pool, count: int, generation: int) -> None:
         """Lease ``count`` codes of ``pool`` in the background, for the batches to come."""
         try:
-            body = LeaseCodes(pool[0], pool[1], count)
+            body = LeaseCodes(pool[0], pool[1], count, ahead=count)
             reply = await self.ctx.ask(self.tenant, vouchers.KIND, body, None)
         except Exception as e:  # the next batch short of codes leases and waits
             log.warning("%s: could not lease codes of %s ahead: %r", self.tenant, pool, e)

@@ -302,8 +302,11 @@ class VouchersActor:
         """Codes for the treasury to give to orders itself (ADR 21); as many as are left."""
         pool = (cmd.product_id, cmd.face_value_minor)
         state = await self._pool(pool)
+        needed = max(cmd.count - cmd.ahead, 0)
+        above_mark = max(state.available - needed - self.ctx.low_stock, 0)
+        count = needed + min(cmd.count - needed, above_mark)
         leased: list[LeasedCode] = []
-        while len(leased) < cmd.count:
+        while len(leased) < count:
             code = await self._next_code(pool, state, work, now)
             if code is None:
                 break

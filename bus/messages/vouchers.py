@@ -119,6 +119,10 @@ class LeaseCodes(msgspec.Struct, frozen=True, tag="vouchers.lease"):
     product_id: ProductId
     face_value_minor: FaceValue
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    #: How many of ``count`` are for orders still to come: those are leased only while
+    #: the pool keeps more than its low-stock mark, so that leasing ahead never raises
+    #: ``voucher.pool_low`` before the orders do. The rest are needed now.
+    ahead: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
     @property
     def actor_key(self) -> str:

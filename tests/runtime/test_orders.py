@@ -501,13 +501,13 @@ async def test_codes_leased_before_a_restart_are_given_after_it_and_never_twice(
     bus: Bus, ledger: Ledger, catalogue: CatalogueStore, host: ActorHost
 ) -> None:
     await fund(bus, 1_000_000)
-    stocked = LEASE_MIN + 3
+    stocked = LEASE_MIN + 13  # the lease leaves more than the low-stock mark (10)
     await stock(bus, stocked)
     first = placed(await ask(bus, "orders", order(1), key="k-1"))
     assert first.status == "fulfilled"
     counts = await ledger.pool_counts("acme", "card-de", 2500)
     # the batch's one code and the minimum lease ahead
-    assert counts == {"allocated": 1, "leased": LEASE_MIN, "available": 2}
+    assert counts == {"allocated": 1, "leased": LEASE_MIN, "available": 12}
     await host.stop()
     fresh = await start_host(bus, ledger, catalogue)  # the lease comes from storage
     try:

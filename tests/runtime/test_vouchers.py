@@ -24,6 +24,8 @@ from bus.messages.vouchers import (
     GetPool,
     ImportCodes,
     ImportReport,
+    LeaseCodes,
+    Leased,
     PoolView,
     RevealCodes,
     Revealed,
@@ -153,6 +155,33 @@ async def test_pool_low_event_when_stock_runs_down(
     await outbox_drained(ledger)
     events = await stream_messages(bus, subjects.event("acme", "voucher", "pool_low"))
     assert [e["data"] for e in events] == [
+        {"product_id": "card-gb", "face_value_minor": 1000, "available": 9, "threshold": 10}
+    ]
+
+
+async def test_leasing_ahead_stops_at_the_low_stock_mark(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    # The treasury leases codes for orders still to come; those must not make the pool
+    # look low (pool_low) before its orders do. Codes needed now are leased whatever.
+    stocked = rows(*[f"LEASE-{i:03d}" for i in range(20)])
+    assert isinstance(await ask(bus, ImportCodes("card-gb", 1000, "GBP", stocked)), Ok)
+    ahead = await ask(bus, LeaseCodes("card-gb", 1000, 33, ahead=32), SYSTEM)
+    assert isinstance(ahead, Ok)
+    assert isinstance(ahead.value, Leased)
+    assert len(ahead.value.codes) == 10  # the one needed, and 9 ahead: 10 left, the mark
+    more = await ask(bus, LeaseCodes("card-gb", 1000, 5, ahead=5), SYSTEM)
+    assert isinstance(more, Ok)
+    assert isinstance(more.value, Leased)
+    assert more.value.codes == ()
+    needed = await ask(bus, LeaseCodes("card-gb", 1000, 3), SYSTEM)  # all needed now
+    assert isinstance(needed, Ok)
+    assert isinstance(needed.value, Leased)
+    assert len(needed.value.codes) == 3
+    assert await ledger.pool_counts("acme", "card-gb", 1000) == {"leased": 13, "available": 7}
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "pool_low"))
+    assert [e["data"] for e in events] == [  # raised by the codes needed now
         {"product_id": "card-gb", "face_value_minor": 1000, "available": 9, "threshold": 10}
     ]
 
