@@ -299,7 +299,9 @@ class VouchersActor:
         return Ok(Allocated(code_id, cmd.order_id, expires_ms))
 
     async def _lease(self, cmd: LeaseCodes, work: _Work, now: int) -> Reply:
-        """Codes for the treasury to give to orders itself (ADR 21); as many as are left."""
+        """Codes for the treasury to give to orders itself (ADR 21): those needed now, as
+        many as are left; those for orders to come (``ahead``) only from what the pool has
+        above its low-stock mark."""
         pool = (cmd.product_id, cmd.face_value_minor)
         state = await self._pool(pool)
         needed = max(cmd.count - cmd.ahead, 0)
