@@ -189,7 +189,9 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                         await cur.executemany(_st.insert_bulk_row, bulk_rows)
                     except IntegrityError as e:
                         raise StaleWrite("a bulk row that exists", 0) from e
-                results = sql.bulk_result_rows(batch)
+                ok_runs, results = sql.bulk_result_rows(batch)
+                if ok_runs:
+                    await cur.executemany(_st.update_bulk_rows_ok, ok_runs)
                 if results:
                     await cur.executemany(_st.update_bulk_row, results)
                 rates = sql.fx_rows(batch)

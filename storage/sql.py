@@ -277,6 +277,13 @@ class Statements:
             "UPDATE bulk_rows SET status = {p}, reason = {p}, reward_id = {p}"
             " WHERE tenant_id = {p} AND job_id = {p} AND row_no = {p}"
         )
+        reward_id = (
+            "job_id || ':' || row_no" if placeholder == "?" else "CONCAT(job_id, ':', row_no)"
+        )
+        self.update_bulk_rows_ok = q(
+            f"UPDATE bulk_rows SET status = 'ok', reason = '', reward_id = {reward_id}"
+            " WHERE tenant_id = {p} AND job_id = {p} AND row_no BETWEEN {p} AND {p}"
+        )
         self.select_bulk_rows = q(
             "SELECT job_id, row_no, person_id, points, memo, status, reason, reward_id"
             " FROM bulk_rows WHERE tenant_id = {p} AND job_id = {p} AND row_no >= {p}"
@@ -721,12 +728,24 @@ def bulk_row_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
     ]
 
 
-def bulk_result_rows(change_sets: Sequence[ChangeSet]) -> list[tuple[Any, ...]]:
-    return [
-        (r.status, r.reason, r.reward_id, cs.tenant, r.job_id, r.row)
-        for cs in change_sets
-        for r in cs.bulk_results
-    ]
+def bulk_result_rows(
+    change_sets: Sequence[ChangeSet],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows' results as ``(runs, rows)``: each run of consecutive rows that succeeded
+    with the usual reward id (``<job>:<row>``) as (tenant, job, first row, last row), for
+    one ``update_bulk_rows_ok`` each — a chunk of a thousand rewards is one statement,
+    not a thousand; every other result as ``update_bulk_row``'s parameters."""
+    runs: list[list[Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    for cs in change_sets:
+        for r in cs.bulk_results:
+            if r.status != "ok" or r.reason or r.reward_id != f"{r.job_id}:{r.row}":
+                rows.append((r.status, r.reason, r.reward_id, cs.tenant, r.job_id, r.row))
+            elif runs and runs[-1][:2] == [cs.tenant, r.job_id] and runs[-1][3] == r.row - 1:
+                runs[-1][3] = r.row
+            else:
+                runs.append([cs.tenant, r.job_id, r.row, r.row])
+    return [tuple(run) for run in runs], rows
 
 
 def bulk_job_from_row(row: tuple[Any, ...]) -> BulkJobRecord:

@@ -101,7 +101,9 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
                 con.executemany(_st.insert_bulk_row, sql.bulk_row_rows(batch))
             except sqlite3.IntegrityError as e:
                 raise StaleWrite("a voucher code or bulk row that exists", 0) from e
-            con.executemany(_st.update_bulk_row, sql.bulk_result_rows(batch))
+            ok_runs, results = sql.bulk_result_rows(batch)
+            con.executemany(_st.update_bulk_rows_ok, ok_runs)
+            con.executemany(_st.update_bulk_row, results)
             con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
             tenants = sql.audit_tenants(batch)
             if tenants:

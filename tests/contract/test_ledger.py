@@ -10,6 +10,8 @@ from storage.errors import StaleWrite
 from storage.ports import (
     AccountRecord,
     Allocation,
+    BulkJobRecord,
+    BulkRowRecord,
     ChangeSet,
     ClientRecord,
     Entry,
@@ -17,6 +19,7 @@ from storage.ports import (
     Ledger,
     PersonRecord,
     PutAccount,
+    PutBulkJob,
     PutClient,
     PutOrder,
     PutPerson,
@@ -497,3 +500,32 @@ async def test_signing_keys_are_added_once_and_listed_newest_first(ledger: Ledge
     assert await ledger.signing_keys() == [new, old]
     with pytest.raises(StaleWrite):
         await ledger.add_signing_key(old)
+
+
+async def test_bulk_results_are_stored_as_given_in_runs_or_apart(ledger: Ledger) -> None:
+    # Runs of rows that succeeded with the usual reward id are written one statement a
+    # run; a failure, an unusual reward id or another job's rows break the run.
+    job = BulkJobRecord("acme", "j1", "b1", "running", 12, 0, 0, 0, 1, 1, 0)
+    other = replace(job, job_id="j2")
+    rows = [BulkRowRecord("j1", i, f"p{i}", 10) for i in range(12)]
+    rows_j2 = [BulkRowRecord("j2", i, f"q{i}", 10) for i in range(3)]
+    jobs = (PutBulkJob(job, 0), PutBulkJob(other, 0))
+    await ledger.apply([ChangeSet("acme", bulk_jobs=jobs, bulk_rows=(*rows, *rows_j2))])
+
+    def outcome(row: BulkRowRecord) -> BulkRowRecord:
+        if row.row in (3, 7):
+            return replace(row, status="failed", reason="budget_exhausted")
+        if row.row == 5:
+            return replace(row, status="ok", reward_id="elsewhere")
+        return replace(row, status="ok", reward_id=f"{row.job_id}:{row.row}")
+
+    results = [outcome(r) for r in rows[:10]]  # rows 10 and 11 stay pending
+    first, second = results[:6], results[6:]
+    j2 = [outcome(r) for r in rows_j2]
+    sets = [
+        ChangeSet("acme", bulk_results=(*first, *j2)),
+        ChangeSet("acme", bulk_results=(*second,)),
+    ]
+    await ledger.apply(sets)
+    assert await ledger.bulk_rows("acme", "j1", 0, 20) == [*results, *rows[10:]]
+    assert await ledger.bulk_rows("acme", "j2", 0, 20) == j2
