@@ -34,7 +34,7 @@ from bus.messages.bulk import (
     StartBulk,
 )
 from bus.time import now_ms
-from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, PutBulkJob
+from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, PutBulkJob, bulk_reward_id
 
 CHUNK = 1000
 #: Who may run bulk jobs and read their per-person results (and the system, going on).
@@ -175,7 +175,8 @@ class BulkActor:
             self.job = replace(job, status="done")
             return Ok(view(self.job))
         items = tuple(
-            IssueItem(r.person_id, r.points, f"{self.job_id}:{r.row}", r.memo) for r in rows
+            IssueItem(r.person_id, r.points, bulk_reward_id(self.job_id, r.row), r.memo)
+            for r in rows
         )
         chunk_key = f"bulk:{self.job_id}:{job.next_row}"
         issued = await self.ctx.ask(
@@ -199,7 +200,7 @@ class BulkActor:
                     row,
                     status="ok" if success else "failed",
                     reason=reason,
-                    reward_id=f"{self.job_id}:{row.row}" if success else "",
+                    reward_id=bulk_reward_id(self.job_id, row.row) if success else "",
                 )
             )
         next_row = job.next_row + len(rows)

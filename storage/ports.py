@@ -178,6 +178,12 @@ class PutBulkJob(msgspec.Struct, frozen=True):
     expected_version: int
 
 
+def bulk_reward_id(job_id: str, row: int) -> str:
+    """The reward a bulk job's row issued (the ledger writes runs of rows that succeeded
+    with it in one statement)."""
+    return f"{job_id}:{row}"
+
+
 class BulkRowRecord(msgspec.Struct, frozen=True, array_like=True):
     """One row of a bulk job, as loaded and, once carried out, with its result."""
 

@@ -31,6 +31,7 @@ from storage.ports import (
     SsoRecord,
     StoredReply,
     VoucherCode,
+    bulk_reward_id,
 )
 from storage.versioned import VersionedTable
 
@@ -739,7 +740,7 @@ def bulk_result_rows(
     rows: list[tuple[Any, ...]] = []
     for cs in change_sets:
         for r in cs.bulk_results:
-            if r.status != "ok" or r.reason or r.reward_id != f"{r.job_id}:{r.row}":
+            if r.status != "ok" or r.reason or r.reward_id != bulk_reward_id(r.job_id, r.row):
                 rows.append((r.status, r.reason, r.reward_id, cs.tenant, r.job_id, r.row))
             elif runs and runs[-1][:2] == [cs.tenant, r.job_id] and runs[-1][3] == r.row - 1:
                 runs[-1][3] = r.row
