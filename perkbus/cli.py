@@ -89,10 +89,17 @@ def _bench_parser(sub: Any) -> None:
     bench.add_argument("--mysql", action="store_true", help="MariaDB at 127.0.0.1:3306 (root)")
     bench.add_argument("--json", default="", help="default var/bench/bench-<timestamp>.json")
     bench.add_argument("--short", action="store_true", help="make bench: shorter, fewer tenants")
+    bench.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a perkbus setting for the system under test, e.g. SQLITE_WRITER=thread",
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bench.harness.options import SCENARIOS, SHORT, SYSTEMS, BenchOptions, split
+    from bench.harness.options import SCENARIOS, SHORT, SYSTEMS, BenchOptions, parse_settings, split
     from bench.harness.run import main as run_bench
 
     given = {
@@ -110,6 +117,7 @@ def _bench(args: argparse.Namespace) -> int:
             mysql=args.mysql,
             json_path=args.json,
             short=args.short,
+            settings=parse_settings(args.set),
             **{
                 k: v
                 for k, v in (defaults | {k: v for k, v in given.items() if v is not None}).items()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -12,6 +12,9 @@ class SqliteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: FULL fsyncs every commit (group commit amortises it); NORMAL survives process
     #: crashes but not power loss.
     synchronous: str = "FULL"
+    #: Where group commits are written: ``process`` (a child process of the actor host,
+    #: outside its GIL: ADR 29) or ``thread`` (a thread of the host).
+    writer: Literal["process", "thread"] = "process"
 
 
 class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

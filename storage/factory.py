@@ -28,7 +28,7 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
         )
     from storage.sqlite import SqliteLedger
 
-    return SqliteLedger(sqlite.path, synchronous=sqlite.synchronous)
+    return SqliteLedger(sqlite.path, synchronous=sqlite.synchronous, writer=sqlite.writer)
 
 
 def open_catalogue(config: CatalogueConfig) -> CatalogueStore:

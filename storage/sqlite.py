@@ -1,12 +1,14 @@
 """SQLite ledger: the embedded default.
 
-One connection in WAL mode, driven from one dedicated thread: every call is a single hop
-to that thread, and a group commit of many change sets is one hop and one transaction.
+WAL mode. Group commits are written by a process of their own (``writer="process"``,
+:mod:`storage.sqlite_writer`, what ``perkbus`` runs: ADR 29) or by the ledger's own
+thread (``"thread"``); either way a group commit of many change sets is one hop and one
+transaction. Reads go to a read-only connection on a thread of this process, which sees
+every committed transaction (:mod:`storage.sqlite_db`).
 """
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +36,10 @@ from storage.ports import (
     VoucherCode,
 )
 from storage.sqlite_db import SqliteDatabase, transaction
+from storage.sqlite_writer import SqliteWriter, WriterProcess
+from storage.sqlite_writes import STATEMENTS, apply_change_sets
 
-_st = sql.Statements("?")
+_st = STATEMENTS
 
 
 class SqliteLedger(sql.IdentityLoads, HistoryReads):
@@ -43,18 +47,30 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
 
     _statements = _st
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path, synchronous: str = "FULL", writer: SqliteWriter = "thread"
+    ) -> None:
         self.db = SqliteDatabase(path, synchronous, "sqlite-ledger")
         self.path = self.db.path
         self.stats = LedgerStats()
         self._run = self.db.run
         self._read = self.db.read
+        #: Group commits' writer, if a process (an in-memory database has only its thread).
+        self._writer = (
+            WriterProcess(self.db.path, synchronous)
+            if writer == "process" and str(path) != ":memory:"
+            else None
+        )
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.db.close()
 
     async def migrate(self, upto: int | None = None) -> None:
         await self.db.migrate(tuple(m for m in MIGRATIONS if upto is None or m.version <= upto))
+        if self._writer is not None:
+            await self._writer.start()  # now, so that a writer that cannot start says so
 
     async def ping(self) -> None:
         await self.db.ping()
@@ -69,51 +85,11 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)
-
-        def _apply(con: sqlite3.Connection) -> None:
-            now = sql.now_ms()
-            writes = [w for cs in batch for w in sql.writes(_st, cs, now)]
-            # Consecutive writes of one statement go in one executemany (a bulk chunk's
-            # thousand new wallets); a fenced run must change exactly one row each.
-            for _, run in itertools.groupby(writes, key=lambda w: (w.sql, w.fenced)):
-                same = list(run)
-                first = same[0]
-                try:
-                    if len(same) == 1:
-                        cursor = con.execute(first.sql, first.params)
-                    else:
-                        cursor = con.executemany(first.sql, [w.params for w in same])
-                except sqlite3.IntegrityError as e:
-                    raise StaleWrite(first.what if len(same) == 1 else _some(same), 0) from e
-                if first.fenced and cursor.rowcount != len(same):
-                    what = first.what if len(same) == 1 else _some(same)
-                    raise StaleWrite(what, first.expected_version)
-            con.executemany(_st.insert_entry, sql.entry_rows(batch))
-            con.executemany(_st.insert_event, sql.event_rows(batch))
-            for chunk in sql.published_chunks(sql.published_ids(batch)):
-                con.execute(_st.delete_events(len(chunk)), chunk)
-            try:
-                con.executemany(_st.insert_reply, sql.reply_rows(batch))
-            except sqlite3.IntegrityError as e:
-                raise StaleWrite("an idempotency key's reply", 0) from e
-            try:
-                con.executemany(_st.insert_code, sql.code_rows(batch))
-                con.executemany(_st.insert_bulk_row, sql.bulk_row_rows(batch))
-            except sqlite3.IntegrityError as e:
-                raise StaleWrite("a voucher code or bulk row that exists", 0) from e
-            ok_runs, results = sql.bulk_result_rows(batch)
-            con.executemany(_st.update_bulk_rows_ok, ok_runs)
-            con.executemany(_st.update_bulk_row, results)
-            con.executemany(_st.upsert_fx_rate, sql.fx_rows(batch))
-            tenants = sql.audit_tenants(batch)
-            if tenants:
-                found = con.execute(_st.audit_heads_of(len(tenants)), tenants).fetchall()
-                rows, heads = sql.chain_audit(batch, {r[0]: (int(r[1]), r[2]) for r in found})
-                con.executemany(_st.insert_audit, rows)
-                con.executemany(_st.upsert_audit_head, heads)
-
         try:
-            await self._run(transaction(_apply))
+            if self._writer is not None:
+                await self._writer.apply(batch)
+            else:
+                await self._run(transaction(lambda con: apply_change_sets(con, batch)))
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -127,6 +103,10 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         return [e for r in rows for e in sql.events_from_row(r)]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
+        if self._writer is not None:  # one writer for the ledger's frequent writes
+            await self._writer.apply([ChangeSet("", published=tuple(event_ids))])
+            return
+
         def delete(con: sqlite3.Connection) -> None:
             for chunk in sql.published_chunks(event_ids):
                 con.execute(_st.delete_events(len(chunk)), chunk)
@@ -304,7 +284,3 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
     async def load_fx_rates(self, tenant: str) -> list[FxRate]:
         rows = await self._read(lambda con: con.execute(_st.select_fx_rates, (tenant,)).fetchall())
         return [sql.fx_from_row(r) for r in rows]
-
-
-def _some(writes: list[sql.Write]) -> str:
-    return f"one of {len(writes)} writes ({writes[0].what} …)"

@@ -101,23 +101,7 @@ class SqliteDatabase:
         return fn(self._read_con)
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute(f"PRAGMA synchronous={self.synchronous}")
-        con.execute("PRAGMA busy_timeout=5000")
-        # SQLite's default page cache is 2 MiB: past that, every insert under a random key
-        # (idempotency hashes, order ids) reads its leaf page back through a system call,
-        # and throughput falls as the file grows (measured: 1,390 → 790 orders/s within
-        # 20 s of a burst). 64 MiB per connection, and reads through a memory map.
-        con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
-        con.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-        return con
+        return connect(self.path, self.synchronous)
 
     async def close(self) -> None:
         def _close(con: sqlite3.Connection) -> None:
@@ -153,6 +137,28 @@ class SqliteDatabase:
 
     async def ping(self) -> None:
         await self.run(lambda con: con.execute("SELECT 1").fetchone())
+
+
+def connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A connection to the database at ``path`` (made if need be), in WAL mode, with the
+    page cache and memory map the ledger's bursts want."""
+    try:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as e:
+        raise StoreUnavailable(f"cannot open {path}: {e}") from e
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(f"PRAGMA synchronous={synchronous}")
+    con.execute("PRAGMA busy_timeout=5000")
+    # SQLite's default page cache is 2 MiB: past that, every insert under a random key
+    # (idempotency hashes, order ids) reads its leaf page back through a system call,
+    # and throughput falls as the file grows (measured: 1,390 → 790 orders/s within
+    # 20 s of a burst). 64 MiB per connection, and reads through a memory map.
+    con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    con.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    return con
 
 
 def _settle(

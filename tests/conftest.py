@@ -60,8 +60,15 @@ async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """``sqlite:<path>`` or a MySQL URL of a fresh database."""
-    if request.param == "sqlite":
-        yield f"sqlite:{tmp_path / 'ledger.sqlite3'}"
+    async for url in fresh_ledger_url(request.param, tmp_path):
+        yield url
+
+
+async def fresh_ledger_url(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A new, empty ledger of ``kind``: ``sqlite`` (written from its thread),
+    ``sqlite+process`` (by its writer process) or ``mysql``."""
+    if kind.startswith("sqlite"):
+        yield f"{kind}:{tmp_path / 'ledger.sqlite3'}"
         return
     async with mysql_database() as url:
         yield url
@@ -70,6 +77,8 @@ async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 def open_test_ledger(url: str) -> Ledger:
     if url.startswith("sqlite:"):
         return SqliteLedger(url.removeprefix("sqlite:"))
+    if url.startswith("sqlite+process:"):
+        return SqliteLedger(url.removeprefix("sqlite+process:"), writer="process")
     return MysqlLedger(url, pool_size=4)
 
 

@@ -56,7 +56,7 @@ async def bulk(options: BenchOptions) -> BulkRun:
     with tempfile.TemporaryDirectory(prefix="perkbus-bench-bulk-") as tmp:
         workdir = Path(tmp)
         try:
-            async with started_perkbus(workdir, options.mysql) as (pb, up):
+            async with started_perkbus(workdir, options.mysql, options.settings) as (pb, up):
                 names = ("mariadbd",) if options.mysql else ()
                 before = cpu_by_process([up.pid], names)
                 log.info("bulk/perkbus: %d rewards in one job", rows)

@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from pathlib import Path
 
 from bench.harness import wrk
@@ -44,7 +45,10 @@ async def measure(name: str, system: str, options: BenchOptions) -> BurstRun:
     with tempfile.TemporaryDirectory(prefix=f"perkbus-bench-{system}-") as tmp:
         workdir = Path(tmp)
         try:
-            async with STARTERS[system](sc, workdir, options.mysql, seconds) as started:
+            starter: Starter = STARTERS[system]
+            if system == "perkbus" and options.settings:
+                starter = partial(perkbus, settings=options.settings)
+            async with starter(sc, workdir, options.mysql, seconds) as started:
                 return await _burst(sc, started, store, options, workdir)
         except Exception as e:
             log.exception("%s/%s failed", name, system)

@@ -24,10 +24,25 @@ class BenchOptions(msgspec.Struct, frozen=True):
     json_path: str = ""
     short: bool = False
     wrk_threads: int = 2
+    #: perkbus settings for the system under test (``SQLITE_WRITER``, ``thread``), as
+    #: ``PERKBUS_<NAME>``: to measure a choice against its alternative.
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 #: What ``--short`` changes (unless the option is given explicitly): ``make bench``.
 SHORT = {"duration_s": 4.0, "warmup_s": 2.0, "tenants": 100, "bulk_rewards": 10_000}
+
+
+def parse_settings(given: list[str]) -> tuple[tuple[str, str], ...]:
+    """``["SQLITE_WRITER=thread"]`` → ``(("SQLITE_WRITER", "thread"),)``."""
+    pairs = []
+    for item in given:
+        name, sep, value = item.partition("=")
+        name = name.strip().upper().removeprefix("PERKBUS_")
+        if not sep or not name:
+            raise ValueError(f"--set takes NAME=VALUE, a perkbus setting (got {item!r})")
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def split(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -50,7 +50,9 @@ SEED_SCOPES = ["budgets:admin", "vouchers:admin", "orders:write", "budgets:debit
 class Perkbus:
     """A ``perkbus up`` child and what it needs to be talked to."""
 
-    def __init__(self, workdir: Path, mysql_url: str | None) -> None:
+    def __init__(
+        self, workdir: Path, mysql_url: str | None, settings: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self.var = workdir / "var"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -66,6 +68,7 @@ class Perkbus:
         }
         if mysql_url:
             self.env["PERKBUS_MYSQL_URL"] = mysql_url
+        self.env |= {f"PERKBUS_{name.upper()}": value for name, value in settings}
 
     def token(self, tenant: str, scopes: list[str], roles: list[str]) -> str:
         return tokens.mint(
@@ -118,13 +121,13 @@ async def seed(pb: Perkbus, tenants: list[str], budget: str, codes: int) -> None
 
 @asynccontextmanager
 async def started_perkbus(
-    workdir: Path, mysql: bool
+    workdir: Path, mysql: bool, settings: Sequence[tuple[str, str]] = ()
 ) -> AsyncIterator[tuple[Perkbus, subprocess.Popen[bytes]]]:
     """``perkbus up --demo`` until its edge listens; stopped (and its database dropped)
     when the block ends."""
     async with AsyncExitStack() as stack:
         mysql_url = await stack.enter_async_context(mysql_database("perkbus")) if mysql else None
-        pb = Perkbus(workdir, mysql_url)
+        pb = Perkbus(workdir, mysql_url, settings)
         processes: list[subprocess.Popen[bytes]] = []
         stack.enter_context(all_stopped(processes))
         up = spawn(
@@ -140,9 +143,13 @@ async def started_perkbus(
 
 @asynccontextmanager
 async def perkbus(
-    scenario: Scenario, workdir: Path, mysql: bool, seconds: float
+    scenario: Scenario,
+    workdir: Path,
+    mysql: bool,
+    seconds: float,
+    settings: Sequence[tuple[str, str]] = (),
 ) -> AsyncIterator[Started]:
-    async with started_perkbus(workdir, mysql) as (pb, up):
+    async with started_perkbus(workdir, mysql, settings) as (pb, up):
         if scenario.tenants == 1:
             tenants, budget = [HOT_TENANT], HOT_BUDGET
         else:

@@ -51,6 +51,9 @@ async def run_bench(options: BenchOptions) -> BenchReport:
             f"short run: {options.duration_s:.0f} s bursts, {options.tenants} tenants in spread"
             f" (the full run: 10 s, 1,000 tenants)"
         )
+    if options.settings:
+        given = ", ".join(f"PERKBUS_{name}={value}" for name, value in options.settings)
+        notes.append(f"perkbus ran with {given} (not its defaults)")
     if "bulk" in options.scenarios:
         notes.append("bulk: perkbus only (the classic service has no bulk endpoint)")
     return BenchReport(

@@ -13,7 +13,9 @@ import pytest
 
 from bench.harness import wrk
 from bench.harness.ceiling_system import ceiling
+from bench.harness.options import parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
+from bench.harness.perkbus_system import Perkbus
 from bench.harness.processes import cpu_by_process, cpu_delta
 from bench.harness.report import BenchReport, BurstRun, ratios, render, targets, to_json
 from bench.harness.system import Scenario
@@ -145,3 +147,17 @@ async def test_perkbus_invariants_on_a_real_ledger(
     assert broken.facts["negative_balances"] == 1
     assert broken.facts["unbalanced_transactions"] == 1
     assert len(broken.violations) == 3, broken.violations
+
+
+def test_settings_given_to_the_bench_reach_perkbus_and_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERKBUS_ACTORS_BATCH_MAX", "1")  # the caller's own: not for the bench
+    given = parse_settings(["SQLITE_WRITER=thread", "perkbus_edge_reuse_port=true"])
+    assert given == (("SQLITE_WRITER", "thread"), ("EDGE_REUSE_PORT", "true"))
+    env = Perkbus(tmp_path, None, given).env
+    assert env["PERKBUS_SQLITE_WRITER"] == "thread"
+    assert env["PERKBUS_EDGE_REUSE_PORT"] == "true"
+    assert "PERKBUS_ACTORS_BATCH_MAX" not in env
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_settings(["SQLITE_WRITER"])
