@@ -12,10 +12,10 @@ WAL mode a reader sees every committed transaction, and the child answers only a
 
 A writer that dies (killed, out of memory) fails the group in flight with
 :class:`StoreUnavailable` — a transaction it did not commit is rolled back by SQLite —
-and the next group starts a new one. The child exits when its socket closes: when the
-ledger closes it, or when the host dies. It ignores SIGINT and SIGTERM, which a terminal
-or a supervisor sends to the whole process group: it finishes the commit in hand and waits
-for the host to close.
+and the next group starts a new one (as does a group that finds it died while idle). The
+child exits when its socket closes: when the ledger closes it, or when the host dies. It
+ignores SIGINT and SIGTERM, which a terminal or a supervisor sends to the whole process
+group: it finishes the commit in hand and waits for the host to close.
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ class WriterProcess:
                 await child.wait()
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._child is not None and self._child.returncode is not None:
+            self._retire()  # died while idle (killed, out of memory): start another
         if self._stream is not None:
             return self._stream
         ours, theirs = socket.socketpair()

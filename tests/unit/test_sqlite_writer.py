@@ -88,24 +88,43 @@ async def test_commits_are_written_by_another_process_and_read_here_at_once(
     assert writer.starts == 1
 
 
-async def test_a_writer_that_dies_fails_one_group_and_the_next_starts_a_new_one(
+async def test_a_writer_that_dies_mid_commit_fails_that_group_and_the_next_starts_anew(
     ledger: SqliteLedger,
 ) -> None:
     writer = writer_of(ledger)
     await ledger.apply([opening(budget(500, 1))])
     first = writer.pid
     assert first is not None
+    os.kill(first, signal.SIGSTOP)  # holds the group it is sent, then dies with it
+    in_flight = asyncio.ensure_future(ledger.apply([spend("b1", 400, 2)]))
+    await asyncio.sleep(0.2)
+    assert not in_flight.done()
     os.kill(first, signal.SIGKILL)
-    assert await exited(first)
-
     with pytest.raises(StoreUnavailable):
-        await ledger.apply([spend("b1", 400, 2)])
+        await in_flight
     assert await budget_record(ledger, "acme", "b1") == budget(500, 1)  # nothing of it written
 
     await ledger.apply([spend("b1", 400, 2)])
     assert writer.starts == 2
     assert writer.pid not in (None, first)
     assert await budget_record(ledger, "acme", "b1") == budget(400, 2)
+
+
+async def test_a_writer_that_died_while_idle_is_replaced_before_the_next_group(
+    ledger: SqliteLedger,
+) -> None:
+    writer = writer_of(ledger)
+    first = writer.pid
+    assert first is not None
+    assert writer._child is not None
+    os.kill(first, signal.SIGKILL)
+    for _ in range(200):  # until this process has seen it end
+        if writer._child.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    await ledger.apply([opening(budget(9, 1))])  # not refused: a new writer takes it
+    assert writer.starts == 2
+    assert await budget_record(ledger, "acme", "b1") == budget(9, 1)
 
 
 async def test_a_group_cut_short_does_not_hand_its_answer_to_the_next(
