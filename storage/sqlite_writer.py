@@ -115,6 +115,7 @@ class WriterProcess:
         try:
             self._child = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-P",  # not the working directory's modules: the ones this host runs
                 "-m",
                 "storage.sqlite_writer",
                 f"--path={self.path}",
