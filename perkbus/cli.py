@@ -90,6 +90,12 @@ def _bench_parser(sub: Any) -> None:
     bench.add_argument("--json", default="", help="default var/bench/bench-<timestamp>.json")
     bench.add_argument("--short", action="store_true", help="make bench: shorter, fewer tenants")
     bench.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each scenario's systems in turn this many times; ratios are medians",
+    )
+    bench.add_argument(
         "--set",
         action="append",
         default=[],
@@ -110,6 +116,8 @@ def _bench(args: argparse.Namespace) -> int:
     }
     defaults = SHORT if args.short else {}
     try:
+        if args.rounds < 1:
+            raise ValueError(f"--rounds must be 1 or more (got {args.rounds})")
         options = BenchOptions(
             scenarios=split(args.scenario, SCENARIOS),
             systems=split(args.systems, SYSTEMS),
@@ -118,6 +126,7 @@ def _bench(args: argparse.Namespace) -> int:
             json_path=args.json,
             short=args.short,
             settings=parse_settings(args.set),
+            rounds=args.rounds,
             **{
                 k: v
                 for k, v in (defaults | {k: v for k, v in given.items() if v is not None}).items()

@@ -24,6 +24,8 @@ class BenchOptions(msgspec.Struct, frozen=True):
     json_path: str = ""
     short: bool = False
     wrk_threads: int = 2
+    #: Times each scenario's systems are measured in turn (bulk: once).
+    rounds: int = 1
     #: perkbus settings for the system under test (``SQLITE_WRITER``, ``thread``), as
     #: ``PERKBUS_<NAME>``: to measure a choice against its alternative.
     settings: tuple[tuple[str, str], ...] = ()

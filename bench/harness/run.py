@@ -23,6 +23,7 @@ from bench.harness.report import (
     BurstRun,
     ratios,
     render,
+    round_ratios,
     targets,
     to_json,
 )
@@ -39,9 +40,11 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         if name == "bulk":
             bulks.append(await bulk(options))
             continue
-        for system in options.systems:
-            log.info("%s/%s: starting", name, system)
-            runs.append(await measure(name, system, options))
+        for round_ in range(1, options.rounds + 1):  # the systems in turn, each round
+            for system in options.systems:
+                log.info("%s/%s: starting (round %d)", name, system, round_)
+                run = await measure(name, system, options)
+                runs.append(msgspec.structs.replace(run, round=round_))
     notes = [
         "wrk, the system and its database share this machine's cores; the CPU figures"
         " say how they were shared",
@@ -50,6 +53,11 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         notes.append(
             f"short run: {options.duration_s:.0f} s bursts, {options.tenants} tenants in spread"
             f" (the full run: 10 s, 1,000 tenants)"
+        )
+    if options.rounds > 1:
+        notes.append(
+            f"{options.rounds} rounds: the systems measured in turn each round; a ratio is the"
+            " median of the rounds' own ratios, a p99 the median of perkbus's"
         )
     if options.settings:
         given = ", ".join(f"PERKBUS_{name}={value}" for name, value in options.settings)
@@ -65,6 +73,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         runs=runs,
         bulk=bulks,
         ratios=ratios(runs),
+        ratios_by_round=round_ratios(runs),
         targets=targets(runs, bulks),
         notes=notes,
         ok=all(r.ok for r in runs) and all(b.ok for b in bulks),

@@ -17,7 +17,15 @@ from bench.harness.options import parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
 from bench.harness.perkbus_system import Perkbus
 from bench.harness.processes import cpu_by_process, cpu_delta
-from bench.harness.report import BenchReport, BurstRun, ratios, render, targets, to_json
+from bench.harness.report import (
+    BenchReport,
+    BurstRun,
+    ratios,
+    render,
+    round_ratios,
+    targets,
+    to_json,
+)
 from bench.harness.system import Scenario
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import GenerateCodes
@@ -161,3 +169,34 @@ def test_settings_given_to_the_bench_reach_perkbus_and_only_those(
     assert "PERKBUS_ACTORS_BATCH_MAX" not in env
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_settings(["SQLITE_WRITER"])
+
+
+def burst_run(system: str, rate: float, round_: int, p99: float = 50.0) -> BurstRun:
+    return BurstRun(
+        "hot", system, "sqlite", int(rate * 10), 10.0, rate, {"p99": p99}, {}, {}, {}, 0, None,
+        round=round_,
+    )  # fmt: skip
+
+
+def test_rounds_compare_the_systems_of_each_round_and_report_medians() -> None:
+    # the machine slows down in round 2; each round is compared with itself
+    runs = [
+        burst_run("perkbus", 3000, 1, p99=90), burst_run("classic", 1000, 1),
+        burst_run("perkbus", 2000, 2, p99=300), burst_run("classic", 450, 2),
+        burst_run("perkbus", 3200, 3, p99=120), burst_run("classic", 800, 3),
+    ]  # fmt: skip
+    assert round_ratios(runs) == {"hot: perkbus/classic": [3.0, 4.44, 4.0]}
+    assert ratios(runs) == {"hot: perkbus/classic": 4.0}
+    found = {t.name: t for t in targets(runs, [])}
+    assert found["hot: perkbus/classic"].met is True
+    assert found["hot: perkbus p99"].measured == "120 ms"  # the median, one line per scenario
+    report = BenchReport(
+        "now", "perkbus bench --rounds 3", {"cores": 2}, {}, "rule", runs, [], ratios(runs),
+        list(found.values()), [], ok=True, ratios_by_round=round_ratios(runs),
+    )  # fmt: skip
+    text = render(report)
+    assert "hot: perkbus/classic = 4.00 (median of rounds: 3.00, 4.44, 4.00)" in text
+    assert "hot #2" in text
+    # a round where one system failed gives no ratio for that round
+    failed = msgspec.structs.replace(runs[3], failure="did not start")
+    assert round_ratios([*runs[:3], failed, *runs[4:]]) == {"hot: perkbus/classic": [3.0, 4.0]}
