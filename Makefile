@@ -23,9 +23,10 @@ $(DEV): pyproject.toml $(STAMP)
 run: $(STAMP)
 	$(BIN)/perkbus up --demo
 
-## test: install dev tools, then lint, type-check and run the whole suite
+## test: install dev tools, then lint, type-check and run the whole suite (one worker per
+## core, at most four: every test takes free ports and databases of its own)
 test: $(DEV) lint typecheck couch-server
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses=4
 
 COUCH := tests/servers/couch
 
