@@ -314,8 +314,10 @@ class CatalogueActor:
         await self._changed(CatalogueChanged(self.tenant))
 
     async def _changed(self, change: CatalogueChanged) -> None:
-        """Tell the edges their cached pages are stale (after the store has the change,
-        before the reply: an edge's own cache is bumped by the edge itself)."""
+        """Drop this host's kept views of the products, and tell the edges their cached
+        pages are stale (after the store has the change, before the reply: an edge's own
+        cache is bumped by the edge itself)."""
+        self.ctx.product_views.changed(change.tenant)
         await self.ctx.notify(subjects.CATALOGUE_CHANGED, _changes.encode(change))
 
     async def _curate(

@@ -346,7 +346,7 @@ class TreasuryActor:
 
     async def _prepare_placing(self, batch: Sequence[Request]) -> None:
         """For the batch's ``PlaceOrder``: the orders stored under their ids or external
-        ids, and their products, read at once."""
+        ids, and their products (kept by the host, or asked for), read at once."""
         places = [(r, r.body) for r in batch if isinstance(r.body, PlaceOrder)]
         self._stored_orders = {}
         self._products = {}
@@ -358,7 +358,11 @@ class TreasuryActor:
         earlier = {id(r): placed_order_id(r, b) for r, b in places}
         ids = list({*earlier.values(), *(b.order_id for _, b in places)})
         externals = list({b.external_id for _, b in places if b.external_id})
-        products = list({b.product_id for _, b in places})
+        views = self.ctx.product_views
+        generation = views.generation(tenant)
+        kept = {p: views.get(tenant, p) for p in {b.product_id for _, b in places}}
+        self._products = {p: reply for p, reply in kept.items() if reply is not None}
+        products = [p for p, reply in kept.items() if reply is None]
         found, by_external, asked = await asyncio.gather(
             ledger.load_orders(tenant, ids),
             asyncio.gather(*(ledger.order_by_external_id(tenant, e) for e in externals)),
@@ -370,7 +374,9 @@ class TreasuryActor:
         for external_id, o in zip(externals, by_external, strict=True):
             if o is not None:
                 self._stored_orders[f"ext:{external_id}"] = o
-        self._products = dict(zip(products, asked, strict=True))
+        for p, reply in zip(products, asked, strict=True):
+            self._products[p] = reply
+            views.keep(tenant, p, reply, generation)
         self._checks = {id(r): self._checked(r, b, earlier[id(r)]) for r, b in places}
 
     async def handle(self, batch: Sequence[Request]) -> Decision:

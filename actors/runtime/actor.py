@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from actors.product_views import ProductViews
 from actors.sealing import MasterKey
 from bus.messages import Command, Reply, Request
 from bus.nats_auth import UserIssuer
@@ -82,6 +83,9 @@ class ActorContext:
     #: Wired by the host: a core NATS message to ``subject`` (no stream, no reply) — a
     #: hint to the edges, such as "this tenant's catalogue pages are stale".
     notify: Callable[[str, bytes], Awaitable[None]] = field(default=_nobody_listens)
+    #: Tenants' products as their catalogue actors last showed them, shared by the actors
+    #: of a host: the treasury asks the catalogue actor only what is not kept here.
+    product_views: ProductViews = field(default_factory=ProductViews)
 
 
 @dataclass

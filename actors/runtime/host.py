@@ -344,6 +344,7 @@ class ActorHost:
             log.warning("hint on %s not sent: %r", subject, e)
 
     async def _platform_news(self, revision: int) -> None:
+        self.context.product_views.changed("")
         await self.catalogue_changed("", revision)
 
     async def catalogue_changed(self, tenant: str, revision: int = 0) -> None:

@@ -18,6 +18,7 @@ from bus.client import Bus
 from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget
+from bus.messages.catalogue import CurateProduct
 from bus.messages.common import Money
 from bus.messages.orders import (
     CancelOrder,
@@ -463,6 +464,30 @@ async def test_the_treasury_carries_an_order_out_once_and_only_for_the_system(
     assert record.balance_minor == 100_000 - 2500
     assert await pool_figures(bus, "card-de", 2500) == (2, 1)
     assert await ledger.entries_total("acme") == 0
+
+
+async def test_a_curation_reaches_the_very_next_order(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """The treasury keeps the products it asked the catalogue actor for (ADR 21), but a
+    tenant's curation drops them before the curator is answered."""
+    curator = Principal("curator@acme", roles=("admin",), scopes=("catalogue:admin",))
+    await fund(bus)
+    await stock(bus, 3)
+    first = placed(await ask(bus, "treasury", order(1)))  # as the edge sends it
+    assert first.price == Money(2500, "EUR")
+    hide = CurateProduct("card-de", enabled=False)
+    assert isinstance(await ask(bus, "catalogue", hide, curator), Ok)
+    hidden = await ask(bus, "treasury", order(2))
+    assert isinstance(hidden, Err)
+    assert hidden.code == ErrorCode.NOT_FOUND
+    marked_up = CurateProduct("card-de", enabled=True, markup_bps=1000)
+    assert isinstance(await ask(bus, "catalogue", marked_up, curator), Ok)
+    third = placed(await ask(bus, "treasury", order(3)))
+    assert third.price == Money(2750, "EUR")
+    record = await budget_record(ledger, "acme", "b1")
+    assert record is not None
+    assert record.balance_minor == 100_000 - 2500 - 2750
 
 
 async def test_the_treasury_leases_ahead_of_need_in_the_background(
