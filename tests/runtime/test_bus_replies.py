@@ -1,0 +1,83 @@
+"""Requests over the bus get their own replies on the connection's one inbox subscription:
+matched however they interleave, a missing responder said at once, a late reply dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from nats.aio.msg import Msg
+
+from bus import subjects
+from bus.client import Bus
+from bus.embedded import EmbeddedNats
+from bus.errors import BusTimeout, BusUnavailable
+from bus.messages import Ok, Principal, Reply, encoder, request_decoder
+from bus.messages.budget import DebitReceipt, GetBudget
+from bus.messages.common import Money
+
+ME = Principal("admin@acme", roles=("admin",))
+
+
+def answer_to(n: int) -> Reply:
+    euros = Money(n, "EUR")
+    return Ok(DebitReceipt(f"d{n}", f"b{n}", euros, euros, created_ms=n))
+
+
+async def responder(bus: Bus, delay_s: float, count: int = 0) -> None:
+    """Answer each request on acme's treasury subject for budget ``b<n>`` with
+    :func:`answer_to`, after ``delay_s`` times ``n`` (``count - n`` if ``count`` is
+    given: the later requests answered first)."""
+
+    async def answer(msg: Msg) -> None:
+        request = request_decoder.decode(msg.data)
+        assert isinstance(request.body, GetBudget)
+        n = int(request.body.budget_id.removeprefix("b"))
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s * (count - n if count else n))
+            await bus.nc.publish(msg.reply, encoder.encode(answer_to(n)))
+
+        asyncio.get_running_loop().create_task(later())
+
+    # requests reach their tenant's partition (the server's subject mapping)
+    await bus.nc.subscribe(f"{subjects.PARTITIONED_PREFIX}.*.acme.treasury", cb=answer)
+    await bus.nc.flush()
+
+
+async def ask(bus: Bus, n: int, timeout_s: float = 5.0) -> Reply:
+    return await bus.request("acme", "treasury", GetBudget(f"b{n}"), ME, timeout_s=timeout_s)
+
+
+async def test_interleaved_requests_each_get_their_own_reply(
+    nats_server: EmbeddedNats, bus: Bus
+) -> None:
+    server = await Bus.connect(nats_server.url, "responder", nats_server.credentials)
+    try:
+        await responder(server, delay_s=0.002, count=50)  # the first asked waits longest
+        replies = await asyncio.gather(*(ask(bus, n) for n in range(50)))
+        assert replies == [answer_to(n) for n in range(50)]
+    finally:
+        await server.close()
+
+
+async def test_no_responder_is_said_at_once(bus: Bus) -> None:
+    started = time.monotonic()
+    with pytest.raises(BusUnavailable, match="no actor host serves treasury"):
+        await ask(bus, 1, timeout_s=5.0)
+    assert time.monotonic() - started < 2.5  # not the timeout
+
+
+async def test_a_late_reply_is_dropped_and_the_next_request_gets_its_own(
+    nats_server: EmbeddedNats, bus: Bus
+) -> None:
+    server = await Bus.connect(nats_server.url, "responder", nats_server.credentials)
+    try:
+        await responder(server, delay_s=0.1)
+        with pytest.raises(BusTimeout):
+            await ask(bus, 5, timeout_s=0.2)  # answered after 0.5 s
+        await asyncio.sleep(0.4)  # the late reply arrives with nobody waiting
+        assert await ask(bus, 1) == answer_to(1)
+    finally:
+        await server.close()
