@@ -145,7 +145,11 @@ def _own_origin(request: web.Request, public_url: str) -> str:
 
 
 def vary(response: web.StreamResponse, *names: str) -> None:
-    present = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    current = response.headers.get("Vary")
+    if not current:  # most responses: nothing to merge with
+        response.headers["Vary"] = ", ".join(dict.fromkeys(names))
+        return
+    present = [v.strip() for v in current.split(",") if v.strip()]
     for name in names:
         if name.lower() not in (v.lower() for v in present):
             present.append(name)

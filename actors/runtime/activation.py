@@ -241,7 +241,7 @@ class Activation:
         commit: asyncio.Future[None] | None = None
         if changes is not None:
             latest = max(r.deadline_ms for r, _ in screened.to_decide)
-            commit = asyncio.ensure_future(self._rt.committer.commit(changes, latest))
+            commit = self._rt.committer.submit(changes, latest)
         self._replies.remember(records)  # the next batch's screen sees them; sent later
         self._previous = asyncio.create_task(self._complete(commit, live, screened, replies))
         if not self.pipelined and not await self._settle_previous():

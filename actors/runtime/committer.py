@@ -86,12 +86,18 @@ class GroupCommitter(Background):
         If ``deadline_ms`` (the latest deadline of the batch's requests) passes while the
         change set waits, it is not written and :class:`CommitExpired` is raised.
         """
-        if not self.running:
-            raise RuntimeError("the committer is stopped")
+        await self.submit(change_set, deadline_ms)
+
+    def submit(self, change_set: ChangeSet, deadline_ms: int | None = None) -> asyncio.Future[None]:
+        """:meth:`commit`, as a future (done once written, or failed) rather than a
+        coroutine: an activation hands over each batch without a task of its own."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self.running:
+            future.set_exception(RuntimeError("the committer is stopped"))
+            return future
         self._pending.append(_Pending(change_set, future, deadline_ms or 2**62))
         self._wakeup.set()
-        await future
+        return future
 
     def clear_published(self, event_ids: Sequence[str]) -> bool:
         """Delete these published events' outbox rows with the next group (nobody waits:

@@ -25,10 +25,10 @@ def answer_to(n: int) -> Reply:
     return Ok(DebitReceipt(f"d{n}", f"b{n}", euros, euros, created_ms=n))
 
 
-async def responder(bus: Bus, delay_s: float, count: int = 0) -> None:
+async def responder(bus: Bus, delay_s: float, count: int = 0) -> set[asyncio.Task[None]]:
     """Answer each request on acme's treasury subject for budget ``b<n>`` with
     :func:`answer_to`, after ``delay_s`` times ``n`` (``count - n`` if ``count`` is
-    given: the later requests answered first)."""
+    given: the later requests answered first). Returns the answers still to send."""
 
     async def answer(msg: Msg) -> None:
         request = request_decoder.decode(msg.data)
@@ -39,11 +39,16 @@ async def responder(bus: Bus, delay_s: float, count: int = 0) -> None:
             await asyncio.sleep(delay_s * (count - n if count else n))
             await bus.nc.publish(msg.reply, encoder.encode(answer_to(n)))
 
-        asyncio.get_running_loop().create_task(later())
+        task = asyncio.get_running_loop().create_task(later())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    pending: set[asyncio.Task[None]] = set()
 
     # requests reach their tenant's partition (the server's subject mapping)
     await bus.nc.subscribe(f"{subjects.PARTITIONED_PREFIX}.*.acme.treasury", cb=answer)
     await bus.nc.flush()
+    return pending
 
 
 async def ask(bus: Bus, n: int, timeout_s: float = 5.0) -> Reply:
@@ -74,10 +79,10 @@ async def test_a_late_reply_is_dropped_and_the_next_request_gets_its_own(
 ) -> None:
     server = await Bus.connect(nats_server.url, "responder", nats_server.credentials)
     try:
-        await responder(server, delay_s=0.1)
+        pending = await responder(server, delay_s=0.1)
         with pytest.raises(BusTimeout):
             await ask(bus, 5, timeout_s=0.2)  # answered after 0.5 s
-        await asyncio.sleep(0.4)  # the late reply arrives with nobody waiting
+        await asyncio.gather(*pending)  # the late reply arrives with nobody waiting
         assert await ask(bus, 1) == answer_to(1)
     finally:
         await server.close()
