@@ -38,11 +38,16 @@ def test_an_answer_is_used_until_it_is_older_than_its_time_to_live() -> None:
     assert kept.get("acme", "card") is None
 
 
-def test_a_change_of_a_tenants_products_drops_its_views_only() -> None:
-    clock = Clock()
-    kept = views(clock)
+def two_tenants_views() -> ProductViews:
+    """Views holding acme's and globex's ``card``, both answered ``answer(1)``."""
+    kept = views(Clock())
     for tenant in ("acme", "globex"):
         kept.keep(tenant, "card", answer(1), kept.generation(tenant))
+    return kept
+
+
+def test_a_change_of_a_tenants_products_drops_its_views_only() -> None:
+    kept = two_tenants_views()
     kept.changed("acme")
     assert kept.get("acme", "card") is None
     assert kept.get("globex", "card") == answer(1)
@@ -51,10 +56,7 @@ def test_a_change_of_a_tenants_products_drops_its_views_only() -> None:
 
 
 def test_a_change_of_the_platforms_products_drops_every_view() -> None:
-    clock = Clock()
-    kept = views(clock)
-    for tenant in ("acme", "globex"):
-        kept.keep(tenant, "card", answer(1), kept.generation(tenant))
+    kept = two_tenants_views()
     kept.changed("")
     assert kept.get("acme", "card") is None
     assert kept.get("globex", "card") is None
