@@ -7,11 +7,21 @@ chunk repeated after a crash has no second effect and gets the same per-row resu
 writes the rows' results and the job's progress in one commit, and tells itself to go
 on. Status and results can be read between chunks. A host that starts tells every
 running job to go on, so a job survives a crash of its host.
+
+The actor keeps ``AHEAD`` chunks asked ahead: the treasury has the next chunks before
+this one's answer is in, so that it decides one while another is written (the treasury
+is pipelined, ADR 21) and never waits for the job's own commit. Chunks still reach the
+treasury, and results the job, in row order; an ask ahead that is never used (the
+actor reloaded, or backed off) costs nothing but a stored reply, since asking again
+with its key gets the same answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from msgspec.structs import replace
 
@@ -37,8 +47,17 @@ from bus.time import now_ms
 from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, PutBulkJob, bulk_reward_id
 
 CHUNK = 1000
+#: Chunks asked for ahead of the one whose answer is awaited (ADR 21: 1 → 2 took a
+#: 100,000-row job from about 17,600 to 19,400 rewards/s).
+AHEAD = 2
 #: Who may run bulk jobs and read their per-person results (and the system, going on).
 OPERATORS = frozenset({"owner", "admin", "finance", "programme_manager", "integrator", "system"})
+
+
+class _Asked(NamedTuple):
+    first: int
+    rows: list[BulkRowRecord]
+    answer: asyncio.Future[Reply] | None
 
 
 def view(job: BulkJobRecord) -> BulkView:
@@ -62,11 +81,15 @@ class BulkActor:
         self.job_id = key.key
         self.job: BulkJobRecord | None = None
         self._backoff = 0.25
+        #: The chunks asked for ahead, in row order: first row, rows, the treasury's answer.
+        self._ahead: deque[_Asked] = deque()
 
     async def on_activate(self) -> None:
+        self._drop_ahead()
         self.job = await self.ctx.ledger.load_bulk_job(self.tenant, self.job_id)
 
     async def on_deactivate(self, reason: str) -> None:
+        self._drop_ahead()
         self.job = None
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
@@ -170,20 +193,20 @@ class BulkActor:
         job = self.job
         if job is None or job.status != "running":
             return self._view()
-        rows = await self.ctx.ledger.bulk_rows(self.tenant, self.job_id, job.next_row, CHUNK)
+        asked = self._take_ahead(job.next_row) or await self._ask_chunk(job, job.next_row)
+        rows = asked.rows
         if not rows:
             self.job = replace(job, status="done")
             return Ok(view(self.job))
-        items = tuple(
-            IssueItem(r.person_id, r.points, bulk_reward_id(self.job_id, r.row), r.memo)
-            for r in rows
-        )
-        chunk_key = f"bulk:{self.job_id}:{job.next_row}"
-        issued = await self.ctx.ask(
-            self.tenant, treasury.KIND, IssuePointsMany(job.budget_id, items), chunk_key
-        )
+        last = self._ahead[-1] if self._ahead else asked
+        while len(self._ahead) < AHEAD and (first := last.first + len(last.rows)) < job.total:
+            last = await self._ask_chunk(job, first)
+            self._ahead.append(last)
+        assert asked.answer is not None  # rows were asked for
+        issued = await asked.answer
         if isinstance(issued, Err):
             if issued.retryable:  # the treasury is not there: come back in a while
+                self._drop_ahead()
                 self._backoff = min(self._backoff * 2, 30.0)
                 self.ctx.tell_later(self._backoff, self.tenant, KIND, ContinueBulk(self.job_id))
                 return Ok(view(job))
@@ -212,6 +235,37 @@ class BulkActor:
             status="done" if next_row >= job.total else "running",
         )
         return Ok(view(self.job))
+
+    async def _ask_chunk(self, job: BulkJobRecord, first: int) -> _Asked:
+        """Read the chunk of rows from ``first`` and ask the treasury to issue them; the
+        answer is awaited later (an empty chunk asks nothing)."""
+        rows = await self.ctx.ledger.bulk_rows(self.tenant, self.job_id, first, CHUNK)
+        if not rows:
+            return _Asked(first, rows, None)
+        items = tuple(
+            IssueItem(r.person_id, r.points, bulk_reward_id(self.job_id, r.row), r.memo)
+            for r in rows
+        )
+        ask = self.ctx.ask(
+            self.tenant,
+            treasury.KIND,
+            IssuePointsMany(job.budget_id, items),
+            f"bulk:{self.job_id}:{first}",  # a chunk's key: the same chunk, the same key
+        )
+        # Tasks start in the order they are made: chunks are posted in row order.
+        return _Asked(first, rows, asyncio.ensure_future(ask))
+
+    def _take_ahead(self, first: int) -> _Asked | None:
+        if self._ahead and self._ahead[0].first == first:
+            return self._ahead.popleft()
+        while self._ahead:
+            answer = self._ahead.pop().answer
+            if answer is not None and not answer.cancel() and not answer.cancelled():
+                answer.exception()  # done already: nobody waits for it, nothing to log
+        return None
+
+    def _drop_ahead(self) -> None:
+        self._take_ahead(-1)
 
     async def _results(self, offset: int, limit: int) -> Reply:
         if self.job is None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from actors.bulk import CHUNK
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.errors import ErrorCode
@@ -107,9 +108,20 @@ async def test_a_job_issues_every_row_once_and_reports_each(
     assert [r[0] for r in found] == list(range(10_000))
     assert found[5][3:5] == ("failed", "invalid_request")
     assert done.succeeded + done.failed == 10_000
-    # The budget runs out part-way: later rows fail with insufficient funds.
-    reasons = {r[4] for r in found if r[3] == "failed"}
-    assert "insufficient_funds" in reasons
+    # The budget runs out part-way: later rows fail with insufficient funds, and rows are
+    # issued in their order (chunks asked ahead still reach the treasury in turn), so the
+    # outcome is the one of issuing them one by one (a point costs a cent here).
+    left, expected = budget, []
+    for i, row in enumerate(rows):
+        if i == 5:
+            expected.append(("failed", "invalid_request"))
+        elif row.points <= left:
+            left -= row.points
+            expected.append(("ok", ""))
+        else:
+            expected.append(("failed", "insufficient_funds"))
+    assert [r[3:5] for r in found] == expected
+    assert ("failed", "insufficient_funds") in expected
     assert done.succeeded == sum(1 for r in found if r[3] == "ok")
     await check_against_ledger(ledger, found, budget)
     again = await ask(bus, StartBulk("job-1", 10_000))
@@ -119,6 +131,22 @@ async def test_a_job_issues_every_row_once_and_reports_each(
     more = await ask(bus, LoadBulkRows("job-1", "b1", 10_000, (BulkRow("x", 1),)))
     assert isinstance(more, Err)
     assert more.code == ErrorCode.ALREADY_EXISTS
+
+
+async def test_rows_are_issued_in_their_order_across_chunks(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """The job asks for chunks ahead of their answers; the budget still goes to the
+    first rows, as if they were issued one by one."""
+    budget = 2_500  # runs out in the third chunk of five
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(budget, "EUR")), "treasury"), Ok)
+    rows = [BulkRow(f"p{i}", 1) for i in range(5 * CHUNK)]
+    await load(bus, "job-3", rows)
+    done = await wait_done(bus, "job-3")
+    found = await results(bus, "job-3")
+    assert (done.succeeded, done.failed) == (budget, len(rows) - budget)
+    assert [r[3] for r in found] == ["ok"] * budget + ["failed"] * (len(rows) - budget)
+    await check_against_ledger(ledger, found, budget)
 
 
 async def test_a_job_survives_the_death_of_its_host(
