@@ -30,14 +30,17 @@ from bus.messages.tenant_config import (
     DocumentName,
     DocumentView,
     GetDocument,
+    GetOrderLimits,
     GetPublicProfile,
     ListRevisions,
     Locales,
+    OrderLimits,
     Programme,
     PublicProfile,
     PutDocument,
     RevisionInfo,
     RevisionList,
+    TenantDocument,
     decode_document,
 )
 from bus.scopes import SCOPE_CONFIG, SCOPE_CONFIG_ADMIN, permissions
@@ -85,6 +88,12 @@ class TenantConfigActor:
             match request.body:
                 case GetPublicProfile():
                     replies.append(Ok(await self._public(store)))
+                case GetOrderLimits():
+                    programme = await self._programme(store)
+                    limits = OrderLimits(
+                        programme.max_orders_per_day, programme.max_orders_per_week
+                    )
+                    replies.append(Ok(limits))
                 case GetDocument() as get if _may(request.principal, SCOPE_CONFIG):
                     replies.append(await self._get(store, get))
                 case ListRevisions(name=name) if _may(request.principal, SCOPE_CONFIG):
@@ -128,6 +137,8 @@ class TenantConfigActor:
             saved = await store.put(self.tenant, put.name, body, put.expected_revision)
         except StaleWrite:
             self.cache.pop(put.name, None)
+            if put.name == "programme":  # another host wrote it: what this one kept is old
+                self.ctx.programmes.changed(self.tenant)
             current = await self._current(store, put.name)
             now = f"it is at {current.revision}" if current else "it does not exist"
             expected = put.expected_revision or "none (create)"
@@ -136,31 +147,35 @@ class TenantConfigActor:
                 f"{put.name} is no longer at revision {expected}; {now}: read it again",
             )
         self.cache[put.name] = StoredDocument(body, saved.revision, saved.saved_ms)
+        if put.name == "programme":  # the treasury's order limits: before the reply
+            self.ctx.programmes.changed(self.tenant)
         return Ok(DocumentView(put.name, saved.revision, saved.saved_ms, body))
 
+    async def _valid(self, store: TenantDocuments, name: DocumentName) -> TenantDocument | None:
+        """The document as stored, decoded; None if unset, or stored by an older version
+        in a shape this one no longer reads."""
+        stored = await self._current(store, name)
+        if stored is None:
+            return None
+        try:
+            return decode_document(name, stored.body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            log.warning("tenant %s: stored %s no longer valid: %s", self.tenant, name, e)
+            return None
+
+    async def _programme(self, store: TenantDocuments) -> Programme:
+        found = await self._valid(store, "programme")
+        return found if isinstance(found, Programme) else Programme()
+
     async def _public(self, store: TenantDocuments) -> PublicProfile:
-        """Branding, locales and embedding origins, with defaults for what is unset (or
-        stored by an older version in a shape this one no longer reads)."""
-        branding: Branding = Branding(display_name=self.tenant)
-        locales = Locales()
-        programme = Programme()
-        names: tuple[DocumentName, ...] = ("branding", "locales", "programme")
-        for name in names:
-            stored = await self._current(store, name)
-            if stored is None:
-                continue
-            try:
-                document = decode_document(name, stored.body)
-            except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                log.warning("tenant %s: stored %s no longer valid: %s", self.tenant, name, e)
-                continue
-            match document:
-                case Branding():
-                    branding = document
-                case Locales():
-                    locales = document
-                case Programme():
-                    programme = document
+        """Branding, locales and embedding origins, with defaults for what is unset."""
+        branding = await self._valid(store, "branding")
+        if not isinstance(branding, Branding):
+            branding = Branding(display_name=self.tenant)
+        locales = await self._valid(store, "locales")
+        if not isinstance(locales, Locales):
+            locales = Locales()
+        programme = await self._programme(store)
         return PublicProfile(
             self.tenant, branding, locales, programme.allowed_origins, programme.points_name
         )
@@ -169,5 +184,5 @@ class TenantConfigActor:
 TENANT_CONFIG = ActorKind(
     KIND,
     TenantConfigActor,
-    accepts=(GetDocument, PutDocument, ListRevisions, GetPublicProfile),
+    accepts=(GetDocument, PutDocument, ListRevisions, GetPublicProfile, GetOrderLimits),
 )

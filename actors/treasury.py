@@ -39,6 +39,7 @@ import msgspec
 from msgspec.structs import replace
 
 from actors.leased_codes import LeasedCodes, Pool
+from actors.order_limits import OrderLimiter
 from actors.orders import (
     final_price,
     fulfil_command,
@@ -245,6 +246,8 @@ class TreasuryActor:
         #: it answers the same. (An order is written in the commit that carries it out,
         #: and the orders actor asks only about orders it could not find stored.)
         self._settled: OrderedDict[str, OrderSettled] = OrderedDict()
+        #: The programme's limits on a person's orders, and their orders counted.
+        self.limiter = OrderLimiter(ctx, self.tenant)
         #: This batch's orders as stored (by id, and by ``ext:<external id>``) and products.
         self._stored_orders: dict[str, OrderRecord] = {}
         self._products: dict[str, Reply] = {}
@@ -257,6 +260,7 @@ class TreasuryActor:
         self.fx = {(r.base, r.quote): r for r in await self.ctx.ledger.load_fx_rates(self.tenant)}
         self.codes.load(await self.ctx.ledger.leased_codes(self.tenant))
         self._settled.clear()
+        self.limiter.clear()  # counted again from storage
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
@@ -382,6 +386,7 @@ class TreasuryActor:
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
         await self._prepare_placing(batch)
+        await self.limiter.prepare(batch)
         await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
@@ -761,6 +766,9 @@ class TreasuryActor:
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
                 f"another order with external id {cmd.external_id} is being placed",
             )
+        person = cmd.payer.removeprefix("wallet:") if cmd.payer.startswith("wallet:") else None
+        if person is not None and self.limiter.reached(person, work.now):
+            return self._order_ended(cmd, "failed", "", ErrorCode.ORDER_LIMIT_REACHED, work)
         pool = (cmd.product_id, cmd.face_value_minor)
         code = self.codes.take(pool, work.now)
         if code is None and pool in self.codes.unsure:
@@ -784,6 +792,8 @@ class TreasuryActor:
             f"{oid}:committed", cmd.payer, taken, cmd.price_minor, oid, f"order {oid}", work
         )
         work.allocations.append(Allocation(code[0], cmd.order_id))
+        if person is not None:
+            self.limiter.count(person, cmd.created_ms)
         return self._order_ended(cmd, "fulfilled", code[0], "", work)
 
     def _spent(

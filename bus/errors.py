@@ -39,6 +39,9 @@ class ErrorCode(enum.StrEnum):
     VELOCITY_LIMITED = "velocity_limited"
     #: A write named a revision that is no longer the current one: read again, then write.
     STALE_REVISION = "stale_revision"
+    #: The person placed as many orders as their programme allows in a day or a week (a
+    #: failed order's reason; nothing was taken).
+    ORDER_LIMIT_REACHED = "order_limit_reached"
 
 
 #: Codes whose requests may be sent again unchanged.

@@ -392,8 +392,10 @@ PATHS: dict[str, Any] = {
             "description": (
                 "Needs scope `orders:write`. Without `budget_id` the recipient pays "
                 "in points (only the recipient, or staff). The order is paid and "
-                "given a voucher code in one step; short of funds or of codes, "
-                "nothing is taken and the order is `failed` with a reason. 201 when "
+                "given a voucher code in one step; short of funds or of codes, or "
+                "past the programme's limit on a person's orders paid in points per "
+                "day or week, nothing is taken and the order is `failed` with a reason "
+                "(`insufficient_funds`, `out_of_stock`, `order_limit_reached`). 201 when "
                 "it ended; 503 if it could not be carried out now (nothing was "
                 "taken: retry); 202 for an order still being carried out. Send an "
                 "Idempotency-Key: a retry finds the same order, never a second one."

@@ -28,8 +28,10 @@ _TITLES = {
     "branding": "the tenant's branding (display name, logo, colours)",
     "locales": "the tenant's locales (default and enabled, BCP 47)",
     "programme": (
-        "the tenant's programme settings (points name, order velocity limits, review "
-        "threshold, origins allowed to embed the storefront)"
+        "the tenant's programme settings (points name, the most orders one person may "
+        "pay in points per UTC day and per week from Monday — past them an order fails "
+        "with `order_limit_reached` — a review threshold (stored; not yet acted on), "
+        "origins allowed to embed the storefront)"
     ),
     "email-templates": (
         "the tenant's email templates (per template and locale; {{placeholders}} from "

@@ -29,6 +29,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.VELOCITY_LIMITED: 429,
     ErrorCode.STALE_REVISION: 412,
+    ErrorCode.ORDER_LIMIT_REACHED: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -47,6 +48,7 @@ TITLES: dict[str, str] = {
     "idempotency_key_in_use": "A request with this Idempotency-Key is in progress, retry",
     "unauthenticated": "Authentication required",
     "stale_revision": "The document changed since it was read",
+    "order_limit_reached": "The person's order limit for the day or week is reached",
     "precondition_required": "Send If-Match with the revision read (If-None-Match: * to create)",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",

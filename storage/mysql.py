@@ -297,6 +297,10 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         row = await self._fetchone(_st.order_by_external_id, (tenant, external_id))
         return None if row is None else sql.order_from_row(row)
 
+    async def redemptions_since(self, tenant: str, person_id: str, since_ms: int) -> list[int]:
+        params = (tenant, person_id, since_ms, f"wallet:{person_id}")
+        return [int(r[0]) for r in await self._fetchall(_st.redemptions_since, params)]
+
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         rows = await self._fetchall(_st.unfinished_orders, (tenant, limit))
         return [sql.order_from_row(r) for r in rows]

@@ -183,6 +183,11 @@ class Statements:
         self.order_by_external_id = q(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}} AND external_id = {{p}}"
         )
+        # by orders_recipient: a person's own orders are those they receive and pay for
+        self.redemptions_since = q(
+            "SELECT created_ms FROM orders WHERE tenant_id = {p} AND recipient = {p}"
+            " AND created_ms >= {p} AND payer = {p} AND status <> 'failed'"
+        )
         self.unfinished_orders = q(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
             " AND status IN ('accepted', 'paid', 'cancelling') ORDER BY created_ms LIMIT {p}"

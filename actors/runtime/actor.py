@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors.product_views import ProductViews
+from actors.kept_answers import PROGRAMME_TTL_S, KeptAnswers
 from actors.sealing import MasterKey
 from bus.messages import Command, Reply, Request
 from bus.nats_auth import UserIssuer
@@ -85,7 +85,10 @@ class ActorContext:
     notify: Callable[[str, bytes], Awaitable[None]] = field(default=_nobody_listens)
     #: Tenants' products as their catalogue actors last showed them, shared by the actors
     #: of a host: the treasury asks the catalogue actor only what is not kept here.
-    product_views: ProductViews = field(default_factory=ProductViews)
+    product_views: KeptAnswers = field(default_factory=KeptAnswers)
+    #: Tenants' order limits as their tenant config actors last showed them (the
+    #: treasury's, kept under ``"order-limits"``).
+    programmes: KeptAnswers = field(default_factory=lambda: KeptAnswers(PROGRAMME_TTL_S))
 
 
 @dataclass

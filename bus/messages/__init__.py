@@ -47,6 +47,7 @@ from bus.messages.people import (
 )
 from bus.messages.tenant_config import (
     DocumentView,
+    OrderLimits,
     PublicProfile,
     RevisionList,
     TenantConfigCommand,
@@ -128,6 +129,7 @@ ReplyValue = (
     | DocumentView
     | RevisionList
     | PublicProfile
+    | OrderLimits
     | OrderPage
     | WalletPage
 )

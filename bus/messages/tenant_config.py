@@ -100,9 +100,10 @@ class Locales(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: What the programme calls its points ("Kudos", "Stars").
     points_name: DisplayName = "points"
-    #: Most orders one person may place in a day (UTC); None: no limit.
+    #: Most orders one person may pay with their points in a day (UTC); None: no limit.
+    #: The treasury enforces it (see :class:`OrderLimits`); orders that failed do not count.
     max_orders_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
-    #: Most orders one person may place in a week; None: no limit.
+    #: Most such orders in a week (Monday to Sunday, UTC); None: no limit.
     max_orders_per_week: Annotated[int, msgspec.Meta(ge=1, le=70_000)] | None = None
     #: Orders of at least this value are held for review; None: none are.
     review_threshold: Money | None = None
@@ -231,7 +232,16 @@ class GetPublicProfile(msgspec.Struct, frozen=True, tag="tenant_config.public"):
         return TENANT_WIDE
 
 
-TenantConfigCommand = GetDocument | PutDocument | ListRevisions | GetPublicProfile
+class GetOrderLimits(msgspec.Struct, frozen=True, tag="tenant_config.order_limits.get"):
+    """The programme's limits on one person's orders (asked by the treasury, which
+    enforces them); any principal of the tenant may read them."""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+TenantConfigCommand = GetDocument | PutDocument | ListRevisions | GetPublicProfile | GetOrderLimits
 
 
 class DocumentView(msgspec.Struct, frozen=True, tag="tenant_config.document"):
@@ -251,6 +261,18 @@ class RevisionList(msgspec.Struct, frozen=True, tag="tenant_config.revision_list
     name: str
     #: Newest first; the first is the current revision.
     revisions: tuple[RevisionInfo, ...]
+
+
+class OrderLimits(msgspec.Struct, frozen=True, tag="tenant_config.order_limits"):
+    """Most orders paid from one person's points in a UTC day, and in a week (Monday 00:00
+    to Sunday 24:00 UTC); None: no limit. Orders that failed do not count."""
+
+    per_day: int | None = None
+    per_week: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.per_day is not None or self.per_week is not None
 
 
 class PublicProfile(msgspec.Struct, frozen=True, tag="tenant_config.public_profile"):

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,39 @@ def call(
             return int(response.status), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
         return int(e.code), json.loads(e.read() or b"null")
+
+
+PROGRAMME = "/api/v1/tenant/config/programme"
+
+
+def as_admin(live: Live, method: str, path: str, body: Any = None, **headers: str) -> Any:
+    """(ETag, decoded JSON) of a request as the demo tenant's admin; raises on an error."""
+    request = urllib.request.Request(
+        f"{live.base}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {live.demo['token']}",
+            "Content-Type": "application/json",
+            **headers,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return r.headers.get("ETag"), json.loads(r.read() or b"null")
+
+
+def edit_programme(live: Live, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change the demo tenant's programme document in place (``{}`` if it has none),
+    keeping what else it says, and store it."""
+    try:
+        etag, programme = as_admin(live, "GET", PROGRAMME)
+        precondition = {"If-Match": etag}
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+        programme, precondition = {}, {"If-None-Match": "*"}
+    edit(programme)
+    as_admin(live, "PUT", PROGRAMME, programme, **precondition)
 
 
 def new_person(live: Live, points: int) -> Person:

@@ -13,6 +13,7 @@ from tests.browser.pwa_support import (
     STOCKED,
     bearer,
     call,
+    edit_programme,
     new_person,
     points,
     redeem_stocked,
@@ -61,6 +62,23 @@ def test_too_few_points_is_said_plainly_and_costs_nothing(phone: Any, live: Live
     redeem_stocked(phone)
     phone.get_by_text("You do not have enough points for this reward.").wait_for()
     assert points(live, person) == 500
+
+
+def test_an_order_past_the_programmes_day_limit_is_said_plainly_and_costs_nothing(
+    phone: Any, live: Live
+) -> None:
+    person = new_person(live, 5_000)
+    edit_programme(live, lambda p: p.update(max_orders_per_day=1))
+    try:
+        sign_in(phone, person)
+        redeem_stocked(phone)
+        phone.get_by_text("Done! Your reward is ready.").wait_for()
+        phone.get_by_role("link", name="Catalogue", exact=True).click()
+        redeem_stocked(phone)
+        phone.get_by_text("as many orders as your programme allows", exact=False).wait_for()
+    finally:
+        edit_programme(live, lambda p: p.pop("max_orders_per_day", None))
+    assert points(live, person) == 5_000 - 1_000
 
 
 def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(

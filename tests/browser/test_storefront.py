@@ -23,11 +23,11 @@ import pytest
 from aiohttp import web
 
 from tests.browser.conftest import DESKTOP, Live
+from tests.browser.pwa_support import edit_programme
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PROGRAMME = "/api/v1/tenant/config/programme"
 #: The host page's own styles: nothing of them may reach inside the storefront.
 HOST_STYLE = "h2, label, li { color: rgb(255, 0, 0) !important; font-size: 40px; }"
 
@@ -94,34 +94,15 @@ class HostPages:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _admin(live: Live, method: str, path: str, body: Any = None, **headers: str) -> Any:
-    request = urllib.request.Request(
-        f"{live.base}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {live.demo['token']}",
-            "Content-Type": "application/json",
-            **headers,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return r.headers.get("ETag"), json.loads(r.read() or b"null")
-
-
 def set_origin(live: Live, origin: str, listed: bool) -> None:
     """List ``origin`` in the demo tenant's programme, or take it out, keeping what else
     the programme says."""
-    try:
-        etag, programme = _admin(live, "GET", PROGRAMME)
-        precondition = {"If-Match": etag}
-    except urllib.error.HTTPError as e:
-        if e.code != 404:
-            raise
-        programme, precondition = {}, {"If-None-Match": "*"}
-    origins = [o for o in programme.get("allowed_origins", []) if o != origin]
-    programme["allowed_origins"] = [*origins, origin] if listed else origins
-    _admin(live, "PUT", PROGRAMME, programme, **precondition)
+
+    def edit(programme: dict[str, Any]) -> None:
+        origins = [o for o in programme.get("allowed_origins", []) if o != origin]
+        programme["allowed_origins"] = [*origins, origin] if listed else origins
+
+    edit_programme(live, edit)
 
 
 @pytest.fixture

@@ -394,6 +394,33 @@ async def test_orders_are_fenced_and_found_by_external_id(ledger: Ledger) -> Non
     assert (loaded.status, loaded.version) == ("fulfilled", 2)
 
 
+async def test_a_persons_redemptions_are_found_by_when_they_were_placed(ledger: Ledger) -> None:
+    def redeemed(
+        order_id: str, status: str, created_ms: int, payer: str = "wallet:ann", tenant: str = "acme"
+    ) -> PutOrder:
+        record = msgspec.structs.replace(
+            order_record(order_id, status), tenant=tenant, payer=payer, created_ms=created_ms
+        )
+        return PutOrder(record, 0)
+
+    orders = (
+        redeemed("r1", "fulfilled", 1_000),
+        redeemed("r2", "fulfilled", 2_000),
+        redeemed("r3", "failed", 3_000),  # failed orders do not count
+        redeemed("r4", "paid", 4_000),
+        redeemed("r5", "cancelled", 5_000),
+        redeemed("g1", "fulfilled", 6_000, payer="budget:b1"),  # a gift, not ann's points
+    )
+    await ledger.apply([ChangeSet("acme", orders=orders)])
+    await ledger.apply(
+        [ChangeSet("globex", orders=(redeemed("x1", "fulfilled", 7_000, tenant="globex"),))]
+    )
+    assert sorted(await ledger.redemptions_since("acme", "ann", 0)) == [1_000, 2_000, 4_000, 5_000]
+    assert sorted(await ledger.redemptions_since("acme", "ann", 2_000)) == [2_000, 4_000, 5_000]
+    assert await ledger.redemptions_since("acme", "bob", 0) == []
+    assert await ledger.redemptions_since("globex", "ann", 0) == [7_000]
+
+
 async def test_fx_rates_are_set_and_replaced_per_tenant(ledger: Ledger) -> None:
     await ledger.apply([ChangeSet("acme", fx_rates=(FxRate("acme", "INR", "EUR", "0.0105", 1),))])
     await ledger.apply([ChangeSet("acme", fx_rates=(FxRate("acme", "INR", "EUR", "0.011", 2),))])

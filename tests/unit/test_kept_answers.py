@@ -1,10 +1,11 @@
-"""The products kept for the treasury: used while fresh, dropped by any change of the
-tenant's (or every tenant's) products, never kept from an answer asked before a change."""
+"""Answers kept for the treasury (products here): used while fresh, dropped by any change
+of the tenant's (or every tenant's) answers, never kept from an answer asked before a
+change."""
 
 from __future__ import annotations
 
 from actors.catalogue import view
-from actors.product_views import ProductViews
+from actors.kept_answers import KeptAnswers
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply
 from tests.support import gift_card
@@ -22,8 +23,8 @@ def answer(markup_bps: int) -> Reply:
     return Ok(view(gift_card("card"), "en", enabled=True, markup_bps=markup_bps))
 
 
-def views(clock: Clock, max_views: int = 100) -> ProductViews:
-    return ProductViews(ttl_s=2.0, max_views=max_views, clock=clock)
+def views(clock: Clock, max_views: int = 100) -> KeptAnswers:
+    return KeptAnswers(ttl_s=2.0, max_views=max_views, clock=clock)
 
 
 def test_an_answer_is_used_until_it_is_older_than_its_time_to_live() -> None:
@@ -38,7 +39,7 @@ def test_an_answer_is_used_until_it_is_older_than_its_time_to_live() -> None:
     assert kept.get("acme", "card") is None
 
 
-def two_tenants_views() -> ProductViews:
+def two_tenants_views() -> KeptAnswers:
     """Views holding acme's and globex's ``card``, both answered ``answer(1)``."""
     kept = views(Clock())
     for tenant in ("acme", "globex"):

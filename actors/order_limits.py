@@ -1,0 +1,135 @@
+"""A programme's limits on one person's orders, as the treasury enforces them.
+
+A tenant's ``programme`` document may cap the orders one person pays with their points:
+``max_orders_per_day`` (a UTC day) and ``max_orders_per_week`` (Monday 00:00 to Sunday
+24:00 UTC). Orders paid from a budget (gifts an operator sends) are not a person's own
+and are not limited; orders that failed do not count; an order past a limit ends
+``failed`` with the reason ``order_limit_reached``, and nothing is taken.
+
+The treasury is the one writer of a tenant's orders, so it counts exactly: for each
+person of a batch it reads once when their orders of this week were placed
+(``Ledger.redemptions_since``) and from then on adds each order it carries out — before
+the commit, as it does with balances, and forgets everything when it reloads. The limits
+come from the tenant config actor (``GetOrderLimits``) and are kept on the host
+(``ActorContext.programmes``) until the programme changes. Where they cannot be read (no
+tenant documents store, or the store is down and the document was never read), orders are
+not limited and a warning is logged once: redeeming stays up, as the PWA's profile does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from actors.runtime.actor import ActorContext
+from bus.messages import Command, Ok, Request
+from bus.messages import tenant_config as config
+from bus.messages.orders import PlaceOrder
+from bus.messages.tenant_config import GetOrderLimits, OrderLimits
+from bus.messages.treasury import FulfilOrder
+from bus.time import now_ms
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
+#: Under this key in ``ActorContext.programmes``.
+KEPT_AS = "order-limits"
+#: People whose orders are counted in memory at most (the least recently seen go first).
+PEOPLE = 100_000
+
+
+def day_start(ms: int) -> int:
+    """The start (UTC midnight) of the day of ``ms``."""
+    return ms - ms % DAY_MS
+
+
+def week_start(ms: int) -> int:
+    """The start (Monday, UTC midnight) of the week of ``ms``; the epoch was a Thursday."""
+    return ms - (ms + 3 * DAY_MS) % WEEK_MS
+
+
+def reached(limits: OrderLimits, placed: Sequence[int], now: int) -> bool:
+    """Whether a person whose orders were placed at ``placed`` may place no more ``now``."""
+    week, today = week_start(now), day_start(now)
+    if limits.per_week is not None and sum(t >= week for t in placed) >= limits.per_week:
+        return True
+    return limits.per_day is not None and sum(t >= today for t in placed) >= limits.per_day
+
+
+def redeemer(body: Command) -> str | None:
+    """The person paying ``body`` with their points, if it is such an order."""
+    match body:
+        case PlaceOrder(budget_id=None, recipient=person):
+            return person
+        case FulfilOrder(payer=payer) if payer.startswith("wallet:"):
+            return payer.removeprefix("wallet:")
+    return None
+
+
+class OrderLimiter:
+    """One tenant's limits and its people's counted orders (a treasury's)."""
+
+    def __init__(self, ctx: ActorContext, tenant: str) -> None:
+        self.ctx = ctx
+        self.tenant = tenant
+        self.limits = OrderLimits()
+        #: Person → when each of their counted orders was placed, this week or later.
+        self._placed: OrderedDict[str, list[int]] = OrderedDict()
+        self._warned = False
+
+    def clear(self) -> None:
+        self._placed.clear()
+
+    async def prepare(self, batch: Sequence[Request]) -> None:
+        """Before deciding ``batch``: the limits, and the orders of its people."""
+        people = {p for r in batch if (p := redeemer(r.body)) is not None}
+        if not people:
+            return
+        self.limits = await self._limits()
+        if not self.limits.any:
+            return
+        missing = [p for p in people if p not in self._placed]
+        since = week_start(now_ms())
+        ledger = self.ctx.ledger
+        found = await asyncio.gather(
+            *(ledger.redemptions_since(self.tenant, p, since) for p in missing)
+        )
+        for person, placed in zip(missing, found, strict=True):
+            self._placed[person] = sorted(placed)
+        for person in people:
+            self._placed.move_to_end(person)
+        while len(self._placed) > PEOPLE:
+            self._placed.popitem(last=False)
+
+    def reached(self, person: str, now: int) -> bool:
+        """Whether ``person`` may place no more orders now."""
+        placed = self._placed.get(person)
+        if not self.limits.any or placed is None:
+            return False
+        if placed and placed[0] < (week := week_start(now)):  # a new week: forget the last
+            placed[:] = [t for t in placed if t >= week]
+        return reached(self.limits, placed, now)
+
+    def count(self, person: str, placed_ms: int) -> None:
+        """An order of ``person``'s carried out (in the batch being decided)."""
+        placed = self._placed.get(person)
+        if placed is not None:
+            placed.append(placed_ms)
+
+    async def _limits(self) -> OrderLimits:
+        kept = self.ctx.programmes
+        answer = kept.get(self.tenant, KEPT_AS)
+        if answer is None:
+            generation = kept.generation(self.tenant)
+            answer = await self.ctx.ask(self.tenant, config.KIND, GetOrderLimits(), None)
+            kept.keep(self.tenant, KEPT_AS, answer, generation)
+        if isinstance(answer, Ok) and isinstance(answer.value, OrderLimits):
+            self._warned = False
+            return answer.value
+        if not self._warned:
+            self._warned = True
+            log.warning("tenant %s: order limits unknown, not enforced: %s", self.tenant, answer)
+        return OrderLimits()

@@ -1,0 +1,123 @@
+"""The programme's order limits: a person's orders paid with points, counted exactly by
+the treasury per UTC day and week; past a limit the order fails and costs nothing; a
+changed programme applies to the very next order; gifts from a budget are not limited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from actors.order_limits import DAY_MS, week_start
+from bus.messages import Ok, Principal
+from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.wallet import IssuePoints
+from bus.time import now_ms
+from storage.ports import CatalogueStore, ChangeSet, PutOrder
+from tests.conftest import Cluster
+from tests.support import gift_card, order_record
+
+ADMIN = Principal("admin@acme", roles=("admin",))
+PROGRAMME = "/api/v1/tenant/config/programme"
+
+
+async def set_programme(cluster: Cluster, limits: dict[str, int | None]) -> None:
+    acme = cluster.keys.headers("acme")
+    async with cluster.client.get(PROGRAMME, headers=acme) as r:
+        current = r.headers.get("ETag") if r.status == 200 else None
+    headers = {**acme, **({"If-Match": current} if current else {"If-None-Match": "*"})}
+    async with cluster.client.put(PROGRAMME, json=limits, headers=headers) as r:
+        assert r.status in (200, 201), await r.text()
+
+
+async def open_shop(cluster: Cluster, catalogue: CatalogueStore, people: dict[str, int]) -> None:
+    await catalogue.put_products([gift_card()])
+    await cluster.open_budget("acme", "b1", 1_000_000)
+    rows = tuple(CodeRow(f"LIMIT-{i:04d}") for i in range(40))
+    imported = await cluster.bus.request(
+        "acme", "vouchers", ImportCodes("card-de", 2500, "EUR", rows), ADMIN, 10
+    )
+    assert isinstance(imported, Ok)
+    for person, points in people.items():
+        issue = IssuePoints("b1", person, points, f"rwd-{person}")
+        assert isinstance(await cluster.bus.request("acme", "treasury", issue, ADMIN, 10), Ok)
+
+
+async def redeem(cluster: Cluster, person: str, key: str) -> dict[str, Any]:
+    token = cluster.keys.token("acme", roles=["end_user"], subject=person)
+    order = {"product_id": "card-de", "face_value_minor": 2500, "recipient": person}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    async with cluster.client.post("/api/v1/orders", json=order, headers=headers) as r:
+        body: dict[str, Any] = await r.json()
+        assert r.status == 201, body
+        return body
+
+
+async def test_a_day_limit_fails_the_next_order_and_takes_nothing(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    await open_shop(cluster, catalogue, {"bob": 10_000, "cy": 10_000})
+    await set_programme(cluster, {"max_orders_per_day": 2})
+    first = await redeem(cluster, "bob", "b-1")
+    second = await redeem(cluster, "bob", "b-2")
+    assert (first["status"], second["status"]) == ("fulfilled", "fulfilled")
+    third = await redeem(cluster, "bob", "b-3")
+    assert (third["status"], third["failure_reason"]) == ("failed", "order_limit_reached")
+    assert await cluster.ledger.account_balance("acme", "wallet:bob") == 5_000
+    assert await redeem(cluster, "bob", "b-1") == first  # a retry is the same order
+    assert (await redeem(cluster, "cy", "c-1"))["status"] == "fulfilled"  # one's own count
+
+    gift = {"product_id": "card-de", "face_value_minor": 2500, "recipient": "bob"}
+    gift |= {"budget_id": "b1"}
+    headers = {**cluster.keys.headers("acme"), "Idempotency-Key": "gift-1"}
+    async with cluster.client.post("/api/v1/orders", json=gift, headers=headers) as r:
+        assert (r.status, (await r.json())["status"]) == (201, "fulfilled")  # not limited
+
+    await set_programme(cluster, {"max_orders_per_day": 3})  # the very next order sees it
+    assert (await redeem(cluster, "bob", "b-4"))["status"] == "fulfilled"
+    refused = await redeem(cluster, "bob", "b-5")
+    assert refused["failure_reason"] == "order_limit_reached"
+    await set_programme(cluster, {})  # no limits
+    assert (await redeem(cluster, "bob", "b-6"))["status"] == "fulfilled"
+    assert await cluster.ledger.account_balance("acme", "wallet:bob") == 0
+
+
+async def test_a_week_counts_this_weeks_orders_only(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    await open_shop(cluster, catalogue, {"ann": 10_000})
+    now = now_ms()
+
+    def earlier(order_id: str, created_ms: int, status: str = "fulfilled") -> PutOrder:
+        record = msgspec.structs.replace(
+            order_record(order_id, status), payer="wallet:ann", created_ms=created_ms
+        )
+        return PutOrder(record, 0)
+
+    this_week = week_start(now)
+    placed = (
+        earlier("old-1", this_week - 1),  # last week
+        earlier("old-2", this_week - 3 * DAY_MS),
+        earlier("old-3", this_week, status="failed"),  # failed: not counted
+        earlier("new-1", this_week),  # this week's first millisecond
+    )
+    await cluster.ledger.apply([ChangeSet("acme", orders=placed)])
+    await set_programme(cluster, {"max_orders_per_week": 2})
+    assert (await redeem(cluster, "ann", "a-1"))["status"] == "fulfilled"
+    refused = await redeem(cluster, "ann", "a-2")
+    assert (refused["status"], refused["failure_reason"]) == ("failed", "order_limit_reached")
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 7_500
+
+
+async def test_limits_are_validated_when_set(cluster: Cluster) -> None:
+    acme = {**cluster.keys.headers("acme"), "If-None-Match": "*"}
+    for bad in (
+        {"max_orders_per_day": 0},
+        {"max_orders_per_day": 5, "max_orders_per_week": 4},
+        {"max_orders_per_week": "7"},
+    ):
+        async with cluster.client.put(PROGRAMME, json=bad, headers=acme) as r:
+            problem = await r.json()
+            assert (r.status, r.content_type) == (422, "application/problem+json"), problem
+    async with cluster.client.get(PROGRAMME, headers=cluster.keys.headers("acme")) as r:
+        assert r.status == 404  # nothing was stored
