@@ -19,8 +19,11 @@ from actors.runtime.host import ActorHost
 from actors.sealing import MasterKey
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
+from bus.messages import Ok
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money, Principal
+from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.wallet import IssuePoints
 from bus.nats_auth import UserIssuer
 from edge.app import create_app
 from edge.auth import TokenVerifier
@@ -33,7 +36,7 @@ from storage.search_ports import SearchIndex
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
 from storage.sqlite_tenant_docs import SqliteTenantDocuments
-from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
+from tests.support import AUDIENCE, ISSUER, Keys, gift_card, mysql_database
 
 PARTITIONS = 8
 
@@ -142,6 +145,21 @@ class Cluster:
             timeout_s=5,
         )
         assert reply.__class__.__name__ == "Ok", reply
+
+    async def open_shop(
+        self, catalogue: CatalogueStore, codes: int, budget: int, points: dict[str, int]
+    ) -> None:
+        """acme sells ``card-de`` (25.00 EUR, ``codes`` codes in stock) and has budget
+        ``b1`` of ``budget`` cents; each person of ``points`` is rewarded that many."""
+        admin = Principal("admin@acme", roles=("admin",))
+        await catalogue.put_products([gift_card()])
+        await self.open_budget("acme", "b1", budget)
+        rows = tuple(CodeRow(f"SECRET-{i:04d}") for i in range(codes))
+        load = ImportCodes("card-de", 2500, "EUR", rows)
+        assert isinstance(await self.bus.request("acme", "vouchers", load, admin, 10), Ok)
+        for person, amount in points.items():
+            issue = IssuePoints("b1", person, amount, f"rwd-{person}")
+            assert isinstance(await self.bus.request("acme", "treasury", issue, admin, 10), Ok)
 
 
 async def start_host(

@@ -11,11 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from actors.history import encode_cursor
 from bus.messages import Ok, Principal
-from bus.messages.vouchers import CodeRow, ImportCodes
 from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
-from tests.support import gift_card
 
 ADMIN = Principal("admin@acme", roles=("admin",))
 Client = TestClient[web.Request, web.Application]
@@ -25,13 +23,7 @@ Client = TestClient[web.Request, web.Application]
 async def shop(cluster: Cluster, catalogue: CatalogueStore) -> Cluster:
     """acme: ann rewarded twice and one redemption of hers; a gift card for raj paid
     from budget b1."""
-    await catalogue.put_products([gift_card()])
-    await cluster.open_budget("acme", "b1", 100_000)
-    rows = tuple(CodeRow(f"SECRET-{i:04d}") for i in range(3))
-    imported = await cluster.bus.request(
-        "acme", "vouchers", ImportCodes("card-de", 2500, "EUR", rows), ADMIN, 10
-    )
-    assert isinstance(imported, Ok)
+    await cluster.open_shop(catalogue, 3, 100_000, {})
     for reward_id, points in (("rwd_a", 2000), ("rwd_b", 1000)):
         issued = await cluster.bus.request(
             "acme", "treasury", IssuePoints("b1", "ann", points, reward_id), ADMIN, 10

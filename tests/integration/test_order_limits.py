@@ -9,15 +9,11 @@ from typing import Any
 import msgspec
 
 from actors.order_limits import DAY_MS, week_start
-from bus.messages import Ok, Principal
-from bus.messages.vouchers import CodeRow, ImportCodes
-from bus.messages.wallet import IssuePoints
 from bus.time import now_ms
 from storage.ports import CatalogueStore, ChangeSet, PutOrder
 from tests.conftest import Cluster
-from tests.support import gift_card, order_record
+from tests.support import order_record
 
-ADMIN = Principal("admin@acme", roles=("admin",))
 PROGRAMME = "/api/v1/tenant/config/programme"
 
 
@@ -28,19 +24,6 @@ async def set_programme(cluster: Cluster, limits: dict[str, int | None]) -> None
     headers = {**acme, **({"If-Match": current} if current else {"If-None-Match": "*"})}
     async with cluster.client.put(PROGRAMME, json=limits, headers=headers) as r:
         assert r.status in (200, 201), await r.text()
-
-
-async def open_shop(cluster: Cluster, catalogue: CatalogueStore, people: dict[str, int]) -> None:
-    await catalogue.put_products([gift_card()])
-    await cluster.open_budget("acme", "b1", 1_000_000)
-    rows = tuple(CodeRow(f"LIMIT-{i:04d}") for i in range(40))
-    imported = await cluster.bus.request(
-        "acme", "vouchers", ImportCodes("card-de", 2500, "EUR", rows), ADMIN, 10
-    )
-    assert isinstance(imported, Ok)
-    for person, points in people.items():
-        issue = IssuePoints("b1", person, points, f"rwd-{person}")
-        assert isinstance(await cluster.bus.request("acme", "treasury", issue, ADMIN, 10), Ok)
 
 
 async def redeem(cluster: Cluster, person: str, key: str) -> dict[str, Any]:
@@ -56,7 +39,7 @@ async def redeem(cluster: Cluster, person: str, key: str) -> dict[str, Any]:
 async def test_a_day_limit_fails_the_next_order_and_takes_nothing(
     cluster: Cluster, catalogue: CatalogueStore
 ) -> None:
-    await open_shop(cluster, catalogue, {"bob": 10_000, "cy": 10_000})
+    await cluster.open_shop(catalogue, 40, 1_000_000, {"bob": 10_000, "cy": 10_000})
     await set_programme(cluster, {"max_orders_per_day": 2})
     first = await redeem(cluster, "bob", "b-1")
     second = await redeem(cluster, "bob", "b-2")
@@ -85,7 +68,7 @@ async def test_a_day_limit_fails_the_next_order_and_takes_nothing(
 async def test_a_week_counts_this_weeks_orders_only(
     cluster: Cluster, catalogue: CatalogueStore
 ) -> None:
-    await open_shop(cluster, catalogue, {"ann": 10_000})
+    await cluster.open_shop(catalogue, 40, 1_000_000, {"ann": 10_000})
     now = now_ms()
 
     def earlier(order_id: str, created_ms: int, status: str = "fulfilled") -> PutOrder:
