@@ -9,7 +9,7 @@ Two uses (both in :class:`~actors.runtime.actor.ActorContext`):
   about one order, so that was one catalogue batch per order. The catalogue actor calls
   :meth:`KeptAnswers.changed` whenever its products change (a curation, a custom product,
   new platform products), before it replies; kept for two seconds.
-- **programmes**: the treasury enforces a tenant's order limits (its ``programme``
+- **programmes**: the treasury applies a tenant's order rules (its ``programme``
   document) and keeps the tenant config actor's answer; that actor calls ``changed``
   when the programme is replaced, before it replies; kept for thirty seconds.
 
@@ -34,7 +34,7 @@ from bus.messages import Ok, Reply
 TTL_S = 2.0
 #: Views kept at most (the least recently stored go first).
 MAX_VIEWS = 50_000
-#: A programme's order limits change rarely, and on this host they are dropped at once.
+#: A programme's order rules change rarely, and on this host they are dropped at once.
 PROGRAMME_TTL_S = 30.0
 
 

@@ -6,11 +6,14 @@ A tenant's ``programme`` document may cap the orders one person pays with their 
 and are not limited; orders that failed do not count; an order past a limit ends
 ``failed`` with the reason ``order_limit_reached``, and nothing is taken.
 
+The same rules hold the review threshold (``review_from``), which the treasury applies
+itself (an order held for review, ADR 31).
+
 The treasury is the one writer of a tenant's orders, so it counts exactly: for each
 person of a batch it reads once when their orders of this week were placed
 (``Ledger.redemptions_since``) and from then on adds each order it carries out — before
-the commit, as it does with balances, and forgets everything when it reloads. The limits
-come from the tenant config actor (``GetOrderLimits``) and are kept on the host
+the commit, as it does with balances, and forgets everything when it reloads. The rules
+come from the tenant config actor (``GetOrderRules``) and are kept on the host
 (``ActorContext.programmes``) until the programme changes. Where they cannot be read (no
 tenant documents store, or the store is down and the document was never read), orders are
 not limited and a warning is logged once: redeeming stays up, as the PWA's profile does.
@@ -27,7 +30,7 @@ from actors.runtime.actor import ActorContext
 from bus.messages import Command, Ok, Request
 from bus.messages import tenant_config as config
 from bus.messages.orders import PlaceOrder
-from bus.messages.tenant_config import GetOrderLimits, OrderLimits
+from bus.messages.tenant_config import GetOrderRules, OrderRules
 from bus.messages.treasury import FulfilOrder
 from bus.time import now_ms
 
@@ -36,7 +39,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 #: Under this key in ``ActorContext.programmes``.
-KEPT_AS = "order-limits"
+KEPT_AS = "order-rules"
 #: People whose orders are counted in memory at most (the least recently seen go first).
 PEOPLE = 100_000
 
@@ -51,12 +54,12 @@ def week_start(ms: int) -> int:
     return ms - (ms + 3 * DAY_MS) % WEEK_MS
 
 
-def reached(limits: OrderLimits, placed: Sequence[int], now: int) -> bool:
+def reached(rules: OrderRules, placed: Sequence[int], now: int) -> bool:
     """Whether a person whose orders were placed at ``placed`` may place no more ``now``."""
     week, today = week_start(now), day_start(now)
-    if limits.per_week is not None and sum(t >= week for t in placed) >= limits.per_week:
+    if rules.per_week is not None and sum(t >= week for t in placed) >= rules.per_week:
         return True
-    return limits.per_day is not None and sum(t >= today for t in placed) >= limits.per_day
+    return rules.per_day is not None and sum(t >= today for t in placed) >= rules.per_day
 
 
 def redeemer(body: Command) -> str | None:
@@ -75,7 +78,9 @@ class OrderLimiter:
     def __init__(self, ctx: ActorContext, tenant: str) -> None:
         self.ctx = ctx
         self.tenant = tenant
-        self.limits = OrderLimits()
+        #: The programme's rules as last asked (limits, and the review threshold the
+        #: treasury applies itself).
+        self.rules = OrderRules()
         #: Person → when each of their counted orders was placed, this week or later.
         self._placed: OrderedDict[str, list[int]] = OrderedDict()
         self._warned = False
@@ -84,12 +89,12 @@ class OrderLimiter:
         self._placed.clear()
 
     async def prepare(self, batch: Sequence[Request]) -> None:
-        """Before deciding ``batch``: the limits, and the orders of its people."""
+        """Before deciding ``batch``: the rules, and the orders of its people."""
         people = {p for r in batch if (p := redeemer(r.body)) is not None}
         if not people:
             return
-        self.limits = await self._limits()
-        if not self.limits.any:
+        self.rules = await self._rules()
+        if not self.rules.limited:
             return
         missing = [p for p in people if p not in self._placed]
         since = week_start(now_ms())
@@ -107,11 +112,11 @@ class OrderLimiter:
     def reached(self, person: str, now: int) -> bool:
         """Whether ``person`` may place no more orders now."""
         placed = self._placed.get(person)
-        if not self.limits.any or placed is None:
+        if not self.rules.limited or placed is None:
             return False
         if placed and placed[0] < (week := week_start(now)):  # a new week: forget the last
             placed[:] = [t for t in placed if t >= week]
-        return reached(self.limits, placed, now)
+        return reached(self.rules, placed, now)
 
     def count(self, person: str, placed_ms: int) -> None:
         """An order of ``person``'s carried out (in the batch being decided)."""
@@ -119,17 +124,17 @@ class OrderLimiter:
         if placed is not None:
             placed.append(placed_ms)
 
-    async def _limits(self) -> OrderLimits:
+    async def _rules(self) -> OrderRules:
         kept = self.ctx.programmes
         answer = kept.get(self.tenant, KEPT_AS)
         if answer is None:
             generation = kept.generation(self.tenant)
-            answer = await self.ctx.ask(self.tenant, config.KIND, GetOrderLimits(), None)
+            answer = await self.ctx.ask(self.tenant, config.KIND, GetOrderRules(), None)
             kept.keep(self.tenant, KEPT_AS, answer, generation)
-        if isinstance(answer, Ok) and isinstance(answer.value, OrderLimits):
+        if isinstance(answer, Ok) and isinstance(answer.value, OrderRules):
             self._warned = False
             return answer.value
         if not self._warned:
             self._warned = True
-            log.warning("tenant %s: order limits unknown, not enforced: %s", self.tenant, answer)
-        return OrderLimits()
+            log.warning("tenant %s: order rules unknown, not applied: %s", self.tenant, answer)
+        return OrderRules()

@@ -60,6 +60,7 @@ from bus.messages.orders import (
     ResendOrder,
     ResumeOrders,
     ResumeReport,
+    ReviewOrder,
     shard_of,
 )
 from bus.messages.treasury import (
@@ -86,6 +87,10 @@ FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 STAFF = frozenset({"owner", "admin", "finance"})
 #: Roles that may order gift cards paid from a budget.
 BUDGET_SPENDERS = STAFF | {"programme_manager", "integrator"}
+#: Who approves or rejects orders held for review (never their own).
+REVIEWERS = STAFF | {"programme_manager"}
+#: Orders that wait for a person, not for a step to be retried.
+WAITING = frozenset({"held"})
 RESUME_BATCH = 100
 #: How soon an order whose step failed (retryably) is tried again.
 RETRY_S = 2.0
@@ -343,6 +348,14 @@ class OrdersActor:
                             to_run[found.order_id] = found
                 case OrderCodes(order_id=order_id):
                     replies[i] = await self._codes(request, order_id)
+                case ReviewOrder() as review:
+                    outcome = await self._review(request, review, cancelling)
+                    if isinstance(outcome, OrderRecord):
+                        placing.setdefault(outcome.order_id, []).append(i)
+                        if outcome.status not in FINAL:
+                            to_run[outcome.order_id] = outcome
+                    else:
+                        replies[i] = outcome
                 case CancelOrder(order_id=order_id, reason=reason):
                     outcome = await self._cancel(request, order_id, reason, cancelling)
                     if isinstance(outcome, OrderRecord):
@@ -362,7 +375,7 @@ class OrdersActor:
                     replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
         for o in accepted:  # new orders are carried out by the treasury, in one step
             to_run.pop(o.order_id, None)
-        if cancelling:  # recorded before their first step is taken
+        if cancelling:  # cancellations and reviews: recorded before their first step
             await self.ctx.commit(ChangeSet(self.tenant, orders=tuple(cancelling)))
             for put in cancelling:
                 self.orders.put(put.record)
@@ -416,7 +429,9 @@ class OrdersActor:
         wanted = {
             placed_order_id(r, r.body) if isinstance(r.body, PlaceOrder) else r.body.order_id
             for r in batch
-            if isinstance(r.body, (PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder))
+            if isinstance(
+                r.body, (PlaceOrder, GetOrder, OrderCodes, CancelOrder, ReviewOrder, ResendOrder)
+            )
         }
         missing = [i for i in wanted if self.orders.get(i) is None]
         if missing:
@@ -491,6 +506,34 @@ class OrdersActor:
         cancelling.append(PutOrder(after, o.version))
         return after
 
+    async def _review(
+        self, request: Request, cmd: ReviewOrder, recorded: list[PutOrder]
+    ) -> OrderRecord | Err:
+        """An order held for review, approved (``paid``: fulfilled by the next steps) or
+        rejected (``rejecting``: its held funds go back, then ``failed``)."""
+        o = await self._load(cmd.order_id)
+        principal = request.principal
+        reviewer = REVIEWERS & set(principal.roles) and principal.subject != (o and o.recipient)
+        if o is None or not reviewer or not _may_handle(principal, o, REVIEWERS):
+            return Err.of(ErrorCode.NOT_FOUND, f"no order {cmd.order_id} to review")
+        pending = next((r.record for r in recorded if r.record.order_id == o.order_id), None)
+        o = pending or o
+        if o.status != "held":  # asked again: the order as it stands, if it went that way
+            rejected = o.reason == ErrorCode.REVIEW_REJECTED
+            if (
+                (not rejected and o.status not in ("failed", "accepted"))
+                if cmd.approve
+                else rejected
+            ):
+                return o
+            return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is {o.status}")
+        if pending is not None:
+            return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is being reviewed")
+        status, reason = ("paid", "") if cmd.approve else ("rejecting", ErrorCode.REVIEW_REJECTED)
+        after = replace(o, status=status, reason=reason, updated_ms=now_ms(), version=o.version + 1)
+        recorded.append(PutOrder(after, o.version))
+        return after
+
     async def _price(self, cmd: PlaceOrder, product: ProductView) -> Priced | Err:
         """What the payer pays (see :func:`final_price`), with the budget's currency, the
         points rate and the exchange rates asked of the treasury."""
@@ -541,10 +584,16 @@ class OrdersActor:
     async def _run(self, o: OrderRecord) -> OrderRecord:
         """Take the order as far as it goes now; the caller records where it got."""
         ask, tenant, oid = self.ctx.ask, self.tenant, o.order_id
-        if o.status in FINAL:
+        if o.status in FINAL or o.status in WAITING:
             return o
         if o.status == "cancelling":
             return await self._run_cancel(o)
+        if o.status == "rejecting":
+            released = await ask(tenant, treasury.KIND, ReleaseHold(oid), f"{oid}:release")
+            if isinstance(released, Err):
+                _stuck(o, "release", released)
+                return o  # retried when the order resumes
+            return replace(o, status="failed")
         if o.status == "accepted":
             payer = o.payer if o.payer.startswith("budget:") else f"wallet:{o.recipient}"
             hold = HoldFunds(oid, payer, o.price_minor, o.points_rate)
@@ -624,7 +673,7 @@ class KnownOrders:
         return found
 
     def put(self, o: OrderRecord) -> None:
-        if o.status in FINAL:
+        if o.status in FINAL or o.status in WAITING:  # nothing to carry on
             self._unfinished.pop(o.order_id, None)
             self._recent.pop(o.order_id, None)  # keep the newest last
             self._recent[o.order_id] = o
@@ -706,7 +755,7 @@ def route(request: Request) -> str:
 ORDERS = ActorKind(
     KIND,
     OrdersActor,
-    accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ResendOrder, ResumeOrders),
+    accepts=(PlaceOrder, GetOrder, OrderCodes, CancelOrder, ReviewOrder, ResendOrder, ResumeOrders),
     resume=tenants_with_unfinished_orders,
     route=route,
 )

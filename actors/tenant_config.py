@@ -30,11 +30,11 @@ from bus.messages.tenant_config import (
     DocumentName,
     DocumentView,
     GetDocument,
-    GetOrderLimits,
+    GetOrderRules,
     GetPublicProfile,
     ListRevisions,
     Locales,
-    OrderLimits,
+    OrderRules,
     Programme,
     PublicProfile,
     PutDocument,
@@ -88,12 +88,12 @@ class TenantConfigActor:
             match request.body:
                 case GetPublicProfile():
                     replies.append(Ok(await self._public(store)))
-                case GetOrderLimits():
-                    programme = await self._programme(store)
-                    limits = OrderLimits(
-                        programme.max_orders_per_day, programme.max_orders_per_week
+                case GetOrderRules():
+                    p = await self._programme(store)
+                    rules = OrderRules(
+                        p.max_orders_per_day, p.max_orders_per_week, p.review_threshold
                     )
-                    replies.append(Ok(limits))
+                    replies.append(Ok(rules))
                 case GetDocument() as get if _may(request.principal, SCOPE_CONFIG):
                     replies.append(await self._get(store, get))
                 case ListRevisions(name=name) if _may(request.principal, SCOPE_CONFIG):
@@ -184,5 +184,5 @@ class TenantConfigActor:
 TENANT_CONFIG = ActorKind(
     KIND,
     TenantConfigActor,
-    accepts=(GetDocument, PutDocument, ListRevisions, GetPublicProfile, GetOrderLimits),
+    accepts=(GetDocument, PutDocument, ListRevisions, GetPublicProfile, GetOrderRules),
 )

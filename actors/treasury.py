@@ -72,7 +72,7 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.catalogue import GetProduct
-from bus.messages.common import Money, minor_digits
+from bus.messages.common import Money, convert_exact, minor_digits
 from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.orders import PlaceOrder
@@ -769,6 +769,8 @@ class TreasuryActor:
         person = cmd.payer.removeprefix("wallet:") if cmd.payer.startswith("wallet:") else None
         if person is not None and self.limiter.reached(person, work.now):
             return self._order_ended(cmd, "failed", "", ErrorCode.ORDER_LIMIT_REACHED, work)
+        if person is not None and self._to_review(cmd):
+            return self._hold_for_review(cmd, person, work)
         pool = (cmd.product_id, cmd.face_value_minor)
         code = self.codes.take(pool, work.now)
         if code is None and pool in self.codes.unsure:
@@ -795,6 +797,31 @@ class TreasuryActor:
         if person is not None:
             self.limiter.count(person, cmd.created_ms)
         return self._order_ended(cmd, "fulfilled", code[0], "", work)
+
+    def _to_review(self, cmd: FulfilOrder) -> bool:
+        """Whether the order's face value reaches the programme's review threshold (in
+        the threshold's currency at the tenant's rate; with no rate, a person decides)."""
+        threshold = self.limiter.rules.review_from
+        if threshold is None:
+            return False
+        if cmd.currency == threshold.currency:
+            return cmd.face_value_minor >= threshold.amount_minor
+        rate = self.fx.get((cmd.currency, threshold.currency))
+        if rate is None:
+            return True
+        value = convert_exact(cmd.face_value_minor, cmd.currency, threshold.currency, rate.rate)
+        return value >= threshold.amount_minor
+
+    def _hold_for_review(self, cmd: FulfilOrder, person: str, work: _Batch) -> Reply:
+        """The price held from the wallet and the order written ``held``, without a code:
+        a reviewer approves it (the orders actor spends the hold and allocates a code) or
+        rejects it (the hold goes back)."""
+        hold = HoldFunds(cmd.order_id, cmd.payer, cmd.price_minor, cmd.points_rate)
+        held = self._hold(hold, work)
+        if isinstance(held, Err):
+            return held if held.retryable else self._order_ended(cmd, "failed", "", held.code, work)
+        self.limiter.count(person, cmd.created_ms)
+        return self._order_ended(cmd, "held", "", "", work)
 
     def _spent(
         self,

@@ -42,6 +42,9 @@ class ErrorCode(enum.StrEnum):
     #: The person placed as many orders as their programme allows in a day or a week (a
     #: failed order's reason; nothing was taken).
     ORDER_LIMIT_REACHED = "order_limit_reached"
+    #: A reviewer rejected an order held for review (a failed order's reason; the held
+    #: funds went back).
+    REVIEW_REJECTED = "review_rejected"
 
 
 #: Codes whose requests may be sent again unchanged.

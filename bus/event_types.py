@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.people.password_changed": PersonChanged,
     "perkbus.people.session_ended": SessionEnded,
     "perkbus.order.accepted": OrderEvent,
+    "perkbus.order.held": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,
     "perkbus.order.failed": OrderEvent,
     "perkbus.order.cancelled": OrderEvent,

@@ -14,6 +14,8 @@ SCOPE_VOUCHERS = "vouchers:read"
 SCOPE_VOUCHERS_ADMIN = "vouchers:admin"
 SCOPE_ORDERS = "orders:write"
 SCOPE_ORDERS_READ = "orders:read"
+#: Approve or reject orders held for review (the programme's review threshold).
+SCOPE_ORDERS_REVIEW = "orders:review"
 SCOPE_EVENTS = "events:read"
 SCOPE_BULK = "rewards:bulk"
 SCOPE_FX = "fx:write"
@@ -39,6 +41,7 @@ ALL_SCOPES = (
     SCOPE_VOUCHERS_ADMIN,
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
+    SCOPE_ORDERS_REVIEW,
     SCOPE_EVENTS,
     SCOPE_BULK,
     SCOPE_FX,
@@ -89,12 +92,21 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         SCOPE_CATALOGUE_ADMIN,
         SCOPE_VOUCHERS_ADMIN,
         SCOPE_ORDERS,
+        SCOPE_ORDERS_REVIEW,
         SCOPE_CONFIG,
         SCOPE_CONFIG_ADMIN,
         SCOPE_REPORTS,
     },
     "finance": _READ_ONLY
-    | {SCOPE_ADMIN, SCOPE_FUNDING, SCOPE_FX, SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
+    | {
+        SCOPE_ADMIN,
+        SCOPE_FUNDING,
+        SCOPE_FX,
+        SCOPE_AUDIT,
+        SCOPE_CONFIG,
+        SCOPE_REPORTS,
+        SCOPE_ORDERS_REVIEW,
+    },
     "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
     "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS},
     "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),

@@ -457,6 +457,35 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/orders/{order_id}/review": {
+        "post": {
+            "operationId": "reviewOrder",
+            "summary": "Approve or reject an order held for review",
+            "description": (
+                "Needs scope `orders:review` and a reviewing role (owner, admin, "
+                "programme_manager, finance), never on one's own order. An order paid in "
+                "points whose face value reaches the programme's `review_threshold` is "
+                "`held` with its points held: approved, it is carried out (`paid`, then "
+                "`fulfilled` or `failed`); rejected, its points go back (`rejecting`, then "
+                "`failed` with `review_rejected`). Asked again the same way, it answers "
+                "the order as it stands."
+            ),
+            "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(name="ReviewOrderIn")}}
+                },
+            },
+            "responses": {
+                "200": _json("OrderOut", "The order, approved or rejected"),
+                "404": _problem("No such order (or not a reviewer, or one's own order)"),
+                "415": _problem("The body is not JSON"),
+                "422": _problem("Invalid body, or the order is not held for review"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/orders/{order_id}/resend": {
         "post": {
             "operationId": "resendOrder",

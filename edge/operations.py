@@ -90,6 +90,7 @@ from bus.messages.orders import (
     OrderView,
     PlaceOrder,
     ResendOrder,
+    ReviewOrder,
 )
 from bus.messages.treasury import (
     FxTable,
@@ -123,6 +124,7 @@ from bus.scopes import (
     SCOPE_ISSUE,
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
+    SCOPE_ORDERS_REVIEW,
     SCOPE_READ,
     SCOPE_VOUCHERS,
     SCOPE_VOUCHERS_ADMIN,
@@ -712,6 +714,16 @@ async def cancel_order(caller: Caller, order_id: str, reason: str) -> OrderOut |
     if denied := missing_scope(caller, SCOPE_ORDERS):
         return denied
     value = await call(caller, orders.KIND, CancelOrder(order_id[:64], reason), keyed=True)
+    if isinstance(value, Err):
+        return value
+    return order_out(value) if isinstance(value, OrderView) else _unexpected(value)
+
+
+async def review_order(caller: Caller, order_id: str, approve: bool, note: str) -> OrderOut | Err:
+    if denied := missing_scope(caller, SCOPE_ORDERS_REVIEW):
+        return denied
+    review = ReviewOrder(order_id[:64], approve, note[:200])
+    value = await call(caller, orders.KIND, review, keyed=True)
     if isinstance(value, Err):
         return value
     return order_out(value) if isinstance(value, OrderView) else _unexpected(value)

@@ -9,7 +9,7 @@ from aiohttp import web
 from bus.messages import Err
 from edge import history, operations
 from edge.http import answer, caller, read_json, read_query
-from edge.schemas import CancelOrderIn, PlaceOrderIn
+from edge.schemas import CancelOrderIn, PlaceOrderIn, ReviewOrderIn
 
 routes = web.RouteTableDef()
 
@@ -54,6 +54,15 @@ async def cancel_order(request: web.Request) -> web.Response:
     who = caller(request)
     body = await read_json(request, CancelOrderIn)
     result = await operations.cancel_order(who, request.match_info["order_id"], body.reason)
+    return answer(request, result)
+
+
+@routes.post("/api/v1/orders/{order_id}/review")
+async def review_order(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await read_json(request, ReviewOrderIn)
+    order_id = request.match_info["order_id"]
+    result = await operations.review_order(who, order_id, body.approve, body.note)
     return answer(request, result)
 
 

@@ -30,6 +30,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.VELOCITY_LIMITED: 429,
     ErrorCode.STALE_REVISION: 412,
     ErrorCode.ORDER_LIMIT_REACHED: 409,
+    ErrorCode.REVIEW_REJECTED: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -49,6 +50,7 @@ TITLES: dict[str, str] = {
     "unauthenticated": "Authentication required",
     "stale_revision": "The document changed since it was read",
     "order_limit_reached": "The person's order limit for the day or week is reached",
+    "review_rejected": "The order was rejected in review",
     "precondition_required": "Send If-Match with the revision read (If-None-Match: * to create)",
     "malformed_body": "The body is not valid JSON of the expected shape",
     "unsupported_media_type": "Send application/json",

@@ -285,6 +285,13 @@ class CancelOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
+class ReviewOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Approve (``true``) or reject (``false``) an order held for review."""
+
+    approve: bool
+    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
 class FxRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rate: Rate
 

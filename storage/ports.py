@@ -466,7 +466,8 @@ class Ledger(Protocol):
         limits count them)."""
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
-        """Orders whose saga has not ended (accepted or paid), oldest first."""
+        """Orders whose saga has not ended (accepted, paid, rejecting or cancelling; not
+        those held for review, which wait for a person), oldest first."""
 
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]: ...
 

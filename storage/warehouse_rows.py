@@ -219,6 +219,7 @@ _HANDLERS = {
     "funding.deposited": _money_moved,
     "reward.issued": _reward_issued,
     "order.accepted": _order,
+    "order.held": _order,
     "order.fulfilled": _order,
     "order.failed": _order,
     "order.cancelled": _order,

@@ -86,8 +86,8 @@ class ActorContext:
     #: Tenants' products as their catalogue actors last showed them, shared by the actors
     #: of a host: the treasury asks the catalogue actor only what is not kept here.
     product_views: KeptAnswers = field(default_factory=KeptAnswers)
-    #: Tenants' order limits as their tenant config actors last showed them (the
-    #: treasury's, kept under ``"order-limits"``).
+    #: Tenants' order rules (limits, review threshold) as their tenant config actors last
+    #: showed them (the treasury's, kept under ``"order-rules"``).
     programmes: KeptAnswers = field(default_factory=lambda: KeptAnswers(PROGRAMME_TTL_S))
 
 

@@ -47,7 +47,7 @@ from bus.messages.people import (
 )
 from bus.messages.tenant_config import (
     DocumentView,
-    OrderLimits,
+    OrderRules,
     PublicProfile,
     RevisionList,
     TenantConfigCommand,
@@ -129,7 +129,7 @@ ReplyValue = (
     | DocumentView
     | RevisionList
     | PublicProfile
-    | OrderLimits
+    | OrderRules
     | OrderPage
     | WalletPage
 )

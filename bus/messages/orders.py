@@ -5,6 +5,12 @@ budget), then fulfilled with a voucher code from the pool of its product and fac
 If a step fails after payment, payment is refunded and the order ends ``failed`` with a
 reason. Every step is sent with an idempotency key derived from the order id, so a step
 repeated after a crash has no second effect.
+
+An order paid with points whose face value reaches the programme's review threshold is
+``held`` instead: its price is held from the wallet and it waits for a reviewer
+(:class:`ReviewOrder`), who approves it (``paid``, then fulfilled as any paid order) or
+rejects it (``rejecting`` while the held points go back, then ``failed`` with the reason
+``review_rejected``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from bus.messages.wallet import PersonId
 
 KIND = "orders"
 
-OrderStatus = Literal["accepted", "paid", "fulfilled", "failed", "cancelling", "cancelled"]
+OrderStatus = Literal[
+    "accepted", "held", "paid", "fulfilled", "failed", "rejecting", "cancelling", "cancelled"
+]
 ExternalId = Annotated[str, msgspec.Meta(pattern="^[\\x21-\\x7e]{1,100}$(?!\\n)")]
 
 
@@ -85,6 +93,19 @@ class CancelOrder(msgspec.Struct, frozen=True, tag="orders.cancel"):
         return shard_of(self.order_id)
 
 
+class ReviewOrder(msgspec.Struct, frozen=True, tag="orders.review"):
+    """Approve or reject an order held for review (owners, admins, programme managers and
+    finance); asked again the same way, it answers the order as it stands."""
+
+    order_id: str
+    approve: bool
+    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    @property
+    def actor_key(self) -> str:
+        return shard_of(self.order_id)
+
+
 class ResendOrder(msgspec.Struct, frozen=True, tag="orders.resend"):
     """Send a fulfilled order's delivery again (an ``order.resent`` event for notifiers)."""
 
@@ -118,8 +139,11 @@ class OrderView(msgspec.Struct, frozen=True, tag="orders.order"):
 
     @property
     def final(self) -> bool:
-        """A reply about an order still on its way is not the last word: not kept."""
-        return self.status in FINAL_STATUSES
+        """A reply about an order still on its way is not the last word: not kept. An
+        order held for review is the placement's last word (it waits for a person, not
+        for a step): a retry of the placement is answered ``held`` — read the order for
+        how its review went."""
+        return self.status in FINAL_STATUSES or self.status == "held"
 
 
 class ResumeOrders(msgspec.Struct, frozen=True, tag="orders.resume"):
@@ -150,4 +174,6 @@ class OrderEvent(msgspec.Struct, frozen=True):
     reason: str = ""
 
 
-OrderCommand = PlaceOrder | GetOrder | OrderCodes | CancelOrder | ResendOrder | ResumeOrders
+OrderCommand = (
+    PlaceOrder | GetOrder | OrderCodes | CancelOrder | ReviewOrder | ResendOrder | ResumeOrders
+)

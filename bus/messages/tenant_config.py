@@ -101,11 +101,13 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: What the programme calls its points ("Kudos", "Stars").
     points_name: DisplayName = "points"
     #: Most orders one person may pay with their points in a day (UTC); None: no limit.
-    #: The treasury enforces it (see :class:`OrderLimits`); orders that failed do not count.
+    #: The treasury enforces it (see :class:`OrderRules`); orders that failed do not count.
     max_orders_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
     #: Most such orders in a week (Monday to Sunday, UTC); None: no limit.
     max_orders_per_week: Annotated[int, msgspec.Meta(ge=1, le=70_000)] | None = None
-    #: Orders of at least this value are held for review; None: none are.
+    #: Orders paid with points whose face value is at least this (converted at the
+    #: tenant's exchange rate; held too where there is none) wait for a reviewer; None:
+    #: none do.
     review_threshold: Money | None = None
     #: Origins that may embed the storefront (CSP ``frame-ancestors``, CORS).
     allowed_origins: Annotated[tuple[Origin, ...], msgspec.Meta(max_length=50)] = ()
@@ -232,16 +234,16 @@ class GetPublicProfile(msgspec.Struct, frozen=True, tag="tenant_config.public"):
         return TENANT_WIDE
 
 
-class GetOrderLimits(msgspec.Struct, frozen=True, tag="tenant_config.order_limits.get"):
-    """The programme's limits on one person's orders (asked by the treasury, which
-    enforces them); any principal of the tenant may read them."""
+class GetOrderRules(msgspec.Struct, frozen=True, tag="tenant_config.order_rules.get"):
+    """The programme's rules for a person's orders (asked by the treasury, which applies
+    them); any principal of the tenant may read them."""
 
     @property
     def actor_key(self) -> str:
         return TENANT_WIDE
 
 
-TenantConfigCommand = GetDocument | PutDocument | ListRevisions | GetPublicProfile | GetOrderLimits
+TenantConfigCommand = GetDocument | PutDocument | ListRevisions | GetPublicProfile | GetOrderRules
 
 
 class DocumentView(msgspec.Struct, frozen=True, tag="tenant_config.document"):
@@ -263,15 +265,17 @@ class RevisionList(msgspec.Struct, frozen=True, tag="tenant_config.revision_list
     revisions: tuple[RevisionInfo, ...]
 
 
-class OrderLimits(msgspec.Struct, frozen=True, tag="tenant_config.order_limits"):
-    """Most orders paid from one person's points in a UTC day, and in a week (Monday 00:00
-    to Sunday 24:00 UTC); None: no limit. Orders that failed do not count."""
+class OrderRules(msgspec.Struct, frozen=True, tag="tenant_config.order_rules"):
+    """For orders paid with a person's points: the most in a UTC day, and in a week (Monday
+    00:00 to Sunday 24:00 UTC), None for no limit (orders that failed do not count); and
+    the face value from which one is held for review, None for none."""
 
     per_day: int | None = None
     per_week: int | None = None
+    review_from: Money | None = None
 
     @property
-    def any(self) -> bool:
+    def limited(self) -> bool:
         return self.per_day is not None or self.per_week is not None
 
 

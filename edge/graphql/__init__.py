@@ -217,6 +217,12 @@ class Mutation:
         resolver=orders.cancel_order,
         description="Staff: within the window, void an order's code and refund it.",
     )
+    review_order: orders.OrderResult = strawberry.mutation(
+        resolver=orders.review_order,
+        description=(
+            "Reviewers: approve (carried out) or reject (points back) an order held for review."
+        ),
+    )
     resend_order: orders.OrderResult = strawberry.mutation(
         resolver=orders.resend_order, description="Send a fulfilled order's delivery again."
     )

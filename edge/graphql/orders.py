@@ -128,6 +128,20 @@ async def cancel_order(
     return result
 
 
+async def review_order(
+    info: GqlInfo,
+    order_id: strawberry.ID,
+    approve: bool,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> OrderResult:
+    async def operation(who: operations.Caller) -> OrderOut | Err:
+        return await operations.review_order(who, str(order_id), approve, note[:200])
+
+    result: OrderResult = await act(info, idempotency_key, operation, order)
+    return result
+
+
 async def resend_order(
     info: GqlInfo, order_id: strawberry.ID, idempotency_key: str | None = None
 ) -> OrderResult:

@@ -93,6 +93,10 @@ class BudgetApi(Protocol):
 
     async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome: ...
 
+    async def review(
+        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+    ) -> Outcome: ...
+
     async def set_rate(
         self, headers: dict[str, str], base: str, quote: str, rate: str
     ) -> Outcome: ...
@@ -310,6 +314,12 @@ class Rest:
     async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome:
         path = f"/api/v1/orders/{order_id}/cancel"
         return await self._send("POST", path, headers, {"reason": reason})
+
+    async def review(
+        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+    ) -> Outcome:
+        path = f"/api/v1/orders/{order_id}/review"
+        return await self._send("POST", path, headers, {"approve": approve, "note": note})
 
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
         return await self._send("PUT", f"/api/v1/fx/{base}/{quote}", headers, {"rate": rate})
@@ -646,6 +656,17 @@ class GraphQL:
             f" ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"id": order_id, "reason": reason}, "cancelOrder")
+
+    async def review(
+        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $approve: Boolean!, $note: String!) {"
+            " reviewOrder(orderId: $id, approve: $approve, note: $note) {"
+            f" ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
+        )
+        variables = {"id": order_id, "approve": approve, "note": note}
+        return await self._send(headers, query, variables, "reviewOrder")
 
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
         query = (

@@ -36,6 +36,7 @@ from bus.scopes import (
     SCOPE_ISSUE,
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
+    SCOPE_ORDERS_REVIEW,
     SCOPE_PEOPLE,
     SCOPE_READ,
     SCOPE_REPORTS,
@@ -284,6 +285,12 @@ CASES = [
         'orderId: "ord_x"',
         (SCOPE_ORDERS,),
         ("POST", "/api/v1/orders/{order_id}/resend"),
+    ),
+    mutation(
+        "reviewOrder",
+        'orderId: "ord_x", approve: true',
+        (SCOPE_ORDERS_REVIEW,),
+        ("POST", "/api/v1/orders/{order_id}/review"),
     ),
     mutation(
         "importVoucherCodes",
@@ -617,6 +624,7 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
         ("mutation", "placeOrder", mug_order),
         ("mutation", "cancelOrder", f'orderId: "{o}"'),
         ("mutation", "resendOrder", f'orderId: "{o}"'),
+        ("mutation", "reviewOrder", f'orderId: "{o}", approve: true'),
     ]
     probed = {field for _, field, _ in probes}
     assert fields_naming_a_resource() - OWN_NAMES - probed == set(), "probe these across tenants"

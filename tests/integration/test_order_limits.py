@@ -17,7 +17,7 @@ from tests.support import order_record
 PROGRAMME = "/api/v1/tenant/config/programme"
 
 
-async def set_programme(cluster: Cluster, limits: dict[str, int | None]) -> None:
+async def set_programme(cluster: Cluster, limits: dict[str, Any]) -> None:
     acme = cluster.keys.headers("acme")
     async with cluster.client.get(PROGRAMME, headers=acme) as r:
         current = r.headers.get("ETag") if r.status == 200 else None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from actors.order_limits import DAY_MS, reached, redeemer, week_start
 from bus.messages.orders import PlaceOrder
-from bus.messages.tenant_config import OrderLimits
+from bus.messages.tenant_config import OrderRules
 from bus.messages.treasury import FulfilOrder
 
 
@@ -22,7 +22,7 @@ def test_a_week_starts_on_monday_at_midnight_utc() -> None:
 
 
 def test_a_day_limit_counts_today_only() -> None:
-    limits = OrderLimits(per_day=2)
+    limits = OrderRules(per_day=2)
     now = ms("2026-11-27T10:00:00")
     yesterday = [ms("2026-11-26T23:59:59.999")] * 5
     assert not reached(limits, yesterday, now)
@@ -32,7 +32,7 @@ def test_a_day_limit_counts_today_only() -> None:
 
 
 def test_a_week_limit_counts_since_monday() -> None:
-    limits = OrderLimits(per_day=3, per_week=4)
+    limits = OrderRules(per_day=3, per_week=4)
     friday = ms("2026-11-27T10:00:00")
     last_week = [ms("2026-11-22T12:00:00")] * 10
     this_week = [ms("2026-11-23T08:00:00"), ms("2026-11-24T08:00:00"), ms("2026-11-25T08:00:00")]
@@ -40,7 +40,7 @@ def test_a_week_limit_counts_since_monday() -> None:
     assert reached(limits, [*this_week, ms("2026-11-26T08:00:00")], friday)
     next_monday = ms("2026-11-30T00:00:00")
     assert not reached(limits, [*this_week, ms("2026-11-26T08:00:00")], next_monday)
-    assert not reached(OrderLimits(), [friday] * 100, friday)  # no limits
+    assert not reached(OrderRules(), [friday] * 100, friday)  # no limits
 
 
 def test_only_orders_paid_with_a_persons_points_are_limited() -> None:
