@@ -10,10 +10,13 @@ running job to go on, so a job survives a crash of its host.
 
 The actor keeps ``AHEAD`` chunks asked ahead: the treasury has the next chunks before
 this one's answer is in, so that it decides one while another is written (the treasury
-is pipelined, ADR 21) and never waits for the job's own commit. Chunks still reach the
-treasury, and results the job, in row order; an ask ahead that is never used (the
-actor reloaded, or backed off) costs nothing but a stored reply, since asking again
-with its key gets the same answer.
+is pipelined, ADR 21) and never waits for the job's own commit. Chunks reach the
+treasury, and results the job, in row order; an ask ahead that is never used (the actor
+reloaded, or backed off) costs nothing but a stored reply, since asking again with its
+key gets the same answer. One exception to the order: when the treasury cannot answer a
+chunk (a commit that failed, an ask that expired in its mailbox), the chunks already
+asked ahead of it may be issued before it is asked again — each row still at most once,
+but with a budget that runs out, some later rows may then be paid and earlier ones not.
 """
 
 from __future__ import annotations
@@ -199,9 +202,14 @@ class BulkActor:
             self.job = replace(job, status="done")
             return Ok(view(self.job))
         last = self._ahead[-1] if self._ahead else asked
-        while len(self._ahead) < AHEAD and (first := last.first + len(last.rows)) < job.total:
-            last = await self._ask_chunk(job, first)
-            self._ahead.append(last)
+        try:
+            while len(self._ahead) < AHEAD and (first := last.first + len(last.rows)) < job.total:
+                last = await self._ask_chunk(job, first)
+                self._ahead.append(last)
+        except BaseException:  # a read failed: nobody will wait for this chunk's answer
+            self._ahead.appendleft(asked)
+            self._drop_ahead()
+            raise
         assert asked.answer is not None  # rows were asked for
         issued = await asked.answer
         if isinstance(issued, Err):

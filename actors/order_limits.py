@@ -11,18 +11,21 @@ itself (an order held for review, ADR 31).
 
 The treasury is the one writer of a tenant's orders, so it counts exactly: for each
 person of a batch it reads once when their orders of this week were placed
-(``Ledger.redemptions_since``) and from then on adds each order it carries out — before
-the commit, as it does with balances, and forgets everything when it reloads. The rules
+(``Ledger.redemptions_since``), adds those of the batch before (which may still be
+committing), and from then on adds each order it carries out — before the commit, as it
+does with balances; it forgets everything when it reloads. The rules
 come from the tenant config actor (``GetOrderRules``) and are kept on the host
 (``ActorContext.programmes``) until the programme changes. Where they cannot be read (no
-tenant documents store, or the store is down and the document was never read), orders are
-not limited and a warning is logged once: redeeming stays up, as the PWA's profile does.
+tenant documents store, or one that is down), the last rules read are applied — none if
+they were never read — a warning is logged once, and they are not asked for again for
+``QUIET_S``: redeeming stays up, as the PWA's profile does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -42,6 +45,9 @@ WEEK_MS = 7 * DAY_MS
 KEPT_AS = "order-rules"
 #: People whose orders are counted in memory at most (the least recently seen go first).
 PEOPLE = 100_000
+#: After the rules could not be read, seconds before they are asked for again (the
+#: treasury's batches do not each wait on a store that is down).
+QUIET_S = 5.0
 
 
 def day_start(ms: int) -> int:
@@ -78,18 +84,26 @@ class OrderLimiter:
     def __init__(self, ctx: ActorContext, tenant: str) -> None:
         self.ctx = ctx
         self.tenant = tenant
-        #: The programme's rules as last asked (limits, and the review threshold the
-        #: treasury applies itself).
+        #: The programme's rules as last read (limits, and the review threshold the
+        #: treasury applies itself); kept while they cannot be read again.
         self.rules = OrderRules()
-        #: Person → when each of their counted orders was placed, this week or later.
-        self._placed: OrderedDict[str, list[int]] = OrderedDict()
-        self._warned = False
+        #: Person → their counted orders (id → when placed), this week or later.
+        self._placed: OrderedDict[str, dict[str, int]] = OrderedDict()
+        #: Orders carried out in the batch being decided, and in the one before it (which
+        #: may still be committing while this one is decided): person → id → when.
+        self._batch: dict[str, dict[str, int]] = {}
+        self._previous: dict[str, dict[str, int]] = {}
+        #: After a failed read of the rules: not asked again before this (monotonic s).
+        self._quiet_until = 0.0
 
     def clear(self) -> None:
         self._placed.clear()
+        self._batch.clear()
+        self._previous.clear()
 
     async def prepare(self, batch: Sequence[Request]) -> None:
         """Before deciding ``batch``: the rules, and the orders of its people."""
+        self._previous, self._batch = self._batch, {}
         people = {p for r in batch if (p := redeemer(r.body)) is not None}
         if not people:
             return
@@ -102,8 +116,9 @@ class OrderLimiter:
         found = await asyncio.gather(
             *(ledger.redemptions_since(self.tenant, p, since) for p in missing)
         )
-        for person, placed in zip(missing, found, strict=True):
-            self._placed[person] = sorted(placed)
+        for person, stored in zip(missing, found, strict=True):
+            # the batch before may not be stored yet: its orders are counted all the same
+            self._placed[person] = dict(stored) | self._previous.get(person, {})
         for person in people:
             self._placed.move_to_end(person)
         while len(self._placed) > PEOPLE:
@@ -114,27 +129,36 @@ class OrderLimiter:
         placed = self._placed.get(person)
         if not self.rules.limited or placed is None:
             return False
-        if placed and placed[0] < (week := week_start(now)):  # a new week: forget the last
-            placed[:] = [t for t in placed if t >= week]
-        return reached(self.rules, placed, now)
+        week = week_start(now)
+        if any(t < week for t in placed.values()):  # a new week: forget the last one's
+            self._placed[person] = placed = {o: t for o, t in placed.items() if t >= week}
+        return reached(self.rules, list(placed.values()), now)
 
-    def count(self, person: str, placed_ms: int) -> None:
+    def count(self, person: str, order_id: str, placed_ms: int) -> None:
         """An order of ``person``'s carried out (in the batch being decided)."""
+        self._batch.setdefault(person, {})[order_id] = placed_ms
         placed = self._placed.get(person)
         if placed is not None:
-            placed.append(placed_ms)
+            placed[order_id] = placed_ms
 
     async def _rules(self) -> OrderRules:
         kept = self.ctx.programmes
         answer = kept.get(self.tenant, KEPT_AS)
         if answer is None:
+            if time.monotonic() < self._quiet_until:
+                return self.rules  # the last read failed a moment ago: as last known
             generation = kept.generation(self.tenant)
             answer = await self.ctx.ask(self.tenant, config.KIND, GetOrderRules(), None)
             kept.keep(self.tenant, KEPT_AS, answer, generation)
         if isinstance(answer, Ok) and isinstance(answer.value, OrderRules):
-            self._warned = False
+            self._quiet_until = 0.0
             return answer.value
-        if not self._warned:
-            self._warned = True
-            log.warning("tenant %s: order rules unknown, not applied: %s", self.tenant, answer)
-        return OrderRules()
+        if not self._quiet_until:
+            log.warning(
+                "tenant %s: order rules not read (%s); applying the last known: %s",
+                self.tenant,
+                answer,
+                self.rules,
+            )
+        self._quiet_until = time.monotonic() + QUIET_S
+        return self.rules

@@ -795,7 +795,7 @@ class TreasuryActor:
         )
         work.allocations.append(Allocation(code[0], cmd.order_id))
         if person is not None:
-            self.limiter.count(person, cmd.created_ms)
+            self.limiter.count(person, cmd.order_id, cmd.created_ms)
         return self._order_ended(cmd, "fulfilled", code[0], "", work)
 
     def _to_review(self, cmd: FulfilOrder) -> bool:
@@ -820,7 +820,7 @@ class TreasuryActor:
         held = self._hold(hold, work)
         if isinstance(held, Err):
             return held if held.retryable else self._order_ended(cmd, "failed", "", held.code, work)
-        self.limiter.count(person, cmd.created_ms)
+        self.limiter.count(person, cmd.order_id, cmd.created_ms)
         return self._order_ended(cmd, "held", "", "", work)
 
     def _spent(

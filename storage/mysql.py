@@ -297,9 +297,12 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         row = await self._fetchone(_st.order_by_external_id, (tenant, external_id))
         return None if row is None else sql.order_from_row(row)
 
-    async def redemptions_since(self, tenant: str, person_id: str, since_ms: int) -> list[int]:
+    async def redemptions_since(
+        self, tenant: str, person_id: str, since_ms: int
+    ) -> list[tuple[str, int]]:
         params = (tenant, person_id, since_ms, f"wallet:{person_id}")
-        return [int(r[0]) for r in await self._fetchall(_st.redemptions_since, params)]
+        rows = await self._fetchall(_st.redemptions_since, params)
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         rows = await self._fetchall(_st.unfinished_orders, (tenant, limit))

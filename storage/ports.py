@@ -460,10 +460,12 @@ class Ledger(Protocol):
 
     async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None: ...
 
-    async def redemptions_since(self, tenant: str, person_id: str, since_ms: int) -> list[int]:
-        """When (``created_ms``) each order paid with ``person_id``'s points since
-        ``since_ms`` was placed, but for the orders that failed (the programme's order
-        limits count them)."""
+    async def redemptions_since(
+        self, tenant: str, person_id: str, since_ms: int
+    ) -> list[tuple[str, int]]:
+        """(order id, ``created_ms``) of each order paid with ``person_id``'s points since
+        ``since_ms``, but for the orders that failed (the programme's order limits count
+        them)."""
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         """Orders whose saga has not ended (accepted, paid, rejecting or cancelling; not

@@ -185,7 +185,7 @@ class Statements:
         )
         # by orders_recipient: a person's own orders are those they receive and pay for
         self.redemptions_since = q(
-            "SELECT created_ms FROM orders WHERE tenant_id = {p} AND recipient = {p}"
+            "SELECT order_id, created_ms FROM orders WHERE tenant_id = {p} AND recipient = {p}"
             " AND created_ms >= {p} AND payer = {p} AND status <> 'failed'"
         )
         self.unfinished_orders = q(

@@ -193,10 +193,12 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         row = await self._read(lambda con: con.execute(_st.order_by_external_id, params).fetchone())
         return None if row is None else sql.order_from_row(row)
 
-    async def redemptions_since(self, tenant: str, person_id: str, since_ms: int) -> list[int]:
+    async def redemptions_since(
+        self, tenant: str, person_id: str, since_ms: int
+    ) -> list[tuple[str, int]]:
         params = (tenant, person_id, since_ms, f"wallet:{person_id}")
         rows = await self._read(lambda con: con.execute(_st.redemptions_since, params).fetchall())
-        return [int(r[0]) for r in rows]
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def unfinished_orders(self, tenant: str, limit: int) -> list[OrderRecord]:
         rows = await self._read(

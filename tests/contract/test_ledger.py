@@ -415,10 +415,20 @@ async def test_a_persons_redemptions_are_found_by_when_they_were_placed(ledger: 
     await ledger.apply(
         [ChangeSet("globex", orders=(redeemed("x1", "fulfilled", 7_000, tenant="globex"),))]
     )
-    assert sorted(await ledger.redemptions_since("acme", "ann", 0)) == [1_000, 2_000, 4_000, 5_000]
-    assert sorted(await ledger.redemptions_since("acme", "ann", 2_000)) == [2_000, 4_000, 5_000]
-    assert await ledger.redemptions_since("acme", "bob", 0) == []
-    assert await ledger.redemptions_since("globex", "ann", 0) == [7_000]
+    since = ledger.redemptions_since
+    assert sorted(await since("acme", "ann", 0)) == [
+        ("r1", 1_000),
+        ("r2", 2_000),
+        ("r4", 4_000),
+        ("r5", 5_000),
+    ]
+    assert sorted(await since("acme", "ann", 2_000)) == [
+        ("r2", 2_000),
+        ("r4", 4_000),
+        ("r5", 5_000),
+    ]
+    assert await since("acme", "bob", 0) == []
+    assert await since("globex", "ann", 0) == [("x1", 7_000)]
 
 
 async def test_fx_rates_are_set_and_replaced_per_tenant(ledger: Ledger) -> None:

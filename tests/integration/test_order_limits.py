@@ -4,6 +4,7 @@ changed programme applies to the very next order; gifts from a budget are not li
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -104,3 +105,33 @@ async def test_limits_are_validated_when_set(cluster: Cluster) -> None:
             assert (r.status, r.content_type) == (422, "application/problem+json"), problem
     async with cluster.client.get(PROGRAMME, headers=cluster.keys.headers("acme")) as r:
         assert r.status == 404  # nothing was stored
+
+
+async def test_orders_placed_at_once_count_each_other(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    await cluster.open_shop(catalogue, 40, 1_000_000, {"dee": 10_000})
+    await set_programme(cluster, {"max_orders_per_day": 2})
+    placed = await asyncio.gather(*(redeem(cluster, "dee", f"d-{n}") for n in range(6)))
+    assert sorted(o["status"] for o in placed) == ["failed"] * 4 + ["fulfilled"] * 2
+    assert {o["failure_reason"] for o in placed if o["status"] == "failed"} == {
+        "order_limit_reached"
+    }
+    assert await cluster.ledger.account_balance("acme", "wallet:dee") == 5_000
+
+
+async def test_the_last_rules_read_hold_while_they_cannot_be_read(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    await cluster.open_shop(catalogue, 40, 1_000_000, {"eve": 10_000})
+    await set_programme(cluster, {"max_orders_per_day": 1})
+    assert (await redeem(cluster, "eve", "e-1"))["status"] == "fulfilled"
+    docs = cluster.host.context.tenant_docs
+    assert docs is not None
+    await docs.close()  # the tenant documents store is gone
+    acme = {**cluster.keys.headers("acme"), "If-None-Match": "*"}
+    async with cluster.client.put(PROGRAMME, json={}, headers=acme) as r:
+        assert r.status == 503  # and the tenant config actor forgot what it had read
+    cluster.host.context.programmes.changed("acme")  # as if the kept rules timed out
+    refused = await redeem(cluster, "eve", "e-2")
+    assert (refused["status"], refused["failure_reason"]) == ("failed", "order_limit_reached")
