@@ -30,8 +30,8 @@ _TITLES = {
     "programme": (
         "the tenant's programme settings (points name, the most orders one person may "
         "pay in points per UTC day and per week from Monday — past them an order fails "
-        "with `order_limit_reached` — a review threshold (stored; not yet acted on), "
-        "origins allowed to embed the storefront)"
+        "with `order_limit_reached` — the face value from which an order paid in points "
+        "is held for review, origins allowed to embed the storefront)"
     ),
     "email-templates": (
         "the tenant's email templates (per template and locale; {{placeholders}} from "

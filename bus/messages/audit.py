@@ -28,7 +28,7 @@ from bus.messages.identity import (
     TokenRequest,
     client_named,
 )
-from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder
+from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder, ReviewOrder
 from bus.messages.people import (
     CreatePerson,
     RemoveSsoProvider,
@@ -92,6 +92,7 @@ AUDITED: dict[type, Audited] = {
     RevealCodes: Audited(lambda b: ",".join(b.code_ids)[:200]),
     PlaceOrder: Audited(_field("product_id")),
     CancelOrder: Audited(_field("order_id")),
+    ReviewOrder: Audited(_field("order_id")),
     ResendOrder: Audited(_field("order_id")),
     StartBulk: Audited(_field("job_id")),
     CreatePerson: Audited(_field("person_id"), omit=("password",)),

@@ -40,6 +40,9 @@ async def held_order(api: BudgetApi, cluster: Cluster, who: str, key: str) -> di
     placed = (await api.place(person(cluster, who), card(who), key=key)).value
     assert placed is not None
     assert (placed["status"], placed["voucher_id"]) == ("held", "")
+    admin = cluster.keys.headers("acme")
+    async with cluster.client.get("/api/v1/orders?status=held", headers=admin) as r:
+        assert placed["id"] in [o["id"] for o in (await r.json())["orders"]]
     return placed
 
 
@@ -59,6 +62,9 @@ async def test_an_approved_order_is_carried_out(api: BudgetApi, cluster: Cluster
     assert await cluster.ledger.account_balance("acme", "wallet:ann") == 7_500  # spent
     assert await cluster.ledger.entries_total("acme") == 0
 
+    async with cluster.client.get("/api/v1/audit?action=orders.review", headers=admin) as r:
+        entries = (await r.json())["entries"]
+    assert [(e["target"], e["outcome"]) for e in entries] == [(placed["id"], "ok")]
     again = (await api.review(admin, placed["id"], approve=True)).value
     assert again is not None
     assert again["status"] == "fulfilled"  # approved already: as it stands
