@@ -395,8 +395,10 @@ PATHS: dict[str, Any] = {
                 "given a voucher code in one step; short of funds or of codes, or "
                 "past the programme's limit on a person's orders paid in points per "
                 "day or week, nothing is taken and the order is `failed` with a reason "
-                "(`insufficient_funds`, `out_of_stock`, `order_limit_reached`). 201 when "
-                "it ended; 503 if it could not be carried out now (nothing was "
+                "(`insufficient_funds`, `out_of_stock`, `order_limit_reached`). Paid in "
+                "points and worth the programme's review threshold or more, it is `held` "
+                "(its points held) until a reviewer approves or rejects it. 201 when "
+                "it ended or is held; 503 if it could not be carried out now (nothing was "
                 "taken: retry); 202 for an order still being carried out. Send an "
                 "Idempotency-Key: a retry finds the same order, never a second one."
             ),
@@ -408,7 +410,7 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": _json("OrderOut", "The order, fulfilled or failed"),
+                "201": _json("OrderOut", "The order, fulfilled, failed or held for review"),
                 "202": _json("OrderOut", "The order, still being carried out"),
                 "404": _problem("No such product in the tenant's catalogue"),
                 "415": _problem("The body is not JSON"),

@@ -81,6 +81,29 @@ def test_an_order_past_the_programmes_day_limit_is_said_plainly_and_costs_nothin
     assert points(live, person) == 5_000 - 1_000
 
 
+def test_a_large_order_is_held_for_review_then_approved(phone: Any, live: Live) -> None:
+    person = new_person(live, 5_000)
+    threshold = {"amount_minor": 1000, "currency": "EUR"}  # the stocked card's €10.00
+    edit_programme(live, lambda p: p.update(review_threshold=threshold))
+    try:
+        sign_in(phone, person)
+        redeem_stocked(phone)
+        phone.get_by_text("Your order is held for review.", exact=False).wait_for()
+    finally:
+        edit_programme(live, lambda p: p.pop("review_threshold", None))
+    assert points(live, person) == 5_000 - 1_000  # held, not spent twice
+    admin = str(live.demo["token"])
+    status, listed = call(live, "GET", "/api/v1/orders?status=held", token=admin)
+    assert status == 200, listed
+    (held,) = [o for o in listed["orders"] if o["recipient"] == person.email]
+    review = {"approve": True, "note": "checked"}
+    status, approved = call(live, "POST", f"/api/v1/orders/{held['id']}/review", review, admin)
+    assert (status, approved["status"]) == (200, "fulfilled"), approved
+    phone.get_by_role("link", name="My rewards").click()
+    phone.get_by_role("button", name="Show code").first.click()
+    phone.locator(".pb-code").first.wait_for()
+
+
 def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
     browser: Any, live: Live
 ) -> None:

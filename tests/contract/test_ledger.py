@@ -139,7 +139,8 @@ async def test_outbox_events_commit_with_the_change_and_clear_once_published(
     events = tuple(sample_event(i) for i in range(3))
     change = opening(budget(10, 1))
     await ledger.apply([ChangeSet("acme", change.puts, change.entries, events)])
-    alone = sample_event(7)
+    # a later transaction's event: a millisecond later at least (same-ms rows go by id)
+    alone = msgspec.structs.replace(sample_event(7), created_ms=events[-1].created_ms + 1)
     await ledger.apply([ChangeSet("acme", events=(alone,))])
     pending = await ledger.pending_events(10)
     assert pending == [*events, alone]  # each transaction's events whole, in order

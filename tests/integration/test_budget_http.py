@@ -337,6 +337,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/orders/{order_id}/vouchers",
         "/api/v1/orders/{order_id}/cancel",
         "/api/v1/orders/{order_id}/resend",
+        "/api/v1/orders/{order_id}/review",
         "/api/v1/events",
         "/api/v1/events/schemas",
         "/api/v1/events/schemas/{event_type}",
