@@ -141,6 +141,14 @@ class OrderLimiter:
         if placed is not None:
             placed[order_id] = placed_ms
 
+    def forget(self, person: str, order_id: str) -> None:
+        """An order of ``person``'s that did not go through after all (its held points
+        were given back): it no longer counts."""
+        for orders in (self._placed.get(person), self._batch.get(person)):
+            if orders is not None:
+                orders.pop(order_id, None)
+        self._previous.get(person, {}).pop(order_id, None)
+
     async def _rules(self) -> OrderRules:
         kept = self.ctx.programmes
         answer = kept.get(self.tenant, KEPT_AS)

@@ -66,6 +66,7 @@ from bus.messages.orders import (
 from bus.messages.treasury import (
     POINTS,
     CommitHold,
+    FulfilHeld,
     FulfilOrder,
     FxTable,
     GetFxRates,
@@ -509,8 +510,9 @@ class OrdersActor:
     async def _review(
         self, request: Request, cmd: ReviewOrder, recorded: list[PutOrder]
     ) -> OrderRecord | Err:
-        """An order held for review, approved (``paid``: fulfilled by the next steps) or
-        rejected (``rejecting``: its held funds go back, then ``failed``)."""
+        """An order held for review, approved (``approved``: the treasury carries it out
+        with the hold) or rejected (``rejecting``: its held funds go back, then
+        ``failed``)."""
         o = await self._load(cmd.order_id)
         principal = request.principal
         reviewer = REVIEWERS & set(principal.roles) and principal.subject != (o and o.recipient)
@@ -529,7 +531,9 @@ class OrdersActor:
             return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is {o.status}")
         if pending is not None:
             return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is being reviewed")
-        status, reason = ("paid", "") if cmd.approve else ("rejecting", ErrorCode.REVIEW_REJECTED)
+        status, reason = (
+            ("approved", "") if cmd.approve else ("rejecting", ErrorCode.REVIEW_REJECTED)
+        )
         after = replace(o, status=status, reason=reason, updated_ms=now_ms(), version=o.version + 1)
         recorded.append(PutOrder(after, o.version))
         return after
@@ -588,6 +592,16 @@ class OrdersActor:
             return o
         if o.status == "cancelling":
             return await self._run_cancel(o)
+        if o.status == "approved":  # the treasury gives it a leased code, spends the hold
+            body = FulfilHeld(oid, o.product_id, o.face_value_minor)
+            settled = await ask(tenant, treasury.KIND, body, f"{oid}:fulfil-held")
+            if isinstance(settled, Err):
+                _stuck(o, "spend", settled)
+                return o  # retried when the order resumes
+            if not isinstance(settled.value, OrderSettled):
+                return o
+            done = settled.value
+            return replace(o, status=done.status, code_id=done.code_id, reason=done.reason)
         if o.status == "rejecting":
             released = await ask(tenant, treasury.KIND, ReleaseHold(oid), f"{oid}:release")
             if isinstance(released, Err):

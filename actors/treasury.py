@@ -80,6 +80,7 @@ from bus.messages.treasury import (
     KIND,
     POINTS,
     CommitHold,
+    FulfilHeld,
     FulfilOrder,
     FxRateView,
     FxTable,
@@ -195,7 +196,7 @@ def accounts_of(body: object) -> Iterable[str]:
             yield payer
             if payer.startswith("wallet:"):  # paid in points: the programme's rate
                 yield POINTS_ISSUED
-        case CommitHold(hold_id=h) | ReleaseHold(hold_id=h):
+        case CommitHold(hold_id=h) | ReleaseHold(hold_id=h) | FulfilHeld(hold_id=h):
             yield hold_account(h)
 
 
@@ -292,7 +293,7 @@ class TreasuryActor:
         needed: Counter[Pool] = Counter()
         for r in batch:
             body = r.body
-            if isinstance(body, FulfilOrder):
+            if isinstance(body, (FulfilOrder, FulfilHeld)):
                 needed[(body.product_id, body.face_value_minor)] += 1
         for new in self._checks.values():
             if isinstance(new, OrderRecord):
@@ -520,6 +521,8 @@ class TreasuryActor:
                 return self._settle(hold_id, "committed", work)
             case ReleaseHold(hold_id=hold_id):
                 return self._settle(hold_id, "released", work)
+            case FulfilHeld() as held:
+                return self._fulfil_held(held, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a treasury request")
 
     def _funding(self, account_id: str) -> AccountRecord | Err:
@@ -823,6 +826,29 @@ class TreasuryActor:
         self.limiter.count(person, cmd.order_id, cmd.created_ms)
         return self._order_ended(cmd, "held", "", "", work)
 
+    def _fulfil_held(self, cmd: FulfilHeld, work: _Batch) -> Reply:
+        """An approved order: a leased code and its hold spent, or no code and the hold
+        released (``failed``, ``out_of_stock``); one decision either way."""
+        hold = self.accounts.get(hold_account(cmd.hold_id))
+        if hold is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"hold {cmd.hold_id} does not exist")
+        if (status := hold_state(hold)[1]) != "held":
+            return Err.of(ErrorCode.INVALID_REQUEST, f"hold {cmd.hold_id} is already {status}")
+        pool = (cmd.product_id, cmd.face_value_minor)
+        code = self.codes.take(pool, work.now)
+        if code is None and pool in self.codes.unsure:
+            return Err(
+                code=ErrorCode.UNAVAILABLE,
+                message="the voucher pool could not be reached; retry with the same key",
+                retryable=True,
+            )
+        if code is None:
+            self._settle(cmd.hold_id, "released", work)
+            return Ok(OrderSettled("failed", "", ErrorCode.OUT_OF_STOCK, 0, work.now))
+        self._settle(cmd.hold_id, "committed", work)
+        work.allocations.append(Allocation(code[0], cmd.hold_id))
+        return Ok(OrderSettled("fulfilled", code[0], "", 0, work.now))
+
     def _spent(
         self,
         txn: str,
@@ -961,6 +987,8 @@ class TreasuryActor:
         self._set(payer)
         if status == "released":
             work.move(txn, hold.account_id, payer_id, amount, unit)
+            if payer_id.startswith("wallet:"):  # an order that did not go through
+                self.limiter.forget(payer_id.removeprefix("wallet:"), hold_id)
         else:
             self._spent(txn, hold.account_id, payer, amount, hold_id, f"hold {hold_id}", work)
         return Ok(self._hold_view(settled))
@@ -1146,6 +1174,7 @@ SYSTEM_ONLY = (
     CommitHold,
     ReleaseHold,
     FulfilOrder,
+    FulfilHeld,
 )
 
 TREASURY = ActorKind(

@@ -190,7 +190,7 @@ class Statements:
         )
         self.unfinished_orders = q(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
-            " AND status IN ('accepted', 'paid', 'rejecting', 'cancelling')"
+            " AND status IN ('accepted', 'approved', 'paid', 'rejecting', 'cancelling')"
             " ORDER BY created_ms LIMIT {p}"
         )
         _client_columns = (
@@ -298,7 +298,7 @@ class Statements:
         )
         self.tenants_with_unfinished_orders = q(
             "SELECT DISTINCT tenant_id FROM orders"
-            " WHERE status IN ('accepted', 'paid', 'rejecting', 'cancelling') LIMIT {p}"
+            " WHERE status IN ('accepted', 'approved', 'paid', 'rejecting', 'cancelling') LIMIT {p}"
         )
         self.running_bulk_jobs = q(
             "SELECT tenant_id, job_id FROM bulk_jobs WHERE status = 'running' LIMIT {p}"

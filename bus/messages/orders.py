@@ -8,9 +8,9 @@ repeated after a crash has no second effect.
 
 An order paid with points whose face value reaches the programme's review threshold is
 ``held`` instead: its price is held from the wallet and it waits for a reviewer
-(:class:`ReviewOrder`), who approves it (``paid``, then fulfilled as any paid order) or
-rejects it (``rejecting`` while the held points go back, then ``failed`` with the reason
-``review_rejected``).
+(:class:`ReviewOrder`), who approves it (``approved``, then the treasury gives it a code
+and spends the hold: ``fulfilled``) or rejects it (``rejecting`` while the held points go
+back, then ``failed`` with the reason ``review_rejected``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,15 @@ from bus.messages.wallet import PersonId
 KIND = "orders"
 
 OrderStatus = Literal[
-    "accepted", "held", "paid", "fulfilled", "failed", "rejecting", "cancelling", "cancelled"
+    "accepted",
+    "held",
+    "approved",
+    "paid",
+    "fulfilled",
+    "failed",
+    "rejecting",
+    "cancelling",
+    "cancelled",
 ]
 ExternalId = Annotated[str, msgspec.Meta(pattern="^[\\x21-\\x7e]{1,100}$(?!\\n)")]
 

@@ -171,6 +171,22 @@ class FulfilOrder(msgspec.Struct, frozen=True, tag="order.fulfil"):
         return TREASURY_KEY
 
 
+class FulfilHeld(msgspec.Struct, frozen=True, tag="hold.fulfil"):
+    """Carry out an order approved in review, whose price the hold ``hold_id`` (the order's
+    id) set aside (system only: the orders actors): one of the codes the treasury leased
+    from the product's pool, and the hold spent — or, with no code left, the hold released
+    — in one decision. Answered with an :class:`OrderSettled` (version 0: the orders actor
+    writes the order)."""
+
+    hold_id: HoldId
+    product_id: str
+    face_value_minor: int
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
 class OrderSettled(msgspec.Struct, frozen=True, tag="order.settled"):
     """How a :class:`FulfilOrder` ended, as written: ``fulfilled`` with a code, or
     ``failed`` with a reason (nothing spent)."""
@@ -182,7 +198,7 @@ class OrderSettled(msgspec.Struct, frozen=True, tag="order.settled"):
     updated_ms: int
 
 
-HoldCommand = HoldFunds | CommitHold | ReleaseHold | FulfilOrder
+HoldCommand = HoldFunds | CommitHold | ReleaseHold | FulfilOrder | FulfilHeld
 
 
 class HoldView(msgspec.Struct, frozen=True, tag="hold"):

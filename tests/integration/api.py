@@ -94,7 +94,12 @@ class BudgetApi(Protocol):
     async def cancel(self, headers: dict[str, str], order_id: str, reason: str) -> Outcome: ...
 
     async def review(
-        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+        self,
+        headers: dict[str, str],
+        order_id: str,
+        approve: bool,
+        note: str = "",
+        key: str | None = None,
     ) -> Outcome: ...
 
     async def set_rate(
@@ -316,10 +321,15 @@ class Rest:
         return await self._send("POST", path, headers, {"reason": reason})
 
     async def review(
-        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+        self,
+        headers: dict[str, str],
+        order_id: str,
+        approve: bool,
+        note: str = "",
+        key: str | None = None,
     ) -> Outcome:
         path = f"/api/v1/orders/{order_id}/review"
-        return await self._send("POST", path, headers, {"approve": approve, "note": note})
+        return await self._send("POST", path, headers, {"approve": approve, "note": note}, key)
 
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:
         return await self._send("PUT", f"/api/v1/fx/{base}/{quote}", headers, {"rate": rate})
@@ -658,14 +668,19 @@ class GraphQL:
         return await self._send(headers, query, {"id": order_id, "reason": reason}, "cancelOrder")
 
     async def review(
-        self, headers: dict[str, str], order_id: str, approve: bool, note: str = ""
+        self,
+        headers: dict[str, str],
+        order_id: str,
+        approve: bool,
+        note: str = "",
+        key: str | None = None,
     ) -> Outcome:
         query = (
-            "mutation($id: ID!, $approve: Boolean!, $note: String!) {"
-            " reviewOrder(orderId: $id, approve: $approve, note: $note) {"
-            f" ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
+            "mutation($id: ID!, $approve: Boolean!, $note: String!, $key: String) {"
+            " reviewOrder(orderId: $id, approve: $approve, note: $note, idempotencyKey: $key)"
+            f" {{ ... on Order {{ {_ORDER} }} {_ERROR} }} }}"
         )
-        variables = {"id": order_id, "approve": approve, "note": note}
+        variables = {"id": order_id, "approve": approve, "note": note, "key": key}
         return await self._send(headers, query, variables, "reviewOrder")
 
     async def set_rate(self, headers: dict[str, str], base: str, quote: str, rate: str) -> Outcome:

@@ -48,7 +48,10 @@ async def held_order(api: BudgetApi, cluster: Cluster, who: str, key: str) -> di
 
 async def test_an_approved_order_is_carried_out(api: BudgetApi, cluster: Cluster) -> None:
     placed = await held_order(api, cluster, "ann", "ann-1")
-    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 7_500  # held
+    balance = cluster.ledger.account_balance
+    assert await balance("acme", "wallet:ann") == 7_500
+    assert await balance("acme", f"hold:{placed['id']}") == 2_500  # held, not spent
+    assert await balance("acme", "points:redeemed") == 0
     assert (await api.place(person(cluster, "ann"), card("ann"), key="ann-1")).value == placed
 
     admin = cluster.keys.headers("acme")
@@ -59,8 +62,9 @@ async def test_an_approved_order_is_carried_out(api: BudgetApi, cluster: Cluster
     codes = (await api.order_vouchers(person(cluster, "ann"), placed["id"])).value
     assert codes is not None
     assert codes["vouchers"][0]["code"].startswith("SECRET-")
-    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 7_500  # spent
-    assert await cluster.ledger.entries_total("acme") == 0
+    assert await balance("acme", "wallet:ann") == 7_500
+    assert await balance("acme", f"hold:{placed['id']}") == 0
+    assert await balance("acme", "points:redeemed") == 2_500  # spent
 
     async with cluster.client.get("/api/v1/audit?action=orders.review", headers=admin) as r:
         entries = (await r.json())["entries"]
@@ -78,7 +82,8 @@ async def test_a_rejected_order_gives_the_points_back(api: BudgetApi, cluster: C
     assert rejected is not None
     assert (rejected["status"], rejected["failure_reason"]) == ("failed", "review_rejected")
     assert await cluster.ledger.account_balance("acme", "wallet:bob") == 10_000
-    assert await cluster.ledger.entries_total("acme") == 0
+    assert await cluster.ledger.account_balance("acme", f"hold:{placed['id']}") == 0
+    assert await cluster.ledger.account_balance("acme", "points:redeemed") == 0
     again = (await api.review(finance, placed["id"], approve=False)).value
     assert again is not None
     assert again["status"] == "failed"
@@ -125,3 +130,40 @@ async def test_a_threshold_in_another_currency_is_converted(
     assert placed["status"] == "fulfilled"  # 25.00 EUR = 27.50 USD < 30.00
     await set_programme(cluster, {"review_threshold": {"amount_minor": 2750, "currency": "USD"}})
     await held_order(api, cluster, "bob", "usd-3")
+
+
+async def test_an_approved_order_takes_a_code_the_treasury_leased(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """The treasury leases codes for the orders it decides, held ones too (ADR 21): the
+    only code in stock is the treasury's, and approval must find it there."""
+    await cluster.open_shop(catalogue, 1, 1_000_000, {"ann": 10_000, "bob": 10_000})
+    await set_programme(cluster, {"review_threshold": {"amount_minor": 2500, "currency": "EUR"}})
+    api = Rest(cluster.client)
+    placed = await held_order(api, cluster, "ann", "one-1")
+    manager = person(cluster, "pm@acme", ("programme_manager",))
+    approved = (await api.review(manager, placed["id"], approve=True)).value
+    assert approved is not None
+    assert approved["status"] == "fulfilled"
+    bob = await held_order(api, cluster, "bob", "one-2")
+    short = (await api.review(manager, bob["id"], approve=True)).value
+    assert short is not None
+    assert (short["status"], short["failure_reason"]) == ("failed", "out_of_stock")
+    assert await cluster.ledger.account_balance("acme", "wallet:bob") == 10_000  # given back
+
+
+async def test_a_reviewer_narrowed_to_budgets_reviews_no_points_order(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    placed = await held_order(api, cluster, "ann", "narrow-1")
+    narrowed = cluster.keys.headers(
+        "acme", roles=["finance"], subject="f@acme", grants=["budget:b1"]
+    )
+    assert (await api.review(narrowed, placed["id"], approve=True)).code == "not_found"
+    admin, oid = cluster.keys.headers("acme"), placed["id"]
+    first = (await api.review(admin, oid, approve=False, key="review-1")).value
+    again = (await api.review(admin, oid, approve=False, key="review-1")).value
+    assert first is not None
+    assert again == first  # a retry under the same key: the same answer
+    reused = await api.review(admin, oid, approve=True, key="review-1")
+    assert reused.code == "idempotency_key_reused"
