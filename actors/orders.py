@@ -222,7 +222,12 @@ def final_price(
 
 
 def new_order(
-    tenant: str, order_id: str, cmd: PlaceOrder, product: ProductView, priced: Priced
+    tenant: str,
+    order_id: str,
+    cmd: PlaceOrder,
+    product: ProductView,
+    priced: Priced,
+    placed_by: str,
 ) -> OrderRecord:
     """An order checked and priced, not carried out yet."""
     amount, unit, rate, points_rate = priced
@@ -246,6 +251,7 @@ def new_order(
         version=1,
         fx_rate=rate,
         points_rate=points_rate,
+        placed_by=placed_by,
     )
 
 
@@ -264,6 +270,7 @@ def fulfil_command(o: OrderRecord) -> FulfilOrder:
         created_ms=o.created_ms,
         fx_rate=o.fx_rate,
         points_rate=o.points_rate,
+        placed_by=o.placed_by,
     )
 
 
@@ -474,7 +481,8 @@ class OrdersActor:
         priced = await self._price(cmd, product)
         if isinstance(priced, Err):
             return priced
-        record = new_order(self.tenant, order_id, cmd, product, priced)
+        placed_by = request.principal.subject
+        record = new_order(self.tenant, order_id, cmd, product, priced, placed_by)
         accepted.append(record)
         return record
 
@@ -515,7 +523,9 @@ class OrdersActor:
         ``failed``)."""
         o = await self._load(cmd.order_id)
         principal = request.principal
-        reviewer = REVIEWERS & set(principal.roles) and principal.subject != (o and o.recipient)
+        # four eyes: neither the order's recipient nor whoever placed it reviews it
+        mine = o is not None and principal.subject in (o.recipient, o.placed_by)
+        reviewer = REVIEWERS & set(principal.roles) and not mine
         if o is None or not reviewer or not _may_handle(principal, o, REVIEWERS):
             return Err.of(ErrorCode.NOT_FOUND, f"no order {cmd.order_id} to review")
         pending = next((r.record for r in recorded if r.record.order_id == o.order_id), None)

@@ -924,7 +924,7 @@ class TreasuryActor:
         priced = final_price(product, cmd, payer_currency, unit, points_rate, rates)
         if isinstance(priced, Err):
             return priced
-        return new_order(self.tenant, order_id, cmd, product, priced)
+        return new_order(self.tenant, order_id, cmd, product, priced, request.principal.subject)
 
     def _order_ended(
         self, cmd: FulfilOrder, status: str, code_id: str, reason: str, work: _Batch
@@ -948,6 +948,7 @@ class TreasuryActor:
             version=cmd.version + 1,
             fx_rate=cmd.fx_rate,
             points_rate=cmd.points_rate,
+            placed_by=cmd.placed_by,
         )
         work.orders.append(PutOrder(record, cmd.version))
         work.events.append(order_event(record))

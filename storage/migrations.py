@@ -558,6 +558,15 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        22,
+        "who placed each order (a reviewer may not approve their own)",
+        sqlite=("ALTER TABLE orders ADD COLUMN placed_by TEXT NOT NULL DEFAULT ''",),
+        mysql=("ALTER TABLE orders ADD COLUMN placed_by VARCHAR(200) NOT NULL DEFAULT ''",),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

@@ -152,6 +152,9 @@ class OrderRecord(msgspec.Struct, frozen=True):
     fx_rate: str = ""
     #: Points per unit of the points currency locked into a points order ("" if none).
     points_rate: str = ""
+    #: Who placed it (a principal's subject; "" for orders written before it was kept):
+    #: a reviewer may not approve an order they placed (ADR 32).
+    placed_by: str = ""
 
 
 class PutOrder(msgspec.Struct, frozen=True):

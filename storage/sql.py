@@ -38,7 +38,7 @@ from storage.versioned import VersionedTable
 ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
-    " fx_rate, points_rate"
+    " fx_rate, points_rate, placed_by"
 )
 
 
@@ -173,7 +173,7 @@ class Statements:
         self.insert_order = q(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
-            " {p}, {p})"
+            " {p}, {p}, {p})"
         )
         self.update_order = q(
             "UPDATE orders SET status = {p}, price_minor = {p}, price_unit = {p}, code_id = {p},"
@@ -547,6 +547,7 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     o.version,
                     o.fx_rate,
                     o.points_rate,
+                    o.placed_by,
                 ),
                 what,
             )
@@ -799,6 +800,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderRecord:
         int(row[15]),
         row[16] or "",
         row[17] or "",
+        row[18] or "",
     )
 
 

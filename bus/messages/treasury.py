@@ -165,6 +165,8 @@ class FulfilOrder(msgspec.Struct, frozen=True, tag="order.fulfil"):
     points_rate: str = ""
     #: The version of the order as stored (0: not stored yet).
     version: int = 0
+    #: Who placed the order (the principal's subject).
+    placed_by: str = ""
 
     @property
     def actor_key(self) -> str:

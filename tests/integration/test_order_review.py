@@ -96,6 +96,16 @@ async def test_only_reviewers_review_and_never_their_own(api: BudgetApi, cluster
     assert (await api.review(person(cluster, "ann"), oid, approve=True)).code == "forbidden"
     own = person(cluster, "ann", ("admin",))  # an admin ordering for herself
     assert (await api.review(own, oid, approve=True)).code == "not_found"
+    # an admin spending ann's points places an order; that admin may not approve it
+    placer = person(cluster, "adm2@acme", ("admin",))
+    for_ann = (await api.place(placer, card("ann"), key="for-ann")).value
+    assert for_ann is not None
+    assert for_ann["status"] == "held"
+    assert (await api.review(placer, for_ann["id"], approve=True)).code == "not_found"
+    other = person(cluster, "adm3@acme", ("admin",))
+    approved = (await api.review(other, for_ann["id"], approve=True)).value
+    assert approved is not None
+    assert approved["status"] == "fulfilled"
     auditor = person(cluster, "aud@acme", ("auditor",))
     assert (await api.review(auditor, oid, approve=True)).code == "forbidden"
     globex = cluster.keys.headers("globex")
@@ -103,7 +113,7 @@ async def test_only_reviewers_review_and_never_their_own(api: BudgetApi, cluster
     still = (await api.order(cluster.keys.headers("acme"), oid)).value
     assert still is not None
     assert still["status"] == "held"
-    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 7_500
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 5_000  # two orders
 
 
 async def test_what_is_not_held(api: BudgetApi, cluster: Cluster) -> None:
