@@ -95,6 +95,9 @@ class OrderLimiter:
         self._previous: dict[str, dict[str, int]] = {}
         #: After a failed read of the rules: not asked again before this (monotonic s).
         self._quiet_until = 0.0
+        #: Whether the rules were ever read: until then, the treasury holds for review
+        #: every order it would check against a threshold (ADR 32).
+        self.known = False
 
     def clear(self) -> None:
         self._placed.clear()
@@ -160,6 +163,7 @@ class OrderLimiter:
             kept.keep(self.tenant, KEPT_AS, answer, generation)
         if isinstance(answer, Ok) and isinstance(answer.value, OrderRules):
             self._quiet_until = 0.0
+            self.known = True
             return answer.value
         if not self._quiet_until:
             log.warning(

@@ -804,6 +804,8 @@ class TreasuryActor:
     def _to_review(self, cmd: FulfilOrder) -> bool:
         """Whether the order's face value reaches the programme's review threshold (in
         the threshold's currency at the tenant's rate; with no rate, a person decides)."""
+        if not self.limiter.known:  # the programme could not be read: a person decides
+            return True
         threshold = self.limiter.rules.review_from
         if threshold is None:
             return False

@@ -117,6 +117,8 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("allowed origins must each be listed once")
         if self.review_threshold is not None and self.review_threshold.amount_minor < 1:
             raise ValueError("a review threshold is at least one minor unit")
+        if self.review_threshold is not None and self.review_threshold.currency == "PTS":
+            raise ValueError("a review threshold is a face value: in a currency, not in points")
         day, week = self.max_orders_per_day, self.max_orders_per_week
         if day is not None and week is not None and week < day:
             raise ValueError("max_orders_per_week cannot be below max_orders_per_day")

@@ -177,3 +177,17 @@ async def test_a_reviewer_narrowed_to_budgets_reviews_no_points_order(
     assert again == first  # a retry under the same key: the same answer
     reused = await api.review(admin, oid, approve=True, key="review-1")
     assert reused.code == "idempotency_key_reused"
+
+
+async def test_an_order_is_held_while_the_programme_cannot_be_read(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    await cluster.open_shop(catalogue, 5, 1_000_000, {"ann": 10_000})
+    docs = cluster.host.context.tenant_docs
+    assert docs is not None
+    await docs.close()  # before the treasury ever read the programme: a person decides
+    api = Rest(cluster.client)
+    placed = await held_order(api, cluster, "ann", "blind-1")
+    approved = (await api.review(cluster.keys.headers("acme"), placed["id"], approve=True)).value
+    assert approved is not None
+    assert approved["status"] == "fulfilled"

@@ -145,6 +145,7 @@ async def test_bad_documents_get_problem_details_and_change_nothing(cluster: Clu
         (PROGRAMME, {"allowed_origins": ["https://intranet.example.com/path"]}),
         (PROGRAMME, {"review_threshold": {"amount_minor": 10.5, "currency": "EUR"}}),
         (PROGRAMME, {"max_orders_per_day": 0}),
+        (PROGRAMME, {"review_threshold": {"amount_minor": 100, "currency": "PTS"}}),
         (
             TEMPLATES,
             {"templates": {"order.fulfilled": {"en": {"subject": "Hi {{nme}}", "body": "x"}}}},
