@@ -352,8 +352,8 @@ class OrdersActor:
                         replies[i] = Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
                     else:
                         placing.setdefault(found.order_id, []).append(i)
-                        if found.status not in FINAL:
-                            to_run[found.order_id] = found
+                        if found.status not in FINAL:  # not over a review earlier in the batch
+                            to_run.setdefault(found.order_id, found)
                 case OrderCodes(order_id=order_id):
                     replies[i] = await self._codes(request, order_id)
                 case ReviewOrder() as review:
