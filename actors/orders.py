@@ -334,18 +334,23 @@ class OrdersActor:
             if len(to_run) >= RESUME_BATCH:
                 break
             to_run[o.order_id] = o
+
+        def carry(i: int, outcome: OrderRecord | Err) -> None:
+            """Answer request ``i`` with the order it placed or changed (carried on, if
+            unfinished, in this batch), or with its refusal."""
+            if isinstance(outcome, Err):
+                replies[i] = outcome
+                return
+            placing.setdefault(outcome.order_id, []).append(i)
+            if outcome.status not in FINAL:
+                to_run[outcome.order_id] = outcome
+
         for i, request in enumerate(batch):
             match request.body:
                 case ResumeOrders():
                     replies[i] = Ok(ResumeReport(len(to_run)))
                 case PlaceOrder() as place:
-                    outcome = await self._accept(request, place, accepted)
-                    if isinstance(outcome, OrderRecord):
-                        placing.setdefault(outcome.order_id, []).append(i)
-                        if outcome.status not in FINAL:
-                            to_run[outcome.order_id] = outcome
-                    else:
-                        replies[i] = outcome
+                    carry(i, await self._accept(request, place, accepted))
                 case GetOrder(order_id=order_id):
                     found = await self._load(order_id)
                     if found is None or not self._may_see(request, found):
@@ -357,21 +362,9 @@ class OrdersActor:
                 case OrderCodes(order_id=order_id):
                     replies[i] = await self._codes(request, order_id)
                 case ReviewOrder() as review:
-                    outcome = await self._review(request, review, cancelling)
-                    if isinstance(outcome, OrderRecord):
-                        placing.setdefault(outcome.order_id, []).append(i)
-                        if outcome.status not in FINAL:
-                            to_run[outcome.order_id] = outcome
-                    else:
-                        replies[i] = outcome
+                    carry(i, await self._review(request, review, cancelling))
                 case CancelOrder(order_id=order_id, reason=reason):
-                    outcome = await self._cancel(request, order_id, reason, cancelling)
-                    if isinstance(outcome, OrderRecord):
-                        placing.setdefault(outcome.order_id, []).append(i)
-                        if outcome.status not in FINAL:
-                            to_run[outcome.order_id] = outcome
-                    else:
-                        replies[i] = outcome
+                    carry(i, await self._cancel(request, order_id, reason, cancelling))
                 case ResendOrder(order_id=order_id):
                     found = await self._load(order_id)
                     if found is None or found.status != "fulfilled":

@@ -775,13 +775,9 @@ class TreasuryActor:
         if person is not None and self._to_review(cmd):
             return self._hold_for_review(cmd, person, work)
         pool = (cmd.product_id, cmd.face_value_minor)
-        code = self.codes.take(pool, work.now)
-        if code is None and pool in self.codes.unsure:
-            return Err(
-                code=ErrorCode.UNAVAILABLE,
-                message="the voucher pool could not be reached; retry with the same key",
-                retryable=True,
-            )
+        code = self._leased_code(pool, work)
+        if isinstance(code, Err):
+            return code
         taken = self._taken(cmd.payer, cmd.price_minor, cmd.points_rate)
         if isinstance(taken, Err):  # want of funds first, as the order is paid first
             if code is not None:
@@ -828,6 +824,18 @@ class TreasuryActor:
         self.limiter.count(person, cmd.order_id, cmd.created_ms)
         return self._order_ended(cmd, "held", "", "", work)
 
+    def _leased_code(self, pool: Pool, work: _Batch) -> tuple[str, int] | Err | None:
+        """One of the codes leased for ``pool`` (taken: given back if the order fails);
+        None if there is none; a retryable error if the pool could not be reached."""
+        code = self.codes.take(pool, work.now)
+        if code is None and pool in self.codes.unsure:
+            return Err(
+                code=ErrorCode.UNAVAILABLE,
+                message="the voucher pool could not be reached; retry with the same key",
+                retryable=True,
+            )
+        return code
+
     def _fulfil_held(self, cmd: FulfilHeld, work: _Batch) -> Reply:
         """An approved order: a leased code and its hold spent, or no code and the hold
         released (``failed``, ``out_of_stock``); one decision either way."""
@@ -836,14 +844,9 @@ class TreasuryActor:
             return Err.of(ErrorCode.NOT_FOUND, f"hold {cmd.hold_id} does not exist")
         if (status := hold_state(hold)[1]) != "held":
             return Err.of(ErrorCode.INVALID_REQUEST, f"hold {cmd.hold_id} is already {status}")
-        pool = (cmd.product_id, cmd.face_value_minor)
-        code = self.codes.take(pool, work.now)
-        if code is None and pool in self.codes.unsure:
-            return Err(
-                code=ErrorCode.UNAVAILABLE,
-                message="the voucher pool could not be reached; retry with the same key",
-                retryable=True,
-            )
+        code = self._leased_code((cmd.product_id, cmd.face_value_minor), work)
+        if isinstance(code, Err):
+            return code
         if code is None:
             self._settle(cmd.hold_id, "released", work)
             return Ok(OrderSettled("failed", "", ErrorCode.OUT_OF_STOCK, 0, work.now))
