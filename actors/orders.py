@@ -524,22 +524,26 @@ class OrdersActor:
         pending = next((r.record for r in recorded if r.record.order_id == o.order_id), None)
         o = pending or o
         if o.status != "held":  # asked again: the order as it stands, if it went that way
-            rejected = o.reason == ErrorCode.REVIEW_REJECTED
-            if (
-                (not rejected and o.status not in ("failed", "accepted"))
-                if cmd.approve
-                else rejected
-            ):
+            if cmd.approve:
+                went = o.status not in ("failed", "accepted") and await self._was_held(o)
+            else:
+                went = o.reason == ErrorCode.REVIEW_REJECTED
+            if went:
                 return o
             return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is {o.status}")
-        if pending is not None:
-            return Err.of(ErrorCode.INVALID_REQUEST, f"order {o.order_id} is being reviewed")
         status, reason = (
             ("approved", "") if cmd.approve else ("rejecting", ErrorCode.REVIEW_REJECTED)
         )
         after = replace(o, status=status, reason=reason, updated_ms=now_ms(), version=o.version + 1)
         recorded.append(PutOrder(after, o.version))
         return after
+
+    async def _was_held(self, o: OrderRecord) -> bool:
+        """Whether the order's price was ever held (an order approved in review, or one
+        an earlier version paid step by step), not taken at once."""
+        if not o.payer.startswith("wallet:"):
+            return False
+        return bool(await self.ctx.ledger.load_accounts(self.tenant, [f"hold:{o.order_id}"]))
 
     async def _price(self, cmd: PlaceOrder, product: ProductView) -> Priced | Err:
         """What the payer pays (see :func:`final_price`), with the budget's currency, the

@@ -126,6 +126,9 @@ async def test_what_is_not_held(api: BudgetApi, cluster: Cluster) -> None:
     assert under is not None
     assert under["status"] == "fulfilled"
     assert (await api.review(admin, under["id"], approve=False)).code == "invalid_request"
+    assert (await api.review(admin, under["id"], approve=True)).code == "invalid_request"
+    other = person(cluster, "adm9@acme", ("admin",))  # not the gift's placer
+    assert (await api.review(other, gift["id"], approve=True)).code == "invalid_request"
 
 
 async def test_a_threshold_in_another_currency_is_converted(
