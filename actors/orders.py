@@ -314,7 +314,7 @@ class OrdersActor:
         await self._preload(batch)
         replies: list[Reply | None] = [None] * len(batch)
         accepted: list[OrderRecord] = []
-        cancelling: list[PutOrder] = []
+        recorded: list[PutOrder] = []
         resent: list[OutboxEvent] = []
         placing: dict[str, list[int]] = {}
         to_run: dict[str, OrderRecord] = {}
@@ -362,9 +362,9 @@ class OrdersActor:
                 case OrderCodes(order_id=order_id):
                     replies[i] = await self._codes(request, order_id)
                 case ReviewOrder() as review:
-                    carry(i, await self._review(request, review, cancelling))
+                    carry(i, await self._review(request, review, recorded))
                 case CancelOrder(order_id=order_id, reason=reason):
-                    carry(i, await self._cancel(request, order_id, reason, cancelling))
+                    carry(i, await self._cancel(request, order_id, reason, recorded))
                 case ResendOrder(order_id=order_id):
                     found = await self._load(order_id)
                     if found is None or found.status != "fulfilled":
@@ -376,9 +376,9 @@ class OrdersActor:
                     replies[i] = Err.of(ErrorCode.INVALID_REQUEST, "not an orders request")
         for o in accepted:  # new orders are carried out by the treasury, in one step
             to_run.pop(o.order_id, None)
-        if cancelling:  # cancellations and reviews: recorded before their first step
-            await self.ctx.commit(ChangeSet(self.tenant, orders=tuple(cancelling)))
-            for put in cancelling:
+        if recorded:  # cancellations and reviews: recorded before their first step
+            await self.ctx.commit(ChangeSet(self.tenant, orders=tuple(recorded)))
+            for put in recorded:
                 self.orders.put(put.record)
         settled, finished = await asyncio.gather(
             asyncio.gather(*(self._fulfil(o) for o in accepted)),

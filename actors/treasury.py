@@ -815,8 +815,8 @@ class TreasuryActor:
 
     def _hold_for_review(self, cmd: FulfilOrder, person: str, work: _Batch) -> Reply:
         """The price held from the wallet and the order written ``held``, without a code:
-        a reviewer approves it (the orders actor spends the hold and allocates a code) or
-        rejects it (the hold goes back)."""
+        a reviewer approves it (then :meth:`_fulfil_held` gives it a code and spends the
+        hold) or rejects it (the hold goes back)."""
         hold = HoldFunds(cmd.order_id, cmd.payer, cmd.price_minor, cmd.points_rate)
         held = self._hold(hold, work)
         if isinstance(held, Err):
