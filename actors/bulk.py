@@ -13,10 +13,12 @@ this one's answer is in, so that it decides one while another is written (the tr
 is pipelined, ADR 21) and never waits for the job's own commit. Chunks reach the
 treasury, and results the job, in row order; an ask ahead that is never used (the actor
 reloaded, or backed off) costs nothing but a stored reply, since asking again with its
-key gets the same answer. One exception to the order: when the treasury cannot answer a
-chunk (a commit that failed, an ask that expired in its mailbox), the chunks already
-asked ahead of it may be issued before it is asked again — each row still at most once,
-but with a budget that runs out, some later rows may then be paid and earlier ones not.
+key gets the same answer. Each chunk but the first names the chunk before it (``after``):
+the treasury refuses it, as retryable and with no effect, until that chunk has been
+answered (in memory, or its stored reply), so a chunk the treasury could not answer (a
+commit that failed, an ask that expired in its mailbox) is never overtaken by the chunks
+asked ahead of it. (A job left for longer than stored replies are kept — 30 days, past
+which its chunks' exactly-once would not hold either — waits instead of going on.)
 """
 
 from __future__ import annotations
@@ -244,9 +246,15 @@ class BulkActor:
         )
         return Ok(view(self.job))
 
+    def _chunk_key(self, first: int) -> str:
+        """A chunk's idempotency key: the same chunk, the same key."""
+        return f"bulk:{self.job_id}:{first}"
+
     async def _ask_chunk(self, job: BulkJobRecord, first: int) -> _Asked:
-        """Read the chunk of rows from ``first`` and ask the treasury to issue them; the
-        answer is awaited later (an empty chunk asks nothing)."""
+        """Read the chunk of rows from ``first`` and ask the treasury to issue them once
+        the chunk before has been answered; the answer is awaited later (an empty chunk
+        asks nothing). Every chunk but the first names the one before — the same body
+        whether it is asked ahead or again after a crash, as its key requires."""
         rows = await self.ctx.ledger.bulk_rows(self.tenant, self.job_id, first, CHUNK)
         if not rows:
             return _Asked(first, rows, None)
@@ -257,8 +265,8 @@ class BulkActor:
         ask = self.ctx.ask(
             self.tenant,
             treasury.KIND,
-            IssuePointsMany(job.budget_id, items),
-            f"bulk:{self.job_id}:{first}",  # a chunk's key: the same chunk, the same key
+            IssuePointsMany(job.budget_id, items, self._chunk_key(first - CHUNK) if first else ""),
+            self._chunk_key(first),
         )
         # Tasks start in the order they are made: chunks are posted in row order.
         return _Asked(first, rows, asyncio.ensure_future(ask))

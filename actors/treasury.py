@@ -53,6 +53,7 @@ from actors.orders import (
     view,
 )
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.runtime.idempotency import key_hash
 from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
@@ -249,6 +250,9 @@ class TreasuryActor:
         self._settled: OrderedDict[str, OrderSettled] = OrderedDict()
         #: The programme's limits on a person's orders, and their orders counted.
         self.limiter = OrderLimiter(ctx, self.tenant)
+        #: Keys of ``IssuePointsMany`` answered (this activation, or found stored): a
+        #: chunk asked ahead waits for the one it names (``after``).
+        self._answered_chunks: OrderedDict[str, None] = OrderedDict()
         #: This batch's orders as stored (by id, and by ``ext:<external id>``) and products.
         self._stored_orders: dict[str, OrderRecord] = {}
         self._products: dict[str, Reply] = {}
@@ -262,6 +266,7 @@ class TreasuryActor:
         self.codes.load(await self.ctx.ledger.leased_codes(self.tenant))
         self._settled.clear()
         self.limiter.clear()  # counted again from storage
+        self._answered_chunks.clear()
 
     async def on_deactivate(self, reason: str) -> None:
         self.accounts.clear()
@@ -384,10 +389,26 @@ class TreasuryActor:
             views.keep(tenant, p, reply, generation)
         self._checks = {id(r): self._checked(r, b, earlier[id(r)]) for r, b in places}
 
+    async def _prepare_chunks(self, batch: Sequence[Request]) -> None:
+        """The chunks the batch's ``IssuePointsMany`` wait for, answered before this
+        activation: their stored replies (a batch failing after one was answered is
+        failed whole, and the activation reloads, so memory is never ahead of them)."""
+        waiting = {
+            key_hash(r.principal.subject, r.body.after): r.body.after
+            for r in batch
+            if isinstance(r.body, IssuePointsMany)
+            and r.body.after
+            and r.body.after not in self._answered_chunks
+        }
+        if waiting:
+            for stored in await self.ctx.ledger.load_replies(self.tenant, list(waiting)):
+                self._answered_chunks[waiting[stored.key_hash]] = None
+
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
         await self._prepare_placing(batch)
         await self.limiter.prepare(batch)
+        await self._prepare_chunks(batch)
         await self._lease(batch)
         self._changed = {}  # account id → its record before this batch
         work = _Batch(self.tenant)
@@ -475,7 +496,17 @@ class TreasuryActor:
                 return self._update(update, work)
             case IssuePoints() as issue:
                 return self._issue(issue, work)
-            case IssuePointsMany(budget_id=budget_id, items=items):
+            case IssuePointsMany(budget_id=budget_id, items=items, after=after):
+                if after and after not in self._answered_chunks:
+                    return Err(
+                        code=ErrorCode.UNAVAILABLE,
+                        message=f"{after} is not answered yet; retry with the same key",
+                        retryable=True,
+                    )
+                if request.idempotency_key:
+                    self._answered_chunks[request.idempotency_key] = None
+                    while len(self._answered_chunks) > MEMORY:
+                        self._answered_chunks.popitem(last=False)
                 return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
             case GetWallet(person_id=person_id):
                 if person_id != request.principal.subject and not WALLET_READERS & roles:

@@ -108,10 +108,15 @@ class IssueItem(msgspec.Struct, frozen=True, array_like=True):
 
 
 class IssuePointsMany(msgspec.Struct, frozen=True, tag="wallet.issue_many"):
-    """Many rewards from one budget in one decision; each item succeeds or fails alone."""
+    """Many rewards from one budget in one decision; each item succeeds or fails alone.
+
+    ``after``: the idempotency key of the request that must have been answered first (a
+    bulk job's chunk asked ahead names the chunk before it); until it has been, this one
+    is refused as retryable and changes nothing, so chunks are issued in their order."""
 
     budget_id: BudgetId
     items: tuple[IssueItem, ...]
+    after: str = ""
 
     @property
     def actor_key(self) -> str:

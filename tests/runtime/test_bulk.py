@@ -22,6 +22,8 @@ from bus.messages.bulk import (
     BulkRow,
     BulkView,
     GetBulk,
+    IssueItem,
+    IssuePointsMany,
     LoadBulkRows,
     StartBulk,
 )
@@ -174,3 +176,40 @@ async def test_a_job_survives_the_death_of_its_host(
         await second.stop()
     assert (done.succeeded, done.failed) == (20_000, 0)
     await check_against_ledger(ledger, found, budget)
+
+
+async def test_a_chunk_asked_ahead_waits_for_the_one_before(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
+    """A chunk the treasury could not answer is never overtaken by those asked ahead of
+    it: each names the chunk before, and is refused (retryable, no effect) until that
+    one has been answered — in this activation, or stored before it."""
+    system = Principal("perkbus:system", roles=("system",))
+
+    async def chunk(first: int, person: str, after: str = "") -> Reply:
+        items = (IssueItem(person, 5, f"job-9:{first}"),)
+        body = IssuePointsMany("b1", items, after)
+        return await bus.request(
+            "acme", "treasury", body, system, timeout_s=30, idempotency_key=f"bulk:job-9:{first}"
+        )
+
+    host = await start_host(bus, ledger, catalogue)
+    try:
+        assert isinstance(
+            await ask(bus, CreateBudget("b1", "B", Money(1000, "EUR")), "treasury"), Ok
+        )
+        early = await chunk(1000, "p1", after="bulk:job-9:0")
+        assert isinstance(early, Err)
+        assert (early.code, early.retryable) == (ErrorCode.UNAVAILABLE, True)
+        assert await ledger.account_balance("acme", "wallet:p1") == 0  # nothing issued
+        assert isinstance(await chunk(0, "p0"), Ok)
+        assert isinstance(await chunk(1000, "p1", after="bulk:job-9:0"), Ok)  # asked again
+        assert await ledger.account_balance("acme", "wallet:p1") == 5
+    finally:
+        await host.stop()
+    second = await start_host(bus, ledger, catalogue)  # a new activation: found stored
+    try:
+        assert isinstance(await chunk(2000, "p2", after="bulk:job-9:1000"), Ok)
+        assert await ledger.account_balance("acme", "wallet:p2") == 5
+    finally:
+        await second.stop()
