@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import msgspec
+import pytest
 
 from actors.order_limits import DAY_MS, week_start
 from bus.time import now_ms
@@ -16,6 +17,14 @@ from tests.conftest import Cluster
 from tests.support import order_record
 
 PROGRAMME = "/api/v1/tenant/config/programme"
+
+
+@pytest.fixture(autouse=True)
+async def away_from_midnight() -> None:
+    """Days and weeks turn at UTC midnight: a test never runs across one."""
+    left_ms = DAY_MS - now_ms() % DAY_MS
+    if left_ms < 30_000:
+        await asyncio.sleep(left_ms / 1000 + 1)
 
 
 async def set_programme(cluster: Cluster, limits: dict[str, Any]) -> None:
