@@ -1200,6 +1200,7 @@ POINTS_COMMANDS = (
     RefundWallet,
     HoldFunds,
     CommitHold,
+    FulfilHeld,
 )
 
 #: Commands only other actors (as the system) may send.
