@@ -16,11 +16,12 @@ from asyncmy.constants import CLIENT
 from asyncmy.errors import IntegrityError, OperationalError
 
 from bus.events import OutboxEvent
-from storage import sql
+from storage import mysql_writes, sql
 from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.history_sql import HistoryReads
 from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
+from storage.mysql_reads import TurnReads
 from storage.ports import (
     AccountRecord,
     AuditRecord,
@@ -73,6 +74,9 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         self._pool_size = pool_size
         self._pool: Any = None
         self.stats = LedgerStats()
+        # The lookups of every actor's batch, gathered per turn of the event loop.
+        self._replies = TurnReads(_st.select_replies_of_pairs, self._fetchall)
+        self._orders = TurnReads(_st.select_orders_of_pairs, self._fetchall)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -80,7 +84,9 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                 self._pool = await asyncmy.create_pool(
                     minsize=1,
                     maxsize=self._pool_size,
-                    autocommit=False,
+                    # A read is a statement of its own (no snapshot left open, no COMMIT
+                    # round trip after it); writes run in explicit transactions (BEGIN).
+                    autocommit=True,
                     charset="utf8mb4",
                     # A group commit's statements travel in packets (see _write_all).
                     client_flag=CLIENT.MULTI_STATEMENTS,
@@ -116,7 +122,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         async with self._cursor() as cur:
             await cur.execute(statement, params)
             row = await cur.fetchone()
-            await cur.connection.commit()  # end the read snapshot
             return row
 
     async def close(self) -> None:
@@ -154,56 +159,20 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         async with self._cursor() as cur:
             await cur.execute(_st.select_accounts(len(account_ids)), (tenant, *account_ids))
             rows = await cur.fetchall()
-            await cur.connection.commit()
         return [sql.account_from_row(r) for r in rows]
 
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)
-        now = sql.now_ms()
         try:
-            async with self._transaction() as cur:
-                await _write_all(cur, [w for cs in batch for w in sql.writes(_st, cs, now)])
-                entries = sql.entry_rows(batch)
-                if entries:
-                    await cur.executemany(_st.insert_entry, entries)
-                events = sql.event_rows(batch)
-                if events:
-                    await cur.executemany(_st.insert_event, events)
-                for chunk in sql.published_chunks(sql.published_ids(batch)):
-                    await cur.execute(_st.delete_events(len(chunk)), chunk)
-                replies = sql.reply_rows(batch)
-                if replies:
-                    try:
-                        await cur.executemany(_st.insert_reply, replies)
-                    except IntegrityError as e:
-                        raise StaleWrite("an idempotency key's reply", 0) from e
-                codes = sql.code_rows(batch)
-                if codes:
-                    try:
-                        await cur.executemany(_st.insert_code, codes)
-                    except IntegrityError as e:
-                        raise StaleWrite("a voucher code that exists", 0) from e
-                bulk_rows = sql.bulk_row_rows(batch)
-                if bulk_rows:
-                    try:
-                        await cur.executemany(_st.insert_bulk_row, bulk_rows)
-                    except IntegrityError as e:
-                        raise StaleWrite("a bulk row that exists", 0) from e
-                ok_runs, results = sql.bulk_result_rows(batch)
-                if ok_runs:
-                    await cur.executemany(_st.update_bulk_rows_ok, ok_runs)
-                if results:
-                    await cur.executemany(_st.update_bulk_row, results)
-                rates = sql.fx_rows(batch)
-                if rates:
-                    await cur.executemany(_st.upsert_fx_rate, rates)
-                tenants = sql.audit_tenants(batch)
-                if tenants:
-                    await cur.execute(_st.audit_heads_of(len(tenants)), tenants)
-                    found = await cur.fetchall()
-                    rows, heads = sql.chain_audit(batch, {r[0]: (int(r[1]), r[2]) for r in found})
-                    await cur.executemany(_st.insert_audit, rows)
-                    await cur.executemany(_st.upsert_audit_head, heads)
+            async with self._cursor() as cur:
+                try:
+                    heads = await mysql_writes.begin(cur, _st, sql.audit_tenants(batch))
+                    writes = mysql_writes.group_writes(_st, batch, sql.now_ms(), heads)
+                    await mysql_writes.write_all(cur, writes)
+                    await cur.execute("COMMIT")
+                except BaseException:
+                    await cur.connection.rollback()
+                    raise
         except BaseException:
             self.stats.rollbacks += 1
             raise
@@ -214,7 +183,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         async with self._cursor() as cur:
             await cur.execute(_st.pending_events, (created_before_ms, limit))
             rows = await cur.fetchall()
-            await cur.connection.commit()
         return [e for r in rows for e in sql.events_from_row(r)]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
@@ -234,11 +202,8 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
         if not key_hashes:
             return []
-        async with self._cursor() as cur:
-            await cur.execute(_st.select_replies(len(key_hashes)), (tenant, *key_hashes))
-            rows = await cur.fetchall()
-            await cur.connection.commit()
-        return [sql.reply_from_row(r) for r in rows]
+        rows = await self._replies.get(tenant, key_hashes)
+        return [sql.reply_from_row(r[1:]) for r in rows]
 
     async def has_transaction(self, tenant: str, txn_id: str) -> bool:
         return await self._fetchone(_st.has_transaction, (tenant, txn_id)) is not None
@@ -247,7 +212,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         async with self._cursor() as cur:
             await cur.execute(statement, params)
             rows = list(await cur.fetchall())
-            await cur.connection.commit()
         return rows
 
     async def load_tenant_key(self, tenant: str) -> bytes | None:
@@ -290,8 +254,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def load_orders(self, tenant: str, order_ids: Sequence[str]) -> list[OrderRecord]:
         if not order_ids:
             return []
-        rows = await self._fetchall(_st.select_orders(len(order_ids)), (tenant, *order_ids))
-        return [sql.order_from_row(r) for r in rows]
+        return [sql.order_from_row(r) for r in await self._orders.get(tenant, order_ids)]
 
     async def order_by_external_id(self, tenant: str, external_id: str) -> OrderRecord | None:
         row = await self._fetchone(_st.order_by_external_id, (tenant, external_id))
@@ -375,35 +338,3 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
 
     async def load_fx_rates(self, tenant: str) -> list[FxRate]:
         return [sql.fx_from_row(r) for r in await self._fetchall(_st.select_fx_rates, (tenant,))]
-
-
-#: Statements per packet of a group commit.
-PACKET = 200
-
-
-async def _write_all(cur: Any, writes: list[sql.Write]) -> None:
-    """Run a group commit's statements in order, in packets of up to :data:`PACKET`
-    (one round trip each instead of one per statement: a group of many small change sets,
-    as when orders spread over many tenants, is hundreds of statements; ADR 21). The
-    server runs a packet's statements in order and stops at the first error; each result
-    says how many rows its statement changed, which a fenced write must make exactly one.
-    """
-    for start in range(0, len(writes), PACKET):
-        packet = writes[start : start + PACKET]
-        reading = 0  # the statement whose result is read next
-        try:
-            await cur.execute(
-                "; ".join(w.sql for w in packet), tuple(p for w in packet for p in w.params)
-            )
-            while True:
-                w = packet[reading]
-                if w.fenced and cur.rowcount != 1:
-                    while await cur.nextset():  # leave the connection with nothing unread
-                        pass
-                    raise StaleWrite(w.what, w.expected_version)
-                reading += 1
-                if reading == len(packet):
-                    break
-                await cur.nextset()
-        except IntegrityError as e:
-            raise StaleWrite(packet[reading].what, 0) from e
