@@ -75,8 +75,8 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         self._pool: Any = None
         self.stats = LedgerStats()
         # The lookups of every actor's batch, gathered per turn of the event loop.
-        self._replies = TurnReads(_st.select_replies_of_pairs, self._fetchall)
-        self._orders = TurnReads(_st.select_orders_of_pairs, self._fetchall)
+        self._replies = TurnReads(_st.select_replies_with_tenant, self._fetchall)
+        self._orders = TurnReads(_st.select_orders, self._fetchall)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:

@@ -5,9 +5,12 @@ order, and each batch looks up its idempotency replies and its orders: two queri
 order, each a pooled connection, a round trip and a result set for the driver to parse —
 most of the actor host's CPU on MariaDB. The lookups of many tenants arrive in the same
 turn of the event loop (the NATS client hands over what one socket read brought); they
-are gathered and sent at the turn's end as ``WHERE (tenant_id, key) IN ((…), …)``, which
-MariaDB and MySQL answer with a range scan of the primary key or unique index. The SQLite
-ledger does the same for its read thread (:mod:`storage.sqlite_db`).
+are gathered and sent at the turn's end as one statement: the ``UNION ALL`` of one
+``SELECT … WHERE tenant_id = ? AND key IN (…)`` per tenant, each a range scan of the
+primary key or unique index. (A row constructor, ``WHERE (tenant_id, key) IN ((…), …)``,
+reads the same rows but MariaDB 10.11 plans it in time that grows with the square of the
+pairs: 18 ms for 200 pairs of one tenant against 0.6 ms.) The SQLite ledger does the same
+for its read thread (:mod:`storage.sqlite_db`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-#: (tenant, key) pairs per query at most: well under the server's 65,535 placeholders.
-MAX_PAIRS = 1_000
+#: Keys per statement at most: well under the server's 65,535 placeholders.
+MAX_KEYS = 1_000
 
 Row = tuple[Any, ...]
 
@@ -25,8 +28,8 @@ Row = tuple[Any, ...]
 class TurnReads:
     """Rows looked up by (tenant, key), gathered over one turn of the event loop.
 
-    ``statement(n)`` selects rows whose first two columns are the tenant and the key,
-    for ``n`` pairs given as ``tenant, key, tenant, key, …``; ``fetch`` runs it.
+    ``statement(n)`` selects one tenant's rows for ``n`` keys, given as ``tenant, key,
+    key, …``, the tenant and the key first among its columns; ``fetch`` runs a statement.
     """
 
     def __init__(
@@ -50,20 +53,21 @@ class TurnReads:
 
     def _send(self) -> None:
         asked, self._asked = self._asked, []
-        pairs = list(dict.fromkeys((tenant, key) for tenant, keys, _ in asked for key in keys))
-        task = asyncio.create_task(self._answer(asked, pairs))
+        wanted: dict[str, dict[str, None]] = {}
+        for tenant, keys, _ in asked:
+            wanted.setdefault(tenant, {}).update(dict.fromkeys(keys))
+        task = asyncio.create_task(self._answer(asked, wanted))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def _answer(
         self,
         asked: list[tuple[str, Sequence[str], asyncio.Future[list[Row]]]],
-        pairs: list[tuple[str, str]],
+        wanted: dict[str, dict[str, None]],
     ) -> None:
         try:
-            chunks = [pairs[i : i + MAX_PAIRS] for i in range(0, len(pairs), MAX_PAIRS)]
             found: dict[tuple[str, str], Row] = {}
-            for rows in await asyncio.gather(*(self._query(chunk) for chunk in chunks)):
+            for rows in await asyncio.gather(*map(self._query, _statements(wanted))):
                 found.update(((row[0], row[1]), row) for row in rows)
         except BaseException as e:
             for _, _, done in asked:
@@ -76,5 +80,22 @@ class TurnReads:
             if not done.done():  # its asker may have given up
                 done.set_result([r for k in keys if (r := found.get((tenant, k))) is not None])
 
-    async def _query(self, pairs: list[tuple[str, str]]) -> list[Row]:
-        return await self._fetch(self._statement(len(pairs)), tuple(v for p in pairs for v in p))
+    async def _query(self, part: list[tuple[str, list[str]]]) -> list[Row]:
+        text = " UNION ALL ".join(self._statement(len(keys)) for _, keys in part)
+        return await self._fetch(text, tuple(v for tenant, keys in part for v in (tenant, *keys)))
+
+
+def _statements(wanted: dict[str, dict[str, None]]) -> list[list[tuple[str, list[str]]]]:
+    """The tenants and their keys, split into statements of at most :data:`MAX_KEYS` keys."""
+    parts: list[list[tuple[str, list[str]]]] = [[]]
+    size = 0
+    for tenant, keys in wanted.items():
+        listed = list(keys)
+        for i in range(0, len(listed), MAX_KEYS):
+            chunk = listed[i : i + MAX_KEYS]
+            if size + len(chunk) > MAX_KEYS and parts[-1]:
+                parts.append([])
+                size = 0
+            parts[-1].append((tenant, chunk))
+            size += len(chunk)
+    return parts

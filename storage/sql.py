@@ -376,23 +376,10 @@ class Statements:
             f" AND order_id IN ({self._in(count)})"
         )
 
-    def _pairs(self, count: int) -> str:
-        pair = f"({self._placeholder}, {self._placeholder})"
-        return ", ".join([pair] * count)
-
-    def select_orders_of_pairs(self, count: int) -> str:
-        """Orders by (tenant, order id) of several tenants at once."""
-        return (
-            f"SELECT {ORDER_COLUMNS} FROM orders"
-            f" WHERE (tenant_id, order_id) IN ({self._pairs(count)})"
-        )
-
-    def select_replies_of_pairs(self, count: int) -> str:
-        """Stored replies by (tenant, key hash) of several tenants at once."""
-        return (
-            "SELECT tenant_id, key_hash, fingerprint, reply, created_ms, expires_ms"
-            f" FROM idempotency_replies WHERE (tenant_id, key_hash) IN ({self._pairs(count)})"
-        )
+    def select_replies_with_tenant(self, count: int) -> str:
+        """:meth:`select_replies` with the tenant first (for lookups of several tenants
+        in one statement)."""
+        return self.select_replies(count).replace("SELECT ", "SELECT tenant_id, ", 1)
 
     def select_people(self, count: int) -> str:
         where = f"tenant_id = {{p}} AND person_id IN ({self._in(count)})"

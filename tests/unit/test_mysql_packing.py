@@ -1,9 +1,9 @@
-"""How a MySQL group commit packs its statements (storage.mysql_writes); what they do is
-the Ledger contract's (tests/contract/test_ledger.py, run against MariaDB)."""
+"""How the MySQL ledger packs its statements (storage.mysql_writes, storage.mysql_reads);
+what they do is the Ledger contract's (tests/contract/test_ledger.py, run against MariaDB)."""
 
 from __future__ import annotations
 
-from storage import mysql_writes, sql
+from storage import mysql_reads, mysql_writes, sql
 
 ST = sql.Statements("%s")
 
@@ -32,3 +32,15 @@ def test_packets_hold_a_bounded_count_of_statements_and_bytes() -> None:
     assert [len(p) for p in mysql_writes._packets(small)] == [200, 200, 50]
     big = [sql.Write("INSERT INTO t VALUES (%s)", (b"x" * 900_000,), "x")] * 5
     assert [len(p) for p in mysql_writes._packets(big)] == [2, 2, 1]
+
+
+def test_lookups_of_a_turn_are_split_into_statements_of_bounded_keys() -> None:
+    wanted = {
+        "acme": dict.fromkeys(f"a{i}" for i in range(mysql_reads.MAX_KEYS + 5)),
+        "globex": dict.fromkeys(["g1", "g2"]),
+    }
+    parts = mysql_reads._statements(wanted)
+    assert [[(t, len(keys)) for t, keys in part] for part in parts] == [
+        [("acme", mysql_reads.MAX_KEYS)],
+        [("acme", 5), ("globex", 2)],
+    ]
