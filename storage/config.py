@@ -24,9 +24,6 @@ class MysqlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     connect_timeout_s: int = 5
     #: A query (a whole group commit included) that takes longer fails the connection.
     read_timeout_s: int = 30
-    #: Where group commits are written: ``process`` (a child process of the actor host
-    #: with a connection of its own: ADR 33) or ``inline`` (the host's event loop).
-    writer: Literal["process", "inline"] = "process"
 
 
 class CatalogueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -25,7 +25,6 @@ def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
             pool_size=mysql.pool_size,
             connect_timeout_s=mysql.connect_timeout_s,
             read_timeout_s=mysql.read_timeout_s,
-            writer=mysql.writer,
         )
     from storage.sqlite import SqliteLedger
 

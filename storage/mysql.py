@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import asyncmy
@@ -37,13 +37,8 @@ from storage.ports import (
     StoredReply,
     VoucherCode,
 )
-from storage.writer_process import WriterProcess
 
 _st = sql.Statements("%s")
-
-#: Where a MySQL ledger's group commits are written: a child process (storage.mysql_writer)
-#: or the event loop of the process that opened the ledger.
-MysqlWriter = Literal["process", "inline"]
 _MIGRATION_LOCK = "perkbus_schema_migrations"
 
 
@@ -70,12 +65,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     _statements = _st
 
     def __init__(
-        self,
-        url: str,
-        pool_size: int = 8,
-        connect_timeout_s: int = 5,
-        read_timeout_s: int = 30,
-        writer: MysqlWriter = "inline",
+        self, url: str, pool_size: int = 8, connect_timeout_s: int = 5, read_timeout_s: int = 30
     ) -> None:
         self._args = connect_args(url) | {
             "connect_timeout": connect_timeout_s,
@@ -84,12 +74,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         self._pool_size = pool_size
         self._pool: Any = None
         self.stats = LedgerStats()
-        #: Group commits' writer, if a process (storage.mysql_writer); else this loop.
-        self._writer: WriterProcess | None = None
-        if writer == "process":
-            from storage.mysql_writer import MysqlWriterProcess  # it imports this module
-
-            self._writer = MysqlWriterProcess(url, connect_timeout_s, read_timeout_s)
         # The lookups of every actor's batch, gathered per turn of the event loop.
         self._replies = TurnReads(_st.select_replies_with_tenant, self._fetchall)
         self._orders = TurnReads(_st.select_orders, self._fetchall)
@@ -141,8 +125,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
             return row
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await self._writer.close()
         if self._pool is not None:
             self._pool.close()
             await self._pool.wait_closed()
@@ -167,8 +149,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                     await cur.execute(_st.record_migration, (m.version, m.name, sql.now_ms()))
             finally:
                 await cur.execute("SELECT RELEASE_LOCK(%s)", (_MIGRATION_LOCK,))
-        if self._writer is not None:
-            await self._writer.start()  # now, so that a writer that cannot start says so
 
     async def ping(self) -> None:
         await self._fetchone("SELECT 1", ())
@@ -184,23 +164,20 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)
         try:
-            if self._writer is not None:
-                await self._writer.apply(batch)
-            else:
-                await self._apply_here(batch)
+            async with self._cursor() as cur:
+                try:
+                    heads = await mysql_writes.begin(cur, _st, sql.audit_tenants(batch))
+                    writes = mysql_writes.group_writes(_st, batch, sql.now_ms(), heads)
+                    await mysql_writes.write_all(cur, writes)
+                    await cur.execute("COMMIT")
+                except BaseException:
+                    await cur.connection.rollback()
+                    raise
         except BaseException:
             self.stats.rollbacks += 1
             raise
         self.stats.transactions += 1
         self.stats.change_sets += len(batch)
-
-    async def _apply_here(self, batch: list[ChangeSet]) -> None:
-        async with self._cursor() as cur:
-            try:
-                await mysql_writes.commit_group(cur, _st, batch)
-            except BaseException:
-                await cur.connection.rollback()
-                raise
 
     async def pending_events(self, limit: int, created_before_ms: int = 2**62) -> list[OutboxEvent]:
         async with self._cursor() as cur:

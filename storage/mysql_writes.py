@@ -37,14 +37,6 @@ PACKET_BYTES = 2 * 1024 * 1024
 ROWS_PER_INSERT = 200
 
 
-async def commit_group(cur: Any, st: sql.Statements, batch: list[ChangeSet]) -> None:
-    """Write ``batch`` in one transaction on ``cur``'s connection and commit it, or raise
-    (the caller rolls back)."""
-    heads = await begin(cur, st, sql.audit_tenants(batch))
-    await write_all(cur, group_writes(st, batch, sql.now_ms(), heads))
-    await cur.execute("COMMIT")
-
-
 async def begin(cur: Any, st: sql.Statements, tenants: list[str]) -> dict[str, tuple[int, str]]:
     """Start the transaction; the audit chain heads of ``tenants``, locked until it ends."""
     if not tenants:

@@ -6,42 +6,173 @@ change sets into rows, binding them, stepping SQLite — holds the host's one GI
 event loop, the read thread and the writer hand it to each other thousands of times a
 second. :class:`WriterProcess` sends each group instead, encoded with msgspec, over a
 socket to a child process that holds the ledger's one writing connection, commits it, and
-answers ``None`` or the error (:mod:`storage.writer_process`: the host's end, and how a
-writer that dies or is left is handled). Reads stay in the host on their read-only
-connection: in WAL mode a reader sees every committed transaction, and the child answers
-only after ``COMMIT``.
+answers ``None`` or the error. Reads stay in the host on their read-only connection: in
+WAL mode a reader sees every committed transaction, and the child answers only after
+``COMMIT``.
+
+A writer that dies (killed, out of memory) fails the group in flight with
+:class:`StoreUnavailable` — a transaction it did not commit is rolled back by SQLite —
+and the next group starts a new one (as does a group that finds it died while idle). The
+child exits when its socket closes: when the ledger closes it, or when the host dies. It
+ignores SIGINT and SIGTERM, which a terminal or a supervisor sends to the whole process
+group: it finishes the commit in hand and waits for the host to close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import signal
 import socket
 import sqlite3
+import struct
 import sys
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
-from storage import writer_process
+import msgspec
+
+from storage.errors import StaleWrite, StorageError, StoreUnavailable
 from storage.ports import ChangeSet
 from storage.sqlite_db import connect
 from storage.sqlite_writes import apply_change_sets
-from storage.writer_process import LENGTH, Refusal, encoder, group_decoder, refusal
 
 #: Where a SQLite ledger's group commits are written: a child process, or a thread of
 #: the process that opened the ledger.
 SqliteWriter = Literal["process", "thread"]
 
+#: Each message: its length (4 bytes, big-endian), then msgpack. To the child, a group of
+#: change sets; back, ``None`` (committed, or started) or ``[kind, what, expected]``.
+_LENGTH = struct.Struct(">I")
+_encoder = msgspec.msgpack.Encoder()
+_group = msgspec.msgpack.Decoder(list[ChangeSet])
+#: How long a new writer may take to open the database and say so.
+START_TIMEOUT_S = 30.0
+#: How long a writer asked to stop may take to finish its commit before it is killed.
+STOP_TIMEOUT_S = 10.0
 
-class WriterProcess(writer_process.WriterProcess):
-    """The host's end of a SQLite ledger's writer process."""
+
+class WriterProcess:
+    """The host's end of a writer process (started on first use, again after it died)."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        super().__init__(
-            "storage.sqlite_writer", {"path": str(path), "synchronous": synchronous}, str(path)
-        )
         self.path = path
         self.synchronous = synchronous
+        #: How many writers were started (one, unless one died).
+        self.starts = 0
+        self._child: asyncio.subprocess.Process | None = None
+        self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        #: Writers whose socket was closed; waited for when the ledger closes.
+        self._retired: list[asyncio.subprocess.Process] = []
+        #: One group at a time: the answers come back in order on one socket.
+        self._lock = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None and self._stream else None
+
+    async def start(self) -> None:
+        async with self._lock:
+            await self._connected()
+
+    async def apply(self, batch: list[ChangeSet]) -> None:
+        """Commit ``batch`` in one transaction, or raise (:class:`StaleWrite`, a
+        :class:`StorageError` for any other refusal, :class:`StoreUnavailable` if the
+        writer is gone)."""
+        payload = _encoder.encode(batch)
+        async with self._lock:
+            reader, writer = await self._connected()
+            try:
+                writer.write(_LENGTH.pack(len(payload)) + payload)
+                answer = await _receive(reader)
+            except (ConnectionError, asyncio.IncompleteReadError) as e:
+                self._retire()
+                raise StoreUnavailable(f"the writer of {self.path} stopped: {e!r}") from e
+            except BaseException:  # cancelled mid-exchange: its answer would come to the next
+                self._retire()
+                raise
+        _raise_refusal(answer)
+
+    async def close(self) -> None:
+        async with self._lock:  # after the group in flight
+            self._retire()
+        retired, self._retired = self._retired, []
+        for child in retired:
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await child.wait()
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+    async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._child is not None and self._child.returncode is not None:
+            self._retire()  # died while idle (killed, out of memory): start another
+        if self._stream is not None:
+            return self._stream
+        ours, theirs = socket.socketpair()
+        try:
+            self._child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-P",  # not the working directory's modules: the ones this host runs
+                "-m",
+                "storage.sqlite_writer",
+                f"--path={self.path}",
+                f"--synchronous={self.synchronous}",
+                f"--fd={theirs.fileno()}",
+                pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                env=_child_env(),
+            )
+        except OSError as e:
+            ours.close()
+            raise StoreUnavailable(f"cannot start the writer of {self.path}: {e}") from e
+        finally:
+            theirs.close()
+        self._stream = await asyncio.open_connection(sock=ours)
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                answer = await _receive(self._stream[0])
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError) as e:
+            self._retire()
+            raise StoreUnavailable(f"the writer of {self.path} did not start: {e!r}") from e
+        if answer is not None:
+            self._retire()
+            raise StoreUnavailable(str(answer[1]))
+        self.starts += 1
+        return self._stream
+
+    def _retire(self) -> None:
+        """Close the socket (the writer finishes what it has and exits)."""
+        if self._stream is not None:
+            self._stream[1].close()
+            self._stream = None
+        if self._child is not None:
+            self._retired.append(self._child)
+            self._child = None
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    length = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))[0]
+    return msgspec.msgpack.decode(await reader.readexactly(length))
+
+
+def _raise_refusal(answer: Any) -> None:
+    if answer is None:
+        return
+    kind, what, expected = answer
+    if kind == "stale":
+        raise StaleWrite(what, expected)
+    raise StorageError(what)  # retryable: the group committer tries its change sets apart
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with the directory ``storage`` was imported from first on the
+    child's path (the host may run from anywhere)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
 
 
 # --- the writer process --------------------------------------------------------------
@@ -58,8 +189,8 @@ def serve(path: str, synchronous: str, fd: int) -> None:
     with socket.socket(fileno=fd) as sock, sock.makefile("rb") as incoming:
         try:
             con = connect(Path(path), synchronous)
-        except Exception as e:  # StoreUnavailable: it cannot be opened
-            _send(sock, refusal(e))
+        except StoreUnavailable as e:
+            _send(sock, ("error", str(e), 0))
             return
         _send(sock, None)
         try:
@@ -72,13 +203,13 @@ def serve(path: str, synchronous: str, fd: int) -> None:
 
 
 def _next_group(incoming: BinaryIO) -> list[ChangeSet] | None:
-    head = incoming.read(LENGTH.size)
-    if len(head) < LENGTH.size:
+    head = incoming.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
         return None
-    return group_decoder.decode(incoming.read(LENGTH.unpack(head)[0]))
+    return _group.decode(incoming.read(_LENGTH.unpack(head)[0]))
 
 
-def _commit(con: sqlite3.Connection, group: list[ChangeSet]) -> Refusal | None:
+def _commit(con: sqlite3.Connection, group: list[ChangeSet]) -> tuple[str, str, Any] | None:
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -87,18 +218,20 @@ def _commit(con: sqlite3.Connection, group: list[ChangeSet]) -> Refusal | None:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+    except StaleWrite as e:
+        return ("stale", e.what, e.expected_version)
     except Exception as e:  # every refusal goes back to the host
-        return refusal(e)
+        return ("error", f"{type(e).__name__}: {e}", 0)
     return None
 
 
-def _send(sock: socket.socket, answer: Refusal | None) -> None:
-    body = encoder.encode(answer)
-    sock.sendall(LENGTH.pack(len(body)) + body)
+def _send(sock: socket.socket, answer: tuple[str, str, Any] | None) -> None:
+    body = _encoder.encode(answer)
+    sock.sendall(_LENGTH.pack(len(body)) + body)
 
 
 def main(argv: list[str]) -> None:
-    options = writer_process.options(argv)
+    options = dict(a.removeprefix("--").split("=", 1) for a in argv)
     serve(options["path"], options["synchronous"], int(options["fd"]))
 
 

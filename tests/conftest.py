@@ -69,13 +69,12 @@ async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 async def fresh_ledger_url(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     """A new, empty ledger of ``kind``: ``sqlite`` (written from its thread),
-    ``sqlite+process`` (by its writer process), ``mysql`` (written from the event loop)
-    or ``mysql+process`` (by its writer process)."""
+    ``sqlite+process`` (by its writer process) or ``mysql``."""
     if kind.startswith("sqlite"):
         yield f"{kind}:{tmp_path / 'ledger.sqlite3'}"
         return
     async with mysql_database() as url:
-        yield url.replace("mysql://", "mysql+process://", 1) if kind == "mysql+process" else url
+        yield url
 
 
 def open_test_ledger(url: str) -> Ledger:
@@ -83,8 +82,6 @@ def open_test_ledger(url: str) -> Ledger:
         return SqliteLedger(url.removeprefix("sqlite:"))
     if url.startswith("sqlite+process:"):
         return SqliteLedger(url.removeprefix("sqlite+process:"), writer="process")
-    if url.startswith("mysql+process://"):
-        return MysqlLedger(url.replace("mysql+process://", "mysql://", 1), 4, writer="process")
     return MysqlLedger(url, pool_size=4)
 
 

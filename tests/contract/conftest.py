@@ -1,6 +1,5 @@
 """The ledger's contract runs against each adapter: SQLite written from its own thread,
-SQLite written by its writer process (what ``perkbus`` runs), and MariaDB written from
-the event loop or by its writer process (what ``perkbus`` runs)."""
+SQLite written by its writer process (what ``perkbus`` runs), and MariaDB."""
 
 from __future__ import annotations
 
@@ -12,14 +11,7 @@ import pytest
 from tests.conftest import fresh_ledger_url
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        "sqlite+process",
-        pytest.param("mysql", marks=pytest.mark.mysql),
-        pytest.param("mysql+process", marks=pytest.mark.mysql),
-    ]
-)
+@pytest.fixture(params=["sqlite", "sqlite+process", pytest.param("mysql", marks=pytest.mark.mysql)])
 async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     async for url in fresh_ledger_url(request.param, tmp_path):
         yield url
