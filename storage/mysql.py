@@ -39,6 +39,10 @@ from storage.ports import (
 )
 
 _st = sql.Statements("%s")
+#: A group commit that met a deadlock or a lock wait timeout (two groups in flight may, on
+#: rows both touch) is rolled back by the server and tried again, this many times in all.
+DEADLOCK_ATTEMPTS = 3
+_RETRYABLE = frozenset({1205, 1213})
 _MIGRATION_LOCK = "perkbus_schema_migrations"
 
 
@@ -61,6 +65,8 @@ def connect_args(url: str) -> dict[str, Any]:
 
 class MysqlLedger(sql.IdentityLoads, HistoryReads):
     name = "ledger:mysql"
+    #: One group's statements run while the one before commits (ADR 33).
+    groups_in_flight = 2
 
     _statements = _st
 
@@ -87,6 +93,8 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                     # A read is a statement of its own (no snapshot left open, no COMMIT
                     # round trip after it); writes run in explicit transactions (BEGIN).
                     autocommit=True,
+                    # No gap locks: two group commits in flight insert side by side.
+                    init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                     charset="utf8mb4",
                     # A group commit's statements travel in packets (see _write_all).
                     client_flag=CLIENT.MULTI_STATEMENTS,
@@ -164,15 +172,18 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
         batch = list(change_sets)
         try:
-            async with self._cursor() as cur:
-                try:
-                    heads = await mysql_writes.begin(cur, _st, sql.audit_tenants(batch))
-                    writes = mysql_writes.group_writes(_st, batch, sql.now_ms(), heads)
-                    await mysql_writes.write_all(cur, writes)
-                    await cur.execute("COMMIT")
-                except BaseException:
-                    await cur.connection.rollback()
-                    raise
+            for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+                async with self._cursor() as cur:
+                    try:
+                        await mysql_writes.commit_group(cur, _st, batch)
+                        break
+                    except OperationalError as e:
+                        await cur.connection.rollback()
+                        if e.args[0] not in _RETRYABLE or attempt == DEADLOCK_ATTEMPTS:
+                            raise
+                    except BaseException:
+                        await cur.connection.rollback()
+                        raise
         except BaseException:
             self.stats.rollbacks += 1
             raise

@@ -37,23 +37,29 @@ PACKET_BYTES = 2 * 1024 * 1024
 ROWS_PER_INSERT = 200
 
 
-async def begin(cur: Any, st: sql.Statements, tenants: list[str]) -> dict[str, tuple[int, str]]:
-    """Start the transaction; the audit chain heads of ``tenants``, locked until it ends."""
-    if not tenants:
-        await cur.execute("BEGIN")
-        return {}
-    await cur.execute(f"BEGIN; {st.audit_heads_of(len(tenants))}", tuple(tenants))
-    await cur.nextset()
-    return {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+async def commit_group(cur: Any, st: sql.Statements, batch: list[ChangeSet]) -> None:
+    """Write ``batch`` in one transaction and commit it, or raise (the caller rolls back).
+
+    The audit chain heads of the group's tenants are locked last, just before the audit
+    rows go in with ``COMMIT``: a group written while another commits waits for the heads
+    only, after everything else of it is written."""
+    now = sql.now_ms()
+    await write_all(cur, [sql.Write("BEGIN", (), "the transaction"), *group_writes(st, batch, now)])
+    last: list[sql.Write] = []
+    tenants = sql.audit_tenants(batch)
+    if tenants:
+        await cur.execute(st.audit_heads_of(len(tenants)), tuple(tenants))
+        heads = {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+        rows, new_heads = sql.chain_audit(batch, heads)
+        last = many(st.insert_audit, rows, "an audit entry")
+        last += many(st.upsert_audit_head, new_heads, "an audit chain head")
+    # No fenced write among these: COMMIT can go in their packet (the server stops at the
+    # first error, and the caller rolls back).
+    await write_all(cur, [*last, sql.Write("COMMIT", (), "the commit")])
 
 
-def group_writes(
-    st: sql.Statements,
-    batch: list[ChangeSet],
-    now_ms: int,
-    heads: dict[str, tuple[int, str]],
-) -> list[sql.Write]:
-    """Every statement of a group commit, in the order they must run."""
+def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> list[sql.Write]:
+    """Every statement of a group commit but the audit's, in the order they must run."""
     writes = [w for cs in batch for w in sql.writes(st, cs, now_ms)]
     writes += many(st.insert_entry, sql.entry_rows(batch), "a ledger entry")
     writes += many(st.insert_event, sql.event_rows(batch), "an outbox event")
@@ -66,10 +72,6 @@ def group_writes(
     writes += [sql.Write(st.update_bulk_rows_ok, run, "bulk results") for run in ok_runs]
     writes += [sql.Write(st.update_bulk_row, row, "a bulk result") for row in results]
     writes += many(st.upsert_fx_rate, sql.fx_rows(batch), "an exchange rate")
-    if sql.audit_tenants(batch):
-        rows, new_heads = sql.chain_audit(batch, heads)
-        writes += many(st.insert_audit, rows, "an audit entry")
-        writes += many(st.upsert_audit_head, new_heads, "an audit chain head")
     return writes
 
 

@@ -400,6 +400,9 @@ class Ledger(Protocol):
 
     stats: LedgerStats
     name: str
+    #: How many group commits (``apply``) the host may have under way at once: more
+    #: than one only where the store runs them side by side and settles their conflicts.
+    groups_in_flight: int
 
     async def migrate(self, upto: int | None = None) -> None:
         """Bring the schema to the newest version (or to ``upto``, for tests of

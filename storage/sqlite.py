@@ -44,6 +44,7 @@ _st = STATEMENTS
 
 class SqliteLedger(sql.IdentityLoads, HistoryReads):
     name = "ledger:sqlite"
+    groups_in_flight = 1  # one writer: a second group would only queue behind the first
 
     _statements = _st
 

@@ -67,8 +67,12 @@ class GroupCommitter(Background):
         on_committed: Callable[[Sequence[OutboxEvent]], None] | None = None,
         clear_after_s: float = 0.25,
         clear_max: int = 10_000,
+        in_flight: int = 1,
     ) -> None:
         super().__init__()
+        #: Groups handed to the ledger and not yet answered, at most.
+        self._slots = asyncio.Semaphore(in_flight)
+        self._writing: set[asyncio.Task[None]] = set()
         self._ledger = ledger
         self._max = max_change_sets
         self._on_committed = on_committed
@@ -121,14 +125,26 @@ class GroupCommitter(Background):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending or self._clearing_due():
+                await self._slots.acquire()
                 group = self._pending[: self._max]
                 del self._pending[: self._max]
                 group = self._unexpired(group)
                 if self._published:
                     group.append(self._clearing())
-                await self._write(group)
+                task = asyncio.create_task(self._write_in_slot(group))
+                self._writing.add(task)
+                task.add_done_callback(self._writing.discard)
             if self._stopping:
-                return
+                await asyncio.gather(*self._writing)
+                if not self._pending and not self._clearing_due():
+                    return
+                self._wakeup.set()
+
+    async def _write_in_slot(self, group: list[_Pending]) -> None:
+        try:
+            await self._write(group)
+        finally:
+            self._slots.release()
 
     def _clearing_due(self) -> bool:
         """Whether published ids should be deleted in a transaction of their own."""

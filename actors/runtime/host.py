@@ -79,7 +79,12 @@ class ActorHost:
         self.partitions = config.partitions or tuple(range(partitions))
         self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
         self.relay = OutboxRelay(ledger, EventPublisher(bus.nc))
-        self.committer = GroupCommitter(ledger, config.commit_max, self.relay.committed)
+        self.committer = GroupCommitter(
+            ledger,
+            config.commit_max,
+            self.relay.committed,
+            in_flight=ledger.groups_in_flight,
+        )
         self.relay.clear = self.committer.clear_published
         self.keys = KeyRing(
             ledger, context.master_key, config.signing_key_rotation_s, config.access_token_ttl_s

@@ -328,6 +328,57 @@ async def test_a_committer_started_again_keeps_committing(ledger: Ledger) -> Non
     ]
 
 
+class OverlapLedger:
+    """Wraps a real ledger; counts how many ``apply`` calls are under way at once (each
+    held a moment)."""
+
+    def __init__(self, inner: Ledger) -> None:
+        self.inner = inner
+        self.under_way = 0
+        self.most = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        self.under_way += 1
+        self.most = max(self.most, self.under_way)
+        try:
+            await asyncio.sleep(0.05)
+            await self.inner.apply(change_sets)
+        finally:
+            self.under_way -= 1
+
+
+async def test_a_second_group_is_written_while_the_first_commits_when_the_store_allows(
+    ledger: Ledger,
+) -> None:
+    for b in ("a", "b", "c"):
+        await open_budget(ledger, 100, budget_id=b)
+    overlap = OverlapLedger(ledger)
+    committer = GroupCommitter(cast(Ledger, overlap), in_flight=2)
+    committer.start()
+    first = asyncio.ensure_future(committer.commit(change_set("a", 90, 1)))
+    await asyncio.sleep(0.01)  # the first group is under way …
+    second = asyncio.ensure_future(committer.commit(change_set("b", 80, 1)))
+    await asyncio.sleep(0.01)  # … and so is the second; a third waits for a slot
+    third = asyncio.ensure_future(committer.commit(change_set("c", 70, 1)))
+    await committer.stop()  # after everything handed to it is written
+    assert (first.done(), second.done(), third.done()) == (True, True, True)
+    assert overlap.most == 2
+    for b, balance in (("a", 90), ("b", 80), ("c", 70)):
+        record = await budget_record(ledger, "acme", b)
+        assert record is not None
+        assert record.balance_minor == balance
+
+    one = OverlapLedger(ledger)
+    committer = GroupCommitter(cast(Ledger, one))  # one at a time, as for SQLite
+    committer.start()
+    await asyncio.gather(*(committer.commit(change_set(b, 60, 2)) for b in ("a", "b")))
+    await committer.stop()
+    assert one.most == 1
+
+
 async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:
     for b in ("a", "b", "c"):
         await open_budget(ledger, 100, budget_id=b)
