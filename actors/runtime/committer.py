@@ -17,6 +17,9 @@ a transaction only for them is started when no actor's change set has come for
 would run in the gap between one batch's commit and the next one's hand-off, and the
 next batch would wait for it — measured on one hot budget, a third of the commits
 were these, and the busiest actor waited behind each (ADR 21).
+
+Where the ledger takes more than one group at a time (``Ledger.groups_in_flight``:
+MariaDB), the next group is handed over while the last one commits (ADR 33).
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ class GroupCommitter(Background):
         in_flight: int = 1,
     ) -> None:
         super().__init__()
-        #: Groups handed to the ledger and not yet answered, at most.
+        #: Groups handed to the ledger and not yet answered, at most (ADR 33).
+        self._in_flight = in_flight
         self._slots = asyncio.Semaphore(in_flight)
         self._writing: set[asyncio.Task[None]] = set()
         self._ledger = ledger
@@ -125,13 +129,11 @@ class GroupCommitter(Background):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending or self._clearing_due():
+                if self._in_flight == 1:  # the next group forms as soon as this one is written
+                    await self._write(self._take_group())
+                    continue
                 await self._slots.acquire()
-                group = self._pending[: self._max]
-                del self._pending[: self._max]
-                group = self._unexpired(group)
-                if self._published:
-                    group.append(self._clearing())
-                task = asyncio.create_task(self._write_in_slot(group))
+                task = asyncio.create_task(self._write_in_slot(self._take_group()))
                 self._writing.add(task)
                 task.add_done_callback(self._writing.discard)
             if self._stopping:
@@ -139,6 +141,14 @@ class GroupCommitter(Background):
                 if not self._pending and not self._clearing_due():
                     return
                 self._wakeup.set()
+
+    def _take_group(self) -> list[_Pending]:
+        group = self._pending[: self._max]
+        del self._pending[: self._max]
+        group = self._unexpired(group)
+        if self._published:
+            group.append(self._clearing())
+        return group
 
     async def _write_in_slot(self, group: list[_Pending]) -> None:
         try:
