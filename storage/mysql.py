@@ -96,7 +96,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                     # No gap locks: two group commits in flight insert side by side.
                     init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                     charset="utf8mb4",
-                    # A group commit's statements travel in packets (see _write_all).
+                    # A group commit's statements travel in packets (storage/mysql_writes.py).
                     client_flag=CLIENT.MULTI_STATEMENTS,
                     pool_recycle=3600,
                     **self._args,

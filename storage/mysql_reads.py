@@ -40,13 +40,16 @@ class TurnReads:
         self._statement = statement
         self._fetch = fetch
         self._asked: list[tuple[str, Sequence[str], asyncio.Future[list[Row]]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
     async def get(self, tenant: str, keys: Sequence[str]) -> list[Row]:
         """The rows of ``tenant`` whose key is one of ``keys`` (those that exist)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Row]] = loop.create_future()
-        if not self._asked:
+        if not self._asked or self._loop is not loop:
+            # (lookups left by a loop that stopped before sending them had no one waiting)
+            self._asked, self._loop = [], loop
             loop.call_soon(self._send)
         self._asked.append((tenant, keys, done))
         return await done
