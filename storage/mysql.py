@@ -6,6 +6,7 @@ transaction on one connection, inserting entries and outbox rows with multi-row 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -79,31 +80,38 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         }
         self._pool_size = pool_size
         self._pool: Any = None
+        self._opening = asyncio.Lock()
         self.stats = LedgerStats()
         # The lookups of every actor's batch, gathered per turn of the event loop.
         self._replies = TurnReads(_st.select_replies_with_tenant, self._fetchall)
         self._orders = TurnReads(_st.select_orders, self._fetchall)
 
     async def _get_pool(self) -> Any:
-        if self._pool is None:
-            try:
-                self._pool = await asyncmy.create_pool(
-                    minsize=1,
-                    maxsize=self._pool_size,
-                    # A read is a statement of its own (no snapshot left open, no COMMIT
-                    # round trip after it); writes run in explicit transactions (BEGIN).
-                    autocommit=True,
-                    # No gap locks: two group commits in flight insert side by side.
-                    init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                    charset="utf8mb4",
-                    # A group commit's statements travel in packets (storage/mysql_writes.py).
-                    client_flag=CLIENT.MULTI_STATEMENTS,
-                    pool_recycle=3600,
-                    **self._args,
-                )
-            except (OperationalError, OSError) as e:
-                raise StoreUnavailable(f"cannot reach MySQL: {e}") from e
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:  # callers at once make one pool, not one each
+            if self._pool is None:
+                self._pool = await self._open_pool()
         return self._pool
+
+    async def _open_pool(self) -> Any:
+        try:
+            return await asyncmy.create_pool(
+                minsize=1,
+                maxsize=self._pool_size,
+                # A read is a statement of its own (no snapshot left open, no COMMIT
+                # round trip after it); writes run in explicit transactions (BEGIN).
+                autocommit=True,
+                # No gap locks: two group commits in flight insert side by side.
+                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                charset="utf8mb4",
+                # A group commit's statements travel in packets (storage/mysql_writes.py).
+                client_flag=CLIENT.MULTI_STATEMENTS,
+                pool_recycle=3600,
+                **self._args,
+            )
+        except (OperationalError, OSError) as e:
+            raise StoreUnavailable(f"cannot reach MySQL: {e}") from e
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -133,6 +141,8 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
             return row
 
     async def close(self) -> None:
+        await self._replies.settle()
+        await self._orders.settle()
         if self._pool is not None:
             self._pool.close()
             await self._pool.wait_closed()

@@ -54,6 +54,11 @@ class TurnReads:
         self._asked.append((tenant, keys, done))
         return await done
 
+    async def settle(self) -> None:
+        """Wait for the lookups under way (before the pool they use is closed)."""
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
     def _send(self) -> None:
         asked, self._asked = self._asked, []
         wanted: dict[str, dict[str, None]] = {}
