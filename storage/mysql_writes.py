@@ -6,12 +6,13 @@ back to the answer, which under load is most of the wait: a group of orders spre
 many tenants took about ten (``BEGIN``, the change sets' statements, then one
 ``executemany`` for each kind of row, the audit heads, ``COMMIT``) and ~40 ms. Now:
 
-1. ``BEGIN`` and the audit chain heads of the group's tenants, locked, in one packet;
-2. every statement of the group in order — the change sets' own, then one multi-row
-   ``INSERT`` per kind of row (entries, outbox rows, replies, codes, bulk rows, rates,
-   audit rows and heads) — in packets of up to :data:`PACKET` statements or
+1. ``BEGIN`` and every statement of the group but the audit's — the change sets' own,
+   then one multi-row ``INSERT`` per kind of row (entries, outbox rows, replies, codes,
+   bulk rows, rates) — in packets of up to :data:`PACKET` statements or
    :data:`PACKET_BYTES` of values;
-3. ``COMMIT``.
+2. the audit chain heads of the group's tenants, locked (``SELECT … FOR UPDATE``): last,
+   so that a second group in flight (ADR 33) waits for the first only here;
+3. the audit rows, the new heads and ``COMMIT``, in one packet.
 
 The server runs a packet's statements in order and stops at the first error; each result
 says how many rows its statement changed, which a fenced write must make exactly one, and
