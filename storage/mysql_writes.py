@@ -7,8 +7,8 @@ many tenants took about ten (``BEGIN``, the change sets' statements, then one
 ``executemany`` for each kind of row, the audit heads, ``COMMIT``) and ~40 ms. Now:
 
 1. ``BEGIN`` and every statement of the group but the audit's — the change sets' own,
-   then one multi-row ``INSERT`` per kind of row (entries, outbox rows, replies, codes,
-   bulk rows, rates) — in packets of up to :data:`PACKET` statements or
+   then one multi-row ``INSERT`` per kind of row (new orders, entries, outbox rows,
+   replies, codes, bulk rows, rates) — in packets of up to :data:`PACKET` statements or
    :data:`PACKET_BYTES` of values;
 2. the audit chain heads of the group's tenants, locked (``SELECT … FOR UPDATE``): last,
    so that a second group in flight (ADR 33) waits for the first only here;
@@ -62,6 +62,7 @@ async def commit_group(cur: Any, st: sql.Statements, batch: list[ChangeSet]) -> 
 def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> list[sql.Write]:
     """Every statement of a group commit but the audit's, in the order they must run."""
     writes = [w for cs in batch for w in sql.writes(st, cs, now_ms)]
+    writes += many(st.insert_order, sql.order_rows(batch), "an order that exists")
     writes += many(st.insert_entry, sql.entry_rows(batch), "a ledger entry")
     writes += many(st.insert_event, sql.event_rows(batch), "an outbox event")
     for chunk in sql.published_chunks(sql.published_ids(batch)):

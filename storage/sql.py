@@ -527,54 +527,28 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 fenced=True,
                 expected_version=job.expected_version,
             )
-    for order in change_set.orders:
-        o = order.record
-        what = f"order {o.tenant}/{o.order_id}"
+    for order in change_set.orders:  # new orders are ``order_rows``
         if order.expected_version == 0:
-            yield Write(
-                st.insert_order,
-                (
-                    o.tenant,
-                    o.order_id,
-                    o.status,
-                    o.recipient,
-                    o.payer,
-                    o.product_id,
-                    o.face_value_minor,
-                    o.currency,
-                    o.price_minor,
-                    o.price_unit,
-                    o.code_id,
-                    o.reason,
-                    o.external_id or None,
-                    o.created_ms,
-                    o.updated_ms,
-                    o.version,
-                    o.fx_rate,
-                    o.points_rate,
-                    o.placed_by,
-                ),
-                what,
-            )
-        else:
-            yield Write(
-                st.update_order,
-                (
-                    o.status,
-                    o.price_minor,
-                    o.price_unit,
-                    o.code_id,
-                    o.reason,
-                    o.updated_ms,
-                    o.version,
-                    o.tenant,
-                    o.order_id,
-                    order.expected_version,
-                ),
-                what,
-                fenced=True,
-                expected_version=order.expected_version,
-            )
+            continue
+        o = order.record
+        yield Write(
+            st.update_order,
+            (
+                o.status,
+                o.price_minor,
+                o.price_unit,
+                o.code_id,
+                o.reason,
+                o.updated_ms,
+                o.version,
+                o.tenant,
+                o.order_id,
+                order.expected_version,
+            ),
+            f"order {o.tenant}/{o.order_id}",
+            fenced=True,
+            expected_version=order.expected_version,
+        )
     for code_id in change_set.leased:
         yield Write(
             st.lease_code,
@@ -686,6 +660,38 @@ def reply_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
         (cs.tenant, r.key_hash, r.fingerprint, r.reply, r.created_ms, r.expires_ms)
         for cs in change_sets
         for r in cs.replies
+    ]
+
+
+def order_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
+    """The new orders of ``change_sets``, in order: one multi-row ``INSERT`` on MariaDB
+    rather than one statement per change set (ADR 33)."""
+    return [
+        (
+            o.tenant,
+            o.order_id,
+            o.status,
+            o.recipient,
+            o.payer,
+            o.product_id,
+            o.face_value_minor,
+            o.currency,
+            o.price_minor,
+            o.price_unit,
+            o.code_id,
+            o.reason,
+            o.external_id or None,
+            o.created_ms,
+            o.updated_ms,
+            o.version,
+            o.fx_rate,
+            o.points_rate,
+            o.placed_by,
+        )
+        for cs in change_sets
+        for order in cs.orders
+        if order.expected_version == 0
+        for o in (order.record,)
     ]
 
 

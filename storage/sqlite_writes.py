@@ -35,6 +35,10 @@ def apply_change_sets(con: sqlite3.Connection, batch: list[ChangeSet]) -> None:
         if first.fenced and cursor.rowcount != len(same):
             what = first.what if len(same) == 1 else _some(same)
             raise StaleWrite(what, first.expected_version)
+    try:
+        con.executemany(st.insert_order, sql.order_rows(batch))
+    except sqlite3.IntegrityError as e:
+        raise StaleWrite("an order that exists", 0) from e
     con.executemany(st.insert_entry, sql.entry_rows(batch))
     con.executemany(st.insert_event, sql.event_rows(batch))
     for chunk in sql.published_chunks(sql.published_ids(batch)):
