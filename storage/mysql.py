@@ -107,6 +107,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                 charset="utf8mb4",
                 # A group commit's statements travel in packets (storage/mysql_writes.py).
                 client_flag=CLIENT.MULTI_STATEMENTS,
+                conv=mysql_writes.CONVERSIONS,  # bytes as hex literals
                 pool_recycle=3600,
                 **self._args,
             )

@@ -24,11 +24,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from asyncmy import converters
 from asyncmy.errors import IntegrityError
 
 from storage import sql
 from storage.errors import StaleWrite
 from storage.ports import ChangeSet
+
+
+class Hex:
+    """Bytes to send as a hexadecimal literal (``X'…'``). asyncmy quotes ``bytes`` as an
+    escaped string, and its escaping looks every byte above 127 up in a table that raises
+    for it: a group's outbox payloads, replies and sealed codes — mostly such bytes — took
+    about three quarters of the quoting of a packet (3.5 ms of 4.5 for ~150 KB; as hex,
+    0.14 ms)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _hex_literal(value: Hex, mapping: object = None) -> str:
+    return f"X'{value.data.hex()}'"
+
+
+#: The driver's conversions, with :class:`Hex` (the pool's ``conv``).
+CONVERSIONS: dict[Any, Any] = {**converters.conversions, Hex: _hex_literal}
 
 #: Statements per packet of a group commit.
 PACKET = 200
@@ -100,7 +122,8 @@ async def write_all(cur: Any, writes: list[sql.Write]) -> None:
         reading = 0  # the statement whose result is read next
         try:
             await cur.execute(
-                "; ".join(w.sql for w in packet), tuple(p for w in packet for p in w.params)
+                "; ".join(w.sql for w in packet),
+                tuple(Hex(p) if p.__class__ is bytes else p for w in packet for p in w.params),
             )
             while True:
                 w = packet[reading]

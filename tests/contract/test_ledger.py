@@ -221,6 +221,15 @@ async def test_replies_are_stored_with_the_change_and_loaded_by_key(ledger: Ledg
     assert await ledger.load_replies("acme", []) == []
 
 
+async def test_replies_keep_every_byte_value(ledger: Ledger) -> None:
+    every = bytes(range(256)) * 3 + b"'\\\"%s"  # quotes, backslash, NUL, high bytes
+    await ledger.apply(
+        [ChangeSet("acme", replies=(stored("a" * 64, every), stored("b" * 64, b"")))]
+    )
+    found = {r.key_hash: r.reply for r in await ledger.load_replies("acme", ["a" * 64, "b" * 64])}
+    assert found == {"a" * 64: every, "b" * 64: b""}
+
+
 async def test_lookups_of_several_tenants_at_once_each_get_their_own(ledger: Ledger) -> None:
     # Asked together, as the treasuries of many tenants ask in one turn of the event
     # loop (the MySQL ledger sends such lookups as one query): each tenant gets its own
@@ -449,6 +458,31 @@ async def test_orders_are_fenced_and_found_by_external_id(ledger: Ledger) -> Non
     assert [o.order_id for o in await ledger.unfinished_orders("acme", 10)] == ["o2"]
     (loaded,) = await ledger.load_orders("acme", ["o1"])
     assert (loaded.status, loaded.version) == ("fulfilled", 2)
+
+
+async def test_new_orders_of_a_group_are_written_together_or_not_at_all(ledger: Ledger) -> None:
+    await ledger.apply(
+        [
+            ChangeSet(
+                "acme", orders=(PutOrder(order_record("o1"), 0), PutOrder(order_record("o2"), 0))
+            ),
+            ChangeSet("acme", orders=(PutOrder(order_record("o3", external="crm-1"), 0),)),
+        ]
+    )
+    loaded = await ledger.load_orders("acme", ["o1", "o2", "o3"])
+    assert sorted((o.order_id, o.external_id) for o in loaded) == [
+        ("o1", ""),
+        ("o2", ""),
+        ("o3", "crm-1"),
+    ]
+    with pytest.raises(StaleWrite):  # o4 is new, o2 exists: neither is written
+        await ledger.apply(
+            [
+                ChangeSet("acme", orders=(PutOrder(order_record("o4"), 0),)),
+                ChangeSet("acme", orders=(PutOrder(order_record("o2"), 0),)),
+            ]
+        )
+    assert await ledger.load_orders("acme", ["o4"]) == []
 
 
 async def test_a_persons_redemptions_are_found_by_when_they_were_placed(ledger: Ledger) -> None:
