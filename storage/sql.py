@@ -527,10 +527,13 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                 fenced=True,
                 expected_version=job.expected_version,
             )
-    for order in change_set.orders:  # new orders are ``order_rows``
-        if order.expected_version == 0:
-            continue
+    new_apart = _new_orders_apart(change_set)
+    for order in change_set.orders:
         o = order.record
+        if order.expected_version == 0:
+            if not new_apart:
+                yield Write(st.insert_order, _order_row(o), f"order {o.tenant}/{o.order_id}")
+            continue
         yield Write(
             st.update_order,
             (
@@ -664,35 +667,44 @@ def reply_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tup
 
 
 def order_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:
-    """The new orders of ``change_sets``, in order: one multi-row ``INSERT`` on MariaDB
-    rather than one statement per change set (ADR 33)."""
+    """The new orders of ``change_sets`` that go after every change set's own statements:
+    one multi-row ``INSERT`` on MariaDB rather than one statement per change set (ADR 33).
+    A change set that also updates orders keeps its inserts in its own statements, in
+    order, in case an update is of an order it inserts."""
     return [
-        (
-            o.tenant,
-            o.order_id,
-            o.status,
-            o.recipient,
-            o.payer,
-            o.product_id,
-            o.face_value_minor,
-            o.currency,
-            o.price_minor,
-            o.price_unit,
-            o.code_id,
-            o.reason,
-            o.external_id or None,
-            o.created_ms,
-            o.updated_ms,
-            o.version,
-            o.fx_rate,
-            o.points_rate,
-            o.placed_by,
-        )
+        _order_row(order.record)
         for cs in change_sets
+        if _new_orders_apart(cs)
         for order in cs.orders
-        if order.expected_version == 0
-        for o in (order.record,)
     ]
+
+
+def _new_orders_apart(change_set: ChangeSet) -> bool:
+    return all(order.expected_version == 0 for order in change_set.orders)
+
+
+def _order_row(o: OrderRecord) -> tuple[Any, ...]:
+    return (
+        o.tenant,
+        o.order_id,
+        o.status,
+        o.recipient,
+        o.payer,
+        o.product_id,
+        o.face_value_minor,
+        o.currency,
+        o.price_minor,
+        o.price_unit,
+        o.code_id,
+        o.reason,
+        o.external_id or None,
+        o.created_ms,
+        o.updated_ms,
+        o.version,
+        o.fx_rate,
+        o.points_rate,
+        o.placed_by,
+    )
 
 
 def code_rows(change_sets: tuple[ChangeSet, ...] | list[ChangeSet]) -> list[tuple[Any, ...]]:

@@ -485,6 +485,21 @@ async def test_new_orders_of_a_group_are_written_together_or_not_at_all(ledger: 
     assert await ledger.load_orders("acme", ["o4"]) == []
 
 
+async def test_an_order_inserted_and_updated_in_one_change_set_ends_updated(
+    ledger: Ledger,
+) -> None:
+    done = msgspec.structs.replace(order_record("o1"), status="fulfilled", version=2)
+    await ledger.apply(
+        [
+            ChangeSet("acme", orders=(PutOrder(order_record("o1"), 0), PutOrder(done, 1))),
+            ChangeSet("acme", orders=(PutOrder(order_record("o2"), 0),)),
+        ]
+    )
+    loaded = {o.order_id: o for o in await ledger.load_orders("acme", ["o1", "o2"])}
+    assert (loaded["o1"].status, loaded["o1"].version) == ("fulfilled", 2)
+    assert (loaded["o2"].status, loaded["o2"].version) == ("accepted", 1)
+
+
 async def test_a_persons_redemptions_are_found_by_when_they_were_placed(ledger: Ledger) -> None:
     def redeemed(
         order_id: str, status: str, created_ms: int, payer: str = "wallet:ann", tenant: str = "acme"
