@@ -54,7 +54,8 @@ CONVERSIONS: dict[Any, Any] = {**converters.conversions, Hex: _hex_literal}
 
 #: Statements per packet of a group commit.
 PACKET = 200
-#: About this many bytes of values per packet (the server takes 16 MiB by default).
+#: About this many bytes of values per packet and per multi-row statement (the server
+#: takes packets of up to ``max_allowed_packet``, 16 MiB by default).
 PACKET_BYTES = 2 * 1024 * 1024
 #: Rows per multi-row ``INSERT``.
 ROWS_PER_INSERT = 200
@@ -101,18 +102,39 @@ def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> lis
 
 def many(statement: str, rows: list[tuple[Any, ...]], what: str) -> list[sql.Write]:
     """``statement`` (an ``INSERT … VALUES (…)``, perhaps ``… ON DUPLICATE KEY …``) for
-    all ``rows``, as multi-row statements of up to :data:`ROWS_PER_INSERT` rows each."""
+    all ``rows``, as multi-row statements of up to :data:`ROWS_PER_INSERT` rows and about
+    :data:`PACKET_BYTES` of values each (a row larger than that goes alone)."""
     if not rows:
         return []
     start = statement.index(" VALUES (") + len(" VALUES ")
     end = statement.index(")", start) + 1
     head, values, tail = statement[:start], statement[start:end], statement[end:]
     out = []
-    for i in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[i : i + ROWS_PER_INSERT]
+
+    def add(chunk: list[tuple[Any, ...]], weight: int) -> None:
         text = f"{head}{', '.join([values] * len(chunk))}{tail}"
-        out.append(sql.Write(text, tuple(v for row in chunk for v in row), what))
+        params = tuple(v for row in chunk for v in row)
+        out.append(sql.Write(text, params, what, weight=weight))
+
+    chunk: list[tuple[Any, ...]] = []
+    size = 0
+    for row in rows:
+        weight = _weight(row)
+        if chunk and (len(chunk) == ROWS_PER_INSERT or size + weight > PACKET_BYTES):
+            add(chunk, size)
+            chunk, size = [], 0
+        chunk.append(row)
+        size += weight
+    add(chunk, size)
     return out
+
+
+def _weight(params: tuple[Any, ...]) -> int:
+    """About the bytes ``params`` take in a statement: bytes go as hex (:class:`Hex`)."""
+    return sum(
+        len(p) if p.__class__ is str else 2 * len(p) + 3 if p.__class__ is bytes else 8
+        for p in params
+    )
 
 
 async def write_all(cur: Any, writes: list[sql.Write]) -> None:
@@ -143,7 +165,7 @@ def _packets(writes: list[sql.Write]) -> Iterator[list[sql.Write]]:
     packet: list[sql.Write] = []
     size = 0
     for w in writes:
-        weight = sum(len(p) if isinstance(p, str | bytes) else 8 for p in w.params)
+        weight = w.weight if w.weight >= 0 else _weight(w.params)
         if packet and (len(packet) == PACKET or size + weight > PACKET_BYTES):
             yield packet
             packet, size = [], 0

@@ -415,6 +415,8 @@ class Write:
     what: str
     fenced: bool = False
     expected_version: int = 0
+    #: About how many bytes its values take on the wire, if the writer weighed them.
+    weight: int = -1
 
 
 def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write]:

@@ -40,6 +40,12 @@ from storage.ports import ChangeSet, Ledger
 log = logging.getLogger(__name__)
 
 
+#: Bytes of events in one group, about (a change set alone may hold more): a group's
+#: outbox row travels whole in one statement, hex-encoded to MariaDB, whose packets are
+#: at most ``max_allowed_packet`` (16 MiB by default).
+MAX_EVENT_BYTES = 4 * 1024 * 1024
+
+
 class CommitterStats(msgspec.Struct):
     groups: int = 0
     change_sets: int = 0
@@ -71,8 +77,12 @@ class GroupCommitter(Background):
         clear_after_s: float = 0.25,
         clear_max: int = 10_000,
         in_flight: int = 1,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         super().__init__()
+        #: A group's events go to the outbox as one row (``storage.sql.event_rows``):
+        #: change sets wait for the next group once theirs hold this many bytes.
+        self._max_event_bytes = max_event_bytes
         #: Groups handed to the ledger and not yet answered, at most (ADR 33).
         self._in_flight = in_flight
         self._slots = asyncio.Semaphore(in_flight)
@@ -143,8 +153,14 @@ class GroupCommitter(Background):
                 self._wakeup.set()
 
     def _take_group(self) -> list[_Pending]:
-        group = self._pending[: self._max]
-        del self._pending[: self._max]
+        take, size = 0, 0
+        for p in self._pending[: self._max]:
+            size += sum(len(e.payload) for e in p.change_set.events)
+            if take and size > self._max_event_bytes:
+                break
+            take += 1
+        group = self._pending[:take]
+        del self._pending[:take]
         group = self._unexpired(group)
         if self._published:
             group.append(self._clearing())

@@ -174,6 +174,26 @@ async def test_outbox_events_commit_with_the_change_and_clear_once_published(
     assert await ledger.pending_events(10) == []
 
 
+async def test_a_group_with_megabytes_of_events_is_written_whole(ledger: Ledger) -> None:
+    # ~5 MB of events (their outbox row is one value: 10 MB as hex to MariaDB, in a
+    # packet of its own) and the group's other rows
+    big = [
+        msgspec.structs.replace(sample_event(i), payload=bytes(range(256)) * 4_000)
+        for i in range(5)
+    ]
+    change = opening(budget(10, 1))
+    await ledger.apply(
+        [
+            ChangeSet("acme", change.puts, change.entries, big[:1]),
+            *(ChangeSet("acme", events=(e,)) for e in big[1:]),
+        ]
+    )
+    pending = await ledger.pending_events(20)
+    assert [e.event_id for e in pending] == [e.event_id for e in big]
+    assert all(e.payload == bytes(range(256)) * 4_000 for e in pending)
+    assert await budget_record(ledger, "acme", "b1") == budget(10, 1)
+
+
 async def test_the_events_of_one_transaction_are_forgotten_together(ledger: Ledger) -> None:
     first = tuple(sample_event(i) for i in range(2))
     second = tuple(sample_event(i) for i in range(2, 5))

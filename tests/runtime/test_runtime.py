@@ -37,7 +37,7 @@ from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.ports import AccountRecord, CatalogueStore, ChangeSet, Ledger, PutAccount
 from tests.conftest import PARTITIONS, context, start_host
-from tests.support import budget_record, unavailable
+from tests.support import budget_record, sample_event, unavailable
 
 ME = Principal("tester")
 
@@ -377,6 +377,35 @@ async def test_a_second_group_is_written_while_the_first_commits_when_the_store_
     await asyncio.gather(*(committer.commit(change_set(b, 60, 2)) for b in ("a", "b")))
     await committer.stop()
     assert one.most == 1
+
+
+class GroupSizes:
+    """Wraps a real ledger; records how many change sets each ``apply`` wrote."""
+
+    def __init__(self, inner: Ledger) -> None:
+        self.inner = inner
+        self.groups: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def apply(self, change_sets: Sequence[ChangeSet]) -> None:
+        await self.inner.apply(change_sets)
+        self.groups.append(len(change_sets))
+
+
+async def test_a_group_stops_taking_change_sets_at_megabytes_of_events(ledger: Ledger) -> None:
+    sizes = GroupSizes(ledger)
+    committer = GroupCommitter(cast(Ledger, sizes), max_event_bytes=2_500_000)
+    payload = bytes(range(256)) * 4_000  # ~1 MB an event
+    big = [msgspec.structs.replace(sample_event(i), payload=payload) for i in range(7)]
+    committer.start()
+    waiting = [committer.submit(ChangeSet("acme", events=(e,))) for e in big]  # before it runs
+    await asyncio.gather(*waiting)
+    await committer.stop()
+    assert sizes.groups == [2, 2, 2, 1]  # a third would pass 2.5 MB
+    stored = await ledger.pending_events(20)
+    assert sorted(e.event_id for e in stored) == sorted(e.event_id for e in big)
 
 
 async def test_a_stale_batch_fails_alone_in_a_shared_group(ledger: Ledger) -> None:

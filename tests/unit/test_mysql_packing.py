@@ -30,8 +30,21 @@ def test_many_rows_are_split_and_none_make_no_statement() -> None:
 def test_packets_hold_a_bounded_count_of_statements_and_bytes() -> None:
     small = [sql.Write("DELETE FROM outbox WHERE event_id IN (%s)", ("e",), "x")] * 450
     assert [len(p) for p in mysql_writes._packets(small)] == [200, 200, 50]
-    big = [sql.Write("INSERT INTO t VALUES (%s)", (b"x" * 900_000,), "x")] * 5
+    big = [sql.Write("INSERT INTO t VALUES (%s)", ("x" * 900_000,), "x")] * 5
     assert [len(p) for p in mysql_writes._packets(big)] == [2, 2, 1]
+    # bytes travel as hex: twice their length
+    binary = [sql.Write("INSERT INTO t VALUES (%s)", (b"x" * 600_000,), "x")] * 5
+    assert [len(p) for p in mysql_writes._packets(binary)] == [1, 1, 1, 1, 1]
+
+
+def test_rows_of_large_values_are_split_by_bytes_and_a_huge_row_goes_alone() -> None:
+    payload = b"\x93" * 400_000  # hex: 800 KB a row
+    rows = [(f"e{i}", "acme", "pb.s", payload, 1) for i in range(5)]
+    rows.insert(2, ("huge", "acme", "pb.s", b"\x00" * 3_000_000, 1))
+    writes = mysql_writes.many(ST.insert_event, rows, "an outbox event")
+    assert [w.params[::5] for w in writes] == [("e0", "e1"), ("huge",), ("e2", "e3"), ("e4",)]
+    assert all(w.weight <= mysql_writes.PACKET_BYTES for w in writes if "huge" not in w.params)
+    assert [len(p) for p in mysql_writes._packets(writes)] == [1, 1, 1, 1]
 
 
 def test_lookups_of_a_turn_are_split_into_statements_of_bounded_keys() -> None:
