@@ -184,7 +184,7 @@ async def test_a_group_with_megabytes_of_events_is_written_whole(ledger: Ledger)
     change = opening(budget(10, 1))
     await ledger.apply(
         [
-            ChangeSet("acme", change.puts, change.entries, big[:1]),
+            ChangeSet("acme", change.puts, change.entries, tuple(big[:1])),
             *(ChangeSet("acme", events=(e,)) for e in big[1:]),
         ]
     )
