@@ -172,6 +172,11 @@ def render(report: BenchReport) -> str:
         name = f"{run.scenario}/{run.system}" + (f" #{run.round}" if rounds else "")
         lines.append(f"  {name}: errors {_errors(run.errors)}")
         lines.append(f"  {' ' * (len(name) - 1)}  cpu    {_cpu(run)}")
+        if ran_out := sum(n for k, n in run.errors.items() if k.endswith(":out_of_stock")):
+            lines.append(
+                f"    STOCK RAN OUT: {ran_out:,} orders found no code; the harness stocked"
+                " too few (STOCK_RATE), so ok/s understates this system"
+            )
         if run.failure:
             lines.append(f"    FAILED: {run.failure}")
         elif run.invariants is not None:

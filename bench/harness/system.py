@@ -25,7 +25,7 @@ BALANCE_MINOR = 10**12
 FACE_VALUE_MINOR = 1000
 #: Orders per second a system is assumed not to pass when codes are stocked; a faster one
 #: runs out of codes, which shows as ``409:out_of_stock`` / ``201:out_of_stock`` answers.
-STOCK_RATE = 3000
+STOCK_RATE = 6000
 
 
 class StartFailed(RuntimeError):

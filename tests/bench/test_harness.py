@@ -200,3 +200,18 @@ def test_rounds_compare_the_systems_of_each_round_and_report_medians() -> None:
     # a round where one system failed gives no ratio for that round
     failed = msgspec.structs.replace(runs[3], failure="did not start")
     assert round_ratios([*runs[:3], failed, *runs[4:]]) == {"hot: perkbus/classic": [3.0, 4.0]}
+
+
+def test_a_burst_that_ran_out_of_codes_says_its_figure_understates() -> None:
+    run = msgspec.structs.replace(
+        burst_run("perkbus", 4000, 1), errors={"201:out_of_stock": 1200, "socket:read": 3}
+    )
+    classic = msgspec.structs.replace(burst_run("classic", 1000, 1), errors={"socket:read": 2})
+    report = BenchReport(
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", [run, classic], [], {}, [], [], ok=True
+    )  # fmt: skip
+    lines = render(report).splitlines()
+    warned = [i for i, line in enumerate(lines) if "STOCK RAN OUT" in line]
+    assert len(warned) == 1
+    assert "1,200 orders found no code" in lines[warned[0]]
+    assert "hot/perkbus" in lines[warned[0] - 2]  # under the run that ran out, not classic
