@@ -250,8 +250,10 @@ _APP_CSP = (
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """On every response, errors included: no sniffing, no framing, no referrers; HSTS
-    when the edge serves TLS."""
+    """On every response, errors included: no sniffing, no framing, no referrers, no
+    software versions (aiohttp would name itself and Python's); HSTS when the edge serves
+    TLS."""
+    response.headers["Server"] = "perkbus"
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/", "/auth/"))

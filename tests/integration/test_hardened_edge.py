@@ -123,6 +123,7 @@ async def test_every_answer_carries_security_headers(cluster: Cluster) -> None:
             assert r.headers["X-Content-Type-Options"] == "nosniff", path
             assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"], path
             assert r.headers["Referrer-Policy"] == "no-referrer"
+            assert r.headers["Server"] == "perkbus", path  # no aiohttp or Python version
             assert "Strict-Transport-Security" not in r.headers  # plain HTTP here
 
 
