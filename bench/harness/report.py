@@ -140,6 +140,15 @@ def _cpu(run: BurstRun) -> str:
     return " ".join(f"{k} {v:.0f}%" for k, v in sorted(run.cpu_pct.items(), key=lambda kv: -kv[1]))
 
 
+def _cpu_per_success(run: BurstRun) -> str:
+    """CPU microseconds each process spent per successful order (what the cores buy)."""
+    if run.successes <= 0 or not run.cpu_s:
+        return "-"
+    per = {k: 1e6 * v / run.successes for k, v in run.cpu_s.items()}
+    shown = [f"{k} {v:.0f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.5]
+    return " ".join(shown) + f" = {sum(per.values()):.0f} µs"
+
+
 def _errors(errors: dict[str, int]) -> str:
     return " ".join(f"{k}={n}" for k, n in sorted(errors.items())) or "-"
 
@@ -167,11 +176,18 @@ def render(report: BenchReport) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", "errors by kind and CPU per process (% of one core) during each measured burst:"]
+    lines += [
+        "",
+        (
+            "errors by kind and CPU per process during each measured burst (% of one core;"
+            " µs of CPU per successful order):"
+        ),
+    ]
     for run in report.runs:
         name = f"{run.scenario}/{run.system}" + (f" #{run.round}" if rounds else "")
         lines.append(f"  {name}: errors {_errors(run.errors)}")
         lines.append(f"  {' ' * (len(name) - 1)}  cpu    {_cpu(run)}")
+        lines.append(f"  {' ' * (len(name) - 1)}  µs/ok  {_cpu_per_success(run)}")
         if ran_out := sum(n for k, n in run.errors.items() if k.endswith(":out_of_stock")):
             lines.append(
                 f"    STOCK RAN OUT: {ran_out:,} orders found no code; the harness stocked"

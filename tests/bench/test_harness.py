@@ -214,4 +214,20 @@ def test_a_burst_that_ran_out_of_codes_says_its_figure_understates() -> None:
     warned = [i for i, line in enumerate(lines) if "STOCK RAN OUT" in line]
     assert len(warned) == 1
     assert "1,200 orders found no code" in lines[warned[0]]
-    assert "hot/perkbus" in lines[warned[0] - 2]  # under the run that ran out, not classic
+    perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
+    classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
+    assert perkbus < warned[0] < classic  # under the run that ran out, not classic
+
+
+def test_each_run_says_the_cpu_each_process_spent_per_successful_order() -> None:
+    run = msgspec.structs.replace(
+        burst_run("perkbus", 1000, 1),
+        cpu_s={"perkbus edge": 1.26, "wrk": 0.24, "perkbus up": 0.001},
+    )  # 10,000 successes
+    idle = msgspec.structs.replace(burst_run("classic", 0, 1), successes=0, cpu_s={"wrk": 0.1})
+    report = BenchReport(
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", [run, idle], [], {}, [], [], ok=True
+    )  # fmt: skip
+    lines = [line.strip() for line in render(report).splitlines()]
+    assert "µs/ok  perkbus edge 126 wrk 24 = 150 µs" in lines  # perkbus up: counted, not shown
+    assert "µs/ok  -" in lines  # no success: nothing to divide by
