@@ -214,9 +214,9 @@ def test_a_burst_that_ran_out_of_codes_says_its_figure_understates() -> None:
     warned = [i for i, line in enumerate(lines) if "STOCK RAN OUT" in line]
     assert len(warned) == 1
     assert "1,200 orders found no code" in lines[warned[0]]
-    perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
-    classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
-    assert perkbus < warned[0] < classic  # under the run that ran out, not classic
+    of_perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
+    of_classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
+    assert of_perkbus < warned[0] < of_classic  # under the run that ran out, not classic
 
 
 def test_each_run_says_the_cpu_each_process_spent_per_successful_order() -> None:
