@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -11,6 +13,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: SO_REUSEPORT, so several edge processes share one port (off: a second system
     #: started by mistake on the same port fails instead of sharing traffic).
     reuse_port: bool = False
+    #: Edge processes ``perkbus up`` starts on the port (sharing it, ``reuse_port``): more
+    #: than one pays on a machine with cores to spare. Without Redis each counts its own
+    #: rate limits and fraud velocity.
+    processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     #: How long the edge waits for an actor's reply.
     request_timeout_s: float = 5.0
     #: Largest request body accepted, in bytes.

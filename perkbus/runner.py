@@ -2,10 +2,11 @@
 
 It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one; it requires
 credentials, and the children get the service user's, ADR 17), then an actor
-host, the warehouse and an edge as child processes — the same ``perkbus actors`` /
+host, the warehouse and an edge (or several sharing its port: ``edge.processes``) as
+child processes — the same ``perkbus actors`` /
 ``perkbus warehouse`` / ``perkbus edge`` that run alone in production — waits until
 ``/readyz`` answers, seeds the demo tenant when asked, and prints where everything is.
-Ctrl-C (or SIGTERM) stops the edge, then the warehouse, then the
+Ctrl-C (or SIGTERM) stops the edges, then the warehouse, then the
 actor host (which finishes and commits what it holds), then NATS. Every child is in its own
 session, so a Ctrl-C reaches only this process and the shutdown order holds, and is tied
 to this process with PR_SET_PDEATHSIG, so none outlives it even after a SIGKILL.
@@ -145,7 +146,8 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
 
     await asyncio.to_thread(prepare, settings)
     embedded: EmbeddedNats | None = None
-    actors = edge = warehouse = None
+    actors = warehouse = None
+    edges: list[subprocess.Popen[bytes]] = []
     scheme = "https" if settings.edge.tls_cert_file and settings.edge.tls_key_file else "http"
     base_url = f"{scheme}://{settings.edge.host}:{settings.edge.port}"
     try:
@@ -175,11 +177,12 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
             if added:
                 log.info("demo catalogue: %d products", added)
             credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
-        edge = spawn("edge", config_path, env)
-        await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)
+        edges = await start_edges(settings, config_path, env, base_url, stop)
         _banner(settings, base_url, url, credentials)
+        children = [("actor host", actors), ("warehouse", warehouse)]
+        children += [("edge", edge) for edge in edges]
         while not stop.is_set():
-            for name, child in (("actor host", actors), ("warehouse", warehouse), ("edge", edge)):
+            for name, child in children:
                 if child.poll() is not None:
                     raise StartupFailed(f"the {name} exited with {child.returncode}")
             with contextlib.suppress(TimeoutError):
@@ -193,12 +196,41 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         log.info("interrupted while starting")
         return 130
     finally:
-        await asyncio.to_thread(stop_child, edge, 10)
+        await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
         await asyncio.to_thread(stop_child, warehouse, 10)
         await asyncio.to_thread(stop_child, actors, 30)
         if embedded is not None:
             await embedded.astop()
         log.info("stopped")
+
+
+async def start_edges(
+    settings: Settings,
+    config_path: str | None,
+    env: dict[str, str],
+    base_url: str,
+    stop: asyncio.Event,
+) -> list[subprocess.Popen[bytes]]:
+    """``settings.edge.processes`` edges on one port (SO_REUSEPORT when more than one),
+    returned once the port answers /readyz; one that cannot listen exits, and ``up``
+    watches for that."""
+    count = settings.edge.processes
+    if count > 1:
+        env = {**env, "PERKBUS_EDGE_REUSE_PORT": "true"}
+        if not settings.redis.url:
+            log.warning(
+                "%d edge processes without Redis: each counts its own rate limits and"
+                " fraud velocity (set PERKBUS_REDIS_URL to share them)",
+                count,
+            )
+    edges = [spawn("edge", config_path, env) for _ in range(count)]
+    try:
+        for edge in edges:
+            await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)
+    except BaseException:
+        await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
+        raise
+    return edges
 
 
 def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path | None) -> None:

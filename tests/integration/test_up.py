@@ -4,10 +4,12 @@ credentials, and leaves no orphans."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -130,9 +132,10 @@ class Up:
     (A file, not a pipe: after a SIGKILL the grandchildren may hold a pipe open a while.)
     """
 
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int, settings: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
         env["PERKBUS_EDGE_PORT"] = str(port)
+        env |= settings or {}
         self.env = env
         self.base = f"http://127.0.0.1:{port}"
         self.log = workdir / f"up-{port}-{time.monotonic_ns()}.log"
@@ -288,6 +291,61 @@ def test_ctrl_c_during_start_up_stops_everything(tmp_path: Path) -> None:
     assert code == 130, up.output
     assert "interrupted while starting" in up.output
     assert alive(children) == set(), up.output
+
+
+def test_up_starts_several_edges_that_share_the_port(tmp_path: Path) -> None:
+    port = free_port()
+    up = Up(tmp_path, port, {"PERKBUS_EDGE_PROCESSES": "2"})
+    try:
+        up.wait_ready()
+        children = descendants(up.pid)
+        edges = [p for p in children if "perkbus edge" in _cmdline(p)]
+        assert len(edges) == 2, up.output
+        assert listening_sockets(port) == 2  # one each, SO_REUSEPORT
+        token = json.loads((tmp_path / "var" / "demo.json").read_text())["token"]
+        for _ in range(20):
+            assert get(f"http://127.0.0.1:{port}/api/v1/budgets/demo-budget", token)[0] == 200
+        # 32 connections held open: the kernel hands them to both (all to one: 2^-31)
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                accepted = {p: accepted_connections(p, port) for p in edges}
+                if sum(accepted.values()) == len(held):
+                    break
+                time.sleep(0.05)
+            assert sum(accepted.values()) == len(held), accepted
+            assert all(accepted.values()), accepted
+        finally:
+            for connection in held:
+                connection.close()
+        assert "2 edge processes without Redis" in up.output
+    finally:
+        code = up.stop(signal.SIGTERM)
+    assert code == 0, up.output
+    assert alive(children) == set(), up.output
+
+
+def listening_sockets(port: int) -> int:
+    """TCP sockets listening on ``port`` (IPv4), whichever process holds them."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A"
+    )
+
+
+def accepted_connections(pid: int, port: int) -> int:
+    """Connections to ``port`` that process ``pid`` has accepted (holds open)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    rows = [row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(
+        1 for row in rows if row[1].endswith(f":{port:04X}") and row[3] == "01" and row[9] in inodes
+    )
 
 
 def _cmdline(pid: int) -> str:
