@@ -373,13 +373,16 @@ class TreasuryActor:
         kept = {p: views.get(tenant, p) for p in {b.product_id for _, b in places}}
         self._products = {p: reply for p, reply in kept.items() if reply is not None}
         products = [p for p, reply in kept.items() if reply is None]
-        found, by_external, asked = await asyncio.gather(
-            ledger.load_orders(tenant, ids),
-            asyncio.gather(*(ledger.order_by_external_id(tenant, e) for e in externals)),
-            asyncio.gather(
-                *(self.ctx.ask(tenant, catalogue.KIND, GetProduct(p), None) for p in products)
-            ),
-        )
+        if externals or products:
+            found, by_external, asked = await asyncio.gather(
+                ledger.load_orders(tenant, ids),
+                asyncio.gather(*(ledger.order_by_external_id(tenant, e) for e in externals)),
+                asyncio.gather(
+                    *(self.ctx.ask(tenant, catalogue.KIND, GetProduct(p), None) for p in products)
+                ),
+            )
+        else:  # the usual batch (its product kept): one read, no task to start for it
+            found, by_external, asked = await ledger.load_orders(tenant, ids), [], []
         self._stored_orders = {o.order_id: o for o in found}
         for external_id, o in zip(externals, by_external, strict=True):
             if o is not None:
