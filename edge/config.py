@@ -17,6 +17,9 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: than one pays on a machine with cores to spare. Without Redis each counts its own
     #: rate limits and fraud velocity.
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    #: A file the edge creates once it listens (``perkbus up`` waits for each edge's:
+    #: with several on one port, /readyz answering says only that one of them listens).
+    ready_file: str = ""
     #: How long the edge waits for an actor's reply.
     request_timeout_s: float = 5.0
     #: Largest request body accepted, in bytes.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 from aiohttp import web
 
@@ -141,6 +142,8 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     scheme = "https" if tls else "http"
     tune_gc()
     log.info("edge listening on %s://%s:%d", scheme, config.host, config.port)
+    if config.ready_file:
+        await asyncio.to_thread(Path(config.ready_file).touch)
     try:
         await stop.wait()
     finally:

@@ -212,8 +212,8 @@ async def start_edges(
     stop: asyncio.Event,
 ) -> list[subprocess.Popen[bytes]]:
     """``settings.edge.processes`` edges on one port (SO_REUSEPORT when more than one),
-    returned once the port answers /readyz; one that cannot listen exits, and ``up``
-    watches for that."""
+    returned once each listens (it says so with its ready file: /readyz answering says
+    only that one of them does) and the port answers /readyz."""
     count = settings.edge.processes
     if count > 1:
         env = {**env, "PERKBUS_EDGE_REUSE_PORT": "true"}
@@ -223,14 +223,32 @@ async def start_edges(
                 " fraud velocity (set PERKBUS_REDIS_URL to share them)",
                 count,
             )
-    edges = [spawn("edge", config_path, env) for _ in range(count)]
+    edges: list[subprocess.Popen[bytes]] = []
     try:
-        for edge in edges:
-            await wait_for_edge(base_url, edge, timeout_s=30, stop=stop)
+        for number in range(count):
+            ready = Path(settings.var_dir) / f"edge-{number}.ready"
+            await asyncio.to_thread(ready.unlink, missing_ok=True)
+            edges.append(spawn("edge", config_path, {**env, "PERKBUS_EDGE_READY_FILE": str(ready)}))
+            await wait_for_file(ready, edges[-1], timeout_s=30, stop=stop)
+        await wait_for_edge(base_url, edges[0], timeout_s=30, stop=stop)
     except BaseException:
         await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
         raise
     return edges
+
+
+async def wait_for_file(
+    path: Path, child: subprocess.Popen[bytes], timeout_s: float, stop: asyncio.Event
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(path.exists):
+        if stop.is_set():
+            raise Interrupted
+        if child.poll() is not None:
+            raise StartupFailed(f"the edge exited with {child.returncode}")
+        if time.monotonic() > deadline:
+            raise StartupFailed(f"the edge did not listen within {timeout_s:.0f}s")
+        await asyncio.sleep(0.05)
 
 
 def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path | None) -> None:
