@@ -28,6 +28,7 @@ from asyncmy import converters
 from asyncmy.errors import IntegrityError
 
 from storage import sql
+from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite
 from storage.ports import ChangeSet
 
@@ -72,14 +73,34 @@ async def commit_group(cur: Any, st: sql.Statements, batch: list[ChangeSet]) -> 
     last: list[sql.Write] = []
     tenants = sql.audit_tenants(batch)
     if tenants:
-        await cur.execute(st.audit_heads_of(len(tenants)), tuple(tenants))
-        heads = {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+        heads = await locked_heads(cur, st, tenants)
         rows, new_heads = sql.chain_audit(batch, heads)
         last = many(st.insert_audit, rows, "an audit entry")
         last += many(st.upsert_audit_head, new_heads, "an audit chain head")
     # No fenced write among these: COMMIT can go in their packet (the server stops at the
     # first error, and the caller rolls back).
     await write_all(cur, [*last, sql.Write("COMMIT", (), "the commit")])
+
+
+async def locked_heads(
+    cur: Any, st: sql.Statements, tenants: list[str]
+) -> dict[str, tuple[int, str]]:
+    """The audit chain heads of ``tenants``, each locked until the transaction ends.
+
+    Under READ COMMITTED a locking read that finds no row locks nothing: two groups in
+    flight carrying a tenant's first entries both chained them from genesis, and the
+    second failed on the first's entry 1. A tenant without a head gets one at genesis
+    (``INSERT IGNORE``: a group making the same head waits for this one, then finds it)
+    and is read again, locked — one more round trip, once per tenant."""
+    await cur.execute(st.audit_heads_of(len(tenants)), tuple(tenants))
+    heads = {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+    missing = [t for t in tenants if t not in heads]
+    if missing:
+        values = tuple(v for t in missing for v in (t, GENESIS))
+        await cur.execute(st.genesis_heads(len(missing)), values)
+        await cur.execute(st.audit_heads_of(len(missing)), tuple(missing))
+        heads |= {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+    return heads
 
 
 def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> list[sql.Write]:

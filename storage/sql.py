@@ -355,6 +355,15 @@ class Statements:
             + self._lock_rows
         )
 
+    def genesis_heads(self, count: int) -> str:
+        """Chain heads at genesis for tenants that have none yet, where none is there
+        (MySQL: a locking read that finds no row locks nothing under READ COMMITTED, so
+        a head is made first and then locked; the rows, as values ``tenant, 0,
+        GENESIS``)."""
+        rows = ", ".join([f"({self._placeholder}, 0, {self._placeholder})"] * count)
+        ignore = "INSERT OR IGNORE" if self._placeholder == "?" else "INSERT IGNORE"
+        return f"{ignore} INTO audit_heads (tenant_id, seq, hash) VALUES {rows}"
+
     def audit_page(self, action: bool, actor: bool) -> str:
         p = self._placeholder
         where = f"tenant_id = {p} AND seq > {p}"

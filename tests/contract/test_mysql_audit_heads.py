@@ -1,0 +1,45 @@
+"""Two MariaDB groups in flight (ADR 33) that both carry a tenant's first audit entries
+chain them one after the other. Under READ COMMITTED a ``SELECT … FOR UPDATE`` that finds
+no head row locks nothing, so both groups once chained from genesis and the second failed
+on the first's entry 1 (``StaleWrite``), which a group of one change set cannot retry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage.audit_chain import verify
+from storage.mysql import MysqlLedger
+from storage.ports import AuditEntry, ChangeSet
+from tests.support import mysql_database
+
+pytestmark = pytest.mark.mysql
+
+TENANTS = 40
+
+
+def audited(tenant: str, action: str) -> ChangeSet:
+    return ChangeSet(tenant, audit=(AuditEntry(1, "admin", action, "config", "ok", "{}"),))
+
+
+async def test_groups_in_flight_chain_a_new_tenants_first_entries_in_turn() -> None:
+    async with mysql_database() as url:
+        ledger = MysqlLedger(url, pool_size=4)
+        await ledger.migrate()
+        try:
+            tenants = [f"t{n}" for n in range(TENANTS)]
+            for tenant in tenants:  # each tenant's first entries, in two groups at once
+                outcomes = await asyncio.gather(
+                    ledger.apply([audited(tenant, "first")]),
+                    ledger.apply([audited(tenant, "second")]),
+                    return_exceptions=True,
+                )
+                assert list(outcomes) == [None, None], (tenant, outcomes)
+            for tenant in tenants:
+                assert await verify(ledger, tenant) is None
+                entries = await ledger.audit_log(tenant, 0, 10)
+                assert sorted(e.action for e in entries) == ["first", "second"]
+                assert await ledger.audit_head(tenant) == (2, entries[-1].hash)
+        finally:
+            await ledger.close()
