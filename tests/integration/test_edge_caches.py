@@ -63,10 +63,14 @@ class Requests:
     async def until(self, count: int) -> int:
         """Wait until ``count`` requests were seen (a generous bound: only a hang fails,
         never a loaded machine's slowness); how many were."""
-        async with asyncio.timeout(30):
-            while len(self.seen) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+        try:
+            async with asyncio.timeout(30):
+                while len(self.seen) < count:
+                    self.arrived.clear()
+                    await self.arrived.wait()
+        except TimeoutError:  # say what did come (it once fell short in a loaded CI run)
+            seen = [data[:120] for data in self.seen]
+            raise AssertionError(f"{len(seen)} of {count} requests within 30 s: {seen}") from None
         return len(self.seen)
 
 
