@@ -148,6 +148,8 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if config.ready_file:  # no longer listening
+            await asyncio.to_thread(Path(config.ready_file).unlink, missing_ok=True)
         if redis is not None:
             await redis.aclose()
 

@@ -320,10 +320,15 @@ def test_up_starts_several_edges_that_share_the_port(tmp_path: Path) -> None:
             for connection in held:
                 connection.close()
         assert "2 edge processes without Redis" in up.output
+        assert sorted(p.name for p in (tmp_path / "var").glob("edge-*.ready")) == [
+            "edge-0.ready",
+            "edge-1.ready",
+        ]
     finally:
         code = up.stop(signal.SIGTERM)
     assert code == 0, up.output
     assert alive(children) == set(), up.output
+    assert list((tmp_path / "var").glob("edge-*.ready")) == []  # gone with their edges
 
 
 def listening_sockets(port: int) -> int:
