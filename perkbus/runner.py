@@ -196,7 +196,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         log.info("interrupted while starting")
         return 130
     finally:
-        await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
+        await stop_edges(edges)
         await asyncio.to_thread(stop_child, warehouse, 10)
         await asyncio.to_thread(stop_child, actors, 30)
         if embedded is not None:
@@ -232,9 +232,14 @@ async def start_edges(
             await wait_for_file(ready, edges[-1], timeout_s=30, stop=stop)
         await wait_for_edge(base_url, edges[0], timeout_s=30, stop=stop)
     except BaseException:
-        await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
+        await stop_edges(edges)
         raise
     return edges
+
+
+async def stop_edges(edges: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every edge at once (each may take its time to finish its requests)."""
+    await asyncio.gather(*(asyncio.to_thread(stop_child, edge, 10) for edge in edges))
 
 
 async def wait_for_file(
