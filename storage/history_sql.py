@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.ports import AccountLine, OrderRecord
-from storage.sql import ORDER_COLUMNS, Statements, account_line_from_row, order_from_row
+from storage.sql import (
+    NOT_FULFILLED,
+    ORDER_COLUMNS,
+    Statements,
+    account_line_from_row,
+    order_from_row,
+)
 
 
 def order_page(
@@ -33,6 +39,8 @@ def order_page(
     if status is not None:
         where.append(f"status = {p}")
         params.append(status)
+        if status != "fulfilled":  # the partial index of the other statuses (migration 23)
+            where.append(NOT_FULFILLED)
     if payers is not None:
         if not payers:
             where.append("1 = 0")

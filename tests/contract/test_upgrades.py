@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from bus.time import now_ms
 from storage.errors import StaleWrite
-from storage.ports import ChangeSet, Ledger, StoredReply
+from storage.ports import ChangeSet, Ledger, OrderRecord, StoredReply
 from tests.conftest import open_test_ledger
 from tests.support import raw_execute
 
@@ -121,6 +123,55 @@ async def test_migration_21_keeps_the_replies_of_used_keys(ledger_url: str) -> N
             await ledger.apply(
                 [ChangeSet("acme", replies=(StoredReply("k1", "fp-x", b"x", now, now + DAY),))]
             )
+        await ledger.migrate()  # and again: nothing left to do
+    finally:
+        await ledger.close()
+
+
+async def test_migration_23_keeps_orders_found_by_status_and_external_ids_unique(
+    ledger_url: str,
+) -> None:
+    ledger: Ledger = open_test_ledger(ledger_url)
+    try:
+        await ledger.migrate(upto=22)
+        now = now_ms()
+        for order_id, status, external_id in (
+            ("o1", "fulfilled", None),
+            ("o2", "fulfilled", None),
+            ("o3", "held", "crm-3"),
+            ("o4", "paid", None),
+        ):
+            await raw_execute(
+                ledger,
+                "INSERT INTO orders (tenant_id, order_id, status, recipient, payer, product_id,"
+                " face_value_minor, currency, price_minor, price_unit, code_id, reason,"
+                " external_id, created_ms, updated_ms, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", order_id, status, "ann", "budget:b", "p1", 1000, "EUR", 1000, "EUR",
+                 "", "", external_id, now, now, 1),
+            )  # fmt: skip
+        await ledger.migrate()
+
+        def ids(orders: Sequence[OrderRecord]) -> list[str]:
+            return sorted(o.order_id for o in orders)
+
+        assert ids(await ledger.list_orders("acme", 10, status="held")) == ["o3"]
+        assert ids(await ledger.list_orders("acme", 10, status="fulfilled")) == ["o1", "o2"]
+        assert ids(await ledger.unfinished_orders("acme", 10)) == ["o4"]
+        assert await ledger.tenants_with_unfinished_orders(10) == ["acme"]
+        found = await ledger.order_by_external_id("acme", "crm-3")
+        assert found is not None
+        assert found.order_id == "o3"
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):  # still given once
+            await raw_execute(
+                ledger,
+                "INSERT INTO orders (tenant_id, order_id, status, recipient, payer, product_id,"
+                " face_value_minor, currency, price_minor, price_unit, code_id, reason,"
+                " external_id, created_ms, updated_ms, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", "o5", "fulfilled", "ann", "budget:b", "p1", 1000, "EUR", 1000, "EUR",
+                 "", "", "crm-3", now, now, 1),
+            )  # fmt: skip
         await ledger.migrate()  # and again: nothing left to do
     finally:
         await ledger.close()

@@ -1,0 +1,79 @@
+"""SQLite's partial indexes of orders (migration 23): orders without an external id and
+fulfilled orders have no entry in them, and every query that needs them can still use
+them — SQLite uses a partial index only when the query states its condition."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.history_sql import order_page
+from storage.migrations import MIGRATIONS
+from storage.sql import Statements
+from storage.sqlite_db import SqliteDatabase
+
+ST = Statements("?")
+ORDER = (
+    "INSERT INTO orders (tenant_id, order_id, status, recipient, payer, product_id,"
+    " face_value_minor, currency, price_minor, price_unit, code_id, reason, external_id,"
+    " created_ms, updated_ms, version) VALUES (?, ?, ?, 'ann', 'budget:b', 'card', 1000,"
+    " 'EUR', 1000, 'EUR', '', '', ?, ?, ?, 1)"
+)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    db = SqliteDatabase(tmp_path / "ledger.sqlite3", "FULL", "test")
+    asyncio.run(db.migrate(MIGRATIONS))
+    asyncio.run(db.close())
+    connection = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    yield connection
+    connection.close()
+
+
+def plan(con: sqlite3.Connection, statement: str, params: tuple[Any, ...]) -> str:
+    return " | ".join(row[3] for row in con.execute(f"EXPLAIN QUERY PLAN {statement}", params))
+
+
+def test_only_orders_with_an_external_id_or_not_fulfilled_are_indexed(
+    con: sqlite3.Connection,
+) -> None:
+    rows = [
+        ("acme", "o1", "fulfilled", None, 1, 1),
+        ("acme", "o2", "fulfilled", None, 2, 2),  # many orders without an external id
+        ("acme", "o3", "fulfilled", "crm-3", 3, 3),
+        ("acme", "o4", "held", None, 4, 4),
+        ("acme", "o5", "failed", None, 5, 5),
+    ]
+    con.executemany(ORDER, rows)
+    con.execute("ANALYZE")  # sqlite_stat1: each index's number of entries first
+    entries = {
+        index: int(stat.split()[0])
+        for index, stat in con.execute("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'orders'")
+    }
+    assert entries["orders_external"] == 1
+    assert entries["orders_status"] == 2  # held and failed
+    assert entries["orders_created"] == 5
+    with pytest.raises(sqlite3.IntegrityError):  # an external id is still given once
+        con.execute(ORDER, ("acme", "o6", "fulfilled", "crm-3", 6, 6))
+    con.execute(ORDER, ("globex", "o6", "fulfilled", "crm-3", 6, 6))  # per tenant
+
+
+def test_the_queries_by_status_and_by_external_id_use_the_partial_indexes(
+    con: sqlite3.Connection,
+) -> None:
+    assert "orders_external" in plan(con, ST.order_by_external_id, ("acme", "crm-3"))
+    # a tenant's own orders, never a scan of everyone's
+    assert plan(con, ST.unfinished_orders, ("acme", 10)).startswith("SEARCH orders")
+    assert "orders_status" in plan(con, ST.tenants_with_unfinished_orders, (10,))
+    for status in ("held", "failed", "accepted"):
+        statement, params = order_page("?", "acme", 10, None, None, status, None)
+        assert "orders_status" in plan(con, statement, params), status
+    # fulfilled orders, most of them, are paged newest first by time
+    statement, params = order_page("?", "acme", 10, None, None, "fulfilled", None)
+    assert "orders_status" not in plan(con, statement, params)
