@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from bus.time import now_ms
+from storage.audit_chain import verify
 from storage.errors import StaleWrite
-from storage.ports import ChangeSet, Ledger, OrderRecord, StoredReply
+from storage.ports import AuditEntry, ChangeSet, Ledger, OrderRecord, StoredReply
 from tests.conftest import open_test_ledger
 from tests.support import raw_execute
 
@@ -172,6 +173,42 @@ async def test_migration_23_keeps_orders_found_by_status_and_external_ids_unique
                 ("acme", "o5", "fulfilled", "ann", "budget:b", "p1", 1000, "EUR", 1000, "EUR",
                  "", "", "crm-3", now, now, 1),
             )  # fmt: skip
+        await ledger.migrate()  # and again: nothing left to do
+    finally:
+        await ledger.close()
+
+
+async def test_migration_24_keeps_each_audit_chain_whole_and_its_numbers_unique(
+    ledger_url: str,
+) -> None:
+    ledger: Ledger = open_test_ledger(ledger_url)
+    try:
+        await ledger.migrate(upto=23)
+
+        def entry(tenant: str, action: str) -> ChangeSet:
+            return ChangeSet(tenant, audit=(AuditEntry(1, "admin", action, "t", "ok", "{}"),))
+
+        # two tenants' entries interleaved, as many tenants' groups write them
+        for i in range(5):
+            await ledger.apply([entry("acme", f"a{i}"), entry("globex", f"g{i}")])
+        before = await ledger.audit_log("acme", 0, 100)
+        await ledger.migrate()
+
+        assert await ledger.audit_log("acme", 0, 100) == before
+        assert [r.seq for r in before] == [1, 2, 3, 4, 5]
+        assert [r.action for r in await ledger.audit_log("globex", 2, 100)] == ["g2", "g3", "g4"]
+        assert [r.seq for r in await ledger.audit_log("acme", 0, 100, action="a3")] == [4]
+        for tenant in ("acme", "globex"):
+            assert await verify(ledger, tenant) is None
+        await ledger.apply([entry("acme", "a5")])  # the chain goes on after the move
+        assert await verify(ledger, "acme") is None
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):  # a number is given once
+            await raw_execute(
+                ledger,
+                "INSERT INTO audit_log (tenant_id, seq, at_ms, actor, action, target, outcome,"
+                " detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("acme", 6, 1, "x", "x", "x", "ok", "{}", "x", "x"),
+            )
         await ledger.migrate()  # and again: nothing left to do
     finally:
         await ledger.close()
