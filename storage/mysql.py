@@ -227,9 +227,6 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         rows = await self._replies.get(tenant, key_hashes)
         return [sql.reply_from_row(r[1:]) for r in rows]
 
-    async def has_transaction(self, tenant: str, txn_id: str) -> bool:
-        return await self._fetchone(_st.has_transaction, (tenant, txn_id)) is not None
-
     async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
         async with self._cursor() as cur:
             await cur.execute(statement, params)

@@ -435,8 +435,6 @@ class Ledger(Protocol):
     async def entries_total(self, tenant: str) -> int:
         """Sum of all entries of a tenant: zero when double entry holds."""
 
-    async def has_transaction(self, tenant: str, txn_id: str) -> bool: ...
-
     async def load_replies(self, tenant: str, key_hashes: Sequence[str]) -> list[StoredReply]:
         """The stored replies among ``key_hashes``, expired ones included (one query)."""
 

@@ -315,9 +315,6 @@ class Statements:
         self.entries_total = q(
             "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries WHERE tenant_id = {p}"
         )
-        self.has_transaction = q(
-            "SELECT 1 FROM ledger_entries WHERE tenant_id = {p} AND txn_id = {p} LIMIT 1"
-        )
 
     def delete_events(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)

@@ -132,12 +132,6 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         rows = await self._read(lambda con: con.execute(statement, params).fetchall())
         return [sql.reply_from_row(r) for r in rows]
 
-    async def has_transaction(self, tenant: str, txn_id: str) -> bool:
-        row = await self._read(
-            lambda con: con.execute(_st.has_transaction, (tenant, txn_id)).fetchone()
-        )
-        return row is not None
-
     async def load_tenant_key(self, tenant: str) -> bytes | None:
         row = await self._read(lambda con: con.execute(_st.select_tenant_key, (tenant,)).fetchone())
         return None if row is None else bytes(row[0])

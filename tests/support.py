@@ -204,6 +204,15 @@ async def raw_fetchall(
     raise TypeError(type(ledger).__name__)  # pragma: no cover
 
 
+async def transactions(ledger: Ledger, tenant: str) -> set[str]:
+    """The ids of the tenant's ledger transactions, as stored (a test's view: nothing in
+    perkbus looks entries up by transaction, so the ledger has no index for it)."""
+    rows = await raw_fetchall(
+        ledger, "SELECT DISTINCT txn_id FROM ledger_entries WHERE tenant_id = ?", (tenant,)
+    )
+    return {str(r[0]) for r in rows}
+
+
 def self_signed(directory: Path, stem: str = "edge") -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, as PEM files."""
     import datetime

@@ -75,10 +75,12 @@ async def check_store(store: OrderStore, successes: int | None = None) -> Invari
     )
     unpaid = _count(
         await q(
-            "SELECT COUNT(*) FROM orders o WHERE o.price_minor <> (SELECT"
-            " COALESCE(-SUM(e.amount_minor), 0) FROM ledger_entries e"
-            " WHERE e.tenant_id = o.tenant_id AND e.txn_id = o.order_id"
-            " AND e.account = o.payer)"
+            # (one pass over the entries: there is no index by transaction)
+            "SELECT COUNT(*) FROM orders o LEFT JOIN (SELECT tenant_id, txn_id, account,"
+            " -SUM(amount_minor) AS paid FROM ledger_entries"
+            " GROUP BY tenant_id, txn_id, account) e ON e.tenant_id = o.tenant_id"
+            " AND e.txn_id = o.order_id AND e.account = o.payer"
+            " WHERE o.price_minor <> COALESCE(e.paid, 0)"
         )
     )
     duplicate_codes = _count(

@@ -205,6 +205,21 @@ async def test_a_burst_spends_the_budget_exactly(db: Db, keys: Keys) -> None:
     assert (report.orders, report.negative_balances, report.codes_given_twice) == (150, 0, 0)
 
 
+async def test_an_order_not_debited_its_price_breaks_the_books(db: Db, keys: Keys) -> None:
+    async with classic(db, keys, balance=5000, codes=3) as (client, _):
+        for i in range(2):
+            assert (await post(client, keys, f"k-{i}", order(recipient=f"p{i}")))[0] == 201
+        store = client.app[STORE]
+        [(order_id,)] = await store.fetchall("SELECT order_id FROM orders WHERE recipient = 'p1'")
+        # as if its debit had been lost: the order's entries moved to another transaction
+        await store.executemany(
+            "UPDATE ledger_entries SET txn_id = 'elsewhere' WHERE txn_id = ?", [(order_id,)]
+        )
+    report = await check_invariants(db.url, successes=2)
+    assert report.unpaid_orders == 1
+    assert report.violations == ["1 orders were not debited exactly their price"]
+
+
 async def test_the_command_line(db: Db, keys: Keys) -> None:
     """What the harness runs: seed, serve (two processes sharing the port), check."""
     run = [sys.executable, "-m", "bench.classic"]

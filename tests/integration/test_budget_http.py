@@ -15,7 +15,7 @@ from bus.messages.tenant_config import DOCUMENT_NAMES
 from storage.errors import StoreUnavailable
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
-from tests.support import Keys, budget_record
+from tests.support import Keys, budget_record, transactions
 
 
 def _b64(data: bytes) -> str:
@@ -74,7 +74,7 @@ async def test_burst_of_500_debits_against_300_spends_exactly_300(cluster: Clust
     assert await cluster.ledger.account_balance("acme", "spent:burst") == 300
     assert await cluster.ledger.entries_total("acme") == 0
     for debit_id in list(debit_ids)[:20]:
-        assert await cluster.ledger.has_transaction("acme", debit_id)
+        assert debit_id in await transactions(cluster.ledger, "acme")
     async with cluster.client.get("/api/v1/budgets/burst", headers=headers) as r:
         body = await r.json()
     assert body["balance"] == {"amount_minor": 0, "currency": "EUR"}

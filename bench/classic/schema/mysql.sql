@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     tenant_id VARCHAR(64) NOT NULL, txn_id VARCHAR(100) NOT NULL,
     account VARCHAR(200) NOT NULL, amount_minor BIGINT NOT NULL,
     currency CHAR(3) NOT NULL, created_ms BIGINT NOT NULL,
-    KEY ledger_entries_account (tenant_id, account),
-    KEY ledger_entries_txn (tenant_id, txn_id)
+    KEY ledger_entries_account (tenant_id, account)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS voucher_codes (

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     account TEXT NOT NULL, amount_minor INTEGER NOT NULL, currency TEXT NOT NULL,
     created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries (tenant_id, account);
-CREATE INDEX IF NOT EXISTS ledger_entries_txn ON ledger_entries (tenant_id, txn_id);
+-- no index by transaction: nothing reads entries by it (as perkbus, migration 25)
 
 CREATE TABLE IF NOT EXISTS voucher_codes (
     tenant_id TEXT NOT NULL, code_id TEXT NOT NULL, product_id TEXT NOT NULL,
