@@ -136,12 +136,8 @@ async def test_migration_23_keeps_orders_found_by_status_and_external_ids_unique
     try:
         await ledger.migrate(upto=22)
         now = now_ms()
-        for order_id, status, external_id in (
-            ("o1", "fulfilled", None),
-            ("o2", "fulfilled", None),
-            ("o3", "held", "crm-3"),
-            ("o4", "paid", None),
-        ):
+
+        async def insert_order(order_id: str, status: str, external_id: str | None) -> None:
             await raw_execute(
                 ledger,
                 "INSERT INTO orders (tenant_id, order_id, status, recipient, payer, product_id,"
@@ -151,6 +147,11 @@ async def test_migration_23_keeps_orders_found_by_status_and_external_ids_unique
                 ("acme", order_id, status, "ann", "budget:b", "p1", 1000, "EUR", 1000, "EUR",
                  "", "", external_id, now, now, 1),
             )  # fmt: skip
+
+        await insert_order("o1", "fulfilled", None)
+        await insert_order("o2", "fulfilled", None)
+        await insert_order("o3", "held", "crm-3")
+        await insert_order("o4", "paid", None)
         await ledger.migrate()
 
         def ids(orders: Sequence[OrderRecord]) -> list[str]:
@@ -164,15 +165,7 @@ async def test_migration_23_keeps_orders_found_by_status_and_external_ids_unique
         assert found is not None
         assert found.order_id == "o3"
         with pytest.raises(Exception, match=r"(?i)unique|duplicate"):  # still given once
-            await raw_execute(
-                ledger,
-                "INSERT INTO orders (tenant_id, order_id, status, recipient, payer, product_id,"
-                " face_value_minor, currency, price_minor, price_unit, code_id, reason,"
-                " external_id, created_ms, updated_ms, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ("acme", "o5", "fulfilled", "ann", "budget:b", "p1", 1000, "EUR", 1000, "EUR",
-                 "", "", "crm-3", now, now, 1),
-            )  # fmt: skip
+            await insert_order("o5", "fulfilled", "crm-3")
         await ledger.migrate()  # and again: nothing left to do
     finally:
         await ledger.close()
