@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
 import pytest
 
 from bus.time import now_ms
 from storage.audit_chain import verify
 from storage.errors import StaleWrite
-from storage.ports import AuditEntry, ChangeSet, Ledger, OrderRecord, StoredReply
+from storage.ports import AuditEntry, ChangeSet, Ledger, OrderRecord, PutOrder, StoredReply
 from tests.conftest import open_test_ledger
-from tests.support import raw_execute
+from tests.support import order_record, raw_execute
 
 DAY = 86_400_000
 
@@ -202,6 +203,36 @@ async def test_migration_24_keeps_each_audit_chain_whole_and_its_numbers_unique(
                 " detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ("acme", 6, 1, "x", "x", "x", "ok", "{}", "x", "x"),
             )
+        await ledger.migrate()  # and again: nothing left to do
+    finally:
+        await ledger.close()
+
+
+async def test_migration_26_keeps_every_order_and_its_id_unique(ledger_url: str) -> None:
+    ledger: Ledger = open_test_ledger(ledger_url)
+
+    def put(order_id: str, tenant: str, created_ms: int = 1) -> ChangeSet:
+        order = msgspec.structs.replace(
+            order_record(order_id), tenant=tenant, created_ms=created_ms
+        )
+        return ChangeSet(tenant, orders=(PutOrder(order, expected_version=0),))
+
+    try:
+        await ledger.migrate(upto=25)
+        for i, tenant in enumerate(["acme", "globex", "acme", "acme"]):
+            await ledger.apply([put(f"ord_{i}", tenant, created_ms=100 + i)])
+        before = await ledger.load_orders("acme", ["ord_0", "ord_2", "ord_3"])
+        page = await ledger.list_orders("acme", 10)
+        await ledger.migrate()
+
+        after = await ledger.load_orders("acme", ["ord_0", "ord_2", "ord_3"])
+        assert len(after) == 3
+        assert {o.order_id: o for o in after} == {o.order_id: o for o in before}
+        assert await ledger.list_orders("acme", 10) == page
+        assert [o.order_id for o in page] == ["ord_3", "ord_2", "ord_0"]
+        with pytest.raises(StaleWrite):  # an order id is still given once per tenant
+            await ledger.apply([put("ord_2", "acme")])
+        await ledger.apply([put("ord_2", "globex")])
         await ledger.migrate()  # and again: nothing left to do
     finally:
         await ledger.close()

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS voucher_codes (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS orders (
+    row_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     tenant_id VARCHAR(64) NOT NULL, order_id VARCHAR(64) NOT NULL,
     status VARCHAR(16) NOT NULL, recipient VARCHAR(100) NOT NULL,
     payer VARCHAR(100) NOT NULL, product_id VARCHAR(64) NOT NULL,
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS orders (
     price_minor BIGINT NOT NULL, price_unit CHAR(3) NOT NULL,
     code_id VARCHAR(64) NOT NULL, external_id VARCHAR(100) NULL,
     created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, order_id),
+    UNIQUE KEY orders_id (tenant_id, order_id),
     UNIQUE KEY orders_external (tenant_id, external_id),
     KEY orders_status (tenant_id, status, created_ms)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

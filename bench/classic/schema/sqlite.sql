@@ -37,13 +37,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS voucher_codes_hash ON voucher_codes (tenant_id
 CREATE INDEX IF NOT EXISTS voucher_codes_pool
     ON voucher_codes (tenant_id, product_id, face_value_minor, status, expires_ms);
 
+-- appended under an increasing id, found through (tenant, order id), as perkbus's
+-- (its migration 26)
 CREATE TABLE IF NOT EXISTS orders (
+    row_id INTEGER PRIMARY KEY,
     tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, status TEXT NOT NULL,
     recipient TEXT NOT NULL, payer TEXT NOT NULL, product_id TEXT NOT NULL,
     face_value_minor INTEGER NOT NULL, currency TEXT NOT NULL,
     price_minor INTEGER NOT NULL, price_unit TEXT NOT NULL, code_id TEXT NOT NULL,
-    external_id TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, order_id)) WITHOUT ROWID;
+    external_id TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS orders_id ON orders (tenant_id, order_id);
 -- partial, as perkbus's (its migration 23): no entries for what nothing looks up
 CREATE UNIQUE INDEX IF NOT EXISTS orders_external ON orders (tenant_id, external_id)
     WHERE external_id IS NOT NULL;
