@@ -193,9 +193,13 @@ class Statements:
             "SELECT order_id, created_ms FROM orders WHERE tenant_id = {p} AND recipient = {p}"
             " AND created_ms >= {p} AND payer = {p} AND status <> 'failed'"
         )
+        # ``+created_ms``: sorted after the lookup, so that no planner walks a tenant's
+        # every order by time (the index by time gives the order without a sort) to find
+        # the few unfinished ones — 30 ms against 0.07 for 200,000 orders, each time an
+        # orders actor starts
         self.unfinished_orders = q(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = {{p}}"
-            f" AND status IN ({UNFINISHED}) AND {NOT_FULFILLED} ORDER BY created_ms LIMIT {{p}}"
+            f" AND status IN ({UNFINISHED}) AND {NOT_FULFILLED} ORDER BY +created_ms LIMIT {{p}}"
         )
         _client_columns = (
             "tenant_id, client_id, name, secret_hash, scopes, roles, status, created_ms,"
