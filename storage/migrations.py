@@ -631,6 +631,8 @@ MIGRATIONS += (
     ),
 )
 
+#: The orders' columns as of migration 26 (not ``sql.ORDER_COLUMNS``: a migration is
+#: history, and must copy the same columns whatever later versions add).
 _ORDER_FIELDS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
