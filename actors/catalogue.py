@@ -315,8 +315,8 @@ class CatalogueActor:
 
     async def _changed(self, change: CatalogueChanged) -> None:
         """Drop this host's kept views of the products, and tell the edges their cached
-        pages are stale (after the store has the change, before the reply: an edge's own
-        cache is bumped by the edge itself)."""
+        pages are stale and the other hosts their kept products (after the store has the
+        change, before the reply: an edge's own cache is bumped by the edge itself)."""
         self.ctx.product_views.changed(change.tenant)
         await self.ctx.notify(subjects.CATALOGUE_CHANGED, _changes.encode(change))
 

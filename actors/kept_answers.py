@@ -8,18 +8,24 @@ Two uses (both in :class:`~actors.runtime.actor.ActorContext`):
   catalogue actor a whole batch of its own; over a thousand tenants each batch holds
   about one order, so that was one catalogue batch per order. The catalogue actor calls
   :meth:`KeptAnswers.changed` whenever its products change (a curation, a custom product,
-  new platform products), before it replies; kept for two seconds.
+  new platform products), before it replies, and every other host hears of it by the
+  ``catalogue.changed`` hint on core NATS (``ActorHost._on_catalogue_changed``); kept for
+  thirty seconds, for a hint lost on the way.
 - **programmes**: the treasury applies a tenant's order rules (its ``programme``
   document) and keeps the tenant config actor's answer; that actor calls ``changed``
   when the programme is replaced, before it replies; kept for thirty seconds.
 
 For each: every answer of a changed tenant (``""``: of every tenant) is dropped, and an
 answer asked for before the change and arriving after it is not kept (each tenant has a
-generation); an answer lives at most ``ttl_s`` — an actor on another host, after its
-tenant's partition moved there and back, changes nothing this host hears of (and the
-platform's products changed in the store reach a host within its own refresh interval,
+generation); an answer lives at most ``ttl_s`` — a hint is sent at most once, and a host
+cut off from NATS for a moment misses it (the platform's products changed in the store
+reach a host within its own refresh interval,
 :class:`storage.catalogue_cache.PlatformCatalogue`, anyway); only answers that are
 ``Ok`` are kept: a refusal is asked for again.
+
+The time to live of products was two seconds until the hint reached the hosts: over a
+thousand tenants, each ordering a couple of times a second, a third of the orders then
+asked the catalogue actor again (ADR 21's amendment of 2026-11-27, afternoon).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from collections.abc import Callable
 from bus.messages import Ok, Reply
 
 #: How long an answer is used without asking again (products; programmes: PROGRAMME_TTL_S).
-TTL_S = 2.0
+TTL_S = 30.0
 #: Views kept at most (the least recently stored go first).
 MAX_VIEWS = 50_000
 #: A programme's order rules change rarely, and on this host they are dropped at once.

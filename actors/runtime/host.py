@@ -49,6 +49,8 @@ from storage.ports import Store
 
 log = logging.getLogger(__name__)
 
+_catalogue_changes = msgspec.msgpack.Decoder(CatalogueChanged)
+
 #: How long an actor waits for another's reply (a saga's step is retried after it).
 ASK_TIMEOUT_S = 10.0
 #: Who actors are when they ask other actors (the edge never sends this role).
@@ -148,6 +150,10 @@ class ActorHost:
         )
         self._subscriptions.append(
             await nc.subscribe(subjects.JWKS, queue="jwks", cb=self._on_jwks)
+        )
+        # every host: a catalogue changed anywhere drops the products kept of its tenant
+        self._subscriptions.append(
+            await nc.subscribe(subjects.CATALOGUE_CHANGED, cb=self._on_catalogue_changed)
         )
         await nc.flush()
         self._serving = True
@@ -411,6 +417,19 @@ class ActorHost:
             return
         if msg.reply:
             await self.bus.nc.publish(msg.reply, body)
+
+    async def _on_catalogue_changed(self, msg: Msg) -> None:
+        """A catalogue actor's hint (of this host or another): the products kept for its
+        tenant's treasury (``""``: for every tenant) are asked for again. This host's own
+        actors drop them before they reply; the hint reaches the rest within
+        milliseconds, and a hint lost on the way is covered by the kept answers' time to
+        live (:mod:`actors.kept_answers`)."""
+        try:
+            change = _catalogue_changes.decode(msg.data)
+        except msgspec.DecodeError as e:
+            log.warning("unreadable catalogue hint: %s", e)
+            return
+        self.context.product_views.changed(change.tenant)
 
     async def _on_health(self, msg: Msg) -> None:
         if msg.reply:

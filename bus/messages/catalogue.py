@@ -208,11 +208,12 @@ class ProductChanged(msgspec.Struct, frozen=True):
 
 
 class CatalogueChanged(msgspec.Struct, frozen=True, tag="catalogue.changed"):
-    """A core-NATS hint to every edge (``subjects.CATALOGUE_CHANGED``) that catalogue
-    pages it cached are stale: one tenant's (its curation, its custom products), or —
-    with ``tenant`` empty — every tenant's, when the platform catalogue's ``revision``
-    moved. Not a domain event: nothing replays it; a lost one is covered by the pages'
-    short time to live."""
+    """A core-NATS hint to every edge and actor host (``subjects.CATALOGUE_CHANGED``)
+    that what it kept of a catalogue is stale — an edge's cached pages, a host's products
+    kept for its treasuries: one tenant's (its curation, its custom products), or — with
+    ``tenant`` empty — every tenant's, when the platform catalogue's ``revision`` moved.
+    Not a domain event: nothing replays it; a lost one is covered by the pages' and the
+    kept products' short times to live."""
 
     tenant: str = ""
     revision: int = 0

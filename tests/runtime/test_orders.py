@@ -16,9 +16,9 @@ from actors.runtime.host import ActorHost
 from bus import subjects
 from bus.client import Bus
 from bus.errors import ErrorCode
-from bus.messages import Command, Err, Ok, Principal, Reply
+from bus.messages import Command, Err, Ok, Principal, Reply, encoder
 from bus.messages.budget import CreateBudget
-from bus.messages.catalogue import CurateProduct
+from bus.messages.catalogue import CatalogueChanged, CurateProduct
 from bus.messages.common import Money
 from bus.messages.orders import (
     CancelOrder,
@@ -48,6 +48,7 @@ from tests.support import (
     outbox_drained,
     stream_messages,
     transactions,
+    until,
 )
 
 ADMIN = Principal("admin@acme", roles=("admin",))
@@ -489,6 +490,38 @@ async def test_a_curation_reaches_the_very_next_order(
     record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     assert record.balance_minor == 100_000 - 2500 - 2750
+
+
+async def test_a_catalogue_hint_from_another_host_drops_the_products_kept_here(
+    bus: Bus, host: ActorHost
+) -> None:
+    """A catalogue actor on another host (a tenant's partition moved there and back, two
+    hosts overlapping in a deploy) announces its changes on core NATS: the products this
+    host kept for that tenant's treasury are asked for again; other tenants' stay kept
+    until a change of the platform's products drops them all."""
+    await fund(bus)
+    await stock(bus, 3)
+    placed(await ask(bus, "treasury", order(1)))
+    views = host.context.product_views
+    kept = views.get("acme", "card-de")
+    assert kept is not None
+    views.keep("globex", "card-de", kept, views.generation("globex"))
+
+    async def hinted(payload: bytes, tenant: str) -> None:
+        async def dropped() -> bool:
+            return views.get(tenant, "card-de") is None
+
+        await bus.nc.publish(subjects.CATALOGUE_CHANGED, payload)
+        await until(dropped, f"the products kept for {tenant or 'every tenant'} dropped")
+
+    await bus.nc.publish(subjects.CATALOGUE_CHANGED, b"not a hint")  # ignored
+    await hinted(encoder.encode(CatalogueChanged("acme")), "acme")
+    assert views.get("globex", "card-de") is not None
+    second = placed(await ask(bus, "treasury", order(2)))  # asks the catalogue again
+    assert second.price == Money(2500, "EUR")
+    assert views.get("acme", "card-de") is not None
+    await hinted(encoder.encode(CatalogueChanged("")), "globex")
+    assert views.get("acme", "card-de") is None
 
 
 async def test_the_treasury_leases_ahead_of_need_in_the_background(
