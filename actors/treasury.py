@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
@@ -295,31 +295,40 @@ class TreasuryActor:
     async def _lease(self, batch: Sequence[Request]) -> None:
         """Lease the codes this batch's orders need and the treasury lacks, at once."""
         # Only for orders that will be carried out: a refused one must change nothing.
-        needed: Counter[Pool] = Counter()
+        # (Under spread each order is a batch of its own: this runs once per order, so it
+        # awaits and gathers only when there is something to wait for.)
+        needed: dict[Pool, int] = {}
         for r in batch:
             body = r.body
             if isinstance(body, (FulfilOrder, FulfilHeld)):
-                needed[(body.product_id, body.face_value_minor)] += 1
+                pool = (body.product_id, body.face_value_minor)
+                needed[pool] = needed.get(pool, 0) + 1
         for new in self._checks.values():
             if isinstance(new, OrderRecord):
-                needed[(new.product_id, new.face_value_minor)] += 1
+                pool = (new.product_id, new.face_value_minor)
+                needed[pool] = needed.get(pool, 0) + 1
         self.codes.unsure = set()
+        if not needed:
+            return
+        codes = self.codes
         # a refill on its way for a pool this batch is short of: wait for it first
-        await self._refilled([p for p, n in needed.items() if self.codes.held(p) < n])
-        asks = {p: self.codes.to_lease(p, n) for p, n in needed.items()}
-        asks = {p: n for p, n in asks.items() if n}
-        short = {p: max(needed[p] - self.codes.held(p), 0) for p in asks}
-        replies = await asyncio.gather(
-            *(
-                self.ctx.ask(
-                    self.tenant,
-                    vouchers.KIND,
-                    LeaseCodes(p[0], p[1], n, max(n - short[p], 0)),
-                    None,
+        if self._refills and (short_of := [p for p, n in needed.items() if codes.held(p) < n]):
+            await self._refilled(short_of)
+        asks = {p: k for p, n in needed.items() if (k := codes.to_lease(p, n))}
+        replies: list[Reply] = []
+        if asks:
+            short = {p: max(needed[p] - codes.held(p), 0) for p in asks}
+            replies = await asyncio.gather(
+                *(
+                    self.ctx.ask(
+                        self.tenant,
+                        vouchers.KIND,
+                        LeaseCodes(p[0], p[1], n, max(n - short[p], 0)),
+                        None,
+                    )
+                    for p, n in asks.items()
                 )
-                for p, n in asks.items()
             )
-        )
         for pool, reply in zip(asks, replies, strict=True):
             if isinstance(reply, Ok) and isinstance(reply.value, Leased):
                 self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
