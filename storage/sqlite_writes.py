@@ -4,8 +4,8 @@ the ledger's own thread (:mod:`storage.sqlite`) or its writer process
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
+from collections import deque
 
 from storage import sql
 from storage.errors import StaleWrite
@@ -19,11 +19,10 @@ def apply_change_sets(con: sqlite3.Connection, batch: list[ChangeSet]) -> None:
     write that finds its row at another version raises :class:`StaleWrite`."""
     st = STATEMENTS
     now = sql.now_ms()
-    writes = [w for cs in batch for w in sql.writes(st, cs, now)]
-    # Consecutive writes of one statement go in one executemany (a bulk chunk's
-    # thousand new wallets); a fenced run must change exactly one row each.
-    for _, run in itertools.groupby(writes, key=lambda w: (w.sql, w.fenced)):
-        same = list(run)
+    # Writes of one statement go in one executemany (a bulk chunk's thousand new wallets,
+    # a code and two accounts of each of a spread group's tenants); a fenced run must
+    # change exactly one row each.
+    for same in _runs(st, batch, now):
         first = same[0]
         try:
             if len(same) == 1:
@@ -62,6 +61,30 @@ def apply_change_sets(con: sqlite3.Connection, batch: list[ChangeSet]) -> None:
         rows, heads = sql.chain_audit(batch, {r[0]: (int(r[1]), r[2]) for r in found})
         con.executemany(st.insert_audit, rows)
         con.executemany(st.upsert_audit_head, heads)
+
+
+def _runs(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> list[list[sql.Write]]:
+    """The group's writes in runs of one statement: each tenant's in the order its change
+    sets made them, the tenants side by side. Rows of two tenants are never the same
+    row, so a run may take a statement from the head of every tenant's writes at once —
+    over a thousand tenants a group of 60 change sets alternated a code's allocation and
+    two accounts' updates, 120 runs where two do."""
+    queues: dict[str, deque[sql.Write]] = {}
+    for cs in batch:
+        queues.setdefault(cs.tenant, deque()).extend(sql.writes(st, cs, now_ms))
+    queues = {tenant: q for tenant, q in queues.items() if q}
+    runs = []
+    while queues:
+        head = next(iter(queues.values()))[0]
+        key = (head.sql, head.fenced)
+        run: list[sql.Write] = []
+        for tenant, q in list(queues.items()):
+            while q and (q[0].sql, q[0].fenced) == key:
+                run.append(q.popleft())
+            if not q:
+                del queues[tenant]
+        runs.append(run)
+    return runs
 
 
 def _some(writes: list[sql.Write]) -> str:
