@@ -4,18 +4,13 @@ still refuses a write that finds its row at another version."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage.errors import StaleWrite
-from storage.migrations import MIGRATIONS
 from storage.ports import AccountRecord, ChangeSet, PutAccount
-from storage.sqlite_db import SqliteDatabase
 from storage.sqlite_writes import apply_change_sets
 
 TENANTS = ("acme", "globex", "initech")
@@ -37,16 +32,6 @@ class Counting:
         if rows:
             self.calls.append(statement.split()[0])
         return self.con.executemany(statement, rows)
-
-
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    db = SqliteDatabase(tmp_path / "ledger.sqlite3", "FULL", "test")
-    asyncio.run(db.migrate(MIGRATIONS))
-    asyncio.run(db.close())
-    connection = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
-    yield connection
-    connection.close()
 
 
 def account(tenant: str, name: str, balance: int, version: int) -> AccountRecord:

@@ -4,18 +4,13 @@ them — SQLite uses a partial index only when the query states its condition.""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage.history_sql import order_page
-from storage.migrations import MIGRATIONS
 from storage.sql import Statements
-from storage.sqlite_db import SqliteDatabase
 
 ST = Statements("?")
 ORDER = (
@@ -24,16 +19,6 @@ ORDER = (
     " created_ms, updated_ms, version) VALUES (?, ?, ?, 'ann', 'budget:b', 'card', 1000,"
     " 'EUR', 1000, 'EUR', '', '', ?, ?, ?, 1)"
 )
-
-
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    db = SqliteDatabase(tmp_path / "ledger.sqlite3", "FULL", "test")
-    asyncio.run(db.migrate(MIGRATIONS))
-    asyncio.run(db.close())
-    connection = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
-    yield connection
-    connection.close()
 
 
 def plan(con: sqlite3.Connection, statement: str, params: tuple[Any, ...]) -> str:
