@@ -87,6 +87,9 @@ def _bench_parser(sub: Any) -> None:
     bench.add_argument("--bulk-rewards", type=int, help="rows of the bulk job (100000)")
     bench.add_argument("--warmup", type=float, help="seconds before each burst (3; --short 2)")
     bench.add_argument("--mysql", action="store_true", help="MariaDB at 127.0.0.1:3306 (root)")
+    bench.add_argument(
+        "--redis", action="store_true", help="perkbus's edge caches in Redis at 127.0.0.1:6379"
+    )
     bench.add_argument("--json", default="", help="default var/bench/bench-<timestamp>.json")
     bench.add_argument("--short", action="store_true", help="make bench: shorter, fewer tenants")
     bench.add_argument(
@@ -123,6 +126,7 @@ def _bench(args: argparse.Namespace) -> int:
             systems=split(args.systems, SYSTEMS),
             connections=args.connections,
             mysql=args.mysql,
+            redis=args.redis,
             json_path=args.json,
             short=args.short,
             settings=parse_settings(args.set),

@@ -115,10 +115,12 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
         config,
         require_nats_url(settings),
         verifier,
-        RedisLimiter(redis) if redis is not None else None,
+        RedisLimiter(redis, prefix=f"{settings.redis.prefix}rl:") if redis is not None else None,
         nats_credentials=settings.nats.credentials_file,
         nats_tls=nats_tls.for_config(settings.nats),
-        shared_cache=RedisCache(redis) if redis is not None else None,
+        shared_cache=(
+            RedisCache(redis, prefix=f"{settings.redis.prefix}c:") if redis is not None else None
+        ),
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -37,6 +37,8 @@ class RedisConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: ``redis://host:port/db``; set it to share the cache, counters and rate limits of
     #: every process (unset: each process keeps its own, in memory).
     url: str | None = None
+    #: Put before every key: installations (or a benchmark) sharing one Redis keep apart.
+    prefix: str = "pb:"
 
 
 class SearchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

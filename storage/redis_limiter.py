@@ -7,9 +7,8 @@ expires once it would be full again.
 
 from __future__ import annotations
 
-from typing import Any
-
 from storage.redis_cache import open_redis
+from storage.redis_wire import RedisWire
 
 _TAKE = """
 local now = redis.call('TIME')
@@ -31,14 +30,14 @@ class RedisLimiter:
     """Buckets on the process's Redis client (``storage.redis_cache.open_redis``), or
     on a client of its own when given a URL."""
 
-    def __init__(self, redis_or_url: Any, prefix: str = "pb:rl:") -> None:
+    def __init__(self, redis_or_url: RedisWire | str, prefix: str = "pb:rl:") -> None:
         self._owns_client = isinstance(redis_or_url, str)
-        self._client: Any = open_redis(redis_or_url) if self._owns_client else redis_or_url
+        self._client = open_redis(redis_or_url) if isinstance(redis_or_url, str) else redis_or_url
         self._prefix = prefix
-        self._script = self._client.register_script(_TAKE)
+        self._script = self._client.script(_TAKE)
 
     async def take(self, key: str, rate_per_s: float, burst: int) -> float:
-        wait = await self._script(keys=[self._prefix + key], args=[rate_per_s, burst])
+        wait = await self._script([self._prefix + key], [rate_per_s, burst])
         return float(wait)
 
     async def close(self) -> None:

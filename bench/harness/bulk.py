@@ -15,7 +15,7 @@ import aiohttp
 from bench.harness.bursts import log_tails
 from bench.harness.options import BenchOptions
 from bench.harness.perkbus_invariants import check_bulk, open_query
-from bench.harness.perkbus_system import SEED_SCOPES, Perkbus, started_perkbus
+from bench.harness.perkbus_system import SEED_SCOPES, Perkbus, cpu_names, started_perkbus
 from bench.harness.processes import cpu_by_process, cpu_delta
 from bench.harness.report import BulkRun
 from bench.harness.system import BALANCE_MINOR, StartFailed
@@ -56,8 +56,11 @@ async def bulk(options: BenchOptions) -> BulkRun:
     with tempfile.TemporaryDirectory(prefix="perkbus-bench-bulk-") as tmp:
         workdir = Path(tmp)
         try:
-            async with started_perkbus(workdir, options.mysql, options.settings) as (pb, up):
-                names = ("mariadbd",) if options.mysql else ()
+            async with started_perkbus(workdir, options.mysql, options.settings, options.redis) as (
+                pb,
+                up,
+            ):
+                names = cpu_names(options.mysql, options.redis)
                 before = cpu_by_process([up.pid], names)
                 log.info("bulk/perkbus: %d rewards in one job", rows)
                 job_id, seconds = await _run_job(pb, rows)

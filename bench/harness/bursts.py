@@ -46,8 +46,8 @@ async def measure(name: str, system: str, options: BenchOptions) -> BurstRun:
         workdir = Path(tmp)
         try:
             starter: Starter = STARTERS[system]
-            if system == "perkbus" and options.settings:
-                starter = partial(perkbus, settings=options.settings)
+            if system == "perkbus" and (options.settings or options.redis):
+                starter = partial(perkbus, settings=options.settings, redis=options.redis)
             async with starter(sc, workdir, options.mysql, seconds) as started:
                 return await _burst(sc, started, store, options, workdir)
         except Exception as e:

@@ -20,6 +20,9 @@ class BenchOptions(msgspec.Struct, frozen=True):
     #: Seconds of the burst before each measured one (not counted).
     warmup_s: float = 3.0
     mysql: bool = False
+    #: perkbus's edge shares its cache, counters and rate limits through the machine's
+    #: Redis (127.0.0.1:6379), as a deployment of several edges does.
+    redis: bool = False
     #: Where the JSON goes; empty: ``var/bench/bench-<timestamp>.json``.
     json_path: str = ""
     short: bool = False

@@ -33,6 +33,7 @@ from bench.harness.system import (
     StartFailed,
     mysql_database,
     port_open,
+    redis_prefix,
     wait_until,
 )
 from bench.harness.wrk import Target
@@ -121,12 +122,15 @@ async def seed(pb: Perkbus, tenants: list[str], budget: str, codes: int) -> None
 
 @asynccontextmanager
 async def started_perkbus(
-    workdir: Path, mysql: bool, settings: Sequence[tuple[str, str]] = ()
+    workdir: Path, mysql: bool, settings: Sequence[tuple[str, str]] = (), redis: bool = False
 ) -> AsyncIterator[tuple[Perkbus, subprocess.Popen[bytes]]]:
-    """``perkbus up --demo`` until its edge listens; stopped (and its database dropped)
-    when the block ends."""
+    """``perkbus up --demo`` until its edge listens; stopped (and its database dropped,
+    its Redis keys removed) when the block ends."""
     async with AsyncExitStack() as stack:
         mysql_url = await stack.enter_async_context(mysql_database("perkbus")) if mysql else None
+        if redis:
+            url, prefix = await stack.enter_async_context(redis_prefix("pbbench"))
+            settings = (*settings, ("REDIS_URL", url), ("REDIS_PREFIX", prefix))
         pb = Perkbus(workdir, mysql_url, settings)
         processes: list[subprocess.Popen[bytes]] = []
         stack.enter_context(all_stopped(processes))
@@ -148,8 +152,9 @@ async def perkbus(
     mysql: bool,
     seconds: float,
     settings: Sequence[tuple[str, str]] = (),
+    redis: bool = False,
 ) -> AsyncIterator[Started]:
-    async with started_perkbus(workdir, mysql, settings) as (pb, up):
+    async with started_perkbus(workdir, mysql, settings, redis) as (pb, up):
         if scenario.tenants == 1:
             tenants, budget = [HOT_TENANT], HOT_BUDGET
         else:
@@ -185,6 +190,11 @@ async def perkbus(
             pids=[up.pid],
             stop=stop_all,
             check=check,
-            cpu_names=("mariadbd",) if mysql else (),
+            cpu_names=cpu_names(mysql, redis),
             notes=[f"{codes} codes per tenant"],
         )
+
+
+def cpu_names(mysql: bool, redis: bool) -> tuple[str, ...]:
+    """The servers perkbus used besides its own processes, whose CPU counts too."""
+    return ("mariadbd",) * mysql + ("redis-server",) * redis

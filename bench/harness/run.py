@@ -59,6 +59,11 @@ async def run_bench(options: BenchOptions) -> BenchReport:
             f"{options.rounds} rounds: the systems measured in turn each round; a ratio is the"
             " median of the rounds' own ratios, a p99 the median of perkbus's"
         )
+    if options.redis:
+        notes.append(
+            "perkbus's edge kept its cache, counters and rate limits in Redis at"
+            " 127.0.0.1:6379 (--redis), as several edges share them"
+        )
     if options.settings:
         given = ", ".join(f"PERKBUS_{name}={value}" for name, value in options.settings)
         notes.append(f"perkbus ran with {given} (not its defaults)")

@@ -20,6 +20,7 @@ import msgspec
 from bench.harness.wrk import Target
 
 MYSQL_ADMIN_URL = "mysql://root@127.0.0.1:3306/mysql"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 #: A budget nobody drains in a burst (minor units).
 BALANCE_MINOR = 10**12
 FACE_VALUE_MINOR = 1000
@@ -138,3 +139,25 @@ async def mysql_database(prefix: str) -> AsyncIterator[str]:
         async with conn.cursor() as cur:
             await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+@asynccontextmanager
+async def redis_prefix(prefix: str) -> AsyncIterator[tuple[str, str]]:
+    """The machine's Redis and a key prefix of a system's own; its keys are removed
+    afterwards."""
+    from storage.redis_wire import RedisWire
+
+    own = f"{prefix}:{uuid.uuid4().hex[:10]}:"
+    client = RedisWire(REDIS_URL, timeout_s=5.0)
+    try:
+        await client.call("PING")
+        yield REDIS_URL, own
+    finally:
+        cursor: bytes | int = 0
+        while True:
+            cursor, keys = await client.call("SCAN", cursor, "MATCH", f"{own}*", "COUNT", 1000)
+            if keys:
+                await client.call("DEL", *keys)
+            if int(cursor) == 0:
+                break
+        await client.aclose()

@@ -138,15 +138,17 @@ async def shared_redis() -> AsyncIterator[Callable[[], RedisCache]]:
     prefix = f"pb:test:{uuid.uuid4().hex[:8]}:"
     client = open_redis(REDIS_URL)
     try:
-        await client.ping()
+        await RedisCache(client).ping()
     except Exception as e:
         await client.aclose()
         unavailable(f"Redis at {REDIS_URL} is not reachable: {e}")
     yield lambda: RedisCache(client, prefix=prefix)
-    keys = [k async for k in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
     await client.aclose()
+    direct = redis.from_url(REDIS_URL)
+    keys = [k async for k in direct.scan_iter(f"{prefix}*")]
+    if keys:
+        await direct.delete(*keys)
+    await direct.aclose()
 
 
 async def ids(client: Client, headers: dict[str, str], **query: str) -> list[str]:
