@@ -54,6 +54,25 @@ class Cache(Protocol):
         someone else stays theirs)."""
         ...
 
+    async def claim(
+        self, key: str, lock_key: str, token: str, ttl_s: float
+    ) -> tuple[bytes | None, bool]:
+        """In one step: ``key``'s value if it has one (and nothing is locked), else
+        whether ``lock_key`` was taken for ``token`` (as :meth:`lock`)."""
+        ...
+
+    async def settle(
+        self,
+        lock_key: str,
+        token: str,
+        key: str | None = None,
+        value: bytes = b"",
+        ttl_s: float = 0,
+    ) -> bool:
+        """In one step: set ``key`` (if given) to ``value`` for ``ttl_s``, and free
+        ``lock_key`` if ``token`` still holds it (whether it did)."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -138,6 +157,26 @@ class LocalCache:
             return False
         self._drop(key)
         return True
+
+    async def claim(
+        self, key: str, lock_key: str, token: str, ttl_s: float
+    ) -> tuple[bytes | None, bool]:
+        value = await self.get(key)
+        if value is not None:
+            return value, False
+        return None, await self.lock(lock_key, token, ttl_s)
+
+    async def settle(
+        self,
+        lock_key: str,
+        token: str,
+        key: str | None = None,
+        value: bytes = b"",
+        ttl_s: float = 0,
+    ) -> bool:
+        if key is not None:
+            await self.set(key, value, ttl_s)
+        return await self.unlock(lock_key, token)
 
     async def ping(self) -> None:
         return None
@@ -225,6 +264,34 @@ class ResilientCache:
         # A lock taken before an outage (or during one) may be in either store.
         freed = await self.either(lambda c: c.unlock(key, token), lambda: self._false())
         return await self.local.unlock(key, token) or freed
+
+    async def claim(
+        self, key: str, lock_key: str, token: str, ttl_s: float
+    ) -> tuple[bytes | None, bool]:
+        if self.shared is None:
+            return await self.local.claim(key, lock_key, token, ttl_s)
+        return await self.either(
+            lambda c: c.claim(key, lock_key, token, ttl_s),
+            lambda: self.local.claim(key, lock_key, token, ttl_s),
+        )
+
+    async def settle(
+        self,
+        lock_key: str,
+        token: str,
+        key: str | None = None,
+        value: bytes = b"",
+        ttl_s: float = 0,
+    ) -> bool:
+        local = self.local
+        if self.shared is None:
+            return await local.settle(lock_key, token, key, value, ttl_s)
+        freed = await self.either(
+            lambda c: c.settle(lock_key, token, key, value, ttl_s),
+            lambda: local.settle(lock_key, token, key, value, ttl_s),
+        )
+        # A lock taken before an outage (or during one) may be in this process's store.
+        return await local.unlock(lock_key, token) or freed
 
     @staticmethod
     async def _false() -> bool:

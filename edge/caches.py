@@ -59,9 +59,7 @@ class EdgeCaches:
             return await self._counted(tenant, subject, None, send)
         orders = self.orders
         slot, print_ = orders.slot(tenant, subject, key), fingerprint(body)
-        if orders.reply_ttl_s > 0 and (kept := await orders.replay(slot, print_)) is not None:
-            return kept
-        held = await orders.hold(slot, print_)
+        held = await orders.begin(slot, print_)
         if isinstance(held, OrderView):
             return held
         if isinstance(held, Busy):
@@ -69,13 +67,12 @@ class EdgeCaches:
                 ErrorCode.IDEMPOTENCY_KEY_IN_USE,
                 f"a request with the Idempotency-Key {key!r} is still in progress",
             )
+        value: ReplyValue | Err | None = None
         try:
             value = await self._counted(tenant, subject, slot, send)
-            if orders.reply_ttl_s > 0 and isinstance(value, OrderView):
-                await orders.keep(slot, print_, value)
             return value
         finally:
-            await orders.release(slot, held)
+            await orders.finish(slot, held, print_, value if isinstance(value, OrderView) else None)
 
     async def _counted(
         self,

@@ -63,20 +63,34 @@ class KeyedOrders:
         own strings, and callers never share them)."""
         return hashlib.sha256(f"{tenant}\n{subject}\n{key}".encode()).hexdigest()[:40]
 
+    async def begin(self, slot: str, fingerprint: bytes) -> str | OrderView | Busy:
+        """The kept reply to this same request; else the key locked (the token to
+        :meth:`finish` with), or the reply of the request that held it, or :class:`Busy`
+        after ``wait_s``. The usual case — no reply kept, the key free — is one step."""
+        token = f"{_PROCESS}.{next(_TOKENS)}"
+        raw, taken = await self.cache.claim(f"ordr:{slot}", f"ordl:{slot}", token, self.lock_ttl_s)
+        if raw is not None and (view := _matching(raw, fingerprint)) is not None:
+            return view
+        return token if taken else await self._hold(slot, fingerprint, token)
+
+    async def finish(
+        self, slot: str, token: str, fingerprint: bytes, view: OrderView | None
+    ) -> None:
+        """Free the key, keeping ``view`` for retries if it is final."""
+        if view is not None and view.final and self.reply_ttl_s > 0:
+            kept = fingerprint + _encoder.encode(view)
+            await self.cache.settle(f"ordl:{slot}", token, f"ordr:{slot}", kept, self.reply_ttl_s)
+        else:
+            await self.cache.settle(f"ordl:{slot}", token)
+
     async def replay(self, slot: str, fingerprint: bytes) -> OrderView | None:
         """The kept reply to this same request, if there is one."""
         raw = await self.cache.get(f"ordr:{slot}")
-        if raw is None or raw[:_FINGERPRINT] != fingerprint:
-            return None
-        try:
-            return _view.decode(raw[_FINGERPRINT:])
-        except msgspec.DecodeError:  # kept by another version of the edge
-            return None
+        return None if raw is None else _matching(raw, fingerprint)
 
-    async def hold(self, slot: str, fingerprint: bytes) -> str | OrderView | Busy:
-        """Lock the key (the token to release it with), or the reply of the request
-        that held it, or :class:`Busy` after ``wait_s``."""
-        token = f"{_PROCESS}.{next(_TOKENS)}"
+    async def _hold(self, slot: str, fingerprint: bytes, token: str) -> str | OrderView | Busy:
+        """Wait for the key held by another request (its reply, or the key), or lock it
+        past a kept reply to another body (which the actor will refuse)."""
         deadline = time.monotonic() + self.wait_s
         pause = 0.005
         while not await self.cache.lock(f"ordl:{slot}", token, self.lock_ttl_s):
@@ -88,11 +102,12 @@ class KeyedOrders:
                 return view
         return token
 
-    async def keep(self, slot: str, fingerprint: bytes, view: OrderView) -> None:
-        if view.final:
-            await self.cache.set(
-                f"ordr:{slot}", fingerprint + _encoder.encode(view), self.reply_ttl_s
-            )
 
-    async def release(self, slot: str, token: str) -> None:
-        await self.cache.unlock(f"ordl:{slot}", token)
+def _matching(raw: bytes, fingerprint: bytes) -> OrderView | None:
+    """The reply kept in ``raw`` if it was kept for this same request body."""
+    if raw[:_FINGERPRINT] != fingerprint:
+        return None
+    try:
+        return _view.decode(raw[_FINGERPRINT:])
+    except msgspec.DecodeError:  # kept by another version of the edge
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.redis_wire import RedisWire
+from storage.redis_wire import RedisReplyError, RedisWire, unknown_script
 
 #: INCRBY, and an expiry on a counter that has none yet (a fixed window from its first
 #: increment), in one step.
@@ -75,6 +75,42 @@ class RedisCache:
 
     async def unlock(self, key: str, token: str) -> bool:
         return bool(await self._unlock([self._prefix + key], [token]))
+
+    async def claim(
+        self, key: str, lock_key: str, token: str, ttl_s: float
+    ) -> tuple[bytes | None, bool]:
+        # GET and SET NX in one round trip (plain commands cost Redis less than a script).
+        # Not atomic: a reply kept between the two is missed, and the order goes to the
+        # actor, which answers it from its own record.
+        prefix = self._prefix
+        value, taken = await self._client.call_many(
+            ("GET", prefix + key), ("SET", prefix + lock_key, token, "PX", _ms(ttl_s), "NX")
+        )
+        if value is not None and taken is not None:  # a kept reply needs no lock
+            await self.unlock(lock_key, token)
+        return value, value is None and taken is not None
+
+    async def settle(
+        self,
+        lock_key: str,
+        token: str,
+        key: str | None = None,
+        value: bytes = b"",
+        ttl_s: float = 0,
+    ) -> bool:
+        if key is None:
+            return await self.unlock(lock_key, token)
+        prefix = self._prefix
+        try:
+            _, freed = await self._client.call_many(
+                ("SET", prefix + key, value, "PX", _ms(ttl_s)),
+                self._unlock.command([prefix + lock_key], [token]),
+            )
+        except RedisReplyError as e:  # the value was set (its reply came first)
+            if not unknown_script(e):
+                raise
+            return await self.unlock(lock_key, token)
+        return bool(freed)
 
     async def ping(self) -> None:
         await self._client.call("PING")

@@ -78,6 +78,14 @@ class RedisWire:
             wire = await self._connected()
         return await wire.send(_pack(args))
 
+    async def call_many(self, *commands: Sequence[Arg]) -> list[Any]:
+        """Send ``commands`` together (one round trip); their replies, in order. An error
+        reply raises (the first), once every command has been answered."""
+        wire = self._wire
+        if wire is None or wire.lost:
+            wire = await self._connected()
+        return await asyncio.gather(*[wire.send(_pack(tuple(c))) for c in commands])
+
     def script(self, body: str) -> Script:
         return Script(self, body)
 
@@ -138,11 +146,20 @@ class Script:
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
-            return await self.redis.call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await self.redis.call(*self.command(keys, args))
         except RedisReplyError as e:
-            if not str(e).startswith("NOSCRIPT"):
+            if not unknown_script(e):
                 raise
         return await self.redis.call("EVAL", self.body, len(keys), *keys, *args)
+
+    def command(self, keys: Sequence[str], args: Sequence[Arg]) -> tuple[Arg, ...]:
+        """The script as a command by its SHA-1 (for :meth:`RedisWire.call_many`; a
+        :func:`unknown_script` error means sending it whole, by calling it)."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def unknown_script(error: RedisReplyError) -> bool:
+    return str(error).startswith("NOSCRIPT")
 
 
 class _Wire(asyncio.Protocol):

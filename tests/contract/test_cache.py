@@ -90,6 +90,29 @@ async def test_a_lock_is_held_by_one_token_until_released_or_expired(cache: Cach
     assert await cache.get("order:k1") == b"third"
 
 
+async def test_a_claim_gives_the_value_or_takes_the_lock_in_one_step(cache: Cache) -> None:
+    assert await cache.claim("reply:k1", "lock:k1", "first", ttl_s=60) == (None, True)
+    assert await cache.claim("reply:k1", "lock:k1", "second", ttl_s=60) == (None, False)
+    assert await cache.settle("lock:k1", "second") is False  # not the owner: stays locked
+    assert await cache.get("lock:k1") == b"first"
+    # The owner keeps its reply and frees the key together.
+    assert await cache.settle("lock:k1", "first", "reply:k1", b"\x00reply", ttl_s=60) is True
+    assert await cache.get("lock:k1") is None
+    assert await cache.claim("reply:k1", "lock:k1", "third", ttl_s=60) == (b"\x00reply", False)
+    assert await cache.get("lock:k1") is None  # a kept reply takes no lock
+    # A claim's lock expires like any lock; a late settle still keeps its reply.
+    assert await cache.claim("reply:k2", "lock:k2", "slow", ttl_s=0.2) == (None, True)
+    await asyncio.sleep(0.3)
+    assert await cache.claim("reply:k2", "lock:k2", "next", ttl_s=60) == (None, True)
+    assert await cache.settle("lock:k2", "slow", "reply:k2", b"late", ttl_s=60) is False
+    assert await cache.get("lock:k2") == b"next"  # still the new owner's
+    assert await cache.get("reply:k2") == b"late"
+    won = await asyncio.gather(
+        *(cache.claim("reply:k3", "lock:k3", f"t{i}", 60) for i in range(10))
+    )
+    assert [taken for _, taken in won].count(True) == 1
+
+
 async def test_concurrent_lockers_get_one_winner(cache: Cache) -> None:
     won = await asyncio.gather(*(cache.lock("k", f"t{i}", ttl_s=60) for i in range(10)))
     assert won.count(True) == 1

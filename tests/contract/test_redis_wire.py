@@ -77,6 +77,18 @@ async def test_an_error_reply_fails_only_its_own_command(wire: RedisWire, prefix
     assert wire.connections == 1
 
 
+async def test_commands_sent_together_answer_together(wire: RedisWire, prefix: str) -> None:
+    writes = wire.writes
+    assert await wire.call_many(("SET", f"{prefix}k", "v", "NX"), ("GET", f"{prefix}k")) == [
+        b"OK",
+        b"v",
+    ]
+    assert wire.writes == writes + 1
+    with pytest.raises(RedisReplyError, match="not an integer"):
+        await wire.call_many(("INCR", f"{prefix}k"), ("SET", f"{prefix}after", "set"))
+    assert await wire.call("GET", f"{prefix}after") == b"set"  # the next ran all the same
+
+
 async def test_a_cancelled_caller_leaves_the_replies_in_step(wire: RedisWire, prefix: str) -> None:
     await wire.call("SET", f"{prefix}a", "A")
     await wire.call("SET", f"{prefix}b", "B")
@@ -137,6 +149,7 @@ def test_the_cases_above_on_uvloop_which_the_edge_runs_on(prefix: str) -> None:
     cases = [
         test_concurrent_commands_share_writes_and_each_gets_its_own_reply,
         test_an_error_reply_fails_only_its_own_command,
+        test_commands_sent_together_answer_together,
         test_a_cancelled_caller_leaves_the_replies_in_step,
         test_a_script_redis_forgot_is_sent_again_whole,
         test_a_killed_connection_fails_what_it_carried_and_the_next_command_reconnects,
