@@ -261,8 +261,18 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         return {r[0]: int(r[1]) for r in rows}
 
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
-        rows = await self._fetchall(_st.leased_codes, (tenant,))
-        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+        leased = []
+        pool = await self._fetchone(_st.first_pool, (tenant,))
+        while pool is not None:
+            product, face = pool[0], int(pool[1])
+            for code_id, expires_ms in await self._fetchall(
+                _st.leased_codes_of_pool, (tenant, product, face)
+            ):
+                leased.append((product, face, code_id, int(expires_ms)))
+            pool = await self._fetchone(_st.next_face, (tenant, product, face))
+            if pool is None:
+                pool = await self._fetchone(_st.next_product, (tenant, product))
+        return leased
 
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
         if not code_ids:

@@ -148,11 +148,27 @@ class Statements:
             "UPDATE voucher_codes SET status = 'leased'"
             " WHERE tenant_id = {p} AND code_id = {p} AND status = 'available'"
         )
-        self.leased_codes = q(
-            "SELECT product_id, face_value_minor, code_id, expires_ms FROM voucher_codes"
-            " WHERE tenant_id = {p} AND status = 'leased'"
-            " ORDER BY product_id, face_value_minor,"
-            " CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
+        # A tenant's leased codes, pool by pool: the pool index puts status after the
+        # pool, so one query by tenant and status read every code the tenant ever had
+        # (145 ms for a million, each time its treasury started). The pools are found by
+        # hopping from one to the next in the index (a row-value comparison would scan
+        # the rest of the product's codes), then each pool's leased codes are a range.
+        self.first_pool = q(
+            "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
+            " ORDER BY product_id, face_value_minor LIMIT 1"
+        )
+        self.next_face = q(
+            "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id = {p} AND face_value_minor > {p} ORDER BY face_value_minor LIMIT 1"
+        )
+        self.next_product = q(
+            "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id > {p} ORDER BY product_id, face_value_minor LIMIT 1"
+        )
+        self.leased_codes_of_pool = q(
+            "SELECT code_id, expires_ms FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id = {p} AND face_value_minor = {p} AND status = 'leased'"
+            " ORDER BY CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
         )
         self.void_code = q(
             "UPDATE voucher_codes SET status = 'void'"

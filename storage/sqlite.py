@@ -166,8 +166,22 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         return {r[0]: int(r[1]) for r in rows}
 
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
-        rows = await self._read(lambda con: con.execute(_st.leased_codes, (tenant,)).fetchall())
-        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+        def read(con: sqlite3.Connection) -> list[tuple[str, int, str, int]]:
+            leased = []
+            pool = con.execute(_st.first_pool, (tenant,)).fetchone()
+            while pool is not None:
+                product, face = pool[0], int(pool[1])
+                for code_id, expires_ms in con.execute(
+                    _st.leased_codes_of_pool, (tenant, product, face)
+                ):
+                    leased.append((product, face, code_id, int(expires_ms)))
+                pool = (
+                    con.execute(_st.next_face, (tenant, product, face)).fetchone()
+                    or con.execute(_st.next_product, (tenant, product)).fetchone()
+                )
+            return leased
+
+        return await self._read(read)
 
     async def load_codes(self, tenant: str, code_ids: Sequence[str]) -> list[VoucherCode]:
         if not code_ids:

@@ -413,6 +413,35 @@ async def test_leased_codes_are_set_aside_then_allocated_once(ledger: Ledger) ->
     assert [c.code_id for c in found] == ["c3", "c1"]
 
 
+async def test_leased_codes_are_found_in_every_pool_past_the_allocated_ones(
+    ledger: Ledger,
+) -> None:
+    def pool_code(code_id: str, product: str, face: int, expires_ms: int = 0) -> VoucherCode:
+        c = code(code_id, f"h-{code_id}", expires_ms, product)
+        return msgspec.structs.replace(c, face_value_minor=face)
+
+    codes = [
+        pool_code("a1", "alpha", 500),
+        pool_code("a2", "alpha", 500, 7_000),
+        pool_code("a3", "alpha", 1000),
+        pool_code("b1", "beta", 500),
+        pool_code("b2", "beta", 500),
+        pool_code("z1", "zulu", 100),
+    ]
+    await ledger.apply([ChangeSet("acme", new_codes=tuple(codes))])
+    await ledger.apply([ChangeSet("acme", leased=("a1", "a2", "a3", "b1", "b2", "z1"))])
+    await ledger.apply(  # a pool's given codes come before its leased ones in the index
+        [ChangeSet("acme", allocations=(Allocation("a1", "o1"), Allocation("b1", "o2")))]
+    )
+    assert await ledger.leased_codes("acme") == [
+        ("alpha", 500, "a2", 7_000),  # soonest expiry first, never-expiring last
+        ("alpha", 1000, "a3", 0),
+        ("beta", 500, "b2", 0),
+        ("zulu", 100, "z1", 0),
+    ]
+    assert await ledger.leased_codes("globex") == []
+
+
 async def test_expired_codes_are_not_available(ledger: Ledger) -> None:
     await ledger.apply([ChangeSet("acme", new_codes=(code("old", "h-old", expires_ms=5),))])
     assert await ledger.available_codes("acme", "p1", 2500, 10) == []

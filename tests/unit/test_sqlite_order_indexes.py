@@ -64,3 +64,19 @@ def test_the_queries_by_status_and_by_external_id_use_the_partial_indexes(
     # fulfilled orders, most of them, are paged newest first by time
     statement, params = order_page("?", "acme", 10, None, None, "fulfilled", None)
     assert "orders_status" not in plan(con, statement, params)
+
+
+def test_a_tenants_leased_codes_are_read_pool_by_pool_through_the_pool_index(
+    con: sqlite3.Connection,
+) -> None:
+    # Each a seek into the pool index: never a walk through the tenant's every code
+    # (allocated ones pile up in it for as long as the tenant redeems).
+    pool = "SEARCH voucher_codes USING COVERING INDEX voucher_codes_pool"
+    assert plan(con, ST.first_pool, ("acme",)) == f"{pool} (tenant_id=?)"
+    assert plan(con, ST.next_face, ("acme", "card", 1000)) == (
+        f"{pool} (tenant_id=? AND product_id=? AND face_value_minor>?)"
+    )
+    assert plan(con, ST.next_product, ("acme", "card")) == f"{pool} (tenant_id=? AND product_id>?)"
+    assert plan(con, ST.leased_codes_of_pool, ("acme", "card", 1000)).startswith(
+        f"{pool} (tenant_id=? AND product_id=? AND face_value_minor=? AND status=?)"
+    )
