@@ -4,7 +4,8 @@ The edge asks Redis a few small things per request — a keyed order's lock and 
 a rate-limit bucket, velocity counters — from hundreds of requests at once. A pool of
 connections (``redis.asyncio``) gives each command a connection of its own, a pool
 condition, a timeout context and a write and a read: about 250 µs of the edge's CPU per
-command under a burst, four times what the rest of an order costs the edge.
+command under a burst, so that an order's four commands cost the edge four times what the
+rest of the order did.
 
 Here every command is written to one connection as it comes; the commands of one turn of
 the event loop leave in one write, and replies, which Redis sends in the order of the
