@@ -63,9 +63,10 @@ class RedisWire:
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
         self._wire: _Wire | None = None
-        self._connecting = asyncio.Lock()
+        self._attempt: asyncio.Future[_Wire] | None = None
         self._closed = False
-        #: Connections opened (one, unless one failed) and writes sent, for tests.
+        #: Attempts to connect, connections opened (one, unless one failed), for tests.
+        self.attempts = 0
         self.connections = 0
 
     @property
@@ -97,43 +98,55 @@ class RedisWire:
             self._wire = None
 
     async def _connected(self) -> _Wire:
-        async with self._connecting:
-            if self._closed:
-                raise RedisUnavailable("the Redis client was closed")
-            wire = self._wire
-            if wire is not None and not wire.lost:
-                return wire  # opened by a caller that was waiting ahead of this one
-            loop = asyncio.get_running_loop()
-            wire = None
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    _, wire = await loop.create_connection(
-                        lambda: _Wire(loop, self.timeout_s),
-                        self._host,
-                        self._port,
-                        ssl=ssl.create_default_context() if self._tls else None,
-                    )
-                    hello: list[Sequence[Arg]] = []
-                    if self._password is not None:
-                        user = () if self._user is None else (self._user,)
-                        hello.append(("AUTH", *user, self._password))
-                    if self._db:
-                        hello.append(("SELECT", self._db))
-                    for command in hello:
-                        await wire.send(_pack(tuple(command)))
-            except RedisReplyError as e:
-                assert wire is not None
-                wire.close(RedisUnavailable(str(e)))
-                raise RedisUnavailable(f"Redis at {self._host}:{self._port} refused: {e}") from e
-            except (OSError, TimeoutError) as e:
-                if wire is not None:
-                    wire.close(RedisUnavailable(repr(e)))
-                raise RedisUnavailable(
-                    f"cannot reach Redis at {self._host}:{self._port}: {e!r}"
-                ) from e
-            self._wire = wire
+        """The connection, opened by one attempt that every caller meanwhile shares: if
+        Redis does not answer, they all fail after one ``timeout_s``, not one after the
+        other."""
+        if self._closed:
+            raise RedisUnavailable("the Redis client was closed")
+        attempt = self._attempt
+        if attempt is None:
+            attempt = self._attempt = asyncio.ensure_future(self._connect())
+            attempt.add_done_callback(self._attempted)
+        return await asyncio.shield(attempt)  # a caller cancelled leaves the attempt be
+
+    def _attempted(self, attempt: asyncio.Future[_Wire]) -> None:
+        self._attempt = None
+        if not attempt.cancelled() and attempt.exception() is None:
+            self._wire = attempt.result()
             self.connections += 1
-            return wire
+
+    async def _connect(self) -> _Wire:
+        self.attempts += 1
+        loop = asyncio.get_running_loop()
+        wire = None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                _, wire = await loop.create_connection(
+                    lambda: _Wire(loop, self.timeout_s),
+                    self._host,
+                    self._port,
+                    ssl=ssl.create_default_context() if self._tls else None,
+                )
+                hello: list[Sequence[Arg]] = []
+                if self._password is not None:
+                    user = () if self._user is None else (self._user,)
+                    hello.append(("AUTH", *user, self._password))
+                if self._db:
+                    hello.append(("SELECT", self._db))
+                for command in hello:
+                    await wire.send(_pack(tuple(command)))
+        except RedisReplyError as e:
+            assert wire is not None
+            wire.close(RedisUnavailable(str(e)))
+            raise RedisUnavailable(f"Redis at {self._host}:{self._port} refused: {e}") from e
+        except (OSError, TimeoutError) as e:
+            if wire is not None:
+                wire.close(RedisUnavailable(repr(e)))
+            raise RedisUnavailable(f"cannot reach Redis at {self._host}:{self._port}: {e!r}") from e
+        if self._closed:  # closed while connecting
+            wire.close(RedisUnavailable("the Redis client was closed"))
+            raise RedisUnavailable("the Redis client was closed")
+        return wire
 
 
 class Script:

@@ -138,6 +138,16 @@ async def test_a_server_that_does_not_answer_fails_the_commands_in_flight() -> N
     assert all(isinstance(r, RedisUnavailable) for r in results)
     assert "did not answer within 0.2 s" in str(results[0])
     await client.aclose()
+    # Connecting hangs too (the password is never answered): the callers meanwhile share
+    # one attempt and fail together, not one timeout after another.
+    hanging = RedisWire(f"redis://:pw@127.0.0.1:{port}/0", timeout_s=0.2)
+    results = await asyncio.gather(
+        *(hanging.call("GET", f"k{i}") for i in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, RedisUnavailable) for r in results)
+    assert "cannot reach Redis" in str(results[0])
+    assert hanging.attempts == 1
+    await hanging.aclose()
     server.close()
     await server.wait_closed()
     nobody = RedisWire(f"redis://127.0.0.1:{port}/0", timeout_s=0.2)
