@@ -23,6 +23,8 @@ from typing import Protocol, TypeVar
 from edge.fallback import Fallback
 
 T = TypeVar("T")
+#: A value to keep when settling a lock: its key, the value and its time to live (s).
+Keep = tuple[str, bytes, float]
 
 
 class Cache(Protocol):
@@ -61,16 +63,9 @@ class Cache(Protocol):
         whether ``lock_key`` was taken for ``token`` (as :meth:`lock`)."""
         ...
 
-    async def settle(
-        self,
-        lock_key: str,
-        token: str,
-        key: str | None = None,
-        value: bytes = b"",
-        ttl_s: float = 0,
-    ) -> bool:
-        """In one step: set ``key`` (if given) to ``value`` for ``ttl_s``, and free
-        ``lock_key`` if ``token`` still holds it (whether it did)."""
+    async def settle(self, lock_key: str, token: str, keep: Keep | None = None) -> bool:
+        """In one step: set ``keep``'s key to its value for its time to live (if given),
+        and free ``lock_key`` if ``token`` still holds it (whether it did)."""
         ...
 
     async def ping(self) -> None: ...
@@ -166,16 +161,9 @@ class LocalCache:
             return value, False
         return None, await self.lock(lock_key, token, ttl_s)
 
-    async def settle(
-        self,
-        lock_key: str,
-        token: str,
-        key: str | None = None,
-        value: bytes = b"",
-        ttl_s: float = 0,
-    ) -> bool:
-        if key is not None:
-            await self.set(key, value, ttl_s)
+    async def settle(self, lock_key: str, token: str, keep: Keep | None = None) -> bool:
+        if keep is not None:
+            await self.set(*keep)
         return await self.unlock(lock_key, token)
 
     async def ping(self) -> None:
@@ -275,20 +263,12 @@ class ResilientCache:
             lambda: self.local.claim(key, lock_key, token, ttl_s),
         )
 
-    async def settle(
-        self,
-        lock_key: str,
-        token: str,
-        key: str | None = None,
-        value: bytes = b"",
-        ttl_s: float = 0,
-    ) -> bool:
+    async def settle(self, lock_key: str, token: str, keep: Keep | None = None) -> bool:
         local = self.local
         if self.shared is None:
-            return await local.settle(lock_key, token, key, value, ttl_s)
+            return await local.settle(lock_key, token, keep)
         freed = await self.either(
-            lambda c: c.settle(lock_key, token, key, value, ttl_s),
-            lambda: local.settle(lock_key, token, key, value, ttl_s),
+            lambda c: c.settle(lock_key, token, keep), lambda: local.settle(lock_key, token, keep)
         )
         # A lock taken before an outage (or during one) may be in this process's store.
         return await local.unlock(lock_key, token) or freed

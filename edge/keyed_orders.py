@@ -78,8 +78,8 @@ class KeyedOrders:
     ) -> None:
         """Free the key, keeping ``view`` for retries if it is final."""
         if view is not None and view.final and self.reply_ttl_s > 0:
-            kept = fingerprint + _encoder.encode(view)
-            await self.cache.settle(f"ordl:{slot}", token, f"ordr:{slot}", kept, self.reply_ttl_s)
+            kept = (f"ordr:{slot}", fingerprint + _encoder.encode(view), self.reply_ttl_s)
+            await self.cache.settle(f"ordl:{slot}", token, kept)
         else:
             await self.cache.settle(f"ordl:{slot}", token)
 

@@ -29,6 +29,10 @@ return 0
 """
 
 
+#: A value to keep when settling a lock (``edge.cache.Keep``): key, value, seconds.
+Keep = tuple[str, bytes, float]
+
+
 def open_redis(url: str, timeout_s: float = 0.5) -> RedisWire:
     """The process's Redis client for ``redis://host:port/db``: one connection that
     carries every command (ADR 34). A command not answered within ``timeout_s`` fails,
@@ -90,17 +94,10 @@ class RedisCache:
             await self.unlock(lock_key, token)
         return value, value is None and taken is not None
 
-    async def settle(
-        self,
-        lock_key: str,
-        token: str,
-        key: str | None = None,
-        value: bytes = b"",
-        ttl_s: float = 0,
-    ) -> bool:
-        if key is None:
+    async def settle(self, lock_key: str, token: str, keep: Keep | None = None) -> bool:
+        if keep is None:
             return await self.unlock(lock_key, token)
-        prefix = self._prefix
+        prefix, (key, value, ttl_s) = self._prefix, keep
         try:
             _, freed = await self._client.call_many(
                 ("SET", prefix + key, value, "PX", _ms(ttl_s)),

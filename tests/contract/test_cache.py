@@ -96,7 +96,7 @@ async def test_a_claim_gives_the_value_or_takes_the_lock_in_one_step(cache: Cach
     assert await cache.settle("lock:k1", "second") is False  # not the owner: stays locked
     assert await cache.get("lock:k1") == b"first"
     # The owner keeps its reply and frees the key together.
-    assert await cache.settle("lock:k1", "first", "reply:k1", b"\x00reply", ttl_s=60) is True
+    assert await cache.settle("lock:k1", "first", ("reply:k1", b"\x00reply", 60)) is True
     assert await cache.get("lock:k1") is None
     assert await cache.claim("reply:k1", "lock:k1", "third", ttl_s=60) == (b"\x00reply", False)
     assert await cache.get("lock:k1") is None  # a kept reply takes no lock
@@ -104,7 +104,7 @@ async def test_a_claim_gives_the_value_or_takes_the_lock_in_one_step(cache: Cach
     assert await cache.claim("reply:k2", "lock:k2", "slow", ttl_s=0.2) == (None, True)
     await asyncio.sleep(0.3)
     assert await cache.claim("reply:k2", "lock:k2", "next", ttl_s=60) == (None, True)
-    assert await cache.settle("lock:k2", "slow", "reply:k2", b"late", ttl_s=60) is False
+    assert await cache.settle("lock:k2", "slow", ("reply:k2", b"late", 60)) is False
     assert await cache.get("lock:k2") == b"next"  # still the new owner's
     assert await cache.get("reply:k2") == b"late"
     won = await asyncio.gather(
