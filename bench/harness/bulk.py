@@ -56,10 +56,8 @@ async def bulk(options: BenchOptions) -> BulkRun:
     with tempfile.TemporaryDirectory(prefix="perkbus-bench-bulk-") as tmp:
         workdir = Path(tmp)
         try:
-            async with started_perkbus(workdir, options.mysql, options.settings, options.redis) as (
-                pb,
-                up,
-            ):
+            started = started_perkbus(workdir, options.mysql, options.settings, options.redis)
+            async with started as (pb, up):
                 names = cpu_names(options.mysql, options.redis)
                 before = cpu_by_process([up.pid], names)
                 log.info("bulk/perkbus: %d rewards in one job", rows)

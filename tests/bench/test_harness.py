@@ -15,7 +15,7 @@ from bench.harness import wrk
 from bench.harness.ceiling_system import ceiling
 from bench.harness.options import parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
-from bench.harness.perkbus_system import Perkbus
+from bench.harness.perkbus_system import Perkbus, cpu_names
 from bench.harness.processes import cpu_by_process, cpu_delta
 from bench.harness.report import (
     BenchReport,
@@ -26,12 +26,13 @@ from bench.harness.report import (
     targets,
     to_json,
 )
-from bench.harness.system import Scenario
+from bench.harness.system import Scenario, redis_prefix
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import GenerateCodes
 from storage.ports import CatalogueStore
+from storage.redis_wire import RedisUnavailable, RedisWire
 from tests.conftest import Cluster
-from tests.support import gift_card, raw_execute
+from tests.support import gift_card, raw_execute, unavailable
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
@@ -169,6 +170,24 @@ def test_settings_given_to_the_bench_reach_perkbus_and_only_those(
     assert "PERKBUS_ACTORS_BATCH_MAX" not in env
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_settings(["SQLITE_WRITER"])
+
+
+@pytest.mark.redis
+async def test_a_run_on_redis_keeps_to_a_prefix_of_its_own_and_leaves_no_key() -> None:
+    client = RedisWire("redis://127.0.0.1:6379/0")
+    try:
+        async with redis_prefix("pbtest") as (_, prefix), redis_prefix("pbtest") as (_, other):
+            assert prefix != other  # two runs on one Redis keep apart
+            for i in range(1500):  # past one SCAN page
+                await client.call("SET", f"{prefix}k{i}", "v", "EX", 600)
+            await client.call("SET", f"{other}k", "v", "EX", 600)
+        _, left = await client.call("SCAN", 0, "MATCH", "pbtest:*", "COUNT", 100_000)
+    except RedisUnavailable as e:
+        unavailable(f"Redis at 127.0.0.1:6379 is not reachable: {e}")
+    finally:
+        await client.aclose()
+    assert [k for k in left if k.startswith((prefix.encode(), other.encode()))] == []
+    assert cpu_names(mysql=False, redis=True) == ("redis-server",)  # its CPU is counted
 
 
 def burst_run(system: str, rate: float, round_: int, p99: float = 50.0) -> BurstRun:
