@@ -47,6 +47,13 @@ class Cache(Protocol):
         expires ``ttl_s`` after it was made (a fixed window), or never if None."""
         ...
 
+    async def tally(
+        self, key: str, ttl_s: float, also: Sequence[str]
+    ) -> tuple[int, list[bytes | None]]:
+        """In one step: add 1 to the counter ``key`` (as :meth:`incr` with ``ttl_s``)
+        and read the values of ``also`` (as :meth:`get_many`)."""
+        ...
+
     async def lock(self, key: str, token: str, ttl_s: float) -> bool:
         """Take ``key`` for ``token`` if nobody holds it; it frees itself after ``ttl_s``."""
         ...
@@ -140,6 +147,11 @@ class LocalCache:
         if isinstance(value, bytes):
             self._bytes -= len(value)
         return count
+
+    async def tally(
+        self, key: str, ttl_s: float, also: Sequence[str]
+    ) -> tuple[int, list[bytes | None]]:
+        return await self.incr(key, 1, ttl_s), await self.get_many(also)
 
     async def lock(self, key: str, token: str, ttl_s: float) -> bool:
         if self._live(key) is not None:
@@ -237,6 +249,15 @@ class ResilientCache:
             return await self.local.incr(key, by, ttl_s)
         return await self.either(
             lambda c: c.incr(key, by, ttl_s), lambda: self.local.incr(key, by, ttl_s)
+        )
+
+    async def tally(
+        self, key: str, ttl_s: float, also: Sequence[str]
+    ) -> tuple[int, list[bytes | None]]:
+        if self.shared is None:
+            return await self.local.tally(key, ttl_s, also)
+        return await self.either(
+            lambda c: c.tally(key, ttl_s, also), lambda: self.local.tally(key, ttl_s, also)
         )
 
     async def lock(self, key: str, token: str, ttl_s: float) -> bool:

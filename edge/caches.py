@@ -20,7 +20,7 @@ from edge.catalogue_pages import CataloguePages
 from edge.config import EdgeConfig
 from edge.keyed_orders import Busy, KeyedOrders, fingerprint
 from edge.schemas import PlaceOrderIn
-from edge.velocity import Counted, Velocity
+from edge.velocity import REPLAYED, Counted, Velocity
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,11 @@ class EdgeCaches:
         """Send the order, counted for velocity unless it is a replay of a keyed order
         counted before (``slot`` names the key)."""
         velocity = self.velocity
-        if slot is not None and await velocity.counted_before(slot):
-            return await send()  # the actor answers with the order it has
-        counted = await velocity.count(tenant, subject)
+        counted = await velocity.count(tenant, subject, slot)
         if isinstance(counted, Err):
             return counted
+        if counted is REPLAYED:
+            return await send()  # the actor answers with the order it has
         value = await send()
         if isinstance(counted, Counted) and not (
             isinstance(value, OrderView) and (slot is None or await velocity.mark(slot))

@@ -10,6 +10,12 @@ not accepted as a new order: refused, failed to reach an actor, or a replay of a
 earlier order under the same Idempotency-Key (each key whose order was counted is
 marked, and its retries are not counted again).
 
+Counting, reading the last hour's counter and looking for the key's mark are one step
+of the cache (``Cache.tally``: one round trip to Redis, where they were three one after
+the other). A replay is therefore counted for that round trip and given back at once: an
+order of the same principal placed in between, with the limit reached exactly, may be
+refused although the replay does not count.
+
 The counters live in the shared cache (every edge counts together); while Redis is
 away, each edge counts on its own — looser, never refusing because of the outage.
 """
@@ -32,27 +38,47 @@ class Counted:
     key: str
 
 
+class Replayed:
+    """A keyed order's retry, whose order was counted before: not counted again."""
+
+
+REPLAYED = Replayed()
+
+
+def _mark(slot: str) -> str:
+    return f"velk:{slot}"
+
+
 class Velocity:
     def __init__(self, cache: ResilientCache, per_window: int, window_s: float = 3600.0) -> None:
         self.cache = cache
         self.per_window = per_window
         self.window_s = window_s
 
-    async def count(self, tenant: str, subject: str) -> Counted | Throttled | None:
-        """Count one order of ``subject``; None when velocity checks are off."""
+    async def count(
+        self, tenant: str, subject: str, slot: str | None = None
+    ) -> Counted | Throttled | Replayed | None:
+        """Count one order of ``subject``; None when velocity checks are off, and
+        :data:`REPLAYED` (nothing counted) if ``slot`` (``KeyedOrders.slot``) names a key
+        whose order was counted before: its retries are not new orders."""
         if self.per_window <= 0:
             return None
         now, window = time.time(), self.window_s
         index, into = divmod(now, window)
         base = f"vel:{tenant}:{subject}:"
         key = f"{base}{int(index)}"
-        current = await self.cache.incr(key, ttl_s=2 * window)
-        previous = int(await self.cache.get(f"{base}{int(index) - 1}") or 0)
+        also = [f"{base}{int(index) - 1}"]
+        if slot is not None:
+            also.append(_mark(slot))
+        current, (previous, *marked) = await self.cache.tally(key, 2 * window, also)
+        if marked and marked[0] is not None:
+            await self.cache.incr(key, by=-1, ttl_s=2 * window)
+            return REPLAYED
         elapsed = into / window
-        if previous * (1 - elapsed) + current <= self.per_window:
+        if int(previous or 0) * (1 - elapsed) + current <= self.per_window:
             return Counted(key)
         await self.cache.incr(key, by=-1, ttl_s=2 * window)
-        wait = self._wait(current - 1, previous, elapsed)
+        wait = self._wait(current - 1, int(previous or 0), elapsed)
         return Throttled(
             code=ErrorCode.VELOCITY_LIMITED,
             message=(
@@ -73,17 +99,10 @@ class Velocity:
         needed = 1 - (self.per_window - 1) / current if current else 0.0
         return (1 - elapsed + max(0.0, needed)) * self.window_s
 
-    async def counted_before(self, slot: str) -> bool:
-        """Whether an order under this Idempotency-Key (``KeyedOrders.slot``) was
-        counted already: its retries are not new orders."""
-        if self.per_window <= 0:
-            return False
-        return await self.cache.get(f"velk:{slot}") is not None
-
     async def mark(self, slot: str) -> bool:
         """Mark the key's order as counted (for as long as it could count); False if a
         concurrent request under the key marked it first."""
-        return await self.cache.lock(f"velk:{slot}", "1", 2 * self.window_s)
+        return await self.cache.lock(_mark(slot), "1", 2 * self.window_s)
 
     async def give_back(self, counted: Counted) -> None:
         await self.cache.incr(counted.key, by=-1, ttl_s=2 * self.window_s)

@@ -73,6 +73,23 @@ class RedisCache:
         ttl_ms = 0 if ttl_s is None else _ms(ttl_s)
         return int(await self._incr([self._prefix + key], [by, ttl_ms]))
 
+    async def tally(
+        self, key: str, ttl_s: float, also: Sequence[str]
+    ) -> tuple[int, list[bytes | None]]:
+        if not also:
+            return await self.incr(key, 1, ttl_s), []
+        prefix = self._prefix
+        try:
+            count, values = await self._client.call_many(
+                self._incr.command([prefix + key], [1, _ms(ttl_s)]),
+                ("MGET", *[prefix + k for k in also]),
+            )
+        except RedisReplyError as e:  # nothing was counted: the script failed
+            if not unknown_script(e):
+                raise
+            return await self.incr(key, 1, ttl_s), await self.get_many(also)
+        return int(count), values
+
     async def lock(self, key: str, token: str, ttl_s: float) -> bool:
         taken = await self._client.call("SET", self._prefix + key, token, "PX", _ms(ttl_s), "NX")
         return taken is not None

@@ -76,6 +76,42 @@ async def test_counters_count_atomically_within_their_window(cache: Cache) -> No
     assert await cache.incr("orders:bob") == 6  # no ttl: it stays
 
 
+async def test_a_tally_counts_and_reads_in_one_step(cache: Cache) -> None:
+    await cache.set("mark", b"1", ttl_s=60)
+    assert await cache.tally("votes", 60, ["mark", "absent"]) == (1, [b"1", None])
+    assert await cache.tally("votes", 60, ["votes"]) == (2, [b"2"])  # read after counting
+    assert await cache.tally("votes", 60, []) == (3, [])
+    assert await cache.incr("votes", by=-1) == 2  # the same counter as incr's
+    tallies = await asyncio.gather(*(cache.tally("burst", 60, ["mark"]) for _ in range(10)))
+    assert sorted(count for count, _ in tallies) == list(range(1, 11))
+    assert {tuple(values) for _, values in tallies} == {(b"1",)}
+    await cache.tally("window", 0.2, [])
+    assert (await cache.tally("window", 60, []))[0] == 2  # a later ttl does not extend it
+    await asyncio.sleep(0.3)
+    assert (await cache.tally("window", 60, []))[0] == 1  # a new window
+
+
+@pytest.mark.redis
+async def test_a_tally_counts_once_when_redis_forgot_its_script() -> None:
+    prefix = f"pb:test:{uuid.uuid4().hex[:8]}:"
+    store = RedisCache(open_redis(REDIS_URL), prefix=prefix, owns_client=True)
+    direct = redis.from_url(REDIS_URL)
+    try:
+        try:
+            await store.ping()
+        except Exception as e:
+            unavailable(f"Redis at {REDIS_URL} is not reachable: {e}")
+        await store.set("seen", b"yes", ttl_s=60)
+        assert await store.tally("n", 60, ["seen"]) == (1, [b"yes"])
+        await direct.script_flush()  # as a restarted server would have
+        assert await store.tally("n", 60, ["seen"]) == (2, [b"yes"])  # sent whole, once
+        assert await store.get("n") == b"2"
+    finally:
+        await direct.aclose()
+        await _drop_prefix(REDIS_URL, prefix)
+        await store.close()
+
+
 async def test_a_lock_is_held_by_one_token_until_released_or_expired(cache: Cache) -> None:
     assert await cache.lock("order:k1", "first", ttl_s=60)
     assert not await cache.lock("order:k1", "second", ttl_s=60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edge.cache import ResilientCache
 from edge.problems import Throttled
-from edge.velocity import Counted, Velocity
+from edge.velocity import REPLAYED, Counted, Velocity
 
 
 async def test_orders_past_the_limit_are_refused_without_being_counted() -> None:
@@ -27,16 +27,22 @@ async def test_orders_past_the_limit_are_refused_without_being_counted() -> None
     assert isinstance(await velocity.count("acme", "ann"), Throttled)
 
 
-async def test_a_keyed_order_is_marked_once() -> None:
-    velocity = Velocity(ResilientCache(None), per_window=5)
-    assert not await velocity.counted_before("slot-1")
+async def test_a_keyed_order_is_counted_once_and_its_replays_never_refused() -> None:
+    cache = ResilientCache(None)
+    velocity = Velocity(cache, per_window=2)
+    assert isinstance(await velocity.count("acme", "ann", "slot-1"), Counted)
     assert await velocity.mark("slot-1")
     assert not await velocity.mark("slot-1")  # a concurrent duplicate counted it first
-    assert await velocity.counted_before("slot-1")
-    assert not await velocity.counted_before("slot-2")
+    for _ in range(3):  # retries of slot-1: not counted, and nothing left counted
+        assert await velocity.count("acme", "ann", "slot-1") is REPLAYED
+    assert isinstance(await velocity.count("acme", "ann", "slot-2"), Counted)  # 2 of 2
+    await velocity.mark("slot-2")
+    assert await velocity.count("acme", "ann", "slot-1") is REPLAYED  # at the limit too
+    assert isinstance(await velocity.count("acme", "ann", "slot-3"), Throttled)
+    assert isinstance(await velocity.count("acme", "bob", "slot-4"), Counted)  # a count each
 
 
 async def test_no_limit_counts_nothing() -> None:
     velocity = Velocity(ResilientCache(None), per_window=0)
     assert await velocity.count("acme", "ann") is None
-    assert not await velocity.counted_before("slot")
+    assert await velocity.count("acme", "ann", "slot") is None
