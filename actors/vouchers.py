@@ -85,7 +85,6 @@ def codes_expiring(
 @dataclass
 class PoolState:
     available: int
-    allocated: int
     queue: deque[tuple[str, int]] = field(default_factory=deque)
 
 
@@ -208,8 +207,10 @@ class VouchersActor:
     async def _pool(self, pool: Pool) -> PoolState:
         state = self.pools.get(pool)
         if state is None:
-            counts = await self.ctx.ledger.pool_counts(self.tenant, *pool)
-            state = PoolState(counts.get("available", 0), counts.get("allocated", 0))
+            # the available codes only: counting every code the pool ever allocated held
+            # up the actor's start in proportion to the tenant's history
+            available = await self.ctx.ledger.pool_count(self.tenant, *pool, "available")
+            state = PoolState(available)
             self.pools[pool] = state
         return state
 
@@ -322,7 +323,6 @@ class VouchersActor:
         """One code left the pool's available ones (allocated, or leased to the treasury):
         count it, and say so when the pool runs low."""
         state.available = max(state.available - 1, 0)
-        state.allocated += 1
         low_stock = self.ctx.low_stock
         if state.available == low_stock - 1:
             work.events.append(

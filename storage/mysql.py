@@ -260,6 +260,12 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
         rows = await self._fetchall(_st.pool_counts, (tenant, product_id, face_value_minor))
         return {r[0]: int(r[1]) for r in rows}
 
+    async def pool_count(
+        self, tenant: str, product_id: str, face_value_minor: int, status: str
+    ) -> int:
+        rows = await self._fetchall(_st.pool_count, (tenant, product_id, face_value_minor, status))
+        return int(rows[0][0])
+
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
         leased = []
         pool = await self._fetchone(_st.first_pool, (tenant,))

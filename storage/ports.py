@@ -452,7 +452,14 @@ class Ledger(Protocol):
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
-        """Codes of a pool by status (``available``, ``leased``, ``allocated`` …)."""
+        """Codes of a pool by status (``available``, ``leased``, ``allocated`` …): every
+        code the pool ever had is counted, so it costs what the pool's history holds."""
+
+    async def pool_count(
+        self, tenant: str, product_id: str, face_value_minor: int, status: str
+    ) -> int:
+        """Codes of a pool with ``status``: one range of the pool index, so the available
+        ones cost what the stock holds, not what was ever allocated."""
 
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
         """(product, face value, id, expiry) of the tenant's leased codes, soonest expiry

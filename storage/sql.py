@@ -191,6 +191,10 @@ class Statements:
             "SELECT status, COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
             " AND product_id = {p} AND face_value_minor = {p} GROUP BY status"
         )
+        self.pool_count = q(
+            "SELECT COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
+            " AND product_id = {p} AND face_value_minor = {p} AND status = {p}"
+        )
         self.insert_order = q(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"

@@ -165,6 +165,13 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
         rows = await self._read(lambda con: con.execute(_st.pool_counts, params).fetchall())
         return {r[0]: int(r[1]) for r in rows}
 
+    async def pool_count(
+        self, tenant: str, product_id: str, face_value_minor: int, status: str
+    ) -> int:
+        params = (tenant, product_id, face_value_minor, status)
+        row = await self._read(lambda con: con.execute(_st.pool_count, params).fetchone())
+        return int(row[0])
+
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
         def read(con: sqlite3.Connection) -> list[tuple[str, int, str, int]]:
             leased = []

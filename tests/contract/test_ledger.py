@@ -381,6 +381,11 @@ async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> No
     with pytest.raises(StaleWrite):  # never twice
         await ledger.apply([ChangeSet("acme", allocations=(Allocation("c3", "ord-2"),))])
     assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 2, "allocated": 1}
+    assert await ledger.pool_count("acme", "p1", 2500, "available") == 2
+    assert await ledger.pool_count("acme", "p1", 2500, "allocated") == 1
+    assert await ledger.pool_count("acme", "p1", 2500, "leased") == 0
+    assert await ledger.pool_count("acme", "p1", 5000, "available") == 0  # another pool
+    assert await ledger.pool_count("globex", "p1", 2500, "available") == 0
     (loaded,) = await ledger.load_codes("acme", ["c3"])
     assert (loaded.status, loaded.order_id) == ("allocated", "ord-1")
     assert loaded.code_sealed == b"sealed-c3"
@@ -401,6 +406,8 @@ async def test_leased_codes_are_set_aside_then_allocated_once(ledger: Ledger) ->
     assert await ledger.leased_codes("acme") == [("p1", 2500, "c1", far), ("p1", 2500, "c2", 0)]
     assert await ledger.leased_codes("globex") == []
     assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 1, "leased": 2}
+    assert await ledger.pool_count("acme", "p1", 2500, "leased") == 2
+    assert await ledger.pool_count("globex", "p1", 2500, "available") == 1
 
     await ledger.apply([ChangeSet("acme", allocations=(Allocation("c2", "ord-1"),))])
     with pytest.raises(StaleWrite):  # allocated once, leased or not

@@ -80,3 +80,8 @@ def test_a_tenants_leased_codes_are_read_pool_by_pool_through_the_pool_index(
     assert plan(con, ST.leased_codes_of_pool, ("acme", "card", 1000)).startswith(
         f"{pool} (tenant_id=? AND product_id=? AND face_value_minor=? AND status=?)"
     )
+    # a pool's available codes counted (by the vouchers actor when it starts): a range
+    # of the pool index, not the pool's every code
+    assert plan(con, ST.pool_count, ("acme", "card", 1000, "available")) == (
+        f"{pool} (tenant_id=? AND product_id=? AND face_value_minor=? AND status=?)"
+    )
