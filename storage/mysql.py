@@ -210,8 +210,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         if event_ids:
             async with self._transaction() as cur:
-                for chunk in sql.published_chunks(event_ids):
-                    await cur.execute(_st.delete_events(len(chunk)), chunk)
+                await mysql_writes.write_all(cur, mysql_writes.deletes_of_published(_st, event_ids))
 
     async def account_balance(self, tenant: str, account: str) -> int:
         row = await self._fetchone(_st.account_balance, (tenant, account))

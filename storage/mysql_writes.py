@@ -21,7 +21,7 @@ a duplicate key names the kind of row that already existed (:class:`StaleWrite`)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from asyncmy import converters
@@ -109,8 +109,7 @@ def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> lis
     writes += many(st.insert_order, sql.order_rows(batch), "an order that exists")
     writes += many(st.insert_entry, sql.entry_rows(batch), "a ledger entry")
     writes += many(st.insert_event, sql.event_rows(batch), "an outbox event")
-    for chunk in sql.published_chunks(sql.published_ids(batch)):
-        writes.append(sql.Write(st.delete_events(len(chunk)), tuple(chunk), "published events"))
+    writes += deletes_of_published(st, sql.published_ids(batch))
     writes += many(st.insert_reply, sql.reply_rows(batch), "an idempotency key's reply")
     writes += many(st.insert_code, sql.code_rows(batch), "a voucher code that exists")
     writes += many(st.insert_bulk_row, sql.bulk_row_rows(batch), "a bulk row that exists")
@@ -119,6 +118,13 @@ def group_writes(st: sql.Statements, batch: list[ChangeSet], now_ms: int) -> lis
     writes += [sql.Write(st.update_bulk_row, row, "a bulk result") for row in results]
     writes += many(st.upsert_fx_rate, sql.fx_rows(batch), "an exchange rate")
     return writes
+
+
+def deletes_of_published(st: sql.Statements, event_ids: Sequence[str]) -> list[sql.Write]:
+    """A statement per published id (``Statements.delete_event``), in the order of the
+    ids: transactions clearing the same rows (two hosts' relays, one sweeping) take their
+    locks in one order, and wait for each other instead of deadlocking."""
+    return [sql.Write(st.delete_event, (i,), "published events") for i in sorted(set(event_ids))]
 
 
 def many(statement: str, rows: list[tuple[Any, ...]], what: str) -> list[sql.Write]:

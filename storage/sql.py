@@ -340,6 +340,13 @@ class Statements:
             "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries WHERE tenant_id = {p}"
         )
 
+    @property
+    def delete_event(self) -> str:
+        """One outbox row by its id: always a lookup of the primary key. (MariaDB scans a
+        small outbox for ``IN`` with more ids than it has rows, and its locks on the rows
+        another transaction has just written made two group commits deadlock.)"""
+        return f"DELETE FROM outbox WHERE event_id = {self._placeholder}"
+
     def delete_events(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)
         return f"DELETE FROM outbox WHERE event_id IN ({marks})"

@@ -9,11 +9,12 @@ fails only that actor's requests — unless the store itself is unavailable, whi
 whole group at once. A change set whose requests have all passed their deadline while it
 waited is not written at all (:class:`CommitExpired`): its clients have been told to retry.
 
-Committed events go to the outbox relay, which publishes them after the commit; the ids
-of those it has published come back (:meth:`GroupCommitter.clear_published`) and their
-outbox rows are deleted in the next group's transaction rather than in one of their own:
-a transaction only for them is started when no actor's change set has come for
-``clear_after_s`` (or ``clear_max`` ids are waiting). Started at once, such a commit
+Committed events go to the outbox relay, one transaction's at a time, which publishes
+them after the commit; the ids of their outbox rows come back
+(:meth:`GroupCommitter.clear_published`) and the rows are deleted in the next group's
+transaction rather than in one of their own: a transaction only for them is started
+when no actor's change set has come for ``clear_after_s`` (or ``clear_max`` ids are
+waiting). Started at once, such a commit
 would run in the gap between one batch's commit and the next one's hand-off, and the
 next batch would wait for it — measured on one hot budget, a third of the commits
 were these, and the busiest actor waited behind each (ADR 21).

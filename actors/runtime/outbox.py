@@ -6,6 +6,11 @@ the committer hands it; on start, after any publish failure, and every ``sweep_i
 (for events stranded by a host that died and never came back), it reads the outbox table.
 Publishing carries ``Nats-Msg-Id`` = event id, so a second publish of the
 same event (after a crash between publish and clean-up) is dropped by JetStream.
+
+A transaction's events are one outbox row, named by its first event's id
+(``storage.sql.event_rows``). The committer hands the relay each transaction's events
+apart, so once they are published the relay clears just those rows' ids. A sweep reads
+rows back as events and clears every id it published: only a row's first one names it.
 """
 
 from __future__ import annotations
@@ -43,17 +48,24 @@ class OutboxRelay(Background):
         self._publisher = publisher
         self._page = page
         self._queue: list[OutboxEvent] = []
+        #: The outbox row of each transaction in ``_queue``: its first event's id.
+        self._queue_rows: list[str] = []
         self._rescan = True  # the table may hold events from before a crash
         self._wakeup.set()
         self._max_queue = 100 * page
         self.published = 0
 
     def committed(self, events: Sequence[OutboxEvent]) -> None:
+        """The events of one committed transaction, in the order it wrote them."""
         # Queued even during a rescan: an event may commit after the scan's SELECT.
         # Publishing one twice is harmless (same Nats-Msg-Id).
+        if not events:
+            return
         self._queue.extend(events)
+        self._queue_rows.append(events[0].event_id)
         if len(self._queue) > self._max_queue:
             self._queue.clear()
+            self._queue_rows.clear()
             self._rescan = True
         self._wakeup.set()
 
@@ -76,6 +88,7 @@ class OutboxRelay(Background):
                     return
                 log.warning("outbox relay: %s; retrying in %.2fs", e, backoff)
                 self._queue.clear()
+                self._queue_rows.clear()
                 self._rescan = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -91,16 +104,17 @@ class OutboxRelay(Background):
                 self._rescan = False
                 self._created_before_ms = 2**62
             # deleted before the next page is read, or it would read them again
-            await self._send(batch, deferred=False)
+            await self._send(batch, [e.event_id for e in batch], deferred=False)
         while self._queue:
             batch, self._queue = self._queue, []
-            await self._send(batch)
+            rows, self._queue_rows = self._queue_rows, []
+            await self._send(batch, rows)
 
-    async def _send(self, batch: list[OutboxEvent], deferred: bool = True) -> None:
+    async def _send(self, batch: list[OutboxEvent], rows: list[str], deferred: bool = True) -> None:
+        """Publish ``batch``, then clear the outbox rows ``rows`` (ids that name them)."""
         if not batch:
             return
         await self._publisher.publish(batch)
-        ids = [e.event_id for e in batch]
-        if not (deferred and self.clear is not None and self.clear(ids)):
-            await self._ledger.mark_published(ids)
+        if not (deferred and self.clear is not None and self.clear(rows)):
+            await self._ledger.mark_published(rows)
         self.published += len(batch)

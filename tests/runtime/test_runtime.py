@@ -17,12 +17,13 @@ from actors.runtime.activation import Activation, Mail, Runtime
 from actors.runtime.actor import ActorKey, ActorKind, Decision
 from actors.runtime.committer import CommitExpired, GroupCommitter
 from actors.runtime.host import ActorHost, PartitionMappingError
+from actors.runtime.outbox import OutboxRelay
 from actors.treasury import TreasuryActor
 from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusError, ErrorCode
-from bus.events import make_event
+from bus.events import EventPublisher, OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request, encoder, reply_decoder
 from bus.messages.budget import (
     BudgetDebited,
@@ -37,7 +38,7 @@ from bus.time import now_ms
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.ports import AccountRecord, CatalogueStore, ChangeSet, Ledger, PutAccount
 from tests.conftest import PARTITIONS, context, start_host
-from tests.support import budget_record, sample_event, transactions, unavailable
+from tests.support import budget_record, sample_event, transactions, unavailable, until
 
 ME = Principal("tester")
 
@@ -306,6 +307,53 @@ async def test_published_events_are_cleared_with_the_next_commit_or_after_a_whil
     assert await ledger.pending_events(10) == []
     assert counted.apply_calls == 4
     await committer.stop()
+
+
+class RecordingPublisher:
+    """Stands for JetStream: what the relay published, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboxEvent] = []
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> None:
+        self.sent.extend(events)
+
+
+async def test_the_relay_clears_each_transactions_row_by_its_first_events_id(
+    ledger: Ledger,
+) -> None:
+    """A transaction's events are one outbox row, named by its first event: that id is
+    all the relay hands back to clear (the others name no row)."""
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(ledger, cast(EventPublisher, publisher))
+    committer = GroupCommitter(ledger, on_committed=relay.committed, clear_after_s=0.05)
+    cleared: list[str] = []
+
+    def clear(ids: Sequence[str]) -> bool:
+        cleared.extend(ids)
+        return committer.clear_published(ids)
+
+    relay.clear = clear
+    committer.start()
+    relay.start()
+    first = sample_event()  # past the relay's first sweep of the table (empty here)
+    await committer.commit(ChangeSet("acme", events=(first,)))
+    await until(lambda: published_and_cleared(ledger, publisher, 1), "the first event")
+    publisher.sent.clear()
+    cleared.clear()
+    pack = tuple(sample_event() for _ in range(3))
+    apart = sample_event()
+    await committer.commit(ChangeSet("acme", events=pack))  # one row of three events
+    await committer.commit(ChangeSet("acme", events=(apart,)))
+    await until(lambda: published_and_cleared(ledger, publisher, 4), "the four events")
+    assert publisher.sent == [*pack, apart]
+    assert cleared == [pack[0].event_id, apart.event_id]
+    await relay.stop()
+    await committer.stop()
+
+
+async def published_and_cleared(ledger: Ledger, publisher: RecordingPublisher, n: int) -> bool:
+    return len(publisher.sent) >= n and not await ledger.pending_events(10)
 
 
 async def test_a_committer_started_again_keeps_committing(ledger: Ledger) -> None:
