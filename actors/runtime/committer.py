@@ -14,10 +14,10 @@ them after the commit; the ids of their outbox rows come back
 (:meth:`GroupCommitter.clear_published`) and the rows are deleted in the next group's
 transaction rather than in one of their own: a transaction only for them is started
 when no actor's change set has come for ``clear_after_s`` (or ``clear_max`` ids are
-waiting). Started at once, such a commit
-would run in the gap between one batch's commit and the next one's hand-off, and the
-next batch would wait for it — measured on one hot budget, a third of the commits
-were these, and the busiest actor waited behind each (ADR 21).
+waiting). Started at once, such a commit would run in the gap between one batch's commit
+and the next one's hand-off, and the next batch would wait for it — measured on one hot
+budget, a third of the commits were these, and the busiest actor waited behind each
+(ADR 21).
 
 Where the ledger takes more than one group at a time (``Ledger.groups_in_flight``:
 MariaDB), the next group is handed over while the last one commits (ADR 33).
