@@ -192,6 +192,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
                         await cur.connection.rollback()
                         if e.args[0] not in _RETRYABLE or attempt == DEADLOCK_ATTEMPTS:
                             raise
+                        self.stats.retries += 1
                     except BaseException:
                         await cur.connection.rollback()
                         raise

@@ -85,7 +85,10 @@ async def commit_group(cur: Any, st: sql.Statements, batch: list[ChangeSet]) -> 
 async def locked_heads(
     cur: Any, st: sql.Statements, tenants: list[str]
 ) -> dict[str, tuple[int, str]]:
-    """The audit chain heads of ``tenants``, each locked until the transaction ends.
+    """The audit chain heads of ``tenants`` (sorted), each locked until the transaction
+    ends: looked up by key in that order (``Statements.audit_heads_of``), so that groups
+    holding heads of their own never wait for each other's, and groups wanting the same
+    heads take them in one order (ADR 33).
 
     Under READ COMMITTED a locking read that finds no row locks nothing: two groups in
     flight carrying a tenant's first entries both chained them from genesis, and the

@@ -393,6 +393,9 @@ class LedgerStats(msgspec.Struct):
     transactions: int = 0
     change_sets: int = 0
     rollbacks: int = 0
+    #: Group commits rolled back by the server for a deadlock or a lock wait timeout and
+    #: tried again (MySQL/MariaDB; SQLite has one writer and never needs to).
+    retries: int = 0
 
 
 class Ledger(Protocol):

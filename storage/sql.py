@@ -273,6 +273,9 @@ class Statements:
         self.audit_head = q("SELECT seq, hash FROM audit_heads WHERE tenant_id = {p}")
         self.audited_tenants = "SELECT tenant_id FROM audit_heads ORDER BY tenant_id"
         self._lock_rows = "" if placeholder == "?" else " FOR UPDATE"
+        #: MySQL plans ``IN`` over a table with about as few rows as the list as a scan,
+        #: which locks (and waits for) every row it passes.
+        self._by_primary_key = "" if placeholder == "?" else " FORCE INDEX (PRIMARY)"
         self.select_fx_rates = q(
             "SELECT tenant_id, base, quote, rate, updated_ms FROM fx_rates WHERE tenant_id = {p}"
         )
@@ -381,10 +384,12 @@ class Statements:
 
     def audit_heads_of(self, count: int) -> str:
         """The chain heads of some tenants, locked until the transaction ends (SQLite has
-        one writer: nothing to lock)."""
+        one writer: nothing to lock). On MySQL each head is looked up by its key, so a
+        group waits only for heads it asks for: scanning a small ``audit_heads``, two
+        hosts' groups each waited at the heads the other held, and deadlocked."""
         return (
-            f"SELECT tenant_id, seq, hash FROM audit_heads WHERE tenant_id IN ({self._in(count)})"
-            + self._lock_rows
+            f"SELECT tenant_id, seq, hash FROM audit_heads{self._by_primary_key}"
+            f" WHERE tenant_id IN ({self._in(count)})" + self._lock_rows
         )
 
     def genesis_heads(self, count: int) -> str:

@@ -68,6 +68,19 @@ async def mysql_database() -> AsyncIterator[str]:
         conn.close()
 
 
+async def mysql_session(url: str) -> Any:
+    """A connection to ``url`` set up as the ledger's own (READ COMMITTED, explicit
+    transactions), but quick to give up waiting for a lock (1 s): a test of locking
+    fails rather than hangs."""
+    from storage.mysql import connect_args
+
+    conn = await asyncmy.connect(**connect_args(url), autocommit=False)
+    async with conn.cursor() as cur:
+        await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        await cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    return conn
+
+
 class Keys:
     """A signing key pair in a temp dir, and tokens minted with it."""
 

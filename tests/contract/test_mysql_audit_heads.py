@@ -9,10 +9,12 @@ import asyncio
 
 import pytest
 
-from storage.audit_chain import verify
+from storage import sql
+from storage.audit_chain import GENESIS, verify
 from storage.mysql import MysqlLedger
+from storage.mysql_writes import locked_heads
 from storage.ports import AuditEntry, ChangeSet
-from tests.support import mysql_database
+from tests.support import mysql_database, mysql_session
 
 pytestmark = pytest.mark.mysql
 
@@ -43,3 +45,32 @@ async def test_groups_in_flight_chain_a_new_tenants_first_entries_in_turn() -> N
                 assert await ledger.audit_head(tenant) == (2, entries[-1].hash)
         finally:
             await ledger.close()
+
+
+async def test_a_group_locking_its_heads_does_not_wait_for_another_groups_heads() -> None:
+    """Two hosts' groups each hold their own tenants' heads. ``… WHERE tenant_id IN (…)
+    FOR UPDATE`` over a small ``audit_heads`` is a scan that waited at every head the
+    other held, and two such groups deadlocked; a lookup per head waits for none."""
+    async with mysql_database() as url:
+        ledger = MysqlLedger(url)
+        await ledger.migrate()
+        await ledger.close()
+        st = sql.Statements("%s")
+        first, second = await mysql_session(url), await mysql_session(url)
+        try:
+            await first.begin()
+            async with first.cursor() as cur:  # three heads, made at genesis
+                await locked_heads(cur, st, ["t1", "t2", "t3"])
+            await first.commit()
+            await second.begin()
+            async with second.cursor() as cur:  # another host's group holds t3
+                assert set(await locked_heads(cur, st, ["t3"])) == {"t3"}
+            await first.begin()
+            async with first.cursor() as cur:  # as many tenants as heads: IN scanned them
+                held = await asyncio.wait_for(locked_heads(cur, st, ["t1", "t2", "t5"]), 5)
+            assert held == {"t1": (0, GENESIS), "t2": (0, GENESIS), "t5": (0, GENESIS)}
+            await first.commit()
+            await second.commit()
+        finally:
+            first.close()
+            second.close()

@@ -8,16 +8,14 @@ MariaDB; two groups in flight on one host (ADR 33) could do the same."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import asyncmy
 import pytest
 
 from bus.events import OutboxEvent
 from storage import mysql_writes, sql
-from storage.mysql import MysqlLedger, connect_args
+from storage.mysql import MysqlLedger
 from storage.ports import ChangeSet
-from tests.support import mysql_database
+from tests.support import mysql_database, mysql_session
 
 pytestmark = pytest.mark.mysql
 
@@ -28,20 +26,12 @@ INSERT_ROW = (
 )
 
 
-async def session(url: str) -> Any:
-    conn = await asyncmy.connect(**connect_args(url), autocommit=False)
-    async with conn.cursor() as cur:  # as the ledger's own sessions, but quick to give up
-        await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        await cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
-    return conn
-
-
 async def test_clearing_published_rows_does_not_wait_for_rows_being_written() -> None:
     async with mysql_database() as url:
         ledger = MysqlLedger(url)
         await ledger.migrate()
         await ledger.close()
-        first, second = await session(url), await session(url)
+        first, second = await mysql_session(url), await mysql_session(url)
         try:
             published = [f"published-{n}" for n in range(20)]  # gone already, or never rows
             for conn, row in ((first, "row-1"), (second, "row-2")):
