@@ -14,7 +14,9 @@
 # fenced by version, so the stale host's batch fails with a retryable error — but each
 # host may answer reads from its own, older view, and contended actors see retries.
 # To use more hosts now, split the partitions: run a second copy of this job with
-# actors_partitions = "32,33,…,63" and the first with "0,…,31".
+# actors_partitions = "32,33,…,63" and the first with "0,…,31". (Hosts split this way
+# on one MariaDB are tested: tests/integration/test_two_hosts.py. Before 2026-11-27 their
+# group commits could deadlock on the outbox and the audit chain heads; ADR 33.)
 
 variable "datacenters" {
   description = "Datacenters the actor hosts may run in."
