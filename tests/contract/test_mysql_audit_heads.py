@@ -50,7 +50,8 @@ async def test_groups_in_flight_chain_a_new_tenants_first_entries_in_turn() -> N
 async def test_a_group_locking_its_heads_does_not_wait_for_another_groups_heads() -> None:
     """Two hosts' groups each hold their own tenants' heads. ``… WHERE tenant_id IN (…)
     FOR UPDATE`` over a small ``audit_heads`` is a scan that waited at every head the
-    other held, and two such groups deadlocked; a lookup per head waits for none."""
+    other held, and two such groups deadlocked; looked up by key (``FORCE INDEX
+    (PRIMARY)``), a group waits only for the heads it asks for."""
     async with mysql_database() as url:
         ledger = MysqlLedger(url)
         await ledger.migrate()
