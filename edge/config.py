@@ -6,6 +6,10 @@ from typing import Annotated
 
 import msgspec
 
+#: The edge's listen backlog by default (``EdgeConfig.listen_backlog``); the benchmark's
+#: other two systems listen with the same.
+LISTEN_BACKLOG = 4096
+
 
 class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
@@ -17,6 +21,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: than one pays on a machine with cores to spare. Without Redis each counts its own
     #: rate limits and fraud velocity.
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    #: Connections the kernel completes and holds for the edge to accept. A burst of new
+    #: clients past it loses handshakes, and each loser waits a retransmission (a second
+    #: or more) before it is served; Linux caps it at ``net.core.somaxconn``.
+    listen_backlog: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = LISTEN_BACKLOG
     #: A file the edge creates once it listens (``perkbus up`` waits for each edge's:
     #: with several on one port, /readyz answering says only that one of them listens).
     ready_file: str = ""

@@ -20,6 +20,7 @@ from actors.search_indexer import SearchIndexer
 from bus import tls as nats_tls
 from bus.client import Bus
 from bus.nats_auth import UserIssuer
+from edge import listening
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.gc_tuning import tune_gc
@@ -125,14 +126,7 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     tls = tls_context(config)
-    site = web.TCPSite(
-        runner,
-        config.host,
-        config.port,
-        reuse_port=config.reuse_port,
-        backlog=1024,
-        ssl_context=tls,
-    )
+    site = listening.site(runner, config, tls)
     try:
         await site.start()
     except OSError as e:

@@ -12,6 +12,7 @@ from aiohttp import web
 from nats.aio.client import Client
 
 from bench.ceiling.messages import Placed, PlaceOrder, Reply, order_subject
+from edge.listening import ListenSite
 
 
 class OrderIn(msgspec.Struct, frozen=True):
@@ -65,7 +66,7 @@ def create_app(nats_url: str) -> web.Application:
 async def run_edge(nats_url: str, host: str, port: int, stop: asyncio.Event) -> None:
     runner = web.AppRunner(create_app(nats_url), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=1024).start()
+    await ListenSite(runner, host, port).start()  # as perkbus's edge listens
     print(f"ceiling edge on http://{host}:{port}", flush=True)
     try:
         await stop.wait()

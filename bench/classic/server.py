@@ -15,6 +15,7 @@ from aiohttp import web
 from bench.classic.app import create_app
 from bench.classic.stores import open_store
 from edge.auth import TokenVerifier
+from edge.listening import ListenSite
 from perkbus.gc_tuning import tune_gc
 
 
@@ -100,7 +101,7 @@ async def _serve(config: ServeConfig, create_schema: bool, reuse_port: bool) -> 
     app = create_app(store, verifier, create_schema=create_schema)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port, backlog=2048)
+    site = ListenSite(runner, config.host, config.port, reuse_port=reuse_port)  # as perkbus's
     await site.start()
     tune_gc()  # as perkbus's processes do: same runtime tuning for both designs
     print(

@@ -16,7 +16,7 @@ from bench.harness.ceiling_system import ceiling
 from bench.harness.classic_system import classic
 from bench.harness.options import BenchOptions
 from bench.harness.perkbus_system import perkbus
-from bench.harness.processes import cpu_by_process, cpu_delta
+from bench.harness.processes import cpu_by_process, cpu_delta, listen_overflows
 from bench.harness.report import BurstRun
 from bench.harness.system import Scenario, Started
 
@@ -84,9 +84,11 @@ async def _burst(
         bursts, warm = 1, warmup.successes
     log.info("%s/%s: measuring %.0f s", sc.name, started.name, options.duration_s)
     before = cpu_by_process(started.pids, started.cpu_names)
+    overflows_before = listen_overflows()
     result = await wrk.burst(
         script, started.url, "run", options.duration_s, options.connections, options.wrk_threads
     )
+    overflows_after = listen_overflows()
     after = cpu_by_process(started.pids, started.cpu_names)
     bursts += 1
     await started.stop()
@@ -107,4 +109,9 @@ async def _burst(
         warmup_successes=warm,
         invariants=invariants,
         notes=[*started.notes, f"{sc.tenants} tenants", f"{os.cpu_count()} cores"],
+        listen_overflows=(
+            None
+            if overflows_before is None or overflows_after is None
+            else overflows_after - overflows_before
+        ),
     )

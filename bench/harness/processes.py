@@ -120,3 +120,18 @@ def all_stopped(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     finally:
         for p in reversed(processes):
             stop(p)
+
+
+def listen_overflows(netstat: Path = Path("/proc/net/netstat")) -> int | None:
+    """This machine's count of connections dropped because a listening socket's queue was
+    full (``TcpExt: ListenOverflows``), or None where it cannot be read."""
+    try:
+        lines = netstat.read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            counts = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            found = counts.get("ListenOverflows")
+            return int(found) if found is not None and found.isdigit() else None
+    return None

@@ -30,6 +30,10 @@ class BurstRun(msgspec.Struct, frozen=True):
     failure: str = ""
     #: Which round of ``--rounds`` (the systems are measured in turn each round).
     round: int = 1
+    #: Connections the kernel dropped during the burst because a listening socket's queue
+    #: was full (the whole machine's count; None: not readable). Each such client waits a
+    #: TCP retransmission, a second or more, which its latency then shows.
+    listen_overflows: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -192,6 +196,11 @@ def render(report: BenchReport) -> str:
             lines.append(
                 f"    STOCK RAN OUT: {ran_out:,} orders found no code; the harness stocked"
                 " too few (STOCK_RATE), so ok/s understates this system"
+            )
+        if run.listen_overflows:
+            lines.append(
+                f"    LISTEN QUEUE FULL: {run.listen_overflows:,} handshakes dropped; those"
+                " clients waited a TCP retransmission (a second or more), which p95/p99 show"
             )
         if run.failure:
             lines.append(f"    FAILED: {run.failure}")

@@ -194,6 +194,9 @@ job "perkbus-edge" {
       }
 
       # Only PERKBUS_<SECTION>_<FIELD> names that are settings: perkbus refuses unknown ones.
+      # The edge listens with a backlog of 4,096 new connections (PERKBUS_EDGE_LISTEN_BACKLOG);
+      # Linux caps it at the client's net.core.somaxconn, and the edge logs a warning when
+      # that is lower: raise it on clients that take connections straight from browsers.
       env {
         PERKBUS_EDGE_HOST                = "0.0.0.0"
         PERKBUS_EDGE_PORT                = "${NOMAD_PORT_http}"

@@ -16,7 +16,7 @@ from bench.harness.ceiling_system import ceiling
 from bench.harness.options import parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
 from bench.harness.perkbus_system import Perkbus, cpu_names
-from bench.harness.processes import cpu_by_process, cpu_delta
+from bench.harness.processes import cpu_by_process, cpu_delta, listen_overflows
 from bench.harness.report import (
     BenchReport,
     BurstRun,
@@ -250,3 +250,31 @@ def test_each_run_says_the_cpu_each_process_spent_per_successful_order() -> None
     lines = [line.strip() for line in render(report).splitlines()]
     assert "µs/ok  perkbus edge 126 wrk 24 = 150 µs" in lines  # perkbus up: counted, not shown
     assert "µs/ok  -" in lines  # no success: nothing to divide by
+
+
+def test_the_kernels_listen_queue_overflows_are_read(tmp_path: Path) -> None:
+    netstat = tmp_path / "netstat"
+    netstat.write_text(
+        "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n"
+        "TcpExt: 0 2134 2140\n"
+        "IpExt: InNoRoutes ListenOverflows\n"
+        "IpExt: 0 7\n"
+    )
+    assert listen_overflows(netstat) == 2134
+    assert listen_overflows(tmp_path / "missing") is None
+    assert listen_overflows() is not None  # this machine's own (Linux)
+
+
+def test_a_burst_whose_handshakes_were_dropped_says_so() -> None:
+    dropped = msgspec.structs.replace(burst_run("perkbus", 4000, 1), listen_overflows=2134)
+    clean = msgspec.structs.replace(burst_run("classic", 1000, 1), listen_overflows=0)
+    report = BenchReport(
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", [dropped, clean], [], {}, [], [], ok=True
+    )  # fmt: skip
+    lines = render(report).splitlines()
+    warned = [i for i, line in enumerate(lines) if "LISTEN QUEUE FULL" in line]
+    assert len(warned) == 1
+    assert "2,134 handshakes dropped" in lines[warned[0]]
+    of_perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
+    of_classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
+    assert of_perkbus < warned[0] < of_classic

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bus.embedded import EmbeddedNats
+from edge import listening
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from edge.config import EdgeConfig
@@ -21,6 +22,7 @@ from storage.ports import CatalogueStore, Ledger
 from storage.redis_limiter import RedisLimiter
 from tests.conftest import Cluster, start_cluster
 from tests.contract.test_rate_limiter import REDIS_URL
+from tests.servers import free_port
 from tests.support import AUDIENCE, ISSUER, Keys, self_signed, unavailable
 
 LIMITED = EdgeConfig(rate_per_s=1, rate_burst=3, token_rate_per_s=1, token_rate_burst=2)
@@ -145,7 +147,8 @@ async def test_the_edge_serves_tls_with_hsts(
     nats_server: EmbeddedNats, keys: Keys, tmp_path: Path
 ) -> None:
     cert_file, key_file = self_signed(tmp_path)
-    config = EdgeConfig(tls_cert_file=str(cert_file), tls_key_file=str(key_file))
+    port = free_port()
+    config = EdgeConfig(port=port, tls_cert_file=str(cert_file), tls_key_file=str(key_file))
     context = tls_context(config)
     assert context is not None
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
@@ -153,9 +156,7 @@ async def test_the_edge_serves_tls_with_hsts(
         create_app(config, nats_server.url, verifier, nats_credentials=nats_server.credentials)
     )
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    await listening.site(runner, config, context).start()  # as `perkbus edge` listens
     trusted = ssl.create_default_context(cafile=str(cert_file))
     try:
         async with aiohttp.ClientSession() as session:

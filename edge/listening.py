@@ -1,0 +1,227 @@
+"""The edge's listening sockets: new connections held by the kernel, and accepted many at
+a time.
+
+When clients connect faster than the edge accepts them — a campaign opens, a load
+balancer reconnects its pool — two limits decide how long they wait (ADR 21's amendment
+on connection bursts):
+
+- **The backlog.** The kernel completes handshakes and queues them, up to the socket's
+  backlog. Past it, Linux drops the handshake's last step, the client's first request is
+  lost with it, and TCP sends it again only after a retransmission timeout: a request
+  served in milliseconds waits one, three or more seconds. Linux silently caps the
+  backlog at ``net.core.somaxconn``; the edge says so when the cap is below its setting.
+- **The accept rate.** libuv, under uvloop, accepts one connection per turn of the event
+  loop (libuv#3696: the common case is one waiting connection). A busy edge's turn runs
+  every callback that is ready, tens of milliseconds under a burst, so 2,000 new
+  clients took seconds to be accepted while the connections already open were served:
+  at 2,048 connections the bench's p95 was 2.7 s against a p50 of 0.38 s. The edge's
+  own :class:`Acceptor` takes every waiting connection (up to ``ACCEPTS_PER_TURN``) each
+  time a listening socket is ready, and hands each to the loop as uvloop's server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from edge.config import LISTEN_BACKLOG, EdgeConfig
+
+log = logging.getLogger(__name__)
+
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+#: Connections accepted each time a listening socket is ready, at most: enough to empty
+#: a burst's queue in a few turns of the loop, few enough that those turns stay short.
+ACCEPTS_PER_TURN = 128
+#: How long accepting pauses when it fails (out of file descriptors, say, as asyncio's
+#: own server does): the waiting connections stay queued in the kernel meanwhile.
+PAUSE_ON_EXHAUSTION_S = 1.0
+
+
+def kernel_backlog_cap(path: Path = SOMAXCONN) -> int | None:
+    """The largest backlog the kernel grants a listening socket; None where it cannot
+    be read (not Linux, a sandbox without ``/proc``)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def backlog_warning(wanted: int, cap: int | None) -> str | None:
+    """What to tell the operator when the kernel grants less than ``wanted``."""
+    if cap is None or cap >= wanted:
+        return None
+    return (
+        f"the kernel caps the edge's listen backlog at {cap} (net.core.somaxconn), below "
+        f"the {wanted} asked for: a burst of more new connections loses handshakes, and "
+        f"their clients wait a TCP retransmission; raise it with "
+        f"`sysctl -w net.core.somaxconn={wanted}`"
+    )
+
+
+class Acceptor(asyncio.AbstractServer):
+    """Listening sockets whose waiting connections are all accepted (up to
+    ``per_turn``) whenever one is ready — the part of an asyncio server aiohttp uses."""
+
+    def __init__(
+        self,
+        listeners: Sequence[socket.socket],
+        protocol_factory: Callable[[], asyncio.Protocol],
+        tls: ssl.SSLContext | None,
+        per_turn: int = ACCEPTS_PER_TURN,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._listeners = tuple(listeners)
+        self._factory = protocol_factory
+        self._tls = tls
+        self._per_turn = per_turn
+        self._serving = False
+        #: Connections being set up (a TLS handshake takes a few turns).
+        self._connecting: set[asyncio.Task[None]] = set()
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return self._listeners
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        if self._serving:
+            return
+        self._serving = True
+        for listener in self._listeners:
+            listener.setblocking(False)
+            self._loop.add_reader(listener.fileno(), self._accept, listener)
+
+    def close(self) -> None:
+        if not self._listeners or self._listeners[0].fileno() < 0:
+            return
+        self._serving = False
+        for listener in self._listeners:
+            self._loop.remove_reader(listener.fileno())
+            listener.close()
+        for task in self._connecting:
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self._connecting:
+            await asyncio.gather(*self._connecting, return_exceptions=True)
+
+    async def serve_forever(self) -> None:
+        await self.start_serving()
+        await asyncio.Event().wait()
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(self._per_turn):
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # none left waiting
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited
+            except OSError as e:  # out of descriptors or memory, or worse: do not spin
+                log.warning(
+                    "cannot accept connections (%s); pausing %.0f s", e, PAUSE_ON_EXHAUSTION_S
+                )
+                self._loop.remove_reader(listener.fileno())
+                self._loop.call_later(PAUSE_ON_EXHAUSTION_S, self._resume, listener)
+                return
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = self._loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    def _resume(self, listener: socket.socket) -> None:
+        if self._serving and listener.fileno() >= 0:
+            self._loop.add_reader(listener.fileno(), self._accept, listener)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._factory, conn, ssl=self._tls)
+        except (OSError, ssl.SSLError, TimeoutError) as e:  # a TLS handshake that failed
+            log.debug("a connection ended before it was set up: %r", e)
+            conn.close()
+
+
+def listeners(host: str, port: int, backlog: int, reuse_port: bool) -> list[socket.socket]:
+    """Sockets bound and listening at every address ``host`` names (all, if empty), as
+    asyncio's ``create_server`` would make them."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    made: list[socket.socket] = []
+    try:
+        for family, _, _, _, address in dict.fromkeys(infos):
+            made.append(
+                socket.create_server(
+                    address[:2],
+                    family=family,
+                    backlog=backlog,
+                    reuse_port=reuse_port,
+                )
+            )
+    except OSError:
+        for s in made:
+            s.close()
+        raise
+    return made
+
+
+class ListenSite(web.BaseSite):
+    """aiohttp's ``TCPSite``, accepting through an :class:`Acceptor` (the benchmark's
+    other two systems listen with it too)."""
+
+    __slots__ = ("_host", "_port", "_reuse_port")
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        *,
+        backlog: int = LISTEN_BACKLOG,
+        reuse_port: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, ssl_context=tls, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host or '0.0.0.0'}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        factory = self._runner.server
+        assert factory is not None
+        bound = listeners(self._host, self._port, self._backlog, self._reuse_port)
+        acceptor = Acceptor(bound, factory, self._ssl_context)
+        await acceptor.start_serving()
+        self._server = acceptor
+
+
+def site(runner: web.AppRunner, config: EdgeConfig, tls: ssl.SSLContext | None) -> ListenSite:
+    """The edge's site: ``config.listen_backlog``, every waiting connection accepted."""
+    warning = backlog_warning(config.listen_backlog, kernel_backlog_cap())
+    if warning is not None:
+        log.warning("%s", warning)
+    return ListenSite(
+        runner,
+        config.host,
+        config.port,
+        backlog=config.listen_backlog,
+        reuse_port=config.reuse_port,
+        tls=tls,
+    )
