@@ -226,16 +226,8 @@ def test_a_burst_that_ran_out_of_codes_says_its_figure_understates() -> None:
         burst_run("perkbus", 4000, 1), errors={"201:out_of_stock": 1200, "socket:read": 3}
     )
     classic = msgspec.structs.replace(burst_run("classic", 1000, 1), errors={"socket:read": 2})
-    report = BenchReport(
-        "now", "perkbus bench", {"cores": 2}, {}, "rule", [run, classic], [], {}, [], [], ok=True
-    )  # fmt: skip
-    lines = render(report).splitlines()
-    warned = [i for i, line in enumerate(lines) if "STOCK RAN OUT" in line]
-    assert len(warned) == 1
-    assert "1,200 orders found no code" in lines[warned[0]]
-    of_perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
-    of_classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
-    assert of_perkbus < warned[0] < of_classic  # under the run that ran out, not classic
+    warning = _the_warning_under_perkbus_alone(run, classic, "STOCK RAN OUT")
+    assert "1,200 orders found no code" in warning
 
 
 def test_each_run_says_the_cpu_each_process_spent_per_successful_order() -> None:
@@ -268,13 +260,21 @@ def test_the_kernels_listen_queue_overflows_are_read(tmp_path: Path) -> None:
 def test_a_burst_whose_handshakes_were_dropped_says_so() -> None:
     dropped = msgspec.structs.replace(burst_run("perkbus", 4000, 1), listen_overflows=2134)
     clean = msgspec.structs.replace(burst_run("classic", 1000, 1), listen_overflows=0)
+    warning = _the_warning_under_perkbus_alone(dropped, clean, "LISTEN QUEUE FULL")
+    assert "2,134 handshakes dropped" in warning
+
+
+def _the_warning_under_perkbus_alone(perkbus: BurstRun, classic: BurstRun, marker: str) -> str:
+    """The one line with ``marker`` the report prints, found under perkbus's run and not
+    under the classic service's, which follows it."""
+    runs = [perkbus, classic]
     report = BenchReport(
-        "now", "perkbus bench", {"cores": 2}, {}, "rule", [dropped, clean], [], {}, [], [], ok=True
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", runs, [], {}, [], [], ok=True
     )  # fmt: skip
     lines = render(report).splitlines()
-    warned = [i for i, line in enumerate(lines) if "LISTEN QUEUE FULL" in line]
+    warned = [i for i, line in enumerate(lines) if marker in line]
     assert len(warned) == 1
-    assert "2,134 handshakes dropped" in lines[warned[0]]
     of_perkbus = next(i for i, line in enumerate(lines) if "hot/perkbus: errors" in line)
     of_classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
     assert of_perkbus < warned[0] < of_classic
+    return lines[warned[0]]
