@@ -197,6 +197,8 @@ job "perkbus-edge" {
       # The edge listens with a backlog of 4,096 new connections (PERKBUS_EDGE_LISTEN_BACKLOG);
       # Linux caps it at the client's net.core.somaxconn, and the edge logs a warning when
       # that is lower: raise it on clients that take connections straight from browsers.
+      # Each connection is an open file: the edge raises its soft RLIMIT_NOFILE to the hard
+      # one the client's task driver gives it, and warns when that is below the backlog.
       env {
         PERKBUS_EDGE_HOST                = "0.0.0.0"
         PERKBUS_EDGE_PORT                = "${NOMAD_PORT_http}"

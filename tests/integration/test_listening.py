@@ -5,9 +5,13 @@ event loop as uvloop's own server does. Run on uvloop, as ``perkbus edge`` runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import selectors
 import socket
 import ssl
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -173,3 +177,104 @@ def test_the_kernel_cap_is_read_and_a_lower_cap_is_told(tmp_path: Path) -> None:
     assert "sysctl -w net.core.somaxconn=4096" in warning
     assert listening.backlog_warning(4096, 4096) is None
     assert listening.backlog_warning(4096, None) is None
+
+
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _child(code: str) -> subprocess.Popen[str]:
+    """A Python process running ``code`` from this checkout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _limits_after_raising(soft: int, hard: int, wanted: int) -> list[str]:
+    child = _child(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
+        from edge.listening import raise_open_files_limit
+        limit, warning = raise_open_files_limit({wanted})
+        print(limit, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        print(warning)
+    """)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    return out.splitlines()
+
+
+def test_the_edge_may_open_as_many_files_as_its_hard_limit_allows() -> None:
+    assert _limits_after_raising(256, 4096, wanted=1000) == ["4096 4096", "None"]
+    limit, warning = _limits_after_raising(256, 512, wanted=5000)
+    assert limit == "512 512"
+    assert "at most 512 open files" in warning
+    assert "to 5000 or more" in warning
+
+
+def test_out_of_files_the_edge_pauses_accepting_without_spinning_then_serves() -> None:
+    server = _child("""
+        import asyncio, resource, uvloop
+        from aiohttp import web
+        from edge.listening import ListenSite
+        from tests.servers import free_port
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+        async def hello(request):
+            return web.Response(text="hello")
+
+        async def main():
+            app = web.Application()
+            app.router.add_get("/hello", hello)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            port = free_port()
+            await ListenSite(runner, "127.0.0.1", port).start()
+            print(port, flush=True)
+            await asyncio.Event().wait()
+
+        uvloop.run(main())
+    """)
+    held: list[socket.socket] = []
+    waiting: list[socket.socket] = []
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        for _ in range(80):  # more than the server may open: it runs out of files
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        request = b"GET /hello HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n"
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(request)
+            s.settimeout(30)
+            waiting.append(s)
+        before = _cpu_s(server.pid)
+        time.sleep(1.5)  # out of files all along
+        assert _cpu_s(server.pid) - before < 0.5  # paused, not retrying in a loop
+        for s in held:
+            s.close()
+        answers = [_read_all(s) for s in waiting]
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
+    finally:
+        for s in [*held, *waiting]:
+            s.close()
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "cannot accept connections" in err
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _read_all(s: socket.socket) -> bytes:
+    chunks = []
+    while chunk := s.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
