@@ -6,10 +6,6 @@ from typing import Annotated
 
 import msgspec
 
-#: The edge's listen backlog by default (``EdgeConfig.listen_backlog``); the benchmark's
-#: other two systems listen with the same.
-LISTEN_BACKLOG = 4096
-
 
 class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
@@ -23,8 +19,9 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     #: Connections the kernel completes and holds for the edge to accept. A burst of new
     #: clients past it loses handshakes, and each loser waits a retransmission (a second
-    #: or more) before it is served; Linux caps it at ``net.core.somaxconn``.
-    listen_backlog: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = LISTEN_BACKLOG
+    #: or more) before it is served. 0: as many as the kernel allows
+    #: (``net.core.somaxconn``, which also caps any other value).
+    listen_backlog: Annotated[int, msgspec.Meta(ge=0, le=1_048_576)] = 0
     #: A file the edge creates once it listens (``perkbus up`` waits for each edge's:
     #: with several on one port, /readyz answering says only that one of them listens).
     ready_file: str = ""

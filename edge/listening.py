@@ -8,8 +8,9 @@ on connection bursts):
 - **The backlog.** The kernel completes handshakes and queues them, up to the socket's
   backlog. Past it, Linux drops the handshake's last step, the client's first request is
   lost with it, and TCP sends it again only after a retransmission timeout: a request
-  served in milliseconds waits one, three or more seconds. Linux silently caps the
-  backlog at ``net.core.somaxconn``; the edge says so when the cap is below its setting.
+  served in milliseconds waits one, three or more seconds. The edge listens with as many
+  as the kernel allows (``net.core.somaxconn``), or its setting, and says so when the
+  kernel caps the setting lower.
 - **The accept rate.** libuv, under uvloop, accepts one connection per turn of the event
   loop (libuv#3696: the common case is one waiting connection). A busy edge's turn runs
   every callback that is ready, tens of milliseconds under a burst, so 2,000 new
@@ -34,11 +35,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edge.config import LISTEN_BACKLOG, EdgeConfig
+from edge.config import EdgeConfig
 
 log = logging.getLogger(__name__)
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+#: The backlog where the kernel's cap cannot be read (Linux's default ``somaxconn``).
+DEFAULT_BACKLOG = 4096
 #: Connections accepted each time a listening socket is ready, at most: enough to empty
 #: a burst's queue in a few turns of the loop, few enough that those turns stay short.
 ACCEPTS_PER_TURN = 128
@@ -59,11 +62,14 @@ def kernel_backlog_cap(path: Path = SOMAXCONN) -> int | None:
         return None
 
 
-def backlog_warning(wanted: int, cap: int | None) -> str | None:
-    """What to tell the operator when the kernel grants less than ``wanted``."""
+def backlog(wanted: int, cap: int | None) -> tuple[int, str | None]:
+    """The backlog to listen with for a setting of ``wanted`` (0: the kernel's ``cap``),
+    and what to tell the operator when the kernel grants less than was asked for."""
+    if wanted == 0:
+        return (cap if cap is not None else DEFAULT_BACKLOG), None
     if cap is None or cap >= wanted:
-        return None
-    return (
+        return wanted, None
+    return wanted, (
         f"the kernel caps the edge's listen backlog at {cap} (net.core.somaxconn), below "
         f"the {wanted} asked for: a burst of more new connections loses handshakes, and "
         f"their clients wait a TCP retransmission; raise it with "
@@ -184,8 +190,9 @@ def listeners(host: str, port: int, backlog: int, reuse_port: bool) -> list[sock
 
 
 class ListenSite(web.BaseSite):
-    """aiohttp's ``TCPSite``, accepting through an :class:`Acceptor` (the benchmark's
-    other two systems listen with it too)."""
+    """aiohttp's ``TCPSite``, accepting through an :class:`Acceptor`, with ``backlog``
+    (0: as many as the kernel allows). The benchmark's other two systems listen with it
+    too."""
 
     __slots__ = ("_host", "_port", "_reuse_port")
 
@@ -195,11 +202,11 @@ class ListenSite(web.BaseSite):
         host: str,
         port: int,
         *,
-        backlog: int = LISTEN_BACKLOG,
+        backlog: int = 0,
         reuse_port: bool = False,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(runner, ssl_context=tls, backlog=backlog)
+        super().__init__(runner, ssl_context=tls, backlog=listen_backlog(backlog)[0])
         self._host = host
         self._port = port
         self._reuse_port = reuse_port
@@ -252,20 +259,25 @@ def _kernel_open_files_cap(path: Path = Path("/proc/sys/fs/nr_open")) -> int:
         return 1_048_576  # Linux's default nr_open
 
 
+def listen_backlog(wanted: int) -> tuple[int, str | None]:
+    """:func:`backlog` with this kernel's cap."""
+    return backlog(wanted, kernel_backlog_cap())
+
+
 def site(runner: web.AppRunner, config: EdgeConfig, tls: ssl.SSLContext | None) -> ListenSite:
     """The edge's site: ``config.listen_backlog``, every waiting connection accepted, and
     as many open files as the process may have."""
-    warning = backlog_warning(config.listen_backlog, kernel_backlog_cap())
+    granted, warning = listen_backlog(config.listen_backlog)
     if warning is not None:
         log.warning("%s", warning)
-    _, warning = raise_open_files_limit(config.listen_backlog + OTHER_FILES)
+    _, warning = raise_open_files_limit(granted + OTHER_FILES)
     if warning is not None:
         log.warning("%s", warning)
     return ListenSite(
         runner,
         config.host,
         config.port,
-        backlog=config.listen_backlog,
+        backlog=granted,
         reuse_port=config.reuse_port,
         tls=tls,
     )

@@ -194,9 +194,9 @@ job "perkbus-edge" {
       }
 
       # Only PERKBUS_<SECTION>_<FIELD> names that are settings: perkbus refuses unknown ones.
-      # The edge listens with a backlog of 4,096 new connections (PERKBUS_EDGE_LISTEN_BACKLOG);
-      # Linux caps it at the client's net.core.somaxconn, and the edge logs a warning when
-      # that is lower: raise it on clients that take connections straight from browsers.
+      # The edge holds as many new connections as the client's net.core.somaxconn allows
+      # (PERKBUS_EDGE_LISTEN_BACKLOG=0): raise that sysctl on clients whose edges take
+      # bursts of connections straight from browsers.
       # Each connection is an open file: the edge raises its soft RLIMIT_NOFILE to the hard
       # one the client's task driver gives it, and warns when that is below the backlog.
       env {

@@ -171,12 +171,15 @@ def test_the_kernel_cap_is_read_and_a_lower_cap_is_told(tmp_path: Path) -> None:
     somaxconn.write_text("512\n")
     assert listening.kernel_backlog_cap(somaxconn) == 512
     assert listening.kernel_backlog_cap(tmp_path / "missing") is None
-    warning = listening.backlog_warning(4096, 512)
+    granted, warning = listening.backlog(4096, 512)
+    assert granted == 4096  # asked for; the kernel gives 512
     assert warning is not None
     assert "at 512" in warning
     assert "sysctl -w net.core.somaxconn=4096" in warning
-    assert listening.backlog_warning(4096, 4096) is None
-    assert listening.backlog_warning(4096, None) is None
+    assert listening.backlog(4096, 4096) == (4096, None)
+    assert listening.backlog(4096, None) == (4096, None)
+    assert listening.backlog(0, 65_535) == (65_535, None)  # by default, what the kernel allows
+    assert listening.backlog(0, None) == (listening.DEFAULT_BACKLOG, None)
 
 
 ROOT = str(Path(__file__).resolve().parents[2])
