@@ -16,8 +16,10 @@ on connection bursts):
   every callback that is ready, tens of milliseconds under a burst, so 2,000 new
   clients took seconds to be accepted while the connections already open were served:
   at 2,048 connections the bench's p95 was 2.7 s against a p50 of 0.38 s. The edge's
-  own :class:`Acceptor` takes every waiting connection (up to ``ACCEPTS_PER_TURN``) each
-  time a listening socket is ready, and hands each to the loop as uvloop's server would.
+  own :class:`Acceptor` takes every waiting connection (up to the backlog, as asyncio's
+  own server does) each time a listening socket is ready, and hands each to the loop as
+  uvloop's server would. Taking them a hundred at a time was not enough: at 8,192
+  connections the last were still accepted seconds later.
 - **Open files.** Each connection is a file, and a process started by systemd or a shell
   usually may open 1,024 (its soft limit) under a far higher hard limit. The edge raises
   its soft limit to the hard one, and warns when even that is short of its backlog.
@@ -42,9 +44,6 @@ log = logging.getLogger(__name__)
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 #: The backlog where the kernel's cap cannot be read (Linux's default ``somaxconn``).
 DEFAULT_BACKLOG = 4096
-#: Connections accepted each time a listening socket is ready, at most: enough to empty
-#: a burst's queue in a few turns of the loop, few enough that those turns stay short.
-ACCEPTS_PER_TURN = 128
 #: How long accepting pauses when it fails (out of file descriptors, say, as asyncio's
 #: own server does): the waiting connections stay queued in the kernel meanwhile.
 PAUSE_ON_EXHAUSTION_S = 1.0
@@ -79,14 +78,15 @@ def backlog(wanted: int, cap: int | None) -> tuple[int, str | None]:
 
 class Acceptor(asyncio.AbstractServer):
     """Listening sockets whose waiting connections are all accepted (up to
-    ``per_turn``) whenever one is ready — the part of an asyncio server aiohttp uses."""
+    ``per_turn``, the backlog: all the kernel can hold) whenever one is ready — the part
+    of an asyncio server aiohttp uses."""
 
     def __init__(
         self,
         listeners: Sequence[socket.socket],
         protocol_factory: Callable[[], asyncio.Protocol],
         tls: ssl.SSLContext | None,
-        per_turn: int = ACCEPTS_PER_TURN,
+        per_turn: int,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._listeners = tuple(listeners)
@@ -221,7 +221,7 @@ class ListenSite(web.BaseSite):
         factory = self._runner.server
         assert factory is not None
         bound = listeners(self._host, self._port, self._backlog, self._reuse_port)
-        acceptor = Acceptor(bound, factory, self._ssl_context)
+        acceptor = Acceptor(bound, factory, self._ssl_context, per_turn=self._backlog)
         await acceptor.start_serving()
         self._server = acceptor
 
