@@ -2,8 +2,8 @@
 a time.
 
 When clients connect faster than the edge accepts them — a campaign opens, a load
-balancer reconnects its pool — two limits decide how long they wait (ADR 21's amendment
-on connection bursts):
+balancer reconnects its pool — three limits decide how long they wait (ADR 21's
+amendment on connection bursts):
 
 - **The backlog.** The kernel completes handshakes and queues them, up to the socket's
   backlog. Past it, Linux drops the handshake's last step, the client's first request is
@@ -18,7 +18,7 @@ on connection bursts):
   at 2,048 connections the bench's p95 was 2.7 s against a p50 of 0.38 s. The edge's
   own :class:`Acceptor` takes every waiting connection (up to the backlog, as asyncio's
   own server does) each time a listening socket is ready, and hands each to the loop as
-  uvloop's server would. Taking them a hundred at a time was not enough: at 8,192
+  uvloop's server would. Taking at most 128 at a time was not enough: at 8,192
   connections the last were still accepted seconds later.
 - **Open files.** Each connection is a file, and a process started by systemd or a shell
   usually may open 1,024 (its soft limit) under a far higher hard limit. The edge raises
