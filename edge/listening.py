@@ -148,9 +148,7 @@ class Acceptor(asyncio.AbstractServer):
                 self._loop.remove_reader(listener.fileno())
                 self._loop.call_later(PAUSE_ON_EXHAUSTION_S, self._resume, listener)
                 return
-            conn.setblocking(False)
-            if conn.family in (socket.AF_INET, socket.AF_INET6):
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setblocking(False)  # TCP_NODELAY: uvloop's transport and aiohttp set it
             task = self._loop.create_task(self._connect(conn))
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
