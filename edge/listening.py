@@ -42,6 +42,9 @@ from edge.config import EdgeConfig
 log = logging.getLogger(__name__)
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+NR_OPEN = Path("/proc/sys/fs/nr_open")
+#: Linux's default ``fs.nr_open``: the most files any process may open.
+LINUX_NR_OPEN = 1_048_576
 #: The backlog where the kernel's cap cannot be read (Linux's default ``somaxconn``).
 DEFAULT_BACKLOG = 4096
 #: How long accepting pauses when it fails (out of file descriptors, say, as asyncio's
@@ -55,6 +58,11 @@ OTHER_FILES = 256
 def kernel_backlog_cap(path: Path = SOMAXCONN) -> int | None:
     """The largest backlog the kernel grants a listening socket; None where it cannot
     be read (not Linux, a sandbox without ``/proc``)."""
+    return _kernel_setting(path)
+
+
+def _kernel_setting(path: Path) -> int | None:
+    """A number from ``/proc/sys``, or None where it cannot be read."""
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
@@ -232,7 +240,9 @@ def raise_open_files_limit(wanted: int) -> tuple[int, str | None]:
     of 1,024 under a far higher hard one, and past the soft limit accepting fails: the
     acceptor then pauses for a second at a time while clients wait."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    ceiling = hard if hard != resource.RLIM_INFINITY else _kernel_open_files_cap()
+    ceiling = hard
+    if hard == resource.RLIM_INFINITY:  # as far as the kernel lets any process go
+        ceiling = _kernel_setting(NR_OPEN) or LINUX_NR_OPEN
     if soft == resource.RLIM_INFINITY or soft >= ceiling:
         limit = soft
     else:
@@ -248,13 +258,6 @@ def raise_open_files_limit(wanted: int) -> tuple[int, str | None]:
             f"the hard limit to {wanted} or more (ulimit -Hn, systemd's LimitNOFILE=)"
         )
     return limit, None
-
-
-def _kernel_open_files_cap(path: Path = Path("/proc/sys/fs/nr_open")) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return 1_048_576  # Linux's default nr_open
 
 
 def listen_backlog(wanted: int) -> tuple[int, str | None]:
