@@ -7,6 +7,10 @@ subject mapping that partitions requests by tenant, and every connection needs
 credentials — perkbus's own processes use the service user's, written to
 :attr:`EmbeddedNats.credentials` on each start. The child is tied to its parent with
 ``PR_SET_PDEATHSIG`` so that it cannot outlive a killed parent.
+
+It runs Go with half the machine's cores (``GOMAXPROCS``, unless the environment sets
+it): it shares them with the Python processes, and a Go runtime given every core spends
+CPU looking for work on each of them (ADR 21, amendment "the embedded server's cores").
 """
 
 from __future__ import annotations
@@ -71,6 +75,16 @@ def server_config(
     )
 
 
+def server_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a nats-server started here: ``environ`` (this process's by
+    default), with ``GOMAXPROCS`` at half the cores this process may run on unless it is
+    set already."""
+    env = dict(os.environ if environ is None else environ)
+    if not env.get("GOMAXPROCS"):
+        env["GOMAXPROCS"] = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    return env
+
+
 def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> bool:
     """SIGTERM a child and wait; SIGKILL it after ``timeout_s``. True if it had to be killed."""
     if process is None or process.poll() is not None:
@@ -115,6 +129,7 @@ class EmbeddedNats:
         log = (self.data_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(config)],
+            env=server_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -22,7 +22,7 @@ from bench.harness.system import (
     wait_until,
 )
 from bench.harness.wrk import Target
-from bus.embedded import nats_server_binary
+from bus.embedded import nats_server_binary, server_env
 
 
 @asynccontextmanager
@@ -37,7 +37,9 @@ async def ceiling(
         processes: list[subprocess.Popen[bytes]] = []
         stack.enter_context(all_stopped(processes))
         nats = spawn(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(nats_port)], workdir / "nats.log"
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(nats_port)],
+            workdir / "nats.log",
+            env=server_env(),  # on the cores perkbus's embedded server gets
         )
         processes.append(nats)
         await wait_until(lambda: port_open(nats_port), nats, "nats-server", 20)
