@@ -28,7 +28,7 @@ from nats.aio.msg import Msg
 from bus import subjects
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
-from bus.messages import Ok, Principal
+from bus.messages import Ok, Principal, request_decoder
 from bus.messages.vouchers import CodeRow, ImportCodes
 from edge.app import create_app
 from edge.auth import TokenVerifier
@@ -60,6 +60,12 @@ class Requests:
         self.seen.append(msg.data)
         self.arrived.set()
 
+    @staticmethod
+    def _describe(data: bytes) -> str:
+        """A request's body type and Idempotency-Key (which of them went missing)."""
+        request = request_decoder.decode(data)
+        return f"{type(request.body).__name__} key={request.idempotency_key!r}"
+
     async def until(self, count: int) -> int:
         """Wait until ``count`` requests were seen (a generous bound: only a hang fails,
         never a loaded machine's slowness); how many were."""
@@ -68,8 +74,8 @@ class Requests:
                 while len(self.seen) < count:
                     self.arrived.clear()
                     await self.arrived.wait()
-        except TimeoutError:  # say what did come (it once fell short in a loaded CI run)
-            seen = [data[:120] for data in self.seen]
+        except TimeoutError:  # say what did come (it has fallen short in loaded runs)
+            seen = [self._describe(data) for data in self.seen]
             raise AssertionError(f"{len(seen)} of {count} requests within 30 s: {seen}") from None
         return len(self.seen)
 
