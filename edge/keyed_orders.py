@@ -100,6 +100,10 @@ class KeyedOrders:
             pause = min(pause * 2, 0.1)
             if (view := await self.replay(slot, fingerprint)) is not None:
                 return view
+        # Free now: its holder may have finished since the last look, keeping its reply.
+        if (view := await self.replay(slot, fingerprint)) is not None:
+            await self.cache.settle(f"ordl:{slot}", token)
+            return view
         return token
 
 
