@@ -81,8 +81,14 @@ def server_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     set already."""
     env = dict(os.environ if environ is None else environ)
     if not env.get("GOMAXPROCS"):
-        env["GOMAXPROCS"] = str(max(1, len(os.sched_getaffinity(0)) // 2))
+        env["GOMAXPROCS"] = str(max(1, usable_cores() // 2))
     return env
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; not macOS
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> bool:

@@ -7,11 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from bus.embedded import EmbeddedNats, server_env
+from bus.embedded import EmbeddedNats, server_env, usable_cores
 
 
 def _half_the_cores() -> str:
     return str(max(1, len(os.sched_getaffinity(0)) // 2))
+
+
+def test_usable_cores_are_the_affinity_where_there_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
+    assert usable_cores() == os.cpu_count()
 
 
 def _child_env(pid: int) -> dict[str, str]:
