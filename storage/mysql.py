@@ -257,12 +257,14 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads):
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
-        rows = await self._fetchall(_st.pool_counts, (tenant, product_id, face_value_minor))
-        return {r[0]: int(r[1]) for r in rows}
+        pool = (tenant, product_id, face_value_minor)
+        return sql.pool_counts_of(await self._fetchall(_st.pool_counts, pool + pool))
 
     async def pool_count(
         self, tenant: str, product_id: str, face_value_minor: int, status: str
     ) -> int:
+        if status == "allocated":  # not in the pool index: the pool's every code less the rest
+            return (await self.pool_counts(tenant, product_id, face_value_minor)).get(status, 0)
         rows = await self._fetchall(_st.pool_count, (tenant, product_id, face_value_minor, status))
         return int(rows[0][0])
 

@@ -40,11 +40,27 @@ UNFINISHED = "'accepted', 'approved', 'paid', 'rejecting', 'cancelling'"
 #: The condition of SQLite's partial index of orders by status (migration 23): a query for
 #: any status but ``fulfilled`` states it word for word, or SQLite cannot use the index.
 NOT_FULFILLED = "status <> 'fulfilled'"
+#: The condition of SQLite's partial pool index of voucher codes (migration 27): a code
+#: given to an order leaves the index rather than moving within it. A query of a pool's
+#: codes by status states it word for word, or SQLite cannot use the index.
+NOT_ALLOCATED = "status <> 'allocated'"
+#: The status under which :attr:`Statements.pool_counts` gives a pool's every code.
+POOL_TOTAL = "*"
 ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
     " fx_rate, points_rate, placed_by"
 )
+
+
+def pool_counts_of(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+    """A pool's codes by status, from the rows of :attr:`Statements.pool_counts`: those
+    given to orders (``allocated``) are its every code less the others."""
+    counts = {str(status): int(n) for status, n in rows}
+    allocated = counts.pop(POOL_TOTAL, 0) - sum(counts.values())
+    if allocated:
+        counts["allocated"] = allocated
+    return counts
 
 
 def now_ms() -> int:
@@ -153,21 +169,25 @@ class Statements:
         # (145 ms for a million, each time its treasury started). The pools are found by
         # hopping from one to the next in the index (a row-value comparison would scan
         # the rest of the product's codes), then each pool's leased codes are a range.
+        # Pools with codes not given yet (``NOT_ALLOCATED``: the partial pool index).
         self.first_pool = q(
             "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
-            " ORDER BY product_id, face_value_minor LIMIT 1"
+            f" AND {NOT_ALLOCATED} ORDER BY product_id, face_value_minor LIMIT 1"
         )
         self.next_face = q(
             "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
-            " AND product_id = {p} AND face_value_minor > {p} ORDER BY face_value_minor LIMIT 1"
+            " AND product_id = {p} AND face_value_minor > {p}"
+            f" AND {NOT_ALLOCATED} ORDER BY face_value_minor LIMIT 1"
         )
         self.next_product = q(
             "SELECT product_id, face_value_minor FROM voucher_codes WHERE tenant_id = {p}"
-            " AND product_id > {p} ORDER BY product_id, face_value_minor LIMIT 1"
+            f" AND product_id > {{p}} AND {NOT_ALLOCATED}"
+            " ORDER BY product_id, face_value_minor LIMIT 1"
         )
         self.leased_codes_of_pool = q(
             "SELECT code_id, expires_ms FROM voucher_codes WHERE tenant_id = {p}"
             " AND product_id = {p} AND face_value_minor = {p} AND status = 'leased'"
+            f" AND {NOT_ALLOCATED}"
             " ORDER BY CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END, expires_ms, code_id"
         )
         self.void_code = q(
@@ -180,6 +200,7 @@ class Statements:
         available = (
             "SELECT code_id, expires_ms FROM voucher_codes WHERE tenant_id = {p}"
             " AND product_id = {p} AND face_value_minor = {p} AND status = 'available'"
+            f" AND {NOT_ALLOCATED}"
         )
         self.available_expiring_codes = q(
             available + " AND expires_ms > {p} ORDER BY expires_ms, code_id LIMIT {p}"
@@ -187,14 +208,17 @@ class Statements:
         self.available_lasting_codes = q(
             available + " AND expires_ms = 0 ORDER BY code_id LIMIT {p}"
         )
+        # A pool's codes not given yet by status, and its every code under POOL_TOTAL
+        # (the codes given are the difference: they have no entries in SQLite's pool
+        # index, and the pool's size index is not written when a code is given). One
+        # statement, so both counts come from one snapshot.
+        of_pool = "FROM voucher_codes WHERE tenant_id = {p} AND product_id = {p}"
+        of_pool += " AND face_value_minor = {p}"
         self.pool_counts = q(
-            "SELECT status, COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
-            " AND product_id = {p} AND face_value_minor = {p} GROUP BY status"
+            f"SELECT status, COUNT(*) {of_pool} AND {NOT_ALLOCATED} GROUP BY status"
+            f" UNION ALL SELECT '{POOL_TOTAL}', COUNT(*) {of_pool}"
         )
-        self.pool_count = q(
-            "SELECT COUNT(*) FROM voucher_codes WHERE tenant_id = {p}"
-            " AND product_id = {p} AND face_value_minor = {p} AND status = {p}"
-        )
+        self.pool_count = q(f"SELECT COUNT(*) {of_pool} AND status = {{p}} AND {NOT_ALLOCATED}")
         self.insert_order = q(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"

@@ -161,13 +161,15 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads):
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
-        params = (tenant, product_id, face_value_minor)
+        params = (tenant, product_id, face_value_minor) * 2
         rows = await self._read(lambda con: con.execute(_st.pool_counts, params).fetchall())
-        return {r[0]: int(r[1]) for r in rows}
+        return sql.pool_counts_of(rows)
 
     async def pool_count(
         self, tenant: str, product_id: str, face_value_minor: int, status: str
     ) -> int:
+        if status == "allocated":  # not in the pool index: the pool's every code less the rest
+            return (await self.pool_counts(tenant, product_id, face_value_minor)).get(status, 0)
         params = (tenant, product_id, face_value_minor, status)
         row = await self._read(lambda con: con.execute(_st.pool_count, params).fetchone())
         return int(row[0])

@@ -23,6 +23,7 @@ from bench.classic.stores import TABLES, schema_statements
 _SELECT_CODE = (
     "SELECT code_id FROM voucher_codes WHERE tenant_id = ? AND product_id = ?"
     " AND face_value_minor = ? AND status = 'available' AND expires_ms > ?"
+    " AND status <> 'allocated'"  # the partial index's condition, or SQLite cannot use it
     " ORDER BY expires_ms, code_id LIMIT 1"
 )
 _SELECT_BUDGET = "SELECT currency, balance_minor FROM budgets WHERE tenant_id = ? AND budget_id = ?"

@@ -1,6 +1,7 @@
-"""SQLite's partial indexes of orders (migration 23): orders without an external id and
-fulfilled orders have no entry in them, and every query that needs them can still use
-them — SQLite uses a partial index only when the query states its condition."""
+"""SQLite's partial indexes of orders (migration 23) and of voucher codes (migration 27):
+orders without an external id, fulfilled orders and codes given to orders have no entry
+in them, and every query that needs them can still use them — SQLite uses a partial index
+only when the query states its condition."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from storage.history_sql import order_page
-from storage.sql import Statements
+from storage.sql import Statements, pool_counts_of
 
 ST = Statements("?")
 ORDER = (
@@ -85,3 +86,44 @@ def test_a_tenants_leased_codes_are_read_pool_by_pool_through_the_pool_index(
     assert plan(con, ST.pool_count, ("acme", "card", 1000, "available")) == (
         f"{pool} (tenant_id=? AND product_id=? AND face_value_minor=? AND status=?)"
     )
+
+
+CODE = (
+    "INSERT INTO voucher_codes (tenant_id, code_id, product_id, face_value_minor, currency,"
+    " code_hash, code_sealed, pin_sealed, url_sealed, expires_ms, source, status, order_id,"
+    " created_ms) VALUES ('acme', ?, 'card', 1000, 'EUR', ?, x'', x'', x'', 0, 'imported', ?,"
+    " '', 1)"
+)
+
+
+def test_codes_given_to_orders_leave_the_pool_index_and_are_counted_by_the_pools_size(
+    con: sqlite3.Connection,
+) -> None:
+    statuses = ["allocated"] * 5 + ["available", "available", "leased", "void"]
+    con.executemany(CODE, [(f"c{i}", f"h{i}", s) for i, s in enumerate(statuses)])
+    con.execute(ST.allocate_code, ("o1", 2, "acme", "c5"))  # giving a code drops its entry
+    con.execute("ANALYZE")
+    entries = {
+        index: int(stat.split()[0])
+        for index, stat in con.execute(
+            "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'voucher_codes'"
+        )
+    }
+    assert entries["voucher_codes_pool"] == 3  # available, leased, void
+    assert entries["voucher_codes_pool_size"] == 9
+    # the admin's figures: the codes not given by status, and the pool's size, from one
+    # statement through the two indexes, never a walk through the tenant's every code
+    counts_plan = plan(con, ST.pool_counts, ("acme", "card", 1000) * 2)
+    assert "COVERING INDEX voucher_codes_pool (" in counts_plan
+    assert "COVERING INDEX voucher_codes_pool_size (" in counts_plan
+    rows = con.execute(ST.pool_counts, ("acme", "card", 1000) * 2).fetchall()
+    assert pool_counts_of(rows) == {"allocated": 6, "available": 1, "leased": 1, "void": 1}
+    # a pool's codes not given yet are a range of the pool index
+    for statement, params in (
+        (ST.available_expiring_codes, ("acme", "card", 1000, 0, 10)),
+        (ST.available_lasting_codes, ("acme", "card", 1000, 10)),
+    ):
+        assert plan(con, statement, params).startswith(
+            "SEARCH voucher_codes USING COVERING INDEX voucher_codes_pool (tenant_id=? AND"
+            " product_id=? AND face_value_minor=? AND status=?"
+        )

@@ -34,8 +34,10 @@ CREATE TABLE IF NOT EXISTS voucher_codes (
     order_id TEXT NOT NULL, created_ms INTEGER NOT NULL, allocated_ms INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, code_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS voucher_codes_hash ON voucher_codes (tenant_id, code_hash);
+-- codes given to orders leave the pool index (as perkbus's, its migration 27)
 CREATE INDEX IF NOT EXISTS voucher_codes_pool
-    ON voucher_codes (tenant_id, product_id, face_value_minor, status, expires_ms);
+    ON voucher_codes (tenant_id, product_id, face_value_minor, status, expires_ms)
+    WHERE status <> 'allocated';
 
 -- appended under an increasing id, found through (tenant, order id), as perkbus's
 -- (its migration 26)
