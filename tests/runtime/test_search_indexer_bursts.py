@@ -4,7 +4,7 @@ way (events arriving on ``PB_EVENTS`` faster than its rate), within its lag boun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from actors.search_indexer import SearchIndexer
 from bus.client import Bus
 from bus.events import EventPublisher, ensure_streams
 from bus.time import now_ms
-from storage.ports import AuditEntry, ChangeSet, Ledger
+from storage.ports import AuditEntry, AuditRecord, ChangeSet, Ledger
 from storage.search_ports import AuditQuery, SearchIndex
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
@@ -103,3 +103,56 @@ async def has(index: SearchIndex, target: str) -> bool:
 
 async def deferred(indexer: SearchIndexer) -> bool:
     return indexer.audit_deferrals > 0
+
+
+class SlowIndex(SqliteSearch):
+    """An index that takes a while over each tenant's entries, and says whose it was given."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.tenants: list[str] = []
+
+    async def put_audit(self, records: Sequence[AuditRecord]) -> None:
+        await asyncio.sleep(0.04)
+        await super().put_audit(records)
+        self.tenants.append(records[0].tenant)
+
+
+async def test_a_round_under_way_stops_when_a_burst_begins_and_the_next_goes_on_after_it(
+    bus: Bus, stores: Stores, tmp_path: Path
+) -> None:
+    index = stores.index = SlowIndex(tmp_path / "slow-search.sqlite3")
+    tenants = [f"t{n:02}" for n in range(60)]  # a round of about 2.4 s
+    indexer = stores.indexer(bus, lag_s=30)
+    indexer.start()
+    try:
+        await audit(stores.ledger, "before")
+        await until(lambda: has(index, "before"), "the first round")  # caught up once
+        await audit_of(stores.ledger, *tenants)  # one commit: a round sees all or none
+        await until(lambda: is_true(bool(index.tenants[1:])), "a round over the tenants")
+        burst = asyncio.create_task(publish_burst(EventPublisher(bus.nc), 4.0))
+        await until(lambda: deferred(indexer), "the burst to be seen")
+        reached = list(index.tenants[1:])
+        assert 0 < len(reached) < len(tenants)  # stopped within the round
+        await asyncio.sleep(0.5)
+        assert index.tenants[1:] == reached  # and nothing more while the burst lasts
+        await audit_of(stores.ledger, tenants[0])  # a tenant reached has more
+        assert not burst.done()
+        await burst
+        every = 1 + len(tenants) + 1
+        await until(lambda: is_true(len(index.tenants) == every), "every tenant's entries")
+        # the next round began with the first tenant the stopped one had not reached,
+        # and came back to the first tenant after the last
+        assert index.tenants[1 + len(reached)] == tenants[len(reached)]
+        assert index.tenants[-1] == tenants[0]
+    finally:
+        await indexer.stop()
+
+
+async def audit_of(ledger: Ledger, *tenants: str) -> None:
+    entry = AuditEntry(now_ms(), "ann", "orders.place", "t", "ok", "{}")
+    await ledger.apply([ChangeSet(tenant, audit=(entry,)) for tenant in tenants])
+
+
+async def is_true(value: bool) -> bool:
+    return value
