@@ -456,13 +456,15 @@ class Ledger(Protocol):
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
         """Codes of a pool by status (``available``, ``leased``, ``allocated`` …): every
-        code the pool ever had is counted, so it costs what the pool's history holds."""
+        code the pool ever had is counted, so it costs what the pool's history holds (the
+        codes given are the pool's size less the others: SQLite's migration 27)."""
 
     async def pool_count(
         self, tenant: str, product_id: str, face_value_minor: int, status: str
     ) -> int:
         """Codes of a pool with ``status``: one range of the pool index, so the available
-        ones cost what the stock holds, not what was ever allocated."""
+        ones cost what the stock holds, not what was ever allocated (``allocated`` is
+        counted as :meth:`pool_counts` counts it)."""
 
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:
         """(product, face value, id, expiry) of the tenant's leased codes, soonest expiry
