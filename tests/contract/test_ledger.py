@@ -391,6 +391,12 @@ async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> No
     assert loaded.code_sealed == b"sealed-c3"
     assert await ledger.load_codes("globex", ["c3"]) == []
 
+    # taken back from its order: counted as void, no longer as given
+    await ledger.apply([ChangeSet("acme", voids=(Allocation("c3", "ord-1"),))])
+    assert await ledger.pool_counts("acme", "p1", 2500) == {"available": 2, "void": 1}
+    assert await ledger.pool_count("acme", "p1", 2500, "allocated") == 0
+    assert await ledger.pool_count("acme", "p1", 2500, "void") == 1
+
 
 async def test_leased_codes_are_set_aside_then_allocated_once(ledger: Ledger) -> None:
     far = 2**60
