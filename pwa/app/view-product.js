@@ -104,6 +104,8 @@ export async function render(app, id) {
         })()
       : null;
 
+  // A live region of its own: what it shows is announced once (app.announce would say it
+  // a second time, and show it twice to anything reading the page's text).
   const status = h("div", { class: "pb-status", role: "status", "aria-live": "polite" });
   const confirmBox = h("div", { class: "pb-confirm", hidden: true });
   const redeem = h(
@@ -137,7 +139,6 @@ export async function render(app, id) {
           )
         : null,
     );
-    app.announce(text);
   };
 
   const openConfirm = async () => {
@@ -169,7 +170,6 @@ export async function render(app, id) {
     confirm.addEventListener("click", async () => {
       if (app.offline || navigator.onLine === false) {
         fill(status, h("p", { class: "pb-error" }, t("redeem.offline")));
-        app.announce(t("redeem.offline"));
         return; // the attempt (and its key) stays: trying again later cannot order twice
       }
       confirm.disabled = true;
@@ -194,7 +194,6 @@ export async function render(app, id) {
         else if (e instanceof ApiError && e.code === "insufficient_funds") text = t("redeem.failed.insufficient_funds");
         else text = app.problem(e);
         fill(status, h("p", { class: "pb-error" }, text));
-        app.announce(text);
         if (!(e instanceof OfflineError) && !(e instanceof ApiError && e.status >= 500)) {
           confirmBox.hidden = true; // a refusal ends this attempt: the next one gets a new key
           redeem.hidden = false;

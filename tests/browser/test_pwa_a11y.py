@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Live
-from tests.browser.pwa_support import STOCKED, new_person, sign_in
+from tests.browser.pwa_support import STOCKED, new_person, redeem_stocked, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,6 +53,17 @@ def test_a_wrong_password_is_announced(phone: Any, live: Live) -> None:
     phone.get_by_role("button", name="Sign in", exact=True).click()
     alert = phone.get_by_role("alert")
     alert.filter(has_text="do not match").wait_for()
+
+
+def test_an_orders_outcome_is_announced_once(phone: Any, live: Live) -> None:
+    sign_in(phone, new_person(live, 5_000))
+    redeem_stocked(phone)
+    done = "Done! Your reward is ready."
+    phone.get_by_role("status").filter(has_text=done).wait_for()
+    phone.wait_for_timeout(300)  # the app's announcer writes 50 ms after it is asked
+    # in the product's own live region, not said a second time by the app's announcer
+    assert phone.get_by_role("status").filter(has_text=done).count() == 1
+    assert phone.get_by_text(done).count() == 1
 
 
 def test_every_control_has_an_accessible_name(phone: Any, live: Live) -> None:

@@ -1,8 +1,10 @@
 """The app's static promises, checked without a browser: the default palette meets WCAG
-AA contrast, every language has every string, and the JavaScript stays under budget."""
+AA contrast, every language has every string, the JavaScript stays under budget, and a
+changed shell reaches installed apps (a new service worker version)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -97,3 +99,48 @@ def test_the_manifest_makes_the_app_installable() -> None:
             assert f"{width}x{height}" == icon["sizes"]
         else:
             assert head.startswith(b"<svg")
+
+
+#: The app shell's digest at each service worker ``VERSION`` (``pwa/sw.js``). An installed
+#: app serves the shell it cached until ``VERSION`` changes (ADR 27), so a change to any
+#: file of the shell needs a new ``VERSION`` — and its digest recorded here, as a new entry.
+SHELL_RELEASES = {
+    "pwa-2026-11-28.1": "06ff51bb39fe2c57",
+}
+
+
+def _service_worker() -> tuple[str, list[str]]:
+    """The service worker's ``VERSION`` and the paths of its ``SHELL``."""
+    sw = (PWA / "sw.js").read_text()
+    version = re.search(r'const VERSION = "([^"]+)";', sw)
+    assert version is not None
+    start = sw.index("const SHELL = [")
+    return version[1], re.findall(r'"(/[^"]*)"', sw[start : sw.index("];", start)])
+
+
+def shell_digest(paths: list[str]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        file = PWA / "index.html" if path == "/" else PWA / path.lstrip("/")
+        digest.update(path.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def test_a_changed_shell_comes_with_a_new_service_worker_version() -> None:
+    version, paths = _service_worker()
+    digest = shell_digest(paths)
+    assert SHELL_RELEASES.get(version) == digest, (
+        f"the app shell is {digest} under VERSION {version!r}: if a file of the shell"
+        " changed, give pwa/sw.js a new VERSION and record it with this digest in"
+        " SHELL_RELEASES (installed apps keep the shell they cached until VERSION changes)"
+    )
+
+
+def test_the_shell_holds_every_module_the_app_imports() -> None:
+    _, paths = _service_worker()
+    imported = {
+        f"/app/{name}"
+        for module in (PWA / "app").glob("*.js")
+        for name in re.findall(r'from "\./([^"]+)"', module.read_text())
+    }
+    assert imported <= set(paths)  # or the app would not start offline
