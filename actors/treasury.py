@@ -71,7 +71,7 @@ from bus.messages.budget import (
     RefundBudget,
     UpdateBudget,
 )
-from bus.messages.bulk import IssueItem, IssuePointsMany, ItemResult, ManyIssued
+from bus.messages.bulk import IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.catalogue import GetProduct
 from bus.messages.common import Money, convert_exact, minor_digits
 from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
@@ -228,6 +228,21 @@ class _Batch:
 
     def event(self, aggregate: str, name: str, entity: str, data: object) -> None:
         self.events.append(make_event(self.tenant, aggregate, name, entity, data))
+
+
+_packer = msgspec.msgpack.Encoder()
+_many_checked = msgspec.msgpack.Decoder(list[IssuePoints])
+
+
+def _valid_together(items: list[IssuePoints]) -> bool:
+    """Whether every item of a bulk chunk passes the checks of ``IssuePoints``: one
+    decode for the chunk (half the cost of checking each item alone, ADR 12); a chunk
+    with a bad item is checked item by item."""
+    try:
+        _many_checked.decode(_packer.encode(items))
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 class TreasuryActor:
@@ -519,7 +534,12 @@ class TreasuryActor:
                     self._answered_chunks[request.idempotency_key] = None
                     while len(self._answered_chunks) > MEMORY:
                         self._answered_chunks.popitem(last=False)
-                return Ok(ManyIssued(tuple(self._issue_item(budget_id, i, work) for i in items)))
+                ones = [
+                    IssuePoints(budget_id, i.person_id, i.points, i.reward_id, i.memo)
+                    for i in items
+                ]
+                checked = _valid_together(ones)
+                return Ok(ManyIssued(tuple(self._issue_item(one, checked, work) for one in ones)))
             case GetWallet(person_id=person_id):
                 if person_id != request.principal.subject and not WALLET_READERS & roles:
                     return Err.of(ErrorCode.NOT_FOUND, f"no wallet {person_id} of yours")
@@ -1141,14 +1161,14 @@ class TreasuryActor:
         )
         return Ok(DebitReceipt(cmd.debit_id, cmd.budget_id, cmd.amount, balance, work.now))
 
-    def _issue_item(self, budget_id: str, item: IssueItem, work: _Batch) -> ItemResult:
+    def _issue_item(self, one: IssuePoints, checked: bool, work: _Batch) -> ItemResult:
         """One item of a bulk issue, checked like a request of its own (items are not
-        checked on the way in)."""
-        one = IssuePoints(budget_id, item.person_id, item.points, item.reward_id, item.memo)
-        try:
-            msgspec.convert(msgspec.to_builtins(one), IssuePoints)
-        except msgspec.ValidationError:
-            return ItemResult(False, ErrorCode.INVALID_REQUEST.value)
+        checked on the way in), unless its chunk passed the checks whole."""
+        if not checked:
+            try:
+                msgspec.convert(msgspec.to_builtins(one), IssuePoints)
+            except msgspec.ValidationError:
+                return ItemResult(False, ErrorCode.INVALID_REQUEST.value)
         reply = self._issue(one, work)
         return ItemResult(True) if isinstance(reply, Ok) else ItemResult(False, reply.code)
 

@@ -11,6 +11,7 @@ stream ``PB_EVENTS``; integrators of a tenant may subscribe to ``pb.evt.<tenant>
 
 from __future__ import annotations
 
+import functools
 import re
 
 RPC_PREFIX = "pb.rpc"
@@ -89,7 +90,10 @@ def parse_partitioned(subject: str) -> tuple[int, str, str]:
     return int(parts[2]), parts[3], parts[4]
 
 
+@functools.lru_cache(maxsize=8192)
 def event(tenant: str, aggregate: str, name: str) -> str:
+    """The subject of one tenant's event (kept for the last few thousand asked for: every
+    event of a bulk chunk or a burst names one of a few)."""
     return (
         f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}."
         f"{check_token(aggregate, 'aggregate')}.{check_token(name, 'event')}"
