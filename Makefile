@@ -1,5 +1,7 @@
 # perkbus — the two commands: `make run` and `make test`.
-PYTHON ?= python3
+# The virtualenv's interpreter: the fastest build of python3's version on this machine
+# (tools/pick_python.py, ADR 35); `make PYTHON=/path/to/python3.x` picks one yourself.
+PYTHON ?= $(shell python3 tools/pick_python.py 2>/dev/null || echo python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -8,6 +10,7 @@ DEV    := $(VENV)/.installed-dev
 .PHONY: run test bench lint typecheck unit clean couch-server screenshots
 
 $(BIN)/python:
+	@echo "making $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 

@@ -48,6 +48,8 @@ async def run_bench(options: BenchOptions) -> BenchReport:
     notes = [
         "wrk, the system and its database share this machine's cores; the CPU figures"
         " say how they were shared",
+        f"every system ran on Python {platform.python_version()}"
+        f" ({os.path.realpath(sys.executable)})",
     ]
     if options.short:
         notes.append(
@@ -72,7 +74,12 @@ async def run_bench(options: BenchOptions) -> BenchReport:
     return BenchReport(
         started_at=started_at,
         command=shlex.join(["perkbus", *sys.argv[1:]]),
-        machine={"cores": os.cpu_count() or 0, "python": platform.python_version()},
+        machine={
+            "cores": os.cpu_count() or 0,
+            "python": platform.python_version(),
+            # every system runs on this interpreter; builds differ in speed (ADR 35)
+            "python_executable": os.path.realpath(sys.executable),
+        },
         options=msgspec.to_builtins(options),
         count_rule=COUNT_RULE,
         runs=runs,
