@@ -12,8 +12,15 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@functools.lru_cache(maxsize=256)
 def rfc3339(ms: int) -> str:
-    """``2026-11-26T15:04:05.123+00:00``; kept for the last times seen (the orders and
-    events of one actor batch share their millisecond)."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    """``2026-11-26T15:04:05.123+00:00``: the second's text is kept (a burst's orders and
+    events span few seconds but many milliseconds), the milliseconds are written in, in
+    integers (``ms / 1000`` as a float is a millisecond off far from 1970)."""
+    second, milli = divmod(ms, 1000)
+    return f"{_second(second)}.{milli:03d}+00:00"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(second: int) -> str:
+    """``2026-11-26T15:04:05``."""
+    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]

@@ -31,6 +31,10 @@ from bench.harness.system import COUNT_RULE
 
 log = logging.getLogger("bench")
 
+#: The interpreter every system of a run runs on (builds of one version differ in speed,
+#: ADR 35).
+INTERPRETER = os.path.realpath(sys.executable)
+
 
 async def run_bench(options: BenchOptions) -> BenchReport:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -48,8 +52,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
     notes = [
         "wrk, the system and its database share this machine's cores; the CPU figures"
         " say how they were shared",
-        f"every system ran on Python {platform.python_version()}"
-        f" ({os.path.realpath(sys.executable)})",
+        f"every system ran on Python {platform.python_version()} ({INTERPRETER})",
     ]
     if options.short:
         notes.append(
@@ -77,8 +80,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         machine={
             "cores": os.cpu_count() or 0,
             "python": platform.python_version(),
-            # every system runs on this interpreter; builds differ in speed (ADR 35)
-            "python_executable": os.path.realpath(sys.executable),
+            "python_executable": INTERPRETER,
         },
         options=msgspec.to_builtins(options),
         count_rule=COUNT_RULE,
