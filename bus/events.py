@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from bus import subjects
+from bus import fast_batches, subjects
 from bus.time import rfc3339
 
 _json = msgspec.json.Encoder()
@@ -101,13 +101,17 @@ def make_event(tenant: str, aggregate: str, name: str, entity_id: str, data: Any
 
 
 async def ensure_streams(js: JetStreamContext, duplicate_window_s: int, replicas: int = 1) -> None:
-    """Create (or update) the PB_EVENTS stream: file storage, de-duplication window."""
+    """Create (or update) the PB_EVENTS stream: file storage, de-duplication window,
+    fast batches."""
     config = StreamConfig(
         name=subjects.EVENTS_STREAM,
         subjects=[subjects.all_events()],
         storage=StorageType.FILE,
         duplicate_window=float(duplicate_window_s),
         num_replicas=replicas,
+        # fast batches (nats-server 2.14+; an older server ignores the field, and the
+        # publisher then sends each event alone)
+        allow_batched=True,
     )
     try:
         await js.stream_info(subjects.EVENTS_STREAM)
@@ -136,31 +140,45 @@ class EventNotStored(Exception):
 
 
 class _Acks:
-    """The acks a batch of events still waits for, and the future they complete."""
+    """What a batch of events still waits for, and the future it completes."""
 
-    __slots__ = ("done", "missing")
+    __slots__ = ("done", "fast", "missing", "sent")
 
-    def __init__(self, count: int, done: asyncio.Future[None]) -> None:
-        self.missing = set(range(count))
+    def __init__(self, sent: int, fast: bool, done: asyncio.Future[None]) -> None:
+        self.sent = sent
+        #: Sent as a fast batch (one ack for the whole), else one ack per event.
+        self.fast = fast
+        self.missing = set() if fast else set(range(sent))
         self.done = done
 
 
 class EventPublisher:
-    """Publishes outbox events and waits for every JetStream ack.
+    """Publishes outbox events and waits until JetStream has stored every one.
 
-    All events of a batch are sent at once and their acks come back on one subscription
-    of the publisher's (reply subject ``<inbox>.<batch>-<event>``), under one timeout
-    and one future for the batch. (``JetStreamContext.publish`` makes each event a
-    request of its own — a timer, a future wrapper and fresh random bytes per event —
-    which was a fifth of the actor host's CPU in a burst; ADR 21.)
+    All events of a batch are sent at once, under one timeout and one future, and their
+    acks come back on one subscription of the publisher's. (``JetStreamContext.publish``
+    makes each event a request of its own — a timer, a future wrapper and fresh random
+    bytes per event — which was a fifth of the actor host's CPU in a burst; ADR 21.)
+
+    Where the stream takes fast batches (``bus.fast_batches``: nats-server 2.14 and
+    later; the publisher asks the stream once, and again after a failure), two events or
+    more go as one: the server answers the batch with a few acks instead of one per event
+    (ADR 7, amendment). Elsewhere each event carries a reply subject of its own,
+    ``<inbox>.<batch>-<event>``, and is acked alone.
     """
 
     def __init__(self, nc: NatsClient, ack_timeout_s: float = 5.0) -> None:
         self._nc = nc
         self._timeout = ack_timeout_s
         self._inbox = ""
+        #: Batch ids: the server keys a stream's fast batches by id, whoever sends them.
+        self._prefix = f"{random.getrandbits(48):012x}"
         self._batches = itertools.count()
         self._waiting: dict[str, _Acks] = {}
+        #: Whether the stream takes fast batches; None until asked.
+        self._fast: bool | None = None
+        #: Acks (and other answers) received, for whoever watches the publisher's cost.
+        self.acks_received = 0
 
     async def publish(self, events: Sequence[OutboxEvent]) -> None:
         """Raises if any event was not stored; publishing the same ids again is harmless."""
@@ -168,28 +186,63 @@ class EventPublisher:
             return
         if not self._inbox:
             inbox = self._nc.new_inbox()
-            await self._nc.subscribe(f"{inbox}.*", cb=self._on_ack)
+            await self._nc.subscribe(f"{inbox}.>", cb=self._on_ack)
             self._inbox = inbox
-        batch = str(next(self._batches))
-        acks = self._waiting[batch] = _Acks(len(events), asyncio.get_running_loop().create_future())
-        reply = f"{self._inbox}.{batch}-"
+        if self._fast is None:
+            self._fast = await self._stream_takes_batches()
+        batch = f"{self._prefix}{next(self._batches)}"
+        fast = self._fast and len(events) > 1
+        acks = _Acks(len(events), fast, asyncio.get_running_loop().create_future())
+        self._waiting[batch] = acks
         try:
-            for i, e in enumerate(events):
-                await self._nc.publish(
-                    e.subject,
-                    e.payload,
-                    reply=f"{reply}{i}",
-                    headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
-                )
+            if fast:
+                await self._send_batch(batch, events)
+            else:
+                await self._send_each(batch, events)
             try:
                 await asyncio.wait_for(acks.done, self._timeout)
             except TimeoutError:
                 raise EventNotStored(f"no ack within {self._timeout:.1f} s") from None
+        except EventNotStored:
+            self._fast = None  # the stream may have changed: ask it again next time
+            raise
         finally:
             del self._waiting[batch]
 
+    async def _send_batch(self, batch: str, events: Sequence[OutboxEvent]) -> None:
+        prefix, last, publish = f"{self._inbox}.{batch}", len(events), self._nc.publish
+        for seq, e in enumerate(events, 1):
+            await publish(
+                e.subject,
+                e.payload,
+                reply=fast_batches.reply_subject(prefix, seq, last),
+                headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
+            )
+
+    async def _send_each(self, batch: str, events: Sequence[OutboxEvent]) -> None:
+        reply, publish = f"{self._inbox}.{batch}-", self._nc.publish
+        for i, e in enumerate(events):
+            await publish(
+                e.subject,
+                e.payload,
+                reply=f"{reply}{i}",
+                headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
+            )
+
+    async def _stream_takes_batches(self) -> bool:
+        try:
+            info = await self._nc.jetstream().stream_info(subjects.EVENTS_STREAM)
+        except Exception:  # no stream yet (the publish will say so) or no JetStream
+            return False
+        return bool(info.config.allow_batched)
+
     async def _on_ack(self, msg: Msg) -> None:
-        batch, _, event = msg.subject.rpartition(".")[2].partition("-")
+        self.acks_received += 1
+        rest = msg.subject[len(self._inbox) + 1 :]
+        if rest.endswith(fast_batches.SUFFIX):
+            batch, event = rest.partition(".")[0], ""
+        else:
+            batch, _, event = rest.partition("-")
         acks = self._waiting.get(batch)
         if acks is None or acks.done.done():
             return
@@ -197,9 +250,16 @@ class EventPublisher:
             acks.done.set_exception(EventNotStored(f"no stream takes {msg.subject}"))
             return
         try:
+            if acks.fast:
+                if fast_batches.settled(fast_batches.frame_decoder.decode(msg.data), acks.sent):
+                    acks.done.set_result(None)
+                return
             ack = _ack_decoder.decode(msg.data)
         except msgspec.DecodeError as e:
             acks.done.set_exception(EventNotStored(f"unreadable ack: {e}"))
+            return
+        except fast_batches.BatchRefused as e:
+            acks.done.set_exception(EventNotStored(f"batch not stored whole: {e}"))
             return
         if ack.error is not None:
             acks.done.set_exception(EventNotStored(f"{ack.error.code}: {ack.error.description}"))

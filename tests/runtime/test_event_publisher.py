@@ -1,11 +1,17 @@
 """The outbox's publisher on a real nats-server: a batch returns once JetStream stored
-every event of it, and raises when one is not stored."""
+every event of it, and raises when one is not stored — as a fast batch where the stream
+takes them, event by event where it does not."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import msgspec
 import pytest
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
+from bus import subjects
 from bus.client import Bus
 from bus.events import CloudEvent, EventNotStored, EventPublisher, ensure_streams, read_events
 from tests.support import sample_event
@@ -31,3 +37,63 @@ async def test_an_event_no_stream_takes_fails_its_batch(bus: Bus) -> None:
     await ensure_streams(bus.js, duplicate_window_s=120)
     await publisher.publish([sample_event(3)])  # the publisher is still usable
     assert len(await read_events(bus.js, "acme", 0, 10)) == 1
+
+
+def events_stream(**config: Any) -> StreamConfig:
+    """The events stream as ``ensure_streams`` makes it, with ``config`` over it."""
+    base = {"duplicate_window": 120.0, "storage": StorageType.FILE, **config}
+    return StreamConfig(name=subjects.EVENTS_STREAM, subjects=[subjects.all_events()], **base)
+
+
+async def stored_ids(bus: Bus) -> list[str]:
+    stored = await read_events(bus.js, "acme", 0, 2000)
+    return [msgspec.json.decode(e.payload, type=CloudEvent).id for e in stored]
+
+
+async def test_a_batch_is_acked_as_a_whole_where_the_stream_takes_fast_batches(bus: Bus) -> None:
+    await ensure_streams(bus.js, duplicate_window_s=120)
+    assert (await bus.js.stream_info(subjects.EVENTS_STREAM)).config.allow_batched
+    publisher = EventPublisher(bus.nc)
+    events = [sample_event(n) for n in range(1200)]
+    await publisher.publish(events)
+    assert await stored_ids(bus) == [e.event_id for e in events]
+    # the start, a flow ack every 500 at most, the commit: not one ack per event
+    assert publisher.acks_received <= 6
+    await publisher.publish(events[:700])  # again: every one a duplicate, none stored twice
+    assert len(await stored_ids(bus)) == 1200
+
+
+async def test_where_the_stream_takes_no_fast_batches_each_event_is_acked(bus: Bus) -> None:
+    await bus.js.add_stream(events_stream())  # as an older nats-server keeps it
+    publisher = EventPublisher(bus.nc)
+    events = [sample_event(n) for n in range(300)]
+    await publisher.publish(events)
+    assert await stored_ids(bus) == [e.event_id for e in events]
+    assert publisher.acks_received == 300
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_batch_the_stream_stores_only_in_part_fails(bus: Bus, batched: bool) -> None:
+    limited = events_stream(max_msgs=5, discard=DiscardPolicy.NEW)
+    await bus.js.add_stream(replace(limited, allow_batched=batched or None))
+    publisher = EventPublisher(bus.nc, ack_timeout_s=2.0)
+    events = [sample_event(n) for n in range(10)]
+    with pytest.raises(EventNotStored):
+        await publisher.publish(events)
+    assert await stored_ids(bus) == [e.event_id for e in events[:5]]
+    await bus.js.update_stream(replace(limited, max_msgs=-1, allow_batched=batched or None))
+    await publisher.publish(events)  # the outbox's retry: the first five are duplicates
+    assert await stored_ids(bus) == [e.event_id for e in events]
+
+
+async def test_the_publisher_follows_a_stream_that_stops_taking_fast_batches(bus: Bus) -> None:
+    await ensure_streams(bus.js, duplicate_window_s=120)
+    publisher = EventPublisher(bus.nc, ack_timeout_s=2.0)
+    await publisher.publish([sample_event(n) for n in range(3)])
+    await bus.js.delete_stream(subjects.EVENTS_STREAM)
+    await bus.js.add_stream(events_stream())  # no fast batches any more
+    later = [sample_event(n) for n in range(3, 6)]
+    with pytest.raises(EventNotStored):
+        await publisher.publish(later)  # sent as a fast batch: refused whole
+    await publisher.publish(later)  # asked the stream again: each event alone
+    assert await stored_ids(bus) == [e.event_id for e in later]
