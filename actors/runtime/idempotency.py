@@ -115,9 +115,12 @@ class ReplyMemory:
 
     async def screen(self, batch: list[Request], now_ms: int) -> Screened:
         out = Screened()
-        keyed = {
-            key_hash(r.principal.subject, r.idempotency_key) for r in batch if r.idempotency_key
-        }
+        hashes = [
+            key_hash(r.principal.subject, r.idempotency_key) if r.idempotency_key else ""
+            for r in batch
+        ]
+        keyed = set(hashes)
+        keyed.discard("")
         stored: dict[str, StoredReply] = {}
         for h in keyed:
             remembered = self._recent.get(h)
@@ -139,7 +142,7 @@ class ReplyMemory:
                 out.decided_at.append(i)
                 out.to_decide.append((request, None))
                 continue
-            h = key_hash(request.principal.subject, key)
+            h = hashes[i]
             known = stored.get(h)
             if known is not None:
                 same = known.fingerprint == fingerprint(request)
