@@ -10,8 +10,7 @@ DEV    := $(VENV)/.installed-dev
 .PHONY: run test bench lint typecheck unit clean couch-server screenshots
 
 $(BIN)/python:
-	@echo "making $(VENV) with $(PYTHON)"
-	$(PYTHON) -m venv $(VENV)
+	@python="$(PYTHON)"; echo "$$python -m venv $(VENV)"; "$$python" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python

@@ -79,9 +79,11 @@ def seconds(python: str) -> float:
         return math.inf
 
 
-def fastest(pythons: Sequence[str], version: str, rounds: int = 3) -> str | None:
-    """The usable build whose best time over ``rounds`` is least (timed in turn, round by
-    round: the machine's speed drifts, and every build should meet the same drift)."""
+def fastest(pythons: Sequence[str], version: str, rounds: int = 7) -> str | None:
+    """The usable build whose best time over ``rounds`` is least. Timed in turn, round by
+    round, each round a process of its own: the machine's speed drifts, and a process runs
+    the probe in one of two speeds (about a third of them ~1.7 times slower, measured
+    here), so a build is only as fast as its fastest process."""
     usable_ = [p for p in pythons if usable(p, version)]
     best = dict.fromkeys(usable_, math.inf)
     for _ in range(rounds if len(usable_) > 1 else 0):
