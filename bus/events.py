@@ -164,12 +164,19 @@ class EventPublisher:
     later; the publisher asks the stream once, and again after a failure), two events or
     more go as one: the server answers the batch with a few acks instead of one per event
     (ADR 7, amendment). Elsewhere each event carries a reply subject of its own,
-    ``<inbox>.<batch>-<event>``, and is acked alone.
+    ``<inbox>.<batch>-<event>``, and is acked alone — and so for a while after a fast
+    batch failed, so that a failure of fast batches alone cannot stop the outbox.
     """
 
-    def __init__(self, nc: NatsClient, ack_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, nc: NatsClient, ack_timeout_s: float = 5.0, plain_after_refusal_s: float = 60.0
+    ) -> None:
         self._nc = nc
         self._timeout = ack_timeout_s
+        #: After a fast batch fails, how long events go one by one before the stream is
+        #: asked again (whatever failed the batch, the next publish must not meet it).
+        self._plain_after_refusal_s = plain_after_refusal_s
+        self._plain_until = 0.0
         self._inbox = ""
         #: Batch ids: the server keys a stream's fast batches by id, whoever sends them.
         self._prefix = f"{random.getrandbits(48):012x}"
@@ -188,11 +195,12 @@ class EventPublisher:
             inbox = self._nc.new_inbox()
             await self._nc.subscribe(f"{inbox}.>", cb=self._on_ack)
             self._inbox = inbox
-        if self._fast is None:
+        loop = asyncio.get_running_loop()
+        if self._fast is None and loop.time() >= self._plain_until:
             self._fast = await self._stream_takes_batches()
         batch = f"{self._prefix}{next(self._batches)}"
-        fast = self._fast and len(events) > 1
-        acks = _Acks(len(events), fast, asyncio.get_running_loop().create_future())
+        fast = bool(self._fast) and len(events) > 1
+        acks = _Acks(len(events), fast, loop.create_future())
         self._waiting[batch] = acks
         try:
             if fast:
@@ -204,7 +212,9 @@ class EventPublisher:
             except TimeoutError:
                 raise EventNotStored(f"no ack within {self._timeout:.1f} s") from None
         except EventNotStored:
-            self._fast = None  # the stream may have changed: ask it again next time
+            self._fast = None  # the stream may have changed: ask it again, later if ...
+            if fast:  # ... a fast batch failed: the retry goes event by event meanwhile
+                self._plain_until = loop.time() + self._plain_after_refusal_s
             raise
         finally:
             del self._waiting[batch]

@@ -4,6 +4,7 @@ takes them, event by event where it does not."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
-from bus import subjects
+from bus import fast_batches, subjects
 from bus.client import Bus
 from bus.events import CloudEvent, EventNotStored, EventPublisher, ensure_streams, read_events
 from tests.support import sample_event
@@ -97,3 +98,28 @@ async def test_the_publisher_follows_a_stream_that_stops_taking_fast_batches(bus
         await publisher.publish(later)  # sent as a fast batch: refused whole
     await publisher.publish(later)  # asked the stream again: each event alone
     assert await stored_ids(bus) == [e.event_id for e in later]
+
+
+async def test_after_a_fast_batch_fails_events_go_one_by_one_for_a_while(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails fast batches alone (here a reply subject the server does not take
+    as one) must not stop the outbox: its retry goes event by event."""
+    await ensure_streams(bus.js, duplicate_window_s=120)
+    publisher = EventPublisher(bus.nc, ack_timeout_s=2.0, plain_after_refusal_s=0.5)
+    good = fast_batches.reply_subject
+    monkeypatch.setattr(
+        fast_batches, "reply_subject", lambda *a: good(*a).replace(".fail.", ".bogus.")
+    )
+    events = [sample_event(n) for n in range(20)]
+    with pytest.raises(EventNotStored):
+        await publisher.publish(events)
+    await publisher.publish(events)  # the retry: each event alone, each acked
+    assert await stored_ids(bus) == [e.event_id for e in events]
+    monkeypatch.setattr(fast_batches, "reply_subject", good)
+    await asyncio.sleep(0.6)
+    more = [sample_event(n) for n in range(20, 320)]
+    acks = publisher.acks_received
+    await publisher.publish(more)  # the stream asked again: one fast batch
+    assert publisher.acks_received - acks <= 3
+    assert await stored_ids(bus) == [e.event_id for e in events + more]
