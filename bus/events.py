@@ -203,10 +203,14 @@ class EventPublisher:
         acks = _Acks(len(events), fast, loop.create_future())
         self._waiting[batch] = acks
         try:
-            if fast:
-                await self._send_batch(batch, events)
-            else:
-                await self._send_each(batch, events)
+            publish = self._nc.publish
+            for e, reply in zip(events, self._replies(batch, len(events), fast), strict=True):
+                await publish(
+                    e.subject,
+                    e.payload,
+                    reply=reply,
+                    headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
+                )
             try:
                 await asyncio.wait_for(acks.done, self._timeout)
             except TimeoutError:
@@ -219,25 +223,12 @@ class EventPublisher:
         finally:
             del self._waiting[batch]
 
-    async def _send_batch(self, batch: str, events: Sequence[OutboxEvent]) -> None:
-        prefix, last, publish = f"{self._inbox}.{batch}", len(events), self._nc.publish
-        for seq, e in enumerate(events, 1):
-            await publish(
-                e.subject,
-                e.payload,
-                reply=fast_batches.reply_subject(prefix, seq, last),
-                headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
-            )
-
-    async def _send_each(self, batch: str, events: Sequence[OutboxEvent]) -> None:
-        reply, publish = f"{self._inbox}.{batch}-", self._nc.publish
-        for i, e in enumerate(events):
-            await publish(
-                e.subject,
-                e.payload,
-                reply=f"{reply}{i}",
-                headers={"Nats-Msg-Id": e.event_id, "Content-Type": "application/json"},
-            )
+    def _replies(self, batch: str, count: int, fast: bool) -> list[str]:
+        """Each event's reply subject: its place in a fast batch, or an ack of its own."""
+        if fast:
+            prefix = f"{self._inbox}.{batch}"
+            return [fast_batches.reply_subject(prefix, seq, count) for seq in range(1, count + 1)]
+        return [f"{self._inbox}.{batch}-{i}" for i in range(count)]
 
     async def _stream_takes_batches(self) -> bool:
         try:
