@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from bus import subjects
+from bus.barrier import barrier
 from bus.errors import ErrorCode
 from bus.messages import encoder
 from bus.messages.common import Err, Ok
@@ -52,6 +53,7 @@ class ReportService:
             await self._nc.subscribe(subjects.all_reports(), queue=QUEUE, cb=self._on_request),
             await self._nc.subscribe(subjects.WAREHOUSE_HEALTH, cb=self._on_health),
         ]
+        await barrier(self._nc)  # started means answering
 
     async def stop(self) -> None:
         for sub in self._subs:

@@ -15,6 +15,7 @@ from aiohttp import web
 from nats.aio.msg import Msg
 
 from bus import subjects
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.messages import Err
 from edge import (
@@ -317,6 +318,7 @@ def create_app(
             await pages.heard(msg.data)
 
         await app[BUS].nc.subscribe(subjects.CATALOGUE_CHANGED, cb=catalogue_changed)
+        await barrier(app[BUS].nc)  # before the first request: no change goes unheard
         app[REVOCATIONS].start(app[BUS].js)
         yield
         await app[REVOCATIONS].stop()

@@ -30,6 +30,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind
 from actors.runtime.committer import GroupCommitter
 from actors.runtime.outbox import OutboxRelay
 from bus import subjects, tasks
+from bus.barrier import barrier
 from bus.client import Bus, RequestIds
 from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
@@ -155,7 +156,7 @@ class ActorHost:
         self._subscriptions.append(
             await nc.subscribe(subjects.CATALOGUE_CHANGED, cb=self._on_catalogue_changed)
         )
-        await nc.flush()
+        await barrier(nc)
         self._serving = True
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
         await self.wake()  # work a host that died left behind, or that time has brought

@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from nats.aio.msg import Msg
 
 from bus import subjects
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages import Ok, Principal, request_decoder
@@ -74,7 +75,8 @@ class Requests:
                 while len(self.seen) < count:
                     self.arrived.clear()
                     await self.arrived.wait()
-        except TimeoutError:  # say what did come (it has fallen short in loaded runs)
+        except TimeoutError:  # say what did come (before bus.barrier, a loaded run's
+            # watcher could miss the first request: flush() overtook its subscription)
             seen = [self._describe(data) for data in self.seen]
             raise AssertionError(f"{len(seen)} of {count} requests within 30 s: {seen}") from None
         return len(self.seen)
@@ -109,7 +111,7 @@ class World:
         await self.bus.nc.subscribe(
             f"{subjects.PARTITIONED_PREFIX}.*.acme.{kind}", cb=requests.take
         )
-        await self.bus.nc.flush()
+        await barrier(self.bus.nc)
         return requests
 
     async def stock(self, codes: int) -> None:
@@ -325,7 +327,7 @@ async def test_a_duplicate_that_waits_too_long_gets_409(
     # No actor host: this test takes the treasury's requests, and never answers them.
     bus = await Bus.connect(nats_server.url, "held-treasury", nats_server.credentials)
     await bus.nc.subscribe(f"{subjects.PARTITIONED_PREFIX}.*.acme.treasury", cb=hold)
-    await bus.nc.flush()
+    await barrier(bus.nc)
     verifier = TokenVerifier(keys.public.read_bytes(), ISSUER, AUDIENCE)
     config = EdgeConfig(rate_per_s=0, idempotency_wait_s=0.2, request_timeout_s=1)
     app = create_app(config, nats_server.url, verifier, None, nats_server.credentials)

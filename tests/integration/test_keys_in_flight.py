@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from nats.aio.msg import Msg
 
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages import Ok, encoder, request_decoder
@@ -71,7 +72,7 @@ async def edge(
     bus = await Bus.connect(nats_server.url, "held-actor", nats_server.credentials)
     actor = HeldActor()
     await bus.nc.subscribe("pb.rpcp.*.*.treasury", cb=actor.take)
-    await bus.nc.flush()
+    await barrier(bus.nc)
     await client.start_server()
     try:
         yield client, actor

@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from bus import subjects
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.messages.budget import CreateBudget
@@ -130,7 +131,7 @@ async def test_an_integrator_gets_its_tenants_events_and_no_other_subject(
 
     for subject in FORBIDDEN:
         await acme.nc.subscribe(subject, cb=leak)
-    await acme.nc.flush()
+    await barrier(acme.nc)
 
     async with sqlite_host(bus, tmp_path):
         for tenant in ("globex", "acme"):  # the system publishes both tenants' events
@@ -147,7 +148,7 @@ async def test_an_integrator_gets_its_tenants_events_and_no_other_subject(
     assert msg.subject == subjects.event("acme", "budget", "created")
     event = json.loads(msg.data)
     assert (event["type"], event["tenant"]) == ("perkbus.budget.created", "acme")
-    await acme.nc.flush()
+    await barrier(acme.nc)
     await asyncio.sleep(0.2)  # globex's event, had any subscription been allowed
     assert leaked == []
     assert own.empty()
@@ -165,7 +166,7 @@ async def test_an_integrator_may_publish_nothing(bus: Bus, acme: Integrator) -> 
         seen.append(msg)
 
     await bus.nc.subscribe(">", cb=record)  # the service user sees every subject
-    await bus.nc.flush()
+    await barrier(bus.nc)
     spoofs = [
         subjects.event("acme", "budget", "debited"),  # a forged event of its own tenant
         subjects.rpc("acme", "treasury"),  # a command straight to an actor
@@ -173,9 +174,9 @@ async def test_an_integrator_may_publish_nothing(bus: Bus, acme: Integrator) -> 
     ]
     for subject in spoofs:
         await acme.nc.publish(subject, b"{}")
-    await acme.nc.flush()
+    await barrier(acme.nc)
     await asyncio.sleep(0.2)
-    await bus.nc.flush()
+    await barrier(bus.nc)
     assert seen == []
     assert len(acme.violations()) == len(spoofs), acme.errors
     assert all("permissions violation for publish" in v for v in acme.violations())
@@ -256,7 +257,7 @@ async def test_the_cli_mints_credentials_the_embedded_server_accepts(
     try:
         await integrator.nc.subscribe("pb.evt.acme.>")
         await integrator.nc.subscribe("pb.evt.globex.>")
-        await integrator.nc.flush()
+        await barrier(integrator.nc)
         await asyncio.sleep(0.1)
         assert integrator.violations() == [
             'nats: permissions violation for subscription to "pb.evt.globex.>"'
@@ -288,7 +289,7 @@ async def test_a_tenant_admin_gets_nats_credentials_over_rest_and_graphql(
     try:
         own = await integrator.nc.subscribe("pb.evt.acme.>")
         await integrator.nc.subscribe("pb.evt.globex.>")
-        await integrator.nc.flush()
+        await barrier(integrator.nc)
         await cluster.open_budget("acme", "b1", 100)
         assert (await own.next_msg(5)).subject == "pb.evt.acme.budget.created"
         assert len(integrator.violations()) == 1

@@ -26,6 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
+from bus.barrier import barrier
 from perkbus import demo
 from tests.servers import free_port
 
@@ -103,7 +104,7 @@ async def integrator_sees_only_its_events(
     try:
         await nc.subscribe(f"pb.evt.{demo.TENANT}.>", cb=on_event)
         await nc.subscribe("pb.evt.globex.>", cb=on_event)
-        await nc.flush()
+        await barrier(nc)
         await asyncio.to_thread(debit)
         first = await asyncio.wait_for(received.get(), 10)
         await asyncio.sleep(0.1)

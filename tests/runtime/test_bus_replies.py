@@ -10,6 +10,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from bus import subjects
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, BusUnavailable
@@ -47,7 +48,7 @@ async def responder(bus: Bus, delay_s: float, count: int = 0) -> set[asyncio.Tas
 
     # requests reach their tenant's partition (the server's subject mapping)
     await bus.nc.subscribe(f"{subjects.PARTITIONED_PREFIX}.*.acme.treasury", cb=answer)
-    await bus.nc.flush()
+    await barrier(bus.nc)
     return pending
 
 

@@ -20,6 +20,7 @@ from actors.runtime.host import ActorHost, PartitionMappingError
 from actors.runtime.outbox import OutboxRelay
 from actors.treasury import TreasuryActor
 from bus import subjects
+from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusError, ErrorCode
@@ -565,7 +566,7 @@ async def test_requests_arrive_by_tenant_partition(bus: Bus, ledger: Ledger) -> 
     tenants = [f"t{i}" for i in range(40)]
     for t in tenants:
         await bus.nc.publish(subjects.rpc(t, "budget"), b"")
-    await bus.nc.flush()
+    await barrier(bus.nc)
     await asyncio.sleep(0.2)
     await sub.unsubscribe()
     assert seen, "some of 40 tenants should hash onto partition 3 of 8"
