@@ -12,6 +12,7 @@ hop to that thread, not one each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from storage.errors import StoreUnavailable
 from storage.migrations import CREATE_MIGRATIONS_TABLE, Migration
 
 T = TypeVar("T")
+#: A read waiting for the reader thread: what to run, and the future its caller awaits.
+_Read = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]
 
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 1024 * 1024 * 1024
@@ -45,7 +48,7 @@ class SqliteDatabase:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{thread_name}-read")
         self._read_con: sqlite3.Connection | None = None
         #: Reads asked for in this turn of the event loop, sent together at its end.
-        self._reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._reads: list[_Read] = []
         self._reads_loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -68,18 +71,23 @@ class SqliteDatabase:
     def _send_reads(self, loop: asyncio.AbstractEventLoop) -> None:
         reads, self._reads = self._reads, []
         try:
-            sent = self._reader.submit(self._run_reads, reads)
+            self._reader.submit(self._read_hop, reads, loop)
         except RuntimeError as e:  # closed: its thread takes no more work
-            for _, done in reads:
-                if not done.done():
-                    done.set_exception(StoreUnavailable(f"{self.path} is closed: {e}"))
-            return
-        hop = asyncio.wrap_future(sent, loop=loop)
-        hop.add_done_callback(lambda h: _settle(reads, h))
+            _settle(reads, [(False, StoreUnavailable(f"{self.path} is closed: {e}"))] * len(reads))
 
-    def _run_reads(
-        self, reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-    ) -> list[tuple[bool, Any]]:
+    def _read_hop(self, reads: list[_Read], loop: asyncio.AbstractEventLoop) -> None:
+        """On the reader thread: run ``reads``, then hand the loop their outcomes in one
+        callback. (``asyncio.wrap_future`` took three turns of the loop to wake a reader —
+        its future's state, its done callback, then the reader's own future — where this
+        takes two; under spread every order waits for two hops.)"""
+        try:
+            outcomes = self._run_reads(reads)
+        except BaseException as e:
+            outcomes = [(False, StoreUnavailable(f"the read thread failed: {e!r}"))] * len(reads)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for them
+            loop.call_soon_threadsafe(_settle, reads, outcomes)
+
+    def _run_reads(self, reads: list[_Read]) -> list[tuple[bool, Any]]:
         """Each read's result, or the exception it raised (``False`` first)."""
         outcomes: list[tuple[bool, Any]] = []
         for fn, _ in reads:
@@ -161,18 +169,9 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return con
 
 
-def _settle(
-    reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
-    hop: asyncio.Future[list[tuple[bool, Any]]],
-) -> None:
+def _settle(reads: list[_Read], outcomes: list[tuple[bool, Any]]) -> None:
     """Hand each read its outcome (a reader that gave up waiting is skipped)."""
-    if hop.cancelled() or hop.exception() is not None:
-        error = StoreUnavailable("the read thread failed") if hop.cancelled() else hop.exception()
-        for _, done in reads:
-            if not done.done():
-                done.set_exception(error)  # type: ignore[arg-type]
-        return
-    for (_, done), (ok, value) in zip(reads, hop.result(), strict=True):
+    for (_, done), (ok, value) in zip(reads, outcomes, strict=True):
         if done.done():
             continue
         if ok:
