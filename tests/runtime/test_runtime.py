@@ -555,6 +555,28 @@ async def test_requests_whose_envelope_names_another_tenant_are_refused(
     assert reply.code == ErrorCode.FORBIDDEN
 
 
+async def test_requests_the_host_cannot_read_or_route_are_refused_and_it_serves_on(
+    bus: Bus, host: ActorHost
+) -> None:
+    garbled = await bus.nc.request(subjects.rpc("acme", "treasury"), b"\x93not msgpack", 5)
+    reply = reply_decoder.decode(garbled.data)
+    assert isinstance(reply, Err)
+    assert reply.code == ErrorCode.INVALID_REQUEST
+    request = Request(
+        tenant="acme",
+        principal=ME,
+        request_id="y",
+        deadline_ms=now_ms() + 5000,
+        body=GetBudget("b1"),
+    )
+    unknown = await bus.nc.request(subjects.rpc("acme", "nobody"), encoder.encode(request), 5)
+    reply = reply_decoder.decode(unknown.data)
+    assert isinstance(reply, Err)
+    assert reply.code == ErrorCode.INVALID_REQUEST
+    assert "nobody" in reply.message
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
+
+
 async def test_requests_arrive_by_tenant_partition(bus: Bus, ledger: Ledger) -> None:
     """A host that serves some partitions gets exactly the tenants hashed onto them."""
     seen: list[str] = []
