@@ -25,7 +25,6 @@ from nats.js import JetStreamContext
 
 from bus import subjects
 from bus.errors import BusTimeout, BusUnavailable
-from bus.inline_subscriptions import subscribe_inline
 from bus.messages import Command, Envelope, Principal, Reply, encoder, reply_decoder
 from bus.messages.reports import ReportCommand, ReportReply, report_reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
@@ -95,10 +94,10 @@ class Replies:
             if self._prefix:
                 return
             prefix = f"{self._nc.new_inbox()}."
-            await subscribe_inline(self._nc, f"{prefix}*", self._on_reply)  # ADR 36
+            await self._nc.subscribe(f"{prefix}*", cb=self._on_reply)
             self._prefix = prefix
 
-    def _on_reply(self, msg: Msg) -> None:
+    async def _on_reply(self, msg: Msg) -> None:
         future = self._waiting.pop(msg.subject[len(self._prefix) :], None)
         if future is not None and not future.done():
             future.set_result(msg)

@@ -34,7 +34,6 @@ from bus.barrier import barrier
 from bus.client import Bus, RequestIds
 from bus.errors import BusError, ErrorCode
 from bus.events import EventPublisher, ensure_streams
-from bus.inline_subscriptions import subscribe_inline
 from bus.messages import (
     Command,
     Envelope,
@@ -105,7 +104,6 @@ class ActorHost:
             refresh_token_ttl_s=config.refresh_token_ttl_s,
         )
         self._timers: set[asyncio.Task[None]] = set()
-        self._refusing: set[asyncio.Task[None]] = set()
         self._waker: asyncio.Task[None] | None = None
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
@@ -140,11 +138,10 @@ class ActorHost:
             if not 0 <= p < self.partition_count:
                 raise ValueError(f"partition {p} is outside 0..{self.partition_count - 1}")
             self._subscriptions.append(
-                await subscribe_inline(  # handed over as read (ADR 36)
-                    nc,
+                await nc.subscribe(
                     subjects.partition_subscription(p),
-                    self._on_request,
                     queue="actors",
+                    cb=self._on_request,
                     pending_msgs_limit=1_000_000,
                     pending_bytes_limit=512 * 1024 * 1024,
                 )
@@ -256,27 +253,20 @@ class ActorHost:
                 self.relay.published,
             )
 
-    def _on_request(self, msg: Msg) -> None:
-        """A request, as the client reads it: into its actor's mailbox, or refused."""
+    async def _on_request(self, msg: Msg) -> None:
         reply_to = msg.reply  # empty for told messages: handled, never answered
         try:
             _, tenant, kind = subjects.parse_partitioned(msg.subject)
             request = request_decoder.decode(msg.data)
         except (ValueError, msgspec.DecodeError) as e:
-            self._refuse(reply_to, Err.of(ErrorCode.INVALID_REQUEST, f"bad request: {e}"))
+            await self.send(reply_to, Err.of(ErrorCode.INVALID_REQUEST, f"bad request: {e}"))
             return
         if request.tenant != tenant:
-            self._refuse(reply_to, Err.of(ErrorCode.FORBIDDEN, "tenant does not match"))
+            await self.send(reply_to, Err.of(ErrorCode.FORBIDDEN, "tenant does not match"))
             return
         refused = self._post(kind, Mail(request, reply_to))
         if refused is not None:
-            self._refuse(reply_to, refused)
-
-    def _refuse(self, reply_to: str, reply: Err) -> None:
-        """Answer a request no actor takes (from the client's reader: in a task)."""
-        task = asyncio.get_running_loop().create_task(self.send(reply_to, reply))
-        self._refusing.add(task)
-        task.add_done_callback(self._refusing.discard)
+            await self.send(reply_to, refused)
 
     def _post(self, kind: str, mail: Mail) -> Err | None:
         """Put ``mail`` in the mailbox of the actor it addresses, activating it if need be;
