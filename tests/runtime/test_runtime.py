@@ -538,42 +538,38 @@ async def test_idle_actor_is_passivated_and_reactivates_from_storage(
     assert ProbeBudget.deactivations == ["idle", "shutdown"]
 
 
+def envelope(tenant: str, body: GetBudget) -> bytes:
+    """A request as it travels, sent by hand (past ``Bus.request``'s checks)."""
+    request = Request(
+        tenant=tenant, principal=ME, request_id="x", deadline_ms=now_ms() + 5000, body=body
+    )
+    return encoder.encode(request)
+
+
+async def refusal(bus: Bus, kind: str, payload: bytes) -> Err:
+    """What the host answers ``payload`` sent to acme's actors of ``kind``."""
+    msg = await bus.nc.request(subjects.rpc("acme", kind), payload, timeout=5)
+    reply = reply_decoder.decode(msg.data)
+    assert isinstance(reply, Err)
+    return reply
+
+
 async def test_requests_whose_envelope_names_another_tenant_are_refused(
     bus: Bus, host: ActorHost
 ) -> None:
     assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR")), "globex"), Ok)
-    forged = Request(
-        tenant="globex",
-        principal=ME,
-        request_id="x",
-        deadline_ms=now_ms() + 5000,
-        body=GetBudget("b1"),
-    )
-    msg = await bus.nc.request(subjects.rpc("acme", "treasury"), encoder.encode(forged), timeout=5)
-    reply = reply_decoder.decode(msg.data)
-    assert isinstance(reply, Err)
-    assert reply.code == ErrorCode.FORBIDDEN
+    forged = envelope("globex", GetBudget("b1"))
+    assert (await refusal(bus, "treasury", forged)).code == ErrorCode.FORBIDDEN
 
 
 async def test_requests_the_host_cannot_read_or_route_are_refused_and_it_serves_on(
     bus: Bus, host: ActorHost
 ) -> None:
-    garbled = await bus.nc.request(subjects.rpc("acme", "treasury"), b"\x93not msgpack", 5)
-    reply = reply_decoder.decode(garbled.data)
-    assert isinstance(reply, Err)
-    assert reply.code == ErrorCode.INVALID_REQUEST
-    request = Request(
-        tenant="acme",
-        principal=ME,
-        request_id="y",
-        deadline_ms=now_ms() + 5000,
-        body=GetBudget("b1"),
-    )
-    unknown = await bus.nc.request(subjects.rpc("acme", "nobody"), encoder.encode(request), 5)
-    reply = reply_decoder.decode(unknown.data)
-    assert isinstance(reply, Err)
-    assert reply.code == ErrorCode.INVALID_REQUEST
-    assert "nobody" in reply.message
+    garbled = await refusal(bus, "treasury", b"\x93not msgpack")
+    assert garbled.code == ErrorCode.INVALID_REQUEST
+    unknown = await refusal(bus, "nobody", envelope("acme", GetBudget("b1")))
+    assert unknown.code == ErrorCode.INVALID_REQUEST
+    assert "nobody" in unknown.message
     assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(100, "EUR"))), Ok)
 
 
