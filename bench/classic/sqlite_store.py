@@ -1,7 +1,9 @@
 """The classic baseline on SQLite, the embedded default: one writer.
 
-One connection, driven from one dedicated thread, in WAL mode with perkbus's default
-durability (``synchronous=FULL``: every commit is on disk before the answer). Each order
+One connection, driven from one dedicated thread, opened as perkbus opens its ledger
+(``storage.sqlite_db.connect``: WAL mode, the same page cache, memory map and checkpoint
+interval) with perkbus's default durability (``synchronous=FULL``: every commit is on
+disk before the answer). Each order
 is its own ``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is taken first, so the reads
 inside see the state they write over — SQLite's equivalent of row locks. The thread keeps
 the event loop free while a commit waits for the disk.
@@ -19,6 +21,7 @@ from typing import Any
 from bench.classic import orders as o
 from bench.classic.orders import Draft, Outcome, Placed
 from bench.classic.stores import TABLES, schema_statements
+from storage.sqlite_db import connect
 
 _SELECT_CODE = (
     "SELECT code_id FROM voucher_codes WHERE tenant_id = ? AND product_id = ?"
@@ -38,12 +41,7 @@ class SqliteStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(f"PRAGMA synchronous={self.synchronous}")
-            con.execute("PRAGMA busy_timeout=5000")
-            self._con = con
+            self._con = connect(self.path, self.synchronous)
         return self._con
 
     async def _run(self, fn: Any, *args: Any) -> Any:

@@ -22,8 +22,10 @@ from actors.sealing import MasterKey, unseal
 from bench.classic import check_invariants, seed
 from bench.classic.app import STORE, create_app
 from bench.classic.seed import SeedReport
+from bench.classic.sqlite_store import SqliteStore
 from bench.classic.stores import OrderStore, open_store
 from edge.auth import TokenVerifier
+from storage.sqlite_db import connect
 from tests.servers import free_port
 from tests.support import AUDIENCE, ISSUER, Keys, mysql_database
 
@@ -254,3 +256,23 @@ async def test_the_command_line(db: Db, keys: Keys) -> None:
     assert checked.returncode == 0, checked.stdout
     assert msgspec.json.decode(checked.stdout)["ok"] is True
     assert subprocess.run([*check, "21"], cwd=REPO, capture_output=True).returncode == 1
+
+
+async def test_classic_opens_sqlite_as_perkbus_opens_its_ledger(tmp_path: Path) -> None:
+    """Same page cache, memory map, checkpoint interval and durability: the baseline is
+    not slowed by SQLite's defaults where perkbus's ledger is not."""
+    pragmas = ("journal_mode", "synchronous", "cache_size", "mmap_size", "wal_autocheckpoint")
+    ledger = connect(tmp_path / "ledger.sqlite3", "FULL")
+    try:
+        perkbus = {p: ledger.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas}
+    finally:
+        ledger.close()
+    store = SqliteStore(tmp_path / "classic.sqlite3")
+    await store.open()
+    try:
+        baseline = {p: (await store.fetchall(f"PRAGMA {p}"))[0][0] for p in pragmas}
+    finally:
+        await store.close()
+    assert baseline == perkbus
+    assert perkbus["cache_size"] != -2000  # not SQLite's defaults
+    assert perkbus["wal_autocheckpoint"] != 1000
