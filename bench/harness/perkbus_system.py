@@ -109,8 +109,16 @@ async def seed_tenant(
         codes -= count
 
 
+def seeding_at_once(codes: int) -> int:
+    """How many tenants to seed at once when each gets ``codes``: as many as keep about
+    :data:`GENERATE_MAX` codes being made at a time (at most 32). The actor host makes
+    and seals every code on its event loop; ten tenants' 11,000 codes each at once took
+    longer than a request may wait (504 after 5 s) on a slow machine."""
+    return max(1, min(32, GENERATE_MAX // max(codes, 1)))
+
+
 async def seed(pb: Perkbus, tenants: list[str], budget: str, codes: int) -> None:
-    limit = asyncio.Semaphore(32)
+    limit = asyncio.Semaphore(seeding_at_once(codes))
     async with aiohttp.ClientSession() as session:
 
         async def one(tenant: str) -> None:

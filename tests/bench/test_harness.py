@@ -15,7 +15,7 @@ from bench.harness import wrk
 from bench.harness.ceiling_system import ceiling
 from bench.harness.options import parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
-from bench.harness.perkbus_system import Perkbus, cpu_names
+from bench.harness.perkbus_system import GENERATE_MAX, Perkbus, cpu_names, seeding_at_once
 from bench.harness.processes import cpu_by_process, cpu_delta, listen_overflows
 from bench.harness.report import (
     BenchReport,
@@ -278,3 +278,14 @@ def _the_warning_under_perkbus_alone(perkbus: BurstRun, classic: BurstRun, marke
     of_classic = next(i for i, line in enumerate(lines) if "hot/classic: errors" in line)
     assert of_perkbus < warned[0] < of_classic
     return lines[warned[0]]
+
+
+def test_tenants_are_seeded_a_few_at_once_when_each_needs_many_codes() -> None:
+    """Few tenants with many codes each are seeded one or two at a time, so no generate
+    request waits behind the others' past its deadline; many small ones go 32 at once."""
+    ten_tenants = Scenario("spread", tenants=10).codes_per_tenant(13)
+    assert ten_tenants > GENERATE_MAX  # the case that timed out: ten tenants of ~11,700 codes
+    assert seeding_at_once(ten_tenants) == 1
+    assert seeding_at_once(GENERATE_MAX // 2) == 2
+    assert seeding_at_once(Scenario("spread", tenants=1000).codes_per_tenant(13)) == 32
+    assert seeding_at_once(0) == 32
