@@ -157,6 +157,23 @@ def _run(command: list[str]) -> tuple[int, str, float]:
     return p.returncode, output, usage.ru_utime + usage.ru_stime
 
 
+def wrk_command(
+    script_file: Path,
+    url: str,
+    run: str,
+    seconds: float,
+    connections: int,
+    threads: int,
+    timeout_s: int,
+) -> list[str]:
+    """wrk's command line; never more threads than connections (wrk refuses that)."""
+    threads = max(1, min(threads, connections))
+    return [
+        *(WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"),
+        *("--timeout", f"{timeout_s}s", "-s", str(script_file), url, "--", run),
+    ]
+
+
 async def burst(
     script_file: Path,
     url: str,
@@ -167,10 +184,7 @@ async def burst(
     timeout_s: int = 10,
 ) -> WrkResult:
     """One wrk run of ``seconds`` against ``url``; ``run`` prefixes the Idempotency-Keys."""
-    command = [
-        *(WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"),
-        *("--timeout", f"{timeout_s}s", "-s", str(script_file), url, "--", run),
-    ]
+    command = wrk_command(script_file, url, run, seconds, connections, threads, timeout_s)
     code, output, cpu = await asyncio.to_thread(_run, command)
     if code != 0:
         raise WrkOutputError(f"wrk exited with {code}:\n{output}")

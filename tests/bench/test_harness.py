@@ -289,3 +289,15 @@ def test_tenants_are_seeded_a_few_at_once_when_each_needs_many_codes() -> None:
     assert seeding_at_once(GENERATE_MAX // 2) == 2
     assert seeding_at_once(Scenario("spread", tenants=1000).codes_per_tenant(13)) == 32
     assert seeding_at_once(0) == 32
+
+
+def test_wrk_gets_no_more_threads_than_connections() -> None:
+    """wrk refuses ``-t2 -c1`` ("number of connections must be >= threads"): one client
+    runs on one thread, and more clients keep the threads asked for."""
+    one = wrk.wrk_command(Path("s.lua"), "http://h", "r", 3, connections=1, threads=2, timeout_s=10)
+    assert one[1:3] == ["-t1", "-c1"]
+    many = wrk.wrk_command(
+        Path("s.lua"), "http://h", "r", 3, connections=256, threads=2, timeout_s=10
+    )
+    assert many[1:3] == ["-t2", "-c256"]
+    assert many[-2:] == ["--", "r"]
