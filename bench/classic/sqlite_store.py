@@ -2,11 +2,10 @@
 
 One connection, driven from one dedicated thread, opened as perkbus opens its ledger
 (``storage.sqlite_db.connect``: WAL mode, the same page cache, memory map and checkpoint
-interval) with perkbus's default durability (``synchronous=FULL``: every commit is on
-disk before the answer). Each order
-is its own ``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is taken first, so the reads
-inside see the state they write over — SQLite's equivalent of row locks. The thread keeps
-the event loop free while a commit waits for the disk.
+interval) with perkbus's default durability (``synchronous=FULL``: every commit is on disk
+before the answer). Each order is its own ``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock
+is taken first, so the reads inside see the state they write over — SQLite's equivalent of
+row locks. The thread keeps the event loop free while a commit waits for the disk.
 """
 
 from __future__ import annotations
