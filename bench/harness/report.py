@@ -65,7 +65,7 @@ class Target(msgspec.Struct, frozen=True):
 class BenchReport(msgspec.Struct, frozen=True):
     started_at: str
     command: str
-    machine: dict[str, str | int]
+    machine: dict[str, str | int | float]
     options: dict[str, object]
     count_rule: str
     runs: list[BurstRun]

@@ -36,8 +36,24 @@ log = logging.getLogger("bench")
 INTERPRETER = os.path.realpath(sys.executable)
 
 
+#: Steps of the loop that :func:`machine_speed` times.
+SPEED_STEPS = 10_000_000
+
+
+def machine_speed() -> float:
+    """Seconds this process takes for :data:`SPEED_STEPS` steps of a plain Python loop.
+    The machine's speed moves with the hour (the same code has done half as many orders
+    an hour later); this figure, taken before and after the runs, says how fast it was."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(SPEED_STEPS):
+        total += step
+    return round(time.perf_counter() - started, 3)
+
+
 async def run_bench(options: BenchOptions) -> BenchReport:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    speed_before = machine_speed()
     runs: list[BurstRun] = []
     bulks: list[BulkRun] = []
     for name in options.scenarios:
@@ -49,9 +65,13 @@ async def run_bench(options: BenchOptions) -> BenchReport:
                 log.info("%s/%s: starting (round %d)", name, system, round_)
                 run = await measure(name, system, options)
                 runs.append(msgspec.structs.replace(run, round=round_))
+    speed_after = machine_speed()
     notes = [
         "wrk, the system and its database share this machine's cores; the CPU figures"
         " say how they were shared",
+        f"machine speed: {SPEED_STEPS:,} steps of a Python loop took {speed_before:.2f} s"
+        f" before the runs and {speed_after:.2f} s after; absolute figures move with it,"
+        " compare the systems of one run",
         f"every system ran on Python {platform.python_version()} ({INTERPRETER})",
     ]
     if options.short:
@@ -81,6 +101,8 @@ async def run_bench(options: BenchOptions) -> BenchReport:
             "cores": os.cpu_count() or 0,
             "python": platform.python_version(),
             "python_executable": INTERPRETER,
+            "python_loop_s_before": speed_before,
+            "python_loop_s_after": speed_after,
         },
         options=msgspec.to_builtins(options),
         count_rule=COUNT_RULE,

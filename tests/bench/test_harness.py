@@ -13,7 +13,7 @@ import pytest
 
 from bench.harness import wrk
 from bench.harness.ceiling_system import ceiling
-from bench.harness.options import parse_settings
+from bench.harness.options import BenchOptions, parse_settings
 from bench.harness.perkbus_invariants import check_orders, open_query
 from bench.harness.perkbus_system import GENERATE_MAX, Perkbus, cpu_names, seeding_at_once
 from bench.harness.processes import cpu_by_process, cpu_delta, listen_overflows
@@ -26,6 +26,7 @@ from bench.harness.report import (
     targets,
     to_json,
 )
+from bench.harness.run import run_bench
 from bench.harness.system import Scenario, redis_prefix
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import GenerateCodes
@@ -301,3 +302,18 @@ def test_wrk_gets_no_more_threads_than_connections() -> None:
     )
     assert many[1:3] == ["-t2", "-c256"]
     assert many[-2:] == ["--", "r"]
+
+
+async def test_a_run_records_how_fast_the_machine_was_before_and_after() -> None:
+    """Absolute figures move with the machine's speed from hour to hour: each report says
+    what a fixed Python loop took before and after its runs, in its JSON and its notes."""
+    report = await run_bench(BenchOptions(scenarios=()))
+    before = report.machine["python_loop_s_before"]
+    after = report.machine["python_loop_s_after"]
+    assert isinstance(before, float)
+    assert before > 0
+    assert isinstance(after, float)
+    assert after > 0
+    (note,) = [n for n in report.notes if n.startswith("machine speed:")]
+    assert f"{before:.2f} s before" in note
+    assert f"{after:.2f} s after" in note
