@@ -34,6 +34,10 @@ class BurstRun(msgspec.Struct, frozen=True):
     #: was full (the whole machine's count; None: not readable). Each such client waits a
     #: TCP retransmission, a second or more, which its latency then shows.
     listen_overflows: int | None = None
+    #: Seconds the machine-speed loop took just before this system was started (None:
+    #: not timed). The systems of a round are compared with each other, so their ratio is
+    #: only as sure as the machine was steady between them.
+    python_loop_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -100,6 +104,41 @@ def round_ratios(runs: list[BurstRun]) -> dict[str, list[float]]:
             if each:
                 found[f"{scenario}: perkbus/{other}"] = each
     return found
+
+
+#: How much slower the machine may be before one system of a round than before another
+#: (the loop's seconds, the larger over the smaller) and the round's ratio still be taken
+#: at its word.
+STEADY = 1.2
+
+
+def speed_shifts(runs: list[BurstRun]) -> list[str]:
+    """A note for each round of a scenario in which the machine's speed moved between
+    perkbus's run and another system's by more than :data:`STEADY`: the ratio of that
+    round compares the systems at different speeds."""
+    notes = []
+    for scenario in dict.fromkeys(r.scenario for r in runs):
+        for round_ in sorted({r.round for r in runs if r.scenario == scenario}):
+            timed = {
+                r.system: r.python_loop_s
+                for r in runs
+                if r.scenario == scenario and r.round == round_ and r.python_loop_s
+            }
+            mine = timed.pop("perkbus", None)
+            moved = {
+                system: loop
+                for system, loop in timed.items()
+                if mine is not None and max(mine, loop) / min(mine, loop) > STEADY
+            }
+            if mine is None or not moved:
+                continue
+            others = ", ".join(f"{loop:.2f} s before {system}" for system, loop in moved.items())
+            notes.append(
+                f"{scenario}, round {round_}: the machine's speed moved between the systems"
+                f" (the loop took {mine:.2f} s before perkbus, {others}); this round's ratio"
+                " compares them at different speeds"
+            )
+    return notes
 
 
 def ratios(runs: list[BurstRun]) -> dict[str, float]:
@@ -189,7 +228,8 @@ def render(report: BenchReport) -> str:
     ]
     for run in report.runs:
         name = f"{run.scenario}/{run.system}" + (f" #{run.round}" if rounds else "")
-        lines.append(f"  {name}: errors {_errors(run.errors)}")
+        speed = f"; machine loop {run.python_loop_s:.2f} s" if run.python_loop_s else ""
+        lines.append(f"  {name}: errors {_errors(run.errors)}{speed}")
         lines.append(f"  {' ' * (len(name) - 1)}  cpu    {_cpu(run)}")
         lines.append(f"  {' ' * (len(name) - 1)}  µs/ok  {_cpu_per_success(run)}")
         if ran_out := sum(n for k, n in run.errors.items() if k.endswith(":out_of_stock")):

@@ -24,6 +24,7 @@ from bench.harness.report import (
     ratios,
     render,
     round_ratios,
+    speed_shifts,
     targets,
     to_json,
 )
@@ -43,7 +44,8 @@ SPEED_STEPS = 10_000_000
 def machine_speed() -> float:
     """Seconds this process takes for :data:`SPEED_STEPS` steps of a plain Python loop.
     The machine's speed moves with the hour (the same code has done half as many orders
-    an hour later); this figure, taken before and after the runs, says how fast it was."""
+    an hour later); this figure, taken before and after the runs and before each system
+    is started, says how fast it was."""
     started = time.perf_counter()
     total = 0
     for step in range(SPEED_STEPS):
@@ -63,8 +65,9 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         for round_ in range(1, options.rounds + 1):  # the systems in turn, each round
             for system in options.systems:
                 log.info("%s/%s: starting (round %d)", name, system, round_)
+                speed = machine_speed()  # before the system starts: nothing else runs
                 run = await measure(name, system, options)
-                runs.append(msgspec.structs.replace(run, round=round_))
+                runs.append(msgspec.structs.replace(run, round=round_, python_loop_s=speed))
     speed_after = machine_speed()
     notes = [
         "wrk, the system and its database share this machine's cores; the CPU figures"
@@ -73,6 +76,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         f" before the runs and {speed_after:.2f} s after; absolute figures move with it,"
         " compare the systems of one run",
         f"every system ran on Python {platform.python_version()} ({INTERPRETER})",
+        *speed_shifts(runs),
     ]
     if options.short:
         notes.append(

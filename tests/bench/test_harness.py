@@ -23,6 +23,7 @@ from bench.harness.report import (
     ratios,
     render,
     round_ratios,
+    speed_shifts,
     targets,
     to_json,
 )
@@ -317,3 +318,43 @@ async def test_a_run_records_how_fast_the_machine_was_before_and_after() -> None
     (note,) = [n for n in report.notes if n.startswith("machine speed:")]
     assert f"{before:.2f} s before" in note
     assert f"{after:.2f} s after" in note
+
+
+def test_a_round_whose_systems_ran_at_different_speeds_says_so() -> None:
+    """The ratio of a round compares its systems; if the machine slowed between them by
+    more than a fifth, a note names the round and both loop times."""
+    runs = [
+        msgspec.structs.replace(burst_run("perkbus", 4000, 1), python_loop_s=0.24),
+        msgspec.structs.replace(burst_run("classic", 1000, 1), python_loop_s=0.27),
+        msgspec.structs.replace(burst_run("perkbus", 4000, 2), python_loop_s=0.24),
+        msgspec.structs.replace(burst_run("classic", 700, 2), python_loop_s=0.48),
+        msgspec.structs.replace(burst_run("ceiling", 9000, 2), python_loop_s=0.25),
+        burst_run("perkbus", 4000, 3),  # not timed: nothing to say
+        msgspec.structs.replace(burst_run("classic", 1000, 3), python_loop_s=0.9),
+    ]
+    (note,) = speed_shifts(runs)
+    assert note.startswith("hot, round 2: the machine's speed moved between the systems")
+    assert "0.24 s before perkbus, 0.48 s before classic)" in note
+    assert "ceiling" not in note  # steady against perkbus's run
+    report = BenchReport(
+        "now", "perkbus bench", {"cores": 2}, {}, "rule", runs, [], {}, [], [note], ok=True
+    )  # fmt: skip
+    lines = [line.strip() for line in render(report).splitlines()]
+    assert "hot/classic #2: errors -; machine loop 0.48 s" in lines
+    assert "hot/perkbus #3: errors -" in lines
+
+
+@needs_wrk
+async def test_each_system_is_preceded_by_the_timed_loop(tmp_path: Path) -> None:
+    """``run_bench`` times the loop before each system it starts and keeps the figure
+    with that system's run (a real, tiny burst against the ceiling)."""
+    options = BenchOptions(
+        scenarios=("spread",), systems=("ceiling",), duration_s=1, warmup_s=0.5,
+        connections=8, tenants=3, rounds=2, json_path=str(tmp_path / "r.json"),
+    )  # fmt: skip
+    report = await run_bench(options)
+    assert [r.round for r in report.runs] == [1, 2]
+    for run in report.runs:
+        assert run.ok, run.failure
+        assert run.python_loop_s is not None
+        assert run.python_loop_s > 0
