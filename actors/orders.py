@@ -37,6 +37,7 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 from msgspec.structs import replace
 
@@ -138,9 +139,15 @@ def order_event(o: OrderRecord, name: str | None = None) -> OutboxEvent:
     return make_event(o.tenant, "order", name or o.status, o.order_id, data)
 
 
+def exact_price(face_value: int, markup_bps: int) -> Fraction:
+    """Face value plus markup in the product's minor units, exactly (no rounding yet)."""
+    return Fraction(face_value * (10_000 + markup_bps), 10_000)
+
+
 def price(face_value: int, markup_bps: int) -> int:
-    """Face value plus markup, rounded up to a whole minor unit (never in our favour less)."""
-    return math.ceil(face_value * (10_000 + markup_bps) / 10_000)
+    """Face value plus markup, rounded up to a whole minor unit (never in our favour less),
+    in integers: a float quotient loses units past 2**53."""
+    return -(-face_value * (10_000 + markup_bps) // 10_000)
 
 
 #: (amount in the payer's unit, the unit, the exchange rate and the points rate locked
@@ -205,7 +212,7 @@ def final_price(
     """What the payer pays. A budget pays in its currency; points at the tenant's points
     rate, in its points currency. Another currency than the product's goes through the
     tenant's exchange rate. The price is exact until the end, then rounded up once."""
-    amount = price(cmd.face_value_minor, product.markup_bps)
+    amount = exact_price(cmd.face_value_minor, product.markup_bps)
     currency = product.currency
     fx_rate = ""
     if payer_currency != currency:
