@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bus.messages.common import MINOR_DIGITS
-
 Dialect = Literal["sqlite", "mysql"]
 
 _MYSQL_TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -319,8 +317,10 @@ MIGRATIONS += (
     ),
 )
 
-_ZERO_DIGITS = ", ".join(f"'{c}'" for c, d in MINOR_DIGITS.items() if d == 0 and c != "PTS")
-_THREE_DIGITS = ", ".join(f"'{c}'" for c, d in MINOR_DIGITS.items() if d == 3)
+# Frozen as they were when this migration was written: a migration must do the same
+# wherever it runs, whatever the table of minor digits says later.
+_ZERO_DIGITS = "'JPY', 'KRW', 'CLP', 'ISK', 'VND', 'UGX', 'XOF'"
+_THREE_DIGITS = "'BHD', 'KWD', 'OMR', 'JOD', 'TND', 'LYD', 'IQD'"
 
 #: The default points rate of a currency: 10 ** its minor digits (``minor_digits``).
 _DEFAULT_POINTS_RATE = (

@@ -83,22 +83,33 @@ class Err(msgspec.Struct, frozen=True, tag="err"):
         return cls(code=code, message=message, retryable=code in RETRYABLE_CODES)
 
 
-#: ISO 4217 minor-unit digits that are not 2.
+#: ISO 4217 minor-unit digits that are not 2 (the ISO 4217 list of 2024; codes without
+#: minor units, such as gold's XAU, are not money here and keep 2).
 MINOR_DIGITS = {
-    "JPY": 0,
-    "KRW": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "VND": 0,
-    "UGX": 0,
-    "XOF": 0,
-    "BHD": 3,
-    "KWD": 3,
-    "OMR": 3,
-    "JOD": 3,
-    "TND": 3,
-    "LYD": 3,
-    "IQD": 3,
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),  # fmt: skip
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
     # not ISO 4217: reward points, counted whole (``bus.messages.treasury.POINTS``)
     "PTS": 0,
 }
