@@ -85,29 +85,9 @@ class Err(msgspec.Struct, frozen=True, tag="err"):
 
 #: ISO 4217 minor-unit digits that are not 2 (the ISO 4217 list of 2024; codes without
 #: minor units, such as gold's XAU, are not money here and keep 2).
+_NO_MINOR_UNITS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 MINOR_DIGITS = {
-    **dict.fromkeys(
-        (
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "UYI",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ),  # fmt: skip
-        0,
-    ),
+    **dict.fromkeys(_NO_MINOR_UNITS.split(), 0),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
     # not ISO 4217: reward points, counted whole (``bus.messages.treasury.POINTS``)
