@@ -24,8 +24,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 
 from bus import subjects
-from bus.errors import BusTimeout, BusUnavailable
-from bus.messages import Command, Envelope, Principal, Reply, encoder, reply_decoder
+from bus.errors import BusTimeout, BusUnavailable, ErrorCode
+from bus.messages import Command, Envelope, Err, Principal, Reply, encoder, reply_decoder
 from bus.messages.reports import ReportCommand, ReportReply, report_reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
 from bus.time import now_ms
@@ -172,9 +172,11 @@ class Bus:
             idempotency_key=idempotency_key,
         )
         try:
-            msg = await self._replies.request(
-                subjects.rpc(tenant, kind), encoder.encode(envelope), timeout_s
-            )
+            subject = subjects.rpc(tenant, kind)
+        except subjects.InvalidToken:  # no tenant has such an id: none to ask
+            return Err.of(ErrorCode.NOT_FOUND, "no tenant has that id")
+        try:
+            msg = await self._replies.request(subject, encoder.encode(envelope), timeout_s)
         except NoRespondersError as e:
             raise BusUnavailable(f"no actor host serves {kind} requests") from e
         except NatsTimeout as e:

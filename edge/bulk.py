@@ -15,7 +15,10 @@ from bus.messages.bulk import MAX_ROWS, BulkRow
 from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_large
 from edge.problems import problem
-from edge.validation import Invalid, read_csv
+from edge.validation import DIGITS, Invalid, read_csv
+
+#: As many as one reward may issue (``bus.messages.wallet.Points``).
+MAX_POINTS = 2**53
 
 routes = web.RouteTableDef()
 
@@ -38,8 +41,10 @@ def _rows(reader: csv.DictReader[str]) -> list[BulkRow]:
         if len(rows) == MAX_ROWS:
             raise Invalid(f"at most {MAX_ROWS} rows in one job")
         points = (row.get("points") or "").strip()
-        if not points.isdigit():
-            raise Invalid(f"row {n}: points must be a whole number", f"#/{n}/points")
+        if not DIGITS.fullmatch(points) or not 0 < int(points) <= MAX_POINTS:
+            raise Invalid(
+                f"row {n}: points must be a whole number from 1 to {MAX_POINTS}", f"#/{n}/points"
+            )
         person, memo = row.get("person_id") or "", row.get("memo") or ""
         if len(person) > 90 or len(memo) > 500:
             raise Invalid(f"row {n}: person_id (90) or memo (500) too long", f"#/{n}")

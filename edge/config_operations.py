@@ -16,6 +16,7 @@ import msgspec
 from bus.client import Bus
 from bus.errors import BusError, ErrorCode
 from bus.messages import Err, Ok
+from bus.messages.common import whole
 from bus.messages.tenant_config import (
     KIND,
     Colours,
@@ -66,7 +67,7 @@ class PublicProfileOut(msgspec.Struct, frozen=True):
     points_name: str
 
 
-TenantId = Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9_-]{0,62}$")]
+TenantId = Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9][a-z0-9_-]{0,62}"))]
 
 
 def revisions_out(value: RevisionList) -> RevisionsOut:

@@ -94,7 +94,10 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
 async def token(request: web.Request) -> web.Response:
     if request.content_type != FORM:
         return _oauth_error(400, "invalid_request", f"send the parameters as {FORM}")
-    posted = await request.post()
+    try:
+        posted = await request.post()
+    except (LookupError, UnicodeDecodeError) as e:  # an unknown charset, or not in it
+        return _oauth_error(400, "invalid_request", f"the form cannot be read: {e}")
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     if len(form) != len(posted) or len(set(posted.keys())) != len(list(posted.keys())):
         return _oauth_error(400, "invalid_request", "each parameter once, as text")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -135,6 +135,7 @@ from edge.auth import Identity
 from edge.caches import EdgeCaches
 from edge.refusals import RefusalRecorder
 from edge.schemas import (
+    EPOCH,
     AllocateIn,
     AllocationOut,
     AuditEntryOut,
@@ -179,7 +180,9 @@ from edge.schemas import (
     UpdateBudgetIn,
     VoucherOut,
     WalletOut,
+    utc,
 )
+from edge.validation import DIGITS
 
 
 class KeysInFlight:
@@ -501,7 +504,8 @@ async def add_custom_product(caller: Caller, product: Product) -> ProductOut | E
 
 
 def _ms(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1000)
+    """Milliseconds since 1970 (the schemas refuse moments before); 0 for none."""
+    return 0 if moment is None else (utc(moment) - EPOCH) // timedelta(milliseconds=1)
 
 
 def _pool_out(view: PoolView) -> PoolOut:
@@ -510,7 +514,7 @@ def _pool_out(view: PoolView) -> PoolOut:
 
 def _pool_target(product_id: str, face_value: str) -> tuple[str, int] | Err:
     checked = valid_product_id(product_id)
-    if checked is None or not face_value.isdigit() or not 0 < int(face_value) <= 2**53:
+    if checked is None or not DIGITS.fullmatch(face_value) or not 0 < int(face_value) <= 2**53:
         return Err.of(ErrorCode.NOT_FOUND, "no pool has that product and face value")
     return checked, int(face_value)
 

@@ -6,7 +6,7 @@ may change freely, the public API only by adding optional fields.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -23,7 +23,7 @@ from bus.messages.catalogue import (
     ProductId,
     Range,
 )
-from bus.messages.common import Currency, Money, Rate
+from bus.messages.common import Currency, Money, Rate, whole
 from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
@@ -192,11 +192,26 @@ class CatalogueExportOut(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+def utc(moment: datetime) -> datetime:
+    """A moment as UTC; one given without a time zone is taken as UTC (never as the
+    server's own zone)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_expiry(moment: datetime | None) -> None:
+    """An expiry is a moment after 1970 (the ledger keeps milliseconds since then)."""
+    if moment is not None and utc(moment) <= EPOCH:
+        raise ValueError("expires_at must be after 1970-01-01T00:00:00Z")
+
+
 class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     pin: Annotated[str, msgspec.Meta(max_length=64)] = ""
     url: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_expiry(self.expires_at)
 
 
 class ImportCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -208,6 +223,9 @@ class GenerateCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     currency: Currency
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_expiry(self.expires_at)
 
 
 class PoolOut(msgspec.Struct, frozen=True):
@@ -504,12 +522,16 @@ class PersonOut(msgspec.Struct, frozen=True):
     updated_at: str
 
 
+#: Milliseconds count from here.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class PeopleOut(msgspec.Struct, frozen=True):
     people: list[PersonOut]
 
 
 class SignInIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    tenant: Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9_-]{0,62}$")]
+    tenant: Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9][a-z0-9_-]{0,62}"))]
     email: Email
     password: Annotated[str, msgspec.Meta(max_length=256)]
     #: ``cookie`` (browser apps: HttpOnly cookies and a CSRF token) or ``bearer`` (the

@@ -15,6 +15,9 @@ T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<detail>.*?) - at `\$(?P<path>[^`]*)`$")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+#: A whole number in ASCII digits, short enough to convert (``str.isdigit`` also takes
+#: "²" and other digits ``int`` refuses; a bound is checked after).
+DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class Invalid(Exception):

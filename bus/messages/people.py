@@ -11,6 +11,7 @@ carries no access token, can be routed; it is kept only as a hash.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -22,6 +23,8 @@ from bus.messages.wallet import PersonId
 
 KIND = "people"
 REFRESH_PREFIX = "pbr_"
+#: A tenant id (``bus.subjects``: a single subject token).
+_TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 Email = Annotated[
     str,
@@ -43,10 +46,12 @@ RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 def tenant_of_refresh(token: str) -> str:
-    """The tenant a refresh token names; "" if it is not one of ours."""
+    """The tenant a refresh token names; "" if it is not one of ours (or names no tenant
+    an id could be)."""
     if not token.startswith(REFRESH_PREFIX):
         return ""
-    return token[len(REFRESH_PREFIX) :].partition(".")[0]
+    tenant = token[len(REFRESH_PREFIX) :].partition(".")[0]
+    return tenant if _TENANT_ID.fullmatch(tenant) else ""
 
 
 class _TenantWide(msgspec.Struct, frozen=True):

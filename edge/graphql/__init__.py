@@ -290,6 +290,8 @@ class View(GraphQLView[dict[str, Any], None]):
             # Not only JSONDecodeError: an integer of more than 4,300 digits is a plain
             # ValueError, which strawberry would let through as an internal error.
             raise HTTPException(400, "Unable to parse request body as JSON") from e
+        except RecursionError as e:  # arrays or objects nested thousands deep
+            raise HTTPException(400, "The request body is nested too deep") from e
         if not isinstance(decoded, dict | list):  # strawberry would call .get on it
             raise HTTPException(400, "A GraphQL request is a JSON object")
         return decoded
