@@ -48,7 +48,7 @@ from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue, treasury, vouchers
 from bus.messages.budget import BudgetView, GetBudget, RefundBudget
 from bus.messages.catalogue import GetProduct, ProductView
-from bus.messages.common import Money, Principal, convert_exact
+from bus.messages.common import MAX_MINOR, Money, Principal, convert_exact
 from bus.messages.orders import (
     KIND,
     ORDER_SHARDS,
@@ -225,7 +225,13 @@ def final_price(
     exact = convert_exact(amount, currency, payer_currency, fx_rate or "1")
     if points_rate:
         exact = convert_exact(exact, payer_currency, POINTS, points_rate)
-    return math.ceil(exact), unit, fx_rate, points_rate
+    charged = math.ceil(exact)
+    if charged > MAX_MINOR:
+        return Err.of(
+            ErrorCode.INVALID_REQUEST,
+            f"the price, {charged} {unit} minor units, is more than any account holds",
+        )
+    return charged, unit, fx_rate, points_rate
 
 
 def new_order(

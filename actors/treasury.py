@@ -73,7 +73,7 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.catalogue import GetProduct
-from bus.messages.common import Money, convert_exact, minor_digits
+from bus.messages.common import MAX_MINOR, Money, convert_exact, minor_digits
 from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.orders import PlaceOrder
@@ -492,6 +492,19 @@ class TreasuryActor:
             keep = {a for r in batch for a in accounts_of(r.body)}
             self.accounts = {a: r for a, r in self.accounts.items() if a in keep}
 
+    @staticmethod
+    def _too_large(*records: AccountRecord) -> Err | None:
+        """Why a balance past :data:`MAX_MINOR` is refused (the ledger's integers are
+        64-bit; a refund, never refused, still fits above it), or None."""
+        for r in records:
+            if abs(r.balance_minor) > MAX_MINOR:
+                return Err.of(
+                    ErrorCode.INVALID_REQUEST,
+                    f"{r.account_id} would hold {r.balance_minor} {r.unit} minor units;"
+                    f" at most {MAX_MINOR} are kept in one account",
+                )
+        return None
+
     def _set(self, record: AccountRecord) -> None:
         if record.account_id not in self._changed:
             self._changed[record.account_id] = self.accounts.get(record.account_id)
@@ -613,6 +626,8 @@ class TreasuryActor:
         if cmd.amount.currency != f.unit or cmd.amount.amount_minor <= 0:
             return Err.of(ErrorCode.INVALID_REQUEST, f"a deposit is a positive {f.unit} amount")
         after = replace(f, balance_minor=f.balance_minor + cmd.amount.amount_minor)
+        if too_large := self._too_large(after):
+            return too_large
         self._set(after)
         work.move(cmd.deposit_id, DEPOSITS, after.account_id, cmd.amount.amount_minor, f.unit)
         work.event(
@@ -650,6 +665,8 @@ class TreasuryActor:
             )
         f_after = replace(f, balance_minor=f.balance_minor - amount)
         b_after = replace(b, balance_minor=b.balance_minor + amount)
+        if too_large := self._too_large(b_after):
+            return too_large
         self._set(f_after)
         self._set(b_after)
         work.move(cmd.allocation_id, f.account_id, b.account_id, amount, f.unit)
@@ -1195,9 +1212,12 @@ class TreasuryActor:
         programme = record or AccountRecord(
             self.tenant, POINTS_ISSUED, "points", f"{currency} {rate}", POINTS, 0, 0
         )
+        programme = replace(programme, balance_minor=programme.balance_minor - cmd.points)
+        if too_large := self._too_large(wallet, programme):
+            return too_large
         self._set(after)
         self._set(wallet)
-        self._set(replace(programme, balance_minor=programme.balance_minor - cmd.points))
+        self._set(programme)
         pool = points_pool(after.unit)
         work.move(cmd.reward_id, after.account_id, pool, cost.amount_minor, after.unit)
         work.move(cmd.reward_id, POINTS_ISSUED, account, cmd.points, POINTS)

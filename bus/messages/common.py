@@ -27,9 +27,14 @@ def whole(pattern: str) -> str:
 
 
 Currency = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{3}"), description="ISO 4217 code")]
+#: The largest amount (and balance) in minor units: half of what the ledger's 64-bit
+#: integers hold, so that a sum of two never overflows them.
+MAX_MINOR = 2**62
 MinorUnits = Annotated[
     int,
-    msgspec.Meta(ge=-(2**62), le=2**62, description="Integer amount in the currency's minor unit"),
+    msgspec.Meta(
+        ge=-MAX_MINOR, le=MAX_MINOR, description="Integer amount in the currency's minor unit"
+    ),
 ]
 
 

@@ -40,3 +40,33 @@ async def test_fund_then_allocate_within_a_cap(api: BudgetApi, cluster: Cluster)
     assert (await api.deposit(reader, "main", 1)).code == "forbidden"
     assert await cluster.ledger.account_balance("acme", "budget:q1") == 15_000
     assert await cluster.ledger.entries_total("acme") == 0
+
+
+async def test_no_account_grows_past_the_largest_amount(cluster: Cluster) -> None:
+    """Each amount is at most 2**62 minor units, and so is each balance: two deposits of
+    2**62 would overflow the ledger's 64-bit integers, and the commit would fail on every
+    retry. The one past the bound is refused, and nothing changes."""
+    api, acme = Rest(cluster.client), cluster.keys.headers("acme")
+    await api.open_funding(acme, "main")
+    assert (await api.deposit(acme, "main", 2**62)).value is not None
+    refused = await api.deposit(acme, "main", 1)
+    assert (refused.code, refused.retryable) == ("invalid_request", False)
+    assert (await api.create(acme, "full", 2**62)).value is not None
+    assert (await api.allocate(acme, "full", "main", 1)).code == "invalid_request"
+    assert await cluster.ledger.account_balance("acme", "funding:main") == 2**62
+    assert await cluster.ledger.account_balance("acme", "budget:full") == 2**62
+    assert (await api.allocate(acme, "other", "main", 1)).code == "not_found"  # still serving
+
+
+async def test_no_wallet_holds_more_points_than_the_largest_amount(cluster: Cluster) -> None:
+    """512 rewards of 2**53 points (the most one may give) fill a wallet to 2**62; the
+    next is refused, and the budget pays nothing for it."""
+    api, acme = Rest(cluster.client), cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 10**12)
+    assert (await api.set_points_rate(acme, "EUR", "999999999")).value is not None
+    for _ in range(512):
+        assert (await api.issue(acme, "b1", "ann", 2**53)).value is not None
+    balance = await cluster.ledger.account_balance("acme", "budget:b1")
+    assert (await api.issue(acme, "b1", "ann", 2**53)).code == "invalid_request"
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 2**62
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == balance

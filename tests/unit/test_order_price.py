@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.orders import final_price, price
+from bus.errors import ErrorCode
+from bus.messages import Err
 from bus.messages.catalogue import ProductView
 from bus.messages.orders import PlaceOrder
 
@@ -46,3 +48,17 @@ def test_points_are_priced_from_the_exact_amount() -> None:
     """EUR 1.00 with 1 bps markup at 1,000 points per euro: 1,000.1 points, so 1,001."""
     priced = final_price(product("EUR", 1), order(100), "EUR", "PTS", "1000", {})
     assert priced == (1001, "PTS", "", "1000")
+
+
+def test_a_price_beyond_any_balance_is_refused() -> None:
+    """At a fine enough points rate a large face value costs more points than any wallet
+    can hold (2**62): the order is refused as invalid, not written with that price."""
+    priced = final_price(product("EUR", 0), order(2**53), "EUR", "PTS", "999999999", {})
+    assert isinstance(priced, Err)
+    assert priced.code == ErrorCode.INVALID_REQUEST.value
+    assert final_price(product("EUR", 0), order(2**40), "EUR", "PTS", "1000", {}) == (
+        2**40 * 10,
+        "PTS",
+        "",
+        "1000",
+    )
