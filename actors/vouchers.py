@@ -29,7 +29,8 @@ from actors.sealing import seal, unseal
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.ids import time_ordered_hex
-from bus.messages import Command, Err, Ok, Reply, Request
+from bus.messages import Command, Err, Ok, Reply, Request, catalogue
+from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.vouchers import (
     KIND,
     AllocateCode,
@@ -82,6 +83,28 @@ def codes_expiring(
     return make_event(tenant, "voucher", "codes_expiring", f"{pool[0]}:{pool[1]}", data)
 
 
+def unsellable(product: ProductView | None, stock: ImportCodes | GenerateCodes) -> Err | None:
+    """Why codes cannot stock a product of the catalogue: another currency, or a face
+    value it is not sold at (its orders would never draw them). Codes for a product the
+    catalogue does not list yet are taken: stock may come before the listing."""
+    if product is None:
+        return None
+    if stock.currency != product.currency:
+        return Err.of(
+            ErrorCode.CURRENCY_MISMATCH,
+            f"{product.id} is sold in {product.currency}; these codes are in {stock.currency}",
+        )
+    face_value = stock.face_value_minor
+    in_range = product.range is not None and (
+        product.range.min_minor <= face_value <= product.range.max_minor
+    )
+    if face_value not in product.denominations and not in_range:
+        return Err.of(
+            ErrorCode.INVALID_REQUEST, f"{product.id} is not sold at {face_value} minor units"
+        )
+    return None
+
+
 @dataclass
 class PoolState:
     available: int
@@ -123,8 +146,13 @@ class VouchersActor:
         work = _Work()
         now = now_ms()
         replies: list[Reply] = []
+        products = await self._products(batch)
         for request in batch:
             match request.body:
+                case ImportCodes() | GenerateCodes() as stock if refused := unsellable(
+                    products.get(stock.product_id), stock
+                ):
+                    replies.append(refused)
                 case ImportCodes() as cmd:
                     replies.append(await self._import(cmd, cmd.rows, "imported", work, now))
                 case GenerateCodes() as gen:
@@ -176,6 +204,19 @@ class VouchersActor:
                 expiry_warned=tuple(work.warned),
             ),
         )
+
+    async def _products(self, batch: Sequence[Request]) -> dict[str, ProductView]:
+        """The catalogue's products that the batch's imports stock (asked for only when a
+        batch imports or generates codes; a product not in the catalogue yet is absent)."""
+        wanted = {
+            r.body.product_id for r in batch if isinstance(r.body, ImportCodes | GenerateCodes)
+        }
+        found: dict[str, ProductView] = {}
+        for product_id in sorted(wanted):
+            reply = await self.ctx.ask(self.tenant, catalogue.KIND, GetProduct(product_id), None)
+            if isinstance(reply, Ok) and isinstance(reply.value, ProductView):
+                found[product_id] = reply.value
+        return found
 
     def _expires_soon(self, expires_ms: int, now: int) -> bool:
         return 0 < expires_ms <= now + self.ctx.expiry_warning_days * DAY_MS

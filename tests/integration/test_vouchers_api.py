@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import gift_card
 
 CSV = """code,pin,url,expires_at
 GIFT-0001,1111,https://redeem.example/GIFT-0001,2099-01-01T00:00:00Z
@@ -85,3 +87,22 @@ async def test_a_file_that_is_not_csv_is_refused(api: BudgetApi, cluster: Cluste
     pool = (await api.pool(acme, "card-de", 2500)).value
     assert pool is not None
     assert (pool["available"], pool["allocated"]) == (0, 0)
+
+
+async def test_codes_must_fit_a_listed_product(
+    api: BudgetApi, cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """Codes for a product the catalogue lists are in its currency and at a face value it
+    is sold at (else no order would ever draw them, or a EUR order would get USD codes);
+    a product not listed yet may be stocked first."""
+    await catalogue.put_products([gift_card()])  # card-de: EUR, 25.00 only
+    acme = cluster.keys.headers("acme")
+    dollars = await api.generate(acme, "card-de", 2500, "USD", 5)
+    assert dollars.code == "currency_mismatch"
+    elsewhere = await api.import_csv(acme, "card-de", 1000, "EUR", "code\nGIFT-0001\n")
+    assert elsewhere.code == "invalid_request"
+    pool = (await api.pool(acme, "card-de", 2500)).value
+    assert pool is not None
+    assert pool["available"] == 0
+    assert (await api.generate(acme, "card-de", 2500, "EUR", 5)).value is not None
+    assert (await api.generate(acme, "not-listed-yet", 700, "USD", 5)).value is not None
