@@ -32,7 +32,7 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl, subjects
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
-from bus.messages import Err, Ok, Reply, Request
+from bus.messages import Err, Ok, Principal, Reply, Request
 from bus.messages.identity import (
     KIND,
     ClientChanged,
@@ -279,6 +279,10 @@ class IdentityActor:
                     key=lambda c: (c.created_ms, c.client_id),
                 )
                 return Ok(ClientList(tuple(view(c) for c in records)))
+            case RotateClientSecret(client_id=c) | RevokeClient(client_id=c) if (
+                refused := self._beyond(request.principal, c)
+            ):
+                return refused
             case RotateClientSecret(client_id=client_id):
                 return self._rotate(client_id, events)
             case RevokeClient(client_id=client_id):
@@ -321,6 +325,14 @@ class IdentityActor:
         self.clients[client_id] = record
         events.append(self._event(record, "client_created"))
         return Ok(view(record, secret))
+
+    def _beyond(self, principal: Principal, client_id: str) -> Err | None:
+        """An admin narrowed to some budgets manages only clients narrowed within them:
+        a new secret of a wider client would be a key to what it does not hold (ADR 19)."""
+        record = self.clients.get(client_id)
+        if record is not None and (why := acl.beyond(principal, record.grants.split())):
+            return Err.of(ErrorCode.FORBIDDEN, why)
+        return None
 
     def _rotate(self, client_id: str, events: list[OutboxEvent]) -> Reply:
         record = self.clients.get(client_id)

@@ -388,7 +388,10 @@ class PeopleActor:
             return Err.of(ErrorCode.FORBIDDEN, "only an owner changes an owner")
         if cmd.roles is not None and (refused := self._roles_refusal(principal, cmd.roles)):
             return refused
-        if cmd.grants is not None and (why := acl.beyond(principal, cmd.grants)):
+        # narrowed to some budgets, one changes only people narrowed within them (or
+        # within them once changed): else a role given would reach the whole tenant
+        grants = cmd.grants if cmd.grants is not None else person.grants.split()
+        if why := acl.beyond(principal, grants):
             return Err.of(ErrorCode.FORBIDDEN, why)
         if person.person_id == principal.subject and cmd.status == "disabled":
             return Err.of(ErrorCode.INVALID_REQUEST, "one does not disable oneself")
@@ -416,6 +419,8 @@ class PeopleActor:
             return Err.of(ErrorCode.NOT_FOUND, f"no person {cmd.person_id}")
         if not own and "owner" in person.roles.split() and "owner" not in principal.roles:
             return Err.of(ErrorCode.FORBIDDEN, "only an owner sets an owner's password")
+        if not own and (why := acl.beyond(principal, person.grants.split())):
+            return Err.of(ErrorCode.FORBIDDEN, why)  # a wider person's password opens more
         if own and person.password_hash:
             checked = work.checked.get(i)
             if checked is None or not checked.matches:
@@ -539,6 +544,8 @@ class PeopleActor:
             1,
         )
         work.put_session(record, 0)
+        # known to the batch's later requests: a reuse in the same batch ends it too
+        self._tokens.setdefault(record.token_hash, record)
         roles = person.roles.split()
         claims = {
             "iss": issuer,

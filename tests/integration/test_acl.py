@@ -146,3 +146,41 @@ async def test_bad_grants_are_refused_by_name(cluster: Cluster) -> None:
         problem = await r.json()
         assert (r.status, r.content_type) == (422, "application/problem+json")
     assert problem["errors"][0]["pointer"] == "#/grants/0"
+
+
+async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budgets(
+    cluster: Cluster,
+) -> None:
+    """An admin of budget eng cannot make a tenant-wide person an admin, set their
+    password, or get a new secret for (or revoke) a tenant-wide client: each would reach
+    beyond eng. People and clients narrowed to eng it manages as before."""
+    owner = cluster.keys.headers("acme")
+    eng_admin = cluster.keys.headers("acme", roles=["admin"], grants=ENG_ONLY)
+    for person, grants in (("wide", []), ("eng-pm", ENG_ONLY)):
+        body = {"id": person, "email": f"{person}@acme.example", "name": person.title()}
+        async with cluster.client.post(
+            "/api/v1/people", json={**body, "grants": grants}, headers=owner
+        ) as r:
+            assert r.status == 201, await r.text()
+    clients = {}
+    for name, grants in (("Wide", []), ("Eng", ENG_ONLY)):
+        body = {"name": name, "scopes": ["budgets:read"], "grants": grants}
+        async with cluster.client.post("/api/v1/clients", json=body, headers=owner) as r:
+            clients[name] = (await r.json())["id"]
+    password = '{"new_password": "a long enough new password 1"}'
+    attempts = {
+        ("PATCH", "/api/v1/people/wide", '{"roles": ["admin"]}'): 403,
+        ("PUT", "/api/v1/people/wide/password", password): 403,
+        ("POST", f"/api/v1/clients/{clients['Wide']}/secret", None): 403,
+        ("DELETE", f"/api/v1/clients/{clients['Wide']}", None): 403,
+        ("PATCH", "/api/v1/people/eng-pm", '{"roles": ["programme_manager"]}'): 200,
+        ("PUT", "/api/v1/people/eng-pm/password", password): 200,
+        ("POST", f"/api/v1/clients/{clients['Eng']}/secret", None): 200,
+        ("DELETE", f"/api/v1/clients/{clients['Eng']}", None): 200,
+    }
+    for (method, path, body), status in attempts.items():
+        headers = {**eng_admin, "Content-Type": "application/json"}
+        async with cluster.client.request(method, path, data=body, headers=headers) as r:
+            assert r.status == status, (method, path, await r.text())
+    async with cluster.client.get("/api/v1/people/wide", headers=owner) as r:
+        assert (await r.json())["roles"] == ["end_user"]

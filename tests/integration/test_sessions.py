@@ -3,6 +3,7 @@ the browser apps, bearer tokens for programs, refresh tokens that work once."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bus.messages.people import SetPassword
@@ -147,6 +148,24 @@ async def test_bearer_sessions_rotate_refresh_tokens_and_reuse_ends_the_session(
     stored = await raw_fetchall(cluster.ledger, "SELECT token_hash FROM person_sessions")
     tokens = {first["refresh_token"], second["refresh_token"], third["refresh_token"]}
     assert not {row[0] for row in stored} & tokens  # only hashes are kept
+
+
+async def test_a_refresh_token_used_twice_at_once_ends_the_session(cluster: Cluster) -> None:
+    """Two refreshes with one token sent together (the holder and a thief) reach the
+    actor in one batch: the second ends the session, and with it the token the first
+    was just given, though that token is not stored yet."""
+    await add_person(cluster)
+    _, session, _ = await sign_in(cluster, "ann@acme.test", mode="bearer")
+
+    async def refresh(token: str) -> tuple[int, dict[str, Any]]:
+        async with cluster.client.post("/auth/refresh", json={"refresh_token": token}) as r:
+            return r.status, await r.json(content_type=None)
+
+    both = await asyncio.gather(*(refresh(session["refresh_token"]) for _ in range(2)))
+    assert sorted(status for status, _ in both) == [200, 401]
+    (given,) = [body["refresh_token"] for status, body in both if status == 200]
+    status, _ = await refresh(given)
+    assert status == 401
 
 
 async def test_wrong_credentials_are_refused_alike_and_lock_after_ten(cluster: Cluster) -> None:
