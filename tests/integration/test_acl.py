@@ -157,15 +157,15 @@ async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budge
     owner = cluster.keys.headers("acme")
     eng_admin = cluster.keys.headers("acme", roles=["admin"], grants=ENG_ONLY)
     for person, grants in (("wide", []), ("eng-pm", ENG_ONLY)):
-        body = {"id": person, "email": f"{person}@acme.example", "name": person.title()}
+        person_body = {"id": person, "email": f"{person}@acme.example", "name": person.title()}
         async with cluster.client.post(
-            "/api/v1/people", json={**body, "grants": grants}, headers=owner
+            "/api/v1/people", json={**person_body, "grants": grants}, headers=owner
         ) as r:
             assert r.status == 201, await r.text()
     clients = {}
     for name, grants in (("Wide", []), ("Eng", ENG_ONLY)):
-        body = {"name": name, "scopes": ["budgets:read"], "grants": grants}
-        async with cluster.client.post("/api/v1/clients", json=body, headers=owner) as r:
+        client_body = {"name": name, "scopes": ["budgets:read"], "grants": grants}
+        async with cluster.client.post("/api/v1/clients", json=client_body, headers=owner) as r:
             clients[name] = (await r.json())["id"]
     password = '{"new_password": "a long enough new password 1"}'
     attempts = {
@@ -178,9 +178,9 @@ async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budge
         ("POST", f"/api/v1/clients/{clients['Eng']}/secret", None): 200,
         ("DELETE", f"/api/v1/clients/{clients['Eng']}", None): 200,
     }
-    for (method, path, body), status in attempts.items():
+    for (method, path, sent), status in attempts.items():
         headers = {**eng_admin, "Content-Type": "application/json"}
-        async with cluster.client.request(method, path, data=body, headers=headers) as r:
+        async with cluster.client.request(method, path, data=sent, headers=headers) as r:
             assert r.status == status, (method, path, await r.text())
     async with cluster.client.get("/api/v1/people/wide", headers=owner) as r:
         assert (await r.json())["roles"] == ["end_user"]
