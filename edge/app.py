@@ -252,14 +252,14 @@ _APP_CSP = (
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every response, errors included: no sniffing, no framing, no referrers, no
-    software versions (aiohttp would name itself and Python's); HSTS when the edge serves
-    TLS."""
+    software versions (aiohttp would name itself and Python's); HSTS when the browser
+    reached us over TLS (this edge's, or a proxy's in front of it: ``sessions.over_tls``)."""
     response.headers["Server"] = "perkbus"
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/", "/auth/"))
     response.headers.setdefault("Content-Security-Policy", _API_CSP if is_api else _APP_CSP)
-    if request.secure:
+    if sessions.over_tls(request):
         response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
 
 

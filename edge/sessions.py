@@ -60,8 +60,14 @@ def cookie_names(secure: bool) -> tuple[str, str, str]:
     return "pb_access", "pb_refresh", "pb_csrf"
 
 
+def over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: this edge serves it, or the public URL
+    says a proxy in front of it does (it ends TLS and forwards plain HTTP here)."""
+    return request.secure or request.app[CONFIG].public_url.startswith("https://")
+
+
 def access_cookie(request: web.Request) -> str | None:
-    return request.cookies.get(cookie_names(request.secure)[0])
+    return request.cookies.get(cookie_names(over_tls(request))[0])
 
 
 def csrf_refusal(request: web.Request, access_token: str) -> web.Response | None:
@@ -112,7 +118,7 @@ def _answer(request: web.Request, session: Session, mode: str) -> web.Response:
 def set_session_cookies(
     request: web.Request, response: web.Response, session: Session, csrf: str
 ) -> None:
-    secure = request.secure
+    secure = over_tls(request)
     access, refresh, csrf_name = cookie_names(secure)
     cookies = (
         (access, session.access_token, session.expires_in, "/", True),
@@ -132,7 +138,7 @@ def set_session_cookies(
 
 
 def _clear_cookies(request: web.Request, response: web.Response) -> None:
-    access, refresh, csrf = cookie_names(request.secure)
+    access, refresh, csrf = cookie_names(over_tls(request))
     response.del_cookie(access, path="/")
     response.del_cookie(refresh, path="/auth")
     response.del_cookie(csrf, path="/")
@@ -141,7 +147,7 @@ def _clear_cookies(request: web.Request, response: web.Response) -> None:
 def _cookie_refresh_token(request: web.Request) -> str:
     """The refresh cookie, for a request that proves it comes from the app (its CSRF
     header equals the CSRF cookie, which another site can neither read nor set)."""
-    _, refresh, csrf = cookie_names(request.secure)
+    _, refresh, csrf = cookie_names(over_tls(request))
     token, expected = request.cookies.get(refresh, ""), request.cookies.get(csrf, "")
     sent = request.headers.get(CSRF_HEADER, "")
     if not token:

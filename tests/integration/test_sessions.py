@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bus.embedded import EmbeddedNats
 from bus.messages.people import SetPassword
-from tests.conftest import Cluster
-from tests.support import raw_fetchall
+from edge.config import EdgeConfig
+from storage.ports import CatalogueStore, Ledger
+from tests.conftest import Cluster, start_cluster
+from tests.support import Keys, raw_fetchall
 
 PASSWORD = "correct horse battery"
 PEOPLE = "/api/v1/people"
@@ -349,3 +352,20 @@ async def test_single_sign_on_settings_keep_the_secret_sealed(cluster: Cluster) 
         assert (r.status, (await r.json())["enabled"]) == (200, False)
     async with cluster.client.get("/api/v1/sso", headers=admin) as r:
         assert r.status == 404
+
+
+async def test_behind_a_tls_proxy_session_cookies_are_secure_and_prefixed(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> None:
+    """A proxy in front ends TLS and forwards plain HTTP: the public URL says so, and the
+    cookies are still Secure, ``__Host-``/``__Secure-`` prefixed, and HSTS is sent."""
+    proxied = EdgeConfig(public_url="https://rewards.example.com")
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=proxied):
+        await add_person(cluster)
+        status, _, response = await sign_in(cluster, "ann@acme.test")
+        assert status == 200
+        cookies = response.headers.getall("Set-Cookie")
+        names = sorted(c.split("=")[0] for c in cookies)
+        assert names == ["__Host-pb_access", "__Host-pb_csrf", "__Secure-pb_refresh"]
+        assert all("Secure" in c for c in cookies)
+        assert response.headers["Strict-Transport-Security"] == "max-age=63072000"
