@@ -3,8 +3,8 @@
 Access tokens are verified locally and live up to their expiry (15 minutes by default):
 without more, revoking a client or ending a session would leave its tokens working until
 then. Every edge follows the events that revoke — ``identity.client_revoked``,
-``people.person_updated`` (disabled), ``people.password_changed`` and
-``people.session_ended`` — from the event stream, starting ``window_s`` back so that an
+``people.person_updated``, ``people.password_changed`` and ``people.session_ended`` —
+from the event stream, starting ``window_s`` back so that an
 edge started late knows the revocations its tokens may still meet, and refuses a token
 issued before its subject or session was revoked.
 
@@ -12,7 +12,9 @@ An ended session's tokens are all refused. A revoked client or a disabled person
 new token, so every token issued up to the second of the revocation is refused. After a
 password change the person signs in again at once: token ``iat`` has whole seconds, so
 only tokens of earlier seconds are refused (one issued in the same second just before the
-change survives: a sub-second window, rather than refusing the new sign-in).
+change survives: a sub-second window, rather than refusing the new sign-in). A person
+changed otherwise (roles or grants narrowed, say) is cut off the same way: the tokens
+they hold carry what they were, and the app's next refresh gets tokens of what they are.
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ class Revocations:
         key = (identity.tenant, identity.principal.subject)
         before = self._subjects.get(key)
         if before is not None and identity.issued_at < before:
-            return "the token was revoked (client revoked, person disabled or password changed)"
+            return (
+                "the token was revoked (client revoked, person changed or disabled, or"
+                " password changed)"
+            )
         if identity.session_id and (identity.tenant, identity.session_id) in self._sessions:
             return "the session has ended"
         return None
@@ -89,6 +94,10 @@ class Revocations:
                 self._revoke(event.tenant, data.get("client_id"), second + 1)
             case "perkbus.people.person_updated" if data.get("status") == "disabled":
                 self._revoke(event.tenant, data.get("person_id"), second + 1)
+            case "perkbus.people.person_updated":
+                # roles or grants may have narrowed: tokens issued before carry the old
+                # ones; the app's next refresh gets tokens with the person as they are
+                self._revoke(event.tenant, data.get("person_id"), second)
             case "perkbus.people.password_changed":
                 self._revoke(event.tenant, data.get("person_id"), second)
             case "perkbus.people.session_ended":

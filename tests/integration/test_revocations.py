@@ -93,6 +93,35 @@ async def test_a_password_change_ends_older_tokens_but_not_newer_ones(cluster: C
         assert r.status == 200
 
 
+async def test_a_person_whose_roles_change_gets_new_tokens_by_refreshing(
+    cluster: Cluster,
+) -> None:
+    """An admin made an end user: the admin token they hold stops at once, and a refresh
+    gives a token of an end user."""
+    await add_person(cluster, "raj", roles=["admin"])
+    _, session, _ = await sign_in(cluster, "raj@acme.test", mode="bearer")
+    old = {"Authorization": f"Bearer {session['access_token']}"}
+    async with cluster.client.get("/api/v1/people", headers=old) as r:
+        assert r.status == 200  # an admin lists people
+    await asyncio.sleep(1.0)  # token times are whole seconds
+    async with cluster.client.patch(
+        "/api/v1/people/raj", json={"roles": ["end_user"]}, headers=cluster.keys.headers("acme")
+    ) as r:
+        assert r.status == 200
+    problem = await refused_soon(cluster, old, "/api/v1/people")
+    assert "revoked" in problem["detail"]
+    await asyncio.sleep(1.0)
+    refresh = {"refresh_token": session["refresh_token"]}
+    async with cluster.client.post("/auth/refresh", json=refresh) as r:
+        renewed = await r.json()
+        assert r.status == 200, renewed
+    new = {"Authorization": f"Bearer {renewed['access_token']}"}
+    async with cluster.client.get("/api/v1/people", headers=new) as r:
+        assert r.status == 403  # an end user now
+    async with cluster.client.get("/auth/me", headers=new) as r:
+        assert r.status == 200
+
+
 async def test_an_edge_started_later_reads_past_revocations(cluster: Cluster) -> None:
     client_id, token = await client_token(cluster)
     async with cluster.client.delete(
