@@ -12,7 +12,7 @@
 //   server or fail visibly, never be answered from a cache), voucher codes (secrets are
 //   not written to disk), sign-in and session calls.
 
-const VERSION = "pwa-2026-11-28.1";
+const VERSION = "pwa-2026-11-28.2";
 const SHELL_CACHE = `perkbus-shell-${VERSION}`;
 const API_CACHE = "perkbus-api";
 const MAX_API = 80;

@@ -63,7 +63,9 @@ export class Api {
   }
 
   csrfToken() {
-    return this.csrf || readCookie("__Host-pb_csrf") || readCookie("pb_csrf");
+    // the cookie first: another tab may have refreshed the session since this one
+    // signed in, and the server checks the token of the current access token
+    return readCookie("__Host-pb_csrf") || readCookie("pb_csrf") || this.csrf;
   }
 
   headers(method, extra) {
@@ -186,24 +188,40 @@ export class Api {
     }
   }
 
+  /**
+   * End the session; true once it is over. With cookies the session lives in cookies
+   * only the server can clear: unless it answered (or the session was over already),
+   * it is still open, and false says so. Bearer tokens live here: forgetting them is
+   * enough for this device, whatever the server answered.
+   */
   async signOut() {
-    try {
-      if (this.mode === "bearer") {
+    if (this.mode === "bearer") {
+      try {
         if (this.refreshToken) {
           await this.raw(this.authUrl("/auth/sign-out"), "POST", {
             refresh_token: this.refreshToken,
           });
         }
-      } else {
-        await fetch(this.authUrl("/auth/sign-out"), {
-          method: "POST",
-          headers: { "X-CSRF-Token": this.csrfToken() },
-          credentials: "same-origin",
-        });
+      } catch {
+        // the refresh token is forgotten below: no one here can use it again
+      } finally {
+        this.csrf = this.accessToken = this.refreshToken = "";
       }
-    } finally {
-      this.csrf = this.accessToken = this.refreshToken = "";
+      return true;
     }
+    let response;
+    try {
+      response = await fetch(this.authUrl("/auth/sign-out"), {
+        method: "POST",
+        headers: { "X-CSRF-Token": this.csrfToken() },
+        credentials: "same-origin",
+      });
+    } catch {
+      return false; // offline: the cookies stay, and so does the session
+    }
+    if (!response.ok && response.status !== 401) return false;
+    this.csrf = this.accessToken = this.refreshToken = "";
+    return true;
   }
 
   me() {

@@ -60,9 +60,10 @@ class App {
     this.frame = h("div", { class: "pb-app", hidden: true }); // shown once drawn
     this.bar = h("header", { class: "pb-bar" });
     this.banner = h("p", { class: "pb-offline", role: "status", hidden: true });
+    this.notice = h("p", { class: "pb-offline pb-notice", role: "alert", hidden: true });
     this.main = h("main", { class: "pb-main", tabindex: "-1" });
     this.live = h("div", { class: "pb-visually-hidden", "aria-live": "polite", role: "status" });
-    this.frame.append(this.bar, this.banner, this.main, this.live);
+    this.frame.append(this.bar, this.banner, this.notice, this.main, this.live);
     root.append(this.frame);
     this.onHash = () => this.show(parseHash(location.hash));
     this.onNetwork = () => this.setOffline(!navigator.onLine);
@@ -210,7 +211,15 @@ class App {
   }
 
   async signOut() {
-    await this.api.signOut().catch(() => undefined);
+    const over = await this.api.signOut().catch(() => false);
+    if (!over) {
+      // still signed in on this device: say so rather than show a sign-in screen over
+      // a session the next person here would find open
+      this.notice.hidden = false;
+      fill(this.notice, this.t("signout.failed"));
+      return;
+    }
+    this.notice.hidden = true;
     this.person = null;
     remember(this.personKey, "");
     remember(`${this.personKey}:name`, "");

@@ -208,3 +208,19 @@ def test_copy_puts_the_code_on_the_clipboard(browser: Any, live: Live) -> None:
         assert page.evaluate("navigator.clipboard.readText()") == code
     finally:
         context.close()
+
+
+def test_signing_out_offline_says_the_session_is_still_open(phone: Any, live: Live) -> None:
+    """The session lives in cookies only the server can clear: offline, signing out
+    cannot end it, and the app says so instead of showing the sign-in screen over it."""
+    sign_in(phone, new_person(live, 100))
+    phone.context.set_offline(True)
+    phone.get_by_role("button", name="Sign out").click()
+    phone.get_by_role("alert").filter(has_text="You are still signed in").wait_for()
+    assert phone.get_by_role("heading", name="Rewards", exact=True).is_visible()
+    phone.context.set_offline(False)
+    phone.get_by_role("button", name="Sign out").click()
+    phone.get_by_role("button", name="Sign in", exact=True).wait_for()
+    assert not phone.get_by_role("alert").is_visible()
+    me = phone.evaluate("fetch('/auth/me', {credentials: 'same-origin'}).then(r => r.status)")
+    assert me == 401  # the cookies are gone: no one here is signed in
