@@ -25,6 +25,7 @@ const SHELL = [
   "/app/api.js",
   "/app/dom.js",
   "/app/i18n.js",
+  "/app/currencies.js",
   "/app/redeem.js",
   "/app/my-orders.js",
   "/app/qr.js",

@@ -2,6 +2,8 @@
 // locale, cached by the service worker like the rest of the shell); numbers, money and
 // dates go through Intl so that each locale writes them its own way.
 
+import { decimal, minorDigits } from "./currencies.js";
+
 export const LOCALES = ["en", "es", "fr", "de", "hi", "ar"];
 const RTL = new Set(["ar", "he", "fa", "ur"]);
 const loaded = new Map();
@@ -51,9 +53,16 @@ export async function translator(base, locale) {
   t.dir = direction(locale);
   t.number = (n) => numbers.format(n);
   t.money = (minor, currency) => {
-    const format = new Intl.NumberFormat(locale, { style: "currency", currency });
-    const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-    return format.format(minor / 10 ** digits);
+    const digits = minorDigits(currency);
+    const options = { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    const format = new Intl.NumberFormat(locale, { style: "currency", currency, ...options });
+    return format.format(decimal(minor, currency)); // a string: exact, whatever its size
+  };
+  /** A category's name; a tenant's own category, which no locale names, as it is. */
+  t.category = (category) => {
+    const key = `category.${category}`;
+    const text = t(key);
+    return text === key ? category : text;
   };
   t.date = (iso) => (iso ? dates.format(new Date(iso)) : "");
   t.dateTime = (iso) => (iso ? dateTimes.format(new Date(iso)) : "");

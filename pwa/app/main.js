@@ -24,7 +24,11 @@ const NAV = [
 
 function parseHash(hash) {
   const [name, ...rest] = hash.replace(/^#\/?/, "").split("/");
-  return { name: VIEWS[name] ? name : "catalogue", arg: rest.map(decodeURIComponent).join("/") };
+  try {
+    return { name: VIEWS[name] ? name : "catalogue", arg: rest.map(decodeURIComponent).join("/") };
+  } catch {
+    return { name: "catalogue", arg: "" }; // a link with a broken escape ("%" alone)
+  }
 }
 
 function remembered(key) {

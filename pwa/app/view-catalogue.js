@@ -75,7 +75,7 @@ export function productCard(app, product) {
       },
       h("span", { class: "pb-product-name", dir: "auto" }, product.name),
     ),
-    h("span", { class: "pb-muted" }, `${product.brand} · ${t(`category.${product.category}`)}`),
+    h("span", { class: "pb-muted" }, `${product.brand} · ${t.category(product.category)}`),
     h("span", { class: "pb-price" }, price),
   );
 }
@@ -98,7 +98,9 @@ export async function render(app) {
     placeholder: t("catalogue.search_hint"),
   });
 
+  let latest = 0; // the newest search's number: an older answer arriving later is dropped
   const load = async (cursor) => {
+    const asked = cursor ? latest : ++latest; // "More" belongs to the search shown
     save(state);
     const band = state.band ? state.band.split(":") : [];
     const params = {
@@ -116,11 +118,13 @@ export async function render(app) {
     try {
       page = await app.api.products(params);
     } catch (e) {
+      if (asked !== latest) return;
       notice.hidden = false;
       notice.textContent = app.problem(e);
       app.announce(notice.textContent);
       return;
     }
+    if (asked !== latest) return; // a newer search was started meanwhile
     notice.hidden = !page.stale && !page.degraded;
     notice.textContent = page.degraded
       ? t("catalogue.degraded")
@@ -170,7 +174,7 @@ export async function render(app) {
         t("filter.category"),
         "category",
         state.category,
-        [...any, ...categories.map((c) => [c, t(`category.${c}`)])],
+        [...any, ...categories.map((c) => [c, t.category(c)])],
         change("category"),
       ),
       select(

@@ -3,6 +3,7 @@
 // or retrying after the network dropped, can never make two orders.
 
 import { ApiError, OfflineError } from "./api.js";
+import { minorDigits } from "./currencies.js";
 import { fill, h, uid } from "./dom.js";
 import { rememberOrder } from "./my-orders.js";
 import { Attempt } from "./redeem.js";
@@ -74,9 +75,7 @@ export async function render(app, id) {
     : product.range
       ? (() => {
           const inputId = uid("amount");
-          const digits = new Intl.NumberFormat("en", { style: "currency", currency: product.currency })
-            .resolvedOptions().maximumFractionDigits;
-          const scale = 10 ** digits;
+          const scale = 10 ** minorDigits(product.currency);
           return h(
             "div",
             { class: "pb-field" },
@@ -143,11 +142,14 @@ export async function render(app, id) {
 
   const openConfirm = async () => {
     if (!chosen) return;
-    const attempt = new Attempt(app.api, {
-      product_id: product.id,
-      face_value_minor: chosen,
-      recipient: app.person.id,
-    });
+    // An attempt the server has not answered is taken up again, key and all: after a
+    // dropped connection and Cancel, redeeming again must not order twice.
+    app.unanswered ??= new Map();
+    const slot = `${product.id}:${chosen}`;
+    const attempt =
+      app.unanswered.get(slot) ??
+      new Attempt(app.api, { product_id: product.id, face_value_minor: chosen, recipient: app.person.id });
+    app.unanswered.set(slot, attempt);
     const amount = t.money(chosen, product.currency);
     const balance = h("p", { class: "pb-muted" });
     app.api
@@ -177,6 +179,7 @@ export async function render(app, id) {
       confirm.textContent = t("redeem.busy");
       try {
         let order = await attempt.send();
+        app.unanswered.delete(slot); // answered: the next redemption is a new order
         rememberOrder(app, order.id);
         confirmBox.hidden = true;
         redeem.hidden = false;
@@ -195,7 +198,8 @@ export async function render(app, id) {
         else text = app.problem(e);
         fill(status, h("p", { class: "pb-error" }, text));
         if (!(e instanceof OfflineError) && !(e instanceof ApiError && e.status >= 500)) {
-          confirmBox.hidden = true; // a refusal ends this attempt: the next one gets a new key
+          app.unanswered.delete(slot); // a refusal ends this attempt: the next gets a new key
+          confirmBox.hidden = true;
           redeem.hidden = false;
         }
       }
@@ -234,7 +238,7 @@ export async function render(app, id) {
     h("span", { class: "pb-tile pb-tile-large", "aria-hidden": "true", "data-category": product.category }, product.brand.slice(0, 1)),
     // the catalogue's texts may be in another language than the app's (dir=auto)
     h("h1", { id: titleId, dir: "auto" }, product.name),
-    h("p", { class: "pb-muted" }, `${product.brand} · ${t(`category.${product.category}`)}`),
+    h("p", { class: "pb-muted" }, `${product.brand} · ${t.category(product.category)}`),
     h("p", { dir: "auto" }, product.description),
     h(
       "p",

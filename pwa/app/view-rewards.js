@@ -123,7 +123,9 @@ function orderItem(app, order, focus) {
       {},
       t.money(order.face_value.amount_minor, order.face_value.currency),
       " · ",
-      t("reward.points", { points: t.number(order.price.amount_minor) }),
+      order.price.currency === "PTS"
+        ? t("reward.points", { points: t.number(order.price.amount_minor) })
+        : t.money(order.price.amount_minor, order.price.currency),
       " · ",
       t.dateTime(order.created_at),
     ),

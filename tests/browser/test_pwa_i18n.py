@@ -53,3 +53,34 @@ def test_the_language_is_remembered_across_a_reload(phone: Any, live: Live) -> N
     phone.reload()
     phone.get_by_role("heading", name="Inicia sesión en perkbus").wait_for()
     assert phone.get_by_label("Correo electrónico").is_visible()
+
+
+def test_amounts_use_the_ledgers_minor_digits_not_the_browsers(phone: Any, live: Live) -> None:
+    """Chromium's Intl gives HUF and IDR no decimals, where ISO 4217 and the ledger count
+    cents: 500,000 minor units of HUF are 5,000 forints, not 500,000. Amounts past 2**53
+    are written exactly."""
+    phone.goto("/?tenant=demo")
+    shown = phone.evaluate(
+        """async () => {
+          const { translator } = await import('/app/i18n.js');
+          const t = await translator('', 'en');
+          return [t.money(500000, 'HUF'), t.money(2550, 'EUR'), t.money(1500, 'JPY'),
+                  t.money(1234, 'KWD'), t.money(5000, 'XAF'), t.money(-7, 'EUR')];
+        }"""
+    )
+    nbsp = "\u00a0"  # Intl puts a no-break space between a currency code and its amount
+    assert shown == [
+        f"HUF{nbsp}5,000.00", "€25.50", "¥1,500", f"KWD{nbsp}1.234", f"FCFA{nbsp}5,000", "-€0.07",
+    ]  # fmt: skip
+
+
+def test_a_category_no_locale_names_is_shown_as_it_is(phone: Any, live: Live) -> None:
+    phone.goto("/?tenant=demo")
+    shown = phone.evaluate(
+        """async () => {
+          const { translator } = await import('/app/i18n.js');
+          const t = await translator('', 'en');
+          return [t.category('gaming'), t.category('shopping')];
+        }"""
+    )
+    assert shown == ["gaming", "Shopping"]  # a tenant's own category; a known one in English

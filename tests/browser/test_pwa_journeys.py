@@ -3,6 +3,7 @@ redeem, see the code; a double tap and a retry after a dropped connection make o
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -156,6 +157,86 @@ def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
     assert points(live, person) == 5_000 - 1_000  # the replay is the same order
 
 
+def test_cancel_after_a_dropped_answer_then_redeem_again_makes_one_order(
+    browser: Any, live: Live
+) -> None:
+    """The answer is lost, the person cancels and redeems the same card again: the
+    attempt the server never answered is taken up again, key and all."""
+    person = new_person(live, 5_000)
+    context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
+    page = context.new_page()
+    keys: list[str] = []
+
+    def drop_the_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the server takes the order...
+            route.abort("connectionreset")  # ...but its answer never arrives
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/api/v1/orders", drop_the_first_answer)
+        sign_in(page, person)
+        page.get_by_label("Search rewards").fill("filuhu")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("The connection dropped before we heard back.", exact=False).wait_for()
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("Done! Your reward is ready.").wait_for()
+    finally:
+        context.close()
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert points(live, person) == 5_000 - 1_000  # one order
+
+
+def test_an_order_whose_status_cannot_be_read_stays_shown_as_being_processed(
+    browser: Any, live: Live
+) -> None:
+    """An order answered as still on its way (orders of earlier versions are) is looked
+    at again; when those looks fail, the order is still shown as on its way, not as an
+    error that invites ordering again."""
+    person = new_person(live, 5_000)
+    context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
+    page = context.new_page()
+
+    def answer_as_accepted(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        response = route.fetch()
+        body = {**response.json(), "status": "accepted"}
+        route.fulfill(response=response, body=json.dumps(body))
+
+    def unavailable(route: Any) -> None:
+        problem = {"status": 503, "code": "unavailable", "detail": "try later", "retryable": True}
+        route.fulfill(status=503, content_type="application/problem+json", body=json.dumps(problem))
+
+    try:
+        page.route("**/api/v1/orders", answer_as_accepted)
+        page.route(re.compile(r".*/api/v1/orders/ord_[^/]+$"), unavailable)
+        sign_in(page, person)
+        page.get_by_label("Search rewards").fill("filuhu")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).click()
+        page.get_by_role("button", name="Redeem").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("Your order is being processed.").wait_for()
+        page.wait_for_timeout(2_500)  # the looks that follow, each refused
+        assert page.get_by_text("Your order is being processed.").is_visible()
+        assert page.locator(".pb-error").count() == 0
+    finally:
+        context.close()
+
+
 def test_out_of_stock_is_said_plainly_and_costs_nothing(phone: Any, live: Live) -> None:
     person = new_person(live, 5_000)
     sign_in(phone, person)
@@ -224,3 +305,67 @@ def test_signing_out_offline_says_the_session_is_still_open(phone: Any, live: Li
     assert not phone.get_by_role("alert").is_visible()
     me = phone.evaluate("fetch('/auth/me', {credentials: 'same-origin'}).then(r => r.status)")
     assert me == 401  # the cookies are gone: no one here is signed in
+
+
+def test_a_gift_card_paid_from_a_budget_shows_its_price_in_money(phone: Any, live: Live) -> None:
+    """ "My rewards" lists what staff ordered for the person from a budget, too: its price
+    is in the budget's currency, not in points."""
+    person = new_person(live, 1)
+    admin = str(live.demo["token"])
+    status, found = call(live, "GET", "/api/v1/catalogue/products?q=filuhu", token=admin)
+    assert status == 200, found
+    (stocked,) = [p for p in found["products"] if p["name"] == STOCKED]
+    order = {
+        "product_id": stocked["id"],
+        "face_value_minor": 1000,
+        "recipient": person.email,
+        "budget_id": live.demo["budget_id"],
+    }
+    key = {"Idempotency-Key": f"pwa-budget-{person.email}"}
+    status, placed = call(live, "POST", "/api/v1/orders", order, admin, key)
+    assert status == 201, placed
+    assert placed["price"]["currency"] == "EUR"
+    sign_in(phone, person)
+    phone.get_by_role("link", name="My rewards").click()
+    line = phone.locator(f'[data-order="{placed["id"]}"] p').first
+    line.wait_for()
+    text = line.inner_text()
+    assert text.startswith("€10.00 · €10.00 · "), text
+    assert "points" not in text
+
+
+def test_a_link_with_a_broken_escape_opens_the_catalogue(phone: Any, live: Live) -> None:
+    sign_in(phone, new_person(live, 1))
+    phone.goto("/?tenant=demo#/product/100%")  # "%" alone: decodeURIComponent throws
+    phone.get_by_role("heading", name="Rewards", exact=True).wait_for()
+
+
+def test_a_slow_answer_to_an_older_search_does_not_replace_a_newer_one(
+    browser: Any, live: Live
+) -> None:
+    person = new_person(live, 1)
+    context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
+    page = context.new_page()
+    held: list[Any] = []
+
+    def hold_the_search_for_trust(route: Any) -> None:
+        if "q=trust" in route.request.url and not held:
+            held.append(route)  # answered later, after the newer search
+            return
+        route.continue_()
+
+    try:
+        sign_in(page, person)
+        page.route("**/api/v1/catalogue/products?*", hold_the_search_for_trust)
+        search = page.get_by_label("Search rewards")
+        search.fill("trust")
+        page.get_by_role("button", name="Search", exact=True).click()
+        search.fill("filuhu yoga")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("link", name=STOCKED).wait_for()
+        assert held
+        held[0].continue_()
+        page.wait_for_timeout(1_000)
+        assert page.get_by_role("link", name=STOCKED).is_visible()  # the newer answer stays
+    finally:
+        context.close()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bus.messages.common import MINOR_DIGITS
+
 PWA = Path(__file__).resolve().parents[2] / "pwa"
 #: Text on background pairs the app draws, as (foreground, background) custom properties.
 PAIRS = [
@@ -106,6 +108,7 @@ def test_the_manifest_makes_the_app_installable() -> None:
 #: file of the shell needs a new ``VERSION`` — and its digest recorded here, as a new entry.
 SHELL_RELEASES = {
     "pwa-2026-11-28.1": "06ff51bb39fe2c57",
+    "pwa-2026-11-28.2": "a6a2be5e994c4d1a",
 }
 
 
@@ -144,3 +147,18 @@ def test_the_shell_holds_every_module_the_app_imports() -> None:
         for name in re.findall(r'from "\./([^"]+)"', module.read_text())
     }
     assert imported <= set(paths)  # or the app would not start offline
+
+
+def test_the_app_counts_minor_digits_as_the_ledger_does() -> None:
+    """The app scales amounts by its own table of minor digits (Intl's differs for some
+    currencies): the table is the server's."""
+    source = (PWA / "app" / "currencies.js").read_text()
+    none = re.search(r'const NO_MINOR_UNITS = "([A-Z ]+)";', source)
+    assert none is not None
+    table = dict.fromkeys(none[1].split(), 0)
+    listed = re.findall(r"\[([^\]]+)\]\.map\(\(c\) => \[c, (\d)\]\)", source)
+    for codes, digits in listed:
+        table.update(dict.fromkeys(re.findall(r"[A-Z]{3}", codes), int(digits)))
+    table.update({code: int(d) for code, d in re.findall(r"^  ([A-Z]{3}): (\d),$", source, re.M)})
+    assert len(listed) == 2
+    assert table == MINOR_DIGITS
