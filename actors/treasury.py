@@ -57,6 +57,7 @@ from actors.runtime.idempotency import key_hash
 from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
+from bus.ids import time_ordered_hex
 from bus.messages import Err, Ok, Reply, Request, catalogue, vouchers
 from bus.messages.budget import (
     BudgetCreated,
@@ -207,6 +208,16 @@ def hold_state(hold: AccountRecord) -> tuple[str, str]:
     return payer, settled or "held"
 
 
+#: Seconds before each ask again for a lease whose answer was lost (each under its key).
+LEASE_RETRY_DELAYS_S = (0.2, 1.0, 4.0)
+
+
+def lease_key() -> str:
+    """A lease's idempotency key: unique, so that only the same lease asked again finds
+    its answer."""
+    return f"lease-{time_ordered_hex()}"
+
+
 class _Batch:
     """What one batch writes: entries, events, and the accounts it changed."""
 
@@ -331,25 +342,34 @@ class TreasuryActor:
             await self._refilled(short_of)
         asks = {p: k for p, n in needed.items() if (k := codes.to_lease(p, n))}
         replies: list[Reply] = []
-        if asks:
-            short = {p: max(needed[p] - codes.held(p), 0) for p in asks}
+        # each lease under a key of its own: one whose answer is lost is asked for again
+        # under it, and the vouchers actor answers with the codes it set aside then
+        leases = {
+            p: (
+                lease_key(),
+                LeaseCodes(p[0], p[1], n, max(n - max(needed[p] - codes.held(p), 0), 0)),
+            )
+            for p, n in asks.items()
+        }
+        if leases:
             replies = await asyncio.gather(
                 *(
-                    self.ctx.ask(
-                        self.tenant,
-                        vouchers.KIND,
-                        LeaseCodes(p[0], p[1], n, max(n - short[p], 0)),
-                        None,
-                    )
-                    for p, n in asks.items()
+                    self.ctx.ask(self.tenant, vouchers.KIND, body, key)
+                    for key, body in leases.values()
                 )
             )
-        for pool, reply in zip(asks, replies, strict=True):
+        for pool, reply in zip(leases, replies, strict=True):
             if isinstance(reply, Ok) and isinstance(reply.value, Leased):
                 self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
-            else:
-                self.codes.unsure.add(pool)
-                log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
+                continue
+            self.codes.unsure.add(pool)
+            log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
+            if isinstance(reply, Err) and reply.retryable and pool not in self._refills:
+                key, body = leases[pool]
+                again = self._lease_under(
+                    pool, key, body, self.codes.generation, LEASE_RETRY_DELAYS_S
+                )
+                self._refills[pool] = asyncio.create_task(again)
         for pool, n in needed.items():
             count = self.codes.to_refill(pool, n)
             if count and pool not in self._refills:
@@ -358,18 +378,33 @@ class TreasuryActor:
 
     async def _lease_ahead(self, pool: Pool, count: int, generation: int) -> None:
         """Lease ``count`` codes of ``pool`` in the background, for the batches to come."""
+        body = LeaseCodes(pool[0], pool[1], count, ahead=count)
+        await self._lease_under(pool, lease_key(), body, generation, (0.0, *LEASE_RETRY_DELAYS_S))
+
+    async def _lease_under(
+        self, pool: Pool, key: str, body: LeaseCodes, generation: int, delays: Sequence[float]
+    ) -> None:
+        """Ask for a lease under ``key`` after each of ``delays`` until it is answered: a
+        lease committed whose answer was lost (a timeout, the bus away) is answered again
+        with its codes, which would otherwise stay set aside for no one until the treasury
+        reloads. Runs in the background as a refill; batches short of the pool wait."""
         try:
-            body = LeaseCodes(pool[0], pool[1], count, ahead=count)
-            reply = await self.ctx.ask(self.tenant, vouchers.KIND, body, None)
-        except Exception as e:  # the next batch short of codes leases and waits
-            log.warning("%s: could not lease codes of %s ahead: %r", self.tenant, pool, e)
-            return
+            for delay in delays:
+                await asyncio.sleep(delay)
+                try:
+                    reply = await self.ctx.ask(self.tenant, vouchers.KIND, body, key)
+                except Exception as e:  # the next batch short of codes leases and waits
+                    log.warning("%s: could not lease codes of %s: %r", self.tenant, pool, e)
+                    return
+                if isinstance(reply, Ok) and isinstance(reply.value, Leased):
+                    if generation == self.codes.generation:  # else reloaded: storage has them
+                        self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
+                    return
+                log.warning("%s: could not lease codes of %s: %s", self.tenant, pool, reply)
+                if not (isinstance(reply, Err) and reply.retryable):
+                    return
         finally:
             del self._refills[pool]
-        if not (isinstance(reply, Ok) and isinstance(reply.value, Leased)):
-            log.warning("%s: could not lease codes of %s ahead: %s", self.tenant, pool, reply)
-        elif generation == self.codes.generation:  # else reloaded since: storage has them
-            self.codes.add(pool, [(c.code_id, c.expires_ms) for c in reply.value.codes])
 
     async def _refilled(self, pools: Iterable[Pool] | None = None) -> None:
         """Wait for the leases under way (of ``pools``, or all)."""

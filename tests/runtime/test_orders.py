@@ -337,6 +337,42 @@ async def test_an_order_the_pool_could_not_serve_leaves_nothing_and_its_retry_pa
     assert record.balance_minor == 100_000 - 2500  # paid once
 
 
+async def test_a_lease_whose_answer_was_lost_is_answered_again_under_its_key(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """The vouchers actor set the pool's last code aside, but its answer never reached
+    the treasury (a timeout, the bus away). Asked again under the lease's key, it answers
+    with that code: the next order gets it, instead of out_of_stock with the code set
+    aside for no one until the treasury reloads."""
+    real_ask = host.context.ask
+    leases: list[str | None] = []
+
+    async def answer_lost_once(tenant: str, kind: str, body: Command, key: str | None) -> Reply:
+        reply = await real_ask(tenant, kind, body, key)
+        if isinstance(body, LeaseCodes):
+            leases.append(key)
+            if len(leases) == 1:
+                return Err.of(ErrorCode.UNAVAILABLE, "no reply within 10.000s")
+        return reply
+
+    host.context = dataclasses.replace(host.context, ask=answer_lost_once)
+    await fund(bus)
+    await stock(bus, 1)
+    first = await ask(bus, "orders", order(1), key="k-lost")
+    assert isinstance(first, Err)
+    assert first.retryable
+
+    async def asked_again() -> bool:
+        return len(leases) >= 2
+
+    await until(asked_again, "the lease asked for again")
+    assert leases[0] is not None
+    assert leases[1] == leases[0]  # asked again under the same key
+    again = placed(await ask(bus, "orders", order(2), key="k-lost"))  # the client's retry
+    assert again.status == "fulfilled"
+    assert await ledger.pool_counts("acme", "card-de", 2500) == {"allocated": 1}
+
+
 async def test_a_stranded_order_whose_step_failed_goes_on_by_itself(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
