@@ -537,8 +537,13 @@ class OrdersActor:
         pending = next((r.record for r in recorded if r.record.order_id == o.order_id), None)
         o = pending or o
         if o.status != "held":  # asked again: the order as it stands, if it went that way
-            if cmd.approve:
-                went = o.status not in ("failed", "accepted") and await self._was_held(o)
+            if cmd.approve:  # approved, not rejected: its hold went to the order
+                rejected = o.status == "rejecting" or o.reason == ErrorCode.REVIEW_REJECTED
+                went = (
+                    not rejected
+                    and o.status not in ("failed", "accepted")
+                    and await self._was_held(o)
+                )
             else:
                 went = o.reason == ErrorCode.REVIEW_REJECTED
             if went:
