@@ -47,6 +47,7 @@ from edge import (
 from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
 from edge.cache import Cache
 from edge.caches import EdgeCaches
+from edge.client_address import Network, client_address, trusted_networks
 from edge.config import EdgeConfig
 from edge.http import (
     BUS,
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
 REVOCATIONS = web.AppKey("revocations", Revocations)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[Network, ...])
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -112,7 +114,7 @@ async def preflight_middleware(request: web.Request, handler: Handler) -> web.St
         if origin is not None:
             # one naming a tenant may wake that tenant's actor: limited by address
             if cors.path_tenant(request.path) is not None and (
-                limited := await _limit(request, f"ip:{request.remote}")
+                limited := await _limit(request, f"ip:{_address(request)}")
             ):
                 return limited
             return await cors.preflight(request, request.app[cors.EMBED_ORIGINS], origin)
@@ -135,7 +137,7 @@ async def _cors_headers(request: web.Request, response: web.StreamResponse) -> N
         # Only a header named it, on a request nothing else limits (no token): each new
         # name may cost a question to the tenant's actor, so it counts against the
         # address's bucket, and past it the answer simply stays unreadable.
-        key = f"ip:{request.remote}"
+        key = f"ip:{_address(request)}"
         if await request.app[LIMITER].take(key, config.rate_per_s, config.rate_burst) > 0:
             tenant = None
     await cors.allow_if_listed(response, request.app[cors.EMBED_ORIGINS], origin, tenant)
@@ -191,15 +193,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             _record(request, identity, identity.why_not(scope))
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH or sessions.signs_in(request.path):
-        limited = await _limit(request, f"ip:{request.remote}", token_endpoint=True)
+        limited = await _limit(request, f"ip:{_address(request)}", token_endpoint=True)
     elif tenant_config.is_public(request.path) or request.path.startswith(embed_frame.PREFIX):
         # no token, a tenant named in the path: each new name may wake an actor
-        limited = await _limit(request, f"ip:{request.remote}")
+        limited = await _limit(request, f"ip:{_address(request)}")
     else:
         limited = None
     if limited is not None:
         return limited
     return await handler(request)
+
+
+def _address(request: web.Request) -> str:
+    """The client's address, behind the proxies the operator trusts."""
+    trusted: tuple[Network, ...] = request.app[TRUSTED_PROXIES]
+    return client_address(request, trusted)
 
 
 def _record(request: web.Request, identity: Identity, why: str) -> None:
@@ -298,6 +306,7 @@ def create_app(
     app[IN_FLIGHT] = KeysInFlight()
     app[REFUSALS] = RefusalRecorder(config.request_timeout_s)
     app[REVOCATIONS] = Revocations(config.revocation_window_s)
+    app[TRUSTED_PROXIES] = trusted_networks(config.trusted_proxies)
     app[oauth.KEYS] = oauth.PublishedKeys(verifier)
 
     async def allowed_origins(tenant: str) -> tuple[str, ...] | None:

@@ -55,6 +55,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The site's origin as browsers see it (``https://rewards.example.com``) behind a
     #: proxy that terminates TLS; empty: the request's own scheme and host.
     public_url: str = ""
+    #: Proxies in front of the edge (IP addresses or networks, comma-separated) whose
+    #: ``X-Forwarded-For`` names the client: rate limits by address count clients, not
+    #: the load balancer (``edge.client_address``); empty: the peer is the client.
+    trusted_proxies: str = ""
     #: How long a catalogue page stays cached at the edge at most (a change the edges
     #: hear of ends it sooner, ADR 23); 0 turns the page cache off.
     catalogue_cache_ttl_s: float = 30.0

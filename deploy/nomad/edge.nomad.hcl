@@ -78,6 +78,18 @@ variable "jwt_audience" {
   default     = "perkbus-api"
 }
 
+variable "public_url" {
+  description = "PERKBUS_EDGE_PUBLIC_URL: the site's origin as browsers see it (https://…), when the load balancer terminates TLS: Secure cookies, HSTS, SSO redirect URIs."
+  type        = string
+  default     = ""
+}
+
+variable "trusted_proxies" {
+  description = "PERKBUS_EDGE_TRUSTED_PROXIES: the load balancers' addresses or networks, comma-separated, whose X-Forwarded-For names the client (rate limits by address)."
+  type        = string
+  default     = ""
+}
+
 variable "request_timeout_s" {
   description = "PERKBUS_EDGE_REQUEST_TIMEOUT_S: how long the edge waits for an actor's reply."
   type        = number
@@ -206,6 +218,8 @@ job "perkbus-edge" {
         PERKBUS_EDGE_JWT_ISSUER          = var.jwt_issuer
         PERKBUS_EDGE_JWT_AUDIENCE        = var.jwt_audience
         PERKBUS_EDGE_REQUEST_TIMEOUT_S   = "${var.request_timeout_s}"
+        PERKBUS_EDGE_PUBLIC_URL          = var.public_url
+        PERKBUS_EDGE_TRUSTED_PROXIES     = var.trusted_proxies
         PERKBUS_VAR_DIR                  = "${NOMAD_TASK_DIR}/var"
         PYTHONUNBUFFERED                 = "1"
       }

@@ -7,8 +7,10 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +19,7 @@ from bus.embedded import EmbeddedNats
 from edge import listening
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
+from edge.client_address import trusted_networks
 from edge.config import EdgeConfig
 from storage.ports import CatalogueStore, Ledger
 from storage.redis_limiter import RedisLimiter
@@ -168,3 +171,35 @@ async def test_the_edge_serves_tls_with_hsts(
                     await r.read()
     finally:
         await runner.cleanup()
+
+
+async def test_behind_trusted_proxies_each_client_has_its_own_bucket(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> None:
+    """Behind a load balancer every peer is the balancer: with it trusted, the address it
+    saw (the last in X-Forwarded-For not its own) is the client's; what the client wrote
+    further left counts for nothing. Without the setting the header is ignored."""
+
+    async def statuses(client: Any, forwarded: str, times: int) -> list[int]:
+        seen = []
+        for _ in range(times):
+            async with client.post(
+                "/oauth/token", data={"grant_type": "x"}, headers={"X-Forwarded-For": forwarded}
+            ) as r:
+                seen.append(r.status)
+        return seen
+
+    behind = msgspec.structs.replace(LIMITED, trusted_proxies="127.0.0.0/8, 10.0.0.0/8")
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=behind):
+        client = cluster.client
+        assert await statuses(client, "198.51.100.1", 3) == [401, 401, 429]
+        assert await statuses(client, "198.51.100.2, 10.1.2.3", 1) == [401]  # a second proxy
+        assert await statuses(client, "203.0.113.9, 198.51.100.1", 1) == [429]  # spoofed left
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=LIMITED):
+        assert await statuses(cluster.client, "198.51.100.1", 2) == [401, 401]
+        assert await statuses(cluster.client, "198.51.100.2", 1) == [429]  # one peer, one bucket
+
+
+def test_a_bad_trusted_proxy_is_named_at_start() -> None:
+    with pytest.raises(ValueError, match=r"PERKBUS_EDGE_TRUSTED_PROXIES: .*not-an-ip"):
+        trusted_networks("10.0.0.0/8, not-an-ip")
