@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -17,7 +18,9 @@ import pytest
 
 from bus import subjects
 from bus.client import Bus
+from bus.errors import ErrorCode
 from bus.events import EventPublisher, OutboxEvent, make_event
+from bus.messages import Command, Err, Reply
 from bus.messages.budget import BudgetDebited
 from bus.messages.catalogue import Product, Texts
 from bus.messages.common import Money
@@ -30,6 +33,7 @@ from storage.sqlite_db import transaction
 from storage.warehouse_ports import Warehouse
 
 if TYPE_CHECKING:
+    from actors.runtime.host import ActorHost
     from actors.runtime.warehouse_loader import WarehouseLoader
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
@@ -377,3 +381,20 @@ async def catalogue_store(
             yield store
         finally:
             await store.close()
+
+
+def fail_first_ask(host: ActorHost, command: type[Command], why: str) -> list[Command]:
+    """Make the first ask between the host's actors of a ``command`` fail as unavailable,
+    before its actor sees it; the list returned holds the command that failed. Set it
+    before the asking actor starts: an actor takes the host's context when it starts."""
+    real_ask = host.context.ask
+    failed: list[Command] = []
+
+    async def ask(tenant: str, kind: str, body: Command, key: str | None) -> Reply:
+        if isinstance(body, command) and not failed:
+            failed.append(body)
+            return Err.of(ErrorCode.UNAVAILABLE, why)
+        return await real_ask(tenant, kind, body, key)
+
+    host.context = dataclasses.replace(host.context, ask=ask)
+    return failed

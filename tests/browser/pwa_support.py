@@ -130,10 +130,33 @@ def sign_in(page: Any, person: Person, path: str = "/?tenant=demo") -> None:
 STOCKED = "Filuhu Yoga gift card"
 
 
-def redeem_stocked(page: Any) -> None:
-    """Find the stocked gift card, open it, redeem it and confirm (one tap each)."""
+def open_stocked(page: Any) -> None:
+    """Find the stocked gift card, open it and tap Redeem (the confirmation shows)."""
     page.get_by_label("Search rewards").fill("filuhu")
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_role("link", name=STOCKED).click()
     page.get_by_role("button", name="Redeem").click()
+
+
+def redeem_stocked(page: Any) -> None:
+    """Find the stocked gift card, open it, redeem it and confirm (one tap each)."""
+    open_stocked(page)
     page.get_by_role("button", name="Confirm").click()
+
+
+def losing_the_first_order_answer(keys: list[str]) -> Callable[[Any], None]:
+    """A route for ``/api/v1/orders`` that notes each order's Idempotency-Key and loses
+    the first answer: the server takes the order, but its answer never arrives."""
+
+    def route_it(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    return route_it

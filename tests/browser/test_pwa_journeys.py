@@ -15,7 +15,9 @@ from tests.browser.pwa_support import (
     bearer,
     call,
     edit_programme,
+    losing_the_first_order_answer,
     new_person,
+    open_stocked,
     points,
     redeem_stocked,
     sign_in,
@@ -105,39 +107,30 @@ def test_a_large_order_is_held_for_review_then_approved(phone: Any, live: Live) 
     phone.locator(".pb-code").first.wait_for()
 
 
-def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
-    browser: Any, live: Live
+@pytest.mark.parametrize("again", ["try again", "cancel and redeem again"])
+def test_a_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
+    browser: Any, live: Live, again: str
 ) -> None:
+    """The answer to an order is lost; the person taps Try again, or cancels and redeems
+    the same card again: the attempt the server never answered is taken up again, key
+    and all, and the person pays once."""
     person = new_person(live, 5_000)
     # no service worker here: routing sees every request the page makes
     context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
     page = context.new_page()
     keys: list[str] = []
-    dropped: list[bool] = []
-
-    def drop_the_first_answer(route: Any) -> None:
-        request = route.request
-        if request.method != "POST":
-            route.continue_()
-            return
-        keys.append(request.headers["idempotency-key"])
-        if not dropped:
-            dropped.append(True)
-            route.fetch()  # the server takes the order...
-            route.abort("connectionreset")  # ...but its answer never arrives
-        else:
-            route.continue_()
-
     try:
-        page.route("**/api/v1/orders", drop_the_first_answer)
+        page.route("**/api/v1/orders", losing_the_first_order_answer(keys))
         sign_in(page, person)
-        page.get_by_label("Search rewards").fill("filuhu")
-        page.get_by_role("button", name="Search", exact=True).click()
-        page.get_by_role("link", name=STOCKED).click()
-        page.get_by_role("button", name="Redeem").click()
+        open_stocked(page)
         page.get_by_role("button", name="Confirm").dblclick()
         page.get_by_text("The connection dropped before we heard back.", exact=False).wait_for()
-        page.get_by_role("button", name="Try again").click()
+        if again == "try again":
+            page.get_by_role("button", name="Try again").click()
+        else:
+            page.get_by_role("button", name="Cancel").click()
+            page.get_by_role("button", name="Redeem").click()
+            page.get_by_role("button", name="Confirm").click()
         page.get_by_text("Done! Your reward is ready.").wait_for()
     finally:
         context.close()
@@ -155,47 +148,6 @@ def test_double_tap_and_a_retry_after_a_dropped_answer_make_one_order(
     if status == 200:  # servers that list a person's orders: exactly one
         assert [o["id"] for o in listed["orders"]] == [replay["id"]]
     assert points(live, person) == 5_000 - 1_000  # the replay is the same order
-
-
-def test_cancel_after_a_dropped_answer_then_redeem_again_makes_one_order(
-    browser: Any, live: Live
-) -> None:
-    """The answer is lost, the person cancels and redeems the same card again: the
-    attempt the server never answered is taken up again, key and all."""
-    person = new_person(live, 5_000)
-    context = browser.new_context(viewport=PHONE, base_url=live.base, service_workers="block")
-    page = context.new_page()
-    keys: list[str] = []
-
-    def drop_the_first_answer(route: Any) -> None:
-        if route.request.method != "POST":
-            route.continue_()
-            return
-        keys.append(route.request.headers["idempotency-key"])
-        if len(keys) == 1:
-            route.fetch()  # the server takes the order...
-            route.abort("connectionreset")  # ...but its answer never arrives
-        else:
-            route.continue_()
-
-    try:
-        page.route("**/api/v1/orders", drop_the_first_answer)
-        sign_in(page, person)
-        page.get_by_label("Search rewards").fill("filuhu")
-        page.get_by_role("button", name="Search", exact=True).click()
-        page.get_by_role("link", name=STOCKED).click()
-        page.get_by_role("button", name="Redeem").click()
-        page.get_by_role("button", name="Confirm").click()
-        page.get_by_text("The connection dropped before we heard back.", exact=False).wait_for()
-        page.get_by_role("button", name="Cancel").click()
-        page.get_by_role("button", name="Redeem").click()
-        page.get_by_role("button", name="Confirm").click()
-        page.get_by_text("Done! Your reward is ready.").wait_for()
-    finally:
-        context.close()
-    assert len(keys) == 2
-    assert keys[0] == keys[1]
-    assert points(live, person) == 5_000 - 1_000  # one order
 
 
 def test_an_order_whose_status_cannot_be_read_stays_shown_as_being_processed(
@@ -224,10 +176,7 @@ def test_an_order_whose_status_cannot_be_read_stays_shown_as_being_processed(
         page.route("**/api/v1/orders", answer_as_accepted)
         page.route(re.compile(r".*/api/v1/orders/ord_[^/]+$"), unavailable)
         sign_in(page, person)
-        page.get_by_label("Search rewards").fill("filuhu")
-        page.get_by_role("button", name="Search", exact=True).click()
-        page.get_by_role("link", name=STOCKED).click()
-        page.get_by_role("button", name="Redeem").click()
+        open_stocked(page)
         page.get_by_role("button", name="Confirm").click()
         page.get_by_text("Your order is being processed.").wait_for()
         page.wait_for_timeout(2_500)  # the looks that follow, each refused

@@ -43,6 +43,7 @@ from storage.ports import CatalogueStore, ChangeSet, Ledger, PutOrder
 from tests.conftest import start_host
 from tests.support import (
     budget_record,
+    fail_first_ask,
     gift_card,
     order_record,
     outbox_drained,
@@ -310,22 +311,13 @@ async def test_resend_publishes_the_delivery_again(
 async def test_an_order_the_pool_could_not_serve_leaves_nothing_and_its_retry_pays_once(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
-    real_ask = host.context.ask
-    failed_once: list[str] = []
-
-    async def flaky(tenant: str, kind: str, body: Command, key: str | None) -> Reply:
-        if isinstance(body, LeaseCodes) and not failed_once:
-            failed_once.append(body.product_id)
-            return Err.of(ErrorCode.UNAVAILABLE, "vouchers are restarting")
-        return await real_ask(tenant, kind, body, key)
-
-    host.context = dataclasses.replace(host.context, ask=flaky)  # before the treasury starts
+    failed_once = fail_first_ask(host, LeaseCodes, "vouchers are restarting")
     await fund(bus)
     await stock(bus, 1)
     first = await ask(bus, "orders", order(1), key="k-flaky")
     assert isinstance(first, Err)
     assert first.retryable
-    assert failed_once == ["card-de"]
+    assert [c.product_id for c in failed_once if isinstance(c, LeaseCodes)] == ["card-de"]
     record = await budget_record(ledger, "acme", "b1")
     assert record is not None
     assert record.balance_minor == 100_000
@@ -378,16 +370,7 @@ async def test_a_stranded_order_whose_step_failed_goes_on_by_itself(
 ) -> None:
     await fund(bus)
     await stock(bus, 1)
-    real_ask = host.context.ask
-    failed_once: list[str] = []
-
-    async def flaky(tenant: str, kind: str, body: Command, key: str | None) -> Reply:
-        if isinstance(body, AllocateCode) and not failed_once:
-            failed_once.append(body.order_id)
-            return Err.of(ErrorCode.UNAVAILABLE, "vouchers are restarting")
-        return await real_ask(tenant, kind, body, key)
-
-    host.context = dataclasses.replace(host.context, ask=flaky)
+    fail_first_ask(host, AllocateCode, "vouchers are restarting")
     # Recorded by an earlier version, which carried orders step by step, before a crash.
     await ledger.apply([ChangeSet("acme", orders=(PutOrder(order_record("ord-stranded"), 0),))])
     o = placed(await ask(bus, "orders", GetOrder("ord-stranded")))
