@@ -275,6 +275,14 @@ class StoredEvent(msgspec.Struct, frozen=True):
 
     sequence: int
     payload: msgspec.Raw
+    #: What the event is about: ``budget``, ``order``, ``people``… (its subject's token).
+    aggregate: str = ""
+
+
+def aggregate_of(subject: str) -> str:
+    """``pb.evt.<tenant>.<aggregate>.<event>`` → the aggregate."""
+    parts = subject.split(".")
+    return parts[3] if len(parts) > 3 else ""
 
 
 async def read_events(
@@ -299,7 +307,10 @@ async def read_events(
             except TimeoutError:
                 break
             found.extend(
-                StoredEvent(m.metadata.sequence.stream, msgspec.Raw(m.data)) for m in batch
+                StoredEvent(
+                    m.metadata.sequence.stream, msgspec.Raw(m.data), aggregate_of(m.subject)
+                )
+                for m in batch
             )
     finally:
         await sub.unsubscribe()

@@ -26,6 +26,18 @@ routes = web.RouteTableDef()
 MAX_CSV_BYTES = 16 * 1024 * 1024
 
 
+#: What a spreadsheet reads as the start of a formula in a cell.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: object) -> object:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a ``'`` in
+    front (an uploaded person id such as ``=HYPERLINK(…)`` comes back in the results)."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def parse_rows(text: str) -> list[BulkRow]:
     """``person_id,points[,memo]`` with a header row. Rows are checked when they are
     carried out (each gets its own result); here only the shape of the file is."""
@@ -99,7 +111,7 @@ async def bulk_results(request: web.Request) -> web.StreamResponse:
     offset = 0
     while page:
         out = io.StringIO()
-        csv.writer(out).writerows(page)
+        csv.writer(out).writerows([[inert(cell) for cell in row] for row in page])
         await response.write(out.getvalue().encode())
         offset += len(page)
         page = await operations.bulk_results(who, job_id, offset)

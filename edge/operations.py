@@ -125,6 +125,7 @@ from bus.scopes import (
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
     SCOPE_ORDERS_REVIEW,
+    SCOPE_PEOPLE,
     SCOPE_READ,
     SCOPE_VOUCHERS,
     SCOPE_VOUCHERS_ADMIN,
@@ -960,14 +961,29 @@ async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
     return AuditPageOut(entries, entries[-1].seq if entries else query.after)
 
 
+#: Events about people and API clients (emails, roles, grants), replayed only to those
+#: who may read people or clients through the API.
+ADMIN_EVENTS = {"people": SCOPE_PEOPLE, "identity": SCOPE_CLIENTS}
+
+
 async def replay_events(caller: Caller, query: ReplayQuery) -> ReplayPage | Err:
-    """The tenant's events after a stream sequence (replay from any point)."""
+    """The tenant's events after a stream sequence (replay from any point). The stream
+    is the whole tenant's: a principal narrowed to some budgets is refused, as reports
+    are, and events about people and clients go only to their admins."""
     if denied := missing_scope(caller, SCOPE_EVENTS):
         return denied
+    if caller.identity.principal.grants:
+        return Err.of(ErrorCode.FORBIDDEN, "events cover the whole tenant, not some budgets")
     tenant = caller.identity.tenant
     try:
         stored = await read_events(caller.bus.js, tenant, query.after, query.limit)
     except Exception as e:  # the stream is not reachable: retry later
         return Err.of(ErrorCode.UNAVAILABLE, f"events unavailable: {e}")
-    next_after = stored[-1].sequence if stored else query.after
-    return ReplayPage([e.payload for e in stored], [e.sequence for e in stored], next_after)
+    next_after = stored[-1].sequence if stored else query.after  # past the ones left out
+    identity = caller.identity
+    shown = [
+        e
+        for e in stored
+        if (scope := ADMIN_EVENTS.get(e.aggregate)) is None or identity.has_scope(scope)
+    ]
+    return ReplayPage([e.payload for e in shown], [e.sequence for e in shown], next_after)

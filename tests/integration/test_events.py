@@ -131,6 +131,37 @@ async def test_events_replay_from_any_point_per_tenant(cluster: Cluster) -> None
         assert r.status == 422
 
 
+async def test_replay_keeps_people_and_clients_to_their_admins_and_refuses_narrow_tokens(
+    cluster: Cluster,
+) -> None:
+    """Events about people carry their emails, roles and grants: an integrator who may
+    not read people through the API does not read them in the replay either (the page
+    still moves past them). A token narrowed to some budgets gets no replay: the stream
+    is the whole tenant's, as reports are."""
+    owner = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 100)
+    person = {"id": "ann", "email": "ann@acme.example", "name": "Ann"}
+    async with cluster.client.post("/api/v1/people", json=person, headers=owner) as r:
+        assert r.status == 201
+    await outbox_drained(cluster.ledger)
+
+    async def types(headers: dict[str, str]) -> tuple[list[str], int]:
+        async with cluster.client.get("/api/v1/events", headers=headers) as r:
+            assert r.status == 200, await r.text()
+            body = await r.json()
+            return [e["type"] for e in body["events"]], body["next_after"]
+
+    everything, last = await types(owner)
+    assert "perkbus.people.person_created" in everything
+    integrator = cluster.keys.headers("acme", ["events:read"], roles=["integrator"])
+    seen, after = await types(integrator)
+    assert seen == [t for t in everything if not t.startswith("perkbus.people.")]
+    assert after == last  # moved past what it may not read
+    narrow = cluster.keys.headers("acme", ["events:read"], grants=["budget:b1"])
+    async with cluster.client.get("/api/v1/events", headers=narrow) as r:
+        assert r.status == 403
+
+
 async def test_every_event_type_has_a_schema_that_fits_its_events(cluster: Cluster) -> None:
     acme = cluster.keys.headers("acme")
     async with cluster.client.get("/api/v1/events/schemas", headers=acme) as r:
