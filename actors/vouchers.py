@@ -274,7 +274,7 @@ class VouchersActor:
             code = row.code.strip()
             if not 4 <= len(code) <= 128 or any(c.isspace() or not c.isprintable() for c in code):
                 rejected.append(RowProblem(i, "invalid code: 4 to 128 visible characters"))
-            elif len(row.pin) > 64 or len(row.url) > 1000:
+            elif len(row.pin) > 64 or len(row.url.encode()) > 1000:  # the URL sealed: bytes
                 rejected.append(RowProblem(i, "PIN or URL too long"))
             elif 0 < row.expires_ms <= now:
                 rejected.append(RowProblem(i, "expired"))

@@ -701,6 +701,24 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        28,
+        "MariaDB columns as wide as the API lets their values be",
+        # An audit entry's actor may be a sign-in email (254 characters); grants may be
+        # 100 of 71 characters; an SSO provider may allow 50 domains of 253. MariaDB's
+        # narrower columns refused them, and with them the whole batch of changes.
+        # SQLite's TEXT columns have no such limit.
+        sqlite=(),
+        mysql=(
+            "ALTER TABLE audit_log MODIFY actor VARCHAR(320) NOT NULL",
+            "ALTER TABLE oauth_clients MODIFY grants TEXT NOT NULL",
+            "ALTER TABLE people MODIFY grants TEXT NOT NULL",
+            "ALTER TABLE sso_providers MODIFY allowed_domains TEXT NOT NULL",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

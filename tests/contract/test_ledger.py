@@ -12,6 +12,7 @@ from storage.errors import StaleWrite
 from storage.ports import (
     AccountRecord,
     Allocation,
+    AuditEntry,
     BulkJobRecord,
     BulkRowRecord,
     ChangeSet,
@@ -26,8 +27,10 @@ from storage.ports import (
     PutOrder,
     PutPerson,
     PutSession,
+    PutSso,
     SessionRecord,
     SigningKeyRecord,
+    SsoRecord,
     StoredReply,
     TenantKey,
     VoucherCode,
@@ -734,3 +737,33 @@ async def test_bulk_results_are_stored_as_given_in_runs_or_apart(ledger: Ledger)
     await ledger.apply(sets)
     assert await ledger.bulk_rows("acme", "j1", 0, 20) == [*results, *rows[10:]]
     assert await ledger.bulk_rows("acme", "j2", 0, 20) == j2
+
+
+async def test_values_as_long_as_the_api_allows_are_stored_whole(ledger: Ledger) -> None:
+    """The longest values the API takes: 100 grants of 71 characters (7,199 with the
+    spaces), a sign-in email of 254 as an audit actor, 50 allowed domains of 60. MariaDB's
+    columns were narrower, and refused the whole change set."""
+    grants = " ".join(f"budget:{i:02d}{'x' * 62}" for i in range(100))
+    assert len(grants) == 7_199
+    email = f"{'a' * 64}@{'b' * 185}.com"
+    assert len(email) == 254
+    domains = " ".join(f"{i:02d}{'d' * 54}.com" for i in range(50))
+    wide = replace(person("ann", "ann@acme.test"), grants=grants)
+    sso = SsoRecord("acme", "https://idp.example", "perkbus", b"sealed", "openid", domains,
+                    "active", 5, 1)  # fmt: skip
+    await ledger.apply(
+        [
+            ChangeSet(
+                "acme",
+                people=(PutPerson(wide, 0),),
+                clients=(PutClient(client("acme.c1", grants=grants), 0),),
+                audit=(AuditEntry(5, email, "people.sign_in", email, "unauthenticated", "{}"),),
+                sso=(PutSso(sso, 0),),
+            )
+        ]
+    )
+    assert await ledger.load_people("acme", ["ann"]) == [wide]
+    assert (await ledger.load_clients("acme", ["acme.c1"]))[0].grants == grants
+    (entry,) = await ledger.audit_log("acme", 0, 10)
+    assert entry.actor == email
+    assert await ledger.load_sso("acme") == sso

@@ -82,6 +82,17 @@ async def test_import_rejects_duplicates_and_bad_rows(bus: Bus, host: ActorHost)
     assert second.value.pool == PoolView("card-de", 2500, 3, 0)
 
 
+async def test_a_url_is_measured_in_the_bytes_it_is_sealed_in(bus: Bus, host: ActorHost) -> None:
+    """500 characters of "€" are 1,500 bytes: past what a sealed URL may take. The row is
+    refused alone; the import of the others goes through (it failed whole on MariaDB)."""
+    long_url = CodeRow("EEEE-5555", url="https://redeem.example/" + "€" * 500)
+    reply = await ask(bus, ImportCodes("card-de", 2500, "EUR", (long_url, *rows("FFFF-6666"))))
+    assert isinstance(reply, Ok)
+    assert isinstance(reply.value, ImportReport)
+    assert reply.value.imported == 1
+    assert [(p.row, p.reason) for p in reply.value.rejected] == [(0, "PIN or URL too long")]
+
+
 async def test_generated_codes_are_long_unique_and_unguessable(bus: Bus, host: ActorHost) -> None:
     made = await ask(bus, GenerateCodes("own-voucher", 1000, "EUR", 200))
     assert isinstance(made, Ok)
