@@ -149,6 +149,11 @@ def encode_offset(offset: int) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(offset)).decode().rstrip("=")
 
 
+#: How deep a search may page (Elasticsearch's and OpenSearch's own limit,
+#: ``index.max_result_window``): the same in every index and in memory.
+SEARCH_DEPTH = 10_000
+
+
 def decode_offset(cursor: str) -> int | None:
     try:
         offset = _offset.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -223,6 +228,11 @@ class CatalogueActor:
         offset = decode_offset(query.cursor) if query.cursor else 0
         if offset is None:
             return Err.of(ErrorCode.INVALID_REQUEST, "the cursor is not one this API gave out")
+        if offset + query.limit > SEARCH_DEPTH:  # past it an index refuses, as if it were down
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"a search goes {SEARCH_DEPTH:,} results deep: narrow it with words or filters",
+            )
         search = self.ctx.search
         if search is not None and time.monotonic() >= self._search_down_until:
             try:
@@ -236,9 +246,12 @@ class CatalogueActor:
         self, platform: dict[str, Product], query: ListProducts
     ) -> list[tuple[str, Product]]:
         locale = query.locale
+        custom = self.custom
+        # the tenant's own product hides the platform's of the same id, as in orders
+        shown = (*(p for p in platform.values() if p.id not in custom), *custom.values())
         found = [
             (fold(p.text(locale).name), p)
-            for p in (*platform.values(), *self.custom.values())
+            for p in shown
             if p.id not in self.curation.disabled and _matches(p, query.filter, locale)
         ]
         found.sort(key=lambda kp: (kp[0], kp[1].id))
@@ -290,6 +303,8 @@ class CatalogueActor:
         views = []
         for owner, pid in hits.hits:
             # The index may lag the store by a moment: what it no longer holds is skipped.
+            if not owner and pid in self.custom:
+                continue  # hidden by the tenant's own product of that id
             product = self.custom.get(pid) if owner else platform.get(pid)
             if product is not None and product.status == "active":
                 views.append(self._view(product, query.locale))

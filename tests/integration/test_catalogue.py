@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from actors.catalogue import SEARCH_DEPTH, encode_offset
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok
 from bus.messages.catalogue import (
@@ -109,6 +111,12 @@ async def test_bad_queries_are_refused_with_the_field(api: BudgetApi, cluster: C
         assert outcome.code == "invalid_request", params
         assert outcome.pointer == pointer, params
     assert (await api.products(acme, cursor="not-a-cursor")).code == "invalid_request"
+    # past the depth every index pages to: refused, not taken for the index being down
+    deep = await api.products(acme, q="gift", cursor=encode_offset(SEARCH_DEPTH))
+    assert deep.code == "invalid_request"
+    shallow = (await api.products(acme, q="gift", cursor=encode_offset(10))).value
+    assert shallow is not None
+    assert not shallow.get("degraded")
 
 
 async def test_detail_in_a_locale(api: BudgetApi, cluster: Cluster) -> None:
@@ -169,6 +177,41 @@ async def test_custom_products_belong_to_their_tenant(api: BudgetApi, cluster: C
     bad = await api.add_custom(acme, {**custom, "id": "x2", "currency": "euro"})
     assert bad.code == "invalid_request"
     assert bad.pointer == "#/currency"
+
+
+async def test_a_tenants_own_product_hides_the_platforms_of_the_same_id(
+    api: BudgetApi, cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """The platform later lists a product under an id a tenant already uses for its own:
+    lists and searches show the tenant's one, the one its orders get, and never both."""
+    platform = Product(
+        "shared-id", "Platform", "gift_card", "shopping", "EUR", ("DE",),
+        {"en": Texts("Platform gift card")}, denominations=(1000,),
+    )  # fmt: skip
+    own = msgspec.structs.replace(
+        platform, tenant="acme", brand="Acme", texts={"en": Texts("Acme gift card")}
+    )
+    await catalogue.put_products([platform, own])
+    acme = cluster.keys.headers("acme")
+    for query in ({"q": "gift card"}, {"currency": "EUR"}):
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = (
+                await api.products(
+                    acme, limit=100, **query, **({"cursor": cursor} if cursor else {})
+                )
+            ).value
+            assert page is not None
+            found += page["products"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        shared = [p for p in found if p["id"] == "shared-id"]
+        assert [p["brand"] for p in shared] == ["Acme"], query
+    globex = (await api.products(cluster.keys.headers("globex"), q="platform gift")).value
+    assert globex is not None
+    assert [p["brand"] for p in globex["products"] if p["id"] == "shared-id"] == ["Platform"]
 
 
 async def test_the_export_is_the_whole_catalogue_as_curated(
