@@ -50,9 +50,15 @@ def integrator_permissions(tenant: str) -> tuple[SubjectRules, SubjectRules]:
     """(publish, subscribe) of a tenant's integrator: its own events, and nothing else.
 
     No ``_INBOX.>``: a subscriber needs no replies, and inboxes carry other users'
-    replies (the edge's requests to actors among them).
+    replies (the edge's requests to actors among them). Events about people and API
+    clients (emails, roles, grants) are left out, as the replay leaves them out for
+    whoever may not read people or clients.
     """
-    return SubjectRules(deny=[">"]), SubjectRules(allow=[subjects.events_of_tenant(tenant)])
+    subscribe = SubjectRules(
+        allow=[subjects.events_of_tenant(tenant)],
+        deny=[subjects.events_of_aggregate(tenant, a) for a in subjects.ADMIN_AGGREGATES],
+    )
+    return SubjectRules(deny=[">"]), subscribe
 
 
 def creds_file(user_jwt: str, seed: str) -> str:

@@ -109,6 +109,15 @@ def events_of_tenant(tenant: str) -> str:
     return f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}.>"
 
 
+#: Aggregates whose events tell of people and API clients (emails, roles, grants): only
+#: their admins read them, in the replay or live.
+ADMIN_AGGREGATES = ("people", "identity")
+
+
+def events_of_aggregate(tenant: str, aggregate: str) -> str:
+    return f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}.{check_token(aggregate)}.>"
+
+
 def all_events() -> str:
     return f"{EVENTS_PREFIX}.>"
 

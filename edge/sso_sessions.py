@@ -9,6 +9,8 @@ browser goes on to where it was going; someone the tenant does not have is refus
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -82,6 +84,9 @@ def state_key(path: str) -> bytes:
         with os.fdopen(fd, "wb") as f:
             f.write(os.urandom(32))
     key = key_path.read_bytes()
+    if len(key) != 32:  # or as text: base64, as a secrets store renders it
+        with contextlib.suppress(ValueError):
+            key = base64.b64decode(key.strip(), validate=True)
     if len(key) != 32:
-        raise ValueError(f"{path} must hold 32 bytes")
+        raise ValueError(f"{path} must hold 32 bytes (raw, or base64)")
     return key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from bus.client import Bus
@@ -112,5 +113,9 @@ def write_credentials(settings: Settings, base_url: str) -> Path:
     }
     path = Path(settings.var_dir) / "demo.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(credentials, indent=2) + "\n")
+    # an owner's token: for this machine's user alone
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(credentials, indent=2) + "\n")
+    path.chmod(0o600)  # made by an earlier version with the umask's mode
     return path

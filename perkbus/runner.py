@@ -169,7 +169,9 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         tls = nats_tls.for_config(settings.nats)
         await wait_for_actor_host(url, nats_credentials, tls, actors, timeout_s=60, stop=stop)
         # after the host: it has made the event stream the warehouse loads (ADR 26)
-        warehouse = spawn("warehouse", config_path, env)
+        # only the actor host opens sealed data: the others never see the master key
+        keyless = {k: v for k, v in env.items() if not k.startswith("PERKBUS_SECURITY_")}
+        warehouse = spawn("warehouse", config_path, keyless)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url, nats_credentials, tls, settings.actors.points_currency)
@@ -177,7 +179,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
             if added:
                 log.info("demo catalogue: %d products", added)
             credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
-        edges = await start_edges(settings, config_path, env, base_url, stop)
+        edges = await start_edges(settings, config_path, keyless, base_url, stop)
         _banner(settings, base_url, url, credentials)
         children = [("actor host", actors), ("warehouse", warehouse)]
         children += [("edge", edge) for edge in edges]

@@ -255,6 +255,7 @@ job "perkbus-actors" {
           PERKBUS_MYSQL_URL={{ .mysql_url | toJSON }}
           PERKBUS_CATALOGUE_URL={{ .catalogue_url | toJSON }}
           PERKBUS_TENANTDOCS_URL={{ .tenantdocs_url | toJSON }}
+          PERKBUS_SECURITY_MASTER_KEY={{ .master_key | toJSON }}
           {{ end }}
         EOF
       }

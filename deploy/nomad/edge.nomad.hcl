@@ -215,6 +215,7 @@ job "perkbus-edge" {
         PERKBUS_EDGE_HOST                = "0.0.0.0"
         PERKBUS_EDGE_PORT                = "${NOMAD_PORT_http}"
         PERKBUS_EDGE_JWT_PUBLIC_KEY_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.pem"
+        PERKBUS_EDGE_SSO_STATE_KEY_FILE  = "${NOMAD_SECRETS_DIR}/sso-state.key"
         PERKBUS_EDGE_JWT_ISSUER          = var.jwt_issuer
         PERKBUS_EDGE_JWT_AUDIENCE        = var.jwt_audience
         PERKBUS_EDGE_REQUEST_TIMEOUT_S   = "${var.request_timeout_s}"
@@ -251,6 +252,19 @@ job "perkbus-edge" {
         error_on_missing_key = true
         data                 = <<-EOF
           {{- with nomadVar "${var.secrets_path}" }}{{ .jwt_public_key }}{{ end }}
+        EOF
+      }
+
+      # The key sealing SSO login cookies, the same for every edge: a login begun on one
+      # edge may come back on another.
+      template {
+        destination          = "secrets/sso-state.key"
+        change_mode          = "restart"
+        splay                = "30s"
+        perms                = "0600"
+        error_on_missing_key = true
+        data                 = <<-EOF
+          {{- with nomadVar "${var.secrets_path}" }}{{ .sso_state_key }}{{ end }}
         EOF
       }
 

@@ -24,6 +24,7 @@ from bus.embedded import EmbeddedNats
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Err, Money, Ok, Principal
 from bus.messages.identity import IssueNatsCredentials
+from bus.messages.people import CreatePerson
 from bus.nats_auth import NatsAuthority, integrator_permissions, user_jwt_of, write_secret
 from bus.nats_jwt import UserNats
 from bus.nats_jwt import decode as decode_jwt
@@ -185,7 +186,33 @@ async def test_an_integrator_may_publish_nothing(bus: Bus, acme: Integrator) -> 
 def test_integrator_credentials_name_exactly_the_tenants_events(authority: NatsAuthority) -> None:
     publish, subscribe = integrator_permissions("acme")
     assert (publish.allow, publish.deny) == ([], [">"])
-    assert (subscribe.allow, subscribe.deny) == (["pb.evt.acme.>"], [])
+    assert subscribe.allow == ["pb.evt.acme.>"]
+    assert subscribe.deny == ["pb.evt.acme.people.>", "pb.evt.acme.identity.>"]
+
+
+async def test_an_integrator_does_not_hear_of_people_or_clients(
+    bus: Bus, acme: Integrator, tmp_path: Path
+) -> None:
+    """Events about people carry their emails, roles and grants: the tenant's stream
+    reaches an integrator without them, live as in the replay."""
+    heard: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def receive(msg: Msg) -> None:
+        await heard.put(msg)
+
+    await acme.nc.subscribe(subjects.events_of_tenant("acme"), cb=receive)
+    await barrier(acme.nc)
+    admin = Principal("admin", roles=("admin",))
+    async with sqlite_host(bus, tmp_path):
+        person = CreatePerson("ann", "ann@acme.example", "Ann")
+        assert isinstance(await bus.request("acme", "people", person, admin, 5), Ok)
+        budget = CreateBudget("b1", "Budget", Money(100, "EUR"))
+        assert isinstance(await bus.request("acme", "treasury", budget, admin, 5), Ok)
+        msg = await asyncio.wait_for(heard.get(), 5)
+    await barrier(acme.nc)
+    await asyncio.sleep(0.2)  # the person's event, had it been let through
+    assert msg.subject == subjects.event("acme", "budget", "created")
+    assert heard.empty()
 
 
 async def test_expired_credentials_are_refused_at_connect(

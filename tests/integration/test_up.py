@@ -4,6 +4,7 @@ credentials, and leaves no orphans."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -359,3 +360,25 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_only_the_actor_host_holds_the_master_key(tmp_path: Path) -> None:
+    """The master key given to ``perkbus up`` reaches the actor host, which opens sealed
+    data, and neither the edge nor the warehouse; the demo's owner token is for this
+    machine's user alone."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    up = Up(tmp_path, free_port(), {"PERKBUS_SECURITY_MASTER_KEY": key})
+    try:
+        up.wait_ready()
+        roles: dict[str, bool] = {}
+        for pid in alive(descendants(up.pid)):
+            command = _cmdline(pid)
+            if (role := command.split("-m perkbus ")[-1].split(" ")[0]) in (
+                "actors", "edge", "warehouse",
+            ):  # fmt: skip
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                roles[role] = f"PERKBUS_SECURITY_MASTER_KEY={key}".encode() in environ
+        assert roles == {"actors": True, "edge": False, "warehouse": False}
+        assert (tmp_path / "var" / "demo.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        up.stop(signal.SIGTERM)
