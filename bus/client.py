@@ -34,6 +34,21 @@ _health_decoder = msgspec.msgpack.Decoder(HostHealth)
 _json_decoder = msgspec.json.Decoder()
 
 
+#: Seconds a process waits for its first connection to NATS.
+FIRST_CONNECT_S = 20.0
+
+
+def without_password(url: str) -> str:
+    """A URL (or comma-separated URLs) fit for a log: user and password left out."""
+    return ",".join(
+        u.strip().split("://", 1)[0] + "://" + u.strip().split("://", 1)[-1].rpartition("@")[2]
+        if "://" in u
+        else u.strip().rpartition("@")[2]
+        for u in url.split(",")
+        if u.strip()
+    )
+
+
 class RequestIds:
     """Unique request ids without a system call each (``uuid4`` reads the kernel's random
     source every time): a random prefix per process, then a counter."""
@@ -122,11 +137,12 @@ class Bus:
         name: str,
         credentials: str | Path | None = None,
         tls: ssl.SSLContext | None = None,
+        first_connect_s: float = FIRST_CONNECT_S,
     ) -> Bus:
         """``url`` may list several servers, comma-separated; the client learns the rest.
         ``credentials`` is a ``.creds`` file (a user JWT and its seed, ADR 17); ``tls``
         the context of a server that requires TLS (``bus/tls.py``)."""
-        nc = await nats.connect(
+        connecting = nats.connect(
             servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
             max_reconnect_attempts=-1,
@@ -136,6 +152,15 @@ class Bus:
             user_credentials=str(credentials) if credentials else None,
             tls=tls,
         )
+        # Once connected, the client reconnects for ever; the first connection does not
+        # wait for ever: a process that cannot reach NATS says so and exits (its
+        # scheduler restarts it), rather than hang deaf to signals.
+        try:
+            nc = await asyncio.wait_for(connecting, first_connect_s)
+        except TimeoutError:
+            raise BusUnavailable(
+                f"no NATS server answered at {without_password(url)} within {first_connect_s:g} s"
+            ) from None
         return cls(nc)
 
     @property

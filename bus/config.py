@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -22,7 +24,7 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Where the embedded server keeps JetStream data.
     data_dir: str = "var/nats"
     #: Port of the embedded server; 0 picks a free one.
-    port: int = 0
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     #: Number of tenant partitions; must match the server's subject mapping.
     partitions: int = 64
     #: Seconds within which JetStream drops a re-published event with the same id.

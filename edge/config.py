@@ -9,7 +9,7 @@ import msgspec
 
 class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     #: SO_REUSEPORT, so several edge processes share one port (off: a second system
     #: started by mistake on the same port fails instead of sharing traffic).
     reuse_port: bool = False

@@ -154,7 +154,13 @@ def _run_until_signal(
 
     import uvloop
 
-    uvloop.run(wrapper())
+    from bus.errors import BusError
+
+    try:
+        uvloop.run(wrapper())
+    except BusError as e:  # NATS not reachable at start: one line, not a traceback
+        logging.getLogger("perkbus").error("%s", e)
+        return 1
     return 0
 
 

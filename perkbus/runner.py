@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from bus import tls as nats_tls
-from bus.client import Bus
+from bus.client import Bus, without_password
 from bus.embedded import EmbeddedNats, die_with_parent, terminate
 from bus.errors import BusError
 from perkbus import demo, tokens
@@ -182,6 +182,8 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         edges = await start_edges(settings, config_path, keyless, base_url, stop)
         _banner(settings, base_url, url, credentials)
         children = [("actor host", actors), ("warehouse", warehouse)]
+        if embedded is not None and embedded.process is not None:
+            children.append(("embedded nats-server", embedded.process))
         children += [("edge", edge) for edge in edges]
         while not stop.is_set():
             for name, child in children:
@@ -268,7 +270,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  REST API      {base_url}/api/v1",
         f"  OpenAPI       {base_url}/api/v1/openapi.json",
         f"  health        {base_url}/healthz   {base_url}/readyz",
-        f"  NATS          {nats_url}",
+        f"  NATS          {without_password(nats_url)}",
         "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
         f"  warehouse     {warehouse_of(settings)}   reports at {base_url}/api/v1/reports/daily",

@@ -11,7 +11,7 @@ class SqliteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = "var/perkbus.sqlite3"
     #: FULL fsyncs every commit (group commit amortises it); NORMAL survives process
     #: crashes but not power loss.
-    synchronous: str = "FULL"
+    synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     #: Where group commits are written: ``process`` (a child process of the actor host,
     #: outside its GIL: ADR 29) or ``thread`` (a thread of the host).
     writer: Literal["process", "thread"] = "process"

@@ -53,7 +53,8 @@ class RedisWire:
     def __init__(self, url: str, timeout_s: float = 0.5) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"a Redis URL is redis:// or rediss:// (got {url!r})")
+            # not the URL itself: it may hold a password
+            raise ValueError(f"a Redis URL is redis:// or rediss:// (got {parts.scheme}://…)")
         self.url = url
         self.timeout_s = timeout_s
         self._host = parts.hostname or "127.0.0.1"

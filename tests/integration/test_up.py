@@ -382,3 +382,23 @@ def test_only_the_actor_host_holds_the_master_key(tmp_path: Path) -> None:
         assert (tmp_path / "var" / "demo.json").stat().st_mode & 0o777 == 0o600
     finally:
         up.stop(signal.SIGTERM)
+
+
+def test_up_stops_when_its_embedded_nats_server_dies(tmp_path: Path) -> None:
+    """Without its bus nothing works: ``perkbus up`` notices the embedded server gone,
+    says so, and stops everything, as it does for any other child."""
+    up = Up(tmp_path, free_port())
+    try:
+        up.wait_ready()
+        children = descendants(up.pid)
+        (server,) = [p for p in alive(children) if "nats-server -c" in _cmdline(p)]
+        os.kill(server, signal.SIGKILL)
+        assert up.process.wait(timeout=60) != 0
+        assert "the embedded nats-server exited" in up.output
+        deadline = time.monotonic() + 30
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(children) == set()
+    finally:
+        if up.process.poll() is None:
+            up.stop(signal.SIGTERM)

@@ -11,12 +11,13 @@ from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.barrier import barrier
-from bus.client import Bus
+from bus.client import Bus, without_password
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, BusUnavailable
 from bus.messages import Ok, Principal, Reply, encoder, request_decoder
 from bus.messages.budget import DebitReceipt, GetBudget
 from bus.messages.common import Money
+from tests.servers import free_port
 
 ME = Principal("admin@acme", roles=("admin",))
 
@@ -87,3 +88,18 @@ async def test_a_late_reply_is_dropped_and_the_next_request_gets_its_own(
         assert await ask(bus, 1) == answer_to(1)
     finally:
         await server.close()
+
+
+async def test_no_nats_at_start_is_said_in_a_line_without_the_password() -> None:
+    """The first connection does not wait for ever: a process that cannot reach NATS
+    says so and exits (its scheduler restarts it), and the URL it names has no secret."""
+    port = free_port()  # nothing listens there
+    url = f"nats://perkbus:s3cret@127.0.0.1:{port}"
+    with pytest.raises(BusUnavailable) as refused:
+        await Bus.connect(url, "test", first_connect_s=0.5)
+    assert str(refused.value) == f"no NATS server answered at nats://127.0.0.1:{port} within 0.5 s"
+
+
+def test_urls_are_logged_without_their_passwords() -> None:
+    assert without_password("nats://a:b@h1:4222, nats://h2:4222") == "nats://h1:4222,nats://h2:4222"
+    assert without_password("tls://user@h:4443") == "tls://h:4443"
