@@ -20,10 +20,10 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import bulk, catalogue, clients, history, money, orders, reports, vouchers
+from edge.graphql import bulk, catalogue, clients, cost, history, money, orders, reports, vouchers
 from edge.graphql import people as persons
 from edge.graphql import tenant_config as config
-from edge.graphql.common import MINOR_UNITS, MinorUnits
+from edge.graphql.common import LONG, MINOR_UNITS, Long, MinorUnits
 from edge.problems import problem
 
 
@@ -251,7 +251,7 @@ MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 15, 5000
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(scalar_map={MinorUnits: MINOR_UNITS}),
+    config=StrawberryConfig(scalar_map={MinorUnits: MINOR_UNITS, Long: LONG}),
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
@@ -274,6 +274,8 @@ class View(GraphQLView[dict[str, Any], None]):
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         """A request strawberry cannot read (not JSON, not an object, a batch, another
         media type) is refused with problem details like any other, not plain text."""
+        if (limited := await cost.refusal(request)) is not None:
+            return limited
         try:
             return await self.run(request=request)
         except HTTPException as e:  # strawberry's own, from its cross-web dependency

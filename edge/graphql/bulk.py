@@ -10,7 +10,7 @@ import strawberry
 from bus.messages import Err
 from edge import operations
 from edge.bulk import parse_rows
-from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid
+from edge.graphql.common import AnyError, GqlInfo, Long, caller, error, invalid
 from edge.schemas import BulkJobOut
 from edge.validation import Invalid, check_idempotency_key
 
@@ -32,7 +32,7 @@ class BulkJob:
 class BulkRowResult:
     row: int
     person_id: str
-    points: int
+    points: Long
     status: str
     reason: str
     reward_id: str
@@ -90,7 +90,7 @@ async def get_bulk_results(info: GqlInfo, id: strawberry.ID, offset: int = 0) ->
         return error(result)
     rows = [
         BulkRowResult(
-            row=r[0], person_id=r[1], points=r[2], status=r[3], reason=r[4], reward_id=r[5]
+            row=r[0], person_id=r[1], points=Long(r[2]), status=r[3], reason=r[4], reward_id=r[5]
         )
         for r in result
     ]

@@ -9,7 +9,17 @@ import strawberry
 
 from bus.messages import Err
 from edge import operations
-from edge.graphql.common import AnyError, GqlInfo, act, caller, error, invalid, mutate
+from edge.graphql.common import (
+    LONG_ZERO,
+    AnyError,
+    GqlInfo,
+    Long,
+    act,
+    caller,
+    error,
+    invalid,
+    mutate,
+)
 from edge.schemas import (
     AuditQuery,
     ClientListOut,
@@ -176,8 +186,8 @@ async def read_audit(
     action: str | None = None,
     actor: str | None = None,
     q: str | None = None,
-    since_ms: int = 0,
-    until_ms: int = 0,
+    since_ms: Long = LONG_ZERO,
+    until_ms: Long = LONG_ZERO,
     offset: int = 0,
 ) -> AuditPageResult:
     raw = {

@@ -47,6 +47,21 @@ MINOR_UNITS = strawberry.scalar(
 )
 
 
+Long = NewType("Long", int)
+
+#: A whole number past GraphQL's 32-bit ``Int``: points, milliseconds since 1970, stream
+#: sequences. Read as MinorUnits is (a number, or a string of ASCII digits).
+#: 0 as a Long (argument defaults).
+LONG_ZERO = Long(0)
+
+LONG = strawberry.scalar(
+    name="Long",
+    serialize=int,
+    parse_value=_parse_minor,
+    description="A whole number of up to 64 bits (points, milliseconds, sequences).",
+)
+
+
 @strawberry.type
 class Money:
     amount_minor: MinorUnits

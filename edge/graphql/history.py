@@ -9,7 +9,7 @@ import strawberry
 
 from bus.messages import Err
 from edge import history
-from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid
+from edge.graphql.common import AnyError, GqlInfo, Long, caller, error, invalid
 from edge.graphql.orders import Order, order
 from edge.validation import Invalid, convert
 
@@ -25,7 +25,7 @@ class OrderList:
 class WalletMovement:
     id: strawberry.ID
     at: str
-    points: int
+    points: Long
     kind: str
     description: str
     order_id: strawberry.ID | None
@@ -80,7 +80,7 @@ async def wallet_history(
         WalletMovement(
             id=strawberry.ID(e.id),
             at=e.at,
-            points=e.points,
+            points=Long(e.points),
             kind=e.kind,
             description=e.description,
             order_id=strawberry.ID(e.order_id) if e.order_id else None,

@@ -11,8 +11,10 @@ from strawberry.scalars import JSON
 from bus.messages import Err
 from edge import operations
 from edge.graphql.common import (
+    LONG_ZERO,
     AnyError,
     GqlInfo,
+    Long,
     MinorUnits,
     Money,
     MoneyInput,
@@ -402,14 +404,14 @@ async def allocate(
 @strawberry.type
 class EventPage:
     events: list[JSON]
-    sequences: list[int]
-    next_after: int
+    sequences: list[Long]
+    next_after: Long
 
 
 EventPageResult = Annotated[EventPage | AnyError, strawberry.union("EventPageResult")]
 
 
-async def get_events(info: GqlInfo, after: int = 0, limit: int = 100) -> EventPageResult:
+async def get_events(info: GqlInfo, after: Long = LONG_ZERO, limit: int = 100) -> EventPageResult:
     try:
         query = convert({"after": after, "limit": limit}, ReplayQuery)
     except Invalid as e:
@@ -418,4 +420,5 @@ async def get_events(info: GqlInfo, after: int = 0, limit: int = 100) -> EventPa
     if isinstance(result, Err):
         return error(result)
     events = [json.loads(bytes(e)) for e in result.events]
-    return EventPage(events=events, sequences=result.sequences, next_after=result.next_after)
+    sequences = [Long(n) for n in result.sequences]
+    return EventPage(events=events, sequences=sequences, next_after=Long(result.next_after))

@@ -203,3 +203,28 @@ async def test_behind_trusted_proxies_each_client_has_its_own_bucket(
 def test_a_bad_trusted_proxy_is_named_at_start() -> None:
     with pytest.raises(ValueError, match=r"PERKBUS_EDGE_TRUSTED_PROXIES: .*not-an-ip"):
         trusted_networks("10.0.0.0/8, not-an-ip")
+
+
+async def test_each_mutation_of_a_graphql_document_pays_the_rate_limit(limited: Cluster) -> None:
+    """One document may run several mutations (one plain, more under aliases): each is
+    a request's worth of work and takes a token. A document the bucket cannot pay for
+    runs none of them."""
+    await limited.open_budget("acme", "b1", 100)
+    acme = limited.keys.headers("acme")
+
+    def debits(n: int) -> str:
+        one = (
+            '{0}debitBudget(budgetId: "b1", input: {{amount: {{amountMinor: 1, currency: "EUR"}}}})'
+        )
+        fields = " ".join(one.format(f"d{i}: " if i else "") + " { __typename }" for i in range(n))
+        return "mutation { " + fields + " }"
+
+    async with limited.client.post("/graphql", json={"query": debits(2)}, headers=acme) as r:
+        two = await r.json()
+    assert two["data"]["debitBudget"]["__typename"] == "Debit", two  # 2 of the burst's 3
+    async with limited.client.post("/graphql", json={"query": debits(3)}, headers=acme) as r:
+        three = await r.json()
+        assert (r.status, r.content_type) == (429, "application/problem+json")
+        assert int(r.headers["Retry-After"]) >= 1
+    assert three["code"] == "rate_limited", three
+    assert await limited.ledger.account_balance("acme", "budget:b1") == 98  # the 3 ran none

@@ -1,0 +1,37 @@
+"""GraphQL's ``Int`` is 32 bits: points, milliseconds and stream sequences travel as
+``Long`` (up to 64 bits), as REST's JSON numbers do."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import Cluster
+
+
+async def graphql(cluster: Cluster, query: str) -> dict[str, Any]:
+    async with cluster.client.post(
+        "/graphql", json={"query": query}, headers=cluster.keys.headers("acme")
+    ) as r:
+        body: dict[str, Any] = await r.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def test_points_past_32_bits_are_read_back(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 10**10)
+    issue = 'mutation { issuePoints(input: {budgetId: "b1", personId: "ann", points: 3000000000})'
+    issue += " { __typename } }"
+    assert (await graphql(cluster, issue))["issuePoints"]["__typename"] == "Reward"
+    page = await graphql(
+        cluster,
+        '{ walletHistory(personId: "ann") { ... on WalletHistory { entries { points } } } }',
+    )
+    assert [e["points"] for e in page["walletHistory"]["entries"]] == [3_000_000_000]
+
+
+async def test_the_audit_log_is_searched_by_milliseconds_since_1970(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    since = int(time.time() * 1000) - 3_600_000
+    query = f"{{ auditLog(sinceMs: {since}) {{ __typename ... on AuditPage {{ total }} }} }}"
+    assert (await graphql(cluster, query))["auditLog"]["__typename"] == "AuditPage"
