@@ -15,7 +15,8 @@ async def graphql(cluster: Cluster, query: str) -> dict[str, Any]:
     ) as r:
         body: dict[str, Any] = await r.json()
     assert "errors" not in body, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 async def test_points_past_32_bits_are_read_back(cluster: Cluster) -> None:
