@@ -89,6 +89,9 @@ FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 STAFF = frozenset({"owner", "admin", "finance"})
 #: Roles that may order gift cards paid from a budget.
 BUDGET_SPENDERS = STAFF | {"programme_manager", "integrator"}
+#: Roles that may reward themselves, or order from a budget for themselves: those who
+#: could grant themselves any role anyway.
+SELF_SERVING = frozenset({"owner", "admin"})
 #: Who approves or rejects orders held for review (never their own).
 REVIEWERS = STAFF | {"programme_manager"}
 #: Orders that wait for a person, not for a step to be retried.
@@ -162,8 +165,14 @@ def refusal(principal: Principal, cmd: PlaceOrder) -> Err | None:
         return Err.of(ErrorCode.FORBIDDEN, "ordering from a budget needs a spending role")
     if why := acl.refusal(principal, cmd):
         return Err.of(ErrorCode.FORBIDDEN, why)
-    if cmd.budget_id is None and principal.subject != cmd.recipient and not STAFF & roles:
+    own = principal.subject == cmd.recipient
+    # staff narrowed to some budgets spend no one's points but their own (ADR 19)
+    if cmd.budget_id is None and not own and not (STAFF & roles and not principal.grants):
         return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
+    # four eyes: a budget pays for someone else's gift card, unless the tenant's owner
+    # or an admin orders it
+    if cmd.budget_id is not None and own and not SELF_SERVING & roles:
+        return Err.of(ErrorCode.FORBIDDEN, "a budget does not pay for its spender's own order")
     return None
 
 
@@ -380,7 +389,8 @@ class OrdersActor:
                     carry(i, await self._cancel(request, order_id, reason, recorded))
                 case ResendOrder(order_id=order_id):
                     found = await self._load(order_id)
-                    if found is None or found.status != "fulfilled":
+                    seen = found is not None and self._may_see(request, found)
+                    if found is None or not seen or found.status != "fulfilled":
                         replies[i] = Err.of(ErrorCode.NOT_FOUND, f"no fulfilled order {order_id}")
                     else:
                         resent.append(self._event(found, "resent"))
@@ -499,6 +509,8 @@ class OrdersActor:
         staff = STAFF & set(request.principal.roles)
         if o is None or not staff or not _may_handle(request.principal, o, STAFF):
             return Err.of(ErrorCode.NOT_FOUND, f"no order {order_id}")
+        if request.principal.subject == o.recipient:  # the code seen, the price back: no
+            return Err.of(ErrorCode.FORBIDDEN, "one's own order is cancelled by someone else")
         pending = next((c.record for c in cancelling if c.record.order_id == order_id), None)
         if pending is not None:  # asked twice in one batch: one cancellation
             return pending

@@ -41,6 +41,7 @@ from msgspec.structs import replace
 from actors.leased_codes import LeasedCodes, Pool
 from actors.order_limits import OrderLimiter
 from actors.orders import (
+    SELF_SERVING,
     final_price,
     fulfil_command,
     new_order,
@@ -569,6 +570,10 @@ class TreasuryActor:
                 return self._create(create, work)
             case UpdateBudget() as update:
                 return self._update(update, work)
+            case IssuePoints() as issue if (
+                issue.person_id == request.principal.subject and not SELF_SERVING & roles
+            ):  # four eyes: points come from someone else
+                return Err.of(ErrorCode.FORBIDDEN, "one does not reward oneself")
             case IssuePoints() as issue:
                 return self._issue(issue, work)
             case IssuePointsMany(budget_id=budget_id, items=items, after=after):
@@ -885,7 +890,7 @@ class TreasuryActor:
                 f"another order with external id {cmd.external_id} is being placed",
             )
         person = cmd.payer.removeprefix("wallet:") if cmd.payer.startswith("wallet:") else None
-        if person is not None and self.limiter.reached(person, work.now):
+        if person is not None and self.limiter.reached(person, cmd.created_ms):  # its day
             return self._order_ended(cmd, "failed", "", ErrorCode.ORDER_LIMIT_REACHED, work)
         if person is not None and self._to_review(cmd):
             return self._hold_for_review(cmd, person, work)

@@ -671,6 +671,11 @@ async def start_bulk(
         return denied
     if (checked := valid_budget_id(budget_id)) is None:
         return Err.of(ErrorCode.INVALID_REQUEST, "name the budget: ?budget_id=")
+    principal = caller.identity.principal
+    if not {"owner", "admin"} & set(principal.roles) and any(
+        r.person_id == principal.subject for r in rows
+    ):  # four eyes, as a single reward (the treasury sees only the job's system steps)
+        return Err.of(ErrorCode.FORBIDDEN, "a bulk job does not reward its uploader")
     # A budget the tenant lacks (another tenant's) is not found now: never a job of rows
     # that each fail later.
     known = await call(caller, KIND, GetBudget(checked), keyed=False)

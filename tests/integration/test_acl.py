@@ -11,8 +11,9 @@ from bus.messages import Command, Err, Ok, Principal, Reply, bulk, orders, treas
 from bus.messages.budget import DebitBudget, GetBudget
 from bus.messages.bulk import BulkRow, LoadBulkRows
 from bus.messages.common import Money
-from bus.messages.orders import GetOrder, PlaceOrder
+from bus.messages.orders import CancelOrder, GetOrder, OrderView, PlaceOrder, ResendOrder
 from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
@@ -184,3 +185,48 @@ async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budge
             assert r.status == status, (method, path, await r.text())
     async with cluster.client.get("/api/v1/people/wide", headers=owner) as r:
         assert (await r.json())["roles"] == ["end_user"]
+
+
+async def test_four_eyes_on_spending_for_oneself(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """A programme manager neither rewards themselves nor orders a gift card for
+    themselves from a budget; staff narrowed to a budget spend no one else's points; the
+    recipient of an order does not cancel it; no one resends an order they may not see.
+    Owners and admins, who could grant themselves any role, may serve themselves."""
+    await cluster.open_shop(catalogue, 4, 100_000, {"ann": 10_000})
+    pm = Principal("pm@acme", roles=("programme_manager",))
+    narrowed = Principal("adm@acme", roles=("admin",), grants=("budget:b1",))
+    admin = Principal("boss@acme", roles=("admin",))
+
+    async def ask(kind: str, body: Command, who: Principal) -> Reply:
+        return await cluster.bus.request("acme", kind, body, who, 10)
+
+    refused: list[tuple[str, Command, Principal]] = [
+        (treasury.KIND, IssuePoints("b1", "pm@acme", 100, "rwd-self"), pm),
+        (orders.KIND, PlaceOrder("o-self", "card-de", 2500, "pm@acme", budget_id="b1"), pm),
+        (orders.KIND, PlaceOrder("o-ann", "card-de", 2500, "ann"), narrowed),
+    ]
+    for kind, body, who in refused:
+        reply = await ask(kind, body, who)
+        assert isinstance(reply, Err), (body, reply)
+        assert reply.code == ErrorCode.FORBIDDEN, (body, reply)
+    assert await cluster.ledger.account_balance("acme", "wallet:ann") == 10_000
+    assert isinstance(await ask(treasury.KIND, IssuePoints("b1", "boss@acme", 5, "r"), admin), Ok)
+    mine = await ask(orders.KIND, PlaceOrder("o-boss", "card-de", 2500, "boss@acme", "b1"), admin)
+    assert isinstance(mine, Ok), mine
+    assert isinstance(mine.value, OrderView)
+    cancelled = await ask(orders.KIND, CancelOrder(mine.value.order_id), admin)
+    assert isinstance(cancelled, Err)
+    assert cancelled.code == ErrorCode.FORBIDDEN
+    stranger = Principal("bob", roles=("end_user",))
+    resent = await ask(orders.KIND, ResendOrder(mine.value.order_id), stranger)
+    assert isinstance(resent, Err)
+    assert resent.code == ErrorCode.NOT_FOUND
+    async with cluster.client.post(
+        "/api/v1/rewards/bulk?budget_id=b1",
+        data=b"person_id,points\npm@acme,5\n",
+        headers={**cluster.keys.headers("acme", roles=["programme_manager"], subject="pm@acme"),
+                 "Content-Type": "text/csv"},
+    ) as r:  # fmt: skip
+        assert r.status == 403

@@ -11,6 +11,8 @@ import msgspec
 import pytest
 
 from actors.order_limits import DAY_MS, week_start
+from bus.messages import Ok, Principal
+from bus.messages.treasury import FulfilOrder, OrderSettled
 from bus.time import now_ms
 from storage.ports import CatalogueStore, ChangeSet, PutOrder
 from tests.conftest import Cluster
@@ -144,3 +146,32 @@ async def test_the_last_rules_read_hold_while_they_cannot_be_read(
     cluster.host.context.programmes.changed("acme")  # as if the kept rules timed out
     refused = await redeem(cluster, "eve", "e-2")
     assert (refused["status"], refused["failure_reason"]) == ("failed", "order_limit_reached")
+
+
+async def test_an_order_is_checked_against_the_day_it_is_counted_in(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """An order priced just before midnight and decided just after is counted on the day
+    it was placed, so it is checked against that day too: else a burst straddling
+    midnight passed the new day's empty count and overran the old day's limit."""
+    await cluster.open_shop(catalogue, 10, 1_000_000, {"bob": 10_000})
+    await set_programme(cluster, {"max_orders_per_day": 1})
+    before_midnight = now_ms() // DAY_MS * DAY_MS - 1  # yesterday's last millisecond
+    system = Principal("system", roles=("system",))
+
+    def fulfil(order_id: str) -> FulfilOrder:
+        return FulfilOrder(
+            order_id=order_id, recipient="bob", payer="wallet:bob", product_id="card-de",
+            face_value_minor=2500, currency="EUR", price_minor=2500, price_unit="PTS",
+            external_id="", created_ms=before_midnight, points_rate="100",
+        )  # fmt: skip
+
+    replies = []
+    for order_id in ("ord-late-1", "ord-late-2"):
+        replies.append(await cluster.bus.request("acme", "treasury", fulfil(order_id), system, 10))
+    settled = [r.value for r in replies if isinstance(r, Ok) and isinstance(r.value, OrderSettled)]
+    assert [(v.status, v.reason) for v in settled] == [
+        ("fulfilled", ""),
+        ("failed", "order_limit_reached"),
+    ]
+    assert await cluster.ledger.account_balance("acme", "wallet:bob") == 7_500
