@@ -712,6 +712,8 @@ async def bulk_results(
 ) -> list[tuple[int, str, int, str, str, str]] | Err:
     if denied := missing_scope(caller, SCOPE_BULK):
         return denied
+    if offset < 0:
+        return Err.of(ErrorCode.INVALID_REQUEST, "offset is a row number: 0 or more")
     value = await call(caller, bulk.KIND, BulkResults(job_id[:64], offset), keyed=False)
     if isinstance(value, Err):
         return value

@@ -16,10 +16,12 @@ from edge.graphql.common import (
     act,
     caller,
     error,
+    invalid,
     money,
     mutate,
 )
-from edge.schemas import OrderCodesOut, OrderOut, PlaceOrderIn
+from edge.schemas import CancelOrderIn, OrderCodesOut, OrderOut, PlaceOrderIn
+from edge.validation import Invalid, convert
 
 
 @strawberry.type
@@ -121,8 +123,13 @@ async def place_order(
 async def cancel_order(
     info: GqlInfo, order_id: strawberry.ID, reason: str = "", idempotency_key: str | None = None
 ) -> OrderResult:
+    try:  # the reason's limits are REST's: refused, not cut
+        checked = convert({"reason": reason}, CancelOrderIn)
+    except Invalid as e:
+        return invalid(e, "reason")
+
     async def operation(who: operations.Caller) -> OrderOut | Err:
-        return await operations.cancel_order(who, str(order_id), reason[:200])
+        return await operations.cancel_order(who, str(order_id), checked.reason)
 
     result: OrderResult = await act(info, idempotency_key, operation, order)
     return result

@@ -1,5 +1,5 @@
-"""GraphQL's ``Int`` is 32 bits: points, milliseconds and stream sequences travel as
-``Long`` (up to 64 bits), as REST's JSON numbers do."""
+"""GraphQL held to what REST takes: points, milliseconds and stream sequences as ``Long``
+(GraphQL's ``Int`` has 32 bits), and arguments within REST's limits."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ async def test_the_audit_log_is_searched_by_milliseconds_since_1970(cluster: Clu
     since = int(time.time() * 1000) - 3_600_000
     query = f"{{ auditLog(sinceMs: {since}) {{ __typename ... on AuditPage {{ total }} }} }}"
     assert (await graphql(cluster, query))["auditLog"]["__typename"] == "AuditPage"
+
+
+async def test_arguments_are_held_to_rests_limits(cluster: Cluster) -> None:
+    """A reason longer than REST takes is refused, not cut short; a negative offset into a
+    job's results is refused, not read from the start."""
+    reason = "x" * 201
+    query = f'mutation {{ cancelOrder(orderId: "o1", reason: "{reason}") {{ __typename }} }}'
+    assert (await graphql(cluster, query))["cancelOrder"]["__typename"] == "InvalidInput"
+    results = '{ bulkResults(id: "j1", offset: -1) { __typename } }'
+    assert (await graphql(cluster, results))["bulkResults"]["__typename"] == "InvalidInput"
