@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import ssl
+import time
 import uuid
 from pathlib import Path
 
@@ -34,8 +36,26 @@ _health_decoder = msgspec.msgpack.Decoder(HostHealth)
 _json_decoder = msgspec.json.Decoder()
 
 
+log = logging.getLogger(__name__)
+
 #: Seconds a process waits for its first connection to NATS.
 FIRST_CONNECT_S = 20.0
+
+
+class QuietErrors:
+    """nats-py's error callback: one line per kind of error every ``interval_s``, where
+    its default logs a traceback at each reconnect attempt (four a second while a server
+    is away)."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    async def note(self, e: Exception) -> None:
+        kind, now = type(e).__name__, time.monotonic()
+        if now - self._last.get(kind, -self.interval_s) >= self.interval_s:
+            self._last[kind] = now
+            log.warning("NATS: %s: %s (again within %gs: not logged)", kind, e, self.interval_s)
 
 
 def without_password(url: str) -> str:
@@ -151,6 +171,7 @@ class Bus:
             pending_size=64 * 1024 * 1024,
             user_credentials=str(credentials) if credentials else None,
             tls=tls,
+            error_cb=QuietErrors().note,  # nats-py takes coroutine functions only
         )
         # Once connected, the client reconnects for ever; the first connection does not
         # wait for ever: a process that cannot reach NATS says so and exits (its

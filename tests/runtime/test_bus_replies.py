@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 
 from bus import subjects
 from bus.barrier import barrier
-from bus.client import Bus, without_password
+from bus.client import Bus, QuietErrors, without_password
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, BusUnavailable
 from bus.messages import Ok, Principal, Reply, encoder, request_decoder
@@ -103,3 +103,20 @@ async def test_no_nats_at_start_is_said_in_a_line_without_the_password() -> None
 def test_urls_are_logged_without_their_passwords() -> None:
     assert without_password("nats://a:b@h1:4222, nats://h2:4222") == "nats://h1:4222,nats://h2:4222"
     assert without_password("tls://user@h:4443") == "tls://h:4443"
+
+
+async def test_nats_errors_are_one_line_per_kind_and_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While a server is away nats-py fails a reconnect four times a second: the log gets
+    one line of each kind of error per interval, not a traceback each time."""
+    quiet = QuietErrors(interval_s=60)
+    with caplog.at_level("WARNING", logger="bus.client"):
+        for _ in range(20):
+            await quiet.note(ConnectionRefusedError(111, "Connection refused"))
+        await quiet.note(TimeoutError("timed out"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "bus.client"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("NATS: ConnectionRefusedError:")
+    assert lines[1].startswith("NATS: TimeoutError:")
+    assert all(r.exc_info is None for r in caplog.records)
