@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bus import tls as nats_tls
 from bus.client import Bus, without_password
-from bus.embedded import EmbeddedNats, die_with_parent, terminate
+from bus.embedded import EmbeddedNats, EmbeddedNatsError, die_with_parent, terminate
 from bus.errors import BusError
 from perkbus import demo, tokens
 from perkbus.settings import Settings
@@ -193,7 +193,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
                 await asyncio.wait_for(stop.wait(), 0.5)
         log.info("stopping")
         return 0
-    except StartupFailed as e:
+    except (StartupFailed, EmbeddedNatsError) as e:  # one line, not a traceback
         log.error("%s", e)
         return 1
     except Interrupted:

@@ -86,6 +86,12 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as e:
         raise SettingsError(f"invalid settings: {e}") from e
+    count = settings.nats.partitions
+    if outside := [p for p in settings.actors.partitions if not 0 <= p < count]:
+        raise SettingsError(
+            f"invalid settings: actors.partitions {outside} outside 0..{count - 1}"
+            f" (nats.partitions is {count})"
+        )
     return _under_var_dir(settings)
 
 

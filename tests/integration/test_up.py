@@ -402,3 +402,17 @@ def test_up_stops_when_its_embedded_nats_server_dies(tmp_path: Path) -> None:
     finally:
         if up.process.poll() is None:
             up.stop(signal.SIGTERM)
+
+
+def test_an_embedded_nats_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """The port asked for the embedded server is taken: ``perkbus up`` says so in a line
+    and exits, with no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = Up(tmp_path, free_port(), {"PERKBUS_NATS_PORT": str(port)})
+        code = up.process.wait(timeout=60)
+    assert code == 1, up.output
+    assert "Traceback" not in up.output
+    assert "nats-server" in up.output

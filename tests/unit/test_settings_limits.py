@@ -31,3 +31,10 @@ def test_the_values_in_range_are_taken() -> None:
         env={"PERKBUS_SQLITE_SYNCHRONOUS": "NORMAL", "PERKBUS_EDGE_PORT": "65535"}
     )
     assert (loaded.sqlite.synchronous, loaded.edge.port) == ("NORMAL", 65535)
+
+
+def test_partitions_outside_the_mapping_are_refused() -> None:
+    with pytest.raises(SettingsError, match=re.escape("actors.partitions [99] outside 0..63")):
+        settings.load(env={"PERKBUS_ACTORS_PARTITIONS": "0,99"})
+    loaded = settings.load(env={"PERKBUS_ACTORS_PARTITIONS": "0,63"})
+    assert loaded.actors.partitions == (0, 63)
