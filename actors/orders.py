@@ -89,9 +89,6 @@ FINAL = frozenset({"fulfilled", "failed", "cancelled"})
 STAFF = frozenset({"owner", "admin", "finance"})
 #: Roles that may order gift cards paid from a budget.
 BUDGET_SPENDERS = STAFF | {"programme_manager", "integrator"}
-#: Roles that may reward themselves, or order from a budget for themselves: those who
-#: could grant themselves any role anyway.
-SELF_SERVING = frozenset({"owner", "admin"})
 #: Who approves or rejects orders held for review (never their own).
 REVIEWERS = STAFF | {"programme_manager"}
 #: Orders that wait for a person, not for a step to be retried.
@@ -171,7 +168,7 @@ def refusal(principal: Principal, cmd: PlaceOrder) -> Err | None:
         return Err.of(ErrorCode.FORBIDDEN, "only the person may spend their points")
     # four eyes: a budget pays for someone else's gift card, unless the tenant's owner
     # or an admin orders it
-    if cmd.budget_id is not None and own and not SELF_SERVING & roles:
+    if cmd.budget_id is not None and own and not acl.may_serve_self(principal):
         return Err.of(ErrorCode.FORBIDDEN, "a budget does not pay for its spender's own order")
     return None
 

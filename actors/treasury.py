@@ -41,7 +41,6 @@ from msgspec.structs import replace
 from actors.leased_codes import LeasedCodes, Pool
 from actors.order_limits import OrderLimiter
 from actors.orders import (
-    SELF_SERVING,
     final_price,
     fulfil_command,
     new_order,
@@ -345,11 +344,9 @@ class TreasuryActor:
         replies: list[Reply] = []
         # each lease under a key of its own: one whose answer is lost is asked for again
         # under it, and the vouchers actor answers with the codes it set aside then
+        short = {p: max(needed[p] - codes.held(p), 0) for p in asks}
         leases = {
-            p: (
-                lease_key(),
-                LeaseCodes(p[0], p[1], n, max(n - max(needed[p] - codes.held(p), 0), 0)),
-            )
+            p: (lease_key(), LeaseCodes(p[0], p[1], n, max(n - short[p], 0)))
             for p, n in asks.items()
         }
         if leases:
@@ -571,7 +568,8 @@ class TreasuryActor:
             case UpdateBudget() as update:
                 return self._update(update, work)
             case IssuePoints() as issue if (
-                issue.person_id == request.principal.subject and not SELF_SERVING & roles
+                issue.person_id == request.principal.subject
+                and not acl.may_serve_self(request.principal)
             ):  # four eyes: points come from someone else
                 return Err.of(ErrorCode.FORBIDDEN, "one does not reward oneself")
             case IssuePoints() as issue:

@@ -33,6 +33,16 @@ def may_use_budget(principal: Principal, budget_id: str) -> bool:
     return not principal.grants or budget_grant(budget_id) in principal.grants
 
 
+#: Roles that may reward themselves, or order from a budget for themselves: those who
+#: could grant themselves any role anyway. Everyone else spends for others only (four
+#: eyes, docs/permissions.md).
+SELF_SERVING = frozenset({"owner", "admin"})
+
+
+def may_serve_self(principal: Principal) -> bool:
+    return bool(SELF_SERVING & set(principal.roles))
+
+
 def refusal(principal: Principal, body: object) -> str | None:
     """Why the principal's grants do not cover the command; None if they do."""
     for budget_id in budgets_named(body):

@@ -672,7 +672,7 @@ async def start_bulk(
     if (checked := valid_budget_id(budget_id)) is None:
         return Err.of(ErrorCode.INVALID_REQUEST, "name the budget: ?budget_id=")
     principal = caller.identity.principal
-    if not {"owner", "admin"} & set(principal.roles) and any(
+    if not acl.may_serve_self(principal) and any(
         r.person_id == principal.subject for r in rows
     ):  # four eyes, as a single reward (the treasury sees only the job's system steps)
         return Err.of(ErrorCode.FORBIDDEN, "a bulk job does not reward its uploader")
