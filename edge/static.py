@@ -16,6 +16,10 @@ ADR 28): they are sent with ``Cross-Origin-Resource-Policy: cross-origin`` and, 
 module scripts a host page imports are fetched with CORS, ``Access-Control-Allow-Origin:
 *`` — they are public files, read without credentials. Everything else is same-origin.
 
+The admin console (ADR 36) lives in ``pwa/admin/``, at ``/admin/``: same-origin only, and
+every file revalidated on each load like the shell (a console is used on a desk, online,
+and a release must reach it at once).
+
 Only regular files inside ``pwa/`` are served: no hidden files, no way out of the folder
 (``..``, encoded or not, and links that lead outside are not found).
 """
@@ -185,6 +189,22 @@ async def app_file(request: web.Request) -> web.Response:
     return await files.respond(request, path, APP_CACHE, True)
 
 
+async def admin_index(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    return await files.respond(request, files.root / "admin" / "index.html", SHELL_CACHE, False)
+
+
+async def admin_redirect(request: web.Request) -> web.Response:
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise web.HTTPPermanentRedirect(f"/admin/{query}")
+
+
+async def admin_file(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    path = files.inside(files.root / "admin", request.match_info["path"])
+    return await files.respond(request, path, SHELL_CACHE, False)
+
+
 def add_routes(app: web.Application, root: Path = PWA_DIR) -> None:
     if not (root / "index.html").exists():
         return
@@ -193,3 +213,7 @@ def add_routes(app: web.Application, root: Path = PWA_DIR) -> None:
     for name in ROOT_FILES:
         app.router.add_get(f"/{name}", root_file)
     app.router.add_get("/app/{path:.+}", app_file)
+    if (root / "admin" / "index.html").exists():
+        app.router.add_get("/admin", admin_redirect)
+        app.router.add_get("/admin/", admin_index)
+        app.router.add_get("/admin/{path:.+}", admin_file)

@@ -10,7 +10,8 @@
 //   the X-Perkbus-Cached header so the app says the data may be old.
 // - Everything else goes straight to the network: writes (a redemption must reach the
 //   server or fail visibly, never be answered from a cache), voucher codes (secrets are
-//   not written to disk), sign-in and session calls.
+//   not written to disk), sign-in and session calls, and every request of the admin
+//   console (/admin/, which this worker's scope covers too).
 
 const VERSION = "pwa-2026-11-28.2";
 const SHELL_CACHE = `perkbus-shell-${VERSION}`;
@@ -113,6 +114,8 @@ async function networkFirst(request) {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return; // writes always go to the server
+  // the admin console (ADR 36): its reads are a tenant's staff's, never kept on this device
+  if (request.headers.has("X-Perkbus-Console")) return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate" && url.pathname === "/") {

@@ -1,0 +1,133 @@
+// People: who may sign in, with their roles and grants (docs/permissions.md); add a person,
+// change roles or grants, disable or enable them. Only an owner touches an owner (the API
+// says so when asked by anyone else).
+
+import { field, fill, form, h, loadInto, option, section, table, when } from "./ui.js";
+
+const enc = encodeURIComponent;
+export const ROLES = ["end_user", "programme_manager", "finance", "auditor", "admin", "owner"];
+
+/** Role checkboxes; ``checked`` the roles ticked at first. */
+export function roleBoxes(legend, roles, checked) {
+  return h(
+    "fieldset",
+    { class: "pa-choices" },
+    h("legend", {}, legend),
+    roles.map((role) =>
+      h("label", {}, h("input", { type: "checkbox", name: `role:${role}`, checked: checked.includes(role) }), ` ${role}`),
+    ),
+  );
+}
+
+export function ticked(values, prefix) {
+  return Object.keys(values)
+    .filter((k) => k.startsWith(prefix))
+    .map((k) => k.slice(prefix.length));
+}
+
+/** "eng, sales" → ["budget:eng", "budget:sales"]. */
+export function grantsFrom(text) {
+  return text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((b) => (b.startsWith("budget:") ? b : `budget:${b}`));
+}
+
+export async function render(into, app) {
+  const list = h("div", { class: "pa-list" });
+  let people = [];
+  const load = async () => {
+    people = (await app.api.get("/people")).people;
+    return table(
+      "People",
+      [
+        { title: "Person", cell: (p) => h("span", {}, h("strong", {}, p.name), h("br"), p.email) },
+        { title: "Id", cell: (p) => h("code", {}, p.id) },
+        { title: "Roles", cell: (p) => p.roles.join(", ") },
+        { title: "Only budgets", cell: (p) => p.grants.map((g) => g.replace(/^budget:/, "")).join(", ") || "all" },
+        { title: "Status", cell: (p) => p.status },
+        { title: "Sign-in", cell: (p) => (p.has_password ? "password" : "single sign-on only") },
+        { title: "Added", cell: (p) => when(p.created_at) },
+      ],
+      people,
+      "Nobody yet.",
+    );
+  };
+  const changeForm = change(app, () => people, () => refresh());
+  const refresh = async () => {
+    await loadInto(list, load);
+    changeForm.update();
+  };
+  fill(into, section("Everyone", list), add(app, refresh), changeForm);
+  await refresh();
+}
+
+function add(app, refresh) {
+  return form(
+    "Add a person",
+    [
+      field("Email", { name: "email", type: "email", required: true, autocomplete: "off" }),
+      field("Name", { name: "name", required: true, maxlength: 200 }),
+      field("Id", { name: "id", autocomplete: "off" }, "Leave empty to use the email."),
+      roleBoxes("Roles", ROLES, ["end_user"]),
+      field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; empty for the whole tenant."),
+      field(
+        "Password",
+        { name: "password", type: "password", autocomplete: "new-password", minlength: 12 },
+        "12 characters or more; leave empty for people who sign in with single sign-on.",
+      ),
+    ],
+    "Add person",
+    async (v) => {
+      const email = v.email.trim();
+      const body = {
+        id: v.id.trim() || email,
+        email,
+        name: v.name.trim(),
+        roles: ticked(v, "role:"),
+        grants: grantsFrom(v.grants),
+      };
+      if (!body.roles.length) throw new Error("Tick at least one role.");
+      if (v.password) body.password = v.password;
+      const person = await app.api.post("/people", body);
+      await refresh();
+      return `${person.name} (${person.id}) added as ${person.roles.join(", ")}.`;
+    },
+  );
+}
+
+function change(app, people, refresh) {
+  const choose = field("Person", { tag: "select", name: "person", required: true, options: [] });
+  const select = choose.querySelector("select");
+  const el = form(
+    "Change a person",
+    [
+      choose,
+      roleBoxes("New roles (none ticked: keep them)", ROLES, []),
+      field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; leave empty to keep them, “all” for the whole tenant."),
+      field("Status", {
+        tag: "select",
+        name: "status",
+        options: [option("", "keep"), option("active"), option("disabled", "disabled (cannot sign in)")],
+      }),
+    ],
+    "Save person",
+    async (v) => {
+      const body = {};
+      const roles = ticked(v, "role:");
+      if (roles.length) body.roles = roles;
+      const grants = v.grants.trim();
+      if (grants) body.grants = grants === "all" ? [] : grantsFrom(grants);
+      if (v.status) body.status = v.status;
+      if (!Object.keys(body).length) throw new Error("Nothing to change.");
+      const person = await app.api.patch(`/people/${enc(v.person)}`, body);
+      await refresh();
+      return `${person.id}: ${person.roles.join(", ")}, ${person.status}.`;
+    },
+  );
+  el.update = () => {
+    const current = select.value;
+    fill(select, people().map((p) => option(p.id, `${p.name} (${p.id})`, p.id === current)));
+  };
+  return el;
+}

@@ -1,0 +1,129 @@
+// Rewards: give points to one person from a budget, or to many at once from a CSV file
+// (person_id,points[,memo]) as a bulk job, followed until it ends, with its per-row result.
+//
+// A reward is a write a person asks for once: its Idempotency-Key is made when the form is
+// shown and kept until the server answers, so a click again after a lost answer cannot
+// reward twice; a new key is made once the answer came.
+
+import { download, field, fill, form, h, money, newKey, notice, number, section, toCount, when } from "./ui.js";
+
+const enc = encodeURIComponent;
+const POLL_MS = 1_000;
+
+export async function render(into, app) {
+  const parts = [section("Reward one person", single(app))];
+  if (app.can("rewards:bulk")) parts.push(section("Reward many people from a CSV file", bulk(app)));
+  fill(into, parts);
+}
+
+function single(app) {
+  let key = newKey("console-reward");
+  return form(
+    "Issue a reward",
+    [
+      field("Person id", { name: "person", required: true, autocomplete: "off" }, "Their id in perkbus, e.g. their email."),
+      field("From budget", { name: "budget", required: true }),
+      field("Points", { name: "points", required: true, inputmode: "numeric" }),
+      field("Message", { name: "memo", maxlength: 200 }, "Shown to them with the reward."),
+    ],
+    "Issue reward",
+    async (v) => {
+      const points = toCount(v.points, "Points");
+      if (points < 1) throw new Error("Points must be at least 1.");
+      const body = { budget_id: v.budget.trim(), person_id: v.person.trim(), points };
+      if (v.memo.trim()) body.memo = v.memo.trim();
+      let reward;
+      try {
+        reward = await app.api.post("/rewards", body, { "Idempotency-Key": key });
+      } catch (error) {
+        // the server answered (a refusal): the next try is a new request
+        if (error.name === "ApiError") key = newKey("console-reward");
+        throw error;
+      }
+      key = newKey("console-reward");
+      return (
+        `${number(points)} points given to ${body.person_id} (they hold ${number(reward.wallet_points_after)});` +
+        ` ${money(reward.cost)} from ${body.budget_id}, which holds ${money(reward.budget_balance_after)}.`
+      );
+    },
+  );
+}
+
+function bulk(app) {
+  const progress = h("div", { class: "pa-job", "aria-live": "polite" });
+  const el = form(
+    "Upload a bulk job",
+    [
+      field("From budget", { name: "budget", required: true }),
+      field(
+        "CSV file",
+        { name: "file", type: "file", accept: ".csv,text/csv", required: true },
+        "A header row person_id,points (and optionally memo), then one row per person; up to 100,000 rows.",
+      ),
+    ],
+    "Start job",
+    async (v, status) => {
+      const file = v.file;
+      if (!file || !file.size) throw new Error("Choose a CSV file.");
+      const text = await file.text();
+      const job = await app.api.csv("POST", `/rewards/bulk?budget_id=${enc(v.budget.trim())}`, text, {
+        "Idempotency-Key": newKey("console-bulk"),
+      });
+      status.ok(`Job ${job.id} started with ${number(job.total)} rows.`);
+      follow(app, job, progress);
+      return false;
+    },
+  );
+  return h("div", {}, el, progress);
+}
+
+function follow(app, job, into) {
+  const status = notice();
+  const bar = h("progress", { max: String(job.total || 1), value: String(job.done) });
+  const line = h("p", {});
+  const results = h("div", {});
+  fill(into, h("h3", {}, `Job ${job.id}`), bar, line, status, results);
+  const show = (j) => {
+    bar.value = j.done;
+    fill(
+      line,
+      `${j.status}: ${number(j.done)} of ${number(j.total)} rows done, ${number(j.succeeded)} rewarded, ${number(j.failed)} failed`,
+      ` (updated ${when(j.updated_at)})`,
+    );
+  };
+  show(job);
+  const finished = (j) => j.status !== "pending" && j.status !== "running";
+  const tick = async () => {
+    if (!into.isConnected) return; // the person left the view
+    try {
+      job = await app.api.get(`/rewards/bulk/${enc(job.id)}`);
+      status.clear();
+    } catch (error) {
+      status.fail(error);
+    }
+    show(job);
+    if (!finished(job)) {
+      setTimeout(tick, POLL_MS);
+      return;
+    }
+    fill(
+      results,
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: async () => {
+            try {
+              download(`bulk-${job.id}-results.csv`, await app.api.text(`/rewards/bulk/${enc(job.id)}/results`));
+            } catch (error) {
+              status.fail(error);
+            }
+          },
+        },
+        "Download the results (CSV)",
+      ),
+    );
+  };
+  if (finished(job)) tick();
+  else setTimeout(tick, POLL_MS);
+}

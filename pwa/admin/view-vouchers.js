@@ -1,0 +1,102 @@
+// Vouchers: every pool of codes (one per product and face value) with its stock; import
+// codes from a supplier's CSV (code[,pin][,url][,expires_at]) or generate closed-loop codes.
+// Codes themselves are never shown here: they are sealed (ADR 11) and go only to orders.
+
+import { field, fill, form, h, loadInto, money, newKey, number, section, table, toCount, toMinor } from "./ui.js";
+
+const enc = encodeURIComponent;
+
+export async function render(into, app) {
+  const list = h("div", { class: "pa-list" });
+  const load = async (cursor, earlier) => {
+    const page = await app.api.get(`/vouchers/pools?limit=50${cursor ? `&cursor=${enc(cursor)}` : ""}`);
+    const pools = (earlier || []).concat(page.pools);
+    const more = page.next_cursor
+      ? h("button", { type: "button", onclick: () => loadInto(list, () => load(page.next_cursor, pools)) }, "Show more")
+      : null;
+    return [
+      table(
+        "Voucher pools",
+        [
+          { title: "Product", cell: (p) => h("code", {}, p.product_id) },
+          {
+            title: "Face value",
+            numeric: true,
+            cell: (p) => (p.currency ? money({ amount_minor: p.face_value_minor, currency: p.currency }) : number(p.face_value_minor)),
+          },
+          { title: "Available", numeric: true, cell: (p) => number(p.available) },
+          { title: "Given to orders", numeric: true, cell: (p) => number(p.allocated) },
+        ],
+        pools,
+        "No voucher pools yet: import or generate codes for a product.",
+      ),
+      more,
+    ];
+  };
+  const refresh = () => loadInto(list, () => load());
+  const parts = [section("Pools", list)];
+  if (app.can("vouchers:admin")) parts.push(importCodes(app, refresh), generate(app, refresh));
+  fill(into, parts);
+  await refresh();
+}
+
+function poolPath(v) {
+  const face = toMinor(v.face, v.currency);
+  return { path: `/vouchers/pools/${enc(v.product.trim())}/${face}`, face };
+}
+
+const poolFields = () => [
+  field("Product id", { name: "product", required: true, autocomplete: "off" }),
+  field("Face value", { name: "face", required: true, inputmode: "decimal" }, "As the product sells it, e.g. 25.00."),
+  field("Currency", { name: "currency", required: true, pattern: "[A-Z]{3}", value: "EUR", maxlength: 3 }),
+];
+
+function report(result) {
+  const lines = [`${number(result.imported)} codes added; ${number(result.pool.available)} available now.`];
+  for (const problem of result.rejected.slice(0, 20)) lines.push(`Row ${problem.row}: ${problem.reason}`);
+  if (result.rejected.length > 20) lines.push(`…and ${number(result.rejected.length - 20)} more rows refused.`);
+  return lines.join(" ");
+}
+
+function importCodes(app, refresh) {
+  return form(
+    "Import codes from a CSV file",
+    [
+      ...poolFields(),
+      field(
+        "CSV file",
+        { name: "file", type: "file", accept: ".csv,text/csv", required: true },
+        "A header row with code and any of pin, url, expires_at; up to 10,000 codes a file.",
+      ),
+    ],
+    "Import codes",
+    async (v) => {
+      if (!v.file || !v.file.size) throw new Error("Choose a CSV file.");
+      const { path } = poolPath(v);
+      const result = await app.api.csv("POST", `${path}/codes?currency=${enc(v.currency)}`, await v.file.text(), {
+        "Idempotency-Key": newKey("console-codes"),
+      });
+      await refresh();
+      return report(result);
+    },
+  );
+}
+
+function generate(app, refresh) {
+  return form(
+    "Generate closed-loop codes",
+    [...poolFields(), field("How many", { name: "count", required: true, inputmode: "numeric" }, "1 to 10,000.")],
+    "Generate codes",
+    async (v) => {
+      const { path } = poolPath(v);
+      const count = toCount(v.count, "How many");
+      const result = await app.api.post(
+        `${path}/generate`,
+        { currency: v.currency, count },
+        { "Idempotency-Key": newKey("console-generate") },
+      );
+      await refresh();
+      return report(result);
+    },
+  );
+}
