@@ -30,6 +30,8 @@ const VIEWS = [
  * control this origin, leaves them alone (a console's reads are not kept for offline). */
 const CONSOLE_HEADER = { "X-Perkbus-Console": "1" };
 
+const NOT_STAFF = "This console is for a tenant's staff: your account has no admin permissions.";
+
 class ConsoleApi extends Api {
   headers(method, extra) {
     return super.headers(method, { ...CONSOLE_HEADER, ...extra });
@@ -99,7 +101,10 @@ class Console {
     return Boolean(this.me && this.me.permissions.includes(permission));
   }
 
+  /** The views this session may use: none for an end user (their app is /), whose
+   * permissions (reading their own orders) would otherwise show a view. */
   views() {
+    if (!this.me || !this.me.roles.some((role) => role !== "end_user")) return [];
     return VIEWS.filter((v) => this.can(v.needs));
   }
 
@@ -115,6 +120,10 @@ class Console {
       const other = this.me.tenant;
       this.me = null;
       return this.signIn(`You are signed in to ${other}; sign in to ${this.tenant} here.`);
+    }
+    if (!this.views().length) {
+      this.me = null;
+      return this.signIn(NOT_STAFF);
     }
     this.layout();
     return this.show();
@@ -147,7 +156,7 @@ class Console {
             if (!this.views().length) {
               await this.api.signOut();
               this.me = null;
-              throw new Error("This console is for a tenant's staff: your account has no admin permissions.");
+              throw new Error(NOT_STAFF);
             }
             this.layout();
             await this.show();

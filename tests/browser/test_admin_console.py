@@ -1,0 +1,361 @@
+"""The admin console (``/admin/``, ADR 36) in real Chromium against ``perkbus up --demo``:
+staff sign in with their password, see the views their permissions allow, and what they
+do there reaches the ledger — checked through the API, not the page."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from perkbus import demo_catalogue
+from tests.browser.conftest import Live
+from tests.browser.pwa_support import (
+    Person,
+    bearer,
+    call,
+    edit_programme,
+    new_person,
+    points,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ADMIN = "/admin/?tenant=demo"
+EVERY_VIEW = [
+    "Budgets",
+    "Rewards",
+    "Orders",
+    "Vouchers",
+    "People",
+    "API clients",
+    "Audit log",
+    "Reports",
+]
+
+
+def staff(live: Live, roles: list[str], grants: list[str] | None = None) -> Person:
+    """A new member of the demo tenant's staff, with a password."""
+    email = f"staff-{uuid.uuid4().hex[:10]}@demo.example"
+    password = "staff-test-password-1"
+    body = {"id": email, "email": email, "name": "Staff", "roles": roles, "password": password}
+    status, made = call(
+        live, "POST", "/api/v1/people", {**body, "grants": grants or []}, live.demo["token"]
+    )
+    assert status == 201, made
+    return Person(email, password)
+
+
+def end_user(live: Live) -> Person:
+    """A new end user of the demo tenant, with no points yet."""
+    email = f"user-{uuid.uuid4().hex[:10]}@demo.example"
+    body = {"id": email, "email": email, "name": "User", "password": "user-test-password-1"}
+    status, made = call(live, "POST", "/api/v1/people", body, live.demo["token"])
+    assert status == 201, made
+    return Person(email, "user-test-password-1")
+
+
+def owner(live: Live) -> Person:
+    return Person(str(live.demo["sign_in"]["admin"]), live.password)
+
+
+def sign_in(page: Any, person: Person) -> None:
+    page.goto(ADMIN)
+    page.get_by_label("Email").fill(person.email)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("navigation", name="Console").wait_for()
+
+
+def nav(page: Any) -> list[str]:
+    return [
+        str(t)
+        for t in page.get_by_role("navigation", name="Console")
+        .get_by_role("link")
+        .all_inner_texts()
+    ]
+
+
+def go(page: Any, view: str) -> None:
+    page.get_by_role("navigation", name="Console").get_by_role("link", name=view).click()
+    page.get_by_role("heading", level=1, name=view).wait_for()
+
+
+@pytest.fixture
+def desk(browser: Any, live: Live) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def test_views_follow_the_permissions_of_who_signed_in(desk: Any, live: Live) -> None:
+    sign_in(desk, owner(live))
+    assert nav(desk) == EVERY_VIEW
+    desk.get_by_role("button", name="Sign out").click()
+    desk.get_by_role("heading", name="perkbus admin").wait_for()
+    assert "pb_access" not in {c["name"] for c in desk.context.cookies()}
+
+    sign_in(desk, staff(live, ["programme_manager"]))
+    assert nav(desk) == ["Budgets", "Rewards", "Orders", "Vouchers", "Reports"]
+    desk.goto(f"{ADMIN}#/people")  # a view it may not use: the first it may is shown
+    desk.get_by_role("heading", level=1, name="Budgets").wait_for()
+    desk.get_by_role("button", name="Sign out").click()
+
+    sign_in(desk, staff(live, ["auditor"]))
+    assert nav(desk) == ["Budgets", "Orders", "Vouchers", "Audit log", "Reports"]
+
+
+def test_an_end_user_is_told_the_console_is_for_staff(desk: Any, live: Live) -> None:
+    person = new_person(live, 10)
+    desk.goto(ADMIN)
+    desk.get_by_label("Email").fill(person.email)
+    desk.get_by_label("Password").fill(person.password)
+    desk.get_by_role("button", name="Sign in", exact=True).click()
+    desk.get_by_text("This console is for a tenant's staff").wait_for()
+    assert "pb_access" not in {c["name"] for c in desk.context.cookies()}  # signed out again
+
+
+def test_a_wrong_password_is_refused_and_nothing_else_shows(desk: Any, live: Live) -> None:
+    desk.goto(ADMIN)
+    desk.get_by_label("Email").fill(str(live.demo["sign_in"]["admin"]))
+    desk.get_by_label("Password").fill("not-the-password")
+    desk.get_by_role("button", name="Sign in", exact=True).click()
+    desk.get_by_text("The email or password is not right.").wait_for()
+    assert desk.get_by_role("navigation", name="Console").count() == 0
+
+
+def test_a_reward_is_issued_once_even_when_its_answer_is_lost(desk: Any, live: Live) -> None:
+    person = end_user(live)
+    sign_in(desk, owner(live))
+    go(desk, "Rewards")
+    keys: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the server takes the reward…
+            route.abort()  # …and its answer never arrives
+        else:
+            route.continue_()
+
+    desk.route("**/api/v1/rewards", lose_first_answer)
+    form = desk.get_by_role("form", name="Issue a reward")
+    form.get_by_label("Person id").fill(person.email)
+    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
+    form.get_by_label("Points").fill("1,250")
+    form.get_by_label("Message").fill("Thanks for the launch")
+    form.get_by_role("button", name="Issue reward").click()
+    form.get_by_text("No answer from the server").wait_for()
+    form.get_by_role("button", name="Issue reward").click()  # again, after the lost answer
+    form.get_by_text(f"1,250 points given to {person.email} (they hold 1,250)").wait_for()
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert points(live, person) == 1_250  # once
+
+    form.get_by_role("button", name="Issue reward").click()  # a new reward: a new key
+    form.get_by_text("(they hold 2,500)").wait_for()
+    assert len(set(keys)) == 2
+    assert points(live, person) == 2_500
+
+
+def test_a_refused_reward_says_why(desk: Any, live: Live) -> None:
+    sign_in(desk, owner(live))
+    go(desk, "Rewards")
+    form = desk.get_by_role("form", name="Issue a reward")
+    form.get_by_label("Person id").fill("nobody@demo.example")
+    form.get_by_label("From budget").fill("no-such-budget")
+    form.get_by_label("Points").fill("10")
+    form.get_by_role("button", name="Issue reward").click()
+    alert = form.get_by_role("alert")
+    alert.wait_for()
+    assert "no-such-budget" in alert.inner_text() or "not found" in alert.inner_text().lower()
+    form.get_by_label("Points").fill("1.5")
+    form.get_by_role("button", name="Issue reward").click()
+    form.get_by_text("Points must be a whole number").wait_for()
+
+
+def test_a_bulk_job_runs_to_its_end_and_its_results_download(desk: Any, live: Live) -> None:
+    people = [end_user(live) for _ in range(3)]
+    rows = "\n".join(f"{p.email},{100 * (n + 1)},bulk thanks" for n, p in enumerate(people))
+    sign_in(desk, owner(live))
+    go(desk, "Rewards")
+    form = desk.get_by_role("form", name="Upload a bulk job")
+    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
+
+    def upload(csv: str) -> None:
+        form.get_by_label("CSV file").set_input_files(
+            {"name": "rewards.csv", "mimeType": "text/csv", "buffer": csv.encode()}
+        )
+        form.get_by_role("button", name="Start job").click()
+
+    upload(f"person_id,points,memo\n{rows}\nghost@demo.example,1.5,\n")
+    form.get_by_role("alert").get_by_text("row 3: points must be a whole number").wait_for()
+    assert [points(live, p) for p in people] == [0, 0, 0]  # a bad file starts nothing
+
+    upload(f"person_id,points,memo\n{rows}\n")
+    desk.get_by_text("done: 3 of 3 rows done, 3 rewarded, 0 failed").wait_for(timeout=30_000)
+    with desk.expect_download() as download:
+        desk.get_by_role("button", name="Download the results (CSV)").click()
+    with open(download.value.path(), encoding="utf-8") as results:
+        lines = results.read().splitlines()
+    assert len(lines) == 4
+    assert all(any(p.email in line for line in lines) for p in people)
+    assert [points(live, p) for p in people] == [100, 200, 300]
+
+
+def _held_order(live: Live) -> tuple[Person, str]:
+    """An end user's order held for review: the programme holds orders from 10.00 EUR for
+    as long as it takes to place one (other tests of this system redeem that card)."""
+    product = next(p for p in demo_catalogue.generate() if p.currency == "EUR" and p.denominations)
+    person = new_person(live, 5_000)
+    threshold = {"amount_minor": product.denominations[0], "currency": "EUR"}
+    edit_programme(live, lambda p: p.update(review_threshold=threshold))
+    try:
+        order = {
+            "product_id": product.id,
+            "face_value_minor": product.denominations[0],
+            "recipient": person.email,
+        }
+        status, placed = call(
+            live,
+            "POST",
+            "/api/v1/orders",
+            order,
+            bearer(live, person),
+            {"Idempotency-Key": f"held-{uuid.uuid4().hex}"},
+        )
+    finally:
+        edit_programme(live, lambda p: p.pop("review_threshold", None))
+    assert status == 201, placed
+    assert placed["status"] == "held", placed
+    return person, str(placed["id"])
+
+
+def test_a_held_order_is_approved_and_another_rejected(desk: Any, live: Live) -> None:
+    _, approve = _held_order(live)
+    person, reject = _held_order(live)
+    sign_in(desk, staff(live, ["finance"]))
+    go(desk, "Orders")  # reviewers see the held orders first
+    desk.get_by_role("button", name=f"Approve order {approve}").click()
+    desk.get_by_text(f"Approve: order {approve} is now fulfilled.").wait_for()
+
+    desk.once("dialog", lambda dialog: dialog.accept("over the gift limit"))
+    desk.get_by_role("button", name=f"Reject order {reject}").click()
+    desk.get_by_text(f"Reject: order {reject} is now").wait_for()
+    token = live.demo["token"]
+    assert call(live, "GET", f"/api/v1/orders/{approve}", token=token)[1]["status"] == "fulfilled"
+    rejected = call(live, "GET", f"/api/v1/orders/{reject}", token=token)[1]
+    assert rejected["status"] in ("rejecting", "failed")
+    assert desk.get_by_role("button", name=f"Approve order {approve}").count() == 0
+    assert points(live, person) in (5_000, 4_000)  # refunded, or on its way back
+
+
+def test_an_api_client_made_here_shows_its_secret_once_and_it_works(desk: Any, live: Live) -> None:
+    sign_in(desk, owner(live))
+    go(desk, "API clients")
+    name = f"Workday {uuid.uuid4().hex[:6]}"
+    form = desk.get_by_role("form", name="Make an API client")
+    form.get_by_label("Name").fill(name)
+    form.get_by_role("button", name="Make client").click()
+    secret_box = desk.get_by_label(re.compile("^Secret of "))
+    secret_box.wait_for()
+    secret = secret_box.input_value()
+    client_id = str(secret_box.get_attribute("aria-label")).removeprefix("Secret of ")
+
+    def token(with_secret: str) -> int:
+        form_body = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": with_secret,
+            }
+        )
+        request = urllib.request.Request(
+            f"{live.base}/oauth/token",
+            data=form_body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    assert token(secret) == 200
+    desk.reload()
+    desk.get_by_role("cell", name=f"{name} {client_id}").wait_for()
+    assert desk.get_by_label(re.compile("^Secret of ")).count() == 0  # shown once
+
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.get_by_role("button", name=f"Rotate secret {name}").click()
+    rotated = desk.get_by_label(f"Secret of {client_id}")
+    rotated.wait_for()
+    assert rotated.input_value() != secret
+    assert token(secret) == 401
+    assert token(rotated.input_value()) == 200
+
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.get_by_role("button", name=f"Revoke {name}").click()
+    desk.get_by_text(f"{name} is revoked.").wait_for()
+    assert token(rotated.input_value()) in (400, 401)  # invalid_client: RFC 6749 allows both
+
+
+def test_a_person_added_here_signs_in_with_the_roles_ticked(desk: Any, live: Live) -> None:
+    sign_in(desk, owner(live))
+    go(desk, "People")
+    email = f"new-{uuid.uuid4().hex[:8]}@demo.example"
+    form = desk.get_by_role("form", name="Add a person")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Name").fill("Nia Okafor")
+    form.get_by_label("end_user").uncheck()
+    form.get_by_label("finance").check()
+    form.get_by_label("Password").fill("a-long-password-2026")
+    form.get_by_role("button", name="Add person").click()
+    form.get_by_text(f"Nia Okafor ({email}) added as finance.").wait_for()
+    desk.get_by_role("cell", name=email, exact=True).first.wait_for()
+    status, session = call(
+        live,
+        "POST",
+        "/auth/sign-in",
+        {"tenant": "demo", "email": email, "password": "a-long-password-2026", "mode": "bearer"},
+    )
+    assert status == 200, session
+    assert session["person"]["roles"] == ["finance"]
+
+    change = desk.get_by_role("form", name="Change a person")
+    change.get_by_label("Person").select_option(email)
+    change.get_by_label("Status").select_option("disabled")
+    change.get_by_role("button", name="Save person").click()
+    change.get_by_text(f"{email}: finance, disabled.").wait_for()
+    status, _ = call(
+        live,
+        "POST",
+        "/auth/sign-in",
+        {"tenant": "demo", "email": email, "password": "a-long-password-2026", "mode": "bearer"},
+    )
+    assert status == 401
+
+
+def test_the_audit_log_shows_what_the_console_did(desk: Any, live: Live) -> None:
+    person = end_user(live)
+    sign_in(desk, owner(live))
+    go(desk, "Rewards")
+    form = desk.get_by_role("form", name="Issue a reward")
+    form.get_by_label("Person id").fill(person.email)
+    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
+    form.get_by_label("Points").fill("7")
+    form.get_by_role("button", name="Issue reward").click()
+    form.get_by_text("7 points given").wait_for()
+    go(desk, "Audit log")
+    search = desk.get_by_role("form", name="Search the log")
+    search.get_by_label("Who").fill(str(live.demo["sign_in"]["admin"]))
+    search.get_by_label("Action").fill("wallet.issue")
+    search.get_by_role("button", name="Search").click()
+    desk.get_by_role("cell", name=person.email).wait_for()
