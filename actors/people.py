@@ -267,6 +267,12 @@ class PeopleActor:
         match body:
             case GetSsoProvider():
                 return self._sso_view(with_secret=False)
+            case SetSsoProvider() | RemoveSsoProvider() if not _may_set_sso(principal):
+                # whoever names the provider can sign in as anyone, owners included
+                return Err.of(
+                    ErrorCode.FORBIDDEN,
+                    "only an owner acting for the whole tenant sets single sign-on",
+                )
             case SetSsoProvider() as sso:
                 return self._set_sso(sso, work)
             case RemoveSsoProvider():
@@ -593,3 +599,9 @@ PEOPLE = ActorKind(
         RemoveSsoProvider,
     ),
 )
+
+
+def _may_set_sso(principal: Principal) -> bool:
+    """The tenant's sign-on provider vouches for every email, an owner's too: only an
+    owner sets it, and not one narrowed to some budgets (a tenant-wide setting)."""
+    return "owner" in principal.roles and not principal.grants

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bus.errors import BusError
+from bus.errors import BusError, ErrorCode
 from bus.messages import Err, Ok
 from bus.messages.people import KIND, GetSsoProvider, SsoProviderView
 from edge.http import BUS, CONFIG
@@ -47,6 +47,9 @@ class BusSsoDirectory:
                 tenant, KIND, GetSsoProvider(), EDGE_SSO, app[CONFIG].request_timeout_s
             )
         except BusError:
+            return cached[1] if cached is not None else None
+        if isinstance(reply, Err) and reply.code != ErrorCode.NOT_FOUND:
+            # the people actor could not say (failing over, a deadline): not "no SSO"
             return cached[1] if cached is not None else None
         found = None
         if isinstance(reply, Ok) and isinstance(reply.value, SsoProviderView):

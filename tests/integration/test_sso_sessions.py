@@ -88,3 +88,27 @@ async def test_a_verified_stranger_gets_no_session(
 async def test_a_tenant_without_sso_has_no_login(cluster: Cluster) -> None:
     async with cluster.client.get("/auth/acme/sso/login", allow_redirects=False) as r:
         assert (r.status, r.content_type) == (404, "application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("roles", "grants"),
+    [(["admin"], None), (["owner"], ["budget:eng"]), (["programme_manager"], None)],
+    ids=["admin", "owner-narrowed", "manager"],
+)
+async def test_only_an_owner_for_the_whole_tenant_sets_or_removes_sso(
+    cluster: Cluster, provider: OidcTestProvider, roles: list[str], grants: list[str] | None
+) -> None:
+    """The provider vouches for every email, an owner's too: whoever names it could sign
+    in as the owner. Nobody else names it, nor removes the owner's."""
+    body = {"issuer": provider.issuer, "client_id": "mine", "client_secret": "s3cret"}
+    headers = cluster.keys.headers("acme", roles=roles, grants=grants)
+    async with cluster.client.put("/api/v1/sso", json=body, headers=headers) as r:
+        assert (r.status, r.content_type) == (403, "application/problem+json"), await r.text()
+    async with cluster.client.get("/api/v1/sso", headers=cluster.keys.headers("acme")) as r:
+        assert r.status == 404  # nothing was set
+
+    await configure(cluster, provider)  # the owner's
+    async with cluster.client.delete("/api/v1/sso", headers=headers) as r:
+        assert r.status == 403
+    async with cluster.client.get("/api/v1/sso", headers=cluster.keys.headers("acme")) as r:
+        assert (r.status, (await r.json())["client_id"]) == (200, provider.client_id)
