@@ -134,16 +134,22 @@ def _add(rows: Rows, item: SequencedEvent) -> None:
     rows.days.add(day)
 
 
+def _text(value: str) -> str:
+    """Free text as every warehouse stores it: PostgreSQL's text holds no U+0000 (one
+    would fail its batch, and the loader would retry it forever), and columns are cut."""
+    return value.replace("\x00", "")[:TEXT_MAX]
+
+
 def _budget_created(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -> None:
     d = msgspec.json.decode(data, type=BudgetCreated)
-    rows.budgets[(tenant, d.budget_id)] = (d.name[:TEXT_MAX], d.initial.currency)
+    rows.budgets[(tenant, d.budget_id)] = (_text(d.name), d.initial.currency)
     rows.move(day, tenant, f"budget:{d.budget_id}", d.initial.currency, d.initial.amount_minor)
 
 
 def _budget_updated(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -> None:
     d = msgspec.json.decode(data, type=BudgetUpdated)
     _, currency = rows.budgets.get((tenant, d.budget_id), ("", ""))
-    rows.budgets[(tenant, d.budget_id)] = (d.name[:TEXT_MAX], currency)
+    rows.budgets[(tenant, d.budget_id)] = (_text(d.name), currency)
 
 
 def _budget_debited(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -> None:
@@ -194,12 +200,12 @@ def _order(rows: Rows, day: date, tenant: str, entity: str, data: msgspec.Raw) -
         d.status,
         d.product_id,
         budget_id,
-        d.payer[:TEXT_MAX],
+        _text(d.payer),
         d.face_value.amount_minor,
         d.face_value.currency,
         d.price.amount_minor,
         d.price.currency,
-        d.reason[:TEXT_MAX],
+        _text(d.reason),
     )
     if d.status == "cancelled" and budget_id and (earlier is None or earlier.status != d.status):
         rows.move(day, tenant, f"budget:{budget_id}", d.price.currency, d.price.amount_minor)

@@ -145,6 +145,22 @@ async def test_an_event_it_cannot_read_is_skipped_not_retried(warehouse: Warehou
     assert day.movements == (MovementTotal("budget", "b1", "EUR", 5, 0, 1),)
 
 
+async def test_text_with_a_nul_is_stored_without_it(warehouse: Warehouse) -> None:
+    """PostgreSQL refuses U+0000 in text: one such name or reason must not stop every
+    later event of every tenant from loading (the loader would retry the batch forever)."""
+    named = budget_renamed("acme", "b1", "night\x00shift", on(D1))
+    failed = order("acme", "o1", "failed", "card", Money(500, "EUR"), on(D1))
+    with_reason = msgspec.json.decode(failed.data)
+    with_reason["reason"] = "out\x00of_stock"
+    failed = msgspec.structs.replace(failed, data=msgspec.Raw(msgspec.json.encode(with_reason)))
+    later = debited("globex", "g1", 5, "EUR", on(D1))
+    events = [budget_created("acme", "b1", 100, "EUR", on(D1)), named, failed, later]
+    assert await warehouse.apply(numbered(1, events)) == 4
+    assert await warehouse.last_sequence() == 4
+    [day] = await warehouse.daily_summary("acme", FIRST, LAST)
+    assert day.orders == (OrderTotal("failed", "EUR", 1, 500),)
+
+
 async def test_the_loaded_sequence_survives_a_restart(opener: Opener) -> None:
     first = opener()
     await first.migrate()
