@@ -267,6 +267,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         "perkbus is up",
         f"  app           {base_url}/?tenant={demo.TENANT}"
         f"   (installable; embed: {base_url}/embed.js)",
+        f"  admin console {base_url}/admin/?tenant={demo.TENANT}",
         f"  REST API      {base_url}/api/v1",
         f"  OpenAPI       {base_url}/api/v1/openapi.json",
         f"  health        {base_url}/healthz   {base_url}/readyz",
@@ -279,7 +280,8 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         lines += [
             f"  demo tenant   {demo.TENANT} (budget {demo.BUDGET_ID}, 10,000.00 EUR)",
             f"  credentials   {credentials} (bearer token inside)",
-            f"  sign in       {demo.ADMIN_EMAIL} (owner) or {', '.join(demo.PEOPLE)},"
+            f"  sign in       {demo.ADMIN_EMAIL} (owner: app and admin console)"
+            f" or {', '.join(demo.PEOPLE)},"
             f" password {demo.DEMO_PASSWORD}",
             '  try           TOKEN=$(python3 -c "import json;print(json.load(open('
             f"'{credentials}'))['token'])\")",
