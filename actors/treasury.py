@@ -38,6 +38,7 @@ from fractions import Fraction
 import msgspec
 from msgspec.structs import replace
 
+from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
 from actors.leased_codes import LeasedCodes, Pool
 from actors.order_limits import OrderLimiter
 from actors.orders import (
@@ -62,13 +63,16 @@ from bus.messages import Err, Ok, Reply, Request, catalogue, vouchers
 from bus.messages.budget import (
     BudgetCreated,
     BudgetDebited,
+    BudgetId,
     BudgetLowBalance,
+    BudgetPage,
     BudgetUpdated,
     BudgetView,
     CreateBudget,
     DebitBudget,
     DebitReceipt,
     GetBudget,
+    ListBudgets,
     RefundBudget,
     UpdateBudget,
 )
@@ -242,6 +246,8 @@ class _Batch:
 
 
 _packer = msgspec.msgpack.Encoder()
+#: A page of budgets resumes after the id of the last budget of the page before.
+_budget_cursor = msgspec.json.Decoder(BudgetId)
 _many_checked = msgspec.msgpack.Decoder(list[IssuePoints])
 
 
@@ -284,6 +290,8 @@ class TreasuryActor:
         self._products: dict[str, Reply] = {}
         #: This batch's ``PlaceOrder`` (by the request object), checked and priced.
         self._checks: dict[int, OrderRecord | Reply] = {}
+        #: This batch's ``ListBudgets`` (by the request object): the budgets stored.
+        self._listed: dict[int, list[AccountRecord] | Err] = {}
 
     async def on_activate(self) -> None:
         self.accounts.clear()  # loaded on demand
@@ -449,6 +457,24 @@ class TreasuryActor:
             views.keep(tenant, p, reply, generation)
         self._checks = {id(r): self._checked(r, b, earlier[id(r)]) for r, b in places}
 
+    async def _prepare_listing(self, batch: Sequence[Request]) -> None:
+        """For the batch's ``ListBudgets``: a page of the budgets stored, one more than
+        asked for (is there a next page?). The treasury holds only the accounts its
+        requests have touched (ADR 9), so a listing is read from storage, narrowed to
+        the principal's grants there (ADR 19)."""
+        self._listed = {}
+        for r in batch:
+            if not isinstance(r.body, ListBudgets):
+                continue
+            after = decode_cursor(r.body.cursor, _budget_cursor) if r.body.cursor else ""
+            if after is None:
+                self._listed[id(r)] = Err.of(ErrorCode.INVALID_REQUEST, BAD_CURSOR)
+                continue
+            granted = acl.granted_budgets(r.principal)
+            self._listed[id(r)] = await self.ctx.ledger.list_budgets(
+                self.tenant, r.body.limit + 1, after, granted
+            )
+
     async def _prepare_chunks(self, batch: Sequence[Request]) -> None:
         """The chunks the batch's ``IssuePointsMany`` wait for, answered before this
         activation: their stored replies (a batch failing after one was answered is
@@ -467,6 +493,7 @@ class TreasuryActor:
     async def handle(self, batch: Sequence[Request]) -> Decision:
         await self._load(batch)
         await self._prepare_placing(batch)
+        await self._prepare_listing(batch)
         await self.limiter.prepare(batch)
         await self._prepare_chunks(batch)
         await self._lease(batch)
@@ -561,6 +588,8 @@ class TreasuryActor:
             case GetBudget(budget_id=budget_id):
                 budget = self._budget(budget_id)
                 return budget if isinstance(budget, Err) else Ok(self._budget_view(budget))
+            case ListBudgets(limit=limit):
+                return self._budget_page(self._listed[id(request)], limit)
             case DebitBudget() as debit:
                 return self._debit(debit, work)
             case CreateBudget() as create:
@@ -1130,6 +1159,17 @@ class TreasuryActor:
             budget_id, b.name, balance, self._version(b), b.cap_minor, b.held_minor, b.alert_minor
         )
 
+    def _budget_page(self, stored: list[AccountRecord] | Err, limit: int) -> Reply:
+        """A page of the budgets stored, those this actor holds as it holds them (as
+        ``GetBudget`` shows them). A budget opened by a batch not committed yet (this
+        one, or the one before it being committed) is not stored: a page asked for
+        meanwhile leaves it out."""
+        if isinstance(stored, Err):
+            return stored
+        page = [self._budget_view(self.accounts.get(b.account_id) or b) for b in stored[:limit]]
+        more = len(stored) > limit
+        return Ok(BudgetPage(tuple(page), encode_cursor(page[-1].budget_id) if more else ""))
+
     def _create(self, cmd: CreateBudget, work: _Batch) -> Reply:
         account = budget_account(cmd.budget_id)
         if self.accounts.get(account) is not None:
@@ -1310,6 +1350,7 @@ TREASURY = ActorKind(
     TreasuryActor,
     accepts=(
         GetBudget,
+        ListBudgets,
         CreateBudget,
         UpdateBudget,
         DebitBudget,

@@ -24,13 +24,16 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
+from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.sealing import seal, unseal
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.ids import time_ordered_hex
 from bus.messages import Command, Err, Ok, Reply, Request, catalogue
-from bus.messages.catalogue import GetProduct, ProductView
+from bus.messages.catalogue import FaceValue, GetProduct, ProductId, ProductView
 from bus.messages.vouchers import (
     KIND,
     AllocateCode,
@@ -44,7 +47,9 @@ from bus.messages.vouchers import (
     LeaseCodes,
     Leased,
     LeasedCode,
+    ListPools,
     PoolLow,
+    PoolPage,
     PoolView,
     RevealCodes,
     Revealed,
@@ -69,6 +74,8 @@ SWEEP_MAX = 10_000
 REVEALERS = frozenset({"owner", "admin", "finance", "system"})
 
 Pool = tuple[str, int]
+#: A page of pools resumes after the (product, face value) of the page before's last.
+_pool_cursor = msgspec.json.Decoder(tuple[ProductId, FaceValue])
 
 
 def generated_code() -> str:
@@ -164,6 +171,8 @@ class VouchersActor:
                     replies.append(await self._import(cmd, rows, "generated", work, now))
                 case GetPool(product_id=pid, face_value_minor=fv):
                     replies.append(Ok(await self._view((pid, fv), work)))
+                case ListPools() as listing:
+                    replies.append(await self._list(listing, work))
                 case AllocateCode() as allocate:
                     replies.append(await self._allocate(allocate, work, now))
                 case RevealCodes(code_ids=code_ids):
@@ -263,6 +272,18 @@ class VouchersActor:
         given = work.allocated_from[pool]
         available = counts.get("available", 0) + counts.get("leased", 0) + added - given
         return PoolView(pool[0], pool[1], available, counts.get("allocated", 0) + given)
+
+    async def _list(self, q: ListPools, work: _Work) -> Reply:
+        """A page of the tenant's pools as stored, each with the figures :meth:`_view`
+        gives ``GetPool``. (A pool first stocked in this batch is not stored yet: the
+        page, asked for at the same time, may leave it out.)"""
+        after = decode_cursor(q.cursor, _pool_cursor) if q.cursor else None
+        if q.cursor and after is None:
+            return Err.of(ErrorCode.INVALID_REQUEST, BAD_CURSOR)
+        found = await self.ctx.ledger.list_pools(self.tenant, q.limit + 1, after)
+        page = found[: q.limit]
+        cursor = encode_cursor(page[-1]) if len(found) > q.limit else ""
+        return Ok(PoolPage(tuple([await self._view(p, work) for p in page]), cursor))
 
     async def _import(
         self, cmd: ImportCodes, rows: Sequence[CodeRow], source: str, work: _Work, now: int
@@ -431,6 +452,7 @@ VOUCHERS = ActorKind(
         ImportCodes,
         GenerateCodes,
         GetPool,
+        ListPools,
         LeaseCodes,
         AllocateCode,
         RevealCodes,

@@ -33,6 +33,15 @@ def may_use_budget(principal: Principal, budget_id: str) -> bool:
     return not principal.grants or budget_grant(budget_id) in principal.grants
 
 
+def granted_budgets(principal: Principal) -> tuple[str, ...] | None:
+    """The budgets a principal's grants name, in order; None if it has no grants (the
+    whole tenant's). Listings show these only: those :func:`may_use_budget` allows."""
+    if not principal.grants:
+        return None
+    prefix = f"{BUDGET}:"
+    return tuple(sorted(g.removeprefix(prefix) for g in principal.grants if g.startswith(prefix)))
+
+
 #: Roles that may reward themselves, or order from a budget for themselves: those who
 #: could grant themselves any role anyway. Everyone else spends for others only (four
 #: eyes, docs/permissions.md).

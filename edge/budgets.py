@@ -1,13 +1,13 @@
-"""REST resources for budgets: open, read, debit (the operations live in
-:mod:`edge.operations`, shared with GraphQL)."""
+"""REST resources for budgets: open, list, read, debit (the operations live in
+:mod:`edge.operations` and :mod:`edge.listings`, shared with GraphQL)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from bus.messages import Err
-from edge import operations
-from edge.http import answer, caller, read_json
+from edge import listings, operations
+from edge.http import answer, caller, read_json, read_query
 from edge.schemas import CreateBudgetIn, DebitIn, UpdateBudgetIn
 
 routes = web.RouteTableDef()
@@ -20,6 +20,15 @@ async def create_budget(request: web.Request) -> web.Response:
     response = answer(request, result, status=201)
     if not isinstance(result, Err):
         response.headers["Location"] = f"/api/v1/budgets/{result.id}"
+    return response
+
+
+@routes.get("/api/v1/budgets")
+async def list_budgets(request: web.Request) -> web.Response:
+    who = caller(request)
+    query = read_query(request, listings.PageQuery)
+    response = answer(request, await listings.list_budgets(who, query))
+    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

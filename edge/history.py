@@ -13,15 +13,14 @@ import msgspec
 
 from bus.errors import ErrorCode
 from bus.messages import Err
+from bus.messages.common import Cursor, PageSize
 from bus.messages.history import (
     KIND,
     OTHERS_ORDERS_READERS,
     OTHERS_WALLETS_READERS,
-    Cursor,
     EntryKind,
     ListOrders,
     OrderPage,
-    PageSize,
     WalletHistory,
     WalletMovement,
     WalletPage,

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bus.messages.catalogue import Product
 from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
+from edge.openapi_listings import SCHEMAS as LISTING_SCHEMAS
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
 from edge.problems import STATUS, Problem
@@ -120,6 +121,7 @@ def build_document() -> dict[str, Any]:
             AllocationOut,
             *CONFIG_SCHEMAS,
             *HISTORY_SCHEMAS,
+            *LISTING_SCHEMAS,
             DailyReportOut,
             TopProductsOut,
             Problem,

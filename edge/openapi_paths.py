@@ -13,6 +13,7 @@ from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.openapi_history import history_paths
+from edge.openapi_listings import listing_paths
 from edge.openapi_tenant_config import config_paths
 from edge.schemas import ExportQuery, ProductQuery
 
@@ -1119,6 +1120,8 @@ PATHS: dict[str, Any] = {
 }
 PATHS.update(config_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY))
 for _path, _operations in history_paths(REF, _COMMON_ERRORS, _PERSON_ID, _query_parameters).items():
+    PATHS.setdefault(_path, {}).update(_operations)
+for _path, _operations in listing_paths(REF, _COMMON_ERRORS, _query_parameters).items():
     PATHS.setdefault(_path, {}).update(_operations)
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"

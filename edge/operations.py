@@ -509,7 +509,7 @@ def _ms(moment: datetime | None) -> int:
     return 0 if moment is None else (utc(moment) - EPOCH) // timedelta(milliseconds=1)
 
 
-def _pool_out(view: PoolView) -> PoolOut:
+def pool_out(view: PoolView) -> PoolOut:
     return PoolOut(view.product_id, view.face_value_minor, view.available, view.allocated)
 
 
@@ -529,7 +529,7 @@ async def _import(caller: Caller, command: ImportCodes | GenerateCodes) -> Impor
     if not isinstance(value, ImportReport):
         return _unexpected(value)
     rejected = [RowProblemOut(p.row, p.reason) for p in value.rejected]
-    return ImportReportOut(value.imported, rejected, _pool_out(value.pool))
+    return ImportReportOut(value.imported, rejected, pool_out(value.pool))
 
 
 async def import_codes(
@@ -561,7 +561,7 @@ async def get_pool(caller: Caller, product_id: str, face_value: str) -> PoolOut 
     value = await call(caller, vouchers.KIND, GetPool(*target), keyed=False)
     if isinstance(value, Err):
         return value
-    return _pool_out(value) if isinstance(value, PoolView) else _unexpected(value)
+    return pool_out(value) if isinstance(value, PoolView) else _unexpected(value)
 
 
 def order_out(v: OrderView) -> OrderOut:

@@ -1,5 +1,6 @@
 """REST resources for voucher pools: import codes (CSV or JSON), generate closed-loop
-codes, read a pool's stock (operations in :mod:`edge.operations`, shared with GraphQL)."""
+codes, read a pool's stock, list the pools (operations in :mod:`edge.operations` and
+:mod:`edge.listings`, shared with GraphQL)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,24 @@ from typing import Any
 
 from aiohttp import web
 
-from edge import operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_json, read_large
+from edge import listings, operations
+from edge.http import (
+    ProblemResponse,
+    answer,
+    caller,
+    invalid,
+    read_json,
+    read_large,
+    read_query,
+)
 from edge.problems import problem
 from edge.schemas import GenerateCodesIn, ImportCodesIn
 from edge.validation import Invalid, convert, read_csv
 
 routes = web.RouteTableDef()
 
-POOL = "/api/v1/vouchers/pools/{product_id}/{face_value}"
+POOLS = "/api/v1/vouchers/pools"
+POOL = f"{POOLS}/{{product_id}}/{{face_value}}"
 #: A CSV of 10,000 codes with PINs and URLs; larger imports go in several requests.
 MAX_CSV_BYTES = 4 * 1024 * 1024
 CSV_COLUMNS = ("code", "pin", "url", "expires_at")
@@ -68,6 +78,15 @@ async def generate_codes(request: web.Request) -> web.Response:
     info = request.match_info
     result = await operations.generate_codes(who, info["product_id"], info["face_value"], data)
     return answer(request, result)
+
+
+@routes.get(POOLS)
+async def list_pools(request: web.Request) -> web.Response:
+    who = caller(request)
+    query = read_query(request, listings.PageQuery)
+    response = answer(request, await listings.list_pools(who, query))
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @routes.get(POOL)

@@ -21,6 +21,7 @@ from storage import mysql_writes, sql
 from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite, StoreUnavailable
 from storage.history_sql import HistoryReads
+from storage.listing_sql import ListingReads
 from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
 from storage.mysql_reads import TurnReads
 from storage.ports import (
@@ -64,7 +65,7 @@ def connect_args(url: str) -> dict[str, Any]:
     }
 
 
-class MysqlLedger(sql.IdentityLoads, HistoryReads):
+class MysqlLedger(sql.IdentityLoads, HistoryReads, ListingReads):
     name = "ledger:mysql"
     #: One group's statements run while the one before commits (ADR 33).
     groups_in_flight = 2

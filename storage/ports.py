@@ -509,6 +509,20 @@ class Ledger(Protocol):
         """The entries of one account, newest first; those before ``before_entry`` only."""
         ...
 
+    async def list_budgets(
+        self, tenant: str, limit: int, after: str = "", budget_ids: Sequence[str] | None = None
+    ) -> list[AccountRecord]:
+        """The tenant's budget accounts by budget id, those after budget ``after`` only;
+        optionally only those of ``budget_ids`` (an empty sequence: none)."""
+        ...
+
+    async def list_pools(
+        self, tenant: str, limit: int, after: tuple[str, int] | None = None
+    ) -> list[tuple[str, int]]:
+        """(product, face value) of the tenant's voucher pools that have had a code
+        (given or not), in that order; those after ``after`` only."""
+        ...
+
     async def load_fx_rates(self, tenant: str) -> list[FxRate]: ...
 
     async def load_people(

@@ -46,6 +46,11 @@ NOT_FULFILLED = "status <> 'fulfilled'"
 NOT_ALLOCATED = "status <> 'allocated'"
 #: The status under which :attr:`Statements.pool_counts` gives a pool's every code.
 POOL_TOTAL = "*"
+#: The columns :func:`account_from_row` reads, in its order.
+ACCOUNT_COLUMNS = (
+    "tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
+    " held_minor, alert_minor"
+)
 ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
@@ -381,9 +386,7 @@ class Statements:
     def select_accounts(self, count: int) -> str:
         marks = ", ".join([self._placeholder] * count)
         return (
-            "SELECT tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
-            " held_minor, alert_minor"
-            f" FROM accounts WHERE tenant_id = {self._placeholder}"
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = {self._placeholder}"
             f" AND account_id IN ({marks})"
         )
 

@@ -19,6 +19,7 @@ from storage import sql
 from storage.audit_chain import GENESIS
 from storage.errors import StaleWrite
 from storage.history_sql import HistoryReads
+from storage.listing_sql import ListingReads
 from storage.migrations import MIGRATIONS
 from storage.ports import (
     AccountRecord,
@@ -42,7 +43,7 @@ from storage.sqlite_writes import STATEMENTS, apply_change_sets
 _st = STATEMENTS
 
 
-class SqliteLedger(sql.IdentityLoads, HistoryReads):
+class SqliteLedger(sql.IdentityLoads, HistoryReads, ListingReads):
     name = "ledger:sqlite"
     groups_in_flight = 1  # one writer: a second group would only queue behind the first
 

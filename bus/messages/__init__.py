@@ -11,6 +11,7 @@ import msgspec
 from bus.messages.audit import AuditCommand, AuditPage, Recorded
 from bus.messages.budget import (
     BudgetCommand,
+    BudgetPage,
     BudgetView,
     CreateBudget,
     DebitBudget,
@@ -64,6 +65,7 @@ from bus.messages.vouchers import (
     Allocated,
     ImportReport,
     Leased,
+    PoolPage,
     PoolView,
     Revealed,
     SweepReport,
@@ -91,6 +93,7 @@ Command = (
 )
 ReplyValue = (
     BudgetView
+    | BudgetPage
     | DebitReceipt
     | WalletView
     | PointsIssued
@@ -99,6 +102,7 @@ ReplyValue = (
     | CatalogueExport
     | ImportReport
     | PoolView
+    | PoolPage
     | Allocated
     | Revealed
     | Voided

@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from bus.messages.common import Money, whole
+from bus.messages.common import Cursor, Money, PageSize, whole
 from bus.messages.treasury import KIND, TREASURY_KEY
 
 __all__ = ["KIND"]
@@ -89,7 +89,20 @@ class RefundBudget(msgspec.Struct, frozen=True, tag="budget.refund"):
         return TREASURY_KEY
 
 
-BudgetCommand = GetBudget | CreateBudget | UpdateBudget | DebitBudget | RefundBudget
+class ListBudgets(msgspec.Struct, frozen=True, tag="budget.list"):
+    """The tenant's budgets by id, ``limit`` at a time, after ``cursor`` (the
+    ``next_cursor`` of the page before); a principal with grants sees only the budgets
+    they name (ADR 19). Answered with a :class:`BudgetPage`."""
+
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+BudgetCommand = GetBudget | CreateBudget | UpdateBudget | DebitBudget | RefundBudget | ListBudgets
 
 
 class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
@@ -101,6 +114,12 @@ class BudgetView(msgspec.Struct, frozen=True, tag="budget"):
     #: Set aside by orders in progress: not in ``balance``, not spent yet.
     held_minor: int = 0
     low_balance_minor: int = 0
+
+
+class BudgetPage(msgspec.Struct, frozen=True, tag="budget.page"):
+    budgets: tuple[BudgetView, ...]
+    #: The cursor of the next page ("" on the last).
+    next_cursor: str = ""
 
 
 class DebitReceipt(msgspec.Struct, frozen=True, tag="budget.debit_receipt"):

@@ -59,6 +59,11 @@ class Principal(msgspec.Struct, frozen=True):
 #: The key of the actors a tenant has exactly one of (its treasury, its catalogue).
 TENANT_WIDE = "all"
 
+#: How many rows a page of a listing holds, and the opaque cursor that resumes one (the
+#: ``next_cursor`` of the page before).
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Cursor = Annotated[str, msgspec.Meta(max_length=200)]
+
 B = TypeVar("B")
 
 

@@ -13,11 +13,11 @@ principals narrowed to some budgets (ADR 19) only the orders those budgets paid.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE
+from bus.messages.common import TENANT_WIDE, Cursor, PageSize
 from bus.messages.orders import OrderStatus, OrderView
 from bus.messages.wallet import PersonId
 from bus.scopes import ROLES
@@ -29,9 +29,6 @@ KIND = "history"
 OTHERS_ORDERS_READERS = frozenset({"owner", "admin", "finance", "programme_manager", "integrator"})
 #: Roles that read anyone's wallet (and its history); an end user reads only their own.
 OTHERS_WALLETS_READERS = frozenset(ROLES) - {"end_user"} | {"system"}
-
-PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
-Cursor = Annotated[str, msgspec.Meta(max_length=200)]
 
 #: What a wallet movement was, from the transaction that made it.
 EntryKind = Literal["reward", "redemption", "refund", "adjustment"]

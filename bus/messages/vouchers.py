@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from bus.messages.catalogue import FaceValue, ProductId
-from bus.messages.common import TENANT_WIDE, Currency, whole
+from bus.messages.common import TENANT_WIDE, Currency, Cursor, PageSize, whole
 
 KIND = "vouchers"
 
@@ -57,6 +57,19 @@ class GenerateCodes(msgspec.Struct, frozen=True, tag="vouchers.generate"):
 class GetPool(msgspec.Struct, frozen=True, tag="vouchers.pool"):
     product_id: ProductId
     face_value_minor: FaceValue
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+class ListPools(msgspec.Struct, frozen=True, tag="vouchers.pools"):
+    """The tenant's pools that have had a code, by product and face value, ``limit`` at
+    a time, after ``cursor`` (the ``next_cursor`` of the page before), each with the
+    figures of :class:`GetPool`. Answered with a :class:`PoolPage`."""
+
+    limit: PageSize = 20
+    cursor: Cursor = ""
 
     @property
     def actor_key(self) -> str:
@@ -133,6 +146,7 @@ VoucherCommand = (
     ImportCodes
     | GenerateCodes
     | GetPool
+    | ListPools
     | AllocateCode
     | LeaseCodes
     | RevealCodes
@@ -158,6 +172,12 @@ class PoolView(msgspec.Struct, frozen=True, tag="vouchers.pool_view"):
     face_value_minor: int
     available: int
     allocated: int
+
+
+class PoolPage(msgspec.Struct, frozen=True, tag="vouchers.pool_page"):
+    pools: tuple[PoolView, ...]
+    #: The cursor of the next page ("" on the last).
+    next_cursor: str = ""
 
 
 class Allocated(msgspec.Struct, frozen=True, tag="vouchers.allocated"):

@@ -32,6 +32,13 @@ class Query:
     budget: money.BudgetResult = strawberry.field(
         resolver=money.get_budget, description="A budget of the caller's tenant."
     )
+    budgets: money.BudgetListResult = strawberry.field(
+        resolver=money.list_budgets,
+        description=(
+            "The tenant's budgets by id, a page at a time (`first`, `after`); those its "
+            "grants name for a narrowed principal."
+        ),
+    )
     wallet: money.WalletResult = strawberry.field(
         resolver=money.get_wallet,
         description="A person's point wallet (zero points if never rewarded).",
@@ -115,6 +122,13 @@ class Query:
     )
     voucher_pool: vouchers.PoolResult = strawberry.field(
         resolver=vouchers.get_pool, description="The stock of a pool (product, face value)."
+    )
+    voucher_pools: vouchers.PoolListResult = strawberry.field(
+        resolver=vouchers.list_pools,
+        description=(
+            "The tenant's voucher pools and their stock, by product and face value, a page "
+            "at a time (`first`, `after`)."
+        ),
     )
     tenant_config: config.TenantConfigResult = strawberry.field(
         resolver=config.get_tenant_config,

@@ -177,6 +177,11 @@ def caller(info: GqlInfo, key: str | None = None) -> Caller:
     )
 
 
+def page_query(first: int, after: str | None) -> dict[str, Any]:
+    """A page's arguments (``first``, ``after``) as the REST query names them."""
+    return {"limit": first} if after is None else {"limit": first, "cursor": after}
+
+
 def plain(value: Any) -> Any:
     """A strawberry input object → plain dicts and lists, for the REST Structs to validate."""
     if hasattr(value, "__strawberry_definition__"):

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from bus.messages import Err
-from edge import operations
+from edge import listings, operations
 from edge.graphql.common import (
     LONG_ZERO,
     AnyError,
@@ -23,6 +23,7 @@ from edge.graphql.common import (
     invalid,
     money,
     mutate,
+    page_query,
 )
 from edge.schemas import (
     AllocateIn,
@@ -86,7 +87,15 @@ class Wallet:
     version: int
 
 
+@strawberry.type
+class BudgetList:
+    budgets: list[Budget]
+    #: Pass as ``after`` for the next page; null on the last page.
+    next_cursor: str | None
+
+
 BudgetResult = Annotated[Budget | AnyError, strawberry.union("BudgetResult")]
+BudgetListResult = Annotated[BudgetList | AnyError, strawberry.union("BudgetListResult")]
 DebitResult = Annotated[Debit | AnyError, strawberry.union("DebitResult")]
 RewardResult = Annotated[Reward | AnyError, strawberry.union("RewardResult")]
 WalletResult = Annotated[Wallet | AnyError, strawberry.union("WalletResult")]
@@ -169,6 +178,19 @@ def wallet(out: WalletOut) -> Wallet:
 async def get_budget(info: GqlInfo, id: strawberry.ID) -> BudgetResult:
     result = await operations.get_budget(caller(info), str(id))
     return error(result) if isinstance(result, Err) else budget(result)
+
+
+async def list_budgets(
+    info: GqlInfo, first: int = 20, after: str | None = None
+) -> BudgetListResult:
+    try:
+        query = convert(page_query(first, after), listings.PageQuery)
+    except Invalid as e:
+        return invalid(e, "budgets")
+    result = await listings.list_budgets(caller(info), query)
+    if isinstance(result, Err):
+        return error(result)
+    return BudgetList(budgets=[budget(b) for b in result.budgets], next_cursor=result.next_cursor)
 
 
 async def get_wallet(info: GqlInfo, person_id: strawberry.ID) -> WalletResult:

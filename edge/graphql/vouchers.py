@@ -8,10 +8,19 @@ from typing import Annotated
 import strawberry
 
 from bus.messages import Err
-from edge import operations
-from edge.graphql.common import AnyError, GqlInfo, MinorUnits, caller, error, invalid, mutate
+from edge import listings, operations
+from edge.graphql.common import (
+    AnyError,
+    GqlInfo,
+    MinorUnits,
+    caller,
+    error,
+    invalid,
+    mutate,
+    page_query,
+)
 from edge.schemas import GenerateCodesIn, ImportReportOut, PoolOut
-from edge.validation import Invalid, check_idempotency_key
+from edge.validation import Invalid, check_idempotency_key, convert
 from edge.vouchers import parse_csv
 
 
@@ -36,7 +45,15 @@ class ImportReport:
     pool: Pool
 
 
+@strawberry.type
+class PoolList:
+    pools: list[Pool]
+    #: Pass as ``after`` for the next page; null on the last page.
+    next_cursor: str | None
+
+
 PoolResult = Annotated[Pool | AnyError, strawberry.union("PoolResult")]
+PoolListResult = Annotated[PoolList | AnyError, strawberry.union("PoolListResult")]
 ImportResult = Annotated[ImportReport | AnyError, strawberry.union("ImportResult")]
 
 
@@ -73,6 +90,17 @@ def report(out: ImportReportOut) -> ImportReport:
 async def get_pool(info: GqlInfo, product_id: strawberry.ID, face_value: MinorUnits) -> PoolResult:
     result = await operations.get_pool(caller(info), str(product_id), str(face_value))
     return error(result) if isinstance(result, Err) else pool(result)
+
+
+async def list_pools(info: GqlInfo, first: int = 20, after: str | None = None) -> PoolListResult:
+    try:
+        query = convert(page_query(first, after), listings.PageQuery)
+    except Invalid as e:
+        return invalid(e, "voucherPools")
+    result = await listings.list_pools(caller(info), query)
+    if isinstance(result, Err):
+        return error(result)
+    return PoolList(pools=[pool(p) for p in result.pools], next_cursor=result.next_cursor)
 
 
 async def import_codes(

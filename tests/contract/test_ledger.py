@@ -323,6 +323,34 @@ async def test_accounts_load_together_and_missing_ones_are_left_out(ledger: Ledg
     assert await ledger.load_accounts("acme", []) == []
 
 
+async def test_budgets_are_listed_by_id_after_a_position(ledger: Ledger) -> None:
+    ids = ["b", "A", "a.1", "0", "a-1"]  # in byte order: 0 A a-1 a.1 b
+    others = (
+        AccountRecord("acme", "wallet:ann", "wallet", "ann", "PTS", 250, 1),
+        AccountRecord("acme", "funding:f1", "funding", "Main", "EUR", 0, 1),
+    )
+    puts = [PutAccount(budget(10 * n, 1, budget_id=b), 0) for n, b in enumerate(ids)]
+    puts += [PutAccount(r, 0) for r in others]
+    await ledger.apply([ChangeSet("acme", puts=tuple(puts))])
+    zz = budget(1, 1, tenant="globex", budget_id="zz")
+    await ledger.apply([ChangeSet("globex", puts=(PutAccount(zz, 0),))])
+
+    def listed(records: list[AccountRecord]) -> list[str]:
+        return [r.account_id.removeprefix("budget:") for r in records]
+
+    everything = await ledger.list_budgets("acme", 10)
+    assert listed(everything) == ["0", "A", "a-1", "a.1", "b"]
+    assert everything[1] == budget(10, 1, budget_id="A")
+    assert listed(await ledger.list_budgets("acme", 2)) == ["0", "A"]
+    assert listed(await ledger.list_budgets("acme", 2, after="A")) == ["a-1", "a.1"]
+    assert listed(await ledger.list_budgets("acme", 10, after="b")) == []
+    only = ["b", "0", "zz"]
+    assert listed(await ledger.list_budgets("acme", 10, budget_ids=only)) == ["0", "b"]
+    assert listed(await ledger.list_budgets("acme", 10, "0", budget_ids=only)) == ["b"]
+    assert await ledger.list_budgets("acme", 10, budget_ids=[]) == []
+    assert await ledger.list_budgets("globex", 10) == [zz]
+
+
 def code(
     code_id: str, code_hash: str, expires_ms: int = 0, product: str = "p1", tenant: str = "acme"
 ) -> VoucherCode:
@@ -361,6 +389,34 @@ async def test_available_codes_come_soonest_expiry_first_up_to_the_limit(
     for limit in range(1, 7):
         assert await ledger.available_codes("acme", "p1", 2500, limit) == expected[:limit]
     assert await ledger.available_codes("acme", "p2", 2500, 5) == []
+
+
+async def test_pools_are_listed_by_product_and_face_value_after_a_position(
+    ledger: Ledger,
+) -> None:
+    def stock(code_id: str, product: str, face: int, tenant: str = "acme") -> VoucherCode:
+        stocked = code(code_id, f"h-{code_id}", product=product, tenant=tenant)
+        return replace(stocked, face_value_minor=face)
+
+    codes = (
+        stock("c1", "p2", 500),
+        stock("c2", "p1", 10_000),
+        stock("c3", "p1", 2500),
+        stock("c4", "p1", 2500),
+        stock("c5", "p1", 500),
+    )
+    await ledger.apply([ChangeSet("acme", new_codes=codes)])
+    # a pool whose every code was given is listed still
+    await ledger.apply([ChangeSet("acme", allocations=(Allocation("c1", "ord-1"),))])
+    await ledger.apply([ChangeSet("globex", new_codes=(stock("g1", "p0", 100, "globex"),))])
+    pools = [("p1", 500), ("p1", 2500), ("p1", 10_000), ("p2", 500)]  # face values as numbers
+    for limit in range(1, 6):
+        assert await ledger.list_pools("acme", limit) == pools[:limit]
+    for n, after in enumerate(pools):
+        assert await ledger.list_pools("acme", 10, after) == pools[n + 1 :]
+    assert await ledger.list_pools("acme", 10, ("p1", 700)) == pools[1:]  # between two
+    assert await ledger.list_pools("acme", 10, ("p0", 2**40)) == pools
+    assert await ledger.list_pools("globex", 10) == [("p0", 100)]
 
 
 async def test_voucher_codes_are_unique_and_allocated_once(ledger: Ledger) -> None:

@@ -38,6 +38,10 @@ class BudgetApi(Protocol):
 
     async def get(self, headers: dict[str, str], budget_id: str) -> Outcome: ...
 
+    async def budgets(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome: ...
+
     async def debit(
         self,
         headers: dict[str, str],
@@ -82,6 +86,10 @@ class BudgetApi(Protocol):
     ) -> Outcome: ...
 
     async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome: ...
+
+    async def pools(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome: ...
 
     async def place(
         self, headers: dict[str, str], order: dict[str, Any], key: str | None = None
@@ -147,6 +155,11 @@ def snake(value: Any) -> Any:
     return value
 
 
+def page(limit: int, cursor: str | None) -> str:
+    """A listing's query string."""
+    return f"limit={limit}" + ("" if cursor is None else f"&cursor={quote(cursor)}")
+
+
 def rest_pointer(pointer: str | None) -> str | None:
     """``#/input/amount/amountMinor`` (GraphQL) → ``#/amount/amount_minor`` (REST body)."""
     if pointer is None:
@@ -200,6 +213,11 @@ class Rest:
 
     async def get(self, headers: dict[str, str], budget_id: str) -> Outcome:
         return await self._send("GET", f"/api/v1/budgets/{budget_id}", headers)
+
+    async def budgets(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        return await self._send("GET", f"/api/v1/budgets?{page(limit, cursor)}", headers)
 
     async def debit(
         self,
@@ -273,6 +291,11 @@ class Rest:
 
     async def pool(self, headers: dict[str, str], product_id: str, face: int) -> Outcome:
         return await self._send("GET", f"/api/v1/vouchers/pools/{product_id}/{face}", headers)
+
+    async def pools(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        return await self._send("GET", f"/api/v1/vouchers/pools?{page(limit, cursor)}", headers)
 
     async def place(
         self, headers: dict[str, str], order: dict[str, Any], key: str | None = None
@@ -462,6 +485,15 @@ class GraphQL:
         query = f"query($id: ID!) {{ budget(id: $id) {{ {_BUDGET} {_ERROR} }} }}"
         return await self._send(headers, query, {"id": budget_id}, "budget")
 
+    async def budgets(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        query = (
+            "query($first: Int!, $after: String) { budgets(first: $first, after: $after) {"
+            f" ... on BudgetList {{ nextCursor budgets {{ {_BUDGET} }} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"first": limit, "after": cursor}, "budgets")
+
     async def debit(
         self,
         headers: dict[str, str],
@@ -602,6 +634,16 @@ class GraphQL:
             f" ... on Pool {{ {_POOL} }} {_ERROR} }} }}"
         )
         return await self._send(headers, query, {"p": product_id, "f": face}, "voucherPool")
+
+    async def pools(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        query = (
+            "query($first: Int!, $after: String) { voucherPools(first: $first, after: $after) {"
+            f" ... on PoolList {{ nextCursor pools {{ {_POOL} }} }} {_ERROR} }} }}"
+        )
+        variables = {"first": limit, "after": cursor}
+        return await self._send(headers, query, variables, "voucherPools")
 
     async def place(
         self, headers: dict[str, str], order: dict[str, Any], key: str | None = None

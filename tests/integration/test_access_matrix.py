@@ -95,6 +95,8 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
             assert (r.status, answer["code"]) == (404, "not_found"), (method, path, answer)
             assert "1000" not in str(answer)  # nothing of acme's leaks
     assert await cluster.ledger.account_balance("acme", "budget:b1") == 1000
+    async with cluster.client.get("/api/v1/budgets", headers=globex) as r:  # none of acme's
+        assert (r.status, await r.json()) == (200, {"budgets": [], "next_cursor": None})
     async with cluster.client.get("/api/v1/clients", headers=acme) as r:
         assert [c["status"] for c in (await r.json())["clients"]] == ["active"]
 

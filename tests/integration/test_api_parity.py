@@ -8,6 +8,8 @@ from collections import Counter
 import pytest
 
 from bus import subjects
+from bus.messages import Ok, Principal
+from bus.messages.vouchers import GenerateCodes
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.support import budget_record, outbox_drained, stream_messages
@@ -40,6 +42,27 @@ async def test_open_read_debit(api: BudgetApi, cluster: Cluster) -> None:
     assert read.value is not None
     assert read.value["balance"]["amount_minor"] == 48_766
     assert (await api.create(acme, "q4", 1, "INR")).code == "already_exists"
+
+
+async def test_both_list_the_same_pages_with_the_same_cursors(cluster: Cluster) -> None:
+    for budget_id in ("b3", "b1", "b2"):
+        await cluster.open_budget("acme", budget_id, 100)
+    admin = Principal("admin@acme", roles=("admin",))
+    for product_id, face in (("card-de", 2500), ("card-de", 500), ("acme-voucher", 1000)):
+        stock = GenerateCodes(product_id, face, "EUR", 2)
+        assert isinstance(await cluster.bus.request("acme", "vouchers", stock, admin, 10), Ok)
+    rest, graphql = Rest(cluster.client), GraphQL(cluster.client)
+    acme = cluster.keys.headers("acme")
+    for name in ("budgets", "pools"):
+        listed, asked = getattr(rest, name), getattr(graphql, name)
+        first = await listed(acme, 2)
+        assert first == await asked(acme, 2), name
+        assert first.value is not None
+        cursor = first.value["next_cursor"]  # either API's cursor, for either API
+        last = await listed(acme, 2, cursor)
+        assert last == await asked(acme, 2, cursor), name
+        assert last.value is not None
+        assert (len(last.value[name]), last.value["next_cursor"]) == (1, None)
 
 
 async def test_amounts_beyond_32_bits(api: BudgetApi, cluster: Cluster) -> None:

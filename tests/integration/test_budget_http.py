@@ -329,6 +329,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/catalogue/products/{product_id}",
         "/api/v1/catalogue/products/{product_id}/curation",
         "/api/v1/catalogue/export",
+        "/api/v1/vouchers/pools",
         "/api/v1/vouchers/pools/{product_id}/{face_value}",
         "/api/v1/vouchers/pools/{product_id}/{face_value}/codes",
         "/api/v1/vouchers/pools/{product_id}/{face_value}/generate",

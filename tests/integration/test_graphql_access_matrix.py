@@ -86,6 +86,7 @@ CLIENT = '"acme.AAAAAAAAAAAAAAAAAAAAAAAA"'
 #: Every field, and for some a second call that needs more (spending a budget).
 CASES = [
     query("budget", 'id: "b1"', (SCOPE_READ,), ("GET", "/api/v1/budgets/{budget_id}")),
+    query("budgets", "first: 1", (SCOPE_READ,), ("GET", "/api/v1/budgets")),
     query("wallet", 'personId: "ann"', (SCOPE_WALLETS,), ("GET", "/api/v1/wallets/{person_id}")),
     query("events", "limit: 1", (SCOPE_EVENTS,), ("GET", "/api/v1/events")),
     query(
@@ -155,6 +156,7 @@ CASES = [
         (SCOPE_VOUCHERS,),
         ("GET", "/api/v1/vouchers/pools/{product_id}/{face_value}"),
     ),
+    query("voucherPools", "first: 1", (SCOPE_VOUCHERS,), ("GET", "/api/v1/vouchers/pools")),
     mutation(
         "createBudget",
         f'input: {{id: "b2", name: "Two", initial: {EUR1}}}',
@@ -649,6 +651,9 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     pool, text = await call(cluster, globex, "query", "voucherPool", MUG_POOL)
     assert (pool["__typename"], pool["available"], pool["allocated"]) == ("Pool", 0, 0)
     assert leaks(text, MUG_POOL) == [], text
+    pools, text = await call(cluster, globex, "query", "voucherPools", "")
+    assert (pools["__typename"], pools["pools"]) == ("PoolList", [])
+    assert leaks(text, "") == [], text
     stocked, text = await call(
         cluster,
         globex,
@@ -658,6 +663,14 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     )
     assert (stocked["pool"]["available"], stocked["pool"]["allocated"]) == (3, 0)
     assert leaks(text, MUG_POOL) == [], text
+    # globex's lists now: its own pool (its figures, not acme's), none of acme's budgets
+    pools, text = await call(cluster, globex, "query", "voucherPools", "")
+    listed = [(p["productId"], p["available"], p["allocated"]) for p in pools["pools"]]
+    assert (pools["__typename"], listed) == ("PoolList", [("acme-mug", 3, 0)])
+    assert leaks(text, MUG_POOL) == [], text
+    budgets, text = await call(cluster, globex, "query", "budgets", "")
+    assert (budgets["__typename"], budgets["budgets"]) == ("BudgetList", [])
+    assert leaks(text, "") == [], text
 
     # and acme's are as they were
     budget, _ = await call(cluster, acme, "query", "budget", 'id: "acme-bonus"')

@@ -46,3 +46,15 @@ async def test_arguments_are_held_to_rests_limits(cluster: Cluster) -> None:
     assert (await graphql(cluster, query))["cancelOrder"]["__typename"] == "InvalidInput"
     results = '{ bulkResults(id: "j1", offset: -1) { __typename } }'
     assert (await graphql(cluster, results))["bulkResults"]["__typename"] == "InvalidInput"
+
+
+async def test_listings_take_the_pages_rest_takes(cluster: Cluster) -> None:
+    """``first`` is REST's ``limit`` (1 to 100), ``after`` its ``cursor`` (at most 200
+    characters, one the API gave): anything else is refused, not cut to fit."""
+    await cluster.open_budget("acme", "b1", 100)
+    for field, listed in (("budgets", "BudgetList"), ("voucherPools", "PoolList")):
+        for arguments in ("first: 0", "first: 101", f'after: "{"x" * 201}"', 'after: "not-ours"'):
+            query = f"{{ {field}({arguments}) {{ __typename }} }}"
+            assert (await graphql(cluster, query))[field]["__typename"] == "InvalidInput", query
+        page = await graphql(cluster, f"{{ {field}(first: 100) {{ __typename }} }}")
+        assert page[field]["__typename"] == listed
