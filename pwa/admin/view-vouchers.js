@@ -10,6 +10,7 @@ export async function render(into, app) {
   const list = h("div", { class: "pa-list" });
   const load = async (cursor, earlier) => {
     const page = await app.api.get(`/vouchers/pools?limit=50${cursor ? `&cursor=${enc(cursor)}` : ""}`);
+    await currencies(app, page.pools);
     const pools = (earlier || []).concat(page.pools);
     const more = page.next_cursor
       ? h("button", { type: "button", onclick: () => loadInto(list, () => load(page.next_cursor, pools)) }, "Show more")
@@ -22,7 +23,10 @@ export async function render(into, app) {
           {
             title: "Face value",
             numeric: true,
-            cell: (p) => (p.currency ? money({ amount_minor: p.face_value_minor, currency: p.currency }) : number(p.face_value_minor)),
+            cell: (p) =>
+              known.get(p.product_id)
+                ? money({ amount_minor: p.face_value_minor, currency: known.get(p.product_id) })
+                : `${number(p.face_value_minor)} (minor units)`,
           },
           { title: "Available", numeric: true, cell: (p) => number(p.available) },
           { title: "Given to orders", numeric: true, cell: (p) => number(p.allocated) },
@@ -38,6 +42,23 @@ export async function render(into, app) {
   if (app.can("vouchers:admin")) parts.push(importCodes(app, refresh), generate(app, refresh));
   fill(into, parts);
   await refresh();
+}
+
+/** Product id → its currency, from the catalogue (a pool names its product and face value
+ * in minor units; the product says in what). Products not in the catalogue stay unknown. */
+const known = new Map();
+
+async function currencies(app, pools) {
+  const missing = [...new Set(pools.map((p) => p.product_id))].filter((id) => !known.has(id));
+  await Promise.all(
+    missing.map(async (id) => {
+      try {
+        known.set(id, (await app.api.get(`/catalogue/products/${enc(id)}`)).currency || "");
+      } catch {
+        known.set(id, ""); // not listed (or not readable here): shown in minor units
+      }
+    }),
+  );
 }
 
 function poolPath(v) {

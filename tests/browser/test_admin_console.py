@@ -359,3 +359,88 @@ def test_the_audit_log_shows_what_the_console_did(desk: Any, live: Live) -> None
     search.get_by_label("Action").fill("wallet.issue")
     search.get_by_role("button", name="Search").click()
     desk.get_by_role("cell", name=person.email).wait_for()
+
+
+def test_a_budget_is_opened_funded_and_set_up_here(desk: Any, live: Live) -> None:
+    token = live.demo["token"]
+    account, budget = f"bank-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
+    opened = {"id": account, "name": "Main account", "currency": "EUR"}
+    assert call(live, "POST", "/api/v1/funding-accounts", opened, token)[0] == 201
+    sign_in(desk, owner(live))
+    go(desk, "Budgets")
+    create = desk.get_by_role("form", name="Open a budget")
+    create.get_by_label("Budget id").fill(budget)
+    create.get_by_label("Name").fill("Night shift thanks")
+    create.get_by_role("button", name="Open budget").click()
+    create.get_by_text(f"Budget {budget} is open with €0.00.").wait_for()
+    desk.get_by_role("cell", name=f"Night shift thanks {budget}").wait_for()
+
+    deposit = desk.get_by_role("form", name="Record a deposit into a funding account")
+    deposit.get_by_label("Funding account").fill(account)
+    deposit.get_by_label("Amount").fill("2,500.5")
+    deposit.get_by_role("button", name="Record deposit").click()
+    deposit.get_by_text(f"€2,500.50 deposited; {account} now holds €2,500.50.").wait_for()
+
+    fund = desk.get_by_role("form", name="Fund a budget")
+    fund.get_by_label("Budget id").fill(budget)
+    fund.get_by_label("From funding account").fill(account)
+    fund.get_by_label("Amount").fill("1000.255")  # more digits than EUR has
+    fund.get_by_role("button", name="Move funds").click()
+    fund.get_by_text("EUR has 2 decimal places").wait_for()
+    fund.get_by_label("Amount").fill("1000.25")
+    fund.get_by_role("button", name="Move funds").click()
+    fund.get_by_text(f"€1,000.25 moved to {budget}.").wait_for()
+    row = desk.get_by_role("row").filter(has_text=budget)
+    row.get_by_text("€1,000.25").wait_for()
+
+    settings = desk.get_by_role("form", name="Change a budget's settings")
+    settings.get_by_label("Budget").select_option(budget)
+    settings.get_by_label("Low-balance alert below").fill("100")
+    settings.get_by_role("button", name="Save settings").click()
+    settings.get_by_text(f"Budget {budget} saved.").wait_for()
+    stored = call(live, "GET", f"/api/v1/budgets/{budget}", token=token)[1]
+    assert stored["balance"] == {"amount_minor": 100_025, "currency": "EUR"}
+    assert stored["low_balance_minor"] == 10_000
+    assert call(live, "GET", f"/api/v1/funding-accounts/{account}", token=token)[1]["balance"] == {
+        "amount_minor": 150_025,
+        "currency": "EUR",
+    }
+
+
+def test_a_manager_narrowed_to_a_budget_sees_only_that_one(desk: Any, live: Live) -> None:
+    other = f"b-{uuid.uuid4().hex[:6]}"
+    body = {"id": other, "name": "Not theirs", "initial": {"amount_minor": 0, "currency": "EUR"}}
+    assert call(live, "POST", "/api/v1/budgets", body, live.demo["token"])[0] == 201
+    sign_in(desk, staff(live, ["programme_manager"], [f"budget:{live.demo['budget_id']}"]))
+    desk.get_by_role("cell", name=f"Demo programme {live.demo['budget_id']}").wait_for()
+    assert desk.get_by_role("table", name="Budgets").get_by_role("row").count() == 2  # + header
+    assert desk.get_by_text(other).count() == 0
+
+
+def test_codes_imported_here_fill_their_pool(desk: Any, live: Live) -> None:
+    unstocked = [p for p in demo_catalogue.generate() if p.currency == "EUR" and p.denominations]
+    product = unstocked[8 + int(uuid.uuid4().hex[:4], 16) % (len(unstocked) - 8)]
+    face = product.denominations[0]
+    before = call(
+        live, "GET", f"/api/v1/vouchers/pools/{product.id}/{face}", token=live.demo["token"]
+    )
+    had = before[1]["available"] if before[0] == 200 else 0
+    codes = [f"CODE-{uuid.uuid4().hex[:12].upper()}" for _ in range(3)]
+    csv = "code,pin\n" + "\n".join(f"{c},1234" for c in codes) + f"\n{codes[0]},9999\n"
+    sign_in(desk, owner(live))
+    go(desk, "Vouchers")
+    form = desk.get_by_role("form", name="Import codes from a CSV file")
+    form.get_by_label("Product id").fill(product.id)
+    form.get_by_label("Face value").fill(f"{face // 100}.{face % 100:02d}")
+    form.get_by_label("CSV file").set_input_files(
+        {"name": "codes.csv", "mimeType": "text/csv", "buffer": csv.encode()}
+    )
+    form.get_by_role("button", name="Import codes").click()
+    form.get_by_text(f"3 codes added; {had + 3} available now.").wait_for()
+    form.get_by_text("Row 3:").wait_for()  # the repeated code, refused
+    row = desk.get_by_role("row").filter(has_text=product.id)
+    row.get_by_role("cell", name=str(had + 3), exact=True).wait_for()
+    pool = call(
+        live, "GET", f"/api/v1/vouchers/pools/{product.id}/{face}", token=live.demo["token"]
+    )
+    assert pool[1]["available"] == had + 3
