@@ -23,7 +23,7 @@ from bus.messages.catalogue import (
     ProductId,
     Range,
 )
-from bus.messages.common import Currency, Money, Rate, whole
+from bus.messages.common import FREE_TEXT, ONE_LINE, Currency, Money, Rate, whole
 from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
@@ -44,8 +44,8 @@ PositiveMinor = Annotated[
     msgspec.Meta(gt=0, le=2**62, description="Positive integer amount in minor units"),
 ]
 NonNegativeMinor = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Memo = Annotated[str, msgspec.Meta(max_length=500)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE)]
+Memo = Annotated[str, msgspec.Meta(max_length=500, pattern=FREE_TEXT)]
 
 
 class PositiveMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -300,14 +300,14 @@ class BulkJobOut(msgspec.Struct, frozen=True):
 
 
 class CancelOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=200, pattern=FREE_TEXT)] = ""
 
 
 class ReviewOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Approve (``true``) or reject (``false``) an order held for review."""
 
     approve: bool
-    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    note: Annotated[str, msgspec.Meta(max_length=200, pattern=FREE_TEXT)] = ""
 
 
 class FxRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -26,6 +26,13 @@ def whole(pattern: str) -> str:
     return f"^(?:{pattern})$(?!\n)"
 
 
+#: A name people type (a person's, a budget's, a client's): one line, no control
+#: characters. A NUL fails PostgreSQL's text (the warehouse), a line break forges rows in
+#: CSV exports and log lines.
+ONE_LINE = whole("[^\\x00-\\x1f\\x7f]+")
+#: Free text (a memo, a reason): lines, but no NUL and no other control characters.
+FREE_TEXT = whole("[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*")
+
 Currency = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{3}"), description="ISO 4217 code")]
 #: The largest amount (and balance) in minor units: half of what the ledger's 64-bit
 #: integers hold, so that a sum of two never overflows them.

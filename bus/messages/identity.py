@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, whole
+from bus.messages.common import ONE_LINE, TENANT_WIDE, whole
 from bus.messages.grants import Grant
 
 KIND = "identity"
@@ -25,7 +25,7 @@ CLIENT_ID_PATTERN = whole("[a-z0-9][a-z0-9_-]{0,62}\\.[A-Za-z0-9_-]{16,64}")
 ClientId = Annotated[str, msgspec.Meta(pattern=CLIENT_ID_PATTERN)]
 Scope = Annotated[str, msgspec.Meta(pattern=whole("[a-z_]{1,32}:[a-z_]{1,32}"))]
 RoleName = Annotated[str, msgspec.Meta(pattern=whole("[a-z_]{1,32}"))]
-ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE)]
 
 
 def tenant_of_client(client_id: str) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, whole
+from bus.messages.common import ONE_LINE, TENANT_WIDE, whole
 from bus.messages.grants import Grant
 from bus.messages.identity import RoleName
 from bus.messages.wallet import PersonId
@@ -39,7 +39,7 @@ Password = Annotated[
     str,
     msgspec.Meta(min_length=12, max_length=256, description="12 to 256 characters"),
 ]
-PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE)]
 #: ``active`` people sign in; ``disabled`` ones cannot, and their sessions end.
 PersonStatus = Annotated[str, msgspec.Meta(pattern=whole("active|disabled"))]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

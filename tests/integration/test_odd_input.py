@@ -115,3 +115,32 @@ async def test_a_token_request_in_an_unknown_charset_is_a_bad_request(cluster: C
         ) as r:
             body = json.loads(await r.text())
             assert (r.status, body["error"]) == (400, "invalid_request"), charset
+
+
+async def test_names_are_one_line_and_free_text_has_no_nul(cluster: Cluster) -> None:
+    """A NUL in a budget's name stopped the PostgreSQL warehouse for every tenant; a line
+    break in a name forges rows in CSV exports and log lines. Refused, and nothing made."""
+    owner = cluster.keys.headers("acme")
+    eur = {"amount_minor": 0, "currency": "EUR"}
+    refused = [
+        ("/api/v1/budgets", {"id": "nul", "name": "night\u0000shift", "initial": eur}),
+        ("/api/v1/budgets", {"id": "nl", "name": "a\nb", "initial": eur}),
+        ("/api/v1/people", {"id": "p1", "email": "p1@acme.test", "name": "Ann\rBell"}),
+        ("/api/v1/clients", {"name": "crm\u0007", "scopes": ["orders:read"]}),
+        ("/api/v1/rewards", {"budget_id": "b", "person_id": "ann", "points": 1, "memo": "\u0000"}),
+    ]
+    for path, body in refused:
+        async with cluster.client.post(path, json=body, headers=owner) as r:
+            status, code, _ = await _problem(r)
+            assert (status, code) == (422, "invalid_request"), (path, body)
+    for budget in ("nul", "nl"):
+        async with cluster.client.get(f"/api/v1/budgets/{budget}", headers=owner) as r:
+            assert r.status == 404
+    ok = {"id": "ok", "name": "Zoë's team 🎉", "initial": eur}
+    async with cluster.client.post("/api/v1/budgets", json=ok, headers=owner) as r:
+        assert r.status == 201, await r.text()
+    memo = {"budget_id": "ok", "person_id": "ann", "points": 1, "memo": "line one\nline two"}
+    async with cluster.client.post(
+        "/api/v1/rewards", json=memo, headers={**owner, "Idempotency-Key": "memo-1"}
+    ) as r:
+        assert r.status != 422, await r.text()  # a memo may have lines
