@@ -126,6 +126,8 @@ class _Work:
     leased: list[str] = field(default_factory=list)
     #: Codes this batch allocated, by pool.
     allocated_from: Counter[Pool] = field(default_factory=Counter)
+    #: Codes this batch took from each pool's available ones (allocated or leased).
+    given_from: Counter[Pool] = field(default_factory=Counter)
     voids: list[Allocation] = field(default_factory=list)
     events: list[OutboxEvent] = field(default_factory=list)
     hashes: set[str] = field(default_factory=set)
@@ -384,9 +386,15 @@ class VouchersActor:
     def _given(self, pool: Pool, state: PoolState, work: _Work) -> None:
         """One code left the pool's available ones (allocated, or leased to the treasury):
         count it, and say so when the pool runs low."""
-        state.available = max(state.available - 1, 0)
+        work.given_from[pool] += 1
+        self._left(pool, state, state.available - 1, work)
+
+    def _left(self, pool: Pool, state: PoolState, available: int, work: _Work) -> None:
+        """The pool now has ``available`` codes (fewer: given, or expired unused); say so
+        when that takes it below its low-stock mark."""
+        before, state.available = state.available, max(available, 0)
         low_stock = self.ctx.low_stock
-        if state.available == low_stock - 1:
+        if state.available < low_stock <= before:
             work.events.append(
                 make_event(
                     self.tenant,
@@ -403,12 +411,22 @@ class VouchersActor:
         for attempt in range(2):
             while state.queue:
                 code_id, expires_ms = state.queue.popleft()
-                if code_id in work.taken or (expires_ms and expires_ms <= now):
+                if code_id in work.taken:
+                    continue
+                if expires_ms and expires_ms <= now:  # expired unused: out of the stock
+                    self._left(pool, state, state.available - 1, work)
                     continue
                 return code_id, expires_ms
             if attempt == 0:
                 fresh = await self.ctx.ledger.available_codes(self.tenant, *pool, REFILL)
                 state.queue.extend(c for c in fresh if c[0] not in work.taken)
+                # codes that expired outside the queue left the stock too: count again
+                # (this batch's codes are not written yet, so the store still has them)
+                stored = await self.ctx.ledger.pool_count(self.tenant, *pool, "available")
+                added = sum(1 for c in work.codes if (c.product_id, c.face_value_minor) == pool)
+                counted = stored + added - work.given_from[pool]
+                if counted < state.available:
+                    self._left(pool, state, counted, work)
         return None
 
     async def _reveal(self, request: Request, code_ids: Sequence[str]) -> Reply:

@@ -259,14 +259,16 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads, ListingReads):
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
         pool = (tenant, product_id, face_value_minor)
-        return sql.pool_counts_of(await self._fetchall(_st.pool_counts, pool + pool))
+        params = (sql.now_ms(), *pool, *pool)
+        return sql.pool_counts_of(await self._fetchall(_st.pool_counts, params))
 
     async def pool_count(
         self, tenant: str, product_id: str, face_value_minor: int, status: str
     ) -> int:
         if status == "allocated":  # not in the pool index: the pool's every code less the rest
             return (await self.pool_counts(tenant, product_id, face_value_minor)).get(status, 0)
-        rows = await self._fetchall(_st.pool_count, (tenant, product_id, face_value_minor, status))
+        params = (tenant, product_id, face_value_minor, status, sql.now_ms())
+        rows = await self._fetchall(_st.pool_count, params)
         return int(rows[0][0])
 
     async def leased_codes(self, tenant: str) -> list[tuple[str, int, str, int]]:

@@ -46,6 +46,10 @@ NOT_FULFILLED = "status <> 'fulfilled'"
 NOT_ALLOCATED = "status <> 'allocated'"
 #: The status under which :attr:`Statements.pool_counts` gives a pool's every code.
 POOL_TOTAL = "*"
+#: Codes past their expiry, never given, in :attr:`Statements.pool_counts`.
+EXPIRED = "expired"
+#: A code still good at the moment given as the statement's parameter.
+UNEXPIRED = "(expires_ms = 0 OR expires_ms > {p})"
 #: The columns :func:`account_from_row` reads, in its order.
 ACCOUNT_COLUMNS = (
     "tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
@@ -219,11 +223,16 @@ class Statements:
         # statement, so both counts come from one snapshot.
         of_pool = "FROM voucher_codes WHERE tenant_id = {p} AND product_id = {p}"
         of_pool += " AND face_value_minor = {p}"
+        # Codes past their expiry and never given are counted apart (as EXPIRED), not as
+        # stock: no order can have them.
         self.pool_counts = q(
-            f"SELECT status, COUNT(*) {of_pool} AND {NOT_ALLOCATED} GROUP BY status"
+            f"SELECT CASE WHEN {UNEXPIRED} THEN status ELSE '{EXPIRED}' END AS counted,"
+            f" COUNT(*) {of_pool} AND {NOT_ALLOCATED} GROUP BY counted"
             f" UNION ALL SELECT '{POOL_TOTAL}', COUNT(*) {of_pool}"
         )
-        self.pool_count = q(f"SELECT COUNT(*) {of_pool} AND status = {{p}} AND {NOT_ALLOCATED}")
+        self.pool_count = q(
+            f"SELECT COUNT(*) {of_pool} AND status = {{p}} AND {NOT_ALLOCATED} AND {UNEXPIRED}"
+        )
         self.insert_order = q(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES"
             " ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"

@@ -162,7 +162,7 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads, ListingReads):
     async def pool_counts(
         self, tenant: str, product_id: str, face_value_minor: int
     ) -> dict[str, int]:
-        params = (tenant, product_id, face_value_minor) * 2
+        params = (sql.now_ms(), *((tenant, product_id, face_value_minor) * 2))
         rows = await self._read(lambda con: con.execute(_st.pool_counts, params).fetchall())
         return sql.pool_counts_of(rows)
 
@@ -171,7 +171,7 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads, ListingReads):
     ) -> int:
         if status == "allocated":  # not in the pool index: the pool's every code less the rest
             return (await self.pool_counts(tenant, product_id, face_value_minor)).get(status, 0)
-        params = (tenant, product_id, face_value_minor, status)
+        params = (tenant, product_id, face_value_minor, status, sql.now_ms())
         row = await self._read(lambda con: con.execute(_st.pool_count, params).fetchone())
         return int(row[0])
 

@@ -170,6 +170,39 @@ async def test_pool_low_event_when_stock_runs_down(
     ]
 
 
+async def test_codes_that_expire_unused_leave_the_stock(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """Codes past their expiry can go to no order: they are not stock in the pool's
+    figures, and a pool they leave short says so (``pool_low``) like one given away."""
+    soon = now_ms() + 1_500
+    expiring = tuple(CodeRow(f"SOON-{i:03d}", expires_ms=soon) for i in range(15))
+    assert isinstance(await ask(bus, ImportCodes("card-gb", 1000, "GBP", expiring)), Ok)
+    lasting = rows(*[f"LAST-{i:03d}" for i in range(5)])
+    assert isinstance(await ask(bus, ImportCodes("card-gb", 1000, "GBP", lasting)), Ok)
+    before = await ask(bus, GetPool("card-gb", 1000))
+    assert isinstance(before, Ok)
+    assert before.value == PoolView("card-gb", 1000, 20, 0)
+    await asyncio.sleep(max(soon - now_ms(), 0) / 1000 + 0.2)
+
+    after = await ask(bus, GetPool("card-gb", 1000))
+    assert isinstance(after, Ok)
+    assert after.value == PoolView("card-gb", 1000, 5, 0)  # the expired are not stock
+    assert await ledger.pool_counts("acme", "card-gb", 1000) == {"available": 5, "expired": 15}
+    assert await ledger.pool_count("acme", "card-gb", 1000, "available") == 5
+    given = await ask(bus, AllocateCode("card-gb", 1000, "o1"))
+    assert isinstance(given, Ok)
+    assert isinstance(given.value, Allocated)
+    assert given.value.expires_ms == 0  # a lasting code
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "pool_low"))
+    assert [e["data"] for e in events] == [  # when the expired left: 5 of 20, once
+        {"product_id": "card-gb", "face_value_minor": 1000, "available": 5, "threshold": 10}
+    ]
+    counts = await ledger.pool_counts("acme", "card-gb", 1000)
+    assert counts == {"available": 4, "expired": 15, "allocated": 1}
+
+
 async def test_leasing_ahead_stops_at_the_low_stock_mark(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
