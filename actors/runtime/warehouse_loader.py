@@ -15,7 +15,8 @@ took a fifth of the burst's throughput, even at the lowest CPU priority (the eve
 delivery costs the NATS server too). Reports lag by up to ``burst_lag_s`` meanwhile.
 
 Events the warehouse has no use for (and any it cannot read) are applied all the same:
-they only advance the sequence. When the warehouse (or NATS) is unreachable the loader
+they only advance the sequence; one it cannot store (a value out of its range) is
+logged and skipped. When the warehouse (or NATS) is unreachable the loader
 backs off and starts over; JetStream keeps the events meanwhile (ADR 26).
 """
 
@@ -78,6 +79,8 @@ class WarehouseLoader(Background):
         #: Batches applied (each one transaction of the warehouse).
         self.batches = 0
         self.failures = 0
+        #: Events the warehouse could not store, skipped (each logged).
+        self.skipped = 0
         #: Times the loader waited because a burst was under way.
         self.deferrals = 0
 
@@ -126,7 +129,7 @@ class WarehouseLoader(Background):
                 ]
                 if not batch:
                     continue
-                await self._warehouse.apply(batch)
+                await self._apply(batch)
                 self.loaded += len(batch)
                 self.batches += 1
                 self._backoff = _FIRST_BACKOFF_S
@@ -137,6 +140,34 @@ class WarehouseLoader(Background):
                 await sub.unsubscribe()
             except Exception as e:  # the connection is gone: the consumer lapses by itself
                 log.debug("warehouse loader: unsubscribe: %s", e)
+
+    async def _apply(self, batch: list[SequencedEvent]) -> None:
+        """Apply a batch; if the warehouse refuses it, its events one at a time. An event
+        the warehouse refuses while it takes a place-holder of no type at the same
+        sequence is one it cannot store (a value out of its range): logged and skipped,
+        so that it does not hold up every later event of every tenant (ADR 26). If the
+        place-holder fails too, the warehouse is down: the error goes up, and the loader
+        backs off and starts over."""
+        try:
+            await self._warehouse.apply(batch)
+            return
+        except Exception as e:
+            log.warning(
+                "warehouse loader: a batch of %d failed (%s); event by event", len(batch), e
+            )
+        for item in batch:
+            try:
+                await self._warehouse.apply([item])
+            except Exception as e:
+                await self._warehouse.apply([SequencedEvent(item.sequence, _UNREADABLE)])
+                self.skipped += 1
+                log.error(
+                    "warehouse loader: event %d (%s, %s) cannot be stored, skipped: %s",
+                    item.sequence,
+                    item.event.type,
+                    item.event.id,
+                    e,
+                )
 
     async def _wait_out_burst(self) -> None:
         """Wait while events arrive faster than the burst rate, unless the loader has

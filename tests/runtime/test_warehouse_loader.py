@@ -208,3 +208,39 @@ async def test_a_burst_longer_than_the_lag_bound_is_loaded_during_it(
     finally:
         await loader.stop()
         await warehouse.close()
+
+
+@pytest.mark.postgres
+async def test_an_event_the_warehouse_cannot_store_is_skipped_not_retried_forever(
+    bus: Bus, publisher: EventPublisher
+) -> None:
+    """Two debits of 2**62 on one budget and day sum past PostgreSQL's bigint: the second
+    cannot be stored. It is skipped (and logged), and every later event of every tenant
+    loads; before, the loader retried that batch forever and reports went stale."""
+    huge = 2**62
+
+    def huge_debit(n: int) -> OutboxEvent:
+        data = BudgetDebited("b1", f"dbt_huge_{n}", Money(huge, "EUR"), Money(0, "EUR"))
+        return make_event("acme", "budget", "debited", "b1", data)
+
+    async with postgres_database() as url:
+        warehouse = PostgresWarehouse(url)
+        await warehouse.migrate()
+        loader = WarehouseLoader(bus.js, warehouse, batch_max=50, max_backoff_s=0.2)
+        try:
+            await publisher.publish([opened("acme", 500), huge_debit(1), huge_debit(2)])
+            await publisher.publish([opened("globex", 700), debit("globex", 7)])
+            loader.start()
+
+            async def loaded() -> bool:
+                return await warehouse.last_sequence() == 5
+
+            await until(loaded, "the loader gets past the event it cannot store")
+            assert loader.skipped == 1
+            acme = await budget_b1(warehouse, "acme")
+            assert (acme.credit_minor, acme.debit_minor) == (500, huge)  # the first, alone
+            globex = await budget_b1(warehouse, "globex")
+            assert (globex.credit_minor, globex.debit_minor, globex.entries) == (700, 7, 2)
+        finally:
+            await loader.stop()
+            await warehouse.close()
