@@ -7,11 +7,13 @@ import { Api, ApiError, OfflineError } from "/app/api.js";
 import { fill, h, problemText, uid } from "./ui.js";
 import * as audit from "./view-audit.js";
 import * as budgets from "./view-budgets.js";
+import * as catalogue from "./view-catalogue.js";
 import * as clients from "./view-clients.js";
 import * as orders from "./view-orders.js";
 import * as people from "./view-people.js";
 import * as reports from "./view-reports.js";
 import * as rewards from "./view-rewards.js";
+import * as settings from "./view-settings.js";
 import * as vouchers from "./view-vouchers.js";
 
 /** The views, in the navigation's order, each shown to those with its permission. */
@@ -20,10 +22,12 @@ const VIEWS = [
   { path: "rewards", title: "Rewards", needs: "rewards:issue", view: rewards },
   { path: "orders", title: "Orders", needs: "orders:read", view: orders },
   { path: "vouchers", title: "Vouchers", needs: "vouchers:read", view: vouchers },
+  { path: "catalogue", title: "Catalogue", needs: "catalogue:admin", view: catalogue },
   { path: "people", title: "People", needs: "people:admin", view: people },
   { path: "clients", title: "API clients", needs: "clients:admin", view: clients },
   { path: "audit", title: "Audit log", needs: "audit:read", view: audit },
   { path: "reports", title: "Reports", needs: "reports:read", view: reports },
+  { path: "settings", title: "Settings", needs: "config:read", view: settings },
 ];
 
 /** Requests the console makes carry this header: the app's service worker, which may
@@ -62,6 +66,16 @@ class ConsoleApi extends Api {
     let response = await sent();
     if (response.status === 401 && (await this.refresh())) response = await sent();
     return this.decode(response);
+  }
+
+  /** A document and its revision (``ETag``), or ``{body: null, etag: null}`` if there is
+   * none yet: the tenant's configuration documents are written over the revision read. */
+  async document(path) {
+    let response = await this.raw(this.url(path), "GET");
+    if (response.status === 401 && (await this.refresh())) response = await this.raw(this.url(path), "GET");
+    if (response.status === 404) return { body: null, etag: null };
+    const etag = response.headers.get("ETag");
+    return { body: await this.decode(response), etag };
   }
 
   /** A text answer (a results CSV) with the session's cookies. */

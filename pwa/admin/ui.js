@@ -73,6 +73,9 @@ export function problemText(error) {
   }
   if (error instanceof ApiError) {
     if (error.status === 403) return `Not allowed: ${error.message}`;
+    if (error.code === "stale_revision") {
+      return `Someone else saved these settings since you opened them (${error.message}); open the view again to see theirs.`;
+    }
     return error.message;
   }
   return error && error.message ? error.message : String(error);

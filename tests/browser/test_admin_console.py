@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from perkbus import demo_catalogue
+from perkbus import demo_catalogue, tokens
 from tests.browser.conftest import Live
 from tests.browser.pwa_support import (
     Person,
@@ -32,10 +32,12 @@ EVERY_VIEW = [
     "Rewards",
     "Orders",
     "Vouchers",
+    "Catalogue",
     "People",
     "API clients",
     "Audit log",
     "Reports",
+    "Settings",
 ]
 
 
@@ -103,13 +105,21 @@ def test_views_follow_the_permissions_of_who_signed_in(desk: Any, live: Live) ->
     assert "pb_access" not in {c["name"] for c in desk.context.cookies()}
 
     sign_in(desk, staff(live, ["programme_manager"]))
-    assert nav(desk) == ["Budgets", "Rewards", "Orders", "Vouchers", "Reports"]
+    assert nav(desk) == [
+        "Budgets",
+        "Rewards",
+        "Orders",
+        "Vouchers",
+        "Catalogue",
+        "Reports",
+        "Settings",
+    ]
     desk.goto(f"{ADMIN}#/people")  # a view it may not use: the first it may is shown
     desk.get_by_role("heading", level=1, name="Budgets").wait_for()
     desk.get_by_role("button", name="Sign out").click()
 
     sign_in(desk, staff(live, ["auditor"]))
-    assert nav(desk) == ["Budgets", "Orders", "Vouchers", "Audit log", "Reports"]
+    assert nav(desk) == ["Budgets", "Orders", "Vouchers", "Audit log", "Reports", "Settings"]
 
 
 def test_an_end_user_is_told_the_console_is_for_staff(desk: Any, live: Live) -> None:
@@ -444,3 +454,103 @@ def test_codes_imported_here_fill_their_pool(desk: Any, live: Live) -> None:
         live, "GET", f"/api/v1/vouchers/pools/{product.id}/{face}", token=live.demo["token"]
     )
     assert pool[1]["available"] == had + 3
+
+
+def found(live: Live, person: Person, words: str) -> list[str]:
+    """The ids a person's catalogue search finds."""
+    query = urllib.parse.urlencode({"q": words, "limit": 50})
+    status, page = call(
+        live, "GET", f"/api/v1/catalogue/products?{query}", token=bearer(live, person)
+    )
+    assert status == 200, page
+    return [p["id"] for p in page["products"]]
+
+
+def test_a_product_turned_off_here_is_hidden_from_people(desk: Any, live: Live) -> None:
+    product = demo_catalogue.generate()[-1]  # no other test redeems it
+    name = product.texts["en"].name
+    person = end_user(live)
+    sign_in(desk, owner(live))
+    go(desk, "Catalogue")
+    form = desk.get_by_role("form", name="Offer a product or not, and its markup")
+    try:
+        form.get_by_label("Product id").fill(product.id)
+        form.get_by_label("Offered").select_option("no")
+        form.get_by_label("Markup in basis points").fill("250")
+        form.get_by_role("button", name="Save").click()
+        form.get_by_text(f"{name}: not offered, markup 2.50%.").wait_for()
+        assert product.id not in found(live, person, product.brand)  # hidden from people
+        desk.get_by_label("Filter the products shown").fill(product.id)
+        row = desk.get_by_role("row").filter(has_text=product.id)
+        if row.count() == 0:  # not on the first page loaded
+            while desk.get_by_role("button", name="Show more products").count():
+                desk.get_by_role("button", name="Show more products").click()
+                desk.get_by_label("Filter the products shown").fill(product.id)
+                if row.count():
+                    break
+        assert row.get_by_role("cell", name="no", exact=True).count() == 1
+        assert row.get_by_role("cell", name="2.50%").count() == 1
+    finally:
+        form.get_by_label("Offered").select_option("yes")
+        form.get_by_label("Markup in basis points").fill("0")
+        form.get_by_role("button", name="Save").click()
+        form.get_by_text(f"{name}: offered, markup 0.00%.").wait_for()
+    assert product.id in found(live, person, product.brand)
+
+
+def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
+    desk: Any, live: Live
+) -> None:
+    tenant = f"set{uuid.uuid4().hex[:8]}"  # a tenant of its own: demo keeps its looks
+    token = tokens.mint(
+        live.var / "keys" / "jwt-signing.pem",
+        tenant=tenant,
+        subject=f"setup@{tenant}",
+        scopes=["config:read", "config:write", "people:admin"],
+        roles=["owner"],
+        ttl_s=600,
+        issuer="perkbus",
+        audience="perkbus-api",
+    )
+    email, password = f"owner@{tenant}.example", "owner-test-password-1"
+    made = {"id": email, "email": email, "name": "Owner", "roles": ["owner"], "password": password}
+    assert call(live, "POST", "/api/v1/people", made, token)[0] == 201
+    desk.goto(f"/admin/?tenant={tenant}")
+    desk.get_by_label("Email").fill(email)
+    desk.get_by_label("Password").fill(password)
+    desk.get_by_role("button", name="Sign in", exact=True).click()
+    go(desk, "Settings")
+
+    branding = desk.get_by_role("form", name="Branding")
+    branding.get_by_label("Name shown to people").fill("Night Shift Perks")
+    branding.get_by_role("button", name="Save branding").click()
+    branding.get_by_text("Branding saved").wait_for()
+    public = call(live, "GET", f"/api/v1/tenants/{tenant}/branding")[1]
+    assert public["display_name"] == "Night Shift Perks"
+
+    programme = desk.get_by_role("form", name="Programme")
+    programme.get_by_label("Orders wait for review from (face value)").fill("150")
+    programme.get_by_role("button", name="Save programme").click()
+    programme.get_by_text("Programme saved.").wait_for()
+    path = "/api/v1/tenant/config/programme"
+    stored = call(live, "GET", path, token=token)[1]
+    assert stored["review_threshold"] == {"amount_minor": 15_000, "currency": "EUR"}
+
+    desk.reload()  # reads the revision just saved
+    programme = desk.get_by_role("form", name="Programme")
+    assert programme.get_by_label("Orders wait for review from (face value)").input_value() == (
+        "150.00"
+    )
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{live.base}{path}", headers={"Authorization": f"Bearer {token}"}),
+        timeout=10,
+    ) as r:
+        etag = r.headers["ETag"]
+    other = {**stored, "points_name": "stars"}  # someone else saves, meanwhile
+    assert call(live, "PUT", path, other, token, {"If-Match": etag})[0] == 200
+    programme.get_by_label("Orders a person may place a day").fill("3")
+    programme.get_by_role("button", name="Save programme").click()
+    programme.get_by_text("Someone else saved these settings").wait_for()
+    stored = call(live, "GET", path, token=token)[1]
+    assert stored["points_name"] == "stars"
+    assert stored.get("max_orders_per_day") is None  # the stale save changed nothing

@@ -1,0 +1,118 @@
+// The tenant's settings (ADR 25): its branding (name, logo, colours: what the app and the
+// storefront show) and its programme (what points are called, order limits, the value
+// from which orders wait for review, the sites that may embed the storefront). Each is a
+// document written over the revision read: a save after someone else's says so (412)
+// instead of undoing theirs.
+
+import { decimal } from "/app/currencies.js";
+import { field, fill, form, h, loadInto, money, section, toCount, toMinor } from "./ui.js";
+
+/** The app's colours until a tenant sets its own (edge: ``Colours``). */
+const DEFAULT_COLOURS = {
+  primary: "#1f5fbf",
+  on_primary: "#ffffff",
+  background: "#ffffff",
+  surface: "#f4f6f8",
+  text: "#1b1f24",
+  accent: "#e8a317",
+  on_accent: "#1b1f24",
+  error: "#b3261e",
+};
+const COLOURS = Object.keys(DEFAULT_COLOURS);
+
+export async function render(into, app) {
+  const branding = h("div", {});
+  const programme = h("div", {});
+  fill(into, section("Branding", branding), section("Programme", programme));
+  await Promise.all([
+    loadInto(branding, () => brandingForm(app, () => render(into, app))),
+    loadInto(programme, () => programmeForm(app, () => render(into, app))),
+  ]);
+}
+
+/** The precondition of a write over ``etag`` (or of the first write). */
+function over(etag) {
+  return etag ? { "If-Match": etag } : { "If-None-Match": "*" };
+}
+
+async function brandingForm(app, reload) {
+  const { body, etag } = await app.api.document("/tenant/config/branding");
+  const doc = body || { display_name: app.tenant, logo_url: null };
+  const current = { ...DEFAULT_COLOURS, ...(doc.colours || {}) };
+  const writable = app.can("config:write");
+  const colours = h(
+    "fieldset",
+    { class: "pa-choices" },
+    h("legend", {}, "Colours"),
+    COLOURS.map((name) =>
+      h(
+        "label",
+        {},
+        h("input", { type: "color", name: `colour:${name}`, value: current[name].slice(0, 7), disabled: !writable }),
+        ` ${name.replace("_", " ")}`,
+      ),
+    ),
+  );
+  const el = form(
+    "Branding",
+    [
+      field("Name shown to people", { name: "display_name", required: true, maxlength: 80, value: doc.display_name, disabled: !writable }),
+      field("Logo URL", { name: "logo_url", value: doc.logo_url || "", disabled: !writable }, "https://… or a path on this site; empty for none."),
+      colours,
+    ],
+    "Save branding",
+    async (v) => {
+      const next = { display_name: v.display_name.trim(), logo_url: v.logo_url.trim() || null };
+      next.colours = Object.fromEntries(
+        // a colour with transparency (#rrggbbaa) the picker cannot show stays as it was
+        COLOURS.map((name) => [name, v[`colour:${name}`] === current[name].slice(0, 7) ? current[name] : v[`colour:${name}`]]),
+      );
+      await app.api.put("/tenant/config/branding", next, over(etag));
+      setTimeout(reload, 1_500);
+      return "Branding saved: the app shows it from the next page load.";
+    },
+  );
+  if (!writable) el.querySelector("button[type=submit]").remove();
+  return el;
+}
+
+async function programmeForm(app, reload) {
+  const { body, etag } = await app.api.document("/tenant/config/programme");
+  const doc = body || {};
+  const writable = app.can("config:write");
+  const threshold = doc.review_threshold;
+  const el = form(
+    "Programme",
+    [
+      field("What points are called", { name: "points_name", maxlength: 80, value: doc.points_name || "points", disabled: !writable }),
+      field("Orders a person may place a day", { name: "per_day", inputmode: "numeric", value: doc.max_orders_per_day ?? "", disabled: !writable }, "Empty: no limit."),
+      field("Orders a person may place a week", { name: "per_week", inputmode: "numeric", value: doc.max_orders_per_week ?? "", disabled: !writable }, "Empty: no limit."),
+      field(
+        "Orders wait for review from (face value)",
+        { name: "review", inputmode: "decimal", value: threshold ? decimal(threshold.amount_minor, threshold.currency) : "", disabled: !writable },
+        threshold ? `Now: ${money(threshold)}. Empty: no review.` : "Empty: no review.",
+      ),
+      field("Currency of that value", { name: "review_currency", pattern: "[A-Z]{3}", maxlength: 3, value: threshold ? threshold.currency : "EUR", disabled: !writable }),
+      field(
+        "Sites that may embed the storefront",
+        { name: "origins", value: (doc.allowed_origins || []).join(" "), disabled: !writable },
+        "Origins separated by spaces, e.g. https://intranet.example.com",
+      ),
+    ],
+    "Save programme",
+    async (v) => {
+      const next = { ...doc, points_name: v.points_name.trim() || "points" };
+      next.max_orders_per_day = v.per_day.trim() ? toCount(v.per_day, "Orders a day") : null;
+      next.max_orders_per_week = v.per_week.trim() ? toCount(v.per_week, "Orders a week") : null;
+      next.review_threshold = v.review.trim()
+        ? { amount_minor: toMinor(v.review, v.review_currency), currency: v.review_currency }
+        : null;
+      next.allowed_origins = v.origins.split(/\s+/).filter(Boolean);
+      await app.api.put("/tenant/config/programme", next, over(etag));
+      setTimeout(reload, 1_500);
+      return "Programme saved.";
+    },
+  );
+  if (!writable) el.querySelector("button[type=submit]").remove();
+  return el;
+}
