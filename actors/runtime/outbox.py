@@ -16,6 +16,7 @@ rows back as events and clears every id it published: only a row's first one nam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -64,21 +65,33 @@ class OutboxRelay(Background):
         self._queue.extend(events)
         self._queue_rows.append(events[0].event_id)
         if len(self._queue) > self._max_queue:
-            self._queue.clear()
-            self._queue_rows.clear()
-            self._rescan = True
+            self._forget_queue()
         self._wakeup.set()
+
+    def _forget_queue(self) -> None:
+        """Drop the queue and read every pending row instead, the young ones too: a
+        sweep's cutoff would leave out the events of the queue just dropped."""
+        self._queue.clear()
+        self._queue_rows.clear()
+        self._rescan = True
+        self._created_before_ms = 2**62
 
     async def _run(self) -> None:
         backoff = 0.05
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self._sweep_interval_s
         while True:
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), self._sweep_interval_s)
-            except TimeoutError:
-                # Sweep for events another host committed and then died before publishing;
-                # young ones are left to the host that is publishing them right now.
-                self._rescan = True
-                self._created_before_ms = now_ms() - int(self._sweep_interval_s * 1000)
+            # by the clock, busy or not: every commit wakes the relay, so a sweep waiting
+            # for a quiet interval never came while a host had steady traffic
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), max(next_sweep - loop.time(), 0))
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + self._sweep_interval_s
+                if not self._rescan:
+                    # Events another host committed and then died before publishing;
+                    # young ones are left to the host that is publishing them right now.
+                    self._rescan = True
+                    self._created_before_ms = now_ms() - int(self._sweep_interval_s * 1000)
             self._wakeup.clear()
             try:
                 await self._drain()
@@ -87,9 +100,7 @@ class OutboxRelay(Background):
                 if self._stopping:
                     return
                 log.warning("outbox relay: %s; retrying in %.2fs", e, backoff)
-                self._queue.clear()
-                self._queue_rows.clear()
-                self._rescan = True
+                self._forget_queue()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self._wakeup.set()

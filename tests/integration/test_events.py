@@ -3,6 +3,7 @@ de-duplicated by Nats-Msg-Id, and recovered from the outbox after a crash."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -93,6 +94,31 @@ async def test_relay_sweeps_up_events_stranded_by_another_host(bus: Bus, ledger:
         await relay.stop()
     events = await stream_messages(bus, subjects.events_of_tenant("acme"))
     assert [e["id"] for e in events] == [stranded.event_id]
+
+
+async def test_the_sweep_comes_while_the_host_is_busy(bus: Bus, ledger: Ledger) -> None:
+    """Each commit wakes the relay: a sweep that waited for a quiet interval never came
+    while this host committed steadily, and another host's stranded events waited."""
+    await ensure_streams(bus.js, duplicate_window_s=60)
+    relay = OutboxRelay(ledger, EventPublisher(bus.nc), sweep_interval_s=0.3)
+    relay.start()
+    try:
+        await outbox_drained(ledger)
+        stranded = msgspec.structs.replace(sample_event(999), created_ms=now_ms() - 60_000)
+        await ledger.apply([ChangeSet("acme", events=(stranded,))])  # another host died
+        for i in range(30):  # a commit every 0.1 s for up to 3 s: 10 sweep intervals
+            event = sample_event(i)
+            await ledger.apply([ChangeSet("acme", events=(event,))])
+            relay.committed([event])
+            await asyncio.sleep(0.1)
+            pending = {e.event_id for e in await ledger.pending_events(100)}
+            if stranded.event_id not in pending:
+                break
+        assert stranded.event_id not in pending
+    finally:
+        await relay.stop()
+    events = await stream_messages(bus, subjects.events_of_tenant("acme"))
+    assert stranded.event_id in {e["id"] for e in events}
 
 
 async def test_events_replay_from_any_point_per_tenant(cluster: Cluster) -> None:
