@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -72,11 +73,20 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def tokens(text: str) -> list[str]:
+    """The words of a text as search compares them: folded, split at anything not a
+    letter or digit (hyphens too: "Coca-Cola" is "coca" "cola"), as the index does."""
+    return _WORD.findall(fold(text))
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
 def _words(product: Product, locale: str) -> set[str]:
     parts = [product.brand, product.category]
     for t in {product.text(locale), product.text("en")}:
         parts += [t.name, t.description]
-    return {w for part in parts for w in fold(part).replace("-", " ").split()}
+    return {w for part in parts for w in tokens(part)}
 
 
 def _matches(product: Product, f: ProductFilter, locale: str) -> bool:
@@ -97,7 +107,7 @@ def _matches(product: Product, f: ProductFilter, locale: str) -> bool:
             return False
     if f.q:
         words = _words(product, locale)
-        return all(any(w.startswith(q) for w in words) for q in fold(f.q).split())
+        return all(any(w.startswith(q) for w in words) for q in tokens(f.q))
     return True
 
 

@@ -179,6 +179,32 @@ async def test_custom_products_belong_to_their_tenant(api: BudgetApi, cluster: C
     assert bad.pointer == "#/currency"
 
 
+async def test_hyphenated_words_are_found_without_the_index(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    """This cluster has no search index: the catalogue actor searches itself, and splits
+    the query as it splits the products' texts (and as the index does)."""
+    acme = cluster.keys.headers("acme")
+    coke = {
+        "id": "coke",
+        "brand": "Coca-Cola",
+        "kind": "gift_card",
+        "category": "food",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Coca-Cola e-Gift card"}},
+        "denominations": [1000],
+    }
+    assert (await api.add_custom(acme, coke)).value is not None
+    for q in ("coca", "Coca-Cola", "coca cola", "coca-cola e-gift"):
+        page = (await api.products(acme, q=q)).value
+        assert page is not None
+        assert [p["id"] for p in page["products"]] == ["coke"], q
+    page = (await api.products(acme, q="e-gift")).value  # "e" and "gift": every gift card
+    assert page is not None
+    assert "coke" in [p["id"] for p in page["products"]]
+
+
 async def test_a_tenants_own_product_hides_the_platforms_of_the_same_id(
     api: BudgetApi, cluster: Cluster, catalogue: CatalogueStore
 ) -> None:
