@@ -4,7 +4,7 @@
 // API checks every action again — hiding a view is a courtesy, not the control.
 
 import { Api, ApiError, OfflineError } from "/app/api.js";
-import { fill, h, problemText, uid } from "./ui.js";
+import { SESSION_ENDED, fill, h, problemText, uid } from "./ui.js";
 import * as audit from "./view-audit.js";
 import * as budgets from "./view-budgets.js";
 import * as catalogue from "./view-catalogue.js";
@@ -26,7 +26,8 @@ const VIEWS = [
   { path: "people", title: "People", needs: "people:admin", view: people },
   { path: "clients", title: "API clients", needs: "clients:admin", view: clients },
   { path: "audit", title: "Audit log", needs: "audit:read", view: audit },
-  { path: "reports", title: "Reports", needs: "reports:read", view: reports },
+  // reports cover the whole tenant: not for staff narrowed to some budgets (ADR 19)
+  { path: "reports", title: "Reports", needs: "reports:read", view: reports, wholeTenant: true },
   { path: "settings", title: "Settings", needs: "config:read", view: settings },
 ];
 
@@ -37,8 +38,22 @@ const CONSOLE_HEADER = { "X-Perkbus-Console": "1" };
 const NOT_STAFF = "This console is for a tenant's staff: your account has no admin permissions.";
 
 class ConsoleApi extends Api {
+  constructor(options, onSessionEnded) {
+    super(options);
+    this.onSessionEnded = onSessionEnded;
+  }
+
   headers(method, extra) {
     return super.headers(method, { ...CONSOLE_HEADER, ...extra });
+  }
+
+  /** A 401 that a refresh could not mend: the session is over (signed out elsewhere,
+   * expired); the console goes back to its sign-in. */
+  async decode(response) {
+    if (response.status === 401 && this.onSessionEnded && !response.url.includes("/auth/")) {
+      this.onSessionEnded();
+    }
+    return super.decode(response);
   }
 
   put(path, body, headers) {
@@ -105,7 +120,9 @@ class Console {
   constructor(root) {
     this.root = root;
     this.tenant = tenantFromLocation();
-    this.api = new ConsoleApi({ apiBase: "/api/v1", origin: "", tenant: this.tenant, embedded: false });
+    this.api = new ConsoleApi({ apiBase: "/api/v1", origin: "", tenant: this.tenant, embedded: false }, () =>
+      this.sessionEnded(),
+    );
     this.me = null;
     this.main = h("main", { id: "pa-main", class: "pa-main", tabindex: "-1" });
     window.addEventListener("hashchange", () => this.show());
@@ -119,7 +136,8 @@ class Console {
    * permissions (reading their own orders) would otherwise show a view. */
   views() {
     if (!this.me || !this.me.roles.some((role) => role !== "end_user")) return [];
-    return VIEWS.filter((v) => this.can(v.needs));
+    const narrowed = this.me.grants.length > 0;
+    return VIEWS.filter((v) => this.can(v.needs) && !(v.wholeTenant && narrowed));
   }
 
   async start() {
@@ -133,17 +151,29 @@ class Console {
       // a session of another tenant's: this console is for the tenant in the URL
       const other = this.me.tenant;
       this.me = null;
-      return this.signIn(`You are signed in to ${other}; sign in to ${this.tenant} here.`);
+      return this.signIn(`You are signed in to ${other}; sign in to ${this.tenant} here.`, true);
     }
     if (!this.views().length) {
       this.me = null;
-      return this.signIn(NOT_STAFF);
+      return this.signIn(NOT_STAFF, true);
     }
     this.layout();
     return this.show();
   }
 
-  signIn(note) {
+  sessionEnded() {
+    if (!this.me) return;
+    this.me = null;
+    this.signIn(SESSION_ENDED, true);
+  }
+
+  /** After a sign-out: the app's reads kept for offline (its service worker's cache, on
+   * this same session) go too, as the app's own sign-out does. */
+  async forgetKept() {
+    if ("caches" in window) await caches.delete("perkbus-api").catch(() => false);
+  }
+
+  signIn(note, alarming) {
     document.title = `Sign in · perkbus admin · ${this.tenant}`;
     const email = h("input", { id: uid("email"), name: "email", type: "email", autocomplete: "username", required: true });
     const password = h("input", {
@@ -153,7 +183,8 @@ class Console {
       autocomplete: "current-password",
       required: true,
     });
-    const error = h("p", { class: "pa-notice pa-fail", role: "alert" }, note || "");
+    const error = h("p", { class: "pa-notice pa-fail", role: "alert" }, alarming ? note : "");
+    const said = h("p", { class: "pa-notice pa-ok", role: "status" }, alarming ? "" : note || "");
     const submit = h("button", { type: "submit", class: "pa-primary" }, "Sign in");
     const form = h(
       "form",
@@ -164,18 +195,19 @@ class Console {
           event.preventDefault();
           submit.disabled = true;
           fill(error);
+          fill(said);
           try {
             await this.api.signIn(email.value.trim(), password.value);
             this.me = await this.api.me();
             if (!this.views().length) {
-              await this.api.signOut();
               this.me = null;
+              await this.api.signOut();
               throw new Error(NOT_STAFF);
             }
             this.layout();
             await this.show();
           } catch (e) {
-            const refused = e instanceof ApiError && (e.status === 401 || e.status === 400);
+            const refused = e instanceof ApiError && [400, 401, 422].includes(e.status);
             fill(error, refused ? "The email or password is not right." : problemText(e));
             submit.disabled = false;
             password.focus();
@@ -184,6 +216,7 @@ class Console {
       },
       h("h1", { id: "pa-signin-title" }, "perkbus admin"),
       h("p", { class: "pa-muted" }, `Sign in to tenant ${this.tenant}.`),
+      said,
       h("label", { for: email.id }, "Email"),
       email,
       h("label", { for: password.id }, "Password"),
@@ -226,6 +259,7 @@ class Console {
         onclick: async () => {
           if (await this.api.signOut()) {
             this.me = null;
+            await this.forgetKept();
             this.signIn("Signed out.");
           } else {
             alert("Could not reach the server: you are still signed in.");

@@ -43,9 +43,12 @@ export function when(iso) {
  */
 export function toMinor(text, currency) {
   const digits = minorDigits(currency);
-  const plain = String(text).trim().replace(/[,_\s]/g, "");
-  const match = /^(\d+)(?:\.(\d*))?$/.exec(plain);
-  if (!match) throw new Error(`“${text}” is not an amount: use digits and a decimal point`);
+  const typed = String(text).trim().replace(/[_\s]/g, "");
+  // commas only as thousands groups ("2,500.50"): "2,50" is refused, never read as 250
+  if (!/^(\d{1,3}(,\d{3})+|\d+)(\.\d*)?$/.test(typed)) {
+    throw new Error(`“${text}” is not an amount: use digits and a decimal point, as in 2500.50`);
+  }
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(typed.replace(/,/g, ""));
   const fraction = match[2] || "";
   if (fraction.length > digits) {
     throw new Error(`${currency} has ${digits} decimal places: “${text}” has ${fraction.length}`);
@@ -59,12 +62,15 @@ export function toMinor(text, currency) {
 
 /** A whole number typed by a person, or an Error saying what is wrong with it. */
 export function toCount(text, what) {
-  const plain = String(text).trim().replace(/[,_\s]/g, "");
-  if (!/^\d+$/.test(plain)) throw new Error(`${what} must be a whole number`);
+  const typed = String(text).trim().replace(/[_\s]/g, "");
+  if (!/^(\d{1,3}(,\d{3})+|\d+)$/.test(typed)) throw new Error(`${what} must be a whole number`);
+  const plain = typed.replace(/,/g, "");
   const n = Number(plain);
   if (!Number.isSafeInteger(n)) throw new Error(`${what} is too large`);
   return n;
 }
+
+export const SESSION_ENDED = "Your session has ended: sign in again.";
 
 /** What went wrong, in one line: the API's own words for a refusal. */
 export function problemText(error) {
@@ -72,7 +78,14 @@ export function problemText(error) {
     return "No answer from the server: check the connection and try again.";
   }
   if (error instanceof ApiError) {
+    if (error.status === 401) return SESSION_ENDED;
     if (error.status === 403) return `Not allowed: ${error.message}`;
+    if (error.status === 422 && error.code === "invalid_request") {
+      // the API's words name a pattern: say which field, in ours
+      const pointer = (error.body.errors || [])[0]?.pointer || "";
+      const name = pointer.split("/").filter((part) => part && part !== "#").pop();
+      if (name && /[Ee]xpected|regex/.test(error.message)) return `The ${name.replaceAll("_", " ")} is not valid.`;
+    }
     if (error.code === "stale_revision") {
       return `Someone else saved these settings since you opened them (${error.message}); open the view again to see theirs.`;
     }
@@ -84,7 +97,7 @@ export function problemText(error) {
 /** A line that says how an action went: role=status while it runs or succeeds, an alert
  * when it fails (screen readers announce both). */
 export function notice() {
-  const el = h("p", { class: "pa-notice", role: "status", "aria-live": "polite" });
+  const el = h("p", { class: "pa-notice", role: "status", "aria-live": "polite", tabindex: "-1" });
   el.busy = (text) => {
     el.className = "pa-notice pa-busy";
     el.setAttribute("role", "status");
@@ -129,10 +142,12 @@ export function option(value, text, selected) {
 }
 
 /**
- * A form whose submit runs ``action(values, notice)`` once at a time; the notice shows
- * progress and the outcome. ``action`` returns the success text (or nothing).
+ * A form whose submit runs ``action(values, notice, form, once)`` once at a time; the
+ * notice shows progress and the outcome. ``action`` returns the success text (or nothing;
+ * ``false`` to show none). With ``keyPrefix`` the form's writes go through
+ * ``once(key => …)``, which gives them the form's ``WriteKey``.
  */
-export function form(title, fields, submitText, action) {
+export function form(title, fields, submitText, action, keyPrefix) {
   const status = notice();
   const button = h("button", { type: "submit", class: "pa-primary" }, submitText);
   const el = h(
@@ -154,7 +169,8 @@ export function form(title, fields, submitText, action) {
     button.disabled = true;
     status.busy("Working…");
     try {
-      const done = await action(values, status, el);
+      const once = (write) => keyed(writeKey, write);
+      const done = await action(values, status, el, once);
       if (done === false) status.clear();
       else status.ok(done || "Done.");
     } catch (error) {
@@ -163,6 +179,7 @@ export function form(title, fields, submitText, action) {
       button.disabled = false;
     }
   });
+  const writeKey = keyPrefix ? new WriteKey(keyPrefix, el) : null;
   return el;
 }
 
@@ -206,6 +223,47 @@ export function table(caption, columns, rows, empty) {
 /** A section of a view: a heading and what goes under it. */
 export function section(title, ...children) {
   return h("section", { class: "pa-section" }, h("h2", {}, title), children);
+}
+
+/**
+ * The Idempotency-Key of a form's write: the same on every try until the server has given
+ * a definite answer, so a try again after a lost or late answer (offline, a timeout, a
+ * retryable refusal, the same key still in progress) cannot do the thing twice; a new one
+ * once it has answered, or once the form's inputs change (a new thing asked for).
+ */
+export class WriteKey {
+  constructor(prefix, formElement) {
+    this.prefix = prefix;
+    this.key = newKey(prefix);
+    formElement?.addEventListener("input", () => this.renew());
+  }
+
+  renew() {
+    this.key = newKey(this.prefix);
+  }
+
+  /** After a try: renew unless its outcome is unknown or may change on a retry. */
+  settled(error) {
+    if (error === undefined || definite(error)) this.renew();
+  }
+}
+
+function definite(error) {
+  if (!(error instanceof ApiError)) return false; // offline, or not sent at all
+  if (error.body && error.body.retryable) return false;
+  return error.status < 500 && error.status !== 409 && error.status !== 429 && error.status !== 0;
+}
+
+/** Runs ``write(key)`` under the form's ``WriteKey``. */
+export async function keyed(writeKey, write) {
+  try {
+    const answer = await write(writeKey.key);
+    writeKey.settled();
+    return answer;
+  } catch (error) {
+    writeKey.settled(error);
+    throw error;
+  }
 }
 
 /** A fresh Idempotency-Key for one write a person asked for once. */

@@ -38,7 +38,10 @@ export async function render(into, app) {
           { title: "Action", cell: (e) => h("code", {}, e.action) },
           { title: "On", cell: (e) => e.target },
           { title: "Outcome", cell: (e) => h("span", { class: e.outcome === "ok" ? "pa-ok-text" : "pa-fail-text" }, e.outcome) },
-          { title: "Request", cell: (e) => h("details", {}, h("summary", {}, "detail"), h("pre", {}, e.detail)) },
+          {
+            title: "Request",
+            cell: (e) => h("details", {}, h("summary", { "aria-label": `Request of entry ${e.seq}` }, "detail"), h("pre", {}, e.detail)),
+          },
         ],
         entries,
         "No entries match.",

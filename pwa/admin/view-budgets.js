@@ -1,7 +1,7 @@
 // Budgets: every budget the session may read (staff with grants see theirs), with what
 // it holds; open one, change its settings, and fund it from a funding account.
 
-import { field, fill, form, h, loadInto, money, newKey, option, section, table, toMinor } from "./ui.js";
+import { field, fill, form, h, loadInto, money, option, section, table, toMinor } from "./ui.js";
 
 const enc = encodeURIComponent;
 
@@ -14,7 +14,17 @@ export async function render(into, app) {
     const page = await app.api.get(`/budgets?limit=50${cursor ? `&cursor=${enc(cursor)}` : ""}`);
     shown = cursor ? shown.concat(page.budgets) : page.budgets;
     const more = page.next_cursor
-      ? h("button", { type: "button", onclick: () => loadInto(list, () => load(page.next_cursor)) }, "Show more")
+      ? h(
+          "button",
+          {
+            type: "button",
+            onclick: async () => {
+              await loadInto(list, () => load(page.next_cursor));
+              settingsForm?.update(); // the budgets just shown can be changed too
+            },
+          },
+          "Show more",
+        )
       : null;
     return [
       table(
@@ -66,17 +76,18 @@ function openBudget(app, refresh) {
       field("Low-balance alert below", { name: "low", inputmode: "decimal" }, "Optional."),
     ],
     "Open budget",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const body = {
         id: v.id.trim(),
         name: v.name.trim(),
         initial: { amount_minor: toMinor(v.initial || "0", v.currency), currency: v.currency },
       };
       if (v.low) body.low_balance_minor = toMinor(v.low, v.currency);
-      const budget = await app.api.post("/budgets", body);
+      const budget = await once((key) => app.api.post("/budgets", body, { "Idempotency-Key": key }));
       await refresh();
       return `Budget ${budget.id} is open with ${money(budget.balance)}.`;
     },
+    "console-budget",
   );
 }
 
@@ -123,16 +134,15 @@ function fund(app, refresh) {
       field("Currency", { name: "currency", required: true, pattern: "[A-Z]{3}", value: "EUR", maxlength: 3 }),
     ],
     "Move funds",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const amount = { amount_minor: toMinor(v.amount, v.currency), currency: v.currency };
-      await app.api.post(
-        `/budgets/${enc(v.budget.trim())}/allocations`,
-        { from_account: v.account.trim(), amount },
-        { "Idempotency-Key": newKey("console-allocation") },
-      );
+      const path = `/budgets/${enc(v.budget.trim())}/allocations`;
+      const body = { from_account: v.account.trim(), amount };
+      await once((key) => app.api.post(path, body, { "Idempotency-Key": key }));
       await refresh();
       return `${money(amount)} moved to ${v.budget.trim()}.`;
     },
+    "console-allocation",
   );
 }
 
@@ -146,16 +156,15 @@ function deposit(app) {
       field("Reference", { name: "reference", maxlength: 200 }, "A bank transfer's reference, for finance."),
     ],
     "Record deposit",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const amount = { amount_minor: toMinor(v.amount, v.currency), currency: v.currency };
       const account = v.account.trim();
-      await app.api.post(
-        `/funding-accounts/${enc(account)}/deposits`,
-        { amount, reference: v.reference.trim() },
-        { "Idempotency-Key": newKey("console-deposit") },
-      );
+      const path = `/funding-accounts/${enc(account)}/deposits`;
+      const body = { amount, reference: v.reference.trim() };
+      await once((key) => app.api.post(path, body, { "Idempotency-Key": key }));
       const after = await app.api.get(`/funding-accounts/${enc(account)}`);
       return `${money(amount)} deposited; ${account} now holds ${money(after.balance)}.`;
     },
+    "console-deposit",
   );
 }

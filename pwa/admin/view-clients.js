@@ -3,7 +3,7 @@
 // rotated, and never again; revoking a client ends its tokens.
 
 import { field, fill, form, h, loadInto, notice, section, table, when } from "./ui.js";
-import { grantsFrom, roleBoxes, ticked } from "./view-people.js";
+import { grantsFrom, grantsText, roleBoxes, ticked } from "./view-people.js";
 
 const enc = encodeURIComponent;
 const CLIENT_ROLES = ["integrator", "programme_manager", "finance", "auditor"];
@@ -23,7 +23,7 @@ export async function render(into, app) {
         { title: "Client", cell: (c) => h("span", {}, h("strong", {}, c.name), h("br"), h("code", {}, c.id)) },
         { title: "Roles", cell: (c) => c.roles.join(", ") },
         { title: "Scopes", cell: (c) => c.scopes.join(" ") },
-        { title: "Only budgets", cell: (c) => c.grants.map((g) => g.replace(/^budget:/, "")).join(", ") || "all" },
+        { title: "Acts on", cell: (c) => grantsText(c.grants) },
         { title: "Status", cell: (c) => c.status },
         { title: "Made", cell: (c) => when(c.created_at) },
         { title: "Actions", cell: (c) => (c.status === "active" ? actions(app, c, status, secret, refresh) : "") },
@@ -38,7 +38,8 @@ export async function render(into, app) {
 
 /** The one time a secret is shown: with a button to copy it, and a warning. */
 function showSecret(into, client, secretText) {
-  const value = h("input", { type: "text", readonly: true, value: secretText, "aria-label": `Secret of ${client.id}`, size: 48 });
+  into.dataset.client = client.id;
+  const value = h("input", { type: "text", readonly: true, value: secretText, "aria-label": `Secret of ${client.id}` });
   fill(
     into,
     h(
@@ -102,6 +103,7 @@ function actions(app, client, status, secret, refresh) {
     }),
     act("Revoke", `Revoke ${client.name}? Its tokens stop working at once, for good.`, async () => {
       await app.api.delete(`/clients/${enc(client.id)}`);
+      if (secret.dataset.client === client.id) fill(secret); // its secret is dead now
       status.ok(`${client.name} is revoked.`);
     }),
   );
@@ -125,14 +127,15 @@ function create(app, secret, refresh) {
       field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; empty for the whole tenant."),
     ],
     "Make client",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const body = { name: v.name.trim(), roles: ticked(v, "role:"), scopes: ticked(v, "scope:"), grants: grantsFrom(v.grants) };
       if (!body.roles.length) throw new Error("Tick at least one role.");
       if (!body.scopes.length) throw new Error("Tick at least one scope.");
-      const client = await app.api.post("/clients", body);
+      const client = await once((key) => app.api.post("/clients", body, { "Idempotency-Key": key }));
       showSecret(secret, client, client.client_secret);
       await refresh();
       return `${client.name} is made: its id is ${client.id}.`;
     },
+    "console-client",
   );
 }

@@ -5,6 +5,10 @@ import { field, fill, form, h, loadInto, money, notice, option, section, table, 
 
 const enc = encodeURIComponent;
 const STATUSES = ["held", "fulfilled", "failed", "cancelled", "approved", "rejecting", "cancelling", "accepted", "paid"];
+/** Who cancels others' orders (actors/orders.py ``STAFF``). */
+const CANCELLERS = ["owner", "admin", "finance"];
+/** Who lists others' orders (docs/permissions.md): an auditor lists those it received. */
+const LISTERS = ["owner", "admin", "finance", "programme_manager", "integrator"];
 
 export async function render(into, app) {
   const list = h("div", { class: "pa-list" });
@@ -33,12 +37,14 @@ export async function render(into, app) {
         name: "status",
         options: [option("", "any status", !filters.status), STATUSES.map((s) => option(s, s, s === filters.status))],
       }),
-      field("Recipient", { name: "recipient", autocomplete: "off" }, "A person's id; empty for everyone's."),
+      app.me.roles.some((r) => LISTERS.includes(r))
+        ? field("Recipient", { name: "recipient", autocomplete: "off" }, "A person's id; empty for everyone's.")
+        : h("p", { class: "pa-muted" }, "Your role lists the orders you received."),
     ],
     "Show orders",
     async (v) => {
       filters.status = v.status;
-      filters.recipient = v.recipient.trim();
+      filters.recipient = (v.recipient || "").trim();
       await refresh();
       return false;
     },
@@ -71,9 +77,8 @@ function actions(app, order, status, refresh) {
       {
         type: "button",
         "aria-label": `${label} order ${order.id}`,
-        onclick: async (event) => {
-          const button = event.currentTarget;
-          button.disabled = true;
+        onclick: async () => {
+          for (const b of buttons) b.disabled = true; // one action on an order at a time
           status.busy(`${label}…`);
           try {
             const done = await run();
@@ -86,7 +91,8 @@ function actions(app, order, status, refresh) {
           } catch (error) {
             status.fail(error);
           } finally {
-            button.disabled = false;
+            for (const b of buttons) b.disabled = false;
+            status.focus(); // the row may be gone: what happened is said here
           }
         },
       },
@@ -103,13 +109,17 @@ function actions(app, order, status, refresh) {
       }),
     );
   }
-  if (order.status === "fulfilled" && app.can("orders:write")) {
+  if (order.status === "fulfilled" && app.me.roles.some((r) => CANCELLERS.includes(r))) {
     buttons.push(
       act("Cancel", () => {
         const reason = prompt(`Cancel order ${order.id} and refund its payer? Reason:`, "");
         if (reason === null) return false;
         return app.api.post(`${path}/cancel`, { reason: reason.slice(0, 200) });
       }),
+    );
+  }
+  if (order.status === "fulfilled" && app.can("orders:write")) {
+    buttons.push(
       act("Resend", async () => {
         await app.api.post(`${path}/resend`);
         return order;

@@ -25,12 +25,16 @@ export function ticked(values, prefix) {
     .map((k) => k.slice(prefix.length));
 }
 
-/** "eng, sales" → ["budget:eng", "budget:sales"]. */
+/** "eng, sales" → ["budget:eng", "budget:sales"]; empty or "all" → [] (the whole tenant). */
 export function grantsFrom(text) {
-  return text
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map((b) => (b.startsWith("budget:") ? b : `budget:${b}`));
+  const budgets = text.split(/[\s,]+/).filter(Boolean);
+  if (budgets.length === 1 && budgets[0].toLowerCase() === "all") return [];
+  return budgets.map((b) => (b.startsWith("budget:") ? b : `budget:${b}`));
+}
+
+/** Grants as people read them. */
+export function grantsText(grants) {
+  return grants.length ? grants.map((g) => g.replace(/^budget:/, "")).join(", ") : "whole tenant";
 }
 
 export async function render(into, app) {
@@ -44,7 +48,7 @@ export async function render(into, app) {
         { title: "Person", cell: (p) => h("span", {}, h("strong", {}, p.name), h("br"), p.email) },
         { title: "Id", cell: (p) => h("code", {}, p.id) },
         { title: "Roles", cell: (p) => p.roles.join(", ") },
-        { title: "Only budgets", cell: (p) => p.grants.map((g) => g.replace(/^budget:/, "")).join(", ") || "all" },
+        { title: "Acts on", cell: (p) => grantsText(p.grants) },
         { title: "Status", cell: (p) => p.status },
         { title: "Sign-in", cell: (p) => (p.has_password ? "password" : "single sign-on only") },
         { title: "Added", cell: (p) => when(p.created_at) },
@@ -70,7 +74,7 @@ function add(app, refresh) {
       field("Name", { name: "name", required: true, maxlength: 200 }),
       field("Id", { name: "id", autocomplete: "off" }, "Leave empty to use the email."),
       roleBoxes("Roles", ROLES, ["end_user"]),
-      field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; empty for the whole tenant."),
+      field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; empty (or “all”) for the whole tenant."),
       field(
         "Password",
         { name: "password", type: "password", autocomplete: "new-password", minlength: 12 },
@@ -117,8 +121,9 @@ function change(app, people, refresh) {
       const roles = ticked(v, "role:");
       if (roles.length) body.roles = roles;
       const grants = v.grants.trim();
-      if (grants) body.grants = grants === "all" ? [] : grantsFrom(grants);
+      if (grants) body.grants = grantsFrom(grants);
       if (v.status) body.status = v.status;
+      if (!v.person) throw new Error("Choose a person.");
       if (!Object.keys(body).length) throw new Error("Nothing to change.");
       const person = await app.api.patch(`/people/${enc(v.person)}`, body);
       await refresh();
@@ -127,7 +132,11 @@ function change(app, people, refresh) {
   );
   el.update = () => {
     const current = select.value;
-    fill(select, people().map((p) => option(p.id, `${p.name} (${p.id})`, p.id === current)));
+    fill(
+      select,
+      option("", "Choose a person…", !current),
+      people().map((p) => option(p.id, `${p.name} (${p.id})`, p.id === current)),
+    );
   };
   return el;
 }

@@ -1,11 +1,11 @@
 // Rewards: give points to one person from a budget, or to many at once from a CSV file
 // (person_id,points[,memo]) as a bulk job, followed until it ends, with its per-row result.
 //
-// A reward is a write a person asks for once: its Idempotency-Key is made when the form is
-// shown and kept until the server answers, so a click again after a lost answer cannot
-// reward twice; a new key is made once the answer came.
+// A reward is a write a person asks for once: its Idempotency-Key (ui.WriteKey) stays the
+// same until the server gives a definite answer, so a click again after a lost or late
+// answer cannot reward twice; a new one once it answered, or once the form is changed.
 
-import { download, field, fill, form, h, money, newKey, notice, number, section, toCount, when } from "./ui.js";
+import { download, field, fill, form, h, money, notice, number, section, toCount, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 const POLL_MS = 1_000;
@@ -17,7 +17,6 @@ export async function render(into, app) {
 }
 
 function single(app) {
-  let key = newKey("console-reward");
   return form(
     "Issue a reward",
     [
@@ -27,25 +26,18 @@ function single(app) {
       field("Message", { name: "memo", maxlength: 200 }, "Shown to them with the reward."),
     ],
     "Issue reward",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const points = toCount(v.points, "Points");
       if (points < 1) throw new Error("Points must be at least 1.");
       const body = { budget_id: v.budget.trim(), person_id: v.person.trim(), points };
       if (v.memo.trim()) body.memo = v.memo.trim();
-      let reward;
-      try {
-        reward = await app.api.post("/rewards", body, { "Idempotency-Key": key });
-      } catch (error) {
-        // the server answered (a refusal): the next try is a new request
-        if (error.name === "ApiError") key = newKey("console-reward");
-        throw error;
-      }
-      key = newKey("console-reward");
+      const reward = await once((key) => app.api.post("/rewards", body, { "Idempotency-Key": key }));
       return (
         `${number(points)} points given to ${body.person_id} (they hold ${number(reward.wallet_points_after)});` +
         ` ${money(reward.cost)} from ${body.budget_id}, which holds ${money(reward.budget_balance_after)}.`
       );
     },
+    "console-reward",
   );
 }
 
@@ -62,17 +54,16 @@ function bulk(app) {
       ),
     ],
     "Start job",
-    async (v, status) => {
+    async (v, _status, _el, once) => {
       const file = v.file;
       if (!file || !file.size) throw new Error("Choose a CSV file.");
       const text = await file.text();
-      const job = await app.api.csv("POST", `/rewards/bulk?budget_id=${enc(v.budget.trim())}`, text, {
-        "Idempotency-Key": newKey("console-bulk"),
-      });
-      status.ok(`Job ${job.id} started with ${number(job.total)} rows.`);
+      const path = `/rewards/bulk?budget_id=${enc(v.budget.trim())}`;
+      const job = await once((key) => app.api.csv("POST", path, text, { "Idempotency-Key": key }));
       follow(app, job, progress);
-      return false;
+      return `Job ${job.id} started with ${number(job.total)} rows.`;
     },
+    "console-bulk",
   );
   return h("div", {}, el, progress);
 }

@@ -20,13 +20,16 @@ const DEFAULT_COLOURS = {
 };
 const COLOURS = Object.keys(DEFAULT_COLOURS);
 
-export async function render(into, app) {
+export async function render(into, app, said) {
   const branding = h("div", {});
   const programme = h("div", {});
-  fill(into, section("Branding", branding), section("Programme", programme));
+  // after a save the forms are read again (their new revision), and say what was saved
+  const saved = h("p", { class: "pa-notice pa-ok", role: "status" }, said || "");
+  const reload = (text) => render(into, app, text);
+  fill(into, saved, section("Branding", branding), section("Programme", programme));
   await Promise.all([
-    loadInto(branding, () => brandingForm(app, () => render(into, app))),
-    loadInto(programme, () => programmeForm(app, () => render(into, app))),
+    loadInto(branding, () => brandingForm(app, reload)),
+    loadInto(programme, () => programmeForm(app, reload)),
   ]);
 }
 
@@ -39,7 +42,8 @@ async function brandingForm(app, reload) {
   const { body, etag } = await app.api.document("/tenant/config/branding");
   const doc = body || { display_name: app.tenant, logo_url: null };
   const current = { ...DEFAULT_COLOURS, ...(doc.colours || {}) };
-  const writable = app.can("config:write");
+  // the configuration is the whole tenant's: staff with grants read it (ADR 19)
+  const writable = app.can("config:write") && !app.me.grants.length;
   const colours = h(
     "fieldset",
     { class: "pa-choices" },
@@ -68,8 +72,8 @@ async function brandingForm(app, reload) {
         COLOURS.map((name) => [name, v[`colour:${name}`] === current[name].slice(0, 7) ? current[name] : v[`colour:${name}`]]),
       );
       await app.api.put("/tenant/config/branding", next, over(etag));
-      setTimeout(reload, 1_500);
-      return "Branding saved: the app shows it from the next page load.";
+      await reload("Branding saved: the app shows it from the next page load.");
+      return false;
     },
   );
   if (!writable) el.querySelector("button[type=submit]").remove();
@@ -79,7 +83,8 @@ async function brandingForm(app, reload) {
 async function programmeForm(app, reload) {
   const { body, etag } = await app.api.document("/tenant/config/programme");
   const doc = body || {};
-  const writable = app.can("config:write");
+  // the configuration is the whole tenant's: staff with grants read it (ADR 19)
+  const writable = app.can("config:write") && !app.me.grants.length;
   const threshold = doc.review_threshold;
   const el = form(
     "Programme",
@@ -109,8 +114,8 @@ async function programmeForm(app, reload) {
         : null;
       next.allowed_origins = v.origins.split(/\s+/).filter(Boolean);
       await app.api.put("/tenant/config/programme", next, over(etag));
-      setTimeout(reload, 1_500);
-      return "Programme saved.";
+      await reload("Programme saved.");
+      return false;
     },
   );
   if (!writable) el.querySelector("button[type=submit]").remove();

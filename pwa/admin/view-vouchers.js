@@ -2,7 +2,7 @@
 // codes from a supplier's CSV (code[,pin][,url][,expires_at]) or generate closed-loop codes.
 // Codes themselves are never shown here: they are sealed (ADR 11) and go only to orders.
 
-import { field, fill, form, h, loadInto, money, newKey, number, section, table, toCount, toMinor } from "./ui.js";
+import { field, fill, form, h, loadInto, money, number, section, table, toCount, toMinor } from "./ui.js";
 
 const enc = encodeURIComponent;
 
@@ -55,7 +55,7 @@ async function currencies(app, pools) {
       try {
         known.set(id, (await app.api.get(`/catalogue/products/${enc(id)}`)).currency || "");
       } catch {
-        known.set(id, ""); // not listed (or not readable here): shown in minor units
+        // not listed (or not readable here): shown in minor units, asked again next time
       }
     }),
   );
@@ -91,15 +91,16 @@ function importCodes(app, refresh) {
       ),
     ],
     "Import codes",
-    async (v) => {
+    async (v, _status, _el, once) => {
       if (!v.file || !v.file.size) throw new Error("Choose a CSV file.");
       const { path } = poolPath(v);
-      const result = await app.api.csv("POST", `${path}/codes?currency=${enc(v.currency)}`, await v.file.text(), {
-        "Idempotency-Key": newKey("console-codes"),
-      });
+      const text = await v.file.text();
+      const target = `${path}/codes?currency=${enc(v.currency)}`;
+      const result = await once((key) => app.api.csv("POST", target, text, { "Idempotency-Key": key }));
       await refresh();
       return report(result);
     },
+    "console-codes",
   );
 }
 
@@ -108,16 +109,14 @@ function generate(app, refresh) {
     "Generate closed-loop codes",
     [...poolFields(), field("How many", { name: "count", required: true, inputmode: "numeric" }, "1 to 10,000.")],
     "Generate codes",
-    async (v) => {
+    async (v, _status, _el, once) => {
       const { path } = poolPath(v);
       const count = toCount(v.count, "How many");
-      const result = await app.api.post(
-        `${path}/generate`,
-        { currency: v.currency, count },
-        { "Idempotency-Key": newKey("console-generate") },
-      );
+      const body = { currency: v.currency, count };
+      const result = await once((key) => app.api.post(`${path}/generate`, body, { "Idempotency-Key": key }));
       await refresh();
       return report(result);
     },
+    "console-generate",
   );
 }

@@ -141,21 +141,36 @@ def test_a_wrong_password_is_refused_and_nothing_else_shows(desk: Any, live: Liv
     assert desk.get_by_role("navigation", name="Console").count() == 0
 
 
+def lose_first_answer(keys: list[str], late: bool = False) -> Any:
+    """A route that notes each request's Idempotency-Key; the first request reaches the
+    server, and its answer is lost (or, ``late``, replaced by a 504 the API may give)."""
+
+    def route_it(route: Any) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) > 1:
+            route.continue_()
+            return
+        route.fetch()  # the server does it…
+        if not late:
+            route.abort()  # …and its answer never arrives
+            return
+        problem = {
+            "status": 504,
+            "code": "timeout",
+            "detail": "no answer in time",
+            "retryable": True,
+        }
+        route.fulfill(status=504, content_type="application/problem+json", json=problem)
+
+    return route_it
+
+
 def test_a_reward_is_issued_once_even_when_its_answer_is_lost(desk: Any, live: Live) -> None:
     person = end_user(live)
     sign_in(desk, owner(live))
     go(desk, "Rewards")
     keys: list[str] = []
-
-    def lose_first_answer(route: Any) -> None:
-        keys.append(route.request.headers["idempotency-key"])
-        if len(keys) == 1:
-            route.fetch()  # the server takes the reward…
-            route.abort()  # …and its answer never arrives
-        else:
-            route.continue_()
-
-    desk.route("**/api/v1/rewards", lose_first_answer)
+    desk.route("**/api/v1/rewards", lose_first_answer(keys))
     form = desk.get_by_role("form", name="Issue a reward")
     form.get_by_label("Person id").fill(person.email)
     form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
@@ -173,6 +188,42 @@ def test_a_reward_is_issued_once_even_when_its_answer_is_lost(desk: Any, live: L
     form.get_by_text("(they hold 2,500)").wait_for()
     assert len(set(keys)) == 2
     assert points(live, person) == 2_500
+
+
+def test_a_reward_answered_late_is_tried_again_under_its_key(desk: Any, live: Live) -> None:
+    person = end_user(live)
+    sign_in(desk, owner(live))
+    go(desk, "Rewards")
+    keys: list[str] = []
+    desk.route("**/api/v1/rewards", lose_first_answer(keys, late=True))
+    form = desk.get_by_role("form", name="Issue a reward")
+    form.get_by_label("Person id").fill(person.email)
+    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
+    form.get_by_label("Points").fill("40")
+    form.get_by_role("button", name="Issue reward").click()
+    form.get_by_text("no answer in time").wait_for()
+    form.get_by_role("button", name="Issue reward").click()
+    form.get_by_text("(they hold 40)").wait_for()
+    assert keys[0] == keys[1]
+    assert points(live, person) == 40
+
+
+def test_a_session_ended_elsewhere_returns_to_sign_in(browser: Any, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
+    try:
+        first, second = context.new_page(), context.new_page()
+        sign_in(first, owner(live))
+        second.goto(ADMIN)
+        second.get_by_role("navigation", name="Console").wait_for()
+        first.get_by_role("button", name="Sign out").click()  # cookies shared: both end
+        first.get_by_text("Signed out.").wait_for()
+        go_to = second.get_by_role("navigation", name="Console").get_by_role("link", name="Orders")
+        go_to.click()
+        second.get_by_text("Your session has ended: sign in again.").wait_for()
+        second.get_by_role("button", name="Sign in", exact=True).wait_for()
+        assert second.get_by_role("navigation", name="Console").count() == 0
+    finally:
+        context.close()
 
 
 def test_a_refused_reward_says_why(desk: Any, live: Live) -> None:
@@ -264,6 +315,19 @@ def test_a_held_order_is_approved_and_another_rejected(desk: Any, live: Live) ->
     rejected = call(live, "GET", f"/api/v1/orders/{reject}", token=token)[1]
     assert rejected["status"] in ("rejecting", "failed")
     assert desk.get_by_role("button", name=f"Approve order {approve}").count() == 0
+    search = desk.get_by_role("form", name="Find orders")
+    search.get_by_label("Status").select_option("fulfilled")
+    search.get_by_role("button", name="Show orders").click()
+    desk.get_by_role("button", name=f"Cancel order {approve}").wait_for()  # finance cancels
+
+    desk.get_by_role("button", name="Sign out").click()
+    sign_in(desk, staff(live, ["programme_manager"]))
+    go(desk, "Orders")
+    search = desk.get_by_role("form", name="Find orders")
+    search.get_by_label("Status").select_option("fulfilled")
+    search.get_by_role("button", name="Show orders").click()
+    desk.get_by_role("button", name=f"Resend order {approve}").wait_for()
+    assert desk.get_by_role("button", name=f"Cancel order {approve}").count() == 0
     assert points(live, person) in (5_000, 4_000)  # refunded, or on its way back
 
 
@@ -305,16 +369,18 @@ def test_an_api_client_made_here_shows_its_secret_once_and_it_works(desk: Any, l
 
     desk.once("dialog", lambda dialog: dialog.accept())
     desk.get_by_role("button", name=f"Rotate secret {name}").click()
-    rotated = desk.get_by_label(f"Secret of {client_id}")
-    rotated.wait_for()
-    assert rotated.input_value() != secret
+    shown = desk.get_by_label(f"Secret of {client_id}")
+    shown.wait_for()
+    rotated = shown.input_value()
+    assert rotated != secret
     assert token(secret) == 401
-    assert token(rotated.input_value()) == 200
+    assert token(rotated) == 200
 
     desk.once("dialog", lambda dialog: dialog.accept())
     desk.get_by_role("button", name=f"Revoke {name}").click()
     desk.get_by_text(f"{name} is revoked.").wait_for()
-    assert token(rotated.input_value()) in (400, 401)  # invalid_client: RFC 6749 allows both
+    assert token(rotated) in (400, 401)  # invalid_client: RFC 6749 allows both
+    assert shown.count() == 0  # a dead secret is not left on the screen
 
 
 def test_a_person_added_here_signs_in_with_the_roles_ticked(desk: Any, live: Live) -> None:
@@ -387,9 +453,18 @@ def test_a_budget_is_opened_funded_and_set_up_here(desk: Any, live: Live) -> Non
 
     deposit = desk.get_by_role("form", name="Record a deposit into a funding account")
     deposit.get_by_label("Funding account").fill(account)
+    deposit.get_by_label("Amount").fill("2,50")  # a decimal comma: never read as 250
+    deposit.get_by_role("button", name="Record deposit").click()
+    deposit.get_by_text("“2,50” is not an amount").wait_for()
+    keys: list[str] = []
+    desk.route("**/deposits", lose_first_answer(keys))
     deposit.get_by_label("Amount").fill("2,500.5")
     deposit.get_by_role("button", name="Record deposit").click()
+    deposit.get_by_text("No answer from the server").wait_for()
+    deposit.get_by_role("button", name="Record deposit").click()  # again: the same key
     deposit.get_by_text(f"€2,500.50 deposited; {account} now holds €2,500.50.").wait_for()
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
 
     fund = desk.get_by_role("form", name="Fund a budget")
     fund.get_by_label("Budget id").fill(budget)
@@ -423,6 +498,7 @@ def test_a_manager_narrowed_to_a_budget_sees_only_that_one(desk: Any, live: Live
     assert call(live, "POST", "/api/v1/budgets", body, live.demo["token"])[0] == 201
     sign_in(desk, staff(live, ["programme_manager"], [f"budget:{live.demo['budget_id']}"]))
     desk.get_by_role("cell", name=f"Demo programme {live.demo['budget_id']}").wait_for()
+    assert "Reports" not in nav(desk)  # reports cover the whole tenant
     assert desk.get_by_role("table", name="Budgets").get_by_role("row").count() == 2  # + header
     assert desk.get_by_text(other).count() == 0
 
@@ -524,14 +600,14 @@ def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
     branding = desk.get_by_role("form", name="Branding")
     branding.get_by_label("Name shown to people").fill("Night Shift Perks")
     branding.get_by_role("button", name="Save branding").click()
-    branding.get_by_text("Branding saved").wait_for()
+    desk.get_by_text("Branding saved").wait_for()
     public = call(live, "GET", f"/api/v1/tenants/{tenant}/branding")[1]
     assert public["display_name"] == "Night Shift Perks"
 
     programme = desk.get_by_role("form", name="Programme")
     programme.get_by_label("Orders wait for review from (face value)").fill("150")
     programme.get_by_role("button", name="Save programme").click()
-    programme.get_by_text("Programme saved.").wait_for()
+    desk.get_by_text("Programme saved.").wait_for()
     path = "/api/v1/tenant/config/programme"
     stored = call(live, "GET", path, token=token)[1]
     assert stored["review_threshold"] == {"amount_minor": 15_000, "currency": "EUR"}
