@@ -116,6 +116,9 @@ def unsellable(product: ProductView | None, stock: ImportCodes | GenerateCodes) 
 class PoolState:
     available: int
     queue: deque[tuple[str, int]] = field(default_factory=deque)
+    #: From this moment (ms) a code outside the queue may have expired unused, and the
+    #: next refill counts the pool again: the soonest expiry not queued, as far as known.
+    recount_at: int = 0
 
 
 @dataclass
@@ -341,6 +344,8 @@ class VouchersActor:
             if soon:
                 expiring.append(row.expires_ms)
         state.available += imported
+        if expiring_rows := [r.expires_ms for _, r, _ in hashed if r.expires_ms]:
+            state.recount_at = min(state.recount_at, min(expiring_rows))  # not queued yet
         if expiring:
             event = codes_expiring(self.tenant, pool, len(expiring), min(expiring), warning_days)
             work.events.append(event)
@@ -420,14 +425,22 @@ class VouchersActor:
             if attempt == 0:
                 fresh = await self.ctx.ledger.available_codes(self.tenant, *pool, REFILL)
                 state.queue.extend(c for c in fresh if c[0] not in work.taken)
-                # codes that expired outside the queue left the stock too: count again
-                # (this batch's codes are not written yet, so the store still has them)
-                stored = await self.ctx.ledger.pool_count(self.tenant, *pool, "available")
-                added = sum(1 for c in work.codes if (c.product_id, c.face_value_minor) == pool)
-                counted = stored + added - work.given_from[pool]
-                if counted < state.available:
-                    self._left(pool, state, counted, work)
+                if now >= state.recount_at:
+                    await self._recount(pool, state, work)
+                # soonest expiring first: a full page leaves out none that expires sooner
+                # than its last; a short one leaves out only codes that never expire
+                expiring = [e for _, e in fresh if e]
+                state.recount_at = expiring[-1] if len(expiring) == REFILL else 2**62
         return None
+
+    async def _recount(self, pool: Pool, state: PoolState, work: _Work) -> None:
+        """Codes that expired outside the queue left the stock too: count the pool again
+        (this batch's codes are not written yet, so the store still has them)."""
+        stored = await self.ctx.ledger.pool_count(self.tenant, *pool, "available")
+        added = sum(1 for c in work.codes if (c.product_id, c.face_value_minor) == pool)
+        counted = stored + added - work.given_from[pool]
+        if counted < state.available:
+            self._left(pool, state, counted, work)
 
     async def _reveal(self, request: Request, code_ids: Sequence[str]) -> Reply:
         if not REVEALERS & set(request.principal.roles):

@@ -203,6 +203,31 @@ async def test_codes_that_expire_unused_leave_the_stock(
     assert counts == {"available": 4, "expired": 15, "allocated": 1}
 
 
+async def test_codes_expiring_beyond_the_queue_are_counted_at_the_next_refill(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """The actor queues 500 codes, soonest expiry first; codes past those that expire
+    unused are found when it next reads the store (not on every refill: a count of a
+    large pool costs, and lasting codes never need one)."""
+    soon = now_ms() + 1_500
+    expiring = tuple(CodeRow(f"EXP-{i:04d}", expires_ms=soon) for i in range(510))
+    assert isinstance(await ask(bus, ImportCodes("card-gb", 1000, "GBP", expiring)), Ok)
+    lasting = rows(*[f"LAST-{i:03d}" for i in range(20)])
+    assert isinstance(await ask(bus, ImportCodes("card-gb", 1000, "GBP", lasting)), Ok)
+    assert isinstance(await ask(bus, AllocateCode("card-gb", 1000, "o0")), Ok)  # 500 queued
+    await asyncio.sleep(max(soon - now_ms(), 0) / 1000 + 0.2)
+    for i in range(1, 13):  # the 499 queued expire in the queue, 10 beyond it
+        given = await ask(bus, AllocateCode("card-gb", 1000, f"o{i}"))
+        assert isinstance(given, Ok)
+        assert isinstance(given.value, Allocated)
+        assert given.value.expires_ms == 0
+    await outbox_drained(ledger)
+    events = await stream_messages(bus, subjects.event("acme", "voucher", "pool_low"))
+    assert [e["data"] for e in events] == [  # 20 lasting, 1 + 9 given: below 10 at 9
+        {"product_id": "card-gb", "face_value_minor": 1000, "available": 9, "threshold": 10}
+    ]
+
+
 async def test_leasing_ahead_stops_at_the_low_stock_mark(
     bus: Bus, ledger: Ledger, host: ActorHost
 ) -> None:
