@@ -2,7 +2,7 @@
 // change roles or grants, disable or enable them. Only an owner touches an owner (the API
 // says so when asked by anyone else).
 
-import { field, fill, form, h, loadInto, option, section, table, when } from "./ui.js";
+import { field, fill, form, h, loadInto, option, section, table, uid, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 export const ROLES = ["end_user", "programme_manager", "finance", "auditor", "admin", "owner"];
@@ -37,32 +37,55 @@ export function grantsText(grants) {
   return grants.length ? grants.map((g) => g.replace(/^budget:/, "")).join(", ") : "whole tenant";
 }
 
+/** Rows drawn at once: a tenant of thousands is filtered, not scrolled. */
+const SHOWN = 200;
+
 export async function render(into, app) {
   const list = h("div", { class: "pa-list" });
+  const filter = h("input", {
+    type: "search",
+    "aria-label": "Filter people",
+    placeholder: "Filter by name, email, id or role",
+  });
   let people = [];
+  const draw = () => {
+    const words = filter.value.trim().toLowerCase();
+    const matching = words
+      ? people.filter((p) => `${p.name} ${p.email} ${p.id} ${p.roles.join(" ")}`.toLowerCase().includes(words))
+      : people;
+    const note =
+      matching.length > SHOWN
+        ? h("p", { class: "pa-muted" }, `The first ${SHOWN} of ${matching.length} are shown: filter to find others.`)
+        : null;
+    return [
+      note,
+      table(
+        "People",
+        [
+          { title: "Person", cell: (p) => h("span", {}, h("strong", {}, p.name), h("br"), p.email) },
+          { title: "Id", cell: (p) => h("code", {}, p.id) },
+          { title: "Roles", cell: (p) => p.roles.join(", ") },
+          { title: "Acts on", cell: (p) => grantsText(p.grants) },
+          { title: "Status", cell: (p) => p.status },
+          { title: "Sign-in", cell: (p) => (p.has_password ? "password" : "single sign-on only") },
+          { title: "Added", cell: (p) => when(p.created_at) },
+        ],
+        matching.slice(0, SHOWN),
+        words ? "Nobody matches." : "Nobody yet.",
+      ),
+    ];
+  };
   const load = async () => {
     people = (await app.api.get("/people")).people;
-    return table(
-      "People",
-      [
-        { title: "Person", cell: (p) => h("span", {}, h("strong", {}, p.name), h("br"), p.email) },
-        { title: "Id", cell: (p) => h("code", {}, p.id) },
-        { title: "Roles", cell: (p) => p.roles.join(", ") },
-        { title: "Acts on", cell: (p) => grantsText(p.grants) },
-        { title: "Status", cell: (p) => p.status },
-        { title: "Sign-in", cell: (p) => (p.has_password ? "password" : "single sign-on only") },
-        { title: "Added", cell: (p) => when(p.created_at) },
-      ],
-      people,
-      "Nobody yet.",
-    );
+    return draw();
   };
+  filter.addEventListener("input", () => fill(list, draw()));
   const changeForm = change(app, () => people, () => refresh());
   const refresh = async () => {
     await loadInto(list, load);
     changeForm.update();
   };
-  fill(into, section("Everyone", list), add(app, refresh), changeForm);
+  fill(into, section("Everyone", filter, list), add(app, refresh), changeForm);
   await refresh();
 }
 
@@ -101,12 +124,14 @@ function add(app, refresh) {
 }
 
 function change(app, people, refresh) {
-  const choose = field("Person", { tag: "select", name: "person", required: true, options: [] });
-  const select = choose.querySelector("select");
+  const listId = uid("people");
+  const choose = field("Person", { name: "person", required: true, list: listId, autocomplete: "off" }, "Their id (or email): suggestions as you type.");
+  const known = h("datalist", { id: listId });
   const el = form(
     "Change a person",
     [
       choose,
+      known,
       roleBoxes("New roles (none ticked: keep them)", ROLES, []),
       field("Only these budgets", { name: "grants" }, "Budget ids, comma-separated; leave empty to keep them, “all” for the whole tenant."),
       field("Status", {
@@ -123,20 +148,17 @@ function change(app, people, refresh) {
       const grants = v.grants.trim();
       if (grants) body.grants = grantsFrom(grants);
       if (v.status) body.status = v.status;
-      if (!v.person) throw new Error("Choose a person.");
+      const who = v.person.trim();
+      const person = people().find((p) => p.id === who || p.email.toLowerCase() === who.toLowerCase());
+      if (!person) throw new Error(`Nobody here has the id or email “${who}”.`);
       if (!Object.keys(body).length) throw new Error("Nothing to change.");
-      const person = await app.api.patch(`/people/${enc(v.person)}`, body);
+      const changed = await app.api.patch(`/people/${enc(person.id)}`, body);
       await refresh();
-      return `${person.id}: ${person.roles.join(", ")}, ${person.status}.`;
+      return `${changed.id}: ${changed.roles.join(", ")}, ${changed.status}.`;
     },
   );
   el.update = () => {
-    const current = select.value;
-    fill(
-      select,
-      option("", "Choose a person…", !current),
-      people().map((p) => option(p.id, `${p.name} (${p.id})`, p.id === current)),
-    );
+    fill(known, people().slice(0, 1_000).map((p) => option(p.id, `${p.name} (${p.email})`)));
   };
   return el;
 }
