@@ -1,5 +1,6 @@
 """``perkbus screenshots``: pictures of the end-user app's main screens, at phone and
-desktop sizes, so that anyone can look at the app without running it.
+desktop sizes, and of the admin console's views, so that anyone can look at them without
+running them.
 
 It starts ``perkbus up --demo`` on a free port in a temporary directory, drives Chromium
 (Debian's, through Playwright, a development dependency: never a downloaded browser)
@@ -31,6 +32,8 @@ SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "hei
 DEMO_PASSWORD = "perkbus-demo-2026"
 #: A demo person with points, and a gift card the demo stocks with codes.
 DEMO_PERSON = "ann@demo.example"
+#: The demo tenant's owner, for the admin console.
+DEMO_ADMIN = "admin@demo.example"
 STOCKED_SEARCH, STOCKED_NAME = "filuhu", "Filuhu Yoga gift card"
 
 
@@ -101,15 +104,40 @@ def _journey(page: Any, out: Path, size: str, email: str, password: str) -> list
     return shots
 
 
+#: The admin console's views pictured, at desktop size (it is a desk tool).
+CONSOLE_VIEWS = ("Budgets", "Orders", "Vouchers", "People", "Audit log", "Reports")
+
+
+def _console(page: Any, out: Path, email: str, password: str) -> list[Path]:
+    shots: list[Path] = []
+    page.goto("/admin/?tenant=demo")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    nav = page.get_by_role("navigation", name="Console")
+    for view in CONSOLE_VIEWS:
+        nav.get_by_role("link", name=view).click()
+        page.get_by_role("heading", level=1, name=view).wait_for()
+        page.wait_for_load_state("networkidle")
+        page.get_by_text("Loading…").first.wait_for(state="hidden")
+        name = view.lower().replace(" ", "-")
+        path = out / f"console-{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        shots.append(path)
+    return shots
+
+
 def capture(
     base_url: str,
     out: Path,
     chromium: str = DEFAULT_CHROMIUM,
     email: str = DEMO_PERSON,
     password: str = DEMO_PASSWORD,
+    admin: tuple[str, str] | None = None,
 ) -> list[Path]:
-    """Take the screenshots of the app at ``base_url`` into ``out``; the PNGs written.
-    The person redeems one gift card per size (it needs 2,000 points)."""
+    """Take the screenshots of the app at ``base_url`` into ``out``, and with ``admin``
+    (email, password of staff) of the admin console; the PNGs written. The person redeems
+    one gift card per size (it needs 2,000 points)."""
     sync_playwright = _playwright()
     _check_chromium(chromium)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +153,14 @@ def capture(
                 )
                 try:
                     written += _journey(context.new_page(), out, size, email, password)
+                finally:
+                    context.close()
+            if admin is not None:
+                context = browser.new_context(
+                    viewport=SIZES["desktop"], base_url=base_url, device_scale_factor=1
+                )
+                try:
+                    written += _console(context.new_page(), out, *admin)
                 finally:
                     context.close()
         finally:
@@ -205,7 +241,7 @@ def main(out: Path, chromium: str) -> int:
         _playwright()
         _check_chromium(chromium)
         with demo_system() as base:
-            written = capture(base, out, chromium)
+            written = capture(base, out, chromium, admin=(DEMO_ADMIN, DEMO_PASSWORD))
     except ScreenshotsError as e:
         print(f"perkbus screenshots: {e}", file=sys.stderr)
         return 1

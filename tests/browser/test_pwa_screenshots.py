@@ -21,7 +21,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.mark.slow
 def test_capture_writes_a_png_of_each_main_screen(live: Live, tmp_path: Path) -> None:
     person = new_person(live, 2_000)
-    written = screenshots.capture(live.base, tmp_path, CHROMIUM, person.email, person.password)
+    admin = (str(live.demo["sign_in"]["admin"]), live.password)
+    written = screenshots.capture(
+        live.base, tmp_path, CHROMIUM, person.email, person.password, admin
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(p.name for p in written)
     screens = [
@@ -33,6 +36,10 @@ def test_capture_writes_a_png_of_each_main_screen(live: Live, tmp_path: Path) ->
             data = (tmp_path / f"{size}-{number:02d}-{screen}.png").read_bytes()
             assert data.startswith(PNG)
             assert struct.unpack(">II", data[16:24]) == (width, height)  # the IHDR size
+    for number, view in enumerate(screenshots.CONSOLE_VIEWS, start=1):
+        name = view.lower().replace(" ", "-")
+        data = (tmp_path / f"console-{number:02d}-{name}.png").read_bytes()
+        assert struct.unpack(">II", data[16:24]) == (1280, 800)
 
 
 def test_without_playwright_the_command_says_so(
