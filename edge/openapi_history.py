@@ -24,15 +24,10 @@ def history_paths(
     query_parameters: Callable[[type], list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
     def json(name: str, description: str) -> dict[str, Any]:
-        schema = {"$ref": ref.format(name=name)}
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
+        return json_answer(ref, name, description)
 
     def problem(description: str) -> dict[str, Any]:
-        schema = {"$ref": ref.format(name="Problem")}
-        return {
-            "description": description,
-            "content": {"application/problem+json": {"schema": schema}},
-        }
+        return problem_answer(ref, description)
 
     forbidden = problem(
         "The token lacks the scope, or an end user asked for another person's history"
@@ -79,3 +74,15 @@ def history_paths(
             }
         },
     }
+
+
+def json_answer(ref: str, name: str, description: str) -> dict[str, Any]:
+    """A 200-style answer: JSON of the schema ``name`` (``ref`` formats its $ref)."""
+    schema = {"$ref": ref.format(name=name)}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def problem_answer(ref: str, description: str) -> dict[str, Any]:
+    """A refusal: problem details."""
+    schema = {"$ref": ref.format(name="Problem")}
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.listings import BudgetListOut, PageQuery, PoolListOut
+from edge.openapi_history import json_answer, problem_answer
 
 #: The Structs whose schemas the paths below refer to.
 SCHEMAS: tuple[type, ...] = (BudgetListOut, PoolListOut)
@@ -23,15 +24,10 @@ def listing_paths(
     query_parameters: Callable[[type], list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
     def json(name: str, description: str) -> dict[str, Any]:
-        schema = {"$ref": ref.format(name=name)}
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
+        return json_answer(ref, name, description)
 
     def problem(description: str) -> dict[str, Any]:
-        schema = {"$ref": ref.format(name="Problem")}
-        return {
-            "description": description,
-            "content": {"application/problem+json": {"schema": schema}},
-        }
+        return problem_answer(ref, description)
 
     bad_query = problem("`limit` is not 1 to 100, or the cursor is not valid (`invalid_request`)")
     return {
