@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from bus.messages import Err
 from bus.messages.bulk import MAX_ROWS, BulkRow
+from bus.messages.common import FREE_TEXT
 from edge import operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_large
 from edge.problems import problem
@@ -60,6 +62,8 @@ def _rows(reader: csv.DictReader[str]) -> list[BulkRow]:
         person, memo = row.get("person_id") or "", row.get("memo") or ""
         if len(person) > 90 or len(memo) > 500:
             raise Invalid(f"row {n}: person_id (90) or memo (500) too long", f"#/{n}")
+        if not re.search(FREE_TEXT, memo):  # as a single reward's memo
+            raise Invalid(f"row {n}: the memo has control characters", f"#/{n}/memo")
         rows.append(BulkRow(person, int(points), memo))
     if not rows:
         raise Invalid("the CSV has no rows")

@@ -400,7 +400,8 @@ class OpenFundingIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class DepositIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: PositiveMoney
-    reference: Memo = ""
+    #: The bank transfer's reference, the invoice … (the ledger keeps 200 characters).
+    reference: Annotated[str, msgspec.Meta(max_length=200, pattern=FREE_TEXT)] = ""
 
 
 class AllocateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

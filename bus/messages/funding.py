@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.common import Currency, Money
+from bus.messages.common import FREE_TEXT, Currency, Money
 from bus.messages.treasury import TREASURY_KEY
 
 FundingId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\\n)")]
@@ -36,7 +36,7 @@ class Deposit(msgspec.Struct, frozen=True, tag="funding.deposit"):
     account_id: FundingId
     amount: Money
     deposit_id: str
-    reference: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    reference: Annotated[str, msgspec.Meta(max_length=200, pattern=FREE_TEXT)] = ""
 
     @property
     def actor_key(self) -> str:

@@ -144,3 +144,38 @@ async def test_names_are_one_line_and_free_text_has_no_nul(cluster: Cluster) -> 
         "/api/v1/rewards", json=memo, headers={**owner, "Idempotency-Key": "memo-1"}
     ) as r:
         assert r.status != 422, await r.text()  # a memo may have lines
+
+
+async def test_a_bulk_memo_and_a_deposit_reference_are_held_to_the_single_rules(
+    cluster: Cluster,
+) -> None:
+    """A bulk row's memo is a single reward's memo (no NUL or other control character, or
+    it would reach integrators in ``reward.issued``); a deposit's reference is the 200
+    characters the ledger keeps, refused at its field, not by the bus with its path."""
+    await cluster.open_budget("acme", "b1", 1_000_000)
+    owner = cluster.keys.headers("acme")
+    csv = "person_id,points,memo\nann@example.com,5,a\u0000b\u001bc\n"
+    async with cluster.client.post(
+        "/api/v1/rewards/bulk?budget_id=b1",
+        data=csv.encode(),
+        headers={**owner, "Content-Type": "text/csv", "Idempotency-Key": "nul-1"},
+    ) as r:
+        status, code, _ = await _problem(r)
+        assert (status, code) == (422, "invalid_request")
+        assert "control characters" in (await r.json(content_type=None))["detail"]
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 1_000_000
+
+    account = {"id": "main", "name": "Main", "currency": "EUR"}
+    async with cluster.client.post("/api/v1/funding-accounts", json=account, headers=owner) as r:
+        assert r.status == 201, await r.text()
+    deposit = {"amount": {"amount_minor": 100, "currency": "EUR"}, "reference": "x" * 300}
+    async with cluster.client.post(
+        "/api/v1/funding-accounts/main/deposits",
+        json=deposit,
+        headers={**owner, "Idempotency-Key": "dep-1"},
+    ) as r:
+        body = await r.json(content_type=None)
+        assert (r.status, body["code"]) == (422, "invalid_request")
+        assert body["errors"][0]["pointer"] == "#/reference"
+    async with cluster.client.get("/api/v1/funding-accounts/main", headers=owner) as r:
+        assert (await r.json())["balance"]["amount_minor"] == 0
