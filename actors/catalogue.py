@@ -54,6 +54,7 @@ from bus.messages.catalogue import (
     ProductFilter,
     ProductPage,
     ProductView,
+    custom_product_problem,
 )
 from bus.messages.common import Principal
 from bus.scopes import SCOPE_CATALOGUE_ADMIN, permissions
@@ -367,6 +368,8 @@ class CatalogueActor:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"product {product.id} exists")
         if "en" not in product.texts:
             return Err.of(ErrorCode.INVALID_REQUEST, "a product needs English texts")
+        if problem := custom_product_problem(product):
+            return Err.of(ErrorCode.INVALID_REQUEST, problem)
         if bool(product.denominations) == (product.range is not None):
             return Err.of(ErrorCode.INVALID_REQUEST, "a product has denominations or a range")
         if product.range is not None and product.range.min_minor > product.range.max_minor:

@@ -8,11 +8,19 @@ or disables products, sets a markup, and may add products of its own.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Currency, whole
+from bus.messages.common import (
+    FREE_TEXT,
+    ONE_LINE,
+    PUBLIC_URL_PATTERN,
+    TENANT_WIDE,
+    Currency,
+    whole,
+)
 
 KIND = "catalogue"
 
@@ -60,6 +68,37 @@ class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def text(self, locale: str) -> Texts:
         return self.texts.get(locale) or self.texts.get(locale[:2]) or self.texts["en"]
+
+
+#: What a tenant's own product may say (the platform's catalogue is loaded by operators
+#: and read as it is): one-line names, texts without control characters, an image on
+#: https or on the site itself, a sane number of locales.
+CUSTOM_LIMITS = {"name": 200, "brand": 100, "category": 60, "description": 5_000, "terms": 5_000}
+MAX_CUSTOM_LOCALES = 30
+
+
+def custom_product_problem(product: Product) -> str | None:
+    """Why ``product`` cannot be a tenant's own product, or None."""
+    fields: list[tuple[str, str, str]] = [  # (where, value, pattern)
+        ("brand", product.brand, ONE_LINE),
+        ("category", product.category, ONE_LINE),
+    ]
+    for locale, t in product.texts.items():
+        fields += [
+            (f"texts.{locale}.name", t.name, ONE_LINE),
+            (f"texts.{locale}.description", t.description, FREE_TEXT),
+            (f"texts.{locale}.terms", t.terms, FREE_TEXT),
+        ]
+    for where, value, pattern in fields:
+        limit = CUSTOM_LIMITS[where.rsplit(".", 1)[-1]]
+        if len(value) > limit or not re.search(pattern, value):
+            lines = "one line of 1" if pattern == ONE_LINE else "0"
+            return f"{where}: {lines} to {limit:,} characters, no control characters"
+    if product.image_url and not re.search(PUBLIC_URL_PATTERN, product.image_url):
+        return "image_url: an https URL, or a path on this site"
+    if len(product.texts) > MAX_CUSTOM_LOCALES:
+        return f"texts: at most {MAX_CUSTOM_LOCALES} locales"
+    return None
 
 
 class Curation(msgspec.Struct, frozen=True):

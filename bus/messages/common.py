@@ -33,6 +33,12 @@ ONE_LINE = whole("[^\\x00-\\x1f\\x7f]+")
 #: Free text (a memo, a reason): lines, but no NUL and no other control characters.
 FREE_TEXT = whole("[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*")
 
+#: An image people's browsers load: an absolute https URL, or a path on the perkbus site
+#: itself (``/static/logo.svg``; not ``//host/…``, which a browser reads as another site).
+PUBLIC_URL_PATTERN = whole(
+    "https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\\s\"'<>\\\\]{0,2000})?|/(?!/)[^\\s\"'<>\\\\]{0,2000}"
+)
+
 Currency = Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{3}"), description="ISO 4217 code")]
 #: The largest amount (and balance) in minor units: half of what the ledger's 64-bit
 #: integers hold, so that a sum of two never overflows them.

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Money, whole
+from bus.messages.common import PUBLIC_URL_PATTERN, TENANT_WIDE, Money, whole
 
 KIND = "tenant_config"
 
@@ -34,11 +34,7 @@ DOCUMENT_NAMES: tuple[DocumentName, ...] = ("branding", "locales", "programme", 
 
 #: ``#rrggbb`` or ``#rrggbbaa``: what every browser accepts in a CSS custom property.
 HexColour = Annotated[str, msgspec.Meta(pattern=whole("#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?"))]
-#: An absolute https URL, or a path on the perkbus site itself (``/static/logo.svg``; not
-#: ``//host/…``, which a browser reads as another site).
-LOGO_URL_PATTERN = whole(
-    "https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\\s\"'<>\\\\]{0,2000})?|/(?!/)[^\\s\"'<>\\\\]{0,2000}"
-)
+LOGO_URL_PATTERN = PUBLIC_URL_PATTERN
 LogoUrl = Annotated[str, msgspec.Meta(pattern=LOGO_URL_PATTERN, max_length=2048)]
 #: A BCP 47 language tag in its canonical case: language, optional script and region
 #: (``en``, ``en-GB``, ``pt-BR``, ``zh-Hant-TW``, ``es-419``).

@@ -311,6 +311,38 @@ async def test_numbers_past_64_bits_are_refused_not_failed(
     assert (refused.code, refused.pointer) == ("invalid_request", "#/denominations/0")
 
 
+async def test_a_custom_product_says_what_people_can_read(api: BudgetApi, cluster: Cluster) -> None:
+    """A tenant's own product is shown to its people and sent in events: one-line names,
+    bounded texts without control characters, an image on https or on the site."""
+    acme = cluster.keys.headers("acme")
+    product: dict[str, Any] = {
+        "id": "acme-mug",
+        "brand": "Acme",
+        "kind": "merchandise",
+        "category": "home",
+        "currency": "EUR",
+        "countries": ["DE"],
+        "texts": {"en": {"name": "Mug", "description": "A mug.\nDishwasher safe."}},
+        "denominations": [1500],
+    }
+    en = product["texts"]["en"]
+    for change in (
+        {"brand": "Ac\nme"},
+        {"category": "x" * 61},
+        {"texts": {"en": {**en, "name": "Mug\u0000"}}},
+        {"texts": {"en": {**en, "description": "x" * 5_001}}},
+        {"texts": {"en": {**en, "terms": "\u001b[31m"}}},
+        {"image_url": "javascript:alert(1)"},
+        {"image_url": "//elsewhere.example/mug.png"},
+    ):
+        refused = await api.add_custom(acme, {**product, **change})
+        assert refused.code == "invalid_request", change
+    assert (await api.products(acme, q="mug")).value["total"] == 0  # type: ignore[index]
+    made = await api.add_custom(acme, {**product, "image_url": "https://cdn.acme.example/mug.png"})
+    assert made.value is not None
+    assert made.value["description"] == "A mug.\nDishwasher safe."
+
+
 async def test_a_custom_product_has_denominations_or_a_sane_range(
     api: BudgetApi, cluster: Cluster
 ) -> None:
