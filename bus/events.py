@@ -9,6 +9,7 @@ id, so a re-publish after a crash is dropped by JetStream's de-duplication windo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import random
@@ -314,4 +315,9 @@ async def read_events(
             )
     finally:
         await sub.unsubscribe()
+        # gone now, not 30 s of inactivity later: an integrator polling the replay would
+        # otherwise keep hundreds of consumers alive on the server
+        if config.name:  # named by pull_subscribe
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(subjects.EVENTS_STREAM, config.name)
     return found

@@ -29,6 +29,8 @@ async def test_a_batch_returns_once_every_event_is_stored(bus: Bus) -> None:
     assert ids == [e.event_id for e in first] + [ids[-1]]
     await publisher.publish(first[:10])  # again: harmless, stored once
     assert len(await read_events(bus.js, "acme", 0, 1000)) == 301
+    info = await bus.js.stream_info(subjects.EVENTS_STREAM)
+    assert info.state.consumer_count == 0  # each replay's consumer went with it
 
 
 async def test_an_event_no_stream_takes_fails_its_batch(bus: Bus) -> None:
