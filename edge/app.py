@@ -193,7 +193,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             _record(request, identity, identity.why_not(scope))
             return problem(403, "forbidden", identity.why_not(scope), instance=request.path)
     elif request.path == oauth.TOKEN_PATH or sessions.signs_in(request.path):
-        limited = await _limit(request, f"ip:{_address(request)}", token_endpoint=True)
+        # a bucket of its own: one shared with the general limit would be refilled at
+        # that limit's rate by a public read before each guess
+        limited = await _limit(request, f"ip-auth:{_address(request)}", token_endpoint=True)
     elif tenant_config.is_public(request.path) or request.path.startswith(embed_frame.PREFIX):
         # no token, a tenant named in the path: each new name may wake an actor
         limited = await _limit(request, f"ip:{_address(request)}")

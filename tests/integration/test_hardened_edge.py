@@ -3,7 +3,9 @@ security headers, GraphQL depth and alias limits."""
 
 from __future__ import annotations
 
+import math
 import ssl
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -228,3 +230,29 @@ async def test_each_mutation_of_a_graphql_document_pays_the_rate_limit(limited: 
         assert int(r.headers["Retry-After"]) >= 1
     assert three["code"] == "rate_limited", three
     assert await limited.ledger.account_balance("acme", "budget:b1") == 98  # the 3 ran none
+
+
+async def test_public_reads_do_not_refill_the_sign_in_bucket(
+    nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
+) -> None:
+    """Guessing secrets and passwords has a bucket of its own: shared with the general
+    limit, a public read before each guess refilled it at that limit's rate."""
+    edge = EdgeConfig(rate_per_s=200, rate_burst=400, token_rate_per_s=1, token_rate_burst=2)
+    async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=edge):
+        seen = []
+        started = time.monotonic()
+        for _ in range(6):
+            async with cluster.client.get("/api/v1/tenants/acme/branding") as r:
+                await r.read()
+            guess = {
+                "grant_type": "client_credentials",
+                "client_id": "acme.x",
+                "client_secret": "g",
+            }
+            async with cluster.client.post("/oauth/token", data=guess) as r:
+                seen.append(r.status)
+            password = {"tenant": "acme", "email": "boss@acme.example", "password": "guess-1234"}
+            async with cluster.client.post("/auth/sign-in", json=password) as r:
+                seen.append(r.status)
+        refilled = math.ceil(time.monotonic() - started)  # 1 a second, however slow
+        assert len(seen) - seen.count(429) <= 2 + refilled  # the burst and the refill only
