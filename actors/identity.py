@@ -287,6 +287,12 @@ class IdentityActor:
                 return self._rotate(client_id, events)
             case RevokeClient(client_id=client_id):
                 return self._revoke(client_id, events)
+            case IssueNatsCredentials() if request.principal.grants:
+                # they see every event of the tenant, as the replay does, which refuses
+                # principals narrowed to some budgets
+                return Err.of(
+                    ErrorCode.FORBIDDEN, "NATS credentials cover the whole tenant, not some budgets"
+                )
             case IssueNatsCredentials(ttl_days=days):
                 return self._issue_nats_credentials(days)
         return Err.of(ErrorCode.INVALID_REQUEST, "not an identity request")

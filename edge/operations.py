@@ -842,6 +842,10 @@ async def issue_nats_credentials(
     """A ``.creds`` file for an integrator's NATS subscriber: the tenant's events only."""
     if denied := missing_scope(caller, SCOPE_CLIENTS):
         return denied
+    if caller.identity.principal.grants:
+        why = "NATS credentials cover the whole tenant, not some budgets"
+        refused(caller, why)
+        return Err.of(ErrorCode.FORBIDDEN, why)
     value = await call(caller, identity.KIND, IssueNatsCredentials(data.ttl_days), keyed=True)
     if isinstance(value, Err):
         return value

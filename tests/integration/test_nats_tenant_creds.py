@@ -21,6 +21,7 @@ from bus import subjects
 from bus.barrier import barrier
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
+from bus.errors import ErrorCode
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Err, Money, Ok, Principal
 from bus.messages.identity import IssueNatsCredentials
@@ -339,6 +340,34 @@ async def test_a_tenant_admin_gets_nats_credentials_over_rest_and_graphql(
     async with cluster.client.get("/api/v1/audit", headers=owner) as r:
         actions = [e["action"] for e in (await r.json())["entries"]]
     assert actions.count("identity.nats_credentials.issue") == 2
+
+
+async def test_an_admin_narrowed_to_budgets_gets_no_nats_credentials(cluster: Cluster) -> None:
+    """They would see every event of the tenant for up to a year, beyond revocation; the
+    replay refuses such principals, and so does this, at the edge and in the actor."""
+    narrowed = cluster.keys.headers("acme", roles=["admin"], grants=["budget:eng"])
+    async with cluster.client.post(
+        "/api/v1/nats-credentials", json={"ttl_days": 7}, headers=narrowed
+    ) as r:
+        body = await r.json(content_type=None)
+        assert (r.status, body["code"]) == (403, "forbidden"), body
+    principal = Principal("boss", roles=("admin",), grants=("budget:eng",))
+    reply = await cluster.bus.request("acme", "identity", IssueNatsCredentials(7), principal, 10)
+    assert isinstance(reply, Err)
+    assert reply.code == ErrorCode.FORBIDDEN
+
+
+async def test_a_client_id_this_api_never_gave_is_refused_before_the_audit_log(
+    cluster: Cluster,
+) -> None:
+    forged = "acme.admin@acme.example\r\n2026-11-28 owner rotated all secrets <b>x</b>"
+    form = {"grant_type": "client_credentials", "client_id": forged, "client_secret": "x"}
+    async with cluster.client.post("/oauth/token", data=form) as r:
+        assert (r.status, (await r.json())["error"]) == (401, "invalid_client")
+    async with cluster.client.get("/api/v1/audit", headers=cluster.keys.headers("acme")) as r:
+        actors = [e["actor"] for e in (await r.json())["entries"]]
+    assert forged not in actors
+    assert not any("\n" in a for a in actors)
 
 
 async def test_hosts_without_the_account_key_mint_nothing(bus: Bus, tmp_path: Path) -> None:
