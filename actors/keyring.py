@@ -2,7 +2,8 @@
 
 Every actor host holds the ring: Ed25519 keys whose private halves are sealed under the
 master key. The newest signs; a key is published (JWKS) from its creation until every
-token it could have signed has expired. When the newest is older than the rotation
+token it could have signed has expired — by any host, and a host that has not read the
+ring since the next key was made still signs with it. When the newest is older than the rotation
 period a host adds a new one; hosts racing to do so each add theirs, which is harmless
 (both are published, tokens name their key by ``kid``).
 """
@@ -24,13 +25,20 @@ ALGORITHM = "Ed25519"
 
 class KeyRing:
     def __init__(
-        self, ledger: Ledger, master_key: MasterKey, rotate_after_s: float, token_ttl_s: float
+        self,
+        ledger: Ledger,
+        master_key: MasterKey,
+        rotate_after_s: float,
+        token_ttl_s: float,
+        reload_every_s: float = 0.0,
     ) -> None:
         self._ledger = ledger
         self._master = master_key
         self._rotate_after_ms = int(rotate_after_s * 1000)
-        #: A key stays published this long after it stopped signing.
-        self._keep_ms = int(token_ttl_s * 1000) + 60_000
+        #: A key stays published this long after the next was made: another host signs
+        #: with it until it next reads the ring (every ``reload_every_s``), and its
+        #: tokens live ``token_ttl_s`` more.
+        self._keep_ms = int((token_ttl_s + reload_every_s) * 1000) + 60_000
         self._keys: list[tuple[SigningKeyRecord, OKPKey]] = []  # newest first
 
     async def load(self, now_ms: int | None = None) -> None:

@@ -90,7 +90,11 @@ class ActorHost:
         )
         self.relay.clear = self.committer.clear_published
         self.keys = KeyRing(
-            ledger, context.master_key, config.signing_key_rotation_s, config.access_token_ttl_s
+            ledger,
+            context.master_key,
+            config.signing_key_rotation_s,
+            config.access_token_ttl_s,
+            reload_every_s=config.wake_interval_s,
         )
         self.context = replace(
             context,

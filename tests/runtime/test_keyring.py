@@ -43,3 +43,29 @@ async def test_keys_rotate_and_stay_published_while_their_tokens_live(ledger: Le
     stranger = KeyRing(ledger, MasterKey(os.urandom(32)), 30 * 86_400, 900)
     with pytest.raises(SealError):  # another master key cannot open them
         await stranger.load(now_ms=30 * DAY_MS)
+
+
+async def test_a_host_that_has_not_read_the_ring_since_a_rotation_is_still_believed(
+    ledger: Ledger,
+) -> None:
+    """Hosts read the ring when they wake (hourly): one may sign with the old key for an
+    hour after another made the next. Every host publishes the old key until those
+    tokens too have expired."""
+    master = MasterKey(os.urandom(32))
+    hour_s, ttl_s = 3600, 900
+    rotating = KeyRing(ledger, master, 30 * 86_400, ttl_s, reload_every_s=hour_s)
+    slow = KeyRing(ledger, master, 30 * 86_400, ttl_s, reload_every_s=hour_s)
+    await rotating.load(now_ms=0)
+    await slow.load(now_ms=0)
+    (first,) = slow.kids
+    await rotating.load(now_ms=30 * DAY_MS)  # the next key, made by this host
+    rotated_at = 30 * DAY_MS
+    token = slow.sign({"sub": "x"})  # 59 minutes later, still with the first key
+    signed_at = rotated_at + 59 * 60_000
+    published = rotating.jwks(now_ms=signed_at + ttl_s * 1000 - 1)  # the token still lives
+    keys = {k["kid"]: k for k in published["keys"]}
+    assert first in keys
+    verified = jwt.decode(token, OKPKey.import_key(keys[first]), algorithms=["Ed25519"])
+    assert verified.claims == {"sub": "x"}
+    gone = rotating.jwks(now_ms=rotated_at + (hour_s + ttl_s) * 1000 + 61_000)
+    assert first not in {k["kid"] for k in gone["keys"]}  # then it goes
