@@ -4,6 +4,7 @@ their orders and their wallet's movements, newest first, in pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from edge.history import HistoryEntryOut, HistoryQuery, OrderListOut, OrdersQuery, WalletHistoryOut
@@ -23,11 +24,7 @@ def history_paths(
     person_id: dict[str, Any],
     query_parameters: Callable[[type], list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
-    def json(name: str, description: str) -> dict[str, Any]:
-        return json_answer(ref, name, description)
-
-    def problem(description: str) -> dict[str, Any]:
-        return problem_answer(ref, description)
+    json, problem = partial(json_answer, ref), partial(problem_answer, ref)
 
     forbidden = problem(
         "The token lacks the scope, or an end user asked for another person's history"

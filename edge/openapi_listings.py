@@ -4,6 +4,7 @@ tenant's budgets and its voucher pools, in pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from edge.listings import BudgetListOut, PageQuery, PoolListOut
@@ -23,11 +24,7 @@ def listing_paths(
     common_errors: dict[str, Any],
     query_parameters: Callable[[type], list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
-    def json(name: str, description: str) -> dict[str, Any]:
-        return json_answer(ref, name, description)
-
-    def problem(description: str) -> dict[str, Any]:
-        return problem_answer(ref, description)
+    json, problem = partial(json_answer, ref), partial(problem_answer, ref)
 
     bad_query = problem("`limit` is not 1 to 100, or the cursor is not valid (`invalid_request`)")
     return {

@@ -165,16 +165,22 @@ def lose_first_answer(keys: list[str], late: bool = False) -> Any:
     return route_it
 
 
+def reward_form(desk: Any, live: Live, person: Person, points: str) -> Any:
+    """The single reward's form, filled in for ``person`` from the demo budget."""
+    form = desk.get_by_role("form", name="Issue a reward")
+    form.get_by_label("Person id").fill(person.email)
+    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
+    form.get_by_label("Points").fill(points)
+    return form
+
+
 def test_a_reward_is_issued_once_even_when_its_answer_is_lost(desk: Any, live: Live) -> None:
     person = end_user(live)
     sign_in(desk, owner(live))
     go(desk, "Rewards")
     keys: list[str] = []
     desk.route("**/api/v1/rewards", lose_first_answer(keys))
-    form = desk.get_by_role("form", name="Issue a reward")
-    form.get_by_label("Person id").fill(person.email)
-    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
-    form.get_by_label("Points").fill("1,250")
+    form = reward_form(desk, live, person, "1,250")
     form.get_by_label("Message").fill("Thanks for the launch")
     form.get_by_role("button", name="Issue reward").click()
     form.get_by_text("No answer from the server").wait_for()
@@ -196,10 +202,7 @@ def test_a_reward_answered_late_is_tried_again_under_its_key(desk: Any, live: Li
     go(desk, "Rewards")
     keys: list[str] = []
     desk.route("**/api/v1/rewards", lose_first_answer(keys, late=True))
-    form = desk.get_by_role("form", name="Issue a reward")
-    form.get_by_label("Person id").fill(person.email)
-    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
-    form.get_by_label("Points").fill("40")
+    form = reward_form(desk, live, person, "40")
     form.get_by_role("button", name="Issue reward").click()
     form.get_by_text("no answer in time").wait_for()
     form.get_by_role("button", name="Issue reward").click()
@@ -425,10 +428,7 @@ def test_the_audit_log_shows_what_the_console_did(desk: Any, live: Live) -> None
     person = end_user(live)
     sign_in(desk, owner(live))
     go(desk, "Rewards")
-    form = desk.get_by_role("form", name="Issue a reward")
-    form.get_by_label("Person id").fill(person.email)
-    form.get_by_label("From budget").fill(str(live.demo["budget_id"]))
-    form.get_by_label("Points").fill("7")
+    form = reward_form(desk, live, person, "7")
     form.get_by_role("button", name="Issue reward").click()
     form.get_by_text("7 points given").wait_for()
     go(desk, "Audit log")
