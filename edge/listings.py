@@ -8,6 +8,8 @@ grants only the budgets they name (ADR 19); the pools are the whole tenant's.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from bus.errors import ErrorCode
@@ -18,6 +20,8 @@ from bus.messages.vouchers import ListPools, PoolPage
 from bus.scopes import SCOPE_READ, SCOPE_VOUCHERS
 from edge.operations import Caller, budget_out, call, missing_scope, pool_out
 from edge.schemas import BudgetOut, PoolOut
+
+P = TypeVar("P", BudgetPage, PoolPage)
 
 
 class PageQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -40,24 +44,28 @@ class PoolListOut(msgspec.Struct, frozen=True):
 
 
 async def list_budgets(caller: Caller, query: PageQuery) -> BudgetListOut | Err:
-    if denied := missing_scope(caller, SCOPE_READ):
-        return denied
     command = ListBudgets(query.limit, query.cursor or "")
-    value = await call(caller, treasury.KIND, command, keyed=False)
-    if isinstance(value, Err):
-        return value
-    if not isinstance(value, BudgetPage):
-        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
-    return BudgetListOut([budget_out(b) for b in value.budgets], value.next_cursor or None)
+    page = await _page(caller, SCOPE_READ, treasury.KIND, command, BudgetPage)
+    if isinstance(page, Err):
+        return page
+    return BudgetListOut([budget_out(b) for b in page.budgets], page.next_cursor or None)
 
 
 async def list_pools(caller: Caller, query: PageQuery) -> PoolListOut | Err:
-    if denied := missing_scope(caller, SCOPE_VOUCHERS):
-        return denied
     command = ListPools(query.limit, query.cursor or "")
-    value = await call(caller, vouchers.KIND, command, keyed=False)
-    if isinstance(value, Err):
+    page = await _page(caller, SCOPE_VOUCHERS, vouchers.KIND, command, PoolPage)
+    if isinstance(page, Err):
+        return page
+    return PoolListOut([pool_out(p) for p in page.pools], page.next_cursor or None)
+
+
+async def _page(
+    caller: Caller, scope: str, kind: str, command: ListBudgets | ListPools, page: type[P]
+) -> P | Err:
+    """One page from the actor that owns the listing, for a caller with ``scope``."""
+    if denied := missing_scope(caller, scope):
+        return denied
+    value = await call(caller, kind, command, keyed=False)
+    if isinstance(value, (Err, page)):
         return value
-    if not isinstance(value, PoolPage):
-        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
-    return PoolListOut([pool_out(p) for p in value.pools], value.next_cursor or None)
+    return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")

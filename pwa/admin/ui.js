@@ -284,6 +284,17 @@ export async function loadInto(into, load) {
   }
 }
 
+/** A CSV file to upload, with what it must hold said under it. */
+export function csvField(hint) {
+  return field("CSV file", { name: "file", type: "file", accept: ".csv,text/csv", required: true }, hint);
+}
+
+/** The text of the form's CSV file, or an Error people can read. */
+export async function csvText(values) {
+  if (!values.file || !values.file.size) throw new Error("Choose a CSV file.");
+  return values.file.text();
+}
+
 /** Text as a download, named ``name`` (a results CSV, a secret's record). */
 export function download(name, text, type) {
   const url = URL.createObjectURL(new Blob([text], { type: type || "text/csv" }));

@@ -5,7 +5,7 @@
 // same until the server gives a definite answer, so a click again after a lost or late
 // answer cannot reward twice; a new one once it answered, or once the form is changed.
 
-import { download, field, fill, form, h, money, notice, number, section, toCount, when } from "./ui.js";
+import { csvField, csvText, download, field, fill, form, h, money, notice, number, section, toCount, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 const POLL_MS = 1_000;
@@ -47,17 +47,11 @@ function bulk(app) {
     "Upload a bulk job",
     [
       field("From budget", { name: "budget", required: true }),
-      field(
-        "CSV file",
-        { name: "file", type: "file", accept: ".csv,text/csv", required: true },
-        "A header row person_id,points (and optionally memo), then one row per person; up to 100,000 rows.",
-      ),
+      csvField("A header row person_id,points (and optionally memo), then one row per person; up to 100,000 rows."),
     ],
     "Start job",
     async (v, _status, _el, once) => {
-      const file = v.file;
-      if (!file || !file.size) throw new Error("Choose a CSV file.");
-      const text = await file.text();
+      const text = await csvText(v);
       const path = `/rewards/bulk?budget_id=${enc(v.budget.trim())}`;
       const job = await once((key) => app.api.csv("POST", path, text, { "Idempotency-Key": key }));
       follow(app, job, progress);

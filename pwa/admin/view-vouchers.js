@@ -2,7 +2,7 @@
 // codes from a supplier's CSV (code[,pin][,url][,expires_at]) or generate closed-loop codes.
 // Codes themselves are never shown here: they are sealed (ADR 11) and go only to orders.
 
-import { field, fill, form, h, loadInto, money, number, section, table, toCount, toMinor } from "./ui.js";
+import { csvField, csvText, field, fill, form, h, loadInto, money, number, section, table, toCount, toMinor } from "./ui.js";
 
 const enc = encodeURIComponent;
 
@@ -84,17 +84,12 @@ function importCodes(app, refresh) {
     "Import codes from a CSV file",
     [
       ...poolFields(),
-      field(
-        "CSV file",
-        { name: "file", type: "file", accept: ".csv,text/csv", required: true },
-        "A header row with code and any of pin, url, expires_at; up to 10,000 codes a file.",
-      ),
+      csvField("A header row with code and any of pin, url, expires_at; up to 10,000 codes a file."),
     ],
     "Import codes",
     async (v, _status, _el, once) => {
-      if (!v.file || !v.file.size) throw new Error("Choose a CSV file.");
+      const text = await csvText(v);
       const { path } = poolPath(v);
-      const text = await v.file.text();
       const target = `${path}/codes?currency=${enc(v.currency)}`;
       const result = await once((key) => app.api.csv("POST", target, text, { "Idempotency-Key": key }));
       await refresh();
