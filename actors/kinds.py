@@ -13,6 +13,7 @@ from actors.runtime.actor import ActorKind
 from actors.tenant_config import TENANT_CONFIG
 from actors.treasury import TREASURY
 from actors.vouchers import VOUCHERS
+from actors.webhooks import WEBHOOKS
 
 ALL_KINDS: tuple[ActorKind, ...] = (
     TREASURY,
@@ -25,4 +26,5 @@ ALL_KINDS: tuple[ActorKind, ...] = (
     AUDIT,
     TENANT_CONFIG,
     HISTORY,
+    WEBHOOKS,
 )

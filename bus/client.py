@@ -30,6 +30,7 @@ from bus.errors import BusTimeout, BusUnavailable, ErrorCode
 from bus.messages import Command, Envelope, Err, Principal, Reply, encoder, reply_decoder
 from bus.messages.reports import ReportCommand, ReportReply, report_reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
+from bus.messages.webhooks import DeliveriesCommand, DeliveriesReply, deliveries_reply_decoder
 from bus.time import now_ms
 
 _health_decoder = msgspec.msgpack.Decoder(HostHealth)
@@ -235,6 +236,28 @@ class Bus:
         self, tenant: str, body: ReportCommand, principal: Principal, timeout_s: float
     ) -> ReportReply:
         """Ask the warehouse (``perkbus warehouse``) a report about ``tenant`` (ADR 26)."""
+        subject = subjects.reports(tenant)
+        data = await self._ask_service(subject, tenant, body, principal, timeout_s, "warehouse")
+        return report_reply_decoder.decode(data)
+
+    async def webhook_deliveries(
+        self, tenant: str, body: DeliveriesCommand, principal: Principal, timeout_s: float
+    ) -> DeliveriesReply:
+        """Ask the webhook relay (``perkbus webhooks``) about ``tenant``'s deliveries."""
+        subject = subjects.webhooks(tenant)
+        data = await self._ask_service(subject, tenant, body, principal, timeout_s, "webhook relay")
+        return deliveries_reply_decoder.decode(data)
+
+    async def _ask_service(
+        self,
+        subject: str,
+        tenant: str,
+        body: ReportCommand | DeliveriesCommand,
+        principal: Principal,
+        timeout_s: float,
+        service: str,
+    ) -> bytes:
+        """A request to a process that is not an actor host (its reply, encoded)."""
         envelope = Envelope(
             tenant=tenant,
             principal=principal,
@@ -243,16 +266,14 @@ class Bus:
             body=body,
         )
         try:
-            msg = await self._replies.request(
-                subjects.reports(tenant), encoder.encode(envelope), timeout_s
-            )
+            msg = await self._replies.request(subject, encoder.encode(envelope), timeout_s)
         except NoRespondersError as e:
-            raise BusUnavailable("no warehouse answers report requests") from e
+            raise BusUnavailable(f"no {service} answers") from e
         except NatsTimeout as e:
-            raise BusTimeout(f"no report within {timeout_s:.3f}s") from e
+            raise BusTimeout(f"the {service} did not answer within {timeout_s:.3f}s") from e
         except NatsError as e:
             raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
-        return report_reply_decoder.decode(msg.data)
+        return msg.data
 
     async def warehouse_health(self, timeout_s: float) -> HostHealth:
         """Ask the warehouse process about itself and its store."""

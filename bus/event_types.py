@@ -16,6 +16,7 @@ from bus.messages.orders import OrderEvent
 from bus.messages.people import PersonChanged, SessionEnded
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
+from bus.messages.webhooks import WebhookTest
 
 #: CloudEvents ``type`` → the Struct of its ``data``.
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
@@ -42,6 +43,8 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.order.cancelled": OrderEvent,
     "perkbus.order.resent": OrderEvent,
     "perkbus.catalogue.product_changed": ProductChanged,
+    # sent to one endpoint when asked, never published on the stream (ADR 37)
+    "perkbus.webhook.test": WebhookTest,
 }
 
 

@@ -27,6 +27,8 @@ SCOPE_CONFIG = "config:read"
 SCOPE_CONFIG_ADMIN = "config:write"
 #: Reports from the warehouse: the whole tenant's orders, rewards and money movements.
 SCOPE_REPORTS = "reports:read"
+#: Webhook endpoints and their deliveries (they carry the whole tenant's events).
+SCOPE_WEBHOOKS = "webhooks:admin"
 
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
@@ -52,6 +54,7 @@ ALL_SCOPES = (
     SCOPE_CONFIG,
     SCOPE_CONFIG_ADMIN,
     SCOPE_REPORTS,
+    SCOPE_WEBHOOKS,
 )
 
 #: Roles of people and clients (each a set of permissions, see docs/adr/0014).
@@ -108,7 +111,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         SCOPE_ORDERS_REVIEW,
     },
     "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
-    "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS},
+    "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS, SCOPE_WEBHOOKS},
     "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),
 }
 

@@ -20,6 +20,10 @@ EVENTS_PREFIX = "pb.evt"
 AUDIT_PREFIX = "pb.audit"
 #: Reports from the warehouse: ``pb.rpt.<tenant>``, answered by ``perkbus warehouse``.
 REPORTS_PREFIX = "pb.rpt"
+#: Requests about webhook deliveries, answered by the relay (ADR 37).
+WEBHOOKS_PREFIX = "pb.whk"
+#: "A tenant's webhook endpoints changed": a hint to the relay, no stream, no reply.
+WEBHOOK_TARGETS_PREFIX = "pb.whkc"
 HEALTH = "pb.sys.health"
 #: Actor hosts answer with the public keys that sign access tokens (JWKS).
 JWKS = "pb.sys.jwks"
@@ -142,3 +146,30 @@ def parse_reports(subject: str) -> str:
     if prefix != REPORTS_PREFIX:
         raise InvalidToken(f"not a report subject: {subject!r}")
     return check_token(tenant, "tenant")
+
+
+def webhooks(tenant: str) -> str:
+    """Where requests about ``tenant``'s webhook deliveries go (ADR 37)."""
+    return f"{WEBHOOKS_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def all_webhooks() -> str:
+    """What the webhook relay answers: delivery requests of every tenant."""
+    return f"{WEBHOOKS_PREFIX}.*"
+
+
+def parse_webhooks(subject: str) -> str:
+    """``pb.whk.<tenant>`` → tenant."""
+    prefix, _, tenant = subject.rpartition(".")
+    if prefix != WEBHOOKS_PREFIX:
+        raise InvalidToken(f"not a webhooks subject: {subject!r}")
+    return check_token(tenant, "tenant")
+
+
+def webhook_targets_changed(tenant: str) -> str:
+    """Published when ``tenant``'s endpoints change: the relay reads them again."""
+    return f"{WEBHOOK_TARGETS_PREFIX}.{check_token(tenant, 'tenant')}"
+
+
+def all_webhook_targets_changed() -> str:
+    return f"{WEBHOOK_TARGETS_PREFIX}.*"

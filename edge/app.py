@@ -43,6 +43,7 @@ from edge import (
     static,
     tenant_config,
     vouchers,
+    webhooks,
 )
 from edge.auth import Identity, TokenVerifier, Unauthenticated, UnknownKey
 from edge.cache import Cache
@@ -355,6 +356,7 @@ def create_app(
     app.add_routes(people.routes)
     app.add_routes(sessions.routes)
     app.add_routes(tenant_config.routes)
+    app.add_routes(webhooks.routes)
     sso.add_sso_routes(
         app,
         sso_sessions.BusSsoDirectory(app),

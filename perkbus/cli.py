@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("actors", help="run an actor host")
     sub.add_parser("edge", help="run an HTTP edge")
     sub.add_parser("warehouse", help="load the reporting warehouse and answer reports")
+    sub.add_parser("webhooks", help="relay events to tenants' webhook endpoints")
     sub.add_parser("migrate", help="migrate the ledger schema")
     token = sub.add_parser("token", help="mint an access token")
     token.add_argument("--tenant", required=True)
@@ -194,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             from perkbus.roles import run_warehouse
 
             return _run_until_signal(run_warehouse, settings)
+        case "webhooks":
+            from perkbus.roles import run_webhooks
+
+            return _run_until_signal(run_webhooks, settings)
         case "migrate":
             return asyncio.run(_migrate(settings))
         case "audit":

@@ -1,5 +1,6 @@
-"""The process roles, each run until ``stop`` is set: an actor host, an edge, and the
-warehouse (its loader and its reports, one process: ADR 26)."""
+"""The process roles, each run until ``stop`` is set: an actor host, an edge, the
+warehouse (its loader and its reports, one process: ADR 26) and the webhook relay
+(ADR 37)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from actors.runtime.host import ActorHost
 from actors.runtime.warehouse_loader import WarehouseLoader
 from actors.sealing import MasterKey
 from actors.search_indexer import SearchIndexer
+from actors.webhook_relay import WebhookRelay
 from bus import tls as nats_tls
 from bus.client import Bus
 from bus.nats_auth import UserIssuer
@@ -33,6 +35,7 @@ from storage.factory import (
     open_search,
     open_tenant_docs,
     open_warehouse,
+    open_webhook_store,
 )
 from storage.redis_cache import RedisCache, open_redis
 from storage.redis_limiter import RedisLimiter
@@ -69,6 +72,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             search=search,
             stores=(search, tenant_docs),
             tenant_docs=tenant_docs,
+            webhook_private_targets=settings.webhooks.private_targets,
         ),
         ALL_KINDS,
         settings.actors,
@@ -180,3 +184,37 @@ async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await bus.close()
         await warehouse.close()
+
+
+async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The webhook relay: fans events out to endpoints, sends and retries the deliveries,
+    and answers requests about them. One per installation (its fan-out keeps its place
+    in its store; a second would only race it). It holds no master key: the actor host
+    gives it each endpoint's secret (ADR 37)."""
+    config = settings.webhooks
+    tls = nats_tls.for_config(settings.nats)
+    credentials = settings.nats.credentials_file
+    bus = await Bus.connect(require_nats_url(settings), "perkbus-webhooks", credentials, tls)
+    store = open_webhook_store(config, settings.mysql)
+    if config.nice > 0:
+        os.nice(config.nice)  # deliveries wait; redemptions do not
+    relay = WebhookRelay(
+        bus,
+        store,
+        config.retry_schedule_s,
+        config.private_targets,
+        timeout_s=config.timeout_s,
+        concurrency=config.concurrency,
+        retention_days=config.retention_days,
+        burst_events_per_s=config.burst_events_per_s,
+        burst_lag_s=config.burst_lag_s,
+    )
+    try:
+        await relay.start()
+        log.info("webhook relay ready (%s)", store.name)
+        await stop.wait()
+        log.info("webhook relay stopping")
+        await relay.stop()
+    finally:
+        await bus.close()
+        await store.close()

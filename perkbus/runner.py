@@ -1,15 +1,16 @@
 """``perkbus up``: the whole system on one machine, on embedded defaults.
 
 It starts the embedded nats-server (unless ``PERKBUS_NATS_URL`` names one; it requires
-credentials, and the children get the service user's, ADR 17), then an actor
-host, the warehouse and an edge (or several sharing its port: ``edge.processes``) as
-child processes — the same ``perkbus actors`` /
-``perkbus warehouse`` / ``perkbus edge`` that run alone in production — waits until
-``/readyz`` answers, seeds the demo tenant when asked, and prints where everything is.
-Ctrl-C (or SIGTERM) stops the edges, then the warehouse, then the
-actor host (which finishes and commits what it holds), then NATS. Every child is in its own
-session, so a Ctrl-C reaches only this process and the shutdown order holds, and is tied
-to this process with PR_SET_PDEATHSIG, so none outlives it even after a SIGKILL.
+credentials, and the children get the service user's, ADR 17), then an actor host, the
+warehouse, the webhook relay and an edge (or several sharing its port:
+``edge.processes``) as child processes — the same ``perkbus actors`` / ``perkbus
+warehouse`` / ``perkbus webhooks`` / ``perkbus edge`` that run alone in production —
+waits until ``/readyz`` answers, seeds the demo tenant when asked, and prints where
+everything is. Ctrl-C (or SIGTERM) stops the edges, then the webhook relay and the
+warehouse, then the actor host (which finishes and commits what it holds), then NATS.
+Every child is in its own session, so a Ctrl-C reaches only this process and the
+shutdown order holds, and is tied to this process with PR_SET_PDEATHSIG, so none
+outlives it even after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
 
     await asyncio.to_thread(prepare, settings)
     embedded: EmbeddedNats | None = None
-    actors = warehouse = None
+    actors = warehouse = webhooks = None
     edges: list[subprocess.Popen[bytes]] = []
     scheme = "https" if settings.edge.tls_cert_file and settings.edge.tls_key_file else "http"
     base_url = f"{scheme}://{settings.edge.host}:{settings.edge.port}"
@@ -172,6 +173,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         # only the actor host opens sealed data: the others never see the master key
         keyless = {k: v for k, v in env.items() if not k.startswith("PERKBUS_SECURITY_")}
         warehouse = spawn("warehouse", config_path, keyless)
+        webhooks = spawn("webhooks", config_path, keyless)
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url, nats_credentials, tls, settings.actors.points_currency)
@@ -181,7 +183,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
             credentials = await asyncio.to_thread(demo.write_credentials, settings, base_url)
         edges = await start_edges(settings, config_path, keyless, base_url, stop)
         _banner(settings, base_url, url, credentials)
-        children = [("actor host", actors), ("warehouse", warehouse)]
+        children = [("actor host", actors), ("warehouse", warehouse), ("webhook relay", webhooks)]
         if embedded is not None and embedded.process is not None:
             children.append(("embedded nats-server", embedded.process))
         children += [("edge", edge) for edge in edges]
@@ -201,6 +203,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         return 130
     finally:
         await stop_edges(edges)
+        await asyncio.to_thread(stop_child, webhooks, 10)
         await asyncio.to_thread(stop_child, warehouse, 10)
         await asyncio.to_thread(stop_child, actors, 30)
         if embedded is not None:
@@ -275,6 +278,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
         f"  warehouse     {warehouse_of(settings)}   reports at {base_url}/api/v1/reports/daily",
+        f"  webhooks      {base_url}/api/v1/webhooks   (relay: perkbus webhooks)",
     ]
     if credentials is not None:
         lines += [

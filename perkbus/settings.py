@@ -27,6 +27,7 @@ from storage.config import (
     SqliteConfig,
     TenantDocsConfig,
     WarehouseConfig,
+    WebhooksConfig,
 )
 
 
@@ -55,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     search: SearchConfig = SearchConfig()
     tenantdocs: TenantDocsConfig = TenantDocsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     auth: AuthConfig = AuthConfig()
     security: SecurityConfig = SecurityConfig()
 
@@ -104,6 +106,7 @@ _VAR_PATHS = (
     ("search", "path"),
     ("tenantdocs", "path"),
     ("warehouse", "path"),
+    ("webhooks", "path"),
     ("auth", "signing_key_file"),
     ("edge", "jwt_public_key_file"),
     ("security", "master_key_file"),

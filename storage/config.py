@@ -85,3 +85,38 @@ class WarehouseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The loader's CPU niceness: reporting yields the processor to redemptions on a
     #: shared machine and catches up when they quiet down (0: no change).
     nice: int = 10
+
+
+class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The webhook relay (``perkbus webhooks``, ADR 37). Its deliveries are kept in the
+    ledger's MySQL database when ``PERKBUS_MYSQL_URL`` is set, else in ``path``."""
+
+    path: str = "var/webhooks.sqlite3"
+    #: Waits before each retry of a failed attempt, in seconds (the Standard Webhooks
+    #: schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h — about 27 hours in all);
+    #: each is stretched or shrunk by up to a tenth at random.
+    retry_schedule_s: tuple[Annotated[float, msgspec.Meta(ge=0)], ...] = (
+        5.0,
+        300.0,
+        1800.0,
+        7200.0,
+        18000.0,
+        36000.0,
+        36000.0,
+    )
+    #: One attempt's limit: connecting, sending and the start of the answer.
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    #: Attempts in flight at once, over every endpoint (at most 8 per endpoint).
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 32
+    #: Allow http URLs and private, loopback and link-local addresses (development, tests,
+    #: receivers inside the installation's own network). Off: https to public addresses.
+    private_targets: bool = False
+    #: Delivered, failed and cancelled deliveries are deleted after this many days.
+    retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    #: While events arrive faster than this (a redemption burst), the relay waits …
+    burst_events_per_s: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    #: … for at most this long after it last caught up (0: never waits); deliveries lag
+    #: by up to this much during a burst.
+    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    #: The relay's CPU niceness: deliveries yield the processor to redemptions.
+    nice: int = 5

@@ -9,11 +9,13 @@ from storage.config import (
     SqliteConfig,
     TenantDocsConfig,
     WarehouseConfig,
+    WebhooksConfig,
 )
 from storage.ports import CatalogueStore, Ledger
 from storage.search_ports import SearchIndex
 from storage.tenant_docs_ports import TenantDocuments
 from storage.warehouse_ports import Warehouse
+from storage.webhook_ports import WebhookStore
 
 
 def open_ledger(mysql: MysqlConfig, sqlite: SqliteConfig) -> Ledger:
@@ -71,3 +73,15 @@ def open_warehouse(config: WarehouseConfig) -> Warehouse:
     from storage.duckdb_warehouse import DuckdbWarehouse
 
     return DuckdbWarehouse(config.path)
+
+
+def open_webhook_store(config: WebhooksConfig, mysql: MysqlConfig) -> WebhookStore:
+    """The webhook relay's deliveries: in the ledger's MySQL database when there is one,
+    else SQLite at ``config.path`` (ADR 37)."""
+    if mysql.url:
+        from storage.mysql_webhooks import MysqlWebhookStore
+
+        return MysqlWebhookStore(mysql.url, connect_timeout_s=mysql.connect_timeout_s)
+    from storage.sqlite_webhooks import SqliteWebhookStore
+
+    return SqliteWebhookStore(config.path)

@@ -118,6 +118,7 @@ def context(ledger: Ledger, catalogue: CatalogueStore | None = None) -> ActorCon
         MASTER_KEY,
         stores=(tenant_docs,),
         tenant_docs=tenant_docs,
+        webhook_private_targets=True,  # the tests' receivers listen on 127.0.0.1
     )
 
 

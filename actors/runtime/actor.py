@@ -89,6 +89,8 @@ class ActorContext:
     #: Tenants' order rules (limits, review threshold) as their tenant config actors last
     #: showed them (the treasury's, kept under ``"order-rules"``).
     programmes: KeptAnswers = field(default_factory=lambda: KeptAnswers(PROGRAMME_TTL_S))
+    #: Webhooks may go to http and private addresses (development and tests: ADR 37).
+    webhook_private_targets: bool = False
 
 
 @dataclass

@@ -73,6 +73,7 @@ from bus.messages.vouchers import (
     VoucherCommand,
 )
 from bus.messages.wallet import PointsIssued, WalletCommand, WalletView
+from bus.messages.webhooks import DeliveryTargets, EndpointList, EndpointView, WebhooksCommand
 
 Command = (
     BudgetCommand
@@ -90,6 +91,7 @@ Command = (
     | AuditCommand
     | TenantConfigCommand
     | HistoryCommand
+    | WebhooksCommand
 )
 ReplyValue = (
     BudgetView
@@ -136,6 +138,9 @@ ReplyValue = (
     | OrderRules
     | OrderPage
     | WalletPage
+    | EndpointView
+    | EndpointList
+    | DeliveryTargets
 )
 Reply = Ok[ReplyValue] | Err
 Request = Envelope[Command]

@@ -43,6 +43,12 @@ from bus.messages.tenant_config import PutDocument
 from bus.messages.treasury import SetFxRate, SetPointsRate
 from bus.messages.vouchers import GenerateCodes, ImportCodes, RevealCodes
 from bus.messages.wallet import IssuePoints
+from bus.messages.webhooks import (
+    CreateEndpoint,
+    DeleteEndpoint,
+    RotateEndpointSecret,
+    UpdateEndpoint,
+)
 
 KIND = "audit"
 #: The subject under which the edge records a refusal of ``<subject>`` (as the system).
@@ -105,6 +111,10 @@ AUDITED: dict[type, Audited] = {
     RemoveSsoProvider: Audited(lambda b: "sso"),
     # the document itself is in the tenant documents' history, revision by revision
     PutDocument: Audited(_field("name"), omit=("body",)),
+    CreateEndpoint: Audited(_field("url")),
+    UpdateEndpoint: Audited(_field("endpoint_id")),
+    DeleteEndpoint: Audited(_field("endpoint_id")),
+    RotateEndpointSecret: Audited(_field("endpoint_id")),
 }
 
 AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

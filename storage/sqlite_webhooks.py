@@ -1,0 +1,291 @@
+"""SQLite webhook deliveries: the embedded default of the webhook deliveries port.
+
+One file of its own (``var/webhooks.sqlite3``), written from one thread in ``BEGIN
+IMMEDIATE`` transactions (:mod:`storage.sqlite_db`): a claim's read and its move of the
+lease are one transaction, so two claims never hand out the same delivery, and the relay's
+sequence moves in the transaction that adds the deliveries of the events it covers.
+
+Ids come from ``AUTOINCREMENT``: a pruned delivery's id is never given to a new one, so
+an id a client holds (a link, a page's ``before``) never names another delivery later.
+The index of due deliveries holds pending ones only (a partial index): delivered and
+failed deliveries, most of the table, leave it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from storage.migrations import Migration
+from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
+from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, NewDelivery
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "webhook deliveries, their attempts, the relay's sequence",
+        sqlite=(
+            """CREATE TABLE webhook_deliveries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL,
+                event_type TEXT NOT NULL, payload BLOB NOT NULL,
+                status TEXT NOT NULL
+                    CHECK (status IN ('pending', 'delivered', 'failed', 'cancelled')),
+                attempts INTEGER NOT NULL DEFAULT 0, retries_left INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,
+                last_attempt_ms INTEGER NOT NULL DEFAULT 0,
+                last_status_code INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT NOT NULL DEFAULT '')""",
+            """CREATE UNIQUE INDEX webhook_deliveries_event
+                ON webhook_deliveries (tenant_id, endpoint_id, event_id)""",
+            """CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms)
+                WHERE status = 'pending'""",
+            "CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, id)",
+            """CREATE INDEX webhook_deliveries_endpoint
+                ON webhook_deliveries (tenant_id, endpoint_id, id)""",
+            "CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_ms)",
+            """CREATE TABLE webhook_attempts (
+                attempt_id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL,
+                n INTEGER NOT NULL, at_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+                status_code INTEGER NOT NULL, error TEXT NOT NULL, response TEXT NOT NULL)""",
+            "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, n)",
+            """CREATE TABLE webhook_relay (
+                id INTEGER PRIMARY KEY CHECK (id = 1), last_sequence INTEGER NOT NULL)""",
+            "INSERT INTO webhook_relay VALUES (1, 0)",
+        ),
+        mysql=(),
+    ),
+)
+
+#: A delivery's columns, in :class:`Delivery`'s order.
+COLUMNS = (
+    "id, tenant_id, endpoint_id, event_id, event_type, payload, status, attempts,"
+    " retries_left, created_ms, next_attempt_ms, last_attempt_ms, last_status_code, last_error"
+)
+_INSERT = (
+    "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload,"
+    " status, retries_left, created_ms, next_attempt_ms)"
+    " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
+    " ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING"
+)
+#: Deliveries pruned per transaction: the writer thread is never held long.
+PRUNE_BATCH = 1000
+
+
+def _row(d: NewDelivery) -> tuple[Any, ...]:
+    return (
+        d.tenant,
+        d.endpoint_id,
+        d.event_id,
+        d.event_type,
+        d.payload,
+        d.retries_left,
+        d.created_ms,
+        d.next_attempt_ms,
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(*row)
+
+
+class SqliteWebhookStore(SqliteStore):
+    migrations = MIGRATIONS
+    name = "webhooks:sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = SqliteDatabase(path, "NORMAL", "sqlite-webhooks")
+
+    async def last_sequence(self) -> int:
+        row = await self.db.read(
+            lambda con: con.execute("SELECT last_sequence FROM webhook_relay").fetchone()
+        )
+        return int(row[0])
+
+    async def enqueue(self, deliveries: Sequence[NewDelivery], sequence: int) -> int:
+        rows = [_row(d) for d in deliveries]
+
+        def _enqueue(con: sqlite3.Connection) -> int:
+            added = con.executemany(_INSERT, rows).rowcount if rows else 0
+            con.execute(
+                "UPDATE webhook_relay SET last_sequence = MAX(last_sequence, ?)", (sequence,)
+            )
+            return added
+
+        return await self.db.run(transaction(_enqueue))
+
+    async def add(self, delivery: NewDelivery) -> Delivery:
+        def _add(con: sqlite3.Connection) -> Delivery:
+            con.execute(_INSERT, _row(delivery))
+            row = con.execute(
+                f"SELECT {COLUMNS} FROM webhook_deliveries"
+                " WHERE tenant_id = ? AND endpoint_id = ? AND event_id = ?",
+                (delivery.tenant, delivery.endpoint_id, delivery.event_id),
+            ).fetchone()
+            return _delivery(row)
+
+        return await self.db.run(transaction(_add))
+
+    async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
+        if limit <= 0:  # (SQLite reads LIMIT -1 as no limit)
+            return []
+        until = now_ms + lease_ms
+
+        def _claim(con: sqlite3.Connection) -> list[Delivery]:
+            # ``status = 'pending'`` spelled out: the partial index serves only that.
+            rows = con.execute(
+                f"SELECT {COLUMNS} FROM webhook_deliveries"
+                " WHERE status = 'pending' AND next_attempt_ms <= ?"
+                " ORDER BY next_attempt_ms, id LIMIT ?",
+                (now_ms, limit),
+            ).fetchall()
+            claimed = [_delivery(r) for r in rows]
+            con.executemany(
+                "UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?",
+                [(until, d.id) for d in claimed],
+            )
+            return [msgspec.structs.replace(d, next_attempt_ms=until) for d in claimed]
+
+        return await self.db.run(transaction(_claim))
+
+    async def record(
+        self,
+        attempt: Attempt,
+        status: DeliveryStatus,
+        next_attempt_ms: int,
+        retries_left: int,
+    ) -> None:
+        a = attempt
+
+        def _record(con: sqlite3.Connection) -> None:
+            # Selected from the delivery: an attempt of a delivery pruned meanwhile is
+            # not kept without it.
+            con.execute(
+                "INSERT INTO webhook_attempts (delivery_id, n, at_ms, duration_ms,"
+                " status_code, error, response) SELECT id, ?, ?, ?, ?, ?, ?"
+                " FROM webhook_deliveries WHERE id = ?",
+                (a.n, a.at_ms, a.duration_ms, a.status_code, a.error, a.response, a.delivery_id),
+            )
+            con.execute(
+                "UPDATE webhook_deliveries SET"
+                " status = CASE status WHEN 'cancelled' THEN status ELSE ? END,"
+                " attempts = ?, next_attempt_ms = ?, retries_left = ?, last_attempt_ms = ?,"
+                " last_status_code = ?, last_error = ? WHERE id = ?",
+                (
+                    status,
+                    a.n,
+                    next_attempt_ms,
+                    retries_left,
+                    a.at_ms,
+                    a.status_code,
+                    a.error,
+                    a.delivery_id,
+                ),
+            )
+
+        await self.db.run(transaction(_record))
+
+    async def cancel_endpoint(self, tenant: str, endpoint_id: str) -> int:
+        def _cancel(con: sqlite3.Connection) -> int:
+            return con.execute(
+                "UPDATE webhook_deliveries SET status = 'cancelled'"
+                " WHERE tenant_id = ? AND endpoint_id = ? AND status = 'pending'",
+                (tenant, endpoint_id),
+            ).rowcount
+
+        return await self.db.run(transaction(_cancel))
+
+    async def deliveries(
+        self,
+        tenant: str,
+        endpoint_id: str | None,
+        status: DeliveryStatus | None,
+        limit: int,
+        before: int | None,
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        where, params = _filters(tenant, endpoint_id, status, before)
+        statement = (
+            f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {where} ORDER BY id DESC LIMIT ?"
+        )
+        rows = await self.db.read(lambda con: con.execute(statement, (*params, limit)).fetchall())
+        return [_delivery(r) for r in rows]
+
+    async def delivery(self, tenant: str, delivery_id: int) -> Delivery | None:
+        row = await self.db.read(
+            lambda con: con.execute(
+                f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = ? AND tenant_id = ?",
+                (delivery_id, tenant),
+            ).fetchone()
+        )
+        return None if row is None else _delivery(row)
+
+    async def attempts(self, tenant: str, delivery_id: int) -> list[Attempt]:
+        rows = await self.db.read(
+            lambda con: con.execute(
+                "SELECT a.delivery_id, a.n, a.at_ms, a.duration_ms, a.status_code, a.error,"
+                " a.response FROM webhook_attempts a"
+                " JOIN webhook_deliveries d ON d.id = a.delivery_id"
+                " WHERE d.id = ? AND d.tenant_id = ? ORDER BY a.n, a.attempt_id",
+                (delivery_id, tenant),
+            ).fetchall()
+        )
+        return [Attempt(*r) for r in rows]
+
+    async def redeliver(self, tenant: str, delivery_id: int, now_ms: int) -> Delivery | None:
+        def _redeliver(con: sqlite3.Connection) -> Delivery | None:
+            con.execute(
+                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = ?,"
+                " retries_left = 0 WHERE id = ? AND tenant_id = ?",
+                (now_ms, delivery_id, tenant),
+            )
+            row = con.execute(
+                f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = ? AND tenant_id = ?",
+                (delivery_id, tenant),
+            ).fetchone()
+            return None if row is None else _delivery(row)
+
+        return await self.db.run(transaction(_redeliver))
+
+    async def prune(self, before_ms: int) -> int:
+        def _prune(con: sqlite3.Connection) -> int:
+            ids = [
+                (r[0],)
+                for r in con.execute(
+                    "SELECT id FROM webhook_deliveries WHERE created_ms < ?"
+                    " AND status <> 'pending' LIMIT ?",
+                    (before_ms, PRUNE_BATCH),
+                )
+            ]
+            con.executemany("DELETE FROM webhook_attempts WHERE delivery_id = ?", ids)
+            con.executemany("DELETE FROM webhook_deliveries WHERE id = ?", ids)
+            return len(ids)
+
+        pruned = 0
+        while True:
+            n = await self.db.run(transaction(_prune))
+            pruned += n
+            if n < PRUNE_BATCH:
+                return pruned
+
+
+def _filters(
+    tenant: str, endpoint_id: str | None, status: DeliveryStatus | None, before: int | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The ``WHERE`` of a page of the tenant's deliveries (``?`` placeholders)."""
+    where: list[str] = ["tenant_id = ?"]
+    params: list[Any] = [tenant]
+    for clause, value in (
+        ("endpoint_id = ?", endpoint_id),
+        ("status = ?", status),
+        ("id < ?", before),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return " AND ".join(where), tuple(params)

@@ -1,0 +1,363 @@
+"""Webhooks end to end: endpoints set through the API, events of the tenant's own ledger
+delivered by the relay to a real HTTP receiver, signed as Standard Webhooks says (checked
+with the ``standardwebhooks`` library, not our own code), retried, logged, sent again."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from actors.webhook_relay import WebhookRelay
+from storage.mysql_webhooks import MysqlWebhookStore
+from storage.sqlite_webhooks import SqliteWebhookStore
+from storage.webhook_ports import WebhookStore
+from tests.conftest import Cluster
+from tests.webhook_receiver import Receiver, receiver
+
+FAST = (0.2, 0.2)
+_keys = itertools.count()
+
+StartRelay = Callable[[Sequence[float]], Awaitable[WebhookRelay]]
+
+
+@pytest.fixture
+async def start_relay(
+    cluster: Cluster, ledger_url: str, tmp_path: Path
+) -> AsyncIterator[StartRelay]:
+    """Starts the relay (once per test) with a retry schedule; its deliveries are kept
+    where ``perkbus webhooks`` keeps them beside this ledger."""
+    started: list[tuple[WebhookRelay, WebhookStore]] = []
+
+    async def start(schedule: Sequence[float]) -> WebhookRelay:
+        store: WebhookStore = (
+            SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
+            if ledger_url.startswith("sqlite")
+            else MysqlWebhookStore(ledger_url)
+        )
+        relay = WebhookRelay(
+            cluster.bus, store, schedule, allow_private=True, poll_s=0.1, timeout_s=5
+        )
+        await relay.start()
+        started.append((relay, store))
+        return relay
+
+    yield start
+    for relay, store in started:
+        await relay.stop()
+        await store.close()
+
+
+@asynccontextmanager
+async def endpoint(
+    cluster: Cluster, tenant: str, **fields: Any
+) -> AsyncIterator[tuple[Receiver, dict[str, Any]]]:
+    async with receiver() as box:
+        body = {"url": box.url, **fields}
+        status, created = await send(cluster, "POST", "/api/v1/webhooks", tenant, body)
+        assert status == 201, created
+        yield box, created
+
+
+async def send(
+    cluster: Cluster, method: str, path: str, tenant: str, body: Any = None, **token: Any
+) -> tuple[int, Any]:
+    headers = {**cluster.keys.headers(tenant, **token), "Idempotency-Key": f"k-{next(_keys)}"}
+    async with cluster.client.request(method, path, json=body, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def debit(cluster: Cluster, tenant: str, budget: str, amount: int, key: str) -> None:
+    async with cluster.client.post(
+        f"/api/v1/budgets/{budget}/debits",
+        json={"amount": {"amount_minor": amount, "currency": "EUR"}},
+        headers={**cluster.keys.headers(tenant), "Idempotency-Key": key},
+    ) as r:
+        assert r.status == 201, await r.text()
+
+
+async def deliveries_until(
+    cluster: Cluster, tenant: str, webhook: str, ready: Callable[[list[Any]], bool]
+) -> list[Any]:
+    for _ in range(300):
+        status, page = await send(
+            cluster, "GET", f"/api/v1/webhooks/{webhook}/deliveries?limit=100", tenant
+        )
+        assert status == 200, page
+        if ready(page["deliveries"]):
+            return list(page["deliveries"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"deliveries never got there: {page}")
+
+
+async def fanned_out(cluster: Cluster, relay: WebhookRelay) -> None:
+    """Once the relay has fanned out every event on the stream so far."""
+    info = await cluster.bus.js.stream_info("PB_EVENTS")
+    for _ in range(300):
+        if await relay.store.last_sequence() >= info.state.last_seq:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the relay never read the stream to its end")
+
+
+def verified(secret: str, received: Any) -> Any:
+    """The event, verified by an independent Standard Webhooks implementation."""
+    return Webhook(secret).verify(received.body, received.headers)
+
+
+async def test_a_tenants_events_reach_its_endpoint_signed_and_no_other_tenants(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    await cluster.open_budget("acme", "b1", 10_000)
+    await cluster.open_budget("globex", "g1", 50_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        assert hook["secret"].startswith("whsec_")
+        assert hook["event_types"] == ["perkbus.budget.debited"]
+        await debit(cluster, "globex", "g1", 700, "g-1")  # another tenant's: never sent
+        await debit(cluster, "acme", "b1", 250, "a-1")
+        [got] = await box.wait_for(1)
+        await asyncio.sleep(0.5)  # anything else that would come, comes
+        assert len(box.received) == 1
+        event = verified(hook["secret"], got)
+        assert event["type"] == "perkbus.budget.debited"
+        assert event["tenant"] == "acme"
+        assert event["data"]["amount"] == {"amount_minor": 250, "currency": "EUR"}
+        assert got.headers["webhook-id"] == event["id"]
+        assert got.headers["Content-Type"] == "application/json"
+        with pytest.raises(WebhookVerificationError):  # another secret does not verify
+            Webhook("whsec_" + "A" * 43 + "=").verify(got.body, got.headers)
+        [delivery] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["status"] == "delivered"
+        )
+        assert delivery["event_id"] == event["id"]
+        assert delivery["attempts"] == 1
+        assert delivery["next_attempt_at"] is None
+        # globex cannot see acme's endpoint or its deliveries
+        for path in (f"/api/v1/webhooks/{hook['id']}", f"/api/v1/webhooks/{hook['id']}/deliveries"):
+            status, problem = await send(cluster, "GET", path, "globex")
+            assert status == 404 or (status == 200 and problem["deliveries"] == []), problem
+        status, problem = await send(
+            cluster, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}", "globex"
+        )
+        assert status == 404, problem
+
+
+async def test_a_failing_endpoint_is_retried_until_it_answers_and_each_attempt_is_logged(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.*"]) as (box, hook):
+        box.statuses.extend([500, 503])
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        first, second, third = await box.wait_for(3)
+        assert (
+            first.headers["webhook-id"]
+            == second.headers["webhook-id"]
+            == third.headers["webhook-id"]
+        )
+        assert first.body == second.body == third.body
+        [delivery] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["status"] == "delivered"
+        )
+        assert delivery["attempts"] == 3
+        assert delivery["last_status_code"] == 200
+        status, detail = await send(
+            cluster, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}", "acme"
+        )
+        assert status == 200, detail
+        assert [a["status_code"] for a in detail["attempts"]] == [500, 503, 200]
+        assert [a["n"] for a in detail["attempts"]] == [1, 2, 3]
+        assert detail["attempts"][0]["error"] == "the endpoint answered 500"
+        assert detail["attempts"][0]["response"] == "answered 500"
+        assert detail["event"]["type"] == "perkbus.budget.debited"
+
+
+async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_once_more(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay((0.1,))
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500, 500, 500])
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        [failed] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["status"] == "failed"
+        )
+        assert failed["attempts"] == 2
+        assert len(box.received) == 2
+        status, page = await send(
+            cluster, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries?status=failed", "acme"
+        )
+        assert [d["id"] for d in page["deliveries"]] == [failed["id"]]
+        path = f"/api/v1/webhooks/{hook['id']}/deliveries/{failed['id']}/redeliver"
+        status, again = await send(cluster, "POST", path, "acme")
+        assert status == 202, again
+        assert again["status"] == "pending"
+        await box.wait_for(3)  # one more: it fails (500) and stays failed, no retry
+        [after] = await deliveries_until(
+            cluster,
+            "acme",
+            hook["id"],
+            lambda d: d[0]["attempts"] == 3 and d[0]["status"] == "failed",
+        )
+        status, again = await send(cluster, "POST", path, "acme")
+        assert status == 202
+        [done] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: d[0]["status"] == "delivered"
+        )
+        assert done["attempts"] == 4
+        assert len(box.received) == 4
+
+
+async def test_a_test_event_and_a_rotated_secret_sign_with_both_secrets_for_a_while(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.created"]) as (box, hook):
+        status, delivery = await send(
+            cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "acme"
+        )
+        assert status == 202, delivery
+        [got] = await box.wait_for(1)
+        event = verified(hook["secret"], got)
+        assert event["type"] == "perkbus.webhook.test"
+        assert event["data"]["endpoint_id"] == hook["id"]
+        path = f"/api/v1/webhooks/{hook['id']}/secret"
+        status, rotated = await send(cluster, "POST", path, "acme", {"keep_old_s": 3600})
+        assert status == 200, rotated
+        assert rotated["secret"] != hook["secret"]
+        assert rotated["old_secret_expires_at"] is not None
+        status, _ = await send(cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "acme")
+        [_, during] = await box.wait_for(2)
+        assert len(during.headers["webhook-signature"].split(" ")) == 2
+        verified(rotated["secret"], during)
+        verified(hook["secret"], during)  # receivers that still have the old one
+        status, final = await send(cluster, "POST", path, "acme", {"keep_old_s": 0})
+        assert final["old_secret_expires_at"] is None
+        status, _ = await send(cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "acme")
+        [_, _, after] = await box.wait_for(3)
+        verified(final["secret"], after)
+        for old in (hook["secret"], rotated["secret"]):
+            with pytest.raises(WebhookVerificationError):
+                verified(old, after)
+        status, listed = await send(cluster, "GET", "/api/v1/webhooks", "acme")
+        assert [w["secret"] for w in listed["webhooks"]] == [None]  # never shown again
+
+
+async def test_deleting_or_disabling_an_endpoint_cancels_its_pending_deliveries(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    relay = await start_relay((60.0,))
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500])
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["attempts"] == 1
+        )
+        status, changed = await send(
+            cluster, "PATCH", f"/api/v1/webhooks/{hook['id']}", "acme", {"enabled": False}
+        )
+        assert status == 200 and changed["enabled"] is False
+        [cancelled] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: d[0]["status"] == "cancelled"
+        )
+        assert cancelled["next_attempt_at"] is None
+        await debit(cluster, "acme", "b1", 100, "a-2")  # while disabled: not queued
+        await fanned_out(cluster, relay)
+        status, _ = await send(
+            cluster, "PATCH", f"/api/v1/webhooks/{hook['id']}", "acme", {"enabled": True}
+        )
+        await debit(cluster, "acme", "b1", 100, "a-3")
+        await deliveries_until(
+            cluster,
+            "acme",
+            hook["id"],
+            lambda d: [x["status"] for x in d] == ["delivered", "cancelled"],
+        )
+        assert len(box.received) == 2
+        status, gone = await send(cluster, "DELETE", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert status == 200, gone
+        status, problem = await send(cluster, "GET", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert status == 404, problem
+
+
+async def test_people_events_go_only_to_endpoints_set_by_someone_who_may_read_them(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    integrator = {"roles": ["integrator"], "scopes": ["webhooks:admin", "events:read"]}
+    async with receiver() as box:
+        status, problem = await send(
+            cluster,
+            "POST",
+            "/api/v1/webhooks",
+            "acme",
+            {"url": box.url, "event_types": ["perkbus.people.*"]},
+            **integrator,
+        )
+        assert status == 403, problem
+        status, hook = await send(
+            cluster, "POST", "/api/v1/webhooks", "acme", {"url": box.url}, **integrator
+        )
+        assert status == 201, hook
+        assert hook["private_aggregates"] == []
+        status, person = await send(
+            cluster,
+            "POST",
+            "/api/v1/people",
+            "acme",
+            {"id": "ana", "email": "ana@acme.example", "name": "Ana", "roles": ["end_user"]},
+        )
+        assert status == 201, person
+        await cluster.open_budget("acme", "b1", 10_000)
+        await box.wait_for(1)
+        await asyncio.sleep(0.5)
+        types = {r.event["type"] for r in box.received}
+        assert "perkbus.budget.created" in types
+        assert not [t for t in types if t.startswith("perkbus.people.")]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"url": "ftp://example.com/x"}, 422, "url"),
+        ({"url": "https://user:pw@example.com/x"}, 422, "#/url"),
+        ({"url": "https://example.com/x", "event_types": ["perkbus.nothing.here"]}, 422, "no such"),
+        ({"url": "https://example.com/x", "event_types": ["order.fulfilled"]}, 422, "event_types"),
+        ({"url": "https://example.com/x", "secret": "mine"}, 422, "secret"),
+        ({"url": "https://example.com/x", "description": "a\nb"}, 422, "description"),
+    ],
+)
+async def test_bad_endpoints_are_refused_with_a_problem_and_nothing_is_made(
+    cluster: Cluster, body: dict[str, Any], status: int, says: str
+) -> None:
+    got, problem = await send(cluster, "POST", "/api/v1/webhooks", "acme", body)
+    assert got == status, problem
+    assert says in str(problem)
+    _, listed = await send(cluster, "GET", "/api/v1/webhooks", "acme")
+    assert listed["webhooks"] == []
+
+
+async def test_only_whole_tenant_webhook_admins_manage_webhooks(cluster: Cluster) -> None:
+    body = {"url": "https://example.com/hooks"}
+    for token in (
+        {"roles": ["end_user"]},
+        {"roles": ["auditor"]},
+        {"roles": ["admin"], "grants": ["budget:b1"]},
+        {"roles": ["admin"], "scopes": ["events:read"]},
+    ):
+        status, problem = await send(cluster, "POST", "/api/v1/webhooks", "acme", body, **token)
+        assert status == 403, (token, problem)
+        status, problem = await send(cluster, "GET", "/api/v1/webhooks", "acme", **token)
+        assert status == 403, (token, problem)
+    status, created = await send(cluster, "POST", "/api/v1/webhooks", "acme", body)
+    assert status == 201, created
