@@ -30,18 +30,18 @@ def is_public(address: str) -> bool:
 
 def url_problem(url: str, allow_private: bool) -> str | None:
     """Why deliveries may not go to ``url`` (None: they may, as far as its text says)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+        port = parts.port
+    except ValueError:  # an address in brackets that is none, a port that is no number
+        return "not a URL with a host and port deliveries can go to"
     if parts.username is not None or parts.password is not None:
         return "a webhook URL carries no user name or password"
     if parts.fragment:
         return "a webhook URL has no fragment"
-    host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         return "a webhook URL names a host"
-    try:
-        port = parts.port
-    except ValueError:
-        return "the port is not a number from 1 to 65535"
     if port == 0:
         return "the port is not a number from 1 to 65535"
     if allow_private:

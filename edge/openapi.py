@@ -13,6 +13,7 @@ from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
 from edge.openapi_listings import SCHEMAS as LISTING_SCHEMAS
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
+from edge.openapi_webhooks import SCHEMAS as WEBHOOK_SCHEMAS
 from edge.problems import STATUS, Problem
 from edge.reports import DailyReportOut, TopProductsOut
 from edge.schemas import (
@@ -122,6 +123,7 @@ def build_document() -> dict[str, Any]:
             *CONFIG_SCHEMAS,
             *HISTORY_SCHEMAS,
             *LISTING_SCHEMAS,
+            *WEBHOOK_SCHEMAS,
             DailyReportOut,
             TopProductsOut,
             Problem,

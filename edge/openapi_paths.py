@@ -15,6 +15,7 @@ from bus.messages.wallet import PERSON_ID_PATTERN
 from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
 from edge.openapi_tenant_config import config_paths
+from edge.openapi_webhooks import webhook_paths
 from edge.schemas import ExportQuery, ProductQuery
 
 REF = "#/components/schemas/{name}"
@@ -1123,6 +1124,7 @@ for _path, _operations in history_paths(REF, _COMMON_ERRORS, _PERSON_ID, _query_
     PATHS.setdefault(_path, {}).update(_operations)
 for _path, _operations in listing_paths(REF, _COMMON_ERRORS, _query_parameters).items():
     PATHS.setdefault(_path, {}).update(_operations)
+PATHS.update(webhook_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY, _query_parameters))
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"
 

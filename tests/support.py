@@ -8,7 +8,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -31,10 +31,12 @@ from storage.ports import AccountRecord, CatalogueStore, Ledger, OrderRecord
 from storage.sqlite import SqliteLedger
 from storage.sqlite_db import transaction
 from storage.warehouse_ports import Warehouse
+from storage.webhook_ports import WebhookStore
 
 if TYPE_CHECKING:
     from actors.runtime.host import ActorHost
     from actors.runtime.warehouse_loader import WarehouseLoader
+    from actors.webhook_relay import WebhookRelay
 
 REQUIRE_REAL = os.environ.get("PERKBUS_REQUIRE_REAL") == "1"
 MYSQL_ADMIN_URL = os.environ.get("PERKBUS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -353,6 +355,22 @@ async def warehouse_process(bus: Bus, store: Warehouse) -> AsyncIterator[Warehou
     finally:
         await loader.stop()
         await service.stop()
+
+
+@asynccontextmanager
+async def webhook_relay(
+    bus: Bus, store: WebhookStore, schedule_s: Sequence[float] = (0.2, 0.2)
+) -> AsyncIterator[WebhookRelay]:
+    """What ``perkbus webhooks`` runs, on ``bus``, sending to private addresses too (the
+    tests' receivers listen on 127.0.0.1); the store is closed by its owner."""
+    from actors.webhook_relay import WebhookRelay
+
+    relay = WebhookRelay(bus, store, schedule_s, allow_private=True, poll_s=0.1, timeout_s=5)
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
 
 
 #: The catalogue stores a test can be parametrised over (``params=CATALOGUE_STORES``).

@@ -33,8 +33,9 @@ from perkbus import demo, demo_catalogue
 from storage.duckdb_warehouse import DuckdbWarehouse
 from storage.sqlite import SqliteLedger
 from storage.sqlite_catalogue import SqliteCatalogue
+from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import PARTITIONS, Cluster, start_cluster
-from tests.support import Keys, warehouse_process
+from tests.support import Keys, warehouse_process, webhook_relay
 
 T = TypeVar("T")
 
@@ -100,6 +101,7 @@ class LiveSystem:
         self._ledger = SqliteLedger(directory / "ledger.sqlite3")
         self._catalogue = SqliteCatalogue(directory / "catalogue.sqlite3")
         self._warehouse = DuckdbWarehouse(directory / "warehouse.duckdb")
+        self._webhooks = SqliteWebhookStore(directory / "webhooks.sqlite3")
         self._resources = AsyncExitStack()
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
@@ -124,6 +126,8 @@ class LiveSystem:
         cluster = await self._resources.enter_async_context(self._cluster())
         self._resources.push_async_callback(self._warehouse.close)
         await self._resources.enter_async_context(warehouse_process(cluster.bus, self._warehouse))
+        self._resources.push_async_callback(self._webhooks.close)
+        await self._resources.enter_async_context(webhook_relay(cluster.bus, self._webhooks))
         self.base_url = str(cluster.client.make_url("")).rstrip("/")
         self._session = await self._resources.enter_async_context(aiohttp.ClientSession())
         await demo.seed(cluster.bus)
@@ -147,6 +151,7 @@ class LiveSystem:
             ("POST", "/api/v1/clients", _client("HR sync"), self.owner),
             ("PUT", "/api/v1/fx/EUR/USD", {"rate": "1.0850"}, self.owner),
             ("POST", "/api/v1/catalogue/products", _product("demo-team-day", "Demo"), self.owner),
+            ("POST", "/api/v1/webhooks", {"url": "https://hooks.demo.example/in"}, self.owner),
             (
                 "POST",
                 "/api/v1/orders",
@@ -162,6 +167,7 @@ class LiveSystem:
             ("POST", "/api/v1/clients", _client(f"{OTHER_MARKER} client"), other),
             ("PUT", "/api/v1/fx/EUR/GBP", {"rate": "0.8512"}, other),
             ("POST", "/api/v1/catalogue/products", _product(OTHER_MARKER, OTHER_MARKER), other),
+            ("POST", "/api/v1/webhooks", {"url": f"https://{OTHER_MARKER}.example/in"}, other),
         ):
             key = {"Idempotency-Key": f"fuzz-seed-{method}-{path}"}
             reply = await self._send(method, path, headers | key, body)

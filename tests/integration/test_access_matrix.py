@@ -4,11 +4,14 @@ permission → 403 (before the body is even read); another tenant's resource →
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from bus.scopes import ROLE_PERMISSIONS, ROLES
 from edge.openapi_paths import PATHS
+from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import Cluster
+from tests.support import webhook_relay
 
 EXAMPLE = {
     "budget_id": "b1",
@@ -22,6 +25,8 @@ EXAMPLE = {
     "quote": "USD",
     "client_id": "acme.AAAAAAAAAAAAAAAAAAAAAAAA",
     "event_type": "perkbus.budget.created",
+    "webhook_id": "ep_" + "0" * 32,
+    "delivery_id": "1",
 }
 OPERATIONS = [
     (method.upper(), re.sub(r"\{(\w+)\}", lambda m: EXAMPLE[m.group(1)], path), operation)
@@ -49,7 +54,16 @@ async def test_every_operation_needs_a_token(cluster: Cluster) -> None:
         ), (method, path)
 
 
-async def test_every_operation_refuses_the_roles_without_its_permission(cluster: Cluster) -> None:
+async def test_every_operation_refuses_the_roles_without_its_permission(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    async with webhook_relay(cluster.bus, store):  # answers about deliveries
+        await refuses_the_roles_without_permissions(cluster)
+    await store.close()
+
+
+async def refuses_the_roles_without_permissions(cluster: Cluster) -> None:
     refused = 0
     for role in ROLES:
         headers = cluster.keys.headers("acme", roles=[role])  # every scope, this one role

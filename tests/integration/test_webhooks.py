@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from storage.mysql_webhooks import MysqlWebhookStore
 from storage.sqlite_webhooks import SqliteWebhookStore
 from storage.webhook_ports import WebhookStore
 from tests.conftest import Cluster
+from tests.support import webhook_relay
 from tests.webhook_receiver import Receiver, receiver
 
 FAST = (0.2, 0.2)
@@ -33,25 +34,18 @@ async def start_relay(
 ) -> AsyncIterator[StartRelay]:
     """Starts the relay (once per test) with a retry schedule; its deliveries are kept
     where ``perkbus webhooks`` keeps them beside this ledger."""
-    started: list[tuple[WebhookRelay, WebhookStore]] = []
+    async with AsyncExitStack() as stack:
 
-    async def start(schedule: Sequence[float]) -> WebhookRelay:
-        store: WebhookStore = (
-            SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
-            if ledger_url.startswith("sqlite")
-            else MysqlWebhookStore(ledger_url)
-        )
-        relay = WebhookRelay(
-            cluster.bus, store, schedule, allow_private=True, poll_s=0.1, timeout_s=5
-        )
-        await relay.start()
-        started.append((relay, store))
-        return relay
+        async def start(schedule: Sequence[float]) -> WebhookRelay:
+            store: WebhookStore = (
+                SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
+                if ledger_url.startswith("sqlite")
+                else MysqlWebhookStore(ledger_url)
+            )
+            stack.push_async_callback(store.close)
+            return await stack.enter_async_context(webhook_relay(cluster.bus, store, schedule))
 
-    yield start
-    for relay, store in started:
-        await relay.stop()
-        await store.close()
+        yield start
 
 
 @asynccontextmanager
