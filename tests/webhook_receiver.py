@@ -1,5 +1,5 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that keeps every request
-and answers with the statuses it is told, in order (then 200)."""
+and answers with the statuses it is told, in order (then 200); a 3xx points back to it."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         async with box.arrived:
             box.received.append(Received(request.path, dict(request.headers), body))
             box.arrived.notify_all()
-        return web.Response(status=status, text=f"answered {status}")
+        # a redirect points back here: followed, it would arrive as one more request
+        moved = {"Location": box.url} if 300 <= status < 400 else None
+        return web.Response(status=status, text=f"answered {status}", headers=moved)
 
     app.router.add_post("/{tail:.*}", take)
     runner = web.AppRunner(app, access_log=None)
