@@ -15,7 +15,7 @@ NOMAD = Path(__file__).resolve().parents[2] / "deploy" / "nomad"
 #: perhaps after a ``{{ if … }}``).
 ASSIGNED = re.compile(r"(?:^\s*|\}\})(PERKBUS_[A-Z0-9_]+)\s*=", re.MULTILINE)
 #: The jobs that run perkbus (the NATS job runs nats-server alone).
-_JOBS = [NOMAD / f"{role}.nomad.hcl" for role in ("actors", "edge", "warehouse")]
+_JOBS = [NOMAD / f"{role}.nomad.hcl" for role in ("actors", "edge", "warehouse", "webhooks")]
 
 
 def unknown(name: str) -> str | None:
