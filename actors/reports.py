@@ -10,13 +10,13 @@ is not narrowed to some budgets (a report covers the whole tenant).
 from __future__ import annotations
 
 import logging
-import os
 
 import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from actors.service_health import store_health
 from bus import subjects
 from bus.barrier import barrier
 from bus.errors import ErrorCode
@@ -31,7 +31,7 @@ from bus.messages.reports import (
     report_days,
     report_request_decoder,
 )
-from bus.messages.system import HostHealth, StoreHealth
+from bus.messages.system import HostHealth
 from bus.scopes import SCOPE_REPORTS, permissions
 from bus.time import now_ms
 from storage.errors import StorageError
@@ -62,13 +62,7 @@ class ReportService:
 
     async def health(self) -> HostHealth:
         """The warehouse's store, pinged (for the edge's ``/readyz``)."""
-        try:
-            await self._warehouse.ping()
-            store = StoreHealth(self._warehouse.name, True, essential=False)
-        except Exception as e:
-            detail = f"{type(e).__name__}: {e}"
-            store = StoreHealth(self._warehouse.name, False, detail, essential=False)
-        return HostHealth(f"warehouse-{os.getpid()}", (store,), 0, 0)
+        return await store_health("warehouse", self._warehouse.name, self._warehouse.ping)
 
     async def _on_health(self, msg: Msg) -> None:
         if msg.reply:

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from actors.service_health import store_health
 from actors.webhook_targets import TargetDirectory, TargetsUnavailable
 from bus import subjects
 from bus.barrier import barrier
@@ -82,7 +83,8 @@ class DeliveriesService:
 
     async def start(self) -> None:
         self._subs = [
-            await self._nc.subscribe(subjects.all_webhooks(), queue=QUEUE, cb=self._on_request)
+            await self._nc.subscribe(subjects.all_webhooks(), queue=QUEUE, cb=self._on_request),
+            await self._nc.subscribe(subjects.WEBHOOKS_HEALTH, cb=self._on_health),
         ]
         await barrier(self._nc)  # started means answering
 
@@ -90,6 +92,11 @@ class DeliveriesService:
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs = []
+
+    async def _on_health(self, msg: Msg) -> None:
+        if msg.reply:
+            health = await store_health("webhooks", self._store.name, self._store.ping)
+            await msg.respond(encoder.encode(health))
 
     async def _on_request(self, msg: Msg) -> None:
         try:

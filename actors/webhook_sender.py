@@ -89,7 +89,8 @@ class WebhookSender:
             connector=connector,
             timeout=self._timeout,
             trust_env=False,  # no proxy from the environment: it would reach anywhere
-            headers={"User-Agent": USER_AGENT},
+            # identity: the answer is kept as text, and it is not decompressed
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             auto_decompress=False,
         )
 

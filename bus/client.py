@@ -277,14 +277,19 @@ class Bus:
 
     async def warehouse_health(self, timeout_s: float) -> HostHealth:
         """Ask the warehouse process about itself and its store."""
+        return await self._process_health(subjects.WAREHOUSE_HEALTH, "warehouse", timeout_s)
+
+    async def webhooks_health(self, timeout_s: float) -> HostHealth:
+        """Ask the webhook relay about itself and its store."""
+        return await self._process_health(subjects.WEBHOOKS_HEALTH, "webhook relay", timeout_s)
+
+    async def _process_health(self, subject: str, process: str, timeout_s: float) -> HostHealth:
         try:
-            msg = await self._replies.request(
-                subjects.WAREHOUSE_HEALTH, encoder.encode(HealthCheck()), timeout_s
-            )
+            msg = await self._replies.request(subject, encoder.encode(HealthCheck()), timeout_s)
         except NoRespondersError as e:
-            raise BusUnavailable("no warehouse process is running") from e
+            raise BusUnavailable(f"no {process} process is running") from e
         except NatsTimeout as e:
-            raise BusTimeout("the warehouse process did not answer") from e
+            raise BusTimeout(f"the {process} process did not answer") from e
         except NatsError as e:
             raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
         return _health_decoder.decode(msg.data)

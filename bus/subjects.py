@@ -32,6 +32,8 @@ JWKS = "pb.sys.jwks"
 CATALOGUE_CHANGED = "pb.sys.catalogue.changed"
 #: The warehouse process answers with the health of its store (ADR 26).
 WAREHOUSE_HEALTH = "pb.sys.warehouse_health"
+#: The webhook relay answers with its store's health (ADR 37).
+WEBHOOKS_HEALTH = "pb.sys.webhooks_health"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"

@@ -8,15 +8,18 @@ answers from its own memory meanwhile, slower or looser, never wrongly (ADR 23);
 ``status`` says ``degraded``.
 
 The warehouse's store is reported too, but does not make the edge unready: no request
-but a report needs it, and its loader catches up when it is back (ADR 26)."""
+but a report needs it, and its loader catches up when it is back (ADR 26). So is the
+webhook relay's: deliveries wait while it is away, and nothing else does (ADR 37)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 
-from bus.client import Bus
 from bus.errors import BusError
+from bus.messages.system import HostHealth
 from edge.http import BUS, CACHES, LIMITER, json_response
 
 routes = web.RouteTableDef()
@@ -48,7 +51,8 @@ async def readyz(request: web.Request) -> web.Response:
             ready = host.ok
             if host.degraded:  # serving, without a store it can do without (search)
                 report["status"] = "degraded"
-        report["warehouse"] = await _warehouse(bus)
+        report["warehouse"] = await _side(bus.warehouse_health)
+        report["webhooks"] = await _side(bus.webhooks_health)
     edge_stores = report["edge_stores"]
     if (
         ready
@@ -60,9 +64,10 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(report, status=200 if ready else 503)
 
 
-async def _warehouse(bus: Bus) -> object:
+async def _side(ask: Callable[[float], Awaitable[HostHealth]]) -> object:
+    """A side process's store (the warehouse's, the webhook relay's), or why not."""
     try:
-        health = await bus.warehouse_health(timeout_s=1.0)
+        health = await ask(1.0)
     except BusError as e:
         return f"unavailable: {e}"
     return msgspec.to_builtins(health.stores)

@@ -116,7 +116,8 @@ class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: While events arrive faster than this (a redemption burst), the relay waits …
     burst_events_per_s: Annotated[int, msgspec.Meta(ge=0)] = 1000
     #: … for at most this long after it last caught up (0: never waits); deliveries lag
-    #: by up to this much during a burst.
-    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    #: by up to this much during a burst. Following the stream costs every event (the
+    #: NATS server's delivery too), whether its tenant has endpoints or not.
+    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     #: The relay's CPU niceness: deliveries yield the processor to redemptions.
     nice: int = 5

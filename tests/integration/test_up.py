@@ -210,8 +210,11 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         assert session["person"]["roles"] == ["owner"]
         status, me = get(f"{base}/auth/me", session["access_token"])
         assert (status, me["subject"]) == (200, "admin@demo.example")
-        assert len(children) >= 4, "nats-server, actor host, warehouse and edge"
+        assert len(children) >= 5, "nats-server, actor host, warehouse, relay and edge"
         assert any("perkbus warehouse" in _cmdline(p) for p in children)
+        assert any("perkbus webhooks" in _cmdline(p) for p in children)
+        status, ready = get(f"{base}/readyz", None)
+        assert [(s["name"], s["ok"]) for s in ready["webhooks"]] == [("webhooks:sqlite", True)]
         # the warehouse has loaded the demo's events: its budget's opening is in the report
         today = datetime.now(UTC).date().isoformat()
         report = f"{base}/api/v1/reports/daily?from={today}&to={today}"

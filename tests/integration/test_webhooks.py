@@ -356,3 +356,19 @@ async def test_only_whole_tenant_webhook_admins_manage_webhooks(cluster: Cluster
         assert status == 403, (token, problem)
     status, created = await send(cluster, "POST", "/api/v1/webhooks", "acme", body)
     assert status == 201, created
+
+
+async def test_readyz_shows_the_relays_store_and_stays_ready_without_it(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    async with cluster.client.get("/readyz") as r:
+        before = await r.json()
+    assert r.status == 200
+    assert before["webhooks"].startswith("unavailable")
+    relay = await start_relay(FAST)
+    async with cluster.client.get("/readyz") as r:
+        after = await r.json()
+    assert r.status == 200
+    assert after["webhooks"] == [
+        {"name": relay.store.name, "ok": True, "detail": "", "essential": False}
+    ]
