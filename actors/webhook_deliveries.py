@@ -10,6 +10,7 @@ and every read of the store is scoped by the tenant.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 
@@ -42,7 +43,7 @@ from bus.messages.webhooks import (
 from bus.scopes import SCOPE_WEBHOOKS, permissions
 from bus.time import now_ms, rfc3339
 from storage.errors import StorageError
-from storage.webhook_ports import Delivery, NewDelivery, WebhookStore
+from storage.webhook_ports import Delivery, KeyReused, NewDelivery, WebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,18 @@ class DeliveriesService:
                     return await self._list(tenant, body)
                 case GetDelivery(delivery_id=delivery_id):
                     return await self._detail(tenant, delivery_id)
-                case Redeliver(delivery_id=delivery_id):
-                    found = await self._store.redeliver(tenant, delivery_id, now_ms())
+                case Redeliver(delivery_id=delivery_id, key=key):
+                    keyed = _scoped(principal.subject, key)
+                    found = await self._store.redeliver(tenant, delivery_id, now_ms(), keyed)
                     if found is None:
                         return _no_delivery()
                     self._on_added.set()
                     return Ok(delivery_view(found))
-                case SendTestEvent(endpoint_id=endpoint_id):
-                    return await self._test(tenant, endpoint_id)
+                case SendTestEvent(endpoint_id=endpoint_id, key=key):
+                    return await self._test(tenant, endpoint_id, _scoped(principal.subject, key))
+        except KeyReused:
+            why = "the Idempotency-Key was already used to send another delivery again"
+            return Err.of(ErrorCode.IDEMPOTENCY_KEY_REUSED, why)
         except (StorageError, TargetsUnavailable) as e:
             log.warning("webhook deliveries: %s", e)
             return Err.of(ErrorCode.UNAVAILABLE, "the webhook deliveries are unavailable")
@@ -169,7 +174,7 @@ class DeliveriesService:
         )
         return Ok(DeliveryDetail(delivery_view(found), views, found.payload))
 
-    async def _test(self, tenant: str, endpoint_id: str) -> DeliveriesReply:
+    async def _test(self, tenant: str, endpoint_id: str, key: str | None) -> DeliveriesReply:
         target = next(
             (t for t in await self._targets.of(tenant, fresh=True) if t.endpoint_id == endpoint_id),
             None,
@@ -179,7 +184,8 @@ class DeliveriesService:
         if not target.enabled:
             return Err.of(ErrorCode.INVALID_REQUEST, "the endpoint is disabled: enable it first")
         now = now_ms()
-        event_id = str(uuid.uuid4())
+        # keyed: a retry makes the same event, which the store has already (one delivery)
+        event_id = f"test_{key[:32]}" if key else str(uuid.uuid4())  # one per endpoint
         data = WebhookTest(endpoint_id, "A test event from perkbus: the endpoint works.")
         event = CloudEvent(
             id=event_id,
@@ -195,6 +201,13 @@ class DeliveriesService:
         )
         self._on_added.set()
         return Ok(delivery_view(added))
+
+
+def _scoped(subject: str, key: str | None) -> str | None:
+    """An Idempotency-Key as the relay keeps it: its caller's, hashed."""
+    if key is None:
+        return None
+    return hashlib.sha256(f"{subject}\n{key}".encode()).hexdigest()
 
 
 def _no_delivery() -> Err:

@@ -18,6 +18,7 @@ endpoints again.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -130,7 +131,10 @@ class WebhooksActor:
                 found = _find(document, endpoint_id)
                 return Ok(self._view(found)) if found else _not_found()
             case CreateEndpoint():
-                return await self._create(store, document, body, principal)
+                endpoint_id = endpoint_id_for(
+                    self.tenant, principal.subject, request.idempotency_key
+                )
+                return await self._create(store, document, body, principal, endpoint_id)
             case UpdateEndpoint():
                 return await self._update(store, document, body, principal)
             case DeleteEndpoint(endpoint_id=endpoint_id):
@@ -149,14 +153,17 @@ class WebhooksActor:
         document: WebhooksDocument,
         body: CreateEndpoint,
         principal: Principal,
+        endpoint_id: str,
     ) -> Reply:
+        if _find(document, endpoint_id) is not None:  # a retry of a create that was made
+            why = "made already by this Idempotency-Key: rotate its secret to get a new one"
+            return Err.of(ErrorCode.ALREADY_EXISTS, why)
         if len(document.endpoints) >= MAX_ENDPOINTS:
             why = f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints"
             return Err.of(ErrorCode.INVALID_REQUEST, why)
         checked = self._check(body.url, body.event_types, principal)
         if isinstance(checked, Err):
             return checked
-        endpoint_id = f"ep_{secrets.token_hex(16)}"
         secret = new_secret()
         now = now_ms()
         endpoint = StoredEndpoint(
@@ -228,12 +235,12 @@ class WebhooksActor:
             return Err.of(ErrorCode.INVALID_REQUEST, f"event_types: no such events {unknown}")
         allowed = permissions(principal.roles, principal.scopes)
         may_read = tuple(a for a in PRIVATE_AGGREGATES if _PRIVATE_SCOPES[a] in allowed)
-        if event_types:  # asked by name: refused, not silently left out
-            named = aggregates_named(event_types)
-            if denied := sorted(a for a in named & set(PRIVATE_AGGREGATES) if a not in may_read):
-                scopes = ", ".join(_PRIVATE_SCOPES[a] for a in denied)
-                return Err.of(ErrorCode.FORBIDDEN, f"{denied} events need {scopes}")
-        return may_read
+        named = aggregates_named(event_types)
+        denied = sorted(a for a in named & set(PRIVATE_AGGREGATES) if a not in may_read)
+        if event_types and denied:  # asked by name: refused, not silently left out
+            scopes = ", ".join(_PRIVATE_SCOPES[a] for a in denied)
+            return Err.of(ErrorCode.FORBIDDEN, f"{denied} events need {scopes}")
+        return tuple(a for a in may_read if a in named)
 
     async def _document(self, store: TenantDocuments) -> WebhooksDocument:
         if not self.loaded:
@@ -304,6 +311,15 @@ class WebhooksActor:
             secret,
             old_expires,
         )
+
+
+def endpoint_id_for(tenant: str, subject: str, key: str | None) -> str:
+    """From an Idempotency-Key, so that a retry finds the endpoint its first attempt made
+    (and is refused: the reply with the secret is not kept)."""
+    if key is None:
+        return f"ep_{secrets.token_hex(16)}"
+    digest = hashlib.sha256(f"{tenant}\n{subject}\n{key}".encode()).hexdigest()
+    return f"ep_{digest[:32]}"
 
 
 def _find(document: WebhooksDocument, endpoint_id: str) -> StoredEndpoint | None:

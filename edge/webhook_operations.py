@@ -310,10 +310,13 @@ async def redeliver(caller: Caller, endpoint_id: str, delivery_id: int) -> Deliv
     detail = await get_delivery(caller, endpoint_id, delivery_id)
     if isinstance(detail, Err):
         return detail
-    return _delivery_answer(await _ask_relay(caller, Redeliver(delivery_id)))
+    return _delivery_answer(
+        await _ask_relay(caller, Redeliver(delivery_id, caller.idempotency_key))
+    )
 
 
 async def send_test_event(caller: Caller, endpoint_id: str) -> DeliveryOut | Err:
     if (checked := _endpoint_id(endpoint_id)) is None:
         return _whole_tenant(caller) or _no_endpoint()
-    return _delivery_answer(await _ask_relay(caller, SendTestEvent(checked)))
+    command = SendTestEvent(checked, caller.idempotency_key)
+    return _delivery_answer(await _ask_relay(caller, command))

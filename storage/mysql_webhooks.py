@@ -28,7 +28,7 @@ from storage.migrations import Migration
 from storage.mysql import connect_args
 from storage.mysql_writes import Hex
 from storage.sql import now_ms
-from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, NewDelivery
+from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
 
 _TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _MIGRATION_LOCK = "perkbus_webhook_migrations"
@@ -70,6 +70,12 @@ MIGRATIONS = (
                 id TINYINT NOT NULL PRIMARY KEY, last_sequence BIGINT NOT NULL)"""
             + _TABLE,
             "INSERT INTO webhook_relay VALUES (1, 0)",
+            """CREATE TABLE webhook_redeliveries (
+                tenant_id VARCHAR(64) NOT NULL, idempotency_key VARCHAR(255) NOT NULL,
+                delivery_id BIGINT NOT NULL, created_ms BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, idempotency_key),
+                KEY webhook_redeliveries_created (created_ms))"""
+            + _TABLE,
         ),
     ),
 )
@@ -343,17 +349,40 @@ class MysqlWebhookStore:
         )
         return [Attempt(*r) for r in rows]
 
-    async def redeliver(self, tenant: str, delivery_id: int, now_ms: int) -> Delivery | None:
+    async def redeliver(
+        self, tenant: str, delivery_id: int, now_ms: int, key: str | None = None
+    ) -> Delivery | None:
+        select = f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = %s AND tenant_id = %s"
         async with self._transaction() as cur:
+            await cur.execute(select + " FOR UPDATE", (delivery_id, tenant))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            if key is not None:
+                # a second call with the key waits here for the first to commit
+                await cur.execute(
+                    "INSERT INTO webhook_redeliveries VALUES (%s, %s, %s, %s)"
+                    " ON DUPLICATE KEY UPDATE created_ms = created_ms",
+                    (tenant, key, delivery_id, now_ms),
+                )
+                if cur.rowcount == 0:  # given before
+                    await cur.execute(
+                        "SELECT delivery_id FROM webhook_redeliveries"
+                        " WHERE tenant_id = %s AND idempotency_key = %s",
+                        (tenant, key),
+                    )
+                    given = await cur.fetchone()
+                    if given is None or given[0] != delivery_id:
+                        raise KeyReused(key)
+                    return _delivery(row)  # done once already
             await cur.execute(
-                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = %s,"
-                " retries_left = 0 WHERE id = %s AND tenant_id = %s",
+                # retries first: MySQL reads a column assigned before it in the SET as assigned
+                "UPDATE webhook_deliveries SET"
+                " retries_left = CASE WHEN status = 'pending' THEN retries_left ELSE 0 END,"
+                " status = 'pending', next_attempt_ms = %s WHERE id = %s AND tenant_id = %s",
                 (now_ms, delivery_id, tenant),
             )
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = %s AND tenant_id = %s",
-                (delivery_id, tenant),
-            )
+            await cur.execute(select, (delivery_id, tenant))
             row = await cur.fetchone()
         return None if row is None else _delivery(row)
 
@@ -377,6 +406,9 @@ class MysqlWebhookStore:
                     await cur.execute(
                         f"DELETE FROM webhook_deliveries WHERE id IN ({marks})", tuple(ids)
                     )
+                await cur.execute(
+                    "DELETE FROM webhook_redeliveries WHERE created_ms < %s", (before_ms,)
+                )
             pruned += len(ids)
             if len(ids) < PRUNE_BATCH:
                 return pruned

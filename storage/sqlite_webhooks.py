@@ -22,7 +22,7 @@ import msgspec
 
 from storage.migrations import Migration
 from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
-from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, NewDelivery
+from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
 
 MIGRATIONS = (
     Migration(
@@ -56,6 +56,10 @@ MIGRATIONS = (
             """CREATE TABLE webhook_relay (
                 id INTEGER PRIMARY KEY CHECK (id = 1), last_sequence INTEGER NOT NULL)""",
             "INSERT INTO webhook_relay VALUES (1, 0)",
+            """CREATE TABLE webhook_redeliveries (
+                tenant_id TEXT NOT NULL, idempotency_key TEXT NOT NULL,
+                delivery_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, idempotency_key))""",
         ),
         mysql=(),
     ),
@@ -237,18 +241,36 @@ class SqliteWebhookStore(SqliteStore):
         )
         return [Attempt(*r) for r in rows]
 
-    async def redeliver(self, tenant: str, delivery_id: int, now_ms: int) -> Delivery | None:
+    async def redeliver(
+        self, tenant: str, delivery_id: int, now_ms: int, key: str | None = None
+    ) -> Delivery | None:
         def _redeliver(con: sqlite3.Connection) -> Delivery | None:
+            select = f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = ? AND tenant_id = ?"
+            row = con.execute(select, (delivery_id, tenant)).fetchone()
+            if row is None:
+                return None
+            if key is not None:
+                given = con.execute(
+                    "SELECT delivery_id FROM webhook_redeliveries"
+                    " WHERE tenant_id = ? AND idempotency_key = ?",
+                    (tenant, key),
+                ).fetchone()
+                if given is not None and given[0] != delivery_id:
+                    raise KeyReused(key)
+                if given is not None:
+                    return _delivery(row)  # done once already
+                con.execute(
+                    "INSERT INTO webhook_redeliveries VALUES (?, ?, ?, ?)",
+                    (tenant, key, delivery_id, now_ms),
+                )
             con.execute(
-                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = ?,"
-                " retries_left = 0 WHERE id = ? AND tenant_id = ?",
+                # retries first: MySQL reads a column assigned before it in the SET as assigned
+                "UPDATE webhook_deliveries SET"
+                " retries_left = CASE WHEN status = 'pending' THEN retries_left ELSE 0 END,"
+                " status = 'pending', next_attempt_ms = ? WHERE id = ? AND tenant_id = ?",
                 (now_ms, delivery_id, tenant),
             )
-            row = con.execute(
-                f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = ? AND tenant_id = ?",
-                (delivery_id, tenant),
-            ).fetchone()
-            return None if row is None else _delivery(row)
+            return _delivery(con.execute(select, (delivery_id, tenant)).fetchone())
 
         return await self.db.run(transaction(_redeliver))
 
@@ -264,6 +286,7 @@ class SqliteWebhookStore(SqliteStore):
             ]
             con.executemany("DELETE FROM webhook_attempts WHERE delivery_id = ?", ids)
             con.executemany("DELETE FROM webhook_deliveries WHERE id = ?", ids)
+            con.execute("DELETE FROM webhook_redeliveries WHERE created_ms < ?", (before_ms,))
             return len(ids)
 
         pruned = 0

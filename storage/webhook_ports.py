@@ -27,6 +27,10 @@ DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivered", "failed", "cancelled")
 
 
+class KeyReused(Exception):
+    """A redelivery's idempotency key was given before, for another delivery."""
+
+
 class NewDelivery(msgspec.Struct, frozen=True):
     """A delivery to make: ``payload`` (the event's JSON) to ``endpoint_id`` of ``tenant``."""
 
@@ -145,12 +149,19 @@ class WebhookStore(Protocol):
         """The delivery's attempts, first first (none for another tenant's delivery)."""
         ...
 
-    async def redeliver(self, tenant: str, delivery_id: int, now_ms: int) -> Delivery | None:
-        """Make the delivery pending again, due at ``now_ms``, with no retries left (one
-        more attempt), whatever its status; None if the tenant has no such delivery."""
+    async def redeliver(
+        self, tenant: str, delivery_id: int, now_ms: int, key: str | None = None
+    ) -> Delivery | None:
+        """Make the delivery pending again, due at ``now_ms``, whatever its status: one
+        more attempt (a pending one keeps the retries it had); None if the tenant has no
+        such delivery.
+        With an idempotency ``key`` (the tenant's), once: a second call with the key
+        changes nothing and returns the delivery as it is; the key given before for
+        another delivery raises :class:`KeyReused`."""
         ...
 
     async def prune(self, before_ms: int) -> int:
         """Delete deliveries no longer pending that were created before ``before_ms``,
-        with their attempts; how many deliveries."""
+        with their attempts, and redelivery keys given before then; how many
+        deliveries."""
         ...

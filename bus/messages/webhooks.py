@@ -148,6 +148,11 @@ class EndpointView(msgspec.Struct, frozen=True, tag="webhooks.endpoint"):
     #: When the previous secret stops signing (0: there is none).
     old_secret_expires_ms: int = 0
 
+    @property
+    def final(self) -> bool:
+        """A reply carrying a secret is not kept for replays (it would keep the secret)."""
+        return not self.secret
+
 
 class EndpointList(msgspec.Struct, frozen=True, tag="webhooks.endpoints"):
     endpoints: tuple[EndpointView, ...]
@@ -187,15 +192,18 @@ class GetDelivery(msgspec.Struct, frozen=True, tag="webhooks.delivery.get"):
 
 
 class Redeliver(msgspec.Struct, frozen=True, tag="webhooks.delivery.redeliver"):
-    """Send the delivery again, once, now (whatever its status)."""
+    """Send the delivery again, now (whatever its status); with ``key``, once."""
 
     delivery_id: Annotated[int, msgspec.Meta(ge=1)]
+    key: str | None = None
 
 
 class SendTestEvent(msgspec.Struct, frozen=True, tag="webhooks.delivery.test"):
-    """A ``perkbus.webhook.test`` event to one endpoint, delivered like any other."""
+    """A ``perkbus.webhook.test`` event to one endpoint, delivered like any other; with
+    ``key``, once."""
 
     endpoint_id: EndpointId
+    key: str | None = None
 
 
 DeliveriesCommand = ListDeliveries | GetDelivery | Redeliver | SendTestEvent

@@ -20,7 +20,14 @@ from storage import mysql_webhooks, sqlite_webhooks
 from storage.mysql import MysqlLedger, connect_args
 from storage.mysql_webhooks import MysqlWebhookStore
 from storage.sqlite_webhooks import SqliteWebhookStore
-from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, NewDelivery, WebhookStore
+from storage.webhook_ports import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    KeyReused,
+    NewDelivery,
+    WebhookStore,
+)
 from tests.support import mysql_database
 
 
@@ -452,6 +459,39 @@ async def test_redeliver_makes_any_delivery_due_now_for_one_attempt(
     assert again == await get(store, d.id)
     assert await store.claim(89_999, 10, 1_000) == []
     assert [c.id for c in await store.claim(90_000, 10, 1_000)] == [d.id]
+
+
+async def test_redeliver_of_a_pending_delivery_keeps_its_retries(store: WebhookStore) -> None:
+    d = await store.add(new(retries_left=4, due=100))
+    await store.record(attempt(d.id, 1), "pending", 60_000, 3)
+    again = await store.redeliver("acme", d.id, 9_000)
+    assert again is not None
+    assert (again.status, again.next_attempt_ms, again.retries_left) == ("pending", 9_000, 3)
+
+
+async def test_a_keyed_redelivery_happens_once_and_its_key_serves_no_other(
+    store: WebhookStore,
+) -> None:
+    d = await store.add(new("ev-1", retries_left=0, due=100))
+    other = await store.add(new("ev-2", retries_left=0, due=100))
+    await store.record(attempt(d.id, 1), "failed", 0, 0)
+    first = await store.redeliver("acme", d.id, 9_000, key="k1")
+    assert first is not None
+    assert (first.status, first.next_attempt_ms) == ("pending", 9_000)
+    await store.record(attempt(d.id, 2), "failed", 0, 0)
+    again = await store.redeliver("acme", d.id, 10_000, key="k1")  # a retry: nothing more
+    assert again == await get(store, d.id)
+    assert again is not None
+    assert again.status == "failed"
+    with pytest.raises(KeyReused):
+        await store.redeliver("acme", other.id, 10_000, key="k1")
+    assert (await get(store, other.id)).next_attempt_ms == 100  # unchanged
+    # keys are the tenant's: another tenant's same key is its own
+    theirs = await store.add(new("ev-1", tenant="globex", retries_left=0, due=100))
+    mine = await store.redeliver("globex", theirs.id, 11_000, key="k1")
+    assert mine is not None
+    assert mine.next_attempt_ms == 11_000
+    assert await store.redeliver("acme", 12345, 1_000, key="k2") is None
 
 
 # --- prune -------------------------------------------------------------------------------------

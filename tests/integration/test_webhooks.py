@@ -372,3 +372,44 @@ async def test_readyz_shows_the_relays_store_and_stays_ready_without_it(
     assert after["webhooks"] == [
         {"name": relay.store.name, "ok": True, "detail": "", "essential": False}
     ]
+
+
+async def keyed(
+    cluster: Cluster, method: str, path: str, key: str, body: Any = None
+) -> tuple[int, Any]:
+    headers = {**cluster.keys.headers("acme"), "Idempotency-Key": key}
+    async with cluster.client.request(method, path, json=body, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def test_a_retry_with_the_same_key_makes_sends_or_resends_once(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    async with receiver() as box:
+        body = {"url": box.url, "event_types": ["perkbus.budget.created"]}
+        status, made = await keyed(cluster, "POST", "/api/v1/webhooks", "make-1", body)
+        assert status == 201, made
+        assert made["secret"]
+        status, again = await keyed(cluster, "POST", "/api/v1/webhooks", "make-1", body)
+        assert (status, again["code"]) == (409, "already_exists"), again  # no secret again
+        assert made["secret"] not in str(again)
+        _, listed = await send(cluster, "GET", "/api/v1/webhooks", "acme")
+        assert [w["id"] for w in listed["webhooks"]] == [made["id"]]
+        test = f"/api/v1/webhooks/{made['id']}/test"
+        status, first = await keyed(cluster, "POST", test, "test-1")
+        status, second = await keyed(cluster, "POST", test, "test-1")
+        assert status == 202, second
+        assert second["id"] == first["id"]
+        await box.wait_for(1)
+        path = f"/api/v1/webhooks/{made['id']}/deliveries/{first['id']}/redeliver"
+        for _ in range(2):
+            status, resent = await keyed(cluster, "POST", path, "again-1")
+            assert status == 202, resent
+        await box.wait_for(2)
+        await asyncio.sleep(0.5)  # anything more that would come, comes
+        assert len(box.received) == 2
+        status, other = await keyed(cluster, "POST", test, "test-2")
+        reuse = f"/api/v1/webhooks/{made['id']}/deliveries/{other['id']}/redeliver"
+        status, problem = await keyed(cluster, "POST", reuse, "again-1")
+        assert (status, problem["code"]) == (422, "idempotency_key_reused"), problem
