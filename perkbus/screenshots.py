@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ def _journey(page: Any, out: Path, size: str, email: str, password: str) -> list
 
 
 #: The admin console's views pictured, at desktop size (it is a desk tool).
-CONSOLE_VIEWS = ("Budgets", "Orders", "Vouchers", "People", "Audit log", "Reports")
+CONSOLE_VIEWS = ("Budgets", "Orders", "Vouchers", "People", "Webhooks", "Audit log", "Reports")
 
 
 def _console(page: Any, out: Path, email: str, password: str) -> list[Path]:
@@ -183,14 +183,20 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def demo_system(workdir: Path | None = None, timeout_s: float = 120.0) -> Iterator[str]:
+def demo_system(
+    workdir: Path | None = None,
+    timeout_s: float = 120.0,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """``perkbus up --demo`` on a free port, in ``workdir`` (its ``var/`` ends there) or
-    a temporary directory: its base URL, until the block ends."""
+    a temporary directory, with ``settings`` (``PERKBUS_*`` variables) over the defaults:
+    its base URL, until the block ends."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perkbus-")))
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERKBUS_")}
+        env.update(settings or {})
         env["PERKBUS_EDGE_PORT"] = str(port)
         log = workdir / "up.log"
         with log.open("wb") as output:

@@ -15,6 +15,7 @@ import * as reports from "./view-reports.js";
 import * as rewards from "./view-rewards.js";
 import * as settings from "./view-settings.js";
 import * as vouchers from "./view-vouchers.js";
+import * as webhooks from "./view-webhooks.js";
 
 /** The views, in the navigation's order, each shown to those with its permission. */
 const VIEWS = [
@@ -25,6 +26,8 @@ const VIEWS = [
   { path: "catalogue", title: "Catalogue", needs: "catalogue:admin", view: catalogue },
   { path: "people", title: "People", needs: "people:admin", view: people },
   { path: "clients", title: "API clients", needs: "clients:admin", view: clients },
+  // webhooks carry the whole tenant's events: not for staff narrowed to some budgets
+  { path: "webhooks", title: "Webhooks", needs: "webhooks:admin", view: webhooks, wholeTenant: true },
   { path: "audit", title: "Audit log", needs: "audit:read", view: audit },
   // reports cover the whole tenant: not for staff narrowed to some budgets (ADR 19)
   { path: "reports", title: "Reports", needs: "reports:read", view: reports, wholeTenant: true },
@@ -64,8 +67,8 @@ class ConsoleApi extends Api {
     return this.request("PATCH", path, body, headers);
   }
 
-  delete(path) {
-    return this.request("DELETE", path);
+  delete(path, headers) {
+    return this.request("DELETE", path, undefined, headers);
   }
 
   /** A CSV body (bulk rewards, voucher codes); one refresh and retry like ``request``. */

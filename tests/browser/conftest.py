@@ -21,6 +21,12 @@ from perkbus.screenshots import demo_system
 from tests.support import unavailable
 
 CHROMIUM = os.environ.get("PERKBUS_TEST_CHROMIUM", "/usr/bin/chromium")
+#: The system's settings: webhooks may go to the tests' receivers on 127.0.0.1, and a
+#: failed attempt is next tried in an hour (a test sends it again when it means to).
+SETTINGS = {
+    "PERKBUS_WEBHOOKS_PRIVATE_TARGETS": "true",
+    "PERKBUS_WEBHOOKS_RETRY_SCHEDULE_S": "3600",
+}
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -42,7 +48,7 @@ class Live:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("live")
-    with demo_system(workdir) as base:
+    with demo_system(workdir, settings=SETTINGS) as base:
         demo = json.loads((workdir / "var" / "demo.json").read_text())
         yield Live(base, workdir / "var", demo, workdir / "up.log")
 

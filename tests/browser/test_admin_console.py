@@ -35,6 +35,7 @@ EVERY_VIEW = [
     "Catalogue",
     "People",
     "API clients",
+    "Webhooks",
     "Audit log",
     "Reports",
     "Settings",
