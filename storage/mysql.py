@@ -6,13 +6,9 @@ transaction on one connection, inserting entries and outbox rows with multi-row 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import asyncmy
 from asyncmy.constants import CLIENT
 from asyncmy.errors import IntegrityError, OperationalError
 
@@ -23,6 +19,7 @@ from storage.errors import StaleWrite, StoreUnavailable
 from storage.history_sql import HistoryReads
 from storage.listing_sql import ListingReads
 from storage.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
+from storage.mysql_pool import MysqlPool
 from storage.mysql_reads import TurnReads
 from storage.ports import (
     AccountRecord,
@@ -48,93 +45,23 @@ _RETRYABLE = frozenset({1205, 1213})
 _MIGRATION_LOCK = "perkbus_schema_migrations"
 
 
-def connect_args(url: str) -> dict[str, Any]:
-    """``mysql://user:password@host:port/database`` → asyncmy keyword arguments."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mysql", "mariadb", "mysql+asyncmy"):
-        raise ValueError(f"not a MySQL URL: {parts.scheme}://…")
-    database = parts.path.lstrip("/")
-    if not database:
-        raise ValueError("the MySQL URL must name a database")
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 3306,
-        "user": unquote(parts.username or "root"),
-        "password": unquote(parts.password or ""),
-        "db": database,
-    }
-
-
-class MysqlLedger(sql.IdentityLoads, HistoryReads, ListingReads):
+class MysqlLedger(MysqlPool, sql.IdentityLoads, HistoryReads, ListingReads):
     name = "ledger:mysql"
     #: One group's statements run while the one before commits (ADR 33).
     groups_in_flight = 2
 
     _statements = _st
+    # A group commit's statements travel in packets (storage/mysql_writes.py).
+    client_flag = CLIENT.MULTI_STATEMENTS
 
     def __init__(
         self, url: str, pool_size: int = 8, connect_timeout_s: int = 5, read_timeout_s: int = 30
     ) -> None:
-        self._args = connect_args(url) | {
-            "connect_timeout": connect_timeout_s,
-            "read_timeout": read_timeout_s,
-        }
-        self._pool_size = pool_size
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
+        MysqlPool.__init__(self, url, pool_size, connect_timeout_s, read_timeout_s)
         self.stats = LedgerStats()
         # The lookups of every actor's batch, gathered per turn of the event loop.
         self._replies = TurnReads(_st.select_replies_with_tenant, self._fetchall)
         self._orders = TurnReads(_st.select_orders, self._fetchall)
-
-    async def _get_pool(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:  # callers at once make one pool, not one each
-            if self._pool is None:
-                self._pool = await self._open_pool()
-        return self._pool
-
-    async def _open_pool(self) -> Any:
-        try:
-            return await asyncmy.create_pool(
-                minsize=1,
-                maxsize=self._pool_size,
-                # A read is a statement of its own (no snapshot left open, no COMMIT
-                # round trip after it); writes run in explicit transactions (BEGIN).
-                autocommit=True,
-                # No gap locks: two group commits in flight insert side by side.
-                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                charset="utf8mb4",
-                # A group commit's statements travel in packets (storage/mysql_writes.py).
-                client_flag=CLIENT.MULTI_STATEMENTS,
-                conv=mysql_writes.CONVERSIONS,  # bytes as hex literals
-                pool_recycle=3600,
-                **self._args,
-            )
-        except (OperationalError, OSError) as e:
-            raise StoreUnavailable(f"cannot reach MySQL: {e}") from e
-
-    @asynccontextmanager
-    async def _cursor(self) -> AsyncIterator[Any]:
-        pool = await self._get_pool()
-        try:
-            async with pool.acquire() as conn, conn.cursor() as cur:
-                yield cur
-        except (OperationalError, OSError, TimeoutError) as e:
-            raise StoreUnavailable(f"MySQL: {e!r}") from e
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        async with self._cursor() as cur:
-            conn = cur.connection
-            await conn.begin()
-            try:
-                yield cur
-                await conn.commit()
-            except BaseException:
-                await conn.rollback()
-                raise
 
     async def _fetchone(self, statement: str, params: tuple[Any, ...]) -> Any:
         async with self._cursor() as cur:
@@ -145,10 +72,7 @@ class MysqlLedger(sql.IdentityLoads, HistoryReads, ListingReads):
     async def close(self) -> None:
         await self._replies.settle()
         await self._orders.settle()
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
-            self._pool = None
+        await self._close_pool()
 
     async def migrate(self, upto: int | None = None) -> None:
         async with self._transaction() as cur:

@@ -13,29 +13,24 @@ Text is ``utf8mb4``; payloads are ``MEDIUMBLOB`` (up to 16 MiB; the relay sends 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import asyncmy
 import msgspec
-from asyncmy.errors import OperationalError
 
 from storage import mysql_writes
 from storage.errors import StoreUnavailable
 from storage.migrations import Migration
-from storage.mysql import connect_args
+from storage.mysql_pool import MysqlPool
 from storage.mysql_writes import Hex
 from storage.sql import now_ms
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
+from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row
 
 _TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _MIGRATION_LOCK = "perkbus_webhook_migrations"
 #: How long a statement's answer may take before the connection is given up.
 READ_TIMEOUT_S = 30
-#: Deliveries pruned per transaction: few locks held, a short undo log.
-PRUNE_BATCH = 1000
 
 MIGRATIONS = (
     Migration(
@@ -87,94 +82,22 @@ _CREATE_MIGRATIONS_TABLE = (
     + _TABLE
 )
 
-#: A delivery's columns, in :class:`Delivery`'s order.
-COLUMNS = (
-    "id, tenant_id, endpoint_id, event_id, event_type, payload, status, attempts,"
-    " retries_left, created_ms, next_attempt_ms, last_attempt_ms, last_status_code, last_error"
-)
 # ``id = id`` changes nothing: a delivery already there counts no affected row.
 _INSERT = (
-    "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload,"
-    " status, retries_left, created_ms, next_attempt_ms)"
+    f"INSERT INTO webhook_deliveries ({INSERTED})"
     " VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s) ON DUPLICATE KEY UPDATE id = id"
 )
-
-
-def _row(d: NewDelivery) -> tuple[Any, ...]:
-    return (
-        d.tenant,
-        d.endpoint_id,
-        d.event_id,
-        d.event_type,
-        d.payload,
-        d.retries_left,
-        d.created_ms,
-        d.next_attempt_ms,
-    )
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(Hex(p) if p.__class__ is bytes else p for p in params)
 
 
-def _delivery(row: Any) -> Delivery:
-    return Delivery(*row)
-
-
-class MysqlWebhookStore:
+class MysqlWebhookStore(MysqlPool):
     name = "webhooks:mysql"
 
     def __init__(self, url: str, pool_size: int = 4, connect_timeout_s: int = 5) -> None:
-        self._args = connect_args(url) | {
-            "connect_timeout": connect_timeout_s,
-            "read_timeout": READ_TIMEOUT_S,
-        }
-        self._pool_size = pool_size
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
-
-    async def _get_pool(self) -> Any:
-        if self._pool is None:
-            async with self._opening:  # callers at once make one pool, not one each
-                if self._pool is None:
-                    self._pool = await self._open_pool()
-        return self._pool
-
-    async def _open_pool(self) -> Any:
-        try:
-            return await asyncmy.create_pool(
-                minsize=1,
-                maxsize=self._pool_size,
-                autocommit=True,  # writes run in explicit transactions (BEGIN)
-                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                charset="utf8mb4",
-                conv=mysql_writes.CONVERSIONS,  # bytes as hex literals
-                pool_recycle=3600,
-                **self._args,
-            )
-        except (OperationalError, OSError) as e:
-            raise StoreUnavailable(f"cannot reach MySQL: {e}") from e
-
-    @asynccontextmanager
-    async def _cursor(self) -> AsyncIterator[Any]:
-        pool = await self._get_pool()
-        try:
-            async with pool.acquire() as conn, conn.cursor() as cur:
-                yield cur
-        except (OperationalError, OSError, TimeoutError) as e:
-            raise StoreUnavailable(f"MySQL: {e!r}") from e
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        async with self._cursor() as cur:
-            conn = cur.connection
-            await conn.begin()
-            try:
-                yield cur
-                await conn.commit()
-            except BaseException:
-                await conn.rollback()
-                raise
+        super().__init__(url, pool_size, connect_timeout_s, READ_TIMEOUT_S)
 
     async def _fetchall(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
         async with self._cursor() as cur:
@@ -209,17 +132,14 @@ class MysqlWebhookStore:
         await self._fetchall("SELECT 1", ())
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
-            self._pool = None
+        await self._close_pool()
 
     async def last_sequence(self) -> int:
         rows = await self._fetchall("SELECT last_sequence FROM webhook_relay WHERE id = 1", ())
         return int(rows[0][0])
 
     async def enqueue(self, deliveries: Sequence[NewDelivery], sequence: int) -> int:
-        writes = mysql_writes.many(_INSERT, [_row(d) for d in deliveries], "a webhook delivery")
+        writes = mysql_writes.many(_INSERT, [new_row(d) for d in deliveries], "a webhook delivery")
         added = 0
         async with self._transaction() as cur:
             for w in writes:
@@ -233,14 +153,14 @@ class MysqlWebhookStore:
 
     async def add(self, delivery: NewDelivery) -> Delivery:
         async with self._transaction() as cur:
-            await cur.execute(_INSERT, _params(_row(delivery)))
+            await cur.execute(_INSERT, _params(new_row(delivery)))
             await cur.execute(
                 f"SELECT {COLUMNS} FROM webhook_deliveries"
                 " WHERE tenant_id = %s AND endpoint_id = %s AND event_id = %s",
                 (delivery.tenant, delivery.endpoint_id, delivery.event_id),
             )
             row = await cur.fetchone()
-        return _delivery(row)
+        return from_row(row)
 
     async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
         if limit <= 0:
@@ -253,7 +173,7 @@ class MysqlWebhookStore:
                 " ORDER BY next_attempt_ms, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (now_ms, limit),
             )
-            claimed = [_delivery(r) for r in await cur.fetchall()]
+            claimed = [from_row(r) for r in await cur.fetchall()]
             if claimed:
                 ids = [d.id for d in claimed]
                 await cur.execute(
@@ -330,14 +250,14 @@ class MysqlWebhookStore:
             f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {' AND '.join(where)}"
             " ORDER BY id DESC LIMIT %s"
         )
-        return [_delivery(r) for r in await self._fetchall(statement, (*params, limit))]
+        return [from_row(r) for r in await self._fetchall(statement, (*params, limit))]
 
     async def delivery(self, tenant: str, delivery_id: int) -> Delivery | None:
         rows = await self._fetchall(
             f"SELECT {COLUMNS} FROM webhook_deliveries WHERE id = %s AND tenant_id = %s",
             (delivery_id, tenant),
         )
-        return _delivery(rows[0]) if rows else None
+        return from_row(rows[0]) if rows else None
 
     async def attempts(self, tenant: str, delivery_id: int) -> list[Attempt]:
         rows = await self._fetchall(
@@ -374,7 +294,7 @@ class MysqlWebhookStore:
                     given = await cur.fetchone()
                     if given is None or given[0] != delivery_id:
                         raise KeyReused(key)
-                    return _delivery(row)  # done once already
+                    return from_row(row)  # done once already
             await cur.execute(
                 # retries first: MySQL reads a column assigned before it in the SET as assigned
                 "UPDATE webhook_deliveries SET"
@@ -384,7 +304,7 @@ class MysqlWebhookStore:
             )
             await cur.execute(select, (delivery_id, tenant))
             row = await cur.fetchone()
-        return None if row is None else _delivery(row)
+        return None if row is None else from_row(row)
 
     async def prune(self, before_ms: int) -> int:
         pruned = 0

@@ -23,6 +23,7 @@ import msgspec
 from storage.migrations import Migration
 from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
+from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row
 
 MIGRATIONS = (
     Migration(
@@ -65,36 +66,11 @@ MIGRATIONS = (
     ),
 )
 
-#: A delivery's columns, in :class:`Delivery`'s order.
-COLUMNS = (
-    "id, tenant_id, endpoint_id, event_id, event_type, payload, status, attempts,"
-    " retries_left, created_ms, next_attempt_ms, last_attempt_ms, last_status_code, last_error"
-)
 _INSERT = (
-    "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload,"
-    " status, retries_left, created_ms, next_attempt_ms)"
+    f"INSERT INTO webhook_deliveries ({INSERTED})"
     " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
     " ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING"
 )
-#: Deliveries pruned per transaction: the writer thread is never held long.
-PRUNE_BATCH = 1000
-
-
-def _row(d: NewDelivery) -> tuple[Any, ...]:
-    return (
-        d.tenant,
-        d.endpoint_id,
-        d.event_id,
-        d.event_type,
-        d.payload,
-        d.retries_left,
-        d.created_ms,
-        d.next_attempt_ms,
-    )
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(*row)
 
 
 class SqliteWebhookStore(SqliteStore):
@@ -111,7 +87,7 @@ class SqliteWebhookStore(SqliteStore):
         return int(row[0])
 
     async def enqueue(self, deliveries: Sequence[NewDelivery], sequence: int) -> int:
-        rows = [_row(d) for d in deliveries]
+        rows = [new_row(d) for d in deliveries]
 
         def _enqueue(con: sqlite3.Connection) -> int:
             added = con.executemany(_INSERT, rows).rowcount if rows else 0
@@ -124,13 +100,13 @@ class SqliteWebhookStore(SqliteStore):
 
     async def add(self, delivery: NewDelivery) -> Delivery:
         def _add(con: sqlite3.Connection) -> Delivery:
-            con.execute(_INSERT, _row(delivery))
+            con.execute(_INSERT, new_row(delivery))
             row = con.execute(
                 f"SELECT {COLUMNS} FROM webhook_deliveries"
                 " WHERE tenant_id = ? AND endpoint_id = ? AND event_id = ?",
                 (delivery.tenant, delivery.endpoint_id, delivery.event_id),
             ).fetchone()
-            return _delivery(row)
+            return from_row(row)
 
         return await self.db.run(transaction(_add))
 
@@ -147,7 +123,7 @@ class SqliteWebhookStore(SqliteStore):
                 " ORDER BY next_attempt_ms, id LIMIT ?",
                 (now_ms, limit),
             ).fetchall()
-            claimed = [_delivery(r) for r in rows]
+            claimed = [from_row(r) for r in rows]
             con.executemany(
                 "UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?",
                 [(until, d.id) for d in claimed],
@@ -218,7 +194,7 @@ class SqliteWebhookStore(SqliteStore):
             f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {where} ORDER BY id DESC LIMIT ?"
         )
         rows = await self.db.read(lambda con: con.execute(statement, (*params, limit)).fetchall())
-        return [_delivery(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     async def delivery(self, tenant: str, delivery_id: int) -> Delivery | None:
         row = await self.db.read(
@@ -227,7 +203,7 @@ class SqliteWebhookStore(SqliteStore):
                 (delivery_id, tenant),
             ).fetchone()
         )
-        return None if row is None else _delivery(row)
+        return None if row is None else from_row(row)
 
     async def attempts(self, tenant: str, delivery_id: int) -> list[Attempt]:
         rows = await self.db.read(
@@ -258,7 +234,7 @@ class SqliteWebhookStore(SqliteStore):
                 if given is not None and given[0] != delivery_id:
                     raise KeyReused(key)
                 if given is not None:
-                    return _delivery(row)  # done once already
+                    return from_row(row)  # done once already
                 con.execute(
                     "INSERT INTO webhook_redeliveries VALUES (?, ?, ?, ?)",
                     (tenant, key, delivery_id, now_ms),
@@ -270,7 +246,7 @@ class SqliteWebhookStore(SqliteStore):
                 " status = 'pending', next_attempt_ms = ? WHERE id = ? AND tenant_id = ?",
                 (now_ms, delivery_id, tenant),
             )
-            return _delivery(con.execute(select, (delivery_id, tenant)).fetchone())
+            return from_row(con.execute(select, (delivery_id, tenant)).fetchone())
 
         return await self.db.run(transaction(_redeliver))
 

@@ -55,7 +55,7 @@ def unavailable(reason: str) -> NoReturn:
 @asynccontextmanager
 async def mysql_database() -> AsyncIterator[str]:
     """A fresh database on the MariaDB/MySQL server, dropped afterwards; yields its URL."""
-    from storage.mysql import connect_args
+    from storage.mysql_pool import connect_args
 
     args = connect_args(MYSQL_ADMIN_URL)
     try:
@@ -78,7 +78,7 @@ async def mysql_session(url: str) -> Any:
     """A connection to ``url`` set up as the ledger's own (READ COMMITTED, explicit
     transactions), but quick to give up waiting for a lock (1 s): a test of locking
     fails rather than hangs."""
-    from storage.mysql import connect_args
+    from storage.mysql_pool import connect_args
 
     conn = await asyncmy.connect(**connect_args(url), autocommit=False)
     async with conn.cursor() as cur:

@@ -82,7 +82,7 @@ class SqliteStore:
 
 class MysqlStore:
     def __init__(self, url: str) -> None:
-        from storage.mysql import connect_args
+        from storage.mysql_pool import connect_args
 
         self._args = connect_args(url)
         self._con: asyncmy.Connection | None = None

@@ -32,7 +32,7 @@ from asyncmy.errors import IntegrityError, OperationalError
 from bench.classic import orders as o
 from bench.classic.orders import REPLY_TTL_MS, Claim, Draft, Outcome, Placed
 from bench.classic.stores import TABLES, schema_statements
-from storage.mysql import connect_args
+from storage.mysql_pool import connect_args
 
 _DUPLICATE = 1062
 _RETRYABLE = frozenset({1205, 1213})  # lock wait timeout, deadlock

@@ -39,7 +39,7 @@ def sqlite_query(path: str) -> Query:
 
 
 def mysql_query(url: str) -> Query:
-    from storage.mysql import connect_args
+    from storage.mysql_pool import connect_args
 
     async def query(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         conn = await asyncmy.connect(**connect_args(url))

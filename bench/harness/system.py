@@ -127,7 +127,7 @@ async def database(stack: AsyncExitStack, name: str, workdir: Path, mysql: bool)
 @asynccontextmanager
 async def mysql_database(prefix: str) -> AsyncIterator[str]:
     """A fresh database on the MariaDB at 127.0.0.1:3306 (root), dropped afterwards."""
-    from storage.mysql import connect_args
+    from storage.mysql_pool import connect_args
 
     conn = await asyncmy.connect(**connect_args(MYSQL_ADMIN_URL))
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"

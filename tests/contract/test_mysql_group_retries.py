@@ -8,7 +8,8 @@ import asyncio
 import asyncmy
 import pytest
 
-from storage.mysql import MysqlLedger, connect_args
+from storage.mysql import MysqlLedger
+from storage.mysql_pool import connect_args
 from storage.ports import AccountRecord, ChangeSet, Entry, PutAccount
 from tests.support import budget_record, mysql_database
 

@@ -17,7 +17,8 @@ from asyncmy.errors import DataError, IntegrityError
 from msgspec.structs import replace
 
 from storage import mysql_webhooks, sqlite_webhooks
-from storage.mysql import MysqlLedger, connect_args
+from storage.mysql import MysqlLedger
+from storage.mysql_pool import connect_args
 from storage.mysql_webhooks import MysqlWebhookStore
 from storage.sqlite_webhooks import SqliteWebhookStore
 from storage.webhook_ports import (
