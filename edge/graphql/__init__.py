@@ -23,6 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from edge.graphql import bulk, catalogue, clients, cost, history, money, orders, reports, vouchers
 from edge.graphql import people as persons
 from edge.graphql import tenant_config as config
+from edge.graphql import webhooks as hooks
 from edge.graphql.common import LONG, MINOR_UNITS, Long, MinorUnits
 from edge.problems import problem
 
@@ -141,6 +142,23 @@ class Query:
         resolver=config.list_tenant_config_revisions,
         description="Every revision of a configuration document, newest first.",
     )
+    webhooks: hooks.WebhooksResult = strawberry.field(
+        resolver=hooks.list_webhooks,
+        description="The tenant's webhook endpoints (no secrets).",
+    )
+    webhook: hooks.WebhookResult = strawberry.field(
+        resolver=hooks.get_webhook, description="A webhook endpoint of the tenant's."
+    )
+    webhook_deliveries: hooks.WebhookDeliveryListResult = strawberry.field(
+        resolver=hooks.list_deliveries,
+        description=(
+            "An endpoint's deliveries newest first, by status, a page at a time (`first`, `after`)."
+        ),
+    )
+    webhook_delivery: hooks.WebhookDeliveryDetailResult = strawberry.field(
+        resolver=hooks.get_delivery,
+        description="A delivery of an endpoint's: each attempt, and the event it carries.",
+    )
 
 
 @strawberry.type
@@ -254,6 +272,44 @@ class Mutation:
             "Replace a configuration document over the revision read (expectedRevision; "
             "null creates it). A stale revision is a Conflict (stale_revision): nothing "
             "changes."
+        ),
+    )
+    create_webhook: hooks.WebhookResult = strawberry.mutation(
+        resolver=hooks.create_webhook,
+        description=(
+            "An endpoint the tenant's events are sent to, signed (Standard Webhooks); its "
+            "secret is shown once."
+        ),
+    )
+    update_webhook: hooks.WebhookResult = strawberry.mutation(
+        resolver=hooks.update_webhook,
+        description=(
+            "Change an endpoint's URL, event types, description or whether it is enabled "
+            "(disabling it cancels its pending deliveries)."
+        ),
+    )
+    delete_webhook: hooks.WebhookResult = strawberry.mutation(
+        resolver=hooks.delete_webhook,
+        description="Remove an endpoint; its pending deliveries are cancelled.",
+    )
+    rotate_webhook_secret: hooks.WebhookResult = strawberry.mutation(
+        resolver=hooks.rotate_secret,
+        description=(
+            "A new secret (shown once); the old one goes on signing beside it for "
+            "keepOldS seconds (0: stops at once)."
+        ),
+    )
+    test_webhook: hooks.WebhookDeliveryResult = strawberry.mutation(
+        resolver=hooks.send_test,
+        description=(
+            "Send a perkbus.webhook.test event to an endpoint, delivered like any other "
+            "(with an idempotencyKey, once)."
+        ),
+    )
+    redeliver_webhook: hooks.WebhookDeliveryResult = strawberry.mutation(
+        resolver=hooks.redeliver,
+        description=(
+            "Send one of an endpoint's deliveries again, now (with an idempotencyKey, once)."
         ),
     )
 

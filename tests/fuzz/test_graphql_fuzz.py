@@ -53,7 +53,15 @@ from hypothesis import strategies as st
 from bus.errors import ErrorCode
 from edge.graphql import schema as strawberry_schema
 from edge.problems import PROBLEM_JSON, TITLES
-from tests.fuzz.live import OTHER_MARKER, LiveSystem, Snapshot, changed, leaked, live_system
+from tests.fuzz.live import (
+    OTHER_MARKER,
+    OTHER_TENANT,
+    LiveSystem,
+    Snapshot,
+    changed,
+    leaked,
+    live_system,
+)
 
 SCHEMA: GraphQLSchema = build_schema(strawberry_schema.as_str())
 EXAMPLES = int(os.environ.get("PERKBUS_FUZZ_EXAMPLES", "30"))
@@ -109,6 +117,16 @@ ODD_TEXT = [
 CURRENCIES = ["EUR", "USD", "GBP", "PTS", "XXX", "eur", "EURO", "€", "E U"]
 HUGE = [2**31, -(2**31) - 1, 2**53 + 1, 2**62 + 1, 2**63, 2**64, -(2**64), 10**30]
 
+#: The ids of the webhook endpoints there are (random, and fuzzed mutations make and delete
+#: them): read from the live system before each test, mixed in like KNOWN_IDS.
+WEBHOOK_IDS: list[str] = []
+
+
+def _webhook_id(n: int) -> str:
+    return WEBHOOK_IDS[n % len(WEBHOOK_IDS)] if WEBHOOK_IDS else KNOWN_IDS[0]
+
+
+webhook_ids = st.integers(0, 99).map(_webhook_id)
 texts = st.one_of(
     st.text(max_size=40),
     st.sampled_from(ODD_TEXT),
@@ -140,6 +158,8 @@ def scalar_values(kind: GraphQLScalarType, name: str) -> st.SearchStrategy[Any]:
     if kind.name in ("String", "ID"):
         if currency_like(name):
             return st.one_of(st.sampled_from(CURRENCIES), texts)
+        if name in ("id", "webhookId"):
+            return st.one_of(webhook_ids, texts)
         if name == "idempotencyKey":
             return st.one_of(
                 st.uuids().map(lambda u: f"fuzz-{u.hex}"), st.sampled_from(ODD_TEXT), texts
@@ -147,7 +167,9 @@ def scalar_values(kind: GraphQLScalarType, name: str) -> st.SearchStrategy[Any]:
         return texts
     if kind.name == "Int":
         return st.one_of(int32, st.sampled_from(HUGE))
-    if kind.name == "MinorUnits":
+    if kind.name == "Long" and name == "deliveryId":  # the live system's are small
+        return st.one_of(st.integers(1, 200), amounts)
+    if kind.name in ("MinorUnits", "Long"):  # both read the same way (edge.graphql.common)
         return amounts
     if kind.name == "Boolean":
         return st.booleans()
@@ -254,6 +276,16 @@ def document(operation: str, name: str, given: Iterable[str]) -> str:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSystem]:
     with live_system(tmp_path_factory.mktemp("graphql-fuzz")) as system:
         yield system
+
+
+@pytest.fixture(autouse=True)
+def webhooks_now(live: LiveSystem) -> None:
+    """The webhook endpoints of both tenants, as the fuzzing left them."""
+    WEBHOOK_IDS[:] = [
+        hook["id"]
+        for headers in (live.owner, live.keys.headers(OTHER_TENANT))
+        for hook in json.loads(live.send("GET", "/api/v1/webhooks", headers).body)["webhooks"]
+    ]
 
 
 @pytest.mark.parametrize(("operation", "name"), FIELDS, ids=[f"{o} {n}" for o, n in FIELDS])

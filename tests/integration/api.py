@@ -142,6 +142,51 @@ class BudgetApi(Protocol):
 
     async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]: ...
 
+    async def webhook_create(
+        self, headers: dict[str, str], body: dict[str, Any], key: str | None = None
+    ) -> Outcome: ...
+
+    async def webhooks(self, headers: dict[str, str]) -> Outcome: ...
+
+    async def webhook(self, headers: dict[str, str], webhook_id: str) -> Outcome: ...
+
+    async def webhook_update(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        fields: dict[str, Any],
+        key: str | None = None,
+    ) -> Outcome: ...
+
+    async def webhook_delete(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome: ...
+
+    async def webhook_rotate(
+        self, headers: dict[str, str], webhook_id: str, keep_old_s: int | None = None
+    ) -> Outcome: ...
+
+    async def webhook_test(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome: ...
+
+    async def webhook_deliveries(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome: ...
+
+    async def webhook_delivery(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int
+    ) -> Outcome: ...
+
+    async def webhook_redeliver(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int, key: str | None = None
+    ) -> Outcome: ...
+
 
 def snake(value: Any) -> Any:
     if isinstance(value, list):
@@ -395,6 +440,70 @@ class Rest:
         }
         return await self._send("POST", "/api/v1/budgets", headers, body)
 
+    async def webhook_create(
+        self, headers: dict[str, str], body: dict[str, Any], key: str | None = None
+    ) -> Outcome:
+        return await self._send("POST", "/api/v1/webhooks", headers, body, key)
+
+    async def webhooks(self, headers: dict[str, str]) -> Outcome:
+        return await self._send("GET", "/api/v1/webhooks", headers)
+
+    async def webhook(self, headers: dict[str, str], webhook_id: str) -> Outcome:
+        return await self._send("GET", f"/api/v1/webhooks/{quote(webhook_id)}", headers)
+
+    async def webhook_update(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        fields: dict[str, Any],
+        key: str | None = None,
+    ) -> Outcome:
+        path = f"/api/v1/webhooks/{quote(webhook_id)}"
+        return await self._send("PATCH", path, headers, fields, key)
+
+    async def webhook_delete(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome:
+        path = f"/api/v1/webhooks/{quote(webhook_id)}"
+        return await self._send("DELETE", path, headers, None, key)
+
+    async def webhook_rotate(
+        self, headers: dict[str, str], webhook_id: str, keep_old_s: int | None = None
+    ) -> Outcome:
+        body = None if keep_old_s is None else {"keep_old_s": keep_old_s}
+        path = f"/api/v1/webhooks/{quote(webhook_id)}/secret"
+        return await self._send("POST", path, headers, body)
+
+    async def webhook_test(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome:
+        path = f"/api/v1/webhooks/{quote(webhook_id)}/test"
+        return await self._send("POST", path, headers, None, key)
+
+    async def webhook_deliveries(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome:
+        query = page(limit, cursor) + ("" if status is None else f"&status={quote(status)}")
+        path = f"/api/v1/webhooks/{quote(webhook_id)}/deliveries?{query}"
+        return await self._send("GET", path, headers)
+
+    async def webhook_delivery(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int
+    ) -> Outcome:
+        path = f"/api/v1/webhooks/{quote(webhook_id)}/deliveries/{delivery_id}"
+        return await self._send("GET", path, headers)
+
+    async def webhook_redeliver(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int, key: str | None = None
+    ) -> Outcome:
+        path = f"/api/v1/webhooks/{quote(webhook_id)}/deliveries/{delivery_id}/redeliver"
+        return await self._send("POST", path, headers, None, key)
+
 
 _ERROR = (
     "... on Error { __typename code message retryable } ... on InvalidInput { fields { pointer } }"
@@ -428,6 +537,14 @@ _ORDER = (
     " updatedAt fxRate pointsRate faceValue { amountMinor currency } price { amountMinor currency }"
 )
 _REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
+_WEBHOOK = (
+    "id url description eventTypes enabled createdAt updatedAt privateAggregates secret"
+    " oldSecretExpiresAt"
+)
+_DELIVERY = (
+    "id webhookId eventId eventType status attempts createdAt nextAttemptAt lastAttemptAt"
+    " lastStatusCode lastError"
+)
 
 
 def _camel(name: str) -> str:
@@ -809,3 +926,114 @@ class GraphQL:
             },
         }
         return await self._send(headers, query, variables, "createBudget")
+
+    async def webhook_create(
+        self, headers: dict[str, str], body: dict[str, Any], key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($input: CreateWebhookInput!, $key: String) {"
+            " createWebhook(input: $input, idempotencyKey: $key) {"
+            f" ... on Webhook {{ {_WEBHOOK} }} {_ERROR} }} }}"
+        )
+        variables = {"input": {_camel(k): v for k, v in body.items()}, "key": key}
+        return await self._send(headers, query, variables, "createWebhook")
+
+    async def webhooks(self, headers: dict[str, str]) -> Outcome:
+        query = f"{{ webhooks {{ ... on Webhooks {{ webhooks {{ {_WEBHOOK} }} }} {_ERROR} }} }}"
+        return await self._send(headers, query, {}, "webhooks")
+
+    async def webhook(self, headers: dict[str, str], webhook_id: str) -> Outcome:
+        query = (
+            f"query($id: ID!) {{ webhook(id: $id) {{ ... on Webhook {{ {_WEBHOOK} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": webhook_id}, "webhook")
+
+    async def webhook_update(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        fields: dict[str, Any],
+        key: str | None = None,
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $input: UpdateWebhookInput!, $key: String) {"
+            " updateWebhook(id: $id, input: $input, idempotencyKey: $key) {"
+            f" ... on Webhook {{ {_WEBHOOK} }} {_ERROR} }} }}"
+        )
+        variables = {
+            "id": webhook_id,
+            "input": {_camel(k): v for k, v in fields.items()},
+            "key": key,
+        }
+        return await self._send(headers, query, variables, "updateWebhook")
+
+    async def webhook_delete(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $key: String) { deleteWebhook(id: $id, idempotencyKey: $key) {"
+            f" ... on Webhook {{ {_WEBHOOK} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": webhook_id, "key": key}, "deleteWebhook")
+
+    async def webhook_rotate(
+        self, headers: dict[str, str], webhook_id: str, keep_old_s: int | None = None
+    ) -> Outcome:
+        # left out, the argument takes its default: what REST's request with no body gets
+        declared, passed = (
+            ("", "") if keep_old_s is None else (", $keep: Int!", ", keepOldS: $keep")
+        )
+        query = (
+            f"mutation($id: ID!{declared}) {{ rotateWebhookSecret(id: $id{passed}) {{"
+            f" ... on Webhook {{ {_WEBHOOK} }} {_ERROR} }} }}"
+        )
+        variables = {"id": webhook_id, "keep": keep_old_s}
+        return await self._send(headers, query, variables, "rotateWebhookSecret")
+
+    async def webhook_test(
+        self, headers: dict[str, str], webhook_id: str, key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $key: String) { testWebhook(id: $id, idempotencyKey: $key) {"
+            f" ... on WebhookDelivery {{ {_DELIVERY} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": webhook_id, "key": key}, "testWebhook")
+
+    async def webhook_deliveries(
+        self,
+        headers: dict[str, str],
+        webhook_id: str,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome:
+        query = (
+            "query($id: ID!, $status: String, $first: Int!, $after: String) {"
+            " webhookDeliveries(webhookId: $id, status: $status, first: $first, after: $after) {"
+            f" ... on WebhookDeliveryList {{ nextCursor deliveries {{ {_DELIVERY} }} }}"
+            f" {_ERROR} }} }}"
+        )
+        variables = {"id": webhook_id, "status": status, "first": limit, "after": cursor}
+        return await self._send(headers, query, variables, "webhookDeliveries")
+
+    async def webhook_delivery(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int
+    ) -> Outcome:
+        query = (
+            "query($id: ID!, $d: Long!) { webhookDelivery(webhookId: $id, deliveryId: $d) {"
+            f" ... on WebhookDeliveryDetail {{ delivery {{ {_DELIVERY} }} event"
+            f" attempts {{ n at durationMs statusCode error response }} }} {_ERROR} }} }}"
+        )
+        variables = {"id": webhook_id, "d": delivery_id}
+        return await self._send(headers, query, variables, "webhookDelivery")
+
+    async def webhook_redeliver(
+        self, headers: dict[str, str], webhook_id: str, delivery_id: int, key: str | None = None
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $d: Long!, $key: String) {"
+            " redeliverWebhook(webhookId: $id, deliveryId: $d, idempotencyKey: $key) {"
+            f" ... on WebhookDelivery {{ {_DELIVERY} }} {_ERROR} }} }}"
+        )
+        variables = {"id": webhook_id, "d": delivery_id, "key": key}
+        return await self._send(headers, query, variables, "redeliverWebhook")

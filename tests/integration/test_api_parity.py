@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bus import subjects
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import GenerateCodes
+from storage.mysql_webhooks import MysqlWebhookStore
+from storage.sqlite_webhooks import SqliteWebhookStore
+from storage.webhook_ports import WebhookStore
 from tests.conftest import Cluster
-from tests.integration.api import BudgetApi, GraphQL, Rest
-from tests.support import budget_record, outbox_drained, stream_messages
+from tests.integration.api import BudgetApi, GraphQL, Outcome, Rest
+from tests.support import budget_record, outbox_drained, stream_messages, webhook_relay
+from tests.webhook_receiver import receiver
 
 
 @pytest.fixture(params=["rest", "graphql"])
@@ -294,3 +302,263 @@ async def test_a_budget_below_its_threshold_raises_low_balance_once(
     assert [e["data"] for e in changes] == [
         {"budget_id": "q1", "name": "Q1 bonus", "cap_minor": 0, "low_balance_minor": 500}
     ]
+
+
+NO_WEBHOOK = "ep_" + "0" * 32
+
+
+async def test_webhooks_are_made_read_changed_and_removed(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    body = {"url": "https://hooks.acme.example/in", "event_types": ["perkbus.budget.*"]}
+    made = await api.webhook_create(acme, {**body, "description": "Budgets"}, key="w-1")
+    hook = made.value
+    assert hook is not None
+    assert hook["id"].startswith("ep_")
+    assert hook["secret"].startswith("whsec_")
+    shown = ("id", "secret", "created_at", "private_aggregates")
+    assert {k: v for k, v in hook.items() if k not in shown} == {
+        "url": "https://hooks.acme.example/in",
+        "description": "Budgets",
+        "event_types": ["perkbus.budget.*"],
+        "enabled": True,
+        "updated_at": hook["created_at"],
+        "old_secret_expires_at": None,
+    }
+    seen = {**hook, "secret": None}  # shown once
+    assert (await api.webhooks(acme)).value == {"webhooks": [seen]}
+    assert (await api.webhook(acme, hook["id"])).value == seen
+    changed = await api.webhook_update(acme, hook["id"], {"description": "All", "enabled": False})
+    assert changed.value is not None
+    seen |= {"description": "All", "enabled": False, "updated_at": changed.value["updated_at"]}
+    assert changed.value == seen
+    kept = (await api.webhook_update(acme, hook["id"], {"url": None, "event_types": None})).value
+    assert kept is not None
+    seen["updated_at"] = kept["updated_at"]
+    assert kept == seen  # null: unchanged
+    rotated = await api.webhook_rotate(acme, hook["id"], 0)
+    assert rotated.value is not None
+    assert rotated.value["secret"].startswith("whsec_")
+    assert rotated.value["secret"] != hook["secret"]
+    assert rotated.value["old_secret_expires_at"] is None
+    for keep in (3600, None):  # no body (REST), no argument (GraphQL): a day
+        during = (await api.webhook_rotate(acme, hook["id"], keep)).value
+        assert during is not None
+        assert during["old_secret_expires_at"] is not None
+        assert (await api.webhook(acme, hook["id"])).value == seen | {
+            "updated_at": during["updated_at"],
+            "old_secret_expires_at": during["old_secret_expires_at"],
+        }
+    removed = await api.webhook_delete(acme, hook["id"])
+    assert removed.value is not None
+    assert (removed.value["id"], removed.value["secret"]) == (hook["id"], None)
+    assert (await api.webhook(acme, hook["id"])).code == "not_found"
+    assert (await api.webhook_delete(acme, hook["id"])).code == "not_found"
+    assert (await api.webhooks(acme)).value == {"webhooks": []}
+
+
+async def test_webhook_refusals_are_the_same(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    url = "https://hooks.acme.example/in"
+    for body, pointer in (
+        ({"url": "ftp://hooks.acme.example/in"}, "#/url"),
+        ({"url": url, "event_types": ["order.fulfilled"]}, "#/event_types/0"),
+        ({"url": url, "description": "a\nb"}, "#/description"),
+    ):
+        refused = await api.webhook_create(acme, body)
+        assert (refused.code, refused.pointer) == ("invalid_request", pointer), body
+    unknown = await api.webhook_create(acme, {"url": url, "event_types": ["perkbus.no.such"]})
+    assert unknown.code == "invalid_request"
+    hook = (await api.webhook_create(acme, {"url": url})).value
+    assert hook is not None
+    assert (await api.webhook_create(acme, {"url": url}, key="bad key")).code == "invalid_request"
+    bad = await api.webhook_update(acme, hook["id"], {"url": "https://a b"})
+    assert (bad.code, bad.pointer) == ("invalid_request", "#/url")
+    for keep in (-1, 7 * 86_400 + 1):
+        bad = await api.webhook_rotate(acme, hook["id"], keep)
+        assert (bad.code, bad.pointer) == ("invalid_request", "#/keep_old_s")
+    for webhook_id in (NO_WEBHOOK, "nope", "bad id!"):
+        assert (await api.webhook(acme, webhook_id)).code == "not_found"
+        assert (await api.webhook_update(acme, webhook_id, {"enabled": False})).code == (
+            "not_found"
+        )
+        assert (await api.webhook_rotate(acme, webhook_id)).code == "not_found"
+        assert (await api.webhook_delete(acme, webhook_id)).code == "not_found"
+    globex = cluster.keys.headers("globex")
+    assert (await api.webhook(globex, hook["id"])).code == "not_found"
+    assert (await api.webhook_update(globex, hook["id"], {"enabled": False})).code == "not_found"
+    assert (await api.webhook_rotate(globex, hook["id"])).code == "not_found"
+    assert (await api.webhook_delete(globex, hook["id"])).code == "not_found"
+    assert (await api.webhooks(globex)).value == {"webhooks": []}
+    for token in (
+        {"roles": ["auditor"]},
+        {"roles": ["admin"], "grants": ["budget:b1"]},
+        {"scopes": ["events:read"]},
+    ):
+        who = cluster.keys.headers(
+            "acme", token.get("scopes"), token.get("roles"), grants=token.get("grants")
+        )
+        assert (await api.webhooks(who)).code == "forbidden", token
+        assert (await api.webhook(who, hook["id"])).code == "forbidden", token
+        assert (await api.webhook(who, "nope")).code == "forbidden", token
+        assert (await api.webhook_create(who, {"url": url})).code == "forbidden", token
+        assert (await api.webhook_rotate(who, hook["id"])).code == "forbidden", token
+        assert (await api.webhook_delete(who, hook["id"])).code == "forbidden", token
+        assert (await api.webhook_test(who, hook["id"])).code == "forbidden", token
+        assert (await api.webhook_deliveries(who, hook["id"])).code == "forbidden", token
+    listed = await api.webhooks(acme)
+    assert listed.value == {"webhooks": [{**hook, "secret": None}]}
+
+
+@asynccontextmanager
+async def relay(cluster: Cluster, ledger_url: str, tmp_path: Path) -> AsyncIterator[None]:
+    """The webhook relay, its deliveries kept where ``perkbus webhooks`` keeps them beside
+    this ledger."""
+    store: WebhookStore = (
+        SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
+        if ledger_url.startswith("sqlite")
+        else MysqlWebhookStore(ledger_url)
+    )
+    try:
+        async with webhook_relay(cluster.bus, store):
+            yield
+    finally:
+        await store.close()
+
+
+async def until(read: Any, ready: Any) -> Outcome:
+    for _ in range(300):
+        outcome: Outcome = await read()
+        if ready(outcome):
+            return outcome
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never got there: {outcome}")
+
+
+def retried(first: Outcome, again: Outcome) -> tuple[str | None, str | None, bool]:
+    """A call's code, its retry's, and whether the retry names what the first made."""
+    made, named = ((o.value or {}).get("id") for o in (first, again))
+    return first.code, again.code, made is not None and made == named
+
+
+async def keyed_webhook_calls(
+    api: BudgetApi, headers: dict[str, str], url: str
+) -> list[tuple[str | None, str | None, bool]]:
+    """Each keyed webhook call retried with its key; a create, then another under its key."""
+    body = {"url": url, "event_types": ["perkbus.budget.low_balance"]}
+    made = await api.webhook_create(headers, body, key="create")
+    assert made.value is not None
+    h = made.value["id"]
+    got = [retried(made, await api.webhook_create(headers, body, key="create"))]
+    other = await api.webhook_create(headers, {**body, "description": "two"}, key="create")
+    got.append((other.code, None, False))
+    change = {"description": "B"}
+    first = await api.webhook_update(headers, h, change, key="update")
+    got.append(retried(first, await api.webhook_update(headers, h, change, key="update")))
+    first = await api.webhook_test(headers, h, key="test")
+    got.append(retried(first, await api.webhook_test(headers, h, key="test")))
+    page = (await api.webhook_deliveries(headers, h, limit=1)).value
+    assert page is not None
+    d = page["deliveries"][0]["id"]
+    first = await api.webhook_redeliver(headers, h, d, key="again")
+    got.append(retried(first, await api.webhook_redeliver(headers, h, d, key="again")))
+    got.append(((await api.webhook_test(headers, h, key="bad key")).code, None, False))
+    got.append(retried(await api.webhook_delete(headers, h, key="delete"), made))
+    return got
+
+
+async def test_both_retry_keyed_webhook_calls_alike(
+    cluster: Cluster, ledger_url: str, tmp_path: Path
+) -> None:
+    """The same keyed calls through either API (each in a tenant of its own, so that the
+    keys are not shared) end alike: each retry as the first, or refused the same way."""
+    async with relay(cluster, ledger_url, tmp_path), receiver() as box:
+        rest = Rest(cluster.client), cluster.keys.headers("acme")
+        graphql = GraphQL(cluster.client), cluster.keys.headers("globex")
+        by_rest = await keyed_webhook_calls(*rest, box.url)
+        assert by_rest == await keyed_webhook_calls(*graphql, box.url)
+
+
+async def test_both_read_deliveries_and_send_them_again_the_same(
+    cluster: Cluster, ledger_url: str, tmp_path: Path
+) -> None:
+    rest, graphql = Rest(cluster.client), GraphQL(cluster.client)
+    acme, globex = cluster.keys.headers("acme"), cluster.keys.headers("globex")
+    async with relay(cluster, ledger_url, tmp_path), receiver() as box:
+        body = {"url": box.url, "event_types": ["perkbus.budget.created"]}
+        hook = (await rest.webhook_create(acme, body)).value
+        assert hook is not None
+        h = hook["id"]
+        sent = [await api.webhook_test(acme, h) for api in (rest, graphql, rest)]
+        for test in sent:
+            assert test.value is not None
+            assert (test.value["webhook_id"], test.value["event_type"]) == (
+                h,
+                "perkbus.webhook.test",
+            )
+            assert (test.value["status"], test.value["attempts"]) == ("pending", 0)
+        await box.wait_for(3)
+        listed = await until(
+            lambda: rest.webhook_deliveries(acme, h, status="delivered"),
+            lambda o: len(o.value["deliveries"]) == 3,
+        )
+        assert listed.value is not None
+        newest_first = [d["id"] for d in reversed([t.value for t in sent if t.value])]
+        assert [d["id"] for d in listed.value["deliveries"]] == newest_first
+        assert listed == await graphql.webhook_deliveries(acme, h, status="delivered")
+        # the same pages, either API's cursor for either API
+        first = await rest.webhook_deliveries(acme, h, limit=2)
+        assert first == await graphql.webhook_deliveries(acme, h, limit=2)
+        assert first.value is not None
+        cursor = first.value["next_cursor"]
+        last = await graphql.webhook_deliveries(acme, h, limit=2, cursor=cursor)
+        assert last == await rest.webhook_deliveries(acme, h, limit=2, cursor=cursor)
+        assert last.value is not None
+        assert (len(last.value["deliveries"]), last.value["next_cursor"]) == (1, None)
+        for status in ("failed", "pending", "cancelled"):
+            empty = await graphql.webhook_deliveries(acme, h, status=status)
+            assert empty == await rest.webhook_deliveries(acme, h, status=status)
+            assert empty.value == {"deliveries": [], "next_cursor": None}
+        # one delivery: its attempts and its event, as sent
+        d = newest_first[-1]
+        detail = await rest.webhook_delivery(acme, h, d)
+        assert detail == await graphql.webhook_delivery(acme, h, d)
+        assert detail.value is not None
+        assert [a["status_code"] for a in detail.value["attempts"]] == [200]
+        assert detail.value["event"] == box.received[0].event
+        assert detail.value["event"]["data"]["endpoint_id"] == h
+        # sent again, once, by either API
+        for api, n in ((graphql, 4), (rest, 5)):
+            again = await api.webhook_redeliver(acme, h, d)
+            assert again.value is not None
+            assert (again.value["id"], again.value["status"]) == (d, "pending")
+            await box.wait_for(n)
+        done = await until(
+            lambda: graphql.webhook_delivery(acme, h, d),
+            lambda o: o.value["delivery"]["attempts"] == 3,
+        )
+        assert done == await rest.webhook_delivery(acme, h, d)
+        # refused alike
+        other = (await graphql.webhook_create(acme, {"url": box.url, "enabled": False})).value
+        assert other is not None
+        disabled = await graphql.webhook_test(acme, other["id"])
+        assert disabled == await rest.webhook_test(acme, other["id"])
+        assert disabled.code == "invalid_request"
+        for api in (rest, graphql):
+            for who, webhook_id, delivery_id in (
+                (acme, other["id"], d),  # another endpoint's delivery
+                (acme, h, 10**17),
+                (acme, NO_WEBHOOK, d),
+                (globex, h, d),
+            ):
+                found = await api.webhook_delivery(who, webhook_id, delivery_id)
+                assert found.code == "not_found", (api.name, webhook_id, delivery_id)
+                again = await api.webhook_redeliver(who, webhook_id, delivery_id)
+                assert again.code == "not_found", (api.name, webhook_id, delivery_id)
+            assert (await api.webhook_test(globex, h)).code == "not_found"
+            assert (await api.webhook_test(acme, NO_WEBHOOK)).code == "not_found"
+            # listed by the caller's tenant: none of acme's
+            listed = await api.webhook_deliveries(globex, h)
+            assert listed.value == {"deliveries": [], "next_cursor": None}
+            bad = await api.webhook_deliveries(acme, h, status="lost")
+            assert (bad.code, bad.pointer) == ("invalid_request", "#/status")
+        assert len(box.received) == 5

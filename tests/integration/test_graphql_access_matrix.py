@@ -43,12 +43,15 @@ from bus.scopes import (
     SCOPE_VOUCHERS,
     SCOPE_VOUCHERS_ADMIN,
     SCOPE_WALLETS,
+    SCOPE_WEBHOOKS,
 )
 from edge.graphql import schema
 from edge.openapi_paths import PATHS
 from storage.ports import CatalogueStore
+from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import Cluster
-from tests.support import Keys
+from tests.support import Keys, webhook_relay
+from tests.webhook_receiver import receiver
 
 #: Every answer is read through the ``Error`` interface; a success shows as its typename.
 SELECTION = "{ __typename ... on Error { code message } }"
@@ -82,6 +85,8 @@ def mutation(field: str, arguments: str, needs: tuple[str, ...], rest: tuple[str
 
 EUR1 = '{amountMinor: 1, currency: "EUR"}'
 CLIENT = '"acme.AAAAAAAAAAAAAAAAAAAAAAAA"'
+WEBHOOK = '"ep_' + "0" * 32 + '"'
+WEBHOOKS = "/api/v1/webhooks/{webhook_id}"
 
 #: Every field, and for some a second call that needs more (spending a budget).
 CASES = [
@@ -324,6 +329,47 @@ CASES = [
         (SCOPE_CONFIG_ADMIN,),
         ("PUT", "/api/v1/tenant/config/locales"),
     ),
+    query("webhooks", "", (SCOPE_WEBHOOKS,), ("GET", "/api/v1/webhooks")),
+    query("webhook", f"id: {WEBHOOK}", (SCOPE_WEBHOOKS,), ("GET", WEBHOOKS)),
+    query(
+        "webhookDeliveries",
+        f"webhookId: {WEBHOOK}, first: 1",
+        (SCOPE_WEBHOOKS,),
+        ("GET", WEBHOOKS + "/deliveries"),
+    ),
+    query(
+        "webhookDelivery",
+        f"webhookId: {WEBHOOK}, deliveryId: 1",
+        (SCOPE_WEBHOOKS,),
+        ("GET", WEBHOOKS + "/deliveries/{delivery_id}"),
+    ),
+    # disabled: no deliveries to an address of nobody's while the relay runs
+    mutation(
+        "createWebhook",
+        'input: {url: "https://hooks.acme.example/in", enabled: false}',
+        (SCOPE_WEBHOOKS,),
+        ("POST", "/api/v1/webhooks"),
+    ),
+    mutation(
+        "updateWebhook",
+        f'id: {WEBHOOK}, input: {{description: "One"}}',
+        (SCOPE_WEBHOOKS,),
+        ("PATCH", WEBHOOKS),
+    ),
+    mutation("deleteWebhook", f"id: {WEBHOOK}", (SCOPE_WEBHOOKS,), ("DELETE", WEBHOOKS)),
+    mutation(
+        "rotateWebhookSecret",
+        f"id: {WEBHOOK}, keepOldS: 0",
+        (SCOPE_WEBHOOKS,),
+        ("POST", WEBHOOKS + "/secret"),
+    ),
+    mutation("testWebhook", f"id: {WEBHOOK}", (SCOPE_WEBHOOKS,), ("POST", WEBHOOKS + "/test")),
+    mutation(
+        "redeliverWebhook",
+        f"webhookId: {WEBHOOK}, deliveryId: 1",
+        (SCOPE_WEBHOOKS,),
+        ("POST", WEBHOOKS + "/deliveries/{delivery_id}/redeliver"),
+    ),
 ]
 
 
@@ -469,6 +515,15 @@ async def test_every_field_needs_a_valid_token(cluster: Cluster, tmp_path: Path)
 
 
 async def test_every_field_refuses_the_roles_without_its_permission(
+    cluster: Cluster, catalogue: CatalogueStore, tmp_path: Path
+) -> None:
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    async with webhook_relay(cluster.bus, store):  # answers about deliveries
+        await refuses_the_roles_without_permissions(cluster, catalogue)
+    await store.close()
+
+
+async def refuses_the_roles_without_permissions(
     cluster: Cluster, catalogue: CatalogueStore
 ) -> None:
     # What the table's calls name, so that the allowed ones reach real resources.
@@ -509,7 +564,8 @@ BULK_CSV = "person_id,points\\nzed.acme,7\\n"
 MUG_POOL = 'productId: "acme-mug", faceValue: 500'
 #: Fields whose ids are the caller's tenant's own names, whoever else uses them: a wallet
 #: exists (at zero) for any person id, a pool for any product and face value; a
-#: recipient's orders and a wallet's history are the caller's tenant's (empty).
+#: recipient's orders, a wallet's history and an endpoint's deliveries are the caller's
+#: tenant's (empty).
 OWN_NAMES = {
     "wallet",
     "voucherPool",
@@ -517,10 +573,18 @@ OWN_NAMES = {
     "generateVoucherCodes",
     "orders",
     "walletHistory",
+    "webhookDeliveries",
 }
 
 
-async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None:
+async def test_another_tenants_resources_are_not_found(cluster: Cluster, tmp_path: Path) -> None:
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    async with webhook_relay(cluster.bus, store), receiver() as box:
+        await another_tenants_resources_are_not_found(cluster, box.url)
+    await store.close()
+
+
+async def another_tenants_resources_are_not_found(cluster: Cluster, hook_url: str) -> None:
     acme = cluster.keys.headers("acme")
 
     async def make(operation: str, field: str, arguments: str) -> dict[str, Any]:
@@ -576,6 +640,20 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     while job["status"] != "done":  # its row paid, so acme's balance below is settled
         await asyncio.sleep(0.02)
         job = await make("query", "bulkJob", f'id: "{j}"')
+    hook = await make(
+        "mutation",
+        "createWebhook",
+        f'input: {{url: "{hook_url}", description: "Acme Hooks Desk",'
+        ' eventTypes: ["perkbus.budget.low_balance"]}',
+    )
+    w = hook["id"]
+    sent = await make("mutation", "testWebhook", f'id: "{w}"')
+    d = sent["id"]
+    delivery = f'webhookId: "{w}", deliveryId: {d}'
+    detail = await make("query", "webhookDelivery", delivery)
+    while detail["delivery"]["status"] != "delivered":  # its attempt logged, its answer kept
+        await asyncio.sleep(0.02)
+        detail = await make("query", "webhookDelivery", delivery)
     secrets = [
         "Acme Bonus",
         "123457",
@@ -589,8 +667,12 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
         "AcmeBrandX",
         "Acme Mug",
         *(v["code"] for v in codes["vouchers"]),
+        "Acme Hooks Desk",
+        hook_url,
+        hook["secret"],
+        sent["eventId"],
     ]
-    ids = ["acme-bonus", "acme-treasury", c, "zed.acme", "acme-mug", o, j]
+    ids = ["acme-bonus", "acme-treasury", c, "zed.acme", "acme-mug", o, j, w]
 
     def leaks(text: str, arguments: str) -> list[str]:
         """acme's secrets in an answer, and its ids but for those the caller named."""
@@ -627,6 +709,13 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
         ("mutation", "cancelOrder", f'orderId: "{o}"'),
         ("mutation", "resendOrder", f'orderId: "{o}"'),
         ("mutation", "reviewOrder", f'orderId: "{o}", approve: true'),
+        ("query", "webhook", f'id: "{w}"'),
+        ("query", "webhookDelivery", delivery),
+        ("mutation", "updateWebhook", f'id: "{w}", input: {{description: "Mine"}}'),
+        ("mutation", "deleteWebhook", f'id: "{w}"'),
+        ("mutation", "rotateWebhookSecret", f'id: "{w}"'),
+        ("mutation", "testWebhook", f'id: "{w}"'),
+        ("mutation", "redeliverWebhook", delivery),
     ]
     probed = {field for _, field, _ in probes}
     assert fields_naming_a_resource() - OWN_NAMES - probed == set(), "probe these across tenants"
@@ -671,6 +760,14 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     budgets, text = await call(cluster, globex, "query", "budgets", "")
     assert (budgets["__typename"], budgets["budgets"]) == ("BudgetList", [])
     assert leaks(text, "") == [], text
+    hooks, text = await call(cluster, globex, "query", "webhooks", "")
+    assert (hooks["__typename"], hooks["webhooks"]) == ("Webhooks", [])
+    assert leaks(text, "") == [], text
+    deliveries, text = await call(
+        cluster, globex, "query", "webhookDeliveries", f'webhookId: "{w}"'
+    )
+    assert (deliveries["__typename"], deliveries["deliveries"]) == ("WebhookDeliveryList", [])
+    assert leaks(text, w) == [], text
 
     # and acme's are as they were
     budget, _ = await call(cluster, acme, "query", "budget", 'id: "acme-bonus"')
@@ -688,3 +785,11 @@ async def test_another_tenants_resources_are_not_found(cluster: Cluster) -> None
     assert (mugs["available"], mugs["allocated"]) == (1, 1)
     product, _ = await call(cluster, acme, "query", "product", 'id: "acme-mug"')
     assert product["enabled"] is True
+    kept, _ = await call(cluster, acme, "query", "webhook", f'id: "{w}"')
+    assert (kept["description"], kept["secret"], kept["oldSecretExpiresAt"]) == (
+        "Acme Hooks Desk",
+        None,
+        None,
+    )
+    sent_once, _ = await call(cluster, acme, "query", "webhookDeliveries", f'webhookId: "{w}"')
+    assert [(x["id"], x["attempts"]) for x in sent_once["deliveries"]] == [(d, 1)]

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import Cluster
+from tests.support import webhook_relay
 
 
 async def graphql(cluster: Cluster, query: str) -> dict[str, Any]:
@@ -58,3 +61,76 @@ async def test_listings_take_the_pages_rest_takes(cluster: Cluster) -> None:
             assert (await graphql(cluster, query))[field]["__typename"] == "InvalidInput", query
         page = await graphql(cluster, f"{{ {field}(first: 100) {{ __typename }} }}")
         assert page[field]["__typename"] == listed
+
+
+async def test_webhook_deliveries_take_the_pages_and_statuses_rest_takes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    async with webhook_relay(cluster.bus, store):  # it reads the cursor
+        made = await graphql(
+            cluster,
+            'mutation { createWebhook(input: {url: "https://hooks.acme.example/in",'
+            " enabled: false}) { ... on Webhook { id } } }",
+        )
+        webhook_id = made["createWebhook"]["id"]
+        for arguments in (
+            "first: 0",
+            "first: 101",
+            f'after: "{"x" * 201}"',
+            'after: "not-ours"',
+            'status: "lost"',
+        ):
+            query = (
+                f'{{ webhookDeliveries(webhookId: "{webhook_id}", {arguments}) {{ __typename }} }}'
+            )
+            page = (await graphql(cluster, query))["webhookDeliveries"]
+            assert page["__typename"] == "InvalidInput", query
+        for arguments in ("first: 100", 'status: "failed"', 'after: "123"'):
+            query = (
+                f'{{ webhookDeliveries(webhookId: "{webhook_id}", {arguments})'
+                " { __typename ... on WebhookDeliveryList { deliveries { id } nextCursor } } }"
+            )
+            page = (await graphql(cluster, query))["webhookDeliveries"]
+            assert page == {
+                "__typename": "WebhookDeliveryList",
+                "deliveries": [],
+                "nextCursor": None,
+            }, query
+    await store.close()
+
+
+async def test_delivery_ids_are_longs_and_those_rest_cannot_name_are_not_found(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A delivery id is REST's integer: past 32 bits it is still an id (``Long``), and one
+    no delivery can have (0, negative, past 62 bits) is not found, as in REST's path."""
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    async with webhook_relay(cluster.bus, store):
+        webhook_id = "ep_" + "0" * 32
+        for delivery_id in (0, -1, 2**62 + 1, 10**19, 2**31, 10**17):
+            arguments = f'webhookId: "{webhook_id}", deliveryId: {delivery_id}'
+            selection = "{ __typename ... on Error { code } }"
+            read = await graphql(cluster, f"{{ webhookDelivery({arguments}) {selection} }}")
+            again = await graphql(
+                cluster, f"mutation {{ redeliverWebhook({arguments}) {selection} }}"
+            )
+            not_found = {"__typename": "NotFound", "code": "not_found"}
+            assert (read["webhookDelivery"], again["redeliverWebhook"]) == (not_found,) * 2
+    await store.close()
+
+
+async def test_an_old_secret_is_kept_within_rests_limits(cluster: Cluster) -> None:
+    made = await graphql(
+        cluster,
+        'mutation { createWebhook(input: {url: "https://hooks.acme.example/in"})'
+        " { ... on Webhook { id } } }",
+    )
+    webhook_id = made["createWebhook"]["id"]
+    for keep, typename in ((-1, "InvalidInput"), (7 * 86_400 + 1, "InvalidInput"), (0, "Webhook")):
+        query = (
+            f'mutation {{ rotateWebhookSecret(id: "{webhook_id}", keepOldS: {keep})'
+            " { __typename } }"
+        )
+        answer = (await graphql(cluster, query))["rotateWebhookSecret"]
+        assert answer["__typename"] == typename, keep
