@@ -153,15 +153,27 @@ class DeliveriesService:
     async def _list(self, tenant: str, body: ListDeliveries) -> DeliveriesReply:
         before = None
         if body.after is not None:
-            if not body.after.isdigit() or len(body.after) > 18:
+            # ASCII digits only: "²" is a digit to str.isdigit, and no number to int()
+            if not (body.after.isascii() and body.after.isdigit()) or len(body.after) > 18:
                 return Err.of(ErrorCode.INVALID_REQUEST, "cursor: not one this API gave")
             before = int(body.after)
+        if body.endpoint_id is not None and not await self._endpoint_exists(
+            tenant, body.endpoint_id
+        ):
+            return Err.of(ErrorCode.NOT_FOUND, "no webhook endpoint has that id")
         found = await self._store.deliveries(
             tenant, body.endpoint_id, body.status, body.limit + 1, before
         )
         page = found[: body.limit]
         cursor = str(page[-1].id) if len(found) > body.limit else None
         return Ok(DeliveryPage(tuple(delivery_view(d) for d in page), cursor))
+
+    async def _endpoint_exists(self, tenant: str, endpoint_id: str) -> bool:
+        """Whether the tenant has the endpoint (asked again if not known to be)."""
+        for fresh in (False, True):
+            if any(t.endpoint_id == endpoint_id for t in await self._targets.of(tenant, fresh)):
+                return True
+        return False
 
     async def _detail(self, tenant: str, delivery_id: int) -> DeliveriesReply:
         found = await self._store.delivery(tenant, delivery_id)

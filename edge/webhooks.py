@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 
 def _delivery_id(request: web.Request) -> int:
     raw = request.match_info["delivery_id"]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < 1:
         raise ProblemResponse(
             from_error(ErrorCode.NOT_FOUND, "no webhook delivery has that id", False, request.path)
         )
