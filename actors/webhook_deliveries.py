@@ -26,7 +26,7 @@ from bus.barrier import barrier
 from bus.errors import ErrorCode
 from bus.events import CloudEvent
 from bus.messages import encoder
-from bus.messages.common import Err, Ok
+from bus.messages.common import Err, Ok, Principal
 from bus.messages.webhooks import (
     AttemptView,
     DeliveriesReply,
@@ -42,6 +42,7 @@ from bus.messages.webhooks import (
 )
 from bus.scopes import SCOPE_WEBHOOKS, permissions
 from bus.time import now_ms, rfc3339
+from bus.webhook_filters import PRIVATE_SCOPES, aggregate_of, readable
 from storage.errors import StorageError
 from storage.webhook_ports import Delivery, KeyReused, NewDelivery, WebhookStore
 
@@ -129,8 +130,12 @@ class DeliveriesService:
                 case ListDeliveries():
                     return await self._list(tenant, body)
                 case GetDelivery(delivery_id=delivery_id):
-                    return await self._detail(tenant, delivery_id)
+                    return await self._detail(tenant, delivery_id, principal)
                 case Redeliver(delivery_id=delivery_id, key=key):
+                    found = await self._store.delivery(tenant, delivery_id)
+                    if found is not None and not _may_read(principal, found.event_type):
+                        why = f"{found.event_type} events need {_needs(found.event_type)}"
+                        return Err.of(ErrorCode.FORBIDDEN, why)
                     keyed = _scoped(principal.subject, key)
                     found = await self._store.redeliver(tenant, delivery_id, now_ms(), keyed)
                     if found is None:
@@ -175,7 +180,7 @@ class DeliveriesService:
                 return True
         return False
 
-    async def _detail(self, tenant: str, delivery_id: int) -> DeliveriesReply:
+    async def _detail(self, tenant: str, delivery_id: int, principal: Principal) -> DeliveriesReply:
         found = await self._store.delivery(tenant, delivery_id)
         if found is None:
             return _no_delivery()
@@ -184,7 +189,9 @@ class DeliveriesService:
             AttemptView(a.n, a.at_ms, a.duration_ms, a.status_code, a.error, a.response)
             for a in attempts
         )
-        return Ok(DeliveryDetail(delivery_view(found), views, found.payload))
+        # an event of people or clients shows only to who may read such events
+        payload = found.payload if _may_read(principal, found.event_type) else b"null"
+        return Ok(DeliveryDetail(delivery_view(found), views, payload))
 
     async def _test(self, tenant: str, endpoint_id: str, key: str | None) -> DeliveriesReply:
         target = next(
@@ -197,7 +204,10 @@ class DeliveriesService:
             return Err.of(ErrorCode.INVALID_REQUEST, "the endpoint is disabled: enable it first")
         now = now_ms()
         # keyed: a retry makes the same event, which the store has already (one delivery)
-        event_id = f"test_{key[:32]}" if key else str(uuid.uuid4())  # one per endpoint
+        if key:  # the same key on another endpoint is another test event
+            event_id = "test_" + hashlib.sha256(f"{key}\n{endpoint_id}".encode()).hexdigest()[:32]
+        else:
+            event_id = str(uuid.uuid4())
         data = WebhookTest(endpoint_id, "A test event from perkbus: the endpoint works.")
         event = CloudEvent(
             id=event_id,
@@ -213,6 +223,15 @@ class DeliveriesService:
         )
         self._on_added.set()
         return Ok(delivery_view(added))
+
+
+def _may_read(principal: Principal, event_type: str) -> bool:
+    aggregate = aggregate_of(event_type)
+    return aggregate not in PRIVATE_SCOPES or aggregate in readable(principal)
+
+
+def _needs(event_type: str) -> str:
+    return PRIVATE_SCOPES.get(aggregate_of(event_type), "")
 
 
 def _scoped(subject: str, key: str | None) -> str | None:

@@ -35,7 +35,7 @@ from nats.js import JetStreamContext
 
 from actors.runtime.background import Background
 from actors.runtime.stream_follower import StreamFollower
-from actors.webhook_deliveries import DeliveriesService
+from actors.webhook_deliveries import TEST_EVENT, DeliveriesService
 from actors.webhook_sender import WebhookSender
 from actors.webhook_targets import TargetDirectory
 from bus.client import Bus
@@ -47,6 +47,8 @@ from storage.webhook_ports import Attempt, Delivery, NewDelivery, WebhookStore
 log = logging.getLogger(__name__)
 
 PER_ENDPOINT = 8
+#: The most deliveries of one endpoint in hand at once: running, or waiting for a slot.
+SHARE = PER_ENDPOINT
 
 
 class _Head(msgspec.Struct):
@@ -204,19 +206,29 @@ class WebhookDispatcher(Background):
 
     async def _claim(self) -> int:
         """Claim what is due, as far as there is room (twice the slots: the rest wait
-        here, under their lease, for their endpoint's turn); how many were new."""
-        room = 2 * self._concurrency - len(self._held)
-        if room <= 0:
-            return 0
+        here, under their lease, for their endpoint's turn), a share at a time and none
+        for an endpoint that has its share in hand already — so that one slow endpoint
+        with a backlog holds at most its share, not every slot; how many were new."""
         claimed = 0
-        for delivery in await self._store.claim(now_ms(), room, self._lease_ms):
-            if delivery.id in self._held:
-                continue  # its lease passed while it waited here: it is ours still
-            self._held.add(delivery.id)
-            self._queued.setdefault(delivery.endpoint_id, deque()).append(delivery)
-            claimed += 1
-        self._start_ready()
+        while (room := 2 * self._concurrency - len(self._held)) > 0:
+            full = [e for e in {*self._per_endpoint, *self._queued} if self._in_hand(e) >= SHARE]
+            limit = min(room, SHARE)
+            batch = await self._store.claim(now_ms(), limit, self._lease_ms, full)
+            new = 0
+            for delivery in batch:
+                if delivery.id in self._held:
+                    continue  # its lease passed while it waited here: it is ours still
+                self._held.add(delivery.id)
+                self._queued.setdefault(delivery.endpoint_id, deque()).append(delivery)
+                new += 1
+            claimed += new
+            self._start_ready()
+            if len(batch) < limit or new == 0:
+                break
         return claimed
+
+    def _in_hand(self, endpoint_id: str) -> int:
+        return self._per_endpoint[endpoint_id] + len(self._queued.get(endpoint_id, ()))
 
     def _start_ready(self) -> None:
         """Start attempts while there are free slots, each endpoint up to its share."""
@@ -253,6 +265,13 @@ class WebhookDispatcher(Background):
                     "gone" if target is None else "disabled",
                     cancelled,
                 )
+                return
+            if delivery.event_type != TEST_EVENT and not wants(
+                target.event_types, target.private_aggregates, delivery.event_type
+            ):  # its types changed since: it is not sent (not even when sent again)
+                why = f"not sent: the endpoint no longer takes {delivery.event_type} events"
+                skipped = Attempt(delivery.id, delivery.attempts + 1, now_ms(), 0, 0, why, "")
+                await self._store.record(skipped, "cancelled", 0, 0)
                 return
             await self._send(delivery, target)
         except Exception as e:  # the store or the bus: the lease brings it back

@@ -32,6 +32,11 @@ RESPONSE_CHARS = 1000
 ERROR_CHARS = 500
 
 
+#: One answer for a name that resolves to nothing and one that resolves only to private
+#: addresses: the difference would let a tenant map the installation's own DNS names.
+_UNRESOLVED = "the host name does not resolve to a public address"
+
+
 class Outcome:
     """What one attempt came to."""
 
@@ -82,8 +87,10 @@ class WebhookSender:
 
     async def start(self) -> None:
         resolver: AbstractResolver = DefaultResolver() if self._allow_private else PublicResolver()
+        # no limit per host: the dispatcher limits each endpoint itself, and many tenants'
+        # endpoints may share one receiving service's host
         connector = aiohttp.TCPConnector(
-            limit=self._connections, limit_per_host=8, resolver=resolver, ttl_dns_cache=30
+            limit=self._connections, limit_per_host=0, resolver=resolver, ttl_dns_cache=30
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -118,12 +125,14 @@ class WebhookSender:
                 start = await response.content.read(RESPONSE_CHARS * 4)
                 text = start.decode("utf-8", "replace")
                 status = response.status
-        except PrivateAddress as e:
-            return Outcome(0, took(), str(e), "")
+        except PrivateAddress:
+            return Outcome(0, took(), _UNRESOLVED, "")
+        except aiohttp.ClientConnectorDNSError:
+            return Outcome(0, took(), _UNRESOLVED, "")
         except aiohttp.ClientConnectorError as e:
             cause = e.os_error
-            if isinstance(cause, PrivateAddress):
-                return Outcome(0, took(), str(cause), "")
+            if isinstance(cause, (PrivateAddress, socket.gaierror)):
+                return Outcome(0, took(), _UNRESOLVED, "")
             return Outcome(0, took(), f"cannot connect: {cause.strerror or cause}", "")
         except TimeoutError:
             return Outcome(0, took(), f"no answer within {self._timeout.total:.0f} s", "")

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import msgspec
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
+from actors.sealing import SealError
 from bus import subjects
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
@@ -45,9 +46,15 @@ from bus.messages.webhooks import (
     RotateEndpointSecret,
     UpdateEndpoint,
 )
-from bus.scopes import SCOPE_CLIENTS, SCOPE_PEOPLE, SCOPE_WEBHOOKS, permissions
+from bus.scopes import SCOPE_WEBHOOKS, permissions
 from bus.time import now_ms
-from bus.webhook_filters import PRIVATE_AGGREGATES, aggregates_named, unknown_filters
+from bus.webhook_filters import (
+    PRIVATE_AGGREGATES,
+    PRIVATE_SCOPES,
+    aggregates_named,
+    readable,
+    unknown_filters,
+)
 from bus.webhook_signatures import new_secret
 from bus.webhook_urls import url_problem
 from storage.errors import StaleWrite
@@ -56,9 +63,6 @@ from storage.tenant_docs_ports import StoredDocument, TenantDocuments
 log = logging.getLogger(__name__)
 
 DOCUMENT = "webhooks"
-#: Who may read each private aggregate's events (as for the events replay).
-_PRIVATE_SCOPES = {"identity": SCOPE_CLIENTS, "people": SCOPE_PEOPLE}
-assert set(_PRIVATE_SCOPES) == set(PRIVATE_AGGREGATES)
 
 
 class StoredEndpoint(msgspec.Struct, frozen=True):
@@ -74,6 +78,9 @@ class StoredEndpoint(msgspec.Struct, frozen=True):
     secret: str
     old_secret: str = ""
     old_secret_expires_ms: int = 0
+    #: The Idempotency-Key (hashed with its caller) of the last rotation: its retry
+    #: answers with the secret it made (the reply holding it is never stored).
+    rotated_by: str = ""
 
 
 class WebhooksDocument(msgspec.Struct, frozen=True):
@@ -117,7 +124,11 @@ class WebhooksActor:
         if isinstance(body, GetDeliveryTargets):
             if "system" not in principal.roles:
                 return Err.of(ErrorCode.FORBIDDEN, "only the webhook relay reads secrets")
-            return Ok(self._targets(await self._document(store)))
+            try:
+                return Ok(self._targets(await self._document(store)))
+            except msgspec.DecodeError as e:  # not one tenant's problem for every tenant
+                log.error("tenant %s: the webhooks document is unreadable: %s", self.tenant, e)
+                return Err.of(ErrorCode.INTERNAL, "the webhooks document is unreadable")
         if not _may_manage(principal):
             return Err.of(ErrorCode.FORBIDDEN, f"managing webhooks needs {SCOPE_WEBHOOKS}")
         if principal.grants:
@@ -144,7 +155,8 @@ class WebhooksActor:
                 rest = tuple(e for e in document.endpoints if e.endpoint_id != endpoint_id)
                 return await self._save(store, WebhooksDocument(rest), self._view(found))
             case RotateEndpointSecret():
-                return await self._rotate(store, document, body)
+                key = _key_hash(principal.subject, request.idempotency_key)
+                return await self._rotate(store, document, body, key)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a webhooks request")
 
     async def _create(
@@ -201,6 +213,11 @@ class WebhooksActor:
             if body.event_types is not None:  # whoever sets the types decides the private
                 changes["event_types"] = tuple(dict.fromkeys(body.event_types))
                 changes["private_aggregates"] = checked
+            else:  # a new URL gets no private events its setter may not read itself
+                may_read = readable(principal)
+                changes["private_aggregates"] = tuple(
+                    a for a in found.private_aggregates if a in may_read
+                )
         if body.description is not None:
             changes["description"] = body.description
         if body.enabled is not None:
@@ -209,11 +226,18 @@ class WebhooksActor:
         return await self._save(store, _replaced(document, changed), self._view(changed))
 
     async def _rotate(
-        self, store: TenantDocuments, document: WebhooksDocument, body: RotateEndpointSecret
+        self,
+        store: TenantDocuments,
+        document: WebhooksDocument,
+        body: RotateEndpointSecret,
+        key: str,
     ) -> Reply:
         found = _find(document, body.endpoint_id)
         if found is None:
             return _not_found()
+        if key and found.rotated_by == key:  # a retry: the secret it made, not another
+            current = self._unseal(found.endpoint_id, found.secret)
+            return Ok(self._view(found, current))
         secret = new_secret()
         now = now_ms()
         changed = msgspec.structs.replace(
@@ -222,6 +246,7 @@ class WebhooksActor:
             old_secret=found.secret if body.keep_old_s else "",
             old_secret_expires_ms=now + body.keep_old_s * 1000 if body.keep_old_s else 0,
             updated_ms=now,
+            rotated_by=key,
         )
         return await self._save(store, _replaced(document, changed), self._view(changed, secret))
 
@@ -233,12 +258,11 @@ class WebhooksActor:
             return Err.of(ErrorCode.INVALID_REQUEST, f"url: {problem}")
         if unknown := unknown_filters(event_types):
             return Err.of(ErrorCode.INVALID_REQUEST, f"event_types: no such events {unknown}")
-        allowed = permissions(principal.roles, principal.scopes)
-        may_read = tuple(a for a in PRIVATE_AGGREGATES if _PRIVATE_SCOPES[a] in allowed)
+        may_read = readable(principal)
         named = aggregates_named(event_types)
         denied = sorted(a for a in named & set(PRIVATE_AGGREGATES) if a not in may_read)
         if event_types and denied:  # asked by name: refused, not silently left out
-            scopes = ", ".join(_PRIVATE_SCOPES[a] for a in denied)
+            scopes = ", ".join(PRIVATE_SCOPES[a] for a in denied)
             return Err.of(ErrorCode.FORBIDDEN, f"{denied} events need {scopes}")
         return tuple(a for a in may_read if a in named)
 
@@ -279,9 +303,13 @@ class WebhooksActor:
         now = now_ms()
         targets = []
         for e in document.endpoints:
-            signing = [self._unseal(e.endpoint_id, e.secret)]
-            if e.old_secret and e.old_secret_expires_ms > now:
-                signing.append(self._unseal(e.endpoint_id, e.old_secret))
+            try:
+                signing = [self._unseal(e.endpoint_id, e.secret)]
+                if e.old_secret and e.old_secret_expires_ms > now:
+                    signing.append(self._unseal(e.endpoint_id, e.old_secret))
+            except SealError as error:  # another master key sealed it: nothing can sign
+                log.error("tenant %s: %s's secret: %s", self.tenant, e.endpoint_id, error)
+                continue
             targets.append(
                 DeliveryTarget(
                     e.endpoint_id,
@@ -311,6 +339,12 @@ class WebhooksActor:
             secret,
             old_expires,
         )
+
+
+def _key_hash(subject: str, key: str | None) -> str:
+    if key is None:
+        return ""
+    return hashlib.sha256(f"{subject}\n{key}".encode()).hexdigest()
 
 
 def endpoint_id_for(tenant: str, subject: str, key: str | None) -> str:

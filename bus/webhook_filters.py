@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from bus.event_types import EVENT_TYPES
+from bus.messages.common import Principal
+from bus.scopes import SCOPE_CLIENTS, SCOPE_PEOPLE, permissions
 
 #: Aggregates whose events only some principals may read (people's emails and roles,
-#: API clients): as for the events replay, an endpoint gets them only if whoever set
-#: its event types could read them through the API (the scope each needs is the edge's).
-PRIVATE_AGGREGATES = ("identity", "people")
+#: API clients), with the permission each needs: as for the events replay, an endpoint
+#: gets them only if whoever set its event types could read them through the API.
+PRIVATE_SCOPES = {"identity": SCOPE_CLIENTS, "people": SCOPE_PEOPLE}
+PRIVATE_AGGREGATES = tuple(sorted(PRIVATE_SCOPES))
+
+
+def readable(principal: Principal) -> tuple[str, ...]:
+    """The private aggregates whose events ``principal`` may read."""
+    allowed = permissions(principal.roles, principal.scopes)
+    return tuple(a for a in PRIVATE_AGGREGATES if PRIVATE_SCOPES[a] in allowed)
+
+
+def aggregate_of(event_type: str) -> str:
+    """``perkbus.<aggregate>.<name>`` → the aggregate ("" if not of that form)."""
+    parts = event_type.split(".")
+    return parts[1] if len(parts) == 3 else ""
+
 
 #: Every aggregate that has public events.
 AGGREGATES = frozenset(t.split(".")[1] for t in EVENT_TYPES)
@@ -31,8 +47,7 @@ def aggregates_named(filters: tuple[str, ...]) -> set[str]:
 
 def wants(filters: tuple[str, ...], private_allowed: tuple[str, ...], event_type: str) -> bool:
     """Whether an endpoint with these filters gets an event of ``event_type``."""
-    parts = event_type.split(".")
-    aggregate = parts[1] if len(parts) == 3 else ""
+    aggregate = aggregate_of(event_type)
     if aggregate in PRIVATE_AGGREGATES and aggregate not in private_allowed:
         return False
     if not filters:

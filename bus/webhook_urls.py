@@ -17,14 +17,31 @@ from urllib.parse import urlsplit
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 
 
+#: IPv6 ranges that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and
+#: 8215; IPv4-compatible; IPv4-translated): the IPv4 address is what they reach.
+_EMBEDDING_V4 = tuple(
+    ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")
+)
+#: Never public, whatever Python's tables say: local-use NAT64, site-local.
+_NEVER = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b:1::/48", "fec0::/10"))
+
+
 def is_public(address: str) -> bool:
-    """Whether ``address`` (an IP address) is a public, routable unicast address."""
+    """Whether ``address`` (an IP address) is a public, routable unicast address — and,
+    for an IPv6 address that embeds an IPv4 one (mapped, NAT64, 6to4, Teredo), whether
+    that one is."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in n for n in _NEVER):
+            return False
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in n for n in _EMBEDDING_V4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        if embedded is not None:
+            return is_public(str(embedded))
     return ip.is_global and not ip.is_multicast
 
 
@@ -53,6 +70,8 @@ def url_problem(url: str, allow_private: bool) -> str | None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
+        if host.replace(".", "").isdigit() or host.startswith("0x"):  # 127.1, 2130706433
+            return "not a host name, nor an address written in full"
         return None  # a name: checked against what it resolves to, at each delivery
     if not is_public(host):
         return "webhooks go to public addresses only"

@@ -100,6 +100,10 @@ def webhook_paths(
                 "requestBody": body("WebhookIn"),
                 "responses": {
                     "201": json("WebhookOut", "The endpoint, with its secret"),
+                    "409": problem(
+                        "Made already by this Idempotency-Key (`already_exists`): the "
+                        "answer with the secret is never kept, so rotate the secret to get one"
+                    ),
                     "422": bad_body,
                     **common_errors,
                 },
@@ -122,8 +126,11 @@ def webhook_paths(
                 "summary": "Change a webhook's URL, event types, description, or turn it off",
                 "description": (
                     f"{_NEEDS} What is left out stays. Turning an endpoint off (`enabled`: "
-                    "false) cancels its pending deliveries; events while it is off are not "
-                    "kept for it."
+                    "false) cancels its pending deliveries, and changing its event types "
+                    "cancels those of the types it no longer takes when they are due. The "
+                    "relay applies an endpoint's settings as it reads each event (it may be "
+                    "up to 30 s behind during a redemption burst). A new URL gets events of "
+                    "people and API clients only if the caller may read them."
                 ),
                 "parameters": [_WEBHOOK_ID, idempotency_key],
                 "requestBody": body("WebhookPatchIn"),
@@ -154,7 +161,9 @@ def webhook_paths(
                     f"{_NEEDS} The answer carries the new `secret` this once. Until "
                     "`old_secret_expires_at` (`keep_old_s` from now: a day unless given, 0 "
                     "for at once) each delivery carries two signatures, so receivers can "
-                    "move to the new secret without losing one. The body is optional."
+                    "move to the new secret without losing one. The body is optional. A "
+                    "retry with the same Idempotency-Key answers with the secret that "
+                    "rotation made, and rotates nothing more."
                 ),
                 "parameters": [_WEBHOOK_ID, idempotency_key],
                 "requestBody": body("RotateSecretIn", required=False),
@@ -172,9 +181,10 @@ def webhook_paths(
                 "summary": "Send a `perkbus.webhook.test` event to the endpoint",
                 "description": (
                     f"{_NEEDS} Delivered like any event (signed, logged), once; see it in "
-                    "the deliveries."
+                    "the deliveries. A retry with the same Idempotency-Key is the same "
+                    "test event, not another."
                 ),
-                "parameters": [_WEBHOOK_ID],
+                "parameters": [_WEBHOOK_ID, idempotency_key],
                 "responses": {
                     "202": json("DeliveryOut", "The delivery, pending"),
                     "404": no_webhook,
@@ -205,7 +215,10 @@ def webhook_paths(
             "get": {
                 "operationId": "getWebhookDelivery",
                 "summary": "One delivery, with every attempt and the event sent",
-                "description": _NEEDS,
+                "description": (
+                    f"{_NEEDS} `event` is null for an event of people or API clients "
+                    "unless the caller holds `people:admin` or `clients:admin`."
+                ),
                 "parameters": [_WEBHOOK_ID, _DELIVERY_ID],
                 "responses": {
                     "200": json("DeliveryDetailOut", "The delivery"),
@@ -220,13 +233,18 @@ def webhook_paths(
                 "summary": "Send a delivery again, once, now",
                 "description": (
                     f"{_NEEDS} Whatever its status: a failed delivery after the receiver "
-                    "was mended, or a delivered one the receiver lost. One attempt; if it "
-                    "fails, the delivery is failed again."
+                    "was mended, or a delivered one the receiver lost. One attempt (a "
+                    "pending delivery keeps the retries it had); if it fails, the delivery "
+                    "is failed again. An event of people or API clients needs "
+                    "`people:admin` or `clients:admin` (403). Once per Idempotency-Key."
                 ),
-                "parameters": [_WEBHOOK_ID, _DELIVERY_ID],
+                "parameters": [_WEBHOOK_ID, _DELIVERY_ID, idempotency_key],
                 "responses": {
                     "202": json("DeliveryOut", "The delivery, pending"),
                     "404": no_delivery,
+                    "422": problem(
+                        "The Idempotency-Key sent another delivery again (`idempotency_key_reused`)"
+                    ),
                     **common_errors,
                 },
             }

@@ -162,16 +162,20 @@ class MysqlWebhookStore(MysqlPool):
             row = await cur.fetchone()
         return from_row(row)
 
-    async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
+    async def claim(
+        self, now_ms: int, limit: int, lease_ms: int, exclude_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
         if limit <= 0:
             return []
         until = now_ms + lease_ms
+        skip = tuple(exclude_endpoints)
+        others = f" AND endpoint_id NOT IN ({', '.join(['%s'] * len(skip))})" if skip else ""
         async with self._transaction() as cur:
             await cur.execute(
                 f"SELECT {COLUMNS} FROM webhook_deliveries"
-                " WHERE status = 'pending' AND next_attempt_ms <= %s"
+                f" WHERE status = 'pending' AND next_attempt_ms <= %s{others}"
                 " ORDER BY next_attempt_ms, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (now_ms, limit),
+                (now_ms, *skip, limit),
             )
             claimed = [from_row(r) for r in await cur.fetchall()]
             if claimed:

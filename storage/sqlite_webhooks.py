@@ -110,18 +110,22 @@ class SqliteWebhookStore(SqliteStore):
 
         return await self.db.run(transaction(_add))
 
-    async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
+    async def claim(
+        self, now_ms: int, limit: int, lease_ms: int, exclude_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
         if limit <= 0:  # (SQLite reads LIMIT -1 as no limit)
             return []
         until = now_ms + lease_ms
+        skip = tuple(exclude_endpoints)
+        others = f" AND endpoint_id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
 
         def _claim(con: sqlite3.Connection) -> list[Delivery]:
             # ``status = 'pending'`` spelled out: the partial index serves only that.
             rows = con.execute(
                 f"SELECT {COLUMNS} FROM webhook_deliveries"
-                " WHERE status = 'pending' AND next_attempt_ms <= ?"
+                f" WHERE status = 'pending' AND next_attempt_ms <= ?{others}"
                 " ORDER BY next_attempt_ms, id LIMIT ?",
-                (now_ms, limit),
+                (now_ms, *skip, limit),
             ).fetchall()
             claimed = [from_row(r) for r in rows]
             con.executemany(

@@ -107,10 +107,13 @@ class WebhookStore(Protocol):
         ``(endpoint_id, event_id)`` exists already, that one, unchanged."""
         ...
 
-    async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
+    async def claim(
+        self, now_ms: int, limit: int, lease_ms: int, exclude_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
         """Up to ``limit`` pending deliveries due by ``now_ms`` (the earliest due first;
-        of those due at once, the first added first),
-        each with its next attempt moved to ``now_ms + lease_ms`` (as returned)."""
+        of those due at once, the first added first), none of ``exclude_endpoints``
+        (those the relay has enough of in hand already), each with its next attempt
+        moved to ``now_ms + lease_ms`` (as returned)."""
         ...
 
     async def record(

@@ -31,6 +31,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     #: Statuses to answer with, first first; once used up, 200.
     statuses: deque[int] = field(default_factory=deque)
+    #: How long each answer takes.
+    delay_s: float = 0.0
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def wait_for(self, count: int, timeout_s: float = 15.0) -> list[Received]:
@@ -52,6 +54,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def take(request: web.Request) -> web.Response:
         body = await request.read()
+        await asyncio.sleep(box.delay_s)
         status = box.statuses.popleft() if box.statuses else 200
         async with box.arrived:
             box.received.append(Received(request.path, dict(request.headers), body))

@@ -430,3 +430,127 @@ async def test_cursors_and_delivery_ids_that_are_no_numbers_are_refused_cleanly(
     for delivery_id in ("²", "0", "-1", "1.5", "9" * 19):
         status, problem = await send(cluster, "GET", f"{base}/{delivery_id}", "acme")
         assert (status, problem["code"]) == (404, "not_found"), (delivery_id, problem)
+
+
+INTEGRATOR = {"roles": ["integrator"], "scopes": ["webhooks:admin", "events:read"]}
+
+
+async def test_an_integrator_gets_no_people_events_through_an_owners_endpoint(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    """An owner's endpoint of every event gets people's events; an integrator, who may not
+    read them, can neither read them in its deliveries, send them again, nor point the
+    endpoint at itself and keep getting them."""
+    await start_relay(FAST)
+    async with endpoint(cluster, "acme") as (box, hook):
+        assert hook["private_aggregates"] == ["identity", "people"]
+        person = {"id": "ana", "email": "ana@acme.example", "name": "Ana", "roles": ["end_user"]}
+        status, _ = await send(cluster, "POST", "/api/v1/people", "acme", person)
+        assert status == 201
+        [created] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["status"] == "delivered"
+        )
+        assert created["event_type"] == "perkbus.people.person_created"
+        path = f"/api/v1/webhooks/{hook['id']}/deliveries/{created['id']}"
+        status, detail = await send(cluster, "GET", path, "acme", **INTEGRATOR)
+        assert status == 200, detail
+        assert detail["event"] is None
+        assert "ana@acme.example" not in str(detail)
+        status, owner_view = await send(cluster, "GET", path, "acme")
+        assert owner_view["event"]["data"]["email"] == "ana@acme.example"
+        status, problem = await send(cluster, "POST", f"{path}/redeliver", "acme", **INTEGRATOR)
+        assert (status, problem["code"]) == (403, "forbidden"), problem
+        async with receiver() as mine:
+            status, moved = await send(
+                cluster,
+                "PATCH",
+                f"/api/v1/webhooks/{hook['id']}",
+                "acme",
+                {"url": mine.url},
+                **INTEGRATOR,
+            )
+            assert status == 200, moved
+            assert moved["private_aggregates"] == []
+            person = {"id": "bo", "email": "bo@acme.example", "name": "Bo", "roles": ["end_user"]}
+            await send(cluster, "POST", "/api/v1/people", "acme", person)
+            await cluster.open_budget("acme", "b1", 100)
+            await mine.wait_for(1)
+            await asyncio.sleep(0.5)
+            assert [r.event["type"] for r in mine.received] == ["perkbus.budget.created"]
+            assert "bo@acme.example" not in str([r.body for r in mine.received])
+        assert len(box.received) == 1
+
+
+async def test_a_delivery_of_a_type_the_endpoint_no_longer_takes_is_not_sent(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay((60.0,))
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500])
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        [pending] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["attempts"] == 1
+        )
+        types = {"event_types": ["perkbus.order.*"]}
+        status, _ = await send(cluster, "PATCH", f"/api/v1/webhooks/{hook['id']}", "acme", types)
+        assert status == 200
+        path = f"/api/v1/webhooks/{hook['id']}/deliveries/{pending['id']}"
+        status, _ = await send(cluster, "POST", f"{path}/redeliver", "acme")
+        assert status == 202
+        [skipped] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: d[0]["status"] == "cancelled"
+        )
+        assert "no longer takes perkbus.budget.debited" in skipped["last_error"]
+        assert len(box.received) == 1  # the first attempt only
+
+
+async def test_a_rotation_retried_with_its_key_gives_the_secret_it_made(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    async with endpoint(cluster, "acme") as (box, hook):
+        path = f"/api/v1/webhooks/{hook['id']}/secret"
+        body = {"keep_old_s": 3600}
+        status, first = await keyed(cluster, "POST", path, "rotate-1", body)
+        assert status == 200, first
+        status, again = await keyed(cluster, "POST", path, "rotate-1", body)
+        assert status == 200, again
+        assert again["secret"] == first["secret"]
+        status, _ = await send(cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "acme")
+        [got] = await box.wait_for(1)
+        verified(first["secret"], got)
+        verified(hook["secret"], got)  # the original goes on signing: rotated once
+
+
+async def test_a_test_event_key_on_another_endpoint_is_another_event(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay(FAST)
+    async with endpoint(cluster, "acme") as (one, a), endpoint(cluster, "acme") as (two, b):
+        for hook in (a, b):
+            status, _ = await keyed(cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "t")
+            assert status == 202
+        [first] = await one.wait_for(1)
+        [second] = await two.wait_for(1)
+        assert first.headers["webhook-id"] != second.headers["webhook-id"]
+
+
+async def test_a_slow_endpoint_with_a_backlog_does_not_hold_up_another(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    store = SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
+    async with (
+        webhook_relay(cluster.bus, store, FAST, timeout_s=10),
+        endpoint(cluster, "acme") as (slow, a),
+        endpoint(cluster, "globex") as (fast, b),
+    ):
+        slow.delay_s = 1.0  # 8 at a time: 8 a second
+        for n in range(100):  # more than the relay holds at once (twice its 32 slots)
+            status, _ = await keyed(cluster, "POST", f"/api/v1/webhooks/{a['id']}/test", f"s{n}")
+            assert status == 202
+        status, _ = await send(cluster, "POST", f"/api/v1/webhooks/{b['id']}/test", "globex")
+        assert status == 202
+        await fast.wait_for(1, timeout_s=3)
+        assert len(slow.received) < 40  # most of the backlog still waits its turn
+    await store.close()

@@ -82,6 +82,21 @@ def test_during_a_rotation_each_secret_verifies_on_its_own() -> None:
         ("https://hooks.example.com:0/in", "port"),
         ("https://hooks.example.com:99999/in", "not a URL"),
         ("https://[00]/in", "not a URL"),
+        # IPv6 forms that carry an IPv4 address reach that address
+        ("https://[64:ff9b::7f00:1]/in", "public addresses only"),  # NAT64 of 127.0.0.1
+        ("https://[64:ff9b::a9fe:a9fe]/in", "public addresses only"),  # … of 169.254.169.254
+        ("https://[64:ff9b:1::a00:5]/in", "public addresses only"),  # local-use NAT64
+        ("https://[::7f00:1]/in", "public addresses only"),  # IPv4-compatible
+        ("https://[::ffff:0:7f00:1]/in", "public addresses only"),  # IPv4-translated
+        ("https://[2002:7f00:1::1]/in", "public addresses only"),  # 6to4 of 127.0.0.1
+        ("https://[fec0::1]/in", "public addresses only"),  # site-local
+        ("https://[64:ff9b::5db8:d822]/in", None),  # NAT64 of a public address
+        # numbers a resolver reads as addresses (127.0.0.1, written short)
+        ("https://127.1/in", "written in full"),
+        ("https://2130706433/in", "written in full"),
+        ("https://0x7f.1/in", "written in full"),
+        ("https://0/in", "written in full"),
+        ("https://1.2.3.4.example.com/in", None),
     ],
 )
 def test_webhooks_go_to_public_https_addresses_only(url: str, problem: str | None) -> None:
