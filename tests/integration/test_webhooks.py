@@ -554,3 +554,17 @@ async def test_a_slow_endpoint_with_a_backlog_does_not_hold_up_another(
         await fast.wait_for(1, timeout_s=3)
         assert len(slow.received) < 40  # most of the backlog still waits its turn
     await store.close()
+
+
+async def test_a_tenant_whose_endpoints_cannot_be_read_holds_up_no_other(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    docs = cluster.host.context.tenant_docs
+    assert docs is not None
+    await docs.put("globex", "webhooks", b'{"endpoints": [{"url": 7}]}', None)  # unreadable
+    await start_relay(FAST)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.created"]) as (box, _):
+        await cluster.open_budget("globex", "g1", 100)  # globex's event comes first
+        await cluster.open_budget("acme", "b1", 100)
+        [got] = await box.wait_for(1)
+        assert got.event["tenant"] == "acme"
