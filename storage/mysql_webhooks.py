@@ -25,7 +25,7 @@ from storage.mysql_pool import MysqlPool
 from storage.mysql_writes import Hex
 from storage.sql import now_ms
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
-from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row
+from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row, page_filters
 
 _TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _MIGRATION_LOCK = "perkbus_webhook_migrations"
@@ -240,19 +240,9 @@ class MysqlWebhookStore(MysqlPool):
     ) -> list[Delivery]:
         if limit <= 0:
             return []
-        where: list[str] = ["tenant_id = %s"]
-        params: list[Any] = [tenant]
-        for clause, value in (
-            ("endpoint_id = %s", endpoint_id),
-            ("status = %s", status),
-            ("id < %s", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+        where, params = page_filters("%s", tenant, endpoint_id, status, before)
         statement = (
-            f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {' AND '.join(where)}"
-            " ORDER BY id DESC LIMIT %s"
+            f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {where} ORDER BY id DESC LIMIT %s"
         )
         return [from_row(r) for r in await self._fetchall(statement, (*params, limit))]
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from storage.migrations import Migration
 from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
-from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row
+from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row, page_filters
 
 MIGRATIONS = (
     Migration(
@@ -193,7 +192,7 @@ class SqliteWebhookStore(SqliteStore):
     ) -> list[Delivery]:
         if limit <= 0:
             return []
-        where, params = _filters(tenant, endpoint_id, status, before)
+        where, params = page_filters("?", tenant, endpoint_id, status, before)
         statement = (
             f"SELECT {COLUMNS} FROM webhook_deliveries WHERE {where} ORDER BY id DESC LIMIT ?"
         )
@@ -275,20 +274,3 @@ class SqliteWebhookStore(SqliteStore):
             pruned += n
             if n < PRUNE_BATCH:
                 return pruned
-
-
-def _filters(
-    tenant: str, endpoint_id: str | None, status: DeliveryStatus | None, before: int | None
-) -> tuple[str, tuple[Any, ...]]:
-    """The ``WHERE`` of a page of the tenant's deliveries (``?`` placeholders)."""
-    where: list[str] = ["tenant_id = ?"]
-    params: list[Any] = [tenant]
-    for clause, value in (
-        ("endpoint_id = ?", endpoint_id),
-        ("status = ?", status),
-        ("id < ?", before),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    return " AND ".join(where), tuple(params)

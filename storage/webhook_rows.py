@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.webhook_ports import Delivery, NewDelivery
+from storage.webhook_ports import Delivery, DeliveryStatus, NewDelivery
 
 #: A delivery's columns, in :class:`Delivery`'s order.
 COLUMNS = (
@@ -36,3 +36,21 @@ def new_row(d: NewDelivery) -> tuple[Any, ...]:
 
 def from_row(row: Any) -> Delivery:
     return Delivery(*row)
+
+
+def page_filters(
+    mark: str,
+    tenant: str,
+    endpoint_id: str | None,
+    status: DeliveryStatus | None,
+    before: int | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The ``WHERE`` of a page of the tenant's deliveries, with ``mark`` (``?`` or
+    ``%s``) for each parameter."""
+    where: list[str] = [f"tenant_id = {mark}"]
+    params: list[Any] = [tenant]
+    for column, value in (("endpoint_id =", endpoint_id), ("status =", status), ("id <", before)):
+        if value is not None:
+            where.append(f"{column} {mark}")
+            params.append(value)
+    return " AND ".join(where), tuple(params)
