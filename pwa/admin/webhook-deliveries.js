@@ -183,6 +183,8 @@ function deliveryDetail(found, redeliverButton, close) {
     attempts,
     h("h4", {}, "The event as sent"),
     // JSON as text: whatever the event holds is never read as markup
-    h("pre", { class: "pa-json", "aria-label": `Event of delivery ${d.id}`, tabindex: "0" }, JSON.stringify(found.event, null, 2)),
+    h("pre", { class: "pa-json", "aria-label": `Event of delivery ${d.id}`, tabindex: "0" }, found.event === null
+      ? "Not shown: events about people and API clients show only to those who may read them."
+      : JSON.stringify(found.event, null, 2)),
   );
 }
