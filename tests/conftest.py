@@ -60,6 +60,22 @@ async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
     await connection.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.ledgers("sqlite")`` (on a test or a module, the closest one counts)
+    keeps a test that takes ``ledger_url`` to those ledgers: what it tests sits above the
+    ledger, whose adapters the contract suite holds equal (ADR 30)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("ledgers")
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("ledger_url") if callspec is not None else None
+        (dropped if marker and kind is not None and kind not in marker.args else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """``sqlite:<path>`` or a MySQL URL of a fresh database."""

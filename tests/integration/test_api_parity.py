@@ -22,6 +22,10 @@ from tests.integration.api import BudgetApi, GraphQL, Outcome, Rest
 from tests.support import budget_record, outbox_drained, stream_messages, webhook_relay
 from tests.webhook_receiver import receiver
 
+#: Above the ledger (REST and GraphQL against each other; the ledgers are held equal by their
+#: contract suite): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 
 @pytest.fixture(params=["rest", "graphql"])
 def api(request: pytest.FixtureRequest, cluster: Cluster) -> BudgetApi:

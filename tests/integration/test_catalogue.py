@@ -27,6 +27,9 @@ from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.support import CATALOGUE_STORES, catalogue_store
 
+#: Above the ledger (the catalogue is not in the ledger): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 
 @pytest.fixture(params=CATALOGUE_STORES)
 async def catalogue(

@@ -13,6 +13,9 @@ from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.support import Keys
 
+#: Above the ledger (CORS is the edge's): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 HOST = "http://localhost:8123"  # the tenant's intranet, as the test lists it
 STRANGER = "http://127.0.0.1:8123"  # an origin no tenant lists
 PROGRAMME = "/api/v1/tenant/config/programme"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
+
 from bus.messages.catalogue import Product, Texts
 from bus.scopes import (
     ROLE_PERMISSIONS,
@@ -52,6 +54,10 @@ from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import Cluster
 from tests.support import Keys, webhook_relay
 from tests.webhook_receiver import receiver
+
+#: Above the ledger (refusals come before any store; the REST matrix runs on both ledgers):
+#: SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 #: Every answer is read through the ``Error`` interface; a success shows as its typename.
 SELECTION = "{ __typename ... on Error { code message } }"

@@ -30,6 +30,9 @@ from tests.contract.test_rate_limiter import REDIS_URL
 from tests.servers import free_port
 from tests.support import AUDIENCE, ISSUER, Keys, self_signed, unavailable
 
+#: Above the ledger (the edge's limits and headers): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 LIMITED = EdgeConfig(rate_per_s=1, rate_burst=3, token_rate_per_s=1, token_rate_burst=2)
 
 

@@ -7,9 +7,14 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from joserfc.jws import extract_compact
 
 from tests.conftest import Cluster
+
+#: Above the ledger (tokens are the edge's and the identity actor's; clients are in the ledger
+#: contract suite): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 CLIENTS = "/api/v1/clients"
 FORM = {"grant_type": "client_credentials"}

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aiohttp import ClientResponse
 
 from tests.conftest import Cluster
 from tests.integration.api import GraphQL
+
+#: Above the ledger (odd input is refused before any store): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 
 async def _problem(response: ClientResponse) -> tuple[int, str, str]:

@@ -8,6 +8,8 @@ import base64
 import random
 from typing import Any
 
+import pytest
+
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from edge.app import VERIFIER
@@ -15,6 +17,10 @@ from edge.auth import Identity
 from edge.revocations import Revocations
 from tests.conftest import Cluster
 from tests.integration.test_sessions import PASSWORD, add_person, sign_in
+
+#: Above the ledger (revocations are edge and actor logic; the ledger contract suite holds their
+#: rows): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 
 async def refused_soon(cluster: Cluster, headers: dict[str, str], path: str) -> dict[str, Any]:

@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bus.embedded import EmbeddedNats
 from bus.messages.people import SetPassword
 from edge.config import EdgeConfig
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.support import Keys, raw_fetchall
+
+#: Above the ledger (sign-in and sessions are actor and edge logic; the ledger contract suite
+#: holds people and sessions): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 PASSWORD = "correct horse battery"
 PEOPLE = "/api/v1/people"

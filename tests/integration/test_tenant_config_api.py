@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.conftest import Cluster
+
+#: Above the ledger (tenant documents are not in the ledger): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 BRANDING = "/api/v1/tenant/config/branding"
 LOCALES = "/api/v1/tenant/config/locales"

@@ -22,6 +22,10 @@ from tests.conftest import Cluster
 from tests.support import webhook_relay
 from tests.webhook_receiver import Receiver, receiver
 
+#: Above the ledger (the relay's stores have their contract suite; two tests run the relay on
+#: each ledger's store): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 FAST = (0.2, 0.2)
 _keys = itertools.count()
 
@@ -105,6 +109,7 @@ def verified(secret: str, received: Any) -> Any:
     return Webhook(secret).verify(received.body, received.headers)
 
 
+@pytest.mark.ledgers("sqlite", "mysql")  # the relay on each ledger's store
 async def test_a_tenants_events_reach_its_endpoint_signed_and_no_other_tenants(
     cluster: Cluster, start_relay: StartRelay
 ) -> None:
@@ -174,6 +179,7 @@ async def test_a_failing_endpoint_is_retried_until_it_answers_and_each_attempt_i
         assert detail["event"]["type"] == "perkbus.budget.debited"
 
 
+@pytest.mark.ledgers("sqlite", "mysql")  # the relay on each ledger's store
 async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_once_more(
     cluster: Cluster, start_relay: StartRelay
 ) -> None:
