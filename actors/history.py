@@ -1,4 +1,5 @@
-"""The history actor: one per tenant, the reader of people's orders and wallet movements.
+"""The history actor: one per tenant, the reader of people's orders and wallet movements,
+and of funding accounts' movements.
 
 Reads only: what it answers was committed by the treasury and the orders actors, and
 the ledger is its only source (an order's actors keep nothing that is not committed
@@ -8,7 +9,8 @@ that people scrolling their history during a burst never queue behind redemption
 Who may read what is decided here again, whatever the edge checked: a person reads
 their own orders and wallet; staff who may see others' orders (``OTHERS_ORDERS_READERS``) read
 the tenant's, and those narrowed to some budgets (ADR 19) only what those budgets paid;
-the roles that read anyone's wallet read its history too.
+the roles that read anyone's wallet read its history too; a funding account's history is
+read by its readers (``FUNDING_READERS``) acting for the whole tenant.
 """
 
 from __future__ import annotations
@@ -21,22 +23,28 @@ from collections.abc import Sequence
 
 from actors.orders import view
 from actors.runtime.actor import ActorKind, Decision, ReadOnlyActor
-from actors.treasury import wallet_account
+from actors.treasury import DEPOSITS, funding_account, wallet_account
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
+from bus.messages.common import Money
+from bus.messages.funding import FUNDING_READERS
 from bus.messages.grants import BUDGET
 from bus.messages.history import (
     KIND,
     OTHERS_ORDERS_READERS,
     OTHERS_WALLETS_READERS,
     EntryKind,
+    FundingEntryKind,
+    FundingHistory,
+    FundingHistoryPage,
+    FundingMovement,
     ListOrders,
     OrderPage,
     WalletHistory,
     WalletMovement,
     WalletPage,
 )
-from storage.ports import AccountLine
+from storage.ports import AccountLine, StatementLine
 
 #: The step an order's transaction id ends with (``<order id>:<step>``), and what the
 #: movement it makes in the wallet is.
@@ -56,6 +64,17 @@ def movement_kind(txn_id: str, points: int) -> tuple[EntryKind, str]:
     if kind is not None and order_id.startswith("ord_"):
         return kind, order_id
     return ("reward" if points > 0 else "adjustment"), ""
+
+
+def funding_kind(counterpart: str) -> tuple[FundingEntryKind, str]:
+    """What a funding account's entry was, and the budget it went to ("" if none), read
+    from the account on the other side of its transaction (``actors.treasury`` names
+    them)."""
+    if counterpart == DEPOSITS:
+        return "deposit", ""
+    if counterpart.startswith("budget:"):
+        return "allocation", counterpart.removeprefix("budget:")
+    return "adjustment", ""
 
 
 log = logging.getLogger(__name__)
@@ -107,6 +126,8 @@ class HistoryActor(ReadOnlyActor):
                 return await self._orders(request, q)
             case WalletHistory() as q:
                 return await self._wallet(request, q)
+            case FundingHistory() as q:
+                return await self._funding(request, q)
             case _:
                 return Err.of(ErrorCode.INVALID_REQUEST, "not a history request")
 
@@ -152,6 +173,26 @@ class HistoryActor(ReadOnlyActor):
         cursor = encode_cursor(page[-1].entry_id) if len(lines) > q.limit and page else ""
         return Ok(WalletPage(await self._movements(page), cursor))
 
+    async def _funding(self, request: Request, q: FundingHistory) -> Reply:
+        principal = request.principal
+        if not FUNDING_READERS & set(principal.roles):
+            return Err.of(ErrorCode.FORBIDDEN, "only owners, admins, finance and auditors")
+        if principal.grants:
+            return Err.of(ErrorCode.FORBIDDEN, "funding accounts are the whole tenant's")
+        before: int | None = None
+        if q.cursor:
+            fields = decode_cursor(q.cursor, 1)
+            if fields is None:
+                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
+            before = int(fields[0])
+        account = funding_account(q.account_id)
+        if not await self.ctx.ledger.load_accounts(self.tenant, [account]):
+            return Err.of(ErrorCode.NOT_FOUND, f"funding account {q.account_id} does not exist")
+        lines = await self.ctx.ledger.account_statement(self.tenant, account, q.limit + 1, before)
+        page = lines[: q.limit]
+        cursor = encode_cursor(page[-1].line.entry_id) if len(lines) > q.limit and page else ""
+        return Ok(FundingHistoryPage(tuple(_funding_movement(s) for s in page), cursor))
+
     async def _movements(self, lines: Sequence[AccountLine]) -> tuple[WalletMovement, ...]:
         kinds = [movement_kind(line.txn_id, line.amount_minor) for line in lines]
         order_ids = sorted({order_id for _, order_id in kinds if order_id})
@@ -170,4 +211,17 @@ class HistoryActor(ReadOnlyActor):
         )
 
 
-HISTORY = ActorKind(KIND, HistoryActor, accepts=(ListOrders, WalletHistory))
+def _funding_movement(s: StatementLine) -> FundingMovement:
+    kind, budget_id = funding_kind(s.counterpart)
+    line = s.line
+    return FundingMovement(
+        line.txn_id,
+        line.created_ms,
+        Money(line.amount_minor, line.currency),
+        kind,
+        Money(s.balance_after_minor, line.currency),
+        budget_id,
+    )
+
+
+HISTORY = ActorKind(KIND, HistoryActor, accepts=(ListOrders, WalletHistory, FundingHistory))

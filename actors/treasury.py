@@ -78,8 +78,20 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.catalogue import GetProduct
-from bus.messages.common import MAX_MINOR, Money, convert_exact, minor_digits
-from bus.messages.funding import Allocate, Deposit, FundingView, GetFunding, MoneyMoved, OpenFunding
+from bus.messages.common import MAX_MINOR, Money, Principal, convert_exact, minor_digits
+from bus.messages.funding import (
+    FUNDING_READERS,
+    FUNDING_WRITERS,
+    Allocate,
+    Deposit,
+    FundingId,
+    FundingPage,
+    FundingView,
+    GetFunding,
+    ListFunding,
+    MoneyMoved,
+    OpenFunding,
+)
 from bus.messages.funding import Allocated as FundsAllocated
 from bus.messages.orders import PlaceOrder
 from bus.messages.treasury import (
@@ -248,6 +260,7 @@ class _Batch:
 _packer = msgspec.msgpack.Encoder()
 #: A page of budgets resumes after the id of the last budget of the page before.
 _budget_cursor = msgspec.json.Decoder(BudgetId)
+_funding_cursor = msgspec.json.Decoder(FundingId)
 _many_checked = msgspec.msgpack.Decoder(list[IssuePoints])
 
 
@@ -458,12 +471,21 @@ class TreasuryActor:
         self._checks = {id(r): self._checked(r, b, earlier[id(r)]) for r, b in places}
 
     async def _prepare_listing(self, batch: Sequence[Request]) -> None:
-        """For the batch's ``ListBudgets``: a page of the budgets stored, one more than
-        asked for (is there a next page?). The treasury holds only the accounts its
-        requests have touched (ADR 9), so a listing is read from storage, narrowed to
-        the principal's grants there (ADR 19)."""
+        """For the batch's ``ListBudgets`` and ``ListFunding``: a page of the accounts
+        stored, one more than asked for (is there a next page?). The treasury holds only
+        the accounts its requests have touched (ADR 9), so a listing is read from
+        storage, budgets narrowed to the principal's grants there (ADR 19)."""
         self._listed = {}
         for r in batch:
+            if isinstance(r.body, ListFunding) and not _funding_refusal(r.principal, r.body):
+                after = decode_cursor(r.body.cursor, _funding_cursor) if r.body.cursor else ""
+                self._listed[id(r)] = (
+                    Err.of(ErrorCode.INVALID_REQUEST, BAD_CURSOR)
+                    if after is None
+                    else await self.ctx.ledger.list_funding_accounts(
+                        self.tenant, r.body.limit + 1, after
+                    )
+                )
             if not isinstance(r.body, ListBudgets):
                 continue
             after = decode_cursor(r.body.cursor, _budget_cursor) if r.body.cursor else ""
@@ -639,8 +661,12 @@ class TreasuryActor:
                 return self._set_points_rate(points_rate, work)
             case GetPointsRate():
                 return Ok(self._points_rate_view())
-            case OpenFunding() | Deposit() | Allocate() if not FX_SETTERS & roles:
-                return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance move funds")
+            case OpenFunding() | Deposit() | Allocate() | GetFunding() | ListFunding() if (
+                why := _funding_refusal(request.principal, body)
+            ):
+                return Err.of(ErrorCode.FORBIDDEN, why)
+            case ListFunding(limit=limit):
+                return self._funding_page(self._listed[id(request)], limit)
             case OpenFunding() as open_:
                 return self._open_funding(open_)
             case Deposit() as deposit:
@@ -673,6 +699,15 @@ class TreasuryActor:
         if record is None:
             return Err.of(ErrorCode.NOT_FOUND, f"funding account {account_id} does not exist")
         return record
+
+    def _funding_page(self, stored: list[AccountRecord] | Err, limit: int) -> Reply:
+        """A page of the funding accounts stored, as ``GetFunding`` shows them (see
+        :meth:`_budget_page`)."""
+        if isinstance(stored, Err):
+            return stored
+        page = [self._funding_view(self.accounts.get(f.account_id) or f) for f in stored[:limit]]
+        more = len(stored) > limit
+        return Ok(FundingPage(tuple(page), encode_cursor(page[-1].account_id) if more else ""))
 
     def _funding_view(self, f: AccountRecord) -> FundingView:
         account_id = f.account_id.removeprefix("funding:")
@@ -1319,7 +1354,21 @@ class TreasuryActor:
         )
 
 
-FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding)
+FUNDING_COMMANDS = (OpenFunding, Deposit, Allocate, GetFunding, ListFunding)
+
+
+def _funding_refusal(principal: Principal, body: object) -> str | None:
+    """Why the principal may not read or move the tenant's funding (None if it may)."""
+    roles = set(principal.roles)
+    if isinstance(body, (GetFunding, ListFunding)):
+        if not FUNDING_READERS & roles:
+            return "only owners, admins, finance and auditors read funding accounts"
+    elif not FUNDING_WRITERS & roles:
+        return "only owners, admins and finance move funds"
+    if principal.grants:
+        return "funding accounts are the whole tenant's, not some budgets'"
+    return None
+
 
 #: Commands that use the points rate (the ``points:issued`` record).
 POINTS_COMMANDS = (

@@ -20,6 +20,8 @@ SCOPE_EVENTS = "events:read"
 SCOPE_BULK = "rewards:bulk"
 SCOPE_FX = "fx:write"
 SCOPE_FUNDING = "funding:write"
+#: Funding accounts and their history: the whole tenant's money before it reaches budgets.
+SCOPE_FUNDING_READ = "funding:read"
 SCOPE_CLIENTS = "clients:admin"
 SCOPE_AUDIT = "audit:read"
 SCOPE_PEOPLE = "people:admin"
@@ -48,6 +50,7 @@ ALL_SCOPES = (
     SCOPE_BULK,
     SCOPE_FX,
     SCOPE_FUNDING,
+    SCOPE_FUNDING_READ,
     SCOPE_CLIENTS,
     SCOPE_AUDIT,
     SCOPE_PEOPLE,
@@ -104,13 +107,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     | {
         SCOPE_ADMIN,
         SCOPE_FUNDING,
+        SCOPE_FUNDING_READ,
         SCOPE_FX,
         SCOPE_AUDIT,
         SCOPE_CONFIG,
         SCOPE_REPORTS,
         SCOPE_ORDERS_REVIEW,
     },
-    "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS},
+    "auditor": _READ_ONLY | {SCOPE_AUDIT, SCOPE_CONFIG, SCOPE_REPORTS, SCOPE_FUNDING_READ},
     "integrator": _READ_ONLY | {SCOPE_DEBIT, SCOPE_ISSUE, SCOPE_BULK, SCOPE_ORDERS, SCOPE_WEBHOOKS},
     "end_user": frozenset({SCOPE_CATALOGUE, SCOPE_ORDERS, SCOPE_ORDERS_READ, SCOPE_WALLETS}),
 }

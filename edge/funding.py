@@ -1,12 +1,13 @@
-"""REST resources for funding: funding accounts, deposits, allocations to budgets."""
+"""REST resources for funding: funding accounts (listed, one by one, and each one's
+history), deposits, allocations to budgets."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from bus.messages import Err
-from edge import operations
-from edge.http import answer, caller, read_json
+from edge import funding_reads, operations
+from edge.http import answer, caller, read_json, read_query
 from edge.schemas import AllocateIn, DepositIn, OpenFundingIn
 
 routes = web.RouteTableDef()
@@ -19,6 +20,24 @@ async def open_funding(request: web.Request) -> web.Response:
     response = answer(request, result, status=201)
     if not isinstance(result, Err):
         response.headers["Location"] = f"/api/v1/funding-accounts/{result.id}"
+    return response
+
+
+@routes.get("/api/v1/funding-accounts")
+async def list_funding(request: web.Request) -> web.Response:
+    query = read_query(request, funding_reads.FundingPageQuery)
+    response = answer(request, await funding_reads.list_funding(caller(request), query))
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@routes.get("/api/v1/funding-accounts/{account_id}/history")
+async def funding_history(request: web.Request) -> web.Response:
+    query = read_query(request, funding_reads.FundingPageQuery)
+    account_id = request.match_info["account_id"]
+    result = await funding_reads.funding_history(caller(request), account_id, query)
+    response = answer(request, result)
+    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

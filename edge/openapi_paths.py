@@ -12,6 +12,8 @@ from bus.messages.budget import BUDGET_ID_PATTERN
 from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
+from edge.openapi_funding import READERS as FUNDING_READERS
+from edge.openapi_funding import funding_paths
 from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
 from edge.openapi_tenant_config import config_paths
@@ -690,7 +692,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getFundingAccount",
             "summary": "A funding account and its balance",
-            "description": "Needs scope `budgets:read`.",
+            "description": FUNDING_READERS,
             "parameters": [_FUNDING_ID],
             "responses": {
                 "200": _json("FundingOut", "The account"),
@@ -1125,6 +1127,10 @@ for _path, _operations in history_paths(REF, _COMMON_ERRORS, _PERSON_ID, _query_
 for _path, _operations in listing_paths(REF, _COMMON_ERRORS, _query_parameters).items():
     PATHS.setdefault(_path, {}).update(_operations)
 PATHS.update(webhook_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY, _query_parameters))
+for _path, _operations in funding_paths(
+    REF, _COMMON_ERRORS, _FUNDING_ID, _query_parameters
+).items():
+    PATHS.setdefault(_path, {}).update(_operations)
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"
 

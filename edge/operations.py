@@ -120,6 +120,7 @@ from bus.scopes import (
     SCOPE_DEBIT,
     SCOPE_EVENTS,
     SCOPE_FUNDING,
+    SCOPE_FUNDING_READ,
     SCOPE_FX,
     SCOPE_ISSUE,
     SCOPE_ORDERS,
@@ -904,8 +905,20 @@ async def deposit(caller: Caller, account_id: str, data: DepositIn) -> FundingOu
     return await _funding_call(caller, command, True)
 
 
+def funding_readers_only(caller: Caller) -> Err | None:
+    """Funding is the whole tenant's money: read with ``funding:read`` by a principal that
+    is not narrowed to some budgets (the treasury and the history actor check again)."""
+    if denied := missing_scope(caller, SCOPE_FUNDING_READ):
+        return denied
+    if caller.identity.principal.grants:
+        why = "funding accounts are the whole tenant's, not some budgets'"
+        refused(caller, why)
+        return Err.of(ErrorCode.FORBIDDEN, why)
+    return None
+
+
 async def get_funding(caller: Caller, account_id: str) -> FundingOut | Err:
-    if denied := missing_scope(caller, SCOPE_READ):
+    if denied := funding_readers_only(caller):
         return denied
     if (checked := _valid(account_id, FundingId)) is None:
         return Err.of(ErrorCode.NOT_FOUND, "no funding account has that id")

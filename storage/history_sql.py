@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from storage.ports import AccountLine, OrderRecord
+from storage.ports import AccountLine, OrderRecord, StatementLine
 from storage.sql import (
     NOT_FULFILLED,
     ORDER_COLUMNS,
@@ -75,6 +75,31 @@ def account_lines(
     return statement, tuple(params)
 
 
+def counterparts(
+    placeholder: str, tenant: str, account: str, txn_ids: Sequence[str]
+) -> tuple[str, tuple[Any, ...]]:
+    """The other accounts of these transactions (by the index of entries by transaction)."""
+    p = placeholder
+    statement = (
+        "SELECT txn_id, account FROM ledger_entries"
+        f" WHERE tenant_id = {p} AND txn_id IN ({', '.join([p] * len(txn_ids))})"
+        f" AND account <> {p}"
+    )
+    return statement, (tenant, *txn_ids, account)
+
+
+def balance_through(
+    placeholder: str, tenant: str, account: str, entry_id: int
+) -> tuple[str, tuple[Any, ...]]:
+    """The account's balance once entry ``entry_id`` was written."""
+    p = placeholder
+    statement = (
+        "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries"
+        f" WHERE tenant_id = {p} AND account = {p} AND entry_id <= {p}"
+    )
+    return statement, (tenant, account, entry_id)
+
+
 class HistoryReads:
     """How both adapters read histories: the same queries, run by the adapter's
     ``_fetchall`` with its driver's placeholder."""
@@ -105,3 +130,28 @@ class HistoryReads:
             self._statements.placeholder, tenant, account, limit, before_entry
         )
         return [account_line_from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def account_statement(
+        self, tenant: str, account: str, limit: int, before_entry: int | None = None
+    ) -> list[StatementLine]:
+        """Three reads: the page, the other side of its transactions, and the balance at
+        its newest entry; the balance after each older one is walked back from there (an
+        entry written meanwhile comes after the page, and is not counted)."""
+        lines = await self.account_lines(tenant, account, limit, before_entry)
+        if not lines:
+            return []
+        p = self._statements.placeholder
+        txn_ids = sorted({line.txn_id for line in lines})
+        others: dict[str, set[str]] = {}
+        for txn_id, other in await self._fetchall(*counterparts(p, tenant, account, txn_ids)):
+            others.setdefault(txn_id, set()).add(other)
+        [(balance,)] = await self._fetchall(*balance_through(p, tenant, account, lines[0].entry_id))
+        statement: list[StatementLine] = []
+        balance = int(balance)
+        for line in lines:
+            other = others.get(line.txn_id, set())
+            statement.append(
+                StatementLine(line, next(iter(other)) if len(other) == 1 else "", balance)
+            )
+            balance -= line.amount_minor
+        return statement

@@ -1,5 +1,5 @@
-"""The listing queries of the relational ledger adapters: a tenant's budgets by id and
-its voucher pools by (product, face value), resumed after a position (keyset
+"""The listing queries of the relational ledger adapters: a tenant's budgets and funding
+accounts by id and its voucher pools by (product, face value), resumed after a position (keyset
 pagination, so a page costs the same at the end of a long list as at its start).
 
 Each function returns the statement (with the driver's ``placeholder``) and its
@@ -15,23 +15,26 @@ from typing import Any
 from storage.ports import AccountRecord
 from storage.sql import ACCOUNT_COLUMNS, Statements, account_from_row
 
-#: Budget accounts are ``budget:<id>``: a range of the primary key, ``budget:`` (the
-#: ids after it) up to ``budget;`` (``;`` follows ``:``).
-_BUDGETS_FROM, _BUDGETS_UNTIL = "budget:", "budget;"
 
-
-def budget_page(
-    placeholder: str, tenant: str, limit: int, after: str, budget_ids: Sequence[str] | None
+def account_page(
+    placeholder: str,
+    tenant: str,
+    kind: str,
+    limit: int,
+    after: str,
+    ids: Sequence[str] | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
+    """Accounts of ``kind`` (``budget``, ``funding``) are ``<kind>:<id>``: a range of the
+    primary key, ``<kind>:`` (the ids after it) up to ``<kind>;`` (``;`` follows ``:``)."""
     p = placeholder
-    where = [f"tenant_id = {p}", f"account_id > {p}", f"account_id < {p}", "kind = 'budget'"]
-    params: list[Any] = [tenant, f"{_BUDGETS_FROM}{after}", _BUDGETS_UNTIL]
-    if budget_ids is not None:
-        if not budget_ids:
+    where = [f"tenant_id = {p}", f"account_id > {p}", f"account_id < {p}", f"kind = {p}"]
+    params: list[Any] = [tenant, f"{kind}:{after}", f"{kind};", kind]
+    if ids is not None:
+        if not ids:
             where.append("1 = 0")
         else:
-            where.append(f"account_id IN ({', '.join([p] * len(budget_ids))})")
-            params.extend(f"{_BUDGETS_FROM}{b}" for b in budget_ids)
+            where.append(f"account_id IN ({', '.join([p] * len(ids))})")
+            params.extend(f"{kind}:{i}" for i in ids)
     params.append(limit)
     statement = (
         f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {' AND '.join(where)}"
@@ -73,8 +76,16 @@ class ListingReads:
     async def list_budgets(
         self, tenant: str, limit: int, after: str = "", budget_ids: Sequence[str] | None = None
     ) -> list[AccountRecord]:
-        statement, params = budget_page(
-            self._statements.placeholder, tenant, limit, after, budget_ids
+        statement, params = account_page(
+            self._statements.placeholder, tenant, "budget", limit, after, budget_ids
+        )
+        return [account_from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def list_funding_accounts(
+        self, tenant: str, limit: int, after: str = ""
+    ) -> list[AccountRecord]:
+        statement, params = account_page(
+            self._statements.placeholder, tenant, "funding", limit, after
         )
         return [account_from_row(r) for r in await self._fetchall(statement, params)]
 

@@ -68,6 +68,15 @@ class AccountLine(msgspec.Struct, frozen=True):
     created_ms: int
 
 
+class StatementLine(msgspec.Struct, frozen=True):
+    """An entry of one account as a statement shows it: with the account on the other side
+    of its transaction ("" if none, or several) and the account's balance after it."""
+
+    line: AccountLine
+    counterpart: str
+    balance_after_minor: int
+
+
 class StoredReply(msgspec.Struct, frozen=True):
     """The reply once given to a request with an idempotency key, kept until it expires.
 
@@ -509,11 +518,25 @@ class Ledger(Protocol):
         """The entries of one account, newest first; those before ``before_entry`` only."""
         ...
 
+    async def account_statement(
+        self, tenant: str, account: str, limit: int, before_entry: int | None = None
+    ) -> list[StatementLine]:
+        """As :meth:`account_lines`, each entry with the other account of its transaction
+        and the balance after it (the sum of the account's entries up to it)."""
+        ...
+
     async def list_budgets(
         self, tenant: str, limit: int, after: str = "", budget_ids: Sequence[str] | None = None
     ) -> list[AccountRecord]:
         """The tenant's budget accounts by budget id, those after budget ``after`` only;
         optionally only those of ``budget_ids`` (an empty sequence: none)."""
+        ...
+
+    async def list_funding_accounts(
+        self, tenant: str, limit: int, after: str = ""
+    ) -> list[AccountRecord]:
+        """The tenant's funding accounts by account id (``funding:<id>``), those after
+        funding account ``after`` only."""
         ...
 
     async def list_pools(

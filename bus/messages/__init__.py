@@ -28,8 +28,8 @@ from bus.messages.bulk import (
 from bus.messages.catalogue import CatalogueCommand, CatalogueExport, ProductPage, ProductView
 from bus.messages.common import Envelope, Err, Money, Ok, Principal
 from bus.messages.funding import Allocated as FundsAllocated
-from bus.messages.funding import FundingCommand, FundingView
-from bus.messages.history import HistoryCommand, OrderPage, WalletPage
+from bus.messages.funding import FundingCommand, FundingPage, FundingView
+from bus.messages.history import FundingHistoryPage, HistoryCommand, OrderPage, WalletPage
 from bus.messages.identity import (
     ClientList,
     ClientView,
@@ -119,6 +119,8 @@ ReplyValue = (
     | AuditPage
     | Recorded
     | FundingView
+    | FundingPage
+    | FundingHistoryPage
     | FundsAllocated
     | HoldView
     | OrderSettled

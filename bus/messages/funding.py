@@ -2,7 +2,12 @@
 
 A funding account (per currency) receives deposits — money the tenant has paid in — and
 budgets are allocated from it. A budget has a hard cap: an allocation that would take its
-balance above the cap is refused. All of it belongs to the tenant's treasury actor.
+balance above the cap is refused. All of it belongs to the tenant's treasury actor; an
+account's history (its deposits and allocations) is read by the history actor.
+
+Funding is the whole tenant's money: owners, admins and finance move it, and those with
+auditors read it (``FUNDING_READERS``); a principal narrowed to some budgets (ADR 19) does
+neither.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.common import FREE_TEXT, Currency, Money
+from bus.messages.common import FREE_TEXT, Currency, Cursor, Money, PageSize
 from bus.messages.treasury import TREASURY_KEY
+
+#: Roles that read funding accounts and their history; owners, admins and finance also
+#: move funds (``FUNDING_WRITERS``).
+FUNDING_READERS = frozenset({"owner", "admin", "finance", "auditor", "system"})
+FUNDING_WRITERS = frozenset({"owner", "admin", "finance"})
 
 FundingId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\\n)")]
 
@@ -66,7 +76,19 @@ class GetFunding(msgspec.Struct, frozen=True, tag="funding.get"):
         return TREASURY_KEY
 
 
-FundingCommand = OpenFunding | Deposit | Allocate | GetFunding
+class ListFunding(msgspec.Struct, frozen=True, tag="funding.list"):
+    """The tenant's funding accounts by id, ``limit`` at a time, after ``cursor`` (the
+    ``next_cursor`` of the page before). Answered with a :class:`FundingPage`."""
+
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TREASURY_KEY
+
+
+FundingCommand = OpenFunding | Deposit | Allocate | GetFunding | ListFunding
 
 
 class FundingView(msgspec.Struct, frozen=True, tag="funding.account"):
@@ -74,6 +96,12 @@ class FundingView(msgspec.Struct, frozen=True, tag="funding.account"):
     name: str
     balance: Money
     version: int
+
+
+class FundingPage(msgspec.Struct, frozen=True, tag="funding.page"):
+    accounts: tuple[FundingView, ...]
+    #: The cursor of the next page ("" on the last).
+    next_cursor: str = ""
 
 
 class Allocated(msgspec.Struct, frozen=True, tag="funding.allocated"):

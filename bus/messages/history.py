@@ -1,5 +1,6 @@
-"""History context: the pages of what happened to a person — their orders and their
-wallet's movements — read from the ledger, newest first.
+"""History context: the pages of what happened — a person's orders and their wallet's
+movements, a funding account's deposits and allocations — read from the ledger, newest
+first.
 
 Nothing here decides or writes: the history actor (one per tenant) reads what the
 treasury and the orders actors committed. A page ends with an opaque ``next_cursor``
@@ -8,7 +9,9 @@ rows added meanwhile never shift the pages still to come.
 
 Who may read what is checked again by the actor: a person reads their own; staff
 (owner, admin, finance, programme managers, integrators) read the tenant's orders, and
-principals narrowed to some budgets (ADR 19) only the orders those budgets paid.
+principals narrowed to some budgets (ADR 19) only the orders those budgets paid; a
+funding account's history is read by its readers (``FUNDING_READERS``) for the whole
+tenant only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Literal
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Cursor, PageSize
+from bus.messages.common import TENANT_WIDE, Cursor, Money, PageSize
+from bus.messages.funding import FundingId
 from bus.messages.orders import OrderStatus, OrderView
 from bus.messages.wallet import PersonId
 from bus.scopes import ROLES
@@ -32,6 +36,9 @@ OTHERS_WALLETS_READERS = frozenset(ROLES) - {"end_user"} | {"system"}
 
 #: What a wallet movement was, from the transaction that made it.
 EntryKind = Literal["reward", "redemption", "refund", "adjustment"]
+#: What a funding account's movement was: money paid in, money given to a budget, or
+#: anything else (a correction made in the ledger by hand).
+FundingEntryKind = Literal["deposit", "allocation", "adjustment"]
 
 
 class ListOrders(msgspec.Struct, frozen=True, tag="history.orders"):
@@ -59,7 +66,19 @@ class WalletHistory(msgspec.Struct, frozen=True, tag="history.wallet"):
         return TENANT_WIDE
 
 
-HistoryCommand = ListOrders | WalletHistory
+class FundingHistory(msgspec.Struct, frozen=True, tag="history.funding"):
+    """The movements of a funding account, newest first, each with the balance after it."""
+
+    account_id: FundingId
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+HistoryCommand = ListOrders | WalletHistory | FundingHistory
 
 
 class OrderPage(msgspec.Struct, frozen=True, tag="history.order_page"):
@@ -82,4 +101,22 @@ class WalletMovement(msgspec.Struct, frozen=True):
 
 class WalletPage(msgspec.Struct, frozen=True, tag="history.wallet_page"):
     entries: tuple[WalletMovement, ...]
+    next_cursor: str = ""
+
+
+class FundingMovement(msgspec.Struct, frozen=True):
+    """One movement of a funding account: ``amount`` in (positive) or out (negative)."""
+
+    txn_id: str
+    at_ms: int
+    amount: Money
+    kind: FundingEntryKind
+    #: The account's balance once this movement was made.
+    balance_after: Money
+    #: The budget an allocation went to ("" otherwise).
+    budget_id: str = ""
+
+
+class FundingHistoryPage(msgspec.Struct, frozen=True, tag="history.funding_page"):
+    entries: tuple[FundingMovement, ...]
     next_cursor: str = ""

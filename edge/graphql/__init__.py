@@ -20,7 +20,18 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from edge.graphql import bulk, catalogue, clients, cost, history, money, orders, reports, vouchers
+from edge.graphql import (
+    bulk,
+    catalogue,
+    clients,
+    cost,
+    funding,
+    history,
+    money,
+    orders,
+    reports,
+    vouchers,
+)
 from edge.graphql import people as persons
 from edge.graphql import tenant_config as config
 from edge.graphql import webhooks as hooks
@@ -50,6 +61,17 @@ class Query:
     )
     funding_account: money.FundingResult = strawberry.field(
         resolver=money.get_funding, description="A funding account of the tenant."
+    )
+    funding_accounts: funding.FundingAccountListResult = strawberry.field(
+        resolver=funding.list_funding,
+        description="The tenant's funding accounts by id, a page at a time (`funding:read`).",
+    )
+    funding_account_history: funding.FundingHistoryResult = strawberry.field(
+        resolver=funding.funding_history,
+        description=(
+            "A funding account's deposits and allocations, newest first, each with the "
+            "balance after it (`funding:read`)."
+        ),
     )
     fx_rates: money.FxResult = strawberry.field(
         resolver=money.get_fx_rates, description="The tenant's exchange rates."

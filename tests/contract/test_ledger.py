@@ -351,6 +351,29 @@ async def test_budgets_are_listed_by_id_after_a_position(ledger: Ledger) -> None
     assert await ledger.list_budgets("globex", 10) == [zz]
 
 
+async def test_funding_accounts_are_listed_by_id_after_a_position(ledger: Ledger) -> None:
+    def funding(account_id: str, balance: int, tenant: str = "acme") -> AccountRecord:
+        return AccountRecord(
+            tenant, f"funding:{account_id}", "funding", account_id, "EUR", balance, 1
+        )
+
+    puts = [PutAccount(funding(f, n), 0) for n, f in enumerate(["main", "A", "ops.2"])]
+    puts.append(PutAccount(budget(10, 1, budget_id="main"), 0))
+    await ledger.apply([ChangeSet("acme", puts=tuple(puts))])
+    await ledger.apply([ChangeSet("globex", puts=(PutAccount(funding("g", 7, "globex"), 0),))])
+
+    def listed(records: list[AccountRecord]) -> list[str]:
+        return [r.account_id for r in records]
+
+    everything = await ledger.list_funding_accounts("acme", 10)
+    assert listed(everything) == ["funding:A", "funding:main", "funding:ops.2"]
+    assert everything[1] == funding("main", 0)
+    assert listed(await ledger.list_funding_accounts("acme", 1, after="A")) == ["funding:main"]
+    assert await ledger.list_funding_accounts("acme", 10, after="ops.2") == []
+    assert await ledger.list_funding_accounts("globex", 10) == [funding("g", 7, "globex")]
+    assert await ledger.list_funding_accounts("initech", 10) == []
+
+
 def code(
     code_id: str, code_hash: str, expires_ms: int = 0, product: str = "p1", tenant: str = "acme"
 ) -> VoucherCode:

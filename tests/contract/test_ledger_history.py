@@ -1,11 +1,12 @@
-"""The Ledger contract for history pages (orders and one account's entries, newest
-first, resumed after a position): every adapter (SQLite, MySQL/MariaDB) passes it."""
+"""The Ledger contract for history pages (orders, one account's entries and its
+statement, newest first, resumed after a position): every adapter (SQLite, MySQL/MariaDB)
+passes it."""
 
 from __future__ import annotations
 
 from msgspec.structs import replace
 
-from storage.ports import ChangeSet, Entry, Ledger, OrderRecord, PutOrder
+from storage.ports import ChangeSet, Entry, Ledger, OrderRecord, PutOrder, StatementLine
 from tests.support import order_record
 
 
@@ -93,3 +94,51 @@ async def test_account_lines_are_newest_first_and_page_by_entry(ledger: Ledger) 
     assert older == lines[1]
     assert await ledger.account_lines("acme", "wallet:ann", 1, before_entry=older.entry_id) == []
     assert await ledger.account_lines("acme", "wallet:li", 10) == []
+
+
+async def test_a_statement_names_the_other_side_and_the_balance_after_each_entry(
+    ledger: Ledger,
+) -> None:
+    def move(txn: str, source: str, target: str, amount: int, at: int) -> tuple[Entry, Entry]:
+        return (
+            Entry(txn, source, -amount, "EUR", at),
+            Entry(txn, target, amount, "EUR", at),
+        )
+
+    await ledger.apply(
+        [
+            ChangeSet(
+                "acme",
+                entries=(
+                    *move("dep_1", "external:deposits", "funding:main", 50_000, 1),
+                    *move("alc_1", "funding:main", "budget:q1", 15_000, 2),
+                    *move("dep_2", "external:deposits", "funding:ops", 900, 3),
+                ),
+            ),
+            ChangeSet("globex", entries=move("dep_9", "external:deposits", "funding:main", 7, 4)),
+        ]
+    )
+    await ledger.apply(
+        [ChangeSet("acme", entries=move("alc_2", "funding:main", "budget:q2", 5, 5))]
+    )
+
+    def shown(lines: list[StatementLine]) -> list[tuple[str, int, str, int]]:
+        return [
+            (s.line.txn_id, s.line.amount_minor, s.counterpart, s.balance_after_minor)
+            for s in lines
+        ]
+
+    statement = await ledger.account_statement("acme", "funding:main", 10)
+    assert shown(statement) == [
+        ("alc_2", -5, "budget:q2", 34_995),
+        ("alc_1", -15_000, "budget:q1", 35_000),
+        ("dep_1", 50_000, "external:deposits", 50_000),
+    ]
+    assert [s.line for s in statement] == await ledger.account_lines("acme", "funding:main", 10)
+    newest = statement[0].line.entry_id
+    older = await ledger.account_statement("acme", "funding:main", 1, before_entry=newest)
+    assert shown(older) == [("alc_1", -15_000, "budget:q1", 35_000)]
+    assert shown(await ledger.account_statement("globex", "funding:main", 10)) == [
+        ("dep_9", 7, "external:deposits", 7)
+    ]
+    assert await ledger.account_statement("acme", "funding:none", 10) == []

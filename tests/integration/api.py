@@ -134,6 +134,14 @@ class BudgetApi(Protocol):
 
     async def create_capped(self, headers: dict[str, str], budget_id: str, cap: int) -> Outcome: ...
 
+    async def funding_accounts(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome: ...
+
+    async def funding_history(
+        self, headers: dict[str, str], account_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Outcome: ...
+
     async def bulk_start(
         self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
     ) -> Outcome: ...
@@ -439,6 +447,17 @@ class Rest:
             "initial": {"amount_minor": 0, "currency": "EUR"},
         }
         return await self._send("POST", "/api/v1/budgets", headers, body)
+
+    async def funding_accounts(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        return await self._send("GET", f"/api/v1/funding-accounts?{page(limit, cursor)}", headers)
+
+    async def funding_history(
+        self, headers: dict[str, str], account_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        path = f"/api/v1/funding-accounts/{account_id}/history?{page(limit, cursor)}"
+        return await self._send("GET", path, headers)
 
     async def webhook_create(
         self, headers: dict[str, str], body: dict[str, Any], key: str | None = None
@@ -926,6 +945,30 @@ class GraphQL:
             },
         }
         return await self._send(headers, query, variables, "createBudget")
+
+    async def funding_accounts(
+        self, headers: dict[str, str], limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        query = (
+            "query($first: Int!, $after: String) { fundingAccounts(first: $first, after: $after) {"
+            f" ... on FundingAccountList {{ nextCursor fundingAccounts {{ {_FUNDING} }} }}"
+            f" {_ERROR} }} }}"
+        )
+        variables = {"first": limit, "after": cursor}
+        return await self._send(headers, query, variables, "fundingAccounts")
+
+    async def funding_history(
+        self, headers: dict[str, str], account_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Outcome:
+        query = (
+            "query($id: ID!, $first: Int!, $after: String) {"
+            " fundingAccountHistory(accountId: $id, first: $first, after: $after) {"
+            " ... on FundingHistory { nextCursor entries { id at kind budgetId"
+            " amount { amountMinor currency } balanceAfter { amountMinor currency } } }"
+            f" {_ERROR} }} }}"
+        )
+        variables = {"id": account_id, "first": limit, "after": cursor}
+        return await self._send(headers, query, variables, "fundingAccountHistory")
 
     async def webhook_create(
         self, headers: dict[str, str], body: dict[str, Any], key: str | None = None

@@ -350,6 +350,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/funding-accounts",
         "/api/v1/funding-accounts/{account_id}",
         "/api/v1/funding-accounts/{account_id}/deposits",
+        "/api/v1/funding-accounts/{account_id}/history",
         "/api/v1/budgets/{budget_id}/allocations",
         "/api/v1/points-rate",
         "/api/v1/clients",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from tests.conftest import Cluster
@@ -70,3 +72,105 @@ async def test_no_wallet_holds_more_points_than_the_largest_amount(cluster: Clus
     assert (await api.issue(acme, "b1", "ann", 2**53)).code == "invalid_request"
     assert await cluster.ledger.account_balance("acme", "wallet:ann") == 2**62
     assert await cluster.ledger.account_balance("acme", "budget:b1") == balance
+
+
+async def fund_main(api: BudgetApi, cluster: Cluster) -> tuple[str, str]:
+    """acme's funding: accounts ``b-spare``, ``main`` and ``a-spare``; ``main`` takes
+    deposits of 500.00 and 200.00 and gives 150.00 then 50.00 to budget ``q1``. Returns
+    the two allocations' ids."""
+    acme = cluster.keys.headers("acme")
+    for account in ("b-spare", "main", "a-spare"):
+        assert (await api.open_funding(acme, account)).value is not None
+    assert (await api.deposit(acme, "main", 50_000)).value is not None
+    assert (await api.deposit(acme, "main", 20_000)).value is not None
+    assert (await api.create_capped(acme, "q1", 100_000)).value is not None
+    first = (await api.allocate(acme, "q1", "main", 15_000)).value
+    second = (await api.allocate(acme, "q1", "main", 5_000)).value
+    assert first is not None
+    assert second is not None
+    return first["id"], second["id"]
+
+
+def eur(minor: int) -> dict[str, object]:
+    return {"amount_minor": minor, "currency": "EUR"}
+
+
+async def test_funding_accounts_are_listed_in_pages_each_with_its_history(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    first_allocation, second_allocation = await fund_main(api, cluster)
+    acme = cluster.keys.headers("acme")
+    page = (await api.funding_accounts(acme, limit=2)).value
+    assert page is not None
+    assert [(a["id"], a["balance"]) for a in page["funding_accounts"]] == [
+        ("a-spare", eur(0)),
+        ("b-spare", eur(0)),
+    ]
+    rest = (await api.funding_accounts(acme, limit=2, cursor=page["next_cursor"])).value
+    assert rest is not None
+    assert [(a["id"], a["balance"]) for a in rest["funding_accounts"]] == [("main", eur(50_000))]
+    assert rest["next_cursor"] is None
+
+    newest = (await api.funding_history(acme, "main", limit=3)).value
+    assert newest is not None
+    assert [
+        (e["kind"], e["amount"], e["balance_after"], e["budget_id"]) for e in newest["entries"]
+    ] == [
+        ("allocation", eur(-5_000), eur(50_000), "q1"),
+        ("allocation", eur(-15_000), eur(55_000), "q1"),
+        ("deposit", eur(20_000), eur(70_000), None),
+    ]
+    assert [e["id"] for e in newest["entries"][:2]] == [second_allocation, first_allocation]
+    assert newest["entries"][2]["id"].startswith("dep_")
+    times = [datetime.fromisoformat(e["at"]) for e in newest["entries"]]
+    assert times == sorted(times, reverse=True)
+    assert all(t.utcoffset() == timedelta(0) for t in times)
+    oldest = (await api.funding_history(acme, "main", limit=3, cursor=newest["next_cursor"])).value
+    assert oldest is not None
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in oldest["entries"]] == [
+        ("deposit", eur(50_000), eur(50_000))
+    ]
+    assert oldest["next_cursor"] is None
+    empty = (await api.funding_history(acme, "a-spare")).value
+    assert empty == {"entries": [], "next_cursor": None}
+
+    assert (await api.funding_history(acme, "nope")).code == "not_found"
+    assert (await api.funding_history(acme, "no such/id")).code == "not_found"
+    assert (await api.funding_history(acme, "main", cursor="garbled")).code == "invalid_request"
+    assert (await api.funding_accounts(acme, cursor="garbled")).code == "invalid_request"
+    assert (await api.funding_accounts(acme, limit=0)).code == "invalid_request"
+
+
+async def test_funding_is_read_by_its_readers_and_moved_for_the_whole_tenant_only(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    await fund_main(api, cluster)
+    keys = cluster.keys
+    auditor = keys.headers("acme", roles=["auditor"])
+    listed = (await api.funding_accounts(auditor)).value
+    assert listed is not None
+    assert [a["id"] for a in listed["funding_accounts"]] == ["a-spare", "b-spare", "main"]
+    history = (await api.funding_history(auditor, "main")).value
+    assert history is not None
+    assert len(history["entries"]) == 4
+    assert (await api.deposit(auditor, "main", 1)).code == "forbidden"
+    for role in ("programme_manager", "integrator", "end_user"):
+        other = keys.headers("acme", roles=[role])
+        assert (await api.funding_accounts(other)).code == "forbidden", role
+        assert (await api.funding_history(other, "main")).code == "forbidden", role
+    narrowed = keys.headers("acme", roles=["finance"], grants=["budget:q1"])
+    assert (await api.funding_accounts(narrowed)).code == "forbidden"
+    assert (await api.funding_history(narrowed, "main")).code == "forbidden"
+    assert (await api.deposit(narrowed, "main", 1)).code == "forbidden"
+    assert (await api.allocate(narrowed, "q1", "main", 1)).code == "forbidden"
+    assert (await api.open_funding(narrowed, "mine")).code == "forbidden"
+    assert await cluster.ledger.account_balance("acme", "funding:main") == 50_000
+    assert await cluster.ledger.account_balance("acme", "budget:q1") == 20_000
+    assert not await cluster.ledger.load_accounts("acme", ["funding:mine"])
+
+    globex = keys.headers("globex")
+    assert (await api.funding_accounts(globex)).value == {
+        "funding_accounts": [],
+        "next_cursor": None,
+    }
+    assert (await api.funding_history(globex, "main")).code == "not_found"

@@ -34,6 +34,7 @@ from bus.scopes import (
     SCOPE_DEBIT,
     SCOPE_EVENTS,
     SCOPE_FUNDING,
+    SCOPE_FUNDING_READ,
     SCOPE_FX,
     SCOPE_ISSUE,
     SCOPE_ORDERS,
@@ -103,8 +104,17 @@ CASES = [
     query(
         "fundingAccount",
         'id: "f1"',
-        (SCOPE_READ,),
+        (SCOPE_FUNDING_READ,),
         ("GET", "/api/v1/funding-accounts/{account_id}"),
+    ),
+    query(
+        "fundingAccounts", "first: 1", (SCOPE_FUNDING_READ,), ("GET", "/api/v1/funding-accounts")
+    ),
+    query(
+        "fundingAccountHistory",
+        'accountId: "f1"',
+        (SCOPE_FUNDING_READ,),
+        ("GET", "/api/v1/funding-accounts/{account_id}/history"),
     ),
     query("fxRates", "", (SCOPE_READ,), ("GET", "/api/v1/fx")),
     query("auditLog", "limit: 1", (SCOPE_AUDIT,), ("GET", "/api/v1/audit")),
@@ -689,6 +699,7 @@ async def another_tenants_resources_are_not_found(cluster: Cluster, hook_url: st
     probes = [
         ("query", "budget", 'id: "acme-bonus"'),
         ("query", "fundingAccount", 'id: "acme-treasury"'),
+        ("query", "fundingAccountHistory", 'accountId: "acme-treasury"'),
         ("query", "person", 'id: "zed.acme"'),
         ("query", "product", 'id: "acme-mug"'),
         ("query", "order", f'id: "{o}"'),
@@ -764,6 +775,9 @@ async def another_tenants_resources_are_not_found(cluster: Cluster, hook_url: st
     assert leaks(text, MUG_POOL) == [], text
     budgets, text = await call(cluster, globex, "query", "budgets", "")
     assert (budgets["__typename"], budgets["budgets"]) == ("BudgetList", [])
+    assert leaks(text, "") == [], text
+    funding, text = await call(cluster, globex, "query", "fundingAccounts", "")
+    assert (funding["__typename"], funding["fundingAccounts"]) == ("FundingAccountList", [])
     assert leaks(text, "") == [], text
     hooks, text = await call(cluster, globex, "query", "webhooks", "")
     assert (hooks["__typename"], hooks["webhooks"]) == ("Webhooks", [])
