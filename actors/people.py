@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
 from msgspec.structs import replace
 
 from actors import passwords
+from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
@@ -69,6 +71,8 @@ MAX_FAILED_SIGNINS = 10
 LOCKOUT_MS = 15 * 60 * 1000
 WRONG_CREDENTIALS = "the email or the password is wrong"
 INVALID_REFRESH = "the refresh token is not valid; sign in again"
+#: A page of people resumes after an email (the unique index it is read by).
+_email_cursor = msgspec.json.Decoder(str)
 
 
 def token_hash(token: str) -> str:
@@ -121,13 +125,15 @@ class PeopleActor:
         #: Person id → record as last committed (None: looked for and missing).
         self.people: dict[str, PersonRecord | None] = {}
         self.emails: dict[str, str] = {}
-        self._all_loaded = False
         self.sso: SsoRecord | None = None
+        #: This batch's ``ListPeople`` (by the request object): the page read, one more
+        #: than asked for, or why it could not be.
+        self._listed: dict[int, list[PersonRecord] | Err] = {}
         #: Session tokens looked up in this batch, by hash.
         self._tokens: dict[str, SessionRecord] = {}
 
     async def on_activate(self) -> None:
-        self.people, self.emails, self._all_loaded = {}, {}, False
+        self.people, self.emails = {}, {}
         self.sso = await self.ctx.ledger.load_sso(self.tenant)
 
     async def on_deactivate(self, reason: str) -> None:
@@ -140,7 +146,7 @@ class PeopleActor:
         self.emails[record.email] = record.person_id
 
     async def _person(self, person_id: str) -> PersonRecord | None:
-        if person_id not in self.people and not self._all_loaded:
+        if person_id not in self.people:
             found = await self.ctx.ledger.load_people(self.tenant, [person_id])
             self.people[person_id] = None
             for record in found:
@@ -149,7 +155,7 @@ class PeopleActor:
 
     async def _by_email(self, email: str) -> PersonRecord | None:
         email = email.lower()
-        if email not in self.emails and not self._all_loaded:
+        if email not in self.emails:
             for record in await self.ctx.ledger.load_people(self.tenant, email=email):
                 self._remember(record)
         person_id = self.emails.get(email)
@@ -158,12 +164,16 @@ class PeopleActor:
     async def _load(self, batch: Sequence[Request]) -> None:
         hashes: list[str] = []
         people_sessions: set[str] = set()
+        self._listed = {}
         for r in batch:
             match r.body:
-                case ListPeople() if not self._all_loaded:
-                    for record in await self.ctx.ledger.load_people(self.tenant):
-                        self._remember(record)
-                    self._all_loaded = True
+                case ListPeople(limit=limit, cursor=cursor, q=q):
+                    after = decode_cursor(cursor, _email_cursor) if cursor else ""
+                    self._listed[id(r)] = (
+                        Err.of(ErrorCode.INVALID_REQUEST, BAD_CURSOR)
+                        if after is None
+                        else await self.ctx.ledger.list_people(self.tenant, limit + 1, after, q)
+                    )
                 case CreatePerson(person_id=person_id, email=email):
                     await self._person(person_id)
                     await self._by_email(email)
@@ -277,12 +287,8 @@ class PeopleActor:
                 return self._set_sso(sso, work)
             case RemoveSsoProvider():
                 return self._remove_sso(work)
-            case ListPeople():
-                people = sorted(
-                    (p for p in self.people.values() if p is not None),
-                    key=lambda p: (p.created_ms, p.person_id),
-                )
-                return Ok(PeopleList(tuple(view(p) for p in people)))
+            case ListPeople(limit=limit):
+                return self._page(self._listed[id(request)], limit)
             case CreatePerson() as create:
                 return self._create(i, principal, create, work)
             case UpdatePerson() as update:
@@ -343,6 +349,15 @@ class PeopleActor:
             after.issuer, after.client_id, after.scopes, (), False, after.updated_ms
         )
         return Ok(view_)
+
+    def _page(self, stored: list[PersonRecord] | Err, limit: int) -> Reply:
+        """A page of the people stored, each as this actor holds it (a change committed by
+        an earlier batch is in storage too; one of this batch is not shown yet)."""
+        if isinstance(stored, Err):
+            return stored
+        page = [self.people.get(p.person_id) or p for p in stored[:limit]]
+        cursor = encode_cursor(page[-1].email) if len(stored) > limit else ""
+        return Ok(PeopleList(tuple(view(p) for p in page), cursor))
 
     @staticmethod
     def _may_see(principal: Principal, person: PersonRecord) -> bool:

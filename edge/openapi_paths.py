@@ -18,7 +18,7 @@ from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
 from edge.openapi_tenant_config import config_paths
 from edge.openapi_webhooks import webhook_paths
-from edge.schemas import ExportQuery, ProductQuery
+from edge.schemas import ExportQuery, PeopleQuery, ProductQuery
 
 REF = "#/components/schemas/{name}"
 
@@ -837,9 +837,21 @@ PATHS: dict[str, Any] = {
     "/api/v1/people": {
         "get": {
             "operationId": "listPeople",
-            "summary": "The tenant's people (never their passwords)",
-            "description": "Needs scope `people:admin` and role owner or admin.",
-            "responses": {"200": _json("PeopleOut", "The people"), **_COMMON_ERRORS},
+            "summary": "The tenant's people by email, in pages (never their passwords)",
+            "description": (
+                "Needs scope `people:admin` and role owner or admin. With `q`, only those "
+                "whose email or name holds it, in any case. A page ends with `next_cursor`: "
+                "send it back as `cursor` for the next page; it is null on the last page."
+            ),
+            "parameters": _query_parameters(PeopleQuery),
+            "responses": {
+                "200": _json("PeopleOut", "A page of people"),
+                "422": _problem(
+                    "`limit` is not 1 to 100, `q` is empty or too long, or the cursor is not"
+                    " valid (`invalid_request`)"
+                ),
+                **_COMMON_ERRORS,
+            },
         },
         "post": {
             "operationId": "createPerson",

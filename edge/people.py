@@ -7,8 +7,8 @@ from aiohttp import web
 
 from bus.messages import Err
 from edge import people_operations as ops
-from edge.http import answer, caller, read_json
-from edge.schemas import CreatePersonIn, PasswordIn, SsoIn, UpdatePersonIn
+from edge.http import answer, caller, read_json, read_query
+from edge.schemas import CreatePersonIn, PasswordIn, PeopleQuery, SsoIn, UpdatePersonIn
 
 routes = web.RouteTableDef()
 
@@ -25,7 +25,10 @@ async def create_person(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/people")
 async def list_people(request: web.Request) -> web.Response:
-    return answer(request, await ops.list_people(caller(request)))
+    query = read_query(request, PeopleQuery)
+    response = answer(request, await ops.list_people(caller(request), query))
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @routes.get("/api/v1/people/{person_id}")

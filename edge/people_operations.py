@@ -38,6 +38,7 @@ from edge.schemas import (
     CreatePersonIn,
     PasswordIn,
     PeopleOut,
+    PeopleQuery,
     PersonOut,
     SsoIn,
     SsoOut,
@@ -118,15 +119,16 @@ async def set_password(caller: Caller, person_id: str, data: PasswordIn) -> Pers
     return await _person_call(caller, command, keyed=True)
 
 
-async def list_people(caller: Caller) -> PeopleOut | Err:
+async def list_people(caller: Caller, query: PeopleQuery) -> PeopleOut | Err:
     if denied := missing_scope(caller, SCOPE_PEOPLE):
         return denied
-    value = await call(caller, KIND, ListPeople(), keyed=False)
+    command = ListPeople(query.limit, query.cursor or "", query.q)
+    value = await call(caller, KIND, command, keyed=False)
     if isinstance(value, Err):
         return value
     if not isinstance(value, PeopleList):
         return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
-    return PeopleOut([person_out(p) for p in value.people])
+    return PeopleOut([person_out(p) for p in value.people], value.next_cursor or None)
 
 
 def sso_out(v: SsoProviderView) -> SsoOut:

@@ -23,7 +23,16 @@ from bus.messages.catalogue import (
     ProductId,
     Range,
 )
-from bus.messages.common import FREE_TEXT, ONE_LINE, Currency, Money, Rate, whole
+from bus.messages.common import (
+    FREE_TEXT,
+    ONE_LINE,
+    Currency,
+    Cursor,
+    Money,
+    PageSize,
+    Rate,
+    whole,
+)
 from bus.messages.funding import FundingId
 from bus.messages.grants import Grant
 from bus.messages.identity import ClientName, RoleName, Scope
@@ -33,6 +42,7 @@ from bus.messages.people import (
     Email,
     HttpsUrl,
     Password,
+    PeopleSearch,
     PersonName,
     PersonStatus,
     RefreshToken,
@@ -527,8 +537,19 @@ class PersonOut(msgspec.Struct, frozen=True):
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class PeopleQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The query string of ``GET /api/v1/people``."""
+
+    limit: PageSize = 20
+    cursor: Cursor | None = None
+    #: Only people whose email or name holds these words (any case).
+    q: PeopleSearch | None = None
+
+
 class PeopleOut(msgspec.Struct, frozen=True):
     people: list[PersonOut]
+    #: Send it back as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None = None
 
 
 class SignInIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -555,6 +555,13 @@ class Ledger(Protocol):
         them (oldest first) if neither is given."""
         ...
 
+    async def list_people(
+        self, tenant: str, limit: int, after_email: str = "", q: str | None = None
+    ) -> list[PersonRecord]:
+        """The tenant's people by email, those after ``after_email`` only; with ``q``, only
+        those whose email or name holds it, whatever its case (ASCII letters)."""
+        ...
+
     async def load_sessions(
         self,
         tenant: str,

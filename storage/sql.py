@@ -6,6 +6,7 @@ with its driver's placeholder. The schema itself is in :mod:`storage.migrations`
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -985,6 +986,12 @@ class IdentityLoads:
         statement, params = people_query(self._statements, tenant, person_ids, email)
         return [PEOPLE.from_row(r) for r in await self._fetchall(statement, params)]
 
+    async def list_people(
+        self, tenant: str, limit: int, after_email: str = "", q: str | None = None
+    ) -> list[PersonRecord]:
+        statement, params = people_page(self._statements, tenant, limit, after_email, q)
+        return [PEOPLE.from_row(r) for r in await self._fetchall(statement, params)]
+
     async def load_sessions(
         self,
         tenant: str,
@@ -1009,6 +1016,22 @@ def people_query(
     if email is not None:
         return st.person_by_email, (tenant, email)
     return st.all_people, (tenant,)
+
+
+def people_page(
+    st: Statements, tenant: str, limit: int, after_email: str, q: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """A page by the unique index of emails; ``q`` matched with ``LIKE`` on lower-cased
+    columns, its own ``%``, ``_`` and ``!`` escaped."""
+    p = st.placeholder
+    where = "tenant_id = {p} AND email > {p}"
+    params: list[Any] = [tenant, after_email]
+    if q is not None:
+        where += " AND (LOWER(email) LIKE {p} ESCAPE '!' OR LOWER(name) LIKE {p} ESCAPE '!')"
+        pattern = "%" + re.sub(r"([!%_])", r"!\1", q.lower()) + "%"
+        params += [pattern, pattern]
+    params.append(limit)
+    return PEOPLE.select(p, where, "email") + f" LIMIT {p}", tuple(params)
 
 
 def sessions_query(

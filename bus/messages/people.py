@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from bus.messages.common import ONE_LINE, TENANT_WIDE, whole
+from bus.messages.common import ONE_LINE, TENANT_WIDE, Cursor, PageSize, whole
 from bus.messages.grants import Grant
 from bus.messages.identity import RoleName
 from bus.messages.wallet import PersonId
@@ -88,8 +88,18 @@ class GetPerson(_TenantWide, frozen=True, tag="people.get"):
     person_id: PersonId
 
 
+#: Words to look for in people's emails and names (case-insensitive, anywhere in them).
+PeopleSearch = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=ONE_LINE)]
+
+
 class ListPeople(_TenantWide, frozen=True, tag="people.list"):
-    pass
+    """The tenant's people by email, ``limit`` at a time, after ``cursor`` (the
+    ``next_cursor`` of the page before); with ``q``, those whose email or name holds it.
+    Answered with a :class:`PeopleList`."""
+
+    limit: PageSize = 20
+    cursor: Cursor = ""
+    q: PeopleSearch | None = None
 
 
 class SetPassword(_TenantWide, frozen=True, tag="people.password"):
@@ -202,6 +212,8 @@ class PersonView(msgspec.Struct, frozen=True, tag="people.person"):
 
 class PeopleList(msgspec.Struct, frozen=True, tag="people.list_reply"):
     people: tuple[PersonView, ...]
+    #: The cursor of the next page ("" on the last).
+    next_cursor: str = ""
 
 
 class Session(msgspec.Struct, frozen=True, tag="people.session"):

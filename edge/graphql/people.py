@@ -9,9 +9,10 @@ import strawberry
 
 from bus.messages import Err
 from edge import people_operations as ops
-from edge.graphql.common import AnyError, GqlInfo, caller, error, mutate
+from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid, mutate, page_query
 from edge.operations import Caller
-from edge.schemas import CreatePersonIn, PeopleOut, PersonOut, UpdatePersonIn
+from edge.schemas import CreatePersonIn, PeopleOut, PeopleQuery, PersonOut, UpdatePersonIn
+from edge.validation import Invalid, convert
 
 
 @strawberry.type
@@ -32,6 +33,8 @@ class Person:
 @strawberry.type
 class People:
     people: list[Person]
+    #: Pass as ``after`` for the next page; null on the last page.
+    next_cursor: str | None
 
 
 PersonResult = Annotated[Person | AnyError, strawberry.union("PersonResult")]
@@ -70,11 +73,18 @@ def person(out: PersonOut) -> Person:
     )
 
 
-async def list_people(info: GqlInfo) -> PeopleResult:
-    result: PeopleOut | Err = await ops.list_people(caller(info))
+async def list_people(
+    info: GqlInfo, first: int = 20, after: str | None = None, q: str | None = None
+) -> PeopleResult:
+    raw = page_query(first, after) | ({} if q is None else {"q": q})
+    try:
+        query = convert(raw, PeopleQuery)
+    except Invalid as e:
+        return invalid(e, "people")
+    result: PeopleOut | Err = await ops.list_people(caller(info), query)
     if isinstance(result, Err):
         return error(result)
-    return People(people=[person(p) for p in result.people])
+    return People(people=[person(p) for p in result.people], next_cursor=result.next_cursor)
 
 
 async def get_person(info: GqlInfo, id: strawberry.ID) -> PersonResult:

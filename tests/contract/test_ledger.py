@@ -754,6 +754,49 @@ async def test_people_are_fenced_unique_by_email_and_scoped_by_tenant(ledger: Le
         await ledger.apply([ChangeSet("acme", people=(PutPerson(person("x", ann.email), 0),))])
 
 
+async def test_people_are_listed_by_email_after_a_position_and_found_by_words(
+    ledger: Ledger,
+) -> None:
+    people = [
+        replace(person("p1", "zed@acme.test"), name="Zed Brown"),
+        replace(person("p2", "ann@acme.test"), name="Ann O'Hara"),
+        replace(person("p3", "bob_100%@acme.test"), name="Bob"),
+        replace(person("p4", "bobby@acme.test"), name="Robert BROWNING"),
+    ]
+    await ledger.apply([ChangeSet("acme", people=tuple(PutPerson(p, 0) for p in people))])
+    elsewhere = replace(person("p9", "anna@globex.test", tenant="globex"), name="Anna Brown")
+    await ledger.apply([ChangeSet("globex", people=(PutPerson(elsewhere, 0),))])
+
+    def emails(found: list[PersonRecord]) -> list[str]:
+        return [p.email for p in found]
+
+    everyone = await ledger.list_people("acme", 10)
+    assert emails(everyone) == [
+        "ann@acme.test",
+        "bob_100%@acme.test",
+        "bobby@acme.test",
+        "zed@acme.test",
+    ]
+    assert everyone[0] == people[1]
+    assert emails(await ledger.list_people("acme", 2)) == ["ann@acme.test", "bob_100%@acme.test"]
+    after = await ledger.list_people("acme", 2, after_email="bob_100%@acme.test")
+    assert emails(after) == ["bobby@acme.test", "zed@acme.test"]
+    assert await ledger.list_people("acme", 2, after_email="zed@acme.test") == []
+    # words anywhere in the email or the name, in any case; % and _ are only themselves
+    assert emails(await ledger.list_people("acme", 10, q="BROWN")) == [
+        "bobby@acme.test",
+        "zed@acme.test",
+    ]
+    assert emails(await ledger.list_people("acme", 10, q="100%")) == ["bob_100%@acme.test"]
+    assert emails(await ledger.list_people("acme", 10, q="b_1")) == ["bob_100%@acme.test"]
+    assert await ledger.list_people("acme", 10, q="b%y") == []
+    assert emails(await ledger.list_people("acme", 10, q="o'h")) == ["ann@acme.test"]
+    found = await ledger.list_people("acme", 1, after_email="ann@acme.test", q="b")
+    assert emails(found) == ["bob_100%@acme.test"]
+    assert await ledger.list_people("globex", 10) == [elsewhere]
+    assert await ledger.list_people("initech", 10) == []
+
+
 async def test_session_tokens_load_by_hash_session_and_person(ledger: Ledger) -> None:
     first = SessionRecord("acme", "h1", "f1", "ann", "used", 1, 100, 2)
     second = SessionRecord("acme", "h2", "f1", "ann", "active", 2, 100, 1)

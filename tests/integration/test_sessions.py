@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -324,6 +325,68 @@ async def test_people_over_graphql(cluster: Cluster) -> None:
     update = """mutation { updatePerson(id: "gus", input: {status: "disabled"}) {
         ... on Person { status } } }"""
     assert (await gql(update, {}, ["owner"]))["updatePerson"] == {"status": "disabled"}
+
+
+async def test_people_come_by_email_in_pages_and_are_found_by_words(cluster: Cluster) -> None:
+    """A tenant of many people is read a page at a time, over REST and GraphQL alike."""
+    for n in range(25):
+        await add_person(cluster, f"p{n:02d}", password=None, name=f"Person {n:02d}")
+    await add_person(cluster, "zoe", password=None, name="Zoë Brown-Ng")
+    owner = cluster.keys.headers("acme", roles=["owner"])
+
+    async def rest(query: str) -> tuple[int, Any]:
+        async with cluster.client.get(f"{PEOPLE}?{query}", headers=owner) as r:
+            return r.status, await r.json()
+
+    seen: list[str] = []
+    status, page = await rest("limit=10")
+    while True:
+        assert status == 200, page
+        assert len(page["people"]) <= 10
+        seen += [p["email"] for p in page["people"]]
+        if page["next_cursor"] is None:
+            break
+        status, page = await rest(f"limit=10&cursor={quote(page['next_cursor'])}")
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 26
+    status, default = await rest("")
+    assert (status, len(default["people"])) == (200, 20)
+    status, found = await rest("q=BROWN")
+    assert (status, [p["id"] for p in found["people"]], found["next_cursor"]) == (
+        200,
+        ["zoe"],
+        None,
+    )
+    status, found = await rest("q=person%201")
+    assert [p["id"] for p in found["people"]] == [f"p{n}" for n in range(10, 20)]
+    for bad in ("limit=0", "limit=101", "q=", "cursor=garbled", "q=a%0Ab", "colour=blue"):
+        status, problem = await rest(bad)
+        assert (status, problem["code"]) == (422, "invalid_request"), bad
+
+    query = """query($first: Int!, $after: String, $q: String) {
+      people(first: $first, after: $after, q: $q) {
+        __typename
+        ... on People { nextCursor people { id email } }
+        ... on InvalidInput { fields { pointer } }
+      }
+    }"""
+
+    async def gql(variables: dict[str, Any]) -> dict[str, Any]:
+        async with cluster.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=owner
+        ) as r:
+            assert r.status == 200
+            return dict((await r.json())["data"]["people"])
+
+    first = await gql({"first": 10, "after": None, "q": None})
+    _, rest_first = await rest("limit=10")
+    assert [p["email"] for p in first["people"]] == [p["email"] for p in rest_first["people"]]
+    second = await gql({"first": 10, "after": first["nextCursor"], "q": None})
+    assert [p["email"] for p in second["people"]] == seen[10:20]
+    assert (await gql({"first": 5, "after": None, "q": "brown"}))["people"] == [
+        {"id": "zoe", "email": "zoe@acme.test"}
+    ]
+    assert (await gql({"first": 0, "after": None, "q": None}))["__typename"] == "InvalidInput"
 
 
 async def test_single_sign_on_settings_keep_the_secret_sealed(cluster: Cluster) -> None:
