@@ -161,12 +161,9 @@ class HistoryActor(ReadOnlyActor):
         principal = request.principal
         if q.person_id != principal.subject and not OTHERS_WALLETS_READERS & set(principal.roles):
             return Err.of(ErrorCode.FORBIDDEN, "a person sees only their own wallet")
-        before: int | None = None
-        if q.cursor:
-            fields = decode_cursor(q.cursor, 1)
-            if fields is None:
-                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
-            before = int(fields[0])
+        before = _before_entry(q.cursor)
+        if isinstance(before, Err):
+            return before
         account = wallet_account(q.person_id)
         lines = await self.ctx.ledger.account_lines(self.tenant, account, q.limit + 1, before)
         page = lines[: q.limit]
@@ -179,12 +176,9 @@ class HistoryActor(ReadOnlyActor):
             return Err.of(ErrorCode.FORBIDDEN, "only owners, admins, finance and auditors")
         if principal.grants:
             return Err.of(ErrorCode.FORBIDDEN, "funding accounts are the whole tenant's")
-        before: int | None = None
-        if q.cursor:
-            fields = decode_cursor(q.cursor, 1)
-            if fields is None:
-                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
-            before = int(fields[0])
+        before = _before_entry(q.cursor)
+        if isinstance(before, Err):
+            return before
         account = funding_account(q.account_id)
         if not await self.ctx.ledger.load_accounts(self.tenant, [account]):
             return Err.of(ErrorCode.NOT_FOUND, f"funding account {q.account_id} does not exist")
@@ -209,6 +203,15 @@ class HistoryActor(ReadOnlyActor):
             )
             for line, (kind, order_id) in zip(lines, kinds, strict=True)
         )
+
+
+def _before_entry(cursor: str) -> int | Err | None:
+    """Where a page of one account's entries starts: before this entry (None: the newest
+    first), or why the cursor is not one this API gave."""
+    if not cursor:
+        return None
+    fields = decode_cursor(cursor, 1)
+    return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR) if fields is None else int(fields[0])
 
 
 def _funding_movement(s: StatementLine) -> FundingMovement:

@@ -21,7 +21,7 @@ from bus.messages.history import (
     FundingMovement,
 )
 from bus.time import rfc3339
-from edge.operations import Caller, call, funding_out, funding_readers_only
+from edge.operations import Caller, call, funding_out, funding_readers_only, reply_as
 from edge.schemas import FundingOut
 
 _NO_ACCOUNT = "no funding account has that id"
@@ -69,13 +69,10 @@ async def list_funding(caller: Caller, query: FundingPageQuery) -> FundingListOu
     if denied := funding_readers_only(caller):
         return denied
     command = ListFunding(query.limit, query.cursor or "")
-    value = await call(caller, treasury.KIND, command, keyed=False)
-    if isinstance(value, Err):
-        return value
-    if not isinstance(value, FundingPage):
-        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
-    accounts = [funding_out(a) for a in value.accounts]
-    return FundingListOut(accounts, value.next_cursor or None)
+    page = reply_as(await call(caller, treasury.KIND, command, keyed=False), FundingPage)
+    if isinstance(page, Err):
+        return page
+    return FundingListOut([funding_out(a) for a in page.accounts], page.next_cursor or None)
 
 
 async def funding_history(
@@ -88,10 +85,8 @@ async def funding_history(
     except msgspec.ValidationError:  # an id that cannot be an account's is simply not found
         return Err.of(ErrorCode.NOT_FOUND, _NO_ACCOUNT)
     command = FundingHistory(checked, query.limit, query.cursor or "")
-    value = await call(caller, history.KIND, command, keyed=False)
-    if isinstance(value, Err):
-        return value
-    if not isinstance(value, FundingHistoryPage):
-        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
-    entries = [funding_entry_out(m) for m in value.entries]
-    return FundingHistoryOut(entries, value.next_cursor or None)
+    page = reply_as(await call(caller, history.KIND, command, keyed=False), FundingHistoryPage)
+    if isinstance(page, Err):
+        return page
+    entries = [funding_entry_out(m) for m in page.entries]
+    return FundingHistoryOut(entries, page.next_cursor or None)

@@ -9,6 +9,7 @@ from typing import Any
 
 from edge.funding_reads import FundingHistoryOut, FundingListOut, FundingPageQuery
 from edge.openapi_history import json_answer, problem_answer
+from edge.openapi_listings import PAGES
 
 #: The Structs whose schemas the paths below refer to.
 SCHEMAS: tuple[type, ...] = (FundingListOut, FundingHistoryOut)
@@ -17,10 +18,6 @@ SCHEMAS: tuple[type, ...] = (FundingListOut, FundingHistoryOut)
 READERS = (
     "Needs scope `funding:read` (owner, admin, finance, auditor) and the whole tenant: a "
     "principal narrowed to some budgets (grants) is refused, 403."
-)
-_PAGES = (
-    "A page ends with `next_cursor`: send it back as `cursor` for the next page; it is "
-    "null on the last page. A cursor this API did not give is 422 `invalid_request`."
 )
 
 
@@ -39,7 +36,7 @@ def funding_paths(
                 "summary": "The tenant's funding accounts, by id",
                 "description": (
                     f"{READERS} Each account as `GET /funding-accounts/{{account_id}}` "
-                    f"shows it. {_PAGES}"
+                    f"shows it. {PAGES}"
                 ),
                 "parameters": query_parameters(FundingPageQuery),
                 "responses": {
@@ -58,7 +55,7 @@ def funding_paths(
                     "`kind` is `deposit` (money paid in, positive), `allocation` (to "
                     "`budget_id`, negative) or `adjustment`, each with the account's "
                     "`balance_after` it. The deposit's reference and who made each "
-                    f"movement are in the audit log, under the same id. {_PAGES}"
+                    f"movement are in the audit log, under the same id. {PAGES}"
                 ),
                 "parameters": [account_id, *query_parameters(FundingPageQuery)],
                 "responses": {

@@ -13,7 +13,7 @@ from edge.openapi_history import json_answer, problem_answer
 #: The Structs whose schemas the paths below refer to.
 SCHEMAS: tuple[type, ...] = (BudgetListOut, PoolListOut)
 
-_PAGES = (
+PAGES = (
     "A page ends with `next_cursor`: send it back as `cursor` for the next page; it is "
     "null on the last page. A cursor this API did not give is 422 `invalid_request`."
 )
@@ -35,7 +35,7 @@ def listing_paths(
                 "description": (
                     "Needs scope `budgets:read`. Each budget as `GET /budgets/{budget_id}` "
                     "shows it. A principal narrowed to some budgets (grants) sees those "
-                    f"only. {_PAGES}"
+                    f"only. {PAGES}"
                 ),
                 "parameters": query_parameters(PageQuery),
                 "responses": {
@@ -52,7 +52,7 @@ def listing_paths(
                 "description": (
                     "Needs scope `vouchers:read`. Every pool that has had a code, with the "
                     "figures of `GET /vouchers/pools/{product_id}/{face_value}`. "
-                    f"{_PAGES}"
+                    f"{PAGES}"
                 ),
                 "parameters": query_parameters(PageQuery),
                 "responses": {

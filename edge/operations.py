@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -185,6 +185,8 @@ from edge.schemas import (
     utc,
 )
 from edge.validation import DIGITS
+
+R = TypeVar("R")
 
 
 class KeysInFlight:
@@ -841,12 +843,9 @@ async def issue_nats_credentials(
     caller: Caller, data: NatsCredentialsIn
 ) -> NatsCredentialsOut | Err:
     """A ``.creds`` file for an integrator's NATS subscriber: the tenant's events only."""
-    if denied := missing_scope(caller, SCOPE_CLIENTS):
+    why = "NATS credentials cover the whole tenant, not some budgets"
+    if denied := whole_tenant_only(caller, SCOPE_CLIENTS, why):
         return denied
-    if caller.identity.principal.grants:
-        why = "NATS credentials cover the whole tenant, not some budgets"
-        refused(caller, why)
-        return Err.of(ErrorCode.FORBIDDEN, why)
     value = await call(caller, identity.KIND, IssueNatsCredentials(data.ttl_days), keyed=True)
     if isinstance(value, Err):
         return value
@@ -905,16 +904,29 @@ async def deposit(caller: Caller, account_id: str, data: DepositIn) -> FundingOu
     return await _funding_call(caller, command, True)
 
 
-def funding_readers_only(caller: Caller) -> Err | None:
-    """Funding is the whole tenant's money: read with ``funding:read`` by a principal that
-    is not narrowed to some budgets (the treasury and the history actor check again)."""
-    if denied := missing_scope(caller, SCOPE_FUNDING_READ):
+def whole_tenant_only(caller: Caller, scope: str, why: str) -> Err | None:
+    """For what covers the whole tenant: refused (and recorded) without ``scope``, or to a
+    principal narrowed to some budgets (ADR 19), ``why`` being what it covers."""
+    if denied := missing_scope(caller, scope):
         return denied
     if caller.identity.principal.grants:
-        why = "funding accounts are the whole tenant's, not some budgets'"
         refused(caller, why)
         return Err.of(ErrorCode.FORBIDDEN, why)
     return None
+
+
+def funding_readers_only(caller: Caller) -> Err | None:
+    """Funding is the whole tenant's money: read with ``funding:read`` by a principal that
+    is not narrowed to some budgets (the treasury and the history actor check again)."""
+    why = "funding accounts are the whole tenant's, not some budgets'"
+    return whole_tenant_only(caller, SCOPE_FUNDING_READ, why)
+
+
+def reply_as(value: object, kind: type[R]) -> R | Err:
+    """A bus reply that is a refusal or of ``kind``; anything else is an internal error."""
+    if isinstance(value, (Err, kind)):
+        return value
+    return _unexpected(value)
 
 
 async def get_funding(caller: Caller, account_id: str) -> FundingOut | Err:

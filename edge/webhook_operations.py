@@ -42,7 +42,7 @@ from bus.messages.webhooks import (
 from bus.messages.webhooks import DeliveryStatus as Status
 from bus.scopes import SCOPE_WEBHOOKS
 from bus.time import rfc3339
-from edge.operations import Caller, call, missing_scope, refused
+from edge.operations import Caller, call, whole_tenant_only
 
 DeliveryId = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 
@@ -171,13 +171,8 @@ def delivery_out(v: DeliveryView) -> DeliveryOut:
 
 
 def _whole_tenant(caller: Caller) -> Err | None:
-    if denied := missing_scope(caller, SCOPE_WEBHOOKS):
-        return denied
-    if caller.identity.principal.grants:
-        why = "webhooks carry the whole tenant's events, not some budgets'"
-        refused(caller, why)
-        return Err.of(ErrorCode.FORBIDDEN, why)
-    return None
+    why = "webhooks carry the whole tenant's events, not some budgets'"
+    return whole_tenant_only(caller, SCOPE_WEBHOOKS, why)
 
 
 def _endpoint_id(value: str) -> str | None:
