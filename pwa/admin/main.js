@@ -9,6 +9,7 @@ import * as audit from "./view-audit.js";
 import * as budgets from "./view-budgets.js";
 import * as catalogue from "./view-catalogue.js";
 import * as clients from "./view-clients.js";
+import * as funding from "./view-funding.js";
 import * as orders from "./view-orders.js";
 import * as people from "./view-people.js";
 import * as reports from "./view-reports.js";
@@ -20,6 +21,8 @@ import * as webhooks from "./view-webhooks.js";
 /** The views, in the navigation's order, each shown to those with its permission. */
 const VIEWS = [
   { path: "budgets", title: "Budgets", needs: "budgets:read", view: budgets },
+  // funding accounts are the whole tenant's money, before it reaches budgets (ADR 38)
+  { path: "funding", title: "Funding", needs: "funding:read", view: funding, wholeTenant: true },
   { path: "rewards", title: "Rewards", needs: "rewards:issue", view: rewards },
   { path: "orders", title: "Orders", needs: "orders:read", view: orders },
   { path: "vouchers", title: "Vouchers", needs: "vouchers:read", view: vouchers },
@@ -135,12 +138,17 @@ class Console {
     return Boolean(this.me && this.me.permissions.includes(permission));
   }
 
+  /** Whether the session acts for the whole tenant, not narrowed to some budgets (ADR 19):
+   * what is the whole tenant's (funding, webhooks, reports) is only for it. */
+  wholeTenant() {
+    return Boolean(this.me && this.me.grants.length === 0);
+  }
+
   /** The views this session may use: none for an end user (their app is /), whose
    * permissions (reading their own orders) would otherwise show a view. */
   views() {
     if (!this.me || !this.me.roles.some((role) => role !== "end_user")) return [];
-    const narrowed = this.me.grants.length > 0;
-    return VIEWS.filter((v) => this.can(v.needs) && !(v.wholeTenant && narrowed));
+    return VIEWS.filter((v) => this.can(v.needs) && (!v.wholeTenant || this.wholeTenant()));
   }
 
   async start() {

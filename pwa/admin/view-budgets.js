@@ -1,7 +1,9 @@
 // Budgets: every budget the session may read (staff with grants see theirs), with what
-// it holds; open one, change its settings, and fund it from a funding account.
+// it holds; open one, change its settings, and fund it from one of the tenant's funding
+// accounts (whose deposits and history are in the Funding view).
 
 import { field, fill, form, h, loadInto, money, option, section, table, toMinor } from "./ui.js";
+import { accountOption, everyPage } from "./view-funding.js";
 
 const enc = encodeURIComponent;
 
@@ -60,9 +62,23 @@ export async function render(into, app) {
   };
 
   if (settingsForm) parts.push(openBudget(app, refresh), settingsForm);
-  if (app.can("funding:write")) parts.push(fund(app, refresh), deposit(app));
+  // funding is the whole tenant's (ADR 38): staff narrowed to some budgets move none
+  const funds = app.can("funding:write") && app.can("funding:read") && app.wholeTenant();
+  const fundForm = funds ? fund(app, refresh) : null;
+  if (fundForm) {
+    parts.push(
+      fundForm,
+      h(
+        "p",
+        { class: "pa-muted" },
+        "Deposits into funding accounts, and each account's history, are in ",
+        h("a", { href: "#/funding" }, "Funding"),
+        ".",
+      ),
+    );
+  }
   fill(into, parts);
-  await refresh();
+  await Promise.all([refresh(), fundForm?.load()]);
 }
 
 function openBudget(app, refresh) {
@@ -124,47 +140,43 @@ function settings(app, shown, refresh) {
   return el;
 }
 
+/** Moves money from one of the tenant's funding accounts (every page of them, each in
+ * its own currency) to a budget. */
 function fund(app, refresh) {
-  return form(
+  let accounts = [];
+  const choose = field("From funding account", { tag: "select", name: "account", required: true, options: [] });
+  const select = choose.querySelector("select");
+  const el = form(
     "Fund a budget",
     [
       field("Budget id", { name: "budget", required: true }),
-      field("From funding account", { name: "account", required: true }),
-      field("Amount", { name: "amount", required: true, inputmode: "decimal" }),
-      field("Currency", { name: "currency", required: true, pattern: "[A-Z]{3}", value: "EUR", maxlength: 3 }),
+      choose,
+      field("Amount", { name: "amount", required: true, inputmode: "decimal" }, "In the funding account's currency."),
     ],
     "Move funds",
     async (v, _status, _el, once) => {
-      const amount = { amount_minor: toMinor(v.amount, v.currency), currency: v.currency };
+      const from = accounts.find((a) => a.id === v.account);
+      if (!from) throw new Error("Choose a funding account.");
+      const currency = from.balance.currency;
+      const amount = { amount_minor: toMinor(v.amount, currency), currency };
       const path = `/budgets/${enc(v.budget.trim())}/allocations`;
-      const body = { from_account: v.account.trim(), amount };
+      const body = { from_account: from.id, amount };
       await once((key) => app.api.post(path, body, { "Idempotency-Key": key }));
-      await refresh();
+      await Promise.all([refresh(), el.load()]);
       return `${money(amount)} moved to ${v.budget.trim()}.`;
     },
     "console-allocation",
   );
-}
-
-function deposit(app) {
-  return form(
-    "Record a deposit into a funding account",
-    [
-      field("Funding account", { name: "account", required: true }),
-      field("Amount", { name: "amount", required: true, inputmode: "decimal" }),
-      field("Currency", { name: "currency", required: true, pattern: "[A-Z]{3}", value: "EUR", maxlength: 3 }),
-      field("Reference", { name: "reference", maxlength: 200 }, "A bank transfer's reference, for finance."),
-    ],
-    "Record deposit",
-    async (v, _status, _el, once) => {
-      const amount = { amount_minor: toMinor(v.amount, v.currency), currency: v.currency };
-      const account = v.account.trim();
-      const path = `/funding-accounts/${enc(account)}/deposits`;
-      const body = { amount, reference: v.reference.trim() };
-      await once((key) => app.api.post(path, body, { "Idempotency-Key": key }));
-      const after = await app.api.get(`/funding-accounts/${enc(account)}`);
-      return `${money(amount)} deposited; ${account} now holds ${money(after.balance)}.`;
-    },
-    "console-deposit",
-  );
+  /** The accounts as they are now (their balances are in the choices). */
+  el.load = async () => {
+    try {
+      accounts = await everyPage(app, "/funding-accounts", "funding_accounts");
+    } catch (error) {
+      el.querySelector(".pa-notice").fail(error);
+      return;
+    }
+    const current = select.value;
+    fill(select, accounts.map((a) => accountOption(a, a.id === current)));
+  };
+  return el;
 }
