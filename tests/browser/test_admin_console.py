@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from perkbus import demo_catalogue, tokens
 from tests.browser.conftest import Live
@@ -419,8 +420,8 @@ def test_a_person_added_here_signs_in_with_the_roles_ticked(desk: Any, live: Liv
     assert session["person"]["roles"] == ["finance"]
 
     change = desk.get_by_role("form", name="Change a person")
-    desk.get_by_label("Filter people").fill(email[:10])
-    assert desk.get_by_role("table", name="People").get_by_role("row").count() == 2  # + header
+    desk.get_by_label("Filter people").fill(email[:10])  # searched by the API, in pages
+    expect(desk.get_by_role("table", name="People").get_by_role("row")).to_have_count(2)  # + header
     change.get_by_label("Person").fill(email)
     change.get_by_label("Status").select_option("disabled")
     change.get_by_role("button", name="Save person").click()
@@ -432,6 +433,33 @@ def test_a_person_added_here_signs_in_with_the_roles_ticked(desk: Any, live: Liv
         {"tenant": "demo", "email": email, "password": "a-long-password-2026", "mode": "bearer"},
     )
     assert status == 401
+
+
+def test_people_come_in_pages_and_one_not_shown_is_found_and_changed(desk: Any, live: Live) -> None:
+    tag = uuid.uuid4().hex[:6]
+    crowd = [f"crowd-{tag}-{n:02d}@demo.example" for n in range(55)]
+    for n, email in enumerate(crowd):
+        body = {"id": email, "email": email, "name": f"Crowd {tag} {n:02d}"}
+        assert call(live, "POST", "/api/v1/people", body, live.demo["token"])[0] == 201
+    sign_in(desk, owner(live))
+    go(desk, "People")
+    rows = desk.get_by_role("table", name="People").get_by_role("row")
+    expect(rows).to_have_count(51)  # a page of 50, and the header
+    desk.get_by_role("button", name="Show more").click()
+    expect(rows).not_to_have_count(51)
+    assert rows.count() > 51
+
+    desk.get_by_label("Filter people").fill(f"crowd {tag} 5")  # by name, in any case
+    expect(rows).to_have_count(6)
+    desk.get_by_label("Filter people").fill("")
+    expect(rows).to_have_count(51)
+    change = desk.get_by_role("form", name="Change a person")
+    change.get_by_label("Person").fill(crowd[-1])  # past the first page: asked of the API
+    change.get_by_label("Status").select_option("disabled")
+    change.get_by_role("button", name="Save person").click()
+    change.get_by_text(f"{crowd[-1]}: end_user, disabled.").wait_for()
+    status, person = call(live, "GET", f"/api/v1/people/{crowd[-1]}", None, live.demo["token"])
+    assert (status, person["status"]) == (200, "disabled")
 
 
 def test_the_audit_log_shows_what_the_console_did(desk: Any, live: Live) -> None:
