@@ -105,7 +105,16 @@ def _journey(page: Any, out: Path, size: str, email: str, password: str) -> list
 
 
 #: The admin console's views pictured, at desktop size (it is a desk tool).
-CONSOLE_VIEWS = ("Budgets", "Orders", "Vouchers", "People", "Webhooks", "Audit log", "Reports")
+CONSOLE_VIEWS = (
+    "Budgets",
+    "Funding",
+    "Orders",
+    "Vouchers",
+    "People",
+    "Webhooks",
+    "Audit log",
+    "Reports",
+)
 
 
 def _console(page: Any, out: Path, email: str, password: str) -> list[Path]:
