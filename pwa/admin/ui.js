@@ -275,6 +275,17 @@ export function newKey(prefix) {
 }
 
 /** Loads ``load()`` into ``into`` (a loading line first, the refusal if it fails). */
+/** A button that loads the next page into ``into`` (``load(cursor)``), then calls
+ * ``after`` (forms whose choices are the rows shown); null on the last page. */
+export function more(label, into, cursor, load, after = () => {}) {
+  if (!cursor) return null;
+  const onclick = async () => {
+    await loadInto(into, () => load(cursor));
+    after();
+  };
+  return h("button", { type: "button", onclick }, label);
+}
+
 export async function loadInto(into, load) {
   fill(into, h("p", { class: "pa-muted" }, "Loading…"));
   try {

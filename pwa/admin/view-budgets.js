@@ -2,7 +2,7 @@
 // it holds; open one, change its settings, and fund it from one of the tenant's funding
 // accounts (whose deposits and history are in the Funding view).
 
-import { field, fill, form, h, loadInto, money, option, section, table, toMinor } from "./ui.js";
+import { field, fill, form, h, loadInto, money, more, option, section, table, toMinor } from "./ui.js";
 import { accountOption, everyPage } from "./view-funding.js";
 
 const enc = encodeURIComponent;
@@ -15,19 +15,8 @@ export async function render(into, app) {
   const load = async (cursor) => {
     const page = await app.api.get(`/budgets?limit=50${cursor ? `&cursor=${enc(cursor)}` : ""}`);
     shown = cursor ? shown.concat(page.budgets) : page.budgets;
-    const more = page.next_cursor
-      ? h(
-          "button",
-          {
-            type: "button",
-            onclick: async () => {
-              await loadInto(list, () => load(page.next_cursor));
-              settingsForm?.update(); // the budgets just shown can be changed too
-            },
-          },
-          "Show more",
-        )
-      : null;
+    // the budgets just shown can be changed too
+    const next = more("Show more", list, page.next_cursor, load, () => settingsForm?.update());
     return [
       table(
         "Budgets",
@@ -52,7 +41,7 @@ export async function render(into, app) {
         shown,
         "No budgets yet.",
       ),
-      more,
+      next,
     ];
   };
   const settingsForm = app.can("budgets:admin") ? settings(app, () => shown, () => refresh()) : null;

@@ -4,7 +4,7 @@
 // allocates to budgets here. Funding is the whole tenant's money: staff narrowed to some
 // budgets do not see this view, and the API refuses them too.
 
-import { field, fill, form, h, loadInto, money, option, section, table, toMinor, when } from "./ui.js";
+import { field, fill, form, h, loadInto, money, more, option, section, table, toMinor, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 const PAGE = 50;
@@ -40,19 +40,8 @@ export async function render(into, app) {
   const load = async (cursor) => {
     const got = await app.api.get(`/funding-accounts?limit=${PAGE}${cursor ? `&cursor=${enc(cursor)}` : ""}`);
     page.shown = cursor ? page.shown.concat(got.funding_accounts) : got.funding_accounts;
-    const more = got.next_cursor
-      ? h(
-          "button",
-          {
-            type: "button",
-            onclick: async () => {
-              await loadInto(list, () => load(got.next_cursor));
-              page.update(); // the accounts just shown can be chosen too
-            },
-          },
-          "Show more accounts",
-        )
-      : null;
+    // the accounts just shown can be chosen too
+    const next = more("Show more accounts", list, got.next_cursor, load, () => page.update());
     return [
       table(
         "Funding accounts",
@@ -67,7 +56,7 @@ export async function render(into, app) {
         page.shown,
         "No funding accounts yet.",
       ),
-      more,
+      next,
     ];
   };
   page.update = () => page.forms.forEach((f) => f.update());
@@ -219,9 +208,7 @@ async function openHistory(page, id, focus) {
     if (cursor) query.set("cursor", cursor);
     const got = await app.api.get(`${base}?${query}`);
     const shown = (earlier || []).concat(got.entries);
-    const more = got.next_cursor
-      ? h("button", { type: "button", onclick: () => loadInto(entries, () => load(got.next_cursor, shown)) }, "Show older movements")
-      : null;
+    const next = more("Show older movements", entries, got.next_cursor, (c) => load(c, shown));
     return [
       table(
         `History of ${id}`,
@@ -235,7 +222,7 @@ async function openHistory(page, id, focus) {
         shown,
         "Nothing has moved through this account yet.",
       ),
-      more,
+      next,
     ];
   };
 

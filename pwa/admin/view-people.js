@@ -2,7 +2,7 @@
 // change roles or grants, disable or enable them. Only an owner touches an owner (the API
 // says so when asked by anyone else).
 
-import { field, fill, form, h, loadInto, option, section, table, uid, when } from "./ui.js";
+import { field, fill, form, h, loadInto, more, option, section, table, uid, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 export const ROLES = ["end_user", "programme_manager", "finance", "auditor", "admin", "owner"];
@@ -53,19 +53,7 @@ export async function render(into, app) {
     const query = `limit=${PAGE}${words ? `&q=${enc(words)}` : ""}${cursor ? `&cursor=${enc(cursor)}` : ""}`;
     const page = await app.api.get(`/people?${query}`);
     people = cursor ? people.concat(page.people) : page.people;
-    const more = page.next_cursor
-      ? h(
-          "button",
-          {
-            type: "button",
-            onclick: async () => {
-              await loadInto(list, () => load(page.next_cursor));
-              changeForm.update();
-            },
-          },
-          "Show more",
-        )
-      : null;
+    const next = more("Show more", list, page.next_cursor, load, () => changeForm.update());
     return [
       table(
         "People",
@@ -81,7 +69,7 @@ export async function render(into, app) {
         people,
         words ? "Nobody matches." : "Nobody yet.",
       ),
-      more,
+      next,
     ];
   };
   let typing = null;
