@@ -22,9 +22,11 @@ from bus.barrier import barrier
 from bus.errors import ErrorCode
 from bus.messages import encoder
 from bus.messages.common import Err, Ok
+from bus.messages.funding import FUNDING_READERS
 from bus.messages.reports import (
     DailyReport,
     DailySummary,
+    DaySummary,
     ProductRanking,
     ReportReply,
     TopProducts,
@@ -101,6 +103,8 @@ class ReportService:
             match body:
                 case DailyReport():
                     found = await self._warehouse.daily_summary(tenant, first, last)
+                    if not FUNDING_READERS & set(principal.roles):
+                        found = [_without_funding(day) for day in found]
                     return Ok(DailySummary(tuple(found), loaded))
                 case TopProducts(limit=limit):
                     ranked = await self._warehouse.top_products(tenant, first, last, limit)
@@ -112,3 +116,10 @@ class ReportService:
             log.exception("reports: %s for %s", type(body).__name__, tenant)
             return Err.of(ErrorCode.INTERNAL, "the report failed")
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _without_funding(day: DaySummary) -> DaySummary:
+    """A day's summary for one who does not read funding (ADR 38): its budgets' movements
+    only, not its funding accounts'."""
+    movements = tuple(m for m in day.movements if m.account_kind != "funding")
+    return msgspec.structs.replace(day, movements=movements)

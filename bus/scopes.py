@@ -32,6 +32,11 @@ SCOPE_REPORTS = "reports:read"
 #: Webhook endpoints and their deliveries (they carry the whole tenant's events).
 SCOPE_WEBHOOKS = "webhooks:admin"
 
+#: Aggregates whose events only some principals may read, with the permission each needs:
+#: people's emails and roles, API clients, and the tenant's funding (ADR 38). The events
+#: replay, webhooks and NATS credentials all keep them to those.
+PRIVATE_EVENTS = {"identity": SCOPE_CLIENTS, "people": SCOPE_PEOPLE, "funding": SCOPE_FUNDING_READ}
+
 #: Every scope a token may carry, for tools that mint tokens for everything (the demo).
 ALL_SCOPES = (
     SCOPE_READ,

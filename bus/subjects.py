@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import re
 
+from bus.scopes import PRIVATE_EVENTS
+
 RPC_PREFIX = "pb.rpc"
 PARTITIONED_PREFIX = "pb.rpcp"
 EVENTS_PREFIX = "pb.evt"
@@ -115,9 +117,9 @@ def events_of_tenant(tenant: str) -> str:
     return f"{EVENTS_PREFIX}.{check_token(tenant, 'tenant')}.>"
 
 
-#: Aggregates whose events tell of people and API clients (emails, roles, grants): only
-#: their admins read them, in the replay or live.
-ADMIN_AGGREGATES = ("people", "identity")
+#: Aggregates whose events only some may read (people, API clients, funding;
+#: :data:`bus.scopes.PRIVATE_EVENTS`): never sent to integrators' NATS credentials.
+ADMIN_AGGREGATES = tuple(sorted(PRIVATE_EVENTS))
 
 
 def events_of_aggregate(tenant: str, aggregate: str) -> str:

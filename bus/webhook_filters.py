@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from bus.event_types import EVENT_TYPES
 from bus.messages.common import Principal
-from bus.scopes import SCOPE_CLIENTS, SCOPE_PEOPLE, permissions
+from bus.scopes import PRIVATE_EVENTS, permissions
 
-#: Aggregates whose events only some principals may read (people's emails and roles,
-#: API clients), with the permission each needs: as for the events replay, an endpoint
-#: gets them only if whoever set its event types could read them through the API.
-PRIVATE_SCOPES = {"identity": SCOPE_CLIENTS, "people": SCOPE_PEOPLE}
+#: Aggregates whose events only some principals may read, with the permission each needs:
+#: as for the events replay, an endpoint gets them only if whoever set its event types
+#: could read them through the API.
+PRIVATE_SCOPES = PRIVATE_EVENTS
 PRIVATE_AGGREGATES = tuple(sorted(PRIVATE_SCOPES))
 
 

@@ -92,7 +92,8 @@ def webhook_paths(
                     f"{_NEEDS} The answer carries the endpoint's `secret` this once. "
                     "`event_types` names event types (`perkbus.order.fulfilled`) or "
                     "aggregates (`perkbus.order.*`); none: every event. Events about "
-                    "people and API clients need `people:admin` and `clients:admin`: "
+                    "people, API clients and funding need `people:admin`, `clients:admin` "
+                    "and `funding:read`: "
                     "naming them without is 403, and an endpoint of every event gets "
                     f"them only with those permissions. {_SIGNED}"
                 ),
@@ -130,7 +131,7 @@ def webhook_paths(
                     "cancels those of the types it no longer takes when they are due. The "
                     "relay applies an endpoint's settings as it reads each event (it may be "
                     "up to 30 s behind during a redemption burst). A new URL gets events of "
-                    "people and API clients only if the caller may read them."
+                    "people, API clients and funding only if the caller may read them."
                 ),
                 "parameters": [_WEBHOOK_ID, idempotency_key],
                 "requestBody": body("WebhookPatchIn"),

@@ -111,6 +111,7 @@ from bus.messages.vouchers import (
 )
 from bus.messages.wallet import GetWallet, IssuePoints, PersonId, PointsIssued, WalletView
 from bus.scopes import (
+    PRIVATE_EVENTS,
     SCOPE_ADMIN,
     SCOPE_AUDIT,
     SCOPE_BULK,
@@ -126,7 +127,6 @@ from bus.scopes import (
     SCOPE_ORDERS,
     SCOPE_ORDERS_READ,
     SCOPE_ORDERS_REVIEW,
-    SCOPE_PEOPLE,
     SCOPE_READ,
     SCOPE_VOUCHERS,
     SCOPE_VOUCHERS_ADMIN,
@@ -968,8 +968,10 @@ def _valid(value: str, kind: Any) -> str | None:
 
 
 async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
-    """A page of the tenant's hash-chained audit log (owner, admin, auditor)."""
-    if denied := missing_scope(caller, SCOPE_AUDIT):
+    """A page of the tenant's hash-chained audit log (owner, admin, finance, auditor),
+    for the whole tenant only: it holds every command, about every budget."""
+    why = "the audit log covers the whole tenant, not some budgets"
+    if denied := whole_tenant_only(caller, SCOPE_AUDIT, why):
         return denied
     command = ReadAudit(
         query.after,
@@ -999,13 +1001,13 @@ async def read_audit(caller: Caller, query: AuditQuery) -> AuditPageOut | Err:
 
 #: Events about people and API clients (emails, roles, grants), replayed only to those
 #: who may read people or clients through the API.
-ADMIN_EVENTS = {"people": SCOPE_PEOPLE, "identity": SCOPE_CLIENTS}
 
 
 async def replay_events(caller: Caller, query: ReplayQuery) -> ReplayPage | Err:
     """The tenant's events after a stream sequence (replay from any point). The stream
     is the whole tenant's: a principal narrowed to some budgets is refused, as reports
-    are, and events about people and clients go only to their admins."""
+    are, and events about people, clients and funding go only to those who may read
+    them (:data:`bus.scopes.PRIVATE_EVENTS`)."""
     if denied := missing_scope(caller, SCOPE_EVENTS):
         return denied
     if caller.identity.principal.grants:
@@ -1020,6 +1022,6 @@ async def replay_events(caller: Caller, query: ReplayQuery) -> ReplayPage | Err:
     shown = [
         e
         for e in stored
-        if (scope := ADMIN_EVENTS.get(e.aggregate)) is None or identity.has_scope(scope)
+        if (scope := PRIVATE_EVENTS.get(e.aggregate)) is None or identity.has_scope(scope)
     ]
     return ReplayPage([e.payload for e in shown], [e.sequence for e in shown], next_after)

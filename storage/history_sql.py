@@ -75,17 +75,35 @@ def account_lines(
     return statement, tuple(params)
 
 
-def counterparts(
-    placeholder: str, tenant: str, account: str, txn_ids: Sequence[str]
+#: How far from an entry the other entries of its transaction are looked for. A change
+#: set's entries are written one after another in one transaction (a move's two entries
+#: next to each other), so the other side of a move is the entry beside it, or a few
+#: places away on a server that steps its auto-increments (a cluster of several writers).
+NEAR = 8
+
+
+def entries_near(
+    placeholder: str, tenant: str, entry_ids: Sequence[int]
 ) -> tuple[str, tuple[Any, ...]]:
-    """The other accounts of these transactions (by the index of entries by transaction)."""
+    """The entries within :data:`NEAR` places of these, by primary key: a statement's
+    other side is found without an index of entries by transaction (dropped for the
+    burst's sake, migration 25)."""
     p = placeholder
+    ranges: list[list[int]] = []
+    for entry_id in sorted(entry_ids):
+        if ranges and entry_id - NEAR <= ranges[-1][1] + 1:
+            ranges[-1][1] = entry_id + NEAR
+        else:
+            ranges.append([entry_id - NEAR, entry_id + NEAR])
+    where = " OR ".join([f"entry_id BETWEEN {p} AND {p}"] * len(ranges))
+    # SQLite would rather walk the tenant's index of accounts (every entry of the
+    # tenant) than the key's ranges: ``+`` keeps it off that index. MySQL picks the key.
+    tenant_column = "+tenant_id" if p == "?" else "tenant_id"
     statement = (
-        "SELECT txn_id, account FROM ledger_entries"
-        f" WHERE tenant_id = {p} AND txn_id IN ({', '.join([p] * len(txn_ids))})"
-        f" AND account <> {p}"
+        "SELECT entry_id, txn_id, account FROM ledger_entries"
+        f" WHERE {tenant_column} = {p} AND ({where})"
     )
-    return statement, (tenant, *txn_ids, account)
+    return statement, (tenant, *(bound for r in ranges for bound in r))
 
 
 def balance_through(
@@ -134,24 +152,28 @@ class HistoryReads:
     async def account_statement(
         self, tenant: str, account: str, limit: int, before_entry: int | None = None
     ) -> list[StatementLine]:
-        """Three reads: the page, the other side of its transactions, and the balance at
-        its newest entry; the balance after each older one is walked back from there (an
-        entry written meanwhile comes after the page, and is not counted)."""
+        """Three reads: the page, the entries near each of its own (where the other side of
+        its transaction is, :data:`NEAR`), and the balance at its newest entry; the balance
+        after each older one is walked back from there (an entry written meanwhile comes
+        after the page, and is not counted)."""
         lines = await self.account_lines(tenant, account, limit, before_entry)
         if not lines:
             return []
         p = self._statements.placeholder
-        txn_ids = sorted({line.txn_id for line in lines})
-        others: dict[str, set[str]] = {}
-        for txn_id, other in await self._fetchall(*counterparts(p, tenant, account, txn_ids)):
-            others.setdefault(txn_id, set()).add(other)
-        [(balance,)] = await self._fetchall(*balance_through(p, tenant, account, lines[0].entry_id))
+        near = await self._fetchall(*entries_near(p, tenant, [line.entry_id for line in lines]))
+        newest = lines[0].entry_id
+        [(balance,)] = await self._fetchall(*balance_through(p, tenant, account, newest))
         statement: list[StatementLine] = []
         balance = int(balance)
         for line in lines:
-            other = others.get(line.txn_id, set())
-            statement.append(
-                StatementLine(line, next(iter(other)) if len(other) == 1 else "", balance)
-            )
+            others = {
+                str(other)
+                for entry_id, txn_id, other in near
+                if txn_id == line.txn_id
+                and other != account
+                and abs(int(entry_id) - line.entry_id) <= NEAR
+            }
+            counterpart = others.pop() if len(others) == 1 else ""
+            statement.append(StatementLine(line, counterpart, balance))
             balance -= line.amount_minor
         return statement

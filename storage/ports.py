@@ -522,7 +522,8 @@ class Ledger(Protocol):
         self, tenant: str, account: str, limit: int, before_entry: int | None = None
     ) -> list[StatementLine]:
         """As :meth:`account_lines`, each entry with the other account of its transaction
-        and the balance after it (the sum of the account's entries up to it)."""
+        (found among the entries written next to it; "" if there is none there, or
+        several) and the balance after it (the sum of the account's entries up to it)."""
         ...
 
     async def list_budgets(

@@ -31,7 +31,8 @@ const VIEWS = [
   { path: "clients", title: "API clients", needs: "clients:admin", view: clients },
   // webhooks carry the whole tenant's events: not for staff narrowed to some budgets
   { path: "webhooks", title: "Webhooks", needs: "webhooks:admin", view: webhooks, wholeTenant: true },
-  { path: "audit", title: "Audit log", needs: "audit:read", view: audit },
+  // the audit log holds every command of the tenant: not for staff narrowed to some budgets
+  { path: "audit", title: "Audit log", needs: "audit:read", view: audit, wholeTenant: true },
   // reports cover the whole tenant: not for staff narrowed to some budgets (ADR 19)
   { path: "reports", title: "Reports", needs: "reports:read", view: reports, wholeTenant: true },
   { path: "settings", title: "Settings", needs: "config:read", view: settings },

@@ -218,6 +218,7 @@ def test_an_auditor_reads_funding_page_by_page_and_others_do_not_see_it(
     manager = staff(live, ["programme_manager"])
     sign_in(desk, manager)
     assert "Funding" not in nav(desk)
+    assert "Audit log" not in nav(desk)  # every deposit and allocation is in it
     desk.goto(f"{ADMIN}#/funding")  # not theirs: the first view they may use instead
     desk.get_by_role("heading", level=1, name="Budgets").wait_for()
     assert desk.get_by_text("Funding accounts").count() == 0
@@ -227,6 +228,7 @@ def test_an_auditor_reads_funding_page_by_page_and_others_do_not_see_it(
     narrowed = staff(live, ["finance"], [f"budget:{live.demo['budget_id']}"])
     sign_in(desk, narrowed)
     assert "Funding" not in nav(desk)
+    assert "Audit log" not in nav(desk)  # every deposit and allocation is in it
     desk.goto(f"{ADMIN}#/funding")
     desk.get_by_role("heading", level=1, name="Budgets").wait_for()
     desk.get_by_role("cell", name=f"Demo programme {live.demo['budget_id']}").wait_for()

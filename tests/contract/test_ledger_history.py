@@ -118,9 +118,20 @@ async def test_a_statement_names_the_other_side_and_the_balance_after_each_entry
             ChangeSet("globex", entries=move("dep_9", "external:deposits", "funding:main", 7, 4)),
         ]
     )
+    spending = tuple(
+        e for n in range(20) for e in move(f"ord_{n}:c", "budget:q1", "spent:q1", 1, 5)
+    )
+    await ledger.apply([ChangeSet("acme", entries=spending)])  # far from the rest
     await ledger.apply(
         [ChangeSet("acme", entries=move("alc_2", "funding:main", "budget:q2", 5, 5))]
     )
+    split = (
+        Entry("fix_1", "funding:main", -3, "EUR", 6),  # a transaction of three entries
+        Entry("fix_1", "budget:q1", 2, "EUR", 6),
+        Entry("fix_1", "budget:q2", 1, "EUR", 6),
+        *move("fix_2", "funding:main", "funding:main", 4, 7),  # one account on both sides
+    )
+    await ledger.apply([ChangeSet("acme", entries=split)])
 
     def shown(lines: list[StatementLine]) -> list[tuple[str, int, str, int]]:
         return [
@@ -130,13 +141,16 @@ async def test_a_statement_names_the_other_side_and_the_balance_after_each_entry
 
     statement = await ledger.account_statement("acme", "funding:main", 10)
     assert shown(statement) == [
+        ("fix_2", 4, "", 34_992),
+        ("fix_2", -4, "", 34_988),
+        ("fix_1", -3, "", 34_992),  # several other sides: none named
         ("alc_2", -5, "budget:q2", 34_995),
         ("alc_1", -15_000, "budget:q1", 35_000),
         ("dep_1", 50_000, "external:deposits", 50_000),
     ]
     assert [s.line for s in statement] == await ledger.account_lines("acme", "funding:main", 10)
-    newest = statement[0].line.entry_id
-    older = await ledger.account_statement("acme", "funding:main", 1, before_entry=newest)
+    allocation = statement[3].line.entry_id
+    older = await ledger.account_statement("acme", "funding:main", 1, before_entry=allocation)
     assert shown(older) == [("alc_1", -15_000, "budget:q1", 35_000)]
     assert shown(await ledger.account_statement("globex", "funding:main", 10)) == [
         ("dep_9", 7, "external:deposits", 7)

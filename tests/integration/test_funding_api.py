@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from bus.errors import ErrorCode
+from bus.messages import Err, Principal
+from bus.messages.audit import ReadAudit
+from storage.duckdb_warehouse import DuckdbWarehouse
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.integration.test_reports_api import last_sequence, loaded_past
+from tests.support import outbox_drained, warehouse_process
 
 
 @pytest.fixture(params=["rest", "graphql"])
@@ -174,3 +182,71 @@ async def test_funding_is_read_by_its_readers_and_moved_for_the_whole_tenant_onl
         "next_cursor": None,
     }
     assert (await api.funding_history(globex, "main")).code == "not_found"
+
+
+async def replayed_types(cluster: Cluster, headers: dict[str, str]) -> set[str]:
+    async with cluster.client.get("/api/v1/events?limit=1000", headers=headers) as r:
+        assert r.status == 200
+        return {e["type"] for e in (await r.json())["events"]}
+
+
+async def test_funding_events_go_only_to_funding_readers(cluster: Cluster) -> None:
+    await fund_main(Rest(cluster.client), cluster)
+    await outbox_drained(cluster.ledger)
+    finance = cluster.keys.headers("acme", roles=["finance"])
+    for _ in range(100):  # the relay publishes the outbox
+        if "perkbus.funding.deposited" in await replayed_types(cluster, finance):
+            break
+        await asyncio.sleep(0.05)
+    assert "perkbus.funding.deposited" in await replayed_types(cluster, finance)
+    for role in ("integrator", "programme_manager"):
+        seen = await replayed_types(cluster, cluster.keys.headers("acme", roles=[role]))
+        assert "perkbus.budget.allocated" in seen, role  # the events of budgets
+        assert "perkbus.funding.deposited" not in seen, role
+
+
+async def test_the_audit_log_is_not_read_by_principals_narrowed_to_budgets(
+    cluster: Cluster,
+) -> None:
+    """Every deposit and allocation is in it, with its amount and reference."""
+    await fund_main(Rest(cluster.client), cluster)
+    narrowed = cluster.keys.headers("acme", roles=["finance"], grants=["budget:q1"])
+    async with cluster.client.get("/api/v1/audit?limit=100", headers=narrowed) as r:
+        body = await r.json()
+        assert (r.status, r.content_type, body["code"]) == (
+            403,
+            "application/problem+json",
+            "forbidden",
+        )
+    reply = await cluster.bus.request(
+        "acme",
+        "audit",
+        ReadAudit(),
+        Principal("n", roles=("finance",), grants=("budget:q1",)),
+        timeout_s=10,
+    )
+    assert isinstance(reply, Err)
+    assert reply.code == ErrorCode.FORBIDDEN
+    whole = cluster.keys.headers("acme", roles=["finance"])
+    async with cluster.client.get("/api/v1/audit?limit=100", headers=whole) as r:
+        assert r.status == 200
+        assert "funding.deposit" in {e["action"] for e in (await r.json())["entries"]}
+
+
+async def test_reports_show_funding_movements_to_funding_readers_only(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    store = DuckdbWarehouse(tmp_path / "warehouse.duckdb")
+    async with warehouse_process(cluster.bus, store):
+        await fund_main(Rest(cluster.client), cluster)
+        await outbox_drained(cluster.ledger)
+        loaded = await last_sequence(cluster)
+
+        async def kinds(role: str) -> set[str]:
+            headers = cluster.keys.headers("acme", roles=[role])
+            report = await loaded_past(cluster, headers, loaded)
+            return {m["account_kind"] for day in report["days"] for m in day["movements"]}
+
+        assert await kinds("finance") == {"budget", "funding"}
+        assert await kinds("programme_manager") == {"budget"}
+    await store.close()

@@ -188,7 +188,11 @@ def test_integrator_credentials_name_exactly_the_tenants_events(authority: NatsA
     publish, subscribe = integrator_permissions("acme")
     assert (publish.allow, publish.deny) == ([], [">"])
     assert subscribe.allow == ["pb.evt.acme.>"]
-    assert subscribe.deny == ["pb.evt.acme.people.>", "pb.evt.acme.identity.>"]
+    assert subscribe.deny == [
+        "pb.evt.acme.funding.>",
+        "pb.evt.acme.identity.>",
+        "pb.evt.acme.people.>",
+    ]
 
 
 async def test_an_integrator_does_not_hear_of_people_or_clients(

@@ -449,7 +449,7 @@ async def test_an_integrator_gets_no_people_events_through_an_owners_endpoint(
     endpoint at itself and keep getting them."""
     await start_relay(FAST)
     async with endpoint(cluster, "acme") as (box, hook):
-        assert hook["private_aggregates"] == ["identity", "people"]
+        assert hook["private_aggregates"] == ["funding", "identity", "people"]
         person = {"id": "ana", "email": "ana@acme.example", "name": "Ana", "roles": ["end_user"]}
         status, _ = await send(cluster, "POST", "/api/v1/people", "acme", person)
         assert status == 201

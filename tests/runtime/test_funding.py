@@ -18,8 +18,10 @@ from bus.messages.funding import (
     Deposit,
     FundingView,
     GetFunding,
+    ListFunding,
     OpenFunding,
 )
+from bus.messages.history import FundingHistory
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import start_host
 
@@ -82,3 +84,37 @@ async def test_deposit_then_allocate_within_the_cap(
     assert await ledger.entries_total("acme") == 0
     above = await ask(bus, CreateBudget("x", "X", eur(10), cap_minor=5))
     assert isinstance(above, Err)
+
+
+async def test_funding_reads_sent_on_the_bus_are_refused_to_all_but_its_readers(
+    bus: Bus, host: ActorHost
+) -> None:
+    """The treasury and the history actor check again what the edge checked (ADR 38)."""
+    assert isinstance(await ask(bus, OpenFunding("main", "Main", "EUR")), Ok)
+    assert isinstance(await ask(bus, Deposit("main", eur(100), "dep-1", "wire")), Ok)
+
+    async def history(who: Principal) -> Reply:
+        return await bus.request("acme", "history", FundingHistory("main"), who, timeout_s=10)
+
+    refused = (
+        Principal("pm@acme", roles=("programme_manager",)),
+        Principal("int@acme", roles=("integrator",)),
+        Principal("narrow@acme", roles=("finance",), grants=("budget:q1",)),
+    )
+    for who in refused:
+        for reply in (
+            await ask(bus, GetFunding("main"), who),
+            await ask(bus, ListFunding(), who),
+            await history(who),
+        ):
+            assert isinstance(reply, Err), (who, reply)
+            assert reply.code == ErrorCode.FORBIDDEN, (who, reply)
+    narrowed = refused[2]
+    for move in (OpenFunding("mine", "Mine", "EUR"), Deposit("main", eur(1), "dep-2", "x")):
+        reply = await ask(bus, move, narrowed)
+        assert isinstance(reply, Err)
+        assert reply.code == ErrorCode.FORBIDDEN
+    for reader in (Principal("aud@acme", roles=("auditor",)), Principal("o", roles=("system",))):
+        assert isinstance(await ask(bus, GetFunding("main"), reader), Ok)
+        assert isinstance(await ask(bus, ListFunding(), reader), Ok)
+        assert isinstance(await history(reader), Ok)

@@ -148,7 +148,11 @@ def test_tenant_credentials_subscribe_to_the_tenants_events_only_and_expire(
     assert user.iss == authority.account.public
     assert user.name == "integrator@acme"
     assert user.nats.sub.allow == ["pb.evt.acme.>"]
-    assert user.nats.sub.deny == ["pb.evt.acme.people.>", "pb.evt.acme.identity.>"]
+    assert user.nats.sub.deny == [
+        "pb.evt.acme.funding.>",
+        "pb.evt.acme.identity.>",
+        "pb.evt.acme.people.>",
+    ]
     assert (user.nats.pub.allow, user.nats.pub.deny) == ([], [">"])
     assert user.exp == 4_600
     seed = next(line for line in creds.splitlines() if line.startswith("SU"))
