@@ -14,9 +14,7 @@ import pytest
 from bus import subjects
 from bus.messages import Ok, Principal
 from bus.messages.vouchers import GenerateCodes
-from storage.mysql_webhooks import MysqlWebhookStore
 from storage.sqlite_webhooks import SqliteWebhookStore
-from storage.webhook_ports import WebhookStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Outcome, Rest
 from tests.support import budget_record, outbox_drained, stream_messages, webhook_relay
@@ -414,14 +412,10 @@ async def test_webhook_refusals_are_the_same(api: BudgetApi, cluster: Cluster) -
 
 
 @asynccontextmanager
-async def relay(cluster: Cluster, ledger_url: str, tmp_path: Path) -> AsyncIterator[None]:
-    """The webhook relay, its deliveries kept where ``perkbus webhooks`` keeps them beside
-    this ledger."""
-    store: WebhookStore = (
-        SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
-        if ledger_url.startswith("sqlite")
-        else MysqlWebhookStore(ledger_url)
-    )
+async def relay(cluster: Cluster, tmp_path: Path) -> AsyncIterator[None]:
+    """The webhook relay, its deliveries in SQLite (the suite runs on that ledger only; the
+    webhook stores are held equal by their contract suite)."""
+    store = SqliteWebhookStore(str(tmp_path / "webhooks.sqlite3"))
     try:
         async with webhook_relay(cluster.bus, store):
             yield
@@ -470,12 +464,10 @@ async def keyed_webhook_calls(
     return got
 
 
-async def test_both_retry_keyed_webhook_calls_alike(
-    cluster: Cluster, ledger_url: str, tmp_path: Path
-) -> None:
+async def test_both_retry_keyed_webhook_calls_alike(cluster: Cluster, tmp_path: Path) -> None:
     """The same keyed calls through either API (each in a tenant of its own, so that the
     keys are not shared) end alike: each retry as the first, or refused the same way."""
-    async with relay(cluster, ledger_url, tmp_path), receiver() as box:
+    async with relay(cluster, tmp_path), receiver() as box:
         rest = Rest(cluster.client), cluster.keys.headers("acme")
         graphql = GraphQL(cluster.client), cluster.keys.headers("globex")
         by_rest = await keyed_webhook_calls(*rest, box.url)
@@ -483,11 +475,11 @@ async def test_both_retry_keyed_webhook_calls_alike(
 
 
 async def test_both_read_deliveries_and_send_them_again_the_same(
-    cluster: Cluster, ledger_url: str, tmp_path: Path
+    cluster: Cluster, tmp_path: Path
 ) -> None:
     rest, graphql = Rest(cluster.client), GraphQL(cluster.client)
     acme, globex = cluster.keys.headers("acme"), cluster.keys.headers("globex")
-    async with relay(cluster, ledger_url, tmp_path), receiver() as box:
+    async with relay(cluster, tmp_path), receiver() as box:
         body = {"url": box.url, "event_types": ["perkbus.budget.created"]}
         hook = (await rest.webhook_create(acme, body)).value
         assert hook is not None

@@ -56,8 +56,8 @@ from tests.conftest import Cluster
 from tests.support import Keys, webhook_relay
 from tests.webhook_receiver import receiver
 
-#: Above the ledger (refusals come before any store; the REST matrix runs on both ledgers):
-#: SQLite only (ADR 30).
+#: Above the ledger (GraphQL's refusals and lookups are REST's, whose matrix and tenant
+#: tests run on both ledgers): SQLite only (ADR 30).
 pytestmark = pytest.mark.ledgers("sqlite")
 
 #: Every answer is read through the ``Error`` interface; a success shows as its typename.
