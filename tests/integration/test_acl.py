@@ -19,6 +19,10 @@ from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.support import budget_record, gift_card
 
+#: Above the ledger (grants are the edge's and the actors' checks; the ledger contract suite
+#: holds the listings they narrow): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 ADMIN = Principal("admin@acme", roles=("admin",))
 #: A programme manager of budget ``eng`` only.
 ENG_ONLY = ["budget:eng"]

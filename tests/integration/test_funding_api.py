@@ -17,6 +17,10 @@ from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.integration.test_reports_api import last_sequence, loaded_past
 from tests.support import outbox_drained, warehouse_process
 
+#: Above the ledger (funding listings and statements are held equal on both ledgers by the
+#: contract suite): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 
 @pytest.fixture(params=["rest", "graphql"])
 def api(request: pytest.FixtureRequest, cluster: Cluster) -> BudgetApi:

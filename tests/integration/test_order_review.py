@@ -16,6 +16,10 @@ from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 from tests.integration.test_order_limits import set_programme
 
+#: Above the ledger (holding and reviewing orders is the orders actors' logic; the ledger
+#: contract suite holds order rows and their statuses): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 ADMIN = Principal("admin@acme", roles=("admin",))
 
 

@@ -17,6 +17,10 @@ from storage.postgres_warehouse import PostgresWarehouse
 from tests.conftest import Cluster
 from tests.support import postgres_database, warehouse_process
 
+#: Above the ledger (reports come from the warehouse, which loads the event stream, not the
+#: ledger): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 TODAY = datetime.now(UTC).date()
 RANGE = f"from={TODAY - timedelta(days=1)}&to={TODAY + timedelta(days=1)}"
 
