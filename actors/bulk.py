@@ -8,6 +8,11 @@ writes the rows' results and the job's progress in one commit, and tells itself 
 on. Status and results can be read between chunks. A host that starts tells every
 running job to go on, so a job survives a crash of its host.
 
+A job started with a time to start (a campaign, ADR 39) is ``scheduled`` until then; every
+host asks the ledger for the scheduled jobs that are due (``due_jobs``, every
+``schedule_poll_s``) and tells them to go on, and a job that is told so once its time has
+come starts. Until it starts it may be moved to another time or cancelled.
+
 The actor keeps ``AHEAD`` chunks asked ahead: the treasury has the next chunks before
 this one's answer is in, so that it decides one while another is written (the treasury
 is pipelined, ADR 21) and never waits for the job's own commit. Chunks reach the
@@ -39,12 +44,14 @@ from bus.messages.bulk import (
     BulkResultPage,
     BulkResults,
     BulkView,
+    CancelBulk,
     ContinueBulk,
     GetBulk,
     IssueItem,
     IssuePointsMany,
     LoadBulkRows,
     ManyIssued,
+    RescheduleBulk,
     RowResult,
     StartBulk,
 )
@@ -76,6 +83,9 @@ def view(job: BulkJobRecord) -> BulkView:
         job.failed,
         job.created_ms,
         job.updated_ms,
+        job.name,
+        job.start_at_ms,
+        job.points,
     )
 
 
@@ -110,9 +120,14 @@ class BulkActor:
             match request.body:
                 case LoadBulkRows() as load:
                     replies.append(self._load(load, rows))
-                case StartBulk(total=total):
-                    replies.append(self._start(total))
+                case StartBulk() as start:
+                    replies.append(self._start(start))
                     go_on = self.job is not None and self.job.status == "running"
+                case RescheduleBulk(start_at_ms=start_at_ms):
+                    replies.append(self._reschedule(start_at_ms))
+                    go_on = self.job is not None and self.job.status == "running"
+                case CancelBulk():
+                    replies.append(self._cancel())
                 case ContinueBulk():
                     before_chunk = self.job
                     replies.append(await self._chunk(results))
@@ -179,23 +194,65 @@ class BulkActor:
             rows.append(
                 BulkRowRecord(self.job_id, cmd.offset + i, row.person_id, row.points, row.memo)
             )
-        self.job = replace(job, total=job.total + len(cmd.rows))
+        points = job.points + sum(row.points for row in cmd.rows)
+        self.job = replace(job, total=job.total + len(cmd.rows), points=points)
         return Ok(view(self.job))
 
-    def _start(self, total: int) -> Reply:
+    def _start(self, start: StartBulk) -> Reply:
+        """Start a loaded job, at once or at its time (a start sent again is answered
+        with the job as it is)."""
         if self.job is None:
             return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
         if self.job.status == "loading":
-            if self.job.total != total:
+            if self.job.total != start.total:
                 return Err.of(
                     ErrorCode.INVALID_REQUEST,
-                    f"{self.job.total} rows were loaded, not {total}",
+                    f"{self.job.total} rows were loaded, not {start.total}",
                 )
-            self.job = replace(self.job, status="running")
+            now = now_ms()
+            later = start.start_at_ms > now
+            self.job = replace(
+                self.job,
+                status="scheduled" if later else "running",
+                name=start.name,
+                start_at_ms=start.start_at_ms if later else now,
+            )
         return Ok(view(self.job))
+
+    def _reschedule(self, start_at_ms: int) -> Reply:
+        if (refused := self._unless_scheduled("moved")) is not None:
+            return refused
+        assert self.job is not None
+        now = now_ms()
+        if start_at_ms > now:
+            self.job = replace(self.job, start_at_ms=start_at_ms)
+        else:
+            self.job = replace(self.job, status="running", start_at_ms=now)
+        return Ok(view(self.job))
+
+    def _cancel(self) -> Reply:
+        if self.job is not None and self.job.status == "cancelled":
+            return Ok(view(self.job))  # cancelled again: as it is
+        if (refused := self._unless_scheduled("cancelled")) is not None:
+            return refused
+        assert self.job is not None
+        self.job = replace(self.job, status="cancelled")
+        return Ok(view(self.job))
+
+    def _unless_scheduled(self, what: str) -> Err | None:
+        if self.job is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"no bulk job {self.job_id}")
+        if self.job.status != "scheduled":
+            return Err.of(
+                ErrorCode.INVALID_REQUEST,
+                f"bulk job {self.job_id} is {self.job.status}: only a scheduled job is {what}",
+            )
+        return None
 
     async def _chunk(self, results: list[BulkRowRecord]) -> Reply:
         job = self.job
+        if job is not None and job.status == "scheduled" and job.start_at_ms <= now_ms():
+            job = self.job = replace(job, status="running")  # its time has come
         if job is None or job.status != "running":
             return self._view()
         asked = self._take_ahead(job.next_row) or await self._ask_chunk(job, job.next_row)
@@ -303,9 +360,23 @@ async def running_jobs(ctx: ActorContext) -> list[tuple[str, Command]]:
     return [(t, ContinueBulk(job)) for t, job in await ctx.ledger.running_bulk_jobs(10_000)]
 
 
+async def due_jobs(ctx: ActorContext) -> list[tuple[str, Command]]:
+    """Scheduled jobs whose time has come: told to go on, they start."""
+    return [(t, ContinueBulk(job)) for t, job in await ctx.ledger.due_bulk_jobs(now_ms(), 1_000)]
+
+
 BULK = ActorKind(
     KIND,
     BulkActor,
-    accepts=(LoadBulkRows, StartBulk, ContinueBulk, GetBulk, BulkResults),
+    accepts=(
+        LoadBulkRows,
+        StartBulk,
+        RescheduleBulk,
+        CancelBulk,
+        ContinueBulk,
+        GetBulk,
+        BulkResults,
+    ),
     resume=running_jobs,
+    due=due_jobs,
 )

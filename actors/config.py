@@ -28,6 +28,9 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: How often a host wakes the work that waits on time: sweeps for expiring codes, and
     #: orders that could not finish (besides once when it starts).
     wake_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    #: How often a host looks for scheduled work whose time has come (a bulk job set to
+    #: start at a time starts at most this much later).
+    schedule_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     #: How long a token signing key signs before a new one takes over (30 days).
     signing_key_rotation_s: Annotated[float, msgspec.Meta(gt=0)] = 30 * 24 * 3600.0
     #: Lifetime of the access tokens the token endpoint issues (15 minutes).

@@ -1,5 +1,5 @@
 """The history actor: one per tenant, the reader of people's orders and wallet movements,
-and of funding accounts' movements.
+of funding accounts' movements, and of the tenant's bulk jobs.
 
 Reads only: what it answers was committed by the treasury and the orders actors, and
 the ledger is its only source (an order's actors keep nothing that is not committed
@@ -10,7 +10,8 @@ Who may read what is decided here again, whatever the edge checked: a person rea
 their own orders and wallet; staff who may see others' orders (``OTHERS_ORDERS_READERS``) read
 the tenant's, and those narrowed to some budgets (ADR 19) only what those budgets paid;
 the roles that read anyone's wallet read its history too; a funding account's history is
-read by its readers (``FUNDING_READERS``) acting for the whole tenant.
+read by its readers (``FUNDING_READERS``) acting for the whole tenant; bulk jobs by those
+who run them (``actors.bulk.OPERATORS``), narrowed to their budgets' jobs.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import logging
 import re
 from collections.abc import Sequence
 
+from actors import bulk
 from actors.orders import view
 from actors.runtime.actor import ActorKind, Decision, ReadOnlyActor
 from actors.treasury import DEPOSITS, funding_account, wallet_account
+from bus import acl
 from bus.errors import ErrorCode
 from bus.messages import Err, Ok, Reply, Request
+from bus.messages.bulk import BulkPage, ListBulk
 from bus.messages.common import Money
 from bus.messages.funding import FUNDING_READERS
 from bus.messages.grants import BUDGET
@@ -128,6 +132,8 @@ class HistoryActor(ReadOnlyActor):
                 return await self._wallet(request, q)
             case FundingHistory() as q:
                 return await self._funding(request, q)
+            case ListBulk() as q:
+                return await self._bulk_jobs(request, q)
             case _:
                 return Err.of(ErrorCode.INVALID_REQUEST, "not a history request")
 
@@ -187,6 +193,24 @@ class HistoryActor(ReadOnlyActor):
         cursor = encode_cursor(page[-1].line.entry_id) if len(lines) > q.limit and page else ""
         return Ok(FundingHistoryPage(tuple(_funding_movement(s) for s in page), cursor))
 
+    async def _bulk_jobs(self, request: Request, q: ListBulk) -> Reply:
+        principal = request.principal
+        if not bulk.OPERATORS & set(principal.roles):
+            return Err.of(ErrorCode.FORBIDDEN, "bulk jobs are read by those who run them")
+        before: tuple[int, str] | None = None
+        if q.cursor:
+            fields = decode_cursor(q.cursor, 2)
+            if fields is None:
+                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
+            before = (int(fields[0]), fields[1])
+        found = await self.ctx.ledger.list_bulk_jobs(
+            self.tenant, q.limit + 1, before, q.status, acl.granted_budgets(principal)
+        )
+        page = found[: q.limit]
+        last = page[-1] if len(found) > q.limit and page else None
+        cursor = encode_cursor(last.created_ms, last.job_id) if last else ""
+        return Ok(BulkPage(tuple(bulk.view(j) for j in page), cursor))
+
     async def _movements(self, lines: Sequence[AccountLine]) -> tuple[WalletMovement, ...]:
         kinds = [movement_kind(line.txn_id, line.amount_minor) for line in lines]
         order_ids = sorted({order_id for _, order_id in kinds if order_id})
@@ -227,4 +251,6 @@ def _funding_movement(s: StatementLine) -> FundingMovement:
     )
 
 
-HISTORY = ActorKind(KIND, HistoryActor, accepts=(ListOrders, WalletHistory, FundingHistory))
+HISTORY = ActorKind(
+    KIND, HistoryActor, accepts=(ListOrders, WalletHistory, FundingHistory, ListBulk)
+)

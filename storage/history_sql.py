@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from storage.ports import AccountLine, OrderRecord, StatementLine
+from storage.ports import AccountLine, BulkJobRecord, OrderRecord, StatementLine
 from storage.sql import (
+    BULK_JOB_COLUMNS,
     NOT_FULFILLED,
     ORDER_COLUMNS,
     Statements,
     account_line_from_row,
+    bulk_job_from_row,
     order_from_row,
 )
 
@@ -54,6 +56,37 @@ def order_page(
     statement = (
         f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
         f" ORDER BY created_ms DESC, order_id DESC LIMIT {p}"
+    )
+    return statement, tuple(params)
+
+
+def bulk_job_page(
+    placeholder: str,
+    tenant: str,
+    limit: int,
+    before: tuple[int, str] | None,
+    status: str | None,
+    budget_ids: Sequence[str] | None,
+) -> tuple[str, tuple[Any, ...]]:
+    p = placeholder
+    where = [f"tenant_id = {p}"]
+    params: list[Any] = [tenant]
+    if status is not None:
+        where.append(f"status = {p}")
+        params.append(status)
+    if budget_ids is not None:
+        if not budget_ids:
+            where.append("1 = 0")
+        else:
+            where.append(f"budget_id IN ({', '.join([p] * len(budget_ids))})")
+            params.extend(budget_ids)
+    if before is not None:
+        where.append(f"(created_ms < {p} OR (created_ms = {p} AND job_id < {p}))")
+        params.extend((before[0], before[0], before[1]))
+    params.append(limit)
+    statement = (
+        f"SELECT {BULK_JOB_COLUMNS} FROM bulk_jobs WHERE {' AND '.join(where)}"
+        f" ORDER BY created_ms DESC, job_id DESC LIMIT {p}"
     )
     return statement, tuple(params)
 
@@ -140,6 +173,19 @@ class HistoryReads:
             self._statements.placeholder, tenant, limit, before, recipient, status, payers
         )
         return [order_from_row(r) for r in await self._fetchall(statement, params)]
+
+    async def list_bulk_jobs(
+        self,
+        tenant: str,
+        limit: int,
+        before: tuple[int, str] | None = None,
+        status: str | None = None,
+        budget_ids: Sequence[str] | None = None,
+    ) -> list[BulkJobRecord]:
+        statement, params = bulk_job_page(
+            self._statements.placeholder, tenant, limit, before, status, budget_ids
+        )
+        return [bulk_job_from_row(r) for r in await self._fetchall(statement, params)]
 
     async def account_lines(
         self, tenant: str, account: str, limit: int, before_entry: int | None = None

@@ -719,6 +719,28 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        29,
+        "bulk jobs with a name and a time to start (campaigns)",
+        sqlite=(
+            "ALTER TABLE bulk_jobs ADD COLUMN name TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE bulk_jobs ADD COLUMN start_at_ms INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE bulk_jobs ADD COLUMN points INTEGER NOT NULL DEFAULT 0",
+            # the scheduled jobs that are due, of every tenant; a tenant's jobs, newest first
+            "CREATE INDEX bulk_jobs_due ON bulk_jobs (status, start_at_ms)",
+            "CREATE INDEX bulk_jobs_created ON bulk_jobs (tenant_id, created_ms, job_id)",
+        ),
+        mysql=(
+            "ALTER TABLE bulk_jobs ADD COLUMN name VARCHAR(480) NOT NULL DEFAULT '',"
+            " ADD COLUMN start_at_ms BIGINT NOT NULL DEFAULT 0,"
+            " ADD COLUMN points BIGINT NOT NULL DEFAULT 0,"
+            " ADD KEY bulk_jobs_due (status, start_at_ms),"
+            " ADD KEY bulk_jobs_created (tenant_id, created_ms, job_id)",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

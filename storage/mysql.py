@@ -248,6 +248,10 @@ class MysqlLedger(MysqlPool, sql.IdentityLoads, HistoryReads, ListingReads):
     async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in await self._fetchall(_st.running_bulk_jobs, (limit,))]
 
+    async def due_bulk_jobs(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        rows = await self._fetchall(_st.due_bulk_jobs, (now_ms, limit))
+        return [(r[0], r[1]) for r in rows]
+
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_st.tenants_with_unfinished_orders, (limit,))]
 

@@ -183,6 +183,12 @@ class BulkJobRecord(msgspec.Struct, frozen=True):
     created_ms: int
     updated_ms: int
     version: int
+    #: A campaign's name (ADR 39); "" for a job without one.
+    name: str = ""
+    #: When the job starts (``scheduled`` until then); 0 if it started once loaded.
+    start_at_ms: int = 0
+    #: The points of all its rows.
+    points: int = 0
 
 
 class PutBulkJob(msgspec.Struct, frozen=True):
@@ -627,6 +633,24 @@ class Ledger(Protocol):
 
     async def running_bulk_jobs(self, limit: int) -> list[tuple[str, str]]:
         """(tenant, job id) of jobs started and not done, of every tenant (recovery)."""
+
+    async def due_bulk_jobs(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        """(tenant, job id) of scheduled jobs whose time is ``now_ms`` or earlier, of every
+        tenant, the most overdue first."""
+        ...
+
+    async def list_bulk_jobs(
+        self,
+        tenant: str,
+        limit: int,
+        before: tuple[int, str] | None = None,
+        status: str | None = None,
+        budget_ids: Sequence[str] | None = None,
+    ) -> list[BulkJobRecord]:
+        """The tenant's jobs newest first (by creation, then id), those made before
+        ``before`` (created ms, job id) only; optionally of one status, or of one of
+        ``budget_ids`` (an empty sequence: none)."""
+        ...
 
 
 class Store(Protocol):

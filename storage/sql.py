@@ -56,6 +56,11 @@ ACCOUNT_COLUMNS = (
     "tenant_id, account_id, kind, name, unit, balance_minor, version, cap_minor,"
     " held_minor, alert_minor"
 )
+#: The columns :func:`bulk_job_from_row` reads, in its order.
+BULK_JOB_COLUMNS = (
+    "tenant_id, job_id, budget_id, status, total, next_row, succeeded, failed, created_ms,"
+    " updated_ms, version, name, start_at_ms, points"
+)
 ORDER_COLUMNS = (
     "tenant_id, order_id, status, recipient, payer, product_id, face_value_minor, currency,"
     " price_minor, price_unit, code_id, reason, external_id, created_ms, updated_ms, version,"
@@ -332,19 +337,16 @@ class Statements:
             + upsert
         )
         self.insert_bulk_job = q(
-            "INSERT INTO bulk_jobs (tenant_id, job_id, budget_id, status, total, next_row,"
-            " succeeded, failed, created_ms, updated_ms, version)"
-            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            f"INSERT INTO bulk_jobs ({BULK_JOB_COLUMNS})"
+            " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_bulk_job = q(
             "UPDATE bulk_jobs SET status = {p}, total = {p}, next_row = {p}, succeeded = {p},"
-            " failed = {p}, updated_ms = {p}, version = {p}"
-            " WHERE tenant_id = {p} AND job_id = {p} AND version = {p}"
+            " failed = {p}, updated_ms = {p}, version = {p}, name = {p}, start_at_ms = {p},"
+            " points = {p} WHERE tenant_id = {p} AND job_id = {p} AND version = {p}"
         )
         self.select_bulk_job = q(
-            "SELECT tenant_id, job_id, budget_id, status, total, next_row, succeeded, failed,"
-            " created_ms, updated_ms, version FROM bulk_jobs"
-            " WHERE tenant_id = {p} AND job_id = {p}"
+            f"SELECT {BULK_JOB_COLUMNS} FROM bulk_jobs WHERE tenant_id = {{p}} AND job_id = {{p}}"
         )
         self.insert_bulk_row = q(
             "INSERT INTO bulk_rows (tenant_id, job_id, row_no, person_id, points, memo,"
@@ -372,6 +374,10 @@ class Statements:
         )
         self.running_bulk_jobs = q(
             "SELECT tenant_id, job_id FROM bulk_jobs WHERE status = 'running' LIMIT {p}"
+        )
+        self.due_bulk_jobs = q(
+            "SELECT tenant_id, job_id FROM bulk_jobs WHERE status = 'scheduled'"
+            " AND start_at_ms <= {p} ORDER BY start_at_ms LIMIT {p}"
         )
         self._placeholder = placeholder
         self.account_balance = q(
@@ -590,6 +596,9 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     j.created_ms,
                     j.updated_ms,
                     j.version,
+                    j.name,
+                    j.start_at_ms,
+                    j.points,
                 ),
                 what,
             )
@@ -604,6 +613,9 @@ def writes(st: Statements, change_set: ChangeSet, now_ms: int) -> Iterator[Write
                     j.failed,
                     j.updated_ms,
                     j.version,
+                    j.name,
+                    j.start_at_ms,
+                    j.points,
                     j.tenant,
                     j.job_id,
                     job.expected_version,
@@ -877,6 +889,9 @@ def bulk_job_from_row(row: tuple[Any, ...]) -> BulkJobRecord:
         int(row[8]),
         int(row[9]),
         int(row[10]),
+        str(row[11]),
+        int(row[12]),
+        int(row[13]),
     )
 
 

@@ -242,6 +242,11 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads, ListingReads):
         rows = await self._read(lambda con: con.execute(_st.running_bulk_jobs, (limit,)).fetchall())
         return [(r[0], r[1]) for r in rows]
 
+    async def due_bulk_jobs(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        params = (now_ms, limit)
+        rows = await self._read(lambda con: con.execute(_st.due_bulk_jobs, params).fetchall())
+        return [(r[0], r[1]) for r in rows]
+
     async def tenants_with_unfinished_orders(self, limit: int) -> list[str]:
         rows = await self._read(
             lambda con: con.execute(_st.tenants_with_unfinished_orders, (limit,)).fetchall()

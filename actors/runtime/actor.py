@@ -142,6 +142,9 @@ class ActorKind:
     #: Messages (tenant, body) that wake work waiting: a dead host's, or time's. A host
     #: sends them when it starts and every ``wake_interval_s``.
     resume: Callable[[ActorContext], Awaitable[list[tuple[str, Command]]]] | None = None
+    #: Messages (tenant, body) for work whose time has come (a scheduled job): a host
+    #: asks for them every ``schedule_poll_s``, so they must be cheap to find.
+    due: Callable[[ActorContext], Awaitable[list[tuple[str, Command]]]] | None = None
     #: The key of the actor a request goes to, where the body's ``actor_key`` cannot say.
     route: Callable[[Request], str] | None = None
     #: Decide the next batch while the last one commits. Only for actors that keep what

@@ -109,6 +109,7 @@ class ActorHost:
         )
         self._timers: set[asyncio.Task[None]] = set()
         self._waker: asyncio.Task[None] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
         self.activations: dict[ActorKey, Activation] = {}
         self.runtime = Runtime(
             ledger=ledger,
@@ -165,6 +166,7 @@ class ActorHost:
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
         await self.wake()  # work a host that died left behind, or that time has brought
         self._waker = asyncio.create_task(self._wake_every(self.config.wake_interval_s))
+        self._scheduler = asyncio.create_task(self._due_every(self.config.schedule_poll_s))
 
     async def wake(self) -> int:
         """Send every kind's wake-up messages; how many were sent."""
@@ -175,6 +177,25 @@ class ActorHost:
                     await self.tell(tenant, kind.name, body)
                     sent += 1
         return sent
+
+    async def send_due(self) -> int:
+        """Tell the work whose time has come to go on; how many messages were sent. Every
+        host does, so each may be told more than once: those messages are harmless."""
+        sent = 0
+        for kind in self.kinds.values():
+            if kind.due is not None:
+                for tenant, body in await kind.due(self.context):
+                    await self.tell(tenant, kind.name, body)
+                    sent += 1
+        return sent
+
+    async def _due_every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.send_due()
+            except Exception:
+                log.exception("could not start scheduled work; trying again in %.0f s", interval_s)
 
     async def _wake_every(self, interval_s: float) -> None:
         while True:
@@ -229,6 +250,8 @@ class ActorHost:
             timer.cancel()
         waker, self._waker = self._waker, None
         await tasks.stop(waker)  # for sure, see bus.tasks
+        scheduler, self._scheduler = self._scheduler, None
+        await tasks.stop(scheduler)
         for sub in self._subscriptions:
             try:
                 # Bounded: with NATS gone, a drain would wait for a reconnect forever.

@@ -20,6 +20,7 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import (
     BulkCommand,
+    BulkPage,
     BulkResultPage,
     BulkView,
     IssuePointsMany,
@@ -126,6 +127,7 @@ ReplyValue = (
     | OrderSettled
     | Leased
     | BulkView
+    | BulkPage
     | BulkResultPage
     | ManyIssued
     | PersonView

@@ -1,19 +1,30 @@
 """Bulk rewards: up to 100,000 rows (person, points) in one job, carried out in the
-background in chunks, each chunk exactly once; progress and a per-row result."""
+background in chunks, each chunk exactly once; progress and a per-row result.
+
+A job may carry a name and a time to start (a campaign, ADR 39): it then waits as
+``scheduled`` until that time, and may be moved to another time or cancelled until it
+starts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.common import TENANT_WIDE
+from bus.messages.common import FREE_TEXT, TENANT_WIDE, Cursor, PageSize
 
 KIND = "bulk"
 MAX_ROWS = 100_000
 #: Rows sent to the job per message while it is loading (keeps messages small).
 LOAD_CHUNK = 5_000
+#: A job is loaded, then waits for its time (if it has one), runs, and is done; a job
+#: waiting for its time may be cancelled instead.
+BulkStatus = Literal["loading", "scheduled", "running", "done", "cancelled"]
+#: A campaign's name, as people read it in lists.
+JobName = Annotated[str, msgspec.Meta(max_length=120, pattern=FREE_TEXT)]
+#: When a job starts, in milliseconds since 1970; 0 is at once.
+StartAt = Annotated[int, msgspec.Meta(ge=0, lt=2**53)]
 
 
 class BulkRow(msgspec.Struct, frozen=True, array_like=True):
@@ -36,8 +47,13 @@ class LoadBulkRows(msgspec.Struct, frozen=True, tag="bulk.load"):
 
 
 class StartBulk(msgspec.Struct, frozen=True, tag="bulk.start"):
+    """Close a loaded job's rows and start it: at once, or at ``start_at_ms`` if that is
+    later than now (it is then ``scheduled``)."""
+
     job_id: str
     total: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROWS)]
+    name: JobName = ""
+    start_at_ms: StartAt = 0
 
     @property
     def actor_key(self) -> str:
@@ -46,6 +62,28 @@ class StartBulk(msgspec.Struct, frozen=True, tag="bulk.start"):
 
 class ContinueBulk(msgspec.Struct, frozen=True, tag="bulk.continue"):
     """Carry out the next chunk (a job sends this to itself; any number is harmless)."""
+
+    job_id: str
+
+    @property
+    def actor_key(self) -> str:
+        return self.job_id
+
+
+class RescheduleBulk(msgspec.Struct, frozen=True, tag="bulk.reschedule"):
+    """Move a scheduled job to another time; 0, or a time past, starts it now."""
+
+    job_id: str
+    start_at_ms: StartAt = 0
+
+    @property
+    def actor_key(self) -> str:
+        return self.job_id
+
+
+class CancelBulk(msgspec.Struct, frozen=True, tag="bulk.cancel"):
+    """Cancel a scheduled job: none of its rows is ever carried out. A job that has
+    started cannot be cancelled (its chunks may be with the treasury already)."""
 
     job_id: str
 
@@ -72,7 +110,22 @@ class BulkResults(msgspec.Struct, frozen=True, tag="bulk.results"):
         return self.job_id
 
 
-BulkCommand = LoadBulkRows | StartBulk | ContinueBulk | GetBulk | BulkResults
+class ListBulk(msgspec.Struct, frozen=True, tag="bulk.list"):
+    """The tenant's jobs, newest first, of one status or all (read by the history actor:
+    each job's own actor knows only its job)."""
+
+    status: BulkStatus | None = None
+    limit: PageSize = 20
+    cursor: Cursor = ""
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
+BulkCommand = (
+    LoadBulkRows | StartBulk | RescheduleBulk | CancelBulk | ContinueBulk | GetBulk | BulkResults
+)
 
 
 class BulkView(msgspec.Struct, frozen=True, tag="bulk.job"):
@@ -85,6 +138,16 @@ class BulkView(msgspec.Struct, frozen=True, tag="bulk.job"):
     failed: int
     created_ms: int
     updated_ms: int
+    name: str = ""
+    #: When it starts or started; 0 if it started as soon as it was loaded.
+    start_at_ms: int = 0
+    #: The points its rows issue if every row succeeds.
+    points: int = 0
+
+
+class BulkPage(msgspec.Struct, frozen=True, tag="bulk.page"):
+    jobs: tuple[BulkView, ...]
+    next_cursor: str = ""
 
 
 class RowResult(msgspec.Struct, frozen=True, array_like=True):
