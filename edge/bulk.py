@@ -1,5 +1,6 @@
-"""REST resources for bulk rewards: upload a CSV (``person_id,points[,memo]``), follow the
-job, download the per-row result as CSV."""
+"""REST resources for bulk rewards: upload a CSV (``person_id,points[,memo]``), now or to
+start at a time with a name (a campaign), follow the job, download the per-row result as
+CSV; list the tenant's jobs, move a scheduled one to another time or cancel it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from aiohttp import web
 from bus.messages import Err
 from bus.messages.bulk import MAX_ROWS, BulkRow
 from bus.messages.common import FREE_TEXT
-from edge import operations
-from edge.http import ProblemResponse, answer, caller, invalid, read_large
+from edge import bulk_operations, operations
+from edge.http import ProblemResponse, answer, caller, invalid, read_json, read_large, read_query
 from edge.problems import problem
 from edge.validation import DIGITS, Invalid, read_csv
 
@@ -75,25 +76,54 @@ async def start_bulk(request: web.Request) -> web.Response:
     who = caller(request)
     if request.content_type != "text/csv":
         raise ProblemResponse(problem(415, "unsupported_media_type", "send text/csv"))
-    body = await read_large(request, MAX_CSV_BYTES)
     budget_id = request.query.get("budget_id", "")
+    try:  # the query first: a wrong time is told before a large file is read
+        name = bulk_operations.job_name(request.query.get("name"))
+        start_at_ms = bulk_operations.start_at_ms(request.query.get("start_at"))
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    body = await read_large(request, MAX_CSV_BYTES)
     try:
         rows = parse_rows(body.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise ProblemResponse(problem(400, "malformed_body", "the CSV is not UTF-8")) from e
     except Invalid as e:
         raise ProblemResponse(invalid(e)) from e
-    job_id = operations.bulk_job_id(who, uuid.uuid4().hex, rows)
-    result = await operations.start_bulk(who, job_id, budget_id, rows)
+    job_id = operations.bulk_job_id(who, uuid.uuid4().hex, rows, name, start_at_ms)
+    result = await operations.start_bulk(who, job_id, budget_id, rows, name, start_at_ms)
     response = answer(request, result, status=202)
     if not isinstance(result, Err):
         response.headers["Location"] = f"/api/v1/rewards/bulk/{result.id}"
     return response
 
 
+@routes.get("/api/v1/rewards/bulk")
+async def list_bulk(request: web.Request) -> web.Response:
+    query = read_query(request, bulk_operations.BulkQuery)
+    return answer(request, await bulk_operations.list_bulk(caller(request), query))
+
+
 @routes.get("/api/v1/rewards/bulk/{job_id}")
 async def get_bulk(request: web.Request) -> web.Response:
     return answer(request, await operations.get_bulk(caller(request), request.match_info["job_id"]))
+
+
+@routes.patch("/api/v1/rewards/bulk/{job_id}")
+async def reschedule_bulk(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await read_json(request, bulk_operations.RescheduleIn)
+    try:
+        start_at_ms = bulk_operations.start_at_ms(body.start_at)
+    except Invalid as e:
+        raise ProblemResponse(invalid(e)) from e
+    job_id = request.match_info["job_id"]
+    return answer(request, await bulk_operations.reschedule_bulk(who, job_id, start_at_ms))
+
+
+@routes.post("/api/v1/rewards/bulk/{job_id}/cancel")
+async def cancel_bulk(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    return answer(request, await bulk_operations.cancel_bulk(caller(request), job_id))
 
 
 @routes.get("/api/v1/rewards/bulk/{job_id}/results")

@@ -641,14 +641,16 @@ async def order_codes(caller: Caller, order_id: str) -> OrderCodesOut | Err:
     return OrderCodesOut(order_id, shown)
 
 
-def bulk_job_id(caller: Caller, nonce: str, rows: Sequence[BulkRow]) -> str:
-    """A job's id: with an Idempotency-Key, from the caller, the key and the rows — a
-    retried upload finds the job its first attempt made; another file under the same key
-    is another job, never silently the old one."""
+def bulk_job_id(
+    caller: Caller, nonce: str, rows: Sequence[BulkRow], name: str = "", start_at_ms: int = 0
+) -> str:
+    """A job's id: with an Idempotency-Key, from the caller, the key, the rows, the name
+    and the time to start — a retried upload finds the job its first attempt made; another
+    file (or name, or time) under the same key is another job, never silently the old one."""
     key = caller.idempotency_key
     if key is None:
         return f"bulk_{nonce}"
-    content = hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()
+    content = hashlib.sha256(msgspec.msgpack.encode((rows, name, start_at_ms))).hexdigest()
     material = f"{caller.identity.tenant}\n{caller.identity.principal.subject}\n{key}\n{content}"
     return f"bulk_{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
@@ -664,11 +666,19 @@ def bulk_out(v: BulkView) -> BulkJobOut:
         v.failed,
         rfc3339(v.created_ms),
         rfc3339(v.updated_ms),
+        v.name,
+        rfc3339(v.start_at_ms) if v.start_at_ms else None,
+        v.points,
     )
 
 
 async def start_bulk(
-    caller: Caller, job_id: str, budget_id: str, rows: Sequence[BulkRow]
+    caller: Caller,
+    job_id: str,
+    budget_id: str,
+    rows: Sequence[BulkRow],
+    name: str = "",
+    start_at_ms: int = 0,
 ) -> BulkJobOut | Err:
     if denied := missing_scope(caller, SCOPE_BULK):
         return denied
@@ -693,7 +703,8 @@ async def start_bulk(
             value = await call(caller, bulk.KIND, load, keyed=False)
             if isinstance(value, Err):
                 return value
-        value = await call(caller, bulk.KIND, StartBulk(job_id, len(rows)), keyed=False)
+        start = StartBulk(job_id, len(rows), name, start_at_ms)
+        value = await call(caller, bulk.KIND, start, keyed=False)
     finally:
         _release(caller)
     if isinstance(value, Err):

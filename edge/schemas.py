@@ -307,6 +307,12 @@ class BulkJobOut(msgspec.Struct, frozen=True):
     failed: int
     created_at: str
     updated_at: str
+    #: A campaign's name; "" for a job without one.
+    name: str = ""
+    #: When it starts (``scheduled``) or started; null for jobs from before campaigns.
+    start_at: str | None = None
+    #: The points its rows issue if every row succeeds.
+    points: int = 0
 
 
 class CancelOrderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

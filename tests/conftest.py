@@ -193,7 +193,8 @@ async def start_host(
     """An actor host on the test's NATS, started (its caller stops it); with
     ``nats_users`` it mints integrators' NATS credentials; with ``search`` its actors
     search there (nobody indexes it: the test runs a ``SearchIndexer`` if it wants one)."""
-    config = config or ActorsConfig(idle_timeout_s=idle_timeout_s)
+    # scheduled bulk jobs start within half a second of their time, not five
+    config = config or ActorsConfig(idle_timeout_s=idle_timeout_s, schedule_poll_s=0.5)
     base = context(ledger, catalogue)
     ctx = replace(
         base,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from bus.messages.budget import CreateBudget, DebitBudget, RefundBudget, UpdateBudget
-from bus.messages.bulk import StartBulk
+from bus.messages.bulk import CancelBulk, RescheduleBulk, StartBulk
 from bus.messages.catalogue import AddCustomProduct, CurateProduct
 from bus.messages.common import TENANT_WIDE
 from bus.messages.funding import Allocate, Deposit, OpenFunding
@@ -101,6 +101,8 @@ AUDITED: dict[type, Audited] = {
     ReviewOrder: Audited(_field("order_id")),
     ResendOrder: Audited(_field("order_id")),
     StartBulk: Audited(_field("job_id")),
+    RescheduleBulk: Audited(_field("job_id")),
+    CancelBulk: Audited(_field("job_id")),
     CreatePerson: Audited(_field("person_id"), omit=("password",)),
     UpdatePerson: Audited(_field("person_id")),
     SetPassword: Audited(_field("person_id"), omit=("new_password", "current_password")),

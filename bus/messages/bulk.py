@@ -124,7 +124,14 @@ class ListBulk(msgspec.Struct, frozen=True, tag="bulk.list"):
 
 
 BulkCommand = (
-    LoadBulkRows | StartBulk | RescheduleBulk | CancelBulk | ContinueBulk | GetBulk | BulkResults
+    LoadBulkRows
+    | StartBulk
+    | RescheduleBulk
+    | CancelBulk
+    | ContinueBulk
+    | GetBulk
+    | BulkResults
+    | ListBulk
 )
 
 

@@ -139,6 +139,13 @@ class Query:
     bulk_job: bulk.BulkJobResult = strawberry.field(
         resolver=bulk.get_bulk, description="A bulk rewards job and its progress."
     )
+    bulk_jobs: bulk.BulkJobListResult = strawberry.field(
+        resolver=bulk.list_bulk,
+        description=(
+            "The tenant's bulk jobs and campaigns, newest first, of one status "
+            "(loading, scheduled, running, done, cancelled) or all."
+        ),
+    )
     bulk_results: bulk.BulkResultsResult = strawberry.field(
         resolver=bulk.get_bulk_results,
         description="Per-row results of a bulk job, 10,000 rows a page from offset.",
@@ -265,7 +272,18 @@ class Mutation:
     )
     start_bulk_rewards: bulk.BulkJobResult = strawberry.mutation(
         resolver=bulk.start_bulk,
-        description="Reward up to 100,000 people from a budget (CSV person_id,points[,memo]).",
+        description=(
+            "Reward up to 100,000 people from a budget (CSV person_id,points[,memo]), now "
+            "or from startAt (RFC 3339), optionally named: a campaign."
+        ),
+    )
+    reschedule_bulk_job: bulk.BulkJobResult = strawberry.mutation(
+        resolver=bulk.reschedule_bulk,
+        description="Move a scheduled bulk job to another time; no startAt starts it now.",
+    )
+    cancel_bulk_job: bulk.BulkJobResult = strawberry.mutation(
+        resolver=bulk.cancel_bulk,
+        description="Cancel a scheduled bulk job before it starts: no row is carried out.",
     )
     cancel_order: orders.OrderResult = strawberry.mutation(
         resolver=orders.cancel_order,

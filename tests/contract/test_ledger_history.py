@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from storage.ports import ChangeSet, Entry, Ledger, OrderRecord, PutOrder, StatementLine
+from storage.ports import (
+    BulkJobRecord,
+    ChangeSet,
+    Entry,
+    Ledger,
+    OrderRecord,
+    PutBulkJob,
+    PutOrder,
+    StatementLine,
+)
 from tests.support import order_record
 
 
@@ -156,3 +165,54 @@ async def test_a_statement_names_the_other_side_and_the_balance_after_each_entry
         ("dep_9", 7, "external:deposits", 7)
     ]
     assert await ledger.account_statement("acme", "funding:none", 10) == []
+
+
+async def _bulk_jobs(ledger: Ledger) -> list[BulkJobRecord]:
+    def job(
+        job_id: str, created: int, status: str, budget: str = "b1", at: int = 0
+    ) -> BulkJobRecord:
+        return BulkJobRecord("acme", job_id, budget, status, 2, 0, 0, 0, created, created, 1,
+                             f"name of {job_id}", at, 700)  # fmt: skip
+
+    jobs = [
+        job("j1", 10, "done"),
+        job("j2", 20, "scheduled", at=5_000),
+        job("j3", 20, "scheduled", "b2", at=1_000),
+        job("j4", 30, "cancelled", at=2_000),
+    ]
+    await ledger.apply([ChangeSet("acme", bulk_jobs=tuple(PutBulkJob(j, 0) for j in jobs))])
+    other = replace(job("j9", 40, "scheduled", at=500), tenant="globex")
+    await ledger.apply([ChangeSet("globex", bulk_jobs=(PutBulkJob(other, 0),))])
+    return jobs
+
+
+async def test_bulk_jobs_are_listed_newest_first_with_their_name_and_time(ledger: Ledger) -> None:
+    jobs = await _bulk_jobs(ledger)
+    listed = await ledger.list_bulk_jobs("acme", 10)
+    assert listed == jobs[::-1]  # equal times by id, greatest first; every field kept
+    assert [j.job_id for j in await ledger.list_bulk_jobs("acme", 2)] == ["j4", "j3"]
+    after = await ledger.list_bulk_jobs("acme", 10, (20, "j3"))
+    assert [j.job_id for j in after] == ["j2", "j1"]
+    scheduled = await ledger.list_bulk_jobs("acme", 10, status="scheduled")
+    assert [j.job_id for j in scheduled] == ["j3", "j2"]
+    assert [j.job_id for j in await ledger.list_bulk_jobs("acme", 10, budget_ids=["b2"])] == ["j3"]
+    assert await ledger.list_bulk_jobs("acme", 10, budget_ids=[]) == []
+    assert [j.job_id for j in await ledger.list_bulk_jobs("globex", 10)] == ["j9"]
+
+
+async def test_due_bulk_jobs_are_the_scheduled_ones_whose_time_has_come(ledger: Ledger) -> None:
+    await _bulk_jobs(ledger)
+    assert await ledger.due_bulk_jobs(400, 10) == []
+    # every tenant's, the most overdue first; cancelled and done jobs never
+    assert await ledger.due_bulk_jobs(1_000, 10) == [("globex", "j9"), ("acme", "j3")]
+    assert await ledger.due_bulk_jobs(10_000, 10) == [
+        ("globex", "j9"),
+        ("acme", "j3"),
+        ("acme", "j2"),
+    ]
+    assert await ledger.due_bulk_jobs(10_000, 1) == [("globex", "j9")]
+    started = replace((await ledger.list_bulk_jobs("acme", 1, status="scheduled"))[0],
+                      status="running", version=2)  # fmt: skip
+    await ledger.apply([ChangeSet("acme", bulk_jobs=(PutBulkJob(started, 1),))])
+    assert await ledger.due_bulk_jobs(10_000, 10) == [("globex", "j9"), ("acme", "j2")]
+    assert await ledger.load_bulk_job("acme", "j3") == started

@@ -143,10 +143,30 @@ class BudgetApi(Protocol):
     ) -> Outcome: ...
 
     async def bulk_start(
-        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        text: str,
+        key: str | None = None,
+        name: str | None = None,
+        start_at: str | None = None,
     ) -> Outcome: ...
 
     async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome: ...
+
+    async def bulk_jobs(
+        self,
+        headers: dict[str, str],
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome: ...
+
+    async def bulk_reschedule(
+        self, headers: dict[str, str], job_id: str, start_at: str | None
+    ) -> Outcome: ...
+
+    async def bulk_cancel(self, headers: dict[str, str], job_id: str) -> Outcome: ...
 
     async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]: ...
 
@@ -362,20 +382,51 @@ class Rest:
         return await self._send("GET", f"/api/v1/orders/{order_id}/vouchers", headers)
 
     async def bulk_start(
-        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        text: str,
+        key: str | None = None,
+        name: str | None = None,
+        start_at: str | None = None,
     ) -> Outcome:
         headers = {**headers, "Content-Type": "text/csv"}
         if key:
             headers["Idempotency-Key"] = key
-        path = f"/api/v1/rewards/bulk?budget_id={budget_id}"
-        async with self.client.post(path, data=io.BytesIO(text.encode()), headers=headers) as r:
+        params = {"budget_id": budget_id}
+        params |= {} if name is None else {"name": name}
+        params |= {} if start_at is None else {"start_at": start_at}
+        data_in = io.BytesIO(text.encode())
+        async with self.client.post(
+            "/api/v1/rewards/bulk", params=params, data=data_in, headers=headers
+        ) as r:
             data = await r.json(content_type=None)
             if r.status < 300:
                 return Outcome(value=data)
-            return Outcome(code=data["code"])
+            errors = data.get("errors") or [{}]
+            return Outcome(code=data["code"], pointer=errors[0].get("pointer"))
 
     async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome:
         return await self._send("GET", f"/api/v1/rewards/bulk/{job_id}", headers)
+
+    async def bulk_jobs(
+        self,
+        headers: dict[str, str],
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome:
+        query = page(limit, cursor) + ("" if status is None else f"&status={status}")
+        return await self._send("GET", f"/api/v1/rewards/bulk?{query}", headers)
+
+    async def bulk_reschedule(
+        self, headers: dict[str, str], job_id: str, start_at: str | None
+    ) -> Outcome:
+        body = {"start_at": start_at}
+        return await self._send("PATCH", f"/api/v1/rewards/bulk/{job_id}", headers, body)
+
+    async def bulk_cancel(self, headers: dict[str, str], job_id: str) -> Outcome:
+        return await self._send("POST", f"/api/v1/rewards/bulk/{job_id}/cancel", headers)
 
     async def bulk_rows(self, headers: dict[str, str], job_id: str) -> list[tuple[Any, ...]]:
         async with self.client.get(f"/api/v1/rewards/bulk/{job_id}/results", headers=headers) as r:
@@ -548,7 +599,7 @@ _PRODUCT = (
 
 
 _POOL = "productId faceValueMinor available allocated"
-_BULK = "id budgetId status total done succeeded failed createdAt updatedAt"
+_BULK = "id budgetId status total done succeeded failed createdAt updatedAt name startAt points"
 _POINTS_RATE = "currency pointsPerUnit locked pointsIssued"
 _FUNDING = "id name version balance { amountMinor currency }"
 _ORDER = (
@@ -804,15 +855,52 @@ class GraphQL:
         return await self._send(headers, query, {"id": order_id}, "orderVouchers")
 
     async def bulk_start(
-        self, headers: dict[str, str], budget_id: str, text: str, key: str | None = None
+        self,
+        headers: dict[str, str],
+        budget_id: str,
+        text: str,
+        key: str | None = None,
+        name: str | None = None,
+        start_at: str | None = None,
     ) -> Outcome:
         query = (
-            "mutation($b: ID!, $csv: String!, $key: String) {"
-            " startBulkRewards(budgetId: $b, csv: $csv, idempotencyKey: $key) {"
+            "mutation($b: ID!, $csv: String!, $key: String, $name: String, $at: String) {"
+            " startBulkRewards(budgetId: $b, csv: $csv, idempotencyKey: $key, name: $name,"
+            f" startAt: $at) {{ ... on BulkJob {{ {_BULK} }} {_ERROR} }} }}"
+        )
+        variables = {"b": budget_id, "csv": text, "key": key, "name": name, "at": start_at}
+        return await self._send(headers, query, variables, "startBulkRewards")
+
+    async def bulk_jobs(
+        self,
+        headers: dict[str, str],
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Outcome:
+        query = (
+            "query($s: String, $first: Int!, $after: String) {"
+            " bulkJobs(status: $s, first: $first, after: $after) {"
+            f" ... on BulkJobList {{ nextCursor jobs {{ {_BULK} }} }} {_ERROR} }} }}"
+        )
+        variables = {"s": status, "first": limit, "after": cursor}
+        return await self._send(headers, query, variables, "bulkJobs")
+
+    async def bulk_reschedule(
+        self, headers: dict[str, str], job_id: str, start_at: str | None
+    ) -> Outcome:
+        query = (
+            "mutation($id: ID!, $at: String) { rescheduleBulkJob(id: $id, startAt: $at) {"
             f" ... on BulkJob {{ {_BULK} }} {_ERROR} }} }}"
         )
-        variables = {"b": budget_id, "csv": text, "key": key}
-        return await self._send(headers, query, variables, "startBulkRewards")
+        return await self._send(headers, query, {"id": job_id, "at": start_at}, "rescheduleBulkJob")
+
+    async def bulk_cancel(self, headers: dict[str, str], job_id: str) -> Outcome:
+        query = (
+            "mutation($id: ID!) { cancelBulkJob(id: $id) {"
+            f" ... on BulkJob {{ {_BULK} }} {_ERROR} }} }}"
+        )
+        return await self._send(headers, query, {"id": job_id}, "cancelBulkJob")
 
     async def bulk_job(self, headers: dict[str, str], job_id: str) -> Outcome:
         query = (
