@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from bus.messages.catalogue import Product
+from edge.openapi_campaigns import SCHEMAS as CAMPAIGN_SCHEMAS
 from edge.openapi_funding import SCHEMAS as FUNDING_SCHEMAS
 from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
 from edge.openapi_listings import SCHEMAS as LISTING_SCHEMAS
@@ -122,6 +123,7 @@ def build_document() -> dict[str, Any]:
             FundingOut,
             AllocationOut,
             *CONFIG_SCHEMAS,
+            *CAMPAIGN_SCHEMAS,
             *FUNDING_SCHEMAS,
             *HISTORY_SCHEMAS,
             *LISTING_SCHEMAS,

@@ -12,6 +12,7 @@ from bus.messages.budget import BUDGET_ID_PATTERN
 from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
+from edge.openapi_campaigns import START_AT, campaign_paths
 from edge.openapi_funding import READERS as FUNDING_READERS
 from edge.openapi_funding import funding_paths
 from edge.openapi_history import history_paths
@@ -621,7 +622,9 @@ PATHS: dict[str, Any] = {
                 "Needs scope `rewards:bulk`. Body: `text/csv` with a header row "
                 "`person_id,points[,memo]` (16 MiB at most); `?budget_id=`. Each row "
                 "is issued exactly once and gets its own result; follow the job at "
-                "`Location`. With an Idempotency-Key a retried upload finds its job."
+                "`Location`. With an Idempotency-Key a retried upload finds its job. "
+                "With `start_at` the job is a campaign that waits for its time "
+                "(`scheduled`), and may be moved or cancelled until then."
             ),
             "parameters": [
                 {
@@ -629,6 +632,20 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "required": True,
                     "schema": {"type": "string"},
+                },
+                {
+                    "name": "name",
+                    "in": "query",
+                    "required": False,
+                    "description": "The campaign's name, as lists show it",
+                    "schema": {"type": "string", "maxLength": 120},
+                },
+                {
+                    "name": "start_at",
+                    "in": "query",
+                    "required": False,
+                    "description": f"When the job starts; left out: now. {START_AT}",
+                    "schema": {"type": "string", "format": "date-time"},
                 },
                 _IDEMPOTENCY_KEY,
             ],
@@ -1142,6 +1159,8 @@ PATHS.update(webhook_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY, _query_paramet
 for _path, _operations in funding_paths(
     REF, _COMMON_ERRORS, _FUNDING_ID, _query_parameters
 ).items():
+    PATHS.setdefault(_path, {}).update(_operations)
+for _path, _operations in campaign_paths(REF, _COMMON_ERRORS, _JOB_ID, _query_parameters).items():
     PATHS.setdefault(_path, {}).update(_operations)
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"

@@ -165,6 +165,7 @@ CASES = [
         ("GET", "/api/v1/orders/{order_id}/vouchers"),
     ),
     query("bulkJob", 'id: "bulk_x"', (SCOPE_BULK,), ("GET", "/api/v1/rewards/bulk/{job_id}")),
+    query("bulkJobs", "first: 1", (SCOPE_BULK,), ("GET", "/api/v1/rewards/bulk")),
     query(
         "bulkResults",
         'id: "bulk_x"',
@@ -296,6 +297,18 @@ CASES = [
         'budgetId: "b1", csv: "person_id,points\\nann,1\\n"',
         (SCOPE_BULK,),
         ("POST", "/api/v1/rewards/bulk"),
+    ),
+    mutation(
+        "rescheduleBulkJob",
+        'id: "bulk_x"',
+        (SCOPE_BULK,),
+        ("PATCH", "/api/v1/rewards/bulk/{job_id}"),
+    ),
+    mutation(
+        "cancelBulkJob",
+        'id: "bulk_x"',
+        (SCOPE_BULK,),
+        ("POST", "/api/v1/rewards/bulk/{job_id}/cancel"),
     ),
     mutation(
         "cancelOrder",
@@ -706,6 +719,8 @@ async def another_tenants_resources_are_not_found(cluster: Cluster, hook_url: st
         ("query", "orderVouchers", f'orderId: "{o}"'),
         ("query", "bulkJob", f'id: "{j}"'),
         ("query", "bulkResults", f'id: "{j}"'),
+        ("mutation", "rescheduleBulkJob", f'id: "{j}"'),
+        ("mutation", "cancelBulkJob", f'id: "{j}"'),
         ("mutation", "updateBudget", 'budgetId: "acme-bonus", input: {name: "Mine"}'),
         ("mutation", "debitBudget", f'budgetId: "acme-bonus", input: {{amount: {EUR1}}}'),
         ("mutation", "issuePoints", 'input: {budgetId: "acme-bonus", personId: "x", points: 1}'),
