@@ -21,13 +21,16 @@ from bus.messages.bulk import (
     BulkResults,
     BulkRow,
     BulkView,
+    ContinueBulk,
     GetBulk,
     IssueItem,
     IssuePointsMany,
     LoadBulkRows,
+    RescheduleBulk,
     StartBulk,
 )
 from bus.messages.common import Money
+from bus.time import now_ms
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import start_host
 from tests.support import transactions
@@ -214,3 +217,35 @@ async def test_a_chunk_asked_ahead_waits_for_the_one_before(
         assert await ledger.account_balance("acme", "wallet:p2") == 5
     finally:
         await second.stop()
+
+
+async def test_a_scheduled_job_told_to_go_on_early_waits_for_its_time(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """Every host tells due jobs to go on, and a job may be told early (a host's clock
+    ahead, a nudge of its own): before its time it stays scheduled and spends nothing."""
+    assert isinstance(await ask(bus, CreateBudget("b1", "B", Money(1000, "EUR")), "treasury"), Ok)
+    rows = [BulkRow("ann", 300), BulkRow("bob", 400)]
+    loaded = await ask(bus, LoadBulkRows("camp-1", "b1", 0, tuple(rows)))
+    assert isinstance(loaded, Ok), loaded
+    start_at = now_ms() + 60_000
+    started = await ask(bus, StartBulk("camp-1", 2, "New year", start_at))
+    assert isinstance(started, Ok)
+    assert isinstance(started.value, BulkView)
+    assert (started.value.status, started.value.start_at_ms, started.value.points) == (
+        "scheduled",
+        start_at,
+        700,
+    )
+    for _ in range(3):
+        early = await ask(bus, ContinueBulk("camp-1"))
+        assert isinstance(early, Ok)
+        assert isinstance(early.value, BulkView)
+        assert early.value.status == "scheduled"
+    assert await host.send_due() == 0  # not due: not on any host's list
+    assert await ledger.account_balance("acme", "budget:b1") == 1000
+    moved = await ask(bus, RescheduleBulk("camp-1", now_ms() - 1))
+    assert isinstance(moved, Ok)
+    done = await wait_done(bus, "camp-1")
+    assert (done.succeeded, done.name) == (2, "New year")
+    assert await ledger.account_balance("acme", "budget:b1") == 300
