@@ -39,8 +39,10 @@ from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Reply, Request, treasury
+from bus.events import OutboxEvent, make_event
 from bus.messages.bulk import (
     KIND,
+    BulkEvent,
     BulkResultPage,
     BulkResults,
     BulkView,
@@ -55,7 +57,7 @@ from bus.messages.bulk import (
     RowResult,
     StartBulk,
 )
-from bus.time import now_ms
+from bus.time import now_ms, rfc3339
 from storage.ports import BulkJobRecord, BulkRowRecord, ChangeSet, PutBulkJob, bulk_reward_id
 
 CHUNK = 1000
@@ -151,11 +153,40 @@ class BulkActor:
                 bulk_jobs=(PutBulkJob(self.job, expected),),
                 bulk_rows=tuple(rows),
                 bulk_results=tuple(results),
+                events=self._events(before, self.job),
             )
         if go_on:
             # Sent now, handled after this batch commits: the mailbox is worked in order.
             await self.ctx.tell(self.tenant, KIND, ContinueBulk(self.job_id))
         return Decision(replies, changes)
+
+    def _events(
+        self, before: BulkJobRecord | None, after: BulkJobRecord
+    ) -> tuple[OutboxEvent, ...]:
+        """What integrators are told of a batch's change of status: scheduled, started
+        (a job that starts and ends in one batch is told as both), finished, cancelled."""
+        was = before.status if before is not None else "loading"
+        if was == after.status:
+            return ()
+        names = []
+        if after.status == "scheduled":
+            names.append("scheduled")
+        if was in ("loading", "scheduled") and after.status in ("running", "done"):
+            names.append("started")
+        if after.status in ("done", "cancelled"):
+            names.append("finished" if after.status == "done" else "cancelled")
+        data = BulkEvent(
+            after.job_id,
+            after.budget_id,
+            after.name,
+            after.status,  # type: ignore[arg-type]  # a stored status is one of BulkStatus
+            after.total,
+            after.succeeded,
+            after.failed,
+            after.points,
+            rfc3339(after.start_at_ms) if after.start_at_ms else None,
+        )
+        return tuple(make_event(self.tenant, KIND, name, after.job_id, data) for name in names)
 
     def _refusal(self, request: Request) -> Err | None:
         """Only operators, whose grants cover the job's budget (or the one it opens on);

@@ -9,6 +9,7 @@ import msgspec
 
 from bus.events import CloudEvent
 from bus.messages.budget import BudgetCreated, BudgetDebited, BudgetLowBalance, BudgetUpdated
+from bus.messages.bulk import BulkEvent
 from bus.messages.catalogue import ProductChanged
 from bus.messages.funding import MoneyMoved
 from bus.messages.identity import ClientChanged
@@ -27,6 +28,10 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.budget.allocated": MoneyMoved,
     "perkbus.funding.deposited": MoneyMoved,
     "perkbus.reward.issued": RewardIssued,
+    "perkbus.bulk.scheduled": BulkEvent,
+    "perkbus.bulk.started": BulkEvent,
+    "perkbus.bulk.finished": BulkEvent,
+    "perkbus.bulk.cancelled": BulkEvent,
     "perkbus.voucher.pool_low": PoolLow,
     "perkbus.voucher.codes_expiring": CodesExpiring,
     "perkbus.identity.client_created": ClientChanged,

@@ -152,6 +152,23 @@ class BulkView(msgspec.Struct, frozen=True, tag="bulk.job"):
     points: int = 0
 
 
+class BulkEvent(msgspec.Struct, frozen=True):
+    """Data of the ``bulk.scheduled``, ``bulk.started``, ``bulk.finished`` and
+    ``bulk.cancelled`` events: the job as it is then."""
+
+    job_id: str
+    budget_id: str
+    name: str
+    status: BulkStatus
+    total: int
+    succeeded: int
+    failed: int
+    #: The points of all its rows (those that succeed are issued).
+    points: int
+    #: RFC 3339: when it starts or started; null for jobs from before campaigns.
+    start_at: str | None
+
+
 class BulkPage(msgspec.Struct, frozen=True, tag="bulk.page"):
     jobs: tuple[BulkView, ...]
     next_cursor: str = ""

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
+from tests.support import outbox_drained
 
 #: Above the ledger (the listing and the due jobs are held equal on both ledgers by the
 #: contract suite): SQLite only (ADR 30).
@@ -218,3 +219,51 @@ async def test_narrowed_operators_see_and_change_their_budgets_jobs_only(
     actions = {(e["action"], e["target"], e["actor"]) for e in entries}
     assert ("bulk.cancel", mine["id"], "pm@acme") in actions
     assert ("bulk.start", theirs["id"], "user@acme") in actions
+
+
+async def test_integrators_are_told_when_a_campaign_is_scheduled_starts_ends_or_is_cancelled(
+    cluster: Cluster,
+) -> None:
+    api = Rest(cluster.client)
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 500)
+    ran = (
+        await api.bulk_start(acme, "b1", CSV, name="Spring", start_at=at(timedelta(hours=1)))
+    ).value
+    dropped = (
+        await api.bulk_start(acme, "b1", CSV, name="Dropped", start_at=at(timedelta(hours=1)))
+    ).value
+    assert ran is not None
+    assert dropped is not None
+    await api.bulk_reschedule(acme, ran["id"], None)
+    await until(api, acme, ran["id"], "done")
+    await api.bulk_cancel(acme, dropped["id"])
+    await outbox_drained(cluster.ledger)
+    async with cluster.client.get("/api/v1/events", params={"limit": "100"}, headers=acme) as r:
+        events = [e for e in (await r.json())["events"] if e["type"].startswith("perkbus.bulk.")]
+    told = [(e["type"].removeprefix("perkbus.bulk."), e["subject"]) for e in events]
+    assert told == [
+        ("scheduled", f"bulk/{ran['id']}"),
+        ("scheduled", f"bulk/{dropped['id']}"),
+        ("started", f"bulk/{ran['id']}"),
+        ("finished", f"bulk/{ran['id']}"),
+        ("cancelled", f"bulk/{dropped['id']}"),
+    ]
+    finished = events[3]["data"]
+    # 500 points' worth: ann's 300 are issued, bob's 400 no longer fit
+    assert {
+        k: finished[k] for k in ("name", "status", "total", "succeeded", "failed", "points")
+    } == {
+        "name": "Spring",
+        "status": "done",
+        "total": 2,
+        "succeeded": 1,
+        "failed": 1,
+        "points": 700,
+    }
+    assert events[4]["data"]["status"] == "cancelled"
+    async with cluster.client.get(
+        "/api/v1/events/schemas/perkbus.bulk.finished", headers=acme
+    ) as r:
+        schema = await r.json()
+    assert set(schema["$defs"]["BulkEvent"]["required"]) <= set(finished)
