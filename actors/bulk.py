@@ -38,8 +38,8 @@ from msgspec.structs import replace
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
-from bus.messages import Command, Err, Ok, Reply, Request, treasury
 from bus.events import OutboxEvent, make_event
+from bus.messages import Command, Err, Ok, Reply, Request, treasury
 from bus.messages.bulk import (
     KIND,
     BulkEvent,
