@@ -155,7 +155,7 @@ class HistoryActor(ReadOnlyActor):
                 return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
             before = (int(fields[0]), fields[1])
         found = await self.ctx.ledger.list_orders(
-            self.tenant, q.limit + 1, before, recipient, q.status, payers
+            self.tenant, q.limit + 1, before, recipient, q.status, payers, q.since_ms, q.until_ms
         )
         page = found[: q.limit]
         more = len(found) > q.limit

@@ -34,6 +34,7 @@ from edge import (
     oauth,
     openapi,
     orders,
+    orders_export,
     people,
     reports,
     rewards,
@@ -345,6 +346,7 @@ def create_app(
     app.add_routes(rewards.routes)
     app.add_routes(catalogue.routes)
     app.add_routes(vouchers.routes)
+    app.add_routes(orders_export.routes)  # before orders': "export" is not an order's id
     app.add_routes(orders.routes)
     app.add_routes(events.routes)
     app.add_routes(bulk.routes)

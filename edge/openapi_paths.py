@@ -12,6 +12,7 @@ from bus.messages.budget import BUDGET_ID_PATTERN
 from bus.messages.catalogue import PRODUCT_ID_PATTERN
 from bus.messages.identity import CLIENT_ID_PATTERN
 from bus.messages.wallet import PERSON_ID_PATTERN
+from edge import orders_export
 from edge.openapi_campaigns import START_AT, campaign_paths
 from edge.openapi_funding import READERS as FUNDING_READERS
 from edge.openapi_funding import funding_paths
@@ -426,6 +427,29 @@ PATHS: dict[str, Any] = {
                     "in the last hour than the edge allows (`velocity_limited`); retry "
                     "after `Retry-After`"
                 ),
+            },
+        }
+    },
+    "/api/v1/orders/export": {
+        "get": {
+            "operationId": "exportOrders",
+            "summary": "The tenant's orders placed in a range of days, as CSV",
+            "description": (
+                "Needs scope `orders:read`, and a role that reads others' orders (staff): "
+                "an end user is refused, 403. `from` and `to` are UTC days, both "
+                "inclusive, 367 at most; `status` keeps one status. Newest first; columns "
+                f"`{','.join(orders_export.COLUMNS)}`. A principal narrowed to some budgets "
+                "gets the orders they paid. A cell that starts like a spreadsheet formula "
+                "is written with a leading `'`."
+            ),
+            "parameters": [
+                {**p, "required": p["name"] in ("from", "to")}
+                for p in _query_parameters(orders_export.OrdersExportQuery)
+            ],
+            "responses": {
+                "200": {"description": "text/csv, streamed"},
+                "422": _problem("A day is missing or not valid, or the range is too long"),
+                **_COMMON_ERRORS,
             },
         }
     },

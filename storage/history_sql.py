@@ -31,10 +31,18 @@ def order_page(
     recipient: str | None,
     status: str | None,
     payers: Sequence[str] | None,
+    since_ms: int = 0,
+    until_ms: int = 0,
 ) -> tuple[str, tuple[Any, ...]]:
     p = placeholder
     where = [f"tenant_id = {p}"]
     params: list[Any] = [tenant]
+    if since_ms:
+        where.append(f"created_ms >= {p}")
+        params.append(since_ms)
+    if until_ms:
+        where.append(f"created_ms < {p}")
+        params.append(until_ms)
     if recipient is not None:
         where.append(f"recipient = {p}")
         params.append(recipient)
@@ -168,9 +176,19 @@ class HistoryReads:
         recipient: str | None = None,
         status: str | None = None,
         payers: Sequence[str] | None = None,
+        since_ms: int = 0,
+        until_ms: int = 0,
     ) -> list[OrderRecord]:
         statement, params = order_page(
-            self._statements.placeholder, tenant, limit, before, recipient, status, payers
+            self._statements.placeholder,
+            tenant,
+            limit,
+            before,
+            recipient,
+            status,
+            payers,
+            since_ms,
+            until_ms,
         )
         return [order_from_row(r) for r in await self._fetchall(statement, params)]
 

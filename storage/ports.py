@@ -512,10 +512,13 @@ class Ledger(Protocol):
         recipient: str | None = None,
         status: str | None = None,
         payers: Sequence[str] | None = None,
+        since_ms: int = 0,
+        until_ms: int = 0,
     ) -> list[OrderRecord]:
         """The tenant's orders newest first (by creation, then id), those placed before
         ``before`` (created ms, order id) only; optionally of one recipient, one status,
-        or paid by one of ``payers`` (an empty sequence: none)."""
+        or paid by one of ``payers`` (an empty sequence: none); optionally placed from
+        ``since_ms`` and before ``until_ms`` (0: no bound)."""
         ...
 
     async def account_lines(

@@ -16,7 +16,7 @@ tenant only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -48,6 +48,9 @@ class ListOrders(msgspec.Struct, frozen=True, tag="history.orders"):
     status: OrderStatus | None = None
     limit: PageSize = 20
     cursor: Cursor = ""
+    #: Placed from this time (ms since 1970) and before ``until_ms``; 0: no bound.
+    since_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53)] = 0
+    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53)] = 0
 
     @property
     def actor_key(self) -> str:

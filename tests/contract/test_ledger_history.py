@@ -66,6 +66,20 @@ async def test_orders_filter_by_recipient_status_and_payer(ledger: Ledger) -> No
     assert await ledger.list_orders("acme", 10, payers=[]) == []
 
 
+async def test_orders_are_kept_to_a_time_range(ledger: Ledger) -> None:
+    """From ``since_ms`` (in) to ``until_ms`` (out): the export's days."""
+    await _orders(ledger)
+    assert _ids(await ledger.list_orders("acme", 10, since_ms=20)) == ["o4", "o3", "o2"]
+    assert _ids(await ledger.list_orders("acme", 10, until_ms=30)) == ["o3", "o2", "o1"]
+    assert _ids(await ledger.list_orders("acme", 10, since_ms=20, until_ms=21)) == ["o3", "o2"]
+    resumed = await ledger.list_orders("acme", 10, (20, "o3"), since_ms=11, until_ms=30)
+    assert _ids(resumed) == ["o2"]
+    fulfilled = await ledger.list_orders("acme", 10, status="fulfilled", since_ms=20, until_ms=21)
+    assert _ids(fulfilled) == ["o3", "o2"]
+    assert await ledger.list_orders("acme", 10, since_ms=31) == []
+    assert await ledger.list_orders("globex", 10, since_ms=20, until_ms=30) == []
+
+
 async def test_account_lines_are_newest_first_and_page_by_entry(ledger: Ledger) -> None:
     moves = ChangeSet(
         "acme",

@@ -1,0 +1,140 @@
+"""The orders export: a range of UTC days as CSV, newest first, across pages, for staff
+only, narrowed by grants, one tenant's, and safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from msgspec.structs import replace
+
+from edge.orders_export import COLUMNS, PAGE
+from storage.ports import ChangeSet, OrderRecord, PutOrder
+from tests.conftest import Cluster
+from tests.support import order_record
+
+#: Above the ledger (order pages by time are held equal on both ledgers by the contract
+#: suite): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
+EXPORT = "/api/v1/orders/export"
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def placed(order_id: str, at: str, **fields: object) -> OrderRecord:
+    created = ms(at)
+    return replace(
+        order_record(order_id, "fulfilled"), created_ms=created, updated_ms=created, **fields
+    )
+
+
+async def seed(cluster: Cluster) -> list[OrderRecord]:
+    """acme: one at the last millisecond of 30 November, orders on 1 December (more than a page), one at the last millisecond of 2
+    December, one on 3 December paid by budget b2 for a recipient whose id looks like a
+    formula, one failed; globex: one on 2 December."""
+    busy = [
+        placed(f"ord_{i:04d}", f"2026-12-01T10:{i // 60 % 60:02d}:{i % 60:02d}")
+        for i in range(PAGE + 30)
+    ]
+    orders = [
+        placed("ord_before", "2026-11-30T23:59:59.999"),
+        *busy,
+        placed("ord_edge", "2026-12-02T23:59:59.999"),
+        placed("ord_b2", "2026-12-03T08:00:00", payer="budget:b2", recipient="=cmd|'/c calc'!A1"),
+        placed("ord_fail", "2026-12-03T09:00:00", status="failed", reason="out_of_stock"),
+        placed("ord_next", "2026-12-04T00:00:00"),
+    ]
+    await cluster.ledger.apply([ChangeSet("acme", orders=tuple(PutOrder(o, 0) for o in orders))])
+    other = replace(placed("ord_globex", "2026-12-02T12:00:00"), tenant="globex")
+    await cluster.ledger.apply([ChangeSet("globex", orders=(PutOrder(other, 0),))])
+    return orders
+
+
+async def export(cluster: Cluster, headers: dict[str, str], **params: str) -> list[dict[str, str]]:
+    async with cluster.client.get(EXPORT, params=params, headers=headers) as r:
+        assert (r.status, r.content_type) == (200, "text/csv"), await r.text()
+        text = await r.text()
+        assert r.headers["Content-Disposition"].startswith("attachment; filename=")
+        assert text.splitlines()[0] == ",".join(COLUMNS)
+        return list(csv.DictReader(io.StringIO(text)))
+
+
+async def refusal(cluster: Cluster, headers: dict[str, str], **params: str) -> tuple[int, str]:
+    """The status and problem code of an export refused."""
+    async with cluster.client.get(EXPORT, params=params, headers=headers) as r:
+        assert r.content_type == "application/problem+json"
+        return r.status, (await r.json())["code"]
+
+
+async def test_a_range_of_days_comes_whole_newest_first_across_pages(cluster: Cluster) -> None:
+    await seed(cluster)
+    owner = cluster.keys.headers("acme")
+    rows = await export(cluster, owner, **{"from": "2026-12-01", "to": "2026-12-03"})
+    ids = [r["order_id"] for r in rows]
+    assert ids[:3] == ["ord_fail", "ord_b2", "ord_edge"]  # 4 December is out, the 2nd's last ms in
+    assert ids[3:] == [f"ord_{i:04d}" for i in reversed(range(PAGE + 30))]
+    assert len(set(ids)) == len(ids) == PAGE + 33  # no order twice where pages meet
+    assert "ord_globex" not in ids
+    first = rows[1]
+    assert first == {
+        "order_id": "ord_b2",
+        "created_at": "2026-12-03T08:00:00.000+00:00",
+        "updated_at": "2026-12-03T08:00:00.000+00:00",
+        "status": "fulfilled",
+        "recipient": "'=cmd|'/c calc'!A1",  # text in a spreadsheet, not a formula
+        "payer": "budget:b2",
+        "product_id": "card-de",
+        "face_value_minor": "2500",
+        "face_value_currency": "EUR",
+        "price_minor": "2500",
+        "price_currency": "EUR",
+        "voucher_id": "",
+        "failure_reason": "",
+        "external_id": "",
+        "fx_rate": "",
+        "points_rate": "",
+    }
+    failed = await export(
+        cluster, owner, **{"from": "2026-12-01", "to": "2026-12-03", "status": "failed"}
+    )
+    assert [(r["order_id"], r["failure_reason"]) for r in failed] == [("ord_fail", "out_of_stock")]
+    one_day = await export(cluster, owner, **{"from": "2026-12-02", "to": "2026-12-02"})
+    assert [r["order_id"] for r in one_day] == ["ord_edge"]
+    november = await export(cluster, owner, **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert [r["order_id"] for r in november] == ["ord_before"]
+    assert await export(cluster, owner, **{"from": "2026-10-01", "to": "2026-10-31"}) == []
+
+
+async def test_only_staff_export_and_narrowed_staff_get_their_budgets_orders(
+    cluster: Cluster,
+) -> None:
+    await seed(cluster)
+    days = {"from": "2026-12-01", "to": "2026-12-03"}
+    narrowed = cluster.keys.headers("acme", roles=["finance"], grants=["budget:b2"])
+    theirs = await export(cluster, narrowed, **days)
+    assert [r["order_id"] for r in theirs] == ["ord_b2"]
+    ann = cluster.keys.headers("acme", roles=["end_user"], subject="ann")
+    assert await refusal(cluster, ann, **days) == (403, "forbidden")
+    no_scope = cluster.keys.headers("acme", scopes=["budgets:read"])
+    assert await refusal(cluster, no_scope, **days) == (403, "forbidden")
+    globex = cluster.keys.headers("globex")
+    theirs = await export(cluster, globex, **days)
+    assert [r["order_id"] for r in theirs] == ["ord_globex"]
+
+
+async def test_bad_ranges_are_refused(cluster: Cluster) -> None:
+    owner = cluster.keys.headers("acme")
+    for params in (
+        {"from": "2026-12-01"},
+        {"from": "2026-12-03", "to": "2026-12-01"},
+        {"from": "2026-02-30", "to": "2026-03-01"},
+        {"from": "2025-01-01", "to": "2026-12-31"},
+        {"from": "2026-12-01", "to": "2026-12-02", "status": "lost"},
+        {"from": "2026-12-01", "to": "2026-12-02", "limit": "5"},
+    ):
+        assert await refusal(cluster, owner, **params) == (422, "invalid_request"), params
