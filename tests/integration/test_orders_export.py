@@ -34,9 +34,10 @@ def placed(order_id: str, at: str, **fields: object) -> OrderRecord:
 
 
 async def seed(cluster: Cluster) -> list[OrderRecord]:
-    """acme: one at the last millisecond of 30 November, orders on 1 December (more than a page), one at the last millisecond of 2
-    December, one on 3 December paid by budget b2 for a recipient whose id looks like a
-    formula, one failed; globex: one on 2 December."""
+    """acme: one at the last millisecond of 30 November, orders on 1 December (more than a
+    page), one at the last millisecond of 2 December, one on 3 December paid by budget b2
+    for a recipient whose id looks like a formula, one failed, one on 4 December; globex:
+    one on 2 December."""
     busy = [
         placed(f"ord_{i:04d}", f"2026-12-01T10:{i // 60 % 60:02d}:{i % 60:02d}")
         for i in range(PAGE + 30)
