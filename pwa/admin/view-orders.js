@@ -1,7 +1,8 @@
 // Orders: the tenant's orders (staff with grants: those their budgets paid), newest first,
-// by status and recipient; review those held (ADR 32), cancel and resend fulfilled ones.
+// by status and recipient; review those held (ADR 32), cancel and resend fulfilled ones;
+// staff download the orders of a range of days as CSV (GET /orders/export).
 
-import { field, fill, form, h, loadInto, money, notice, option, section, table, when } from "./ui.js";
+import { download, field, fill, form, h, loadInto, money, notice, option, section, table, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 const STATUSES = ["held", "fulfilled", "failed", "cancelled", "approved", "rejecting", "cancelling", "accepted", "paid"];
@@ -49,8 +50,37 @@ export async function render(into, app) {
       return false;
     },
   );
-  fill(into, search, status, section("Orders", list));
+  const parts = [search, status, section("Orders", list)];
+  if (app.me.roles.some((r) => LISTERS.includes(r))) parts.push(section("Export", exporter(app)));
+  fill(into, ...parts);
   await refresh();
+}
+
+/** The orders placed on a range of UTC days, as a CSV file (at most 367 days). */
+function exporter(app) {
+  const today = new Date().toISOString().slice(0, 10);
+  const monthStart = `${today.slice(0, 8)}01`;
+  return form(
+    "Download orders as CSV",
+    [
+      field("From", { name: "from", type: "date", required: true, value: monthStart }, "The first day, in UTC."),
+      field("To", { name: "to", type: "date", required: true, value: today }, "The last day, in UTC; at most 367 days in all."),
+      field("Status", {
+        tag: "select",
+        name: "status",
+        options: [option("", "any status", true), STATUSES.map((s) => option(s, s, false))],
+      }),
+    ],
+    "Download CSV",
+    async (v) => {
+      const query = new URLSearchParams({ from: v.from, to: v.to });
+      if (v.status) query.set("status", v.status);
+      const text = await app.api.text(`/orders/export?${query}`);
+      const count = Math.max(text.trim().split("\n").length - 1, 0);
+      download(`orders-${v.from}-${v.to}.csv`, text);
+      return `${count} ${count === 1 ? "order" : "orders"} downloaded.`;
+    },
+  );
 }
 
 function columns(app, status, refresh) {

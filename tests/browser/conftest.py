@@ -79,3 +79,13 @@ def phone(browser: Any, live: Live) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def desk(browser: Any, live: Live) -> Iterator[Any]:
+    """A fresh browser context the size of a desktop, on the live system (the console)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -91,15 +91,6 @@ def go(page: Any, view: str) -> None:
     page.get_by_role("heading", level=1, name=view).wait_for()
 
 
-@pytest.fixture
-def desk(browser: Any, live: Live) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 def test_views_follow_the_permissions_of_who_signed_in(desk: Any, live: Live) -> None:
     sign_in(desk, owner(live))
     assert nav(desk) == EVERY_VIEW

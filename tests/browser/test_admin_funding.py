@@ -32,15 +32,6 @@ ACCOUNTS = "/api/v1/funding-accounts"
 PAGED = re.compile(r".*/api/v1/funding-accounts(/[^/?]+/history)?\?.*")
 
 
-@pytest.fixture
-def desk(browser: Any, live: Live) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 def eur(minor: int) -> dict[str, object]:
     return {"amount_minor": minor, "currency": "EUR"}
 
