@@ -12,7 +12,10 @@ Two loops share one store (:class:`~storage.webhook_ports.WebhookStore`):
   ``concurrency`` at once, 8 per endpoint), and records the attempt: delivered on a
   2xx, else due again after the next wait of the retry schedule, or failed when none is
   left. A delivery whose endpoint was deleted or disabled is cancelled, with the rest
-  of that endpoint's pending ones.
+  of that endpoint's pending ones. When a delivery fails after the whole schedule and
+  the endpoint has delivered nothing since that delivery was made, the relay asks the
+  tenant's webhooks actor to disable the endpoint (``disabled_reason: failing``): a
+  receiver gone for good stops costing attempts, and its owner sees why it stopped.
 
 Deliveries are at least once (a relay killed after the endpoint answered, before the
 attempt was recorded, sends it again) and in no set order; receivers drop repeats by
@@ -152,8 +155,10 @@ class WebhookDispatcher(Background):
         concurrency: int = 32,
         poll_s: float = 1.0,
         lease_s: float = 300.0,
+        disable_failing: bool = True,
     ) -> None:
         super().__init__()
+        self._disable_failing = disable_failing
         self._store = store
         self._targets = targets
         self._sender = sender
@@ -308,6 +313,19 @@ class WebhookDispatcher(Background):
             )
         else:
             await self._store.record(attempt, "failed", 0, 0)
+            await self._failed_for_good(delivery, attempt)
+
+    async def _failed_for_good(self, delivery: Delivery, attempt: Attempt) -> None:
+        """Disable the endpoint if this delivery ran the whole schedule (not a test event,
+        not a redelivery, which gets one attempt) and nothing reached the endpoint since
+        the delivery was made."""
+        whole_schedule = attempt.n == len(self._schedule) + 1
+        if not self._disable_failing or not whole_schedule or delivery.event_type == TEST_EVENT:
+            return
+        tenant, endpoint_id = delivery.tenant, delivery.endpoint_id
+        if await self._store.delivered_since(tenant, endpoint_id, delivery.created_ms):
+            return
+        await self._targets.disable_failing(tenant, endpoint_id, delivery.created_ms)
 
 
 class Pruner(Background):
@@ -350,6 +368,7 @@ class WebhookRelay:
         burst_lag_s: float = 0.0,
         targets_ttl_s: float = 5.0,
         poll_s: float = 1.0,
+        disable_failing: bool = True,
     ) -> None:
         self.store = store
         self.targets = TargetDirectory(bus, ttl_s=targets_ttl_s, on_stopped=self._cancel)
@@ -365,7 +384,14 @@ class WebhookRelay:
             burst_lag_s=burst_lag_s,
         )
         self.dispatcher = WebhookDispatcher(
-            store, self.targets, self.sender, schedule_s, wake, concurrency, poll_s=poll_s
+            store,
+            self.targets,
+            self.sender,
+            schedule_s,
+            wake,
+            concurrency,
+            poll_s=poll_s,
+            disable_failing=disable_failing,
         )
         self.pruner = Pruner(store, retention_days)
         self.service = DeliveriesService(bus.nc, store, self.targets, wake)

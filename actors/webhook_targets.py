@@ -24,7 +24,13 @@ from bus.client import Bus
 from bus.errors import BusError
 from bus.messages import Err, Ok
 from bus.messages.common import Principal
-from bus.messages.webhooks import KIND, DeliveryTarget, DeliveryTargets, GetDeliveryTargets
+from bus.messages.webhooks import (
+    KIND,
+    DeliveryTarget,
+    DeliveryTargets,
+    DisableFailing,
+    GetDeliveryTargets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,16 @@ class TargetDirectory:
                 return targets
             # a change was announced while the answer was on its way: ask again
         return targets
+
+    async def disable_failing(self, tenant: str, endpoint_id: str, since_ms: int) -> None:
+        """Ask the tenant's webhooks actor to disable an endpoint that has delivered
+        nothing since ``since_ms``; its change is announced, and its pending deliveries
+        cancelled, as any change's."""
+        body = DisableFailing(endpoint_id, since_ms)
+        reply = await self._bus.request(tenant, KIND, body, RELAY, self._timeout_s)
+        if isinstance(reply, Err):
+            log.warning("webhook relay: %s of %s not disabled: %s", endpoint_id, tenant, reply)
+        self.forget(tenant)
 
     async def find(self, tenant: str, endpoint_id: str) -> DeliveryTarget | None:
         targets = await self.of(tenant)

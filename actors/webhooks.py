@@ -13,6 +13,12 @@ for the events replay. Events about people and API clients go to an endpoint onl
 whoever last set its event types may read them (:data:`bus.webhook_filters.PRIVATE_AGGREGATES`).
 After every change the actor tells the relay (a core NATS hint), which reads the
 endpoints again.
+
+The relay may ask it to disable an endpoint that keeps failing (``DisableFailing``): one
+whose delivery ran out of retries with nothing delivered to it since that delivery was
+made (about 27 hours with the default schedule). It is disabled with the reason
+``failing``, unless someone changed it since; enabling it again (or disabling it by hand)
+clears the reason.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from bus.messages.webhooks import (
     DeleteEndpoint,
     DeliveryTarget,
     DeliveryTargets,
+    DisableFailing,
     EndpointList,
     EndpointView,
     GetDeliveryTargets,
@@ -81,6 +88,9 @@ class StoredEndpoint(msgspec.Struct, frozen=True):
     #: The Idempotency-Key (hashed with its caller) of the last rotation: its retry
     #: answers with the secret it made (the reply holding it is never stored).
     rotated_by: str = ""
+    #: "failing" when the relay had it disabled; "" otherwise.
+    disabled_reason: str = ""
+    disabled_ms: int = 0
 
 
 class WebhooksDocument(msgspec.Struct, frozen=True):
@@ -121,6 +131,10 @@ class WebhooksActor:
 
     async def _one(self, store: TenantDocuments, request: Request) -> Reply:
         body, principal = request.body, request.principal
+        if isinstance(body, DisableFailing):
+            if "system" not in principal.roles:
+                return Err.of(ErrorCode.FORBIDDEN, "only the webhook relay reports failing")
+            return await self._disable_failing(store, await self._document(store), body)
         if isinstance(body, GetDeliveryTargets):
             if "system" not in principal.roles:
                 return Err.of(ErrorCode.FORBIDDEN, "only the webhook relay reads secrets")
@@ -220,9 +234,29 @@ class WebhooksActor:
                 )
         if body.description is not None:
             changes["description"] = body.description
-        if body.enabled is not None:
-            changes["enabled"] = body.enabled
+        if body.enabled is not None:  # a person decides: perkbus's reason is gone
+            changes.update(enabled=body.enabled, disabled_reason="", disabled_ms=0)
         changed = msgspec.structs.replace(found, **changes)
+        return await self._save(store, _replaced(document, changed), self._view(changed))
+
+    async def _disable_failing(
+        self, store: TenantDocuments, document: WebhooksDocument, body: DisableFailing
+    ) -> Reply:
+        found = _find(document, body.endpoint_id)
+        if found is None:
+            return _not_found()
+        if not found.enabled or found.updated_ms > body.failing_since_ms:
+            return Ok(self._view(found))  # off already, or changed since it began failing
+        now = now_ms()
+        changed = msgspec.structs.replace(
+            found, enabled=False, disabled_reason="failing", disabled_ms=now, updated_ms=now
+        )
+        log.warning(
+            "tenant %s: webhook endpoint %s disabled: failing since %d",
+            self.tenant,
+            found.endpoint_id,
+            body.failing_since_ms,
+        )
         return await self._save(store, _replaced(document, changed), self._view(changed))
 
     async def _rotate(
@@ -338,6 +372,8 @@ class WebhooksActor:
             e.private_aggregates,
             secret,
             old_expires,
+            e.disabled_reason,
+            e.disabled_ms,
         )
 
 
@@ -380,6 +416,7 @@ WEBHOOKS = ActorKind(
         GetEndpoint,
         ListEndpoints,
         RotateEndpointSecret,
+        DisableFailing,
         GetDeliveryTargets,
     ),
 )

@@ -85,6 +85,10 @@ class WebhookOut(msgspec.Struct, frozen=True):
     secret: str | None
     #: During a rotation, when the old secret stops signing.
     old_secret_expires_at: str | None
+    #: ``failing`` when perkbus disabled it (a delivery failed for the whole retry
+    #: schedule with nothing delivered meanwhile); null otherwise. Enabling it clears it.
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
 
 
 class WebhookListOut(msgspec.Struct, frozen=True):
@@ -151,6 +155,8 @@ def webhook_out(v: EndpointView) -> WebhookOut:
         list(v.private_aggregates),
         v.secret or None,
         _time(v.old_secret_expires_ms),
+        v.disabled_reason or None,
+        _time(v.disabled_ms),
     )
 
 

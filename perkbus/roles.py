@@ -208,6 +208,7 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
         retention_days=config.retention_days,
         burst_events_per_s=config.burst_events_per_s,
         burst_lag_s=config.burst_lag_s,
+        disable_failing=config.disable_failing,
     )
     try:
         await relay.start()

@@ -121,3 +121,6 @@ class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     #: The relay's CPU niceness: deliveries yield the processor to redemptions.
     nice: int = 5
+    #: Disable an endpoint when a delivery fails for the whole retry schedule and nothing
+    #: was delivered to it meanwhile (its owner enables it again once it is fixed).
+    disable_failing: bool = True

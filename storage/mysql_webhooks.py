@@ -25,7 +25,15 @@ from storage.mysql_pool import MysqlPool
 from storage.mysql_writes import Hex
 from storage.sql import now_ms
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
-from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row, page_filters
+from storage.webhook_rows import (
+    COLUMNS,
+    DELIVERED_SINCE,
+    INSERTED,
+    PRUNE_BATCH,
+    from_row,
+    new_row,
+    page_filters,
+)
 
 _TABLE = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _MIGRATION_LOCK = "perkbus_webhook_migrations"
@@ -229,6 +237,13 @@ class MysqlWebhookStore(MysqlPool):
                 (tenant, endpoint_id),
             )
             return int(cur.rowcount)
+
+    async def delivered_since(self, tenant: str, endpoint_id: str, since_ms: int) -> bool:
+        rows = await self._fetchall(
+            f"SELECT 1 FROM webhook_deliveries WHERE {DELIVERED_SINCE.format(p='%s')}",
+            (tenant, endpoint_id, since_ms),
+        )
+        return bool(rows)
 
     async def deliveries(
         self,

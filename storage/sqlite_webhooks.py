@@ -22,7 +22,15 @@ import msgspec
 from storage.migrations import Migration
 from storage.sqlite_db import SqliteDatabase, SqliteStore, transaction
 from storage.webhook_ports import Attempt, Delivery, DeliveryStatus, KeyReused, NewDelivery
-from storage.webhook_rows import COLUMNS, INSERTED, PRUNE_BATCH, from_row, new_row, page_filters
+from storage.webhook_rows import (
+    COLUMNS,
+    DELIVERED_SINCE,
+    INSERTED,
+    PRUNE_BATCH,
+    from_row,
+    new_row,
+    page_filters,
+)
 
 MIGRATIONS = (
     Migration(
@@ -181,6 +189,15 @@ class SqliteWebhookStore(SqliteStore):
             ).rowcount
 
         return await self.db.run(transaction(_cancel))
+
+    async def delivered_since(self, tenant: str, endpoint_id: str, since_ms: int) -> bool:
+        row = await self.db.read(
+            lambda con: con.execute(
+                f"SELECT 1 FROM webhook_deliveries WHERE {DELIVERED_SINCE.format(p='?')}",
+                (tenant, endpoint_id, since_ms),
+            ).fetchone()
+        )
+        return row is not None
 
     async def deliveries(
         self,

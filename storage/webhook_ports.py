@@ -134,6 +134,12 @@ class WebhookStore(Protocol):
         """Cancel the endpoint's pending deliveries; how many."""
         ...
 
+    async def delivered_since(self, tenant: str, endpoint_id: str, since_ms: int) -> bool:
+        """Whether a delivery of the endpoint was delivered by an attempt made at or after
+        ``since_ms`` (the relay disables endpoints that have delivered nothing for the
+        whole retry schedule)."""
+        ...
+
     async def deliveries(
         self,
         tenant: str,

@@ -46,6 +46,7 @@ from bus.messages.wallet import IssuePoints
 from bus.messages.webhooks import (
     CreateEndpoint,
     DeleteEndpoint,
+    DisableFailing,
     RotateEndpointSecret,
     UpdateEndpoint,
 )
@@ -117,6 +118,7 @@ AUDITED: dict[type, Audited] = {
     UpdateEndpoint: Audited(_field("endpoint_id")),
     DeleteEndpoint: Audited(_field("endpoint_id")),
     RotateEndpointSecret: Audited(_field("endpoint_id")),
+    DisableFailing: Audited(_field("endpoint_id")),
 }
 
 AuditSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

@@ -111,6 +111,19 @@ class RotateEndpointSecret(msgspec.Struct, frozen=True, tag="webhooks.endpoint.r
         return TENANT_WIDE
 
 
+class DisableFailing(msgspec.Struct, frozen=True, tag="webhooks.endpoint.disable_failing"):
+    """The relay's: an endpoint has delivered nothing since ``failing_since_ms`` and a
+    delivery made then has run out of retries: disable it, unless someone changed the
+    endpoint since (a new URL deserves its own chance). The system's only."""
+
+    endpoint_id: str
+    failing_since_ms: int
+
+    @property
+    def actor_key(self) -> str:
+        return TENANT_WIDE
+
+
 class GetDeliveryTargets(msgspec.Struct, frozen=True, tag="webhooks.targets.get"):
     """The tenant's endpoints with their secrets, for the relay (the platform's service
     principal only)."""
@@ -127,6 +140,7 @@ WebhooksCommand = (
     | GetEndpoint
     | ListEndpoints
     | RotateEndpointSecret
+    | DisableFailing
     | GetDeliveryTargets
 )
 
@@ -147,6 +161,10 @@ class EndpointView(msgspec.Struct, frozen=True, tag="webhooks.endpoint"):
     secret: str = ""
     #: When the previous secret stops signing (0: there is none).
     old_secret_expires_ms: int = 0
+    #: Why it is disabled, when perkbus disabled it: "failing" (deliveries failed for the
+    #: whole retry schedule and nothing was delivered meanwhile); "" otherwise.
+    disabled_reason: str = ""
+    disabled_ms: int = 0
 
     @property
     def final(self) -> bool:

@@ -53,6 +53,13 @@ class Webhook:
     old_secret_expires_at: str | None = strawberry.field(
         description="During a rotation, when the old secret stops signing."
     )
+    disabled_reason: str | None = strawberry.field(
+        description=(
+            "failing when perkbus disabled it (a delivery failed for the whole retry "
+            "schedule with nothing delivered meanwhile); null otherwise."
+        )
+    )
+    disabled_at: str | None = strawberry.field(description="When perkbus disabled it.")
 
 
 @strawberry.type
@@ -150,6 +157,8 @@ def webhook(out: ops.WebhookOut) -> Webhook:
         private_aggregates=out.private_aggregates,
         secret=out.secret,
         old_secret_expires_at=out.old_secret_expires_at,
+        disabled_reason=out.disabled_reason,
+        disabled_at=out.disabled_at,
     )
 
 

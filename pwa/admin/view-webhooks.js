@@ -66,7 +66,10 @@ export async function render(into, app) {
 }
 
 function onOff(w) {
-  return h("span", { class: `pa-status pa-status-${w.enabled ? "on" : "off"}` }, w.enabled ? "on" : "off");
+  const state = h("span", { class: `pa-status pa-status-${w.enabled ? "on" : "off"}` }, w.enabled ? "on" : "off");
+  if (w.enabled || w.disabled_reason !== "failing") return state;
+  // turned off by perkbus: say why, so that someone fixes the receiver and turns it on
+  return h("span", {}, state, ` — failing: turned off ${when(w.disabled_at)} after every retry failed`);
 }
 
 /** The one time a secret is shown: with a button to copy it, and a warning. */

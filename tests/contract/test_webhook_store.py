@@ -359,6 +359,23 @@ async def test_cancel_endpoint_cancels_only_its_pending_deliveries(store: Webhoo
     assert await store.cancel_endpoint("acme", "ep-none") == 0
 
 
+async def test_delivered_since_looks_at_the_endpoints_deliveries_delivered_from_then(
+    store: WebhookStore,
+) -> None:
+    assert not await store.delivered_since("acme", "ep-1", 0)
+    failed = await store.add(new("ev-1"))
+    await store.record(attempt(failed.id, 1, at_ms=2_000), "failed", 0, 0)
+    assert not await store.delivered_since("acme", "ep-1", 0)  # failed is not delivered
+    delivered = await store.add(new("ev-2"))
+    await store.record(attempt(delivered.id, 1, 3_000, 200, ""), "delivered", 0, 5)
+    assert await store.delivered_since("acme", "ep-1", 3_000)
+    assert not await store.delivered_since("acme", "ep-1", 3_001)
+    assert not await store.delivered_since("acme", "ep-2", 0)  # another endpoint
+    assert not await store.delivered_since("globex", "ep-1", 0)  # another tenant's
+    await store.redeliver("acme", delivered.id, 4_000)  # pending again: not delivered now
+    assert not await store.delivered_since("acme", "ep-1", 0)
+
+
 # --- deliveries, delivery, attempts -------------------------------------------------------------
 
 

@@ -609,7 +609,7 @@ _ORDER = (
 _REPORT = f"imported rejected {{ row reason }} pool {{ {_POOL} }}"
 _WEBHOOK = (
     "id url description eventTypes enabled createdAt updatedAt privateAggregates secret"
-    " oldSecretExpiresAt"
+    " oldSecretExpiresAt disabledReason disabledAt"
 )
 _DELIVERY = (
     "id webhookId eventId eventType status attempts createdAt nextAttemptAt lastAttemptAt"

@@ -325,6 +325,8 @@ async def test_webhooks_are_made_read_changed_and_removed(api: BudgetApi, cluste
         "enabled": True,
         "updated_at": hook["created_at"],
         "old_secret_expires_at": None,
+        "disabled_reason": None,  # disabled by a person, or not at all
+        "disabled_at": None,
     }
     seen = {**hook, "secret": None}  # shown once
     assert (await api.webhooks(acme)).value == {"webhooks": [seen]}

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from actors.webhook_relay import WebhookRelay
+from bus.errors import ErrorCode
+from bus.messages import Err, Ok, Principal
+from bus.messages.webhooks import DisableFailing
 from storage.mysql_webhooks import MysqlWebhookStore
 from storage.sqlite_webhooks import SqliteWebhookStore
 from storage.webhook_ports import WebhookStore
@@ -179,8 +183,20 @@ async def test_a_failing_endpoint_is_retried_until_it_answers_and_each_attempt_i
         assert detail["event"]["type"] == "perkbus.budget.debited"
 
 
+async def webhook_until(
+    cluster: Cluster, tenant: str, webhook: str, ready: Callable[[Any], bool]
+) -> Any:
+    for _ in range(300):
+        status, found = await send(cluster, "GET", f"/api/v1/webhooks/{webhook}", tenant)
+        assert status == 200, found
+        if ready(found):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the endpoint never got there: {found}")
+
+
 @pytest.mark.ledgers("sqlite", "mysql")  # the relay on each ledger's store
-async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_once_more(
+async def test_when_retries_run_out_the_endpoint_is_disabled_and_redeliver_sends_once_more(
     cluster: Cluster, start_relay: StartRelay
 ) -> None:
     await start_relay((0.1,))
@@ -193,6 +209,16 @@ async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_on
         )
         assert failed["attempts"] == 2
         assert len(box.received) == 2
+        # the whole schedule failed and nothing was delivered meanwhile: disabled, and why
+        off = await webhook_until(cluster, "acme", hook["id"], lambda w: not w["enabled"])
+        assert off["disabled_reason"] == "failing"
+        assert off["disabled_at"] is not None
+        await debit(cluster, "acme", "b1", 100, "a-2")  # while disabled: not sent
+        status, on = await send(
+            cluster, "PATCH", f"/api/v1/webhooks/{hook['id']}", "acme", {"enabled": True}
+        )
+        assert status == 200, on
+        assert (on["enabled"], on["disabled_reason"], on["disabled_at"]) == (True, None, None)
         status, page = await send(
             cluster, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries?status=failed", "acme"
         )
@@ -208,6 +234,10 @@ async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_on
             hook["id"],
             lambda d: d[0]["attempts"] == 3 and d[0]["status"] == "failed",
         )
+        # a redelivery is one attempt, not a schedule: the endpoint stays enabled
+        await asyncio.sleep(0.3)
+        status, still = await send(cluster, "GET", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert (status, still["enabled"]) == (200, True)
         status, again = await send(cluster, "POST", path, "acme")
         assert status == 202
         [done] = await deliveries_until(
@@ -215,6 +245,53 @@ async def test_when_retries_run_out_the_delivery_fails_and_redeliver_sends_it_on
         )
         assert done["attempts"] == 4
         assert len(box.received) == 4
+    status, audit = await send(cluster, "GET", "/api/v1/audit?limit=100", "acme")
+    assert ("webhooks.endpoint.disable_failing", hook["id"], "perkbus:webhook-relay") in {
+        (e["action"], e["target"], e["actor"]) for e in audit["entries"]
+    }
+
+
+async def test_an_endpoint_that_delivered_while_one_delivery_failed_stays_enabled(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    await start_relay((1.0,))
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500, 200, 500])
+        await debit(cluster, "acme", "b1", 100, "a-1")  # fails now and at its retry …
+        await box.wait_for(1)
+        await debit(cluster, "acme", "b1", 100, "a-2")  # … while this one gets through
+        await deliveries_until(
+            cluster,
+            "acme",
+            hook["id"],
+            lambda d: sorted(x["status"] for x in d) == ["delivered", "failed"],
+        )
+        await asyncio.sleep(0.3)
+        status, still = await send(cluster, "GET", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert (status, still["enabled"], still["disabled_reason"]) == (200, True, None)
+
+
+async def test_a_failing_test_event_leaves_the_endpoint_enabled_and_a_failing_event_does_not(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    """With no retries at all, one failed attempt is the whole schedule: an event's
+    disables the endpoint, a test event's (someone is setting it up) does not."""
+    await start_relay(())
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500, 500])
+        status, _ = await send(cluster, "POST", f"/api/v1/webhooks/{hook['id']}/test", "acme")
+        assert status == 202
+        await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["status"] == "failed"
+        )
+        await asyncio.sleep(0.3)
+        status, still = await send(cluster, "GET", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert (status, still["enabled"]) == (200, True)
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        off = await webhook_until(cluster, "acme", hook["id"], lambda w: not w["enabled"])
+        assert off["disabled_reason"] == "failing"
 
 
 async def test_a_test_event_and_a_rotated_secret_sign_with_both_secrets_for_a_while(
@@ -574,3 +651,35 @@ async def test_a_tenant_whose_endpoints_cannot_be_read_holds_up_no_other(
         await cluster.open_budget("acme", "b1", 100)
         [got] = await box.wait_for(1)
         assert got.event["tenant"] == "acme"
+
+
+async def test_only_the_relay_disables_and_not_an_endpoint_changed_since_it_began_failing(
+    cluster: Cluster,
+) -> None:
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (_, hook):
+        status, changed = await send(
+            cluster, "PATCH", f"/api/v1/webhooks/{hook['id']}", "acme", {"url": hook["url"]}
+        )
+        assert status == 200, changed
+        changed_ms = int(datetime.fromisoformat(changed["updated_at"]).timestamp() * 1000)
+        owner = Principal("user@acme", roles=("owner",))
+        relay = Principal("perkbus:webhook-relay", roles=("system",))
+
+        async def disable(since_ms: int, who: Principal = relay) -> Any:
+            body = DisableFailing(hook["id"], since_ms)
+            return await cluster.bus.request("acme", "webhooks", body, who, 10)
+
+        refused = await disable(changed_ms + 1, owner)
+        assert isinstance(refused, Err)
+        assert refused.code == ErrorCode.FORBIDDEN
+        kept = await disable(changed_ms - 1)  # failing since before someone changed it
+        assert isinstance(kept, Ok)
+        assert kept.value.enabled is True
+        off = await disable(changed_ms + 1)
+        assert isinstance(off, Ok)
+        assert (off.value.enabled, off.value.disabled_reason) == (False, "failing")
+        other = await cluster.bus.request(
+            "globex", "webhooks", DisableFailing(hook["id"], 0), relay, 10
+        )
+        assert isinstance(other, Err)
+        assert other.code == ErrorCode.NOT_FOUND  # another tenant's endpoint is not there
