@@ -100,6 +100,7 @@ class BulkActor:
         self._backoff = 0.25
         #: The chunks asked for ahead, in row order: first row, rows, the treasury's answer.
         self._ahead: deque[_Asked] = deque()
+        self._running_on_record = False
 
     async def on_activate(self) -> None:
         self._drop_ahead()
@@ -111,6 +112,11 @@ class BulkActor:
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
         before = self.job
+        #: The status as committed (the actor is not pipelined: a batch starts from what
+        #: was written, or reloaded after a failed write). Chunks are asked for only of a
+        #: job whose ``running`` is on record: one started in memory whose commit then
+        #: failed would reload as ``scheduled`` and could be cancelled after paying.
+        self._running_on_record = before is not None and before.status == "running"
         rows: list[BulkRowRecord] = []
         results: list[BulkRowRecord] = []
         replies: list[Reply] = []
@@ -147,7 +153,10 @@ class BulkActor:
         changes = None
         if self.job is not None and self.job != before:
             expected = before.version if before is not None else 0
-            self.job = replace(self.job, version=expected + 1, updated_ms=now_ms())
+            # the time a reply of this batch showed, if one changed it; else now
+            stamped = self.job.updated_ms > (before.updated_ms if before is not None else 0)
+            updated_ms = self.job.updated_ms if stamped else now_ms()
+            self.job = replace(self.job, version=expected + 1, updated_ms=updated_ms)
             changes = ChangeSet(
                 self.tenant,
                 bulk_jobs=(PutBulkJob(self.job, expected),),
@@ -247,18 +256,22 @@ class BulkActor:
                 status="scheduled" if later else "running",
                 name=start.name,
                 start_at_ms=start.start_at_ms if later else now,
+                updated_ms=now,
             )
         return Ok(view(self.job))
 
     def _reschedule(self, start_at_ms: int) -> Reply:
+        now = now_ms()
+        job = self.job
+        if job is not None and job.status in ("running", "done") and start_at_ms <= now:
+            return Ok(view(job))  # asked to start now, and started (a retry, or its time came)
         if (refused := self._unless_scheduled("moved")) is not None:
             return refused
         assert self.job is not None
-        now = now_ms()
         if start_at_ms > now:
-            self.job = replace(self.job, start_at_ms=start_at_ms)
+            self.job = replace(self.job, start_at_ms=start_at_ms, updated_ms=now)
         else:
-            self.job = replace(self.job, status="running", start_at_ms=now)
+            self.job = replace(self.job, status="running", start_at_ms=now, updated_ms=now)
         return Ok(view(self.job))
 
     def _cancel(self) -> Reply:
@@ -267,7 +280,7 @@ class BulkActor:
         if (refused := self._unless_scheduled("cancelled")) is not None:
             return refused
         assert self.job is not None
-        self.job = replace(self.job, status="cancelled")
+        self.job = replace(self.job, status="cancelled", updated_ms=now_ms())
         return Ok(view(self.job))
 
     def _unless_scheduled(self, what: str) -> Err | None:
@@ -283,8 +296,10 @@ class BulkActor:
     async def _chunk(self, results: list[BulkRowRecord]) -> Reply:
         job = self.job
         if job is not None and job.status == "scheduled" and job.start_at_ms <= now_ms():
-            job = self.job = replace(job, status="running")  # its time has come
-        if job is None or job.status != "running":
+            # its time has come: recorded first, and the first chunk asked for once it is
+            self.job = replace(job, status="running")
+            return Ok(view(self.job))
+        if job is None or job.status != "running" or not self._running_on_record:
             return self._view()
         asked = self._take_ahead(job.next_row) or await self._ask_chunk(job, job.next_row)
         rows = asked.rows

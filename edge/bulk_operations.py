@@ -17,7 +17,7 @@ from bus.errors import ErrorCode
 from bus.messages import Err
 from bus.messages.bulk import KIND, BulkPage, BulkStatus, BulkView, CancelBulk, ListBulk
 from bus.messages.bulk import RescheduleBulk as RescheduleBulkCommand
-from bus.messages.common import FREE_TEXT, Cursor, PageSize
+from bus.messages.common import ONE_LINE, Cursor, PageSize
 from bus.messages.history import KIND as HISTORY
 from bus.scopes import SCOPE_BULK
 from bus.time import now_ms
@@ -31,7 +31,7 @@ PAST_GRACE_MS = 5 * 60 * 1000
 AHEAD_MAX_MS = 366 * 24 * 3600 * 1000
 #: A campaign's name, as :data:`bus.messages.bulk.JobName`.
 NAME_MAX = 120
-_NAME = re.compile(FREE_TEXT)
+_NAME = re.compile(ONE_LINE)
 
 
 class BulkQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -56,35 +56,47 @@ class RescheduleIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def start_at_ms(text: str | None, now: int | None = None) -> int:
-    """Milliseconds since 1970 of a time to start (0: now), or :class:`Invalid`."""
-    if text is None or text == "":
+    """Milliseconds since 1970 of a time to start as given (0: none given, start now), or
+    :class:`Invalid`. A time that has come is kept as given, not made 0: a job's id is
+    made from it, and a retry of an upload after its time must find the same job (the
+    actor starts a job whose time has come at once)."""
+    if text is None:
         return 0
-    if len(text) > 40:
-        raise Invalid("start_at is an RFC 3339 time such as 2026-12-01T09:00:00Z", "#/start_at")
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        at = None
-    if at is None or "T" not in text.upper() or at.tzinfo is None:
+    found = _RFC3339.fullmatch(text)
+    if found is None:
         raise Invalid(
             "start_at is an RFC 3339 time with its offset, such as 2026-12-01T09:00:00Z",
             "#/start_at",
         )
-    ms = int(at.timestamp() * 1000)
+    day, clock, fraction, offset = found.groups()
+    try:  # fromisoformat takes more than RFC 3339: only the checked parts are given it
+        at = datetime.fromisoformat(f"{day}T{clock}{offset.upper().replace('Z', '+00:00')}")
+    except ValueError as e:
+        raise Invalid(f"start_at is not a time of the calendar: {e}", "#/start_at") from e
+    ms = int(at.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
     now = now_ms() if now is None else now
     if ms < now - PAST_GRACE_MS:
         raise Invalid("start_at is in the past; leave it out to start now", "#/start_at")
     if ms > now + AHEAD_MAX_MS:
         raise Invalid("start_at is more than a year ahead", "#/start_at")
-    return ms if ms > now else 0
+    return ms
+
+
+#: RFC 3339 ``date-time`` (section 5.6): ``T`` or ``t`` (or a space, which its note
+#: allows), seconds 00 to 59 (a leap second is refused: no clock here shows one), an offset
+#: ``Z``/``z`` or ±hh:mm.
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-5][0-9])(?:\.([0-9]{1,9}))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def job_name(text: str | None) -> str:
+    """A campaign's name: one line (a line break would forge rows in CSV exports and
+    log lines), at most :data:`NAME_MAX` characters; "" for none."""
     name = (text or "").strip()
-    if len(name) > NAME_MAX or not _NAME.fullmatch(name):
-        raise Invalid(
-            f"name is at most {NAME_MAX} characters, without control characters", "#/name"
-        )
+    if name and (len(name) > NAME_MAX or not _NAME.fullmatch(name)):
+        raise Invalid(f"name is one line of at most {NAME_MAX} characters", "#/name")
     return name
 
 

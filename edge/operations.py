@@ -650,7 +650,9 @@ def bulk_job_id(
     key = caller.idempotency_key
     if key is None:
         return f"bulk_{nonce}"
-    content = hashlib.sha256(msgspec.msgpack.encode((rows, name, start_at_ms))).hexdigest()
+    # without a name and a time, as before campaigns: a retry across an upgrade finds its job
+    made = rows if not (name or start_at_ms) else (rows, name, start_at_ms)
+    content = hashlib.sha256(msgspec.msgpack.encode(made)).hexdigest()
     material = f"{caller.identity.tenant}\n{caller.identity.principal.subject}\n{key}\n{content}"
     return f"bulk_{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 

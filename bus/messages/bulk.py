@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.common import FREE_TEXT, TENANT_WIDE, Cursor, PageSize
+from bus.messages.common import ONE_LINE, TENANT_WIDE, Cursor, PageSize
 
 KIND = "bulk"
 MAX_ROWS = 100_000
@@ -22,7 +22,7 @@ LOAD_CHUNK = 5_000
 #: waiting for its time may be cancelled instead.
 BulkStatus = Literal["loading", "scheduled", "running", "done", "cancelled"]
 #: A campaign's name, as people read it in lists.
-JobName = Annotated[str, msgspec.Meta(max_length=120, pattern=FREE_TEXT)]
+JobName = Annotated[str, msgspec.Meta(max_length=120, pattern=f"^$|{ONE_LINE}")]
 #: When a job starts, in milliseconds since 1970; 0 is at once.
 StartAt = Annotated[int, msgspec.Meta(ge=0, lt=2**53)]
 

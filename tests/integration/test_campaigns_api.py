@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -156,17 +156,25 @@ async def test_bad_times_and_names_change_nothing(api: BudgetApi, cluster: Clust
         "2026-12-01T09:00:00",  # no offset
         "tomorrow",
         "9" * 41,
+        "",
+        # ISO 8601 that is not RFC 3339
+        at(timedelta(hours=1)).replace("-", "").replace(":", ""),
+        at(timedelta(hours=1))[:16] + "Z",  # no seconds
+        at(timedelta(hours=1)).replace("Z", "+01"),
+        at(timedelta(hours=1)).replace("Z", "+00:00:30"),
+        at(timedelta(hours=1))[:11] + "23:59:60Z",  # a leap second
+        at(timedelta(days=1))[:8] + "32" + at(timedelta(days=1))[10:],  # no such day
     ):
         outcome = await api.bulk_start(acme, "b1", CSV, start_at=start_at)
         assert outcome.code == "invalid_request", start_at
-    outcome = await api.bulk_start(acme, "b1", CSV, name="bell\x07")
-    assert outcome.code == "invalid_request"
+    for name in ("bell\x07", "two\nlines", "forged\r\n=HYPERLINK(1)"):
+        assert (await api.bulk_start(acme, "b1", CSV, name=name)).code == "invalid_request"
     assert (await api.bulk_start(acme, "b1", CSV, name="n" * 121)).code == "invalid_request"
     assert (await api.bulk_jobs(acme)).value == {"jobs": [], "next_cursor": None}
     job = (await api.bulk_start(acme, "b1", CSV, start_at=at(timedelta(hours=1)))).value
     assert job is not None
-    moved = await api.bulk_reschedule(acme, job["id"], "yesterday")
-    assert moved.code == "invalid_request"
+    for bad in ("yesterday", ""):  # an empty time is not "now": null is
+        assert (await api.bulk_reschedule(acme, job["id"], bad)).code == "invalid_request"
     assert ((await api.bulk_job(acme, job["id"])).value or {})["start_at"] == job["start_at"]
     # a few minutes behind is now (a clock a little slow, a form sent late)
     slow = (await api.bulk_start(acme, "b1", CSV, start_at=at(timedelta(minutes=-2)))).value
@@ -267,3 +275,43 @@ async def test_integrators_are_told_when_a_campaign_is_scheduled_starts_ends_or_
     ) as r:
         schema = await r.json()
     assert set(schema["$defs"]["BulkEvent"]["required"]) <= set(finished)
+
+
+async def test_rfc_3339_in_its_other_spellings_is_taken(api: BudgetApi, cluster: Cluster) -> None:
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 1_000)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    for spelled in (
+        start.strftime("%Y-%m-%dt%H:%M:%S.250z"),  # lower case, a fraction
+        start.astimezone(timezone(timedelta(hours=-5, minutes=-30))).isoformat(),
+        start.strftime("%Y-%m-%d %H:%M:%S+00:00"),  # a space, as RFC 3339's note allows
+    ):
+        job = (await api.bulk_start(acme, "b1", CSV, start_at=spelled)).value
+        assert job is not None, spelled
+        assert job["status"] == "scheduled"
+        assert ms(job["start_at"]) - int(start.timestamp() * 1000) in (0, 250), spelled
+
+
+async def test_a_campaign_upload_retried_after_its_time_is_the_same_job(
+    api: BudgetApi, cluster: Cluster
+) -> None:
+    """Found by review: the time was made "now" once it had come, and the job's id was
+    made from it, so a retry after the time made a second job that paid again."""
+    acme = cluster.keys.headers("acme")
+    await cluster.open_budget("acme", "b1", 10_000)
+    start = at(timedelta(seconds=1))
+    first = (await api.bulk_start(acme, "b1", CSV, key="camp-1", name="Now", start_at=start)).value
+    assert first is not None
+    await until(api, acme, first["id"], "done")
+    again = (await api.bulk_start(acme, "b1", CSV, key="camp-1", name="Now", start_at=start)).value
+    assert again is not None
+    assert again["id"] == first["id"]
+    await asyncio.sleep(1)
+    assert await cluster.ledger.account_balance("acme", "budget:b1") == 10_000 - 700
+    listed = (await api.bulk_jobs(acme)).value
+    assert listed is not None
+    assert [j["id"] for j in listed["jobs"]] == [first["id"]]
+    # starting it now, asked again once it has started, answers the job as it is
+    done = (await api.bulk_reschedule(acme, first["id"], None)).value
+    assert done is not None
+    assert done["status"] == "done"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -21,6 +21,7 @@ from bus.messages.bulk import (
     BulkResults,
     BulkRow,
     BulkView,
+    CancelBulk,
     ContinueBulk,
     GetBulk,
     IssueItem,
@@ -31,7 +32,7 @@ from bus.messages.bulk import (
 )
 from bus.messages.common import Money
 from bus.time import now_ms
-from storage.ports import CatalogueStore, Ledger
+from storage.ports import CatalogueStore, ChangeSet, Ledger
 from tests.conftest import start_host
 from tests.support import transactions
 
@@ -249,3 +250,52 @@ async def test_a_scheduled_job_told_to_go_on_early_waits_for_its_time(
     done = await wait_done(bus, "camp-1")
     assert (done.succeeded, done.name) == (2, "New year")
     assert await ledger.account_balance("acme", "budget:b1") == 300
+
+
+async def test_a_campaign_whose_start_was_not_written_pays_nothing_when_cancelled(
+    bus: Bus, ledger: Ledger, catalogue: CatalogueStore
+) -> None:
+    """Found by review: a due job was started in memory and its chunks asked for in the
+    same batch; when that batch's write failed, the job reloaded as scheduled and could be
+    cancelled after the treasury had paid. The start is now written before any chunk."""
+    real_apply = ledger.apply
+    failed: list[str] = []
+
+    async def apply_failing_the_start(change_sets: Sequence[ChangeSet]) -> None:
+        for cs in change_sets:
+            for put in cs.bulk_jobs:
+                if put.record.status in ("running", "done") and not failed:
+                    failed.append(put.record.status)
+                    raise ConnectionError("the ledger went away")
+        await real_apply(change_sets)
+
+    ledger.apply = apply_failing_the_start  # type: ignore[method-assign]
+    host = await start_host(bus, ledger, catalogue)
+    try:
+        opened = await ask(bus, CreateBudget("b1", "B", Money(1000, "EUR")), "treasury")
+        assert isinstance(opened, Ok)
+        rows = (BulkRow("ann", 300), BulkRow("bob", 400))
+        assert isinstance(await ask(bus, LoadBulkRows("camp-x", "b1", 0, rows)), Ok)
+        started = await ask(bus, StartBulk("camp-x", 2, "New year", now_ms() + 1000))
+        assert isinstance(started, Ok)
+        for _ in range(50):  # the host finds it due and tells it to go on: the write fails
+            await asyncio.sleep(0.1)
+            if failed:
+                break
+        assert failed == ["running"]  # the start alone, with no chunk asked for
+        await asyncio.sleep(0.3)
+        cancelled = await ask(bus, CancelBulk("camp-x"))
+        if isinstance(cancelled, Ok):  # cancelled before it started again: nothing paid
+            await asyncio.sleep(1.0)
+            job = await ledger.load_bulk_job("acme", "camp-x")
+            assert job is not None
+            assert job.status == "cancelled"
+            assert await ledger.account_balance("acme", "budget:b1") == 1000
+        else:  # the next poll started it first: it runs, and pays each row once
+            done = await wait_done(bus, "camp-x")
+            assert (done.succeeded, done.failed) == (2, 0)
+            assert await ledger.account_balance("acme", "budget:b1") == 300
+        assert await ledger.account_balance("acme", "wallet:ann") in (0, 300)
+        assert await ledger.entries_total("acme") == 0
+    finally:
+        await host.stop()
