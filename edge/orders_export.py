@@ -96,6 +96,8 @@ async def export_page(caller: Caller, query: OrdersExportQuery, cursor: str) -> 
     days = report_days(query.first, query.last)
     if isinstance(days, Err):
         return days
+    if days[0].year < 1970 or days[1].year > 9998:
+        return Err.of(ErrorCode.INVALID_REQUEST, "orders are exported from 1970 to 9998")
     first, last = (datetime.combine(d, time(), UTC) for d in days)
     command = ListOrders(
         status=query.status,

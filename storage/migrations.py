@@ -741,6 +741,22 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        30,
+        "MariaDB: the tenant's orders by time and id, each page read in order",
+        # Pages of orders newest first are ordered by time, then id. MariaDB's index by
+        # (tenant, time) left the id out, and sorted the rest of the range for each page:
+        # an export of 60,000 orders took 75 s. SQLite sorts only the orders of one
+        # millisecond as it goes, and keeps its narrower index.
+        sqlite=(),
+        mysql=(
+            "ALTER TABLE orders DROP INDEX orders_created,"
+            " ADD INDEX orders_created (tenant_id, created_ms, order_id)",
+        ),
+    ),
+)
+
 CREATE_MIGRATIONS_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)""",

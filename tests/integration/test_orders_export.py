@@ -38,10 +38,9 @@ async def seed(cluster: Cluster) -> list[OrderRecord]:
     page), one at the last millisecond of 2 December, one on 3 December paid by budget b2
     for a recipient whose id looks like a formula, one failed, one on 4 December; globex:
     one on 2 December."""
-    busy = [
-        placed(f"ord_{i:04d}", f"2026-12-01T10:{i // 60 % 60:02d}:{i % 60:02d}")
-        for i in range(PAGE + 30)
-    ]
+    # three to a millisecond, and so many that the first page ends between two placed at
+    # once (the 3 later orders and 97 of these: ord_0034 on it, ord_0033 on the next)
+    busy = [placed(f"ord_{i:04d}", f"2026-12-01T10:00:00.{i // 3:03d}") for i in range(PAGE + 31)]
     orders = [
         placed("ord_before", "2026-11-30T23:59:59.999"),
         *busy,
@@ -78,8 +77,8 @@ async def test_a_range_of_days_comes_whole_newest_first_across_pages(cluster: Cl
     rows = await export(cluster, owner, **{"from": "2026-12-01", "to": "2026-12-03"})
     ids = [r["order_id"] for r in rows]
     assert ids[:3] == ["ord_fail", "ord_b2", "ord_edge"]  # 4 December is out, the 2nd's last ms in
-    assert ids[3:] == [f"ord_{i:04d}" for i in reversed(range(PAGE + 30))]
-    assert len(set(ids)) == len(ids) == PAGE + 33  # no order twice where pages meet
+    assert ids[3:] == [f"ord_{i:04d}" for i in reversed(range(PAGE + 31))]
+    assert len(set(ids)) == len(ids) == PAGE + 34  # no order twice where pages meet
     assert "ord_globex" not in ids
     first = rows[1]
     assert first == {
@@ -136,6 +135,8 @@ async def test_bad_ranges_are_refused(cluster: Cluster) -> None:
         {"from": "2026-02-30", "to": "2026-03-01"},
         {"from": "2025-01-01", "to": "2026-12-31"},
         {"from": "2026-12-01", "to": "2026-12-02", "status": "lost"},
+        {"from": "9999-12-30", "to": "9999-12-31"},  # past the last day a time can end
+        {"from": "1969-12-31", "to": "1970-01-01"},  # before times in milliseconds begin
         {"from": "2026-12-01", "to": "2026-12-02", "limit": "5"},
     ):
         assert await refusal(cluster, owner, **params) == (422, "invalid_request"), params
