@@ -27,13 +27,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from actors.runtime.background import Background
@@ -43,6 +46,7 @@ from actors.webhook_sender import WebhookSender
 from actors.webhook_targets import TargetDirectory
 from bus.client import Bus
 from bus.messages.webhooks import DeliveryTarget
+from bus.metrics import Family, counter
 from bus.time import now_ms
 from bus.webhook_filters import wants
 from storage.webhook_ports import Attempt, Delivery, NewDelivery, WebhookStore
@@ -370,6 +374,8 @@ class WebhookRelay:
         poll_s: float = 1.0,
         disable_failing: bool = True,
     ) -> None:
+        self.bus = bus
+        self._metrics_sub: Subscription | None = None
         self.store = store
         self.targets = TargetDirectory(bus, ttl_s=targets_ttl_s, on_stopped=self._cancel)
         self.sender = WebhookSender(allow_private, timeout_s=timeout_s)
@@ -414,8 +420,24 @@ class WebhookRelay:
         self.fanout.start()
         self.dispatcher.start()
         self.pruner.start()
+        process = f"webhooks-{socket.gethostname()}-{os.getpid()}"
+        self._metrics_sub = await self.bus.answer_metrics("webhooks", process, self.metrics)
+
+    def metrics(self) -> list[Family]:
+        """The relay's attempts since it started (ADR 40)."""
+        sent = self.dispatcher
+        return [
+            counter("perkbus_webhook_attempts", "Delivery attempts made.", sent.attempts),
+            counter(
+                "perkbus_webhook_delivered", "Attempts the endpoint took (2xx).", sent.delivered
+            ),
+        ]
 
     async def stop(self) -> None:
+        if self._metrics_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._metrics_sub.unsubscribe()
+            self._metrics_sub = None
         await self.service.stop()
         await self.fanout.stop()
         await self.pruner.stop()

@@ -20,6 +20,7 @@ import msgspec
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -31,9 +32,12 @@ from bus.messages import Command, Envelope, Err, Principal, Reply, encoder, repl
 from bus.messages.reports import ReportCommand, ReportReply, report_reply_decoder
 from bus.messages.system import HealthCheck, HostHealth
 from bus.messages.webhooks import DeliveriesCommand, DeliveriesReply, deliveries_reply_decoder
+from bus.metrics import Collector, MetricsSnapshot
 from bus.time import now_ms
 
 _health_decoder = msgspec.msgpack.Decoder(HostHealth)
+_metrics_encoder = msgspec.msgpack.Encoder()
+_metrics_decoder = msgspec.msgpack.Decoder(MetricsSnapshot)
 _json_decoder = msgspec.json.Decoder()
 
 
@@ -293,6 +297,37 @@ class Bus:
         except NatsError as e:
             raise BusUnavailable(f"the bus is unavailable: {type(e).__name__}") from e
         return _health_decoder.decode(msg.data)
+
+    async def answer_metrics(self, role: str, process: str, collect: Collector) -> Subscription:
+        """Answer every ``pb.sys.metrics`` with this process's metrics (ADR 40), until the
+        subscription returned is ended."""
+
+        async def answer(msg: Msg) -> None:
+            if msg.reply:
+                snapshot = MetricsSnapshot(process, role, tuple(collect()))
+                await self.nc.publish(msg.reply, _metrics_encoder.encode(snapshot))
+
+        return await self.nc.subscribe(subjects.METRICS, cb=answer)
+
+    async def gather_metrics(self, window_s: float) -> list[MetricsSnapshot]:
+        """Every process's metrics that arrive within ``window_s``: each process answers
+        once; how many there are is not known, so the window closes the gathering."""
+        inbox = self.nc.new_inbox()
+        found: list[MetricsSnapshot] = []
+
+        async def heard(msg: Msg) -> None:
+            try:
+                found.append(_metrics_decoder.decode(msg.data))
+            except msgspec.DecodeError as e:  # another version's process: left out
+                log.warning("metrics from another version left out: %s", e)
+
+        sub = await self.nc.subscribe(inbox, cb=heard)
+        try:
+            await self.nc.publish(subjects.METRICS, b"", reply=inbox)
+            await asyncio.sleep(window_s)
+        finally:
+            await sub.unsubscribe()
+        return found
 
     async def host_health(self, timeout_s: float) -> HostHealth:
         """Ask any actor host about itself and its stores."""

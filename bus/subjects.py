@@ -36,6 +36,8 @@ CATALOGUE_CHANGED = "pb.sys.catalogue.changed"
 WAREHOUSE_HEALTH = "pb.sys.warehouse_health"
 #: The webhook relay answers with its store's health (ADR 37).
 WEBHOOKS_HEALTH = "pb.sys.webhooks_health"
+#: Every process answers with its metrics (no queue group: each answers; ADR 40).
+METRICS = "pb.sys.metrics"
 
 EVENTS_STREAM = "PB_EVENTS"
 AUDIT_STREAM = "PB_AUDIT"

@@ -31,6 +31,7 @@ from edge import (
     fx,
     graphql,
     health,
+    metrics,
     oauth,
     openapi,
     orders,
@@ -59,6 +60,7 @@ from edge.http import (
     IN_FLIGHT,
     LIMITER,
     REFUSALS,
+    TRUSTED_PROXIES,
     ProblemResponse,
 )
 from edge.openapi_paths import required_scopes
@@ -73,7 +75,6 @@ log = logging.getLogger(__name__)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SCOPES = web.AppKey("scopes", dict[tuple[str, str], str])
 REVOCATIONS = web.AppKey("revocations", Revocations)
-TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[Network, ...])
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"}) | oauth.OAUTH_PUBLIC
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -298,11 +299,17 @@ def create_app(
     composition root) or None for this process's own."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[preflight_middleware, problems_middleware, auth_middleware],
+        middlewares=[
+            metrics.metrics_middleware,
+            preflight_middleware,
+            problems_middleware,
+            auth_middleware,
+        ],
     )
     app.on_response_prepare.append(_security_headers)
     app.on_response_prepare.append(_cors_headers)
     app[CONFIG] = config
+    app[metrics.METRICS] = metrics.EdgeMetrics()
     app[LIMITER] = ResilientLimiter(shared_limiter)
     app[CACHES] = EdgeCaches.build(config, shared_cache)
     app[SCOPES] = required_scopes()
@@ -331,6 +338,7 @@ def create_app(
             await pages.heard(msg.data)
 
         await app[BUS].nc.subscribe(subjects.CATALOGUE_CHANGED, cb=catalogue_changed)
+        await app[BUS].answer_metrics("edge", metrics.PROCESS, app[metrics.METRICS].families)
         await barrier(app[BUS].nc)  # before the first request: no change goes unheard
         app[REVOCATIONS].start(app[BUS].js)
         yield
@@ -341,6 +349,7 @@ def create_app(
 
     app.cleanup_ctx.append(bus_context)
     app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(openapi.routes)
     app.add_routes(budgets.routes)
     app.add_routes(rewards.routes)

@@ -59,6 +59,9 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: ``X-Forwarded-For`` names the client: rate limits by address count clients, not
     #: the load balancer (``edge.client_address``); empty: the peer is the client.
     trusted_proxies: str = ""
+    #: ``/metrics`` (every process's, ADR 40) answers requests from this machine, and from
+    #: elsewhere those that send ``Authorization: Bearer <this>``; empty: this machine only.
+    metrics_token: str = ""
     #: How long a catalogue page stays cached at the edge at most (a change the edges
     #: hear of ends it sooner, ADR 23); 0 turns the page cache off.
     catalogue_cache_ttl_s: float = 30.0

@@ -12,6 +12,7 @@ from bus.client import Bus
 from bus.messages import Err
 from edge.auth import Identity
 from edge.caches import EdgeCaches
+from edge.client_address import Network
 from edge.config import EdgeConfig
 from edge.operations import Caller, KeysInFlight
 from edge.problems import Throttled, from_error, problem
@@ -28,6 +29,8 @@ IDENTITY = web.RequestKey("identity", Identity)
 REFUSALS = web.AppKey("refusals", RefusalRecorder)
 CACHES = web.AppKey("caches", EdgeCaches)
 LIMITER = web.AppKey("limiter", ResilientLimiter)
+#: Proxies whose ``X-Forwarded-For`` names the client (``edge.client_address``).
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[Network, ...])
 
 _json = msgspec.json.Encoder()
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ import msgspec
 
 from actors.runtime.background import Background
 from bus.events import OutboxEvent
+from bus.metrics import Histogram
 from bus.time import now_ms
 from storage.errors import StoreUnavailable
 from storage.ports import ChangeSet, Ledger
@@ -98,6 +100,10 @@ class GroupCommitter(Background):
         #: When the oldest of ``_published`` came (loop time), or None if there are none.
         self._published_since: float | None = None
         self.stats = CommitterStats()
+        #: How long each group took to write (ADR 40).
+        self.commit_seconds = Histogram(
+            "perkbus_group_commit_seconds", "Time to write one group of change sets."
+        )
 
     async def commit(self, change_set: ChangeSet, deadline_ms: int | None = None) -> None:
         """Return once ``change_set`` is durably written; raise if it could not be.
@@ -207,6 +213,7 @@ class GroupCommitter(Background):
     async def _write(self, group: list[_Pending]) -> None:
         if not group:
             return
+        started = time.perf_counter()
         try:
             await self._ledger.apply([p.change_set for p in group])
         except StoreUnavailable as e:
@@ -228,6 +235,8 @@ class GroupCommitter(Background):
                     self._done([p])
         else:
             self._done(group)
+        finally:
+            self.commit_seconds.observe(time.perf_counter() - started)
 
     def _done(self, group: list[_Pending]) -> None:
         actors = sum(1 for p in group if not p.change_set.published)  # not the relay's

@@ -45,6 +45,7 @@ from bus.messages import (
 )
 from bus.messages.catalogue import CatalogueChanged
 from bus.messages.system import HostHealth, StoreHealth
+from bus.metrics import Family, counter, gauge
 from bus.time import now_ms
 from storage.ports import Store
 
@@ -160,6 +161,9 @@ class ActorHost:
         # every host: a catalogue changed anywhere drops the products kept of its tenant
         self._subscriptions.append(
             await nc.subscribe(subjects.CATALOGUE_CHANGED, cb=self._on_catalogue_changed)
+        )
+        self._subscriptions.append(
+            await self.bus.answer_metrics("actor-host", self.host_id, self.metrics)
         )
         await barrier(nc)
         self._serving = True
@@ -410,6 +414,31 @@ class ActorHost:
             await self.bus.nc.publish(reply_to, encoder.encode(reply))
         except Exception as e:
             log.warning("could not send a reply: %r", e)
+
+    def metrics(self) -> list[Family]:
+        """This host's metrics (ADR 40): its actors, and what its committer wrote."""
+        stats = self.committer.stats
+        return [
+            gauge("perkbus_actors_active", "Actors active on this host.", len(self.activations)),
+            gauge(
+                "perkbus_partitions", "Tenant partitions this host serves.", len(self.partitions)
+            ),
+            counter("perkbus_group_commits", "Groups of change sets written.", stats.groups),
+            counter(
+                "perkbus_change_sets", "Change sets of actor batches written.", stats.change_sets
+            ),
+            counter(
+                "perkbus_change_sets_failed",
+                "Change sets that could not be written (their requests answered retryable).",
+                stats.failed_change_sets,
+            ),
+            counter(
+                "perkbus_change_sets_expired",
+                "Change sets not written: every request had given up waiting.",
+                stats.expired_change_sets,
+            ),
+            self.committer.commit_seconds.family(),
+        ]
 
     async def health(self) -> HostHealth:
         stores = []
