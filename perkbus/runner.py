@@ -273,7 +273,8 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  admin console {base_url}/admin/?tenant={demo.TENANT}",
         f"  REST API      {base_url}/api/v1",
         f"  OpenAPI       {base_url}/api/v1/openapi.json",
-        f"  health        {base_url}/healthz   {base_url}/readyz",
+        f"  health        {base_url}/healthz   {base_url}/readyz"
+        f"   metrics: {base_url}/metrics (Prometheus, from this machine)",
         f"  NATS          {without_password(nats_url)}",
         "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
