@@ -320,10 +320,12 @@ class WebhookDispatcher(Background):
             await self._failed_for_good(delivery, attempt)
 
     async def _failed_for_good(self, delivery: Delivery, attempt: Attempt) -> None:
-        """Disable the endpoint if this delivery ran the whole schedule (not a test event,
-        not a redelivery, which gets one attempt) and nothing reached the endpoint since
-        the delivery was made."""
-        whole_schedule = attempt.n == len(self._schedule) + 1
+        """Disable the endpoint if this delivery has failed for as long as the retry
+        schedule lasts (a redelivery soon after, out of its turn, has not) and nothing
+        reached the endpoint since the delivery was made. Never for a test event: someone
+        is setting the endpoint up."""
+        failing_ms = attempt.at_ms - delivery.created_ms
+        whole_schedule = failing_ms >= 900 * sum(self._schedule)  # its waits less a tenth
         if not self._disable_failing or not whole_schedule or delivery.event_type == TEST_EVENT:
             return
         tenant, endpoint_id = delivery.tenant, delivery.endpoint_id

@@ -82,15 +82,6 @@ def threaded_receiver() -> Iterator[Box]:
 
 
 @pytest.fixture
-def desk(browser: Any, live: Live) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.base)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
 def box() -> Iterator[Box]:
     with threaded_receiver() as running:
         yield running

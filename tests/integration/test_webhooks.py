@@ -683,3 +683,26 @@ async def test_only_the_relay_disables_and_not_an_endpoint_changed_since_it_bega
         )
         assert isinstance(other, Err)
         assert other.code == ErrorCode.NOT_FOUND  # another tenant's endpoint is not there
+
+
+async def test_a_pending_delivery_sent_again_and_failing_leaves_the_endpoint_enabled(
+    cluster: Cluster, start_relay: StartRelay
+) -> None:
+    """Its last retry, asked for at once, fails: it has not failed for as long as the
+    schedule lasts, so the endpoint has not been failing for long (found by the console's
+    test)."""
+    await start_relay((60.0,))
+    await cluster.open_budget("acme", "b1", 10_000)
+    async with endpoint(cluster, "acme", event_types=["perkbus.budget.debited"]) as (box, hook):
+        box.statuses.extend([500, 503])
+        await debit(cluster, "acme", "b1", 100, "a-1")
+        [pending] = await deliveries_until(
+            cluster, "acme", hook["id"], lambda d: bool(d) and d[0]["attempts"] == 1
+        )
+        path = f"/api/v1/webhooks/{hook['id']}/deliveries/{pending['id']}/redeliver"
+        status, _ = await send(cluster, "POST", path, "acme")
+        assert status == 202
+        await deliveries_until(cluster, "acme", hook["id"], lambda d: d[0]["status"] == "failed")
+        await asyncio.sleep(0.3)
+        status, still = await send(cluster, "GET", f"/api/v1/webhooks/{hook['id']}", "acme")
+        assert (status, still["enabled"], still["disabled_reason"]) == (200, True, None)
