@@ -150,6 +150,10 @@ class BulkActor:
                     replies.append(await self._results(offset, limit))
                 case _:
                     replies.append(Err.of(ErrorCode.INVALID_REQUEST, "not a bulk request"))
+        if self.job is not None and self.job.status == "running" and not self._running_on_record:
+            # started in this batch (a later ContinueBulk of the batch could not go on):
+            # once the start is written, the first chunk
+            go_on = True
         changes = None
         if self.job is not None and self.job != before:
             expected = before.version if before is not None else 0

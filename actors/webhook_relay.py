@@ -329,6 +329,9 @@ class WebhookDispatcher(Background):
         if not self._disable_failing or not whole_schedule or delivery.event_type == TEST_EVENT:
             return
         tenant, endpoint_id = delivery.tenant, delivery.endpoint_id
+        target = await self._targets.find(tenant, endpoint_id)
+        if target is None or not target.enabled:
+            return  # gone or off already: nothing to ask (its other failures end here too)
         if await self._store.delivered_since(tenant, endpoint_id, delivery.created_ms):
             return
         await self._targets.disable_failing(tenant, endpoint_id, delivery.created_ms)

@@ -130,7 +130,8 @@ class TargetDirectory:
         body = DisableFailing(endpoint_id, since_ms)
         reply = await self._bus.request(tenant, KIND, body, RELAY, self._timeout_s)
         if isinstance(reply, Err):
-            log.warning("webhook relay: %s of %s not disabled: %s", endpoint_id, tenant, reply)
+            log.info("webhook relay: %s of %s: %s", endpoint_id, tenant, reply.message)
+            return
         self.forget(tenant)
 
     async def find(self, tenant: str, endpoint_id: str) -> DeliveryTarget | None:

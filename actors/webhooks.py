@@ -246,7 +246,10 @@ class WebhooksActor:
         if found is None:
             return _not_found()
         if not found.enabled or found.updated_ms > body.failing_since_ms:
-            return Ok(self._view(found))  # off already, or changed since it began failing
+            # off already, or changed since it began failing: left as it is, and not an
+            # act of the relay's for the audit log (which records what succeeded)
+            why = "off already" if not found.enabled else "changed since it began failing"
+            return Err.of(ErrorCode.INVALID_REQUEST, f"left as it is: {why}")
         now = now_ms()
         changed = msgspec.structs.replace(
             found, enabled=False, disabled_reason="failing", disabled_ms=now, updated_ms=now

@@ -125,7 +125,7 @@ async def _job_command(
 ) -> BulkJobOut | Err:
     if denied := missing_scope(caller, SCOPE_BULK):
         return denied
-    value = await call(caller, KIND, command, keyed=False)
+    value = await call(caller, KIND, command, keyed=True)  # a retry gets the first answer
     if isinstance(value, Err):
         return value
     if not isinstance(value, BulkView):

@@ -6,15 +6,18 @@ theirs. ``/metrics`` asks them all and writes what arrives within a quarter of a
 each sample labelled with its ``process`` and ``role``: one scrape of any edge covers the
 installation (scraping several edges gets the same figures from each).
 
-It answers requests from this machine; from elsewhere only with the bearer token set as
-``PERKBUS_EDGE_METRICS_TOKEN`` (a path the public reaches must not show the installation's
-insides), and to others it is not there (404).
+It answers requests made on this machine straight to the edge (a loopback peer and no
+forwarding header: a proxy on the same machine forwards the public's requests from
+loopback too); any other only with the bearer token set as ``PERKBUS_EDGE_METRICS_TOKEN``
+(a path the public reaches must not show the installation's insides), and to others it is
+not there (404).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 import socket
 import time
@@ -22,12 +25,12 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bus.metrics import Counter, Family, Histogram, render
-from edge.client_address import Network, client_address
-from edge.http import BUS, CONFIG, TRUSTED_PROXIES
+from bus.metrics import Counter, Family, Histogram, MetricsSnapshot, render
+from edge.http import BUS, CONFIG
 from edge.problems import problem
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 #: How long ``/metrics`` waits for the processes' answers.
 GATHER_S = 0.25
@@ -46,6 +49,9 @@ class EdgeMetrics:
     def families(self) -> list[Family]:
         return [self.requests.family(), self.seconds.family()]
 
+    def snapshot(self) -> MetricsSnapshot:
+        return MetricsSnapshot(PROCESS, "edge", tuple(self.families()))
+
 
 METRICS = web.AppKey("metrics", EdgeMetrics)
 
@@ -55,6 +61,11 @@ def _route(request: web.Request) -> str:
     path per order would make a series per order."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+#: Methods counted by name; any other (aiohttp's parser passes some) as ``OTHER``, so that
+#: no client makes series at will.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @web.middleware
@@ -71,20 +82,26 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         route = _route(request)
         metrics = request.app[METRICS]
-        metrics.requests.inc(request.method, route, str(status))
+        method = request.method if request.method in METHODS else "OTHER"
+        metrics.requests.inc(method, route, str(status))
         metrics.seconds.observe(time.perf_counter() - started, route)
+
+
+#: Headers a proxy adds to what it forwards: with one, the request is not this machine's.
+FORWARDED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
 def _allowed(request: web.Request) -> bool:
     token = request.app[CONFIG].metrics_token
     if token:
-        given = request.headers.get("Authorization", "")
-        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(given, f"Bearer {token}".encode()):
             return True
-    trusted: tuple[Network, ...] = request.app[TRUSTED_PROXIES]
-    address = client_address(request, trusted)
+    if any(h in request.headers for h in FORWARDED):
+        return False  # whoever it names, a proxy (on this machine or not) forwarded it
+    peer = request.transport.get_extra_info("peername") if request.transport else None
     try:
-        return ipaddress.ip_address(address).is_loopback
+        return peer is not None and ipaddress.ip_address(peer[0]).is_loopback
     except ValueError:
         return False
 
@@ -93,7 +110,13 @@ def _allowed(request: web.Request) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     if not _allowed(request):
         return problem(404, "not_found", "Not Found", instance=request.path)
-    snapshots = await request.app[BUS].gather_metrics(GATHER_S)
+    own = request.app[METRICS].snapshot()  # its own, even when the bus is away
+    try:
+        others = await request.app[BUS].gather_metrics(GATHER_S)
+    except Exception as e:  # what it knows, and that the rest is missing
+        log.warning("metrics not gathered: %s", e)
+        others = []
+    snapshots = [own, *(s for s in others if s.process != PROCESS)]
     return web.Response(
         text=render(sorted(snapshots, key=lambda s: (s.role, s.process))),
         content_type="text/plain",

@@ -33,6 +33,7 @@ def campaign_paths(
     common_errors: dict[str, Any],
     job_id: dict[str, Any],
     query_parameters: Callable[[type], list[dict[str, Any]]],
+    idempotency_key: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     json, problem = partial(json_answer, ref), partial(problem_answer, ref)
     not_scheduled = problem(
@@ -63,7 +64,7 @@ def campaign_paths(
                     f"{OPERATORS} `start_at`: {START_AT} `null` starts the job now. The "
                     "move is recorded in the audit log."
                 ),
-                "parameters": [job_id],
+                "parameters": [job_id, idempotency_key],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -87,7 +88,7 @@ def campaign_paths(
                     "`pending`). Cancelling a cancelled job answers it as it is. A job that "
                     "has started cannot be cancelled. Recorded in the audit log."
                 ),
-                "parameters": [job_id],
+                "parameters": [job_id, idempotency_key],
                 "responses": {
                     "200": json("BulkJobOut", "The job, cancelled"),
                     "404": problem("No such job in your tenant"),

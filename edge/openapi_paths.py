@@ -1184,7 +1184,9 @@ for _path, _operations in funding_paths(
     REF, _COMMON_ERRORS, _FUNDING_ID, _query_parameters
 ).items():
     PATHS.setdefault(_path, {}).update(_operations)
-for _path, _operations in campaign_paths(REF, _COMMON_ERRORS, _JOB_ID, _query_parameters).items():
+for _path, _operations in campaign_paths(
+    REF, _COMMON_ERRORS, _JOB_ID, _query_parameters, _IDEMPOTENCY_KEY
+).items():
     PATHS.setdefault(_path, {}).update(_operations)
 
 _IN_USE = "a request with this Idempotency-Key is still in progress (`idempotency_key_in_use`)"

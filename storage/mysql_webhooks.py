@@ -81,6 +81,15 @@ MIGRATIONS = (
             + _TABLE,
         ),
     ),
+    Migration(
+        2,
+        "an endpoint's deliveries by status and last attempt (what it delivered lately)",
+        sqlite=(),
+        mysql=(
+            """ALTER TABLE webhook_deliveries ADD KEY webhook_deliveries_delivered
+                (tenant_id, endpoint_id, status, last_attempt_ms)""",
+        ),
+    ),
 )
 
 _CREATE_MIGRATIONS_TABLE = (

@@ -32,7 +32,7 @@ from storage.webhook_rows import (
     page_filters,
 )
 
-MIGRATIONS = (
+MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "webhook deliveries, their attempts, the relay's sequence",
@@ -68,6 +68,18 @@ MIGRATIONS = (
                 tenant_id TEXT NOT NULL, idempotency_key TEXT NOT NULL,
                 delivery_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,
                 PRIMARY KEY (tenant_id, idempotency_key))""",
+        ),
+        mysql=(),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        2,
+        "an endpoint's deliveries by status and last attempt (what it delivered lately)",
+        sqlite=(
+            """CREATE INDEX webhook_deliveries_delivered
+                ON webhook_deliveries (tenant_id, endpoint_id, status, last_attempt_ms)""",
         ),
         mysql=(),
     ),

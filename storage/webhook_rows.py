@@ -20,7 +20,7 @@ INSERTED = (
 #: Deliveries pruned per transaction: no writer is held long.
 PRUNE_BATCH = 1000
 #: An endpoint's deliveries delivered at or after a time (``p``: the driver's placeholder):
-#: found on its index by endpoint, then by status and last attempt.
+#: a range of the index by endpoint, status and last attempt (migration 2).
 DELIVERED_SINCE = (
     "tenant_id = {p} AND endpoint_id = {p} AND status = 'delivered'"
     " AND last_attempt_ms >= {p} LIMIT 1"

@@ -75,12 +75,18 @@ async def test_requests_and_every_process_figures_are_there(
 async def test_from_elsewhere_only_with_the_token(
     nats_server: EmbeddedNats, ledger: Ledger, catalogue: CatalogueStore, keys: Keys
 ) -> None:
-    # the test client is on this machine: as a proxy in front of the edge it forwards
-    # requests from elsewhere
+    # the test client is on this machine: as a proxy in front of the edge (on this machine
+    # too, so its peer address is loopback) it forwards the public's requests
     config = EdgeConfig(rate_per_s=0, trusted_proxies="127.0.0.1", metrics_token="m-secret")
     async for cluster in start_cluster(nats_server, ledger, catalogue, keys, edge=config):
         elsewhere = {"X-Forwarded-For": "203.0.113.9"}
-        for headers in (elsewhere, {**elsewhere, "Authorization": "Bearer wrong"}):
+        for headers in (
+            elsewhere,
+            {**elsewhere, "Authorization": "Bearer wrong"},
+            {"X-Forwarded-For": "127.0.0.1"},  # naming this machine changes nothing
+            {"Forwarded": "for=127.0.0.1"},
+            {"X-Real-IP": "::1"},
+        ):
             async with cluster.client.get("/metrics", headers=headers) as r:
                 assert r.status == 404
                 assert r.content_type == "application/problem+json"

@@ -673,11 +673,17 @@ async def test_only_the_relay_disables_and_not_an_endpoint_changed_since_it_bega
         assert isinstance(refused, Err)
         assert refused.code == ErrorCode.FORBIDDEN
         kept = await disable(changed_ms - 1)  # failing since before someone changed it
-        assert isinstance(kept, Ok)
-        assert kept.value.enabled is True
+        assert isinstance(kept, Err)
+        assert kept.message == "left as it is: changed since it began failing"
         off = await disable(changed_ms + 1)
         assert isinstance(off, Ok)
         assert (off.value.enabled, off.value.disabled_reason) == (False, "failing")
+        again = await disable(changed_ms + 2)  # another failing delivery's ask: no change
+        assert isinstance(again, Err)
+        assert again.message == "left as it is: off already"
+        status, audit = await send(cluster, "GET", "/api/v1/audit?limit=100", "acme")
+        done = [(e["action"], e["outcome"]) for e in audit["entries"]]
+        assert done.count(("webhooks.endpoint.disable_failing", "ok")) == 1  # what it changed
         other = await cluster.bus.request(
             "globex", "webhooks", DisableFailing(hook["id"], 0), relay, 10
         )

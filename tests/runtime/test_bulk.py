@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from types import SimpleNamespace
 
 import pytest
 
-from actors.bulk import CHUNK
+from actors.bulk import CHUNK, BulkActor
+from actors.runtime.actor import ActorKey
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.errors import ErrorCode
-from bus.messages import Command, Err, Ok, Principal, Reply
+from bus.messages import Command, Envelope, Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget
 from bus.messages.bulk import (
     LOAD_CHUNK,
@@ -32,7 +34,7 @@ from bus.messages.bulk import (
 )
 from bus.messages.common import Money
 from bus.time import now_ms
-from storage.ports import CatalogueStore, ChangeSet, Ledger
+from storage.ports import BulkJobRecord, CatalogueStore, ChangeSet, Ledger, PutBulkJob
 from tests.conftest import start_host
 from tests.support import transactions
 
@@ -299,3 +301,35 @@ async def test_a_campaign_whose_start_was_not_written_pays_nothing_when_cancelle
         assert await ledger.entries_total("acme") == 0
     finally:
         await host.stop()
+
+
+async def test_a_job_started_in_a_batch_is_told_to_go_on_whatever_else_the_batch_held(
+    ledger: Ledger,
+) -> None:
+    """Found by review: a second ContinueBulk in the batch that started a job (every host
+    tells a due job to go on; a person may start it now at the same moment) reset the
+    batch's "go on", and the job stayed running with nothing done until the hourly wake."""
+    told: list[Command] = []
+
+    async def tell(tenant: str, kind: str, body: Command) -> None:
+        told.append(body)
+
+    context = SimpleNamespace(ledger=ledger, tell=tell)
+    system = Principal("perkbus:system", roles=("system",))
+    batches: list[list[Command]] = [
+        [ContinueBulk("j1"), ContinueBulk("j1")],
+        [RescheduleBulk("j2", 0), ContinueBulk("j2")],
+    ]
+    for n, batch in enumerate(batches, start=1):
+        due = BulkJobRecord("acme", f"j{n}", "b1", "scheduled", 2, 0, 0, 0, 1, 1, 1, "", 1, 700)
+        await ledger.apply([ChangeSet("acme", bulk_jobs=(PutBulkJob(due, 0),))])
+        actor = BulkActor(context, ActorKey("acme", "bulk", f"j{n}"))  # type: ignore[arg-type]
+        await actor.on_activate()
+        told.clear()
+        decision = await actor.handle(
+            [Envelope("acme", system, f"r{i}", now_ms() + 10_000, b) for i, b in enumerate(batch)]
+        )
+        assert actor.job is not None
+        assert actor.job.status == "running"
+        assert decision.changes is not None  # the start, written before any chunk
+        assert told == [ContinueBulk(f"j{n}")]
