@@ -11,6 +11,10 @@ import pytest
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
 
+#: Above the ledger (REST and GraphQL over one bulk actor; bulk jobs and their rows run on
+#: both ledgers in tests/runtime/test_bulk.py): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 CSV = "person_id,points,memo\nann,300,welcome\nbob,400,\nbad id!,5,\nann,400,too much\n"
 
 

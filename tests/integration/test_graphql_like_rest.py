@@ -7,9 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage.sqlite_webhooks import SqliteWebhookStore
 from tests.conftest import Cluster
 from tests.support import webhook_relay
+
+#: Above the ledger (GraphQL's types and limits, whatever stores the values): SQLite only
+#: (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
 
 
 async def graphql(cluster: Cluster, query: str) -> dict[str, Any]:

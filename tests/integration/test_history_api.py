@@ -15,6 +15,10 @@ from bus.messages.wallet import IssuePoints
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 
+#: Above the ledger (order pages and account entries are held equal on both ledgers by the
+#: contract suite, tests/contract/test_ledger_history.py): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 ADMIN = Principal("admin@acme", roles=("admin",))
 Client = TestClient[web.Request, web.Application]
 

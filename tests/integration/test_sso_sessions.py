@@ -14,6 +14,10 @@ from tests.conftest import Cluster
 from tests.integration.test_sessions import add_person
 from tests.oidc_provider import OidcTestProvider, TestUser
 
+#: Above the ledger (the provider, the settings and the session; people and SSO rows are
+#: held equal on both ledgers by the contract suite): SQLite only (ADR 30).
+pytestmark = pytest.mark.ledgers("sqlite")
+
 USERS = {
     "ann": TestUser("ann-sub", "Ann@Acme.test", "Ann"),
     "eve": TestUser("eve-sub", "eve@acme.test", "Eve"),  # verified, but not a person of acme
