@@ -148,12 +148,9 @@ class HistoryActor(ReadOnlyActor):
         payers: tuple[str, ...] | None = None
         if staff and principal.grants and recipient != principal.subject:
             payers = tuple(g for g in principal.grants if g.startswith(f"{BUDGET}:"))
-        before: tuple[int, str] | None = None
-        if q.cursor:
-            fields = decode_cursor(q.cursor, 2)
-            if fields is None:
-                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
-            before = (int(fields[0]), fields[1])
+        before = _before_position(q.cursor)
+        if isinstance(before, Err):
+            return before
         found = await self.ctx.ledger.list_orders(
             self.tenant, q.limit + 1, before, recipient, q.status, payers, q.since_ms, q.until_ms
         )
@@ -197,12 +194,9 @@ class HistoryActor(ReadOnlyActor):
         principal = request.principal
         if not bulk.OPERATORS & set(principal.roles):
             return Err.of(ErrorCode.FORBIDDEN, "bulk jobs are read by those who run them")
-        before: tuple[int, str] | None = None
-        if q.cursor:
-            fields = decode_cursor(q.cursor, 2)
-            if fields is None:
-                return Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
-            before = (int(fields[0]), fields[1])
+        before = _before_position(q.cursor)
+        if isinstance(before, Err):
+            return before
         found = await self.ctx.ledger.list_bulk_jobs(
             self.tenant, q.limit + 1, before, q.status, acl.granted_budgets(principal)
         )
@@ -227,6 +221,19 @@ class HistoryActor(ReadOnlyActor):
             )
             for line, (kind, order_id) in zip(lines, kinds, strict=True)
         )
+
+
+def _before_position(cursor: str) -> tuple[int, str] | Err | None:
+    """Where a page of things newest first (orders, bulk jobs) starts: before this
+    (creation ms, id) (None: the newest first), or why the cursor is not one this API gave."""
+    if not cursor:
+        return None
+    fields = decode_cursor(cursor, 2)
+    return (
+        Err.of(ErrorCode.INVALID_REQUEST, _BAD_CURSOR)
+        if fields is None
+        else (int(fields[0]), fields[1])
+    )
 
 
 def _before_entry(cursor: str) -> int | Err | None:

@@ -23,6 +23,17 @@ from storage.sql import (
 )
 
 
+def _one_of(
+    column: str, values: Sequence[str], p: str, where: list[str], params: list[Any]
+) -> None:
+    """``column`` is one of ``values`` (none: no row is)."""
+    if not values:
+        where.append("1 = 0")
+    else:
+        where.append(f"{column} IN ({', '.join([p] * len(values))})")
+        params.extend(values)
+
+
 def order_page(
     placeholder: str,
     tenant: str,
@@ -56,11 +67,7 @@ def order_page(
         if status != "fulfilled":  # the partial index of the other statuses (migration 23)
             where.append(NOT_FULFILLED)
     if payers is not None:
-        if not payers:
-            where.append("1 = 0")
-        else:
-            where.append(f"payer IN ({', '.join([p] * len(payers))})")
-            params.extend(payers)
+        _one_of("payer", payers, p, where, params)
     if before is not None:
         where.append(f"(created_ms < {p} OR order_id < {p})")
         params.extend((before[0], before[1]))
@@ -93,11 +100,7 @@ def bulk_job_page(
         where.append(f"status = {p}")
         params.append(status)
     if budget_ids is not None:
-        if not budget_ids:
-            where.append("1 = 0")
-        else:
-            where.append(f"budget_id IN ({', '.join([p] * len(budget_ids))})")
-            params.extend(budget_ids)
+        _one_of("budget_id", budget_ids, p, where, params)
     if before is not None:
         where.append(f"(created_ms < {p} OR (created_ms = {p} AND job_id < {p}))")
         params.extend((before[0], before[0], before[1]))

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 import msgspec
@@ -169,8 +169,12 @@ class ActorHost:
         self._serving = True
         log.info("actor host %s serving %d partitions", self.host_id, len(self.partitions))
         await self.wake()  # work a host that died left behind, or that time has brought
-        self._waker = asyncio.create_task(self._wake_every(self.config.wake_interval_s))
-        self._scheduler = asyncio.create_task(self._due_every(self.config.schedule_poll_s))
+        self._waker = asyncio.create_task(
+            self._every(self.config.wake_interval_s, self._rotate_and_wake, "wake waiting work")
+        )
+        self._scheduler = asyncio.create_task(
+            self._every(self.config.schedule_poll_s, self.send_due, "start scheduled work")
+        )
 
     async def wake(self) -> int:
         """Send every kind's wake-up messages; how many were sent."""
@@ -193,22 +197,19 @@ class ActorHost:
                     sent += 1
         return sent
 
-    async def _due_every(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.send_due()
-            except Exception:
-                log.exception("could not start scheduled work; trying again in %.0f s", interval_s)
+    async def _rotate_and_wake(self) -> None:
+        await self.keys.load()  # rotates the signing key when it is due
+        await self.wake()
 
-    async def _wake_every(self, interval_s: float) -> None:
+    async def _every(
+        self, interval_s: float, work: Callable[[], Awaitable[object]], what: str
+    ) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.keys.load()  # rotates the signing key when it is due
-                await self.wake()
+                await work()
             except Exception:
-                log.exception("could not wake waiting work; trying again in %.0f s", interval_s)
+                log.exception("could not %s; trying again in %.0f s", what, interval_s)
 
     async def check_partition_mapping(self, timeout_s: float = 2.0) -> None:
         """Fail fast, and say why, if the server lacks the mapping or counts differently.
