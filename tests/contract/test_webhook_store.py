@@ -616,7 +616,8 @@ async def test_webhook_migrations_are_kept_apart_from_the_ledgers() -> None:
             try:
                 async with conn.cursor() as cur:
                     await cur.execute("SELECT version FROM webhook_schema_migrations")
-                    assert [r[0] for r in await cur.fetchall()] == [1]
+                    found = sorted(r[0] for r in await cur.fetchall())
+                    assert found == [m.version for m in mysql_webhooks.MIGRATIONS] == [1, 2]
                     await cur.execute("SELECT COUNT(*) FROM schema_migrations")
                     (ledger_versions,) = await cur.fetchone()
                     await cur.execute("SHOW TABLES LIKE 'accounts'")
