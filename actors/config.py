@@ -41,3 +41,29 @@ class ActorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     partitions: tuple[int, ...] = ()
     #: Name of this host in logs and health reports; empty means hostname-pid.
     host_id: str = ""
+
+
+class MailConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The emails perkbus sends to people (ADR 41), from the webhook relay's process."""
+
+    #: Send emails at all (points issued, orders fulfilled, failed or held, welcomes).
+    enabled: bool = True
+    #: ``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers it; 587 by
+    #: default) or ``smtps://…`` (TLS from the start; 465). Empty: the embedded default,
+    #: which keeps every email in the Maildir ``maildir`` and sends nothing out.
+    smtp_url: str = ""
+    #: Where emails are kept when ``smtp_url`` is empty (one file per email, ``new/``).
+    maildir: str = "var/mail"
+    #: The ``From`` of every email.
+    sender: str = "perkbus <rewards@perkbus.localhost>"
+    #: The site people open from an email (sign-in and order links); empty: the edge's
+    #: ``public_url``, else its own address.
+    app_url: str = ""
+    #: One SMTP exchange's limit (connecting, sending, the server's answer).
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 30.0
+    #: Emails being sent at once.
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    #: While events arrive faster than this (a redemption burst), emails wait …
+    burst_events_per_s: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    #: … for at most this long after the mailer last caught up (0: never waits).
+    burst_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from pathlib import Path
 
 from aiohttp import web
 
 from actors.kinds import ALL_KINDS
+from actors.mail_transport import transport_for
+from actors.mailer import Mailer
 from actors.reports import ReportService
 from actors.runtime.actor import ActorContext
 from actors.runtime.host import ActorHost
@@ -26,7 +29,7 @@ from edge import listening
 from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.gc_tuning import tune_gc
-from perkbus.settings import Settings
+from perkbus.settings import Settings, app_url
 from perkbus.tokens import master_key
 from storage.catalogue_cache import PlatformCatalogue
 from storage.factory import (
@@ -210,12 +213,36 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
         burst_lag_s=config.burst_lag_s,
         disable_failing=config.disable_failing,
     )
+    mailer = mail_from(settings, bus)
     try:
         await relay.start()
         log.info("webhook relay ready (%s)", store.name)
+        if mailer is not None:
+            mailer.start()
+            process = f"mail-{socket.gethostname()}-{os.getpid()}"
+            await bus.answer_metrics("mail", process, mailer.metrics)
+            log.info("mailer ready (%s)", mailer.transport.name)
         await stop.wait()
         log.info("webhook relay stopping")
+        if mailer is not None:
+            await mailer.stop()
         await relay.stop()
     finally:
         await bus.close()
         await store.close()
+
+
+def mail_from(settings: Settings, bus: Bus) -> Mailer | None:
+    """The mailer ``perkbus webhooks`` runs beside the relay (ADR 41), unless mail is off."""
+    mail = settings.mail
+    if not mail.enabled:
+        return None
+    return Mailer(
+        bus,
+        transport_for(mail.smtp_url, mail.maildir, mail.timeout_s),
+        mail.sender,
+        app_url(settings),
+        concurrency=mail.concurrency,
+        burst_events_per_s=mail.burst_events_per_s,
+        burst_lag_s=mail.burst_lag_s,
+    )

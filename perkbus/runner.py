@@ -33,7 +33,7 @@ from bus.client import Bus, without_password
 from bus.embedded import EmbeddedNats, EmbeddedNatsError, die_with_parent, terminate
 from bus.errors import BusError
 from perkbus import demo, tokens
-from perkbus.settings import Settings
+from perkbus.settings import Settings, edge_url
 
 log = logging.getLogger("perkbus.up")
 
@@ -149,8 +149,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
     embedded: EmbeddedNats | None = None
     actors = warehouse = webhooks = None
     edges: list[subprocess.Popen[bytes]] = []
-    scheme = "https" if settings.edge.tls_cert_file and settings.edge.tls_key_file else "http"
-    base_url = f"{scheme}://{settings.edge.host}:{settings.edge.port}"
+    base_url = edge_url(settings)
     try:
         url, nats_credentials = settings.nats.url, settings.nats.credentials_file
         if not url:
@@ -280,6 +279,7 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  ledger        {store}",
         f"  warehouse     {warehouse_of(settings)}   reports at {base_url}/api/v1/reports/daily",
         f"  webhooks      {base_url}/api/v1/webhooks   (relay: perkbus webhooks)",
+        f"  emails        {mail_of(settings)}",
     ]
     if credentials is not None:
         lines += [
@@ -301,3 +301,12 @@ def warehouse_of(settings: Settings) -> str:
     if settings.warehouse.url:
         return "PostgreSQL " + settings.warehouse.url.rpartition("@")[2]  # no password
     return f"DuckDB {settings.warehouse.path}"
+
+
+def mail_of(settings: Settings) -> str:
+    mail = settings.mail
+    if not mail.enabled:
+        return "off (PERKBUS_MAIL_ENABLED)"
+    if mail.smtp_url:
+        return "SMTP " + mail.smtp_url.rpartition("@")[2]  # no password
+    return f"kept in {mail.maildir} (Maildir; PERKBUS_MAIL_SMTP_URL sends them)"

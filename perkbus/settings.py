@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from actors.config import ActorsConfig
+from actors.config import ActorsConfig, MailConfig
 from bus.config import NatsConfig
 from edge.config import EdgeConfig
 from storage.config import (
@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tenantdocs: TenantDocsConfig = TenantDocsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    mail: MailConfig = MailConfig()
     auth: AuthConfig = AuthConfig()
     security: SecurityConfig = SecurityConfig()
 
@@ -107,6 +108,7 @@ _VAR_PATHS = (
     ("tenantdocs", "path"),
     ("warehouse", "path"),
     ("webhooks", "path"),
+    ("mail", "maildir"),
     ("auth", "signing_key_file"),
     ("edge", "jwt_public_key_file"),
     ("security", "master_key_file"),
@@ -149,3 +151,16 @@ def _apply_env(tree: dict[str, Any], name: str, key: str, raw: str) -> None:
     elif raw == "" and fields[field].default is None:
         value = None
     tree.setdefault(section, {})[field] = value
+
+
+def edge_url(settings: Settings) -> str:
+    """The edge's own address (``http(s)://host:port``)."""
+    edge = settings.edge
+    scheme = "https" if edge.tls_cert_file and edge.tls_key_file else "http"
+    return f"{scheme}://{edge.host}:{edge.port}"
+
+
+def app_url(settings: Settings) -> str:
+    """Where people open the app from an email: ``mail.app_url``, else the edge's
+    ``public_url``, else its own address."""
+    return (settings.mail.app_url or settings.edge.public_url or edge_url(settings)).rstrip("/")

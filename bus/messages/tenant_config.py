@@ -156,8 +156,16 @@ class EmailTemplates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     templates: dict[TemplateId, dict[LanguageTag, EmailTemplate]] = msgspec.field(
         default_factory=dict
     )
+    #: Emails this tenant does not send (the others are sent, with the built-in English
+    #: template where the tenant has none of its own).
+    off: tuple[TemplateId, ...] = ()
 
     def __post_init__(self) -> None:
+        if strays := sorted(set(self.off) - set(TEMPLATE_PLACEHOLDERS)):
+            ids = ", ".join(sorted(TEMPLATE_PLACEHOLDERS))
+            raise ValueError(f"off: no email template {', '.join(strays)} (there are {ids})")
+        if len(set(self.off)) != len(self.off):
+            raise ValueError("off: each email is listed once")
         for template_id, by_locale in self.templates.items():
             known = TEMPLATE_PLACEHOLDERS.get(template_id)
             if known is None:

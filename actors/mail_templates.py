@@ -1,0 +1,102 @@
+"""What each email says (ADR 41): the events that send one, the built-in English
+templates, a tenant's own (its ``email-templates`` document, per locale), and filling in
+their ``{{placeholders}}``.
+
+A tenant's template for the tenant's default locale wins; then its template for that
+locale's language (``pt`` for ``pt-BR``); then its English one; then the built-in one.
+Values are plain text, the body is plain text: nothing a person typed becomes markup,
+and a subject never holds a line break (no header can be added through a name).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bus.messages.tenant_config import (
+    TEMPLATE_PLACEHOLDERS,
+    EmailTemplate,
+    EmailTemplates,
+)
+
+#: CloudEvents ``type`` → the email it sends to the person it is about. An order sends
+#: ``order.placed`` only while it waits for review: one fulfilled at once sends only
+#: ``order.fulfilled``, the email with its link.
+EVENT_TEMPLATES: dict[str, str] = {
+    "perkbus.people.person_created": "welcome",
+    "perkbus.reward.issued": "points.issued",
+    "perkbus.order.held": "order.placed",
+    "perkbus.order.fulfilled": "order.fulfilled",
+    "perkbus.order.failed": "order.failed",
+}
+
+BUILT_IN: dict[str, EmailTemplate] = {
+    "welcome": EmailTemplate(
+        subject="Welcome to {{programme_name}}",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "you can now sign in to {{programme_name}} to see your rewards and choose"
+            " what to redeem them for:\n\n{{sign_in_url}}\n"
+        ),
+    ),
+    "points.issued": EmailTemplate(
+        subject="You received {{points}} {{points_name}}",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "you received {{points}} {{points_name}} in {{programme_name}}.\n"
+            "{{reason}}\n\n"
+            "You now have {{balance}} {{points_name}}.\n"
+        ),
+    ),
+    "order.placed": EmailTemplate(
+        subject="Your order of {{product_name}} is being reviewed",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "your order {{order_id}} of {{product_name}} in {{programme_name}} waits for"
+            " a reviewer. We will write again once it is decided.\n"
+        ),
+    ),
+    "order.fulfilled": EmailTemplate(
+        subject="Your {{product_name}} is ready",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "your order {{order_id}} of {{product_name}} in {{programme_name}} is ready."
+            " Open it to see your code:\n\n{{code_url}}\n"
+        ),
+    ),
+    "order.failed": EmailTemplate(
+        subject="Your order of {{product_name}} could not be completed",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "your order {{order_id}} of {{product_name}} in {{programme_name}} could not"
+            " be completed ({{reason}}). Nothing was taken from you.\n"
+        ),
+    ),
+}
+# every built-in template uses only its email's placeholders (checked at import)
+EmailTemplates(templates={tid: {"en": t} for tid, t in BUILT_IN.items()})
+assert set(BUILT_IN) == set(TEMPLATE_PLACEHOLDERS)
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+def choose(tenants: EmailTemplates | None, template_id: str, locale: str) -> EmailTemplate:
+    """The template of ``template_id`` for a tenant whose default locale is ``locale``."""
+    if tenants is not None:
+        by_locale = tenants.templates.get(template_id, {})
+        for tag in (locale, locale.partition("-")[0], "en"):
+            if tag in by_locale:
+                return by_locale[tag]
+    return BUILT_IN[template_id]
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """``text`` with each ``{{name}}`` replaced by its value (empty when it has none)."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text)
+
+
+def one_line(text: str) -> str:
+    """``text`` for a header: control characters (line breaks among them) become spaces,
+    and runs of spaces one."""
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return " ".join(cleaned.split())

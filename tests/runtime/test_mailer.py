@@ -1,0 +1,190 @@
+"""Emails (ADR 41): the tenant's actors' events become emails to the people they are
+about, in the tenant's words and locale, sent to a real SMTP server; refused ones are
+not sent again, deferred ones are, and nothing is sent where there is no one to send to."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import pytest
+
+from actors.mail_transport import SmtpTransport
+from actors.mailer import Mailer
+from actors.runtime.host import ActorHost
+from bus.client import Bus
+from bus.messages import Command, Ok, Principal, ReplyValue
+from bus.messages.budget import CreateBudget
+from bus.messages.common import Money
+from bus.messages.orders import OrderView, PlaceOrder
+from bus.messages.people import CreatePerson, UpdatePerson
+from bus.messages.tenant_config import PutDocument
+from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.wallet import IssuePoints
+from bus.scopes import ALL_SCOPES
+from storage.ports import CatalogueStore, Ledger
+from tests.conftest import start_host
+from tests.smtp_server import MailServer, mail_server
+from tests.support import gift_card, until
+
+pytestmark = pytest.mark.ledgers("sqlite")
+
+ADMIN = Principal("admin@acme", roles=("admin",), scopes=ALL_SCOPES)
+APP = "https://rewards.acme.example"
+Ask = Callable[..., Awaitable[ReplyValue]]
+
+
+@pytest.fixture
+async def host(bus: Bus, ledger: Ledger, catalogue: CatalogueStore) -> AsyncIterator[ActorHost]:
+    await catalogue.put_products([gift_card()])
+    h = await start_host(bus, ledger, catalogue)
+    yield h
+    await h.stop()
+
+
+@pytest.fixture
+async def mail(bus: Bus, host: ActorHost) -> AsyncIterator[tuple[MailServer, Mailer]]:
+    async with AsyncExitStack() as stack:
+        server = await stack.enter_async_context(mail_server())
+        transport = SmtpTransport(server.url, timeout_s=5)
+        mailer = Mailer(
+            bus,
+            transport,
+            "Acme Rewards <rewards@acme.example>",
+            APP,
+            burst_events_per_s=0,
+            settings_ttl_s=0,
+            retry_s=(0.2,),
+        )
+        mailer.start()
+        stack.push_async_callback(mailer.stop)
+        await until(lambda: _consuming(bus), "the mailer's consumer")
+        yield server, mailer
+
+
+async def _consuming(bus: Bus) -> bool:
+    try:
+        await bus.js.consumer_info("PB_EVENTS", "perkbus-mail")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def ask(bus: Bus) -> Ask:
+    async def ask(kind: str, body: Command, who: Principal = ADMIN) -> ReplyValue:
+        reply = await bus.request("acme", kind, body, who, timeout_s=30)
+        assert isinstance(reply, Ok), reply
+        return reply.value
+
+    return ask
+
+
+async def setting(ask: Ask, name: str, body: str) -> None:
+    await ask("tenant_config", PutDocument(name, body.encode(), None))  # type: ignore[arg-type]
+
+
+async def test_rewards_and_orders_are_told_in_the_tenants_words_and_locale(
+    ask: Ask, mail: tuple[MailServer, Mailer]
+) -> None:
+    server, _ = mail
+    await setting(ask, "branding", '{"display_name": "Acme Kudos"}')
+    await setting(ask, "locales", '{"default": "fr-CA", "enabled": ["en", "fr-CA"]}')
+    await setting(
+        ask,
+        "programme",
+        '{"points_name": "Kudos", "review_threshold": {"amount_minor": 2500, "currency": "EUR"}}',
+    )
+    # French for the points only (found for fr-CA by its language); the rest built in
+    await setting(
+        ask,
+        "email-templates",
+        '{"templates": {"points.issued": {"fr": {'
+        '"subject": "Vous avez re\\u00e7u {{points}} {{points_name}}",'
+        '"body": "Bonjour {{person_name}}, {{reason}} Solde : {{balance}} {{points_name}}."'
+        "}}}}",
+    )
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    await ask(
+        "vouchers",
+        ImportCodes("card-de", 2500, "EUR", (CodeRow("CODE-0001"), CodeRow("CODE-0002"))),
+    )
+    ann = "ann@acme.example"
+    await ask("treasury", IssuePoints("b1", ann, 3000, "rwd-1", memo="Merci !"))
+    [points] = await server.wait_for(1)
+    assert points["To"] == "ann <ann@acme.example>"
+    assert points["From"] == "Acme Rewards <rewards@acme.example>"
+    assert points["Subject"] == "Vous avez reçu 3000 Kudos"
+    assert points.get_content().strip() == "Bonjour ann, Merci ! Solde : 3000 Kudos."
+    assert points["Content-Language"] == "fr-CA"
+    assert points["Message-ID"].endswith(".points.issued@acme.example>")
+
+    fulfilled = await ask("orders", PlaceOrder("ord-1", "card-de", 2500, ann, "b1"))
+    assert isinstance(fulfilled, OrderView)
+    assert fulfilled.status == "fulfilled", fulfilled.reason
+    [_, ready] = await server.wait_for(2)
+    assert ready["Subject"] == "Your Card is ready"
+    body = ready.get_content()
+    assert f"your order {fulfilled.order_id} of Card in Acme Kudos is ready" in body
+    assert f"{APP}/?tenant=acme#/rewards/{fulfilled.order_id}" in body
+
+    # paid with points and at the review threshold: held, and told so
+    held = await ask(
+        "treasury", PlaceOrder("ord-2", "card-de", 2500, ann), Principal(ann, ("end_user",))
+    )
+    assert isinstance(held, OrderView)
+    assert held.status == "held"
+    [*_, waiting] = await server.wait_for(3)
+    assert waiting["Subject"] == "Your order of Card is being reviewed"
+    assert held.order_id in waiting.get_content()
+    assert len(server.to(ann)) == 3
+
+
+async def test_people_in_the_directory_are_written_to_at_their_address_while_active(
+    ask: Ask, mail: tuple[MailServer, Mailer]
+) -> None:
+    server, mailer = mail
+    await setting(ask, "branding", '{"display_name": "Acme"}')
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    await ask("people", CreatePerson("emp-7", "seven@acme.example", "Seven Smith"))
+    [welcome] = await server.wait_for(1)
+    assert welcome["To"] == "Seven Smith <seven@acme.example>"
+    assert welcome["Subject"] == "Welcome to Acme"
+    assert f"{APP}/?tenant=acme" in welcome.get_content().splitlines()
+
+    await ask("treasury", IssuePoints("b1", "emp-7", 10, "rwd-1"))
+    [_, points] = await server.wait_for(2)
+    assert points["To"] == "Seven Smith <seven@acme.example>"
+    assert "you received 10 points in Acme" in points.get_content()
+
+    await ask("treasury", IssuePoints("b1", "p1", 10, "rwd-2"))  # no address to write to
+    await ask("people", UpdatePerson("emp-7", status="disabled"))
+    await ask("treasury", IssuePoints("b1", "emp-7", 10, "rwd-3"))
+    await until(lambda: _at_least(mailer, "skipped", 2), "two events that send nothing")
+    assert len(server.taken) == 2
+    assert server.asked == ["seven@acme.example", "seven@acme.example"]
+
+
+async def test_refused_emails_are_dropped_deferred_ones_sent_later_and_off_ones_never(
+    ask: Ask, mail: tuple[MailServer, Mailer]
+) -> None:
+    server, mailer = mail
+    await setting(ask, "email-templates", '{"off": ["welcome"]}')
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    server.replies["bad@acme.example"].append("550 5.1.1 no such mailbox")
+    server.replies["slow@acme.example"].extend(["451 4.3.0 try later", "421 4.3.0 busy"])
+    await ask("people", CreatePerson("new@acme.example", "new@acme.example", "New Person"))
+    await ask("treasury", IssuePoints("b1", "bad@acme.example", 10, "rwd-1"))
+    await ask("treasury", IssuePoints("b1", "slow@acme.example", 10, "rwd-2"))
+    [sent] = await server.wait_for(1)
+    assert sent["To"] == "slow <slow@acme.example>"
+    assert server.asked.count("slow@acme.example") == 3  # two deferrals, then taken
+    await until(lambda: _at_least(mailer, "refused", 1), "the refusal")
+    assert server.asked.count("bad@acme.example") == 1  # never asked again
+    assert mailer.outcomes["deferred"] == 2
+    assert mailer.outcomes["skipped"] == 1  # the welcome the tenant turned off
+    assert "new@acme.example" not in server.asked
+
+
+async def _at_least(mailer: Mailer, outcome: str, count: int) -> bool:
+    return mailer.outcomes[outcome] >= count
