@@ -35,7 +35,7 @@ import msgspec
 from msgspec.structs import replace
 
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
-from bus import subjects
+from bus import acl, subjects
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.messages import Err, Ok, Reply, Request
@@ -214,6 +214,10 @@ class CatalogueActor:
                 ):
                     # the edge checked already; the actor that owns the data checks again
                     replies.append(Err.of(ErrorCode.FORBIDDEN, "needs catalogue:admin"))
+                case CurateProduct() | AddCustomProduct() if why := acl.whole_tenant(
+                    request.principal, "the catalogue"
+                ):
+                    replies.append(Err.of(ErrorCode.FORBIDDEN, why))
                 case CurateProduct() as curate:
                     replies.append(await self._curate(platform, curate, events))
                 case AddCustomProduct(product=product):

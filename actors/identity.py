@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -68,6 +69,18 @@ def client_id_for(tenant: str, subject: str, key: str | None) -> str:
         return f"{tenant}.{secrets.token_urlsafe(18)}"
     digest = hashlib.sha256(f"{tenant}\n{subject}\n{key}".encode()).digest()[:18]
     return f"{tenant}.{base64.urlsafe_b64encode(digest).decode()}"
+
+
+def client_shaped(tenant: str, text: str) -> bool:
+    """Whether ``text`` has the form of an id :func:`client_id_for` makes for ``tenant``
+    (a person may not take one: it would share the client's keys and revocations)."""
+    head, dot, tail = text.partition(".")
+    return (
+        head == tenant and dot == "." and len(tail) == 24 and _URLSAFE.fullmatch(tail) is not None
+    )
+
+
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def view(c: ClientRecord, secret: str = "") -> ClientView:

@@ -22,6 +22,7 @@ from msgspec.structs import replace
 
 from actors import passwords
 from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
+from actors.identity import client_shaped
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl
 from bus.errors import ErrorCode
@@ -376,6 +377,9 @@ class PeopleActor:
             return refused
         if why := acl.beyond(principal, cmd.grants):
             return Err.of(ErrorCode.FORBIDDEN, why)
+        if client_shaped(self.tenant, cmd.person_id):
+            why = "a person's id cannot have the form of an API client's (tenant.random)"
+            return Err.of(ErrorCode.INVALID_REQUEST, why)
         email = cmd.email.lower()
         if self.people.get(cmd.person_id) is not None:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"person {cmd.person_id} exists")
@@ -409,10 +413,12 @@ class PeopleActor:
             return Err.of(ErrorCode.FORBIDDEN, "only an owner changes an owner")
         if cmd.roles is not None and (refused := self._roles_refusal(principal, cmd.roles)):
             return refused
-        # narrowed to some budgets, one changes only people narrowed within them (or
-        # within them once changed): else a role given would reach the whole tenant
-        grants = cmd.grants if cmd.grants is not None else person.grants.split()
-        if why := acl.beyond(principal, grants):
+        # narrowed to some budgets, one changes only people narrowed within them, and
+        # keeps them so: else a role given would reach the whole tenant, or a wider
+        # person (an admin of every budget) could be narrowed, then taken over
+        if why := acl.beyond(principal, person.grants.split()):
+            return Err.of(ErrorCode.FORBIDDEN, why)
+        if cmd.grants is not None and (why := acl.beyond(principal, cmd.grants)):
             return Err.of(ErrorCode.FORBIDDEN, why)
         if person.person_id == principal.subject and cmd.status == "disabled":
             return Err.of(ErrorCode.INVALID_REQUEST, "one does not disable oneself")

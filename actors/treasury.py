@@ -648,6 +648,10 @@ class TreasuryActor:
                 return Ok(self._wallet_view(person_id))
             case SetFxRate() | SetPointsRate() if not FX_SETTERS & roles:
                 return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and finance set rates")
+            case SetFxRate() | SetPointsRate() if why := acl.whole_tenant(
+                request.principal, "exchange rates and the points rate"
+            ):
+                return Err.of(ErrorCode.FORBIDDEN, why)
             case SetFxRate(base=base, quote=quote, rate=rate):
                 if POINTS in (base, quote):
                     return Err.of(ErrorCode.INVALID_REQUEST, "points have a rate of their own")

@@ -29,10 +29,11 @@ import msgspec
 from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from actors.sealing import seal, unseal
+from bus import acl
 from bus.errors import ErrorCode
 from bus.events import OutboxEvent, make_event
 from bus.ids import time_ordered_hex
-from bus.messages import Command, Err, Ok, Reply, Request, catalogue
+from bus.messages import Command, Err, Ok, Principal, Reply, Request, catalogue
 from bus.messages.catalogue import FaceValue, GetProduct, ProductId, ProductView
 from bus.messages.vouchers import (
     KIND,
@@ -72,6 +73,8 @@ DAY_MS = 86_400_000
 SWEEP_MAX = 10_000
 #: Roles that may see codes in clear (besides an order's owner, with orders).
 REVEALERS = frozenset({"owner", "admin", "finance", "system"})
+#: Roles that add codes to a pool (``vouchers:admin``); the pool serves every budget.
+STOCKERS = frozenset({"owner", "admin", "programme_manager", "system"})
 
 Pool = tuple[str, int]
 #: A page of pools resumes after the (product, face value) of the page before's last.
@@ -88,6 +91,16 @@ def codes_expiring(
 ) -> OutboxEvent:
     data = CodesExpiring(pool[0], pool[1], codes, first_expires_ms, days)
     return make_event(tenant, "voucher", "codes_expiring", f"{pool[0]}:{pool[1]}", data)
+
+
+def _stocking_refusal(principal: Principal) -> Err | None:
+    """The edge checked ``vouchers:admin`` already; the actor that owns the stock checks
+    the roles again, and that the principal is not narrowed to some budgets."""
+    if not STOCKERS & set(principal.roles):
+        return Err.of(ErrorCode.FORBIDDEN, "only owners, admins and programme managers add codes")
+    if why := acl.whole_tenant(principal, "voucher stock"):
+        return Err.of(ErrorCode.FORBIDDEN, why)
+    return None
 
 
 def unsellable(product: ProductView | None, stock: ImportCodes | GenerateCodes) -> Err | None:
@@ -161,6 +174,10 @@ class VouchersActor:
         products = await self._products(batch)
         for request in batch:
             match request.body:
+                case ImportCodes() | GenerateCodes() if refused := _stocking_refusal(
+                    request.principal
+                ):
+                    replies.append(refused)
                 case ImportCodes() | GenerateCodes() as stock if refused := unsellable(
                     products.get(stock.product_id), stock
                 ):

@@ -73,6 +73,15 @@ def beyond(principal: Principal, grants: Iterable[str]) -> str | None:
     return "a principal narrowed to some budgets may only grant a part of them"
 
 
+def whole_tenant(principal: Principal, what: str) -> str | None:
+    """Why a principal narrowed to some budgets may not change ``what``, which every
+    budget of the tenant shares (its exchange rates, its catalogue, its voucher stock);
+    None when it is not narrowed."""
+    if principal.grants:
+        return f"{what}: the whole tenant's, not some budgets'"
+    return None
+
+
 def normalise(grants: Iterable[str]) -> tuple[str, ...]:
     """Grants in a stable order, each once."""
     return tuple(sorted(set(grants)))

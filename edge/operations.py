@@ -472,7 +472,9 @@ async def get_product(caller: Caller, product_id: str, locale: str = "en") -> Pr
 
 
 async def curate_product(caller: Caller, product_id: str, data: CurationIn) -> ProductOut | Err:
-    if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+    if denied := whole_tenant_only(
+        caller, SCOPE_CATALOGUE_ADMIN, "the catalogue: the whole tenant's, not some budgets'"
+    ):
         return denied
     checked = valid_product_id(product_id)
     if checked is None:
@@ -498,7 +500,9 @@ async def export_catalogue(caller: Caller, query: ExportQuery) -> CatalogueExpor
 
 
 async def add_custom_product(caller: Caller, product: Product) -> ProductOut | Err:
-    if denied := missing_scope(caller, SCOPE_CATALOGUE_ADMIN):
+    if denied := whole_tenant_only(
+        caller, SCOPE_CATALOGUE_ADMIN, "the catalogue: the whole tenant's, not some budgets'"
+    ):
         return denied
     value = await call(caller, catalogue.KIND, AddCustomProduct(product), keyed=True)
     await _catalogue_changed(caller)
@@ -524,7 +528,9 @@ def _pool_target(product_id: str, face_value: str) -> tuple[str, int] | Err:
 
 
 async def _import(caller: Caller, command: ImportCodes | GenerateCodes) -> ImportReportOut | Err:
-    if denied := missing_scope(caller, SCOPE_VOUCHERS_ADMIN):
+    if denied := whole_tenant_only(
+        caller, SCOPE_VOUCHERS_ADMIN, "voucher stock: the whole tenant's, not some budgets'"
+    ):
         return denied
     value = await call(caller, vouchers.KIND, command, keyed=True)
     if isinstance(value, Err):
@@ -773,7 +779,11 @@ def fx_table_out(table: FxTable) -> FxTableOut:
 
 
 async def set_fx_rate(caller: Caller, base: str, quote: str, data: FxRateIn) -> FxTableOut | Err:
-    if denied := missing_scope(caller, SCOPE_FX):
+    if denied := whole_tenant_only(
+        caller,
+        SCOPE_FX,
+        "exchange rates and the points rate: the whole tenant's, not some budgets'",
+    ):
         return denied
     try:
         command = msgspec.convert({"base": base, "quote": quote, "rate": data.rate}, SetFxRate)
@@ -872,7 +882,11 @@ def points_rate_out(v: PointsRateView) -> PointsRateOut:
 
 
 async def set_points_rate(caller: Caller, data: PointsRateIn) -> PointsRateOut | Err:
-    if denied := missing_scope(caller, SCOPE_FX):
+    if denied := whole_tenant_only(
+        caller,
+        SCOPE_FX,
+        "exchange rates and the points rate: the whole tenant's, not some budgets'",
+    ):
         return denied
     command = SetPointsRate(data.currency, data.points_per_unit)
     value = await call(caller, treasury.KIND, command, keyed=True)

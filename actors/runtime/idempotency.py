@@ -42,7 +42,8 @@ def key_hash(subject: str, key: str) -> str:
 
 
 def fingerprint(request: Request) -> str:
-    """What the request asks for, and who asks: SHA-256 of a canonical form of the body.
+    """What the request asks for, and who asks (their subject, roles and grants): SHA-256
+    of a canonical form of the body.
 
     The canonical form leaves out fields still at their default — so adding an optional
     field to a command (the way contracts evolve) does not change the fingerprint of a
@@ -57,7 +58,10 @@ def fingerprint(request: Request) -> str:
         value = getattr(body, name)
         if default is msgspec.NODEFAULT or value != default:
             canonical[encode_name] = value
-    material = encoder.encode([request.principal.subject, canonical])
+    who = request.principal
+    # roles and grants too: a person whose id a client's or another's subject matches (or
+    # whose rights changed) is not answered with what the other was allowed to see
+    material = encoder.encode([who.subject, who.roles, who.grants, canonical])
     return hashlib.sha256(material).hexdigest()
 
 

@@ -10,10 +10,13 @@ from bus.errors import ErrorCode
 from bus.messages import Command, Err, Ok, Principal, Reply, bulk, orders, treasury
 from bus.messages.budget import DebitBudget, GetBudget
 from bus.messages.bulk import BulkRow, LoadBulkRows
+from bus.messages.catalogue import CurateProduct
 from bus.messages.common import Money
 from bus.messages.orders import CancelOrder, GetOrder, OrderView, PlaceOrder, ResendOrder
-from bus.messages.vouchers import CodeRow, ImportCodes
+from bus.messages.treasury import SetFxRate, SetPointsRate
+from bus.messages.vouchers import CodeRow, GenerateCodes, ImportCodes
 from bus.messages.wallet import IssuePoints
+from bus.scopes import ALL_SCOPES
 from storage.ports import CatalogueStore
 from tests.conftest import Cluster
 from tests.integration.api import BudgetApi, GraphQL, Rest
@@ -106,6 +109,53 @@ async def test_the_actors_check_grants_without_the_edge(cluster: Cluster) -> Non
     assert isinstance(await ask(orders.KIND, GetOrder("o1")), Err)
 
 
+async def test_what_every_budget_shares_is_not_changed_by_a_narrowed_principal(
+    cluster: Cluster, catalogue: CatalogueStore
+) -> None:
+    """Exchange rates, the points rate, the catalogue and the voucher stock serve every
+    budget: an admin narrowed to one changes none of them, at the edge or on the bus
+    (where the vouchers actor also checks the roles that add codes)."""
+    await catalogue.put_products([gift_card()])
+    narrowed = cluster.keys.headers("acme", roles=["admin"], grants=ENG_ONLY)
+    pool = "/api/v1/vouchers/pools/card-de/2500"
+    attempts = (
+        ("PUT", "/api/v1/fx/EUR/USD", {"rate": "1.10"}),
+        ("PUT", "/api/v1/points-rate", {"currency": "EUR", "points_per_unit": "1000"}),
+        ("PUT", "/api/v1/catalogue/products/card-de/curation", {"enabled": False}),
+        ("POST", f"{pool}/generate", {"currency": "EUR", "count": 5}),
+        ("POST", f"{pool}/codes", {"currency": "EUR", "codes": [{"code": "MINE-00001"}]}),
+    )
+    for key, (method, path, body) in enumerate(attempts):
+        headers = {**narrowed, "Idempotency-Key": f"narrowed-{key}"}
+        async with cluster.client.request(method, path, json=body, headers=headers) as r:
+            problem = await r.json()
+            assert (r.status, r.content_type) == (403, "application/problem+json"), path
+        assert "the whole tenant's" in problem["detail"], path
+
+    admin_of_eng = Principal(
+        "adm@acme", roles=("admin",), scopes=ALL_SCOPES, grants=("budget:eng",)
+    )
+    integrator = Principal("int@acme", roles=("integrator",))
+    for who, kind, body in (
+        (admin_of_eng, treasury.KIND, SetFxRate("EUR", "USD", "1.10")),
+        (admin_of_eng, treasury.KIND, SetPointsRate("EUR", "1000")),
+        (admin_of_eng, "catalogue", CurateProduct("card-de", enabled=False)),
+        (admin_of_eng, "vouchers", GenerateCodes("card-de", 2500, "EUR", 5)),
+        (integrator, "vouchers", ImportCodes("card-de", 2500, "EUR", (CodeRow("MINE-00002"),))),
+    ):
+        reply = await cluster.bus.request("acme", kind, body, who, 10)
+        assert isinstance(reply, Err), (body, reply)
+        assert reply.code == ErrorCode.FORBIDDEN, (body, reply)
+
+    owner = cluster.keys.headers("acme")
+    async with cluster.client.get("/api/v1/fx", headers=owner) as r:
+        assert (await r.json())["rates"] == []
+    async with cluster.client.get(pool, headers=owner) as r:
+        assert r.status == 404 or (await r.json())["available"] == 0
+    async with cluster.client.get("/api/v1/catalogue/products/card-de", headers=owner) as r:
+        assert r.status == 200  # still offered
+
+
 async def test_a_client_with_grants_gets_narrowed_tokens(cluster: Cluster) -> None:
     await cluster.open_budget("acme", "eng", 10_000)
     await cluster.open_budget("acme", "sales", 10_000)
@@ -175,6 +225,9 @@ async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budge
     password = '{"new_password": "a long enough new password 1"}'
     attempts = {
         ("PATCH", "/api/v1/people/wide", '{"roles": ["admin"]}'): 403,
+        # narrowing a tenant-wide person first would let its password be set next
+        ("PATCH", "/api/v1/people/wide", '{"grants": ["budget:eng"], "name": "Taken"}'): 403,
+        ("PATCH", "/api/v1/people/wide", '{"grants": ["budget:eng"], "status": "disabled"}'): 403,
         ("PUT", "/api/v1/people/wide/password", password): 403,
         ("POST", f"/api/v1/clients/{clients['Wide']}/secret", None): 403,
         ("DELETE", f"/api/v1/clients/{clients['Wide']}", None): 403,
@@ -188,7 +241,13 @@ async def test_a_narrowed_admin_manages_only_people_and_clients_within_its_budge
         async with cluster.client.request(method, path, data=sent, headers=headers) as r:
             assert r.status == status, (method, path, await r.text())
     async with cluster.client.get("/api/v1/people/wide", headers=owner) as r:
-        assert (await r.json())["roles"] == ["end_user"]
+        wide = await r.json()
+    assert (wide["roles"], wide["grants"], wide["name"], wide["status"]) == (
+        ["end_user"],
+        [],
+        "Wide",
+        "active",
+    )
 
 
 async def test_four_eyes_on_spending_for_oneself(

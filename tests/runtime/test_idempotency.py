@@ -14,7 +14,7 @@ from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, ErrorCode
 from bus.messages import Err, Ok, Principal, Reply, Request
-from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt
+from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt, GetBudget
 from bus.messages.common import Money
 from storage.ports import CatalogueStore, ChangeSet, Ledger
 from tests.conftest import start_host
@@ -64,6 +64,28 @@ async def test_a_used_key_with_another_request_is_refused(
     assert other.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
     assert not other.retryable
     assert await ledger.account_balance("acme", "spent:b1") == 30
+
+
+async def test_a_key_of_the_same_subject_with_other_roles_or_grants_is_not_replayed(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """A person whose id equals another principal's subject (or whose rights changed)
+    does not get what the first was answered: the key counts as used for another request."""
+    await open_b1(bus)
+    wide = Principal("svc", roles=("admin",))
+    first = await bus.request("acme", "treasury", GetBudget("b1"), wide, 5, idempotency_key="k")
+    assert isinstance(first, Ok)
+    for other in (
+        Principal("svc", roles=("admin",), grants=("budget:b2",)),
+        Principal("svc", roles=("end_user",)),
+    ):
+        reply = await bus.request(
+            "acme", "treasury", GetBudget("b1"), other, 5, idempotency_key="k"
+        )
+        assert isinstance(reply, Err), other
+        assert reply.code == ErrorCode.IDEMPOTENCY_KEY_REUSED, reply
+    again = await bus.request("acme", "treasury", GetBudget("b1"), wide, 5, idempotency_key="k")
+    assert again == first
 
 
 async def test_refusals_are_replayed_too(bus: Bus, ledger: Ledger, host: ActorHost) -> None:
