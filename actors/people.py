@@ -449,8 +449,14 @@ class PeopleActor:
         if not own and (why := acl.beyond(principal, person.grants.split())):
             return Err.of(ErrorCode.FORBIDDEN, why)  # a wider person's password opens more
         if own and person.password_hash:
+            # guesses of the current password count toward the lockout as sign-ins do:
+            # else a stolen session could try passwords without end
+            now = now_ms()
+            if person.locked_until_ms > now:
+                return Err.of(ErrorCode.FORBIDDEN, "too many wrong passwords: try again later")
             checked = work.checked.get(i)
             if checked is None or not checked.matches:
+                self._count_failure(person, now)
                 return Err.of(ErrorCode.FORBIDDEN, "the current password is wrong")
         after = replace(
             person,
@@ -475,21 +481,25 @@ class PeopleActor:
         if person is None or person.status != "active" or person.locked_until_ms > now:
             return Err.of(ErrorCode.UNAUTHENTICATED, WRONG_CREDENTIALS)
         if not checked.matches:
-            failed = person.failed_signins + 1
-            locked = now + LOCKOUT_MS if failed >= MAX_FAILED_SIGNINS else 0
-            self._remember(
-                replace(
-                    person,
-                    failed_signins=0 if locked else failed,
-                    locked_until_ms=locked,
-                    version=self._next_version(person),
-                )
-            )
+            self._count_failure(person, now)
             return Err.of(ErrorCode.UNAUTHENTICATED, WRONG_CREDENTIALS)
         if person.failed_signins:
             person = replace(person, failed_signins=0, version=self._next_version(person))
             self._remember(person)
         return Ok(self._open(person, uuid.uuid4().hex, ["pwd"], issuer, audience, work))
+
+    def _count_failure(self, person: PersonRecord, now: int) -> None:
+        """One more wrong password in a row; the last allowed locks the person out."""
+        failed = person.failed_signins + 1
+        locked = now + LOCKOUT_MS if failed >= MAX_FAILED_SIGNINS else 0
+        self._remember(
+            replace(
+                person,
+                failed_signins=0 if locked else failed,
+                locked_until_ms=locked,
+                version=self._next_version(person),
+            )
+        )
 
     def _external(self, email: str, issuer: str, audience: str, work: _Work) -> Reply:
         person = self.people.get(self.emails.get(email.lower(), ""))

@@ -227,6 +227,42 @@ async def test_passwords_change_with_the_current_one_and_end_sessions(cluster: C
     assert hashes[0][0].startswith("$argon2id$")
 
 
+async def test_guessing_the_current_password_locks_as_wrong_sign_ins_do(cluster: Cluster) -> None:
+    await add_person(cluster)
+    _, session, _ = await sign_in(cluster, "ann@acme.test", mode="bearer")
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    url = f"{PEOPLE}/ann/password"
+    for n in range(10):
+        guess = {"new_password": "a brand new secret", "current_password": f"guess {n}!"}
+        async with cluster.client.put(url, json=guess, headers=bearer) as r:
+            assert r.status == 403
+    right = {"new_password": "a brand new secret", "current_password": PASSWORD}
+    async with cluster.client.put(url, json=right, headers=bearer) as r:
+        problem = await r.json()
+        assert r.status == 403  # locked, even with the right one
+    assert "try again later" in problem["detail"]
+    assert (await sign_in(cluster, "ann@acme.test"))[0] == 401  # sign-in too
+    ann = await raw_fetchall(cluster.ledger, "SELECT password_hash FROM people")
+    assert len(ann) == 1
+    assert (await sign_in(cluster, "ann@acme.test", "a brand new secret"))[0] == 401
+
+
+async def test_a_persons_id_cannot_take_an_api_clients_form(cluster: Cluster) -> None:
+    owner = cluster.keys.headers("acme")
+    async with cluster.client.post(
+        "/api/v1/clients", json={"name": "Sync", "scopes": ["budgets:read"]}, headers=owner
+    ) as r:
+        client_id = (await r.json())["id"]
+    body = {"id": client_id, "email": "mallory@acme.test", "name": "Mallory"}
+    async with cluster.client.post(PEOPLE, json=body, headers=owner) as r:
+        problem = await r.json()
+        assert (r.status, r.content_type) == (422, "application/problem+json")
+    assert "API client" in problem["detail"]
+    lookalike = {**body, "id": "acme.jo@acme.test"}  # emails starting with the tenant do
+    async with cluster.client.post(PEOPLE, json=lookalike, headers=owner) as r:
+        assert r.status == 201
+
+
 async def test_admins_manage_people_but_only_owners_make_owners(cluster: Cluster) -> None:
     admin = cluster.keys.headers("acme", roles=["admin"])
     body = {"id": "olga", "email": "olga@acme.test", "name": "Olga", "roles": ["owner"]}
