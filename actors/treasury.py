@@ -78,7 +78,14 @@ from bus.messages.budget import (
 )
 from bus.messages.bulk import IssuePointsMany, ItemResult, ManyIssued
 from bus.messages.catalogue import GetProduct
-from bus.messages.common import MAX_MINOR, Money, Principal, convert_exact, minor_digits
+from bus.messages.common import (
+    ISO_4217,
+    MAX_MINOR,
+    Money,
+    Principal,
+    convert_exact,
+    minor_digits,
+)
 from bus.messages.funding import (
     FUNDING_READERS,
     FUNDING_WRITERS,
@@ -653,10 +660,10 @@ class TreasuryActor:
             ):
                 return Err.of(ErrorCode.FORBIDDEN, why)
             case SetFxRate(base=base, quote=quote, rate=rate):
-                if POINTS in (base, quote):
-                    return Err.of(ErrorCode.INVALID_REQUEST, "points have a rate of their own")
-                if base == quote or Fraction(rate) <= 0:
+                if base == quote:  # points (PTS) are no ISO 4217 currency: not decoded
                     return Err.of(ErrorCode.INVALID_REQUEST, "a rate is between two currencies")
+                if Fraction(rate) <= 0:
+                    return Err.of(ErrorCode.INVALID_REQUEST, "a rate is above zero")
                 self.fx[(base, quote)] = FxRate(self.tenant, base, quote, rate, work.now)
                 return Ok(self._fx_table())
             case GetFxRates():
@@ -1215,6 +1222,9 @@ class TreasuryActor:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"budget {cmd.budget_id} already exists")
         if cmd.initial.amount_minor < 0:
             return Err.of(ErrorCode.INVALID_REQUEST, "initial funding cannot be negative")
+        if cmd.initial.currency not in ISO_4217:
+            why = f"{cmd.initial.currency} is not the ISO 4217 code of a currency in use"
+            return Err.of(ErrorCode.INVALID_REQUEST, why)
         amount, currency = cmd.initial.amount_minor, cmd.initial.currency
         if cmd.cap_minor and amount > cmd.cap_minor:
             return Err.of(ErrorCode.INVALID_REQUEST, "the initial funding is above the cap")

@@ -9,7 +9,7 @@ from bus.messages import Err
 from bus.messages.catalogue import Product
 from edge import operations
 from edge.http import answer, caller, read_json, read_query
-from edge.schemas import CurationIn, ExportQuery, ProductQuery
+from edge.schemas import CurationIn, ExportQuery, OneProductQuery, ProductQuery
 
 routes = web.RouteTableDef()
 
@@ -30,8 +30,9 @@ async def export_catalogue(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/catalogue/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
-    locale = request.query.get("locale", "en")
-    result = await operations.get_product(caller(request), request.match_info["product_id"], locale)
+    who = caller(request)
+    query = read_query(request, OneProductQuery)
+    result = await operations.get_product(who, request.match_info["product_id"], query.locale)
     return answer(request, result)
 
 

@@ -84,6 +84,16 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ProblemResponse(problem(400, "malformed_body", f"invalid JSON: {e}")) from e
 
 
+async def read_optional_json(request: web.Request, kind: type[T], absent: T) -> T:
+    """The body as ``kind``, or ``absent`` when the request has none (no body, or an empty
+    one whatever its content type): for operations whose every field is optional."""
+    if not request.can_read_body or request.content_length == 0:
+        return absent
+    if request.content_length is None and not await request.read():
+        return absent
+    return await read_json(request, kind)
+
+
 def json_depth(body: bytes) -> int:
     """How deeply arrays and objects nest in a JSON text (brackets inside strings do not
     count)."""

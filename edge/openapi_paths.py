@@ -20,7 +20,7 @@ from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
 from edge.openapi_tenant_config import config_paths
 from edge.openapi_webhooks import webhook_paths
-from edge.schemas import ExportQuery, PeopleQuery, ProductQuery
+from edge.schemas import ExportQuery, OneProductQuery, PeopleQuery, ProductQuery, ReplayQuery
 
 REF = "#/components/schemas/{name}"
 
@@ -295,10 +295,7 @@ PATHS: dict[str, Any] = {
             "operationId": "getProduct",
             "summary": "One product, in a locale",
             "description": "Needs scope `catalogue:read`.",
-            "parameters": [
-                _PRODUCT_ID,
-                {"name": "locale", "in": "query", "schema": {"type": "string"}},
-            ],
+            "parameters": [_PRODUCT_ID, *_query_parameters(OneProductQuery)],
             "responses": {
                 "200": _json("ProductOut", "The product"),
                 "404": _problem("No such product in the tenant's catalogue"),
@@ -593,18 +590,7 @@ PATHS: dict[str, Any] = {
                 "pass `next_after` as `after` for the next page. The same events "
                 "are on NATS subjects `pb.evt.<tenant>.<aggregate>.<event>`."
             ),
-            "parameters": [
-                {
-                    "name": "after",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 0},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                },
-            ],
+            "parameters": _query_parameters(ReplayQuery),
             "responses": {
                 "200": {"description": "A page of events, with their sequences"},
                 "422": _problem("A query parameter is not valid"),
@@ -950,11 +936,14 @@ PATHS: dict[str, Any] = {
             "parameters": [_PERSON_ID, _IDEMPOTENCY_KEY],
             "requestBody": _body("PasswordIn"),
             "responses": {
+                **_COMMON_ERRORS,
                 "200": _json("PersonOut", "The person"),
-                "403": _problem("The current password is wrong"),
+                "403": _problem(
+                    "The current password is wrong (ten wrong in a row lock the person out"
+                    " for 15 minutes, as sign-ins do), or the token lacks the scope"
+                ),
                 "404": _problem("No such person in your tenant, or not yours to change"),
                 "422": _problem("A password has 12 to 256 characters"),
-                **_COMMON_ERRORS,
             },
         }
     },

@@ -465,7 +465,13 @@ async def get_product(caller: Caller, product_id: str, locale: str = "en") -> Pr
     checked = valid_product_id(product_id)
     if checked is None:
         return Err.of(ErrorCode.NOT_FOUND, "no product has that id")
-    value = await call(caller, catalogue.KIND, GetProduct(checked, locale), keyed=False)
+    try:
+        command = msgspec.convert({"product_id": checked, "locale": locale}, GetProduct)
+    except msgspec.ValidationError:
+        return Err.of(
+            ErrorCode.INVALID_REQUEST, "locale: a language (en), or one and a region (pt-BR)"
+        )
+    value = await call(caller, catalogue.KIND, command, keyed=False)
     if isinstance(value, Err):
         return value
     return product_out(value) if isinstance(value, ProductView) else _unexpected(value)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bus.messages import Err
 from edge import history, operations
-from edge.http import answer, caller, read_json, read_query
+from edge.http import answer, caller, read_json, read_optional_json, read_query
 from edge.schemas import CancelOrderIn, PlaceOrderIn, ReviewOrderIn
 
 routes = web.RouteTableDef()
@@ -52,7 +52,7 @@ async def order_codes(request: web.Request) -> web.Response:
 @routes.post("/api/v1/orders/{order_id}/cancel")
 async def cancel_order(request: web.Request) -> web.Response:
     who = caller(request)
-    body = await read_json(request, CancelOrderIn)
+    body = await read_optional_json(request, CancelOrderIn, CancelOrderIn())
     result = await operations.cancel_order(who, request.match_info["order_id"], body.reason)
     return answer(request, result)
 

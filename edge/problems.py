@@ -52,7 +52,7 @@ TITLES: dict[str, str] = {
     "order_limit_reached": "The person's order limit for the day or week is reached",
     "review_rejected": "The order was rejected in review",
     "precondition_required": "Send If-Match with the revision read (If-None-Match: * to create)",
-    "malformed_body": "The body is not valid JSON of the expected shape",
+    "malformed_body": "The body cannot be read (not valid JSON, or a CSV not in UTF-8)",
     "unsupported_media_type": "Send application/json",
     "payload_too_large": "The body is too large",
     "method_not_allowed": "Method not allowed",

@@ -28,6 +28,7 @@ from bus.messages.common import (
     ONE_LINE,
     Currency,
     Cursor,
+    IsoCurrency,
     Money,
     PageSize,
     Rate,
@@ -60,12 +61,12 @@ Memo = Annotated[str, msgspec.Meta(max_length=500, pattern=FREE_TEXT)]
 
 class PositiveMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: PositiveMinor
-    currency: Currency
+    currency: IsoCurrency
 
 
 class FundingMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: NonNegativeMinor
-    currency: Currency
+    currency: IsoCurrency
 
 
 class CreateBudgetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -151,6 +152,12 @@ class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cursor: Annotated[str, msgspec.Meta(max_length=400)] | None = None
 
 
+class OneProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The query string of ``GET /api/v1/catalogue/products/{id}``."""
+
+    locale: Locale = "en"
+
+
 class ExportQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The query string of ``GET /api/v1/catalogue/export``."""
 
@@ -225,12 +232,12 @@ class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ImportCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: Currency
+    currency: IsoCurrency
     codes: Annotated[list[CodeIn], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
 class GenerateCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: Currency
+    currency: IsoCurrency
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     expires_at: datetime | None = None
 
@@ -395,7 +402,7 @@ class PointsRateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``points_per_unit`` points to one unit (not minor unit) of ``currency``: 100 per
     EUR makes a point worth one cent."""
 
-    currency: Currency
+    currency: IsoCurrency
     points_per_unit: Rate
 
 
@@ -411,7 +418,7 @@ class PointsRateOut(msgspec.Struct, frozen=True):
 class OpenFundingIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: FundingId
     name: Name
-    currency: Currency
+    currency: IsoCurrency
 
 
 class DepositIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

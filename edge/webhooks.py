@@ -11,7 +11,7 @@ from aiohttp import web
 from bus.errors import ErrorCode
 from bus.messages import Err
 from edge import webhook_operations as ops
-from edge.http import ProblemResponse, answer, caller, read_json, read_query
+from edge.http import ProblemResponse, answer, caller, read_json, read_optional_json, read_query
 from edge.problems import from_error
 
 routes = web.RouteTableDef()
@@ -69,8 +69,7 @@ async def delete(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     who = caller(request)
     # the body is optional: no body keeps the old secret signing for a day
-    has_body = request.can_read_body and request.content_length != 0
-    data = await read_json(request, ops.RotateSecretIn) if has_body else ops.RotateSecretIn()
+    data = await read_optional_json(request, ops.RotateSecretIn, ops.RotateSecretIn())
     result = await ops.rotate_webhook_secret(who, request.match_info["webhook_id"], data)
     return _secret_answer(request, result, 200)
 

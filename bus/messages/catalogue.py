@@ -19,6 +19,7 @@ from bus.messages.common import (
     PUBLIC_URL_PATTERN,
     TENANT_WIDE,
     Currency,
+    IsoCurrency,
     whole,
 )
 
@@ -55,7 +56,7 @@ class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     brand: str
     kind: ProductKind
     category: str
-    currency: Currency
+    currency: IsoCurrency
     countries: tuple[Country, ...]
     texts: dict[Locale, Texts]
     #: Fixed face values in minor units; empty when ``range`` is set.

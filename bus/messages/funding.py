@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from bus.messages.budget import BudgetId
-from bus.messages.common import FREE_TEXT, Currency, Cursor, Money, PageSize
+from bus.messages.common import FREE_TEXT, Cursor, IsoCurrency, Money, PageSize
 from bus.messages.treasury import TREASURY_KEY
 
 #: Roles that read funding accounts and their history; owners, admins and finance also
@@ -31,7 +31,7 @@ FundingId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63
 class OpenFunding(msgspec.Struct, frozen=True, tag="funding.open"):
     account_id: FundingId
     name: str
-    currency: Currency
+    currency: IsoCurrency
 
     @property
     def actor_key(self) -> str:

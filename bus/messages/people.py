@@ -154,7 +154,10 @@ class SignOut(_TenantWide, frozen=True, tag="people.sign_out"):
 HttpsUrl = Annotated[
     str,
     msgspec.Meta(
-        pattern="^https?://[^\\s]{3,490}$",
+        pattern=(
+            "^(https://[^\\s/?#@]{1,253}|http://(localhost|127(\\.[0-9]{1,3}){3}|\\[::1\\])"
+            "(:[0-9]{1,5})?)([/?#][^\\s]{0,480})?$"
+        ),
         max_length=500,
         description="The provider's issuer URL (https; http only for loopback tests)",
     ),

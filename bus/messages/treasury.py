@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from bus.messages.common import TENANT_WIDE, Currency, Rate, convert_exact, whole
+from bus.messages.common import TENANT_WIDE, IsoCurrency, Rate, convert_exact, whole
 
 KIND = "treasury"
 TREASURY_KEY = TENANT_WIDE
@@ -27,8 +27,8 @@ POINTS = "PTS"
 class SetFxRate(msgspec.Struct, frozen=True, tag="fx.set"):
     """One unit of ``base`` buys ``rate`` units of ``quote`` (owner, admin, finance)."""
 
-    base: Currency
-    quote: Currency
+    base: IsoCurrency
+    quote: IsoCurrency
     rate: Rate
 
     @property
@@ -47,7 +47,7 @@ class SetPointsRate(msgspec.Struct, frozen=True, tag="points.rate.set"):
     minor unit) of ``currency`` — 100 points per EUR makes a point worth one cent. Fixed
     once points have been issued (owner, admin, finance)."""
 
-    currency: Currency
+    currency: IsoCurrency
     points_per_unit: Rate
 
     @property

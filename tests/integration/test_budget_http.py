@@ -11,6 +11,9 @@ from collections import Counter
 from typing import Any
 
 from bus.embedded import EmbeddedNats
+from bus.messages import Err, Principal
+from bus.messages.budget import CreateBudget
+from bus.messages.common import Money
 from bus.messages.tenant_config import DOCUMENT_NAMES
 from storage.errors import StoreUnavailable
 from storage.ports import CatalogueStore, Ledger
@@ -183,6 +186,26 @@ async def test_bad_input_gets_problem_json_and_changes_nothing(cluster: Cluster)
     )
     assert status == 422
     assert body["errors"][0]["pointer"] == "#/amount/currency"
+    for code in ("ZZZ", "PTS", "XAU"):  # not a currency in use; points are no currency
+        budget = {"id": f"b-{code}", "name": "P", "initial": {"amount_minor": 1, "currency": code}}
+        status, body = await problem_of(
+            cluster, "POST", "/api/v1/budgets", json=budget, headers=headers
+        )
+        assert (status, body["errors"][0]["pointer"]) == (422, "#/initial/currency"), code
+        funding = {"id": f"f-{code}", "name": "F", "currency": code}
+        status, body = await problem_of(
+            cluster, "POST", "/api/v1/funding-accounts", json=funding, headers=headers
+        )
+        assert (status, body["errors"][0]["pointer"]) == (422, "#/currency"), code
+        status, body = await problem_of(
+            cluster, "PUT", f"/api/v1/fx/EUR/{code}", json={"rate": "1.5"}, headers=headers
+        )
+        assert status in (404, 422), code
+    admin = Principal("admin@acme", roles=("admin",))
+    refused = await cluster.bus.request(
+        "acme", "treasury", CreateBudget("b-zzz", "Z", Money(1, "ZZZ")), admin, 5
+    )
+    assert isinstance(refused, Err), refused  # the treasury checks again
     status, body = await problem_of(
         cluster, "POST", path, json={**debit_body(), "extra": 1}, headers=headers
     )

@@ -132,6 +132,11 @@ async def test_detail_in_a_locale(api: BudgetApi, cluster: Cluster) -> None:
     assert set(body["locales"]) == {"en", "es", "fr", "de", "hi"}
     assert (await api.product(acme, "no-such-product")).code == "not_found"
     assert (await api.product(acme, "Bad Id!")).code == "not_found"
+    for locale in ("", "french", "fr_FR"):  # refused by the edge, whichever API
+        refused = await api.product(acme, product.id, locale)
+        assert refused.code == "invalid_request", (locale, refused)
+        if api.name == "rest":
+            assert refused.pointer == "#/locale", refused
 
 
 async def test_curation_is_per_tenant(api: BudgetApi, cluster: Cluster) -> None:

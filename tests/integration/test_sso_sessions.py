@@ -94,6 +94,20 @@ async def test_a_tenant_without_sso_has_no_login(cluster: Cluster) -> None:
         assert (r.status, r.content_type) == (404, "application/problem+json")
 
 
+async def test_a_provider_that_sign_in_would_refuse_is_refused_when_set(cluster: Cluster) -> None:
+    """Plain http reaches only this machine's providers (tests, development); anything else
+    is refused when the owner names it, not at each person's sign-in as "unavailable"."""
+    owner = cluster.keys.headers("acme")
+    for issuer in ("http://idp.example.com", "http://127.0.0.1.example.com/", "https://"):
+        body = {"issuer": issuer, "client_id": "mine", "client_secret": "s3cret"}
+        async with cluster.client.put("/api/v1/sso", json=body, headers=owner) as r:
+            problem = await r.json()
+            assert (r.status, r.content_type) == (422, "application/problem+json"), issuer
+        assert problem["errors"][0]["pointer"] == "#/issuer"
+    async with cluster.client.get("/api/v1/sso", headers=owner) as r:
+        assert r.status == 404  # nothing was set
+
+
 @pytest.mark.parametrize(
     ("roles", "grants"),
     [(["admin"], None), (["owner"], ["budget:eng"]), (["programme_manager"], None)],
