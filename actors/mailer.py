@@ -292,9 +292,8 @@ class Mailer(Background):
         values["order_id"] = order.order_id
         values["reason"] = order.reason
         values["code_url"] = self._link(event.tenant, f"#/rewards/{quote(order.order_id)}")
-        product = await self._ask(
-            event.tenant, CATALOGUE, GetProduct(order.product_id, tenant.locale)
-        )
+        locale = catalogue_locale(tenant.locale)
+        product = await self._ask(event.tenant, CATALOGUE, GetProduct(order.product_id, locale))
         values["product_name"] = (
             product.name if isinstance(product, ProductView) else order.product_id
         )
@@ -368,6 +367,18 @@ class Mailer(Background):
 
 class _NotNow(Exception):
     """An actor could not answer now (busy, failing): the email waits."""
+
+
+def catalogue_locale(tag: str) -> str:
+    """The catalogue's form of a BCP 47 tag: language and region (``pt-BR``), or the
+    language alone (``zh`` for ``zh-Hant-TW``, ``es`` for ``es-419``)."""
+    if _CATALOGUE_LOCALE.fullmatch(tag):
+        return tag
+    language = tag.partition("-")[0]
+    return language if _CATALOGUE_LOCALE.fullmatch(language) else "en"
+
+
+_CATALOGUE_LOCALE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 
 
 def _seconds(rfc3339: str) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from actors.mail_templates import BUILT_IN, choose, one_line, render
 from actors.mail_transport import MaildirTransport, SmtpTransport, transport_for
+from actors.mailer import catalogue_locale
 from bus.messages.tenant_config import EmailTemplate, EmailTemplates, decode_document
 
 FR = EmailTemplate("Bonjour", "Bonjour {{person_name}}")
@@ -81,3 +82,13 @@ async def test_the_embedded_default_keeps_each_email_in_a_maildir(tmp_path: Path
     [kept] = list(mailbox.Maildir(tmp_path / "mail"))
     assert kept["Subject"] == "Welcome"
     assert str(kept.get_payload()).strip() == "Hello Ann"
+
+
+def test_products_are_named_in_the_catalogues_form_of_the_tenants_locale() -> None:
+    assert [catalogue_locale(t) for t in ("pt-BR", "fr", "zh-Hant-TW", "es-419", "fil")] == [
+        "pt-BR",
+        "fr",
+        "zh",
+        "es",
+        "en",
+    ]
