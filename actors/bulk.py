@@ -42,6 +42,7 @@ from bus.events import OutboxEvent, make_event
 from bus.messages import Command, Err, Ok, Reply, Request, treasury
 from bus.messages.bulk import (
     KIND,
+    MAX_JOB_POINTS,
     BulkEvent,
     BulkResultPage,
     BulkResults,
@@ -220,6 +221,7 @@ class BulkActor:
         return Ok(view(self.job))
 
     def _load(self, cmd: LoadBulkRows, rows: list[BulkRowRecord]) -> Reply:
+        created = self.job is None
         if self.job is None:
             now = now_ms()
             self.job = BulkJobRecord(
@@ -234,11 +236,16 @@ class BulkActor:
             return Err.of(ErrorCode.ALREADY_EXISTS, f"bulk job {self.job_id} is {job.status}")
         if cmd.offset != job.total:  # slices arrive in order
             return Err.of(ErrorCode.INVALID_REQUEST, f"expected rows from {job.total}")
+        points = job.points + sum(row.points for row in cmd.rows)
+        if points > MAX_JOB_POINTS:
+            if created:
+                self.job = None  # nothing of it is kept
+            why = f"a job's points add up to at most {MAX_JOB_POINTS}"
+            return Err.of(ErrorCode.INVALID_REQUEST, why)
         for i, row in enumerate(cmd.rows):
             rows.append(
                 BulkRowRecord(self.job_id, cmd.offset + i, row.person_id, row.points, row.memo)
             )
-        points = job.points + sum(row.points for row in cmd.rows)
         self.job = replace(job, total=job.total + len(cmd.rows), points=points)
         return Ok(view(self.job))
 

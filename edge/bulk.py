@@ -13,15 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from bus.messages import Err
-from bus.messages.bulk import MAX_ROWS, BulkRow
+from bus.messages.bulk import MAX_JOB_POINTS, MAX_ROWS, BulkRow
 from bus.messages.common import FREE_TEXT
 from edge import bulk_operations, operations
 from edge.http import ProblemResponse, answer, caller, invalid, read_json, read_large, read_query
 from edge.problems import problem
 from edge.validation import DIGITS, Invalid, read_csv
 
-#: As many as one reward may issue (``bus.messages.wallet.Points``).
-MAX_POINTS = 2**53
+#: As many as one reward may issue (``bus.messages.wallet.Points``), and one job in all.
+MAX_POINTS = MAX_JOB_POINTS
 
 routes = web.RouteTableDef()
 
@@ -52,6 +52,7 @@ def _rows(reader: csv.DictReader[str]) -> list[BulkRow]:
     if not {"person_id", "points"} <= set(header) <= {"person_id", "points", "memo"}:
         raise Invalid("the CSV header must be person_id,points and optionally memo")
     rows: list[BulkRow] = []
+    total = 0
     for n, row in enumerate(reader):
         if len(rows) == MAX_ROWS:
             raise Invalid(f"at most {MAX_ROWS} rows in one job")
@@ -65,6 +66,11 @@ def _rows(reader: csv.DictReader[str]) -> list[BulkRow]:
             raise Invalid(f"row {n}: person_id (90) or memo (500) too long", f"#/{n}")
         if not re.search(FREE_TEXT, memo):  # as a single reward's memo
             raise Invalid(f"row {n}: the memo has control characters", f"#/{n}/memo")
+        total += int(points)
+        if total > MAX_POINTS:
+            raise Invalid(
+                f"row {n}: the job's points add up to more than {MAX_POINTS}", f"#/{n}/points"
+            )
         rows.append(BulkRow(person, int(points), memo))
     if not rows:
         raise Invalid("the CSV has no rows")

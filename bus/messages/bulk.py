@@ -16,6 +16,10 @@ from bus.messages.common import ONE_LINE, TENANT_WIDE, Cursor, PageSize
 
 KIND = "bulk"
 MAX_ROWS = 100_000
+#: The most points one job's rows may add up to: as many as one reward may issue
+#: (``bus.messages.wallet.Points``), far past what any budget pays for, and within the
+#: ledger's 64-bit integers.
+MAX_JOB_POINTS = 2**53
 #: Rows sent to the job per message while it is loading (keeps messages small).
 LOAD_CHUNK = 5_000
 #: A job is loaded, then waits for its time (if it has one), runs, and is done; a job

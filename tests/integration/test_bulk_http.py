@@ -104,10 +104,13 @@ async def test_bad_uploads_are_refused(cluster: Cluster) -> None:
         ("person_id,points\nann,many\n", {"budget_id": "b1"}),
         ("person_id,points\n", {"budget_id": "b1"}),
         ("person_id,points\nann,1\n", {}),
+        # each row within one reward's limit, the whole past a job's
+        ("person_id,points\nann,9007199254740992\nbob,1\n", {"budget_id": "b1"}),
     ):
         status, body = await upload(cluster, text, **params)
         assert status == 422, (text, body)
         assert body["code"] == "invalid_request"
+    assert body["errors"][0]["pointer"] == "#/1/points"
     async with cluster.client.get(f"{BULK}/bulk_nope", headers=cluster.keys.headers("acme")) as r:
         assert r.status == 404
 

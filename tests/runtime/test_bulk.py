@@ -19,6 +19,7 @@ from bus.messages import Command, Envelope, Err, Ok, Principal, Reply
 from bus.messages.budget import CreateBudget
 from bus.messages.bulk import (
     LOAD_CHUNK,
+    MAX_JOB_POINTS,
     BulkResultPage,
     BulkResults,
     BulkRow,
@@ -333,3 +334,20 @@ async def test_a_job_started_in_a_batch_is_told_to_go_on_whatever_else_the_batch
         assert actor.job.status == "running"
         assert decision.changes is not None  # the start, written before any chunk
         assert told == [ContinueBulk(f"j{n}")]
+
+
+async def test_a_job_whose_points_add_up_past_the_limit_is_refused_and_kept_nowhere(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """Each row within a reward's limit, but 1,025 of 2**53 points pass a 64-bit integer:
+    refused for good (not a storage error the caller would retry), with nothing kept."""
+    big = [BulkRow(f"p{i}", MAX_JOB_POINTS) for i in range(1025)]
+    refused = await ask(bus, LoadBulkRows("job-big", "b1", 0, tuple(big)))
+    assert isinstance(refused, Err), refused
+    assert (refused.code, refused.retryable) == (ErrorCode.INVALID_REQUEST, False)
+    gone = await ask(bus, GetBulk("job-big"))
+    assert isinstance(gone, Err)
+    assert gone.code == ErrorCode.NOT_FOUND
+    # within the limit, the same job id loads as any other
+    fits = await ask(bus, LoadBulkRows("job-big", "b1", 0, (BulkRow("p1", MAX_JOB_POINTS),)))
+    assert isinstance(fits, Ok), fits
