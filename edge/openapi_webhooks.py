@@ -217,8 +217,9 @@ def webhook_paths(
                 "operationId": "getWebhookDelivery",
                 "summary": "One delivery, with every attempt and the event sent",
                 "description": (
-                    f"{_NEEDS} `event` is null for an event of people or API clients "
-                    "unless the caller holds `people:admin` or `clients:admin`."
+                    f"{_NEEDS} A delivery of an event of people, API clients or funding"
+                    " is there (in listings too) only for callers who may read such events"
+                    " (`people:admin`, `clients:admin`, `funding:read`)."
                 ),
                 "parameters": [_WEBHOOK_ID, _DELIVERY_ID],
                 "responses": {

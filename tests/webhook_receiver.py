@@ -33,6 +33,8 @@ class Receiver:
     statuses: deque[int] = field(default_factory=deque)
     #: How long each answer takes.
     delay_s: float = 0.0
+    #: Answer with the body received (as receivers that echo what they got do).
+    echo: bool = False
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def wait_for(self, count: int, timeout_s: float = 15.0) -> list[Received]:
@@ -61,7 +63,8 @@ async def receiver() -> AsyncIterator[Receiver]:
             box.arrived.notify_all()
         # a redirect points back here: followed, it would arrive as one more request
         moved = {"Location": box.url} if 300 <= status < 400 else None
-        return web.Response(status=status, text=f"answered {status}", headers=moved)
+        text = body.decode() if box.echo else f"answered {status}"
+        return web.Response(status=status, text=text, headers=moved)
 
     app.router.add_post("/{tail:.*}", take)
     runner = web.AppRunner(app, access_log=None)

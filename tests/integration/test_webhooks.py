@@ -522,10 +522,12 @@ async def test_an_integrator_gets_no_people_events_through_an_owners_endpoint(
     cluster: Cluster, start_relay: StartRelay
 ) -> None:
     """An owner's endpoint of every event gets people's events; an integrator, who may not
-    read them, can neither read them in its deliveries, send them again, nor point the
-    endpoint at itself and keep getting them."""
+    read them, can neither find them among its deliveries (nor what the endpoint answered,
+    which may echo them), send them again, nor point the endpoint at itself and keep
+    getting them."""
     await start_relay(FAST)
     async with endpoint(cluster, "acme") as (box, hook):
+        box.echo = True
         assert hook["private_aggregates"] == ["funding", "identity", "people"]
         person = {"id": "ana", "email": "ana@acme.example", "name": "Ana", "roles": ["end_user"]}
         status, _ = await send(cluster, "POST", "/api/v1/people", "acme", person)
@@ -536,13 +538,16 @@ async def test_an_integrator_gets_no_people_events_through_an_owners_endpoint(
         assert created["event_type"] == "perkbus.people.person_created"
         path = f"/api/v1/webhooks/{hook['id']}/deliveries/{created['id']}"
         status, detail = await send(cluster, "GET", path, "acme", **INTEGRATOR)
-        assert status == 200, detail
-        assert detail["event"] is None
+        assert (status, detail["code"]) == (404, "not_found"), detail
         assert "ana@acme.example" not in str(detail)
+        listing = f"/api/v1/webhooks/{hook['id']}/deliveries"
+        status, page = await send(cluster, "GET", listing, "acme", **INTEGRATOR)
+        assert (status, page["deliveries"]) == (200, []), page
         status, owner_view = await send(cluster, "GET", path, "acme")
         assert owner_view["event"]["data"]["email"] == "ana@acme.example"
+        assert "ana@acme.example" in owner_view["attempts"][0]["response"]  # the echo
         status, problem = await send(cluster, "POST", f"{path}/redeliver", "acme", **INTEGRATOR)
-        assert (status, problem["code"]) == (403, "forbidden"), problem
+        assert (status, problem["code"]) == (404, "not_found"), problem
         async with receiver() as mine:
             status, moved = await send(
                 cluster,
