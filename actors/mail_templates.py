@@ -21,14 +21,37 @@ from bus.messages.tenant_config import (
 
 #: CloudEvents ``type`` → the email it sends to the person it is about. An order sends
 #: ``order.placed`` only while it waits for review: one fulfilled at once sends only
-#: ``order.fulfilled``, the email with its link.
+#: ``order.fulfilled``, the email with its link, which staff's "resend" sends again.
 EVENT_TEMPLATES: dict[str, str] = {
     "perkbus.people.person_created": "welcome",
     "perkbus.reward.issued": "points.issued",
     "perkbus.order.held": "order.placed",
     "perkbus.order.fulfilled": "order.fulfilled",
+    "perkbus.order.resent": "order.fulfilled",
     "perkbus.order.failed": "order.failed",
+    "perkbus.order.cancelled": "order.cancelled",
 }
+
+#: Why an order failed or was cancelled, as a person reads it (the ``{{reason}}`` of
+#: those emails); other codes, and staff's own words for a cancellation (which may be
+#: meant for staff), read as the event's default.
+REASONS: dict[str, str] = {
+    "out_of_stock": "it is out of stock",
+    "insufficient_funds": "there were not enough points or funds for it",
+    "order_limit_reached": "you reached the programme's limit of orders for now",
+    "review_rejected": "it was not approved",
+    "currency_mismatch": "it is not sold in the programme's currency",
+}
+#: What an order's email says when its reason is not one of :data:`REASONS`.
+OTHER_REASONS = {
+    "perkbus.order.failed": "it could not be carried out",
+    "perkbus.order.cancelled": "the programme cancelled it",
+}
+
+
+def reason_text(event_type: str, code: str) -> str:
+    return REASONS.get(code) or OTHER_REASONS.get(event_type, "")
+
 
 BUILT_IN: dict[str, EmailTemplate] = {
     "welcome": EmailTemplate(
@@ -45,7 +68,8 @@ BUILT_IN: dict[str, EmailTemplate] = {
             "Hello {{person_name}},\n\n"
             "you received {{points}} {{points_name}} in {{programme_name}}.\n"
             "{{reason}}\n\n"
-            "You now have {{balance}} {{points_name}}.\n"
+            "You now have {{balance}} {{points_name}}. Choose what to redeem them for:\n\n"
+            "{{sign_in_url}}\n"
         ),
     ),
     "order.placed": EmailTemplate(
@@ -69,7 +93,16 @@ BUILT_IN: dict[str, EmailTemplate] = {
         body=(
             "Hello {{person_name}},\n\n"
             "your order {{order_id}} of {{product_name}} in {{programme_name}} could not"
-            " be completed ({{reason}}). Nothing was taken from you.\n"
+            " be completed: {{reason}}. Nothing was taken from you.\n"
+        ),
+    ),
+    "order.cancelled": EmailTemplate(
+        subject="Your order of {{product_name}} was cancelled",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "your order {{order_id}} of {{product_name}} in {{programme_name}} was"
+            " cancelled ({{reason}}). Its code no longer works, and what it cost was given"
+            " back.\n"
         ),
     ),
 }
@@ -80,14 +113,17 @@ assert set(BUILT_IN) == set(TEMPLATE_PLACEHOLDERS)
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
 
-def choose(tenants: EmailTemplates | None, template_id: str, locale: str) -> EmailTemplate:
-    """The template of ``template_id`` for a tenant whose default locale is ``locale``."""
+def choose(
+    tenants: EmailTemplates | None, template_id: str, locale: str
+) -> tuple[EmailTemplate, str]:
+    """The template of ``template_id`` for a tenant whose default locale is ``locale``,
+    and the language it is written in."""
     if tenants is not None:
         by_locale = tenants.templates.get(template_id, {})
         for tag in (locale, locale.partition("-")[0], "en"):
             if tag in by_locale:
-                return by_locale[tag]
-    return BUILT_IN[template_id]
+                return by_locale[tag], tag
+    return BUILT_IN[template_id], "en"
 
 
 def render(text: str, values: dict[str, str]) -> str:

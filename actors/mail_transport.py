@@ -2,10 +2,15 @@
 embedded default, into a Maildir folder that nothing sends on (each email one file, as a
 mail client or ``mutt -f`` reads it).
 
-A transport either takes the email, or says why not: :class:`MailRefused` when the
-server refused it for good (a 5xx to its recipient or its content: sending it again
-would not help), :class:`MailDeferred` for anything else (the server away or busy, a
-4xx, a refusal of our own sender or login, which the operator can mend).
+A transport either takes the email, or says why not:
+
+* :class:`MailRefused`: the server refused this email for good (a 5xx to its recipient
+  or its content): sending it again would not help;
+* :class:`MailDeferred`: this email not now (a 4xx to its recipient: greylisting, a full
+  mailbox): it is tried again later, on its own;
+* :class:`MailUnavailable`: no email now (the server away, busy or throttling, a 4xx or
+  5xx to our own sender or login, which the operator mends): the mailer stops sending
+  for a while, and this email waits with the others.
 """
 
 from __future__ import annotations
@@ -25,31 +30,44 @@ class MailRefused(Exception):
 
 
 class MailDeferred(Exception):
-    """The email was not sent now; it may be later."""
+    """This email was not taken now; it may be later."""
+
+
+class MailUnavailable(Exception):
+    """No email can be sent now."""
 
 
 class MailTransport(Protocol):
     #: Where emails go, for logs and the banner (never a password).
     name: str
+    #: Whether emails are kept here rather than sent on (the Maildir).
+    keeps: bool
 
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
 
 
 class MaildirTransport:
+    keeps = True
+
     def __init__(self, path: str) -> None:
         self.name = f"Maildir {path}"
-        self._box = mailbox.Maildir(Path(path), create=True)
+        for part in ("tmp", "new", "cur"):  # Maildir(create=True) skips them in a folder
+            (Path(path) / part).mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(Path(path), create=False)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         try:
             await asyncio.to_thread(self._box.add, message)
         except OSError as e:
-            raise MailDeferred(f"{self.name}: {e}") from e
+            raise MailUnavailable(f"{self.name}: {e}") from e
 
 
 class SmtpTransport:
-    """One connection per email: ``smtp://`` upgrades with STARTTLS when the server
-    offers it, ``smtps://`` speaks TLS from the start."""
+    """One connection per email. ``smtp://`` upgrades with STARTTLS when the server
+    offers it, and insists on it when it logs in (a login never crosses in clear text);
+    ``smtps://`` speaks TLS from the start."""
+
+    keeps = False
 
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
@@ -63,16 +81,25 @@ class SmtpTransport:
         self._timeout_s = timeout_s
         self.name = f"{parts.scheme}://{self._host}:{self._port}"
 
-    async def send(self, message: EmailMessage) -> None:
+    @property
+    def start_tls(self) -> bool | None:
+        """None: when offered; True: required (a login is sent)."""
+        if self._implicit_tls:
+            return False
+        return True if self._user else None
+
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         try:
             await aiosmtplib.send(
                 message,
+                sender=sender,
+                recipients=[recipient],  # never read again from the headers
                 hostname=self._host,
                 port=self._port,
                 username=self._user,
                 password=self._password,
                 use_tls=self._implicit_tls,
-                start_tls=None,  # when offered
+                start_tls=self.start_tls,
                 timeout=self._timeout_s,
             )
         except aiosmtplib.SMTPRecipientsRefused as e:
@@ -85,7 +112,7 @@ class SmtpTransport:
                 raise MailRefused(f"{self.name}: content refused: {e.code} {e.message}") from e
             raise MailDeferred(f"{self.name}: {e.code} {e.message}") from e
         except (aiosmtplib.SMTPException, OSError) as e:
-            raise MailDeferred(f"{self.name}: {type(e).__name__}: {e}") from e
+            raise MailUnavailable(f"{self.name}: {type(e).__name__}: {e}") from e
 
 
 def transport_for(smtp_url: str, maildir: str, timeout_s: float) -> MailTransport:

@@ -4,15 +4,19 @@ It reads the events that send an email (:data:`~actors.mail_templates.EVENT_TEMP
 through a durable JetStream consumer of its own, so the NATS server keeps its place and
 each event's attempts. For each event it asks the tenant's actors what the email needs —
 the person (their address, their name, whether they are active), the product's name in
-the tenant's default locale, the wallet's balance, the tenant's branding, locales,
-programme and email templates — fills in the template and hands the email to its
-transport. Then:
+the tenant's default locale, the tenant's branding, locales, programme and email
+templates — fills in the template and hands the email to its transport. Then:
 
-* taken: the event is acknowledged;
-* refused for good (a 5xx to the recipient or the content), or nothing to send (no
-  address, a disabled person, an email the tenant turned ``off``): acknowledged, counted;
-* anything else (the mail server or an actor away): asked again later, after 10 s, 1 min,
-  5 min, 30 min, then hourly, for two days from the event; then dropped with a warning.
+* taken (or kept, by the embedded Maildir): the event is acknowledged;
+* refused for good (a 5xx to the recipient or the content), nothing to send (no address,
+  one that is not a plain ASCII address, a disabled person, an email the tenant turned
+  ``off``), too old (:data:`MAX_AGE_S`), or an email that cannot be made: acknowledged
+  (or terminated), counted by outcome;
+* not taken now (a 4xx to the recipient): asked again later, after 10 s, 1 min, 5 min,
+  30 min, then hourly, until it is too old;
+* the mail server (or an actor) away: the email is put back, and the mailer fetches
+  nothing more until a pause has passed (doubling up to 5 minutes), so a long outage holds
+  no slots and floods nothing once it ends.
 
 Emails are at least once: a mailer stopped after the server took an email and before its
 acknowledgement sends it again. Its ``Message-ID`` is made from the event's id, so a mail
@@ -28,19 +32,21 @@ import contextlib
 import logging
 import re
 import time
-from collections import Counter
-from datetime import datetime
+from collections import Counter, OrderedDict
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from urllib.parse import quote
 
 import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
 
-from actors.mail_templates import EVENT_TEMPLATES, choose, one_line, render
-from actors.mail_transport import MailDeferred, MailRefused, MailTransport
+from actors.mail_templates import EVENT_TEMPLATES, choose, one_line, reason_text, render
+from actors.mail_transport import MailDeferred, MailRefused, MailTransport, MailUnavailable
 from actors.runtime.background import Background
 from actors.runtime.bursts import BurstWatch
 from bus import subjects
@@ -65,31 +71,34 @@ from bus.messages.tenant_config import (
     Programme,
     decode_document,
 )
-from bus.messages.treasury import KIND as TREASURY
-from bus.messages.wallet import GetWallet, RewardIssued, WalletView
-from bus.metrics import Family, Sample
-from bus.scopes import SCOPE_CATALOGUE, SCOPE_CONFIG, SCOPE_PEOPLE, SCOPE_WALLETS
+from bus.messages.wallet import RewardIssued
+from bus.metrics import Family, Sample, gauge
 
 log = logging.getLogger(__name__)
 
-#: Reads only: a person's address and name, the tenant's settings, a product, a wallet.
-MAILER = Principal(
-    "perkbus:mailer",
-    roles=("system", "admin"),
-    scopes=(SCOPE_PEOPLE, SCOPE_CONFIG, SCOPE_CATALOGUE, SCOPE_WALLETS),
-)
+#: perkbus's own process: it reads a person, a product and the tenant's settings.
+MAILER = Principal("perkbus:mailer", roles=("system",))
 DURABLE = "perkbus-mail"
-#: Waits before each new attempt of an email not sent; the last repeats.
+#: Waits before each new attempt of an email its recipient's server did not take now.
 RETRY_S = (10.0, 60.0, 300.0, 1800.0, 3600.0)
-#: An email still not sent this long after its event is dropped.
-GIVE_UP_S = 2 * 86_400.0
-#: The address form the people directory accepts (``bus.messages.people.Email``).
-_ADDRESS = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}")
+#: An email not sent this long after its event is dropped: no welcome weeks late.
+MAX_AGE_S = 2 * 86_400.0
+#: A new consumer starts this far back: the events of a system's first minutes (its
+#: demo's people, say) are not missed for having come before the mailer.
+FIRST_LOOK_BACK_S = 900.0
+#: Pauses while the mail server is away: the first, and the longest.
+PAUSE_S = (1.0, 300.0)
+#: Tenants whose settings are kept (the least recently used are forgotten).
+TENANTS_KEPT = 1000
+#: An address the mailer writes to: ASCII, with no quoting, comments or lists.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+OUTCOMES = ("sent", "kept", "refused", "skipped", "deferred", "dropped", "failed")
 
 
 class _Person(msgspec.Struct, frozen=True):
     address: str
     name: str
+    may_sign_in: bool
 
 
 class _Tenant(msgspec.Struct, frozen=True):
@@ -99,6 +108,10 @@ class _Tenant(msgspec.Struct, frozen=True):
     points_name: str
     locale: str
     templates: EmailTemplates | None
+
+
+class _NotNow(Exception):
+    """An actor could not answer now (busy, failing): the email waits."""
 
 
 class Mailer(Background):
@@ -114,43 +127,84 @@ class Mailer(Background):
         burst_events_per_s: int = 1000,
         burst_lag_s: float = 30.0,
         timeout_s: float = 5.0,
+        smtp_timeout_s: float = 30.0,
         settings_ttl_s: float = 30.0,
         retry_s: tuple[float, ...] = RETRY_S,
+        pause_s: tuple[float, float] = PAUSE_S,
     ) -> None:
         super().__init__()
         self._bus = bus
         self._js: JetStreamContext = bus.js
         self.transport = transport
-        self._sender = sender
-        self._domain = sender.rpartition("@")[2].rstrip(">").strip() or "perkbus.localhost"
+        self._sender = Address(addr_spec=_sender_address(sender))
+        self._sender_name = _sender_name(sender)
+        self._domain = self._sender.domain or "perkbus.localhost"
         self._app_url = app_url.rstrip("/")
         self._concurrency = concurrency
         self._bursts = BurstWatch(bus.js, burst_events_per_s, burst_lag_s)
         self._caught_up_at = 0.0
         self._timeout_s = timeout_s
+        self._smtp_timeout_s = smtp_timeout_s
         self._settings_ttl_s = settings_ttl_s
         self._retry_s = retry_s
-        #: tenant → (monotonic time read, its settings)
-        self._tenants: dict[str, tuple[float, _Tenant]] = {}
-        #: Emails by outcome: sent, refused, skipped (nothing to send), deferred, dropped.
+        self._pause_s = pause_s
+        self._pause = pause_s[0]
+        #: The loop time until which nothing is fetched (the mail server is away).
+        self._paused_until = 0.0
+        #: tenant → (monotonic time read, its settings), least recently used first
+        self._tenants: OrderedDict[str, tuple[float, _Tenant]] = OrderedDict()
+        self._reading: dict[str, asyncio.Future[_Tenant]] = {}
+        #: Emails by outcome (:data:`OUTCOMES`).
         self.outcomes: Counter[str] = Counter()
+        #: Events waiting for the mailer (the consumer's pending and unacknowledged), as
+        #: last seen, and how often the consumer could not be set up.
+        self.waiting = 0
+        self.consumer_failures = 0
 
     # -- following the stream ------------------------------------------------------
 
-    def consumer_config(self) -> ConsumerConfig:
+    def consumer_config(self, start_seq: int = 0) -> ConsumerConfig:
         filters = []
         for event_type in EVENT_TEMPLATES:
             aggregate, _, event = event_type.removeprefix("perkbus.").partition(".")
             filters.append(subjects.event_of_every_tenant(aggregate, event))
-        return ConsumerConfig(
+        config = ConsumerConfig(
             durable_name=DURABLE,
             description="perkbus: emails to the people events are about (ADR 41)",
-            deliver_policy=DeliverPolicy.NEW,  # no emails about what happened before
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=max(60.0, 4 * self._timeout_s),
-            max_ack_pending=1000,
-            filter_subjects=filters,
+            # asks of four actors and one SMTP exchange (connect, STARTTLS, login, send)
+            ack_wait=max(60.0, 4 * self._timeout_s + 6 * self._smtp_timeout_s),
+            max_ack_pending=20_000,
+            filter_subjects=sorted(set(filters)),
         )
+        if start_seq:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = start_seq
+        else:
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = datetime.now(UTC) - timedelta(seconds=FIRST_LOOK_BACK_S)
+        return config
+
+    async def _consumer(self) -> None:
+        """The durable consumer, made on first start. One of an earlier config that cannot
+        be changed in place is made again from where it had got to."""
+        stream = subjects.EVENTS_STREAM
+        try:
+            info = await self._js.consumer_info(stream, DURABLE)
+        except NotFoundError:
+            await self._js.add_consumer(stream, self.consumer_config())
+            return
+        config = self.consumer_config()  # where it starts stays as it was made
+        config.deliver_policy = info.config.deliver_policy
+        config.opt_start_seq = info.config.opt_start_seq
+        config.opt_start_time = info.config.opt_start_time
+        try:
+            await self._js.add_consumer(stream, config)
+        except BadRequestError as e:  # a change JetStream makes only to a new consumer
+            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+            log.warning("mailer: its consumer is made again from %d: %s", start, e.description)
+            await self._js.delete_consumer(stream, DURABLE)
+            await self._js.add_consumer(stream, self.consumer_config(start))
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -159,38 +213,47 @@ class Mailer(Background):
                 await self._follow()
                 backoff = 0.1
             except Exception as e:
+                self.consumer_failures += 1
                 if self._stopping:
                     return
                 log.warning("mailer: %s; starting over in %.1fs", e, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), backoff)
+                await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     async def _follow(self) -> None:
-        await self._js.add_consumer(subjects.EVENTS_STREAM, self.consumer_config())
+        await self._consumer()
         sub = await self._js.pull_subscribe_bind(durable=DURABLE, stream=subjects.EVENTS_STREAM)
         loop = asyncio.get_running_loop()
         self._caught_up_at = loop.time()
+        batch = self._concurrency * 8
+        looked_at = 0.0
         try:
             while not self._stopping:
+                if loop.time() < self._paused_until:
+                    await self._sleep(self._paused_until - loop.time())
+                    continue
                 while not self._stopping and await self._bursts.under_way(
-                    self._caught_up_at, self._pause
+                    self._caught_up_at, self._sleep
                 ):
-                    await self._pause(self._bursts.probe_s)
+                    await self._sleep(self._bursts.probe_s)
+                if loop.time() - looked_at > 10.0:
+                    looked_at = loop.time()
+                    info = await self._js.consumer_info(subjects.EVENTS_STREAM, DURABLE)
+                    self.waiting = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
                 try:
-                    messages = await sub.fetch(self._concurrency * 8, timeout=0.5)
+                    messages = await sub.fetch(batch, timeout=0.5)
                 except TimeoutError:
                     self._caught_up_at = loop.time()
                     continue
-                if len(messages) < self._concurrency * 8:
+                if len(messages) < batch:
                     self._caught_up_at = loop.time()
                 await self._handle_all(messages)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):  # stop() cuts it short
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
     async def _handle_all(self, messages: list[Msg]) -> None:
@@ -200,53 +263,70 @@ class Mailer(Background):
             async with slots:
                 await self._handle(msg)
 
+        # every email is answered for (_handle raises nothing): none is left running
         await asyncio.gather(*(one(m) for m in messages))
 
     async def _handle(self, msg: Msg) -> None:
+        loop = asyncio.get_running_loop()
+        if self._stopping or loop.time() < self._paused_until:
+            await _quietly(msg.nak())  # not started: at once to the next mailer
+            return
         try:
             event = msgspec.json.decode(msg.data, type=CloudEvent)
         except msgspec.DecodeError:
             log.error("mailer: a message of PB_EVENTS is not a CloudEvent")
-            await msg.term()
+            await _quietly(msg.term())
             return
         try:
-            message = await self.compose(event)
-            if message is None:
-                self.outcomes["skipped"] += 1
-            else:
-                await self.transport.send(message)
-                self.outcomes["sent"] += 1
-        except MailRefused as e:
-            self.outcomes["refused"] += 1
-            log.warning("mailer: %s of %s refused for good: %s", event.id, event.tenant, e)
-        except (MailDeferred, BusError, _NotNow) as e:
+            outcome = await self._mail(event)
+        except (MailUnavailable, BusError) as e:  # the server, or the actor hosts, away
+            self._pause_for(str(e))
+            await _quietly(msg.nak(delay=self._pause))
+            return
+        except (MailDeferred, _NotNow) as e:
             await self._later(msg, event, e)
             return
-        await msg.ack()
+        except MailRefused as e:
+            outcome = "refused"
+            log.warning("mailer: %s of %s refused for good: %s", event.id, event.tenant, e)
+        except Exception:  # an email that cannot be made is not tried for ever
+            log.exception("mailer: %s (%s) of %s failed", event.id, event.type, event.tenant)
+            self.outcomes["failed"] += 1
+            await _quietly(msg.term())
+            return
+        self.outcomes[outcome] += 1
+        await _quietly(msg.ack())
+
+    async def _mail(self, event: CloudEvent) -> str:
+        if time.time() - _seconds(event.time) > MAX_AGE_S:
+            return "dropped"
+        composed = await self.compose(event)
+        if composed is None:
+            return "skipped"
+        message, recipient = composed
+        await self.transport.send(message, self._sender.addr_spec, recipient)
+        self._pause = self._pause_s[0]  # the server is back
+        return "kept" if self.transport.keeps else "sent"
+
+    def _pause_for(self, why: str) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._paused_until:  # once per pause, whichever email saw it
+            log.warning("mailer: no emails for %.0fs: %s", self._pause, why)
+            self._paused_until = loop.time() + self._pause
+            self._pause = min(self._pause * 2, self._pause_s[1])
 
     async def _later(self, msg: Msg, event: CloudEvent, why: Exception) -> None:
-        age_s = time.time() - _seconds(event.time)
-        if age_s > GIVE_UP_S:
-            self.outcomes["dropped"] += 1
-            log.warning(
-                "mailer: %s of %s dropped after %.0f h: %s",
-                event.id,
-                event.tenant,
-                age_s / 3600,
-                why,
-            )
-            await msg.term()
-            return
         self.outcomes["deferred"] += 1
         attempts = msg.metadata.num_delivered or 1
         delay = self._retry_s[min(attempts, len(self._retry_s)) - 1]
         log.info("mailer: %s of %s again in %.0fs: %s", event.id, event.tenant, delay, why)
-        await msg.nak(delay=delay)
+        await _quietly(msg.nak(delay=delay))
 
     # -- what an email says --------------------------------------------------------
 
-    async def compose(self, event: CloudEvent) -> EmailMessage | None:
-        """The email an event sends, or None when it sends none."""
+    async def compose(self, event: CloudEvent) -> tuple[EmailMessage, str] | None:
+        """The email an event sends and its recipient's address, or None when it sends
+        none."""
         template_id = EVENT_TEMPLATES.get(event.type)
         if template_id is None:
             return None
@@ -256,14 +336,16 @@ class Mailer(Background):
         values = {"programme_name": tenant.programme_name, "points_name": tenant.points_name}
         person_id, known_address = await self._values(event, tenant, values)
         person = await self._person(event.tenant, person_id, known_address)
-        if person is None:
+        if person is None or (template_id == "welcome" and not person.may_sign_in):
             return None
         values["person_name"] = person.name
         values["sign_in_url"] = self._link(event.tenant)
-        template = choose(tenant.templates, template_id, tenant.locale)
+        template, language = choose(tenant.templates, template_id, tenant.locale)
         message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = formataddr((one_line(person.name), person.address))
+        # the tenant's name before ours: people see whose programme writes
+        sender_name = one_line(f"{tenant.programme_name} via {self._sender_name}")
+        message["From"] = Address(sender_name, addr_spec=self._sender.addr_spec)
+        message["To"] = Address(one_line(person.name), addr_spec=person.address)
         message["Subject"] = one_line(render(template.subject, values))
         message["Date"] = format_datetime(datetime.fromisoformat(event.time))
         message["Message-ID"] = f"<{event.id}.{template_id}@{self._domain}>"
@@ -271,8 +353,8 @@ class Mailer(Background):
         message["X-Perkbus-Tenant"] = event.tenant
         message["X-Perkbus-Event"] = event.id
         message.set_content(render(template.body, values))
-        message["Content-Language"] = tenant.locale  # set_content drops Content-* headers
-        return message
+        message["Content-Language"] = language  # set_content drops Content-* headers
+        return message, person.address
 
     async def _values(
         self, event: CloudEvent, tenant: _Tenant, values: dict[str, str]
@@ -285,12 +367,11 @@ class Mailer(Background):
             reward = msgspec.json.decode(event.data, type=RewardIssued)
             values["points"] = str(reward.points)
             values["reason"] = reward.memo
-            wallet = await self._ask(event.tenant, TREASURY, GetWallet(reward.person_id))
-            values["balance"] = str(wallet.points) if isinstance(wallet, WalletView) else ""
+            values["balance"] = str(reward.wallet_points_after)
             return reward.person_id, ""
         order = msgspec.json.decode(event.data, type=OrderEvent)
         values["order_id"] = order.order_id
-        values["reason"] = order.reason
+        values["reason"] = reason_text(event.type, order.reason)
         values["code_url"] = self._link(event.tenant, f"#/rewards/{quote(order.order_id)}")
         locale = catalogue_locale(tenant.locale)
         product = await self._ask(event.tenant, CATALOGUE, GetProduct(order.product_id, locale))
@@ -304,29 +385,51 @@ class Mailer(Background):
 
     async def _person(self, tenant: str, person_id: str, known_address: str) -> _Person | None:
         """Where and to whom: the directory's person, unless disabled; else the id
-        itself when it is an email address (rewards may go to people not in it)."""
+        itself when it is an email address (rewards may go to people not in it). Only
+        plain ASCII addresses are written to."""
         found = await self._ask(tenant, PEOPLE, GetPerson(person_id))
         if isinstance(found, PersonView):
-            if found.status != "active":
+            if found.status != "active" or not _ADDRESS.fullmatch(found.email):
                 return None
-            return _Person(found.email, found.name)
+            return _Person(found.email, found.name, found.has_password)
         address = known_address or person_id
-        if _ADDRESS.fullmatch(address):
-            return _Person(address, address.partition("@")[0])
-        return None
+        if not _ADDRESS.fullmatch(address):
+            return None
+        return _Person(address, address.partition("@")[0], False)
 
     async def _tenant(self, tenant: str) -> _Tenant:
         known = self._tenants.get(tenant)
         if known is not None and time.monotonic() - known[0] < self._settings_ttl_s:
+            self._tenants.move_to_end(tenant)
             return known[1]
-        read_at = time.monotonic()
+        reading = self._reading.get(tenant)
+        if reading is not None:  # one read at a time per tenant
+            return await asyncio.shield(reading)
+        future: asyncio.Future[_Tenant] = asyncio.get_running_loop().create_future()
+        self._reading[tenant] = future
+        try:
+            settings = await self._read_settings(tenant)
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            del self._reading[tenant]
+        future.set_result(settings)
+        self._tenants[tenant] = (time.monotonic(), settings)
+        self._tenants.move_to_end(tenant)
+        while len(self._tenants) > TENANTS_KEPT:
+            self._tenants.popitem(last=False)
+        return settings
+
+    async def _read_settings(self, tenant: str) -> _Tenant:
         branding, locales, programme, templates = await asyncio.gather(
             self._document(tenant, "branding"),
             self._document(tenant, "locales"),
             self._document(tenant, "programme"),
             self._document(tenant, "email-templates"),
         )
-        settings = _Tenant(
+        return _Tenant(
             programme_name=branding.display_name if isinstance(branding, Branding) else tenant,
             points_name=(
                 programme if isinstance(programme, Programme) else Programme()
@@ -334,8 +437,6 @@ class Mailer(Background):
             locale=(locales if isinstance(locales, Locales) else Locales()).default,
             templates=templates if isinstance(templates, EmailTemplates) else None,
         )
-        self._tenants[tenant] = (read_at, settings)
-        return settings
 
     async def _document(
         self, tenant: str, name: DocumentName
@@ -356,17 +457,41 @@ class Mailer(Background):
         return None
 
     def metrics(self) -> list[Family]:
-        """Emails by outcome since the mailer started (ADR 40)."""
+        """Emails by outcome since the mailer started, and events waiting (ADR 40)."""
         name = "perkbus_emails"
         samples = tuple(
             Sample(name + "_total", (("outcome", outcome),), self.outcomes[outcome])
-            for outcome in ("sent", "refused", "skipped", "deferred", "dropped")
+            for outcome in OUTCOMES
         )
-        return [Family(name, "counter", "Emails by what became of them.", samples)]
+        return [
+            Family(name, "counter", "Emails by what became of them.", samples),
+            gauge(
+                "perkbus_emails_waiting", "Events the mailer has yet to answer for.", self.waiting
+            ),
+        ]
 
 
-class _NotNow(Exception):
-    """An actor could not answer now (busy, failing): the email waits."""
+async def _quietly(answer: object) -> None:
+    """Acknowledge (or put back) a message; a connection lost meanwhile only means
+    JetStream delivers it again."""
+    try:
+        await answer  # type: ignore[misc]
+    except Exception as e:
+        log.info("mailer: an acknowledgement was lost: %s", e)
+
+
+def _sender_address(sender: str) -> str:
+    """``perkbus <rewards@example.com>`` → ``rewards@example.com``."""
+    address = sender.rpartition("<")[2].rstrip(">").strip() if "<" in sender else sender.strip()
+    if not _ADDRESS.fullmatch(address):
+        raise ValueError(f"mail.sender: {sender!r} has no plain email address")
+    return address
+
+
+def _sender_name(sender: str) -> str:
+    """``perkbus <rewards@example.com>`` → ``perkbus`` (``perkbus`` when it has none)."""
+    name = sender.partition("<")[0].strip().strip('"') if "<" in sender else ""
+    return name or "perkbus"
 
 
 def catalogue_locale(tag: str) -> str:

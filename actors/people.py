@@ -67,6 +67,7 @@ from storage.ports import (
 
 #: Roles that manage a tenant's people; only an owner makes or changes an owner.
 PEOPLE_ADMINS = frozenset({"owner", "admin"})
+PEOPLE_SEERS = PEOPLE_ADMINS | {"system"}
 #: Failed sign-ins in a row before sign-in is refused for :data:`LOCKOUT_MS`.
 MAX_FAILED_SIGNINS = 10
 LOCKOUT_MS = 15 * 60 * 1000
@@ -362,7 +363,8 @@ class PeopleActor:
 
     @staticmethod
     def _may_see(principal: Principal, person: PersonRecord) -> bool:
-        return principal.subject == person.person_id or bool(PEOPLE_ADMINS & set(principal.roles))
+        """Themselves, owners and admins, and perkbus's own processes (the mailer)."""
+        return principal.subject == person.person_id or bool(PEOPLE_SEERS & set(principal.roles))
 
     def _roles_refusal(self, principal: Principal, roles: Sequence[str]) -> Err | None:
         unknown = sorted(set(roles) - set(ROLES))

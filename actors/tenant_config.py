@@ -53,6 +53,9 @@ _json = msgspec.json.Encoder()
 
 
 def _may(principal: Principal, scope: str) -> bool:
+    """By the token's permissions; perkbus's own processes (``system``: the mailer) read."""
+    if scope == SCOPE_CONFIG and "system" in principal.roles:
+        return True
     return scope in permissions(principal.roles, principal.scopes)
 
 

@@ -1352,7 +1352,15 @@ class TreasuryActor:
             "reward",
             "issued",
             cmd.reward_id,
-            RewardIssued(cmd.reward_id, cmd.budget_id, cmd.person_id, cmd.points, cost, cmd.memo),
+            RewardIssued(
+                cmd.reward_id,
+                cmd.budget_id,
+                cmd.person_id,
+                cmd.points,
+                cost,
+                cmd.memo,
+                wallet.balance_minor,
+            ),
         )
         return Ok(
             PointsIssued(

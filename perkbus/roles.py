@@ -191,9 +191,9 @@ async def run_warehouse(settings: Settings, stop: asyncio.Event) -> None:
 
 async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
     """The webhook relay: fans events out to endpoints, sends and retries the deliveries,
-    and answers requests about them. One per installation (its fan-out keeps its place
-    in its store; a second would only race it). It holds no master key: the actor host
-    gives it each endpoint's secret (ADR 37)."""
+    and answers requests about them; beside it, the mailer (ADR 41). One per
+    installation (its fan-out keeps its place in its store; a second would only race
+    it). It holds no master key: the actor host gives it each endpoint's secret (ADR 37)."""
     config = settings.webhooks
     tls = nats_tls.for_config(settings.nats)
     credentials = settings.nats.credentials_file
@@ -220,12 +220,13 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
         if mailer is not None:
             mailer.start()
             process = f"mail-{socket.gethostname()}-{os.getpid()}"
-            await bus.answer_metrics("mail", process, mailer.metrics)
+            metrics = await bus.answer_metrics("mail", process, mailer.metrics)
             log.info("mailer ready (%s)", mailer.transport.name)
         await stop.wait()
         log.info("webhook relay stopping")
         if mailer is not None:
-            await mailer.stop()
+            await metrics.unsubscribe()
+            await mailer.stop()  # emails not started go back at once
         await relay.stop()
     finally:
         await bus.close()
@@ -245,4 +246,5 @@ def mail_from(settings: Settings, bus: Bus) -> Mailer | None:
         concurrency=mail.concurrency,
         burst_events_per_s=mail.burst_events_per_s,
         burst_lag_s=mail.burst_lag_s,
+        smtp_timeout_s=mail.timeout_s,
     )

@@ -25,6 +25,10 @@ class MailServer:
     replies: defaultdict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     #: Every RCPT asked, by address (taken or not).
     asked: list[str] = field(default_factory=list)
+    #: Replies to give the next MAILs (a server refusing our sender, or busy), in order.
+    senders_refused: deque[str] = field(default_factory=deque)
+    #: Every MAIL FROM asked.
+    mail_from: list[str] = field(default_factory=list)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def wait_for(self, count: int, timeout_s: float = 15.0) -> list[EmailMessage]:
@@ -38,7 +42,17 @@ class MailServer:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.taken if address in str(m["To"])]
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook names)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        self.mail_from.append(address)
+        if self.senders_refused:
+            return self.senders_refused.popleft()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         self.asked.append(address)

@@ -124,13 +124,24 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 TEMPLATE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "welcome": frozenset({"person_name", "programme_name", "sign_in_url"}),
     "points.issued": frozenset(
-        {"person_name", "programme_name", "points", "points_name", "reason", "balance"}
+        {
+            "person_name",
+            "programme_name",
+            "points",
+            "points_name",
+            "reason",
+            "balance",
+            "sign_in_url",
+        }
     ),
     "order.placed": frozenset({"person_name", "programme_name", "product_name", "order_id"}),
     "order.fulfilled": frozenset(
         {"person_name", "programme_name", "product_name", "order_id", "code_url"}
     ),
     "order.failed": frozenset(
+        {"person_name", "programme_name", "product_name", "order_id", "reason"}
+    ),
+    "order.cancelled": frozenset(
         {"person_name", "programme_name", "product_name", "order_id", "reason"}
     ),
 }

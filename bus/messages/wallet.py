@@ -85,3 +85,5 @@ class RewardIssued(msgspec.Struct, frozen=True):
     points: int
     cost: Money
     memo: str = ""
+    #: The person's points once these were added.
+    wallet_points_after: int = 0

@@ -4,19 +4,21 @@ not sent again, deferred ones are, and nothing is sent where there is no one to 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from email.message import EmailMessage
 
 import pytest
 
-from actors.mail_transport import SmtpTransport
+from actors.mail_transport import MailTransport, SmtpTransport
 from actors.mailer import Mailer
 from actors.runtime.host import ActorHost
 from bus.client import Bus
 from bus.messages import Command, Ok, Principal, ReplyValue
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
-from bus.messages.orders import OrderView, PlaceOrder
+from bus.messages.orders import CancelOrder, OrderView, PlaceOrder, ResendOrder
 from bus.messages.people import CreatePerson, UpdatePerson
 from bus.messages.tenant_config import PutDocument
 from bus.messages.vouchers import CodeRow, ImportCodes
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.ledgers("sqlite")
 
 ADMIN = Principal("admin@acme", roles=("admin",), scopes=ALL_SCOPES)
 APP = "https://rewards.acme.example"
+PASSWORD = "a long enough password"
 Ask = Callable[..., Awaitable[ReplyValue]]
 
 
@@ -55,6 +58,7 @@ async def mail(bus: Bus, host: ActorHost) -> AsyncIterator[tuple[MailServer, Mai
             burst_events_per_s=0,
             settings_ttl_s=0,
             retry_s=(0.2,),
+            pause_s=(0.3, 1.0),
         )
         mailer.start()
         stack.push_async_callback(mailer.stop)
@@ -113,10 +117,10 @@ async def test_rewards_and_orders_are_told_in_the_tenants_words_and_locale(
     await ask("treasury", IssuePoints("b1", ann, 3000, "rwd-1", memo="Merci !"))
     [points] = await server.wait_for(1)
     assert points["To"] == "ann <ann@acme.example>"
-    assert points["From"] == "Acme Rewards <rewards@acme.example>"
+    assert points["From"] == "Acme Kudos via Acme Rewards <rewards@acme.example>"
     assert points["Subject"] == "Vous avez reçu 3000 Kudos"
     assert points.get_content().strip() == "Bonjour ann, Merci ! Solde : 3000 Kudos."
-    assert points["Content-Language"] == "fr-CA"
+    assert points["Content-Language"] == "fr"  # the language it is written in
     assert points["Message-ID"].endswith(".points.issued@acme.example>")
 
     fulfilled = await ask("orders", PlaceOrder("ord-1", "card-de", 2500, ann, "b1"))
@@ -124,6 +128,7 @@ async def test_rewards_and_orders_are_told_in_the_tenants_words_and_locale(
     assert fulfilled.status == "fulfilled", fulfilled.reason
     [_, ready] = await server.wait_for(2)
     assert ready["Subject"] == "Your Card is ready"
+    assert ready["Content-Language"] == "en"  # the built-in text
     body = ready.get_content()
     assert f"your order {fulfilled.order_id} of Card in Acme Kudos is ready" in body
     assert f"{APP}/?tenant=acme#/rewards/{fulfilled.order_id}" in body
@@ -137,7 +142,16 @@ async def test_rewards_and_orders_are_told_in_the_tenants_words_and_locale(
     [*_, waiting] = await server.wait_for(3)
     assert waiting["Subject"] == "Your order of Card is being reviewed"
     assert held.order_id in waiting.get_content()
-    assert len(server.to(ann)) == 3
+
+    # staff send the code's email again, then cancel the order: told in plain words
+    await ask("orders", ResendOrder(fulfilled.order_id))
+    await ask("orders", CancelOrder(fulfilled.order_id, "ticket 4411: duplicate"))
+    *_, again, cancelled = await server.wait_for(5)
+    assert again["Subject"] == "Your Card is ready"
+    assert cancelled["Subject"] == "Your order of Card was cancelled"
+    assert "(the programme cancelled it)" in cancelled.get_content()
+    assert "ticket 4411" not in cancelled.get_content()  # staff's words stay with staff
+    assert len(server.to(ann)) == 5
 
 
 async def test_people_in_the_directory_are_written_to_at_their_address_while_active(
@@ -146,7 +160,9 @@ async def test_people_in_the_directory_are_written_to_at_their_address_while_act
     server, mailer = mail
     await setting(ask, "branding", '{"display_name": "Acme"}')
     await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
-    await ask("people", CreatePerson("emp-7", "seven@acme.example", "Seven Smith"))
+    await ask(
+        "people", CreatePerson("emp-7", "seven@acme.example", "Seven Smith", password=PASSWORD)
+    )
     [welcome] = await server.wait_for(1)
     assert welcome["To"] == "Seven Smith <seven@acme.example>"
     assert welcome["Subject"] == "Welcome to Acme"
@@ -156,6 +172,7 @@ async def test_people_in_the_directory_are_written_to_at_their_address_while_act
     [_, points] = await server.wait_for(2)
     assert points["To"] == "Seven Smith <seven@acme.example>"
     assert "you received 10 points in Acme" in points.get_content()
+    assert f"{APP}/?tenant=acme" in points.get_content().splitlines()  # where to redeem
 
     await ask("treasury", IssuePoints("b1", "p1", 10, "rwd-2"))  # no address to write to
     await ask("people", UpdatePerson("emp-7", status="disabled"))
@@ -186,5 +203,96 @@ async def test_refused_emails_are_dropped_deferred_ones_sent_later_and_off_ones_
     assert "new@acme.example" not in server.asked
 
 
+class _Failing:
+    """A transport that fails, as no transport should, for one address."""
+
+    def __init__(self, inner: MailTransport, address: str) -> None:
+        self.name, self.keeps, self._inner, self._address = inner.name, False, inner, address
+
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        if recipient == self._address:
+            raise RuntimeError("unforeseen")
+        await self._inner.send(message, sender, recipient)
+
+
 async def _at_least(mailer: Mailer, outcome: str, count: int) -> bool:
     return mailer.outcomes[outcome] >= count
+
+
+async def test_addresses_it_cannot_write_to_are_skipped_and_the_rest_flow(
+    ask: Ask, mail: tuple[MailServer, Mailer]
+) -> None:
+    """A person whose address is not plain ASCII, or would read as several, gets nothing
+    (and stops nothing: the mailer carries on); the email goes to the address alone,
+    whatever its header says."""
+    server, mailer = mail
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    for n, (person, address) in enumerate(
+        (("jorg", "jörg@acme.example"), ("semi", "root;x@acme.example"), ("ok", "ok@acme.example"))
+    ):
+        await ask("people", CreatePerson(person, address, "N", password=PASSWORD))
+        await ask("treasury", IssuePoints("b1", person, 10, f"rwd-{n}"))
+    await until(lambda: _at_least(mailer, "skipped", 4), "the four that send nothing")
+    sent = await server.wait_for(2)
+    assert [m["To"] for m in sent] == ["N <ok@acme.example>"] * 2
+    assert server.asked == ["ok@acme.example"] * 2
+
+    # an email that cannot be sent for a reason no one foresaw is given up, alone
+    mailer.transport = _Failing(mailer.transport, "boom@acme.example")
+    await ask("treasury", IssuePoints("b1", "boom@acme.example", 10, "rwd-boom"))
+    await ask("treasury", IssuePoints("b1", "ok", 10, "rwd-after"))
+    await server.wait_for(3)
+    await until(lambda: _at_least(mailer, "failed", 1), "the one that failed")
+    assert mailer.consumer_failures == 0
+
+
+async def test_while_the_mail_server_refuses_us_the_mailer_pauses_then_sends_everything(
+    ask: Ask, mail: tuple[MailServer, Mailer]
+) -> None:
+    server, mailer = mail
+    server.senders_refused.extend(["451 4.7.1 try later", "421 4.3.2 going down"])
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    for n in range(3):
+        await ask("treasury", IssuePoints("b1", f"p{n}@acme.example", 10, f"rwd-{n}"))
+    sent = await server.wait_for(3)
+    assert sorted(m["To"].addresses[0].addr_spec for m in sent) == [
+        f"p{n}@acme.example" for n in range(3)
+    ]
+    # each refusal paused the mailer; none was counted against an email
+    assert len(server.mail_from) == 5
+    await until(lambda: _at_least(mailer, "sent", 3), "three sent")
+    assert mailer.outcomes["deferred"] == 0
+
+
+async def test_an_event_from_before_the_first_start_is_mailed_and_a_consumer_kept(
+    bus: Bus, ask: Ask, host: ActorHost
+) -> None:
+    """A new mailer looks back a quarter of an hour (the demo's people come before it);
+    one started again keeps its consumer and its place, whatever config it had."""
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    await ask("treasury", IssuePoints("b1", "early@acme.example", 10, "rwd-early"))
+    async with mail_server() as server:
+        transport = SmtpTransport(server.url, timeout_s=5)
+        first = Mailer(bus, transport, "r@acme.example", APP, burst_events_per_s=0)
+        first.start()
+        [early] = await server.wait_for(1)
+        assert early["To"].addresses[0].addr_spec == "early@acme.example"
+        await first.stop()
+        info = await bus.js.consumer_info("PB_EVENTS", "perkbus-mail")
+        made = info.created
+        # an older mailer's narrower config: the new one widens it in place
+        old = dataclasses.replace(info.config, filter_subjects=["pb.evt.*.reward.issued"])
+        await bus.js.add_consumer("PB_EVENTS", old)
+        await ask("treasury", IssuePoints("b1", "later@acme.example", 10, "rwd-later"))
+        again = Mailer(bus, transport, "r@acme.example", APP, burst_events_per_s=0)
+        again.start()
+        try:
+            [_, later] = await server.wait_for(2)
+            assert later["To"].addresses[0].addr_spec == "later@acme.example"
+            info = await bus.js.consumer_info("PB_EVENTS", "perkbus-mail")
+            assert "pb.evt.*.order.fulfilled" in (info.config.filter_subjects or [])
+            assert info.created == made  # changed in place, not made again
+            assert again.consumer_failures == 0
+        finally:
+            await again.stop()
+        assert len(server.taken) == 2  # nothing sent twice

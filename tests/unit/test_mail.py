@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from actors.mail_templates import BUILT_IN, choose, one_line, render
+from actors.mail_templates import BUILT_IN, choose, one_line, reason_text, render
 from actors.mail_transport import MaildirTransport, SmtpTransport, transport_for
 from actors.mailer import catalogue_locale
 from bus.messages.tenant_config import EmailTemplate, EmailTemplates, decode_document
@@ -22,14 +22,22 @@ EN = EmailTemplate("Hello", "Hello {{person_name}}")
 
 def test_the_tenants_template_for_the_locale_then_its_language_then_english_then_built_in() -> None:
     tenant = EmailTemplates(templates={"welcome": {"fr": FR, "pt": PT, "pt-BR": PT_BR}})
-    assert choose(tenant, "welcome", "pt-BR") is PT_BR
-    assert choose(tenant, "welcome", "pt-PT") is PT
-    assert choose(tenant, "welcome", "fr-CA") is FR
-    assert choose(tenant, "welcome", "de") is BUILT_IN["welcome"]
+    assert choose(tenant, "welcome", "pt-BR") == (PT_BR, "pt-BR")
+    assert choose(tenant, "welcome", "pt-PT") == (PT, "pt")
+    assert choose(tenant, "welcome", "fr-CA") == (FR, "fr")
+    assert choose(tenant, "welcome", "de") == (BUILT_IN["welcome"], "en")
     with_english = EmailTemplates(templates={"welcome": {"en": EN}})
-    assert choose(with_english, "welcome", "de") is EN
-    assert choose(tenant, "points.issued", "fr") is BUILT_IN["points.issued"]
-    assert choose(None, "order.failed", "fr") is BUILT_IN["order.failed"]
+    assert choose(with_english, "welcome", "de") == (EN, "en")
+    assert choose(tenant, "points.issued", "fr") == (BUILT_IN["points.issued"], "en")
+    assert choose(None, "order.failed", "fr") == (BUILT_IN["order.failed"], "en")
+
+
+def test_reasons_read_as_words_and_staffs_own_stay_with_staff() -> None:
+    assert reason_text("perkbus.order.failed", "out_of_stock") == "it is out of stock"
+    assert reason_text("perkbus.order.failed", "forbidden") == "it could not be carried out"
+    assert reason_text("perkbus.order.cancelled", "wrong person, ticket 9") == (
+        "the programme cancelled it"
+    )
 
 
 def test_placeholders_are_filled_in_and_those_without_a_value_left_empty() -> None:
@@ -72,13 +80,14 @@ def test_smtp_urls_name_the_server_its_tls_and_its_login() -> None:
 
 
 async def test_the_embedded_default_keeps_each_email_in_a_maildir(tmp_path: Path) -> None:
+    (tmp_path / "mail").mkdir()  # a folder made before (empty): its parts are made too
     transport = transport_for("", str(tmp_path / "mail"), timeout_s=5)
     assert isinstance(transport, MaildirTransport)
     message = EmailMessage()
     message["To"] = "ann@acme.example"
     message["Subject"] = "Welcome"
     message.set_content("Hello Ann")
-    await transport.send(message)
+    await transport.send(message, "r@acme.example", "ann@acme.example")
     [kept] = list(mailbox.Maildir(tmp_path / "mail"))
     assert kept["Subject"] == "Welcome"
     assert str(kept.get_payload()).strip() == "Hello Ann"
@@ -92,3 +101,9 @@ def test_products_are_named_in_the_catalogues_form_of_the_tenants_locale() -> No
         "es",
         "en",
     ]
+
+
+def test_a_login_never_crosses_in_clear_text() -> None:
+    assert SmtpTransport("smtp://u:p@mail.example.com", timeout_s=5).start_tls is True
+    assert SmtpTransport("smtp://mail.example.com", timeout_s=5).start_tls is None  # if offered
+    assert SmtpTransport("smtps://u:p@mail.example.com", timeout_s=5).start_tls is False  # TLS
