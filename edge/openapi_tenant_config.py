@@ -34,8 +34,10 @@ _TITLES = {
         "is held for review, origins allowed to embed the storefront)"
     ),
     "email-templates": (
-        "the tenant's email templates (per template and locale; {{placeholders}} from "
-        "each template's known set)"
+        "the emails perkbus sends the tenant's people (welcome, points.issued, "
+        "order.placed, order.fulfilled, order.failed, order.cancelled): the tenant's own "
+        "texts per template and locale ({{placeholders}} from each template's known set; "
+        "none: perkbus's English text), and `off`, the emails it does not send"
     ),
 }
 

@@ -11,6 +11,11 @@
 # requests to addresses tenants choose: run it where egress to the internet is allowed
 # and the installation's own network is not (it refuses private addresses itself too).
 #
+# Beside the relay runs the mailer (ADR 41): emails to the people events are about, sent
+# to the SMTP server named by `smtp_url` in the Nomad variable (allow egress to that one
+# host and port, e.g. a mail relay's 587); without `smtp_url` mail is off (never kept
+# in the task's ephemeral directory).
+#
 # ONE instance (ADR 37): the fan-out keeps its place in the store and fans each event out
 # once, so a second instance would only race it. Killed at any moment, the next instance
 # goes on from the last committed batch, and attempts in flight are tried again once
@@ -180,6 +185,22 @@ job "perkbus-webhooks" {
         error_on_missing_key = true
         data                 = <<-EOF
           {{ with nomadVar "${var.secrets_path}" }}PERKBUS_MYSQL_URL={{ .mysql_url | toJSON }}{{ end }}
+        EOF
+      }
+
+      # the mailer: PERKBUS_MAIL_SMTP_URL from `smtp_url` (optional: without it mail is
+      # off), its From and the site its links open from `mail_sender` and `app_url`
+      template {
+        destination = "secrets/mail.env"
+        env         = true
+        change_mode = "restart"
+        splay       = "30s"
+        data        = <<-EOF
+          {{ with nomadVar "${var.secrets_path}" -}}
+          {{ if .smtp_url }}PERKBUS_MAIL_SMTP_URL={{ .smtp_url | toJSON }}{{ else }}PERKBUS_MAIL_ENABLED=false{{ end }}
+          {{ if .mail_sender }}PERKBUS_MAIL_SENDER={{ .mail_sender | toJSON }}{{ end }}
+          {{ if .app_url }}PERKBUS_MAIL_APP_URL={{ .app_url | toJSON }}{{ end }}
+          {{- end }}
         EOF
       }
 
