@@ -1,11 +1,12 @@
 // The tenant's settings (ADR 25): its branding (name, logo, colours: what the app and the
-// storefront show) and its programme (what points are called, order limits, the value
-// from which orders wait for review, the sites that may embed the storefront). Each is a
+// storefront show), its programme (what points are called, order limits, the value from
+// which orders wait for review, the sites that may embed the storefront) and its emails
+// (ADR 41: which are sent, and their text in the tenant's default locale). Each is a
 // document written over the revision read: a save after someone else's says so (412)
 // instead of undoing theirs.
 
 import { decimal } from "/app/currencies.js";
-import { field, fill, form, h, loadInto, money, section, toCount, toMinor } from "./ui.js";
+import { field, fill, form, h, loadInto, money, section, toCount, toMinor, uid } from "./ui.js";
 
 /** The app's colours until a tenant sets its own (edge: ``Colours``). */
 const DEFAULT_COLOURS = {
@@ -23,13 +24,15 @@ const COLOURS = Object.keys(DEFAULT_COLOURS);
 export async function render(into, app, said) {
   const branding = h("div", {});
   const programme = h("div", {});
+  const emails = h("div", {});
   // after a save the forms are read again (their new revision), and say what was saved
   const saved = h("p", { class: "pa-notice pa-ok", role: "status" }, said || "");
   const reload = (text) => render(into, app, text);
-  fill(into, saved, section("Branding", branding), section("Programme", programme));
+  fill(into, saved, section("Branding", branding), section("Programme", programme), section("Emails", emails));
   await Promise.all([
     loadInto(branding, () => brandingForm(app, reload)),
     loadInto(programme, () => programmeForm(app, reload)),
+    loadInto(emails, () => emailsForm(app, reload)),
   ]);
 }
 
@@ -115,6 +118,141 @@ async function programmeForm(app, reload) {
       next.allowed_origins = v.origins.split(/\s+/).filter(Boolean);
       await app.api.put("/tenant/config/programme", next, over(etag));
       await reload("Programme saved.");
+      return false;
+    },
+  );
+  if (!writable) el.querySelector("button[type=submit]").remove();
+  return el;
+}
+
+/**
+ * The emails perkbus sends (``TEMPLATE_PLACEHOLDERS`` in bus/messages/tenant_config.py):
+ * their names here, when each is sent, and the placeholders their texts may use. The
+ * server says neither, so they are repeated here; tests/browser/test_admin_emails.py
+ * fails when the two differ.
+ */
+const EMAILS = [
+  {
+    id: "welcome",
+    label: "Welcome",
+    when: "When a person is added.",
+    uses: ["person_name", "programme_name", "sign_in_url"],
+  },
+  {
+    id: "points.issued",
+    label: "Points received",
+    when: "When a person receives points.",
+    uses: ["person_name", "programme_name", "points", "points_name", "reason", "balance"],
+  },
+  {
+    id: "order.placed",
+    label: "Order waiting for review",
+    when: "When a person's order waits for a reviewer.",
+    uses: ["person_name", "programme_name", "product_name", "order_id"],
+  },
+  {
+    id: "order.fulfilled",
+    label: "Order ready",
+    when: "When a person's order is ready, with the link to its code.",
+    uses: ["person_name", "programme_name", "product_name", "order_id", "code_url"],
+  },
+  {
+    id: "order.failed",
+    label: "Order failed",
+    when: "When a person's order could not be completed.",
+    uses: ["person_name", "programme_name", "product_name", "order_id", "reason"],
+  },
+];
+
+/** What is sent while the default locale has no text of the tenant's own (the mailer's
+ * order: the locale's language, then English, then perkbus's own English text). */
+function fallback(byLocale, locale) {
+  const language = locale.split("-")[0];
+  for (const tag of [language, "en"]) {
+    if (tag !== locale && byLocale[tag]) return `your own text in ${tag}`;
+  }
+  return "perkbus's own English text";
+}
+
+async function emailsForm(app, reload) {
+  const [{ body, etag }, locales] = await Promise.all([
+    app.api.document("/tenant/config/email-templates"),
+    app.api.document("/tenant/config/locales"),
+  ]);
+  const doc = body || {};
+  const templates = doc.templates || {};
+  const off = doc.off || [];
+  const locale = (locales.body && locales.body.default) || "en";
+  // the configuration is the whole tenant's: staff with grants read it (ADR 19)
+  const writable = app.can("config:write") && !app.me.grants.length;
+  const rows = EMAILS.map((email) => {
+    const byLocale = templates[email.id] || {};
+    const own = byLocale[locale];
+    const others = Object.keys(byLocale).filter((tag) => tag !== locale);
+    const usesId = uid("uses");
+    const bodyField = field(`Body (${locale})`, {
+      tag: "textarea",
+      name: `body:${email.id}`,
+      rows: 6,
+      maxlength: 50000,
+      "aria-describedby": usesId,
+      disabled: !writable,
+    });
+    bodyField.querySelector("textarea").defaultValue = own ? own.body : "";
+    return h(
+      "fieldset",
+      { class: "pa-email" },
+      h("legend", {}, email.label),
+      h("p", { class: "pa-muted" }, email.when),
+      h(
+        "label",
+        { class: "pa-check" },
+        h("input", { type: "checkbox", name: `sent:${email.id}`, checked: !off.includes(email.id), disabled: !writable }),
+        " Sent",
+      ),
+      h(
+        "p",
+        { id: usesId, class: "pa-hint" },
+        `Placeholders: ${email.uses.map((name) => `{{${name}}}`).join(", ")}. `,
+        `Empty subject and body: ${fallback(byLocale, locale)}.`,
+        others.length ? ` Its texts in ${others.join(", ")} are kept as they are.` : "",
+      ),
+      field(`Subject (${locale})`, {
+        name: `subject:${email.id}`,
+        maxlength: 200,
+        value: own ? own.subject : "",
+        "aria-describedby": usesId,
+        disabled: !writable,
+      }),
+      bodyField,
+    );
+  });
+  const el = form(
+    "Emails",
+    [h("p", { class: "pa-muted" }, `Texts in ${locale}, the tenant's default locale.`), rows],
+    "Save emails",
+    async (v) => {
+      // emails this console does not know yet stay as they were
+      const unknown = off.filter((id) => !EMAILS.some((email) => email.id === id));
+      const next = { ...doc, templates: { ...templates } };
+      next.off = [...EMAILS.filter((email) => !v[`sent:${email.id}`]).map((email) => email.id), ...unknown];
+      for (const email of EMAILS) {
+        const byLocale = { ...(templates[email.id] || {}) };
+        const subject = v[`subject:${email.id}`].trim();
+        const text = v[`body:${email.id}`];
+        if (!subject && !text.trim()) {
+          delete byLocale[locale]; // what is sent without one of the tenant's own, again
+        } else if (!subject || !text.trim()) {
+          // the server needs both: say which email before sending
+          throw new Error(`${email.label}: write both a subject and a body, or empty both to use ${fallback(byLocale, locale)}.`);
+        } else {
+          byLocale[locale] = { subject, body: text };
+        }
+        if (Object.keys(byLocale).length) next.templates[email.id] = byLocale;
+        else delete next.templates[email.id];
+      }
+      await app.api.put("/tenant/config/email-templates", next, over(etag));
+      await reload("Emails saved.");
       return false;
     },
   );
