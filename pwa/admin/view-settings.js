@@ -142,7 +142,7 @@ const EMAILS = [
     id: "points.issued",
     label: "Points received",
     when: "When a person receives points.",
-    uses: ["person_name", "programme_name", "points", "points_name", "reason", "balance"],
+    uses: ["person_name", "programme_name", "points", "points_name", "reason", "balance", "sign_in_url"],
   },
   {
     id: "order.placed",
@@ -153,13 +153,19 @@ const EMAILS = [
   {
     id: "order.fulfilled",
     label: "Order ready",
-    when: "When a person's order is ready, with the link to its code.",
+    when: "When a person's order is ready (or staff send it again), with the link to its code.",
     uses: ["person_name", "programme_name", "product_name", "order_id", "code_url"],
   },
   {
     id: "order.failed",
     label: "Order failed",
     when: "When a person's order could not be completed.",
+    uses: ["person_name", "programme_name", "product_name", "order_id", "reason"],
+  },
+  {
+    id: "order.cancelled",
+    label: "Order cancelled",
+    when: "When staff cancel a person's order (its code voided, its cost given back).",
     uses: ["person_name", "programme_name", "product_name", "order_id", "reason"],
   },
 ];

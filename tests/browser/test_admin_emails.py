@@ -29,6 +29,7 @@ LABELS = {
     "order.placed": "Order waiting for review",
     "order.fulfilled": "Order ready",
     "order.failed": "Order failed",
+    "order.cancelled": "Order cancelled",
 }
 #: The tenant's own English text of one email, which the French edits must keep.
 ENGLISH = {"subject": "Points!", "body": "Hi {{person_name}}, {{points}} for you."}
