@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from perkbus import tokens
 from tests.browser.conftest import Live
 
 
@@ -46,6 +47,21 @@ def call(
 
 
 PROGRAMME = "/api/v1/tenant/config/programme"
+
+
+def owner_token(live: Live, tenant: str) -> str:
+    """An owner's token of ``tenant`` (its settings and people), signed with the live
+    system's key: for tests that set up a tenant of their own."""
+    return tokens.mint(
+        live.var / "keys" / "jwt-signing.pem",
+        tenant=tenant,
+        subject=f"setup@{tenant}",
+        scopes=["config:read", "config:write", "people:admin"],
+        roles=["owner"],
+        ttl_s=600,
+        issuer="perkbus",
+        audience="perkbus-api",
+    )
 
 
 def as_admin(live: Live, method: str, path: str, body: Any = None, **headers: str) -> Any:

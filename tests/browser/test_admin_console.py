@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from perkbus import demo_catalogue, tokens
+from perkbus import demo_catalogue
 from tests.browser.conftest import Live
 from tests.browser.pwa_support import (
     Person,
@@ -22,6 +22,7 @@ from tests.browser.pwa_support import (
     call,
     edit_programme,
     new_person,
+    owner_token,
     points,
 )
 
@@ -597,16 +598,7 @@ def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
     desk: Any, live: Live
 ) -> None:
     tenant = f"set{uuid.uuid4().hex[:8]}"  # a tenant of its own: demo keeps its looks
-    token = tokens.mint(
-        live.var / "keys" / "jwt-signing.pem",
-        tenant=tenant,
-        subject=f"setup@{tenant}",
-        scopes=["config:read", "config:write", "people:admin"],
-        roles=["owner"],
-        ttl_s=600,
-        issuer="perkbus",
-        audience="perkbus-api",
-    )
+    token = owner_token(live, tenant)
     email, password = f"owner@{tenant}.example", "owner-test-password-1"
     made = {"id": email, "email": email, "name": "Owner", "roles": ["owner"], "password": password}
     assert call(live, "POST", "/api/v1/people", made, token)[0] == 201

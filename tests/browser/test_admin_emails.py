@@ -15,9 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from bus.messages.tenant_config import TEMPLATE_PLACEHOLDERS
-from perkbus import tokens
 from tests.browser.conftest import Live
-from tests.browser.pwa_support import call
+from tests.browser.pwa_support import call, owner_token
 from tests.browser.test_admin_console import go, sign_in, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,16 +47,7 @@ def french_tenant(live: Live, desk: Any) -> str:
     received" and a French one for "Welcome"; its owner signed in at Settings. Answers an
     owner's token for the API."""
     tenant = f"mail{uuid.uuid4().hex[:8]}"
-    token = tokens.mint(
-        live.var / "keys" / "jwt-signing.pem",
-        tenant=tenant,
-        subject=f"setup@{tenant}",
-        scopes=["config:read", "config:write", "people:admin"],
-        roles=["owner"],
-        ttl_s=600,
-        issuer="perkbus",
-        audience="perkbus-api",
-    )
+    token = owner_token(live, tenant)
     locales = {"default": "fr", "enabled": ["fr", "en"]}
     create = {"If-None-Match": "*"}
     status, body = call(live, "PUT", "/api/v1/tenant/config/locales", locales, token, create)

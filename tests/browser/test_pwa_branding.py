@@ -8,25 +8,10 @@ from typing import Any
 
 import pytest
 
-from perkbus import tokens
 from tests.browser.conftest import Live
-from tests.browser.pwa_support import call
+from tests.browser.pwa_support import call, owner_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def owner_token(live: Live, tenant: str) -> str:
-    """An owner's token of ``tenant``, signed with the live system's key."""
-    return tokens.mint(
-        live.var / "keys" / "jwt-signing.pem",
-        tenant=tenant,
-        subject=f"owner@{tenant}",
-        scopes=["config:read", "config:write"],
-        roles=["owner"],
-        ttl_s=600,
-        issuer="perkbus",
-        audience="perkbus-api",
-    )
 
 
 def test_a_tenants_branding_and_default_locale_dress_the_app(phone: Any, live: Live) -> None:
