@@ -131,8 +131,16 @@ def render(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text)
 
 
+#: Bidirectional embeddings, overrides and isolates: in a name or subject they can make a
+#: mail client show text in another order than it is written ("moc.knab@" for a bank).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def one_line(text: str) -> str:
-    """``text`` for a header: control characters (line breaks among them) become spaces,
-    and runs of spaces one."""
-    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    """``text`` for a header: control characters (line breaks among them) and bidi
+    controls become spaces, and runs of spaces one."""
+    cleaned = "".join(
+        " " if c in _BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+    )
     return " ".join(cleaned.split())

@@ -53,6 +53,10 @@ def test_a_header_never_carries_a_line_break_whatever_a_value_holds() -> None:
     subject = render(BUILT_IN["order.fulfilled"].subject, {"product_name": "Card\r\nBcc: x@y.z"})
     assert one_line(subject) == "Your Card Bcc: x@y.z is ready"
     assert one_line("a\u2028b\u2029c\x00d\te  f") == "a b c d e f"
+    assert one_line("Acme \u202eknab\u202c Rewards \u2066x\u2069") == "Acme knab Rewards x"
+    assert one_line("\u0645\u0631\u062d\u0628\u0627 \U0001f468\u200d\U0001f469") == (
+        "\u0645\u0631\u062d\u0628\u0627 \U0001f468\u200d\U0001f469"  # RTL text, ZWJ kept
+    )
     message = EmailMessage()
     message["Subject"] = one_line(subject)  # the email library takes it as one header
     assert "\n" not in str(message["Subject"])
