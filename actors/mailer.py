@@ -43,7 +43,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from actors.mail_templates import EVENT_TEMPLATES, choose, one_line, reason_text, render
 from actors.mail_transport import MailDeferred, MailRefused, MailTransport, MailUnavailable
@@ -200,13 +200,27 @@ class Mailer(Background):
         config.opt_start_time = info.config.opt_start_time
         try:
             await self._js.add_consumer(stream, config)
-        except BadRequestError as e:  # a change JetStream makes only to a new consumer
-            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
-            log.warning("mailer: its consumer is made again from %d: %s", start, e.description)
+        except APIError as e:
+            if not _only_anew(e):
+                raise
+            # a change JetStream makes only to a new consumer:
+            # from after the last event it was given: none is mailed twice; those it was
+            # still retrying (a 4xx to their recipient) are given up, and said so
+            delivered = info.delivered.stream_seq if info.delivered else 0
+            log.warning(
+                "mailer: its consumer is made again after %d (%s); %d emails being retried"
+                " are given up",
+                delivered,
+                e.description,
+                info.num_ack_pending or 0,
+            )
             await self._js.delete_consumer(stream, DURABLE)
-            await self._js.add_consumer(stream, self.consumer_config(start))
+            await self._js.add_consumer(
+                stream, self.consumer_config(delivered + 1 if delivered else 0)
+            )
 
     async def _run(self) -> None:
+        self._wakeup.clear()  # set by an earlier stop(): only a new stop() may cut waits
         backoff = 0.1
         while not self._stopping:
             try:
@@ -469,6 +483,12 @@ class Mailer(Background):
                 "perkbus_emails_waiting", "Events the mailer has yet to answer for.", self.waiting
             ),
         ]
+
+
+def _only_anew(error: APIError) -> bool:
+    """Whether JetStream refused to change the consumer in place ("ack policy can not be
+    updated"): not an outage, after which the consumer must be kept."""
+    return error.err_code == 10012 and "can not be updated" in (error.description or "")
 
 
 async def _quietly(answer: object) -> None:

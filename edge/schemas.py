@@ -61,7 +61,7 @@ Memo = Annotated[str, msgspec.Meta(max_length=500, pattern=FREE_TEXT)]
 
 class PositiveMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: PositiveMinor
-    currency: IsoCurrency
+    currency: Currency
 
 
 class FundingMoney(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -232,12 +232,12 @@ class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ImportCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: IsoCurrency
+    currency: Currency
     codes: Annotated[list[CodeIn], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
 class GenerateCodesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: IsoCurrency
+    currency: Currency
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     expires_at: datetime | None = None
 

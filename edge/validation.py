@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from bus.messages.common import ISO_CURRENCY_PATTERN
+
 T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<detail>.*?) - at `\$(?P<path>[^`]*)`$")
@@ -36,10 +38,16 @@ def pointer(path: str) -> str:
 
 
 def explain(error: msgspec.ValidationError) -> Invalid:
-    match = _AT.match(str(error))
+    text = str(error).replace(_ISO_REGEX, _ISO_WORDS)
+    match = _AT.match(text)
     if match is None:
-        return Invalid(str(error))
+        return Invalid(text)
     return Invalid(match["detail"], pointer(match["path"]))
+
+
+#: msgspec names the pattern a string missed: for currencies, 168 codes in words.
+_ISO_REGEX = f"Expected `str` matching regex {ISO_CURRENCY_PATTERN!r}"
+_ISO_WORDS = "Expected the ISO 4217 code of a currency in use (EUR, USD, JPY …)"
 
 
 def convert(data: Any, kind: type[T], strict: bool = True) -> T:

@@ -51,6 +51,24 @@ def fingerprint(request: Request) -> str:
     (``generated_ids``): the stored reply carries the first attempt's id. Passwords
     (``secret_fields``) are left out too: a fast hash of one must never be stored.
     """
+    who = request.principal
+    # roles and grants too (in any order): a person whose id a client's or another's
+    # subject matches (or whose rights changed) is not answered with what the other was
+    # allowed to see
+    rights = [sorted(who.roles), sorted(who.grants)]
+    material = encoder.encode([who.subject, *rights, _canonical(request)])
+    return hashlib.sha256(material).hexdigest()
+
+
+def legacy_fingerprint(request: Request) -> str:
+    """The fingerprint of replies stored before roles and grants were part of it
+    (2026-11-28): a retry sent before that deploy still finds its reply. Replies are kept
+    30 days, so after that none is left to match."""
+    material = encoder.encode([request.principal.subject, _canonical(request)])
+    return hashlib.sha256(material).hexdigest()
+
+
+def _canonical(request: Request) -> dict[str, object]:
     body = request.body
     tag, plan = _fingerprint_plan(type(body))
     canonical: dict[str, object] = {"type": tag}
@@ -58,11 +76,7 @@ def fingerprint(request: Request) -> str:
         value = getattr(body, name)
         if default is msgspec.NODEFAULT or value != default:
             canonical[encode_name] = value
-    who = request.principal
-    # roles and grants too: a person whose id a client's or another's subject matches (or
-    # whose rights changed) is not answered with what the other was allowed to see
-    material = encoder.encode([who.subject, who.roles, who.grants, canonical])
-    return hashlib.sha256(material).hexdigest()
+    return canonical
 
 
 @functools.cache
@@ -149,7 +163,7 @@ class ReplyMemory:
             h = hashes[i]
             known = stored.get(h)
             if known is not None:
-                same = known.fingerprint == fingerprint(request)
+                same = known.fingerprint in (fingerprint(request), legacy_fingerprint(request))
                 out.answered[i] = reply_decoder.decode(known.reply) if same else reused(key)
             elif h in first_seen:
                 out.repeats[i] = first_seen[h]

@@ -15,11 +15,11 @@ import msgspec
 
 from bus.messages.common import (
     FREE_TEXT,
+    ISO_4217,
     ONE_LINE,
     PUBLIC_URL_PATTERN,
     TENANT_WIDE,
     Currency,
-    IsoCurrency,
     whole,
 )
 
@@ -56,7 +56,7 @@ class Product(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     brand: str
     kind: ProductKind
     category: str
-    currency: IsoCurrency
+    currency: Currency
     countries: tuple[Country, ...]
     texts: dict[Locale, Texts]
     #: Fixed face values in minor units; empty when ``range`` is set.
@@ -95,6 +95,8 @@ def custom_product_problem(product: Product) -> str | None:
         if len(value) > limit or not re.search(pattern, value):
             lines = "one line of 1" if pattern == ONE_LINE else "0"
             return f"{where}: {lines} to {limit:,} characters, no control characters"
+    if product.currency not in ISO_4217:  # the platform's may be read as stored
+        return "currency: the ISO 4217 code of a currency in use"
     if product.image_url and not re.search(PUBLIC_URL_PATTERN, product.image_url):
         return "image_url: an https URL, or a path on this site"
     if len(product.texts) > MAX_CUSTOM_LOCALES:

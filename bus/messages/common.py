@@ -217,12 +217,10 @@ ISO_4217 = frozenset(
 )
 #: A currency money may be in (budgets, funding, rates, codes, products): an ISO 4217 code
 #: of :data:`ISO_4217`. :data:`Currency` also reads points (``PTS``) in replies.
+ISO_CURRENCY_PATTERN = whole("|".join(sorted(ISO_4217)))
 IsoCurrency = Annotated[
     str,
-    msgspec.Meta(
-        pattern=whole("|".join(sorted(ISO_4217))),
-        description="ISO 4217 code of a currency in use",
-    ),
+    msgspec.Meta(pattern=ISO_CURRENCY_PATTERN, description="ISO 4217 code of a currency in use"),
 ]
 #: The largest amount (and balance) in minor units: half of what the ledger's 64-bit
 #: integers hold, so that a sum of two never overflows them.

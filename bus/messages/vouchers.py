@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from bus.messages.catalogue import FaceValue, ProductId
-from bus.messages.common import TENANT_WIDE, Cursor, IsoCurrency, PageSize, whole
+from bus.messages.common import TENANT_WIDE, Currency, Cursor, PageSize, whole
 
 KIND = "vouchers"
 
@@ -32,7 +32,7 @@ class ImportCodes(msgspec.Struct, frozen=True, tag="vouchers.import"):
 
     product_id: ProductId
     face_value_minor: FaceValue
-    currency: IsoCurrency
+    currency: Currency
     rows: tuple[CodeRow, ...]
 
     @property
@@ -45,7 +45,7 @@ class GenerateCodes(msgspec.Struct, frozen=True, tag="vouchers.generate"):
 
     product_id: ProductId
     face_value_minor: FaceValue
-    currency: IsoCurrency
+    currency: Currency
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     expires_ms: int = 0
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bus.messages.catalogue import Curation, Product, Range, Texts
@@ -66,6 +67,16 @@ async def test_products_are_kept_per_owner(store: CatalogueStore) -> None:
     await store.put_products([product("a", name="Renamed")])
     renamed = [p for p in await store.products("") if p.id == "a"]
     assert renamed[0].text("en").name == "Renamed"
+
+
+async def test_a_product_in_a_currency_since_withdrawn_is_read_as_stored(
+    store: CatalogueStore,
+) -> None:
+    """Croatia's kuna left ISO 4217's list in 2023: a product priced in it still reads
+    (new custom products need a currency in use; stored ones are not refused)."""
+    kuna = msgspec.structs.replace(product("kuna", tenant="acme"), currency="HRK")
+    await store.put_products([kuna])
+    assert await store.products("acme") == [kuna]
 
 
 async def test_curation_writes_are_fenced(store: CatalogueStore) -> None:

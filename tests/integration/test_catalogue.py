@@ -342,6 +342,8 @@ async def test_a_custom_product_says_what_people_can_read(api: BudgetApi, cluste
         {"texts": {"en": {**en, "terms": "\u001b[31m"}}},
         {"image_url": "javascript:alert(1)"},
         {"image_url": "//elsewhere.example/mug.png"},
+        {"currency": "ZZZ"},  # no currency
+        {"currency": "PTS"},  # points are none either
     ):
         refused = await api.add_custom(acme, {**product, **change})
         assert refused.code == "invalid_request", change

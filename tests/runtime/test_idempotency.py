@@ -9,14 +9,15 @@ import pytest
 
 from actors.config import ActorsConfig
 from actors.runtime.host import ActorHost
-from actors.runtime.idempotency import fingerprint
+from actors.runtime.idempotency import fingerprint, key_hash, legacy_fingerprint
 from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from bus.errors import BusTimeout, ErrorCode
-from bus.messages import Err, Ok, Principal, Reply, Request
+from bus.messages import Err, Ok, Principal, Reply, Request, encoder
 from bus.messages.budget import CreateBudget, DebitBudget, DebitReceipt, GetBudget
 from bus.messages.common import Money
-from storage.ports import CatalogueStore, ChangeSet, Ledger
+from bus.time import now_ms
+from storage.ports import CatalogueStore, ChangeSet, Ledger, StoredReply
 from tests.conftest import start_host
 
 ME = Principal("tester")
@@ -86,6 +87,39 @@ async def test_a_key_of_the_same_subject_with_other_roles_or_grants_is_not_repla
         assert reply.code == ErrorCode.IDEMPOTENCY_KEY_REUSED, reply
     again = await bus.request("acme", "treasury", GetBudget("b1"), wide, 5, idempotency_key="k")
     assert again == first
+
+
+async def test_a_reply_stored_before_roles_counted_is_still_found_by_its_retry(
+    bus: Bus, ledger: Ledger, host: ActorHost
+) -> None:
+    """Replies stored by the release before (fingerprinted by subject and body only) answer
+    the retries sent across the deploy; keys stay unusable for another request."""
+    await open_b1(bus)
+    body = DebitBudget("b1", "dbt_old", Money(7, "EUR"))
+    request = Request("acme", ME, "r", 0, body, idempotency_key="old-key")
+    receipt = DebitReceipt("dbt_old", "b1", Money(7, "EUR"), Money(93, "EUR"), 1)
+    stored = StoredReply(
+        key_hash=key_hash(ME.subject, "old-key"),
+        fingerprint=legacy_fingerprint(request),
+        reply=encoder.encode(Ok(receipt)),
+        created_ms=now_ms(),
+        expires_ms=now_ms() + 3_600_000,
+    )
+    await ledger.apply([ChangeSet("acme", replies=(stored,))])
+    assert await debit(bus, 7, "old-key", "dbt_new") == Ok(receipt)  # not debited again
+    other = await debit(bus, 8, "old-key", "dbt_new")
+    assert isinstance(other, Err)
+    assert other.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
+    assert await ledger.account_balance("acme", "spent:b1") == 0
+
+
+def test_roles_and_grants_count_in_any_order() -> None:
+    body = DebitBudget("b1", "dbt_1", Money(5, "EUR"))
+    one = Request("acme", Principal("p", ("admin", "finance"), (), ("budget:a", "budget:b")),
+                  "r", 0, body, idempotency_key="k")  # fmt: skip
+    other = Request("acme", Principal("p", ("finance", "admin"), (), ("budget:b", "budget:a")),
+                    "r", 0, body, idempotency_key="k")  # fmt: skip
+    assert fingerprint(one) == fingerprint(other)
 
 
 async def test_refusals_are_replayed_too(bus: Bus, ledger: Ledger, host: ActorHost) -> None:

@@ -4,12 +4,14 @@ not sent again, deferred ones are, and nothing is sent where there is no one to 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from email.message import EmailMessage
 
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors.mail_transport import MailTransport, SmtpTransport
 from actors.mailer import Mailer
@@ -296,3 +298,39 @@ async def test_an_event_from_before_the_first_start_is_mailed_and_a_consumer_kep
         finally:
             await again.stop()
         assert len(server.taken) == 2  # nothing sent twice
+
+
+async def test_a_consumer_jetstream_cannot_change_is_made_again_after_what_it_gave(
+    bus: Bus, ask: Ask, host: ActorHost
+) -> None:
+    """One made by hand without acknowledgements (which cannot become explicit in place)
+    and read up to the first event: made again after it, so that event is not mailed
+    twice, and the next one is."""
+    await ask("treasury", CreateBudget("b1", "Programme", Money(100_000, "EUR")))
+    await ask("treasury", IssuePoints("b1", "first@acme.example", 10, "rwd-1"))
+    by_hand = ConsumerConfig(
+        durable_name="perkbus-mail",
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject="pb.evt.*.reward.issued",
+    )
+    await bus.js.add_consumer("PB_EVENTS", by_hand)
+    pulled = await bus.js.pull_subscribe_bind(durable="perkbus-mail", stream="PB_EVENTS")
+    [given] = await pulled.fetch(1, timeout=5)
+    assert b"first@acme.example" in given.data
+    await pulled.unsubscribe()
+    await ask("treasury", IssuePoints("b1", "second@acme.example", 10, "rwd-2"))
+    async with mail_server() as server:
+        mailer = Mailer(
+            bus, SmtpTransport(server.url, 5), "r@acme.example", APP, burst_events_per_s=0
+        )
+        mailer.start()
+        try:
+            [sent] = await server.wait_for(1)
+            assert sent["To"].addresses[0].addr_spec == "second@acme.example"
+            info = await bus.js.consumer_info("PB_EVENTS", "perkbus-mail")
+            assert info.config.ack_policy == AckPolicy.EXPLICIT
+            await asyncio.sleep(0.5)
+            assert len(server.taken) == 1  # the first was not mailed
+        finally:
+            await mailer.stop()
