@@ -32,7 +32,7 @@ import contextlib
 import logging
 import re
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -47,6 +47,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from actors.mail_templates import EVENT_TEMPLATES, choose, one_line, reason_text, render
 from actors.mail_transport import MailDeferred, MailRefused, MailTransport, MailUnavailable
+from actors.recent_reads import RecentReads
 from actors.runtime.background import Background
 from actors.runtime.bursts import BurstWatch
 from bus import subjects
@@ -88,8 +89,10 @@ MAX_AGE_S = 2 * 86_400.0
 FIRST_LOOK_BACK_S = 900.0
 #: Pauses while the mail server is away: the first, and the longest.
 PAUSE_S = (1.0, 300.0)
-#: Tenants whose settings are kept (the least recently used are forgotten).
+#: Tenants whose settings are kept, and people and product names (the least recently
+#: used are forgotten).
 TENANTS_KEPT = 1000
+PEOPLE_KEPT = 10_000
 #: An address the mailer writes to: ASCII, with no quoting, comments or lists.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 OUTCOMES = ("sent", "kept", "refused", "skipped", "deferred", "dropped", "failed")
@@ -145,15 +148,19 @@ class Mailer(Background):
         self._caught_up_at = 0.0
         self._timeout_s = timeout_s
         self._smtp_timeout_s = smtp_timeout_s
-        self._settings_ttl_s = settings_ttl_s
         self._retry_s = retry_s
         self._pause_s = pause_s
         self._pause = pause_s[0]
         #: The loop time until which nothing is fetched (the mail server is away).
         self._paused_until = 0.0
-        #: tenant → (monotonic time read, its settings), least recently used first
-        self._tenants: OrderedDict[str, tuple[float, _Tenant]] = OrderedDict()
-        self._reading: dict[str, asyncio.Future[_Tenant]] = {}
+        #: What emails need, read from the actors and kept for ``settings_ttl_s``.
+        self._tenants: RecentReads[str, _Tenant] = RecentReads(settings_ttl_s, TENANTS_KEPT)
+        self._people: RecentReads[tuple[str, str], _Person | None] = RecentReads(
+            settings_ttl_s, PEOPLE_KEPT
+        )
+        self._product_names: RecentReads[tuple[str, str, str], str] = RecentReads(
+            settings_ttl_s, PEOPLE_KEPT
+        )
         #: Emails by outcome (:data:`OUTCOMES`).
         self.outcomes: Counter[str] = Counter()
         #: Events waiting for the mailer (the consumer's pending and unacknowledged), as
@@ -387,12 +394,13 @@ class Mailer(Background):
         values["order_id"] = order.order_id
         values["reason"] = reason_text(event.type, order.reason)
         values["code_url"] = self._link(event.tenant, f"#/rewards/{quote(order.order_id)}")
-        locale = catalogue_locale(tenant.locale)
-        product = await self._ask(event.tenant, CATALOGUE, GetProduct(order.product_id, locale))
-        values["product_name"] = (
-            product.name if isinstance(product, ProductView) else order.product_id
-        )
+        key = (event.tenant, order.product_id, catalogue_locale(tenant.locale))
+        values["product_name"] = await self._product_names.get(key, lambda: self._name(*key))
         return order.recipient, ""
+
+    async def _name(self, tenant: str, product_id: str, locale: str) -> str:
+        product = await self._ask(tenant, CATALOGUE, GetProduct(product_id, locale))
+        return product.name if isinstance(product, ProductView) else product_id
 
     def _link(self, tenant: str, fragment: str = "") -> str:
         return f"{self._app_url}/?tenant={quote(tenant)}{fragment}"
@@ -401,6 +409,11 @@ class Mailer(Background):
         """Where and to whom: the directory's person, unless disabled; else the id
         itself when it is an email address (rewards may go to people not in it). Only
         plain ASCII addresses are written to."""
+        return await self._people.get(
+            (tenant, person_id), lambda: self._read_person(tenant, person_id, known_address)
+        )
+
+    async def _read_person(self, tenant: str, person_id: str, known_address: str) -> _Person | None:
         found = await self._ask(tenant, PEOPLE, GetPerson(person_id))
         if isinstance(found, PersonView):
             if found.status != "active" or not _ADDRESS.fullmatch(found.email):
@@ -412,29 +425,7 @@ class Mailer(Background):
         return _Person(address, address.partition("@")[0], False)
 
     async def _tenant(self, tenant: str) -> _Tenant:
-        known = self._tenants.get(tenant)
-        if known is not None and time.monotonic() - known[0] < self._settings_ttl_s:
-            self._tenants.move_to_end(tenant)
-            return known[1]
-        reading = self._reading.get(tenant)
-        if reading is not None:  # one read at a time per tenant
-            return await asyncio.shield(reading)
-        future: asyncio.Future[_Tenant] = asyncio.get_running_loop().create_future()
-        self._reading[tenant] = future
-        try:
-            settings = await self._read_settings(tenant)
-        except BaseException as e:
-            future.set_exception(e)
-            future.exception()  # retrieved: no "never retrieved" warning
-            raise
-        finally:
-            del self._reading[tenant]
-        future.set_result(settings)
-        self._tenants[tenant] = (time.monotonic(), settings)
-        self._tenants.move_to_end(tenant)
-        while len(self._tenants) > TENANTS_KEPT:
-            self._tenants.popitem(last=False)
-        return settings
+        return await self._tenants.get(tenant, lambda: self._read_settings(tenant))
 
     async def _read_settings(self, tenant: str) -> _Tenant:
         branding, locales, programme, templates = await asyncio.gather(
