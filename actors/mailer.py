@@ -246,7 +246,8 @@ class Mailer(Background):
         sub = await self._js.pull_subscribe_bind(durable=DURABLE, stream=subjects.EVENTS_STREAM)
         loop = asyncio.get_running_loop()
         self._caught_up_at = loop.time()
-        batch = self._concurrency * 8
+        # two rounds a fetch: the last of them is sent well within ack_wait, however slow
+        batch = self._concurrency * 2
         looked_at = 0.0
         try:
             while not self._stopping:
