@@ -903,6 +903,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getPerson",
             "summary": "A person: one's own record, or anyone's for owners and admins",
+            "description": (
+                "One's own record needs no scope; another's needs the scope `people:admin`"
+                " (403 without it) and role owner or admin (404 for others)."
+            ),
             "parameters": [_PERSON_ID],
             "responses": {
                 "200": _json("PersonOut", "The person"),

@@ -105,8 +105,12 @@ async def update_person(caller: Caller, person_id: str, data: UpdatePersonIn) ->
 
 
 async def get_person(caller: Caller, person_id: str) -> PersonOut | Err:
-    """A person's own record, or anyone's for owners and admins (the actor decides)."""
+    """A person's own record, or anyone's with ``people:admin`` (owners and admins: the
+    actor decides again)."""
     if denied := _not_a_person(person_id):
+        return denied
+    own = caller.identity.principal.subject == person_id
+    if not own and (denied := missing_scope(caller, SCOPE_PEOPLE)):
         return denied
     return await _person_call(caller, GetPerson(person_id), keyed=False)
 

@@ -216,9 +216,18 @@ def utc(moment: datetime) -> datetime:
 
 
 def check_expiry(moment: datetime | None) -> None:
-    """An expiry is a moment after 1970 (the ledger keeps milliseconds since then)."""
-    if moment is not None and utc(moment) <= EPOCH:
+    """An expiry is a moment after 1970 and before 9999 (the ledger keeps milliseconds
+    since 1970; 9999-12-31 at -14:00 is no moment Python can hold in UTC)."""
+    if moment is None:
+        return
+    try:
+        at = utc(moment)
+    except OverflowError:
+        raise ValueError("expires_at must be before 9999-01-01T00:00:00Z") from None
+    if at <= EPOCH:
         raise ValueError("expires_at must be after 1970-01-01T00:00:00Z")
+    if at.year >= 9999:
+        raise ValueError("expires_at must be before 9999-01-01T00:00:00Z")
 
 
 class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -152,9 +152,10 @@ def _camel(name: str) -> str:
 
 
 def invalid(e: Invalid, argument: str = "input") -> InvalidInput:
-    """A validation failure, its pointer naming the GraphQL argument and field names."""
+    """A validation failure, its pointer naming the GraphQL argument and field names
+    (``argument`` empty: the fields are the mutation's own arguments)."""
     tokens = [t for t in e.pointer.removeprefix("#").split("/") if t]
-    pointer = "#/" + "/".join([argument, *(_camel(t) for t in tokens)])
+    pointer = "#/" + "/".join([*([argument] if argument else []), *(_camel(t) for t in tokens)])
     return InvalidInput(
         code=ErrorCode.INVALID_REQUEST.value,
         message=f"{e.detail} at {pointer}",
@@ -201,9 +202,11 @@ async def mutate(
     schema: type[D],
     operation: Callable[[Caller, D], Awaitable[T | Err]],
     present: Callable[[T], Any],
+    argument: str = "input",
 ) -> Any:
     """Validate ``raw`` against the REST Struct ``schema``, run the shared operation, and
-    present its result (or its error as an error union member)."""
+    present its result (or its error as an error union member); ``argument`` is where
+    ``raw`` came from (empty: the mutation's own arguments)."""
     try:
         who = caller(info, key)
     except Invalid as e:
@@ -211,7 +214,7 @@ async def mutate(
     try:
         data = convert(plain(raw), schema)
     except Invalid as e:
-        return invalid(e)
+        return invalid(e, argument)
     result = await operation(who, data)
     return error(result) if isinstance(result, Err) else present(result)
 

@@ -281,7 +281,7 @@ async def set_fx_rate(
         return await operations.set_fx_rate(who, base, quote, data)
 
     result: FxResult = await mutate(
-        info, idempotency_key, {"rate": rate}, FxRateIn, operation, fx_table
+        info, idempotency_key, {"rate": rate}, FxRateIn, operation, fx_table, argument=""
     )
     return result
 
@@ -316,7 +316,13 @@ async def set_points_rate(
 ) -> PointsRateResult:
     raw = {"currency": currency, "points_per_unit": points_per_unit}
     result: PointsRateResult = await mutate(
-        info, idempotency_key, raw, PointsRateIn, operations.set_points_rate, points_rate
+        info,
+        idempotency_key,
+        raw,
+        PointsRateIn,
+        operations.set_points_rate,
+        points_rate,
+        argument="",
     )
     return result
 

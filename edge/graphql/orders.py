@@ -20,7 +20,7 @@ from edge.graphql.common import (
     money,
     mutate,
 )
-from edge.schemas import CancelOrderIn, OrderCodesOut, OrderOut, PlaceOrderIn
+from edge.schemas import CancelOrderIn, OrderCodesOut, OrderOut, PlaceOrderIn, ReviewOrderIn
 from edge.validation import Invalid, convert
 
 
@@ -126,7 +126,7 @@ async def cancel_order(
     try:  # the reason's limits are REST's: refused, not cut
         checked = convert({"reason": reason}, CancelOrderIn)
     except Invalid as e:
-        return invalid(e, "reason")
+        return invalid(e, "")
 
     async def operation(who: operations.Caller) -> OrderOut | Err:
         return await operations.cancel_order(who, str(order_id), checked.reason)
@@ -142,8 +142,13 @@ async def review_order(
     note: str = "",
     idempotency_key: str | None = None,
 ) -> OrderResult:
+    try:
+        checked = convert({"approve": approve, "note": note}, ReviewOrderIn)
+    except Invalid as e:
+        return invalid(e, "")
+
     async def operation(who: operations.Caller) -> OrderOut | Err:
-        return await operations.review_order(who, str(order_id), approve, note[:200])
+        return await operations.review_order(who, str(order_id), approve, checked.note)
 
     result: OrderResult = await act(info, idempotency_key, operation, order)
     return result

@@ -234,10 +234,12 @@ def page(limit: int, cursor: str | None) -> str:
 
 
 def rest_pointer(pointer: str | None) -> str | None:
-    """``#/input/amount/amountMinor`` (GraphQL) → ``#/amount/amount_minor`` (REST body)."""
+    """``#/input/amount/amountMinor`` (GraphQL) → ``#/amount/amount_minor`` (REST body);
+    a mutation's own argument (``#/pointsPerUnit``) → ``#/points_per_unit``."""
     if pointer is None:
         return None
-    tokens = [t for t in pointer.removeprefix("#").split("/") if t][1:]
+    tokens = [t for t in pointer.removeprefix("#").split("/") if t]
+    tokens = tokens[1:] if len(tokens) > 1 else tokens
     return "#/" + "/".join(re.sub(r"([A-Z])", r"_\1", t).lower() for t in tokens)
 
 

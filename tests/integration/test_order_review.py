@@ -82,6 +82,10 @@ async def test_an_approved_order_is_carried_out(api: BudgetApi, cluster: Cluster
 async def test_a_rejected_order_gives_the_points_back(api: BudgetApi, cluster: Cluster) -> None:
     placed = await held_order(api, cluster, "bob", "bob-1")
     finance = person(cluster, "fin@acme", ("finance",))
+    # a note is one of REST's or refused, whichever the API: never cut or kept with controls
+    for note in ("ok\u001b[2J\u0007", "x" * 201):
+        bad = await api.review(finance, placed["id"], approve=False, note=note)
+        assert (bad.code, bad.pointer) == ("invalid_request", "#/note"), note
     rejected = (await api.review(finance, placed["id"], approve=False, note="too much")).value
     assert rejected is not None
     assert (rejected["status"], rejected["failure_reason"]) == ("failed", "review_rejected")

@@ -68,6 +68,10 @@ async def test_bad_imports_are_refused(api: BudgetApi, cluster: Cluster) -> None
     bad_date = await api.import_csv(acme, "card-de", 2500, "EUR", "code,expires_at\nABCD-1,soon\n")
     assert bad_date.code == "invalid_request"
     assert bad_date.pointer == "#/codes/0/expires_at"
+    # a moment past what UTC can hold (9999-12-31 at -14:00): refused, not a 500
+    far = "code,expires_at\nABCD-2,9999-12-31T23:59:59-14:00\n"
+    too_far = await api.import_csv(acme, "card-de", 2500, "EUR", far)
+    assert (too_far.code, too_far.pointer) == ("invalid_request", "#/codes/0")
     assert (await api.pool(acme, "Bad Product!", 2500)).code == "not_found"
     assert (await api.generate(acme, "card-de", 2500, "EUR", 0)).code == "invalid_request"
     reader = cluster.keys.headers("acme", ["vouchers:read"])
