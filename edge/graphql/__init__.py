@@ -11,14 +11,17 @@ this module assembles them into one schema.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import strawberry
 from aiohttp import web
 from cross_web import HTTPException
+from graphql import GraphQLError
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from edge.graphql import (
     bulk,
@@ -37,6 +40,7 @@ from edge.graphql import tenant_config as config
 from edge.graphql import webhooks as hooks
 from edge.graphql.common import LONG, MINOR_UNITS, Long, MinorUnits
 from edge.problems import problem
+from edge.validation import IDEMPOTENCY_KEY
 
 
 @strawberry.type
@@ -354,11 +358,29 @@ class Mutation:
     )
 
 
+log = logging.getLogger(__name__)
+
 #: Limits on what one GraphQL document may ask: how deep it nests, how many aliases (each a
 #: repeated field: the usual way to multiply a query's cost) and how many tokens.
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 15, 5000
 
-schema = strawberry.Schema(
+
+class _Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """A caller's mistakes (syntax, validation, limits) are theirs: logged at INFO,
+        one line, without their document (which could forge log lines). An exception
+        no one foresaw is ours: ERROR, with its traceback."""
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError):
+                log.info("graphql: refused: %r", error.message[:200])
+            else:
+                log.error("graphql: %s failed", error.path, exc_info=original)
+
+
+schema = _Schema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(scalar_map={MinorUnits: MINOR_UNITS, Long: LONG}),
@@ -384,7 +406,13 @@ class View(GraphQLView[dict[str, Any], None]):
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         """A request strawberry cannot read (not JSON, not an object, a batch, another
         media type) is refused with problem details like any other, not plain text."""
-        if (limited := await cost.refusal(request)) is not None:
+        if request.content_type != cost.JSON:  # what strawberry and the rate charge read alike
+            detail = "send application/json"
+            return problem(415, "unsupported_media_type", detail, instance=request.path)
+        mutation, fields = await cost.shape(request) or (False, 0)
+        if (refused := _header_refusal(request, mutation, fields)) is not None:
+            return refused
+        if (limited := await cost.refusal(request, fields)) is not None:
             return limited
         try:
             return await self.run(request=request)
@@ -407,6 +435,26 @@ class View(GraphQLView[dict[str, Any], None]):
         if not isinstance(decoded, dict | list):  # strawberry would call .get on it
             raise HTTPException(400, "A GraphQL request is a JSON object")
         return decoded
+
+
+def _header_refusal(request: web.Request, mutation: bool, fields: int) -> web.Response | None:
+    """An ``Idempotency-Key`` header as REST takes it (1 to 255 visible ASCII
+    characters), naming the document's one mutation (resolvers take it as their key)."""
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return None
+    why = None
+    if not IDEMPOTENCY_KEY.fullmatch(header):
+        why = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+    elif mutation and fields > 1:
+        why = (
+            "the Idempotency-Key header names one mutation: in a document of several, give"
+            " each its idempotencyKey argument"
+        )
+    if why is None:
+        return None
+    errors = [{"header": "Idempotency-Key", "detail": why}]
+    return problem(400, "invalid_request", why, errors=errors, instance=request.path)
 
 
 def view() -> View:

@@ -10,6 +10,7 @@ from typing import Any, NewType, TypeVar
 
 import strawberry
 from aiohttp import web
+from graphql import OperationType
 from strawberry.types import Info
 
 from bus.errors import ErrorCode
@@ -165,7 +166,12 @@ def invalid(e: Invalid, argument: str = "input") -> InvalidInput:
 
 
 def caller(info: GqlInfo, key: str | None = None) -> Caller:
+    """Who asks; a mutation without an ``idempotencyKey`` argument takes the request's
+    ``Idempotency-Key`` header, as REST does (the view made sure it names the document's
+    one mutation)."""
     request: web.Request = info.context["request"]
+    if key is None and info.operation.operation == OperationType.MUTATION:
+        key = request.headers.get("Idempotency-Key")
     return Caller(
         request.app[BUS],
         request[IDENTITY],

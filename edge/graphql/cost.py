@@ -1,9 +1,10 @@
-"""A GraphQL document pays the rate limit per mutation it runs (ADR 15).
+"""A GraphQL document pays the rate limit per top-level field it runs (ADR 15).
 
 The edge takes one token of the caller's bucket per HTTP request. A GraphQL document may
-carry many top-level mutation fields (one plain, the rest under aliases, up to the alias
-limit), each doing the work of a REST request: each after the first takes a token more,
-and a document the bucket cannot pay for runs nothing.
+carry many top-level fields (one plain, the rest under aliases, up to the alias limit),
+each doing the work of a REST request — a mutation, or a query of a search, a report, a
+page of the audit log: each after the first takes a token more, and a document the
+bucket cannot pay for runs nothing.
 """
 
 from __future__ import annotations
@@ -64,21 +65,23 @@ def top_level_fields(document: DocumentNode, operation_name: str | None) -> tupl
     return chosen.operation == OperationType.MUTATION, count(chosen.selection_set, frozenset())
 
 
-async def refusal(request: web.Request) -> web.Response | None:
-    """429 if the caller's bucket cannot pay for the document's mutations past the first
-    (the first was paid at the door); None if it can, or if the body is not a document
-    (strawberry answers that)."""
-    config = request.app[CONFIG]
-    if config.rate_per_s <= 0 or IDENTITY not in request or request.content_type != JSON:
-        return None
+async def shape(request: web.Request) -> tuple[bool, int] | None:
+    """(whether the operation run is a mutation, its top-level fields) of the request's
+    document; None if the body is not one (strawberry answers that)."""
     try:
         body = json.loads(await request.read())
         document = parse(body["query"])
         name = body.get("operationName")
     except (ValueError, RecursionError, TypeError, KeyError, GraphQLError):
         return None
-    mutation, fields = top_level_fields(document, name if isinstance(name, str) else None)
-    if not mutation or fields <= 1:
+    return top_level_fields(document, name if isinstance(name, str) else None)
+
+
+async def refusal(request: web.Request, fields: int) -> web.Response | None:
+    """429 if the caller's bucket cannot pay for the document's ``fields`` past the first
+    (the first was paid at the door); None if it can."""
+    config = request.app[CONFIG]
+    if config.rate_per_s <= 0 or IDENTITY not in request or fields <= 1:
         return None
     identity = request[IDENTITY]
     key = f"p:{identity.tenant}:{identity.principal.subject}"
@@ -88,7 +91,7 @@ async def refusal(request: web.Request) -> web.Response | None:
             return problem(
                 429,
                 "rate_limited",
-                f"{fields} mutations in one document count as {fields} requests: more than"
+                f"{fields} fields in one document count as {fields} requests: more than"
                 f" {config.rate_per_s:g} a second (bursts of {config.rate_burst}); retry later",
                 retryable=True,
                 instance=request.path,

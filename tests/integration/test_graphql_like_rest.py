@@ -140,3 +140,42 @@ async def test_an_old_secret_is_kept_within_rests_limits(cluster: Cluster) -> No
         )
         answer = (await graphql(cluster, query))["rotateWebhookSecret"]
         assert answer["__typename"] == typename, keep
+
+
+async def test_the_idempotency_key_header_makes_a_retried_mutation_safe_as_on_rest(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sent twice with one Idempotency-Key header, a debit happens once; a bad header,
+    or one over two mutations, is refused (400) and nothing runs. A caller's syntax error
+    is logged as theirs (INFO), without their text."""
+    await cluster.open_budget("acme", "b1", 100)
+    debit = (
+        'debitBudget(budgetId: "b1", input: {amount: {amountMinor: 7, currency: "EUR"}})'
+        " { ... on Debit { id balanceAfter { amountMinor } } }"
+    )
+
+    async def send(query: str, key: str) -> tuple[int, dict[str, Any]]:
+        headers = {**cluster.keys.headers("acme"), "Idempotency-Key": key}
+        async with cluster.client.post("/graphql", json={"query": query}, headers=headers) as r:
+            return r.status, await r.json()
+
+    first = await send("mutation { " + debit + " }", "hdr-0001")
+    again = await send("mutation { " + debit + " }", "hdr-0001")
+    assert first == again
+    assert first[1]["data"]["debitBudget"]["balanceAfter"]["amountMinor"] == 93
+    for query, key in (
+        ("mutation { " + debit + " }", "bad key"),
+        ("mutation { " + debit + " second: " + debit + " }", "hdr-0002"),
+    ):
+        status, problem = await send(query, key)
+        assert (status, problem["code"]) == (400, "invalid_request"), problem
+    budget = await cluster.ledger.account_balance("acme", "budget:b1")
+    assert budget == 93  # one debit in all
+
+    forged = "{ nope }\n2026-11-28 23:59:59,000 INFO [edge] FORGED admin signed in\n"
+    with caplog.at_level("INFO", logger="edge.graphql"):
+        await send(forged, "hdr-0003")
+    refusals = [r for r in caplog.records if r.name == "edge.graphql"]
+    assert refusals
+    assert all(r.levelname == "INFO" for r in refusals)
+    assert not any("FORGED" in r.getMessage() for r in caplog.records)

@@ -259,3 +259,26 @@ async def test_public_reads_do_not_refill_the_sign_in_bucket(
                 seen.append(r.status)
         refilled = math.ceil(time.monotonic() - started)  # 1 a second, however slow
         assert len(seen) - seen.count(429) <= 2 + refilled  # the burst and the refill only
+
+
+async def test_each_field_of_a_graphql_query_pays_too_whatever_its_media_type(
+    limited: Cluster,
+) -> None:
+    """A document sent as another media type (which strawberry would read) is refused,
+    not run unpaid; a query of many aliased searches is as many requests."""
+    acme = limited.keys.headers("acme")
+    searches = (
+        f'p{i}: products(first: 1, filter: {{q: "x{i}"}}) {{ __typename }}' for i in range(4)
+    )
+    query = {"query": "{ " + " ".join(searches) + " }"}
+    for media_type in ("application/jsonx", "text/plain"):  # a token each, of the three
+        headers = {**acme, "Content-Type": media_type}
+        async with limited.client.post(
+            "/graphql", data=msgspec.json.encode(query), headers=headers
+        ) as r:
+            refused = await r.json()
+            assert (r.status, refused["code"]) == (415, "unsupported_media_type"), media_type
+    async with limited.client.post("/graphql", json=query, headers=acme) as r:
+        problem = await r.json()
+        assert (r.status, problem["code"]) == (429, "rate_limited"), problem
+    assert "4 fields in one document" in problem["detail"]
