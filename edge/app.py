@@ -272,6 +272,10 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.setdefault(name, value)
     is_api = request.path.startswith(("/api/", "/graphql", "/oauth/", "/.well-known/", "/auth/"))
     response.headers.setdefault("Content-Security-Policy", _API_CSP if is_api else _APP_CSP)
+    if is_api and IDENTITY in request:
+        # what a token or a session was needed for is kept by no cache, the browser's own
+        # included: after sign-out, nobody at the same device reads it back
+        response.headers.setdefault("Cache-Control", "no-store")
     if sessions.over_tls(request):
         response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
 

@@ -28,7 +28,6 @@ async def list_budgets(request: web.Request) -> web.Response:
     who = caller(request)
     query = read_query(request, listings.PageQuery)
     response = answer(request, await listings.list_budgets(who, query))
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

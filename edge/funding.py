@@ -27,7 +27,6 @@ async def open_funding(request: web.Request) -> web.Response:
 async def list_funding(request: web.Request) -> web.Response:
     query = read_query(request, funding_reads.FundingPageQuery)
     response = answer(request, await funding_reads.list_funding(caller(request), query))
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 
@@ -37,7 +36,6 @@ async def funding_history(request: web.Request) -> web.Response:
     account_id = request.match_info["account_id"]
     result = await funding_reads.funding_history(caller(request), account_id, query)
     response = answer(request, result)
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

@@ -31,7 +31,6 @@ async def list_orders(request: web.Request) -> web.Response:
     who = caller(request)
     query = read_query(request, history.OrdersQuery)
     response = answer(request, await history.list_orders(who, query))
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

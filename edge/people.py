@@ -27,7 +27,6 @@ async def create_person(request: web.Request) -> web.Response:
 async def list_people(request: web.Request) -> web.Response:
     query = read_query(request, PeopleQuery)
     response = answer(request, await ops.list_people(caller(request), query))
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

@@ -35,5 +35,4 @@ async def wallet_history(request: web.Request) -> web.Response:
     query = read_query(request, history.HistoryQuery)
     result = await history.wallet_history(who, request.match_info["person_id"], query)
     response = answer(request, result)
-    response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -82,7 +82,6 @@ def expected_revision(request: web.Request) -> str | None:
 def _document(request: web.Request, view: DocumentView, status: int = 200) -> web.Response:
     response = web.Response(body=view.body, status=status, content_type="application/json")
     response.headers["ETag"] = etag(view.revision)
-    response.headers["Cache-Control"] = "private, no-cache"
     if status == 201:
         response.headers["Location"] = request.path
     return response

@@ -85,7 +85,6 @@ async def list_pools(request: web.Request) -> web.Response:
     who = caller(request)
     query = read_query(request, listings.PageQuery)
     response = answer(request, await listings.list_pools(who, query))
-    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

@@ -137,6 +137,22 @@ async def test_every_answer_carries_security_headers(cluster: Cluster) -> None:
             assert "Strict-Transport-Security" not in r.headers  # plain HTTP here
 
 
+async def test_what_a_token_was_needed_for_is_kept_by_no_cache(cluster: Cluster) -> None:
+    """Budgets, the audit log, webhooks, people, wallets, GraphQL: after sign-out nobody
+    at the same device reads them back from the browser's cache. Public reads may be kept."""
+    await cluster.open_budget("acme", "b1", 100)
+    acme = cluster.keys.headers("acme")
+    for path in ("/api/v1/budgets", "/api/v1/budgets/b1", "/api/v1/audit", "/api/v1/webhooks",
+                 "/api/v1/people", "/api/v1/wallets/ann", "/api/v1/funding-accounts"):  # fmt: skip
+        async with cluster.client.get(path, headers=acme) as r:
+            assert (r.status, r.headers.get("Cache-Control")) == (200, "no-store"), path
+    query = {"query": "{ budgets { __typename } }"}
+    async with cluster.client.post("/graphql", json=query, headers=acme) as r:
+        assert r.headers.get("Cache-Control") == "no-store"
+    async with cluster.client.get("/.well-known/jwks.json") as r:
+        assert r.headers["Cache-Control"] == "public, max-age=300"
+
+
 async def test_graphql_refuses_documents_too_deep_or_too_aliased(cluster: Cluster) -> None:
     acme = cluster.keys.headers("acme")
     nested = '{ a: budget(id: "b") ' + "{ ... on Budget { id " * 12 + "}" * 24 + " }"
