@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from bus.messages import Command, Err, Ok, Principal, Reply, Request, catalogue
 from bus.messages.catalogue import FaceValue, GetProduct, ProductId, ProductView
 from bus.messages.vouchers import (
     KIND,
+    REDEEM_URL_PATTERN,
     AllocateCode,
     Allocated,
     CodeRow,
@@ -319,6 +321,8 @@ class VouchersActor:
                 rejected.append(RowProblem(i, "invalid code: 4 to 128 visible characters"))
             elif len(row.pin) > 64 or len(row.url.encode()) > 1000:  # the URL sealed: bytes
                 rejected.append(RowProblem(i, "PIN or URL too long"))
+            elif row.url and not re.search(REDEEM_URL_PATTERN, row.url):
+                rejected.append(RowProblem(i, "invalid url: an https URL"))
             elif 0 < row.expires_ms <= now:
                 rejected.append(RowProblem(i, "expired"))
             else:

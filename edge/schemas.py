@@ -48,6 +48,7 @@ from bus.messages.people import (
     PersonStatus,
     RefreshToken,
 )
+from bus.messages.vouchers import REDEEM_URL_PATTERN
 from bus.messages.wallet import PersonId, Points
 
 PositiveMinor = Annotated[
@@ -233,7 +234,7 @@ def check_expiry(moment: datetime | None) -> None:
 class CodeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     pin: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    url: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    url: Annotated[str, msgspec.Meta(max_length=1000, pattern=f"{REDEEM_URL_PATTERN}|^$")] = ""
     expires_at: datetime | None = None
 
     def __post_init__(self) -> None:

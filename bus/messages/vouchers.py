@@ -19,6 +19,11 @@ KIND = "vouchers"
 CodeText = Annotated[str, msgspec.Meta(pattern=whole("[\\x21-\\x7e]{4,128}"))]
 
 
+#: Where a code is redeemed: an absolute https URL (people open it from the app, and
+#: from sites that embed the storefront: no ``javascript:``, ``data:`` or plain http).
+REDEEM_URL_PATTERN = whole("https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s\"'<>\\\\]{0,990})?")
+
+
 class CodeRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: str
     pin: str = ""

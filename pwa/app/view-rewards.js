@@ -58,7 +58,9 @@ async function reveal(app, order, place, button) {
     codes.vouchers.map((v) => {
       const copied = h("span", { class: "pb-muted", role: "status" });
       const codeId = uid("code");
-      const scan = v.url || v.code;
+      // a link only to https: what a supplier's file says is not trusted to be a web page
+      const url = /^https:\/\//i.test(v.url || "") ? v.url : "";
+      const scan = url || v.code;
       let qr = null;
       try {
         qr = qrSvg(scan, t("reward.qr", { code: v.code }));
@@ -71,7 +73,7 @@ async function reveal(app, order, place, button) {
         h("p", { class: "pb-muted", id: codeId }, t("reward.code")),
         h("p", { class: "pb-code", "aria-labelledby": codeId }, v.code),
         v.pin ? h("p", {}, t("reward.pin", { pin: v.pin })) : null,
-        v.url ? h("p", {}, h("a", { href: v.url, target: "_blank", rel: "noopener" }, t("reward.open"))) : null,
+        url ? h("p", {}, h("a", { href: url, target: "_blank", rel: "noopener" }, t("reward.open"))) : null,
         h("p", {}, v.expires_at ? t("reward.expires", { date: t.date(v.expires_at) }) : t("reward.no_expiry")),
         h(
           "div",

@@ -68,6 +68,10 @@ async def test_bad_imports_are_refused(api: BudgetApi, cluster: Cluster) -> None
     bad_date = await api.import_csv(acme, "card-de", 2500, "EUR", "code,expires_at\nABCD-1,soon\n")
     assert bad_date.code == "invalid_request"
     assert bad_date.pointer == "#/codes/0/expires_at"
+    # where a code is redeemed is an https page: not a script, data or plain http
+    for url in ("javascript:alert(1)", "data:text/html,hi", "http://redeem.example/x"):
+        bad_url = await api.import_csv(acme, "card-de", 2500, "EUR", f'code,url\nABCD-3,"{url}"\n')
+        assert (bad_url.code, bad_url.pointer) == ("invalid_request", "#/codes/0/url"), url
     # a moment past what UTC can hold (9999-12-31 at -14:00): refused, not a 500
     far = "code,expires_at\nABCD-2,9999-12-31T23:59:59-14:00\n"
     too_far = await api.import_csv(acme, "card-de", 2500, "EUR", far)

@@ -91,6 +91,12 @@ async def test_a_url_is_measured_in_the_bytes_it_is_sealed_in(bus: Bus, host: Ac
     assert isinstance(reply.value, ImportReport)
     assert reply.value.imported == 1
     assert [(p.row, p.reason) for p in reply.value.rejected] == [(0, "PIN or URL too long")]
+    # the vouchers actor checks a code's link again, whoever sent the rows
+    script = CodeRow("GGGG-7777", url="javascript:alert(1)")
+    reply = await ask(bus, ImportCodes("card-de", 2500, "EUR", (script,)))
+    assert isinstance(reply, Ok)
+    assert isinstance(reply.value, ImportReport)
+    assert [(p.row, p.reason) for p in reply.value.rejected] == [(0, "invalid url: an https URL")]
 
 
 async def test_generated_codes_are_long_unique_and_unguessable(bus: Bus, host: ActorHost) -> None:
