@@ -1,14 +1,13 @@
-// The standalone app (pwa/index.html): the tenant from ?tenant= (remembered on this
-// device, "demo" by default), the app mounted in #app, and the service worker that makes
-// it work offline.
+// The standalone app (pwa/index.html): the tenant from ?tenant=, else the one this device
+// last signed in to ("demo" by default: a link alone does not change where the app opens
+// next time), the app mounted in #app, and the service worker that makes it work offline.
 
-import { mount } from "./main.js";
+import { TENANT_KEY, mount } from "./main.js";
 
 function tenant() {
   const fromUrl = new URLSearchParams(location.search).get("tenant");
   try {
-    if (fromUrl) localStorage.setItem("perkbus:tenant", fromUrl);
-    return fromUrl || localStorage.getItem("perkbus:tenant") || "demo";
+    return fromUrl || localStorage.getItem(TENANT_KEY) || "demo";
   } catch {
     return fromUrl || "demo";
   }

@@ -9,6 +9,9 @@ import { Api, ApiError, OfflineError } from "./api.js";
 import { fill, h } from "./dom.js";
 import { LOCALES, supported, translator } from "./i18n.js";
 
+/** Where the standalone app remembers the tenant it was last signed in to. */
+export const TENANT_KEY = "perkbus:tenant";
+
 const VIEWS = {
   signin: () => import("./view-signin.js"),
   catalogue: () => import("./view-catalogue.js"),
@@ -31,21 +34,33 @@ function parseHash(hash) {
   }
 }
 
-function remembered(key) {
-  try {
-    return localStorage.getItem(key) || "";
-  } catch {
-    return "";
+/** Where the app keeps what it remembers: the device's storage for the app on its own
+ * site; memory for an embed, which must leave the host site's storage alone (the host's
+ * scripts share it: ADR 28). ``session`` is forgotten when the tab closes. */
+export function storeFor(embedded) {
+  if (embedded) {
+    const kept = new Map();
+    const memory = { get: (key) => kept.get(key) || "", set: (key, value) => (value ? kept.set(key, value) : kept.delete(key)) };
+    return { local: memory, session: memory };
   }
-}
-
-function remember(key, value) {
-  try {
-    if (value) localStorage.setItem(key, value);
-    else localStorage.removeItem(key);
-  } catch {
-    /* storage may be off (private mode, embeds): the app works without it */
-  }
+  const over = (storage) => ({
+    get(key) {
+      try {
+        return storage().getItem(key) || "";
+      } catch {
+        return "";
+      }
+    },
+    set(key, value) {
+      try {
+        if (value) storage().setItem(key, value);
+        else storage().removeItem(key);
+      } catch {
+        /* storage may be off (private mode): the app works without it */
+      }
+    },
+  });
+  return { local: over(() => localStorage), session: over(() => sessionStorage) };
 }
 
 class App {
@@ -54,6 +69,7 @@ class App {
     this.options = { origin: "", embedded: false, ...options };
     this.base = this.options.origin.replace(/\/$/, "");
     this.api = new Api(this.options);
+    this.store = storeFor(this.options.embedded);
     this.tenant = this.options.tenant;
     this.person = null;
     this.branding = null;
@@ -79,7 +95,7 @@ class App {
     this.branding = await this.api.branding().catch(() => null);
     this.applyBranding();
     const wanted =
-      this.options.locale || remembered(this.localeKey) || this.branding?.locales?.default;
+      this.options.locale || this.store.local.get(this.localeKey) || this.branding?.locales?.default;
     await this.setLocale(supported(wanted || navigator.language), false);
     this.person = await this.whoAmI();
     if (!this.options.embedded) {
@@ -106,13 +122,20 @@ class App {
     if (this.options.embedded) return null; // bearer tokens are in memory: sign in again
     try {
       const me = await this.api.me();
-      const person = { id: me.subject, name: remembered(`${this.personKey}:name`) || me.subject };
-      remember(this.personKey, person.id);
+      if (me.tenant && me.tenant !== this.tenant) {
+        // a session of another tenant's: this app is the URL's tenant's, so its people
+        // sign in to it (its look over another's session would mislead them)
+        this.otherTenant = me.tenant;
+        return null;
+      }
+      const person = { id: me.subject, name: this.store.local.get(`${this.personKey}:name`) || me.subject };
+      this.store.local.set(this.personKey, person.id);
+      this.store.local.set(TENANT_KEY, this.tenant); // the app opens here next time
       return person;
     } catch (e) {
-      if (e instanceof OfflineError && remembered(this.personKey)) {
-        const id = remembered(this.personKey);
-        return { id, name: remembered(`${this.personKey}:name`) || id };
+      const known = this.store.local.get(this.personKey);
+      if (e instanceof OfflineError && known) {
+        return { id: known, name: this.store.local.get(`${this.personKey}:name`) || known };
       }
       return null;
     }
@@ -133,7 +156,7 @@ class App {
   async setLocale(locale, rerender = true) {
     this.t = await translator(this.base, locale);
     this.locale = locale;
-    remember(this.localeKey, locale);
+    this.store.local.set(this.localeKey, locale);
     this.frame.setAttribute("lang", locale);
     this.frame.setAttribute("dir", this.t.dir);
     if (!this.options.embedded) {
@@ -200,8 +223,9 @@ class App {
 
   async signedIn(person) {
     this.person = person;
-    remember(this.personKey, person.id);
-    remember(`${this.personKey}:name`, person.name || person.id);
+    this.store.local.set(this.personKey, person.id);
+    this.store.local.set(`${this.personKey}:name`, person.name || person.id);
+    if (!this.options.embedded) this.store.local.set(TENANT_KEY, this.tenant);
     await this.render();
     this.announce(this.t("signin.welcome", { name: person.name || person.id }));
     this.focusMain();
@@ -225,9 +249,10 @@ class App {
     }
     this.notice.hidden = true;
     this.person = null;
-    remember(this.personKey, "");
-    remember(`${this.personKey}:name`, "");
-    if ("caches" in window) await caches.delete("perkbus-api").catch(() => false);
+    this.store.local.set(this.personKey, "");
+    this.store.local.set(`${this.personKey}:name`, "");
+    // the app's own cache of reads; an embed has none, and the host's is not ours
+    if (!this.options.embedded && "caches" in window) await caches.delete("perkbus-api").catch(() => false);
     await this.render();
   }
 

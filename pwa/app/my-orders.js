@@ -8,7 +8,7 @@ function key(app) {
 
 export function rememberedOrders(app) {
   try {
-    return JSON.parse(localStorage.getItem(key(app)) || "[]");
+    return JSON.parse(app.store.local.get(key(app)) || "[]");
   } catch {
     return [];
   }
@@ -16,9 +16,5 @@ export function rememberedOrders(app) {
 
 export function rememberOrder(app, orderId) {
   const ids = [orderId, ...rememberedOrders(app).filter((id) => id !== orderId)].slice(0, 50);
-  try {
-    localStorage.setItem(key(app), JSON.stringify(ids));
-  } catch {
-    /* no storage: the server's list is the only one */
-  }
+  app.store.local.set(key(app), JSON.stringify(ids)); // none kept: the server's list is
 }

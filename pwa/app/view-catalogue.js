@@ -13,7 +13,7 @@ function query(app) {
   if (!app.catalogueQuery) {
     let saved = null;
     try {
-      saved = JSON.parse(sessionStorage.getItem(QUERY_KEY) || "null");
+      saved = JSON.parse(app.store.session.get(QUERY_KEY) || "null");
     } catch {
       saved = null;
     }
@@ -22,12 +22,8 @@ function query(app) {
   return app.catalogueQuery;
 }
 
-function save(state) {
-  try {
-    sessionStorage.setItem(QUERY_KEY, JSON.stringify(state));
-  } catch {
-    /* no storage: a reload starts afresh */
-  }
+function save(app, state) {
+  app.store.session.set(QUERY_KEY, JSON.stringify(state)); // none kept: a reload starts afresh
 }
 
 function select(label, name, value, options, onchange) {
@@ -101,7 +97,7 @@ export async function render(app) {
   let latest = 0; // the newest search's number: an older answer arriving later is dropped
   const load = async (cursor) => {
     const asked = cursor ? latest : ++latest; // "More" belongs to the search shown
-    save(state);
+    save(app, state);
     const band = state.band ? state.band.split(":") : [];
     const params = {
       q: state.q,

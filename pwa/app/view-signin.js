@@ -54,6 +54,7 @@ export async function render(app) {
       },
     },
     h("h1", { id: `${emailId}-title` }, t("signin.title", { name: app.displayName() })),
+    app.otherTenant ? h("p", { class: "pb-notice", role: "status" }, t("signin.other_tenant", { name: app.otherTenant })) : null,
     h("p", { class: "pb-muted" }, t("signin.intro")),
     h("label", { for: emailId }, t("signin.email")),
     email,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -40,3 +41,16 @@ def test_a_session_that_cannot_be_refreshed_returns_to_sign_in(phone: Any, live:
     phone.context.clear_cookies()  # access and refresh gone: nothing to refresh with
     phone.get_by_role("link", name="Wallet").click()
     phone.get_by_role("heading", name="Sign in to perkbus").wait_for()
+
+
+def test_a_session_of_another_tenant_is_not_shown_under_this_ones_name(
+    phone: Any, live: Live
+) -> None:
+    """Signed in to demo, a link to another tenant's app asks to sign in there (its look
+    over demo's session would mislead); the link does not change where the app opens."""
+    sign_in(phone, new_person(live, 100))
+    phone.goto(f"{live.base}/?tenant=other{uuid.uuid4().hex[:6]}")
+    phone.get_by_text("You are signed in to another programme (demo).").wait_for()
+    assert phone.get_by_role("button", name="Sign out").count() == 0
+    phone.goto(f"{live.base}/")  # no ?tenant=: where this device last signed in
+    phone.get_by_role("button", name="Sign out").wait_for()

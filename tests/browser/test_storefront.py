@@ -174,6 +174,9 @@ def test_on_a_listed_origin_the_storefront_mounts_and_the_api_answers(
     store.get_by_role("heading", name="Rewards", exact=True).wait_for()
     store.get_by_text(first).first.wait_for()
     assert page.context.cookies(live.base) == []  # no session cookie across origins
+    # the host's storage, which its own scripts share, holds nothing of the store's
+    kept = page.evaluate("() => [Object.keys(localStorage), Object.keys(sessionStorage)]")
+    assert kept == [[], []], kept
 
     # the calls the app makes, from the host page's origin: all answered and readable
     seen = _from_page(
