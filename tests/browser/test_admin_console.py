@@ -594,11 +594,8 @@ def test_a_product_turned_off_here_is_hidden_from_people(desk: Any, live: Live) 
     assert product.id in found(live, person, product.brand)
 
 
-def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
-    desk: Any, live: Live
-) -> None:
-    tenant = f"set{uuid.uuid4().hex[:8]}"  # a tenant of its own: demo keeps its looks
-    token = owner_token(live, tenant)
+def owner_at_settings(desk: Any, live: Live, tenant: str, token: str) -> None:
+    """An owner of ``tenant`` made with ``token``, signed in to the console at Settings."""
     email, password = f"owner@{tenant}.example", "owner-test-password-1"
     made = {"id": email, "email": email, "name": "Owner", "roles": ["owner"], "password": password}
     assert call(live, "POST", "/api/v1/people", made, token)[0] == 201
@@ -607,6 +604,14 @@ def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
     desk.get_by_label("Password").fill(password)
     desk.get_by_role("button", name="Sign in", exact=True).click()
     go(desk, "Settings")
+
+
+def test_settings_saved_here_reach_the_app_and_a_stale_save_changes_nothing(
+    desk: Any, live: Live
+) -> None:
+    tenant = f"set{uuid.uuid4().hex[:8]}"  # a tenant of its own: demo keeps its looks
+    token = owner_token(live, tenant)
+    owner_at_settings(desk, live, tenant, token)
 
     branding = desk.get_by_role("form", name="Branding")
     branding.get_by_label("Name shown to people").fill("Night Shift Perks")

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from bus.messages.tenant_config import TEMPLATE_PLACEHOLDERS
 from tests.browser.conftest import Live
 from tests.browser.pwa_support import call, owner_token
-from tests.browser.test_admin_console import go, sign_in, staff
+from tests.browser.test_admin_console import go, owner_at_settings, sign_in, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,14 +60,7 @@ def french_tenant(live: Live, desk: Any) -> str:
         "off": [],
     }
     assert call(live, "PUT", EMAILS, seeded, token, create)[0] == 201
-    email, password = f"owner@{tenant}.example", "owner-test-password-1"
-    made = {"id": email, "email": email, "name": "Owner", "roles": ["owner"], "password": password}
-    assert call(live, "POST", "/api/v1/people", made, token)[0] == 201
-    desk.goto(f"/admin/?tenant={tenant}")
-    desk.get_by_label("Email").fill(email)
-    desk.get_by_label("Password").fill(password)
-    desk.get_by_role("button", name="Sign in", exact=True).click()
-    go(desk, "Settings")
+    owner_at_settings(desk, live, tenant, token)
     return token
 
 
