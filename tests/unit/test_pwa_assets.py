@@ -109,6 +109,7 @@ def test_the_manifest_makes_the_app_installable() -> None:
 SHELL_RELEASES = {
     "pwa-2026-11-28.1": "06ff51bb39fe2c57",
     "pwa-2026-11-28.2": "a6a2be5e994c4d1a",
+    "pwa-2026-11-28.3": "ab9a2d7291e2e869",
 }
 
 
