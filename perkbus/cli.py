@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="migrate the ledger schema")
     token = sub.add_parser("token", help="mint an access token")
     token.add_argument("--tenant", required=True)
-    token.add_argument("--subject", default="cli")
+    token.add_argument(
+        "--subject",
+        default="operator:cli",
+        help="who the token acts as: a person's id to act as them (operator:cli if none)",
+    )
     token.add_argument("--scope", action="append", default=[], help="repeatable")
     token.add_argument(
         "--role", action="append", default=[], help="repeatable; owner if none (see ROLES)"

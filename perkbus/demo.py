@@ -88,7 +88,7 @@ def write_credentials(settings: Settings, base_url: str) -> Path:
     token = tokens.mint(
         settings.auth.signing_key_file,
         tenant=TENANT,
-        subject="demo-admin",
+        subject=tokens.DEMO_SUBJECT,
         scopes=SCOPES,
         roles=["owner"],
         ttl_s=settings.auth.token_ttl_s,

@@ -18,6 +18,14 @@ from joserfc.jwk import OKPKey
 
 from edge.auth import ALGORITHM
 
+#: The subjects of the tokens an operator mints (``perkbus token`` by default, and the
+#: demo's owner token) start with this. No person id and no API client id holds a colon,
+#: so a person a tenant's admin adds can never share such a token's idempotency keys or
+#: have a change to them revoke it (``edge.revocations``).
+OPERATOR = "operator:"
+CLI_SUBJECT = f"{OPERATOR}cli"
+DEMO_SUBJECT = f"{OPERATOR}demo"
+
 
 def ensure_keypair(private_file: str | Path, public_file: str | Path) -> None:
     private_path, public_path = Path(private_file), Path(public_file)
