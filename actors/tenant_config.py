@@ -138,6 +138,8 @@ class TenantConfigActor:
             document = decode_document(put.name, put.body)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             return Err.of(ErrorCode.INVALID_REQUEST, f"{put.name}: {e}")
+        if isinstance(document, Branding) and (bad := document.colours.unreadable()):
+            return Err.of(ErrorCode.INVALID_REQUEST, f"branding: {bad[1]}")
         body = _json.encode(document)  # canonical: defaults filled in, unknowns refused
         try:
             saved = await store.put(self.tenant, put.name, body, put.expected_revision)

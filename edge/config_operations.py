@@ -19,6 +19,7 @@ from bus.messages import Err, Ok
 from bus.messages.common import whole
 from bus.messages.tenant_config import (
     KIND,
+    Branding,
     Colours,
     DocumentName,
     DocumentView,
@@ -34,6 +35,7 @@ from bus.scopes import SCOPE_CONFIG, SCOPE_CONFIG_ADMIN
 from bus.time import rfc3339
 from edge.operations import Caller, call, missing_scope
 from edge.people_operations import ANONYMOUS
+from edge.validation import Invalid
 
 
 class RevisionOut(msgspec.Struct, frozen=True):
@@ -113,6 +115,14 @@ async def get_document(
     if isinstance(value, Err):
         return value
     return value if isinstance(value, DocumentView) else _unexpected(value)
+
+
+def readable(document: object) -> None:
+    """Raise :class:`Invalid` at the colour if a branding's text would be unreadable
+    (``Colours.unreadable``); the actor checks it again."""
+    if isinstance(document, Branding) and (bad := document.colours.unreadable()):
+        field, why = bad
+        raise Invalid(why, f"#/colours/{field}")
 
 
 async def put_document(

@@ -20,8 +20,9 @@ from bus.messages import Err
 from bus.messages.tenant_config import DOCUMENT_NAMES, DOCUMENT_TYPES, DocumentName, DocumentView
 from edge import config_operations as ops
 from edge.cors import EMBED_ORIGINS
-from edge.http import BUS, CONFIG, ProblemResponse, answer, caller, read_json
+from edge.http import BUS, CONFIG, ProblemResponse, answer, caller, invalid, read_json
 from edge.problems import from_error, problem
+from edge.validation import Invalid
 
 routes = web.RouteTableDef()
 
@@ -110,6 +111,10 @@ def _handlers(name: DocumentName) -> None:
         who = caller(request)
         expected = expected_revision(request)
         document = await read_json(request, kind)
+        try:
+            ops.readable(document)
+        except Invalid as e:
+            raise ProblemResponse(invalid(e)) from e
         body = msgspec.json.encode(document)
         result = await ops.put_document(who, name, body, expected)
         if name == "programme":  # its allowed origins may have changed (after an error too)

@@ -33,6 +33,8 @@ DocumentName = Literal["branding", "locales", "programme", "email-templates"]
 DOCUMENT_NAMES: tuple[DocumentName, ...] = ("branding", "locales", "programme", "email-templates")
 
 #: ``#rrggbb`` or ``#rrggbbaa``: what every browser accepts in a CSS custom property.
+#: A document stored with a translucent colour still reads; a new one must be opaque
+#: (:meth:`Colours.unreadable`).
 HexColour = Annotated[str, msgspec.Meta(pattern=whole("#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?"))]
 LOGO_URL_PATTERN = PUBLIC_URL_PATTERN
 LogoUrl = Annotated[str, msgspec.Meta(pattern=LOGO_URL_PATTERN, max_length=2048)]
@@ -74,6 +76,51 @@ class Colours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def css_properties(self) -> dict[str, str]:
         """``--pb-primary: #1f5fbf`` and so on, for a ``:root`` rule (``_`` becomes ``-``)."""
         return {_CSS_PREFIX + f.replace("_", "-"): getattr(self, f) for f in self.__struct_fields__}
+
+    def unreadable(self) -> tuple[str, str] | None:
+        """(field, why) if text drawn in these colours would be hard or impossible to read:
+        a translucent colour, or a pair of colours the app draws one over the other under
+        WCAG's 4.5:1 contrast for text. Checked when a tenant sets its branding, not when
+        a stored one is read: an older one keeps working."""
+        for name in self.__struct_fields__:
+            colour = getattr(self, name)
+            if len(colour) == 9 and colour[7:].lower() != "ff":
+                return name, f"{name} must be opaque (#rrggbb): translucent text can vanish"
+        for name, over in READABLE_PAIRS:
+            ratio = contrast(getattr(self, name), getattr(self, over))
+            if ratio < MIN_TEXT_CONTRAST:
+                return name, (
+                    f"{name} over {over} has a contrast of {ratio:.2f}:1; text needs at least "
+                    f"{MIN_TEXT_CONTRAST}:1 to be readable (WCAG 2.2, 1.4.3)"
+                )
+        return None
+
+
+#: The app draws text in the first colour over the second (pwa/app/app.css).
+READABLE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("text", "background"),
+    ("text", "surface"),
+    ("primary", "background"),  # links, prices and headings
+    ("on_primary", "primary"),  # buttons and the app bar
+    ("on_accent", "accent"),
+    ("error", "background"),
+)
+MIN_TEXT_CONTRAST = 4.5
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG's contrast ratio of two opaque ``#rrggbb`` colours, from 1 to 21."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(colour: str) -> float:
+    def linear(channel: str) -> float:
+        c = int(channel, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(colour[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 class Branding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

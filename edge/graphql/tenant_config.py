@@ -123,6 +123,7 @@ async def put_tenant_config(
     raw: Any = document
     try:
         value = convert(raw, DOCUMENT_TYPES[checked])
+        ops.readable(value)
     except Invalid as e:
         return _invalid(e, "document")
     body = msgspec.json.encode(value)

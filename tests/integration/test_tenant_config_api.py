@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from bus.messages import Err, Principal
+from bus.messages.tenant_config import PutDocument
+from bus.scopes import SCOPE_CONFIG_ADMIN
 from tests.conftest import Cluster
 
 #: Above the ledger (tenant documents are not in the ledger): SQLite only (ADR 30).
@@ -139,6 +142,18 @@ async def test_bad_documents_get_problem_details_and_change_nothing(cluster: Clu
         (BRANDING, {"display_name": "Acme", "font": "Comic Sans"}, "#"),
         (BRANDING, {"display_name": "Acme", "logo_url": "javascript:alert(1)"}, "#/logo_url"),
         (BRANDING, {"display_name": ""}, "#/display_name"),
+        # colours the app's text would vanish in: translucent, or too little contrast
+        (BRANDING, {"display_name": "Acme", "colours": {"text": "#1b1f2400"}}, "#/colours/text"),
+        (
+            BRANDING,
+            {"display_name": "Acme", "colours": {"primary": "#f5d000", "on_primary": "#ffffff"}},
+            "#/colours/primary",  # yellow over white: prices and links too
+        ),
+        (
+            BRANDING,
+            {"display_name": "Acme", "colours": {"background": "#121212", "surface": "#1e1e1e"}},
+            "#/colours/text",  # a dark page under the default dark text
+        ),
     ]
     for path, body, pointer in bad_bodies:
         status, problem, _ = await put(cluster, path, body, acme, if_match=etag)
@@ -341,3 +356,57 @@ async def test_readiness_reports_the_tenant_documents_store(cluster: Cluster) ->
         body = await r.json()
     stores = {s["name"]: s["ok"] for s in body["stores"]}
     assert stores["tenantdocs:sqlite"] is True
+
+
+async def test_a_branding_whose_text_cannot_be_read_is_refused_everywhere(
+    cluster: Cluster,
+) -> None:
+    """Checked by the edge with the colour's pointer, by GraphQL, and by the actor itself;
+    a dark theme whose pairs all read is taken."""
+    acme = cluster.keys.headers("acme")
+    dark = {
+        "primary": "#8ab4f8",
+        "on_primary": "#0b1b33",
+        "background": "#121212",
+        "surface": "#1e1e1e",
+        "text": "#f0f0f0",
+        "accent": "#f6c445",
+        "on_accent": "#1b1f24",
+        "error": "#f28b82",
+    }
+    status, stored, etag = await put(
+        cluster, BRANDING, {"display_name": "Acme", "colours": dark}, acme, create=True
+    )
+    assert (status, stored["colours"]) == (201, dark)
+
+    grey = {**dark, "on_primary": "#9ab0d0"}  # 1.4:1 over the primary
+    document = {"display_name": "Acme", "colours": grey}
+    status, problem, _ = await put(cluster, BRANDING, document, acme, if_match=etag)
+    assert (status, problem["errors"][0]["pointer"]) == (422, "#/colours/on_primary")
+    assert "contrast" in problem["detail"]
+
+    mutation = (
+        'mutation($doc: JSON!, $rev: String) { putTenantConfig(name: "branding", '
+        "document: $doc, expectedRevision: $rev) { __typename ... on InvalidInput "
+        "{ fields { pointer } } } }"
+    )
+    variables = {"doc": document, "rev": etag.strip('"') if etag else None}
+    async with cluster.client.post(
+        "/graphql", json={"query": mutation, "variables": variables}, headers=acme
+    ) as r:
+        answered = (await r.json())["data"]["putTenantConfig"]
+    assert answered == {
+        "__typename": "InvalidInput",
+        "fields": [{"pointer": "#/document/colours/on_primary"}],
+    }
+
+    owner = Principal("ops", roles=("owner",), scopes=(SCOPE_CONFIG_ADMIN,))
+    body = b'{"display_name": "Acme", "colours": {"text": "#ffffff"}}'  # white on white
+    reply = await cluster.bus.request(
+        "acme", "tenant_config", PutDocument("branding", body, None), owner, timeout_s=10
+    )
+    assert isinstance(reply, Err)
+    assert (reply.code, "text over background" in reply.message) == ("invalid_request", True)
+
+    status, now, still = await get(cluster, BRANDING, acme)
+    assert (status, now["colours"], still) == (200, dark, etag)

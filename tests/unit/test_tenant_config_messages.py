@@ -3,15 +3,19 @@ refuse the rest with the place it was found."""
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import msgspec
 import pytest
 
 from bus.messages.tenant_config import (
+    READABLE_PAIRS,
     Branding,
     Colours,
     EmailTemplates,
     Locales,
     Programme,
+    contrast,
     decode_document,
     placeholders,
 )
@@ -130,3 +134,20 @@ def test_templates_use_only_their_own_placeholders() -> None:
     multiline = {"welcome": {"en": {"subject": "Hi\nBcc: x", "body": "b"}}}
     with pytest.raises(msgspec.ValidationError, match="subject"):
         decode_document("email-templates", msgspec.json.encode({"templates": multiline}))
+
+
+def test_contrast_is_wcags_ratio() -> None:
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#ffffff", "#000000") == pytest.approx(21.0)
+    assert contrast("#777777", "#777777") == pytest.approx(1.0)
+    assert contrast("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)  # the AA grey
+
+
+def test_the_default_palette_reads_and_each_pair_is_checked() -> None:
+    assert Colours().unreadable() is None
+    for text, over in READABLE_PAIRS:  # the text's colour made its background's
+        faint = Colours(**{text: getattr(Colours(), over)})
+        assert faint.unreadable() == (text, ANY), (text, over)
+    assert Colours(surface="#1b1f24").unreadable() == ("text", ANY)
+    assert Colours(text="#1b1f2480").unreadable() == ("text", ANY)
+    assert Colours(text="#1b1f24ff").unreadable() is None  # opaque, written with alpha
