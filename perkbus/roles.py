@@ -30,7 +30,7 @@ from edge.app import create_app, tls_context
 from edge.auth import TokenVerifier
 from perkbus.gc_tuning import tune_gc
 from perkbus.settings import Settings, app_url
-from perkbus.tokens import master_key
+from perkbus.tokens import NoMasterKey, master_key
 from storage.catalogue_cache import PlatformCatalogue
 from storage.factory import (
     open_catalogue,
@@ -52,7 +52,20 @@ def require_nats_url(settings: Settings) -> str:
     return settings.nats.url
 
 
+def host_master_key(settings: Settings) -> MasterKey:
+    """The installation's master key. Beside a shared (MySQL) ledger an actor host never
+    makes one: hosts with keys of their own would seal what the others cannot open."""
+    security = settings.security
+    try:
+        return MasterKey(
+            master_key(security.master_key, security.master_key_file, create=not settings.mysql.url)
+        )
+    except NoMasterKey as e:
+        raise SystemExit(f"perkbus: {e}") from None
+
+
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
+    key = host_master_key(settings)  # before anything starts
     credentials = settings.nats.credentials_file
     tls = nats_tls.for_config(settings.nats)
     bus = await Bus.connect(require_nats_url(settings), "perkbus-actors", credentials, tls)
@@ -66,7 +79,7 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
             ledger,
             catalogue,
             PlatformCatalogue(catalogue),
-            MasterKey(master_key(settings.security.master_key, settings.security.master_key_file)),
+            key,
             points_currency=settings.actors.points_currency,
             cancel_window_s=settings.actors.order_cancel_window_s,
             expiry_warning_days=settings.actors.voucher_expiry_warning_days,

@@ -137,6 +137,8 @@ async def seed_demo(
 def prepare(settings: Settings) -> None:
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
     tokens.ensure_keypair(settings.auth.signing_key_file, settings.edge.jwt_public_key_file)
+    # made here, for the actor host it starts (which makes none beside a shared ledger)
+    tokens.master_key(settings.security.master_key, settings.security.master_key_file)
 
 
 async def up(settings: Settings, config_path: str | None, with_demo: bool) -> int:

@@ -72,12 +72,23 @@ def mint(
     return jwt.encode({"alg": ALGORITHM}, claims, key, algorithms=[ALGORITHM])
 
 
-def master_key(inline_base64: str, key_file: str | Path) -> bytes:
-    """The master key from settings, or from its file (created, mode 0600, if missing)."""
+class NoMasterKey(Exception):
+    """The master key is in neither the settings nor its file, and must not be made here."""
+
+
+def master_key(inline_base64: str, key_file: str | Path, create: bool = True) -> bytes:
+    """The master key from settings, or from its file (created, mode 0600, if missing and
+    ``create``; else :class:`NoMasterKey`)."""
     if inline_base64:
         key = base64.b64decode(inline_base64)
     else:
         path = Path(key_file)
+        if not path.exists() and not create:
+            raise NoMasterKey(
+                f"no master key: set PERKBUS_SECURITY_MASTER_KEY, or put it in {path}. Every"
+                " actor host of an installation must use the same one (a key made here would"
+                " seal data the other hosts cannot open); `perkbus up` makes one on first start"
+            )
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):

@@ -10,6 +10,7 @@ Also ``perkbus actors`` in a child process (:class:`HostProcess`), as in product
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -64,6 +65,10 @@ class HostProcess:
             self.env["PERKBUS_SQLITE_PATH"] = ledger_url.removeprefix("sqlite:")
         else:
             self.env["PERKBUS_MYSQL_URL"] = ledger_url
+            # beside a shared ledger a host makes no master key: it is given one, the same
+            # at every start, as a deployment's hosts are
+            key = base64.b64encode(os.urandom(32)).decode()
+            self.env.setdefault("PERKBUS_SECURITY_MASTER_KEY", key)
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self, bus: Bus) -> None:
