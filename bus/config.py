@@ -26,7 +26,7 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Port of the embedded server; 0 picks a free one.
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     #: Number of tenant partitions; must match the server's subject mapping.
-    partitions: int = 64
+    partitions: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
     #: Seconds within which JetStream drops a re-published event with the same id.
     duplicate_window_s: int = 600
     #: Replicas of the PB_EVENTS stream (3 on a 3-node cluster; 1 for the embedded server).

@@ -64,6 +64,15 @@ def host_master_key(settings: Settings) -> MasterKey:
         raise SystemExit(f"perkbus: {e}") from None
 
 
+def require_public_key(path: str) -> None:
+    if not Path(path).is_file():
+        raise SystemExit(
+            f"perkbus: no public key to verify access tokens with at {path}: set"
+            " PERKBUS_EDGE_JWT_PUBLIC_KEY_FILE to the signer's public key (`perkbus up` makes a"
+            " key pair in var/keys)"
+        )
+
+
 async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
     key = host_master_key(settings)  # before anything starts
     credentials = settings.nats.credentials_file
@@ -127,6 +136,8 @@ async def run_actors(settings: Settings, stop: asyncio.Event) -> None:
 
 async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     config = settings.edge
+    nats_url = require_nats_url(settings)
+    require_public_key(config.jwt_public_key_file)
     verifier = TokenVerifier.from_file(
         config.jwt_public_key_file, config.jwt_issuer, config.jwt_audience
     )
@@ -134,7 +145,7 @@ async def run_edge(settings: Settings, stop: asyncio.Event) -> None:
     redis = open_redis(settings.redis.url) if settings.redis.url else None
     app = create_app(
         config,
-        require_nats_url(settings),
+        nats_url,
         verifier,
         RedisLimiter(redis, prefix=f"{settings.redis.prefix}rl:") if redis is not None else None,
         nats_credentials=settings.nats.credentials_file,

@@ -8,7 +8,10 @@ Sources, later ones winning: the defaults below, an optional TOML file (``--conf
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,6 +92,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as e:
         raise SettingsError(f"invalid settings: {e}") from e
+    if problem := _inconsistent(settings):
+        raise SettingsError(f"invalid settings: {problem}")
     count = settings.nats.partitions
     if outside := [p for p in settings.actors.partitions if not 0 <= p < count]:
         raise SettingsError(
@@ -98,7 +103,52 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     return _under_var_dir(settings)
 
 
-#: Paths whose defaults live in ``var/``; they move with ``var_dir`` unless set explicitly.
+#: An http(s) origin (``public_url``), or an http(s) URL (``app_url``).
+_ORIGIN = re.compile(r"https?://[^/\s?#@]+/?")
+_URL = re.compile(r"https?://[^/\s?#@]+(/[^\s?#]*)?")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _inconsistent(settings: Settings) -> str | None:
+    """What the settings' types cannot say: values that only fail once used, and pairs
+    that make sense only together."""
+    edge, mail = settings.edge, settings.mail
+    if edge.public_url and not _ORIGIN.fullmatch(edge.public_url):
+        return f"edge.public_url {edge.public_url!r} is not an origin (https://host[:port])"
+    if mail.app_url and not _URL.fullmatch(mail.app_url):
+        return f"mail.app_url {mail.app_url!r} is not an http(s) URL"
+    if not _CURRENCY.fullmatch(settings.actors.points_currency):
+        return f"actors.points_currency {settings.actors.points_currency!r} is not an ISO 4217 code"
+    for section, config in (("edge", edge), ("nats", settings.nats)):
+        if bool(config.tls_cert_file) != bool(config.tls_key_file):
+            return (
+                f"{section}.tls_cert_file and {section}.tls_key_file are set together or not at all"
+            )
+    if settings.mysql.url:
+        from storage.mysql_pool import connect_args
+
+        try:
+            connect_args(settings.mysql.url)
+        except ValueError as e:
+            return f"mysql.url: {e}"
+    from edge.client_address import trusted_networks
+
+    try:
+        trusted_networks(edge.trusted_proxies)
+    except ValueError as e:
+        return str(e)
+    if key := settings.security.master_key:
+        try:
+            raw = base64.b64decode(key, validate=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) != 32:
+            return "security.master_key must be 32 bytes, base64-encoded (openssl rand -base64 32)"
+    return None
+
+
+#: Paths whose defaults live in ``var/``; any of them that starts with ``var/`` (the default,
+#: or one set so) moves with ``var_dir``; an absolute path stays where it is.
 _VAR_PATHS = (
     ("nats", "data_dir"),
     ("nats", "auth_dir"),
