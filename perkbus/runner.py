@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -27,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TextIO
 
 from bus import tls as nats_tls
 from bus.client import Bus, without_password
@@ -134,6 +137,40 @@ async def seed_demo(
         await bus.close()
 
 
+def hold_var_dir(var_dir: str) -> TextIO:
+    """Lock ``var_dir`` for this ``perkbus up`` (for as long as the file stays open): a
+    second one on the same data would start a second nats-server on its JetStream store
+    and a second actor host on its ledger before its edge failed to listen."""
+    Path(var_dir).mkdir(parents=True, exist_ok=True)
+    held = (Path(var_dir) / "perkbus-up.lock").open("a+")
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.seek(0)
+        pid = held.read().strip() or "?"
+        held.close()
+        raise SystemExit(
+            f"perkbus: another `perkbus up` (pid {pid}) is using {var_dir}: stop it first, or"
+            " give this one its own PERKBUS_VAR_DIR (and PERKBUS_EDGE_PORT)"
+        ) from None
+    held.seek(0)
+    held.truncate()
+    held.write(f"{os.getpid()}\n")
+    held.flush()
+    return held
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Before anything starts: the edge's port must be free."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as e:
+        raise SystemExit(
+            f"perkbus: cannot listen on {host}:{port} ({e.strerror}): set PERKBUS_EDGE_PORT"
+            " to a free port"
+        ) from None
+
+
 def prepare(settings: Settings) -> None:
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
     tokens.ensure_keypair(settings.auth.signing_key_file, settings.edge.jwt_public_key_file)
@@ -147,6 +184,8 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    held = hold_var_dir(settings.var_dir)  # kept open, so locked, until up returns
+    require_free_port(settings.edge.host, settings.edge.port)
     await asyncio.to_thread(prepare, settings)
     embedded: EmbeddedNats | None = None
     actors = warehouse = webhooks = None
@@ -209,6 +248,7 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         await asyncio.to_thread(stop_child, actors, 30)
         if embedded is not None:
             await embedded.astop()
+        held.close()  # var/ is free for the next
         log.info("stopped")
 
 
