@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -110,13 +110,16 @@ class _Client(ClientMixin):
         return ""  # no redirects: client credentials only
 
     def get_allowed_scope(self, scope: Collection[str] | str | None) -> str:
-        """What the client asked for and may have; everything it may have if it asked
-        for nothing (RFC 6749 §3.3)."""
+        """What the client asked for, if it may have all of it (else ``invalid_scope``, RFC
+        6749 §5.2: a token without what was asked for only fails later, as a 403);
+        everything it may have if it asked for nothing (§3.3)."""
         allowed = self.record.scopes.split()
         if not scope:
             return " ".join(allowed)
         asked = scope.split() if isinstance(scope, str) else list(scope)
-        return " ".join(s for s in asked if s in allowed)
+        if beyond := [s for s in asked if s not in allowed]:
+            raise InvalidScopeError(f"the client may not have {' '.join(beyond)}")
+        return " ".join(asked)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return False

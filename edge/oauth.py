@@ -80,6 +80,9 @@ class PublishedKeys:
 KEYS = web.AppKey("published_keys", PublishedKeys)
 
 
+CLIENT_REFUSED = "the client id or secret is wrong, or the client was revoked"
+
+
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
     body = {
         "error": error,
@@ -140,7 +143,10 @@ async def token(request: web.Request) -> web.Response:
     headers = dict(answer.headers)
     if answer.status >= 400:
         error = json.loads(answer.body)
-        return _oauth_error(answer.status, error["error"], error.get("error_description", ""))
+        code = error["error"]
+        # authlib's own words name its methods ("cannot authenticate with methods: …")
+        said = CLIENT_REFUSED if code == "invalid_client" else error.get("error_description", "")
+        return _oauth_error(answer.status, code, said)
     headers.pop("Content-Type", None)
     return web.Response(
         text=answer.body, status=answer.status, content_type="application/json", headers=headers

@@ -103,11 +103,18 @@ async def test_bad_credentials_get_rfc6749_errors_as_problem_details(cluster: Cl
         (FORM, "pbs_wrong", 401, "invalid_client"),
         ({"grant_type": "password"}, secret, 400, "unsupported_grant_type"),
         ({**FORM, "scope": "nope:nope"}, secret, 400, "invalid_scope"),
+        # a scope perkbus has but this client may not: refused, not a token without it
+        ({**FORM, "scope": "budgets:read orders:read"}, secret, 400, "invalid_scope"),
     ):
         got_status, body, headers = await token(cluster, client_id, auth_secret, form)
         assert (got_status, body["error"], body["code"]) == (status, error, error), body
         assert headers["Content-Type"].startswith("application/problem+json")
         assert body["status"] == status
+        assert "method" not in body["detail"], body  # authlib's words are not an answer
+    _, body, _ = await token(cluster, client_id, secret, {**FORM, "scope": "orders:read"})
+    assert body["detail"] == "the client may not have orders:read"
+    _, body, _ = await token(cluster, client_id, "pbs_wrong")
+    assert body["detail"] == "the client id or secret is wrong, or the client was revoked"
     _, body, headers = await token(cluster, "globex.AAAAAAAAAAAAAAAAAAAAAAAA", secret)
     assert body["error"] == "invalid_client"
     assert headers["WWW-Authenticate"].startswith("Basic")
