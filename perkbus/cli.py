@@ -45,14 +45,23 @@ def _parser() -> argparse.ArgumentParser:
         default="operator:cli",
         help="who the token acts as: a person's id to act as them (operator:cli if none)",
     )
-    token.add_argument("--scope", action="append", default=[], help="repeatable")
     token.add_argument(
-        "--role", action="append", default=[], help="repeatable; owner if none (see ROLES)"
+        "--scope",
+        action="append",
+        default=[],
+        help="repeatable; every scope the roles allow if none (docs/permissions.md)",
+    )
+    token.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="repeatable; owner if none (owner, admin, programme_manager, finance, auditor,"
+        " integrator, end_user)",
     )
     token.add_argument(
         "--grant", action="append", default=[], help="repeatable, budget:<id>; all if none"
     )
-    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds, 60 to 31536000")
     nats_creds = sub.add_parser(
         "nats-creds", help="mint NATS credentials (a .creds file, on stdout)"
     )
@@ -220,14 +229,21 @@ def main(argv: list[str] | None = None) -> int:
         case "token":
             from perkbus import tokens
 
+            try:
+                roles, scopes = tokens.token_rights(args.tenant, args.role, args.scope, args.grant)
+                if not 60 <= args.ttl <= 365 * 86_400:
+                    raise ValueError("--ttl is from 60 seconds to a year (31536000)")
+            except ValueError as e:
+                print(f"perkbus token: {e}", file=sys.stderr)
+                return 2
             tokens.ensure_keypair(settings.auth.signing_key_file, settings.edge.jwt_public_key_file)
             print(
                 tokens.mint(
                     settings.auth.signing_key_file,
                     tenant=args.tenant,
                     subject=args.subject,
-                    scopes=args.scope,
-                    roles=args.role or ["owner"],
+                    scopes=scopes,
+                    roles=roles,
                     ttl_s=args.ttl,
                     issuer=settings.edge.jwt_issuer,
                     audience=settings.edge.jwt_audience,

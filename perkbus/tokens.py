@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,12 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
+from bus import subjects
+from bus.messages.budget import BUDGET_ID_SYNTAX
+from bus.scopes import ALL_SCOPES, ROLE_PERMISSIONS, ROLES
 from edge.auth import ALGORITHM
+
+_GRANT = re.compile(f"budget:{BUDGET_ID_SYNTAX}")
 
 #: The subjects of the tokens an operator mints (``perkbus token`` by default, and the
 #: demo's owner token) start with this. No person id and no API client id holds a colon,
@@ -41,6 +47,29 @@ def ensure_keypair(private_file: str | Path, public_file: str | Path) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(key.as_pem(private=True))
     public_path.write_bytes(key.as_pem(private=False))
+
+
+def token_rights(
+    tenant: str, roles: list[str], scopes: list[str], grants: list[str]
+) -> tuple[list[str], list[str]]:
+    """The roles and scopes of a token an operator asks for: owner if no role, and every
+    scope the roles allow if none is named (a token without scopes may do nothing).
+    ValueError names what the edge would refuse, or what the token could never use."""
+    try:
+        subjects.check_token(tenant, "tenant")
+    except subjects.InvalidToken as e:
+        raise ValueError(str(e)) from None
+    roles = roles or ["owner"]
+    if unknown := [r for r in roles if r not in ROLES]:
+        raise ValueError(f"unknown role {' '.join(unknown)} (roles: {', '.join(ROLES)})")
+    allowed = frozenset().union(*(ROLE_PERMISSIONS[r] for r in roles))
+    if unknown := [s for s in scopes if s not in ALL_SCOPES]:
+        raise ValueError(f"unknown scope {' '.join(unknown)} (docs/permissions.md lists them)")
+    if beyond := [s for s in scopes if s not in allowed]:
+        raise ValueError(f"{', '.join(roles)} may not use {' '.join(beyond)}")
+    if bad := [g for g in grants if not _GRANT.fullmatch(g)]:
+        raise ValueError(f"a grant is budget:<budget id>, not {' '.join(bad)}")
+    return roles, list(dict.fromkeys(scopes)) or sorted(allowed)
 
 
 def mint(
