@@ -387,10 +387,12 @@ class IdentityActor:
     def _issue_nats_credentials(self, ttl_days: int) -> Reply:
         """A new NATS user that may subscribe to this tenant's events only (ADR 17). Only
         the audit log remembers it: the reply, with its seed, is not stored."""
-        if self.ctx.nats_users is None:
-            return Err.of(
-                ErrorCode.UNAVAILABLE,
-                "this deployment's actor hosts hold no NATS account key (PERKBUS_NATS_AUTH_DIR)",
+        if self.ctx.nats_users is None:  # a retry would not change that: not retryable
+            return Err(
+                code=ErrorCode.UNAVAILABLE,
+                message="this deployment does not offer NATS credentials: its actor hosts hold"
+                " no NATS account key (PERKBUS_NATS_AUTH_DIR); its webhooks carry the same events",
+                retryable=False,
             )
         now = int(time.time())
         ttl_s = ttl_days * 86_400

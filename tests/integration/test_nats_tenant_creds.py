@@ -390,3 +390,16 @@ async def test_hosts_without_the_account_key_mint_nothing(bus: Bus, tmp_path: Pa
         )
         assert isinstance(refused, Err)
         assert refused.code == "forbidden"
+
+
+async def test_hosts_without_an_account_key_refuse_credentials_for_good(
+    bus: Bus, tmp_path: Path
+) -> None:
+    """As under the Nomad jobs, whose NATS runs without operator mode: a retry would get
+    the same answer, so the answer says not to retry."""
+    async with sqlite_host(bus, tmp_path):
+        owner = Principal("boss", roles=("owner",))
+        reply = await bus.request("acme", "identity", IssueNatsCredentials(7), owner, 10)
+    assert isinstance(reply, Err)
+    assert (reply.code, reply.retryable) == (ErrorCode.UNAVAILABLE, False)
+    assert "does not offer NATS credentials" in reply.message
