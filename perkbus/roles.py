@@ -262,6 +262,12 @@ def mail_from(settings: Settings, bus: Bus) -> Mailer | None:
     mail = settings.mail
     if not mail.enabled:
         return None
+    if mail.smtp_url and not (mail.app_url or settings.edge.public_url):
+        # else its links would name this machine's own edge address (127.0.0.1:8080)
+        raise SystemExit(
+            "perkbus: emails sent through PERKBUS_MAIL_SMTP_URL link to the app: set"
+            " PERKBUS_MAIL_APP_URL (or PERKBUS_EDGE_PUBLIC_URL) to its https address"
+        )
     return Mailer(
         bus,
         transport_for(mail.smtp_url, mail.maildir, mail.timeout_s),

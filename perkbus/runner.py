@@ -36,7 +36,7 @@ from bus.client import Bus, without_password
 from bus.embedded import EmbeddedNats, EmbeddedNatsError, die_with_parent, terminate
 from bus.errors import BusError
 from perkbus import demo, tokens
-from perkbus.settings import Settings, edge_url
+from perkbus.settings import Settings, app_url, edge_url
 
 log = logging.getLogger("perkbus.up")
 
@@ -213,7 +213,9 @@ async def up(settings: Settings, config_path: str | None, with_demo: bool) -> in
         # only the actor host opens sealed data: the others never see the master key
         keyless = {k: v for k, v in env.items() if not k.startswith("PERKBUS_SECURITY_")}
         warehouse = spawn("warehouse", config_path, keyless)
-        webhooks = spawn("webhooks", config_path, keyless)
+        # its emails link to the app this edge serves (``perkbus webhooks`` alone needs it set)
+        mailing = {"PERKBUS_MAIL_APP_URL": app_url(settings)}
+        webhooks = spawn("webhooks", config_path, {**keyless, **mailing})
         credentials = None
         if with_demo:  # seeded and written before the edge is ready, never after
             await seed_demo(url, nats_credentials, tls, settings.actors.points_currency)
