@@ -162,6 +162,24 @@ def test_perkbus_audit_verify_names_the_tampered_entry(tmp_path: Path) -> None:
     assert "TAMPERED acme: entry 2 (budget.debit by someone@else) was altered" in tampered.stdout
     assert "globex: 3 entries, chain intact" in tampered.stdout
 
+    # a tenant named that has no audit log is not "0 entries, chain intact"
+    named = subprocess.run(
+        [*command, "--tenant", "globex", "--tenant", "nosuch"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert named.returncode == 1
+    assert "globex: 3 entries, chain intact" in named.stdout
+    assert "nosuch: no audit log in" in named.stdout
+    # it only reads: a ledger without the schema is said to be so, not migrated
+    empty = {**env, "PERKBUS_SQLITE_PATH": str(tmp_path / "empty.sqlite3")}
+    nothing = subprocess.run(command, env=empty, capture_output=True, text=True, timeout=60)
+    assert (nothing.returncode, "cannot read the audit log" in nothing.stdout) == (1, True)
+    with sqlite3.connect(tmp_path / "empty.sqlite3") as con:
+        assert con.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
 
 async def test_refusals_at_the_edge_are_recorded_too(cluster: Cluster) -> None:
     """A missing permission, grants that do not cover a budget: refused before any actor,
