@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck unit clean couch-server screenshots
+.PHONY: run test bench lint typecheck unit clean reset couch-server screenshots
 
 $(BIN)/python:
 	@python="$(PYTHON)"; echo "$$python -m venv $(VENV)"; "$$python" -m venv $(VENV)
@@ -60,5 +60,11 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
+# the virtualenv and caches only: var/ holds the data and the keys that open it
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# every byte of data, the master key with it (sealed codes cannot be opened again)
+reset:
+	@printf 'This deletes var/: the ledger, the catalogue, the events and the keys. Type yes: '; \
+	read answer; [ "$$answer" = yes ] && rm -rf var && echo 'var/ deleted' || echo 'kept'
