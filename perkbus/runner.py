@@ -28,6 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -169,6 +170,12 @@ def require_free_port(host: str, port: int) -> None:
             f"perkbus: cannot listen on {host}:{port} ({e.strerror}): set PERKBUS_EDGE_PORT"
             " to a free port"
         ) from None
+
+
+def daily_report_path() -> str:
+    """The daily report of the last 30 days (a report needs its range)."""
+    today = datetime.now(UTC).date()
+    return f"/api/v1/reports/daily?from={today - timedelta(days=29)}&to={today}"
 
 
 def prepare(settings: Settings) -> None:
@@ -321,13 +328,13 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  NATS          {without_password(nats_url)}",
         "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
         f"  ledger        {store}",
-        f"  warehouse     {warehouse_of(settings)}   reports at {base_url}/api/v1/reports/daily",
+        f"  warehouse     {warehouse_of(settings)}   reports at {base_url}{daily_report_path()}",
         f"  webhooks      {base_url}/api/v1/webhooks   (relay: perkbus webhooks)",
         f"  emails        {mail_of(settings)}",
     ]
     if credentials is not None:
         lines += [
-            f"  demo tenant   {demo.TENANT} (budget {demo.BUDGET_ID}, 10,000.00 EUR)",
+            f"  demo tenant   {demo.TENANT} (budget {demo.BUDGET_ID}, opened with 10,000.00 EUR)",
             f"  credentials   {credentials} (bearer token inside)",
             f"  sign in       {demo.ADMIN_EMAIL} (owner: app and admin console)"
             f" or {', '.join(demo.PEOPLE)},"

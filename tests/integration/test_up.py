@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +215,11 @@ def test_up_demo_serves_seeds_and_stops_cleanly(tmp_path: Path) -> None:
         status, ready = get(f"{base}/readyz", None)
         assert [(s["name"], s["ok"]) for s in ready["webhooks"]] == [("webhooks:sqlite", True)]
         # the warehouse has loaded the demo's events: its budget's opening is in the report
-        today = datetime.now(UTC).date().isoformat()
-        report = f"{base}/api/v1/reports/daily?from={today}&to={today}"
+        # the banner links to (it once linked to a report without its range: a 422)
+        linked = re.search(r"reports at (\S+)", up.output)
+        assert linked is not None, up.output
+        report = linked[1]
+        assert report.startswith(f"{base}/api/v1/reports/daily?from=")
         opened: list[Any] = []
         for _ in range(600):
             status, daily = get(report, credentials["token"])
