@@ -26,6 +26,10 @@ _EMBEDDING_V4 = tuple(
 _NEVER = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b:1::/48", "fec0::/10"))
 
 
+#: Said with the refusals a self-hosted installation may lift for its own network.
+PRIVATE_HINT = "an operator may allow others on a private network: PERKBUS_WEBHOOKS_PRIVATE_TARGETS"
+
+
 def is_public(address: str) -> bool:
     """Whether ``address`` (an IP address) is a public, routable unicast address — and,
     for an IPv6 address that embeds an IPv4 one (mapped, NAT64, 6to4, Teredo), whether
@@ -64,9 +68,9 @@ def url_problem(url: str, allow_private: bool) -> str | None:
     if allow_private:
         return None
     if parts.scheme != "https":
-        return "webhooks go to https URLs only"
+        return "webhooks go to https URLs only (" + PRIVATE_HINT + ")"
     if host in _LOCAL_NAMES or host.endswith(".localhost"):
-        return "webhooks do not go to this machine"
+        return "webhooks do not go to this machine (" + PRIVATE_HINT + ")"
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -74,5 +78,5 @@ def url_problem(url: str, allow_private: bool) -> str | None:
             return "not a host name, nor an address written in full"
         return None  # a name: checked against what it resolves to, at each delivery
     if not is_public(host):
-        return "webhooks go to public addresses only"
+        return "webhooks go to public addresses only (" + PRIVATE_HINT + ")"
     return None
