@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bus import subjects, tasks
 from edge.auth import Identity
@@ -51,6 +51,11 @@ class _Event(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Event).decode
+
+
+#: The server's heartbeat to each of an edge's consumers: two missed make nats-py make
+#: the consumer again (5 s by default: revocations went unheard for 10 s after a stall).
+HEARTBEAT_S = 2.0
 
 
 class Revocations:
@@ -137,7 +142,7 @@ class Revocations:
 
     async def follow(self, js: JetStreamContext) -> None:
         """Follow the revoking events from ``window_s`` ago (one ordered consumer each)."""
-        start = datetime.fromtimestamp(time.time() - self.window_s, UTC)
+        first = await self._first_sequence_since(js, time.time() - self.window_s)
 
         async def on_event(msg: Msg) -> None:
             self.note(msg.data)
@@ -145,9 +150,14 @@ class Revocations:
         for aggregate, name in REVOKING:
             if self._stopping:
                 return
+            # From a sequence, not a time: when heartbeats stop (NATS stalled, restarted)
+            # nats-py makes the ordered consumer again from the sequence after the last
+            # one it saw but keeps the start time, which the server refuses (err 10094)
+            # every time: the edge stopped hearing of revocations until it restarted.
             config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_TIME,
-                opt_start_time=start,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=first,
+                idle_heartbeat=HEARTBEAT_S,
             )
             subscription = await js.subscribe(
                 subjects.event_of_every_tenant(aggregate, name),
@@ -157,6 +167,25 @@ class Revocations:
                 config=config,
             )
             self._subscriptions.append(subscription)
+
+    @staticmethod
+    async def _first_sequence_since(js: JetStreamContext, since_s: float) -> int:
+        """The sequence of the stream's first event at or after ``since_s``: a consumer
+        made to start at that time says, before it delivers anything, that it has
+        delivered up to the one before."""
+        start = datetime.fromtimestamp(since_s, UTC)
+        probe = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=start,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=10.0,  # gone by itself if this edge dies before it deletes it
+        )
+        info = await js.add_consumer(subjects.EVENTS_STREAM, probe)
+        try:
+            delivered = info.delivered
+            return (delivered.stream_seq or 0) + 1 if delivered is not None else 1
+        finally:
+            await js.delete_consumer(subjects.EVENTS_STREAM, info.name)
 
     async def stop(self) -> None:
         """Stop following (for sure: see :mod:`bus.tasks`) and unsubscribe."""

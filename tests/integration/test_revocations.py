@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import random
+import signal
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from bus.client import Bus
 from bus.embedded import EmbeddedNats
 from edge.app import VERIFIER
 from edge.auth import Identity
-from edge.revocations import Revocations
+from edge.revocations import HEARTBEAT_S, Revocations
 from tests.conftest import Cluster
 from tests.integration.test_sessions import PASSWORD, add_person, sign_in
 
@@ -167,3 +169,34 @@ async def test_an_edge_waiting_for_the_event_stream_stops_whenever_it_is_stopped
             assert not revocations._subscriptions
     finally:
         await bus.close()
+
+
+async def test_revocations_are_heard_again_after_nats_stalls(
+    cluster: Cluster, nats_server: EmbeddedNats
+) -> None:
+    """A stall past the ordered consumers' heartbeats (two of ``HEARTBEAT_S``, checked
+    every two) makes nats-py make them again. Made again from a start time and a sequence
+    at once, the server refused them every time, and a revoked client's tokens kept
+    working until the edge restarted."""
+    await cluster.open_budget("acme", "b1", 100)
+    assert nats_server.process is not None
+    pid = nats_server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(5 * HEARTBEAT_S)  # a whole check's window within it
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    client_id, token = await client_token(cluster)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
+        assert r.status == 200
+    async with cluster.client.delete(
+        f"/api/v1/clients/{client_id}", headers=cluster.keys.headers("acme")
+    ) as r:
+        assert r.status == 200
+    for _ in range(300):  # the consumers are made again within a heartbeat check or two
+        async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
+            if r.status == 401:
+                break
+        await asyncio.sleep(0.1)
+    assert r.status == 401, "a revoked client's token still works after the stall"
