@@ -24,6 +24,8 @@ from bus.messages.tenant_config import (
 #: ``order.fulfilled``, the email with its link, which staff's "resend" sends again.
 EVENT_TEMPLATES: dict[str, str] = {
     "perkbus.people.person_created": "welcome",
+    # ``password.invite`` instead for a person with no password yet (the event says)
+    "perkbus.people.password_reset_asked": "password.reset",
     "perkbus.reward.issued": "points.issued",
     "perkbus.order.held": "order.placed",
     "perkbus.order.fulfilled": "order.fulfilled",
@@ -60,6 +62,25 @@ BUILT_IN: dict[str, EmailTemplate] = {
             "Hello {{person_name}},\n\n"
             "you can now sign in to {{programme_name}} to see your rewards and choose"
             " what to redeem them for:\n\n{{sign_in_url}}\n"
+        ),
+    ),
+    "password.reset": EmailTemplate(
+        subject="Choose a new password for {{programme_name}}",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "someone asked to reset your password for {{programme_name}}. If it was you,"
+            " choose a new one here (the link works once, for an hour):\n\n"
+            "{{password_url}}\n\n"
+            "If it was not you, ignore this email: your password stays as it is.\n"
+        ),
+    ),
+    "password.invite": EmailTemplate(
+        subject="You are invited to {{programme_name}}",
+        body=(
+            "Hello {{person_name}},\n\n"
+            "you are invited to {{programme_name}}. Choose your password here to sign in"
+            " (the link works once, for a week):\n\n"
+            "{{password_url}}\n"
         ),
     ),
     "points.issued": EmailTemplate(

@@ -60,7 +60,14 @@ from bus.messages.catalogue import GetProduct, ProductView
 from bus.messages.common import Principal
 from bus.messages.orders import OrderEvent
 from bus.messages.people import KIND as PEOPLE
-from bus.messages.people import GetPerson, PersonChanged, PersonView
+from bus.messages.people import (
+    GetPerson,
+    IssuePasswordLink,
+    PasswordLink,
+    PasswordResetAsked,
+    PersonChanged,
+    PersonView,
+)
 from bus.messages.tenant_config import KIND as TENANT_CONFIG
 from bus.messages.tenant_config import (
     Branding,
@@ -96,6 +103,8 @@ PEOPLE_KEPT = 10_000
 #: An address the mailer writes to: ASCII, with no quoting, comments or lists.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 OUTCOMES = ("sent", "kept", "refused", "skipped", "deferred", "dropped", "failed")
+#: The event of a link to set a password: its email carries a token made when it is sent.
+PASSWORD_LINK_EVENT = "perkbus.people.password_reset_asked"
 
 
 class _Person(msgspec.Struct, frozen=True):
@@ -352,6 +361,10 @@ class Mailer(Background):
         template_id = EVENT_TEMPLATES.get(event.type)
         if template_id is None:
             return None
+        asked = None
+        if event.type == PASSWORD_LINK_EVENT:
+            asked = msgspec.json.decode(event.data, type=PasswordResetAsked)
+            template_id = "password.invite" if asked.invitation else "password.reset"
         tenant = await self._tenant(event.tenant)
         if tenant.templates is not None and template_id in tenant.templates.off:
             return None
@@ -362,6 +375,14 @@ class Mailer(Background):
             return None
         values["person_name"] = person.name
         values["sign_in_url"] = self._link(event.tenant)
+        if asked is not None:
+            # the token is made now, for this email, and travels nowhere else (ADR 42)
+            link = await self._ask(
+                event.tenant, PEOPLE, IssuePasswordLink(asked.person_id, asked.request_id)
+            )
+            if not isinstance(link, PasswordLink):
+                return None  # used, replaced or too old; or the person is disabled
+            values["password_url"] = self._link(event.tenant, f"#reset={link.token}")
         template, language = choose(tenant.templates, template_id, tenant.locale)
         message = EmailMessage()
         # the tenant's name before ours: people see whose programme writes
@@ -385,6 +406,9 @@ class Mailer(Background):
         if event.type == "perkbus.people.person_created":
             person = msgspec.json.decode(event.data, type=PersonChanged)
             return person.person_id, person.email
+        if event.type == PASSWORD_LINK_EVENT:
+            asked = msgspec.json.decode(event.data, type=PasswordResetAsked)
+            return asked.person_id, ""
         if event.type == "perkbus.reward.issued":
             reward = msgspec.json.decode(event.data, type=RewardIssued)
             values["points"] = str(reward.points)

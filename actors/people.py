@@ -5,6 +5,8 @@ by hash), do the password work of the whole batch at once in worker threads (arg
 slow on purpose), then decide each request in order against the loaded state. Sessions
 are families of refresh tokens: each refresh spends its token and issues the next; a
 spent token shown again ends the family, since one of the two holders is a thief.
+Links to set a password (ADR 42, :mod:`actors.password_links`) are kept beside them: a
+request, then the SHA-256 of the token the mailer asks for when it sends the email.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 import msgspec
 from msgspec.structs import replace
 
-from actors import passwords
+from actors import password_links, passwords
 from actors.cursors import BAD_CURSOR, decode_cursor, encode_cursor
 from actors.identity import client_shaped
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
@@ -32,15 +34,23 @@ from bus.messages.common import Principal
 from bus.messages.people import (
     KIND,
     REFRESH_PREFIX,
+    AskPasswordLink,
     CreatePerson,
     GetPerson,
     GetSsoProvider,
+    IssuePasswordLink,
     ListPeople,
+    PasswordLink,
+    PasswordLinkAsked,
+    PasswordLinkSent,
+    PasswordResetAsked,
     PeopleList,
     PersonChanged,
     PersonView,
     Refresh,
     RemoveSsoProvider,
+    ResetPassword,
+    SendPasswordLink,
     Session,
     SessionEnded,
     SetPassword,
@@ -165,6 +175,7 @@ class PeopleActor:
 
     async def _load(self, batch: Sequence[Request]) -> None:
         hashes: list[str] = []
+        links: list[str] = []
         people_sessions: set[str] = set()
         self._listed = {}
         for r in batch:
@@ -179,20 +190,30 @@ class PeopleActor:
                 case CreatePerson(person_id=person_id, email=email):
                     await self._person(person_id)
                     await self._by_email(email)
-                case UpdatePerson(person_id=p, status="disabled") | SetPassword(person_id=p):
+                case (
+                    UpdatePerson(person_id=p, status="disabled")
+                    | SetPassword(person_id=p)
+                    | IssuePasswordLink(person_id=p)
+                ):
                     await self._person(p)
                     people_sessions.add(p)
                 case UpdatePerson(person_id=p) | GetPerson(person_id=p):
                     await self._person(p)
-                case SignIn(email=email) | SignInExternal(email=email):
+                case SendPasswordLink(person_id=p):
+                    await self._person(p)
+                case (
+                    SignIn(email=email) | SignInExternal(email=email) | AskPasswordLink(email=email)
+                ):
                     await self._by_email(email)
                 case Refresh(refresh_token=token) | SignOut(refresh_token=token):
                     hashes.append(token_hash(token))
-        await self._load_sessions(hashes, people_sessions)
+                case ResetPassword(token=token):
+                    links.append(token_hash(token))
+        await self._load_sessions(hashes + links, people_sessions, set(links))
 
-    async def _load_sessions(self, hashes: list[str], people: set[str]) -> None:
+    async def _load_sessions(self, hashes: list[str], people: set[str], links: set[str]) -> None:
         """The tokens named, every token of their sessions (to end one if need be), and
-        the live tokens of ``people``."""
+        the tokens of ``people`` and of those whose password ``links`` set."""
         ledger = self.ctx.ledger
         self._tokens = {}
         families: set[str] = set()
@@ -200,6 +221,8 @@ class PeopleActor:
             self._tokens[token.token_hash] = token
             families.add(token.family_id)
             await self._person(token.person_id)
+            if token.token_hash in links:
+                people.add(token.person_id)
         for family_id in families:
             for token in await ledger.load_sessions(self.tenant, family_id=family_id):
                 self._tokens.setdefault(token.token_hash, token)
@@ -226,6 +249,11 @@ class PeopleActor:
                     hashes[i] = asyncio.ensure_future(passwords.hash_password(new))
                 case CreatePerson(password=str() as password):
                     hashes[i] = asyncio.ensure_future(passwords.hash_password(password))
+                case ResetPassword(token=token, new_password=new) if password_links.live_link(
+                    self._tokens.get(token_hash(token)), now_ms()
+                ):
+                    # only for a link that works: a guess costs no argon2 work
+                    hashes[i] = asyncio.ensure_future(passwords.hash_password(new))
         if checks or hashes:
             await asyncio.gather(*checks.values(), *hashes.values())
         work.checked = {i: f.result() for i, f in checks.items()}
@@ -274,6 +302,12 @@ class PeopleActor:
                 return self._set_password(i, principal, cmd, work)
             case GetSsoProvider() if "system" in principal.roles:
                 return self._sso_view(with_secret=True)
+            case AskPasswordLink(email=email):
+                return self._ask_link(email, work)
+            case IssuePasswordLink() as issue if "system" in principal.roles:
+                return self._issue_link(issue, work)
+            case ResetPassword() as reset:
+                return self._reset(i, reset, work)
         if not PEOPLE_ADMINS & set(principal.roles):
             return Err.of(ErrorCode.FORBIDDEN, "only owners and admins manage people")
         match body:
@@ -295,6 +329,8 @@ class PeopleActor:
                 return self._create(i, principal, create, work)
             case UpdatePerson() as update:
                 return self._update(principal, update, work)
+            case SendPasswordLink() as send:
+                return self._send_link(principal, send, work)
         return Err.of(ErrorCode.INVALID_REQUEST, "not a people request")
 
     # -- single sign-on settings ---------------------------------------------------
@@ -437,6 +473,7 @@ class PeopleActor:
         self._remember(after)
         if after.status == "disabled":
             self._end_sessions_of(person.person_id, work)
+            self._void_links(person.person_id, work)
         work.events.append(self._event(after, "person_updated"))
         return Ok(view(after))
 
@@ -470,8 +507,108 @@ class PeopleActor:
         )
         self._remember(after)
         self._end_sessions_of(person.person_id, work)
+        self._void_links(person.person_id, work)  # a link emailed before opens nothing now
         work.events.append(self._event(after, "password_changed"))
         return Ok(view(after))
+
+    # -- links to set a password (ADR 42) --------------------------------------------
+
+    def _ask_link(self, email: str, work: _Work) -> Reply:
+        """A link for an active person; the same answer for anyone else. A person with no
+        password in a tenant with single sign-on signs in there: one who asks gets no
+        password (the tenant's provider would no longer be the only way in)."""
+        person = self.people.get(self.emails.get(email.lower(), ""))
+        if person is not None and person.status == "active":
+            sso = self.sso is not None and self.sso.status == "active"
+            if person.password_hash or not sso:
+                self._request_link(person, work)
+        return Ok(PasswordLinkAsked())
+
+    def _send_link(self, principal: Principal, cmd: SendPasswordLink, work: _Work) -> Reply:
+        """An admin's link: allowed exactly where changing the person is (``_update``)."""
+        person = self.people.get(cmd.person_id)
+        if person is None:
+            return Err.of(ErrorCode.NOT_FOUND, f"no person {cmd.person_id}")
+        if "owner" in person.roles.split() and "owner" not in principal.roles:
+            return Err.of(ErrorCode.FORBIDDEN, "only an owner sends an owner a link")
+        if why := acl.beyond(principal, person.grants.split()):
+            return Err.of(ErrorCode.FORBIDDEN, why)  # a wider person's password opens more
+        if person.status != "active":
+            return Err.of(ErrorCode.INVALID_REQUEST, f"{cmd.person_id} is disabled")
+        invitation = self._request_link(person, work)
+        return Ok(PasswordLinkSent(person.person_id, person.email, invitation))
+
+    def _request_link(self, person: PersonRecord, work: _Work) -> bool:
+        """Record a request and tell the mailer (a private event, with no token); whether
+        it is an invitation (the person has no password yet)."""
+        invitation = not person.password_hash
+        request_id = uuid.uuid4().hex
+        row = password_links.request_row(person, request_id, invitation, now_ms())
+        work.put_session(row, 0)
+        self._tokens[row.token_hash] = row
+        data = PasswordResetAsked(person.person_id, request_id, invitation)
+        event = make_event(self.tenant, "people", "password_reset_asked", person.person_id, data)
+        work.events.append(event)
+        return invitation
+
+    def _issue_link(self, cmd: IssuePasswordLink, work: _Work) -> Reply:
+        """The token of a request's link, made now (its hour starts when it is emailed),
+        kept as its SHA-256; the person's earlier links stop working."""
+        now = now_ms()
+        person = self.people.get(cmd.person_id)
+        loaded = self._tokens.get(password_links.ask_key(cmd.request_id))
+        asked = self._current(loaded, work) if loaded is not None else None
+        if (
+            person is None
+            or person.status != "active"
+            or asked is None
+            or not password_links.open_request(asked, cmd.person_id, now)
+        ):
+            return Err.of(ErrorCode.NOT_FOUND, "no open request for a link of this person")
+        self._void_links(person.person_id, work, close_requests=False)
+        token = secrets.token_urlsafe(32)
+        row = password_links.link_row(asked, token_hash(token), now)
+        work.put_session(row, 0)
+        self._tokens[row.token_hash] = row
+        return Ok(PasswordLink(token, row.expires_ms, asked.status == password_links.INVITE_ASKED))
+
+    def _reset(self, i: int, cmd: ResetPassword, work: _Work) -> Reply:
+        """A new password with a link's token, once; the person's sessions end and a new
+        one begins (as a sign-in)."""
+        now = now_ms()
+        loaded = self._tokens.get(token_hash(cmd.token))
+        row = self._current(loaded, work) if loaded is not None else None
+        person = self.people.get(row.person_id) if row is not None else None
+        if (
+            loaded is None
+            or row is None
+            or not password_links.live_link(row, now)
+            or person is None
+            or person.status != "active"
+            or i not in work.hashed
+        ):
+            return Err.of(ErrorCode.INVALID_REQUEST, password_links.INVALID_LINK)
+        spent = replace(row, status=password_links.USED, version=row.version + 1)
+        work.put_session(spent, loaded.version)
+        self._void_links(person.person_id, work)
+        after = replace(
+            person,
+            password_hash=work.hashed[i],
+            failed_signins=0,
+            locked_until_ms=0,
+            updated_ms=now,
+            version=self._next_version(person),
+        )
+        self._remember(after)
+        self._end_sessions_of(person.person_id, work)  # before the new one opens
+        work.events.append(self._event(after, "password_changed"))
+        return Ok(self._open(after, uuid.uuid4().hex, ["pwd"], cmd.issuer, cmd.audience, work))
+
+    def _void_links(self, person_id: str, work: _Work, close_requests: bool = True) -> None:
+        for loaded in list(self._tokens.values()):
+            current = self._current(loaded, work)
+            for after in password_links.voided([current], person_id, close_requests):
+                work.put_session(after, loaded.version)
 
     # -- sessions --------------------------------------------------------------------
 
@@ -630,6 +767,10 @@ PEOPLE = ActorKind(
         SetSsoProvider,
         GetSsoProvider,
         RemoveSsoProvider,
+        AskPasswordLink,
+        SendPasswordLink,
+        IssuePasswordLink,
+        ResetPassword,
     ),
 )
 

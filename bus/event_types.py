@@ -14,7 +14,7 @@ from bus.messages.catalogue import ProductChanged
 from bus.messages.funding import MoneyMoved
 from bus.messages.identity import ClientChanged
 from bus.messages.orders import OrderEvent
-from bus.messages.people import PersonChanged, SessionEnded
+from bus.messages.people import PasswordResetAsked, PersonChanged, SessionEnded
 from bus.messages.vouchers import CodesExpiring, PoolLow
 from bus.messages.wallet import RewardIssued
 from bus.messages.webhooks import WebhookTest
@@ -41,6 +41,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "perkbus.people.person_updated": PersonChanged,
     "perkbus.people.password_changed": PersonChanged,
     "perkbus.people.session_ended": SessionEnded,
+    "perkbus.people.password_reset_asked": PasswordResetAsked,
     "perkbus.order.accepted": OrderEvent,
     "perkbus.order.held": OrderEvent,
     "perkbus.order.fulfilled": OrderEvent,

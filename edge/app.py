@@ -36,6 +36,7 @@ from edge import (
     openapi,
     orders,
     orders_export,
+    password_links,
     people,
     reports,
     rewards,
@@ -370,6 +371,7 @@ def create_app(
     app.add_routes(clients.routes)
     app.add_routes(people.routes)
     app.add_routes(sessions.routes)
+    app.add_routes(password_links.routes)
     app.add_routes(tenant_config.routes)
     app.add_routes(webhooks.routes)
     sso.add_sso_routes(

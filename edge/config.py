@@ -39,6 +39,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The same per client address for the token endpoint (which guards secrets).
     token_rate_per_s: float = 5.0
     token_rate_burst: int = 20
+    #: Links to set a password emailed to one address in an hour at most (asked for at
+    #: ``/auth/password-reset/request``; more are answered alike and sent nowhere); 0:
+    #: no limit but the address's.
+    password_links_per_email_per_h: int = 5
     #: Deepest nesting of arrays and objects a JSON body may have.
     max_json_depth: int = 32
     #: PEM certificate chain and key: set both to serve HTTPS (and send HSTS).

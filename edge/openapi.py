@@ -13,6 +13,7 @@ from edge.openapi_campaigns import SCHEMAS as CAMPAIGN_SCHEMAS
 from edge.openapi_funding import SCHEMAS as FUNDING_SCHEMAS
 from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
 from edge.openapi_listings import SCHEMAS as LISTING_SCHEMAS
+from edge.openapi_password_links import SCHEMAS as PASSWORD_LINK_SCHEMAS
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
 from edge.openapi_webhooks import SCHEMAS as WEBHOOK_SCHEMAS
@@ -128,6 +129,7 @@ def build_document() -> dict[str, Any]:
             *HISTORY_SCHEMAS,
             *LISTING_SCHEMAS,
             *WEBHOOK_SCHEMAS,
+            *PASSWORD_LINK_SCHEMAS,
             DailyReportOut,
             TopProductsOut,
             Problem,

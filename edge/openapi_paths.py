@@ -18,6 +18,7 @@ from edge.openapi_funding import READERS as FUNDING_READERS
 from edge.openapi_funding import funding_paths
 from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
+from edge.openapi_password_links import password_link_paths
 from edge.openapi_tenant_config import config_paths
 from edge.openapi_webhooks import webhook_paths
 from edge.schemas import ExportQuery, OneProductQuery, PeopleQuery, ProductQuery, ReplayQuery
@@ -1173,6 +1174,7 @@ for _path, _operations in history_paths(REF, _COMMON_ERRORS, _PERSON_ID, _query_
 for _path, _operations in listing_paths(REF, _COMMON_ERRORS, _query_parameters).items():
     PATHS.setdefault(_path, {}).update(_operations)
 PATHS.update(webhook_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY, _query_parameters))
+PATHS.update(password_link_paths(REF, _COMMON_ERRORS, _PERSON_ID, _IDEMPOTENCY_KEY))
 for _path, _operations in funding_paths(
     REF, _COMMON_ERRORS, _FUNDING_ID, _query_parameters
 ).items():

@@ -49,6 +49,13 @@ async def set_password(request: web.Request) -> web.Response:
     return answer(request, await ops.set_password(who, request.match_info["person_id"], data))
 
 
+@routes.post("/api/v1/people/{person_id}/password-reset")
+async def send_password_link(request: web.Request) -> web.Response:
+    """Email the person a link to set their password (ADR 42): 202, it is on its way."""
+    result = await ops.send_password_link(caller(request), request.match_info["person_id"])
+    return answer(request, result, status=202)
+
+
 @routes.put("/api/v1/sso")
 async def set_sso(request: web.Request) -> web.Response:
     who = caller(request)

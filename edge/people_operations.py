@@ -11,14 +11,19 @@ from bus.messages import Command, Err, Ok
 from bus.messages.common import Principal
 from bus.messages.people import (
     KIND,
+    AskPasswordLink,
     CreatePerson,
     GetPerson,
     GetSsoProvider,
     ListPeople,
+    PasswordLinkAsked,
+    PasswordLinkSent,
     PeopleList,
     PersonView,
     Refresh,
     RemoveSsoProvider,
+    ResetPassword,
+    SendPasswordLink,
     Session,
     SetPassword,
     SetSsoProvider,
@@ -37,6 +42,7 @@ from edge.operations import Caller, call, missing_scope
 from edge.schemas import (
     CreatePersonIn,
     PasswordIn,
+    PasswordLinkOut,
     PeopleOut,
     PeopleQuery,
     PersonOut,
@@ -123,6 +129,20 @@ async def set_password(caller: Caller, person_id: str, data: PasswordIn) -> Pers
     return await _person_call(caller, command, keyed=True)
 
 
+async def send_password_link(caller: Caller, person_id: str) -> PasswordLinkOut | Err:
+    """Email a person a link to set their password (an invitation when they have none):
+    ``people:admin``, and the actor allows it where it allows changing the person."""
+    if denied := missing_scope(caller, SCOPE_PEOPLE) or _not_a_person(person_id):
+        return denied
+    value = await call(caller, KIND, SendPasswordLink(person_id), keyed=True)
+    if isinstance(value, Err):
+        return value
+    if not isinstance(value, PasswordLinkSent):
+        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
+    kind = "invitation" if value.invitation else "reset"
+    return PasswordLinkOut(value.person_id, value.email, kind)
+
+
 async def list_people(caller: Caller, query: PeopleQuery) -> PeopleOut | Err:
     if denied := missing_scope(caller, SCOPE_PEOPLE):
         return denied
@@ -190,6 +210,16 @@ class Anonymous:
     async def sign_in_external(self, tenant: str, email: str, provider: str) -> Session | Err:
         body = SignInExternal(email, self.issuer, self.audience, provider)
         return _session(await self._ask(tenant, body, EDGE_SSO))
+
+    async def ask_password_link(self, tenant: str, email: str) -> PasswordLinkAsked | Err:
+        value = await self._ask(tenant, AskPasswordLink(email))
+        if isinstance(value, Err | PasswordLinkAsked):
+            return value
+        return Err.of(ErrorCode.INTERNAL, f"unexpected reply {type(value).__name__}")
+
+    async def reset_password(self, tenant: str, token: str, password: str) -> Session | Err:
+        body = ResetPassword(token, password, self.issuer, self.audience)
+        return _session(await self._ask(tenant, body))
 
     async def refresh(self, refresh_token: str) -> Session | Err:
         tenant = tenant_of_refresh(refresh_token)

@@ -42,6 +42,7 @@ from bus.messages.people import (
     Domain,
     Email,
     HttpsUrl,
+    LinkToken,
     Password,
     PeopleSearch,
     PersonName,
@@ -582,6 +583,38 @@ class SignInIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: ``cookie`` (browser apps: HttpOnly cookies and a CSRF token) or ``bearer`` (the
     #: tokens in the answer, for programs).
     mode: Annotated[str, msgspec.Meta(pattern="^(cookie|bearer)$")] = "cookie"
+
+
+class PasswordLinkAskIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Someone forgot their password: email them a link, if they are a person here."""
+
+    tenant: Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9][a-z0-9_-]{0,62}"))]
+    email: Email
+
+
+class PasswordLinkAskedOut(msgspec.Struct, frozen=True):
+    #: The same whoever has the address (nobody, a disabled person, a person).
+    detail: str
+
+
+class PasswordResetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new password, with the token of the emailed link (``#reset=<token>``)."""
+
+    tenant: Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9][a-z0-9_-]{0,62}"))]
+    token: LinkToken
+    password: Password
+    #: As for ``POST /auth/sign-in``: the new session in cookies, or in the answer.
+    mode: Annotated[str, msgspec.Meta(pattern="^(cookie|bearer)$")] = "cookie"
+
+
+class PasswordLinkOut(msgspec.Struct, frozen=True):
+    """A link to set a password is on its way to the person."""
+
+    id: str
+    email: str
+    #: ``invitation`` (the person has no password yet: the link works a week) or ``reset``
+    #: (an hour).
+    kind: str
 
 
 class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

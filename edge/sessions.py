@@ -36,8 +36,13 @@ SIGN_IN_PATH = "/auth/sign-in"
 REFRESH_PATH = "/auth/refresh"
 SIGN_OUT_PATH = "/auth/sign-out"
 ME_PATH = "/auth/me"
+#: Links to set a password (ADR 42, ``edge.password_links``): asked for, then used.
+PASSWORD_LINK_PATH = "/auth/password-reset/request"
+PASSWORD_RESET_PATH = "/auth/password-reset"
 #: Paths that need no token (they make one), and are rate limited per address.
-SESSION_PUBLIC = frozenset({SIGN_IN_PATH, REFRESH_PATH, SIGN_OUT_PATH})
+SESSION_PUBLIC = frozenset(
+    {SIGN_IN_PATH, REFRESH_PATH, SIGN_OUT_PATH, PASSWORD_LINK_PATH, PASSWORD_RESET_PATH}
+)
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -96,7 +101,8 @@ def _refused(request: web.Request, err: Err) -> ProblemResponse:
     return ProblemResponse(from_error(err.code, err.message, err.retryable, request.path))
 
 
-def _answer(request: web.Request, session: Session, mode: str) -> web.Response:
+def session_answer(request: web.Request, session: Session, mode: str) -> web.Response:
+    """A new session, in cookies (``cookie``) or in the body (``bearer``)."""
     person = person_out(session.person)
     if mode == "bearer":
         body = SessionOut(
@@ -174,7 +180,7 @@ async def sign_in(request: web.Request) -> web.Response:
     result = await anonymous(request).sign_in(data.tenant, data.email, data.password)
     if isinstance(result, Err):
         raise _refused(request, result)
-    return _answer(request, result, data.mode)
+    return session_answer(request, result, data.mode)
 
 
 @routes.post(REFRESH_PATH)
@@ -189,7 +195,7 @@ async def refresh(request: web.Request) -> web.Response:
         if mode == "cookie":
             _clear_cookies(request, response)
         return response
-    return _answer(request, result, mode)
+    return session_answer(request, result, mode)
 
 
 @routes.post(SIGN_OUT_PATH)

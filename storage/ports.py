@@ -282,7 +282,10 @@ class SessionRecord(msgspec.Struct, frozen=True):
     token_hash: str
     family_id: str
     person_id: str
-    #: ``active`` (may be used), ``used`` (was exchanged), ``revoked`` (session ended).
+    #: ``active`` (may be used), ``used`` (was exchanged), ``revoked`` (session ended);
+    #: or a link to set a password (ADR 42): ``reset_asked``/``invite_asked`` (a request,
+    #: keyed ``ask:<request id>``), ``reset_link`` (a token that may be used), and, spent,
+    #: ``reset_used``, ``reset_void``, ``reset_closed``.
     status: str
     created_ms: int
     expires_ms: int
@@ -579,7 +582,8 @@ class Ledger(Protocol):
         family_id: str | None = None,
         person_id: str | None = None,
     ) -> list[SessionRecord]:
-        """Session tokens by hash, every token of a session, or a person's active tokens."""
+        """Session tokens by hash, every token of a session, or a person's live tokens
+        (``active`` refresh tokens, and open requests and links to set a password)."""
         ...
 
     async def load_sso(self, tenant: str) -> SsoRecord | None:

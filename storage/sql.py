@@ -84,6 +84,9 @@ def now_ms() -> int:
 
 PEOPLE = VersionedTable("people", PersonRecord, ("person_id",))
 SESSIONS = VersionedTable("person_sessions", SessionRecord, ("token_hash",))
+#: A person's session rows that may still be used: refresh tokens, and requests and links
+#: to set a password (``SessionRecord.status``).
+LIVE_SESSION_STATUSES = ("active", "reset_asked", "invite_asked", "reset_link")
 SSO = VersionedTable("sso_providers", SsoRecord, ())
 
 
@@ -292,8 +295,11 @@ class Statements:
         self.session_family = SESSIONS.select(
             placeholder, "tenant_id = {p} AND family_id = {p}", "created_ms"
         )
+        # the live ones: what ending a person's sessions, or their links, changes
         self.person_sessions = SESSIONS.select(
-            placeholder, "tenant_id = {p} AND person_id = {p} AND status = 'active'"
+            placeholder,
+            "tenant_id = {p} AND person_id = {p}"
+            f" AND status IN ({', '.join(repr(s) for s in LIVE_SESSION_STATUSES)})",
         )
         self.signing_keys = (
             "SELECT kid, algorithm, private_sealed, public_pem, created_ms FROM signing_keys"

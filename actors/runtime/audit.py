@@ -32,7 +32,12 @@ def audit_entries(
             k: v for k, v in msgspec.to_builtins(body).items() if k not in spec.omit and k != "type"
         }
         tag = str(type(body).__struct_config__.tag)
-        target = spec.target(body)[:256]
+        answered = (
+            spec.answer_target(reply.value)
+            if spec.answer_target and isinstance(reply, Ok)
+            else None
+        )
+        target = (answered or spec.target(body))[:256]
         # a token request or a sign-in comes from no principal: who asks is the actor
         by_target = spec.by_target or isinstance(body, TokenRequest)
         actor = target if by_target else request.principal.subject

@@ -40,6 +40,9 @@ from bus.messages.identity import (
 )
 from bus.messages.orders import OrderCommand, OrderView, ResumeReport
 from bus.messages.people import (
+    PasswordLink,
+    PasswordLinkAsked,
+    PasswordLinkSent,
     PeopleCommand,
     PeopleList,
     PersonView,
@@ -135,6 +138,9 @@ ReplyValue = (
     | Session
     | SignedOut
     | SsoProviderView
+    | PasswordLinkAsked
+    | PasswordLinkSent
+    | PasswordLink
     | NatsCredentials
     | DocumentView
     | RevisionList

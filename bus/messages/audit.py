@@ -30,8 +30,13 @@ from bus.messages.identity import (
 )
 from bus.messages.orders import CancelOrder, PlaceOrder, ResendOrder, ReviewOrder
 from bus.messages.people import (
+    AskPasswordLink,
     CreatePerson,
+    IssuePasswordLink,
     RemoveSsoProvider,
+    ResetPassword,
+    SendPasswordLink,
+    Session,
     SetPassword,
     SetSsoProvider,
     SignIn,
@@ -66,10 +71,17 @@ class Audited:
     by_target: bool = False
     #: Refusals of every kind are recorded, not only ``forbidden`` ones.
     failures: bool = False
+    #: The target of a success, from its answer (a password link names no person; the
+    #: session it opens does).
+    answer_target: Callable[[Any], str | None] | None = None
 
 
 def _field(name: str) -> Callable[[Any], str]:
     return lambda body: str(getattr(body, name))
+
+
+def _session_person(value: Any) -> str | None:
+    return value.person.person_id if isinstance(value, Session) else None
 
 
 def _token_client(body: TokenRequest) -> str:
@@ -110,6 +122,16 @@ AUDITED: dict[type, Audited] = {
     SignIn: Audited(_field("email"), omit=("password",), by_target=True, failures=True),
     SignInExternal: Audited(_field("email"), by_target=True, failures=True),
     SignOut: Audited(lambda b: "session", omit=("refresh_token",)),
+    AskPasswordLink: Audited(_field("email"), by_target=True),
+    SendPasswordLink: Audited(_field("person_id")),
+    IssuePasswordLink: Audited(_field("person_id")),
+    ResetPassword: Audited(
+        lambda b: "password link",
+        omit=("token", "new_password"),
+        by_target=True,
+        failures=True,
+        answer_target=_session_person,
+    ),
     SetSsoProvider: Audited(_field("issuer"), omit=("client_secret",)),
     RemoveSsoProvider: Audited(lambda b: "sso"),
     # the document itself is in the tenant documents' history, revision by revision

@@ -185,6 +185,50 @@ class RemoveSsoProvider(_TenantWide, frozen=True, tag="people.sso.remove"):
     pass
 
 
+class AskPasswordLink(_TenantWide, frozen=True, tag="people.password_link.ask"):
+    """Someone forgot their password (ADR 42): if ``email`` is an active person's, the
+    actor records the request and emits ``people.password_reset_asked`` (the mailer then
+    emails the link). Answered alike whether or not anyone has the address."""
+
+    email: Email
+
+
+class SendPasswordLink(_TenantWide, frozen=True, tag="people.password_link.send"):
+    """An owner or admin emails a person a link to set their password: an invitation to
+    one who has none, a reset to one who has. Answered with a :class:`PasswordLinkSent`."""
+
+    person_id: PersonId
+
+
+#: A request for a link (``people.password_reset_asked``'s ``request_id``).
+RequestId = Annotated[str, msgspec.Meta(pattern=whole("[0-9a-f]{32}"))]
+
+
+class IssuePasswordLink(_TenantWide, frozen=True, tag="people.password_link.issue"):
+    """The mailer, sending the email of a request, asks for its one-time token (the
+    system only): the actor keeps the token's SHA-256 and answers the token itself, once,
+    in a :class:`PasswordLink`. A newer token replaces the person's unused ones."""
+
+    person_id: PersonId
+    request_id: RequestId
+
+
+#: A token of a password link (``secrets.token_urlsafe(32)``: 43 characters).
+LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ResetPassword(_TenantWide, frozen=True, tag="people.password_link.use"):
+    """A new password with the token of an emailed link: the token works once, every
+    session of the person ends, the lockout is lifted, and the person is signed in."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("token", "new_password")
+
+    token: LinkToken
+    new_password: Password
+    issuer: str = ""
+    audience: str = ""
+
+
 PeopleCommand = (
     CreatePerson
     | UpdatePerson
@@ -198,6 +242,10 @@ PeopleCommand = (
     | SetSsoProvider
     | GetSsoProvider
     | RemoveSsoProvider
+    | AskPasswordLink
+    | SendPasswordLink
+    | IssuePasswordLink
+    | ResetPassword
 )
 
 
@@ -251,6 +299,41 @@ class SsoProviderView(msgspec.Struct, frozen=True, tag="people.sso"):
 
 class SignedOut(msgspec.Struct, frozen=True, tag="people.signed_out"):
     sessions_ended: int
+
+
+class PasswordLinkAsked(msgspec.Struct, frozen=True, tag="people.password_link.asked"):
+    """The answer to :class:`AskPasswordLink`, the same whoever has the address."""
+
+
+class PasswordLinkSent(msgspec.Struct, frozen=True, tag="people.password_link.sent"):
+    """A link is on its way to ``person_id``: an invitation (``invitation``: the person
+    has no password yet) or a reset."""
+
+    person_id: str
+    email: str
+    invitation: bool
+
+
+class PasswordLink(msgspec.Struct, frozen=True, tag="people.password_link"):
+    """A link's one-time token, for the mailer only. Never stored as a reply."""
+
+    token: str
+    expires_ms: int
+    invitation: bool
+
+    @property
+    def final(self) -> bool:
+        return False
+
+
+class PasswordResetAsked(msgspec.Struct, frozen=True):
+    """Data of ``people.password_reset_asked``: a link to set a password is to be emailed
+    to the person (an invitation when they have none yet). Never the token: the mailer
+    asks for it when it sends the email (ADR 42)."""
+
+    person_id: str
+    request_id: str
+    invitation: bool
 
 
 class SessionEnded(msgspec.Struct, frozen=True):

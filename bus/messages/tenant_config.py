@@ -170,6 +170,9 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 #: The emails perkbus sends, and the placeholders each one's templates may use.
 TEMPLATE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "welcome": frozenset({"person_name", "programme_name", "sign_in_url"}),
+    # a link to choose a password: a reset, or an invitation for one who has none (ADR 42)
+    "password.reset": frozenset({"person_name", "programme_name", "password_url", "sign_in_url"}),
+    "password.invite": frozenset({"person_name", "programme_name", "password_url", "sign_in_url"}),
     "points.issued": frozenset(
         {
             "person_name",

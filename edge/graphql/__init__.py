@@ -246,6 +246,13 @@ class Mutation:
         resolver=persons.update_person,
         description="Change a person's name, roles, grants or status (disabled ends sessions).",
     )
+    send_password_link: persons.PasswordLinkResult = strawberry.mutation(
+        resolver=persons.send_password_link,
+        description=(
+            "Email a person a link to choose a password: an invitation if they have none, "
+            "else a reset."
+        ),
+    )
     issue_nats_credentials: clients.NatsCredentialsResult = strawberry.mutation(
         resolver=clients.issue_nats_credentials,
         description=(

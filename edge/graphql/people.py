@@ -9,9 +9,25 @@ import strawberry
 
 from bus.messages import Err
 from edge import people_operations as ops
-from edge.graphql.common import AnyError, GqlInfo, caller, error, invalid, mutate, page_query
+from edge.graphql.common import (
+    AnyError,
+    GqlInfo,
+    act,
+    caller,
+    error,
+    invalid,
+    mutate,
+    page_query,
+)
 from edge.operations import Caller
-from edge.schemas import CreatePersonIn, PeopleOut, PeopleQuery, PersonOut, UpdatePersonIn
+from edge.schemas import (
+    CreatePersonIn,
+    PasswordLinkOut,
+    PeopleOut,
+    PeopleQuery,
+    PersonOut,
+    UpdatePersonIn,
+)
 from edge.validation import Invalid, convert
 
 
@@ -37,7 +53,17 @@ class People:
     next_cursor: str | None
 
 
+@strawberry.type
+class PasswordLinkSent:
+    id: strawberry.ID
+    email: str
+    kind: str = strawberry.field(
+        description="invitation (no password yet: the link works a week) or reset (an hour)."
+    )
+
+
 PersonResult = Annotated[Person | AnyError, strawberry.union("PersonResult")]
+PasswordLinkResult = Annotated[PasswordLinkSent | AnyError, strawberry.union("PasswordLinkResult")]
 PeopleResult = Annotated[People | AnyError, strawberry.union("PeopleResult")]
 
 
@@ -110,4 +136,17 @@ async def update_person(
     result: PersonResult = await mutate(
         info, idempotency_key, input, UpdatePersonIn, operation, person
     )
+    return result
+
+
+async def send_password_link(
+    info: GqlInfo, id: strawberry.ID, idempotency_key: str | None = None
+) -> PasswordLinkResult:
+    async def operation(who: Caller) -> PasswordLinkOut | Err:
+        return await ops.send_password_link(who, str(id))
+
+    def present(out: PasswordLinkOut) -> PasswordLinkSent:
+        return PasswordLinkSent(id=strawberry.ID(out.id), email=out.email, kind=out.kind)
+
+    result: PasswordLinkResult = await act(info, idempotency_key, operation, present)
     return result

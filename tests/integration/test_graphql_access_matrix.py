@@ -259,6 +259,12 @@ CASES = [
         ("PATCH", "/api/v1/people/{person_id}"),
     ),
     mutation(
+        "sendPasswordLink",
+        'id: "ann"',
+        (SCOPE_PEOPLE,),
+        ("POST", "/api/v1/people/{person_id}/password-reset"),
+    ),
+    mutation(
         "setPointsRate",
         'currency: "EUR", pointsPerUnit: "100"',
         (SCOPE_FX,),
@@ -739,6 +745,7 @@ async def another_tenants_resources_are_not_found(cluster: Cluster, hook_url: st
         ("mutation", "rotateApiClientSecret", f'clientId: "{c}"'),
         ("mutation", "revokeApiClient", f'clientId: "{c}"'),
         ("mutation", "updatePerson", 'id: "zed.acme", input: {name: "Mine"}'),
+        ("mutation", "sendPasswordLink", 'id: "zed.acme"'),
         ("mutation", "curateProduct", 'productId: "acme-mug", input: {enabled: false}'),
         ("mutation", "placeOrder", mug_order),
         ("mutation", "cancelOrder", f'orderId: "{o}"'),

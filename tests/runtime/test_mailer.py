@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from email.message import EmailMessage
 
+import msgspec
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -17,19 +20,28 @@ from actors.mail_transport import MailTransport, SmtpTransport
 from actors.mailer import Mailer
 from actors.runtime.host import ActorHost
 from bus.client import Bus
-from bus.messages import Command, Ok, Principal, ReplyValue
+from bus.events import CloudEvent
+from bus.messages import Command, Err, Ok, Principal, ReplyValue
 from bus.messages.budget import CreateBudget
 from bus.messages.common import Money
 from bus.messages.orders import CancelOrder, OrderView, PlaceOrder, ResendOrder
-from bus.messages.people import CreatePerson, UpdatePerson
-from bus.messages.tenant_config import PutDocument
+from bus.messages.people import (
+    AskPasswordLink,
+    CreatePerson,
+    PasswordLinkSent,
+    ResetPassword,
+    SendPasswordLink,
+    Session,
+    UpdatePerson,
+)
+from bus.messages.tenant_config import DocumentView, GetDocument, PutDocument
 from bus.messages.vouchers import CodeRow, ImportCodes
 from bus.messages.wallet import IssuePoints
 from bus.scopes import ALL_SCOPES
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import start_host
 from tests.smtp_server import MailServer, mail_server
-from tests.support import gift_card, until
+from tests.support import gift_card, raw_fetchall, stream_messages, until
 
 pytestmark = pytest.mark.ledgers("sqlite")
 
@@ -334,3 +346,70 @@ async def test_a_consumer_jetstream_cannot_change_is_made_again_after_what_it_ga
             assert len(server.taken) == 1  # the first was not mailed
         finally:
             await mailer.stop()
+
+
+async def test_password_links_carry_a_token_made_when_sent_that_works_once(
+    ask: Ask, bus: Bus, ledger: Ledger, mail: tuple[MailServer, Mailer]
+) -> None:
+    """ADR 42: the event names a request, never a token; the mailer gets the token when it
+    sends the email (a deferred email gets a fresh one, the first no longer works), in the
+    tenant's words; an email sent again after the link was used gets none."""
+    server, mailer = mail
+    await setting(ask, "locales", '{"default": "fr", "enabled": ["en", "fr"]}')
+    await setting(
+        ask,
+        "email-templates",
+        '{"templates": {"password.invite": {"fr": {'
+        '"subject": "Bienvenue dans {{programme_name}}",'
+        '"body": "Bonjour {{person_name}}, choisissez un mot de passe : {{password_url}}"'
+        '}}}, "off": ["welcome"]}',
+    )
+    await ask("people", CreatePerson("zoe", "zoe@acme.example", "Zoé"))  # no password
+    sent = await ask("people", SendPasswordLink("zoe"))
+    assert sent == PasswordLinkSent("zoe", "zoe@acme.example", True)
+    [invitation] = await server.wait_for(1)
+    assert invitation["Subject"] == "Bienvenue dans acme"
+    assert invitation["Content-Language"] == "fr"
+    body = invitation.get_content().strip()
+    assert body.startswith(f"Bonjour Zoé, choisissez un mot de passe : {APP}/?tenant=acme#reset=")
+    token = body.rpartition("#reset=")[2]
+
+    await ask("people", CreatePerson("max", "max@acme.example", "Max", password=PASSWORD))
+    server.replies["max@acme.example"].append("451 4.3.0 try later")
+    await ask("people", AskPasswordLink("MAX@acme.example"), Principal("anonymous"))
+    [_, reset] = await server.wait_for(2)
+    assert reset["Subject"] == "Choose a new password for acme"  # built in: no French text
+    assert server.asked.count("max@acme.example") == 2  # deferred once, then taken
+    links = await raw_fetchall(
+        ledger,
+        "SELECT token_hash, status FROM person_sessions WHERE person_id = 'max'"
+        " AND status IN ('reset_link', 'reset_void')",
+    )
+    sent_token = reset.get_content().split("#reset=")[1].split()[0]
+    digest = hashlib.sha256(sent_token.encode()).hexdigest()
+    assert sorted(status for _, status in links) == ["reset_link", "reset_void"]
+    assert (digest, "reset_link") in links  # the token sent is the one that works
+
+    anonymous = Principal("anonymous")
+    used = await bus.request("acme", "people", ResetPassword(token, PASSWORD), anonymous, 10)
+    assert isinstance(used, Ok)
+    assert isinstance(used.value, Session)
+    again = await bus.request("acme", "people", ResetPassword(token, PASSWORD), anonymous, 10)
+    assert isinstance(again, Err)
+
+    # the invitation's event, delivered again (a mailer stopped before its ack): no token
+    asked = await stream_messages(bus, "pb.evt.acme.people.password_reset_asked")
+    [event] = [
+        e
+        for e in (msgspec.json.decode(json.dumps(a).encode(), type=CloudEvent) for a in asked)
+        if b'"zoe"' in bytes(e.data)
+    ]
+    assert await mailer.compose(event) is None
+
+    current = await ask("tenant_config", GetDocument("email-templates"))
+    assert isinstance(current, DocumentView)
+    off = PutDocument("email-templates", b'{"off": ["password.reset"]}', current.revision)
+    await ask("tenant_config", off)
+    await ask("people", AskPasswordLink("max@acme.example"), anonymous)
+    await until(lambda: _at_least(mailer, "skipped", 2), "the reset the tenant turned off")
+    assert len(server.taken) == 2
