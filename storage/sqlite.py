@@ -17,7 +17,7 @@ from typing import Any
 from bus.events import OutboxEvent
 from storage import sql
 from storage.audit_chain import GENESIS
-from storage.errors import StaleWrite
+from storage.errors import StaleWrite, StoreUnavailable
 from storage.history_sql import HistoryReads
 from storage.listing_sql import ListingReads
 from storage.migrations import MIGRATIONS
@@ -76,6 +76,9 @@ class SqliteLedger(sql.IdentityLoads, HistoryReads, ListingReads):
 
     async def ping(self) -> None:
         await self.db.ping()
+        if self._writer is not None and (waited := self._writer.stuck_for()) is not None:
+            # reads still work, but nothing is written: not healthy
+            raise StoreUnavailable(f"the ledger's writer has not answered for {waited:.0f} s")
 
     async def load_accounts(self, tenant: str, account_ids: Sequence[str]) -> list[AccountRecord]:
         if not account_ids:

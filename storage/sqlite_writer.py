@@ -21,6 +21,8 @@ group: it finishes the commit in hand and waits for the host to close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import gc
 import os
 import signal
@@ -51,14 +53,27 @@ _group = msgspec.msgpack.Decoder(list[ChangeSet])
 START_TIMEOUT_S = 30.0
 #: How long a writer asked to stop may take to finish its commit before it is killed.
 STOP_TIMEOUT_S = 10.0
+#: How long a group may take to be answered before its writer is taken for hung (a disk
+#: that stopped answering, a stopped process) and killed: its group's outcome is then
+#: unknown, as when a writer dies, and the next group starts another. Groups take
+#: milliseconds (a checkpoint of the log, a tenth of a second).
+COMMIT_TIMEOUT_S = 20.0
+#: From how long without an answer the ledger's health says the writer is stuck.
+STUCK_AFTER_S = 5.0
 
 
 class WriterProcess:
     """The host's end of a writer process (started on first use, again after it died)."""
 
-    def __init__(self, path: Path, synchronous: str) -> None:
+    def __init__(
+        self, path: Path, synchronous: str, commit_timeout_s: float = COMMIT_TIMEOUT_S
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.commit_timeout_s = commit_timeout_s
+        self.stuck_after_s = STUCK_AFTER_S
+        #: When the group in flight was sent (loop time), or None.
+        self._sent_at: float | None = None
         #: How many writers were started (one, unless one died).
         self.starts = 0
         self._child: asyncio.subprocess.Process | None = None
@@ -72,6 +87,14 @@ class WriterProcess:
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None and self._stream else None
 
+    def stuck_for(self) -> float | None:
+        """How long the group in flight has waited for its answer, if longer than
+        ``stuck_after_s``; else None."""
+        if self._sent_at is None:
+            return None
+        waited = asyncio.get_running_loop().time() - self._sent_at
+        return waited if waited > self.stuck_after_s else None
+
     async def start(self) -> None:
         async with self._lock:
             await self._connected()
@@ -83,15 +106,25 @@ class WriterProcess:
         payload = _encoder.encode(batch)
         async with self._lock:
             reader, writer = await self._connected()
+            self._sent_at = asyncio.get_running_loop().time()
             try:
                 writer.write(_LENGTH.pack(len(payload)) + payload)
-                answer = await _receive(reader)
+                async with asyncio.timeout(self.commit_timeout_s):
+                    answer = await _receive(reader)
+            except TimeoutError as e:
+                self._kill()
+                raise StoreUnavailable(
+                    f"the writer of {self.path} did not answer in {self.commit_timeout_s:g} s"
+                    " and was stopped; the group may or may not be written"
+                ) from e
             except (ConnectionError, asyncio.IncompleteReadError) as e:
                 self._retire()
                 raise StoreUnavailable(f"the writer of {self.path} stopped: {e!r}") from e
             except BaseException:  # cancelled mid-exchange: its answer would come to the next
                 self._retire()
                 raise
+            finally:
+                self._sent_at = None
         _raise_refusal(answer)
 
     async def close(self) -> None:
@@ -143,6 +176,12 @@ class WriterProcess:
         self.starts += 1
         return self._stream
 
+    def _kill(self) -> None:
+        """Kill a hung writer (SIGKILL ends a stopped process too) and retire it."""
+        if self._child is not None and self._child.returncode is None:
+            self._child.kill()
+        self._retire()
+
     def _retire(self) -> None:
         """Close the socket (the writer finishes what it has and exits)."""
         if self._stream is not None:
@@ -182,6 +221,7 @@ def serve(path: str, synchronous: str, fd: int) -> None:
     """Commit each group that arrives on the socket ``fd`` until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
     # As the host's (perkbus/gc_tuning.py, ADR 21): a group of a thousand change sets
     # allocates tens of thousands of objects, none of them in cycles.
     gc.freeze()
@@ -223,6 +263,18 @@ def _commit(con: sqlite3.Connection, group: list[ChangeSet]) -> tuple[str, str, 
     except Exception as e:  # every refusal goes back to the host
         return ("error", f"{type(e).__name__}: {e}", 0)
     return None
+
+
+def _die_with_parent() -> None:
+    """Be killed when the host dies: a writer stopped (SIGSTOP) when its host was
+    killed would otherwise stay, holding the database open, until someone resumed it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the host died before that took effect
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _send(sock: socket.socket, answer: tuple[str, str, Any] | None) -> None:

@@ -110,6 +110,37 @@ async def test_a_writer_that_dies_mid_commit_fails_that_group_and_the_next_start
     assert await budget_record(ledger, "acme", "b1") == budget(400, 2)
 
 
+async def test_a_hung_writer_is_reported_then_killed_and_replaced(tmp_path: Path) -> None:
+    """A writer that stops answering (a stalled disk; here SIGSTOP) froze every commit
+    for ever while the ledger's health said ok: now its health fails after a few
+    seconds, and after the commit deadline it is killed, its group fails as one whose
+    outcome is unknown, and the next group starts another writer."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3", writer="process")
+    await ledger.migrate()
+    writer = writer_of(ledger)
+    writer.commit_timeout_s = 3.0
+    writer.stuck_after_s = 1.0
+    try:
+        await ledger.apply([opening(budget(500, 1))])
+        hung = writer.pid
+        assert hung is not None
+        os.kill(hung, signal.SIGSTOP)
+        in_flight = asyncio.ensure_future(ledger.apply([spend("b1", 400, 2)]))
+        await asyncio.sleep(0.2)
+        await ledger.ping()  # waiting a moment is not being stuck
+        await asyncio.sleep(1.0)
+        with pytest.raises(StoreUnavailable, match="has not answered"):
+            await ledger.ping()
+        with pytest.raises(StoreUnavailable, match="did not answer in 3 s"):
+            await in_flight
+        assert await exited(hung)  # killed, though stopped
+        await ledger.ping()
+        await ledger.apply([spend("b1", 400, 2)])  # nothing of the hung group was written
+        assert (writer.starts, await budget_record(ledger, "acme", "b1")) == (2, budget(400, 2))
+    finally:
+        await ledger.close()
+
+
 async def test_a_writer_that_died_while_idle_is_replaced_before_the_next_group(
     ledger: SqliteLedger,
 ) -> None:
