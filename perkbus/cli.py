@@ -1,10 +1,12 @@
-"""The ``perkbus`` command.
+"""perkbus: a self-hostable, multi-tenant rewards platform (gift cards, vouchers, points).
 
 perkbus up [--demo]   the whole system on embedded defaults (NATS, SQLite)
 perkbus actors        an actor host, against PERKBUS_NATS_URL
 perkbus edge          an HTTP edge, against PERKBUS_NATS_URL
 perkbus warehouse     load PB_EVENTS into the reporting warehouse and answer reports
+perkbus webhooks      relay events to tenants' webhook endpoints, and email people
 perkbus migrate       bring the ledger schema up to date
+perkbus audit verify  check the audit logs' hash chains (reads only)
 perkbus token ...     mint an access token for a tenant (development and operations)
 perkbus bench         the same burst against perkbus, a classic service and a ceiling
 perkbus screenshots   PNGs of the end-user app's main screens, phone and desktop sizes

@@ -326,7 +326,8 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         f"  health        {base_url}/healthz   {base_url}/readyz"
         f"   metrics: {base_url}/metrics (Prometheus, from this machine)",
         f"  NATS          {without_password(nats_url)}",
-        "  NATS creds    perkbus nats-creds --tenant <tenant>  (a tenant's events, read-only)",
+        f"  NATS creds    {own_command()} nats-creds --tenant <tenant>"
+        "  (a tenant's events, read-only)",
         f"  ledger        {store}",
         f"  warehouse     {warehouse_of(settings)}   reports at {base_url}{daily_report_path()}",
         f"  webhooks      {base_url}/api/v1/webhooks   (relay: perkbus webhooks)",
@@ -346,6 +347,14 @@ def _banner(settings: Settings, base_url: str, nats_url: str, credentials: Path 
         ]
     lines += ["  Ctrl-C stops everything", ""]
     print("\n".join(lines), flush=True)
+
+
+def own_command() -> str:
+    """This ``perkbus`` as one would type it here (``.venv/bin/perkbus`` under make run)."""
+    command = Path(sys.executable).parent / "perkbus"
+    with contextlib.suppress(ValueError):
+        return os.path.relpath(command) if command.is_relative_to(Path.cwd()) else str(command)
+    return str(command)
 
 
 def warehouse_of(settings: Settings) -> str:
