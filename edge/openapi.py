@@ -13,6 +13,7 @@ from edge.openapi_campaigns import SCHEMAS as CAMPAIGN_SCHEMAS
 from edge.openapi_funding import SCHEMAS as FUNDING_SCHEMAS
 from edge.openapi_history import SCHEMAS as HISTORY_SCHEMAS
 from edge.openapi_listings import SCHEMAS as LISTING_SCHEMAS
+from edge.openapi_oauth import OAUTH2_SCHEME, TOKEN_SCHEMA
 from edge.openapi_password_links import SCHEMAS as PASSWORD_LINK_SCHEMAS
 from edge.openapi_paths import PATHS, REF
 from edge.openapi_tenant_config import SCHEMAS as CONFIG_SCHEMAS
@@ -149,12 +150,14 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
+        # a bearer token, which an API client gets by OAuth 2.0 client credentials
+        "security": [{"bearer": []}, {"oauth2": []}],
         "paths": PATHS,
         "components": {
-            "schemas": components,
+            "schemas": {**components, "TokenOut": TOKEN_SCHEMA},
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "oauth2": OAUTH2_SCHEME,
             },
         },
     }

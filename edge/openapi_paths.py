@@ -18,6 +18,7 @@ from edge.openapi_funding import READERS as FUNDING_READERS
 from edge.openapi_funding import funding_paths
 from edge.openapi_history import history_paths
 from edge.openapi_listings import listing_paths
+from edge.openapi_oauth import oauth_paths
 from edge.openapi_password_links import password_link_paths
 from edge.openapi_tenant_config import config_paths
 from edge.openapi_webhooks import webhook_paths
@@ -1175,6 +1176,7 @@ for _path, _operations in listing_paths(REF, _COMMON_ERRORS, _query_parameters).
     PATHS.setdefault(_path, {}).update(_operations)
 PATHS.update(webhook_paths(REF, _COMMON_ERRORS, _IDEMPOTENCY_KEY, _query_parameters))
 PATHS.update(password_link_paths(REF, _COMMON_ERRORS, _PERSON_ID, _IDEMPOTENCY_KEY))
+PATHS.update(oauth_paths(_problem))
 for _path, _operations in funding_paths(
     REF, _COMMON_ERRORS, _FUNDING_ID, _query_parameters
 ).items():

@@ -388,6 +388,7 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/api/v1/people",
         "/api/v1/people/{person_id}",
         "/api/v1/people/{person_id}/password",
+        "/api/v1/people/{person_id}/password-reset",
         "/api/v1/sso",
         *(f"/api/v1/tenant/config/{name}" for name in DOCUMENT_NAMES),
         *(f"/api/v1/tenant/config/{name}/revisions" for name in DOCUMENT_NAMES),
@@ -405,6 +406,9 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         "/auth/me",
         "/auth/{tenant}/sso/login",
         "/auth/sso/callback",
+        "/auth/password-reset/request",
+        "/auth/password-reset",
+        "/oauth/token",  # for integrators' generated clients (client credentials)
     }
     served = {
         (route.method.lower(), route.resource.canonical)
@@ -414,7 +418,10 @@ async def test_openapi_document_describes_the_api(cluster: Cluster) -> None:
         and route.method != "HEAD"
     }
     documented = {(m, path) for path, ops in doc["paths"].items() for m in ops}
-    assert served - {("get", "/api/v1/openapi.json")} == documented
+    assert served - {("get", "/api/v1/openapi.json")} == documented - {("post", "/oauth/token")}
+    oauth2 = doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert oauth2["tokenUrl"] == "/oauth/token"
+    assert {"bearer": []} in doc["security"]
     schemas = doc["components"]["schemas"]
     assert {"BudgetOut", "DebitIn", "DebitOut", "Problem", "CreateBudgetIn"} <= set(schemas)
     debit_in = schemas["PositiveMoney"]["properties"]["amount_minor"]
