@@ -280,6 +280,18 @@ job "perkbus-edge" {
         EOF
       }
 
+      # Optional: a Prometheus server on another host sends it as a bearer token to
+      # /metrics (without it, /metrics answers this machine only).
+      template {
+        destination = "secrets/metrics.env"
+        env         = true
+        change_mode = "restart"
+        splay       = "30s"
+        data        = <<-EOF
+          {{ with nomadVar "${var.secrets_path}" }}{{ if .metrics_token }}PERKBUS_EDGE_METRICS_TOKEN={{ .metrics_token | toJSON }}{{ end }}{{ end }}
+        EOF
+      }
+
       service {
         name     = "perkbus-edge"
         provider = "nomad"

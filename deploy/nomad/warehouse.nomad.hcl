@@ -150,6 +150,8 @@ job "perkbus-warehouse" {
       env {
         PERKBUS_VAR_DIR  = "${NOMAD_TASK_DIR}/var"
         PYTHONUNBUFFERED = "1"
+        # a node of its own: no redemption burst to wait out here
+        PERKBUS_WAREHOUSE_BURST_LAG_S = "0"
       }
 
       template {
