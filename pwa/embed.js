@@ -15,6 +15,10 @@
  * so on any other site the element says plainly that the storefront is not available
  * here, instead of an app whose every call the browser refuses.
  *
+ * The storefront is a labelled region of the host's page (no main landmark or banner of
+ * its own); its title is a heading of level 2 unless the page says which it wants:
+ * data-heading-level="3" on the script, or heading-level="3" on the element.
+ *
  * The element's `state` attribute is `loading`, then `ready` or `error`; it dispatches
  * `perkbus-ready` or `perkbus-error` (bubbling, composed) when it gets there.
  */
@@ -26,6 +30,7 @@
   const defaults = {
     tenant: (script && script.dataset.tenant) || "",
     locale: (script && script.dataset.locale) || "",
+    headingLevel: (script && script.dataset.headingLevel) || "",
   };
   const TAG = "perkbus-store";
 
@@ -35,11 +40,13 @@
     fr: "Cette boutique de récompenses n’est pas disponible sur ce site.",
     de: "Dieser Prämien-Shop ist auf dieser Website nicht verfügbar.",
     hi: "यह रिवॉर्ड स्टोरफ़्रंट इस साइट पर उपलब्ध नहीं है।",
+    ar: "متجر المكافآت هذا غير متاح على هذا الموقع.",
   };
 
-  function message(locale) {
-    const language = (locale || navigator.language || "en").toLowerCase().split("-")[0];
-    return MESSAGES[language] || MESSAGES.en;
+  /** The language the message is said in: the element's, the browser's, or English. */
+  function language(locale) {
+    const wanted = (locale || navigator.language || "en").toLowerCase().split("-")[0];
+    return MESSAGES[wanted] ? wanted : "en";
   }
 
   class PerkbusStore extends HTMLElement {
@@ -55,6 +62,12 @@
 
     get locale() {
       return this.getAttribute("locale") || defaults.locale || undefined;
+    }
+
+    /** The level of the storefront's title among the host page's headings (1–6). */
+    get headingLevel() {
+      const level = Number(this.getAttribute("heading-level") || defaults.headingLevel || 2);
+      return Number.isInteger(level) && level >= 1 && level <= 6 ? level : 2;
     }
 
     async _start() {
@@ -89,6 +102,7 @@
           tenant,
           embedded: true,
           locale: this.locale,
+          headingLevel: this.headingLevel,
         });
       } catch (e) {
         this._fail(root, `the storefront did not start: ${e.message || e}`);
@@ -112,7 +126,10 @@
       box.style.cssText =
         "font: 1rem/1.5 system-ui, sans-serif; padding: 1rem; border: 1px solid #b3261e;" +
         " border-radius: 8px; color: #410e0b; background: #fceeee;";
-      box.textContent = message(this.locale);
+      const said = language(this.locale);
+      box.setAttribute("lang", said);
+      box.setAttribute("dir", said === "ar" ? "rtl" : "ltr");
+      box.textContent = MESSAGES[said];
       root.append(box);
       this._set("error");
       this.dispatchEvent(

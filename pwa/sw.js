@@ -13,7 +13,7 @@
 //   not written to disk), sign-in and session calls, and every request of the admin
 //   console (/admin/, which this worker's scope covers too).
 
-const VERSION = "pwa-2026-11-28.3";
+const VERSION = "pwa-2026-11-29.2";
 const SHELL_CACHE = `perkbus-shell-${VERSION}`;
 const API_CACHE = "perkbus-api";
 const MAX_API = 80;
@@ -29,6 +29,7 @@ const SHELL = [
   "/app/currencies.js",
   "/app/redeem.js",
   "/app/my-orders.js",
+  "/app/product-names.js",
   "/app/qr.js",
   "/app/view-signin.js",
   "/app/view-catalogue.js",

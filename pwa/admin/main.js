@@ -4,7 +4,7 @@
 // API checks every action again — hiding a view is a courtesy, not the control.
 
 import { Api, ApiError, OfflineError } from "/app/api.js";
-import { SESSION_ENDED, fill, h, problemText, uid } from "./ui.js";
+import { SESSION_ENDED, fill, h, levelHeadings, problemText, uid } from "./ui.js";
 import * as audit from "./view-audit.js";
 import * as budgets from "./view-budgets.js";
 import * as catalogue from "./view-catalogue.js";
@@ -132,6 +132,13 @@ class Console {
     );
     this.me = null;
     this.main = h("main", { id: "pa-main", class: "pa-main", tabindex: "-1" });
+    // forms' headings take their level from where they land (h2 under the h1, h3 in a
+    // section), whenever a view draws one
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        for (const added of change.addedNodes) if (added.nodeType === 1) levelHeadings(added);
+      }
+    }).observe(this.main, { childList: true, subtree: true });
     window.addEventListener("hashchange", () => this.show());
   }
 
@@ -248,8 +255,14 @@ class Console {
           "Sign in with your organisation (single sign-on)",
         ),
       ),
+      h(
+        "p",
+        { class: "pa-muted" },
+        h("a", { href: `/?tenant=${encodeURIComponent(this.tenant)}#forgot` }, "Forgot your password?"),
+      ),
     );
-    fill(this.root, h("div", { class: "pa-signin-page" }, form));
+    // the page's main landmark: the sign-in form is what it is for
+    fill(this.root, h("main", { class: "pa-signin-page" }, form));
     email.focus();
   }
 
@@ -316,6 +329,9 @@ class Console {
     const body = h("div", { class: "pa-view" });
     fill(this.main, heading, body);
     this.shown = view.path;
+    // a new view (a link followed, signed in): focus on its heading, which a screen
+    // reader then says; the link or button pressed may be gone, or far from the content
+    heading.focus({ preventScroll: true });
     await view.view.render(body, this);
   }
 }

@@ -7,7 +7,9 @@ import { fill, h, uid } from "/app/dom.js";
 
 export { fill, h, uid };
 
-const LOCALE = navigator.language || "en";
+// the page's language (lang="en"), not the browser's: amounts and dates read as the words
+// around them do, and as amounts are typed (digits, a point before the decimals)
+const LOCALE = document.documentElement.lang || "en";
 const DATE_TIME = new Intl.DateTimeFormat(LOCALE, { dateStyle: "medium", timeStyle: "short" });
 const NUMBER = new Intl.NumberFormat(LOCALE);
 
@@ -120,8 +122,13 @@ export function notice() {
   return el;
 }
 
-/** A labelled input. ``attrs`` go to the input (name, required, type, value…). */
+/** How an amount is typed, said under every amount field (``inputmode: "decimal"``). */
+export const AMOUNT_FORMAT = "Digits, with a point before any decimals: 2500.50 or 2,500.50.";
+
+/** A labelled input. ``attrs`` go to the input (name, required, type, value…). An amount
+ * (``inputmode: "decimal"``) says how to type it in its hint. */
 export function field(label, attrs, hint) {
+  if (attrs.inputmode === "decimal") hint = hint ? `${hint} ${AMOUNT_FORMAT}` : AMOUNT_FORMAT;
   const id = uid("f");
   const hintId = hint ? `${id}-hint` : undefined;
   const input =
@@ -153,16 +160,23 @@ export function form(title, fields, submitText, action, keyPrefix) {
   const el = h(
     "form",
     { class: "pa-form", "aria-label": title, novalidate: true },
+    // h3 under a section's h2; levelHeadings makes it an h2 where the form is not in one
     h("h3", {}, title),
     fields,
     h("div", { class: "pa-actions" }, button),
     status,
   );
+  const problems = fieldProblems(el);
   el.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (button.disabled) return;
+    problems.clear();
     if (!el.checkValidity()) {
-      el.reportValidity();
+      // each field says what is wrong with it; the first one wrong gets focus
+      const wrong = [...el.elements].filter((input) => input.willValidate && !input.validity.valid);
+      for (const input of wrong) problems.add(input, input.validationMessage);
+      status.fail(new Error(`Check ${wrong.map(labelOf).join(", ")}.`));
+      problems.focus();
       return;
     }
     const values = Object.fromEntries(new FormData(el).entries());
@@ -174,7 +188,11 @@ export function form(title, fields, submitText, action, keyPrefix) {
       if (done === false) status.clear();
       else status.ok(done || "Done.");
     } catch (error) {
-      status.fail(error);
+      // an error of ours about one field is said there; the form's line says where
+      const marked = problems.fromError(error);
+      status.fail(error && error.field && marked.length ? new Error(`Check ${marked.map(labelOf).join(", ")}.`) : error);
+      button.disabled = false;
+      problems.focus();
     } finally {
       button.disabled = false;
     }
@@ -183,15 +201,120 @@ export function form(title, fields, submitText, action, keyPrefix) {
   return el;
 }
 
+/** A field's label, for "Check Points, Person id." */
+function labelOf(input) {
+  const text = input.labels?.[0]?.textContent || input.name || "a field";
+  return text.trim();
+}
+
+/** The form's input that a name or a JSON pointer's part names: ``data-pointer`` (the
+ * API's name, where the field's differs) or the input's own name. */
+function inputNamed(formElement, name) {
+  if (!name) return null;
+  const byPointer = formElement.querySelector(`[data-pointer="${CSS.escape(name)}"]`);
+  const named = byPointer || formElement.elements.namedItem(name);
+  return named && named.length !== undefined && !named.tagName ? named[0] : named;
+}
+
+/**
+ * Errors tied to their fields: each wrong field is ``aria-invalid`` and described by a
+ * line under it that says why (``aria-describedby``), so a screen reader says it there.
+ * ``fromError`` finds the field of a thrown Error (``error.field``, see ``within``) or of
+ * the API's problem (``errors[].pointer``, "#/points").
+ */
+function fieldProblems(formElement) {
+  const marked = new Map(); // input → [note, its aria-describedby before]
+  const add = (input, message) => {
+    if (!input || marked.has(input)) return;
+    const note = h("small", { id: uid("error"), class: "pa-field-error pa-fail-text" }, message);
+    const before = input.getAttribute("aria-describedby");
+    (input.closest(".pa-field") || input.parentElement).append(note);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", before ? `${note.id} ${before}` : note.id);
+    marked.set(input, [note, before]);
+  };
+  return {
+    add,
+    clear() {
+      for (const [input, [note, before]] of marked) {
+        note.remove();
+        input.removeAttribute("aria-invalid");
+        if (before) input.setAttribute("aria-describedby", before);
+        else input.removeAttribute("aria-describedby");
+      }
+      marked.clear();
+    },
+    /** Marks the fields ``error`` is about; returns them. */
+    fromError(error) {
+      if (error && error.field) add(inputNamed(formElement, error.field), error.message);
+      const listed = error instanceof ApiError && error.body && Array.isArray(error.body.errors) ? error.body.errors : [];
+      for (const item of listed) {
+        const parts = String(item.pointer || "").split("/").filter((part) => part && part !== "#");
+        const input = parts.reverse().map((part) => inputNamed(formElement, part)).find(Boolean);
+        add(input, item.detail || problemText(error));
+      }
+      return [...marked.keys()];
+    },
+    focus() {
+      const first = [...marked.keys()][0];
+      if (first) first.focus();
+    },
+  };
+}
+
+/** ``read()``, whose Error (a toMinor, toCount … refusal) is about field ``name``: the
+ * form shows it at that field. */
+export function within(name, read) {
+  try {
+    return read();
+  } catch (error) {
+    if (error && typeof error === "object") error.field = name;
+    throw error;
+  }
+}
+
+/** An Error about field ``name`` of a form, shown at that field. */
+export function fieldError(name, message) {
+  const error = new Error(message);
+  error.field = name;
+  return error;
+}
+
+/** Forms' headings one level under the heading of what holds them: an h2 under the
+ * view's h1, an h3 in a section (its h2). Called on what is added to the page. */
+export function levelHeadings(root) {
+  const forms = root.matches?.(".pa-form") ? [root] : [...(root.querySelectorAll?.(".pa-form") || [])];
+  for (const formElement of forms) {
+    const heading = formElement.querySelector(":scope > h2, :scope > h3, :scope > h4");
+    if (!heading) continue;
+    let level = 1;
+    for (let at = formElement.parentElement; at; at = at.parentElement) {
+      const over = at.querySelector(":scope > h1, :scope > h2, :scope > h3, :scope > h4, :scope > h5");
+      if (over) {
+        level = Number(over.tagName[1]);
+        break;
+      }
+    }
+    const wanted = `H${Math.min(6, level + 1)}`;
+    if (heading.tagName === wanted) continue;
+    const next = document.createElement(wanted);
+    for (const { name, value } of heading.attributes) next.setAttribute(name, value);
+    next.append(...heading.childNodes);
+    heading.replaceWith(next);
+  }
+}
+
 /**
  * A table: ``columns`` are ``{title, cell(row) → text or node, numeric?}``. An empty
  * list says ``empty`` instead.
  */
 export function table(caption, columns, rows, empty) {
   if (!rows.length) return h("p", { class: "pa-empty" }, empty);
+  // a wide table scrolls in its box: the box takes focus (arrow keys scroll it) and is
+  // named after the table
   return h(
     "div",
-    { class: "pa-table-wrap" },
+    { class: "pa-table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     h(
       "table",
       { class: "pa-table" },

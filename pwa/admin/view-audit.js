@@ -40,7 +40,7 @@ export async function render(into, app) {
           { title: "Outcome", cell: (e) => h("span", { class: e.outcome === "ok" ? "pa-ok-text" : "pa-fail-text" }, e.outcome) },
           {
             title: "Request",
-            cell: (e) => h("details", {}, h("summary", { "aria-label": `Request of entry ${e.seq}` }, "detail"), h("pre", {}, e.detail)),
+            cell: (e) => h("details", {}, h("summary", { "aria-label": `detail of entry ${e.seq}` }, "detail"), h("pre", {}, e.detail)),
           },
         ],
         entries,

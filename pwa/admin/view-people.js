@@ -82,7 +82,7 @@ export async function render(into, app) {
     await loadInto(list, () => load());
     changeForm.update();
   };
-  fill(into, section("Everyone", filter, list), add(app, refresh), changeForm);
+  fill(into, section("Everyone", filter, list), add(app, refresh), changeForm, sendLink(app, () => people));
   await refresh();
 }
 
@@ -174,5 +174,30 @@ function change(app, people, refresh) {
   el.update = () => {
     fill(known, people().map((p) => option(p.id, `${p.name} (${p.email})`)));
   };
+  return el;
+}
+
+/** An email with a link to choose a password (ADR 42): an invitation to someone with no
+ * password yet, a reset to others. The API allows it where changing the person is. */
+function sendLink(app, people) {
+  const listId = uid("people");
+  const known = h("datalist", { id: listId });
+  const el = form(
+    "Send a password link",
+    [
+      field("Person", { name: "person", required: true, list: listId, autocomplete: "off" }, "Their id or email. Someone without a password gets an invitation (the link works a week); others a reset link (an hour)."),
+      known,
+    ],
+    "Email a link",
+    async (v, _status, _el, once) => {
+      const who = v.person.trim();
+      const person = await findPerson(app, people(), who);
+      if (!person) throw new Error(`Nobody here has the id or email “${who}”.`);
+      const sent = await once((key) => app.api.post(`/people/${enc(person.id)}/password-reset`, undefined, { "Idempotency-Key": key }));
+      const what = sent.kind === "invitation" ? "An invitation" : "A link to reset their password";
+      return `${what} is on its way to ${sent.email}.`;
+    },
+  );
+  el.addEventListener("focusin", () => fill(known, people().map((p) => option(p.id, `${p.name} (${p.email})`))));
   return el;
 }

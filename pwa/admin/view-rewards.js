@@ -16,6 +16,7 @@ import {
   csvText,
   download,
   field,
+  fieldError,
   fill,
   form,
   h,
@@ -29,6 +30,7 @@ import {
   table,
   toCount,
   when,
+  within,
 } from "./ui.js";
 
 const enc = encodeURIComponent;
@@ -48,10 +50,14 @@ export async function render(into, app) {
   const parts = [section("Reward one person", single(app))];
   let jobs = null;
   if (app.can("rewards:bulk")) {
-    const progress = h("div", { class: "pa-job", "aria-live": "polite" });
+    // the job's bar and counts are not a live region (refilled every second, a screen
+    // reader would say them all again each time): its own line says the start, each
+    // quarter and the end
+    const progress = h("div", { class: "pa-job" });
+    progress.said = h("p", { class: "pa-visually-hidden", role: "status", "aria-live": "polite" });
     jobs = campaigns(app, progress);
     parts.push(
-      section("Reward many people from a CSV file", bulk(app, jobs, progress), progress),
+      section("Reward many people from a CSV file", bulk(app, jobs, progress), progress, progress.said),
       section("Campaigns and bulk jobs", jobs.element),
     );
   }
@@ -63,15 +69,15 @@ function single(app) {
   return form(
     "Issue a reward",
     [
-      field("Person id", { name: "person", required: true, autocomplete: "off" }, "Their id in perkbus, e.g. their email."),
-      field("From budget", { name: "budget", required: true }),
+      field("Person id", { name: "person", "data-pointer": "person_id", required: true, autocomplete: "off" }, "Their id in perkbus, e.g. their email."),
+      field("From budget", { name: "budget", "data-pointer": "budget_id", required: true }),
       field("Points", { name: "points", required: true, inputmode: "numeric" }),
       field("Message", { name: "memo", maxlength: 200 }, "Shown to them with the reward."),
     ],
     "Issue reward",
     async (v, _status, _el, once) => {
-      const points = toCount(v.points, "Points");
-      if (points < 1) throw new Error("Points must be at least 1.");
+      const points = within("points", () => toCount(v.points, "Points"));
+      if (points < 1) throw fieldError("points", "Points must be at least 1.");
       const body = { budget_id: v.budget.trim(), person_id: v.person.trim(), points };
       if (v.memo.trim()) body.memo = v.memo.trim();
       const reward = await once((key) => app.api.post("/rewards", body, { "Idempotency-Key": key }));
@@ -354,6 +360,12 @@ function follow(app, job, into, changed = () => {}, focus = false) {
   show(job);
   // loading and running jobs move on by themselves; scheduled ones wait for their time
   const moving = (j) => j.status === "loading" || j.status === "running";
+  const quarter = (j) => (j.total ? Math.floor((4 * j.done) / j.total) : 0);
+  const say = (text) => {
+    if (into.said) into.said.textContent = text;
+  };
+  say(`${jobTitle(job)}: ${job.status}, ${number(job.done)} of ${number(job.total)} rows done.`);
+  let said = quarter(job);
   const tick = async () => {
     if (!bar.isConnected) return; // the person left the view, or follows another job
     const before = job.status;
@@ -366,8 +378,18 @@ function follow(app, job, into, changed = () => {}, focus = false) {
     show(job);
     if (job.status !== before) changed(job);
     if (moving(job)) {
+      if (quarter(job) > said && quarter(job) < 4) {
+        said = quarter(job);
+        say(`${jobTitle(job)}: ${said * 25}% done.`);
+      }
       setTimeout(tick, POLL_MS);
       return;
+    }
+    if (job.status !== before || moving({ status: before })) {
+      say(
+        `${jobTitle(job)} ${job.status}: ${number(job.succeeded)} rewarded, ${number(job.failed)} failed` +
+          ` of ${number(job.total)} rows.`,
+      );
     }
     if (job.status !== "done") return;
     fill(

@@ -6,7 +6,7 @@
 // instead of undoing theirs.
 
 import { decimal } from "/app/currencies.js";
-import { field, fill, form, h, loadInto, money, section, toCount, toMinor, uid } from "./ui.js";
+import { field, fill, form, h, loadInto, money, section, toCount, toMinor, uid, within } from "./ui.js";
 
 /** The app's colours until a tenant sets its own (edge: ``Colours``). */
 const DEFAULT_COLOURS = {
@@ -20,20 +20,99 @@ const DEFAULT_COLOURS = {
   error: "#b3261e",
 };
 const COLOURS = Object.keys(DEFAULT_COLOURS);
+/** The pairs the app draws text in (foreground, background), and what each is called. */
+const PAIRS = [
+  ["text", "background", "Text on background"],
+  ["text", "surface", "Text on surface"],
+  ["muted", "background", "Secondary text on background"],
+  ["primary", "background", "Primary (links) on background"],
+  ["on_primary", "primary", "On primary on primary (buttons)"],
+  ["error", "background", "Error on background"],
+  ["on_accent", "accent", "On accent on accent (notices)"],
+];
+/** WCAG AA for normal text. */
+const READABLE = 4.5;
 
-export async function render(into, app, said) {
-  const branding = h("div", {});
-  const programme = h("div", {});
-  const emails = h("div", {});
-  // after a save the forms are read again (their new revision), and say what was saved
-  const saved = h("p", { class: "pa-notice pa-ok", role: "status" }, said || "");
-  const reload = (text) => render(into, app, text);
-  fill(into, saved, section("Branding", branding), section("Programme", programme), section("Emails", emails));
-  await Promise.all([
-    loadInto(branding, () => brandingForm(app, reload)),
-    loadInto(programme, () => programmeForm(app, reload)),
-    loadInto(emails, () => emailsForm(app, reload)),
-  ]);
+export async function render(into, app) {
+  const boxes = { branding: h("div", {}), programme: h("div", {}), emails: h("div", {}) };
+  const makers = { branding: brandingForm, programme: programmeForm, emails: emailsForm };
+  // One status line for the view, on the page before its text is set (a live region
+  // added with its text already in it is not announced), kept across the reload of a
+  // form after a save (the form is read again: its new revision).
+  const saved = h("p", { class: "pa-notice pa-ok", role: "status" });
+  const load = (name) => loadInto(boxes[name], () => makers[name](app, (text) => reload(name, text)));
+  const reload = async (name, text) => {
+    fill(saved);
+    await load(name);
+    saved.textContent = text;
+    // back to the form saved, on its save button (the one pressed was drawn over)
+    const again = boxes[name].querySelector("button[type=submit]") || boxes[name].querySelector("input, textarea");
+    again?.focus();
+  };
+  fill(
+    into,
+    saved,
+    section("Branding", boxes.branding),
+    section("Programme", boxes.programme),
+    section("Emails", boxes.emails),
+  );
+  await Promise.all(Object.keys(boxes).map(load));
+}
+
+/** ``#rrggbb`` → WCAG relative luminance. */
+function luminance(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** The contrast ratio of two ``#rrggbb`` colours (1 to 21). */
+export function contrast(a, b) {
+  const [high, low] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (high + 0.05) / (low + 0.05);
+}
+
+/** ``color-mix(in srgb, a share, b)`` as the app makes its secondary text (app.css). */
+function mix(a, b, share) {
+  const channel = (hex, i) => parseInt(hex.slice(i, i + 2), 16);
+  return `#${[1, 3, 5]
+    .map((i) => Math.round(channel(a, i) * share + channel(b, i) * (1 - share)).toString(16).padStart(2, "0"))
+    .join("")}`;
+}
+
+/**
+ * Each pair's contrast, worked out again as the colours change, with a warning under
+ * 4.5:1. Each colour's input is described by the pairs it is in; one status line says
+ * how many pairs are hard to read when that number changes (not at each step of a drag).
+ */
+function contrastCheck(inputs) {
+  const items = PAIRS.map(([fg, bg, label]) => ({ fg, bg, label, el: h("li", { id: uid("pair") }) }));
+  for (const [name, input] of Object.entries(inputs)) {
+    const ids = items.filter((i) => i.fg === name || i.bg === name || (i.fg === "muted" && name === "text")).map((i) => i.el.id);
+    input.setAttribute("aria-describedby", ids.join(" "));
+  }
+  const summary = h("p", { class: "pa-muted", role: "status" });
+  let hard = -1;
+  const update = () => {
+    const colour = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value]));
+    colour.muted = mix(colour.text, colour.background, 0.72);
+    let under = 0;
+    for (const item of items) {
+      const ratio = contrast(colour[item.fg], colour[item.bg]);
+      const low = ratio < READABLE;
+      under += low ? 1 : 0;
+      item.el.className = low ? "pa-fail-text" : "";
+      fill(item.el, `${item.label}: ${ratio.toFixed(1)}:1`, low ? ` — under ${READABLE}:1, hard to read` : "");
+    }
+    if (under !== hard) {
+      hard = under;
+      fill(summary, under ? `${under} of ${items.length} pairs are under ${READABLE}:1.` : `Every pair is ${READABLE}:1 or more.`);
+    }
+  };
+  update();
+  return { element: h("div", { class: "pa-contrast-box" }, h("ul", { class: "pa-contrast" }, items.map((i) => i.el)), summary), update };
 }
 
 /** The precondition of a write over ``etag`` (or of the first write). */
@@ -47,18 +126,19 @@ async function brandingForm(app, reload) {
   const current = { ...DEFAULT_COLOURS, ...(doc.colours || {}) };
   // the configuration is the whole tenant's: staff with grants read it (ADR 19)
   const writable = app.can("config:write") && !app.me.grants.length;
+  const inputs = Object.fromEntries(
+    COLOURS.map((name) => [
+      name,
+      h("input", { type: "color", name: `colour:${name}`, value: current[name].slice(0, 7), disabled: !writable }),
+    ]),
+  );
+  const check = contrastCheck(inputs);
   const colours = h(
     "fieldset",
-    { class: "pa-choices" },
+    { class: "pa-choices", oninput: check.update },
     h("legend", {}, "Colours"),
-    COLOURS.map((name) =>
-      h(
-        "label",
-        {},
-        h("input", { type: "color", name: `colour:${name}`, value: current[name].slice(0, 7), disabled: !writable }),
-        ` ${name.replace("_", " ")}`,
-      ),
-    ),
+    COLOURS.map((name) => h("label", {}, inputs[name], ` ${name.replace("_", " ")}`)),
+    check.element,
   );
   const el = form(
     "Branding",
@@ -92,28 +172,29 @@ async function programmeForm(app, reload) {
   const el = form(
     "Programme",
     [
-      field("What points are called", { name: "points_name", maxlength: 80, value: doc.points_name || "points", disabled: !writable }),
-      field("Orders a person may place a day", { name: "per_day", inputmode: "numeric", value: doc.max_orders_per_day ?? "", disabled: !writable }, "Empty: no limit."),
-      field("Orders a person may place a week", { name: "per_week", inputmode: "numeric", value: doc.max_orders_per_week ?? "", disabled: !writable }, "Empty: no limit."),
+      field("What points are called", { name: "points_name", "data-pointer": "points_name", maxlength: 80, value: doc.points_name || "points", disabled: !writable }),
+      field("Orders a person may place a day", { name: "per_day", "data-pointer": "max_orders_per_day", inputmode: "numeric", value: doc.max_orders_per_day ?? "", disabled: !writable }, "Empty: no limit."),
+      field("Orders a person may place a week", { name: "per_week", "data-pointer": "max_orders_per_week", inputmode: "numeric", value: doc.max_orders_per_week ?? "", disabled: !writable }, "Empty: no limit."),
       field(
         "Orders wait for review from (face value)",
-        { name: "review", inputmode: "decimal", value: threshold ? decimal(threshold.amount_minor, threshold.currency) : "", disabled: !writable },
+        { name: "review", "data-pointer": "review_threshold", inputmode: "decimal", value: threshold ? decimal(threshold.amount_minor, threshold.currency) : "", disabled: !writable },
         threshold ? `Now: ${money(threshold)}. Empty: no review.` : "Empty: no review.",
       ),
-      field("Currency of that value", { name: "review_currency", pattern: "[A-Z]{3}", maxlength: 3, value: threshold ? threshold.currency : "EUR", disabled: !writable }),
+      field("Currency of that value", { name: "review_currency", "data-pointer": "currency", pattern: "[A-Z]{3}", maxlength: 3, value: threshold ? threshold.currency : "EUR", disabled: !writable }),
       field(
         "Sites that may embed the storefront",
-        { name: "origins", value: (doc.allowed_origins || []).join(" "), disabled: !writable },
+        { name: "origins", "data-pointer": "allowed_origins", value: (doc.allowed_origins || []).join(" "), disabled: !writable },
         "Origins separated by spaces, e.g. https://intranet.example.com",
       ),
     ],
     "Save programme",
     async (v) => {
       const next = { ...doc, points_name: v.points_name.trim() || "points" };
-      next.max_orders_per_day = v.per_day.trim() ? toCount(v.per_day, "Orders a day") : null;
-      next.max_orders_per_week = v.per_week.trim() ? toCount(v.per_week, "Orders a week") : null;
+      // a refusal of ours is shown at its field (``within``); the API's, by its pointer
+      next.max_orders_per_day = v.per_day.trim() ? within("per_day", () => toCount(v.per_day, "Orders a day")) : null;
+      next.max_orders_per_week = v.per_week.trim() ? within("per_week", () => toCount(v.per_week, "Orders a week")) : null;
       next.review_threshold = v.review.trim()
-        ? { amount_minor: toMinor(v.review, v.review_currency), currency: v.review_currency }
+        ? { amount_minor: within("review", () => toMinor(v.review, v.review_currency)), currency: v.review_currency }
         : null;
       next.allowed_origins = v.origins.split(/\s+/).filter(Boolean);
       await app.api.put("/tenant/config/programme", next, over(etag));
@@ -137,6 +218,18 @@ const EMAILS = [
     label: "Welcome",
     when: "When a person is added.",
     uses: ["person_name", "programme_name", "sign_in_url"],
+  },
+  {
+    id: "password.reset",
+    label: "Password reset",
+    when: "When a person asks for a link to choose a new password, or staff send one (it works once, for an hour).",
+    uses: ["person_name", "programme_name", "password_url", "sign_in_url"],
+  },
+  {
+    id: "password.invite",
+    label: "Invitation",
+    when: "When staff invite a person who has no password yet (the link works once, for a week).",
+    uses: ["person_name", "programme_name", "password_url", "sign_in_url"],
   },
   {
     id: "points.issued",

@@ -139,6 +139,28 @@ export class Api {
     return session.person;
   }
 
+  /** Ask for a link to choose a password; the answer is the same whoever has the address. */
+  async askPasswordLink(email) {
+    const response = await this.raw(this.authUrl("/auth/password-reset/request"), "POST", {
+      tenant: this.tenant,
+      email,
+    });
+    return this.decode(response);
+  }
+
+  /** Choose a password with a link's token, and sign in as signIn does. */
+  async resetPassword(token, password) {
+    const response = await this.raw(this.authUrl("/auth/password-reset"), "POST", {
+      tenant: this.tenant,
+      token,
+      password,
+      mode: this.mode,
+    });
+    const session = await this.decode(response);
+    this.keep(session);
+    return session.person;
+  }
+
   keep(session) {
     if (session.csrf_token) this.csrf = session.csrf_token;
     if (session.access_token) this.accessToken = session.access_token;

@@ -20,6 +20,14 @@ export function supported(locale) {
   return LOCALES.includes(language) ? language : "en";
 }
 
+/** The locale a product's texts come in from the API: the one asked for, its language,
+ * or English (bus/messages/catalogue.py, ``Product.text``); unknown: the one asked for. */
+export function textLocale(locales, locale) {
+  if (!locales || !locales.length || locales.includes(locale)) return locale;
+  const language = locale.split("-")[0];
+  return locales.includes(language) ? language : "en";
+}
+
 async function strings(base, locale) {
   if (!loaded.has(locale)) {
     loaded.set(
@@ -45,12 +53,30 @@ export async function translator(base, locale) {
   const numbers = new Intl.NumberFormat(locale);
   const dates = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
   const dateTimes = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
-  const t = (key, vars) => {
-    const text = own[key] ?? english[key] ?? key;
-    return vars ? text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? "")) : text;
-  };
+  const fillIn = (text, vars) =>
+    vars ? text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? "")) : text;
+  const t = (key, vars) => fillIn(own[key] ?? english[key] ?? key, vars);
   t.locale = locale;
   t.dir = direction(locale);
+  /** A counted string: ``key.one``, ``key.other`` … by the locale's plural rules (Arabic
+   * has six forms); a form the locale lacks is its ``other``, then English's. */
+  const plurals = new Intl.PluralRules(locale);
+  const englishPlurals = new Intl.PluralRules("en");
+  t.plural = (key, count, vars) => {
+    const text =
+      own[`${key}.${plurals.select(count)}`] ??
+      own[`${key}.other`] ??
+      english[`${key}.${englishPlurals.select(count)}`] ??
+      english[`${key}.other`] ??
+      key;
+    return fillIn(text, vars);
+  };
+  /** The lang a product's texts need when they are not in this locale's language (the
+   * API falls back to English: ADR 22); undefined when they are. */
+  t.textLang = (product) => {
+    const text = textLocale(product?.locales, locale);
+    return text.split("-")[0] === locale.split("-")[0] ? undefined : text;
+  };
   t.number = (n) => numbers.format(n);
   t.money = (minor, currency) => {
     const digits = minorDigits(currency);

@@ -1,13 +1,17 @@
 // The end-user app: mount(root, options) draws it inside root (an Element, or the shadow
 // root of the <perkbus-store> embed) and never touches app elements outside it.
 //
-// options = { apiBase, origin, tenant, embedded, locale? }. Navigation is internal state;
-// the standalone app mirrors it in the URL hash (so back/forward and reloads work), the
-// embedded one leaves the host page's URL alone.
+// options = { apiBase, origin, tenant, embedded, locale?, headingLevel? }. Navigation is
+// internal state; the standalone app mirrors it in the URL hash (so back/forward and
+// reloads work), the embedded one leaves the host page's URL alone.
+//
+// An embed is a part of someone else's page: it draws a labelled region (no main landmark,
+// no banner) and its headings start at the level the host asks for (headingLevel, 2 by
+// default: the host page has its own h1).
 
 import { Api, ApiError, OfflineError } from "./api.js";
 import { fill, h } from "./dom.js";
-import { LOCALES, supported, translator } from "./i18n.js";
+import { LOCALES, direction, supported, translator } from "./i18n.js";
 
 /** Where the standalone app remembers the tenant it was last signed in to. */
 export const TENANT_KEY = "perkbus:tenant";
@@ -25,6 +29,14 @@ const NAV = [
   ["wallet", "nav.wallet"],
 ];
 
+/** The token of a link to choose a password, taken out of the URL; "" if there is none. */
+function takeResetToken() {
+  const found = /^#reset=([A-Za-z0-9_-]{1,200})$/.exec(location.hash);
+  if (!found) return "";
+  history.replaceState(history.state, "", location.pathname + location.search);
+  return found[1];
+}
+
 function parseHash(hash) {
   const [name, ...rest] = hash.replace(/^#\/?/, "").split("/");
   try {
@@ -33,6 +45,25 @@ function parseHash(hash) {
     return { name: "catalogue", arg: "" }; // a link with a broken escape ("%" alone)
   }
 }
+
+/** The headings of an embed one or more levels down (h1 → h2 …, never past h6): views
+ * write h1 for their title, the host page decides where the storefront sits in its
+ * outline. Attributes and children move over (ids stay, so aria-labelledby still holds). */
+function shiftHeadings(node, by) {
+  if (!by || !node) return;
+  const headings = node.matches?.("h1, h2, h3, h4, h5") ? [node] : [];
+  headings.push(...(node.querySelectorAll?.("h1, h2, h3, h4, h5") || []));
+  for (const old of headings) {
+    if (shifted.has(old)) continue;
+    const level = Math.min(6, Number(old.tagName[1]) + by);
+    const next = document.createElement(`h${level}`);
+    for (const { name, value } of old.attributes) next.setAttribute(name, value);
+    next.append(...old.childNodes);
+    shifted.add(next);
+    old.replaceWith(next);
+  }
+}
+const shifted = new WeakSet();
 
 /** Where the app keeps what it remembers: the device's storage for the app on its own
  * site; memory for an embed, which must leave the host site's storage alone (the host's
@@ -78,18 +109,43 @@ class App {
     this.personKey = `perkbus:${this.tenant}:person`;
     this.localeKey = `perkbus:${this.tenant}:locale`;
     this.frame = h("div", { class: "pb-app", hidden: true }); // shown once drawn
-    this.bar = h("header", { class: "pb-bar" });
+    const embedded = this.options.embedded;
+    // in a host page: a region named after the programme, not the page's main or banner
+    this.bar = h(embedded ? "div" : "header", { class: "pb-bar" });
     this.banner = h("p", { class: "pb-offline", role: "status", hidden: true });
     this.notice = h("p", { class: "pb-offline pb-notice", role: "alert", hidden: true });
-    this.main = h("main", { class: "pb-main", tabindex: "-1" });
+    this.main = h(embedded ? "section" : "main", { class: "pb-main", tabindex: "-1" });
+    const level = Number(this.options.headingLevel) || (embedded ? 2 : 1);
+    this.headingShift = embedded ? Math.max(0, Math.min(5, Math.trunc(level) - 1)) : 0;
+    if (this.headingShift) {
+      // headings a view adds later (a confirmation, another page of orders) too
+      new MutationObserver((changes) => {
+        for (const change of changes) {
+          for (const added of change.addedNodes) {
+            if (added.nodeType === 1) shiftHeadings(added, this.headingShift);
+          }
+        }
+      }).observe(this.main, { childList: true, subtree: true });
+    }
     this.live = h("div", { class: "pb-visually-hidden", "aria-live": "polite", role: "status" });
     this.frame.append(this.bar, this.banner, this.notice, this.main, this.live);
     root.append(this.frame);
-    this.onHash = () => this.show(parseHash(location.hash));
+    this.onHash = () => {
+      const token = takeResetToken(); // a link opened in a tab the app was open in
+      if (token) {
+        this.resetToken = token;
+        this.render().then(() => this.focusMain());
+        return;
+      }
+      this.show(parseHash(location.hash));
+    };
     this.onNetwork = () => this.setOffline(!navigator.onLine);
   }
 
   async start() {
+    // a link to choose a password (#reset=<token>, ADR 42): the token is taken out of the
+    // URL at once (history, bookmarks and the Referer never see it) and kept in memory only
+    this.resetToken = this.options.embedded ? "" : takeResetToken();
     window.addEventListener("online", this.onNetwork);
     window.addEventListener("offline", this.onNetwork);
     this.branding = await this.api.branding().catch(() => null);
@@ -159,7 +215,9 @@ class App {
     this.store.local.set(this.localeKey, locale);
     this.frame.setAttribute("lang", locale);
     this.frame.setAttribute("dir", this.t.dir);
-    if (!this.options.embedded) {
+    if (this.options.embedded) {
+      this.main.setAttribute("aria-label", this.t("app.title", { name: this.displayName() }));
+    } else {
       document.documentElement.lang = locale;
       document.documentElement.dir = this.t.dir;
       document.title = this.t("app.title", { name: this.displayName() });
@@ -168,6 +226,27 @@ class App {
       await this.render();
       this.announce(this.t("locale.changed", { language: this.t.language(locale) }));
     }
+  }
+
+  /** "1 point", "5 points" in the locale's words, or in the tenant's own name for
+   * points when it set one (the public profile says "points" when it did not). */
+  points(count) {
+    const named = this.pointsName();
+    const points = this.t.number(count);
+    return named ? this.t("points.named", { points, name: named }) : this.t.plural("reward.points", count, { points });
+  }
+
+  /** The tenant's own name for points, or "" for the locale's word. */
+  pointsName() {
+    const named = (this.branding?.points_name || "").trim();
+    return named && named !== "points" ? named : "";
+  }
+
+  /** The focused element of the app (inside the shadow root, for an embed). */
+  focused() {
+    const holder = this.root instanceof ShadowRoot ? this.root : this.root.getRootNode();
+    const active = holder.activeElement || null;
+    return active && this.frame.contains(active) ? active : null;
   }
 
   /** A URL the API gave: root-relative ones are on perkbus's origin (the embed's host
@@ -254,6 +333,16 @@ class App {
     // the app's own cache of reads; an embed has none, and the host's is not ours
     if (!this.options.embedded && "caches" in window) await caches.delete("perkbus-api").catch(() => false);
     await this.render();
+    // the button pressed is gone: focus goes to the sign-in form's heading, and the
+    // outcome is said (the heading alone would not say that signing out worked)
+    const heading = this.main.querySelector("h1, h2, h3, h4, h5, h6");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
+    } else {
+      this.focusMain();
+    }
+    this.announce(this.t("signout.done"));
   }
 
   /** The message for a failed request, in the reader's language. */
@@ -263,74 +352,95 @@ class App {
       // the session is over (and could not be refreshed): back to signing in
       setTimeout(() => this.sessionEnded(), 0);
     }
+    // the API's own detail is English: never pasted into the reader's language; a code
+    // without words of ours is a plain "something went wrong" in it
     if (error instanceof ApiError) {
       const key = `error.${error.code}`;
       const text = this.t(key);
-      return text === key ? this.t("error.generic", { detail: error.message }) : text;
+      if (text !== key) return text;
+      if (error.status === 401) return this.t("error.unauthenticated");
+      if (error.status === 403) return this.t("error.forbidden");
+      if (error.status === 404) return this.t("error.not_found");
+      if (error.status === 429) return this.t("error.rate_limited");
     }
-    return this.t("error.generic", { detail: String(error?.message || error) });
+    if (error) console.warn("perkbus:", error); // for whoever debugs, not for the reader
+    return this.t("error.generic");
+  }
+
+  /** The bar's parts that outlive a render: the language select and sign-out are updated
+   * in place, never drawn anew, so that focus stays on them (a select changes on each
+   * arrow key, and drawing it anew would drop focus to the page after the first). */
+  barParts() {
+    if (this.parts) return this.parts;
+    const select = h("select", { class: "pb-locale", onchange: (e) => this.setLocale(e.target.value) });
+    // each language's name in its own language, so marked (a screen reader says it right)
+    select.append(...LOCALES.map((code) => h("option", { value: code, lang: code, dir: direction(code) })));
+    const signOut = h("button", { type: "button", class: "pb-link", onclick: () => this.signOut() });
+    const nav = h("nav", { class: "pb-nav" });
+    const brand = h("span", { class: "pb-brand" });
+    const tools = h("div", { class: "pb-tools" }, select, signOut);
+    this.bar.append(brand, nav, tools);
+    this.parts = { select, signOut, nav, brand };
+    return this.parts;
   }
 
   renderBar() {
     const t = this.t;
+    const { select, signOut, nav, brand } = this.barParts();
     const logo = this.branding?.logo_url
       ? h("img", { class: "pb-logo", src: this.asset(this.branding.logo_url), alt: "" })
       : h("span", { class: "pb-logo pb-logo-mark", "aria-hidden": "true" }, "★");
-    const brand = h("span", { class: "pb-brand" }, logo, h("span", {}, this.displayName()));
-    const select = h(
-      "select",
-      {
-        class: "pb-locale",
-        "aria-label": t("locale.label"),
-        onchange: (e) => this.setLocale(e.target.value),
-      },
-      LOCALES.map((code) =>
-        h("option", { value: code, selected: code === this.locale }, t.language(code)),
-      ),
-    );
-    const items = [brand];
+    fill(brand, logo, h("span", {}, this.displayName()));
+    select.setAttribute("aria-label", t("locale.label"));
+    for (const option of select.options) option.textContent = t.language(option.value);
+    select.value = this.locale;
+    signOut.hidden = !this.person;
+    signOut.textContent = t("signout");
+    nav.hidden = !this.person;
+    nav.setAttribute("aria-label", t("nav.label"));
     if (this.person) {
-      items.push(
-        h(
-          "nav",
-          { class: "pb-nav", "aria-label": t("nav.label") },
-          NAV.map(([name, key]) =>
-            h(
-              "a",
-              {
-                href: this.options.embedded ? "#" : `#/${name}`,
-                "aria-current": this.route.name === name ? "page" : undefined,
-                onclick: (e) => {
-                  e.preventDefault();
-                  this.go(name);
-                },
+      fill(
+        nav,
+        NAV.map(([name, key]) =>
+          h(
+            "a",
+            {
+              href: this.options.embedded ? "#" : `#/${name}`,
+              "aria-current": this.route.name === name ? "page" : undefined,
+              onclick: (e) => {
+                e.preventDefault();
+                this.go(name);
               },
-              t(key),
-            ),
+            },
+            t(key),
           ),
         ),
       );
+    } else {
+      fill(nav);
     }
-    const tools = h("div", { class: "pb-tools" }, select);
-    if (this.person) {
-      tools.append(
-        h("button", { type: "button", class: "pb-link", onclick: () => this.signOut() }, t("signout")),
-      );
-    }
-    items.push(tools);
-    fill(this.bar, items);
   }
 
   async render() {
     this.renderBar();
     this.setOffline(this.offline);
-    const name = this.person ? this.route.name : "signin";
+    const name = this.person && !this.resetToken ? this.route.name : "signin";
     const view = await VIEWS[name]();
     const token = Symbol(name);
     this.rendering = token;
     fill(this.main, h("p", { class: "pb-loading" }, this.t("loading")));
     const content = await view.render(this, this.route.arg);
-    if (this.rendering === token) fill(this.main, content);
+    if (this.rendering !== token) return;
+    shiftHeadings(content, this.headingShift);
+    fill(this.main, content);
+    if (!this.options.embedded) {
+      // "Wallet — Acme rewards": which view, then whose (a tab, a history entry, a screen
+      // reader's window title); the host page's title is the host's
+      const heading = this.main.querySelector("h1");
+      const view = name === "signin" ? this.t("signin.submit") : heading?.textContent.trim();
+      const app = this.t("app.title", { name: this.displayName() });
+      document.title = view ? `${view} — ${app}` : app;
+    }
   }
 }
 

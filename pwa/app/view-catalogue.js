@@ -26,18 +26,25 @@ function save(app, state) {
   app.store.session.set(QUERY_KEY, JSON.stringify(state)); // none kept: a reload starts afresh
 }
 
-function select(label, name, value, options, onchange) {
+/** A filter: a labelled select drawn once; ``filter.set(options, value)`` changes its
+ * choices in place (a select drawn anew would drop the keyboard's focus, and a select
+ * changes on each arrow key). The focused one keeps its choices: they are the same
+ * whatever it is set to (see ``facetsWithout``), and changing them under the keyboard
+ * would move it. */
+function filterSelect(label, name, onchange) {
   const id = uid(name);
-  return h(
-    "div",
-    { class: "pb-field" },
-    h("label", { for: id }, label),
-    h(
-      "select",
-      { id, name, onchange },
-      options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)),
-    ),
-  );
+  const control = h("select", { id, name, onchange });
+  const box = h("div", { class: "pb-field" }, h("label", { for: id }, label), control);
+  box.set = (options, value, focused) => {
+    const same =
+      control.options.length === options.length &&
+      options.every(([v, text], i) => control.options[i].value === v && control.options[i].text === text);
+    if (!same && !(focused === control && control.options.length)) {
+      control.replaceChildren(...options.map(([v, text]) => h("option", { value: v }, text)));
+    }
+    control.value = value;
+  };
+  return box;
 }
 
 export function productCard(app, product) {
@@ -62,6 +69,7 @@ export function productCard(app, product) {
     h(
       "a",
       {
+        lang: t.textLang(product), // a name in English where the app is not
         href: app.options.embedded ? "#" : `#/product/${encodeURIComponent(product.id)}`,
         onclick: (e) => {
           e.preventDefault();
@@ -94,25 +102,54 @@ export async function render(app) {
     placeholder: t("catalogue.search_hint"),
   });
 
+  /** The API's query for ``wanted`` (the state, or the state without one filter). */
+  const paramsOf = (wanted, limit, cursor) => {
+    const band = wanted.band ? wanted.band.split(":") : [];
+    return {
+      q: wanted.q,
+      category: wanted.category,
+      country: wanted.country,
+      currency: band[0] || wanted.currency,
+      min_price: band[1] && band[1] !== "0" ? band[1] : "",
+      max_price: band[2] && band[2] !== "0" ? Number(band[2]) - 1 : "",
+      locale: app.locale,
+      limit,
+      cursor,
+    };
+  };
+
+  /** Each set filter's choices come from the list without that filter (the page's own
+   * facets only have the value chosen): one small look per filter set. A look that fails
+   * leaves the page's facets. */
+  const facetsWithout = async (facets) => {
+    const looks = [
+      ["category", { category: "" }],
+      ["country", { country: "" }],
+      ["currency", { currency: "", band: "" }],
+      ["band", { band: "" }],
+    ].filter(([name]) => state[name]);
+    const found = await Promise.all(
+      looks.map(([, without]) =>
+        app.api.products(paramsOf({ ...state, ...without }, 1)).then((p) => p.facets || {}, () => facets),
+      ),
+    );
+    const own = { category: facets, country: facets, currency: facets, band: facets };
+    looks.forEach(([name], i) => {
+      own[name] = found[i];
+    });
+    return own;
+  };
+
   let latest = 0; // the newest search's number: an older answer arriving later is dropped
   const load = async (cursor) => {
     const asked = cursor ? latest : ++latest; // "More" belongs to the search shown
     save(app, state);
-    const band = state.band ? state.band.split(":") : [];
-    const params = {
-      q: state.q,
-      category: state.category,
-      country: state.country,
-      currency: band[0] || state.currency,
-      min_price: band[1] && band[1] !== "0" ? band[1] : "",
-      max_price: band[2] && band[2] !== "0" ? Number(band[2]) - 1 : "",
-      locale: app.locale,
-      limit: PAGE,
-      cursor,
-    };
+    const params = paramsOf(state, PAGE, cursor);
     let page;
+    let facets;
     try {
       page = await app.api.products(params);
+      if (!cursor) facets = await facetsWithout(page.facets || {});
     } catch (e) {
       if (asked !== latest) return;
       notice.hidden = false;
@@ -129,11 +166,11 @@ export async function render(app) {
         : "";
     if (!cursor) {
       list.replaceChildren();
-      drawFilters(page.facets || {});
+      drawFilters(facets);
     }
     list.append(...page.products.map((p) => productCard(app, p)));
     const text = page.total
-      ? t("catalogue.count", { count: t.number(page.total) })
+      ? t.plural("catalogue.count", page.total, { count: t.number(page.total) })
       : t("catalogue.none");
     summary.textContent = text;
     app.announce(text);
@@ -155,55 +192,46 @@ export async function render(app) {
     load();
   };
 
+  const boxes = {
+    category: filterSelect(t("filter.category"), "category", change("category")),
+    country: filterSelect(t("filter.country"), "country", change("country")),
+    currency: filterSelect(t("filter.currency"), "currency", change("currency")),
+    band: filterSelect(t("filter.price"), "price", change("band")),
+  };
+  fill(filters, boxes.category, boxes.country, boxes.currency, boxes.band);
+  boxes.band.hidden = true;
+
   const drawFilters = (facets) => {
     const any = [["", t("filter.any")]];
-    const categories = (facets.category || []).map((f) => f.value);
+    const focused = app.focused();
+    const categories = (facets.category.category || []).map((f) => f.value);
     if (state.category && !categories.includes(state.category)) categories.push(state.category);
-    const countries = (facets.country || []).map((f) => f.value);
+    const countries = (facets.country.country || []).map((f) => f.value);
     if (state.country && !countries.includes(state.country)) countries.push(state.country);
-    const currencies = [...new Set((facets.price || []).map((b) => b.currency))].sort();
+    const currencies = [...new Set((facets.currency.price || []).map((b) => b.currency))].sort();
     if (state.currency && !currencies.includes(state.currency)) currencies.push(state.currency);
-    const bands = (facets.price || []).filter((b) => b.currency === state.currency);
-    fill(
-      filters,
-      select(
-        t("filter.category"),
-        "category",
-        state.category,
-        [...any, ...categories.map((c) => [c, t.category(c)])],
-        change("category"),
-      ),
-      select(
-        t("filter.country"),
-        "country",
-        state.country,
-        [...any, ...countries.map((c) => [c, t.country(c)])],
-        change("country"),
-      ),
-      select(
-        t("filter.currency"),
-        "currency",
-        state.currency,
-        [...any, ...currencies.map((c) => [c, c])],
-        change("currency"),
-      ),
-      state.currency
-        ? select(
-            t("filter.price"),
-            "price",
-            state.band,
-            [
-              ...any,
-              ...bands.map((b) => [
-                `${b.currency}:${b.min_minor}:${b.max_minor}`,
-                b.max_minor
-                  ? `${t.money(b.min_minor, b.currency)} – ${t.money(b.max_minor, b.currency)}`
-                  : t("filter.over", { amount: t.money(b.min_minor, b.currency) }),
-              ]),
-            ],
-            change("band"),
-          )
-        : null,
+    const bands = (facets.band.price || []).filter((b) => b.currency === state.currency);
+    const bandValue = (b) => `${b.currency}:${b.min_minor}:${b.max_minor}`;
+    if (state.band && !bands.some((b) => bandValue(b) === state.band)) {
+      const [currency, min, max] = state.band.split(":");
+      bands.push({ currency, min_minor: Number(min), max_minor: Number(max) });
+    }
+    boxes.category.set([...any, ...categories.map((c) => [c, t.category(c)])], state.category, focused);
+    boxes.country.set([...any, ...countries.map((c) => [c, t.country(c)])], state.country, focused);
+    boxes.currency.set([...any, ...currencies.map((c) => [c, c])], state.currency, focused);
+    boxes.band.hidden = !state.currency;
+    boxes.band.set(
+      [
+        ...any,
+        ...bands.map((b) => [
+          bandValue(b),
+          b.max_minor
+            ? `${t.money(b.min_minor, b.currency)} – ${t.money(b.max_minor, b.currency)}`
+            : t("filter.over", { amount: t.money(b.min_minor, b.currency) }),
+        ]),
+      ],
+      state.band,
+      focused,
     );
   };
 

@@ -45,9 +45,12 @@ export async function render(app, id) {
     );
   }
   const titleId = uid("product");
+  const lang = t.textLang(product); // its texts may be in English where ours are not
   const choices = product.denominations.length ? product.denominations : [];
   let chosen = choices[0] || product.range?.min_minor || 0;
   const valueName = uid("value");
+  let amountInput = null;
+  let checkAmount = () => chosen; // a variable amount is checked before confirming
   const picker = choices.length
     ? h(
         "fieldset",
@@ -75,30 +78,52 @@ export async function render(app, id) {
     : product.range
       ? (() => {
           const inputId = uid("amount");
+          const errorId = uid("amount-error");
           const scale = 10 ** minorDigits(product.currency);
+          const bounds = {
+            min: t.money(product.range.min_minor, product.currency),
+            max: t.money(product.range.max_minor, product.currency),
+          };
+          const error = h("p", { id: errorId, class: "pb-error" });
+          const clear = () => {
+            amountInput.removeAttribute("aria-invalid");
+            amountInput.removeAttribute("aria-describedby");
+            error.textContent = "";
+          };
+          amountInput = h("input", {
+            id: inputId,
+            type: "number",
+            inputmode: "decimal",
+            min: String(product.range.min_minor / scale),
+            max: String(product.range.max_minor / scale),
+            step: String(1 / scale),
+            value: String(product.range.min_minor / scale),
+            oninput: clear,
+          });
+          // empty, 0, out of the range or finer than the currency's digits: said at the
+          // field (not confirmed, then refused by the server in its English)
+          checkAmount = () => {
+            const typed = amountInput.value.trim();
+            const value = Number(typed);
+            const minor = Math.round(value * scale);
+            const exact = Math.abs(value * scale - minor) < 1e-6;
+            if (typed && Number.isFinite(value) && exact && !amountInput.validity.badInput &&
+                minor >= product.range.min_minor && minor <= product.range.max_minor) {
+              clear();
+              return minor;
+            }
+            error.textContent = t("product.amount_invalid", bounds);
+            amountInput.setAttribute("aria-invalid", "true");
+            amountInput.setAttribute("aria-describedby", errorId);
+            amountInput.focus();
+            return null;
+          };
           return h(
             "div",
             { class: "pb-field" },
-            h(
-              "label",
-              { for: inputId },
-              t("product.amount", {
-                min: t.money(product.range.min_minor, product.currency),
-                max: t.money(product.range.max_minor, product.currency),
-              }),
-            ),
-            h("input", {
-              id: inputId,
-              type: "number",
-              inputmode: "decimal",
-              min: String(product.range.min_minor / scale),
-              max: String(product.range.max_minor / scale),
-              step: String(1 / scale),
-              value: String(product.range.min_minor / scale),
-              oninput: (e) => {
-                chosen = Math.round(Number(e.target.value) * scale);
-              },
-            }),
+            h("label", { for: inputId }, t("product.amount", bounds)),
+            amountInput,
+            error,
           );
         })()
       : null;
@@ -106,7 +131,17 @@ export async function render(app, id) {
   // A live region of its own: what it shows is announced once (app.announce would say it
   // a second time, and show it twice to anything reading the page's text).
   const status = h("div", { class: "pb-status", role: "status", "aria-live": "polite" });
-  const confirmBox = h("div", { class: "pb-confirm", hidden: true });
+  // a group named and described by its question: focus lands on Confirm, and a screen
+  // reader says what is being confirmed
+  const confirmTitle = uid("confirm");
+  const confirmQuestion = uid("question");
+  const confirmBox = h("div", {
+    class: "pb-confirm",
+    role: "group",
+    "aria-labelledby": confirmTitle,
+    "aria-describedby": confirmQuestion,
+    hidden: true,
+  });
   const redeem = h(
     "button",
     {
@@ -118,11 +153,21 @@ export async function render(app, id) {
     t("product.redeem"),
   );
 
-  const showResult = (order) => {
+  /** Say ``text`` in the status region; with ``focus``, focus goes to it (the control
+   * that was focused is hidden or about to be). */
+  const say = (text, focus) => {
+    const message = h("p", { class: "pb-error", tabindex: "-1" }, text);
+    fill(status, message);
+    if (focus) message.focus();
+  };
+
+  /** The order's outcome; focus goes to "See my reward" (or to the message when there is
+   * none) when asked, or when it was on the outcome this one replaces. */
+  const showResult = (order, focus = false) => {
     const { kind, text } = outcome(app, order);
-    fill(
-      status,
-      h("p", { class: `pb-${kind}` }, text),
+    const focusHere = focus || Boolean(app.focused() && status.contains(app.focused()));
+    const message = h("p", { class: `pb-${kind}`, tabindex: "-1" }, text);
+    const link =
       order.status === "fulfilled" || order.status === "held" || !["failed", "cancelled"].includes(order.status)
         ? h(
             "a",
@@ -136,12 +181,15 @@ export async function render(app, id) {
             },
             t("redeem.see_reward"),
           )
-        : null,
-    );
+        : null;
+    fill(status, message, link);
+    if (focusHere) (link || message).focus();
   };
 
   const openConfirm = async () => {
-    if (!chosen) return;
+    const amount = checkAmount();
+    if (!amount) return;
+    chosen = amount;
     // An attempt the server has not answered is taken up again, key and all: after a
     // dropped connection and Cancel, redeeming again must not order twice.
     app.unanswered ??= new Map();
@@ -150,12 +198,14 @@ export async function render(app, id) {
       app.unanswered.get(slot) ??
       new Attempt(app.api, { product_id: product.id, face_value_minor: chosen, recipient: app.person.id });
     app.unanswered.set(slot, attempt);
-    const amount = t.money(chosen, product.currency);
+    const worth = t.money(chosen, product.currency);
     const balance = h("p", { class: "pb-muted" });
     app.api
       .wallet(app.person.id)
       .then((w) => {
-        balance.textContent = t("redeem.balance", { points: t.number(w.points) });
+        balance.textContent = app.pointsName()
+          ? t("redeem.balance_named", { amount: app.points(w.points) })
+          : t.plural("redeem.balance", w.points, { points: t.number(w.points) });
       })
       .catch(() => undefined);
     const confirm = h("button", { type: "button", class: "pb-primary pb-confirm-button" }, t("redeem.confirm"));
@@ -171,7 +221,7 @@ export async function render(app, id) {
     };
     confirm.addEventListener("click", async () => {
       if (app.offline || navigator.onLine === false) {
-        fill(status, h("p", { class: "pb-error" }, t("redeem.offline")));
+        say(t("redeem.offline"), false); // Confirm stays, focused, for a try later
         return; // the attempt (and its key) stays: trying again later cannot order twice
       }
       confirm.disabled = true;
@@ -183,7 +233,7 @@ export async function render(app, id) {
         rememberOrder(app, order.id);
         confirmBox.hidden = true;
         redeem.hidden = false;
-        showResult(order);
+        showResult(order, true); // the focused Confirm is gone: focus goes to the outcome
         if (!["fulfilled", "failed", "cancelled", "held"].includes(order.status)) {
           order = await attempt.settle(order);
           showResult(order);
@@ -196,18 +246,21 @@ export async function render(app, id) {
         if (e instanceof OfflineError) text = t("redeem.unsure");
         else if (e instanceof ApiError && e.code === "insufficient_funds") text = t("redeem.failed.insufficient_funds");
         else text = app.problem(e);
-        fill(status, h("p", { class: "pb-error" }, text));
         if (!(e instanceof OfflineError) && !(e instanceof ApiError && e.status >= 500)) {
           app.unanswered.delete(slot); // a refusal ends this attempt: the next gets a new key
           confirmBox.hidden = true;
           redeem.hidden = false;
+          say(text, true);
+        } else {
+          say(text, false);
+          confirm.focus(); // "Try again" is where the person is
         }
       }
     });
     fill(
       confirmBox,
-      h("h2", {}, t("redeem.title")),
-      h("p", {}, t("redeem.question", { product: product.name, amount })),
+      h("h2", { id: confirmTitle }, t("redeem.title")),
+      h("p", { id: confirmQuestion }, t("redeem.question", { product: product.name, amount: worth })),
       balance,
       h("div", { class: "pb-row" }, confirm, cancel),
     );
@@ -237,9 +290,9 @@ export async function render(app, id) {
     ),
     h("span", { class: "pb-tile pb-tile-large", "aria-hidden": "true", "data-category": product.category }, product.brand.slice(0, 1)),
     // the catalogue's texts may be in another language than the app's (dir=auto)
-    h("h1", { id: titleId, dir: "auto" }, product.name),
+    h("h1", { id: titleId, dir: "auto", lang }, product.name),
     h("p", { class: "pb-muted" }, `${product.brand} · ${t.category(product.category)}`),
-    h("p", { dir: "auto" }, product.description),
+    h("p", { dir: "auto", lang }, product.description),
     h(
       "p",
       { class: "pb-muted" },
@@ -251,6 +304,6 @@ export async function render(app, id) {
     confirmBox,
     status,
     h("h2", {}, t("product.terms")),
-    h("p", { class: "pb-terms", dir: "auto" }, product.terms),
+    h("p", { class: "pb-terms", dir: "auto", lang }, product.terms),
   );
 }

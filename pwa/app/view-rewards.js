@@ -4,6 +4,7 @@
 import { ApiError } from "./api.js";
 import { fill, h, uid } from "./dom.js";
 import { rememberedOrders } from "./my-orders.js";
+import { productText } from "./product-names.js";
 
 async function listOrders(app) {
   try {
@@ -16,18 +17,6 @@ async function listOrders(app) {
     const orders = await Promise.all(ids.map((id) => app.api.order(id).catch(() => null)));
     return { orders: orders.filter(Boolean), next: null, local: true };
   }
-}
-
-async function productName(app, id) {
-  app.productNames ??= new Map();
-  const key = `${app.locale}:${id}`;
-  if (!app.productNames.has(key)) {
-    app.productNames.set(
-      key,
-      app.api.product(id, app.locale).then((p) => p.name, () => id),
-    );
-  }
-  return app.productNames.get(key);
 }
 
 function statusText(app, order) {
@@ -51,8 +40,8 @@ async function reveal(app, order, place, button) {
     fill(place, h("p", { class: "pb-error", role: "alert" }, app.problem(e)));
     return;
   }
-  button.hidden = true;
   const { qrSvg } = await import("./qr.js");
+  let first = null; // the first code's Copy button: focus goes there once the codes show
   fill(
     place,
     codes.vouchers.map((v) => {
@@ -67,47 +56,52 @@ async function reveal(app, order, place, button) {
       } catch {
         qr = null; // too long for our encoder: the code as text is enough
       }
+      const copy = h(
+        "button",
+        {
+          type: "button",
+          class: "pb-button",
+          // "Copy code, button: X7K2-…": the code is said where focus lands
+          "aria-describedby": `${codeId}-value`,
+          onclick: async () => {
+            try {
+              await navigator.clipboard.writeText(v.code);
+              copied.textContent = t("reward.copied");
+            } catch {
+              copied.textContent = t("reward.copy_failed");
+            }
+          },
+        },
+        t("reward.copy"),
+      );
+      first ??= copy;
       return h(
         "div",
         { class: "pb-voucher" },
         h("p", { class: "pb-muted", id: codeId }, t("reward.code")),
-        h("p", { class: "pb-code", "aria-labelledby": codeId }, v.code),
+        h("p", { class: "pb-code", id: `${codeId}-value` }, v.code),
         v.pin ? h("p", {}, t("reward.pin", { pin: v.pin })) : null,
         url ? h("p", {}, h("a", { href: url, target: "_blank", rel: "noopener" }, t("reward.open"))) : null,
         h("p", {}, v.expires_at ? t("reward.expires", { date: t.date(v.expires_at) }) : t("reward.no_expiry")),
-        h(
-          "div",
-          { class: "pb-row" },
-          h(
-            "button",
-            {
-              type: "button",
-              class: "pb-button",
-              onclick: async () => {
-                try {
-                  await navigator.clipboard.writeText(v.code);
-                  copied.textContent = t("reward.copied");
-                } catch {
-                  copied.textContent = t("reward.copy_failed");
-                }
-              },
-            },
-            t("reward.copy"),
-          ),
-          copied,
-        ),
+        h("div", { class: "pb-row" }, copy, copied),
         qr,
       );
     }),
   );
+  // Show code is hidden: focus goes to the first code's Copy button (which reads the
+  // code out), not to the page
+  button.hidden = true;
+  if (first) first.focus();
+  else (place.setAttribute("tabindex", "-1"), place.focus());
   app.announce(t("reward.shown"));
 }
 
 function orderItem(app, order, focus) {
   const t = app.t;
   const name = h("span", { class: "pb-product-name" }, order.product_id);
-  productName(app, order.product_id).then((text) => {
+  productText(app, order.product_id).then(({ name: text, lang }) => {
     name.textContent = text;
+    if (lang) name.setAttribute("lang", lang);
   });
   const place = h("div", { class: "pb-codes" });
   const held = order.status === "held";
@@ -126,7 +120,7 @@ function orderItem(app, order, focus) {
       t.money(order.face_value.amount_minor, order.face_value.currency),
       " · ",
       order.price.currency === "PTS"
-        ? t("reward.points", { points: t.number(order.price.amount_minor) })
+        ? app.points(order.price.amount_minor)
         : t.money(order.price.amount_minor, order.price.currency),
       " · ",
       t.dateTime(order.created_at),

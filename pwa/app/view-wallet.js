@@ -2,6 +2,7 @@
 
 import { ApiError } from "./api.js";
 import { fill, h, uid } from "./dom.js";
+import { productText } from "./product-names.js";
 
 function kindText(t, kind) {
   const key = `wallet.kind.${kind}`;
@@ -9,10 +10,27 @@ function kindText(t, kind) {
   return text === key ? kind : text;
 }
 
+/** What a movement was, in the app's words (the API's ``description`` is English, for
+ * logs: edge/history.py): its kind, and the product's name for one of an order. */
+function movementText(app, entry) {
+  const cell = h("td", {}, kindText(app.t, entry.kind));
+  const key = { redemption: "wallet.kind.redemption_of", refund: "wallet.kind.refund_of" }[entry.kind];
+  if (key && entry.product_id) {
+    productText(app, entry.product_id).then(({ name, lang }) => {
+      // the name may be in English where the sentence is not: it gets its own lang
+      const product = h("span", { lang, dir: "auto" }, name);
+      const [before, after] = app.t(key, { product: "\u0000" }).split("\u0000");
+      fill(cell, before, product, after ?? "");
+    });
+  }
+  return cell;
+}
+
 export async function render(app) {
   const t = app.t;
   const titleId = uid("wallet");
-  const points = app.branding?.points_name || t("wallet.points");
+  // the tenant's own name for points if it set one; else the locale's word
+  const points = app.pointsName() || t("wallet.points");
   let wallet;
   try {
     wallet = await app.api.wallet(app.person.id);
@@ -49,7 +67,7 @@ export async function render(app) {
           "tr",
           {},
           h("td", {}, t.dateTime(entry.at)),
-          h("td", {}, entry.description || kindText(t, entry.kind)),
+          movementText(app, entry),
           h("td", { class: entry.points < 0 ? "pb-minus" : "pb-plus" }, (entry.points > 0 ? "+" : "") + t.number(entry.points)),
         ),
       ),
@@ -74,7 +92,7 @@ export async function render(app) {
       " ",
       h("strong", { class: "pb-balance-value" }, t.number(wallet.points)),
       " ",
-      points,
+      app.pointsName() || t.plural("wallet.points_unit", wallet.points),
     ),
     history,
     more,

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EMAILS = "/api/v1/tenant/config/email-templates"
 LABELS = {
     "welcome": "Welcome",
+    "password.reset": "Password reset",
+    "password.invite": "Invitation",
     "points.issued": "Points received",
     "order.placed": "Order waiting for review",
     "order.fulfilled": "Order ready",

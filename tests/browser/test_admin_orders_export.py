@@ -87,5 +87,5 @@ def test_those_who_list_only_their_own_orders_are_not_offered_the_export(
 ) -> None:
     sign_in(desk, staff(live, ["auditor"]))
     go(desk, "Orders")
-    desk.get_by_role("heading", level=2, name="Orders").wait_for()
+    desk.get_by_role("heading", level=2, name="Orders", exact=True).wait_for()
     assert desk.get_by_role("form", name="Download orders as CSV").count() == 0

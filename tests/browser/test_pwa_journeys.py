@@ -217,7 +217,7 @@ def test_filters_narrow_the_catalogue_as_the_api_does(phone: Any, live: Live) ->
     )
     assert status == 200, page
     assert page["total"] > 0
-    expected = f"{page['total']:,} rewards"
+    expected = f"{page['total']:,} reward{'' if page['total'] == 1 else 's'}"
     phone.locator(".pb-summary").filter(has_text=expected).wait_for()
     assert phone.locator(".pb-product").count() == min(page["total"], 24)
 

@@ -31,10 +31,50 @@ PAIRS = [
 JS_BUDGET = 100 * 1024
 
 
-def _palette() -> dict[str, str]:
+#: A dark theme a tenant may set: the colours it cannot set must follow it.
+DARK = {"--pb-text": "#f5f5f5", "--pb-background": "#121212", "--pb-surface": "#1e1e1e"}
+#: Colours made from the tenant's (``.pb-app`` in app.css) and what each must reach on
+#: the background and the surface: text 4.5:1; borders and the focus ring 3:1 (WCAG 1.4.11).
+DERIVED = [("--pb-muted", 4.5), ("--pb-ok", 4.5), ("--pb-focus", 3.0)]
+
+
+def _block(css: str, selector: str) -> str:
+    start = css.index(selector)
+    return css[start : css.index("}", start)]
+
+
+def _mix(a: str, b: str, share: float) -> str:
+    """CSS ``color-mix(in srgb, a share, b)``: each gamma-encoded channel mixed linearly."""
+    channels = (
+        round(int(a[i : i + 2], 16) * share + int(b[i : i + 2], 16) * (1 - share))
+        for i in (1, 3, 5)
+    )
+    return "#" + "".join(f"{c:02x}" for c in channels)
+
+
+def _palette(theme: dict[str, str] | None = None) -> dict[str, str]:
+    """The app's colours as hex: the defaults of ``:root``, a tenant's ``theme`` over them,
+    and those the frame (``.pb-app``) makes of them (``var()``, ``color-mix(in srgb …)``)."""
     css = (PWA / "app" / "app.css").read_text()
-    block = css[css.index(":root") : css.index("}", css.index(":root"))]
-    return dict(re.findall(r"(--pb-[a-z-]+):\s*(#[0-9a-fA-F]{6})", block))
+    declared = dict(re.findall(r"(--pb-[a-z-]+):\s*([^;]+);", _block(css, ":root")))
+    declared |= theme or {}
+    declared |= dict(re.findall(r"(--pb-[a-z-]+):\s*([^;]+);", _block(css, "\n.pb-app {")))
+
+    def value(text: str) -> str:
+        text = text.strip()
+        if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+            return text
+        if var := re.fullmatch(r"var\((--pb-[a-z-]+)\)", text):
+            return value(declared[var.group(1)])
+        mix = re.fullmatch(r"color-mix\(in srgb, (.+) (\d+)%, (.+)\)", text)
+        assert mix, f"a colour the test cannot read: {text}"
+        return _mix(value(mix.group(1)), value(mix.group(3)), int(mix.group(2)) / 100)
+
+    return {
+        name: value(text)
+        for name, text in declared.items()
+        if text.strip().startswith(("#", "var(", "color-mix("))
+    }
 
 
 def _luminance(colour: str) -> float:
@@ -57,19 +97,52 @@ def test_default_palette_meets_wcag_aa(foreground: str, background: str) -> None
     assert contrast(palette[foreground], palette[background]) >= 4.5
 
 
+@pytest.mark.parametrize("theme", [None, DARK], ids=["default", "dark"])
+@pytest.mark.parametrize(("colour", "ratio"), DERIVED)
+def test_colours_a_tenant_cannot_set_follow_its_own(
+    theme: dict[str, str] | None, colour: str, ratio: float
+) -> None:
+    palette = _palette(theme)
+    for background in ("--pb-background", "--pb-surface"):
+        assert contrast(palette[colour], palette[background]) >= ratio, (colour, background)
+
+
 def test_contrast_formula() -> None:
     assert round(contrast("#000000", "#ffffff"), 1) == 21.0
 
 
+#: The plural categories (Intl.PluralRules, CLDR) a language has beyond English's
+#: ``one`` and ``other``: a counted string (``catalogue.count.one`` …) has a form for each.
+EXTRA_PLURALS = {"ar": {"zero", "two", "few", "many"}, "es": {"many"}, "fr": {"many"}}
+PLURAL = re.compile(r"^(.+)\.(zero|one|two|few|many|other)$")
+
+
+def _plural_base(key: str, english: dict[str, str]) -> str | None:
+    """The counted string a plural form belongs to (``catalogue.count`` for
+    ``catalogue.count.few``), if English has its ``.other``."""
+    match = PLURAL.match(key)
+    return match.group(1) if match and f"{match.group(1)}.other" in english else None
+
+
 def test_every_language_has_every_string() -> None:
+    """The same keys everywhere, but for the plural forms a language has beyond English's
+    (Arabic's zero, two, few and many); each text names what English's does, except that
+    a plural form other than ``other`` may leave the number out ("مكافأتان": two rewards)."""
     folder = PWA / "app" / "i18n"
     english = json.loads((folder / "en.json").read_text())
+    bases = {base for key in english if (base := _plural_base(key, english))}
     for path in folder.glob("*.json"):
         strings = json.loads(path.read_text())
-        assert set(strings) == set(english), path.name
+        extra = {f"{base}.{form}" for base in bases for form in EXTRA_PLURALS.get(path.stem, ())}
+        assert set(strings) == set(english) | extra, path.name
         for key, text in strings.items():
-            wanted = set(re.findall(r"\{(\w+)\}", english[key]))
-            assert set(re.findall(r"\{(\w+)\}", text)) == wanted, (path.name, key)
+            base = _plural_base(key, english)
+            wanted = set(re.findall(r"\{(\w+)\}", english[f"{base}.other" if base else key]))
+            found = set(re.findall(r"\{(\w+)\}", text))
+            if base and not key.endswith(".other"):
+                assert found <= wanted, (path.name, key)
+            else:
+                assert found == wanted, (path.name, key)
 
 
 def test_all_the_javascript_is_under_the_budget() -> None:
@@ -110,6 +183,7 @@ SHELL_RELEASES = {
     "pwa-2026-11-28.1": "06ff51bb39fe2c57",
     "pwa-2026-11-28.2": "a6a2be5e994c4d1a",
     "pwa-2026-11-28.3": "ab9a2d7291e2e869",
+    "pwa-2026-11-29.2": "e11f07b144f2b4fb",
 }
 
 
