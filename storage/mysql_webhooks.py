@@ -90,6 +90,15 @@ MIGRATIONS = (
                 (tenant_id, endpoint_id, status, last_attempt_ms)""",
         ),
     ),
+    Migration(
+        3,
+        "an endpoint's deliveries of one status, newest first",
+        sqlite=(),
+        mysql=(
+            """ALTER TABLE webhook_deliveries ADD KEY webhook_deliveries_status
+                (tenant_id, endpoint_id, status, id)""",
+        ),
+    ),
 )
 
 _CREATE_MIGRATIONS_TABLE = (

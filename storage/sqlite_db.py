@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from storage import sql
-from storage.errors import StoreUnavailable
+from storage.errors import QueryTimedOut, StoreUnavailable
 from storage.migrations import CREATE_MIGRATIONS_TABLE, Migration
 
 T = TypeVar("T")
@@ -192,6 +193,40 @@ def transaction(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Conn
             con.execute("ROLLBACK")
             raise
         return result
+
+    return run
+
+
+#: SQLite virtual-machine steps between two looks at the clock by a read with a deadline
+#: (a look costs well under a microsecond; a thousand steps, a few microseconds).
+DEADLINE_STEPS = 1000
+
+
+def within_deadline(
+    fn: Callable[[sqlite3.Connection], T], deadline: float, what: str
+) -> Callable[[sqlite3.Connection], T]:
+    """Run ``fn``, which only reads, in one read transaction (one snapshot for all its
+    statements) and interrupt it at ``deadline`` (``time.monotonic()``): a progress
+    handler stops the statement under way, and :class:`QueryTimedOut` is raised. A read
+    that waited past its deadline for the thread is not begun."""
+
+    def expired() -> int:
+        return int(time.monotonic() >= deadline)
+
+    def run(con: sqlite3.Connection) -> T:
+        if expired():
+            raise QueryTimedOut(f"{what} waited past its deadline and was not begun")
+        con.set_progress_handler(expired, DEADLINE_STEPS)
+        con.execute("BEGIN")
+        try:
+            return fn(con)
+        except sqlite3.OperationalError as e:
+            if expired():
+                raise QueryTimedOut(f"{what} ran past its deadline and was interrupted") from e
+            raise
+        finally:
+            con.set_progress_handler(None, 0)
+            con.execute("ROLLBACK")  # nothing was written: this only ends the snapshot
 
     return run
 

@@ -83,6 +83,17 @@ MIGRATIONS += (
         ),
         mysql=(),
     ),
+    Migration(
+        3,
+        "an endpoint's deliveries of one status, newest first",
+        # A page filtered by status walked the endpoint's whole history newest first and
+        # kept the few of that status (ADR 37, 2026-11-28).
+        sqlite=(
+            """CREATE INDEX webhook_deliveries_status
+                ON webhook_deliveries (tenant_id, endpoint_id, status, id)""",
+        ),
+        mysql=(),
+    ),
 )
 
 _INSERT = (

@@ -617,7 +617,7 @@ async def test_webhook_migrations_are_kept_apart_from_the_ledgers() -> None:
                 async with conn.cursor() as cur:
                     await cur.execute("SELECT version FROM webhook_schema_migrations")
                     found = sorted(r[0] for r in await cur.fetchall())
-                    assert found == [m.version for m in mysql_webhooks.MIGRATIONS] == [1, 2]
+                    assert found == [m.version for m in mysql_webhooks.MIGRATIONS] == [1, 2, 3]
                     await cur.execute("SELECT COUNT(*) FROM schema_migrations")
                     (ledger_versions,) = await cur.fetchone()
                     await cur.execute("SHOW TABLES LIKE 'accounts'")

@@ -47,6 +47,9 @@ async def stores(bus: Bus, tmp_path: Path) -> AsyncIterator[Stores]:
     s = Stores(tmp_path)
     await s.ledger.migrate()
     await s.catalogue.migrate()
+    # (the indexer migrates it too, on its writer thread; searches read on another, and
+    # would otherwise race that migration)
+    await s.index.migrate()
     yield s
     await s.ledger.close()
     await s.catalogue.close()
@@ -121,7 +124,9 @@ class SlowIndex(SqliteSearch):
 async def test_a_round_under_way_stops_when_a_burst_begins_and_the_next_goes_on_after_it(
     bus: Bus, stores: Stores, tmp_path: Path
 ) -> None:
+    await stores.index.close()
     index = stores.index = SlowIndex(tmp_path / "slow-search.sqlite3")
+    await index.migrate()  # (before the indexer: searches read on another thread)
     tenants = [f"t{n:02}" for n in range(60)]  # a round of about 2.4 s
     indexer = stores.indexer(bus, lag_s=30)
     indexer.start()
