@@ -25,9 +25,11 @@ from tests.integration.test_sessions import PASSWORD, add_person, sign_in
 pytestmark = pytest.mark.ledgers("sqlite")
 
 
-async def refused_soon(cluster: Cluster, headers: dict[str, str], path: str) -> dict[str, Any]:
+async def refused_soon(
+    cluster: Cluster, headers: dict[str, str], path: str, within_s: float = 5.0
+) -> dict[str, Any]:
     """The edge learns of revocations from the event stream: poll for a moment."""
-    for _ in range(100):
+    for _ in range(int(within_s / 0.05)):
         async with cluster.client.get(path, headers=headers) as r:
             if r.status == 401:
                 return dict(await r.json())
@@ -50,8 +52,8 @@ async def client_token(cluster: Cluster) -> tuple[str, str]:
         return created["id"], (await r.json())["access_token"]
 
 
-async def test_a_revoked_clients_tokens_stop_working_at_once(cluster: Cluster) -> None:
-    await cluster.open_budget("acme", "b1", 100)
+async def revoke_a_working_client(cluster: Cluster) -> dict[str, str]:
+    """A client's token that reads budget b1, and the client then revoked: its headers."""
     client_id, token = await client_token(cluster)
     bearer = {"Authorization": f"Bearer {token}"}
     async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
@@ -60,6 +62,12 @@ async def test_a_revoked_clients_tokens_stop_working_at_once(cluster: Cluster) -
         f"/api/v1/clients/{client_id}", headers=cluster.keys.headers("acme")
     ) as r:
         assert r.status == 200
+    return bearer
+
+
+async def test_a_revoked_clients_tokens_stop_working_at_once(cluster: Cluster) -> None:
+    await cluster.open_budget("acme", "b1", 100)
+    bearer = await revoke_a_working_client(cluster)
     problem = await refused_soon(cluster, bearer, "/api/v1/budgets/b1")
     assert "revoked" in problem["detail"]
     # other principals are untouched
@@ -186,17 +194,7 @@ async def test_revocations_are_heard_again_after_nats_stalls(
         await asyncio.sleep(5 * HEARTBEAT_S)  # a whole check's window within it
     finally:
         os.kill(pid, signal.SIGCONT)
-    client_id, token = await client_token(cluster)
-    bearer = {"Authorization": f"Bearer {token}"}
-    async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
-        assert r.status == 200
-    async with cluster.client.delete(
-        f"/api/v1/clients/{client_id}", headers=cluster.keys.headers("acme")
-    ) as r:
-        assert r.status == 200
-    for _ in range(300):  # the consumers are made again within a heartbeat check or two
-        async with cluster.client.get("/api/v1/budgets/b1", headers=bearer) as r:
-            if r.status == 401:
-                break
-        await asyncio.sleep(0.1)
-    assert r.status == 401, "a revoked client's token still works after the stall"
+    bearer = await revoke_a_working_client(cluster)
+    # the consumers are made again within a heartbeat check or two
+    problem = await refused_soon(cluster, bearer, "/api/v1/budgets/b1", within_s=30)
+    assert "revoked" in problem["detail"]
