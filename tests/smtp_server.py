@@ -16,6 +16,10 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from actors.mail_transport import MailTransport
+from actors.mailer import Mailer
+from bus.client import Bus
+
 
 @dataclass
 class MailServer:
@@ -87,3 +91,22 @@ async def mail_server() -> AsyncIterator[MailServer]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+#: Where the test mailers' links open.
+APP = "https://rewards.acme.example"
+
+
+def quick_mailer(bus: Bus, transport: MailTransport) -> Mailer:
+    """A mailer as ``perkbus webhooks`` runs one, quick for tests: no wait for bursts, no
+    kept settings, retries and pauses of a fraction of a second."""
+    return Mailer(
+        bus,
+        transport,
+        "Acme Rewards <rewards@acme.example>",
+        APP,
+        burst_events_per_s=0,
+        settings_ttl_s=0,
+        retry_s=(0.2,),
+        pause_s=(0.3, 1.0),
+    )

@@ -15,19 +15,17 @@ from typing import Any
 import pytest
 
 from actors.mail_transport import SmtpTransport
-from actors.mailer import Mailer
 from bus import subjects
 from bus.embedded import EmbeddedNats
 from edge.config import EdgeConfig
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import Cluster, start_cluster
 from tests.integration.test_sessions import PASSWORD, PEOPLE, add_person, sign_in
-from tests.smtp_server import MailServer, mail_server
+from tests.smtp_server import MailServer, mail_server, quick_mailer
 from tests.support import Keys, raw_execute, raw_fetchall, stream_messages, until
 
 pytestmark = pytest.mark.ledgers("sqlite")
 
-APP = "https://rewards.acme.example"
 ASK = "/auth/password-reset/request"
 RESET = "/auth/password-reset"
 NEW_PASSWORD = "a fresh and long secret"
@@ -38,16 +36,7 @@ _LINK = re.compile(r"https://rewards\.acme\.example/\?tenant=acme#reset=([A-Za-z
 async def mail(cluster: Cluster) -> AsyncIterator[MailServer]:
     """The mailer of ``perkbus webhooks``, writing to a real SMTP server."""
     async with mail_server() as server:
-        mailer = Mailer(
-            cluster.bus,
-            SmtpTransport(server.url, timeout_s=5),
-            "Acme Rewards <rewards@acme.example>",
-            APP,
-            burst_events_per_s=0,
-            settings_ttl_s=0,
-            retry_s=(0.2,),
-            pause_s=(0.3, 1.0),
-        )
+        mailer = quick_mailer(cluster.bus, SmtpTransport(server.url, timeout_s=5))
         mailer.start()
         try:
             yield server

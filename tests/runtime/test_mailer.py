@@ -40,13 +40,12 @@ from bus.messages.wallet import IssuePoints
 from bus.scopes import ALL_SCOPES
 from storage.ports import CatalogueStore, Ledger
 from tests.conftest import start_host
-from tests.smtp_server import MailServer, mail_server
+from tests.smtp_server import APP, MailServer, mail_server, quick_mailer
 from tests.support import gift_card, raw_fetchall, stream_messages, until
 
 pytestmark = pytest.mark.ledgers("sqlite")
 
 ADMIN = Principal("admin@acme", roles=("admin",), scopes=ALL_SCOPES)
-APP = "https://rewards.acme.example"
 PASSWORD = "a long enough password"
 Ask = Callable[..., Awaitable[ReplyValue]]
 
@@ -64,16 +63,7 @@ async def mail(bus: Bus, host: ActorHost) -> AsyncIterator[tuple[MailServer, Mai
     async with AsyncExitStack() as stack:
         server = await stack.enter_async_context(mail_server())
         transport = SmtpTransport(server.url, timeout_s=5)
-        mailer = Mailer(
-            bus,
-            transport,
-            "Acme Rewards <rewards@acme.example>",
-            APP,
-            burst_events_per_s=0,
-            settings_ttl_s=0,
-            retry_s=(0.2,),
-            pause_s=(0.3, 1.0),
-        )
+        mailer = quick_mailer(bus, transport)
         mailer.start()
         stack.push_async_callback(mailer.stop)
         await until(lambda: _consuming(bus), "the mailer's consumer")
