@@ -4,7 +4,8 @@ The platform's products are shared by every tenant of a host through one
 :class:`PlatformCatalogue` (loaded once, reloaded when the store's revision moves); the
 actor holds only what is the tenant's own — its curation (disabled products, markups)
 and its custom products. Lists are filtered, searched and paged in memory: a catalogue is
-thousands of products, not millions.
+thousands of products, not millions — sorted once per change of the catalogue, not per
+request (:mod:`actors.catalogue_listing`: the host's event loop is every tenant's).
 
 An export (:class:`ExportCatalogue`) is the one read that does not come from memory: the
 store merges the platform's products, the tenant's own and its curation in one query (a
@@ -26,14 +27,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 
 import msgspec
 from msgspec.structs import replace
 
+from actors.catalogue_listing import Matches, SortedCatalogue
 from actors.runtime.actor import ActorContext, ActorKey, ActorKind, Decision
 from bus import acl, subjects
 from bus.errors import ErrorCode
@@ -51,7 +51,6 @@ from bus.messages.catalogue import (
     ListProducts,
     Product,
     ProductChanged,
-    ProductFilter,
     ProductPage,
     ProductView,
     custom_product_problem,
@@ -59,57 +58,13 @@ from bus.messages.catalogue import (
 from bus.messages.common import Principal
 from bus.scopes import SCOPE_CATALOGUE_ADMIN, permissions
 from storage.ports import ChangeSet
-from storage.search_ports import ProductQuery, SearchIndex, count_facets
+from storage.search_ports import ProductQuery, SearchIndex
 
 log = logging.getLogger(__name__)
 
 #: After the search index failed, lists are answered in memory for this long before it
 #: is tried again (so an unreachable index does not slow every list down).
 SEARCH_RETRY_S = 2.0
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: "Café" and "cafe" search alike."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def tokens(text: str) -> list[str]:
-    """The words of a text as search compares them: folded, split at anything not a
-    letter or digit (hyphens too: "Coca-Cola" is "coca" "cola"), as the index does."""
-    return _WORD.findall(fold(text))
-
-
-_WORD = re.compile(r"[^\W_]+")
-
-
-def _words(product: Product, locale: str) -> set[str]:
-    parts = [product.brand, product.category]
-    for t in {product.text(locale), product.text("en")}:
-        parts += [t.name, t.description]
-    return {w for part in parts for w in tokens(part)}
-
-
-def _matches(product: Product, f: ProductFilter, locale: str) -> bool:
-    if product.status != "active":
-        return False
-    if f.country and f.country not in product.countries:
-        return False
-    if f.currency and f.currency != product.currency:
-        return False
-    if f.category and f.category != product.category:
-        return False
-    low, high = f.min_price or 0, f.max_price if f.max_price is not None else 2**62
-    if f.min_price is not None or f.max_price is not None:
-        if product.range is not None:
-            if product.range.max_minor < low or product.range.min_minor > high:
-                return False
-        elif not any(low <= d <= high for d in product.denominations):
-            return False
-    if f.q:
-        words = _words(product, locale)
-        return all(any(w.startswith(q) for w in words) for q in tokens(f.q))
-    return True
 
 
 _cursor = msgspec.json.Decoder(tuple[str, str])
@@ -184,14 +139,18 @@ class CatalogueActor:
         self.curation = Curation()
         self.custom: dict[str, Product] = {}
         self._search_down_until = 0.0
+        #: The lists, sorted once per change of the catalogue (not per request).
+        self.sorted = SortedCatalogue()
 
     async def on_activate(self) -> None:
         store = self.ctx.catalogue
         self.curation = await store.curation(self.tenant)
         self.custom = {p.id: p for p in await store.products(self.tenant)}
+        self.sorted.clear()
 
     async def on_deactivate(self, reason: str) -> None:
         self.custom = {}
+        self.sorted.clear()
 
     async def handle(self, batch: Sequence[Request]) -> Decision:
         platform = await self.ctx.platform.products()
@@ -257,45 +216,36 @@ class CatalogueActor:
                 log.warning("search index unreachable, listing in memory: %r", e)
         return self._search_in_memory(platform, query, offset, degraded=search is not None)
 
-    def _candidates(
-        self, platform: dict[str, Product], query: ListProducts
-    ) -> list[tuple[str, Product]]:
-        locale = query.locale
-        custom = self.custom
-        # the tenant's own product hides the platform's of the same id, as in orders
-        shown = (*(p for p in platform.values() if p.id not in custom), *custom.values())
-        found = [
-            (fold(p.text(locale).name), p)
-            for p in shown
-            if p.id not in self.curation.disabled and _matches(p, query.filter, locale)
-        ]
-        found.sort(key=lambda kp: (kp[0], kp[1].id))
-        return found
+    def _candidates(self, platform: dict[str, Product], query: ListProducts) -> Matches:
+        """What the list's filter matches, in list order: kept from an earlier request
+        while the catalogue is unchanged (:mod:`actors.catalogue_listing`)."""
+        return self.sorted.matching(
+            platform, self.custom, self.curation, query.locale, query.filter
+        )
 
     def _list_by_name(self, platform: dict[str, Product], query: ListProducts) -> Reply:
         after = decode_cursor(query.cursor) if query.cursor else None
         if query.cursor and after is None:
             return Err.of(ErrorCode.INVALID_REQUEST, "the cursor is not one this API gave out")
         found = self._candidates(platform, query)
-        total = len(found)
-        facets = count_facets(p for _, p in found)
-        if after is not None:
-            found = [kp for kp in found if (kp[0], kp[1].id) > after]
-        page = found[: query.limit]
-        more = len(found) > query.limit
-        next_cursor = encode_cursor(page[-1][0], page[-1][1].id) if more and page else None
-        views = tuple(self._view(p, query.locale) for _, p in page)
-        return Ok(ProductPage(views, next_cursor, total, facets))
+        start = found.start_after(after) if after is not None else 0
+        end = start + query.limit
+        page = found.products[start:end]
+        more = len(found.products) > end
+        next_cursor = encode_cursor(*found.keys[end - 1]) if more and page else None
+        views = tuple(self._view(p, query.locale) for p in page)
+        return Ok(ProductPage(views, next_cursor, len(found.products), found.facets()))
 
     def _search_in_memory(
         self, platform: dict[str, Product], query: ListProducts, offset: int, degraded: bool
     ) -> Reply:
-        found = [p for _, p in self._candidates(platform, query)]
-        page = found[offset : offset + query.limit]
+        found = self._candidates(platform, query)
+        page = found.products[offset : offset + query.limit]
         end = offset + query.limit
-        next_cursor = encode_offset(end) if end < len(found) else None
+        next_cursor = encode_offset(end) if end < len(found.products) else None
         views = tuple(self._view(p, query.locale) for p in page)
-        return Ok(ProductPage(views, next_cursor, len(found), count_facets(found), degraded))
+        total = len(found.products)
+        return Ok(ProductPage(views, next_cursor, total, found.facets(), degraded))
 
     async def _search(
         self,
@@ -347,6 +297,7 @@ class CatalogueActor:
         """Drop this host's kept views of the products, and tell the edges their cached
         pages are stale and the other hosts their kept products (after the store has the
         change, before the reply: an edge's own cache is bumped by the edge itself)."""
+        self.sorted.clear()  # the lists sorted before the change
         self.ctx.product_views.changed(change.tenant)
         await self.ctx.notify(subjects.CATALOGUE_CHANGED, _changes.encode(change))
 

@@ -38,6 +38,7 @@ from bus.messages.history import (
     OTHERS_ORDERS_READERS,
     OTHERS_WALLETS_READERS,
     EntryKind,
+    ExportOrders,
     FundingEntryKind,
     FundingHistory,
     FundingHistoryPage,
@@ -128,6 +129,11 @@ class HistoryActor(ReadOnlyActor):
         match request.body:
             case ListOrders() as q:
                 return await self._orders(request, q)
+            case ExportOrders() if not OTHERS_ORDERS_READERS & set(request.principal.roles):
+                # the edge checked already; the export's larger pages are staff's only
+                return Err.of(ErrorCode.FORBIDDEN, "the orders export is for staff")
+            case ExportOrders() as q:
+                return await self._orders(request, q)
             case WalletHistory() as q:
                 return await self._wallet(request, q)
             case FundingHistory() as q:
@@ -137,10 +143,10 @@ class HistoryActor(ReadOnlyActor):
             case _:
                 return Err.of(ErrorCode.INVALID_REQUEST, "not a history request")
 
-    async def _orders(self, request: Request, q: ListOrders) -> Reply:
+    async def _orders(self, request: Request, q: ListOrders | ExportOrders) -> Reply:
         principal = request.principal
         staff = bool(OTHERS_ORDERS_READERS & set(principal.roles))
-        recipient = q.recipient
+        recipient = q.recipient if isinstance(q, ListOrders) else None
         if not staff:
             if recipient not in (None, principal.subject):
                 return Err.of(ErrorCode.FORBIDDEN, "a person sees only their own orders")
@@ -259,5 +265,7 @@ def _funding_movement(s: StatementLine) -> FundingMovement:
 
 
 HISTORY = ActorKind(
-    KIND, HistoryActor, accepts=(ListOrders, WalletHistory, FundingHistory, ListBulk)
+    KIND,
+    HistoryActor,
+    accepts=(ListOrders, ExportOrders, WalletHistory, FundingHistory, ListBulk),
 )

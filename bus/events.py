@@ -14,6 +14,7 @@ import functools
 import itertools
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -290,34 +291,47 @@ async def read_events(
     js: JetStreamContext, tenant: str, after: int, limit: int, wait_s: float = 0.3
 ) -> list[StoredEvent]:
     """Up to ``limit`` events of ``tenant`` with stream sequence above ``after``, in order:
-    replay from any point. Sequences are the stream's, so a tenant's are not contiguous."""
+    replay from any point. Sequences are the stream's, so a tenant's are not contiguous.
+
+    The consumer's creation says how many of the tenant's events it has to deliver
+    (``num_pending``): exactly that many (up to ``limit``) are fetched, and a client that
+    is caught up is answered without a fetch. Waiting ``wait_s`` for events that are not
+    there (the replay's floor before, as a caught-up client's poll was the usual case)
+    happens only if events counted went away before they were fetched (the stream's
+    limits removed them)."""
+    name = f"replay-{uuid.uuid4().hex}"
     config = ConsumerConfig(
+        name=name,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=after + 1,
         ack_policy=AckPolicy.NONE,
         inactive_threshold=30.0,
-    )
-    sub = await js.pull_subscribe(
-        subjects.events_of_tenant(tenant), stream=subjects.EVENTS_STREAM, config=config
+        filter_subject=subjects.events_of_tenant(tenant),
     )
     found: list[StoredEvent] = []
+    info = await js.add_consumer(subjects.EVENTS_STREAM, config=config)
     try:
-        while len(found) < limit:
-            try:
-                batch = await sub.fetch(limit - len(found), timeout=wait_s)
-            except TimeoutError:
-                break
-            found.extend(
-                StoredEvent(
-                    m.metadata.sequence.stream, msgspec.Raw(m.data), aggregate_of(m.subject)
+        wanted = min(limit, info.num_pending or 0)
+        if wanted == 0:  # caught up: nothing to fetch, nothing to wait for
+            return found
+        sub = await js.pull_subscribe_bind(stream=subjects.EVENTS_STREAM, name=name)
+        try:
+            while len(found) < wanted:
+                try:
+                    batch = await sub.fetch(wanted - len(found), timeout=wait_s)
+                except TimeoutError:
+                    break
+                found.extend(
+                    StoredEvent(
+                        m.metadata.sequence.stream, msgspec.Raw(m.data), aggregate_of(m.subject)
+                    )
+                    for m in batch
                 )
-                for m in batch
-            )
+        finally:
+            await sub.unsubscribe()
     finally:
-        await sub.unsubscribe()
         # gone now, not 30 s of inactivity later: an integrator polling the replay would
         # otherwise keep hundreds of consumers alive on the server
-        if config.name:  # named by pull_subscribe
-            with contextlib.suppress(Exception):
-                await js.delete_consumer(subjects.EVENTS_STREAM, config.name)
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(subjects.EVENTS_STREAM, name)
     return found

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bus.errors import ErrorCode
 from bus.messages import Err
-from bus.messages.history import KIND, OTHERS_ORDERS_READERS, ListOrders, OrderPage
+from bus.messages.history import EXPORT_PAGE, KIND, OTHERS_ORDERS_READERS, ExportOrders, OrderPage
 from bus.messages.orders import OrderStatus, OrderView
 from bus.messages.reports import Day, report_days
 from bus.scopes import SCOPE_ORDERS_READ
@@ -29,8 +29,9 @@ from edge.operations import Caller, call, missing_scope, refused
 
 routes = web.RouteTableDef()
 
-#: Orders read from the history actor per page of the file.
-PAGE = 100
+#: Orders read from the history actor per page of the file: a page is a bus round trip,
+#: so the export asks for pages ten times the API's (``ExportOrders``).
+PAGE = EXPORT_PAGE
 COLUMNS = (
     "order_id",
     "created_at",
@@ -99,7 +100,7 @@ async def export_page(caller: Caller, query: OrdersExportQuery, cursor: str) -> 
     if days[0].year < 1970 or days[1].year > 9998:
         return Err.of(ErrorCode.INVALID_REQUEST, "orders are exported from 1970 to 9998")
     first, last = (datetime.combine(d, time(), UTC) for d in days)
-    command = ListOrders(
+    command = ExportOrders(
         status=query.status,
         limit=PAGE,
         cursor=cursor,

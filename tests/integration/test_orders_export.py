@@ -6,10 +6,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from msgspec.structs import replace
 
+from bus.errors import ErrorCode
+from bus.messages import Command, Err, Ok
+from bus.messages.common import Principal
+from bus.messages.history import ExportOrders
+from edge import operations, orders_export
+from edge.operations import Caller
 from edge.orders_export import COLUMNS, PAGE
 from storage.ports import ChangeSet, OrderRecord, PutOrder
 from tests.conftest import Cluster
@@ -140,3 +147,55 @@ async def test_bad_ranges_are_refused(cluster: Cluster) -> None:
         {"from": "2026-12-01", "to": "2026-12-02", "limit": "5"},
     ):
         assert await refusal(cluster, owner, **params) == (422, "invalid_request"), params
+
+
+async def test_an_export_of_thousands_of_orders_is_whole_in_pages_of_a_thousand(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,345 orders, five to a millisecond (pages end between orders placed at once): the
+    file is every one of them, newest first, read in 3 pages — and the same file, byte
+    for byte, as pages of the API's 100 give."""
+    assert PAGE == 1_000
+    orders = [
+        placed(f"big_{i:05d}", f"2026-12-05T{i // 3000:02d}:00:{i // 5 % 60:02d}.{i // 300:03d}")
+        for i in range(2_345)
+    ]
+    await cluster.ledger.apply([ChangeSet("acme", orders=tuple(PutOrder(o, 0) for o in orders))])
+    pages: list[int] = []
+    ask = operations.call
+
+    async def counted(caller: Caller, kind: str, body: Command, **options: Any) -> Any:
+        assert isinstance(body, ExportOrders)
+        pages.append(body.limit)
+        return await ask(caller, kind, body, **options)
+
+    monkeypatch.setattr(orders_export, "call", counted)
+    owner = cluster.keys.headers("acme")
+    day = {"from": "2026-12-05", "to": "2026-12-05"}
+    async with cluster.client.get(EXPORT, params=day, headers=owner) as r:
+        assert r.status == 200
+        text = await r.text()
+    newest_first = sorted(orders, key=lambda o: (o.created_ms, o.order_id), reverse=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["order_id"] for r in rows] == [o.order_id for o in newest_first]
+    assert pages == [1_000, 1_000, 1_000]
+
+    pages.clear()
+    monkeypatch.setattr(orders_export, "PAGE", 100)  # the pages the export read before
+    async with cluster.client.get(EXPORT, params=day, headers=owner) as r:
+        assert await r.text() == text
+    assert len(pages) == 24
+
+
+async def test_the_history_actor_bounds_the_exports_pages_and_keeps_them_for_staff(
+    cluster: Cluster,
+) -> None:
+    owner = Principal("owner@acme", roles=("owner",))
+    person = Principal("ann", roles=("end_user",))
+    assert isinstance(await cluster.bus.request("acme", "history", ExportOrders(), owner, 5), Ok)
+    refused = await cluster.bus.request("acme", "history", ExportOrders(), person, 5)
+    assert isinstance(refused, Err)
+    assert refused.code == ErrorCode.FORBIDDEN
+    too_many = await cluster.bus.request("acme", "history", ExportOrders(limit=1_001), owner, 5)
+    assert isinstance(too_many, Err)
+    assert too_many.code == ErrorCode.INVALID_REQUEST

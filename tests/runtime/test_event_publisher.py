@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 from bus import fast_batches, subjects
@@ -29,6 +31,51 @@ async def test_a_batch_returns_once_every_event_is_stored(bus: Bus) -> None:
     assert ids == [e.event_id for e in first] + [ids[-1]]
     await publisher.publish(first[:10])  # again: harmless, stored once
     assert len(await read_events(bus.js, "acme", 0, 1000)) == 301
+    info = await bus.js.stream_info(subjects.EVENTS_STREAM)
+    assert info.state.consumer_count == 0  # each replay's consumer went with it
+
+
+async def test_a_replay_fetches_what_is_pending_and_waits_for_nothing_more(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that is caught up (the usual poll) is answered without a fetch; one with
+    fewer events left than its limit gets exactly those, without waiting for more."""
+    await ensure_streams(bus.js, duplicate_window_s=120)
+    publisher = EventPublisher(bus.nc)
+    await publisher.publish([sample_event(n) for n in range(5)])
+    fetches: list[tuple[int, int | None]] = []  # (asked for, got; None: waited in vain)
+    fetch = JetStreamContext.PullSubscription.fetch
+
+    async def counted(
+        sub: JetStreamContext.PullSubscription, batch: int = 1, **options: Any
+    ) -> list[Msg]:
+        try:
+            got = await fetch(sub, batch, **options)
+        except TimeoutError:
+            fetches.append((batch, None))
+            raise
+        fetches.append((batch, len(got)))
+        return got
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", counted)
+
+    stored = await read_events(bus.js, "acme", 0, 100)
+    assert len(stored) == 5
+    assert fetches == [(5, 5)]  # what was there, and no wait for the other 95
+    end = stored[-1].sequence
+    fetches.clear()
+    assert await read_events(bus.js, "acme", end, 100) == []
+    assert fetches == []  # caught up: not even a fetch
+    await publisher.publish([sample_event(9, tenant="globex")])
+    assert await read_events(bus.js, "acme", end, 100) == []  # not acme's
+    assert fetches == []
+
+    await publisher.publish([sample_event(n) for n in range(5, 8)])
+    newer = await read_events(bus.js, "acme", end, 2)  # the limit still counts
+    assert [e.sequence for e in newer] == [end + 2, end + 3]  # globex's took end + 1
+    rest = await read_events(bus.js, "acme", newer[-1].sequence, 100)
+    assert [e.sequence for e in rest] == [end + 4]
+    assert fetches == [(2, 2), (1, 1)]
     info = await bus.js.stream_info(subjects.EVENTS_STREAM)
     assert info.state.consumer_count == 0  # each replay's consumer went with it
 
