@@ -359,14 +359,24 @@ async def warehouse_process(bus: Bus, store: Warehouse) -> AsyncIterator[Warehou
 
 @asynccontextmanager
 async def webhook_relay(
-    bus: Bus, store: WebhookStore, schedule_s: Sequence[float] = (0.2, 0.2), timeout_s: float = 5
+    bus: Bus,
+    store: WebhookStore,
+    schedule_s: Sequence[float] = (0.2, 0.2),
+    timeout_s: float = 5,
+    disable_failing: bool = True,
 ) -> AsyncIterator[WebhookRelay]:
     """What ``perkbus webhooks`` runs, on ``bus``, sending to private addresses too (the
     tests' receivers listen on 127.0.0.1); the store is closed by its owner."""
     from actors.webhook_relay import WebhookRelay
 
     relay = WebhookRelay(
-        bus, store, schedule_s, allow_private=True, poll_s=0.1, timeout_s=timeout_s
+        bus,
+        store,
+        schedule_s,
+        allow_private=True,
+        poll_s=0.1,
+        timeout_s=timeout_s,
+        disable_failing=disable_failing,
     )
     await relay.start()
     try:

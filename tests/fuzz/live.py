@@ -127,7 +127,10 @@ class LiveSystem:
         self._resources.push_async_callback(self._warehouse.close)
         await self._resources.enter_async_context(warehouse_process(cluster.bus, self._warehouse))
         self._resources.push_async_callback(self._webhooks.close)
-        await self._resources.enter_async_context(webhook_relay(cluster.bus, self._webhooks))
+        # its endpoints fail (no such hosts), and turning one off writes to the audit log:
+        # at a moment no fuzzed request chose, in a slow hour in the middle of one
+        relay = webhook_relay(cluster.bus, self._webhooks, disable_failing=False)
+        await self._resources.enter_async_context(relay)
         self.base_url = str(cluster.client.make_url("")).rstrip("/")
         self._session = await self._resources.enter_async_context(aiohttp.ClientSession())
         await demo.seed(cluster.bus)
