@@ -37,12 +37,17 @@ async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await sqlite.close()
         return
     url = request.getfixturevalue("search_server")
-    elastic = ElasticSearch(url, prefix=f"test-{uuid.uuid4().hex[:10]}-")
-    await elastic.migrate()
-    await elastic.migrate()
-    yield elastic
-    await elastic.drop()
-    await elastic.close()
+    # a loaded machine's test server answers an index's creation slowly: a longer limit
+    # than a live system's, and the client closed whatever happens (a session left open
+    # failed the next test on the same worker)
+    elastic = ElasticSearch(url, prefix=f"test-{uuid.uuid4().hex[:10]}-", request_timeout_s=15)
+    try:
+        await elastic.migrate()
+        await elastic.migrate()
+        yield elastic
+        await elastic.drop()
+    finally:
+        await elastic.close()
 
 
 def product(
